@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Runs every Fathom test project and ends with one line: "N passed, N failed, N skipped".
+# As root the privileged tests (namespaces, links, podman, the lab) run too; with CI=true a
+# privileged test that cannot run fails instead of skipping.
+# Usage: ./test.sh [dotnet test --filter expression]
+set -uo pipefail
+cd "$(dirname "$0")"
+source scripts/prereqs.sh
+fathom_install_prereqs || exit 1
+set +e
+
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
+filter=${1:-}
+results=artifacts/test-results
+rm -rf "$results"; mkdir -p "$results"
+
+# Whatever happens, remove what tests made: namespaces with the test prefix, and a lab
+# started by tests (its own `down` knows every object it made, even after SIGKILL).
+sweep() {
+  if [[ $(id -u) -eq 0 ]]; then
+    [[ -x artifacts/bin/fathomctl ]] && FATHOM_LAB_PREFIX=ftlab artifacts/bin/fathomctl lab down >/dev/null 2>&1
+    for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep '^ftest-'); do
+      ip netns pids "$ns" 2>/dev/null | xargs -r kill -9 2>/dev/null
+      ip netns del "$ns" 2>/dev/null
+    done
+  fi
+}
+trap sweep EXIT
+
+if ! ./build.sh; then
+  echo "build failed"
+  echo "0 passed, 1 failed, 0 skipped"
+  exit 1
+fi
+
+passed=0 failed=0 skipped=0
+for proj in tests/*/*.Tests.csproj; do
+  name=$(basename "$proj" .csproj)
+  echo "== $name"
+  args=(test "$proj" -c Release --no-build --nologo -v quiet
+        --logger "trx;LogFileName=$name.trx" --logger "console;verbosity=minimal"
+        --results-directory "$results")
+  [[ -n $filter ]] && args+=(--filter "$filter")
+  dotnet "${args[@]}"
+  trx="$results/$name.trx"
+  if [[ ! -f $trx ]]; then
+    echo "$name: no result file (test host crashed?)"
+    failed=$((failed + 1)); continue
+  fi
+  counters=$(grep -o '<Counters [^>]*>' "$trx")
+  get() { sed -n "s/.* $1=\"\([0-9]*\)\".*/\1/p" <<<"$counters"; }
+  p=$(get passed) f=$(get failed) e=$(get error) t=$(get total) x=$(get executed)
+  passed=$((passed + p)); failed=$((failed + f + e)); skipped=$((skipped + t - x))
+done
+
+sweep; trap - EXIT
+echo "$passed passed, $failed failed, $skipped skipped"
+[[ $failed -eq 0 ]]
