@@ -1,0 +1,298 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Security.Cryptography;
+
+namespace Fathom.Netlink.Tests.Namespaces;
+
+/// <summary>
+/// Named namespaces, handles and Run, each checked against iproute2 and /proc in fresh
+/// namespaces (ftest-ns-*) that are deleted with iproute2 even when a test fails.
+/// </summary>
+public sealed class NetnsTests
+{
+    private const int ENOENT = 2;
+    private const int EEXIST = 17;
+    private const int EINVAL = 22;
+
+    [PrivilegedFact("ip")]
+    public void Create_makes_a_namespace_iproute2_lists_and_enters()
+    {
+        Privileged.Require("ip");
+        var name = NewName();
+        try
+        {
+            using var netns = Netns.Create(name);
+
+            Assert.Contains(name, Shell.Ip("netns", "list").Split('\n').Select(l => l.Split(' ')[0]));
+            Assert.Contains("\"ifname\":\"lo\"", Shell.IpIn(name, "-j", "link", "show"));
+            Assert.True(Netns.Exists(name));
+            Assert.Contains(name, Netns.List());
+            // The handle is on the namespace iproute2 enters, and not on ours.
+            Assert.Equal(InodeSeenByIpNetnsExec(name), netns.Inode);
+            Assert.NotEqual(CurrentThreadInode(), netns.Inode);
+        }
+        finally
+        {
+            Shell.Run("ip", ["netns", "del", name]);
+        }
+    }
+
+    [PrivilegedFact("ip")]
+    public void Create_of_an_existing_name_fails_with_EEXIST_naming_it()
+    {
+        Privileged.Require("ip");
+        using var existing = TestNetns.Create("ns");
+
+        var e = Assert.Throws<NetlinkException>(() => Netns.Create(existing.Name));
+
+        Assert.Equal(EEXIST, e.Errno);
+        Assert.Contains(existing.Name, e.Message);
+        // The namespace that was there is untouched.
+        Assert.Contains("\"ifname\":\"lo\"", Shell.IpIn(existing.Name, "-j", "link", "show"));
+    }
+
+    [PrivilegedFact("ip")]
+    public void Delete_removes_a_namespace_made_by_either_side()
+    {
+        Privileged.Require("ip");
+        var name = NewName();
+        try
+        {
+            Netns.Create(name).Dispose();
+            Netns.Delete(name);
+            Assert.DoesNotContain(name, Shell.Ip("netns", "list"));
+            Assert.False(Netns.Exists(name));
+            Assert.False(Netns.TryDelete(name));
+            Assert.Equal(ENOENT, Assert.Throws<NetlinkException>(() => Netns.Delete(name)).Errno);
+        }
+        finally
+        {
+            Shell.Run("ip", ["netns", "del", name]);
+        }
+
+        using var byIproute2 = TestNetns.Create("ns");
+        Assert.True(Netns.TryDelete(byIproute2.Name));
+        Assert.DoesNotContain(byIproute2.Name, Shell.Ip("netns", "list"));
+    }
+
+    [PrivilegedFact("ip")]
+    public void A_handle_keeps_the_namespace_alive_after_delete()
+    {
+        Privileged.Require("ip");
+        var name = NewName();
+        try
+        {
+            using var netns = Netns.Create(name);
+            Netns.Delete(name);
+
+            Assert.Equal(netns.Inode, Netns.Run(netns, CurrentThreadInode));
+            Assert.Equal("1", Netns.Run(netns, () => File.ReadAllText("/sys/class/net/lo/ifindex").Trim()));
+        }
+        finally
+        {
+            Shell.Run("ip", ["netns", "del", name]);
+        }
+    }
+
+    [PrivilegedFact("ip", "sleep")]
+    public void Open_by_name_path_and_pid_reach_the_same_namespace()
+    {
+        Privileged.Require("ip", "sleep");
+        using var ns = TestNetns.Create("ns");
+        // ip netns exec execs sleep, so the child's pid is sleep's, running inside the namespace.
+        using var sleep = Process.Start(new ProcessStartInfo("ip", ["netns", "exec", ns.Name, "sleep", "60"]))!;
+        try
+        {
+            using var byName = Netns.Open(ns.Name);
+            using var byPath = Netns.Open(ns.Path);
+            WaitUntil(() => NetnsInodeOfPid(sleep.Id) == byName.Inode, "sleep to enter the namespace");
+            using var byPid = Netns.OpenPid(sleep.Id);
+            using var current = Netns.OpenCurrent();
+
+            Assert.Equal(InodeSeenByIpNetnsExec(ns.Name), byName.Inode);
+            Assert.Equal(byName.Inode, byPath.Inode);
+            Assert.Equal(byName.Inode, byPid.Inode);
+            Assert.Equal(CurrentThreadInode(), current.Inode);
+            Assert.NotEqual(byName.Inode, current.Inode);
+            Assert.True(byName.Fd > 2);
+        }
+        finally
+        {
+            sleep.Kill();
+            sleep.WaitForExit();
+        }
+    }
+
+    [PrivilegedFact("ip")]
+    public void Run_executes_inside_and_leaves_the_caller_where_it_was()
+    {
+        Privileged.Require("ip");
+        using var ns = TestNetns.Create("ns");
+        using var netns = Netns.Open(ns.Name);
+        var before = CurrentThreadInode();
+        var callerThread = Environment.CurrentManagedThreadId;
+
+        var (inside, thread, loopbacks) = Netns.Run(netns, () =>
+            (CurrentThreadInode(), Environment.CurrentManagedThreadId, Directory.GetDirectories("/proc/sys/net/ipv4/conf").Length));
+
+        Assert.Equal(netns.Inode, inside);
+        Assert.NotEqual(callerThread, thread);
+        // A fresh namespace has lo, "all" and "default" only: the sysctl tree is the namespace's.
+        Assert.Equal(3, loopbacks);
+        Assert.Equal(before, CurrentThreadInode());
+    }
+
+    [PrivilegedFact("ip")]
+    public void Run_rethrows_the_action_exception_and_leaves_the_caller_where_it_was()
+    {
+        Privileged.Require("ip");
+        using var ns = TestNetns.Create("ns");
+        using var netns = Netns.Open(ns.Name);
+        var before = CurrentThreadInode();
+        ulong thrownFrom = 0;
+
+        var e = Assert.Throws<InvalidTimeZoneException>(() => Netns.Run(netns, () =>
+        {
+            thrownFrom = CurrentThreadInode();
+            throw new InvalidTimeZoneException("from inside");
+        }));
+
+        Assert.Equal("from inside", e.Message);
+        Assert.Equal(netns.Inode, thrownFrom);
+        Assert.Equal(before, CurrentThreadInode());
+        // The action's own frame is in the rethrown stack trace.
+        Assert.Contains(nameof(Run_rethrows_the_action_exception_and_leaves_the_caller_where_it_was), e.StackTrace);
+    }
+
+    [PrivilegedFact("ip", "sysctl")]
+    public void Sysctl_write_in_a_namespace_leaves_the_root_value_alone()
+    {
+        Privileged.Require("ip", "sysctl");
+        using var ns = TestNetns.Create("ns");
+        using var netns = Netns.Open(ns.Name);
+        var rootBefore = File.ReadAllText("/proc/sys/net/ipv4/ip_forward").Trim();
+        var flipped = rootBefore == "1" ? "0" : "1";
+
+        Netns.WriteSysctl(netns, "net.ipv4.ip_forward", flipped);
+
+        Assert.Equal(flipped, Netns.ReadSysctl(netns, "net.ipv4.ip_forward"));
+        Assert.Equal(flipped, Netns.ReadSysctl(netns, "net/ipv4/ip_forward"));
+        Assert.Equal(flipped, Shell.Exec(ns.Name, "sysctl", "-n", "net.ipv4.ip_forward").EnsureSuccess("sysctl").Stdout.Trim());
+        Assert.Equal(rootBefore, File.ReadAllText("/proc/sys/net/ipv4/ip_forward").Trim());
+
+        // And the other way: what sysctl(8) writes in the namespace, the library reads.
+        Shell.Exec(ns.Name, "sysctl", "-w", "net.ipv4.conf.lo.rp_filter=2").EnsureSuccess("sysctl -w");
+        Assert.Equal("2", Netns.ReadSysctl(netns, "net.ipv4.conf.lo.rp_filter"));
+    }
+
+    [PrivilegedFact("ip")]
+    public void Sysctl_errors_carry_errno_and_path()
+    {
+        Privileged.Require("ip");
+        using var ns = TestNetns.Create("ns");
+        using var netns = Netns.Open(ns.Name);
+
+        var missing = Assert.Throws<NetlinkException>(() => Netns.ReadSysctl(netns, "net.ipv4.conf.nosuchdev.forwarding"));
+        Assert.Equal(ENOENT, missing.Errno);
+        Assert.Contains("/proc/sys/net/ipv4/conf/nosuchdev/forwarding", missing.Message);
+
+        var invalid = Assert.Throws<NetlinkException>(() => Netns.WriteSysctl(netns, "net.ipv4.ip_forward", "not-a-number"));
+        Assert.Equal(EINVAL, invalid.Errno);
+    }
+
+    [PrivilegedFact]
+    public void Opening_a_missing_namespace_names_the_path()
+    {
+        Privileged.Require();
+        var name = NewName();
+
+        var byName = Assert.Throws<NetlinkException>(() => Netns.Open(name));
+        Assert.Equal(ENOENT, byName.Errno);
+        Assert.Contains($"/run/netns/{name}", byName.Message);
+
+        var byPid = Assert.Throws<NetlinkException>(() => Netns.OpenPid(int.MaxValue));
+        Assert.Equal(ENOENT, byPid.Errno);
+        Assert.Contains($"/proc/{int.MaxValue}/ns/net", byPid.Message);
+    }
+
+    [Fact]
+    public void Opening_a_file_that_is_not_a_namespace_fails_with_EINVAL()
+    {
+        var e = Assert.Throws<NetlinkException>(() => Netns.Open("/proc/self/status"));
+        Assert.Equal(EINVAL, e.Errno);
+        Assert.Contains("not a network namespace", e.Message);
+    }
+
+    [Theory]
+    [InlineData("")]
+    [InlineData(".")]
+    [InlineData("..")]
+    public void Invalid_names_are_refused_before_any_system_call(string name)
+    {
+        Assert.ThrowsAny<ArgumentException>(() => Netns.Create(name));
+        Assert.ThrowsAny<ArgumentException>(() => Netns.TryDelete(name));
+    }
+
+    [PrivilegedFact("ip")]
+    public void Sysctl_keys_are_spelled_as_sysctl8_spells_them()
+    {
+        Privileged.Require("ip");
+        using var ns = TestNetns.Create("ns");
+        using var netns = Netns.Open(ns.Name);
+        // A device with a dot in its name, as a VLAN has: in the dotted form sysctl(8) writes
+        // that dot as a slash; in the slashed form it stays a dot.
+        Shell.IpIn(ns.Name, "link", "add", "d0.100", "type", "veth", "peer", "name", "d1");
+        Shell.Exec(ns.Name, "sysctl", "-w", "net.ipv4.conf.d0/100.rp_filter=2").EnsureSuccess("sysctl -w");
+
+        Assert.Equal("2", Netns.ReadSysctl(netns, "net.ipv4.conf.d0/100.rp_filter"));
+        Assert.Equal("2", Netns.ReadSysctl(netns, "net/ipv4/conf/d0.100/rp_filter"));
+    }
+
+    [Theory]
+    [InlineData("kernel.hostname")]
+    [InlineData("vm/swappiness")]
+    [InlineData("net")]
+    [InlineData("net/../kernel/hostname")]
+    [InlineData("net..ipv4")]
+    public void Sysctl_keys_outside_net_are_refused(string key)
+    {
+        // Other sysctls are not per namespace: writing one "in a namespace" would change the machine.
+        using var current = Netns.OpenCurrent();
+        Assert.Throws<ArgumentException>(() => Netns.WriteSysctl(current, key, "0"));
+        Assert.Throws<ArgumentException>(() => Netns.ReadSysctl(current, key));
+    }
+
+    internal static string NewName() => $"ftest-ns-{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(4))}";
+
+    /// <summary>The nsfs inode of the calling thread's network namespace.</summary>
+    internal static ulong CurrentThreadInode() => InodeOfLink("/proc/thread-self/ns/net");
+
+    private static ulong NetnsInodeOfPid(int pid)
+    {
+        try { return InodeOfLink($"/proc/{pid}/ns/net"); }
+        catch (IOException) { return 0; }
+    }
+
+    private static ulong InodeOfLink(string path)
+    {
+        var target = new FileInfo(path).LinkTarget!; // "net:[4026531840]"
+        return ulong.Parse(target.AsSpan(5, target.Length - 6), CultureInfo.InvariantCulture);
+    }
+
+    /// <summary>The namespace inode as a process started by <c>ip netns exec</c> sees it.</summary>
+    private static ulong InodeSeenByIpNetnsExec(string name)
+    {
+        var link = Shell.Exec(name, "readlink", "/proc/self/ns/net").EnsureSuccess("readlink").Stdout.Trim();
+        return ulong.Parse(link.AsSpan(5, link.Length - 6), CultureInfo.InvariantCulture);
+    }
+
+    private static void WaitUntil(Func<bool> condition, string what)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (!condition())
+        {
+            if (DateTime.UtcNow > deadline) throw new TimeoutException($"timed out waiting for {what}");
+            Thread.Sleep(10);
+        }
+    }
+}
