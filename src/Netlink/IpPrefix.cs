@@ -1,0 +1,87 @@
+using System.Diagnostics.CodeAnalysis;
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+
+namespace Fathom.Netlink;
+
+/// <summary>
+/// An IPv4 or IPv6 address with a prefix length, as <c>ip</c> writes it (<c>10.0.0.5/24</c>).
+/// Host bits are kept: an interface address is a prefix whose host bits matter. Use
+/// <see cref="Network"/> for the masked form a route destination needs.
+/// </summary>
+public readonly record struct IpPrefix
+{
+    /// <summary>Creates a prefix; <paramref name="PrefixLength"/> must fit the address family.</summary>
+    /// <exception cref="NetlinkException">EINVAL when the length is out of range or the family is neither v4 nor v6.</exception>
+    public IpPrefix(IPAddress Address, int PrefixLength)
+    {
+        ArgumentNullException.ThrowIfNull(Address);
+        int max = MaxLength(Address.AddressFamily);
+        if (max < 0)
+            throw new NetlinkException(Errno.EINVAL, $"{Address} is neither IPv4 nor IPv6");
+        if ((uint)PrefixLength > (uint)max)
+            throw new NetlinkException(Errno.EINVAL, $"prefix length {PrefixLength} is out of range for {Address}");
+        this.Address = Address;
+        this.PrefixLength = PrefixLength;
+    }
+
+    /// <summary>The address, host bits included.</summary>
+    public IPAddress Address { get; }
+
+    /// <summary>The number of leading network bits (0–32 for IPv4, 0–128 for IPv6).</summary>
+    public int PrefixLength { get; }
+
+    /// <summary><see cref="AddressFamily.InterNetwork"/> or <see cref="AddressFamily.InterNetworkV6"/>.</summary>
+    public AddressFamily Family => Address.AddressFamily;
+
+    /// <summary>The prefix with its host bits cleared (10.0.0.5/24 → 10.0.0.0/24).</summary>
+    public IpPrefix Network
+    {
+        get
+        {
+            Span<byte> bytes = stackalloc byte[16];
+            Address.TryWriteBytes(bytes, out int length);
+            bytes = bytes[..length];
+            for (int bit = PrefixLength; bit < length * 8; bit++)
+                bytes[bit / 8] &= (byte)~(0x80 >> (bit % 8));
+            return new IpPrefix(new IPAddress(bytes), PrefixLength);
+        }
+    }
+
+    /// <summary>A host prefix: /32 for IPv4, /128 for IPv6.</summary>
+    public static IpPrefix Host(IPAddress address) => new(address, MaxLength(address.AddressFamily));
+
+    /// <summary>Parses <c>ADDRESS/LENGTH</c>, or a bare address as a host prefix.</summary>
+    /// <exception cref="NetlinkException">EINVAL when <paramref name="text"/> is not a prefix.</exception>
+    public static IpPrefix Parse(string text) =>
+        TryParse(text, out var prefix) ? prefix : throw new NetlinkException(Errno.EINVAL, $"'{text}' is not an IP prefix");
+
+    /// <summary>Parses <c>ADDRESS/LENGTH</c>, or a bare address as a host prefix.</summary>
+    public static bool TryParse([NotNullWhen(true)] string? text, out IpPrefix prefix)
+    {
+        prefix = default;
+        if (string.IsNullOrWhiteSpace(text)) return false;
+        var span = text.AsSpan().Trim();
+        int slash = span.IndexOf('/');
+        var addressPart = slash < 0 ? span : span[..slash];
+        if (!IPAddress.TryParse(addressPart, out var address)) return false;
+        int max = MaxLength(address.AddressFamily);
+        if (max < 0) return false;
+        int length = max;
+        if (slash >= 0 && (!int.TryParse(span[(slash + 1)..], NumberStyles.None, CultureInfo.InvariantCulture, out length) || length > max))
+            return false;
+        prefix = new IpPrefix(address, length);
+        return true;
+    }
+
+    /// <inheritdoc/>
+    public override string ToString() => Address is null ? "" : $"{Address}/{PrefixLength}";
+
+    internal static int MaxLength(AddressFamily family) => family switch
+    {
+        AddressFamily.InterNetwork => 32,
+        AddressFamily.InterNetworkV6 => 128,
+        _ => -1,
+    };
+}
