@@ -1,0 +1,43 @@
+using System.Collections;
+
+namespace Fathom.Cni;
+
+/// <summary>
+/// What a runtime hands a plugin process: the environment, stdin, stdout and stderr (CNI spec
+/// 1.1 §"Overview"). Tests build one in memory; the plugin takes its own process's.
+/// </summary>
+public sealed class CniInvocation
+{
+    /// <summary>The environment (CNI_* and everything else, passed on to delegated plugins).</summary>
+    public required IReadOnlyDictionary<string, string> Environment { get; init; }
+
+    /// <summary>The network config arrives here.</summary>
+    public required Stream Stdin { get; init; }
+
+    /// <summary>The result, VERSION answer or error JSON goes here.</summary>
+    public required Stream Stdout { get; init; }
+
+    /// <summary>Human text only (the "about" line when CNI_COMMAND is missing); never parsed by runtimes.</summary>
+    public TextWriter Stderr { get; init; } = TextWriter.Null;
+
+    /// <summary>Clock for the log file's times and durations.</summary>
+    public TimeProvider Time { get; init; } = TimeProvider.System;
+
+    /// <summary>The current process's environment and standard streams.</summary>
+    public static CniInvocation FromProcess()
+    {
+        var env = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (DictionaryEntry e in System.Environment.GetEnvironmentVariables())
+            if (e.Key is string k && e.Value is string v) env[k] = v;
+        return new CniInvocation
+        {
+            Environment = env,
+            Stdin = Console.OpenStandardInput(),
+            Stdout = Console.OpenStandardOutput(),
+            Stderr = Console.Error,
+        };
+    }
+
+    /// <summary>A variable's value, or null when unset.</summary>
+    public string? Get(string name) => Environment.TryGetValue(name, out var v) ? v : null;
+}

@@ -1,0 +1,214 @@
+using System.Buffers;
+using System.Text.Json;
+using Fathom.Netlink;
+
+namespace Fathom.Cni;
+
+/// <summary>
+/// The plugin's entry point (reference pkg/skel): reads CNI_COMMAND and the environment,
+/// validates them and the config in the spec's order, picks the mode's datapath, runs the
+/// command's handler, and prints the result in the requested version. It is the one place
+/// where an exception becomes a CNI error (<c>{cniVersion, code, msg, details}</c> on stdout,
+/// exit status 1) — never a stack trace (STYLE.md §4).
+/// </summary>
+public static class CniSkeleton
+{
+    /// <summary>Printed to stderr when CNI_COMMAND is missing (someone ran the binary by hand).</summary>
+    public const string About = "CNI fathom plugin: the underlay datapath and the CNI 1.1 core (https://github.com/fathom)";
+
+    /// <summary>
+    /// Runs one invocation: <paramref name="handlers"/> maps each command (VERSION aside) to its
+    /// logic, <paramref name="modes"/> maps the config's <c>mode</c> to a datapath. Returns the exit status.
+    /// </summary>
+    public static int Run(IReadOnlyDictionary<CniCommand, CniHandler> handlers,
+        IReadOnlyDictionary<string, Func<IDatapath>> modes, CniInvocation invocation)
+    {
+        var started = invocation.Time.GetTimestamp();
+        var version = CniVersion.Latest; // the version errors are reported in until the config's is known
+        CniRequest? request = null;
+        CniResult? result = null;
+        CniException? error = null;
+        try
+        {
+            var command = ReadCommand(invocation);
+            if (command == CniCommand.Version)
+            {
+                // Answered without reading stdin or touching the network stack, as the reference skel does.
+                WriteVersion(invocation.Stdout);
+                return 0;
+            }
+            RequireEnvironment(command, invocation);
+
+            var stdin = ReadStdin(invocation.Stdin);
+            if (NetworkConfig.PeekVersion(stdin.Span) is { } peeked && CniVersion.IsSupported(peeked))
+                version = peeked;
+            var config = NetworkConfig.Parse(stdin);
+            version = config.CniVersion;
+            CniVersion.RequireCommand(version, command);
+
+            request = BuildRequest(command, config, invocation);
+            if (!modes.TryGetValue(config.Mode, out var factory))
+                throw new CniException(CniErrorCode.InvalidNetworkConfig, $"unknown mode \"{config.Mode}\"",
+                    $"fathom knows [{string.Join(", ", modes.Keys.Order(StringComparer.Ordinal))}]");
+            if (!handlers.TryGetValue(command, out var handler))
+                throw new CniException(CniErrorCode.InvalidEnvironment, $"CNI_COMMAND {CniCommands.Name(command)} is not supported by fathom");
+
+            var datapath = factory();
+            datapath.ValidateConfig(config);
+            var ipam = config.IpamType is null ? null : new IpamPlugin(config, request.CniPath, invocation.Environment);
+
+            result = handler(request, new CniContext(datapath, ipam));
+            if (result is not null)
+            {
+                var json = CniResultJson.Serialize(result, version, indented: true);
+                invocation.Stdout.Write(json);
+                invocation.Stdout.Flush();
+            }
+            return 0;
+        }
+        catch (Exception e)
+        {
+            error = e as CniException ?? new CniException(CodeFor(e), e.Message, Describe(e), e);
+            WriteError(invocation.Stdout, version, error);
+            return 1;
+        }
+        finally
+        {
+            if (request?.Config.LogFile is { } logFile)
+                CniLog.Append(logFile, invocation.Time.GetUtcNow(), invocation.Time.GetElapsedTime(started), request, result, error);
+        }
+    }
+
+    /// <summary>
+    /// The code for an exception that is not a <see cref="CniException"/>: a kernel refusal is
+    /// 104 (its message carries the errno and the kernel's text), an I/O failure 5, anything
+    /// else 199 (a bug in Fathom).
+    /// </summary>
+    public static CniErrorCode CodeFor(Exception e) => e switch
+    {
+        CniException c => c.Code,
+        NetlinkException => CniErrorCode.DatapathFailure,
+        IOException or UnauthorizedAccessException => CniErrorCode.IoFailure,
+        _ => CniErrorCode.InternalError,
+    };
+
+    /// <summary>Writes the spec's error object.</summary>
+    public static void WriteError(Stream stdout, string version, CniException error)
+    {
+        try
+        {
+            var buffer = new ArrayBufferWriter<byte>(256);
+            using (var w = new Utf8JsonWriter(buffer, new JsonWriterOptions { Indented = true }))
+            {
+                w.WriteStartObject();
+                w.WriteString("cniVersion", version);
+                w.WriteNumber("code", (int)error.Code);
+                w.WriteString("msg", error.Message);
+                if (!string.IsNullOrEmpty(error.Details)) w.WriteString("details", error.Details);
+                w.WriteEndObject();
+            }
+            stdout.Write(buffer.WrittenSpan);
+            stdout.Flush();
+        }
+        catch (IOException)
+        {
+            // Nobody is reading stdout; the exit status still says it failed.
+        }
+    }
+
+    private static CniCommand ReadCommand(CniInvocation invocation)
+    {
+        var value = invocation.Get("CNI_COMMAND");
+        if (string.IsNullOrEmpty(value))
+        {
+            invocation.Stderr.WriteLine(About);
+            invocation.Stderr.WriteLine($"CNI protocol versions supported: {string.Join(", ", CniVersion.Supported)}");
+            throw new CniException(CniErrorCode.InvalidEnvironment, "required env variables [CNI_COMMAND] missing");
+        }
+        return CniCommands.TryParse(value, out var command)
+            ? command
+            : throw new CniException(CniErrorCode.InvalidEnvironment, $"unknown CNI_COMMAND: {value}",
+                "one of ADD, DEL, CHECK, STATUS, GC, VERSION");
+    }
+
+    /// <summary>The variables each command needs (CNI spec 1.1 §"Parameters"; reference skel).</summary>
+    internal static IEnumerable<string> RequiredVariables(CniCommand command) => command switch
+    {
+        CniCommand.Add or CniCommand.Check => ["CNI_CONTAINERID", "CNI_NETNS", "CNI_IFNAME", "CNI_PATH"],
+        CniCommand.Del => ["CNI_CONTAINERID", "CNI_IFNAME", "CNI_PATH"],
+        CniCommand.Gc => ["CNI_PATH"],
+        _ => [],
+    };
+
+    private static void RequireEnvironment(CniCommand command, CniInvocation invocation)
+    {
+        var missing = RequiredVariables(command).Where(v => string.IsNullOrEmpty(invocation.Get(v))).ToList();
+        if (missing.Count > 0)
+            throw new CniException(CniErrorCode.InvalidEnvironment,
+                $"required env variables [{string.Join(", ", missing)}] missing",
+                $"{CniCommands.Name(command)} needs {string.Join(", ", RequiredVariables(command))}");
+    }
+
+    private static CniRequest BuildRequest(CniCommand command, NetworkConfig config, CniInvocation invocation)
+    {
+        var hasContainer = command is CniCommand.Add or CniCommand.Del or CniCommand.Check;
+        var containerId = hasContainer ? invocation.Get("CNI_CONTAINERID") ?? "" : "";
+        var ifName = hasContainer ? invocation.Get("CNI_IFNAME") ?? "" : "";
+        if (hasContainer)
+        {
+            CniSyntax.ValidateContainerId(containerId);
+            CniSyntax.ValidateInterfaceName(ifName);
+        }
+        var netns = hasContainer ? invocation.Get("CNI_NETNS") : null;
+        return new CniRequest
+        {
+            Command = command,
+            ContainerId = containerId,
+            NetnsPath = string.IsNullOrEmpty(netns) ? null : netns,
+            IfName = ifName,
+            Args = CniArgs.Parse(invocation.Get("CNI_ARGS")),
+            CniPath = (invocation.Get("CNI_PATH") ?? "").Split(':', StringSplitOptions.RemoveEmptyEntries),
+            Config = config,
+        };
+    }
+
+    private static ReadOnlyMemory<byte> ReadStdin(Stream stdin)
+    {
+        try
+        {
+            using var buffer = new MemoryStream();
+            stdin.CopyTo(buffer);
+            return buffer.GetBuffer().AsMemory(0, (int)buffer.Length);
+        }
+        catch (Exception e) when (e is IOException or NotSupportedException or ObjectDisposedException)
+        {
+            throw new CniException(CniErrorCode.IoFailure, "error reading the network config from stdin", e.Message, e);
+        }
+    }
+
+    private static void WriteVersion(Stream stdout)
+    {
+        var buffer = new ArrayBufferWriter<byte>(128);
+        using (var w = new Utf8JsonWriter(buffer))
+        {
+            w.WriteStartObject();
+            w.WriteString("cniVersion", CniVersion.Latest);
+            w.WriteStartArray("supportedVersions");
+            foreach (var v in CniVersion.Supported) w.WriteStringValue(v);
+            w.WriteEndArray();
+            w.WriteEndObject();
+        }
+        buffer.Write("\n"u8);
+        stdout.Write(buffer.WrittenSpan);
+        stdout.Flush();
+    }
+
+    // The details of an unexpected exception: its type and inner causes, never a stack trace.
+    private static string Describe(Exception e)
+    {
+        var parts = new List<string> { e.GetType().Name };
+        for (var inner = e.InnerException; inner is not null && parts.Count < 4; inner = inner.InnerException)
+            parts.Add($"{inner.GetType().Name}: {inner.Message}");
+        return string.Join("; ", parts);
+    }
+}

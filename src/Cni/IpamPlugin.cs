@@ -1,0 +1,93 @@
+using System.Buffers;
+using System.Text.Json;
+
+namespace Fathom.Cni;
+
+/// <summary>
+/// The IPAM plugin a config names in <c>ipam.type</c>, run for ADD, DEL, CHECK, GC and STATUS
+/// with the network config on stdin (CNI spec 1.1 §"Delegated plugins (IPAM)").
+/// <para>
+/// Version bridge: when the IPAM plugin rejects the config's version (error 1, e.g. Debian's
+/// host-local 1.1.1 speaks up to 1.0.0 while the runtime asked 1.1.0), Fathom asks its
+/// VERSION and speaks the highest version both know; a command that version lacks (GC and
+/// STATUS before 1.1.0) is skipped for that plugin, since it cannot hold state for it.
+/// </para>
+/// </summary>
+public sealed class IpamPlugin
+{
+    private readonly DelegatedPlugin _plugin;
+    private readonly NetworkConfig _config;
+    private string? _bridgedVersion;
+
+    /// <summary>Finds the config's IPAM plugin on <paramref name="cniPath"/>; error 105 when missing.</summary>
+    public IpamPlugin(NetworkConfig config, IReadOnlyList<string> cniPath, IReadOnlyDictionary<string, string> environment)
+    {
+        _config = config;
+        var type = config.IpamType ?? throw new ArgumentException("config has no ipam.type", nameof(config));
+        _plugin = DelegatedPlugin.Find(type, cniPath, environment);
+    }
+
+    /// <summary>The plugin's type.</summary>
+    public string Type => _plugin.Name;
+
+    /// <summary>ADD: allocate; returns the plugin's result (IPs without interface indexes, routes, DNS).</summary>
+    public CniResult Add()
+    {
+        var output = Run(CniCommand.Add)!;
+        return CniResultJson.Parse(output, $"result of ipam plugin \"{Type}\"", CniErrorCode.IpamFailure);
+    }
+
+    /// <summary>DEL: release (the plugin must be idempotent, as the spec asks).</summary>
+    public void Delete() => Run(CniCommand.Del);
+
+    /// <summary>CHECK: the plugin verifies its own allocation.</summary>
+    public void Check() => Run(CniCommand.Check);
+
+    /// <summary>GC: the plugin frees what <c>cni.dev/attachments</c> does not list.</summary>
+    public void GarbageCollect() => Run(CniCommand.Gc);
+
+    /// <summary>STATUS: the plugin says whether it can allocate.</summary>
+    public void Status() => Run(CniCommand.Status);
+
+    // Returns stdout, or null when the command was skipped because the plugin's version lacks it.
+    private byte[]? Run(CniCommand command)
+    {
+        if (_bridgedVersion is null)
+        {
+            try
+            {
+                return _plugin.Run(command, _config.RawBytes.Span);
+            }
+            catch (CniException e) when (e.Code == CniErrorCode.IncompatibleVersion)
+            {
+                var common = CniVersion.Negotiate(_plugin.SupportedVersions());
+                if (common is null || common == _config.CniVersion) throw;
+                _bridgedVersion = common;
+            }
+        }
+        if (!CniVersion.AtLeast(_bridgedVersion, CniVersion.Introduced(command)))
+            return null;
+        return _plugin.Run(command, RewriteVersion(_bridgedVersion));
+    }
+
+    // The config as received, with cniVersion (and prevResult's shape) set to `version`.
+    private byte[] RewriteVersion(string version)
+    {
+        var buffer = new ArrayBufferWriter<byte>(_config.RawBytes.Length + 64);
+        using (var w = new Utf8JsonWriter(buffer))
+        {
+            w.WriteStartObject();
+            w.WriteString("cniVersion", version);
+            foreach (var (key, node) in _config.Raw)
+            {
+                if (key is "cniVersion" or "cniVersions") continue;
+                w.WritePropertyName(key);
+                if (key == "prevResult" && _config.PrevResult is { } prev) CniResultJson.Write(w, prev, version);
+                else if (node is null) w.WriteNullValue();
+                else node.WriteTo(w);
+            }
+            w.WriteEndObject();
+        }
+        return buffer.WrittenSpan.ToArray();
+    }
+}

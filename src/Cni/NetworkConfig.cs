@@ -1,0 +1,236 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+
+namespace Fathom.Cni;
+
+/// <summary>
+/// The network configuration a runtime streams on stdin (CNI spec 1.1 §"Plugin configuration
+/// objects"), parsed and checked field by field. Unknown fields are kept in <see cref="Raw"/>,
+/// which is what delegated IPAM plugins get, byte for byte (<see cref="RawBytes"/>).
+/// </summary>
+public sealed class NetworkConfig
+{
+    /// <summary>The mode when the config names none.</summary>
+    public const string DefaultMode = "underlay";
+
+    /// <summary>The spec version in use (its <c>cniVersion</c>, or the <c>cniVersions</c> negotiation).</summary>
+    public required string CniVersion { get; init; }
+
+    /// <summary>The <c>cniVersions</c> list when the config carried one.</summary>
+    public IReadOnlyList<string>? CniVersions { get; init; }
+
+    /// <summary>The network's name (spec: <c>^[a-zA-Z0-9][a-zA-Z0-9_.\-]*$</c>).</summary>
+    public required string Name { get; init; }
+
+    /// <summary>The plugin type, "fathom".</summary>
+    public required string Type { get; init; }
+
+    /// <summary>The datapath mode ("underlay" unless the config says otherwise).</summary>
+    public string Mode { get; init; } = DefaultMode;
+
+    /// <summary>underlay: the host device by name.</summary>
+    public string? Device { get; init; }
+
+    /// <summary>underlay: the host device by MAC address.</summary>
+    public string? HwAddr { get; init; }
+
+    /// <summary>underlay: the host device by kernel path (its /sys/devices/... path).</summary>
+    public string? KernelPath { get; init; }
+
+    /// <summary>The <c>ipam</c> section, or null when IP configuration is left to the datapath or a later plugin.</summary>
+    public JsonObject? Ipam { get; init; }
+
+    /// <summary>The IPAM plugin to delegate to (<c>ipam.type</c>), or null without IPAM.</summary>
+    public string? IpamType { get; init; }
+
+    /// <summary>The <c>dns</c> section of the config.</summary>
+    public CniDns? Dns { get; init; }
+
+    /// <summary>The previous plugin's result in a chain (ADD), or the ADD result (DEL, CHECK).</summary>
+    public CniResult? PrevResult { get; init; }
+
+    /// <summary>Capabilities the runtime filled in (<c>runtimeConfig</c>: portMappings, mac, ips, ...).</summary>
+    public JsonObject? RuntimeConfig { get; init; }
+
+    /// <summary>The config's <c>args</c> object (CONVENTIONS.md), if any.</summary>
+    public JsonObject? Args { get; init; }
+
+    /// <summary>Where to append one JSON line per invocation, or null for no log.</summary>
+    public string? LogFile { get; init; }
+
+    /// <summary>GC: the attachments the runtime still holds (<c>cni.dev/attachments</c>).</summary>
+    public IReadOnlySet<(string ContainerId, string IfName)> ValidAttachments { get; init; } =
+        new HashSet<(string, string)>();
+
+    /// <summary>The whole config as parsed.</summary>
+    public required JsonObject Raw { get; init; }
+
+    /// <summary>The config exactly as received on stdin (handed to delegated plugins unchanged).</summary>
+    public ReadOnlyMemory<byte> RawBytes { get; init; }
+
+    /// <summary>
+    /// Parses and validates a config: not JSON → 6; a missing or malformed field → 7 naming
+    /// it; a version Fathom does not speak → 1. The mode is checked later against the mode table.
+    /// </summary>
+    public static NetworkConfig Parse(ReadOnlyMemory<byte> stdin)
+    {
+        var raw = ParseObject(stdin);
+
+        // The spec's order (reference skel): decode, then the name, then the version.
+        var name = OptionalString(raw, "name");
+        if (string.IsNullOrEmpty(name))
+            throw new CniException(CniErrorCode.InvalidNetworkConfig, "missing network name", "the config needs a \"name\"");
+        if (!CniSyntax.IsValidName(name))
+            throw new CniException(CniErrorCode.InvalidNetworkConfig, "invalid characters found in network name", name);
+
+        var versions = OptionalStringArray(raw, "cniVersions");
+        var version = Fathom.Cni.CniVersion.Select(OptionalString(raw, "cniVersion"), versions);
+
+        var type = OptionalString(raw, "type");
+        if (string.IsNullOrEmpty(type))
+            throw new CniException(CniErrorCode.InvalidNetworkConfig, "missing plugin type", "the config needs a \"type\"");
+
+        var mode = OptionalString(raw, "mode");
+        if (mode is { Length: 0 })
+            throw new CniException(CniErrorCode.InvalidNetworkConfig, "field \"mode\" is empty");
+
+        var ipam = OptionalObject(raw, "ipam");
+        string? ipamType = null;
+        if (ipam is not null)
+        {
+            ipamType = OptionalString(ipam, "type", "ipam.type");
+            // An empty ipam object ({}) means no IPAM, as in the reference plugins.
+            if (ipamType is { Length: 0 } || (ipamType is null && ipam.Count > 0))
+                throw new CniException(CniErrorCode.InvalidNetworkConfig, "field \"ipam.type\" is missing",
+                    "name the IPAM plugin to run, e.g. \"host-local\" or \"static\"");
+            if (ipamType is not null && (ipamType.Contains('/') || ipamType is "." or ".."))
+                throw new CniException(CniErrorCode.InvalidNetworkConfig,
+                    $"field \"ipam.type\" is \"{ipamType}\": a plugin name, not a path");
+        }
+
+        CniResult? prevResult = null;
+        if (raw["prevResult"] is JsonNode prev)
+        {
+            if (prev is not JsonObject prevObject)
+                throw new CniException(CniErrorCode.InvalidNetworkConfig, "field \"prevResult\" must be an object");
+            prevResult = CniResultJson.Parse(prevObject, "prevResult", CniErrorCode.InvalidNetworkConfig);
+        }
+
+        return new NetworkConfig
+        {
+            CniVersion = version,
+            CniVersions = versions,
+            Name = name,
+            Type = type,
+            Mode = mode ?? DefaultMode,
+            Device = OptionalString(raw, "device"),
+            HwAddr = OptionalString(raw, "hwaddr"),
+            KernelPath = OptionalString(raw, "kernelpath"),
+            Ipam = ipam,
+            IpamType = ipamType,
+            Dns = raw["dns"] is JsonNode dns ? CniResultJson.ParseDns(dns, "dns", CniErrorCode.InvalidNetworkConfig) : null,
+            PrevResult = prevResult,
+            RuntimeConfig = OptionalObject(raw, "runtimeConfig"),
+            Args = OptionalObject(raw, "args"),
+            LogFile = OptionalString(raw, "logFile"),
+            ValidAttachments = ParseAttachments(raw),
+            Raw = raw,
+            RawBytes = stdin,
+        };
+    }
+
+    /// <summary>
+    /// Reads just the config's <c>cniVersion</c> without validating anything, so an error about
+    /// another field can still be reported in the runtime's version. Null when unreadable.
+    /// </summary>
+    public static string? PeekVersion(ReadOnlySpan<byte> stdin)
+    {
+        try
+        {
+            var reader = new Utf8JsonReader(stdin);
+            if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject) return null;
+            while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+            {
+                var isVersion = reader.ValueTextEquals("cniVersion"u8);
+                if (!reader.Read()) return null;
+                if (isVersion) return reader.TokenType == JsonTokenType.String ? reader.GetString() : null;
+                reader.Skip();
+            }
+        }
+        catch (JsonException)
+        {
+        }
+        return null;
+    }
+
+    internal static JsonObject ParseObject(ReadOnlyMemory<byte> stdin)
+    {
+        JsonNode? node;
+        try
+        {
+            node = JsonNode.Parse(stdin.Span, documentOptions: new JsonDocumentOptions { MaxDepth = 64 });
+        }
+        catch (JsonException e)
+        {
+            throw new CniException(CniErrorCode.DecodeFailure, "error parsing network config: not valid JSON", e.Message);
+        }
+        return node as JsonObject ?? throw new CniException(CniErrorCode.DecodeFailure,
+            "error parsing network config: expected a JSON object", $"got {(node is null ? "null" : node.GetValueKind().ToString())}");
+    }
+
+    // cni.dev/attachments (CNI spec 1.1 §GC): [{"containerID": ..., "ifname": ...}].
+    private static HashSet<(string, string)> ParseAttachments(JsonObject raw)
+    {
+        var set = new HashSet<(string, string)>();
+        if (raw["cni.dev/attachments"] is not JsonNode node) return set;
+        if (node is not JsonArray array)
+            throw new CniException(CniErrorCode.InvalidNetworkConfig, "field \"cni.dev/attachments\" must be an array");
+        for (var i = 0; i < array.Count; i++)
+        {
+            var field = $"cni.dev/attachments[{i}]";
+            if (array[i] is not JsonObject a)
+                throw new CniException(CniErrorCode.InvalidNetworkConfig, $"field \"{field}\" must be an object");
+            var id = OptionalString(a, "containerID", field + ".containerID");
+            var ifName = OptionalString(a, "ifname", field + ".ifname");
+            if (string.IsNullOrEmpty(id) || string.IsNullOrEmpty(ifName))
+                throw new CniException(CniErrorCode.InvalidNetworkConfig, $"field \"{field}\" needs \"containerID\" and \"ifname\"");
+            set.Add((id, ifName));
+        }
+        return set;
+    }
+
+    internal static string? OptionalString(JsonObject o, string key, string? field = null)
+    {
+        var node = o[key];
+        if (node is null) return null;
+        if (node is JsonValue v && v.GetValueKind() == JsonValueKind.String) return v.GetValue<string>();
+        throw new CniException(CniErrorCode.InvalidNetworkConfig, $"field \"{field ?? key}\" must be a string",
+            $"got {node.GetValueKind()}");
+    }
+
+    internal static JsonObject? OptionalObject(JsonObject o, string key, string? field = null)
+    {
+        var node = o[key];
+        if (node is null) return null;
+        return node as JsonObject ?? throw new CniException(CniErrorCode.InvalidNetworkConfig,
+            $"field \"{field ?? key}\" must be an object", $"got {node.GetValueKind()}");
+    }
+
+    internal static IReadOnlyList<string>? OptionalStringArray(JsonObject o, string key, string? field = null,
+        CniErrorCode code = CniErrorCode.InvalidNetworkConfig)
+    {
+        var node = o[key];
+        if (node is null) return null;
+        if (node is JsonArray array)
+        {
+            var list = new List<string>(array.Count);
+            foreach (var item in array)
+            {
+                if (item is JsonValue v && v.GetValueKind() == JsonValueKind.String) list.Add(v.GetValue<string>());
+                else throw new CniException(code, $"field \"{field ?? key}\" must be an array of strings");
+            }
+            return list;
+        }
+        throw new CniException(code, $"field \"{field ?? key}\" must be an array of strings", $"got {node.GetValueKind()}");
+    }
+}
