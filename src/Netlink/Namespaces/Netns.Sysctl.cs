@@ -69,8 +69,8 @@ public static partial class Netns
             // errno in HResult for every other IOException (Interop.GetExceptionForIoErrno).
             var errno = e switch
             {
-                FileNotFoundException or DirectoryNotFoundException => ENOENT,
-                UnauthorizedAccessException => EACCES,
+                FileNotFoundException or DirectoryNotFoundException => (int)Errno.ENOENT,
+                UnauthorizedAccessException => (int)Errno.EACCES,
                 _ when e.HResult is > 0 and < 4096 => e.HResult,
                 _ => EIO,
             };
@@ -78,6 +78,6 @@ public static partial class Netns
         }
     }
 
+    /// <summary>I/O error: the fallback when the BCL did not say which errno it saw.</summary>
     private const int EIO = 5;
-    private const int EACCES = 13;
 }

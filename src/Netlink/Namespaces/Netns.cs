@@ -18,10 +18,7 @@ public static partial class Netns
     /// <summary>Where named namespaces live (iproute2's NETNS_RUN_DIR).</summary>
     public const string RunDirectory = "/run/netns";
 
-    private const int ENOENT = 2;
-    private const int EINTR = 4;
-    private const int EEXIST = 17;
-    private const int EINVAL = 22;
+    /// <summary>Not a typewriter: what an ioctl answers on a file that does not implement it.</summary>
     private const int ENOTTY = 25;
 
     /// <summary>
@@ -76,7 +73,7 @@ public static partial class Netns
     public static void Delete(string name)
     {
         if (!TryDelete(name))
-            throw Failure(ENOENT, $"cannot delete netns '{name}' at {PathOf(name)}");
+            throw Failure((int)Errno.ENOENT, $"cannot delete netns '{name}' at {PathOf(name)}");
     }
 
     /// <summary>Deletes the named namespace; false when there is no such name.</summary>
@@ -88,7 +85,7 @@ public static partial class Netns
         Interop.Ns.Umount2(path, Interop.Ns.MNT_DETACH);
         if (Interop.Ns.Unlink(path) == 0) return true;
         var errno = Marshal.GetLastPInvokeError();
-        if (errno == ENOENT) return false;
+        if (errno == (int)Errno.ENOENT) return false;
         throw Failure(errno, $"cannot remove netns file {path}");
     }
 
@@ -167,12 +164,12 @@ public static partial class Netns
         if (Interop.Ns.Mkdir(RunDirectory, 0b111_101_101) != 0)
         {
             var errno = Marshal.GetLastPInvokeError();
-            if (errno != EEXIST) throw Failure(errno, $"cannot create {RunDirectory}");
+            if (errno != (int)Errno.EEXIST) throw Failure(errno, $"cannot create {RunDirectory}");
         }
 
         var lockFd = Interop.Ns.Open(RunDirectory, Interop.Ns.O_RDONLY | Interop.Ns.O_CLOEXEC, 0);
         if (lockFd >= 0)
-            while (Interop.Ns.Flock(lockFd, Interop.Ns.LOCK_EX) != 0 && Marshal.GetLastPInvokeError() == EINTR) { }
+            while (Interop.Ns.Flock(lockFd, Interop.Ns.LOCK_EX) != 0 && Marshal.GetLastPInvokeError() == (int)Errno.EINTR) { }
         try
         {
             var madeMountPoint = false;
@@ -181,7 +178,7 @@ public static partial class Netns
                 // EINVAL: the directory is not a mount point yet. Make it one (a bind mount of
                 // itself) and try once more; any other error, or EINVAL again, is final.
                 var errno = Marshal.GetLastPInvokeError();
-                if (errno != EINVAL || madeMountPoint)
+                if (errno != (int)Errno.EINVAL || madeMountPoint)
                     throw Failure(errno, $"cannot make {RunDirectory} a shared mount");
                 if (Interop.Ns.Mount(RunDirectory, RunDirectory, "none", Interop.Ns.MS_BIND | Interop.Ns.MS_REC, 0) != 0)
                     throw Failure(Marshal.GetLastPInvokeError(), $"cannot bind-mount {RunDirectory} onto itself");
@@ -210,11 +207,11 @@ public static partial class Netns
         {
             var errno = Marshal.GetLastPInvokeError();
             throw errno == ENOTTY
-                ? Failure(EINVAL, $"{path} is not a network namespace")
+                ? Failure((int)Errno.EINVAL, $"{path} is not a network namespace")
                 : Failure(errno, $"cannot query namespace type of {path}");
         }
         if (type != Interop.Ns.CLONE_NEWNET)
-            throw Failure(EINVAL, $"{path} is a namespace, but not a network namespace");
+            throw Failure((int)Errno.EINVAL, $"{path} is a namespace, but not a network namespace");
 
         var statx = stackalloc byte[Interop.Ns.StatxSize];
         if (Interop.Ns.Statx(fd, "", Interop.Ns.AT_EMPTY_PATH, Interop.Ns.STATX_INO, statx) != 0)
@@ -222,7 +219,10 @@ public static partial class Netns
         return *(ulong*)(statx + Interop.Ns.StatxInoOffset); // native byte order, 8-aligned
     }
 
-    /// <summary>A failed system call, with the errno's text after what was being done.</summary>
+    /// <summary>
+    /// A failed system call. NetlinkException names the errnos of <see cref="Errno"/>; for any
+    /// other, the C library's text says what it means.
+    /// </summary>
     private static NetlinkException Failure(int errno, string what) =>
-        new(errno, $"{what}: {Marshal.GetPInvokeErrorMessage(errno)}");
+        new(errno, Enum.IsDefined((Errno)errno) ? what : $"{what}: {Marshal.GetPInvokeErrorMessage(errno)}");
 }

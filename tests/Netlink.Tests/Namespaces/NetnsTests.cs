@@ -10,10 +10,6 @@ namespace Fathom.Netlink.Tests.Namespaces;
 /// </summary>
 public sealed class NetnsTests
 {
-    private const int ENOENT = 2;
-    private const int EEXIST = 17;
-    private const int EINVAL = 22;
-
     [PrivilegedFact("ip")]
     public void Create_makes_a_namespace_iproute2_lists_and_enters()
     {
@@ -45,7 +41,7 @@ public sealed class NetnsTests
 
         var e = Assert.Throws<NetlinkException>(() => Netns.Create(existing.Name));
 
-        Assert.Equal(EEXIST, e.Errno);
+        Assert.Equal(Errno.EEXIST, e.Error);
         Assert.Contains(existing.Name, e.Message);
         // The namespace that was there is untouched.
         Assert.Contains("\"ifname\":\"lo\"", Shell.IpIn(existing.Name, "-j", "link", "show"));
@@ -63,7 +59,7 @@ public sealed class NetnsTests
             Assert.DoesNotContain(name, Shell.Ip("netns", "list"));
             Assert.False(Netns.Exists(name));
             Assert.False(Netns.TryDelete(name));
-            Assert.Equal(ENOENT, Assert.Throws<NetlinkException>(() => Netns.Delete(name)).Errno);
+            Assert.Equal(Errno.ENOENT, Assert.Throws<NetlinkException>(() => Netns.Delete(name)).Error);
         }
         finally
         {
@@ -193,11 +189,11 @@ public sealed class NetnsTests
         using var netns = Netns.Open(ns.Name);
 
         var missing = Assert.Throws<NetlinkException>(() => Netns.ReadSysctl(netns, "net.ipv4.conf.nosuchdev.forwarding"));
-        Assert.Equal(ENOENT, missing.Errno);
+        Assert.Equal(Errno.ENOENT, missing.Error);
         Assert.Contains("/proc/sys/net/ipv4/conf/nosuchdev/forwarding", missing.Message);
 
         var invalid = Assert.Throws<NetlinkException>(() => Netns.WriteSysctl(netns, "net.ipv4.ip_forward", "not-a-number"));
-        Assert.Equal(EINVAL, invalid.Errno);
+        Assert.Equal(Errno.EINVAL, invalid.Error);
     }
 
     [PrivilegedFact]
@@ -207,11 +203,11 @@ public sealed class NetnsTests
         var name = NewName();
 
         var byName = Assert.Throws<NetlinkException>(() => Netns.Open(name));
-        Assert.Equal(ENOENT, byName.Errno);
+        Assert.Equal(Errno.ENOENT, byName.Error);
         Assert.Contains($"/run/netns/{name}", byName.Message);
 
         var byPid = Assert.Throws<NetlinkException>(() => Netns.OpenPid(int.MaxValue));
-        Assert.Equal(ENOENT, byPid.Errno);
+        Assert.Equal(Errno.ENOENT, byPid.Error);
         Assert.Contains($"/proc/{int.MaxValue}/ns/net", byPid.Message);
     }
 
@@ -219,7 +215,7 @@ public sealed class NetnsTests
     public void Opening_a_file_that_is_not_a_namespace_fails_with_EINVAL()
     {
         var e = Assert.Throws<NetlinkException>(() => Netns.Open("/proc/self/status"));
-        Assert.Equal(EINVAL, e.Errno);
+        Assert.Equal(Errno.EINVAL, e.Error);
         Assert.Contains("not a network namespace", e.Message);
     }
 
