@@ -1,0 +1,127 @@
+using System.Net.NetworkInformation;
+using Fathom.Cni;
+using Fathom.Netlink;
+
+namespace Fathom.Datapath.Underlay;
+
+/// <summary>
+/// Which host device a config names: by <c>device</c> (name), <c>hwaddr</c> (MAC) or
+/// <c>kernelpath</c> (its /sys/devices/... directory), in that order of precedence, as the
+/// reference host-device plugin chooses (plugins/main/host-device/host-device.go getLink).
+/// </summary>
+internal sealed record DeviceSelector(string? Name, PhysicalAddress? Mac, string? KernelPath)
+{
+    /// <summary>The sysfs mount the plugin sees (its own netns's view under <c>ip netns exec</c>).</summary>
+    internal const string SysRoot = "/sys";
+
+    /// <summary>Validates the selection fields of a config: 7 (invalid config) naming the field at fault.</summary>
+    public static DeviceSelector FromConfig(NetworkConfig config)
+    {
+        if (string.IsNullOrEmpty(config.Device) && string.IsNullOrEmpty(config.HwAddr) && string.IsNullOrEmpty(config.KernelPath))
+            throw new CniException(CniErrorCode.InvalidNetworkConfig,
+                "specify either \"device\", \"hwaddr\" or \"kernelpath\"",
+                "underlay mode needs the host device to hand to the pod");
+
+        PhysicalAddress? mac = null;
+        if (!string.IsNullOrEmpty(config.HwAddr) && !TryParseMac(config.HwAddr, out mac))
+            throw new CniException(CniErrorCode.InvalidNetworkConfig,
+                $"field \"hwaddr\" is \"{config.HwAddr}\": not a MAC address", "expected six hex octets such as 02:00:0a:00:00:01");
+
+        if (!string.IsNullOrEmpty(config.KernelPath) &&
+            (!Path.IsPathRooted(config.KernelPath) || !config.KernelPath.StartsWith("/sys/devices/", StringComparison.Ordinal)
+             || config.KernelPath.Split('/').Contains("..")))
+            throw new CniException(CniErrorCode.InvalidNetworkConfig,
+                $"field \"kernelpath\" is \"{config.KernelPath}\": it must be absolute and begin with /sys/devices/");
+
+        if (!string.IsNullOrEmpty(config.Device) && !IsValidDeviceName(config.Device))
+            throw new CniException(CniErrorCode.InvalidNetworkConfig,
+                $"field \"device\" is \"{config.Device}\": not a valid interface name");
+
+        return new DeviceSelector(NullIfEmpty(config.Device), mac, NullIfEmpty(config.KernelPath));
+    }
+
+    /// <summary>What the selector names, for messages: <c>device "eth10"</c>, <c>hwaddr 02:...</c>.</summary>
+    public string Describe() =>
+        Name is not null ? $"device \"{Name}\""
+        : Mac is not null ? $"hwaddr {FormatMac(Mac)}"
+        : $"kernelpath {KernelPath}";
+
+    /// <summary>Finds the device among <paramref name="links"/> (the host's), or null.</summary>
+    public Link? Find(IReadOnlyList<Link> links, string sysRoot = SysRoot)
+    {
+        if (Name is not null) return links.FirstOrDefault(l => l.Name == Name);
+        if (Mac is not null) return links.FirstOrDefault(l => l.Mac is not null && l.Mac.Equals(Mac));
+        return FindByKernelPath(links, KernelPath!, sysRoot);
+    }
+
+    /// <summary>
+    /// The link whose device directory is <paramref name="kernelPath"/>: either it is listed in
+    /// <c>KERNELPATH/net/</c> (the reference's rule, e.g. /sys/devices/pci0000:00/0000:00:19.0/net/eth0),
+    /// or its <c>/sys/class/net/NAME/device</c> resolves to that path (virtio NICs keep their
+    /// netdev one level down, under virtioN/net).
+    /// </summary>
+    internal static Link? FindByKernelPath(IReadOnlyList<Link> links, string kernelPath, string sysRoot)
+    {
+        var devicePath = Rebase(kernelPath.TrimEnd('/'), sysRoot);
+        var netDir = Path.Combine(devicePath, "net");
+        if (Directory.Exists(netDir))
+        {
+            // Sorted so that the choice is stable when a device has several ports.
+            foreach (var entry in Directory.GetFileSystemEntries(netDir).Select(Path.GetFileName).Order(StringComparer.Ordinal))
+                if (links.FirstOrDefault(l => l.Name == entry) is { } link) return link;
+        }
+        foreach (var link in links)
+        {
+            var deviceLink = Path.Combine(sysRoot, "class", "net", link.Name, "device");
+            var target = ResolveLink(deviceLink);
+            if (target is not null && string.Equals(target.TrimEnd('/'), devicePath, StringComparison.Ordinal))
+                return link;
+        }
+        return null;
+    }
+
+    private static string Rebase(string sysPath, string sysRoot) =>
+        sysRoot == SysRoot ? sysPath : Path.Combine(sysRoot, sysPath["/sys/".Length..]);
+
+    private static string? ResolveLink(string path)
+    {
+        try
+        {
+            var info = new FileInfo(path);
+            if (info.LinkTarget is null) return null;
+            return info.ResolveLinkTarget(returnFinalTarget: true)?.FullName;
+        }
+        catch (IOException)
+        {
+            return null;
+        }
+        catch (UnauthorizedAccessException)
+        {
+            return null;
+        }
+    }
+
+    internal static bool TryParseMac(string text, out PhysicalAddress? mac)
+    {
+        mac = null;
+        var parts = text.Split(':', '-');
+        if (parts.Length != 6) return false;
+        var bytes = new byte[6];
+        for (var i = 0; i < 6; i++)
+            if (parts[i].Length != 2 || !byte.TryParse(parts[i], System.Globalization.NumberStyles.HexNumber, null, out bytes[i]))
+                return false;
+        mac = new PhysicalAddress(bytes);
+        return true;
+    }
+
+    /// <summary>lower-case colon form, as CNI results and iproute2 write MACs.</summary>
+    internal static string FormatMac(PhysicalAddress mac) =>
+        string.Join(':', mac.GetAddressBytes().Select(b => b.ToString("x2", System.Globalization.CultureInfo.InvariantCulture)));
+
+    // The kernel's dev_valid_name (net/core/dev.c): at most IFNAMSIZ-1 bytes, not . or .., no / : or whitespace.
+    private static bool IsValidDeviceName(string name) =>
+        System.Text.Encoding.UTF8.GetByteCount(name) <= 15 && name is not ("." or "..")
+        && !name.Any(c => c is '/' or ':' || char.IsWhiteSpace(c));
+
+    private static string? NullIfEmpty(string? s) => string.IsNullOrEmpty(s) ? null : s;
+}

@@ -1,0 +1,43 @@
+using System.Security.Cryptography;
+using Fathom.Netlink;
+
+namespace Fathom.Datapath.Underlay;
+
+/// <summary>
+/// A private, empty network namespace a device passes through between the host and the pod, so
+/// that it is never renamed where udev or a network manager watch (the host) and never carries
+/// a name that collides in the pod (Terway's exclusive-ENI path; host-device since v1.2).
+/// The namespace is anonymous as soon as it exists: its /run/netns name is removed right after
+/// opening it, and only this handle keeps it alive. So nothing is left behind even if the
+/// plugin is killed: the kernel frees the namespace with the process, returning a physical NIC
+/// to the initial namespace (net/core/dev.c default_device_exit) and destroying a veth.
+/// </summary>
+internal sealed class TransitNetns : IDisposable
+{
+    public NetnsHandle Handle { get; }
+    public NetlinkHandle Netlink { get; }
+
+    private TransitNetns(NetnsHandle handle, NetlinkHandle netlink) => (Handle, Netlink) = (handle, netlink);
+
+    public static TransitNetns Create()
+    {
+        var name = "fathom-transit-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(6));
+        var handle = Netns.Create(name);
+        try
+        {
+            Netns.TryDelete(name);
+            return new TransitNetns(handle, NetlinkHandle.OpenIn(handle));
+        }
+        catch
+        {
+            handle.Dispose();
+            throw;
+        }
+    }
+
+    public void Dispose()
+    {
+        Netlink.Dispose();
+        Handle.Dispose();
+    }
+}

@@ -1,0 +1,393 @@
+using System.Net;
+using System.Net.NetworkInformation;
+using System.Net.Sockets;
+using Fathom.Cni;
+using Fathom.Netlink;
+
+namespace Fathom.Datapath.Underlay;
+
+/// <summary>
+/// The underlay datapath (DESIGN.md §3, the seed article's design): a whole host device (an
+/// ENI, a hot-plugged NIC, an SR-IOV VF) becomes the pod's interface. Modelled on the reference
+/// host-device plugin (containernetworking/plugins plugins/main/host-device) and Terway's
+/// exclusive-ENI mode, with three deliberate differences, each covered by a differential test:
+/// the device never leaves the host when ADD is refused; DEL is idempotent (repeated, without
+/// a netns, after the netns is gone); a failed DEL leaves the pod's device untouched.
+/// </summary>
+/// <remarks>
+/// Every kernel change goes through a <see cref="NetlinkHandle"/> opened in the namespace it
+/// changes (host, transit, pod); the calling thread never switches namespace.
+/// The device's original name is stored on the device itself, in its alias (IFLA_IFALIAS),
+/// exactly as host-device stores it, so either plugin can return a device the other moved.
+/// </remarks>
+public sealed class UnderlayDatapath : IDatapath
+{
+    /// <summary>Creates the datapath; it holds no state between calls.</summary>
+    public UnderlayDatapath()
+    {
+    }
+
+    /// <inheritdoc/>
+    public void ValidateConfig(NetworkConfig config) => DeviceSelector.FromConfig(config);
+
+    /// <inheritdoc/>
+    public CniResult Add(CniRequest request, CniResult? ipamResult)
+    {
+        var selector = DeviceSelector.FromConfig(request.Config);
+        var ifName = request.IfName;
+        var netnsPath = request.NetnsPath
+            ?? throw new CniException(CniErrorCode.InvalidEnvironment, "CNI_NETNS is required for ADD");
+
+        using var pod = OpenNetns(netnsPath);
+        using var host = Kernel($"open a netlink socket in the host netns", NetlinkHandle.Open);
+        using var podLinks = Kernel($"open a netlink socket in netns {netnsPath}", () => NetlinkHandle.OpenIn(pod));
+        using var hostNs = Kernel("open the host netns", Netns.OpenCurrent);
+
+        var device = selector.Find(Kernel("list the host's links", host.ListLinks))
+            ?? throw new CniException(CniErrorCode.DeviceNotFound, $"{selector.Describe()} not found on the host",
+                "underlay mode moves an existing host device into the pod; check the name, MAC or path");
+        if ((device.Flags & LinkFlags.Loopback) != 0 || device.MasterIndex is not null)
+            throw new CniException(CniErrorCode.DeviceBusy,
+                $"host device \"{device.Name}\" cannot be given to a pod: it is {((device.Flags & LinkFlags.Loopback) != 0 ? "a loopback" : "enslaved to another device")}");
+
+        // CNI spec §ADD: the plugin must fail if the interface name exists. Check before the
+        // device leaves the host (host-device moves first and strands the device in the pod).
+        if (Kernel($"look up {ifName} in netns {netnsPath}", () => podLinks.TryGetLink(ifName, out _)))
+            throw new CniException(CniErrorCode.IfNameExists,
+                $"interface \"{ifName}\" already exists in netns {netnsPath}",
+                $"host device \"{device.Name}\" was not moved: it is still on the host, unchanged");
+
+        var original = new OriginalState(device);
+        using var transit = Kernel("create a transit netns", TransitNetns.Create);
+        Link inPod;
+        try
+        {
+            inPod = MoveIn(host, transit, podLinks, pod, original, ifName);
+            Kernel($"set {ifName} up in netns {netnsPath}", () => podLinks.SetLinkUp(inPod.Index));
+            if (ipamResult is not null) PodAddressing.Apply(podLinks, inPod.Index, ifName, ipamResult);
+        }
+        catch (Exception e) when (e is CniException or NetlinkException)
+        {
+            var outcome = ReturnAfterFailedAdd(host, hostNs, transit, podLinks, original, ifName);
+            throw e is CniException c
+                ? new CniException(c.Code, $"{c.Message}; {outcome}", c.Details, c)
+                : new CniException(CniErrorCode.DatapathFailure, $"{e.Message}; {outcome}", null, e);
+        }
+
+        var mac = inPod.Mac is null ? null : DeviceSelector.FormatMac(inPod.Mac);
+        var config = request.Config;
+        return new CniResult
+        {
+            CniVersion = config.CniVersion,
+            Interfaces = [new CniInterface(ifName, mac, Mtu: inPod.Mtu, Sandbox: netnsPath)],
+            // Every address belongs to the one interface this plugin reports (index 0).
+            Ips = ipamResult?.Ips.Select(ip => ip with { Interface = 0 }).ToList() ?? [],
+            Routes = ipamResult?.Routes.ToList() ?? [],
+            // As host-device: the network config's dns wins; else what IPAM returned.
+            Dns = config.Dns is { IsEmpty: false } ? config.Dns : ipamResult?.Dns,
+        };
+    }
+
+    /// <inheritdoc/>
+    public void Delete(CniRequest request, CniResult? prevResult)
+    {
+        var ifName = request.IfName;
+        var netnsPath = request.NetnsPath;
+        // CNI spec §DEL: without a netns there is nothing of the pod left to undo here (the core
+        // still releases IPAM). When the netns is gone, so is the pod's use of the device: the
+        // kernel has already returned a physical NIC to the initial netns (default_device_exit,
+        // net/core/dev.c), and a virtual one died with it. Both must succeed (kubernetes#43014).
+        if (string.IsNullOrEmpty(netnsPath)) return;
+        NetnsHandle pod;
+        try
+        {
+            pod = Netns.Open(netnsPath);
+        }
+        catch (NetlinkException e) when (e.IsNotFound)
+        {
+            return;
+        }
+
+        using (pod)
+        {
+            using var podLinks = Kernel($"open a netlink socket in netns {netnsPath}", () => NetlinkHandle.OpenIn(pod));
+            // Already gone from the pod (a repeated DEL, or an ADD that never got this far): done.
+            if (Kernel($"look up {ifName} in netns {netnsPath}", () => podLinks.TryGetLink(ifName, out var found) ? found : null) is not { } link)
+                return;
+            if (string.IsNullOrEmpty(link.Alias))
+                throw new CniException(CniErrorCode.DeviceBusy,
+                    $"interface \"{ifName}\" in netns {netnsPath} carries no alias naming its host device",
+                    "it was not moved there by fathom (or host-device); left where it is");
+
+            var hostName = link.Alias;
+            using var host = Kernel("open a netlink socket in the host netns", NetlinkHandle.Open);
+            using var hostNs = Kernel("open the host netns", Netns.OpenCurrent);
+            // Check the way back first: with the name taken the move would fail anyway, and the
+            // pod keeps its device exactly as it is (up, addressed) for a later DEL.
+            if (Kernel($"look up {hostName} on the host", () => host.TryGetLink(hostName, out var taken) ? taken : null) is { } conflict)
+                throw new CniException(CniErrorCode.DeviceBusy,
+                    $"cannot return \"{ifName}\" to the host as \"{hostName}\": the host already has a device named \"{hostName}\" (index {conflict.Index})",
+                    $"\"{ifName}\" stays in netns {netnsPath}, untouched; DEL again once the name is free");
+
+            // The MTU the device had on the host, when the result says (interfaces[].mtu, spec 1.1.0).
+            var mtu = prevResult?.Interfaces.FirstOrDefault(i => i.Name == ifName && i.Sandbox == netnsPath)?.Mtu;
+
+            using var transit = Kernel("create a transit netns", TransitNetns.Create);
+            Kernel($"set {ifName} down in netns {netnsPath}", () => podLinks.SetLinkDown(link.Index));
+            Kernel($"move {ifName} out of netns {netnsPath}", () => podLinks.MoveLinkToNetns(link.Index, transit.Handle));
+            try
+            {
+                var moving = FindByMac(transit.Netlink, link.Mac, ifName)
+                    ?? throw new NetlinkException(Errno.ENODEV, $"{ifName} vanished on its way out of netns {netnsPath}");
+                transit.Netlink.SetLinkName(moving.Index, hostName);
+                if (mtu is int m && m != moving.Mtu) transit.Netlink.SetLinkMtu(moving.Index, m);
+                // Left down, as host-device leaves it: the pool decides when it is used again.
+                transit.Netlink.MoveLinkToNetns(moving.Index, hostNs);
+            }
+            catch (NetlinkException e)
+            {
+                var outcome = ReturnToPod(transit, podLinks, pod, link, ifName, prevResult);
+                throw new CniException(CniErrorCode.DatapathFailure,
+                    $"cannot return \"{ifName}\" to the host as \"{hostName}\": {e.Message}", outcome, e);
+            }
+        }
+    }
+
+    /// <inheritdoc/>
+    public void Check(CniRequest request, CniResult prevResult)
+    {
+        var ifName = request.IfName;
+        var netnsPath = request.NetnsPath
+            ?? throw new CniException(CniErrorCode.InvalidEnvironment, "CNI_NETNS is required for CHECK");
+        var index = prevResult.Interfaces.FindIndex(i => i.Name == ifName && i.Sandbox is not null);
+        if (index < 0)
+            throw new CniException(CniErrorCode.CheckFailed, $"prevResult has no interface \"{ifName}\" in a sandbox");
+        var expected = prevResult.Interfaces[index];
+        if (expected.Sandbox != netnsPath)
+            throw new CniException(CniErrorCode.CheckFailed,
+                $"sandbox in prevResult {expected.Sandbox} does not match CNI_NETNS {netnsPath}");
+
+        using var pod = OpenNetns(netnsPath);
+        using var podLinks = Kernel($"open a netlink socket in netns {netnsPath}", () => NetlinkHandle.OpenIn(pod));
+        var link = Kernel($"look up {ifName} in netns {netnsPath}", () => podLinks.TryGetLink(ifName, out var l) ? l : null)
+            ?? throw new CniException(CniErrorCode.CheckFailed, $"interface \"{ifName}\" is missing from netns {netnsPath}");
+        var mac = link.Mac is null ? null : DeviceSelector.FormatMac(link.Mac);
+        if (expected.Mac is not null && !string.Equals(expected.Mac, mac, StringComparison.OrdinalIgnoreCase))
+            throw new CniException(CniErrorCode.CheckFailed,
+                $"interface \"{ifName}\" in netns {netnsPath} has MAC {mac}, prevResult says {expected.Mac}");
+        if (!link.IsUp)
+            throw new CniException(CniErrorCode.CheckFailed, $"interface \"{ifName}\" in netns {netnsPath} is down");
+
+        PodAddressing.Verify(podLinks, link.Index, ifName, netnsPath, prevResult, index);
+    }
+
+    // ---- moving ----
+
+    /// <summary>What the device was on the host, to restore it exactly when ADD fails.</summary>
+    private sealed record OriginalState(string Name, string? Alias, int Mtu, bool WasUp, PhysicalAddress? Mac)
+    {
+        public OriginalState(Link link) : this(link.Name, link.Alias, link.Mtu, link.IsUp, link.Mac)
+        {
+        }
+    }
+
+    /// <summary>host → transit (renamed there, original name in the alias) → pod. Returns the pod's link.</summary>
+    private static Link MoveIn(NetlinkHandle host, TransitNetns transit, NetlinkHandle podLinks, NetnsHandle pod,
+        OriginalState original, string ifName)
+    {
+        var index = Kernel($"look up {original.Name} on the host", () => host.GetLink(original.Name)).Index;
+        // Down first: a device is renamed only when down (dev_change_name returns EBUSY otherwise),
+        // and nothing should send through it while it changes hands.
+        Kernel($"set {original.Name} down on the host", () => host.SetLinkDown(index));
+        Kernel($"move {original.Name} into the transit netns", () => host.MoveLinkToNetns(index, transit.Handle));
+
+        var moving = FindByMac(transit.Netlink, original.Mac, original.Name)
+            ?? throw new NetlinkException(Errno.ENODEV, $"{original.Name} vanished on its way to the pod");
+        Kernel($"record \"{original.Name}\" in the alias of the device", () => transit.Netlink.SetLinkAlias(moving.Index, original.Name));
+        Kernel($"rename {original.Name} to {ifName}", () => transit.Netlink.SetLinkName(moving.Index, ifName));
+        // EEXIST here means ifName appeared in the pod since the check: the rollback handles it.
+        Kernel($"move {ifName} into the pod's netns", () => transit.Netlink.MoveLinkToNetns(moving.Index, pod));
+        return Kernel($"look up {ifName} in the pod", () => podLinks.GetLink(ifName));
+    }
+
+    /// <summary>
+    /// After a failed ADD: wherever the device got to (pod, transit or still the host), bring it
+    /// back to the host under its own name, alias, MTU and up state. Returns a sentence for the
+    /// error message saying where the device is now.
+    /// </summary>
+    private static string ReturnAfterFailedAdd(NetlinkHandle host, NetnsHandle hostNs, TransitNetns transit,
+        NetlinkHandle podLinks, OriginalState original, string ifName)
+    {
+        try
+        {
+            var moving = FindByMac(transit.Netlink, original.Mac, original.Name);
+            if (moving is null && podLinks.TryGetLink(ifName, out var inPod) && SameMac(inPod.Mac, original.Mac)
+                && inPod.Alias == original.Name)
+            {
+                podLinks.SetLinkDown(inPod.Index);
+                podLinks.MoveLinkToNetns(inPod.Index, transit.Handle);
+                moving = FindByMac(transit.Netlink, original.Mac, ifName);
+            }
+            if (moving is not null)
+            {
+                if (moving.Name != original.Name) transit.Netlink.SetLinkName(moving.Index, original.Name);
+                if (moving.Alias != original.Alias) transit.Netlink.SetLinkAlias(moving.Index, original.Alias ?? "");
+                if (moving.Mtu != original.Mtu) transit.Netlink.SetLinkMtu(moving.Index, original.Mtu);
+                transit.Netlink.MoveLinkToNetns(moving.Index, hostNs);
+            }
+            if (!host.TryGetLink(original.Name, out var back) || !SameMac(back.Mac, original.Mac))
+                return $"host device \"{original.Name}\" could not be found to return it to the host";
+            if (original.WasUp && !back.IsUp) host.SetLinkUp(back.Index);
+            return $"host device \"{original.Name}\" is back on the host";
+        }
+        catch (NetlinkException e)
+        {
+            return $"returning host device \"{original.Name}\" to the host failed too: {e.Message}";
+        }
+    }
+
+    /// <summary>After a failed DEL: the device goes back into the pod as it was, so DEL can be retried.</summary>
+    private static string ReturnToPod(TransitNetns transit, NetlinkHandle podLinks, NetnsHandle pod, Link original,
+        string ifName, CniResult? prevResult)
+    {
+        try
+        {
+            var moving = FindByMac(transit.Netlink, original.Mac, ifName)
+                ?? throw new NetlinkException(Errno.ENODEV, "the device is no longer in the transit netns");
+            if (moving.Name != ifName) transit.Netlink.SetLinkName(moving.Index, ifName);
+            transit.Netlink.MoveLinkToNetns(moving.Index, pod);
+            var back = podLinks.GetLink(ifName);
+            if (original.IsUp) podLinks.SetLinkUp(back.Index);
+            // A move between namespaces flushes addresses and routes: put back what the result had.
+            if (prevResult is not null) PodAddressing.Apply(podLinks, back.Index, ifName, prevResult);
+            return $"\"{ifName}\" is back in the pod; DEL again to retry";
+        }
+        catch (Exception e) when (e is NetlinkException or CniException)
+        {
+            return $"\"{ifName}\" could not be put back into the pod either: {e.Message}";
+        }
+    }
+
+    // The device keeps its MAC through every move; its index may change (a collision in the
+    // target netns makes the kernel pick a new one, dev_change_net_namespace), its name does.
+    private static Link? FindByMac(NetlinkHandle netlink, PhysicalAddress? mac, string name)
+    {
+        var links = netlink.ListLinks();
+        return mac is null
+            ? links.FirstOrDefault(l => l.Name == name)
+            : links.FirstOrDefault(l => (l.Flags & LinkFlags.Loopback) == 0 && SameMac(l.Mac, mac));
+    }
+
+    private static bool SameMac(PhysicalAddress? a, PhysicalAddress? b) => a is null ? b is null : a.Equals(b);
+
+    // ---- errors ----
+
+    private static NetnsHandle OpenNetns(string path)
+    {
+        try
+        {
+            return Netns.Open(path);
+        }
+        catch (NetlinkException e)
+        {
+            throw new CniException(CniErrorCode.NetnsNotFound, $"failed to open netns \"{path}\"", e.Message, e);
+        }
+    }
+
+    /// <summary>Runs one kernel operation; a refusal becomes error 104 naming what was being done.</summary>
+    internal static T Kernel<T>(string what, Func<T> operation)
+    {
+        try
+        {
+            return operation();
+        }
+        catch (NetlinkException e)
+        {
+            throw new CniException(CniErrorCode.DatapathFailure, $"failed to {what}: {e.Message}", e.KernelMessage, e);
+        }
+    }
+
+    internal static void Kernel(string what, Action operation) => Kernel(what, () =>
+    {
+        operation();
+        return 0;
+    });
+}
+
+/// <summary>
+/// Applies an IPAM result to the pod's interface and verifies it, as the reference
+/// pkg/ipam ConfigureIface and pkg/ip ValidateExpectedInterfaceIPs/ValidateExpectedRoute do.
+/// </summary>
+internal static class PodAddressing
+{
+    /// <summary>Adds every address, then every route; a route without a gateway uses its family's gateway from the IPs.</summary>
+    public static void Apply(NetlinkHandle pod, int index, string ifName, CniResult result)
+    {
+        foreach (var ip in result.Ips)
+        {
+            var options = ip.Address.Family == AddressFamily.InterNetworkV6
+                // The address is the pod's alone (the VPC assigned it to this device): skip the DAD wait.
+                ? new AddressOptions { NoDad = true }
+                : null;
+            UnderlayDatapath.Kernel($"add address {ip.Address} to {ifName}", () => pod.AddAddress(index, ip.Address, options));
+        }
+        foreach (var route in result.Routes)
+        {
+            var r = ToKernelRoute(route, index, result);
+            UnderlayDatapath.Kernel($"add route {route.Destination}{(r.Gateway is null ? "" : " via " + r.Gateway)} on {ifName}",
+                () => pod.AddRoute(r));
+        }
+    }
+
+    /// <summary>CHECK: each address of the interface and each route of the result is present.</summary>
+    public static void Verify(NetlinkHandle pod, int index, string ifName, string netnsPath, CniResult expected, int interfaceIndex)
+    {
+        var addresses = UnderlayDatapath.Kernel($"list addresses of {ifName}", () => pod.ListAddresses(index: index));
+        foreach (var ip in expected.Ips.Where(ip => ip.Interface is null || ip.Interface == interfaceIndex))
+            if (!addresses.Any(a => a.Prefix.Equals(ip.Address)))
+                throw new CniException(CniErrorCode.CheckFailed,
+                    $"address {ip.Address} is missing from \"{ifName}\" in netns {netnsPath}");
+
+        foreach (var family in expected.Routes.Select(r => r.Destination.Family).Distinct())
+        {
+            var routes = UnderlayDatapath.Kernel($"list routes in netns {netnsPath}", () => pod.ListRoutes(family));
+            foreach (var route in expected.Routes.Where(r => r.Destination.Family == family))
+            {
+                var want = ToKernelRoute(route, index, expected);
+                var present = routes.Any(r =>
+                    Same(r.Destination, want.Destination) && Equals(r.Gateway, want.Gateway) && r.Table == want.Table);
+                if (!present)
+                    throw new CniException(CniErrorCode.CheckFailed,
+                        $"route {route.Destination}{(want.Gateway is null ? "" : " via " + want.Gateway)} is missing from netns {netnsPath}");
+            }
+        }
+    }
+
+    private static Route ToKernelRoute(CniRoute route, int index, CniResult result)
+    {
+        var family = route.Destination.Family;
+        var gateway = route.Gateway ?? result.Ips.FirstOrDefault(ip => ip.Address.Family == family && ip.Gateway is not null)?.Gateway;
+        return new Route
+        {
+            // The kernel stores a default route with no RTA_DST; say so the same way.
+            Destination = route.Destination.PrefixLength == 0 ? null : route.Destination.Network,
+            Family = family,
+            Gateway = gateway,
+            OutputIndex = index,
+            Mtu = route.Mtu,
+            AdvMss = route.AdvMss,
+            Priority = route.Priority,
+            Table = route.Table ?? RouteTables.Main,
+            Scope = route.Scope is int scope ? (RouteScope)scope : null,
+        };
+    }
+
+    private static bool Same(IpPrefix? a, IpPrefix? b)
+    {
+        static bool isDefault(IpPrefix? p) => p is null || p.Value.PrefixLength == 0;
+        if (isDefault(a) || isDefault(b)) return isDefault(a) && isDefault(b);
+        return a!.Value.Network.Equals(b!.Value.Network);
+    }
+
+    private static bool Equals(IPAddress? a, IPAddress? b) => a is null ? b is null : a.Equals(b);
+}

@@ -1,0 +1,54 @@
+using System.Runtime.CompilerServices;
+
+namespace Fathom.Plugin.Tests.Harness;
+
+/// <summary>
+/// Where the plugins under test live: the AOT <c>fathom</c> (env FATHOM_PLUGIN, default
+/// &lt;repo&gt;/artifacts/bin/fathom, which ./test.sh builds first) and Debian's reference plugins
+/// (package containernetworking-plugins).
+/// </summary>
+internal static class CniPlugins
+{
+    /// <summary>Debian's reference plugins (host-device, static, tuning, portmap, bandwidth...).</summary>
+    public const string ReferenceDir = "/usr/lib/cni";
+
+    public static string ReferenceHostDevice => Path.Combine(ReferenceDir, "host-device");
+
+    /// <summary>The fathom binary to test; fails loudly (never skips) when it is missing.</summary>
+    public static string Fathom
+    {
+        get
+        {
+            var path = Environment.GetEnvironmentVariable("FATHOM_PLUGIN") is { Length: > 0 } env
+                ? env
+                : Path.Combine(RepoRoot(), "artifacts", "bin", "fathom");
+            if (!File.Exists(path))
+                throw new InvalidOperationException(
+                    $"fathom plugin not found at {path}: run ./build.sh, or publish your own copy and set FATHOM_PLUGIN");
+            return path;
+        }
+    }
+
+    /// <summary>The repository root, found from this source file's location (the test binaries may be built elsewhere).</summary>
+    public static string RepoRoot([CallerFilePath] string thisFile = "") =>
+        Path.GetFullPath(Path.Combine(Path.GetDirectoryName(thisFile)!, "..", "..", ".."));
+}
+
+/// <summary>
+/// A CNI_PATH directory as a runtime would have it: <c>fathom</c> next to the reference plugins
+/// (symlinks), so chains and delegated IPAM find every type by name. Removed on dispose.
+/// </summary>
+internal sealed class CniBinDir : IDisposable
+{
+    public string Path { get; }
+
+    public CniBinDir()
+    {
+        Path = Directory.CreateTempSubdirectory("fathom-ul-cnibin-").FullName;
+        foreach (var plugin in Directory.EnumerateFiles(CniPlugins.ReferenceDir))
+            File.CreateSymbolicLink(System.IO.Path.Combine(Path, System.IO.Path.GetFileName(plugin)), plugin);
+        File.CreateSymbolicLink(System.IO.Path.Combine(Path, "fathom"), CniPlugins.Fathom);
+    }
+
+    public void Dispose() => Directory.Delete(Path, recursive: true);
+}

@@ -1,0 +1,209 @@
+using Fathom.Plugin.Tests.Harness;
+
+namespace Fathom.Plugin.Tests.Underlay;
+
+/// <summary>
+/// The reference host-device plugin's own scenarios, re-expressed for <c>fathom</c> in underlay
+/// mode and run for every spec version, by executing the AOT binary as a runtime does, in fresh
+/// namespaces (host, pod, peer). Kernel state is read back with iproute2.
+/// </summary>
+public sealed class HostDeviceScenarioTests
+{
+    public static TheoryData<string> Versions => UnderlayConfig.AllVersions();
+
+    private static void Run(string version, Action<Scenario> scenario)
+    {
+        Privileged.Require("ip");
+        using var bin = new CniBinDir();
+        using var bed = UnderlayBed.Create();
+        var s = new Scenario(bed, bin.Path, CniPlugins.Fathom, "fathom", version);
+        scenario(s);
+    }
+
+    private static void AssertInPod(Step step, string ifName, bool withAddress)
+    {
+        var link = step.Pod!.Link(ifName);
+        Assert.NotNull(link);
+        Assert.Equal(UnderlayBed.DeviceMac, link.Mac);
+        Assert.Equal(UnderlayBed.DeviceMtu, link.Mtu);
+        Assert.True(link.Up, $"{ifName} should be up in the pod: {step.Pod}");
+        Assert.Equal(UnderlayBed.Device, link.Alias); // the original name, kept on the device itself
+        Assert.Null(step.Host.Link(UnderlayBed.Device));
+        if (withAddress)
+        {
+            Assert.Equal(UnderlayBed.PodAddress, link.Addresses);
+            Assert.Contains($"default via {UnderlayBed.Gateway} dev {ifName}", step.Pod.Routes);
+        }
+    }
+
+    private static void AssertBackOnHost(Step step, string ifName = "eth0")
+    {
+        var link = step.Host.Link(UnderlayBed.Device);
+        Assert.NotNull(link);
+        Assert.Equal(UnderlayBed.DeviceMac, link.Mac);
+        Assert.Equal(UnderlayBed.DeviceMtu, link.Mtu);
+        Assert.False(link.Up); // as host-device: returned down, for the pool to reconfigure
+        Assert.Null(step.Pod?.Link(ifName));
+    }
+
+    [PrivilegedTheory("ip")]
+    [MemberData(nameof(Versions))]
+    public void ValidConfigWithoutIpam(string version) => Run(version, s =>
+    {
+        s.WithoutIpam();
+        var add = s["ADD eth0"];
+        var result = add.Outcome.Result;
+        var iface = Assert.Single(result["interfaces"]!.AsArray())!;
+        Assert.Equal("eth0", (string?)iface["name"]);
+        Assert.Equal(UnderlayBed.DeviceMac, (string?)iface["mac"]);
+        Assert.Equal(s.Bed.Pod.Path, (string?)iface["sandbox"]);
+        Assert.Equal(version, (string?)result["cniVersion"]);
+        AssertInPod(add, "eth0", withAddress: false);
+        if (s.HasCheck) s["CHECK eth0"].Outcome.EnsureSuccess();
+        var del = s["DEL eth0"];
+        del.Outcome.EnsureSuccess();
+        AssertBackOnHost(del);
+    });
+
+    [PrivilegedTheory("ip", "busybox")]
+    [MemberData(nameof(Versions))]
+    public void ValidConfigWithStaticIpam(string version) => Run(version, s =>
+    {
+        var config = s.Config(staticIpam: true);
+        var add = s.Add(config);
+        var result = add.Outcome.Result;
+        var ip = Assert.Single(result["ips"]!.AsArray())!;
+        Assert.Equal(UnderlayBed.PodAddress, (string?)ip["address"]);
+        Assert.Equal(UnderlayBed.Gateway, (string?)ip["gateway"]);
+        Assert.Equal(0, (int?)ip["interface"]);
+        if (version.StartsWith("0.3.", StringComparison.Ordinal))
+            Assert.Equal("4", (string?)ip["version"]); // 0.3.x results carry ips[].version
+        else
+            Assert.Null(ip["version"]);
+        AssertInPod(add, "eth0", withAddress: true);
+
+        // The device really is the pod's: it reaches the peer (the rest of the "subnet") through it.
+        Shell.Exec(s.Bed.Pod.Name, "busybox", "ping", "-c", "1", "-W", "2", UnderlayBed.Gateway).EnsureSuccess("ping the peer from the pod");
+
+        if (s.HasCheck)
+        {
+            s.Check(config, result).Outcome.EnsureSuccess();
+            // Drift: the address goes away; CHECK must fail and say which.
+            Shell.IpIn(s.Bed.Pod.Name, "addr", "del", UnderlayBed.PodAddress, "dev", "eth0");
+            var drifted = s.Check(config, result).Outcome;
+            Assert.False(drifted.Succeeded);
+            Assert.Contains("10.10.0.1", drifted.ErrorMessage);
+        }
+        var del = s.Del(config, result);
+        del.Outcome.EnsureSuccess();
+        AssertBackOnHost(del);
+    });
+
+    [PrivilegedTheory("ip")]
+    [MemberData(nameof(Versions))]
+    public void InvalidConfigWithoutDeviceIsRefused(string version) => Run(version, s =>
+    {
+        s.InvalidConfig();
+        var outcome = s["ADD eth0"].Outcome;
+        Assert.False(outcome.Succeeded);
+        Assert.Equal(7, outcome.ErrorCode); // invalid network config (spec code 7)
+        Assert.Contains("device", outcome.ErrorMessage);
+        Assert.Contains("hwaddr", outcome.ErrorMessage);
+        Assert.Contains("kernelpath", outcome.ErrorMessage);
+        Assert.NotNull(s["ADD eth0"].Host.Link(UnderlayBed.Device)); // nothing touched
+    });
+
+    [PrivilegedTheory("ip")]
+    [MemberData(nameof(Versions))]
+    public void DelIsIdempotentAndSurvivesAHostNameConflict(string version) => Run(version, s =>
+    {
+        s.DelIdempotentWithNameConflict();
+        AssertInPod(s["ADD eth0"], "eth0", withAddress: true);
+
+        // The host has a new ul0: the device cannot go back. DEL fails, says why, and leaves
+        // the pod's device exactly as it was (up, addressed), so a later DEL can finish the job.
+        var blocked = s["DEL eth0 (host name taken)"];
+        Assert.False(blocked.Outcome.Succeeded);
+        Assert.Equal(101, blocked.Outcome.ErrorCode); // DeviceBusy
+        Assert.Contains(UnderlayBed.Device, blocked.Outcome.ErrorMessage);
+        var stillThere = blocked.Pod!.Link("eth0");
+        Assert.NotNull(stillThere);
+        Assert.True(stillThere.Up);
+        Assert.Equal(UnderlayBed.PodAddress, stillThere.Addresses);
+
+        var done = s["DEL eth0 (conflict gone)"];
+        done.Outcome.EnsureSuccess();
+        AssertBackOnHost(done);
+        s["DEL eth0 (again)"].Outcome.EnsureSuccess();
+        s["DEL eth0 (no netns)"].Outcome.EnsureSuccess();
+        Assert.Equal(done.Host, s["DEL eth0 (no netns)"].Host);
+    });
+
+    [PrivilegedTheory("ip")]
+    [MemberData(nameof(Versions))]
+    public void IfNameTakenInPodIsRefusedAndTheDeviceStaysOnTheHost(string version) => Run(version, s =>
+    {
+        var before = KernelState.Read(s.Bed.Host.Name);
+        s.IfNameTakenInPod();
+
+        var refused = s["ADD eth0"];
+        Assert.False(refused.Outcome.Succeeded);
+        Assert.Equal(103, refused.Outcome.ErrorCode); // IfNameExists
+        Assert.Contains("eth0", refused.Outcome.ErrorMessage);
+        Assert.Contains(UnderlayBed.Device, refused.Outcome.ErrorMessage); // says where the device is
+        Assert.Equal(before, refused.Host); // nothing moved, nothing renamed
+
+        var added = s["ADD net1"];
+        AssertInPod(added, "net1", withAddress: true);
+        var eth0 = added.Pod!.Link("eth0")!;
+        Assert.Equal("192.168.77.1/24", eth0.Addresses);
+
+        var del = s["DEL net1"];
+        del.Outcome.EnsureSuccess();
+        AssertBackOnHost(del, "net1");
+        Assert.Equal(eth0, del.Pod!.Link("eth0")); // eth0 untouched
+    });
+
+    [PrivilegedTheory("ip")]
+    [MemberData(nameof(Versions))]
+    public void DelSucceedsAfterTheNetnsIsGone(string version) => Run(version, s =>
+    {
+        s.DelAfterNetnsGone();
+        s["ADD eth0"].Outcome.EnsureSuccess();
+        s["DEL eth0 (netns gone)"].Outcome.EnsureSuccess();
+    });
+
+    [PrivilegedTheory("ip")]
+    [MemberData(nameof(Versions))]
+    public void DeviceSelectedByHwAddr(string version) => Run(version, s =>
+    {
+        s.ByHwAddr();
+        AssertInPod(s["ADD eth0"], "eth0", withAddress: true);
+        AssertBackOnHost(s["DEL eth0"]);
+    });
+
+    [PrivilegedFact("ip")]
+    public void MissingDeviceIsReportedByName() => Run("1.1.0", s =>
+    {
+        var outcome = s.Add(s.Config(device: "nosuch0")).Outcome;
+        Assert.Equal(100, outcome.ErrorCode); // DeviceNotFound
+        Assert.Contains("nosuch0", outcome.ErrorMessage);
+    });
+
+    [PrivilegedFact("ip")]
+    public void KernelPathOutsideSysDevicesIsRefused() => Run("1.1.0", s =>
+    {
+        var outcome = s.Add(s.Config(device: null, kernelpath: "/tmp/not-a-device")).Outcome;
+        Assert.Equal(7, outcome.ErrorCode);
+        Assert.Contains("/sys/devices/", outcome.ErrorMessage);
+    });
+
+    [PrivilegedFact("ip")]
+    public void KernelPathWithoutNetDevicesIsDeviceNotFound() => Run("1.1.0", s =>
+    {
+        // A real device directory (the virtual bus) that carries no network device of this netns.
+        var outcome = s.Add(s.Config(device: null, kernelpath: "/sys/devices/system/cpu")).Outcome;
+        Assert.Equal(100, outcome.ErrorCode);
+        Assert.Contains("/sys/devices/system/cpu", outcome.ErrorMessage);
+    });
+}
