@@ -873,7 +873,7 @@ public sealed class Ec2Cloud
             size - ReservedAddressesPerSubnet - _usedAddresses[r.Id].Count, new Dictionary<string, string>(r.Tags));
     }
 
-    private SecurityGroup ToGroup(SecurityGroupRecord r) => new(r.Id, r.Name, r.Description, _state.VpcId);
+    private SecurityGroup ToGroup(SecurityGroupRecord r) => new(r.Id, r.Name, r.Description, _state.VpcId, new Dictionary<string, string>(r.Tags));
 
     private Instance ToInstance(InstanceRecord r)
     {

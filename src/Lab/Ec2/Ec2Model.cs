@@ -96,7 +96,8 @@ public sealed record Subnet(string SubnetId, string VpcId, IPNetwork Cidr, strin
     int AvailableIpAddressCount, IReadOnlyDictionary<string, string> Tags);
 
 /// <summary>A security group (the lab records membership; it filters nothing).</summary>
-public sealed record SecurityGroup(string GroupId, string GroupName, string Description, string VpcId);
+public sealed record SecurityGroup(string GroupId, string GroupName, string Description, string VpcId,
+    IReadOnlyDictionary<string, string> Tags);
 
 /// <summary>An instance (a node of the lab).</summary>
 /// <param name="InstanceId">i-… id.</param>
