@@ -1,0 +1,42 @@
+using Fathom.Lab;
+using Fathom.Lab.Control;
+
+namespace Fathom.Ctl;
+
+/// <summary>
+/// <c>fathomctl lab pod add NAME --node N [--device ethK] [--dhcp]</c> and <c>lab pod del NAME</c>:
+/// the seed article's manual underlay pod, for demos and run.sh.
+/// </summary>
+internal static class LabPodCommands
+{
+    public static int Run(string[] args)
+    {
+        var verb = args.FirstOrDefault() ?? throw new UsageException("expected 'pod add' or 'pod del'");
+        var rest = new LabArgs(args[1..]);
+        var layout = LabLayout.FromEnvironment();
+        switch (verb)
+        {
+            case "add":
+            {
+                var name = rest.Positional.FirstOrDefault() ?? throw new UsageException("pod add NAME --node N [--device ethK] [--dhcp]");
+                var node = rest.Value("--node") ?? throw new UsageException("--node is required");
+                var device = rest.Value("--device");
+                var dhcp = rest.Flag("--dhcp");
+                rest.EnsureConsumed();
+                LabCommands.RequireUp(layout);
+                var pod = PodNetworking.Add(layout, name, node, device, dhcp);
+                Console.WriteLine($"pod {pod.Name}: netns {pod.Netns}, eth0 {pod.Mac} {string.Join(',', pod.Ips)}");
+                return 0;
+            }
+            case "del":
+            {
+                var name = rest.Positional.FirstOrDefault() ?? throw new UsageException("pod del NAME");
+                rest.EnsureConsumed();
+                Console.WriteLine(PodNetworking.Delete(layout, name) ? $"pod {name} deleted" : $"pod {name} did not exist");
+                return 0;
+            }
+            default:
+                throw new UsageException($"unknown pod verb '{verb}'");
+        }
+    }
+}

@@ -1,0 +1,221 @@
+using System.Diagnostics;
+using System.Security.Cryptography;
+using Fathom.Netlink;
+
+namespace Fathom.Lab.Control;
+
+/// <summary>How to start the lab server (<c>fathomctl lab serve</c>): a program and the arguments before "lab serve".</summary>
+/// <param name="FileName">The executable (fathomctl, or dotnet).</param>
+/// <param name="LeadingArguments">E.g. the fathomctl.dll path when run through the dotnet host.</param>
+public sealed record ServerCommand(string FileName, IReadOnlyList<string> LeadingArguments)
+{
+    /// <summary>The command line of the server for <paramref name="layout"/>.</summary>
+    public IReadOnlyList<string> Arguments(LabLayout layout) => [.. LeadingArguments, "lab", "serve", "--prefix", layout.Prefix];
+
+    /// <summary>Whether argv is a lab server for this prefix (how <c>down</c> recognizes ours before killing).</summary>
+    public static bool IsServerFor(IReadOnlyList<string> argv, LabLayout layout)
+    {
+        for (var i = 0; i + 3 < argv.Count; i++)
+            if (argv[i] == "lab" && argv[i + 1] == "serve" && argv[i + 2] == "--prefix" && argv[i + 3] == layout.Prefix)
+                return true;
+        return false;
+    }
+}
+
+/// <summary>What <c>lab up</c> did.</summary>
+public enum UpOutcome { Created, AlreadyUp, Repaired }
+
+/// <summary>
+/// The lab's lifecycle, shared by <c>fathomctl lab</c> and the tests: <c>up</c> records the
+/// options and starts one detached server process (<see cref="LabServer"/>) that builds the
+/// VPC and serves EC2, IMDS and DHCP; <c>down</c> removes everything from the prefix and the
+/// recorded pids alone, so it works after the server was SIGKILLed.
+/// </summary>
+public static class LabControl
+{
+    /// <summary>How long <c>up</c> waits for the server to report ready.</summary>
+    public static TimeSpan StartTimeout { get; set; } = TimeSpan.FromSeconds(90);
+
+    /// <summary>Brings the lab up, or reports it is already up; a half-up lab is taken down and rebuilt.</summary>
+    public static (UpOutcome Outcome, LabState State) Up(LabLayout layout, LabOptions options, ServerCommand server, Action<string>? log = null)
+    {
+        options.Validate();
+        log ??= _ => { };
+        var existing = LabStateStore.TryLoad(layout);
+        if (existing is not null && IsHealthy(layout, existing))
+            return (UpOutcome.AlreadyUp, existing);
+        var repaired = existing is not null || Directory.Exists(layout.StateDirectory) || Netns.List().Any(layout.Owns);
+        if (repaired)
+        {
+            log($"lab '{layout.Prefix}' is half up: taking it down first");
+            Down(layout);
+        }
+
+        Directory.CreateDirectory(layout.StateDirectory);
+        File.SetUnixFileMode(layout.StateDirectory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        PodNetworking.WriteDhcpClientFiles(layout);
+        LabStateStore.Save(layout, new LabState
+        {
+            Prefix = layout.Prefix,
+            Options = options,
+            Phase = LabPhase.Starting,
+            Credentials = NewCredentials(),
+        });
+        var pid = StartServer(layout, server);
+        var deadline = Stopwatch.StartNew();
+        while (true)
+        {
+            var state = LabStateStore.TryLoad(layout);
+            if (state?.Phase == LabPhase.Ready) return (repaired ? UpOutcome.Repaired : UpOutcome.Created, state);
+            if (state?.Phase == LabPhase.Failed || !Signal.IsAlive(pid) || deadline.Elapsed > StartTimeout)
+            {
+                var why = state?.Error ?? (Signal.IsAlive(pid) ? $"not ready after {StartTimeout.TotalSeconds:0} s" : "the lab server exited");
+                var tail = LogTail(layout);
+                Down(layout);
+                throw new InvalidOperationException($"lab up failed: {why}{(tail.Length > 0 ? "\n--- server.log ---\n" + tail : "")}");
+            }
+            Thread.Sleep(100);
+        }
+    }
+
+    /// <summary>Up means: ready, the server alive and ours, every namespace present.</summary>
+    public static bool IsHealthy(LabLayout layout, LabState state) =>
+        state.Phase == LabPhase.Ready &&
+        state.ServerPid > 0 && Signal.IsAlive(state.ServerPid) &&
+        ServerCommand.IsServerFor(Signal.CommandLine(state.ServerPid), layout) &&
+        Netns.Exists(state.VpcNetns) && state.Nodes.All(n => Netns.Exists(n.Netns));
+
+    /// <summary>
+    /// Starts the server detached from the caller: its own session (setsid, so a terminal's
+    /// SIGHUP or the test host's exit does not reach it), stdio on server.log. Returns its pid
+    /// (sh execs setsid, which execs the server: one pid throughout).
+    /// </summary>
+    private static int StartServer(LabLayout layout, ServerCommand server)
+    {
+        var psi = new ProcessStartInfo("/bin/sh") { UseShellExecute = false };
+        psi.ArgumentList.Add("-c");
+        psi.ArgumentList.Add("exec setsid \"$0\" \"$@\" </dev/null >>\"$FATHOM_LAB_LOG\" 2>&1");
+        psi.ArgumentList.Add(server.FileName);
+        foreach (var arg in server.Arguments(layout)) psi.ArgumentList.Add(arg);
+        psi.Environment["FATHOM_LAB_LOG"] = layout.ServerLog;
+        psi.Environment[LabLayout.PrefixVariable] = layout.Prefix;
+        using var process = Process.Start(psi) ?? throw new InvalidOperationException("cannot start the lab server");
+        return process.Id;
+    }
+
+    /// <summary>
+    /// Removes everything the lab made: its processes (only ours: each pid's command line is
+    /// checked), every process still inside one of its namespaces, every netns with its
+    /// prefix, and the state directory. Safe to run any time, any number of times.
+    /// </summary>
+    /// <returns>What was removed, for the operator.</returns>
+    public static IReadOnlyList<string> Down(LabLayout layout)
+    {
+        var removed = new List<string>();
+        var state = LabStateStore.TryLoad(layout);
+
+        // 1. The server first (it would otherwise re-plug ENIs while we delete), then dnsmasq.
+        foreach (var pid in FindOurProcesses(layout, state))
+        {
+            Signal.Send(pid, Signal.SIGKILL);
+            WaitGone(pid);
+            removed.Add($"process {pid}");
+        }
+
+        // 2. Processes left inside the lab's namespaces (dhclient, iperf3, agents) keep a
+        //    namespace alive after its name is gone: kill them, by netns inode.
+        var namespaces = Netns.List().Where(layout.Owns).ToList();
+        var inodes = new HashSet<ulong>();
+        foreach (var name in namespaces)
+        {
+            try { using var handle = Netns.Open(name); inodes.Add(handle.Inode); }
+            catch (NetlinkException) { }
+        }
+        foreach (var pid in ProcessesInNamespaces(inodes))
+        {
+            if (pid == Environment.ProcessId) continue;
+            Signal.Send(pid, Signal.SIGKILL);
+            WaitGone(pid);
+            removed.Add($"process {pid} (in a lab netns)");
+        }
+
+        // 3. Namespaces: deleting the VPC netns takes every bridge port with it; pods and nodes follow.
+        foreach (var name in namespaces)
+            if (Netns.TryDelete(name)) removed.Add($"netns {name}");
+
+        if (Directory.Exists(layout.StateDirectory))
+        {
+            Directory.Delete(layout.StateDirectory, recursive: true);
+            removed.Add($"state {layout.StateDirectory}");
+        }
+        return removed;
+    }
+
+    /// <summary>The server and dnsmasq pids of this lab, from lab.json, dnsmasq pid files and a scan of /proc — each verified by its command line.</summary>
+    private static List<int> FindOurProcesses(LabLayout layout, LabState? state)
+    {
+        var candidates = new List<int>();
+        if (state is not null)
+        {
+            candidates.Add(state.ServerPid);
+            candidates.AddRange(state.DnsmasqPids);
+        }
+        foreach (var dir in Directory.EnumerateDirectories("/proc"))
+            if (int.TryParse(Path.GetFileName(dir), out var pid)) candidates.Add(pid);
+        var stateMarker = $"--pid-file={layout.StateDirectory}/";
+        return [.. candidates.Distinct()
+            .Where(pid => pid > 0 && pid != Environment.ProcessId)
+            .Select(pid => (pid, argv: Signal.CommandLine(pid)))
+            .Where(p => ServerCommand.IsServerFor(p.argv, layout) ||
+                        (p.argv.Count > 0 && p.argv[0].EndsWith("dnsmasq", StringComparison.Ordinal) && p.argv.Any(a => a.StartsWith(stateMarker, StringComparison.Ordinal))))
+            // the server first: it must not react to what we do next
+            .OrderBy(p => ServerCommand.IsServerFor(p.argv, layout) ? 0 : 1)
+            .Select(p => p.pid)];
+    }
+
+    private static IEnumerable<int> ProcessesInNamespaces(HashSet<ulong> inodes)
+    {
+        if (inodes.Count == 0) yield break;
+        foreach (var dir in Directory.EnumerateDirectories("/proc"))
+        {
+            if (!int.TryParse(Path.GetFileName(dir), out var pid)) continue;
+            string? target;
+            try { target = new FileInfo($"{dir}/ns/net").LinkTarget; }
+            catch (IOException) { continue; }
+            catch (UnauthorizedAccessException) { continue; }
+            // The link reads "net:[4026532281]".
+            if (target is not null && target.StartsWith("net:[", StringComparison.Ordinal) &&
+                ulong.TryParse(target.AsSpan(5, target.Length - 6), out var inode) && inodes.Contains(inode))
+                yield return pid;
+        }
+    }
+
+    private static void WaitGone(int pid)
+    {
+        for (var i = 0; i < 100 && Signal.IsAlive(pid); i++) Thread.Sleep(20);
+    }
+
+    private static string LogTail(LabLayout layout)
+    {
+        try
+        {
+            var lines = File.ReadAllLines(layout.ServerLog);
+            return string.Join('\n', lines.TakeLast(20));
+        }
+        catch (IOException) { return ""; }
+    }
+
+    /// <summary>
+    /// Fresh credentials per lab: an AKIA-style id (20 chars) and a 40-char secret, so a
+    /// request signed for another lab (or with a guessed key) fails with AuthFailure.
+    /// </summary>
+    private static LabCredentials NewCredentials()
+    {
+        const string upper = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+        const string secret = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        return new LabCredentials(
+            "AKIA" + RandomNumberGenerator.GetString(upper, 16),
+            RandomNumberGenerator.GetString(secret, 40),
+            LabLayout.Region);
+    }
+}

@@ -1,0 +1,196 @@
+using System.Net;
+using Fathom.Lab.Dhcp;
+using Fathom.Lab.Ec2;
+using Fathom.Lab.Hosting;
+using Fathom.Lab.Imds;
+using Fathom.Lab.Topology;
+using Fathom.Netlink;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace Fathom.Lab.Control;
+
+/// <summary>
+/// <c>fathomctl lab serve</c>: the one long-lived process of a lab. Builds the VPC in the
+/// kernel, then serves, from this single process, the EC2 API inside the VPC netns and on
+/// 127.0.0.1 in the root netns, IMDS at 169.254.169.254 in the VPC netns, DHCP (its dnsmasq
+/// children) and ENI recovery — until SIGTERM/SIGINT, or SIGKILL (then <c>lab down</c> cleans up).
+/// </summary>
+public static class LabServer
+{
+    /// <summary>Runs the server for the lab recorded in lab.json by <c>lab up</c>; returns the exit code.</summary>
+    public static async Task<int> RunAsync(LabLayout layout, CancellationToken cancellationToken = default)
+    {
+        void Log(string message) => Console.Out.WriteLine($"{DateTimeOffset.UtcNow:O} {message}");
+        var state = LabStateStore.TryLoad(layout)
+            ?? throw new InvalidOperationException($"no {layout.StateFile}: start the lab with 'fathomctl lab up'");
+        state = state with { ServerPid = Environment.ProcessId };
+        LabStateStore.Save(layout, state);
+
+        using var dhcp = new DhcpService(layout);
+        VpcFabric? fabric = null;
+        NetnsHandle? vpc = null;
+        var apps = new List<WebApplication>();
+        using var stopWatching = new CancellationTokenSource();
+        Thread? watcher = null;
+        try
+        {
+            Log($"lab '{layout.Prefix}': building {state.Options.Nodes} × {state.Options.InstanceType}, {state.Options.Subnets} subnet(s)");
+            vpc = CreateVpcNamespace(layout);
+            fabric = new VpcFabric(layout, vpc, dhcp) { Log = Log };
+            var cloud = new Ec2Cloud(fabric, new Ec2CloudOptions { Region = LabLayout.Region, VpcCidr = LabLayout.VpcCidr, StatePath = layout.Ec2StateFile });
+
+            var subnets = new List<LabSubnet>();
+            for (var k = 0; k < state.Options.Subnets; k++)
+            {
+                var cidr = LabLayout.SubnetCidr(k);
+                var subnet = cloud.CreateSubnet(cidr.ToString(), LabLayout.AvailabilityZone(k));
+                fabric.AddSubnet(subnet.SubnetId, k, cidr);
+                subnets.Add(new LabSubnet(subnet.SubnetId, cidr.ToString(), subnet.Gateway.ToString(), LabLayout.BridgeName(k), subnet.AvailabilityZone));
+            }
+
+            var nodes = new List<LabNode>();
+            for (var i = 1; i <= state.Options.Nodes; i++)
+            {
+                var netns = layout.NodeNetns(i);
+                Netns.Create(netns).Dispose();
+                Instance instance;
+                // Every node's primary ENI is in the first subnet: node↔node traffic is one L2 hop,
+                // the baseline the benchmarks compare against.
+                using (fabric.BeginLaunch(netns))
+                    instance = await cloud.LaunchInstanceAsync(state.Options.InstanceType, subnets[0].SubnetId, LabLayout.NodeName(i), cancellationToken);
+                fabric.RegisterInstance(instance.InstanceId, netns);
+                nodes.Add(new LabNode(instance.NodeName, netns, instance.InstanceId, instance.InstanceType, instance.PrivateIp.ToString(), instance.MacAddress, instance.SubnetId));
+                Log($"node {instance.NodeName}: {instance.InstanceId} {instance.PrivateIp} in {netns}");
+            }
+
+            var credentials = new Ec2Credentials(state.Credentials.AccessKeyId, state.Credentials.SecretAccessKey);
+            var faults = FaultPlanFor(state.Options);
+            var vpcEndpointIp = IPAddress.Parse(subnets[0].Gateway);
+            var (vpcEc2Fd, _) = NetnsListener.Bind(vpc, new IPEndPoint(vpcEndpointIp, 80));
+            var (loopbackFd, loopbackPort) = NetnsListener.Bind(null, new IPEndPoint(IPAddress.Loopback, state.LoopbackPort));
+            var (imdsFd, _) = NetnsListener.Bind(vpc, new IPEndPoint(LabLayout.ImdsAddress, 80));
+
+            var ec2App = CreateApp([vpcEc2Fd, loopbackFd]);
+            Ec2Endpoint.Map(ec2App, cloud, credentials, faults);
+            apps.Add(ec2App);
+            var imds = new InstanceMetadataService(cloud, fabric.AttachedAt) { EniVisibilityDelay = TimeSpan.FromMilliseconds(state.Options.ImdsDelayMs) };
+            var imdsApp = CreateApp([imdsFd]);
+            ImdsEndpoint.Map(imdsApp, imds);
+            apps.Add(imdsApp);
+            foreach (var app in apps) await app.StartAsync(cancellationToken);
+
+            watcher = StartRecoveryWatcher(vpc, fabric, Log, stopWatching.Token);
+
+            state = state with
+            {
+                Phase = LabPhase.Ready,
+                DnsmasqPids = dhcp.Pids,
+                LoopbackPort = loopbackPort,
+                VpcEndpoint = $"http://{vpcEndpointIp}",
+                VpcNetns = layout.VpcNetns,
+                VpcId = cloud.VpcId,
+                Subnets = subnets,
+                Nodes = nodes,
+            };
+            LabStateStore.Save(layout, state);
+            Log($"ready: EC2 at {state.LoopbackEndpoint} (host) and {state.VpcEndpoint} (VPC), IMDS at http://{LabLayout.ImdsAddress}");
+
+            await Task.WhenAny(apps.Select(a => a.WaitForShutdownAsync(cancellationToken)));
+            Log("stopping");
+            return 0;
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            Log($"failed: {e}");
+            LabStateStore.Save(layout, state with { Phase = LabPhase.Failed, Error = e.Message, DnsmasqPids = dhcp.Pids });
+            return 1;
+        }
+        finally
+        {
+            stopWatching.Cancel();
+            watcher?.Join(TimeSpan.FromSeconds(2));
+            foreach (var app in apps)
+            {
+                try { await app.StopAsync(CancellationToken.None); } catch (ObjectDisposedException) { }
+                await app.DisposeAsync();
+            }
+            fabric?.Dispose();
+            vpc?.Dispose();
+        }
+    }
+
+    /// <summary>The VPC netns: loopback with IMDS's address, and forwarding on (it is the router between subnets).</summary>
+    private static NetnsHandle CreateVpcNamespace(LabLayout layout)
+    {
+        var vpc = Netns.Create(layout.VpcNetns);
+        using var links = NetlinkHandle.OpenIn(vpc);
+        var lo = links.GetLink("lo");
+        links.SetLinkUp(lo.Index);
+        links.AddAddress(lo.Index, IpPrefix.Host(LabLayout.ImdsAddress));
+        Netns.WriteSysctl(vpc, "net.ipv4.ip_forward", "1");
+        return vpc;
+    }
+
+    private static WebApplication CreateApp(IReadOnlyList<ulong> listenFds)
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.Logging.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(LogLevel.Warning);
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            foreach (var fd in listenFds) kestrel.ListenHandle(fd);
+        });
+        return builder.Build();
+    }
+
+    private static FaultPlan FaultPlanFor(LabOptions options)
+    {
+        var plan = new FaultPlan { AttachLatency = TimeSpan.FromMilliseconds(options.AttachLatencyMs) };
+        plan.SetThrottleRate(options.ThrottleRate);
+        plan.SetErrorRate(options.ErrorRate);
+        return plan;
+    }
+
+    /// <summary>
+    /// Watches RTNLGRP_LINK in the VPC netns: a bridge port deleted behind the API's back (its
+    /// pod netns was destroyed) is plugged back into its instance. A dedicated thread, because
+    /// the watcher blocks in recv.
+    /// </summary>
+    private static Thread StartRecoveryWatcher(NetnsHandle vpc, VpcFabric fabric, Action<string> log, CancellationToken stop)
+    {
+        var events = LinkWatcher.Open(vpc);
+        var thread = new Thread(() =>
+        {
+            using (events)
+            {
+                var sweep = TimeSpan.FromSeconds(2);
+                var lastSweep = Environment.TickCount64;
+                while (!stop.IsCancellationRequested)
+                {
+                    try
+                    {
+                        if (Environment.TickCount64 - lastSweep > sweep.TotalMilliseconds)
+                        {
+                            lastSweep = Environment.TickCount64;
+                            foreach (var lost in fabric.RecoverAllLost())
+                                log($"recovered {lost} (sweep): its link vanished without a detach; plugged back into its instance");
+                        }
+                        if (!events.TryRead(TimeSpan.FromMilliseconds(250), out var e) || e.Kind != LinkEventKind.Deleted) continue;
+                        if (fabric.RecoverIfLost(e.Link.Name) is { } eni)
+                            log($"recovered {eni}: its link vanished without a detach; plugged back into its instance");
+                    }
+                    catch (Exception ex) when (ex is NetlinkException or InvalidOperationException)
+                    {
+                        log($"recovery: {ex.Message}");
+                    }
+                }
+            }
+        })
+        { IsBackground = true, Name = "eni-recovery" };
+        thread.Start();
+        return thread;
+    }
+}

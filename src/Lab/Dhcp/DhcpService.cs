@@ -1,0 +1,120 @@
+using System.Diagnostics;
+using System.Net;
+using System.Text;
+using Fathom.Lab.Control;
+using Fathom.Netlink;
+
+namespace Fathom.Lab.Dhcp;
+
+/// <summary>
+/// DHCP for the VPC: one dnsmasq per subnet inside the VPC netns, bound to that subnet's
+/// bridge, handing out only reserved addresses (ENI MAC → primary IP), as a VPC's DHCP does.
+/// Reservations live in a hosts file that dnsmasq re-reads on SIGHUP (dnsmasq(8),
+/// --dhcp-hostsfile), so attaching or re-addressing an ENI never restarts the server.
+/// </summary>
+internal sealed class DhcpService : IDisposable
+{
+    private readonly LabLayout _layout;
+    private readonly Lock _gate = new();
+    private readonly Dictionary<string, SubnetServer> _servers = new(StringComparer.Ordinal);
+    // ENI id → (subnet, MAC, primary IP): the reservations, whatever device the ENI is on.
+    private readonly Dictionary<string, (string SubnetId, string Mac, IPAddress Ip)> _reservations = new(StringComparer.Ordinal);
+
+    private sealed record SubnetServer(string SubnetId, string Bridge, IPNetwork Cidr, string HostsFile, Process Process);
+
+    public DhcpService(LabLayout layout) => _layout = layout;
+
+    public IReadOnlyList<int> Pids
+    {
+        get { lock (_gate) return [.. _servers.Values.Select(s => s.Process.Id)]; }
+    }
+
+    /// <summary>Starts dnsmasq for one subnet, in the VPC netns (the child inherits the forking thread's netns).</summary>
+    public void StartSubnet(NetnsHandle vpc, string subnetId, string bridge, IPNetwork cidr)
+    {
+        var hostsFile = Path.Combine(_layout.StateDirectory, $"dhcp-{bridge}.hosts");
+        lock (_gate) File.WriteAllText(hostsFile, RenderHosts(subnetId));
+        var psi = new ProcessStartInfo("dnsmasq") { UseShellExecute = false };
+        foreach (var arg in Arguments(bridge, cidr, hostsFile)) psi.ArgumentList.Add(arg);
+        // fork() copies the calling thread's namespaces: start it from a thread inside the VPC netns.
+        var process = Netns.Run(vpc, () => Process.Start(psi)) ?? throw new InvalidOperationException("cannot start dnsmasq");
+        lock (_gate) _servers[subnetId] = new SubnetServer(subnetId, bridge, cidr, hostsFile, process);
+        // dnsmasq exits at once on a bad option or a taken port: report that here, not as a silent DHCP outage.
+        if (process.WaitForExit(300))
+            throw new InvalidOperationException($"dnsmasq for {bridge} exited with {process.ExitCode} (see {_layout.StateDirectory}/dnsmasq-{bridge}.log)");
+    }
+
+    /// <summary>The dnsmasq command line for one subnet (pure, for tests).</summary>
+    internal IReadOnlyList<string> Arguments(string bridge, IPNetwork cidr, string hostsFile)
+    {
+        var dir = _layout.StateDirectory;
+        return
+        [
+            "--keep-in-foreground",          // its pid is the one we record and kill
+            "--conf-file=/dev/null",          // never the machine's /etc/dnsmasq.conf
+            "--port=0",                       // DHCP only: no DNS server (and no DNS option sent)
+            $"--interface={bridge}",
+            "--bind-interfaces",              // SO_BINDTODEVICE on the DHCP socket: one dnsmasq per bridge can coexist
+            "--except-interface=lo",
+            $"--dhcp-range={cidr.BaseAddress},static,{PrefixToMask(cidr.PrefixLength)},1h",
+            $"--dhcp-hostsfile={hostsFile}",
+            "--dhcp-authoritative",
+            "--dhcp-rapid-commit",
+            $"--dhcp-leasefile={dir}/dnsmasq-{bridge}.leases",
+            $"--pid-file={dir}/dnsmasq-{bridge}.pid",
+            $"--log-facility={dir}/dnsmasq-{bridge}.log",
+            "--log-dhcp",
+            "--user=root",                    // the lease file lives in root's state dir
+        ];
+    }
+
+    /// <summary>Reservation for an ENI (null: the ENI was deleted).</summary>
+    public void SetReservation(string eniId, string? subnetId, string? mac, IPAddress? ip)
+    {
+        lock (_gate)
+        {
+            var touched = new HashSet<string>(StringComparer.Ordinal);
+            if (_reservations.Remove(eniId, out var old)) touched.Add(old.SubnetId);
+            if (subnetId is not null && mac is not null && ip is not null)
+            {
+                _reservations[eniId] = (subnetId, mac, ip);
+                touched.Add(subnetId);
+            }
+            foreach (var subnet in touched)
+            {
+                if (!_servers.TryGetValue(subnet, out var server)) continue;
+                LabStateStore.WriteAtomically(server.HostsFile, Encoding.ASCII.GetBytes(RenderHosts(subnet)));
+                if (!server.Process.HasExited) Signal.Send(server.Process.Id, Signal.SIGHUP);
+            }
+        }
+    }
+
+    private string RenderHosts(string subnetId)
+    {
+        var text = new StringBuilder();
+        foreach (var (eni, r) in _reservations.OrderBy(r => r.Key, StringComparer.Ordinal))
+            if (r.SubnetId == subnetId)
+                text.Append(r.Mac).Append(',').Append(r.Ip).Append(',').Append(eni).Append('\n');
+        return text.ToString();
+    }
+
+    internal static string PrefixToMask(int prefixLength)
+    {
+        var mask = prefixLength == 0 ? 0u : uint.MaxValue << (32 - prefixLength);
+        return new IPAddress([(byte)(mask >> 24), (byte)(mask >> 16), (byte)(mask >> 8), (byte)mask]).ToString();
+    }
+
+    public void Dispose()
+    {
+        lock (_gate)
+        {
+            foreach (var server in _servers.Values)
+            {
+                try { if (!server.Process.HasExited) server.Process.Kill(); server.Process.WaitForExit(2000); }
+                catch (InvalidOperationException) { }
+                server.Process.Dispose();
+            }
+            _servers.Clear();
+        }
+    }
+}

@@ -1,0 +1,215 @@
+using System.Net;
+using System.Net.NetworkInformation;
+using System.Net.Sockets;
+using Fathom.Lab.Dhcp;
+using Fathom.Lab.Ec2;
+using Fathom.Netlink;
+
+namespace Fathom.Lab.Topology;
+
+/// <summary>
+/// The VPC realized in the kernel (DESIGN.md §6): the VPC netns holds one bridge per subnet
+/// (the gateway .1 is the bridge's address, ip_forward makes the netns the VPC router), an
+/// instance is a netns, and an attached ENI is a veth carrying the ENI's MAC whose end
+/// <c>eth{DeviceIndex}</c> sits in the instance and whose peer <c>v{mac}</c> is a port of the
+/// subnet's bridge. All changes go through Fathom.Netlink handles bound to each namespace.
+/// </summary>
+/// <remarks>
+/// Not thread-safe by itself: the EC2 API may call from several request threads, so every
+/// operation holds one lock (netlink handles are single-socket and not thread-safe).
+/// </remarks>
+internal sealed class VpcFabric : IVpcFabric, IDisposable
+{
+    private readonly LabLayout _layout;
+    private readonly DhcpService _dhcp;
+    private readonly TimeProvider _time;
+    private readonly Lock _gate = new();
+    private readonly NetnsHandle _vpc;
+    private readonly NetlinkHandle _vpcLinks;
+    private readonly Dictionary<string, SubnetPort> _subnets = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, string> _instanceNetns = new(StringComparer.Ordinal);
+    // MAC → attachment, for every ENI that is attached now; the recovery watcher's source of truth.
+    private readonly Dictionary<string, EniAttachment> _attached = new(StringComparer.OrdinalIgnoreCase);
+    private readonly Dictionary<string, DateTimeOffset> _attachedAt = new(StringComparer.Ordinal);
+    private string? _launchingNetns;
+
+    private sealed record SubnetPort(string SubnetId, int Index, string Bridge, int BridgeIndex, IPNetwork Cidr, IPAddress Gateway);
+
+    public VpcFabric(LabLayout layout, NetnsHandle vpc, DhcpService dhcp, TimeProvider? time = null)
+    {
+        _layout = layout;
+        _vpc = vpc;
+        _dhcp = dhcp;
+        _time = time ?? TimeProvider.System;
+        _vpcLinks = NetlinkHandle.OpenIn(vpc);
+    }
+
+    /// <summary>Log sink (the server prints to its log file).</summary>
+    public Action<string> Log { get; init; } = _ => { };
+
+    /// <summary>Creates subnet <paramref name="index"/>'s bridge with its gateway address, and its DHCP server.</summary>
+    public void AddSubnet(string subnetId, int index, IPNetwork cidr)
+    {
+        lock (_gate)
+        {
+            var bridgeName = LabLayout.BridgeName(index);
+            var gateway = LabLayout.Gateway(cidr);
+            // A fixed MAC: otherwise the bridge takes its lowest port MAC, which changes as ENIs
+            // come and go (net/bridge/br_stp_if.c br_stp_recalculate_bridge_id) and every
+            // instance's ARP entry for the gateway would go stale.
+            var bridge = _vpcLinks.CreateBridge(bridgeName, new BridgeOptions
+            {
+                Mtu = LabLayout.FabricMtu,
+                Mac = new PhysicalAddress([0x02, 0x00, 0x0a, 0x00, (byte)(16 * index), 0x01]),
+            });
+            _vpcLinks.AddAddress(bridge.Index, new IpPrefix(gateway, cidr.PrefixLength));
+            _vpcLinks.SetLinkUp(bridge.Index);
+            _subnets[subnetId] = new SubnetPort(subnetId, index, bridgeName, bridge.Index, cidr, gateway);
+        }
+        _dhcp.StartSubnet(_vpc, subnetId, LabLayout.BridgeName(index), cidr);
+    }
+
+    /// <summary>
+    /// Binds an instance to its netns. <see cref="Ec2Cloud"/> attaches the primary ENI while
+    /// launching, before the caller knows the instance id: <see cref="BeginLaunch"/> names the
+    /// netns the next unknown instance lives in.
+    /// </summary>
+    /// <remarks>Launches are sequential (the lab server launches its nodes one by one at start).</remarks>
+    public IDisposable BeginLaunch(string netns)
+    {
+        lock (_gate) _launchingNetns = netns;
+        return new LaunchScope(this);
+    }
+
+    private sealed class LaunchScope(VpcFabric fabric) : IDisposable
+    {
+        public void Dispose()
+        {
+            lock (fabric._gate) fabric._launchingNetns = null;
+        }
+    }
+
+    public void RegisterInstance(string instanceId, string netns)
+    {
+        lock (_gate) _instanceNetns[instanceId] = netns;
+    }
+
+    /// <summary>When the ENI was last plugged (IMDS hides it for a while after, as AWS does).</summary>
+    public DateTimeOffset? AttachedAt(string eniId)
+    {
+        lock (_gate) return _attachedAt.TryGetValue(eniId, out var at) ? at : null;
+    }
+
+    public Task AttachAsync(EniAttachment attachment, CancellationToken cancellationToken)
+    {
+        lock (_gate)
+        {
+            if (!_instanceNetns.TryGetValue(attachment.InstanceId, out var netns))
+            {
+                netns = _launchingNetns ?? throw new InvalidOperationException($"instance {attachment.InstanceId} has no namespace in this lab");
+                _instanceNetns[attachment.InstanceId] = netns;
+            }
+            Plug(attachment, netns);
+            _attached[attachment.MacAddress] = attachment;
+            _attachedAt[attachment.EniId] = _time.GetUtcNow();
+        }
+        _dhcp.SetReservation(attachment.EniId, attachment.SubnetId, attachment.MacAddress, attachment.PrimaryIp);
+        return Task.CompletedTask;
+    }
+
+    public Task DetachAsync(EniAttachment attachment, CancellationToken cancellationToken)
+    {
+        lock (_gate)
+        {
+            // Forget it first, so the recovery watcher does not plug it back.
+            _attached.Remove(attachment.MacAddress);
+            _attachedAt.Remove(attachment.EniId);
+            // Deleting either end of a veth deletes the pair (drivers/net/veth.c veth_dellink
+            // unregisters the peer too): removing the bridge port removes the ENI's device
+            // wherever it is now — the instance, a pod, or a temporary netns of a CNI plugin.
+            _vpcLinks.TryDeleteLink(LabLayout.VpcPortName(attachment.MacAddress));
+        }
+        return Task.CompletedTask;
+    }
+
+    public Task EniChangedAsync(string eniId, EniSnapshot? eni, CancellationToken cancellationToken)
+    {
+        _dhcp.SetReservation(eniId, eni?.SubnetId, eni?.MacAddress, eni?.PrimaryIp);
+        return Task.CompletedTask;
+    }
+
+    /// <summary>
+    /// The recovery rule (issue 4 §4): a real NIC whose netns is destroyed falls back to the
+    /// host, but a veth dies with its netns. When an attached ENI's bridge port vanished
+    /// without a detach, plug it back into its instance with the same MAC and name.
+    /// </summary>
+    /// <returns>The ENI plugged back, or null when the link was not an attached ENI's or still exists.</returns>
+    public string? RecoverIfLost(string vpcPortName)
+    {
+        var mac = LabLayout.MacOfVpcPort(vpcPortName);
+        if (mac is null) return null;
+        lock (_gate)
+        {
+            if (!_attached.TryGetValue(mac, out var attachment)) return null;
+            if (_vpcLinks.TryGetLink(vpcPortName, out _)) return null;
+            var netns = _instanceNetns[attachment.InstanceId];
+            Plug(attachment, netns);
+            _attachedAt[attachment.EniId] = _time.GetUtcNow();
+            return attachment.EniId;
+        }
+    }
+
+    /// <summary>
+    /// The same rule for every attached ENI: a safety net for link events the watcher missed
+    /// (a netlink socket drops notifications when its buffer overflows: ENOBUFS).
+    /// </summary>
+    public IReadOnlyList<string> RecoverAllLost()
+    {
+        List<string> macs;
+        lock (_gate) macs = [.. _attached.Keys];
+        var recovered = new List<string>();
+        foreach (var mac in macs)
+            if (RecoverIfLost(LabLayout.VpcPortName(mac)) is { } eni) recovered.Add(eni);
+        return recovered;
+    }
+
+    /// <summary>Creates the ENI's veth: <c>eth{idx}</c> in the instance, <c>v{mac}</c> on the subnet bridge.</summary>
+    private void Plug(EniAttachment attachment, string instanceNetns)
+    {
+        if (!_subnets.TryGetValue(attachment.SubnetId, out var subnet))
+            throw new InvalidOperationException($"subnet {attachment.SubnetId} is not realized in this lab");
+        var port = LabLayout.VpcPortName(attachment.MacAddress);
+        var device = LabLayout.DeviceName(attachment.DeviceIndex);
+        using var instance = Netns.Open(instanceNetns);
+        _vpcLinks.TryDeleteLink(port); // a leftover from a crash would make the create fail
+        // The peer is created directly inside the instance under its final name, as a NIC
+        // hot-plugged by a hypervisor appears: nothing in between can race on the name.
+        var link = _vpcLinks.CreateVeth(port, device, instance, new VethOptions
+        {
+            Mtu = LabLayout.FabricMtu,
+            PeerMac = LabLayout.ParseMac(attachment.MacAddress),
+        });
+        _vpcLinks.SetLinkMaster(link.Index, subnet.BridgeIndex);
+        _vpcLinks.SetLinkUp(link.Index);
+        if (attachment.DeviceIndex == 0)
+            ConfigurePrimary(instance, device, attachment.PrimaryIp, subnet);
+        Log($"plugged {attachment.EniId} ({attachment.MacAddress}) into {instanceNetns} as {device}");
+    }
+
+    /// <summary>
+    /// What an AMI's network scripts do at boot for the primary ENI: its address, up, a default
+    /// route via the subnet's router, and IMDS (169.254.169.254) via the router too.
+    /// </summary>
+    private static void ConfigurePrimary(NetnsHandle instance, string device, IPAddress ip, SubnetPort subnet)
+    {
+        using var links = NetlinkHandle.OpenIn(instance);
+        if (links.TryGetLink("lo", out var lo) && !lo.IsUp) links.SetLinkUp(lo.Index);
+        var eth = links.GetLink(device);
+        links.AddAddress(eth.Index, new IpPrefix(ip, subnet.Cidr.PrefixLength));
+        links.SetLinkUp(eth.Index);
+        links.AddRoute(new Route { Gateway = subnet.Gateway, OutputIndex = eth.Index });
+        links.AddRoute(new Route { Destination = IpPrefix.Host(LabLayout.ImdsAddress), Gateway = subnet.Gateway, OutputIndex = eth.Index });
+    }
+
+    public void Dispose() => _vpcLinks.Dispose();
+}

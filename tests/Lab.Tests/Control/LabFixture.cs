@@ -1,0 +1,108 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using Amazon.EC2;
+using Amazon.EC2.Model;
+using Fathom.Lab.Control;
+using Fathom.Netlink;
+
+namespace Fathom.Lab.Tests.Control;
+
+/// <summary>
+/// Every kernel test of the lab uses the prefix "ftlab" (./test.sh sweeps it with
+/// `FATHOM_LAB_PREFIX=ftlab fathomctl lab down`), so they run one after another.
+/// </summary>
+[CollectionDefinition(Name)]
+public sealed class LabCollection
+{
+    public const string Name = "lab (ftlab)";
+}
+
+/// <summary>Shared helpers: the test lab's layout and the server command (the real fathomctl built next to the tests).</summary>
+public static class TestLab
+{
+    public static readonly LabLayout Layout = new("ftlab");
+
+    public static ServerCommand Server =>
+        new(Privileged.FindTool("dotnet") ?? "dotnet", [Path.Combine(AppContext.BaseDirectory, "fathomctl.dll")]);
+
+    public static LabState Up(LabOptions options)
+    {
+        var (_, state) = LabControl.Up(Layout, options, Server);
+        return state;
+    }
+
+    /// <summary>Polls a condition (kernel events such as netns teardown are asynchronous).</summary>
+    public static void Eventually(Func<bool> condition, string what, int timeoutMs = 15000)
+    {
+        var watch = Stopwatch.StartNew();
+        while (!condition())
+        {
+            if (watch.ElapsedMilliseconds > timeoutMs) Assert.Fail($"timed out after {timeoutMs} ms waiting for: {what}");
+            Thread.Sleep(100);
+        }
+    }
+
+    /// <summary>An HttpClient whose connections are made from inside <paramref name="netns"/>, as a process in that instance would.</summary>
+    public static HttpClient HttpClientIn(string netns)
+    {
+        var handler = new SocketsHttpHandler
+        {
+            ConnectCallback = async (context, cancellationToken) =>
+            {
+                using var ns = Netns.Open(netns);
+                var socket = Netns.Run(ns, () => new Socket(System.Net.Sockets.AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp));
+                try
+                {
+                    await socket.ConnectAsync(new IPEndPoint(IPAddress.Parse(context.DnsEndPoint.Host), context.DnsEndPoint.Port), cancellationToken);
+                    return new NetworkStream(socket, ownsSocket: true);
+                }
+                catch
+                {
+                    socket.Dispose();
+                    throw;
+                }
+            },
+        };
+        return new HttpClient(handler) { Timeout = TimeSpan.FromSeconds(10) };
+    }
+}
+
+/// <summary>One lab (2 × t3.medium, 2 subnets) for all tests of a class; always torn down.</summary>
+public sealed class LabFixture : IDisposable
+{
+    public LabState State { get; }
+    public AmazonEC2Client Ec2 { get; }
+
+    public LabFixture()
+    {
+        if (Privileged.MissingPrerequisite("ip", "dnsmasq", "dhclient") is not null)
+        {
+            State = null!;
+            Ec2 = null!;
+            return;
+        }
+        LabControl.Down(TestLab.Layout); // a previous run killed mid-way
+        State = TestLab.Up(new LabOptions { Nodes = 2, InstanceType = "t3.medium", Subnets = 2 });
+        Ec2 = LabEc2Client.Create(State, maxErrorRetry: 0);
+    }
+
+    public void Dispose()
+    {
+        Ec2?.Dispose();
+        if (State is not null) LabControl.Down(TestLab.Layout);
+    }
+
+    /// <summary>Detaches (if attached) and deletes an ENI: tests leave the lab as they found it.</summary>
+    public async Task RemoveEniAsync(string eniId)
+    {
+        try
+        {
+            var eni = (await Ec2.DescribeNetworkInterfacesAsync(new DescribeNetworkInterfacesRequest { NetworkInterfaceIds = [eniId] })).NetworkInterfaces[0];
+            if (eni.Attachment?.AttachmentId is { } attachment)
+                await Ec2.DetachNetworkInterfaceAsync(new DetachNetworkInterfaceRequest { AttachmentId = attachment, Force = true });
+            await Ec2.DeleteNetworkInterfaceAsync(new DeleteNetworkInterfaceRequest { NetworkInterfaceId = eniId });
+        }
+        catch (AmazonEC2Exception) { }
+    }
+}

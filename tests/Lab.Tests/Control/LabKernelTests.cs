@@ -1,0 +1,175 @@
+using System.Net;
+using System.Text.Json;
+using Amazon.EC2;
+using Amazon.EC2.Model;
+using Amazon.Runtime;
+using Fathom.Lab.Control;
+
+namespace Fathom.Lab.Tests.Control;
+
+/// <summary>
+/// The lab realized in the kernel, driven like a cloud: through AWSSDK.EC2 on the loopback
+/// endpoint, observed with iproute2, ping, dhclient and HTTP from inside the instances.
+/// </summary>
+[Collection(LabCollection.Name)]
+public sealed class LabKernelTests(LabFixture lab) : IClassFixture<LabFixture>
+{
+    private static readonly string[] Tools = ["ip", "dnsmasq", "dhclient"];
+
+    private static string Node(int i) => TestLab.Layout.NodeNetns(i);
+
+    private static string LinkJson(string netns, string device) => Shell.IpIn(netns, "-j", "link", "show", "dev", device);
+
+    private static string MacOf(string netns, string device) =>
+        JsonDocument.Parse(LinkJson(netns, device)).RootElement[0].GetProperty("address").GetString()!;
+
+    private static bool HasLink(string netns, string device) =>
+        Shell.Run("ip", ["-n", netns, "link", "show", "dev", device]).ExitCode == 0;
+
+    private static bool Ping(string netns, string target, string? device = null) =>
+        Shell.Exec(netns, "ping", [.. device is null ? Array.Empty<string>() : ["-I", device], "-c", "1", "-W", "2", target]).ExitCode == 0;
+
+    [PrivilegedFact("ip", "dnsmasq", "dhclient")]
+    public void NodesAreUpWithPrimaryEnisAndReachEachOther()
+    {
+        Privileged.Require(Tools);
+        Assert.Equal(2, lab.State.Nodes.Count);
+        var node2 = lab.State.Nodes[1];
+        Assert.Equal(node2.Mac, MacOf(Node(2), "eth0"));
+        Assert.Contains(node2.PrimaryIp, Shell.IpIn(Node(2), "-4", "addr", "show", "dev", "eth0"));
+        Assert.True(Ping(Node(1), node2.PrimaryIp), "node1 → node2 over the subnet bridge");
+        Assert.True(Ping(Node(1), lab.State.Subnets[0].Gateway), "node1 → its router");
+        Assert.True(Ping(Node(1), lab.State.Subnets[1].Gateway), "node1 → the other subnet's router (routed by the VPC)");
+        Assert.Equal("1", Shell.Exec(TestLab.Layout.VpcNetns, "cat", "/proc/sys/net/ipv4/ip_forward").Stdout.Trim());
+    }
+
+    [PrivilegedFact("ip", "dnsmasq", "dhclient")]
+    public async Task AnAttachedEniAppearsInItsInstanceWithItsMacAndReachesAnotherInstancesEni()
+    {
+        Privileged.Require(Tools);
+        var a = await LabEc2Client.AttachNewEniAsync(lab.State, "node1");
+        var b = await LabEc2Client.AttachNewEniAsync(lab.State, "node2");
+        try
+        {
+            var devA = LabLayout.DeviceName(a.DeviceIndex);
+            var devB = LabLayout.DeviceName(b.DeviceIndex);
+            Assert.Equal(a.Mac, MacOf(Node(1), devA));
+            Assert.Equal(b.Mac, MacOf(Node(2), devB));
+            // What an agent would do with a fresh ENI: address it and bring it up.
+            Shell.IpIn(Node(1), "addr", "add", a.PrivateIp + "/20", "dev", devA);
+            Shell.IpIn(Node(1), "link", "set", devA, "up");
+            Shell.IpIn(Node(2), "addr", "add", b.PrivateIp + "/20", "dev", devB);
+            Shell.IpIn(Node(2), "link", "set", devB, "up");
+            Assert.True(Ping(Node(1), b.PrivateIp, devA), $"{devA} of node1 → {devB} of node2");
+        }
+        finally
+        {
+            await lab.RemoveEniAsync(a.EniId);
+            await lab.RemoveEniAsync(b.EniId);
+        }
+        Assert.False(HasLink(Node(1), LabLayout.DeviceName(a.DeviceIndex)), "detach removes the device");
+    }
+
+    [PrivilegedFact("ip", "dnsmasq", "dhclient")]
+    public async Task PodsConfiguredByDhclientReachEachOther_DetachInAPodRemovesIt_ADestroyedPodGivesTheEniBack()
+    {
+        Privileged.Require(Tools);
+        // The second ENI lives in the other subnet: the pods talk through the VPC router.
+        var a = await LabEc2Client.AttachNewEniAsync(lab.State, "node1");
+        var b = await LabEc2Client.AttachNewEniAsync(lab.State, "node2", lab.State.Subnets[1].SubnetId);
+        try
+        {
+            var podA = PodNetworking.Add(TestLab.Layout, "ta", "node1", LabLayout.DeviceName(a.DeviceIndex), dhcp: true);
+            var podB = PodNetworking.Add(TestLab.Layout, "tb", "node2", LabLayout.DeviceName(b.DeviceIndex), dhcp: true);
+            Assert.Equal([a.PrivateIp], podA.Ips);
+            Assert.Equal([b.PrivateIp], podB.Ips);
+            Assert.Equal(a.Mac, MacOf(podA.Netns, "eth0"));
+            Assert.False(HasLink(Node(1), LabLayout.DeviceName(a.DeviceIndex)), "the ENI left the node");
+            Assert.True(Ping(podA.Netns, b.PrivateIp), "pod ta → pod tb across subnets");
+            Assert.Contains(LabStatus.Read(TestLab.Layout).Pods, p => p.Name == "ta" && p.Node == "node1");
+
+            // Detach while the ENI is inside a pod: gone from the pod, as a real cloud would do.
+            var attachment = (await lab.Ec2.DescribeNetworkInterfacesAsync(new DescribeNetworkInterfacesRequest { NetworkInterfaceIds = [a.EniId] }))
+                .NetworkInterfaces[0].Attachment.AttachmentId;
+            await lab.Ec2.DetachNetworkInterfaceAsync(new DetachNetworkInterfaceRequest { AttachmentId = attachment });
+            Assert.False(HasLink(podA.Netns, "eth0"));
+            Assert.False(HasLink(Node(1), LabLayout.DeviceName(a.DeviceIndex)), "a detached ENI is not plugged back");
+
+            // A pod netns destroyed without a CNI DEL: the veth died with it; the lab plugs the
+            // ENI back into its instance with the same MAC and name.
+            PodNetworking.Delete(TestLab.Layout, "tb");
+            var devB = LabLayout.DeviceName(b.DeviceIndex);
+            TestLab.Eventually(() => HasLink(Node(2), devB), $"{devB} back in node2");
+            Assert.Equal(b.Mac, MacOf(Node(2), devB));
+        }
+        finally
+        {
+            PodNetworking.Delete(TestLab.Layout, "ta");
+            PodNetworking.Delete(TestLab.Layout, "tb");
+            await lab.RemoveEniAsync(a.EniId);
+            await lab.RemoveEniAsync(b.EniId);
+        }
+    }
+
+    [PrivilegedFact("ip", "dnsmasq", "dhclient")]
+    public async Task ImdsAnswersEachInstanceForItselfAndOnlyWithAToken()
+    {
+        Privileged.Require(Tools);
+        foreach (var node in lab.State.Nodes)
+        {
+            using var http = TestLab.HttpClientIn(node.Netns);
+            var unauthenticated = await http.GetAsync("http://169.254.169.254/latest/meta-data/instance-id");
+            Assert.Equal(HttpStatusCode.Unauthorized, unauthenticated.StatusCode);
+
+            using var put = new HttpRequestMessage(HttpMethod.Put, "http://169.254.169.254/latest/api/token");
+            put.Headers.Add("X-aws-ec2-metadata-token-ttl-seconds", "300");
+            var token = await (await http.SendAsync(put)).EnsureSuccessStatusCode().Content.ReadAsStringAsync();
+
+            async Task<string> Get(string path)
+            {
+                using var get = new HttpRequestMessage(HttpMethod.Get, "http://169.254.169.254/latest/meta-data/" + path);
+                get.Headers.Add("X-aws-ec2-metadata-token", token);
+                return await (await http.SendAsync(get)).EnsureSuccessStatusCode().Content.ReadAsStringAsync();
+            }
+            Assert.Equal(node.InstanceId, await Get("instance-id"));
+            Assert.Equal(node.InstanceType, await Get("instance-type"));
+            Assert.Equal(node.Mac, await Get("mac"));
+            Assert.Equal("0", await Get($"network/interfaces/macs/{node.Mac}/device-number"));
+            Assert.Equal(node.SubnetId, await Get($"network/interfaces/macs/{node.Mac}/subnet-id"));
+        }
+    }
+
+    [PrivilegedFact("ip", "dnsmasq", "dhclient")]
+    public async Task TheEc2ApiAnswersInsideTheVpcToo()
+    {
+        Privileged.Require(Tools);
+        // An agent in an instance calls EC2 at the VPC endpoint; an unsigned call gets EC2's AuthFailure.
+        using var http = TestLab.HttpClientIn(Node(1));
+        var response = await http.PostAsync(lab.State.VpcEndpoint + "/", new FormUrlEncodedContent(
+            new Dictionary<string, string> { ["Action"] = "DescribeInstances", ["Version"] = "2016-11-15" }));
+        Assert.Contains("AuthFailure", await response.Content.ReadAsStringAsync());
+    }
+
+    [PrivilegedFact("ip", "dnsmasq", "dhclient")]
+    public async Task ABadSignatureIsRefused()
+    {
+        Privileged.Require(Tools);
+        var forged = lab.State with { Credentials = lab.State.Credentials with { SecretAccessKey = "not-the-lab-secret-0000000000000000000000" } };
+        using var ec2 = LabEc2Client.Create(forged, maxErrorRetry: 0);
+        var e = await Assert.ThrowsAsync<AmazonEC2Exception>(() => ec2.DescribeInstancesAsync(new DescribeInstancesRequest()));
+        Assert.Equal("AuthFailure", e.ErrorCode);
+        // The right key works, and sees both nodes.
+        var instances = await lab.Ec2.DescribeInstancesAsync(new DescribeInstancesRequest());
+        Assert.Equal(2, instances.Reservations.SelectMany(r => r.Instances).Count());
+    }
+
+    [PrivilegedFact("ip", "dnsmasq", "dhclient")]
+    public void UpTwiceIsHarmless()
+    {
+        Privileged.Require(Tools);
+        var (outcome, state) = LabControl.Up(TestLab.Layout, lab.State.Options, TestLab.Server);
+        Assert.Equal(UpOutcome.AlreadyUp, outcome);
+        Assert.Equal(lab.State.ServerPid, state.ServerPid);
+        Assert.Equal("up", LabStatus.Read(TestLab.Layout).State);
+    }
+}

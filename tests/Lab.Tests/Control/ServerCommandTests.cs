@@ -1,0 +1,28 @@
+using Fathom.Lab.Control;
+
+namespace Fathom.Lab.Tests.Control;
+
+public sealed class ServerCommandTests
+{
+    [Fact]
+    public void RecognizesOnlyTheServerOfItsOwnLab()
+    {
+        var layout = new LabLayout("ftlab");
+        var command = new ServerCommand("/usr/bin/dotnet", ["/x/fathomctl.dll"]);
+        var argv = new List<string> { "/usr/bin/dotnet" };
+        argv.AddRange(command.Arguments(layout));
+        Assert.True(ServerCommand.IsServerFor(argv, layout));
+        Assert.False(ServerCommand.IsServerFor(argv, new LabLayout("flab")));
+        Assert.False(ServerCommand.IsServerFor(["fathomctl", "lab", "status"], layout));
+        Assert.False(ServerCommand.IsServerFor([], layout));
+    }
+
+    [Fact]
+    public void OptionsAreValidated()
+    {
+        Assert.Throws<ArgumentException>(() => new LabOptions { Nodes = 0 }.Validate());
+        Assert.Throws<ArgumentException>(() => new LabOptions { Subnets = 17 }.Validate());
+        Assert.Throws<ArgumentException>(() => new LabOptions { ThrottleRate = 1.5 }.Validate());
+        new LabOptions { Nodes = 4, InstanceType = "c5.4xlarge", Subnets = 2 }.Validate();
+    }
+}
