@@ -17,7 +17,7 @@ public static class CniLog
         try
         {
             var buffer = new ArrayBufferWriter<byte>(512);
-            using (var w = new Utf8JsonWriter(buffer))
+            using (var w = new Utf8JsonWriter(buffer, CniJson.Writer(indented: false)))
             {
                 w.WriteStartObject();
                 w.WriteString("time", time.UtcDateTime.ToString("O", System.Globalization.CultureInfo.InvariantCulture));

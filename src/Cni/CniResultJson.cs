@@ -23,11 +23,11 @@ public static class CniResultJson
         JsonNode? node;
         try
         {
-            node = JsonNode.Parse(json);
+            node = CniJson.Parse(json);
         }
         catch (JsonException e)
         {
-            throw new CniException(code, $"{what} is not valid JSON", e.Message);
+            throw new CniException(code, $"{what} is not valid JSON", CniJson.Where(e));
         }
         return node is JsonObject o ? Parse(o, what, code) : throw new CniException(code, $"{what} is not a JSON object");
     }
@@ -91,7 +91,7 @@ public static class CniResultJson
     public static byte[] Serialize(CniResult result, string version, bool indented = false)
     {
         var buffer = new ArrayBufferWriter<byte>(512);
-        using (var writer = new Utf8JsonWriter(buffer, new JsonWriterOptions { Indented = indented }))
+        using (var writer = new Utf8JsonWriter(buffer, CniJson.Writer(indented)))
             Write(writer, result, version);
         return buffer.WrittenSpan.ToArray();
     }

@@ -55,6 +55,7 @@ public static class CniSkeleton
 
             var datapath = factory();
             datapath.ValidateConfig(config);
+            // Found now, run by the handler: a missing IPAM plugin fails before the datapath changes anything.
             var ipam = config.IpamType is null ? null : new IpamPlugin(config, request.CniPath, invocation.Environment);
 
             result = handler(request, new CniContext(datapath, ipam));
@@ -98,7 +99,7 @@ public static class CniSkeleton
         try
         {
             var buffer = new ArrayBufferWriter<byte>(256);
-            using (var w = new Utf8JsonWriter(buffer, new JsonWriterOptions { Indented = true }))
+            using (var w = new Utf8JsonWriter(buffer, CniJson.Writer(indented: true)))
             {
                 w.WriteStartObject();
                 w.WriteString("cniVersion", version);
@@ -189,7 +190,7 @@ public static class CniSkeleton
     private static void WriteVersion(Stream stdout)
     {
         var buffer = new ArrayBufferWriter<byte>(128);
-        using (var w = new Utf8JsonWriter(buffer))
+        using (var w = new Utf8JsonWriter(buffer, CniJson.Writer(indented: false)))
         {
             w.WriteStartObject();
             w.WriteString("cniVersion", CniVersion.Latest);

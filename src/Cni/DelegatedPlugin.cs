@@ -103,7 +103,7 @@ public sealed class DelegatedPlugin
         var output = Run(CniCommand.Version, """{"cniVersion":"1.1.0"}"""u8);
         try
         {
-            if (JsonNode.Parse(output) is JsonObject o
+            if (CniJson.Parse(output) is JsonObject o
                 && NetworkConfig.OptionalStringArray(o, "supportedVersions", code: CniErrorCode.IpamFailure) is { } versions)
                 return versions;
         }
@@ -118,7 +118,7 @@ public sealed class DelegatedPlugin
         // A well-behaved plugin prints {code, msg, details} (CNI spec 1.1 §"Error"): pass its code on.
         try
         {
-            if (stdout.Length > 0 && JsonNode.Parse(stdout) is JsonObject o
+            if (stdout.Length > 0 && CniJson.Parse(stdout) is JsonObject o
                 && o["code"] is JsonValue codeNode && codeNode.TryGetValue<int>(out var code))
             {
                 var msg = o["msg"] is JsonValue m && m.GetValueKind() == JsonValueKind.String ? m.GetValue<string>() : "(no message)";

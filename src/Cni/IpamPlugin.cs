@@ -74,7 +74,7 @@ public sealed class IpamPlugin
     private byte[] RewriteVersion(string version)
     {
         var buffer = new ArrayBufferWriter<byte>(_config.RawBytes.Length + 64);
-        using (var w = new Utf8JsonWriter(buffer))
+        using (var w = new Utf8JsonWriter(buffer, CniJson.Writer(indented: false)))
         {
             w.WriteStartObject();
             w.WriteString("cniVersion", version);

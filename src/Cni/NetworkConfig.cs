@@ -168,11 +168,11 @@ public sealed class NetworkConfig
         JsonNode? node;
         try
         {
-            node = JsonNode.Parse(stdin.Span, documentOptions: new JsonDocumentOptions { MaxDepth = 64 });
+            node = CniJson.Parse(stdin.Span);
         }
         catch (JsonException e)
         {
-            throw new CniException(CniErrorCode.DecodeFailure, "error parsing network config: not valid JSON", e.Message);
+            throw new CniException(CniErrorCode.DecodeFailure, "error parsing network config: not valid JSON", CniJson.Where(e));
         }
         return node as JsonObject ?? throw new CniException(CniErrorCode.DecodeFailure,
             "error parsing network config: expected a JSON object", $"got {(node is null ? "null" : node.GetValueKind().ToString())}");
