@@ -1,7 +1,218 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text;
+using Fathom.Netlink;
+
 namespace Fathom.Ctl;
 
-/// <summary><c>fathomctl bench cni</c>: fathom against the reference host-device plugin.</summary>
+/// <summary>
+/// <c>fathomctl bench cni [--cycles N] [--plugin PATH] [--reference PATH]</c>: full ADD+DEL
+/// cycles of the <c>fathom</c> plugin (underlay mode) and of the reference <c>host-device</c>
+/// plugin, same static IPAM, same machine, interleaved cycle by cycle; and process start
+/// (VERSION) of both (issue 3 §5; docs/benchmarks.md, section CNI).
+/// </summary>
+/// <remarks>
+/// Each plugin runs as a runtime runs it: a new process with the CNI_* environment and the
+/// config on stdin. The processes are started from a thread inside a temporary "host"
+/// namespace (a forked child inherits the namespace of the thread that forks), so nothing
+/// touches the root namespace and no <c>ip netns exec</c> or <c>nsenter</c> is timed. Each
+/// plugin has its own veth end to hand out and its own temporary pod namespace; all three
+/// namespaces are deleted at the end, also on failure or Ctrl-C.
+/// </remarks>
 internal static class BenchCniCommand
 {
-    public static Task<int> RunAsync(string[] args) => throw new NotImplementedException("bench cni: not built yet");
+    private const string NamespacePrefix = "fathom-bench-";
+    private const string ReferenceDir = "/usr/lib/cni";
+    private const string SpecVersion = "1.0.0"; // the newest version Debian's host-device (1.1.1) speaks
+    private const int WarmupCycles = 5;
+    private const int VersionRuns = 200;
+
+    private sealed record Contender(string Name, string Plugin, string Type, string Device, string PodNetns)
+    {
+        public List<double> Add { get; } = [];
+        public List<double> Del { get; } = [];
+        public List<double> Cycle { get; } = [];
+        public List<double> Version { get; } = [];
+
+        public byte[] Config => Encoding.UTF8.GetBytes(
+            $$$"""
+            {"cniVersion":"{{{SpecVersion}}}","name":"fathom-bench","type":"{{{Type}}}","mode":"underlay","device":"{{{Device}}}",
+             "ipam":{"type":"static","addresses":[{"address":"198.18.0.2/24","gateway":"198.18.0.1"}],"routes":[{"dst":"0.0.0.0/0"}]}}
+            """);
+    }
+
+    public static Task<int> RunAsync(string[] args)
+    {
+        var cycles = 200;
+        var plugin = Path.Combine(AppContext.BaseDirectory, "fathom");
+        var reference = Path.Combine(ReferenceDir, "host-device");
+        for (var i = 0; i < args.Length; i += 2)
+        {
+            var value = i + 1 < args.Length ? args[i + 1] : throw new UsageException($"{args[i]} needs a value");
+            switch (args[i])
+            {
+                case "--cycles":
+                    if (!int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out cycles) || cycles < 1)
+                        throw new UsageException($"--cycles wants a positive number, not '{value}'");
+                    break;
+                case "--plugin":
+                    plugin = Path.GetFullPath(value);
+                    break;
+                case "--reference":
+                    reference = Path.GetFullPath(value);
+                    break;
+                default:
+                    throw new UsageException($"unknown option '{args[i]}' (bench cni [--cycles N] [--plugin PATH] [--reference PATH])");
+            }
+        }
+        if (!File.Exists(plugin))
+            throw new InvalidOperationException($"fathom plugin not found at {plugin}: run ./build.sh, or pass --plugin PATH");
+        if (!File.Exists(reference))
+            throw new InvalidOperationException($"reference plugin not found at {reference}: install containernetworking-plugins (scripts/prereqs.sh)");
+        return Task.FromResult(Run(cycles, plugin, reference));
+    }
+
+    private static int Run(int cycles, string plugin, string reference)
+    {
+        var suffix = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(4));
+        var hostName = $"{NamespacePrefix}{suffix}-host";
+        var fathom = new Contender("fathom", plugin, "fathom", "bench-f", $"{NamespacePrefix}{suffix}-pod-f");
+        var hostDevice = new Contender("host-device", reference, "host-device", "bench-r", $"{NamespacePrefix}{suffix}-pod-r");
+        var created = new List<string>();
+        using var cancelled = new CancellationTokenSource();
+        ConsoleCancelEventHandler onCancel = (_, e) =>
+        {
+            // Finish the cycle in progress and clean up rather than die with namespaces left behind.
+            e.Cancel = true;
+            cancelled.Cancel();
+        };
+        Console.CancelKeyPress += onCancel;
+        try
+        {
+            using var host = Netns.Create(hostName);
+            created.Add(hostName);
+            foreach (var c in new[] { fathom, hostDevice })
+            {
+                Netns.Create(c.PodNetns).Dispose();
+                created.Add(c.PodNetns);
+            }
+            using (var links = NetlinkHandle.OpenIn(host))
+            {
+                // The devices to hand out: veth ends whose peers stay in the host namespace.
+                links.CreateVeth(fathom.Device, fathom.Device + "p");
+                links.CreateVeth(hostDevice.Device, hostDevice.Device + "p");
+            }
+
+            Console.WriteLine($"fathomctl bench cni: {cycles} ADD+DEL cycles each, interleaved; static IPAM; spec {SpecVersion}");
+            Console.WriteLine($"  fathom      {plugin}");
+            Console.WriteLine($"  host-device {reference}");
+            Netns.Run(host, () =>
+            {
+                for (var i = 0; i < WarmupCycles && !cancelled.IsCancellationRequested; i++)
+                {
+                    Cycle(fathom, record: false);
+                    Cycle(hostDevice, record: false);
+                }
+                for (var i = 0; i < cycles && !cancelled.IsCancellationRequested; i++)
+                {
+                    // Alternate who goes first, so neither always runs on a cache the other warmed.
+                    var (first, second) = i % 2 == 0 ? (fathom, hostDevice) : (hostDevice, fathom);
+                    Cycle(first, record: true);
+                    Cycle(second, record: true);
+                }
+                for (var i = 0; i < VersionRuns && !cancelled.IsCancellationRequested; i++)
+                {
+                    fathom.Version.Add(Exec(fathom, "VERSION", """{"cniVersion":"1.0.0"}"""u8.ToArray()));
+                    hostDevice.Version.Add(Exec(hostDevice, "VERSION", """{"cniVersion":"1.0.0"}"""u8.ToArray()));
+                }
+            });
+            if (cancelled.IsCancellationRequested)
+            {
+                Console.Error.WriteLine("fathomctl bench cni: interrupted");
+                return 130;
+            }
+            Report(fathom, hostDevice);
+            return 0;
+        }
+        finally
+        {
+            Console.CancelKeyPress -= onCancel;
+            foreach (var name in created)
+                Netns.TryDelete(name);
+        }
+    }
+
+    /// <summary>One ADD then DEL through one plugin; times in milliseconds.</summary>
+    private static void Cycle(Contender c, bool record)
+    {
+        var config = c.Config;
+        var add = Exec(c, "ADD", config);
+        var del = Exec(c, "DEL", config);
+        if (!record) return;
+        c.Add.Add(add);
+        c.Del.Add(del);
+        c.Cycle.Add(add + del);
+    }
+
+    /// <summary>Runs the plugin once as a runtime does and returns the wall time from start to exit, in ms.</summary>
+    private static double Exec(Contender c, string command, byte[] config)
+    {
+        var psi = new ProcessStartInfo(c.Plugin)
+        {
+            RedirectStandardInput = true,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        psi.Environment["CNI_COMMAND"] = command;
+        psi.Environment["CNI_CONTAINERID"] = "fathom-bench";
+        psi.Environment["CNI_NETNS"] = Path.Combine(Netns.RunDirectory, c.PodNetns);
+        psi.Environment["CNI_IFNAME"] = "eth0";
+        psi.Environment["CNI_PATH"] = ReferenceDir; // the static IPAM plugin, the same for both
+        var clock = Stopwatch.StartNew();
+        using var process = Process.Start(psi) ?? throw new InvalidOperationException($"cannot start {c.Plugin}");
+        var stderr = process.StandardError.ReadToEndAsync();
+        process.StandardInput.BaseStream.Write(config);
+        process.StandardInput.Close();
+        var stdout = process.StandardOutput.ReadToEnd();
+        process.WaitForExit();
+        var elapsed = clock.Elapsed.TotalMilliseconds;
+        if (process.ExitCode != 0)
+            throw new InvalidOperationException($"{c.Name} {command} failed (exit {process.ExitCode}): {stdout.Trim()} {stderr.Result.Trim()}");
+        return elapsed;
+    }
+
+    private static void Report(Contender fathom, Contender reference)
+    {
+        Console.WriteLine();
+        Console.WriteLine($"{"",-10}{"fathom median",15}{"p99",9}{"host-device median",21}{"p99",9}{"ratio (median)",17}");
+        Row("ADD", fathom.Add, reference.Add);
+        Row("DEL", fathom.Del, reference.Del);
+        Row("ADD+DEL", fathom.Cycle, reference.Cycle);
+        Row("VERSION", fathom.Version, reference.Version);
+        Console.WriteLine("(milliseconds; ratio = fathom / host-device)");
+
+        var cycleRatio = Percentile(fathom.Cycle, 50) / Percentile(reference.Cycle, 50);
+        var startRatio = Percentile(fathom.Version, 50) / Percentile(reference.Version, 50);
+        Console.WriteLine();
+        Console.WriteLine($"target: ADD+DEL cycle ≤ 1/4 of host-device: ratio {F(cycleRatio)} → {(cycleRatio <= 0.25 ? "met" : "NOT met")}");
+        Console.WriteLine($"target: faster start (VERSION) than host-device: ratio {F(startRatio)} → {(startRatio < 1 ? "met" : "NOT met")}");
+    }
+
+    private static void Row(string what, List<double> fathom, List<double> reference) =>
+        Console.WriteLine($"{what,-10}{F(Percentile(fathom, 50)),15}{F(Percentile(fathom, 99)),9}" +
+                          $"{F(Percentile(reference, 50)),21}{F(Percentile(reference, 99)),9}" +
+                          $"{F(Percentile(fathom, 50) / Percentile(reference, 50)),17}");
+
+    /// <summary>Nearest-rank percentile.</summary>
+    private static double Percentile(List<double> samples, int p)
+    {
+        if (samples.Count == 0) return double.NaN;
+        var sorted = samples.Order().ToArray();
+        var rank = (int)Math.Ceiling(p / 100.0 * sorted.Length);
+        return sorted[Math.Clamp(rank - 1, 0, sorted.Length - 1)];
+    }
+
+    private static string F(double value) => value.ToString("0.00", CultureInfo.InvariantCulture);
 }

@@ -54,6 +54,9 @@ internal sealed record CniOutcome(string Plugin, CniCall Call, int ExitCode, str
         return this;
     }
 
+    public override string ToString() =>
+        $"{System.IO.Path.GetFileName(Plugin)} {Call.Command} exit {ExitCode}: {Stdout.Trim()} {Stderr.Trim()}".Trim();
+
     private static JsonObject? TryParse(string text)
     {
         if (string.IsNullOrWhiteSpace(text)) return null;

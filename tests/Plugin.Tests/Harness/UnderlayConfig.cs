@@ -44,6 +44,14 @@ internal static class UnderlayConfig
         ["routes"] = new JsonArray(new JsonObject { ["dst"] = "0.0.0.0/0" }),
     };
 
+    /// <summary>The plugin's entry in a conflist: the list carries cniVersion and name.</summary>
+    public static JsonObject ListEntry(JsonObject config)
+    {
+        config.Remove("cniVersion");
+        config.Remove("name");
+        return config;
+    }
+
     /// <summary>The config with the ADD result as prevResult (for CHECK and DEL from 0.4.0 on, as a runtime sends it).</summary>
     public static JsonObject WithPrevResult(JsonObject config, JsonObject? result)
     {

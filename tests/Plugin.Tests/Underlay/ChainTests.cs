@@ -17,7 +17,7 @@ public sealed class ChainTests
         ["cniVersion"] = version,
         ["name"] = "ul-chain",
         ["plugins"] = new JsonArray(
-            UnderlayConfig.Build(version, staticIpam: true).Let(c => { c.Remove("cniVersion"); c.Remove("name"); }),
+            UnderlayConfig.ListEntry(UnderlayConfig.Build(version, staticIpam: true)),
             new JsonObject
             {
                 ["type"] = "tuning",
@@ -69,8 +69,15 @@ public sealed class ChainTests
         Assert.Contains("10.10.0.1:80", NatRules(bed));
         Shell.Exec(bed.Pod.Name, "busybox", "ping", "-c", "1", "-W", "2", UnderlayBed.Gateway).EnsureSuccess("ping the peer through the chained device");
 
-        if (string.CompareOrdinal(version, "0.4.0") >= 0)
-            chain.Check(bed.Call("CHECK", bin.Path)).EnsureSuccess();
+        // CHECK in order: fathom and tuning verify the live state. Debian's portmap 1.1.1 then
+        // fails on an IPv4-only result, looking for IPv6 rules it never made: a known reference
+        // bug (containernetworking/plugins#819), asserted here so a fixed portmap shows up.
+        chain.Calls.Clear();
+        var check = chain.Check(bed.Call("CHECK", bin.Path));
+        Assert.Equal(["fathom", "tuning", "portmap"], chain.Calls.Select(c => Path.GetFileName(c.Plugin)));
+        Assert.True(chain.Calls[0].Succeeded && chain.Calls[1].Succeeded, string.Join(" | ", chain.Calls.Select(c => c.Stdout)));
+        Assert.False(check.Succeeded);
+        Assert.Contains("ipv6", check.ErrorMessage);
 
         chain.Calls.Clear();
         Assert.Null(chain.Del(bed.Call("DEL", bin.Path)));
@@ -109,16 +116,8 @@ public sealed class ChainTests
 
         Assert.Null(chain.Del(bed.Call("DEL", bin.Path)));
         var after = KernelState.Read(bed.Host.Name);
-        Assert.Equal(before.Links.Select(l => l with { Up = false }), after.Links.Select(l => l with { Up = false }));
+        // Back on the host as it was, but down and with its name in the alias, as after any DEL.
+        Assert.Equal(before.Links.Select(l => l with { Up = false, Alias = null }), after.Links.Select(l => l with { Up = false, Alias = null }));
         Assert.DoesNotContain("10.10.0.1:80", NatRules(bed));
-    }
-}
-
-internal static class JsonObjectExtensions
-{
-    public static JsonObject Let(this JsonObject o, Action<JsonObject> change)
-    {
-        change(o);
-        return o;
     }
 }

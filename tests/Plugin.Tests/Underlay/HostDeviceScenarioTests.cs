@@ -76,8 +76,8 @@ public sealed class HostDeviceScenarioTests
         Assert.Equal(UnderlayBed.PodAddress, (string?)ip["address"]);
         Assert.Equal(UnderlayBed.Gateway, (string?)ip["gateway"]);
         Assert.Equal(0, (int?)ip["interface"]);
-        if (version.StartsWith("0.3.", StringComparison.Ordinal))
-            Assert.Equal("4", (string?)ip["version"]); // 0.3.x results carry ips[].version
+        if (version.StartsWith("0.", StringComparison.Ordinal))
+            Assert.Equal("4", (string?)ip["version"]); // 0.3.x and 0.4.0 results carry ips[].version
         else
             Assert.Null(ip["version"]);
         AssertInPod(add, "eth0", withAddress: true);
