@@ -1,26 +1,58 @@
-using System.Diagnostics.CodeAnalysis;
-using System.Net.NetworkInformation;
-using System.Net.Sockets;
+using Fathom.Netlink.Sockets;
 
 namespace Fathom.Netlink;
 
 /// <summary>
 /// A NETLINK_ROUTE socket bound to one network namespace: every call configures that namespace,
-/// whichever namespace the calling thread is in (vishvananda/netlink's <c>Handle</c>).
-/// A handle serialises its requests with a lock, so sharing one is safe but not parallel: use one
-/// handle per thread to configure namespaces concurrently.
+/// whichever namespace the calling thread is in (vishvananda/netlink's <c>Handle</c>,
+/// <c>NewHandleAt(ns)</c>). A handle serialises its requests with a lock, so sharing one is safe
+/// but not parallel: use one handle per thread to configure namespaces concurrently.
 /// </summary>
 public sealed partial class NetlinkHandle : IDisposable
 {
+    private readonly NetlinkSocket _socket;
+    private readonly Lock _gate = new();
+
+    private NetlinkHandle(NetlinkSocket socket) => _socket = socket;
+
     /// <summary>Opens a handle on the calling thread's network namespace.</summary>
-    public static NetlinkHandle Open() => throw new NotImplementedException();
+    /// <exception cref="NetlinkException">When the socket cannot be created or bound.</exception>
+    public static NetlinkHandle Open() => new(NetlinkSocket.Open());
 
     /// <summary>
     /// Opens a handle on <paramref name="netns"/>: the socket is created inside it on a dedicated
-    /// thread and stays bound to it, without switching the caller's thread.
+    /// thread (<see cref="Netns.Run{T}(NetnsHandle, Func{T})"/>) and stays bound to it — a netlink
+    /// socket belongs to the namespace it was created in (net/netlink/af_netlink.c
+    /// __netlink_create takes current->nsproxy->net_ns) — so the caller's thread never switches.
     /// </summary>
-    public static NetlinkHandle OpenIn(NetnsHandle netns) => throw new NotImplementedException();
+    public static NetlinkHandle OpenIn(NetnsHandle netns)
+    {
+        ArgumentNullException.ThrowIfNull(netns);
+        return new(Netns.Run(netns, () => NetlinkSocket.Open()));
+    }
+
+    /// <summary>The socket's netlink port id, for diagnostics.</summary>
+    public uint PortId => _socket.PortId;
 
     /// <summary>Closes the socket.</summary>
-    public void Dispose() => throw new NotImplementedException();
+    public void Dispose()
+    {
+        lock (_gate) _socket.Dispose();
+    }
+
+    /// <summary>Runs <paramref name="action"/> with <paramref name="netns"/>'s fd kept open for its duration.</summary>
+    private static void WithFd(NetnsHandle netns, Action<int> action)
+    {
+        ArgumentNullException.ThrowIfNull(netns);
+        bool added = false;
+        try
+        {
+            netns.DangerousAddRef(ref added);
+            action(netns.Fd);
+        }
+        finally
+        {
+            if (added) netns.DangerousRelease();
+        }
+    }
 }

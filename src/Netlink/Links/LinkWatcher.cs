@@ -1,22 +1,92 @@
 using System.Diagnostics.CodeAnalysis;
+using Fathom.Netlink.Links;
+using Fathom.Netlink.Sockets;
+using Fathom.Netlink.Wire;
 
 namespace Fathom.Netlink;
 
 /// <summary>
-/// A subscription to RTNLGRP_LINK in one namespace: NICs appearing, changing and vanishing,
-/// without polling. Not thread-safe: read from one thread.
+/// A subscription to RTNLGRP_LINK in one namespace: NICs appearing, changing and vanishing
+/// (hot-plug), without polling. Not thread-safe: read from one thread.
 /// </summary>
 public sealed class LinkWatcher : IDisposable
 {
+    // RTMGRP_LINK, the legacy bitmask form of RTNLGRP_LINK (include/uapi/linux/rtnetlink.h).
+    private const uint RtmgrpLink = 1;
+    // A burst (hundreds of links created at once) must not overflow the queue: ask for 4 MiB,
+    // forcing past rmem_max when root (SO_RCVBUFFORCE), else whatever SO_RCVBUF grants.
+    private const int ReceiveBufferBytes = 4 * 1024 * 1024;
+
+    private readonly NetlinkSocket _socket;
+    private readonly Queue<LinkEvent> _pending = new();
+
+    private LinkWatcher(NetlinkSocket socket) => _socket = socket;
+
     /// <summary>Subscribes in <paramref name="netns"/>, or in the calling thread's namespace when null.</summary>
-    public static LinkWatcher Open(NetnsHandle? netns = null) => throw new NotImplementedException();
+    public static LinkWatcher Open(NetnsHandle? netns = null)
+    {
+        var socket = netns is null ? OpenSocket() : Netns.Run(netns, OpenSocket);
+        return new LinkWatcher(socket);
+    }
+
+    private static NetlinkSocket OpenSocket()
+    {
+        var socket = NetlinkSocket.Open(RtmgrpLink);
+        if (!NetlinkSocket.TrySetOption(socket.Handle, Interop.SOL_SOCKET, Interop.SO_RCVBUFFORCE, ReceiveBufferBytes))
+            NetlinkSocket.TrySetOption(socket.Handle, Interop.SOL_SOCKET, Interop.SO_RCVBUF, ReceiveBufferBytes);
+        return socket;
+    }
 
     /// <summary>
-    /// Waits up to <paramref name="timeout"/> for the next event.
+    /// Waits up to <paramref name="timeout"/> for the next event (<see cref="Timeout.InfiniteTimeSpan"/> waits for ever).
     /// </summary>
     /// <exception cref="NetlinkException">ENOBUFS when events were lost (relist the links, then read on).</exception>
-    public bool TryRead(TimeSpan timeout, [MaybeNullWhen(false)] out LinkEvent linkEvent) => throw new NotImplementedException();
+    public bool TryRead(TimeSpan timeout, [MaybeNullWhen(false)] out LinkEvent linkEvent)
+    {
+        long deadline = timeout == Timeout.InfiniteTimeSpan ? long.MaxValue : Environment.TickCount64 + (long)timeout.TotalMilliseconds;
+        while (!_pending.TryDequeue(out linkEvent))
+        {
+            long left = deadline == long.MaxValue ? -1 : Math.Max(0, deadline - Environment.TickCount64);
+            if (!WaitReadable((int)Math.Min(left, int.MaxValue))) return false;
+            if (_socket.ReceiveNotification(out var datagram) < 0) continue;
+            var reader = new MessageReader(datagram);
+            while (reader.TryRead(out var message))
+            {
+                var kind = message.Type switch
+                {
+                    Rtnl.RTM_NEWLINK => LinkEventKind.New,
+                    Rtnl.RTM_DELLINK => LinkEventKind.Deleted,
+                    _ => (LinkEventKind?)null,
+                };
+                if (kind is { } k) _pending.Enqueue(new LinkEvent(k, LinkMessages.Parse(message.Payload)));
+            }
+        }
+        return true;
+    }
+
+    private unsafe bool WaitReadable(int timeoutMilliseconds)
+    {
+        bool added = false;
+        try
+        {
+            _socket.Handle.DangerousAddRef(ref added);
+            var poll = new Interop.PollFd { Fd = _socket.Handle.Fd, Events = Interop.POLLIN };
+            while (true)
+            {
+                int ready = Interop.Poll(&poll, 1, timeoutMilliseconds);
+                if (ready > 0) return true;
+                if (ready == 0) return false;
+                var errno = Interop.LastErrno;
+                // An interrupted wait restarts with the full time-out: a bounded overshoot, not a hang.
+                if (errno != Errno.EINTR) throw new NetlinkException(errno, "cannot wait for link events");
+            }
+        }
+        finally
+        {
+            if (added) _socket.Handle.DangerousRelease();
+        }
+    }
 
     /// <summary>Unsubscribes.</summary>
-    public void Dispose() => throw new NotImplementedException();
+    public void Dispose() => _socket.Dispose();
 }

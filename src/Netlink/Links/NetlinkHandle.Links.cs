@@ -1,76 +1,270 @@
 using System.Diagnostics.CodeAnalysis;
 using System.Net.NetworkInformation;
+using Fathom.Netlink.Links;
 
 namespace Fathom.Netlink;
 
 public sealed partial class NetlinkHandle
 {
     /// <summary>Lists every link in the namespace (RTM_GETLINK dump).</summary>
-    public IReadOnlyList<Link> ListLinks() => throw new NotImplementedException();
+    public IReadOnlyList<Link> ListLinks()
+    {
+        lock (_gate)
+        {
+            var w = _socket.BeginRequest();
+            LinkMessages.WriteDump(ref w);
+            return _socket.Dump(ref w, LinkMessages.Parse, "list links");
+        }
+    }
 
     /// <summary>Gets a link by name.</summary>
     /// <exception cref="NetlinkException">ENODEV when there is no such link.</exception>
-    public Link GetLink(string name) => throw new NotImplementedException();
+    public Link GetLink(string name)
+    {
+        lock (_gate)
+        {
+            var w = _socket.BeginRequest();
+            LinkMessages.WriteGetByName(ref w, name);
+            return _socket.Get(ref w, LinkMessages.Parse, $"get link {name}");
+        }
+    }
 
     /// <summary>Gets a link by ifindex.</summary>
     /// <exception cref="NetlinkException">ENODEV when there is no such link.</exception>
-    public Link GetLink(int index) => throw new NotImplementedException();
+    public Link GetLink(int index)
+    {
+        lock (_gate)
+        {
+            var w = _socket.BeginRequest();
+            LinkMessages.WriteGet(ref w, index);
+            return _socket.Get(ref w, LinkMessages.Parse, $"get link {index}");
+        }
+    }
 
     /// <summary>Gets a link by name, or false when there is none.</summary>
-    public bool TryGetLink(string name, [NotNullWhen(true)] out Link? link) => throw new NotImplementedException();
+    public bool TryGetLink(string name, [NotNullWhen(true)] out Link? link)
+    {
+        try
+        {
+            link = GetLink(name);
+            return true;
+        }
+        catch (NetlinkException e) when (e.Error == Errno.ENODEV)
+        {
+            link = null;
+            return false;
+        }
+    }
 
     /// <summary>Gets a link by ifindex, or false when there is none.</summary>
-    public bool TryGetLink(int index, [NotNullWhen(true)] out Link? link) => throw new NotImplementedException();
+    public bool TryGetLink(int index, [NotNullWhen(true)] out Link? link)
+    {
+        try
+        {
+            link = GetLink(index);
+            return true;
+        }
+        catch (NetlinkException e) when (e.Error == Errno.ENODEV)
+        {
+            link = null;
+            return false;
+        }
+    }
 
     /// <summary>
     /// Creates a veth pair <paramref name="name"/> ↔ <paramref name="peerName"/>; the peer is
-    /// created directly in <paramref name="peerNetns"/> when given (never visible here).
-    /// Both ends start down. Returns the local end.
+    /// created directly in <paramref name="peerNetns"/> when given (it never appears here, so
+    /// nothing in this namespace can race on its name). Both ends start down. Returns the local end.
     /// </summary>
-    public Link CreateVeth(string name, string peerName, NetnsHandle? peerNetns = null, VethOptions? options = null) =>
-        throw new NotImplementedException();
+    /// <exception cref="NetlinkException">EEXIST when either name is taken.</exception>
+    public Link CreateVeth(string name, string peerName, NetnsHandle? peerNetns = null, VethOptions? options = null)
+    {
+        if (peerNetns is null)
+            CreateVethCore(name, peerName, null, options);
+        else
+            WithFd(peerNetns, fd => CreateVethCore(name, peerName, fd, options));
+        return GetLink(name);
+    }
+
+    private void CreateVethCore(string name, string peerName, int? peerNetnsFd, VethOptions? options)
+    {
+        lock (_gate)
+        {
+            var w = _socket.BeginRequest();
+            LinkMessages.WriteCreateVeth(ref w, name, peerName, peerNetnsFd, options);
+            _socket.Execute(ref w, $"create veth {name} (peer {peerName})");
+        }
+    }
 
     /// <summary>Creates a bridge (down).</summary>
-    public Link CreateBridge(string name, BridgeOptions? options = null) => throw new NotImplementedException();
+    public Link CreateBridge(string name, BridgeOptions? options = null)
+    {
+        lock (_gate)
+        {
+            var w = _socket.BeginRequest();
+            LinkMessages.WriteCreateBridge(ref w, name, options);
+            _socket.Execute(ref w, $"create bridge {name}");
+        }
+        return GetLink(name);
+    }
 
     /// <summary>Creates a VXLAN device (down).</summary>
-    public Link CreateVxlan(string name, VxlanOptions options) => throw new NotImplementedException();
+    public Link CreateVxlan(string name, VxlanOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        lock (_gate)
+        {
+            var w = _socket.BeginRequest();
+            LinkMessages.WriteCreateVxlan(ref w, name, options);
+            _socket.Execute(ref w, $"create vxlan {name} (vni {options.Vni})");
+        }
+        return GetLink(name);
+    }
 
     /// <summary>Creates a macvlan on <paramref name="parentIndex"/> (down).</summary>
-    public Link CreateMacvlan(string name, int parentIndex, MacvlanMode mode = MacvlanMode.Bridge) =>
-        throw new NotImplementedException();
+    public Link CreateMacvlan(string name, int parentIndex, MacvlanMode mode = MacvlanMode.Bridge)
+    {
+        lock (_gate)
+        {
+            var w = _socket.BeginRequest();
+            LinkMessages.WriteCreateMacvlan(ref w, name, parentIndex, mode);
+            _socket.Execute(ref w, $"create macvlan {name} on link {parentIndex}");
+        }
+        return GetLink(name);
+    }
 
     /// <summary>Deletes a link (for a veth, both ends).</summary>
     /// <exception cref="NetlinkException">ENODEV when there is no such link.</exception>
-    public void DeleteLink(int index) => throw new NotImplementedException();
+    public void DeleteLink(int index)
+    {
+        lock (_gate)
+        {
+            var w = _socket.BeginRequest();
+            LinkMessages.WriteDelete(ref w, index);
+            _socket.Execute(ref w, $"delete link {index}");
+        }
+    }
 
     /// <summary>Deletes a link by name; false when it did not exist.</summary>
-    public bool TryDeleteLink(string name) => throw new NotImplementedException();
+    public bool TryDeleteLink(string name)
+    {
+        try
+        {
+            lock (_gate)
+            {
+                var w = _socket.BeginRequest();
+                LinkMessages.WriteDeleteByName(ref w, name);
+                _socket.Execute(ref w, $"delete link {name}");
+            }
+            return true;
+        }
+        catch (NetlinkException e) when (e.Error == Errno.ENODEV)
+        {
+            return false;
+        }
+    }
 
     /// <summary>Sets IFF_UP.</summary>
-    public void SetLinkUp(int index) => throw new NotImplementedException();
+    public void SetLinkUp(int index)
+    {
+        lock (_gate)
+        {
+            var w = _socket.BeginRequest();
+            LinkMessages.WriteSetUp(ref w, index, up: true);
+            _socket.Execute(ref w, $"set link {index} up");
+        }
+    }
 
     /// <summary>Clears IFF_UP.</summary>
-    public void SetLinkDown(int index) => throw new NotImplementedException();
+    public void SetLinkDown(int index)
+    {
+        lock (_gate)
+        {
+            var w = _socket.BeginRequest();
+            LinkMessages.WriteSetUp(ref w, index, up: false);
+            _socket.Execute(ref w, $"set link {index} down");
+        }
+    }
 
-    /// <summary>Renames a link (the kernel requires it to be down).</summary>
-    public void SetLinkName(int index, string name) => throw new NotImplementedException();
+    /// <summary>Renames a link (the kernel refuses with EBUSY while it is up).</summary>
+    public void SetLinkName(int index, string name)
+    {
+        lock (_gate)
+        {
+            var w = _socket.BeginRequest();
+            LinkMessages.WriteSetName(ref w, index, name);
+            _socket.Execute(ref w, $"rename link {index} to {name}");
+        }
+    }
 
     /// <summary>Sets the MTU.</summary>
-    public void SetLinkMtu(int index, int mtu) => throw new NotImplementedException();
+    public void SetLinkMtu(int index, int mtu)
+    {
+        lock (_gate)
+        {
+            var w = _socket.BeginRequest();
+            LinkMessages.WriteSetMtu(ref w, index, mtu);
+            _socket.Execute(ref w, $"set link {index} mtu {mtu}");
+        }
+    }
 
     /// <summary>Sets the MAC address.</summary>
-    public void SetLinkMac(int index, PhysicalAddress mac) => throw new NotImplementedException();
+    public void SetLinkMac(int index, PhysicalAddress mac)
+    {
+        ArgumentNullException.ThrowIfNull(mac);
+        lock (_gate)
+        {
+            var w = _socket.BeginRequest();
+            LinkMessages.WriteSetMac(ref w, index, mac);
+            _socket.Execute(ref w, $"set link {index} address {mac}");
+        }
+    }
 
     /// <summary>Sets IFLA_IFALIAS; an empty string clears it.</summary>
-    public void SetLinkAlias(int index, string alias) => throw new NotImplementedException();
+    public void SetLinkAlias(int index, string alias)
+    {
+        ArgumentNullException.ThrowIfNull(alias);
+        lock (_gate)
+        {
+            var w = _socket.BeginRequest();
+            LinkMessages.WriteSetAlias(ref w, index, alias);
+            _socket.Execute(ref w, $"set link {index} alias");
+        }
+    }
 
     /// <summary>Enslaves the link to a bridge (IFLA_MASTER).</summary>
-    public void SetLinkMaster(int index, int masterIndex) => throw new NotImplementedException();
+    public void SetLinkMaster(int index, int masterIndex)
+    {
+        lock (_gate)
+        {
+            var w = _socket.BeginRequest();
+            LinkMessages.WriteSetMaster(ref w, index, masterIndex);
+            _socket.Execute(ref w, $"set link {index} master {masterIndex}");
+        }
+    }
 
     /// <summary>Releases the link from its master (IFLA_MASTER 0).</summary>
-    public void SetLinkNoMaster(int index) => throw new NotImplementedException();
+    public void SetLinkNoMaster(int index)
+    {
+        lock (_gate)
+        {
+            var w = _socket.BeginRequest();
+            LinkMessages.WriteSetMaster(ref w, index, 0);
+            _socket.Execute(ref w, $"set link {index} nomaster");
+        }
+    }
 
-    /// <summary>Moves the link into <paramref name="netns"/> (IFLA_NET_NS_FD); it keeps its name unless that clashes.</summary>
-    public void MoveLinkToNetns(int index, NetnsHandle netns) => throw new NotImplementedException();
+    /// <summary>
+    /// Moves the link into <paramref name="netns"/> (IFLA_NET_NS_FD). It keeps its name and
+    /// ifindex when they are free there; the kernel fails with EEXIST if the name is taken.
+    /// </summary>
+    public void MoveLinkToNetns(int index, NetnsHandle netns) => WithFd(netns, fd =>
+    {
+        lock (_gate)
+        {
+            var w = _socket.BeginRequest();
+            LinkMessages.WriteSetNetns(ref w, index, fd);
+            _socket.Execute(ref w, $"move link {index} to {netns}");
+        }
+    });
 }

@@ -1,36 +1,86 @@
 using System.Net.Sockets;
+using Fathom.Netlink.Addresses;
+using Fathom.Netlink.Neighbors;
+using Fathom.Netlink.Wire;
 
 namespace Fathom.Netlink;
 
 public sealed partial class NetlinkHandle
 {
     /// <summary>Adds a neighbour entry (NLM_F_CREATE|NLM_F_EXCL).</summary>
-    public void AddNeighbor(Neighbor neighbor) => throw new NotImplementedException();
+    public void AddNeighbor(Neighbor neighbor) =>
+        ModifyNeighbor(Rtnl.RTM_NEWNEIGH, NeighborMessages.AddFlags, neighbor, "add");
 
     /// <summary>Adds or replaces a neighbour entry (NLM_F_CREATE|NLM_F_REPLACE).</summary>
-    public void ReplaceNeighbor(Neighbor neighbor) => throw new NotImplementedException();
+    public void ReplaceNeighbor(Neighbor neighbor) =>
+        ModifyNeighbor(Rtnl.RTM_NEWNEIGH, NeighborMessages.ReplaceFlags, neighbor, "replace");
 
     /// <summary>Deletes a neighbour entry.</summary>
-    public void DeleteNeighbor(Neighbor neighbor) => throw new NotImplementedException();
+    /// <exception cref="NetlinkException">ENOENT when there is none.</exception>
+    public void DeleteNeighbor(Neighbor neighbor) =>
+        ModifyNeighbor(Rtnl.RTM_DELNEIGH, NeighborMessages.DeleteFlags, neighbor, "delete");
 
     /// <summary>Lists neighbour entries of one family, optionally on one link.</summary>
-    public IReadOnlyList<Neighbor> ListNeighbors(AddressFamily family, int? index = null) => throw new NotImplementedException();
+    public IReadOnlyList<Neighbor> ListNeighbors(AddressFamily family, int? index = null)
+    {
+        List<Neighbor> neighbors;
+        lock (_gate)
+        {
+            var w = _socket.BeginRequest();
+            NeighborMessages.WriteDump(ref w, AddressMessages.Family(family));
+            neighbors = _socket.Dump(ref w, NeighborMessages.ParseNeighbor, $"list {family} neighbours");
+        }
+        neighbors.RemoveAll(n => n.Ip.AddressFamily != family || index is int i && n.Index != i);
+        return neighbors;
+    }
 
     /// <summary>Adds a bridge/VXLAN FDB entry (NLM_F_CREATE|NLM_F_EXCL).</summary>
-    public void AddFdb(FdbEntry entry) => throw new NotImplementedException();
+    public void AddFdb(FdbEntry entry) => ModifyFdb(Rtnl.RTM_NEWNEIGH, NeighborMessages.AddFlags, entry, "add");
 
     /// <summary>Adds or replaces an FDB entry (NLM_F_CREATE|NLM_F_REPLACE).</summary>
-    public void ReplaceFdb(FdbEntry entry) => throw new NotImplementedException();
+    public void ReplaceFdb(FdbEntry entry) => ModifyFdb(Rtnl.RTM_NEWNEIGH, NeighborMessages.ReplaceFlags, entry, "replace");
 
     /// <summary>
     /// Appends an FDB entry (NLM_F_CREATE|NLM_F_APPEND): VXLAN keeps several destinations for one
     /// MAC, which is how the all-zeros MAC floods to every remote VTEP (<c>bridge fdb append</c>).
     /// </summary>
-    public void AppendFdb(FdbEntry entry) => throw new NotImplementedException();
+    public void AppendFdb(FdbEntry entry) => ModifyFdb(Rtnl.RTM_NEWNEIGH, NeighborMessages.AppendFlags, entry, "append");
 
     /// <summary>Deletes an FDB entry (for VXLAN, the one with this destination).</summary>
-    public void DeleteFdb(FdbEntry entry) => throw new NotImplementedException();
+    /// <exception cref="NetlinkException">ENOENT when there is none.</exception>
+    public void DeleteFdb(FdbEntry entry) => ModifyFdb(Rtnl.RTM_DELNEIGH, NeighborMessages.DeleteFlags, entry, "delete");
 
     /// <summary>Lists FDB entries (AF_BRIDGE neighbours), optionally of one link.</summary>
-    public IReadOnlyList<FdbEntry> ListFdb(int? index = null) => throw new NotImplementedException();
+    public IReadOnlyList<FdbEntry> ListFdb(int? index = null)
+    {
+        List<FdbEntry> entries;
+        lock (_gate)
+        {
+            var w = _socket.BeginRequest();
+            NeighborMessages.WriteDump(ref w, Rtnl.AF_BRIDGE);
+            entries = _socket.Dump(ref w, NeighborMessages.ParseFdb, "list fdb entries");
+        }
+        if (index is int i) entries.RemoveAll(e => e.Index != i);
+        return entries;
+    }
+
+    private void ModifyNeighbor(ushort type, ushort flags, Neighbor neighbor, string verb)
+    {
+        lock (_gate)
+        {
+            var w = _socket.BeginRequest();
+            NeighborMessages.WriteNeighbor(ref w, type, flags, neighbor);
+            _socket.Execute(ref w, $"{verb} neighbour {neighbor.Ip} on link {neighbor.Index}");
+        }
+    }
+
+    private void ModifyFdb(ushort type, ushort flags, FdbEntry entry, string verb)
+    {
+        lock (_gate)
+        {
+            var w = _socket.BeginRequest();
+            NeighborMessages.WriteFdb(ref w, type, flags, entry);
+            _socket.Execute(ref w, $"{verb} fdb entry {entry.Mac} dst {entry.Destination} on link {entry.Index}");
+        }
+    }
 }

@@ -1,23 +1,65 @@
 using System.Net.Sockets;
+using Fathom.Netlink.Routes;
 
 namespace Fathom.Netlink;
 
 public sealed partial class NetlinkHandle
 {
     /// <summary>Adds a route (NLM_F_CREATE|NLM_F_EXCL).</summary>
-    /// <exception cref="NetlinkException">EEXIST when an equal route exists; ENETUNREACH for an unreachable gateway.</exception>
-    public void AddRoute(Route route) => throw new NotImplementedException();
+    /// <exception cref="NetlinkException">EEXIST when an equal route exists; EINVAL or ENETUNREACH (with the kernel's reason) for an unusable gateway.</exception>
+    public void AddRoute(Route route)
+    {
+        lock (_gate)
+        {
+            var w = _socket.BeginRequest();
+            RouteMessages.WriteNew(ref w, route, RouteMessages.AddFlags);
+            _socket.Execute(ref w, $"add route {Describe(route)}");
+        }
+    }
 
     /// <summary>Adds or replaces a route (NLM_F_CREATE|NLM_F_REPLACE).</summary>
-    public void ReplaceRoute(Route route) => throw new NotImplementedException();
+    public void ReplaceRoute(Route route)
+    {
+        lock (_gate)
+        {
+            var w = _socket.BeginRequest();
+            RouteMessages.WriteNew(ref w, route, RouteMessages.ReplaceFlags);
+            _socket.Execute(ref w, $"replace route {Describe(route)}");
+        }
+    }
 
     /// <summary>Deletes a route; null settings match any value.</summary>
     /// <exception cref="NetlinkException">ESRCH when no route matches.</exception>
-    public void DeleteRoute(Route route) => throw new NotImplementedException();
+    public void DeleteRoute(Route route)
+    {
+        lock (_gate)
+        {
+            var w = _socket.BeginRequest();
+            RouteMessages.WriteDelete(ref w, route);
+            _socket.Execute(ref w, $"delete route {Describe(route)}");
+        }
+    }
 
     /// <summary>
     /// Lists the routes of one family in one table (main by default; <see cref="RouteTables.Unspec"/>
     /// for every table). Cached (RTM_F_CLONED) routes are left out.
     /// </summary>
-    public IReadOnlyList<Route> ListRoutes(AddressFamily family, int? table = null) => throw new NotImplementedException();
+    public IReadOnlyList<Route> ListRoutes(AddressFamily family, int? table = null)
+    {
+        int t = table ?? RouteTables.Main;
+        List<Route> routes;
+        lock (_gate)
+        {
+            var w = _socket.BeginRequest();
+            RouteMessages.WriteDump(ref w, family, t);
+            routes = _socket.Dump(ref w, RouteMessages.Parse, $"list {family} routes");
+        }
+        // Kernels without strict checking ignore the table filter: apply it here as well.
+        if (t != RouteTables.Unspec) routes.RemoveAll(r => r.Table != t);
+        return routes;
+    }
+
+    private static string Describe(Route route) =>
+        $"{(route.Destination is { } d ? d.ToString() : "default")}{(route.Gateway is { } g ? $" via {g}" : "")}" +
+        $"{(route.OutputIndex is int o ? $" dev {o}" : "")} table {route.Table}";
 }

@@ -1,0 +1,307 @@
+using System.Buffers;
+using Fathom.Netlink.Wire;
+
+namespace Fathom.Netlink.Sockets;
+
+/// <summary>Parses one reply message; null skips it (another family, a filtered-out entry).</summary>
+internal delegate T? ReplyParser<T>(in NetlinkMessage message) where T : class;
+
+/// <summary>
+/// A NETLINK_ROUTE socket and its request loop, after vishvananda/netlink nl/nl_linux.go
+/// (NetlinkRequest.Execute): requests carry a sequence number; replies are read until the ACK,
+/// the single answer or NLMSG_DONE; a datagram not sent by the kernel (nl_pid != 0) or a message
+/// with another sequence number or port id is dropped; an interrupted dump is run again.
+/// Not thread-safe: <see cref="NetlinkHandle"/> serialises access.
+/// </summary>
+internal sealed class NetlinkSocket : IDisposable
+{
+    private const int SendBufferSize = 16 * 1024;
+    // The kernel sizes dump datagrams from the reader's buffer up to 32 KiB (net/netlink/af_netlink.c
+    // netlink_recvmsg: max_recvmsg_len capped at SKB_WITH_OVERHEAD(32768)); bigger single messages
+    // are handled by peeking at the size first.
+    private const int ReceiveBufferSize = 32 * 1024;
+    private const int MaxDumpAttempts = 10;
+
+    private readonly SafeNetlinkSocketHandle _handle;
+    private byte[] _send;
+    private byte[] _receive;
+    private uint _sequence;
+
+    private NetlinkSocket(SafeNetlinkSocketHandle handle, uint portId)
+    {
+        _handle = handle;
+        PortId = portId;
+        _send = ArrayPool<byte>.Shared.Rent(SendBufferSize);
+        _receive = ArrayPool<byte>.Shared.Rent(ReceiveBufferSize);
+        // Start somewhere unpredictable so a reply to an earlier socket that reused this port id
+        // cannot match by accident.
+        _sequence = (uint)Random.Shared.Next(1, int.MaxValue);
+    }
+
+    /// <summary>The port id the kernel assigned (nl_pid of our address; replies carry it).</summary>
+    public uint PortId { get; }
+
+    internal SafeNetlinkSocketHandle Handle => _handle;
+
+    /// <summary>Opens a NETLINK_ROUTE socket in the calling thread's namespace, joined to <paramref name="groups"/> (RTMGRP_* bits).</summary>
+    public static unsafe NetlinkSocket Open(uint groups = 0)
+    {
+        var handle = Interop.Socket(Interop.AF_NETLINK, Interop.SOCK_RAW | Interop.SOCK_CLOEXEC, Interop.NETLINK_ROUTE);
+        if (handle.IsInvalid)
+        {
+            var errno = Interop.LastErrno;
+            handle.Dispose();
+            throw new NetlinkException(errno, "cannot open a NETLINK_ROUTE socket");
+        }
+        try
+        {
+            // Best effort: extended acks (Linux 4.12) put the kernel's own explanation in the error;
+            // capped acks (4.3) stop it echoing our whole request back. Older kernels still work.
+            TrySetOption(handle, Interop.SOL_NETLINK, Interop.NETLINK_EXT_ACK, 1);
+            TrySetOption(handle, Interop.SOL_NETLINK, Interop.NETLINK_CAP_ACK, 1);
+            // Strict checking (4.20) makes the kernel honour dump filters such as RTA_TABLE, as iproute2 asks too.
+            TrySetOption(handle, Interop.SOL_NETLINK, Interop.NETLINK_GET_STRICT_CHK, 1);
+
+            var address = new Interop.SockAddrNetlink { Family = Interop.AF_NETLINK, Groups = groups };
+            if (Interop.Bind(handle, &address, (uint)sizeof(Interop.SockAddrNetlink)) != 0)
+                throw new NetlinkException(Interop.LastErrno, "cannot bind the netlink socket");
+            uint length = (uint)sizeof(Interop.SockAddrNetlink);
+            if (Interop.GetSockName(handle, &address, &length) != 0)
+                throw new NetlinkException(Interop.LastErrno, "cannot read the netlink socket's address");
+            return new NetlinkSocket(handle, address.PortId);
+        }
+        catch
+        {
+            handle.Dispose();
+            throw;
+        }
+    }
+
+    public static unsafe bool TrySetOption(SafeNetlinkSocketHandle handle, int level, int name, int value) =>
+        Interop.SetSockOpt(handle, level, name, &value, sizeof(int)) == 0;
+
+    /// <summary>A writer over this socket's send buffer for the next request.</summary>
+    public NetlinkWriter BeginRequest()
+    {
+        ObjectDisposedException.ThrowIf(_handle.IsClosed, this);
+        return new NetlinkWriter(_send.AsSpan(0, SendBufferSize));
+    }
+
+    /// <summary>Sends a change (the writer's message must ask for NLM_F_ACK) and waits for the kernel's ACK.</summary>
+    public void Execute(ref NetlinkWriter request, string what)
+    {
+        uint sequence = Send(ref request);
+        while (true)
+        {
+            int length = Receive();
+            if (length < 0) continue;
+            var reader = new MessageReader(_receive.AsSpan(0, length));
+            while (reader.TryRead(out var message))
+            {
+                if (!IsReplyTo(message, sequence)) continue;
+                if (message.Type == Rtnl.NLMSG_ERROR)
+                {
+                    ThrowIfError(message, what);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// <summary>Sends a non-dump GET and parses its one reply.</summary>
+    public T Get<T>(ref NetlinkWriter request, ReplyParser<T> parse, string what) where T : class
+    {
+        uint sequence = Send(ref request);
+        while (true)
+        {
+            int length = Receive();
+            if (length < 0) continue;
+            var reader = new MessageReader(_receive.AsSpan(0, length));
+            while (reader.TryRead(out var message))
+            {
+                if (!IsReplyTo(message, sequence)) continue;
+                if (message.Type == Rtnl.NLMSG_ERROR)
+                {
+                    ThrowIfError(message, what);
+                    throw new NetlinkException(Errno.EPROTO, $"{what}: the kernel acknowledged without answering");
+                }
+                return parse(message) ?? throw new NetlinkException(Errno.EPROTO, $"{what}: unexpected reply type {message.Type}");
+            }
+        }
+    }
+
+    /// <summary>
+    /// Sends a dump request and parses every reply up to NLMSG_DONE. When the kernel flags the
+    /// dump NLM_F_DUMP_INTR (the set changed while it was being walked, include/net/netlink.h
+    /// nl_dump_check_consistent), the partial result is thrown away and the dump runs again.
+    /// </summary>
+    public List<T> Dump<T>(ref NetlinkWriter request, ReplyParser<T> parse, string what) where T : class
+    {
+        for (int attempt = 1; ; attempt++)
+        {
+            uint sequence = Send(ref request);
+            var results = new List<T>();
+            bool interrupted = false;
+            NetlinkException? failure = null;
+            bool done = false;
+            while (!done)
+            {
+                int length = Receive();
+                if (length < 0) continue;
+                var reader = new MessageReader(_receive.AsSpan(0, length));
+                while (reader.TryRead(out var message))
+                {
+                    if (!IsReplyTo(message, sequence)) continue;
+                    if ((message.Flags & Rtnl.NLM_F_DUMP_INTR) != 0) interrupted = true;
+                    if (message.Type is Rtnl.NLMSG_DONE or Rtnl.NLMSG_ERROR)
+                    {
+                        done = true;
+                        ThrowIfError(message, what);
+                        break;
+                    }
+                    if (message.Type is Rtnl.NLMSG_NOOP or Rtnl.NLMSG_OVERRUN || failure is not null) continue;
+                    try
+                    {
+                        if (parse(message) is { } item) results.Add(item);
+                    }
+                    catch (NetlinkException e)
+                    {
+                        // Keep reading to NLMSG_DONE: a dump left half-read would make the
+                        // kernel refuse this socket's next dump with EBUSY (netlink_dump_start).
+                        failure = e;
+                    }
+                }
+            }
+            if (failure is not null) throw failure;
+            if (!interrupted) return results;
+            if (attempt == MaxDumpAttempts)
+                throw new NetlinkException(Errno.EINTR, $"{what}: the dump was interrupted {MaxDumpAttempts} times in a row");
+        }
+    }
+
+    /// <summary>
+    /// Receives the next datagram of a multicast subscription without blocking; -1 when none is
+    /// queued. The caller polls first.
+    /// </summary>
+    public int ReceiveNotification(out ReadOnlySpan<byte> datagram)
+    {
+        int length = Receive(Interop.MSG_DONTWAIT);
+        datagram = length < 0 ? default : _receive.AsSpan(0, length);
+        return length;
+    }
+
+    private bool IsReplyTo(in NetlinkMessage message, uint sequence) =>
+        message.Sequence == sequence && message.PortId == PortId;
+
+    private unsafe uint Send(ref NetlinkWriter request)
+    {
+        request.EndMessage();
+        uint sequence = ++_sequence;
+        if (sequence == 0) sequence = ++_sequence;
+        NativeEndian.WriteUInt32(_send.AsSpan(8), sequence);
+        var kernel = new Interop.SockAddrNetlink { Family = Interop.AF_NETLINK };
+        fixed (byte* buffer = _send)
+        {
+            while (true)
+            {
+                nint sent = Interop.SendTo(_handle, buffer, (nuint)request.Length, 0, &kernel, (uint)sizeof(Interop.SockAddrNetlink));
+                if (sent >= 0) return sequence;
+                var errno = Interop.LastErrno;
+                if (errno is Errno.EINTR or Errno.EAGAIN) continue;
+                throw new NetlinkException(errno, "cannot send a netlink request");
+            }
+        }
+    }
+
+    /// <summary>
+    /// Receives one datagram into the receive buffer, growing it first if the datagram is larger
+    /// (MSG_PEEK|MSG_TRUNC reports the real size). Returns -1 for a datagram not sent by the
+    /// kernel (dropped) or, with MSG_DONTWAIT, when nothing is queued.
+    /// </summary>
+    private unsafe int Receive(int flags = 0)
+    {
+        while (true)
+        {
+            nint size;
+            fixed (byte* buffer = _receive)
+                size = Interop.RecvFrom(_handle, buffer, (nuint)_receive.Length, flags | Interop.MSG_PEEK | Interop.MSG_TRUNC, null, null);
+            if (size < 0)
+            {
+                var errno = Interop.LastErrno;
+                if (errno == Errno.EINTR) continue;
+                if (errno == Errno.EAGAIN)
+                {
+                    if ((flags & Interop.MSG_DONTWAIT) != 0) return -1;
+                    continue;
+                }
+                throw new NetlinkException(errno, "cannot receive from the netlink socket");
+            }
+            if (size > _receive.Length)
+            {
+                ArrayPool<byte>.Shared.Return(_receive);
+                _receive = ArrayPool<byte>.Shared.Rent((int)size);
+            }
+
+            var source = new Interop.SockAddrNetlink();
+            uint sourceLength = (uint)sizeof(Interop.SockAddrNetlink);
+            nint length;
+            fixed (byte* buffer = _receive)
+                length = Interop.RecvFrom(_handle, buffer, (nuint)_receive.Length, flags, &source, &sourceLength);
+            if (length < 0)
+            {
+                var errno = Interop.LastErrno;
+                if (errno is Errno.EINTR or Errno.EAGAIN) continue;
+                throw new NetlinkException(errno, "cannot receive from the netlink socket");
+            }
+            // Only the kernel may answer (nl_pid 0); any other sender could forge replies.
+            return source.PortId == 0 ? (int)length : -1;
+        }
+    }
+
+    /// <summary>
+    /// Throws for an NLMSG_ERROR with a non-zero error or an NLMSG_DONE carrying one, with the
+    /// extended-ack text (include/uapi/linux/netlink.h struct nlmsgerr, enum nlmsgerr_attrs).
+    /// </summary>
+    internal static void ThrowIfError(in NetlinkMessage message, string what)
+    {
+        if (ErrorOf(message, out string? kernelMessage) is int errno and not 0)
+            throw new NetlinkException(errno, what, kernelMessage);
+    }
+
+    /// <summary>The positive errno an ERROR or DONE message carries (0 for an ACK or a clean end), and its ext-ack text.</summary>
+    internal static int ErrorOf(in NetlinkMessage message, out string? kernelMessage)
+    {
+        kernelMessage = null;
+        var payload = message.Payload;
+        if (message.Type == Rtnl.NLMSG_DONE && payload.Length < 4) return 0; // very old kernels send an empty DONE
+        int error = Malformed.I32(payload, "netlink error code");
+        if (error == 0 || (message.Flags & Rtnl.NLM_F_ACK_TLVS) == 0) return -error;
+
+        int tlvOffset = 4;
+        if (message.Type == Rtnl.NLMSG_ERROR)
+        {
+            // The original request's header follows, and its payload too unless the ack is capped.
+            int echoed = Rtnl.HeaderLength;
+            if ((message.Flags & Rtnl.NLM_F_CAPPED) == 0)
+                echoed = (int)Math.Min(Malformed.U32(payload[4..], "echoed request length"), int.MaxValue);
+            tlvOffset = 4 + NetlinkWriter.Align(echoed);
+        }
+        if (tlvOffset <= payload.Length)
+        {
+            var attributes = new AttributeReader(payload[tlvOffset..]);
+            while (attributes.TryRead(out ushort type, out var value))
+                if (type == Rtnl.NLMSGERR_ATTR_MSG) kernelMessage = Malformed.String(value);
+        }
+        return -error;
+    }
+
+    public void Dispose()
+    {
+        if (_handle.IsClosed) return;
+        _handle.Dispose();
+        ArrayPool<byte>.Shared.Return(_send);
+        ArrayPool<byte>.Shared.Return(_receive);
+        _send = [];
+        _receive = [];
+    }
+}
