@@ -39,7 +39,7 @@ public enum CniErrorCode
     DatapathFailure = 104,
     /// <summary>The IPAM plugin named by <c>ipam.type</c> is not in any directory of CNI_PATH.</summary>
     IpamPluginNotFound = 105,
-    /// <summary>The IPAM plugin failed without a CNI error of its own (crashed, killed, printed something that is not a result).</summary>
+    /// <summary>The IPAM plugin failed without a spec error code: it crashed, printed something that is not a result, or used a code of its own (its code is in the details).</summary>
     IpamFailure = 106,
     /// <summary>CHECK found the live state different from prevResult; the message names what drifted.</summary>
     CheckFailed = 107,

@@ -113,6 +113,8 @@ public sealed class DelegatedPlugin
         throw new CniException(CniErrorCode.IpamFailure, $"plugin \"{Name}\" answered VERSION with no supportedVersions");
     }
 
+    private static string? NullIfEmpty(string? s) => string.IsNullOrEmpty(s) ? null : s;
+
     private CniException DelegateError(CniCommand command, int exitCode, byte[] stdout, string stderr)
     {
         // A well-behaved plugin prints {code, msg, details} (CNI spec 1.1 §"Error"): pass its code on.
@@ -123,8 +125,12 @@ public sealed class DelegatedPlugin
             {
                 var msg = o["msg"] is JsonValue m && m.GetValueKind() == JsonValueKind.String ? m.GetValue<string>() : "(no message)";
                 var details = o["details"] is JsonValue d && d.GetValueKind() == JsonValueKind.String ? d.GetValue<string>() : null;
-                return new CniException((CniErrorCode)code, $"plugin \"{Name}\" failed {CniCommands.Name(command)}: {msg}",
-                    string.IsNullOrEmpty(details) ? null : details);
+                // Spec codes (< 100) mean the same from any plugin and pass on; a delegate's own codes
+                // (≥ 100, the Go library's 999) mean nothing as Fathom's, so they become 106 and stay in the text.
+                var passOn = code is > 0 and < 100;
+                return new CniException(passOn ? (CniErrorCode)code : CniErrorCode.IpamFailure,
+                    $"plugin \"{Name}\" failed {CniCommands.Name(command)}: {msg}",
+                    passOn ? NullIfEmpty(details) : $"its error code {code}" + (string.IsNullOrEmpty(details) ? "" : $": {details}"));
             }
         }
         catch (JsonException)

@@ -52,6 +52,15 @@ public sealed class IpamPlugin
     // Returns stdout, or null when the command was skipped because the plugin's version lacks it.
     private byte[]? Run(CniCommand command)
     {
+        if (_bridgedVersion is null && command is CniCommand.Gc or CniCommand.Status)
+        {
+            // A plugin from before 1.1.0 does not know these verbs and may fail them with any code
+            // (host-local 1.1.1 says "missing containerID"): ask its versions first. They are rare calls.
+            var supported = _plugin.SupportedVersions();
+            if (!supported.Contains(_config.CniVersion, StringComparer.Ordinal))
+                _bridgedVersion = CniVersion.Negotiate(supported) ?? throw new CniException(CniErrorCode.IncompatibleVersion,
+                    $"ipam plugin \"{Type}\" shares no CNI version with fathom", $"it supports [{string.Join(", ", supported)}]");
+        }
         if (_bridgedVersion is null)
         {
             try

@@ -1,0 +1,230 @@
+using System.Text.Json.Nodes;
+
+namespace Fathom.Cni.Tests;
+
+/// <summary>
+/// Delegated IPAM with Debian's real reference plugins (/usr/lib/cni host-local and static).
+/// IPAM plugins do not enter the pod's netns, so these need no root: host-local keeps its
+/// leases in a temporary dataDir, and the datapath is the recording test datapath.
+/// </summary>
+public sealed class IpamDelegationTests : IDisposable
+{
+    private const string CniDir = "/usr/lib/cni";
+    private readonly DirectoryInfo _dataDir = Directory.CreateTempSubdirectory("fathom-cni-ipam-");
+
+    public void Dispose() => _dataDir.Delete(recursive: true);
+
+    private string HostLocal(string version, string subnet = "10.99.0.0/24", string extra = "") => $$$"""
+        {"cniVersion":"{{{version}}}","name":"ipamnet","type":"fathom","device":"eth10"{{{extra}}},
+         "ipam":{"type":"host-local","dataDir":"{{{_dataDir.FullName}}}",
+                 "ranges":[[{"subnet":"{{{subnet}}}","gateway":"10.99.0.1"}]],
+                 "routes":[{"dst":"0.0.0.0/0"},{"dst":"192.168.0.0/16","gw":"10.99.0.254"}]}}
+        """;
+
+    private string Lease(string ip) => Path.Combine(_dataDir.FullName, "ipamnet", ip);
+
+    private static Dictionary<string, string> Env(string command, string container = "ctr-1")
+    {
+        var env = InProcess.Env(command);
+        env["CNI_CONTAINERID"] = container;
+        env["CNI_PATH"] = "/nonexistent:" + CniDir; // the first directory that has the plugin wins
+        return env;
+    }
+
+    private static void RequirePlugins()
+    {
+        // The reference plugins are a prerequisite (scripts/prereqs.sh installs containernetworking-plugins).
+        Assert.True(File.Exists($"{CniDir}/host-local") && File.Exists($"{CniDir}/static"),
+            "needs containernetworking-plugins in /usr/lib/cni (scripts/prereqs.sh)");
+    }
+
+    [Theory]
+    [MemberData(nameof(Versions.All), MemberType = typeof(Versions))]
+    public void ADD_allocates_with_host_local_and_reports_the_ip_on_our_interface(string version)
+    {
+        RequirePlugins();
+        var datapath = new TestDatapath();
+        var output = InProcess.Run(datapath, Env("ADD"), HostLocal(version)).Succeeded();
+
+        var json = output.Json;
+        Assert.Equal(version, (string)json["cniVersion"]!);
+        var ip = json["ips"]![0]!;
+        Assert.Equal("10.99.0.2/24", (string)ip["address"]!);
+        Assert.Equal("10.99.0.1", (string)ip["gateway"]!);
+        Assert.Equal(0, (int)ip["interface"]!);
+        Assert.Equal(CniVersion.AtLeast(version, "1.0.0") ? null : "4", (string?)ip["version"]);
+        Assert.Equal(["0.0.0.0/0", "192.168.0.0/16"], json["routes"]!.AsArray().Select(r => (string)r!["dst"]!));
+        Assert.Equal("10.99.0.254", (string)json["routes"]![1]!["gw"]!);
+
+        // The datapath got host-local's result, and host-local holds the lease for our container.
+        Assert.Equal("10.99.0.2/24", datapath.IpamResultSeen!.Ips[0].Address.ToString());
+        Assert.Null(datapath.IpamResultSeen.Ips[0].Interface);
+        Assert.StartsWith("ctr-1", File.ReadAllText(Lease("10.99.0.2")));
+    }
+
+    [Theory]
+    [MemberData(nameof(Versions.All), MemberType = typeof(Versions))]
+    public void A_failed_ADD_releases_the_address_and_reports_the_datapath_error(string version)
+    {
+        RequirePlugins();
+        var datapath = new TestDatapath { FailAdd = new CniException(CniErrorCode.DeviceNotFound, "device \"eth10\" not found on the host") };
+        var output = InProcess.Run(datapath, Env("ADD"), HostLocal(version));
+        Assert.Equal(100, output.ErrorCode);
+        Assert.Equal("device \"eth10\" not found on the host", (string)output.Json["msg"]!);
+        Assert.False(File.Exists(Lease("10.99.0.2")), "host-local still holds the address of a failed ADD");
+
+        // Nothing is held for ctr-1; the next ADD gets an address (host-local hands them out round-robin).
+        InProcess.Run(new TestDatapath(), Env("ADD", "ctr-2"), HostLocal(version)).Succeeded();
+        var leases = Directory.GetFiles(Path.Combine(_dataDir.FullName, "ipamnet"), "10.99.*");
+        Assert.StartsWith("ctr-2", File.ReadAllText(Assert.Single(leases)));
+    }
+
+    [Theory]
+    [MemberData(nameof(Versions.All), MemberType = typeof(Versions))]
+    public void DEL_releases_even_when_the_datapath_fails_and_is_idempotent(string version)
+    {
+        RequirePlugins();
+        InProcess.Run(new TestDatapath(), Env("ADD"), HostLocal(version)).Succeeded();
+        Assert.True(File.Exists(Lease("10.99.0.2")));
+
+        var failing = new TestDatapath { FailDelete = new CniException(CniErrorCode.DeviceBusy, "eth10 is taken on the host") };
+        var output = InProcess.Run(failing, Env("DEL"), HostLocal(version));
+        Assert.Equal(101, output.ErrorCode);
+        Assert.False(File.Exists(Lease("10.99.0.2")), "DEL must release the address even when the datapath fails");
+
+        // A second DEL, and a DEL without a netns, both succeed.
+        InProcess.Run(new TestDatapath(), Env("DEL"), HostLocal(version)).Succeeded();
+        var noNetns = Env("DEL");
+        noNetns.Remove("CNI_NETNS");
+        InProcess.Run(new TestDatapath(), noNetns, HostLocal(version)).Succeeded();
+    }
+
+    [Theory]
+    [MemberData(nameof(Versions.WithCheck), MemberType = typeof(Versions))]
+    public void CHECK_asks_host_local_about_its_lease(string version)
+    {
+        RequirePlugins();
+        var added = InProcess.Run(new TestDatapath(), Env("ADD"), HostLocal(version)).Succeeded();
+        var withPrev = HostLocal(version, extra: $",\"prevResult\":{added.Stdout}");
+        var datapath = new TestDatapath();
+        InProcess.Run(datapath, Env("CHECK"), withPrev).Succeeded();
+        Assert.Equal(["CHECK"], datapath.Calls);
+
+        // Another container has no lease: host-local's own error (its code 999) comes back as 106.
+        var output = InProcess.Run(new TestDatapath(), Env("CHECK", "ctr-unknown"), withPrev);
+        Assert.Equal(106, output.ErrorCode);
+        Assert.Contains("host-local", (string)output.Json["msg"]!);
+        Assert.Contains("999", (string)output.Json["details"]!);
+    }
+
+    [Fact]
+    public void An_exhausted_range_fails_ADD_without_touching_the_datapath()
+    {
+        RequirePlugins();
+        // 10.99.0.0/30 has one address to hand out besides the gateway.
+        InProcess.Run(new TestDatapath(), Env("ADD", "c1"), HostLocal("1.0.0", "10.99.0.0/30")).Succeeded();
+        var datapath = new TestDatapath();
+        var output = InProcess.Run(datapath, Env("ADD", "c2"), HostLocal("1.0.0", "10.99.0.0/30"));
+        Assert.Equal(106, output.ErrorCode);
+        Assert.Contains("no IP addresses available", (string)output.Json["msg"]!);
+        Assert.Empty(datapath.Calls);
+    }
+
+    [Fact]
+    public void GC_and_STATUS_at_1_1_0_bridge_to_an_ipam_plugin_that_speaks_1_0_0()
+    {
+        RequirePlugins();
+        // Debian's host-local (1.1.1) speaks up to 1.0.0: ADD is bridged to 1.0.0; it has no GC or
+        // STATUS, so those are skipped for it (it cannot hold state they would act on) while the
+        // datapath still runs them.
+        InProcess.Run(new TestDatapath(), Env("ADD"), HostLocal("1.1.0")).Succeeded();
+
+        var gc = new TestDatapath();
+        var env = new Dictionary<string, string> { ["CNI_COMMAND"] = "GC", ["CNI_PATH"] = CniDir };
+        InProcess.Run(gc, env, HostLocal("1.1.0", extra: ""","cni.dev/attachments":[]""")).Succeeded();
+        Assert.Equal(["GC"], gc.Calls);
+
+        var status = new TestDatapath();
+        InProcess.Run(status, new Dictionary<string, string> { ["CNI_COMMAND"] = "STATUS", ["CNI_PATH"] = CniDir }, HostLocal("1.1.0")).Succeeded();
+        Assert.Equal(["STATUS"], status.Calls);
+    }
+
+    [Theory]
+    [MemberData(nameof(Versions.All), MemberType = typeof(Versions))]
+    public void ADD_with_static_ipam_reports_its_addresses_routes_and_dns(string version)
+    {
+        RequirePlugins();
+        var config = $$$"""
+            {"cniVersion":"{{{version}}}","name":"staticnet","type":"fathom","device":"eth10",
+             "ipam":{"type":"static",
+                     "addresses":[{"address":"10.10.0.5/24","gateway":"10.10.0.1"},{"address":"fd10::5/64"}],
+                     "routes":[{"dst":"0.0.0.0/0"}],
+                     "dns":{"nameservers":["10.10.0.2"],"domain":"example.com","search":["example.com"]}
+             }
+            }
+            """;
+        var json = InProcess.Run(new TestDatapath(), Env("ADD"), config).Succeeded().Json;
+        Assert.Equal(["10.10.0.5/24", "fd10::5/64"], json["ips"]!.AsArray().Select(i => (string)i!["address"]!));
+        Assert.Equal("10.10.0.1", (string)json["ips"]![0]!["gateway"]!);
+        Assert.Equal("0.0.0.0/0", (string)json["routes"]![0]!["dst"]!);
+        Assert.Equal("10.10.0.2", (string)json["dns"]!["nameservers"]![0]!);
+        Assert.Equal("example.com", (string)json["dns"]!["domain"]!);
+    }
+
+    [Fact]
+    public void A_plugin_that_crashes_is_error_106_with_its_stderr()
+    {
+        var bin = Directory.CreateDirectory(Path.Combine(_dataDir.FullName, "bin"));
+        var plugin = Path.Combine(bin.FullName, "crashy-ipam");
+        File.WriteAllText(plugin, "#!/bin/sh\necho 'panic: runtime error: index out of range' >&2\nexit 2\n");
+        File.SetUnixFileMode(plugin, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        var env = Env("ADD");
+        env["CNI_PATH"] = bin.FullName;
+        var config = """{"cniVersion":"1.0.0","name":"n","type":"fathom","device":"eth10","ipam":{"type":"crashy-ipam"}}""";
+        var output = InProcess.Run(new TestDatapath(), env, config);
+        Assert.Equal(106, output.ErrorCode);
+        Assert.Contains("exit status 2", (string)output.Json["msg"]!);
+        Assert.Contains("index out of range", (string)output.Json["details"]!);
+    }
+
+    [Fact]
+    public void A_plugin_that_prints_no_result_is_error_106()
+    {
+        var bin = Directory.CreateDirectory(Path.Combine(_dataDir.FullName, "bin"));
+        var plugin = Path.Combine(bin.FullName, "chatty-ipam");
+        File.WriteAllText(plugin, "#!/bin/sh\ncat >/dev/null\necho 'allocated 10.0.0.5, have a nice day'\n");
+        File.SetUnixFileMode(plugin, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        var env = Env("ADD");
+        env["CNI_PATH"] = bin.FullName;
+        var config = """{"cniVersion":"1.0.0","name":"n","type":"fathom","device":"eth10","ipam":{"type":"chatty-ipam"}}""";
+        var datapath = new TestDatapath();
+        var output = InProcess.Run(datapath, env, config);
+        Assert.Equal(106, output.ErrorCode);
+        Assert.Contains("chatty-ipam", (string)output.Json["msg"]!);
+        Assert.Empty(datapath.Calls);
+    }
+
+    [Fact]
+    public void The_ipam_plugin_gets_the_config_and_environment_unchanged()
+    {
+        // A plugin that echoes what it got as a result-shaped document we can inspect.
+        var bin = Directory.CreateDirectory(Path.Combine(_dataDir.FullName, "bin"));
+        var seen = Path.Combine(_dataDir.FullName, "seen");
+        var plugin = Path.Combine(bin.FullName, "spy-ipam");
+        File.WriteAllText(plugin, $"#!/bin/sh\ncat > {seen}.stdin\nenv > {seen}.env\necho '{{\"cniVersion\":\"1.0.0\",\"ips\":[{{\"address\":\"10.1.2.3/24\"}}]}}'\n");
+        File.SetUnixFileMode(plugin, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        var env = Env("ADD");
+        env["CNI_PATH"] = bin.FullName;
+        env["CNI_ARGS"] = "IgnoreUnknown=1;K8S_POD_NAME=web-0";
+        var config = """{"cniVersion":"1.0.0","name":"n","type":"fathom","device":"eth10","ipam":{"type":"spy-ipam","extra":[1,2]}}""";
+        var json = InProcess.Run(new TestDatapath(), env, config).Succeeded().Json;
+        Assert.Equal("10.1.2.3/24", (string)json["ips"]![0]!["address"]!);
+        Assert.Equal(config, File.ReadAllText(seen + ".stdin"));
+        var childEnv = File.ReadAllLines(seen + ".env");
+        Assert.Contains("CNI_COMMAND=ADD", childEnv);
+        Assert.Contains("CNI_CONTAINERID=ctr-1", childEnv);
+        Assert.Contains("CNI_IFNAME=eth0", childEnv);
+        Assert.Contains("CNI_ARGS=IgnoreUnknown=1;K8S_POD_NAME=web-0", childEnv);
+        Assert.Contains($"CNI_PATH={bin.FullName}", childEnv);
+    }
+}
