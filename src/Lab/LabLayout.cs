@@ -114,8 +114,16 @@ public sealed class LabLayout
     /// <summary>Bridge of subnet k in the VPC netns.</summary>
     public static string BridgeName(int k) => $"br-s{k + 1}";
 
-    /// <summary>Availability zone of subnet k: subnets are spread over three zones like a real VPC.</summary>
-    public static string AvailabilityZone(int k) => Region + (char)('a' + k % 3);
+    /// <summary>
+    /// Availability zone of subnet k: all in one zone, because EC2 only attaches an ENI to an
+    /// instance of its own zone — one zone lets ENIs of every subnet reach every node (the
+    /// seed article's "ENIs in different subnets of the same VPC and zone").
+    /// </summary>
+    public static string AvailabilityZone(int k)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(k);
+        return Region + "a";
+    }
 
     /// <summary>
     /// Name of an ENI's VPC-side veth end: "v" + its MAC's 12 hex digits (13 chars, under
@@ -134,6 +142,10 @@ public sealed class LabLayout
 
     /// <summary>Device name of an ENI attached at <paramref name="deviceIndex"/>: eth{index}, as on EC2's Linux AMIs.</summary>
     public static string DeviceName(int deviceIndex) => $"eth{deviceIndex}";
+
+    /// <summary>A MAC as EC2 prints it: lower case, colon-separated.</summary>
+    public static string FormatMac(PhysicalAddress mac) =>
+        string.Join(':', mac.GetAddressBytes().Select(b => b.ToString("x2", System.Globalization.CultureInfo.InvariantCulture)));
 
     public static PhysicalAddress ParseMac(string mac) => PhysicalAddress.Parse(mac.Replace(':', '-').ToUpperInvariant());
 }

@@ -50,5 +50,9 @@ public sealed class LabLayoutTests
     }
 
     [Fact]
+    public void MacsPrintAsEc2PrintsThem() =>
+        Assert.Equal("02:ab:0c:01:23:ef", LabLayout.FormatMac(LabLayout.ParseMac("02:AB:0c:01:23:ef")));
+
+    [Fact]
     public void DevicesAreEthN() => Assert.Equal("eth3", LabLayout.DeviceName(3));
 }

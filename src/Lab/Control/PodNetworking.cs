@@ -46,7 +46,7 @@ public static partial class PodNetworking
             podLinks.SetLinkUp(moved.Index);
             if (dhcp) RunDhclient(layout, podNs, name);
             var ips = podLinks.ListAddresses(AddressFamily.InterNetwork, moved.Index).Select(a => a.Prefix.Address.ToString()).ToList();
-            var pod = new LabPod(name, podNetns, node, "underlay", ips, Mac: moved.Mac?.ToString());
+            var pod = new LabPod(name, podNetns, node, "underlay", ips, Mac: moved.Mac is { } mac ? LabLayout.FormatMac(mac) : null);
             LabStateStore.UpdatePods(layout, pods => { pods.RemoveAll(p => p.Name == name); pods.Add(pod); });
             return pod;
         }
@@ -83,6 +83,8 @@ public static partial class PodNetworking
     {
         var leases = Path.Combine(layout.StateDirectory, $"pod-{name}.leases");
         var pidFile = Path.Combine(layout.StateDirectory, $"pod-{name}.dhclient.pid");
+        // dhclient resolves the lease file's realpath at start and exits when it does not exist.
+        File.WriteAllBytes(leases, []);
         var run = DhclientArguments(layout, leases, pidFile, "-1", "eth0");
         var result = Netns.Run(pod, () => RunTool("dhclient", run, TimeSpan.FromSeconds(30)));
         Netns.Run(pod, () => RunTool("dhclient", DhclientArguments(layout, leases, pidFile, "-x"), TimeSpan.FromSeconds(10)));

@@ -14,7 +14,7 @@ namespace Fathom.Lab.Tests.Control;
 [Collection(LabCollection.Name)]
 public sealed class LabKernelTests(LabFixture lab) : IClassFixture<LabFixture>
 {
-    private static readonly string[] Tools = ["ip", "dnsmasq", "dhclient"];
+    private static readonly string[] Tools = ["ip", "dnsmasq", "dhclient", "busybox"];
 
     private static string Node(int i) => TestLab.Layout.NodeNetns(i);
 
@@ -27,9 +27,10 @@ public sealed class LabKernelTests(LabFixture lab) : IClassFixture<LabFixture>
         Shell.Run("ip", ["-n", netns, "link", "show", "dev", device]).ExitCode == 0;
 
     private static bool Ping(string netns, string target, string? device = null) =>
-        Shell.Exec(netns, "ping", [.. device is null ? Array.Empty<string>() : ["-I", device], "-c", "1", "-W", "2", target]).ExitCode == 0;
+        // busybox's ping: busybox-static is a prerequisite, iputils-ping is not.
+        Shell.Exec(netns, "busybox", ["ping", .. device is null ? Array.Empty<string>() : ["-I", device], "-c", "1", "-W", "2", target]).ExitCode == 0;
 
-    [PrivilegedFact("ip", "dnsmasq", "dhclient")]
+    [PrivilegedFact("ip", "dnsmasq", "dhclient", "busybox")]
     public void NodesAreUpWithPrimaryEnisAndReachEachOther()
     {
         Privileged.Require(Tools);
@@ -43,7 +44,7 @@ public sealed class LabKernelTests(LabFixture lab) : IClassFixture<LabFixture>
         Assert.Equal("1", Shell.Exec(TestLab.Layout.VpcNetns, "cat", "/proc/sys/net/ipv4/ip_forward").Stdout.Trim());
     }
 
-    [PrivilegedFact("ip", "dnsmasq", "dhclient")]
+    [PrivilegedFact("ip", "dnsmasq", "dhclient", "busybox")]
     public async Task AnAttachedEniAppearsInItsInstanceWithItsMacAndReachesAnotherInstancesEni()
     {
         Privileged.Require(Tools);
@@ -70,7 +71,7 @@ public sealed class LabKernelTests(LabFixture lab) : IClassFixture<LabFixture>
         Assert.False(HasLink(Node(1), LabLayout.DeviceName(a.DeviceIndex)), "detach removes the device");
     }
 
-    [PrivilegedFact("ip", "dnsmasq", "dhclient")]
+    [PrivilegedFact("ip", "dnsmasq", "dhclient", "busybox")]
     public async Task PodsConfiguredByDhclientReachEachOther_DetachInAPodRemovesIt_ADestroyedPodGivesTheEniBack()
     {
         Privileged.Require(Tools);
@@ -111,7 +112,7 @@ public sealed class LabKernelTests(LabFixture lab) : IClassFixture<LabFixture>
         }
     }
 
-    [PrivilegedFact("ip", "dnsmasq", "dhclient")]
+    [PrivilegedFact("ip", "dnsmasq", "dhclient", "busybox")]
     public async Task ImdsAnswersEachInstanceForItselfAndOnlyWithAToken()
     {
         Privileged.Require(Tools);
@@ -139,7 +140,7 @@ public sealed class LabKernelTests(LabFixture lab) : IClassFixture<LabFixture>
         }
     }
 
-    [PrivilegedFact("ip", "dnsmasq", "dhclient")]
+    [PrivilegedFact("ip", "dnsmasq", "dhclient", "busybox")]
     public async Task TheEc2ApiAnswersInsideTheVpcToo()
     {
         Privileged.Require(Tools);
@@ -150,7 +151,7 @@ public sealed class LabKernelTests(LabFixture lab) : IClassFixture<LabFixture>
         Assert.Contains("AuthFailure", await response.Content.ReadAsStringAsync());
     }
 
-    [PrivilegedFact("ip", "dnsmasq", "dhclient")]
+    [PrivilegedFact("ip", "dnsmasq", "dhclient", "busybox")]
     public async Task ABadSignatureIsRefused()
     {
         Privileged.Require(Tools);
@@ -163,7 +164,7 @@ public sealed class LabKernelTests(LabFixture lab) : IClassFixture<LabFixture>
         Assert.Equal(2, instances.Reservations.SelectMany(r => r.Instances).Count());
     }
 
-    [PrivilegedFact("ip", "dnsmasq", "dhclient")]
+    [PrivilegedFact("ip", "dnsmasq", "dhclient", "busybox")]
     public void UpTwiceIsHarmless()
     {
         Privileged.Require(Tools);
