@@ -1,4 +1,5 @@
 using Fathom.Cni;
+using Fathom.Datapath.Underlay;
 
 namespace Fathom.Plugin;
 
@@ -22,7 +23,7 @@ internal static class Program
     // DESIGN.md §3: one network config selects one mode.
     private static readonly Dictionary<string, Func<IDatapath>> Modes = new(StringComparer.Ordinal)
     {
-        ["underlay"] = Datapaths.Underlay,
+        ["underlay"] = () => new UnderlayDatapath(),
     };
 
     private static int Main() => CniSkeleton.Run(Handlers, Modes, CniInvocation.FromProcess());
