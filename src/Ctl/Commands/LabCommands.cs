@@ -159,6 +159,14 @@ internal sealed class LabArgs(string[] args)
         return value;
     }
 
+    /// <summary>Every value of a repeatable option (--ip A --ip B).</summary>
+    public IReadOnlyList<string> Values(string name)
+    {
+        var values = new List<string>();
+        while (Value(name) is { } v) values.Add(v);
+        return values;
+    }
+
     public bool Flag(string name) => _rest.Remove(name);
 
     public int Int(string name, int fallback) =>

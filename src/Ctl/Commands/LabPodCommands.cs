@@ -5,7 +5,8 @@ namespace Fathom.Ctl;
 
 /// <summary>
 /// <c>fathomctl lab pod add NAME --node N [--device ethK] [--dhcp]</c> and <c>lab pod del NAME</c>:
-/// the seed article's manual underlay pod, for demos and run.sh.
+/// the seed article's manual underlay pod, for demos and run.sh; <c>lab pod record NAME --node N
+/// --netns NS --mode M [--ip IP]...</c> lists a pod someone else made (the CNI plugin) in <c>lab status</c>.
 /// </summary>
 internal static class LabPodCommands
 {
@@ -26,6 +27,17 @@ internal static class LabPodCommands
                 LabCommands.RequireUp(layout);
                 var pod = PodNetworking.Add(layout, name, node, device, dhcp);
                 Console.WriteLine($"pod {pod.Name}: netns {pod.Netns}, eth0 {pod.Mac} {string.Join(',', pod.Ips)}");
+                return 0;
+            }
+            case "record":
+            {
+                var name = rest.Positional.FirstOrDefault() ?? throw new UsageException("pod record NAME --node N --netns NS --mode M [--ip IP]...");
+                var node = rest.Value("--node") ?? throw new UsageException("--node is required");
+                var netns = rest.Value("--netns") ?? layout.PodNetns(name);
+                var mode = rest.Value("--mode") ?? throw new UsageException("--mode is required (underlay, shared, host-gw, overlay, ...)");
+                var ips = rest.Values("--ip");
+                rest.EnsureConsumed();
+                PodNetworking.Record(layout, new LabPod(name, netns, node, mode, ips));
                 return 0;
             }
             case "del":

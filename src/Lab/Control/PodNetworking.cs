@@ -58,6 +58,17 @@ public static partial class PodNetworking
     }
 
     /// <summary>
+    /// Records a pod made by someone else (the CNI plugin in run.sh, a test) so <c>lab status</c>
+    /// lists it; it disappears from the listing once its netns is gone.
+    /// </summary>
+    public static void Record(LabLayout layout, LabPod pod)
+    {
+        if (!layout.Owns(pod.Netns) && !pod.Netns.StartsWith('/'))
+            throw new ArgumentException($"netns '{pod.Netns}' is not one of lab '{layout.Prefix}' (expected {layout.NetnsPrefix}…)");
+        LabStateStore.UpdatePods(layout, pods => { pods.RemoveAll(p => p.Name == pod.Name); pods.Add(pod); });
+    }
+
+    /// <summary>
     /// Deletes a pod's netns as a container runtime would when the pod goes away without a CNI
     /// DEL: the ENI's veth dies with it and the lab plugs it back into its node (issue 4 §4).
     /// </summary>

@@ -23,6 +23,7 @@ public sealed class LabDownTests
             Assert.True(Signal.Send(state.ServerPid, Signal.SIGKILL));
             TestLab.Eventually(() => !Signal.IsAlive(state.ServerPid), "the server to die");
             Assert.NotEqual("up", LabStatus.Read(layout).State);
+            Assert.True(Signal.IsAlive(sleeper), "the process in node1 outlives the server");
 
             LabControl.Down(layout);
 
@@ -31,6 +32,33 @@ public sealed class LabDownTests
             Assert.All(pids, pid => Assert.False(Signal.IsAlive(pid), $"pid {pid} survived"));
             Assert.Empty(Shell.Run("pgrep", ["-f", "lab serve --prefix ftlab"]).Stdout.Trim());
             Assert.Empty(Shell.Run("pgrep", ["-f", "/run/fathom-lab/ftlab/"]).Stdout.Trim());
+        }
+        finally
+        {
+            LabControl.Down(layout);
+        }
+    }
+
+    [PrivilegedFact("ip", "dnsmasq", "dhclient")]
+    public void UpRepairsAHalfUpLab()
+    {
+        Privileged.Require("ip", "dnsmasq", "dhclient");
+        var layout = TestLab.Layout;
+        LabControl.Down(layout);
+        try
+        {
+            var options = new LabOptions { Nodes = 1, InstanceType = "t3.small" };
+            var first = TestLab.Up(options);
+            Netns.Delete(layout.NodeNetns(1)); // an instance lost behind the lab's back
+            Assert.Equal("degraded", LabStatus.Read(layout).State);
+
+            var (outcome, second) = LabControl.Up(layout, options, TestLab.Server);
+
+            Assert.Equal(UpOutcome.Repaired, outcome);
+            Assert.NotEqual(first.ServerPid, second.ServerPid);
+            Assert.False(Signal.IsAlive(first.ServerPid));
+            Assert.Equal("up", LabStatus.Read(layout).State);
+            Assert.True(Netns.Exists(layout.NodeNetns(1)));
         }
         finally
         {

@@ -62,6 +62,12 @@ public sealed class LabKernelTests(LabFixture lab) : IClassFixture<LabFixture>
             Shell.IpIn(Node(2), "addr", "add", b.PrivateIp + "/20", "dev", devB);
             Shell.IpIn(Node(2), "link", "set", devB, "up");
             Assert.True(Ping(Node(1), b.PrivateIp, devA), $"{devA} of node1 → {devB} of node2");
+
+            // Secondary IPs work on that ENI: assign one through the API, use it in the instance.
+            var assigned = await lab.Ec2.AssignPrivateIpAddressesAsync(new AssignPrivateIpAddressesRequest { NetworkInterfaceId = b.EniId, SecondaryPrivateIpAddressCount = 1 });
+            var secondary = assigned.AssignedPrivateIpAddresses[0].PrivateIpAddress;
+            Shell.IpIn(Node(2), "addr", "add", secondary + "/20", "dev", devB);
+            Assert.True(Ping(Node(1), secondary, devA), $"node1 → a secondary IP of node2's {devB}");
         }
         finally
         {
