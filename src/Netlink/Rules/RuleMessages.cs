@@ -88,7 +88,8 @@ internal static class RuleMessages
         return new Rule
         {
             Family = family,
-            Priority = priority,
+            // The kernel leaves FRA_PRIORITY out when it is 0 (net/core/fib_rules.c fib_nl_fill_rule).
+            Priority = priority ?? 0,
             From = Prefix(source, srcLength, family, "FRA_SRC"),
             To = Prefix(destination, dstLength, family, "FRA_DST"),
             IifName = iif,
