@@ -1,0 +1,80 @@
+using System.Diagnostics;
+using System.Text.Json.Nodes;
+
+namespace Fathom.Cni.Tests;
+
+/// <summary>The AOT binary as a runtime sees it: no root needed, nothing reaches the kernel.</summary>
+public sealed class PluginBinaryTests
+{
+    [Theory]
+    [MemberData(nameof(MalformedInput.Cases), MemberType = typeof(MalformedInput))]
+    public void Malformed_input_fails_with_its_exact_code(string name, string version)
+    {
+        var input = MalformedInput.Named(name);
+        var (output, stderr) = PluginBinary.RunWithStderr(input.Environment(), input.Config(version));
+        Assert.Equal(1, output.ExitCode);
+        var json = output.Json;
+        Assert.Equal(input.Code, (int)json["code"]!);
+        Assert.False(string.IsNullOrWhiteSpace((string?)json["msg"]));
+        Assert.NotNull((string?)json["cniVersion"]);
+        Assert.DoesNotContain("   at ", output.Stdout + stderr); // never a stack trace
+        if (!input.Name.Contains("CNI_COMMAND", StringComparison.Ordinal)) Assert.Equal("", stderr);
+    }
+
+    [Fact]
+    public void VERSION_answers_without_stdin_and_exits_0()
+    {
+        var output = PluginBinary.Run(new Dictionary<string, string> { ["CNI_COMMAND"] = "VERSION" }, "").Succeeded();
+        Assert.True(JsonNode.DeepEquals(
+            JsonNode.Parse("""{"cniVersion":"1.1.0","supportedVersions":["0.3.0","0.3.1","0.4.0","1.0.0","1.1.0"]}"""),
+            output.Json));
+    }
+
+    [Fact]
+    public void Without_CNI_COMMAND_it_says_what_it_is_on_stderr()
+    {
+        var (output, stderr) = PluginBinary.RunWithStderr(new Dictionary<string, string>(), "");
+        Assert.Equal(4, output.ErrorCode);
+        Assert.Contains("CNI fathom plugin", stderr);
+        Assert.Contains("1.1.0", stderr);
+    }
+
+    [Fact]
+    public void An_error_is_the_spec_object_in_the_config_version()
+    {
+        var env = InProcess.Env("ADD");
+        var output = PluginBinary.Run(env, """{"cniVersion":"0.4.0","name":"n","type":"fathom","mode":"warp"}""");
+        Assert.Equal(1, output.ExitCode);
+        Assert.True(JsonNode.DeepEquals(
+            JsonNode.Parse("""{"cniVersion":"0.4.0","code":7,"msg":"unknown mode \"warp\"","details":"fathom knows [underlay]"}"""),
+            output.Json), output.Stdout);
+    }
+
+    [Fact]
+    public void A_missing_netns_is_error_102_naming_it()
+    {
+        // Reaches the underlay datapath, which fails opening the netns before touching any device.
+        var env = InProcess.Env("ADD");
+        env["CNI_NETNS"] = "/var/run/netns/ftest-cni-does-not-exist";
+        var output = PluginBinary.Run(env, """{"cniVersion":"1.0.0","name":"n","type":"fathom","device":"ftest-nodev"}""");
+        Assert.Equal(102, output.ErrorCode);
+        Assert.Contains("ftest-cni-does-not-exist", (string)output.Json["msg"]!);
+    }
+
+    [Fact]
+    public void Process_start_is_fast()
+    {
+        // Native AOT, nothing heavy at start-up: VERSION is a process start and a write.
+        PluginBinary.RequireBuilt();
+        var times = new List<double>();
+        for (var i = 0; i < 15; i++)
+        {
+            var sw = Stopwatch.StartNew();
+            PluginBinary.Run(new Dictionary<string, string> { ["CNI_COMMAND"] = "VERSION" }, "").Succeeded();
+            times.Add(sw.Elapsed.TotalMilliseconds);
+        }
+        times.Sort();
+        // Generous bound for a shared 2-core machine; docs/benchmarks.md has the measured figure.
+        Assert.True(times[times.Count / 2] < 100, $"median VERSION round trip {times[times.Count / 2]:F1} ms");
+    }
+}
