@@ -22,6 +22,8 @@ public sealed record LabOptions
     public void Validate()
     {
         if (Nodes is < 1 or > 64) throw new ArgumentException("--nodes must be 1..64");
+        if (!Ec2.InstanceTypeLimits.Known.Any(t => t.Name == InstanceType))
+            throw new ArgumentException($"--instance-type: unknown '{InstanceType}' (known: {string.Join(", ", Ec2.InstanceTypeLimits.Known.Select(t => t.Name))})");
         if (Subnets is < 1 or > LabLayout.MaxSubnets) throw new ArgumentException($"--subnets must be 1..{LabLayout.MaxSubnets}");
         if (AttachLatencyMs < 0 || ImdsDelayMs < 0) throw new ArgumentException("latencies must be >= 0");
         if (ThrottleRate is < 0 or > 1 || ErrorRate is < 0 or > 1) throw new ArgumentException("rates must be within 0..1");
