@@ -48,6 +48,32 @@ public sealed class NetnsTests
     }
 
     [PrivilegedFact("ip")]
+    public void Concurrent_creates_keep_one_shared_mount_on_the_run_directory()
+    {
+        Privileged.Require("ip");
+        var names = Enumerable.Range(0, 8).Select(_ => NewName()).ToArray();
+        try
+        {
+            Netns.Create(names[0]).Dispose();
+            var before = RunDirectoryMounts();
+
+            // Racing creators must not stack bind mounts of /run/netns on each other
+            // (why iproute2 takes a flock there: Debian bug 949235).
+            Parallel.ForEach(names.Skip(1), new ParallelOptions { MaxDegreeOfParallelism = 7 }, n => Netns.Create(n).Dispose());
+
+            Assert.Equal(before, RunDirectoryMounts());
+            Assert.Single(before);
+            Assert.Contains("shared:", before[0]);
+            var listed = Shell.Ip("netns", "list");
+            Assert.All(names, n => Assert.Contains(n, listed));
+        }
+        finally
+        {
+            foreach (var n in names) Shell.Run("ip", ["netns", "del", n]);
+        }
+    }
+
+    [PrivilegedFact("ip")]
     public void Delete_removes_a_namespace_made_by_either_side()
     {
         Privileged.Require("ip");
@@ -262,6 +288,10 @@ public sealed class NetnsTests
 
     /// <summary>The nsfs inode of the calling thread's network namespace.</summary>
     internal static ulong CurrentThreadInode() => InodeOfLink("/proc/thread-self/ns/net");
+
+    /// <summary>The /proc/self/mountinfo lines whose mount point is /run/netns itself (field 5).</summary>
+    private static string[] RunDirectoryMounts() =>
+        File.ReadAllLines("/proc/self/mountinfo").Where(l => l.Split(' ')[4] == Netns.RunDirectory).ToArray();
 
     private static ulong NetnsInodeOfPid(int pid)
     {
