@@ -328,7 +328,8 @@ internal static class PodAddressing
             var options = ip.Address.Family == AddressFamily.InterNetworkV6
                 // The address is the pod's alone (the VPC assigned it to this device): skip the DAD wait.
                 ? new AddressOptions { NoDad = true }
-                : null;
+                // The subnet's broadcast address, as vishvananda/netlink AddrAdd (and so host-device) sets it.
+                : new AddressOptions { Broadcast = Broadcast(ip.Address) };
             UnderlayDatapath.Kernel($"add address {ip.Address} to {ifName}", () => pod.AddAddress(index, ip.Address, options));
         }
         foreach (var route in result.Routes)
@@ -337,6 +338,17 @@ internal static class PodAddressing
             UnderlayDatapath.Kernel($"add route {route.Destination}{(r.Gateway is null ? "" : " via " + r.Gateway)} on {ifName}",
                 () => pod.AddRoute(r));
         }
+    }
+
+    // 10.10.0.1/24 → 10.10.0.255; none for /31 and /32 (RFC 3021 point-to-point, host routes).
+    private static IPAddress? Broadcast(IpPrefix prefix)
+    {
+        if (prefix.PrefixLength >= 31) return null;
+        Span<byte> bytes = stackalloc byte[4];
+        prefix.Address.TryWriteBytes(bytes, out _);
+        for (var bit = prefix.PrefixLength; bit < 32; bit++)
+            bytes[bit / 8] |= (byte)(0x80 >> (bit % 8));
+        return new IPAddress(bytes);
     }
 
     /// <summary>CHECK: each address of the interface and each route of the result is present.</summary>

@@ -46,7 +46,11 @@ internal sealed record KernelState(IReadOnlyList<LinkState> Links, IReadOnlyList
 
     public LinkState? Link(string name) => Links.FirstOrDefault(l => l.Name == name);
 
-    public bool Equivalent(KernelState other) => Links.SequenceEqual(other.Links) && Routes.SequenceEqual(other.Routes);
+    // Value equality over the lists (a record would compare the list references).
+    public bool Equals(KernelState? other) =>
+        other is not null && Links.SequenceEqual(other.Links) && Routes.SequenceEqual(other.Routes);
+
+    public override int GetHashCode() => HashCode.Combine(Links.Count, Routes.Count);
 
     public override string ToString() =>
         string.Join("; ", Links.Select(l => l.ToString())) + " | routes: " + string.Join("; ", Routes);

@@ -99,7 +99,8 @@ internal sealed class Scenario(UnderlayBed bed, string cniPath, string plugin, s
         var config = Config(staticIpam: true);
         var add = Add(config);
         // (This kernel has no dummy driver: a veth pair stands in for "some other device".)
-        Shell.IpIn(bed.Host.Name, "link", "add", UnderlayBed.Device, "type", "veth", "peer", "name", "conflict0");
+        Shell.IpIn(bed.Host.Name, "link", "add", UnderlayBed.Device, "address", "02:f0:0d:00:00:c1",
+            "type", "veth", "peer", "name", "conflict0", "address", "02:f0:0d:00:00:c2");
         Del(config, add.Outcome.Json, label: " (host name taken)");
         Shell.IpIn(bed.Host.Name, "link", "del", UnderlayBed.Device);
         Del(config, add.Outcome.Json, label: " (conflict gone)");
@@ -113,7 +114,8 @@ internal sealed class Scenario(UnderlayBed bed, string cniPath, string plugin, s
     /// </summary>
     public void IfNameTakenInPod()
     {
-        Shell.IpIn(bed.Pod.Name, "link", "add", "eth0", "type", "veth", "peer", "name", "eth0peer");
+        Shell.IpIn(bed.Pod.Name, "link", "add", "eth0", "address", "02:f0:0d:00:00:e1",
+            "type", "veth", "peer", "name", "eth0peer", "address", "02:f0:0d:00:00:e2");
         Shell.IpIn(bed.Pod.Name, "addr", "add", "192.168.77.1/24", "dev", "eth0");
         Shell.IpIn(bed.Pod.Name, "link", "set", "eth0", "up");
         var config = Config(staticIpam: true);
