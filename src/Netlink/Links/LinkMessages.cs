@@ -24,7 +24,7 @@ internal static class LinkMessages
         PutCommon(ref w, options?.Mtu, options?.Mac);
         w.PutString(Rtnl.IFLA_IFNAME, name);
         int info = w.BeginNested(Rtnl.IFLA_LINKINFO);
-        w.PutString(Rtnl.IFLA_INFO_KIND, "veth");
+        w.PutUnterminatedString(Rtnl.IFLA_INFO_KIND, "veth");
         int data = w.BeginNested(Rtnl.IFLA_INFO_DATA);
         // VETH_INFO_PEER carries a whole struct ifinfomsg and the peer's own IFLA_* attributes
         // (drivers/net/veth.c veth_newlink); IFLA_NET_NS_FD there creates the peer in that netns.
@@ -45,7 +45,7 @@ internal static class LinkMessages
         PutCommon(ref w, options?.Mtu, options?.Mac);
         w.PutString(Rtnl.IFLA_IFNAME, name);
         int info = w.BeginNested(Rtnl.IFLA_LINKINFO);
-        w.PutString(Rtnl.IFLA_INFO_KIND, "bridge");
+        w.PutUnterminatedString(Rtnl.IFLA_INFO_KIND, "bridge");
         w.EndNested(info);
     }
 
@@ -60,7 +60,7 @@ internal static class LinkMessages
         PutCommon(ref w, options.Mtu, options.Mac);
         w.PutString(Rtnl.IFLA_IFNAME, name);
         int info = w.BeginNested(Rtnl.IFLA_LINKINFO);
-        w.PutString(Rtnl.IFLA_INFO_KIND, "vxlan");
+        w.PutUnterminatedString(Rtnl.IFLA_INFO_KIND, "vxlan");
         int data = w.BeginNested(Rtnl.IFLA_INFO_DATA);
         if (options.UnderlyingIndex is int link) w.PutI32(Rtnl.IFLA_VXLAN_LINK, link);
         w.PutU32(Rtnl.IFLA_VXLAN_ID, (uint)options.Vni);
@@ -80,7 +80,7 @@ internal static class LinkMessages
         w.PutI32(Rtnl.IFLA_LINK, parentIndex);
         w.PutString(Rtnl.IFLA_IFNAME, name);
         int info = w.BeginNested(Rtnl.IFLA_LINKINFO);
-        w.PutString(Rtnl.IFLA_INFO_KIND, "macvlan");
+        w.PutUnterminatedString(Rtnl.IFLA_INFO_KIND, "macvlan");
         int data = w.BeginNested(Rtnl.IFLA_INFO_DATA);
         w.PutU32(Rtnl.IFLA_MACVLAN_MODE, (uint)mode);
         w.EndNested(data);
@@ -118,11 +118,10 @@ internal static class LinkMessages
     public static void WriteSetAlias(ref NetlinkWriter w, int index, string alias)
     {
         // IFALIASZ is 256 including the terminator.
-        Span<byte> bytes = stackalloc byte[256];
-        if (!Encoding.UTF8.TryGetBytes(alias, bytes, out int length) || length >= 256)
+        if (Encoding.UTF8.GetByteCount(alias) >= 256)
             throw new NetlinkException(Errno.EINVAL, "a link alias is at most 255 bytes");
         BeginNewLink(ref w, Rtnl.NLM_F_ACK, index);
-        w.PutBytes(Rtnl.IFLA_IFALIAS, bytes[..length]);
+        w.PutUnterminatedString(Rtnl.IFLA_IFALIAS, alias);
     }
 
     /// <summary>IFLA_MASTER; 0 releases the link (`nomaster`).</summary>

@@ -106,6 +106,20 @@ internal ref struct NetlinkWriter
         Advance(span.Length);
     }
 
+    /// <summary>
+    /// A string without terminator (iproute2 addattr_l(..., strlen)), as for IFLA_INFO_KIND and
+    /// IFLA_IFALIAS; the kernel copies such attributes by length (nla_strscpy).
+    /// </summary>
+    public void PutUnterminatedString(ushort type, string value)
+    {
+        int byteCount = Encoding.UTF8.GetByteCount(value);
+        var span = GetSpan(Align(Rtnl.AttributeHeaderLength + byteCount));
+        NativeEndian.WriteUInt16(span, (ushort)(Rtnl.AttributeHeaderLength + byteCount));
+        NativeEndian.WriteUInt16(span[2..], type);
+        Encoding.UTF8.GetBytes(value, span[Rtnl.AttributeHeaderLength..]);
+        Advance(span.Length);
+    }
+
     public void PutAddress(ushort type, IPAddress address)
     {
         Span<byte> bytes = stackalloc byte[16];
