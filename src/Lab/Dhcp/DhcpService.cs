@@ -33,7 +33,7 @@ internal sealed class DhcpService : IDisposable
     public void StartSubnet(NetnsHandle vpc, string subnetId, string bridge, IPNetwork cidr)
     {
         var hostsFile = Path.Combine(_layout.StateDirectory, $"dhcp-{bridge}.hosts");
-        lock (_gate) File.WriteAllText(hostsFile, RenderHosts(subnetId));
+        lock (_gate) File.WriteAllText(hostsFile, RenderHostsLocked(subnetId));
         var psi = new ProcessStartInfo("dnsmasq") { UseShellExecute = false };
         foreach (var arg in Arguments(bridge, cidr, hostsFile)) psi.ArgumentList.Add(arg);
         // fork() copies the calling thread's namespaces: start it from a thread inside the VPC netns.
@@ -73,6 +73,12 @@ internal sealed class DhcpService : IDisposable
     {
         lock (_gate)
         {
+            // Secondary-IP changes arrive here too; they leave the reservation as it was, and a
+            // reload per change would only cost dnsmasq work at pod churn.
+            var unchanged = _reservations.TryGetValue(eniId, out var current)
+                ? subnetId == current.SubnetId && string.Equals(mac, current.Mac, StringComparison.OrdinalIgnoreCase) && Equals(ip, current.Ip)
+                : subnetId is null;
+            if (unchanged) return;
             var touched = new HashSet<string>(StringComparer.Ordinal);
             if (_reservations.Remove(eniId, out var old)) touched.Add(old.SubnetId);
             if (subnetId is not null && mac is not null && ip is not null)
@@ -83,13 +89,19 @@ internal sealed class DhcpService : IDisposable
             foreach (var subnet in touched)
             {
                 if (!_servers.TryGetValue(subnet, out var server)) continue;
-                LabStateStore.WriteAtomically(server.HostsFile, Encoding.ASCII.GetBytes(RenderHosts(subnet)));
+                LabStateStore.WriteAtomically(server.HostsFile, Encoding.ASCII.GetBytes(RenderHostsLocked(subnet)));
                 if (!server.Process.HasExited) Signal.Send(server.Process.Id, Signal.SIGHUP);
             }
         }
     }
 
-    private string RenderHosts(string subnetId)
+    /// <summary>dnsmasq's hosts file for one subnet: "MAC,IP,name" per reservation.</summary>
+    internal string RenderHosts(string subnetId)
+    {
+        lock (_gate) return RenderHostsLocked(subnetId);
+    }
+
+    private string RenderHostsLocked(string subnetId)
     {
         var text = new StringBuilder();
         foreach (var (eni, r) in _reservations.OrderBy(r => r.Key, StringComparer.Ordinal))

@@ -153,8 +153,8 @@ internal sealed class VpcFabric : IVpcFabric, IDisposable
             if (!_attached.TryGetValue(mac, out var attachment)) return null;
             if (_vpcLinks.TryGetLink(vpcPortName, out _)) return null;
             var netns = _instanceNetns[attachment.InstanceId];
+            // The attach time stays: to IMDS and the API it is the same attachment as before.
             Plug(attachment, netns);
-            _attachedAt[attachment.EniId] = _time.GetUtcNow();
             return attachment.EniId;
         }
     }
