@@ -34,7 +34,24 @@ public sealed class IpamPlugin
     public CniResult Add()
     {
         var output = Run(CniCommand.Add)!;
-        return CniResultJson.Parse(output, $"result of ipam plugin \"{Type}\"", CniErrorCode.IpamFailure);
+        try
+        {
+            return CniResultJson.Parse(output, $"result of ipam plugin \"{Type}\"", CniErrorCode.IpamFailure);
+        }
+        catch (CniException unreadable)
+        {
+            // It allocated something we cannot use: give it back before failing.
+            try
+            {
+                Delete();
+            }
+            catch (CniException release)
+            {
+                throw new CniException(unreadable.Code, unreadable.Message,
+                    $"and releasing it failed: {release.Message}", unreadable);
+            }
+            throw;
+        }
     }
 
     /// <summary>DEL: release (the plugin must be idempotent, as the spec asks).</summary>

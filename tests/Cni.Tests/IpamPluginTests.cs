@@ -7,7 +7,7 @@ namespace Fathom.Cni.Tests;
 /// IPAM plugins do not enter the pod's netns, so these need no root: host-local keeps its
 /// leases in a temporary dataDir, and the datapath is the recording test datapath.
 /// </summary>
-public sealed class IpamDelegationTests : IDisposable
+public sealed class IpamPluginTests : IDisposable
 {
     private const string CniDir = "/usr/lib/cni";
     private readonly DirectoryInfo _dataDir = Directory.CreateTempSubdirectory("fathom-cni-ipam-");
@@ -188,11 +188,12 @@ public sealed class IpamDelegationTests : IDisposable
     }
 
     [Fact]
-    public void A_plugin_that_prints_no_result_is_error_106()
+    public void A_plugin_that_prints_no_result_is_error_106_and_released()
     {
         var bin = Directory.CreateDirectory(Path.Combine(_dataDir.FullName, "bin"));
         var plugin = Path.Combine(bin.FullName, "chatty-ipam");
-        File.WriteAllText(plugin, "#!/bin/sh\ncat >/dev/null\necho 'allocated 10.0.0.5, have a nice day'\n");
+        var commands = Path.Combine(_dataDir.FullName, "commands");
+        File.WriteAllText(plugin, $"#!/bin/sh\ncat >/dev/null\necho $CNI_COMMAND >> {commands}\necho 'allocated 10.0.0.5, have a nice day'\n");
         File.SetUnixFileMode(plugin, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         var env = Env("ADD");
         env["CNI_PATH"] = bin.FullName;
@@ -202,6 +203,8 @@ public sealed class IpamDelegationTests : IDisposable
         Assert.Equal(106, output.ErrorCode);
         Assert.Contains("chatty-ipam", (string)output.Json["msg"]!);
         Assert.Empty(datapath.Calls);
+        // Whatever it allocated is released: a result fathom cannot read is not kept.
+        Assert.Equal(["ADD", "DEL"], File.ReadAllLines(commands));
     }
 
     [Fact]
