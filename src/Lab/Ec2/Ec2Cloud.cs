@@ -228,7 +228,9 @@ public sealed class Ec2Cloud
     /// <exception cref="Ec2Exception">InvalidSubnet.Range outside the VPC or not /16–/28; InvalidSubnet.Conflict on overlap.</exception>
     public Subnet CreateSubnet(string cidr, string availabilityZone)
     {
-        if (!IPNetwork.TryParse(cidr, out var net) || net.BaseAddress.AddressFamily != AddressFamily.InterNetwork)
+        // IPNetwork masks host bits silently; EC2 refuses "10.0.1.5/24", so compare with what was written.
+        if (!IPNetwork.TryParse(cidr, out var net) || net.BaseAddress.AddressFamily != AddressFamily.InterNetwork
+            || !cidr.StartsWith(net.BaseAddress + "/", StringComparison.Ordinal))
             throw new Ec2Exception(InvalidParameterValue, $"Value ({cidr}) for parameter cidrBlock is invalid. This is not a valid CIDR block.");
         // EC2 subnets are /16 to /28 (VPC user guide, "Subnet sizing").
         if (net.PrefixLength is < 16 or > 28 || !_vpcCidr.Contains(net.BaseAddress) || net.PrefixLength < _vpcCidr.PrefixLength)

@@ -1,0 +1,132 @@
+using System.Net;
+using System.Text;
+using Amazon.EC2;
+using Amazon.Runtime;
+using Fathom.Lab.Ec2;
+
+namespace Fathom.Lab.Tests.Ec2;
+
+/// <summary>
+/// One emulated VPC served on 127.0.0.1 (a free port) with <see cref="NullVpcFabric"/>, and the
+/// client the agent uses (AWSSDK.EC2) pointed at it. Fresh per test; disposed after it.
+/// </summary>
+internal sealed class Ec2TestLab : IAsyncDisposable
+{
+    public const string Region = "us-east-1";
+    public const string Az = "us-east-1a";
+
+    public Ec2Cloud Cloud { get; }
+    public FaultPlan Faults { get; } = new(new Random(7));
+    public Ec2Credentials Credentials { get; } = Ec2Credentials.Lab;
+    public Ec2Server Server { get; private set; } = null!;
+    public AmazonEC2Client Client { get; private set; } = null!;
+
+    /// <summary>10.0.1.0/24 and 10.0.2.0/24 in us-east-1a, 10.0.3.0/28 (11 usable addresses) for exhaustion, 10.0.4.0/24 in us-east-1b.</summary>
+    public Subnet Subnet1 { get; }
+    public Subnet Subnet2 { get; }
+    public Subnet Tiny { get; }
+    public Subnet OtherAz { get; }
+
+    /// <summary>An m5.large (3 ENIs × 10 IPs) and a t3.small (3 ENIs × 4 IPs) in subnet 1.</summary>
+    public Instance Large { get; }
+    public Instance Small { get; }
+
+    private Ec2TestLab(IVpcFabric fabric, string? statePath)
+    {
+        Cloud = new Ec2Cloud(fabric, new Ec2CloudOptions { VpcId = "vpc-0123456789abcdef0", StatePath = statePath }, random: new Random(42));
+        Subnet1 = Cloud.CreateSubnet("10.0.1.0/24", Az);
+        Subnet2 = Cloud.CreateSubnet("10.0.2.0/24", Az);
+        Tiny = Cloud.CreateSubnet("10.0.3.0/28", Az);
+        OtherAz = Cloud.CreateSubnet("10.0.4.0/24", "us-east-1b");
+        Large = Cloud.LaunchInstance("m5.large", Subnet1.SubnetId, "node-large");
+        Small = Cloud.LaunchInstance("t3.small", Subnet1.SubnetId, "node-small");
+    }
+
+    public static async Task<Ec2TestLab> StartAsync(IVpcFabric? fabric = null, string? statePath = null)
+    {
+        var lab = new Ec2TestLab(fabric ?? new NullVpcFabric(), statePath);
+        lab.Server = await Ec2Server.StartOnLoopbackAsync(lab.Cloud, lab.Credentials, lab.Faults);
+        lab.Client = lab.NewClient(lab.Credentials.SecretAccessKey);
+        return lab;
+    }
+
+    /// <summary>An SDK client as the agent configures one: the lab's URL, no retries so every error is seen.</summary>
+    public AmazonEC2Client NewClient(string secret, string region = Region) =>
+        new(new BasicAWSCredentials(Credentials.AccessKeyId, secret), new AmazonEC2Config
+        {
+            ServiceURL = Server.Url.ToString(),
+            AuthenticationRegion = region,
+            MaxErrorRetry = 0,
+            Timeout = TimeSpan.FromSeconds(30),
+        });
+
+    /// <summary>Sends a raw Query request signed with SigV4 (or unsigned), for what the SDK cannot send.</summary>
+    public async Task<(HttpStatusCode Status, string Body)> SendRawAsync(string query, string method = "POST", bool sign = true,
+        string? secret = null, DateTimeOffset? at = null)
+    {
+        using var http = new HttpClient();
+        var isGet = method == "GET";
+        var uri = new Uri(Server.Url, isGet ? "/?" + query : "/");
+        using var request = new HttpRequestMessage(new HttpMethod(method), uri);
+        var body = isGet ? "" : query;
+        if (!isGet) request.Content = new StringContent(body, Encoding.UTF8, "application/x-www-form-urlencoded");
+        if (sign)
+        {
+            var now = at ?? DateTimeOffset.UtcNow;
+            var amzDate = now.UtcDateTime.ToString("yyyyMMdd'T'HHmmss'Z'", System.Globalization.CultureInfo.InvariantCulture);
+            var date = amzDate[..8];
+            var host = uri.Authority;
+            var contentType = isGet ? null : "application/x-www-form-urlencoded; charset=utf-8";
+            var headers = new Dictionary<string, string> { ["host"] = host, ["x-amz-date"] = amzDate };
+            if (contentType is not null) headers["content-type"] = contentType;
+            var signed = string.Join(';', headers.Keys.Order(StringComparer.Ordinal));
+            var canonical = SigV4.CanonicalRequest(method, "/", isGet ? query : "", headers, signed, SigV4.PayloadHash(Encoding.UTF8.GetBytes(body)));
+            var scope = $"{date}/{Region}/ec2/aws4_request";
+            var key = SigV4.DeriveSigningKey(secret ?? Credentials.SecretAccessKey, date, Region, "ec2");
+            var signature = SigV4.Signature(key, SigV4.StringToSign(amzDate, scope, canonical));
+            request.Headers.TryAddWithoutValidation("X-Amz-Date", amzDate);
+            request.Headers.TryAddWithoutValidation("Authorization",
+                $"AWS4-HMAC-SHA256 Credential={Credentials.AccessKeyId}/{scope}, SignedHeaders={signed}, Signature={signature}");
+            if (request.Content is not null)
+                request.Content.Headers.ContentType = System.Net.Http.Headers.MediaTypeHeaderValue.Parse(contentType!);
+        }
+        using var response = await http.SendAsync(request);
+        return (response.StatusCode, await response.Content.ReadAsStringAsync());
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        Client?.Dispose();
+        if (Server is not null) await Server.DisposeAsync();
+    }
+}
+
+/// <summary>
+/// Stands in for the kernel realization (C2's Topology/) where a test needs to see or break the
+/// calls the API makes: it records them and can be told to fail.
+/// </summary>
+internal sealed class RecordingFabric : IVpcFabric
+{
+    private readonly Lock _gate = new();
+    public List<string> Calls { get; } = [];
+    public bool FailAttach { get; set; }
+    public bool FailEniChanged { get; set; }
+
+    public Task AttachAsync(EniAttachment attachment, CancellationToken cancellationToken)
+    {
+        lock (_gate) Calls.Add($"attach {attachment.EniId} {attachment.InstanceId} eth{attachment.DeviceIndex} {attachment.MacAddress} {attachment.PrimaryIp}");
+        return FailAttach ? Task.FromException(new IOException("veth creation failed")) : Task.CompletedTask;
+    }
+
+    public Task DetachAsync(EniAttachment attachment, CancellationToken cancellationToken)
+    {
+        lock (_gate) Calls.Add($"detach {attachment.EniId} {attachment.InstanceId} eth{attachment.DeviceIndex}");
+        return Task.CompletedTask;
+    }
+
+    public Task EniChangedAsync(string eniId, EniSnapshot? eni, CancellationToken cancellationToken)
+    {
+        lock (_gate) Calls.Add(eni is null ? $"deleted {eniId}" : $"changed {eniId} {eni.PrimaryIp} +{eni.SecondaryIps.Count}");
+        return FailEniChanged ? Task.FromException(new IOException("dnsmasq reload failed")) : Task.CompletedTask;
+    }
+}
