@@ -1,0 +1,47 @@
+using System.Net;
+using System.Net.Sockets;
+
+namespace Fathom.Netlink.Tests;
+
+public sealed class IpPrefixTests
+{
+    [Theory]
+    [InlineData("10.0.0.5/24", "10.0.0.5", 24, "10.0.0.0/24")]
+    [InlineData("10.0.0.5", "10.0.0.5", 32, "10.0.0.5/32")]
+    [InlineData("0.0.0.0/0", "0.0.0.0", 0, "0.0.0.0/0")]
+    [InlineData("fd00::1:2/64", "fd00::1:2", 64, "fd00::/64")]
+    [InlineData("fd00::1/127", "fd00::1", 127, "fd00::/127")]
+    [InlineData("10.1.255.255/9", "10.1.255.255", 9, "10.0.0.0/9")]
+    public void Parses_keeps_host_bits_and_masks_on_request(string text, string address, int length, string network)
+    {
+        var prefix = IpPrefix.Parse(text);
+
+        Assert.Equal(IPAddress.Parse(address), prefix.Address);
+        Assert.Equal(length, prefix.PrefixLength);
+        Assert.Equal(IpPrefix.Parse(network), prefix.Network);
+        Assert.Equal($"{address}/{length}", prefix.ToString());
+        Assert.Equal(prefix, IpPrefix.Parse(prefix.ToString()));
+    }
+
+    [Theory]
+    [InlineData("")]
+    [InlineData("10.0.0.1/33")]
+    [InlineData("10.0.0.1/-1")]
+    [InlineData("10.0.0.1/")]
+    [InlineData("10.0.0.1/2 4")]
+    [InlineData("fd00::/129")]
+    [InlineData("not-an-ip/8")]
+    public void Rejects_malformed_text(string text)
+    {
+        Assert.False(IpPrefix.TryParse(text, out _));
+        Assert.Equal(Errno.EINVAL, Assert.Throws<NetlinkException>(() => IpPrefix.Parse(text)).Error);
+    }
+
+    [Fact]
+    public void Constructor_checks_the_length_against_the_family()
+    {
+        Assert.Equal(Errno.EINVAL, Assert.Throws<NetlinkException>(() => new IpPrefix(IPAddress.Loopback, 33)).Error);
+        Assert.Equal(AddressFamily.InterNetworkV6, new IpPrefix(IPAddress.IPv6Loopback, 128).Family);
+        Assert.Equal(IpPrefix.Parse("10.0.0.1/32"), IpPrefix.Host(IPAddress.Parse("10.0.0.1")));
+    }
+}
