@@ -67,15 +67,20 @@ internal static class LabCommands
         return status.State == "up" ? 0 : 3;
     }
 
+    /// <summary>
+    /// Shell exports for tools on the host; with --in-vpc the endpoint is the one processes
+    /// inside an instance reach (an agent in a node netns), since 127.0.0.1 there is the node's own.
+    /// </summary>
     private static int Env(LabArgs args)
     {
+        var inVpc = args.Flag("--in-vpc");
         args.EnsureConsumed();
         var layout = LabLayout.FromEnvironment();
         var state = RequireUp(layout);
         Console.WriteLine($"export AWS_ACCESS_KEY_ID={state.Credentials.AccessKeyId}");
         Console.WriteLine($"export AWS_SECRET_ACCESS_KEY={state.Credentials.SecretAccessKey}");
         Console.WriteLine($"export AWS_DEFAULT_REGION={state.Credentials.Region}");
-        Console.WriteLine($"export FATHOM_EC2_ENDPOINT={state.LoopbackEndpoint}");
+        Console.WriteLine($"export FATHOM_EC2_ENDPOINT={(inVpc ? state.VpcEndpoint : state.LoopbackEndpoint)}");
         Console.WriteLine($"export {LabLayout.PrefixVariable}={layout.Prefix}");
         return 0;
     }
