@@ -17,14 +17,23 @@ public sealed class Ec2Api
     private readonly Ec2Cloud _cloud;
     private readonly Ec2Credentials _credentials;
     private readonly FaultPlan _faults;
+    private readonly TimeProvider _wallClock;
     private readonly Dictionary<string, Handler> _actions;
 
     /// <summary>Serves <paramref name="cloud"/> to clients holding <paramref name="credentials"/>, with <paramref name="faults"/> injected.</summary>
-    public Ec2Api(Ec2Cloud cloud, Ec2Credentials credentials, FaultPlan faults)
+    /// <param name="cloud">The state served.</param>
+    /// <param name="credentials">The key pair requests must be signed with.</param>
+    /// <param name="faults">Faults to inject.</param>
+    /// <param name="wallClock">
+    /// The clock X-Amz-Date is checked against (default: system). Not the cloud's clock: clients
+    /// sign with the real time even when a test drives the cloud with a fake one.
+    /// </param>
+    public Ec2Api(Ec2Cloud cloud, Ec2Credentials credentials, FaultPlan faults, TimeProvider? wallClock = null)
     {
         _cloud = cloud;
         _credentials = credentials;
         _faults = faults;
+        _wallClock = wallClock ?? TimeProvider.System;
         // The action table: every action the lab serves, and nothing else (InvalidAction).
         _actions = new(StringComparer.Ordinal)
         {
@@ -54,7 +63,7 @@ public sealed class Ec2Api
         var requestId = Guid.NewGuid().ToString();
         try
         {
-            SigV4.Verify(request, _credentials, _cloud.Time.GetUtcNow());
+            SigV4.Verify(request, _credentials, _wallClock.GetUtcNow());
             var q = QueryParameters.FromRequest(request);
             var action = q.Get("Action");
             if (string.IsNullOrEmpty(action))
@@ -117,7 +126,7 @@ public sealed class Ec2Api
         });
     }
 
-    private static IEnumerable<string>? InstanceFilter(Instance i, IReadOnlyList<NetworkInterface> enis, string name)
+    private IEnumerable<string>? InstanceFilter(Instance i, IReadOnlyList<NetworkInterface> enis, string name)
     {
         var mine = enis.Where(e => e.Attachment?.InstanceId == i.InstanceId);
         return name switch
@@ -129,7 +138,7 @@ public sealed class Ec2Api
             "private-ip-address" => [i.PrivateIp.ToString()],
             "subnet-id" => [i.SubnetId],
             "availability-zone" => [i.AvailabilityZone],
-            "vpc-id" => [enis.FirstOrDefault()?.VpcId ?? ""],
+            "vpc-id" => [_cloud.VpcId],
             "network-interface.network-interface-id" => mine.Select(e => e.NetworkInterfaceId),
             "network-interface.mac-address" => mine.Select(e => e.MacAddress),
             "network-interface.addresses.private-ip-address" => mine.SelectMany(e => e.AllPrivateIps).Select(a => a.ToString()),
