@@ -173,8 +173,15 @@ internal static class BenchCniCommand
         var clock = Stopwatch.StartNew();
         using var process = Process.Start(psi) ?? throw new InvalidOperationException($"cannot start {c.Plugin}");
         var stderr = process.StandardError.ReadToEndAsync();
-        process.StandardInput.BaseStream.Write(config);
-        process.StandardInput.Close();
+        try
+        {
+            process.StandardInput.BaseStream.Write(config);
+            process.StandardInput.Close();
+        }
+        catch (IOException)
+        {
+            // A plugin may exit without reading stdin (VERSION needs none): not a failure.
+        }
         var stdout = process.StandardOutput.ReadToEnd();
         process.WaitForExit();
         var elapsed = clock.Elapsed.TotalMilliseconds;

@@ -133,7 +133,7 @@ public sealed class UnderlayDatapath : IDatapath
             var mtu = prevResult?.Interfaces.FirstOrDefault(i => i.Name == ifName && i.Sandbox == netnsPath)?.Mtu;
 
             using var transit = Kernel("create a transit netns", TransitNetns.Create);
-            Kernel($"set {ifName} down in netns {netnsPath}", () => podLinks.SetLinkDown(link.Index));
+            // The move closes the device (dev_close in __dev_change_net_namespace): no separate down.
             Kernel($"move {ifName} out of netns {netnsPath}", () => podLinks.MoveLinkToNetns(link.Index, transit.Handle));
             try
             {
@@ -196,9 +196,9 @@ public sealed class UnderlayDatapath : IDatapath
         OriginalState original, string ifName)
     {
         var index = Kernel($"look up {original.Name} on the host", () => host.GetLink(original.Name)).Index;
-        // Down first: a device is renamed only when down (dev_change_name returns EBUSY otherwise),
-        // and nothing should send through it while it changes hands.
-        Kernel($"set {original.Name} down on the host", () => host.SetLinkDown(index));
+        // No explicit "down" first (host-device sets one): the move itself closes the device
+        // (__dev_change_net_namespace calls dev_close, net/core/dev.c), so it arrives down and
+        // can be renamed; a separate down would cost one more RCU wait on the way.
         Kernel($"move {original.Name} into the transit netns", () => host.MoveLinkToNetns(index, transit.Handle));
 
         var moving = FindByMac(transit.Netlink, original.Mac, original.Name)
@@ -224,7 +224,6 @@ public sealed class UnderlayDatapath : IDatapath
             if (moving is null && podLinks.TryGetLink(ifName, out var inPod) && SameMac(inPod.Mac, original.Mac)
                 && inPod.Alias == original.Name)
             {
-                podLinks.SetLinkDown(inPod.Index);
                 podLinks.MoveLinkToNetns(inPod.Index, transit.Handle);
                 moving = FindByMac(transit.Netlink, original.Mac, ifName);
             }
