@@ -43,6 +43,12 @@ internal sealed class NetlinkSocket : IDisposable
 
     internal SafeNetlinkSocketHandle Handle => _handle;
 
+    /// <summary>The sequence number the next request will carry (for tests that forge replies).</summary>
+    internal uint NextSequence => _sequence + 1 == 0 ? 1 : _sequence + 1;
+
+    /// <summary>How many dumps were run again because the kernel flagged them interrupted, over this socket's life.</summary>
+    internal int InterruptedDumps { get; private set; }
+
     /// <summary>Opens a NETLINK_ROUTE socket in the calling thread's namespace, joined to <paramref name="groups"/> (RTMGRP_* bits).</summary>
     public static unsafe NetlinkSocket Open(uint groups = 0)
     {
@@ -174,6 +180,7 @@ internal sealed class NetlinkSocket : IDisposable
             }
             if (failure is not null) throw failure;
             if (!interrupted) return results;
+            InterruptedDumps++;
             if (attempt == MaxDumpAttempts)
                 throw new NetlinkException(Errno.EINTR, $"{what}: the dump was interrupted {MaxDumpAttempts} times in a row");
         }
