@@ -170,6 +170,35 @@ public sealed class LabKernelTests(LabFixture lab) : IClassFixture<LabFixture>
         Assert.Equal(2, instances.Reservations.SelectMany(r => r.Instances).Count());
     }
 
+    [PrivilegedFact("ip", "dnsmasq", "dhclient", "busybox", "aws")]
+    public void TheCliReportsTheLabAndItsEnvDrivesTheAwsCli()
+    {
+        Privileged.Require([.. Tools, "aws"]);
+        var fathomctl = TestLab.Server;
+        Shell.Result Ctl(params string[] args) =>
+            Shell.Run(fathomctl.FileName, [.. fathomctl.LeadingArguments, .. args], env: new Dictionary<string, string> { [LabLayout.PrefixVariable] = TestLab.Layout.Prefix });
+
+        using var status = JsonDocument.Parse(Ctl("lab", "status", "--json").EnsureSuccess("lab status --json").Stdout);
+        Assert.Equal("up", status.RootElement.GetProperty("state").GetString());
+        Assert.Equal(2, status.RootElement.GetProperty("nodes").GetArrayLength());
+        Assert.Equal("10.0.16.1", status.RootElement.GetProperty("subnets")[1].GetProperty("gateway").GetString());
+        Assert.Equal(lab.State.Nodes[0].InstanceId, status.RootElement.GetProperty("nodes")[0].GetProperty("instanceId").GetString());
+
+        // `eval "$(fathomctl lab env)"; aws ec2 describe-instances --endpoint-url $FATHOM_EC2_ENDPOINT`
+        var env = Ctl("lab", "env").EnsureSuccess("lab env").Stdout
+            .Split('\n', StringSplitOptions.RemoveEmptyEntries)
+            .Select(line => line["export ".Length..].Split('=', 2))
+            .ToDictionary(kv => kv[0], kv => kv[1]);
+        Assert.Equal(lab.State.LoopbackEndpoint, env["FATHOM_EC2_ENDPOINT"]);
+        var aws = Shell.Run("aws", ["--endpoint-url", env["FATHOM_EC2_ENDPOINT"], "ec2", "describe-instances",
+            "--query", "Reservations[].Instances[].InstanceId", "--output", "text"], env: env).EnsureSuccess("aws ec2 describe-instances");
+        Assert.All(lab.State.Nodes, node => Assert.Contains(node.InstanceId, aws.Stdout));
+
+        Assert.Equal(2, Ctl("lab", "up", "--nodes", "zero").ExitCode);
+        Assert.Equal(1, Shell.Run(fathomctl.FileName, [.. fathomctl.LeadingArguments, "lab", "env"],
+            env: new Dictionary<string, string> { [LabLayout.PrefixVariable] = "ftnolab" }).ExitCode);
+    }
+
     [PrivilegedFact("ip", "dnsmasq", "dhclient", "busybox")]
     public void UpTwiceIsHarmless()
     {
