@@ -88,6 +88,9 @@ public sealed class Ec2Cloud
         if (state.Version != 1) throw new InvalidDataException($"{path}: lab state version {state.Version} is not 1");
         foreach (var eni in state.Enis.Values)
             if (eni.Attachment is { Status: "attaching" }) eni.Attachment = null;
+        foreach (var instance in state.Instances.Values)
+            if (!options.InstanceTypes.Any(t => t.Name == instance.InstanceType))
+                throw new InvalidDataException($"{path}: instance {instance.Id} is a {instance.InstanceType}, which the options do not offer");
         return new Ec2Cloud(fabric, options, time, random, state);
     }
 
@@ -583,7 +586,7 @@ public sealed class Ec2Cloud
             return Task.FromResult(true);
         }, cancellationToken);
 
-    /// <summary>CreateTags on ENIs, instances, subnets, security groups or the VPC (a key's value is replaced).</summary>
+    /// <summary>CreateTags on ENIs, instances, subnets or security groups (a key's value is replaced).</summary>
     public Task CreateTagsAsync(IReadOnlyList<string> resourceIds, IReadOnlyDictionary<string, string> tags, CancellationToken cancellationToken = default) =>
         MutateAsync(() =>
         {

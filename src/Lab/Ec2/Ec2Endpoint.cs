@@ -34,7 +34,18 @@ public static class Ec2Endpoint
             return;
         }
         using var body = new MemoryStream();
-        await request.Body.CopyToAsync(body, context.RequestAborted).ConfigureAwait(false);
+        var buffer = new byte[16 * 1024];
+        int read;
+        // Content-Length may be absent (chunked): stop reading at the cap either way.
+        while ((read = await request.Body.ReadAsync(buffer, context.RequestAborted).ConfigureAwait(false)) > 0)
+        {
+            if (body.Length + read > MaxBodyBytes)
+            {
+                context.Response.StatusCode = StatusCodes.Status413PayloadTooLarge;
+                return;
+            }
+            body.Write(buffer, 0, read);
+        }
 
         // SigV4 signs the path and query exactly as sent: take them from the raw request target,
         // not from the decoded Path/QueryString.

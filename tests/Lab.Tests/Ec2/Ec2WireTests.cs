@@ -99,4 +99,11 @@ public sealed class Ec2WireTests : IAsyncLifetime
         Assert.Equal(Ns + "CreateTagsResponse", root.Name);
         Assert.Equal("true", root.Element(Ns + "return")!.Value);
     }
+
+    [Fact]
+    public async Task An_oversized_body_is_refused_before_it_is_buffered()
+    {
+        var (status, _) = await _lab.SendRawAsync("Action=DescribeSubnets&Version=2016-11-15&Pad=" + new string('x', 2 << 20), sign: false);
+        Assert.Equal(HttpStatusCode.RequestEntityTooLarge, status);
+    }
 }
