@@ -18,6 +18,8 @@ namespace Fathom.Lab.Ec2;
 /// a plain lock that readers (Describe*, IMDS) take briefly. The one writer that lets go of the
 /// mutex mid-way is AttachNetworkInterface with an attach latency: it reserves the device index
 /// ("attaching"), waits, then completes — so slow attaches overlap as they do in EC2.
+/// A fabric may read the cloud (TryGet*, GetInstanceEnis, …) from its callbacks, but must not
+/// call a mutating method there: that would wait for the very writer that is calling it.
 /// </remarks>
 public sealed class Ec2Cloud
 {
