@@ -31,6 +31,8 @@ internal sealed class UnderlayBed : IDisposable
             made.Add(TestNetns.Create("ul"));
             var bed = new UnderlayBed(made[0], made[1], made[2]);
             bed.AddDevice(Device, DeviceMac, "peer0", Gateway + "/24");
+            // Up on the host, as in host-device's tests: a refused or failed ADD must leave it up.
+            Shell.IpIn(bed.Host.Name, "link", "set", Device, "up");
             return bed;
         }
         catch

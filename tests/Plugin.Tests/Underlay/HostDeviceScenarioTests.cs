@@ -182,6 +182,51 @@ public sealed class HostDeviceScenarioTests
         AssertBackOnHost(s["DEL eth0"]);
     });
 
+    [PrivilegedTheory("ip")]
+    [MemberData(nameof(Versions))]
+    public void FailureAfterTheMoveReturnsTheDeviceToTheHostAsItWas(string version) => Run(version, s =>
+    {
+        var before = KernelState.Read(s.Bed.Host.Name);
+        // The IPAM result carries a route whose gateway is on no subnet of the pod: the kernel
+        // refuses it (ENETUNREACH) after the device is already in the pod, addressed and up.
+        var config = s.Config(staticIpam: true);
+        config["ipam"]!["routes"] = new System.Text.Json.Nodes.JsonArray(
+            new System.Text.Json.Nodes.JsonObject { ["dst"] = "192.168.100.0/24", ["gw"] = "172.16.0.1" });
+        var add = s.Add(config);
+        Assert.False(add.Outcome.Succeeded);
+        Assert.Contains("192.168.100.0/24", add.Outcome.ErrorMessage);
+        Assert.Contains("back on the host", add.Outcome.ErrorMessage);
+        Assert.Equal(before, add.Host); // same name, MAC, MTU, no alias, still up
+        Assert.Null(add.Pod!.Link("eth0"));
+    });
+
+    [PrivilegedFact("ip")]
+    public void DelRestoresTheMtuTheResultRecorded()
+    {
+        Run("1.1.0", s =>
+        {
+            var config = s.Config(staticIpam: true);
+            var add = s.Add(config);
+            Assert.Equal(UnderlayBed.DeviceMtu, (int?)add.Outcome.Result["interfaces"]![0]!["mtu"]); // 1.1.0 results carry it
+            Shell.IpIn(s.Bed.Pod.Name, "link", "set", "eth0", "mtu", "1280"); // something in the pod changed it
+            var del = s.Del(config, add.Outcome.Result);
+            del.Outcome.EnsureSuccess();
+            Assert.Equal(UnderlayBed.DeviceMtu, del.Host.Link(UnderlayBed.Device)!.Mtu);
+        });
+    }
+
+    [PrivilegedFact("ip")]
+    public void CheckNamesAMissingRoute() => Run("1.1.0", s =>
+    {
+        var config = s.Config(staticIpam: true);
+        var result = s.Add(config).Outcome.Result;
+        Shell.IpIn(s.Bed.Pod.Name, "route", "del", "default");
+        var check = s.Check(config, result).Outcome;
+        Assert.Equal(107, check.ErrorCode); // CheckFailed
+        Assert.Contains("route 0.0.0.0/0 via 10.10.0.254", check.ErrorMessage);
+        s.Del(config, result).Outcome.EnsureSuccess();
+    });
+
     [PrivilegedFact("ip")]
     public void MissingDeviceIsReportedByName() => Run("1.1.0", s =>
     {
