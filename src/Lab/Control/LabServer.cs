@@ -39,7 +39,7 @@ public static class LabServer
         {
             Log($"lab '{layout.Prefix}': building {state.Options.Nodes} × {state.Options.InstanceType}, {state.Options.Subnets} subnet(s)");
             vpc = CreateVpcNamespace(layout);
-            fabric = new VpcFabric(layout, vpc, dhcp) { Log = Log };
+            fabric = new VpcFabric(vpc, dhcp) { Log = Log };
             var cloud = new Ec2Cloud(fabric, new Ec2CloudOptions { Region = LabLayout.Region, VpcCidr = LabLayout.VpcCidr, StatePath = layout.Ec2StateFile });
 
             var subnets = new List<LabSubnet>();

@@ -1,6 +1,5 @@
 using System.Net;
 using System.Net.NetworkInformation;
-using System.Net.Sockets;
 using Fathom.Lab.Dhcp;
 using Fathom.Lab.Ec2;
 using Fathom.Netlink;
@@ -15,12 +14,11 @@ namespace Fathom.Lab.Topology;
 /// subnet's bridge. All changes go through Fathom.Netlink handles bound to each namespace.
 /// </summary>
 /// <remarks>
-/// Not thread-safe by itself: the EC2 API may call from several request threads, so every
-/// operation holds one lock (netlink handles are single-socket and not thread-safe).
+/// Thread-safe: the EC2 API and the recovery watcher call from different threads, and every
+/// operation holds one lock, because a netlink handle is one socket and not thread-safe.
 /// </remarks>
 internal sealed class VpcFabric : IVpcFabric, IDisposable
 {
-    private readonly LabLayout _layout;
     private readonly DhcpService _dhcp;
     private readonly TimeProvider _time;
     private readonly Lock _gate = new();
@@ -35,9 +33,8 @@ internal sealed class VpcFabric : IVpcFabric, IDisposable
 
     private sealed record SubnetPort(string SubnetId, int Index, string Bridge, int BridgeIndex, IPNetwork Cidr, IPAddress Gateway);
 
-    public VpcFabric(LabLayout layout, NetnsHandle vpc, DhcpService dhcp, TimeProvider? time = null)
+    public VpcFabric(NetnsHandle vpc, DhcpService dhcp, TimeProvider? time = null)
     {
-        _layout = layout;
         _vpc = vpc;
         _dhcp = dhcp;
         _time = time ?? TimeProvider.System;
@@ -189,10 +186,19 @@ internal sealed class VpcFabric : IVpcFabric, IDisposable
             Mtu = LabLayout.FabricMtu,
             PeerMac = LabLayout.ParseMac(attachment.MacAddress),
         });
-        _vpcLinks.SetLinkMaster(link.Index, subnet.BridgeIndex);
-        _vpcLinks.SetLinkUp(link.Index);
-        if (attachment.DeviceIndex == 0)
-            ConfigurePrimary(instance, device, attachment.PrimaryIp, subnet);
+        try
+        {
+            _vpcLinks.SetLinkMaster(link.Index, subnet.BridgeIndex);
+            _vpcLinks.SetLinkUp(link.Index);
+            if (attachment.DeviceIndex == 0)
+                ConfigurePrimary(instance, device, attachment.PrimaryIp, subnet);
+        }
+        catch
+        {
+            // All or nothing: EC2 rolls the attach back when the fabric fails (IVpcFabric).
+            _vpcLinks.TryDeleteLink(port);
+            throw;
+        }
         Log($"plugged {attachment.EniId} ({attachment.MacAddress}) into {instanceNetns} as {device}");
     }
 
