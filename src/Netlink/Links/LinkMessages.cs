@@ -131,10 +131,19 @@ internal static class LinkMessages
         w.PutI32(Rtnl.IFLA_MASTER, masterIndex);
     }
 
-    public static void WriteSetNetns(ref NetlinkWriter w, int index, int netnsFd)
+    /// <summary>
+    /// IFLA_NET_NS_FD, and IFLA_IFNAME to rename in the same request (iproute2's
+    /// <c>ip link set X netns N name Y</c>). net/core/rtnetlink.c do_setlink moves first
+    /// (__dev_change_net_namespace uses the name only if the old one clashes there), then renames
+    /// in the target namespace — so never in the source, but not atomically: if the new name is
+    /// taken there, the link has moved under its old name and the request fails with EEXIST.
+    /// </summary>
+    public static void WriteSetNetns(ref NetlinkWriter w, int index, int netnsFd, string? newName = null)
     {
+        if (newName is not null) ValidateName(newName);
         BeginNewLink(ref w, Rtnl.NLM_F_ACK, index);
         w.PutI32(Rtnl.IFLA_NET_NS_FD, netnsFd);
+        if (newName is not null) w.PutString(Rtnl.IFLA_IFNAME, newName);
     }
 
     public static void WriteDelete(ref NetlinkWriter w, int index)

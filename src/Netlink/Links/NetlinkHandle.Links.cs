@@ -255,16 +255,19 @@ public sealed partial class NetlinkHandle
     }
 
     /// <summary>
-    /// Moves the link into <paramref name="netns"/> (IFLA_NET_NS_FD). It keeps its name and
-    /// ifindex when they are free there; the kernel fails with EEXIST if the name is taken.
+    /// Moves the link into <paramref name="netns"/> (IFLA_NET_NS_FD). Without
+    /// <paramref name="newName"/> it keeps its name (EEXIST, nothing moved, if that is taken
+    /// there). With it, one request moves the link and then renames it inside the target — never
+    /// in this namespace — but not atomically: if <paramref name="newName"/> is taken there, the
+    /// kernel has already moved the link under its old name when it fails with EEXIST.
     /// </summary>
-    public void MoveLinkToNetns(int index, NetnsHandle netns) => WithFd(netns, fd =>
+    public void MoveLinkToNetns(int index, NetnsHandle netns, string? newName = null) => WithFd(netns, fd =>
     {
         lock (_gate)
         {
             var w = _socket.BeginRequest();
-            LinkMessages.WriteSetNetns(ref w, index, fd);
-            _socket.Execute(ref w, $"move link {index} to {netns}");
+            LinkMessages.WriteSetNetns(ref w, index, fd, newName);
+            _socket.Execute(ref w, newName is null ? $"move link {index} to {netns}" : $"move link {index} to {netns} as {newName}");
         }
     });
 }

@@ -200,6 +200,31 @@ public sealed class LinkTests
     }
 
     [PrivilegedFact("ip")]
+    public void A_link_moves_and_is_renamed_in_one_request_never_renamed_at_the_source()
+    {
+        Privileged.Require("ip");
+        using var host = KernelNetns.Create();
+        using var pod = KernelNetns.Create();
+        host.Ip("link", "add", "eni1", "type", "veth", "peer", "name", "eni1-peer");
+        host.Ip("link", "add", "eni2", "type", "veth", "peer", "name", "eni2-peer");
+        int eni1 = host.IndexOf("eni1"), eni2 = host.IndexOf("eni2");
+
+        host.Netlink.MoveLinkToNetns(eni1, pod.Handle, "eth0");
+
+        Assert.False(host.Netlink.TryGetLink("eni1", out _));
+        Assert.False(host.Netlink.TryGetLink("eth0", out _));
+        Assert.Equal("veth", pod.IpLink("eth0").GetProperty("linkinfo").GetProperty("info_kind").GetString());
+
+        // eth0 is taken in the pod now. The kernel moves first and renames after
+        // (net/core/rtnetlink.c do_setlink), so eni2 ends up in the pod under its old name: the
+        // caller must handle EEXIST there, not here. Same with `ip link set eni2 netns P name eth0`.
+        var taken = Assert.Throws<NetlinkException>(() => host.Netlink.MoveLinkToNetns(eni2, pod.Handle, "eth0"));
+        Assert.Equal(Errno.EEXIST, taken.Error);
+        Assert.False(host.Netlink.TryGetLink(eni2, out _));
+        Assert.True(pod.Netlink.TryGetLink("eni2", out _));
+    }
+
+    [PrivilegedFact("ip")]
     public void Expected_outcomes_map_to_errno_and_try_methods()
     {
         Privileged.Require("ip");
