@@ -111,8 +111,9 @@ public sealed class UnderlayDatapath : IDatapath
         using (pod)
         {
             using var podLinks = Kernel($"open a netlink socket in netns {netnsPath}", () => NetlinkHandle.OpenIn(pod));
-            // Already gone from the pod (a repeated DEL, or an ADD that never got this far): done.
-            if (Kernel($"look up {ifName} in netns {netnsPath}", () => podLinks.TryGetLink(ifName, out var found) ? found : null) is not { } link)
+            // By name, else (something in the pod renamed it) by the MAC the result recorded.
+            // Not there at all: a repeated DEL, or an ADD that never got this far. Done.
+            if (Kernel($"look up {ifName} in netns {netnsPath}", () => FindInPod(podLinks, ifName, netnsPath, prevResult)) is not { } link)
                 return;
             if (string.IsNullOrEmpty(link.Alias))
                 throw new CniException(CniErrorCode.DeviceBusy,
@@ -137,7 +138,7 @@ public sealed class UnderlayDatapath : IDatapath
             Kernel($"move {ifName} out of netns {netnsPath}", () => podLinks.MoveLinkToNetns(link.Index, transit.Handle));
             try
             {
-                var moving = FindByMac(transit.Netlink, link.Mac, ifName)
+                var moving = FindByMac(transit.Netlink, link.Mac, link.Name)
                     ?? throw new NetlinkException(Errno.ENODEV, $"{ifName} vanished on its way out of netns {netnsPath}");
                 transit.Netlink.SetLinkName(moving.Index, hostName);
                 if (mtu is int m && m != moving.Mtu) transit.Netlink.SetLinkMtu(moving.Index, m);
@@ -265,6 +266,15 @@ public sealed class UnderlayDatapath : IDatapath
         {
             return $"\"{ifName}\" could not be put back into the pod either: {e.Message}";
         }
+    }
+
+    private static Link? FindInPod(NetlinkHandle podLinks, string ifName, string netnsPath, CniResult? prevResult)
+    {
+        if (podLinks.TryGetLink(ifName, out var byName)) return byName;
+        var mac = prevResult?.Interfaces.FirstOrDefault(i => i.Name == ifName && i.Sandbox == netnsPath)?.Mac;
+        if (mac is null) return null;
+        return podLinks.ListLinks().FirstOrDefault(l => !string.IsNullOrEmpty(l.Alias) && l.Mac is not null
+            && string.Equals(DeviceSelector.FormatMac(l.Mac), mac, StringComparison.OrdinalIgnoreCase));
     }
 
     // The device keeps its MAC through every move; its index may change (a collision in the

@@ -216,6 +216,19 @@ public sealed class HostDeviceScenarioTests
     }
 
     [PrivilegedFact("ip")]
+    public void DelFindsADeviceRenamedInThePodByTheResultsMac() => Run("1.0.0", s =>
+    {
+        var config = s.Config(staticIpam: true);
+        var result = s.Add(config).Outcome.Result;
+        Shell.IpIn(s.Bed.Pod.Name, "link", "set", "eth0", "down");
+        Shell.IpIn(s.Bed.Pod.Name, "link", "set", "eth0", "name", "renamed0");
+        var del = s.Del(config, result);
+        del.Outcome.EnsureSuccess();
+        AssertBackOnHost(del);
+        Assert.Null(del.Pod!.Link("renamed0"));
+    });
+
+    [PrivilegedFact("ip")]
     public void CheckNamesAMissingRoute() => Run("1.1.0", s =>
     {
         var config = s.Config(staticIpam: true);
