@@ -32,9 +32,9 @@ public sealed class CniInvocation
         return new CniInvocation
         {
             Environment = env,
-            Stdin = Console.OpenStandardInput(),
-            Stdout = Console.OpenStandardOutput(),
-            Stderr = Console.Error,
+            Stdin = new StandardStream(0, writable: false),
+            Stdout = new StandardStream(1, writable: true),
+            Stderr = new StreamWriter(new StandardStream(2, writable: true)) { AutoFlush = true },
         };
     }
 

@@ -16,6 +16,8 @@ public sealed class CniSkeletonTests
         Assert.True(JsonNode.DeepEquals(
             JsonNode.Parse("""{"cniVersion":"1.1.0","supportedVersions":["0.3.0","0.3.1","0.4.0","1.0.0","1.1.0"]}"""),
             output.Json));
+        Assert.Equal(CniVersion.Supported, output.Json["supportedVersions"]!.AsArray().Select(v => (string)v!));
+        Assert.EndsWith("\n", output.Stdout);
     }
 
     [Fact]

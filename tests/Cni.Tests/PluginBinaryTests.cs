@@ -31,6 +31,27 @@ public sealed class PluginBinaryTests
     }
 
     [Fact]
+    public void Output_to_a_shared_file_is_appended_not_overwritten()
+    {
+        // A shell redirect hands both runs one file description: each write must land at its
+        // shared offset (write(2)), not at an offset of the process's own (pwrite).
+        PluginBinary.RequireBuilt();
+        var file = Path.GetTempFileName();
+        try
+        {
+            var script = $"{{ CNI_COMMAND=VERSION '{PluginBinary.Path}'; CNI_COMMAND=VERSION '{PluginBinary.Path}'; }} > '{file}'";
+            Shell.Run("sh", ["-c", script]).EnsureSuccess("two VERSION runs into one file");
+            var lines = File.ReadAllLines(file);
+            Assert.Equal(2, lines.Length);
+            Assert.All(lines, l => Assert.StartsWith("{\"cniVersion\":\"1.1.0\"", l));
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
+
+    [Fact]
     public void Without_CNI_COMMAND_it_says_what_it_is_on_stderr()
     {
         var (output, stderr) = PluginBinary.RunWithStderr(new Dictionary<string, string>(), "");
