@@ -268,6 +268,15 @@ public sealed class LinkTests
         Assert.Equal(Errno.EINVAL, mtu.Error);
         Assert.Equal("mtu greater than device maximum", mtu.KernelMessage);
         Assert.Contains(mtu.KernelMessage!, mtu.Message);
+
+        // Bad VXLANs (drivers/net/vxlan/vxlan_core.c vxlan_config_validate).
+        var noLower = Assert.Throws<NetlinkException>(() => ns.Netlink.CreateVxlan("vx0", new VxlanOptions { Vni = 5, UnderlyingIndex = 99999 }));
+        Assert.Equal(Errno.ENODEV, noLower.Error);
+        Assert.Equal("Invalid local interface, device not found", noLower.KernelMessage);
+        ns.Netlink.CreateVxlan("vx0", new VxlanOptions { Vni = 5 });
+        var sameVni = Assert.Throws<NetlinkException>(() => ns.Netlink.CreateVxlan("vx1", new VxlanOptions { Vni = 5 }));
+        Assert.Equal(Errno.EEXIST, sameVni.Error);
+        Assert.Equal("A VXLAN device with the specified VNI already exists", sameVni.KernelMessage);
     }
 
     [PrivilegedFact("ip")]
