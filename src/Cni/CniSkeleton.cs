@@ -14,7 +14,7 @@ namespace Fathom.Cni;
 public static class CniSkeleton
 {
     /// <summary>Printed to stderr when CNI_COMMAND is missing (someone ran the binary by hand).</summary>
-    public const string About = "CNI fathom plugin: the underlay datapath and the CNI 1.1 core (https://github.com/fathom)";
+    public const string About = "CNI fathom plugin: one network card per pod (underlay datapath, CNI 1.1); see docs/cni.md";
 
     /// <summary>
     /// Runs one invocation: <paramref name="handlers"/> maps each command (VERSION aside) to its
@@ -25,12 +25,14 @@ public static class CniSkeleton
     {
         var started = invocation.Time.GetTimestamp();
         var version = CniVersion.Latest; // the version errors are reported in until the config's is known
+        var command = CniCommand.Version;
+        NetworkConfig? config = null;
         CniRequest? request = null;
         CniResult? result = null;
         CniException? error = null;
         try
         {
-            var command = ReadCommand(invocation);
+            command = ReadCommand(invocation);
             if (command == CniCommand.Version)
             {
                 // Answered without reading stdin or touching the network stack, as the reference skel does.
@@ -42,7 +44,7 @@ public static class CniSkeleton
             var stdin = ReadStdin(invocation.Stdin);
             if (NetworkConfig.PeekVersion(stdin.Span) is { } peeked && CniVersion.IsSupported(peeked))
                 version = peeked;
-            var config = NetworkConfig.Parse(stdin);
+            config = NetworkConfig.Parse(stdin);
             version = config.CniVersion;
             CniVersion.RequireCommand(version, command);
 
@@ -75,8 +77,19 @@ public static class CniSkeleton
         }
         finally
         {
-            if (request?.Config.LogFile is { } logFile)
+            // Logged once the config (which names the log file) is known, even if the rest failed.
+            if (config?.LogFile is { Length: > 0 } logFile)
+            {
+                request ??= new CniRequest
+                {
+                    Command = command,
+                    ContainerId = invocation.Get("CNI_CONTAINERID") ?? "",
+                    NetnsPath = invocation.Get("CNI_NETNS"),
+                    IfName = invocation.Get("CNI_IFNAME") ?? "",
+                    Config = config,
+                };
                 CniLog.Append(logFile, invocation.Time.GetUtcNow(), invocation.Time.GetElapsedTime(started), request, result, error);
+            }
         }
     }
 

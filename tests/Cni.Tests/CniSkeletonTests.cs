@@ -260,6 +260,26 @@ public sealed class CniSkeletonTests
     }
 
     [Fact]
+    public void A_request_refused_after_the_config_was_read_is_logged_too()
+    {
+        var dir = Directory.CreateTempSubdirectory("fathom-cni-log-");
+        try
+        {
+            var log = Path.Combine(dir.FullName, "cni.log");
+            var env = InProcess.Env("ADD", "bad/name");
+            InProcess.Run(new TestDatapath(), env, Config("1.0.0", $$""","logFile":"{{log}}" """));
+            var line = JsonNode.Parse(Assert.Single(File.ReadAllLines(log)))!;
+            Assert.Equal("error", (string)line["outcome"]!);
+            Assert.Equal(4, (int)line["code"]!);
+            Assert.Equal("bad/name", (string)line["ifname"]!);
+        }
+        finally
+        {
+            dir.Delete(recursive: true);
+        }
+    }
+
+    [Fact]
     public void A_log_file_that_cannot_be_written_does_not_fail_the_plugin()
     {
         InProcess.Run("ADD", Config("1.0.0", ""","logFile":"/proc/version/nope/x.log" """)).Succeeded();
