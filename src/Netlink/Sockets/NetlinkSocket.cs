@@ -284,18 +284,19 @@ internal sealed class NetlinkSocket : IDisposable
         int error = Malformed.I32(payload, "netlink error code");
         if (error == 0 || (message.Flags & Rtnl.NLM_F_ACK_TLVS) == 0) return -error;
 
-        int tlvOffset = 4;
+        long tlvOffset = 4;
         if (message.Type == Rtnl.NLMSG_ERROR)
         {
             // The original request's header follows, and its payload too unless the ack is capped.
-            int echoed = Rtnl.HeaderLength;
+            // In long: a corrupt echoed length near 4 GiB must not wrap into a valid-looking offset.
+            long echoed = Rtnl.HeaderLength;
             if ((message.Flags & Rtnl.NLM_F_CAPPED) == 0)
-                echoed = (int)Math.Min(Malformed.U32(payload[4..], "echoed request length"), int.MaxValue);
-            tlvOffset = 4 + NetlinkWriter.Align(echoed);
+                echoed = Malformed.U32(payload[4..], "echoed request length");
+            tlvOffset = 4 + ((echoed + 3) & ~3L);
         }
         if (tlvOffset <= payload.Length)
         {
-            var attributes = new AttributeReader(payload[tlvOffset..]);
+            var attributes = new AttributeReader(payload[(int)tlvOffset..]);
             while (attributes.TryRead(out ushort type, out var value))
                 if (type == Rtnl.NLMSGERR_ATTR_MSG) kernelMessage = Malformed.String(value);
         }

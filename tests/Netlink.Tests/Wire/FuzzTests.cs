@@ -111,6 +111,30 @@ public sealed class FuzzTests
         }
     }
 
+    [Theory]
+    [InlineData(0xffffffffu)]
+    [InlineData(0x7fffffffu)]
+    [InlineData(0x7ffffffdu)]
+    [InlineData(21u)]
+    public void An_error_whose_echoed_length_is_absurd_is_read_without_its_text(uint echoedLength)
+    {
+        // NLMSG_ERROR, uncapped, with ext-ack TLVs: the TLVs start after the echoed request, whose
+        // length comes from the message itself.
+        Span<byte> buffer = stackalloc byte[64];
+        var w = new NetlinkWriter(buffer);
+        w.BeginMessage(Rtnl.NLMSG_ERROR, Rtnl.NLM_F_ACK_TLVS);
+        NativeEndian.WriteInt32(w.Reserve(4), -(int)Errno.EINVAL);
+        NativeEndian.WriteUInt32(w.Reserve(Rtnl.HeaderLength), echoedLength);
+        w.EndMessage();
+        var bytes = w.Written.ToArray();
+
+        OnlyNetlinkException(bytes, $"echoed length {echoedLength}");
+        var reader = new MessageReader(bytes);
+        Assert.True(reader.TryRead(out var message));
+        Assert.Equal((int)Errno.EINVAL, NetlinkSocket.ErrorOf(message, out var text));
+        Assert.Null(text);
+    }
+
     [Fact]
     public void Random_bytes()
     {
