@@ -40,6 +40,8 @@ internal static class BenchNetlinkCommand
     public static Task<int> RunAsync(string[] args)
     {
         var (cycles, netnsName) = ParseArguments(args);
+        if (!Environment.IsPrivilegedProcess)
+            throw new InvalidOperationException("needs root: it creates namespaces and veth pairs (sudo fathomctl bench netlink)");
         return Task.FromResult(Run(cycles, netnsName));
     }
 
