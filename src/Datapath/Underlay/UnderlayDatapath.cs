@@ -39,7 +39,7 @@ public sealed class UnderlayDatapath : IDatapath
             ?? throw new CniException(CniErrorCode.InvalidEnvironment, "CNI_NETNS is required for ADD");
 
         using var pod = OpenNetns(netnsPath);
-        using var host = Kernel($"open a netlink socket in the host netns", NetlinkHandle.Open);
+        using var host = Kernel("open a netlink socket in the host netns", NetlinkHandle.Open);
         using var podLinks = Kernel($"open a netlink socket in netns {netnsPath}", () => NetlinkHandle.OpenIn(pod));
         using var hostNs = Kernel("open the host netns", Netns.OpenCurrent);
 
