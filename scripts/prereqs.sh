@@ -19,6 +19,7 @@ declare -A FATHOM_PKGS=(
   [/bin/busybox]=busybox-static
   [/sbin/dhclient]=isc-dhcp-client
   [/usr/bin/jq]=jq
+  [/usr/bin/ping]=iputils-ping
   [/usr/bin/aws]=awscli
   [/usr/share/doc/python3-botocore]=python3-botocore
 )
