@@ -172,7 +172,11 @@ internal static class BenchCniCommand
         psi.Environment["CNI_PATH"] = ReferenceDir; // the static IPAM plugin, the same for both
         var clock = Stopwatch.StartNew();
         using var process = Process.Start(psi) ?? throw new InvalidOperationException($"cannot start {c.Plugin}");
-        var stderr = process.StandardError.ReadToEndAsync();
+        // Once read, the pipes are ours to close (Process.Dispose leaves streams the caller took):
+        // without this every run leaks two descriptors.
+        using var stdoutPipe = process.StandardOutput;
+        using var stderrPipe = process.StandardError;
+        var stderr = stderrPipe.ReadToEndAsync();
         try
         {
             process.StandardInput.BaseStream.Write(config);
@@ -182,7 +186,7 @@ internal static class BenchCniCommand
         {
             // A plugin may exit without reading stdin (VERSION needs none): not a failure.
         }
-        var stdout = process.StandardOutput.ReadToEnd();
+        var stdout = stdoutPipe.ReadToEnd();
         process.WaitForExit();
         var elapsed = clock.Elapsed.TotalMilliseconds;
         if (process.ExitCode != 0)
