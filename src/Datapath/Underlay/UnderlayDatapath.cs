@@ -16,7 +16,8 @@ namespace Fathom.Datapath.Underlay;
 /// </summary>
 /// <remarks>
 /// Every kernel change goes through a <see cref="NetlinkHandle"/> opened in the namespace it
-/// changes (host, transit, pod); the calling thread never switches namespace.
+/// changes (host, pod, and a transit netns on the rare paths that need one); the calling thread
+/// never switches namespace.
 /// The device's original name is stored on the device itself, in its alias (IFLA_IFALIAS),
 /// exactly as host-device stores it, so either plugin can return a device the other moved.
 /// </remarks>
@@ -58,17 +59,16 @@ public sealed class UnderlayDatapath : IDatapath
                 $"host device \"{device.Name}\" was not moved: it is still on the host, unchanged");
 
         var original = new OriginalState(device);
-        using var transit = Kernel("create a transit netns", TransitNetns.Create);
         Link inPod;
         try
         {
-            inPod = MoveIn(host, transit, podLinks, pod, original, ifName);
+            inPod = MoveIn(host, podLinks, pod, original, ifName);
             Kernel($"set {ifName} up in netns {netnsPath}", () => podLinks.SetLinkUp(inPod.Index));
             if (ipamResult is not null) PodAddressing.Apply(podLinks, inPod.Index, ifName, ipamResult);
         }
         catch (Exception e) when (e is CniException or NetlinkException)
         {
-            var outcome = ReturnAfterFailedAdd(host, hostNs, transit, podLinks, original, ifName);
+            var outcome = ReturnAfterFailedAdd(host, hostNs, podLinks, original, ifName);
             throw e is CniException c
                 ? new CniException(c.Code, $"{c.Message}; {outcome}", c.Details, c)
                 : new CniException(CniErrorCode.DatapathFailure, $"{e.Message}; {outcome}", null, e);
@@ -133,24 +133,76 @@ public sealed class UnderlayDatapath : IDatapath
             // The MTU the device had on the host, when the result says (interfaces[].mtu, spec 1.1.0).
             var mtu = prevResult?.Interfaces.FirstOrDefault(i => i.Name == ifName && i.Sandbox == netnsPath)?.Mtu;
 
-            using var transit = Kernel("create a transit netns", TransitNetns.Create);
-            // The move closes the device (dev_close in __dev_change_net_namespace): no separate down.
-            Kernel($"move {ifName} out of netns {netnsPath}", () => podLinks.MoveLinkToNetns(link.Index, transit.Handle));
+            // The name the device returns under must never be set on the host, where udev or a
+            // network manager watch: rename it in the pod (no one watches there) and move it back
+            // already named, one move. Only when the pod itself holds a device of that name does
+            // the device pass through a private transit netns to be renamed.
+            if (Kernel($"look up {hostName} in netns {netnsPath}", () => podLinks.TryGetLink(hostName, out _)))
+            {
+                MoveOutThroughTransit(podLinks, pod, hostNs, link, ifName, hostName, mtu, netnsPath, prevResult);
+                return;
+            }
+            // Down first: the kernel refuses to rename a running device (dev_change_name, EBUSY);
+            // the move would close it anyway (dev_close in __dev_change_net_namespace), so this
+            // costs no extra wait.
+            Kernel($"set {ifName} down in netns {netnsPath}", () => podLinks.SetLinkDown(link.Index));
             try
             {
-                var moving = FindByMac(transit.Netlink, link.Mac, link.Name)
-                    ?? throw new NetlinkException(Errno.ENODEV, $"{ifName} vanished on its way out of netns {netnsPath}");
-                transit.Netlink.SetLinkName(moving.Index, hostName);
-                if (mtu is int m && m != moving.Mtu) transit.Netlink.SetLinkMtu(moving.Index, m);
+                podLinks.SetLinkName(link.Index, hostName);
+                if (mtu is int m && m != link.Mtu) podLinks.SetLinkMtu(link.Index, m);
                 // Left down, as host-device leaves it: the pool decides when it is used again.
-                transit.Netlink.MoveLinkToNetns(moving.Index, hostNs);
+                podLinks.MoveLinkToNetns(link.Index, hostNs, hostName);
             }
             catch (NetlinkException e)
             {
-                var outcome = ReturnToPod(transit, podLinks, pod, link, ifName, prevResult);
+                var outcome = RestoreInPod(podLinks, link, ifName, prevResult);
                 throw new CniException(CniErrorCode.DatapathFailure,
                     $"cannot return \"{ifName}\" to the host as \"{hostName}\": {e.Message}", outcome, e);
             }
+        }
+    }
+
+    /// <summary>DEL when the pod holds a device named like the host device: rename in a transit netns.</summary>
+    private static void MoveOutThroughTransit(NetlinkHandle podLinks, NetnsHandle pod, NetnsHandle hostNs, Link link,
+        string ifName, string hostName, int? mtu, string netnsPath, CniResult? prevResult)
+    {
+        using var transit = Kernel("create a transit netns", TransitNetns.Create);
+        // The move closes the device (dev_close in __dev_change_net_namespace): no separate down.
+        Kernel($"move {ifName} out of netns {netnsPath}", () => podLinks.MoveLinkToNetns(link.Index, transit.Handle));
+        try
+        {
+            var moving = FindByMac(transit.Netlink, link.Mac, link.Name)
+                ?? throw new NetlinkException(Errno.ENODEV, $"{ifName} vanished on its way out of netns {netnsPath}");
+            transit.Netlink.SetLinkName(moving.Index, hostName);
+            if (mtu is int m && m != moving.Mtu) transit.Netlink.SetLinkMtu(moving.Index, m);
+            transit.Netlink.MoveLinkToNetns(moving.Index, hostNs);
+        }
+        catch (NetlinkException e)
+        {
+            var outcome = ReturnToPod(transit, podLinks, pod, link, ifName, prevResult);
+            throw new CniException(CniErrorCode.DatapathFailure,
+                $"cannot return \"{ifName}\" to the host as \"{hostName}\": {e.Message}", outcome, e);
+        }
+    }
+
+    /// <summary>After a failed one-move DEL: the device, still in the pod, gets its pod name, state and routes back.</summary>
+    private static string RestoreInPod(NetlinkHandle podLinks, Link original, string ifName, CniResult? prevResult)
+    {
+        try
+        {
+            var link = FindByMac(podLinks, original.Mac, original.Name)
+                ?? throw new NetlinkException(Errno.ENODEV, "the device is no longer in the pod");
+            if (link.Name != ifName) podLinks.SetLinkName(link.Index, ifName);
+            if (link.Mtu != original.Mtu) podLinks.SetLinkMtu(link.Index, original.Mtu);
+            if (original.IsUp) podLinks.SetLinkUp(link.Index);
+            // Addresses survive a down/up; routes through the device do not (fib_disable_ip on
+            // NETDEV_DOWN): put back what the result had, skipping what is still there.
+            if (prevResult is not null) PodAddressing.Apply(podLinks, link.Index, ifName, prevResult, skipExisting: true);
+            return $"\"{ifName}\" is back in the pod as it was; DEL again to retry";
+        }
+        catch (Exception e) when (e is NetlinkException or CniException)
+        {
+            return $"\"{ifName}\" could not be restored in the pod either: {e.Message}";
         }
     }
 
@@ -192,23 +244,25 @@ public sealed class UnderlayDatapath : IDatapath
         }
     }
 
-    /// <summary>host → transit (renamed there, original name in the alias) → pod. Returns the pod's link.</summary>
-    private static Link MoveIn(NetlinkHandle host, TransitNetns transit, NetlinkHandle podLinks, NetnsHandle pod,
-        OriginalState original, string ifName)
+    /// <summary>
+    /// host → pod in one move that also names the device CNI_IFNAME. The kernel renames it in the
+    /// target namespace, never on the host (__dev_change_net_namespace takes the new name when the
+    /// old one is taken in the pod; otherwise do_setlink renames it there right after the move,
+    /// net/core/rtnetlink.c), so udev and network managers on the host never see a rename — what
+    /// a transit netns guarantees, at half the kernel's cost: each move waits for RCU grace
+    /// periods (synchronize_net, rcu_barrier), 10–50 ms here. Returns the pod's link.
+    /// </summary>
+    private static Link MoveIn(NetlinkHandle host, NetlinkHandle podLinks, NetnsHandle pod, OriginalState original, string ifName)
     {
         var index = Kernel($"look up {original.Name} on the host", () => host.GetLink(original.Name)).Index;
         // No explicit "down" first (host-device sets one): the move itself closes the device
-        // (__dev_change_net_namespace calls dev_close, net/core/dev.c), so it arrives down and
-        // can be renamed; a separate down would cost one more RCU wait on the way.
-        Kernel($"move {original.Name} into the transit netns", () => host.MoveLinkToNetns(index, transit.Handle));
-
-        var moving = FindByMac(transit.Netlink, original.Mac, original.Name)
-            ?? throw new NetlinkException(Errno.ENODEV, $"{original.Name} vanished on its way to the pod");
-        Kernel($"record \"{original.Name}\" in the alias of the device", () => transit.Netlink.SetLinkAlias(moving.Index, original.Name));
-        Kernel($"rename {original.Name} to {ifName}", () => transit.Netlink.SetLinkName(moving.Index, ifName));
+        // (__dev_change_net_namespace calls dev_close, net/core/dev.c).
         // EEXIST here means ifName appeared in the pod since the check: the rollback handles it.
-        Kernel($"move {ifName} into the pod's netns", () => transit.Netlink.MoveLinkToNetns(moving.Index, pod));
-        return Kernel($"look up {ifName} in the pod", () => podLinks.GetLink(ifName));
+        Kernel($"move {original.Name} into the pod's netns as {ifName}", () => host.MoveLinkToNetns(index, pod, ifName));
+        var inPod = Kernel($"look up {ifName} in the pod", () => podLinks.GetLink(ifName));
+        // The original name lives on the device itself (IFLA_IFALIAS), as host-device keeps it.
+        Kernel($"record \"{original.Name}\" in the alias of {ifName}", () => podLinks.SetLinkAlias(inPod.Index, original.Name));
+        return inPod with { Alias = original.Name };
     }
 
     /// <summary>
@@ -216,20 +270,21 @@ public sealed class UnderlayDatapath : IDatapath
     /// back to the host under its own name, alias, MTU and up state. Returns a sentence for the
     /// error message saying where the device is now.
     /// </summary>
-    private static string ReturnAfterFailedAdd(NetlinkHandle host, NetnsHandle hostNs, TransitNetns transit,
-        NetlinkHandle podLinks, OriginalState original, string ifName)
+    private static string ReturnAfterFailedAdd(NetlinkHandle host, NetnsHandle hostNs, NetlinkHandle podLinks,
+        OriginalState original, string ifName)
     {
         try
         {
-            var moving = FindByMac(transit.Netlink, original.Mac, original.Name);
-            if (moving is null && podLinks.TryGetLink(ifName, out var inPod) && SameMac(inPod.Mac, original.Mac)
-                && inPod.Alias == original.Name)
+            // Still on the host (the move itself was refused): only what was changed there.
+            // Else it is in the pod under ifName or its own name: back through a transit netns,
+            // so that its own name is set where no one watches.
+            var inPod = FindByMac(podLinks, original.Mac, original.Name);
+            if (inPod is not null && (inPod.Flags & LinkFlags.Loopback) == 0 && inPod.Name != "lo")
             {
+                using var transit = TransitNetns.Create();
                 podLinks.MoveLinkToNetns(inPod.Index, transit.Handle);
-                moving = FindByMac(transit.Netlink, original.Mac, ifName);
-            }
-            if (moving is not null)
-            {
+                var moving = FindByMac(transit.Netlink, original.Mac, inPod.Name)
+                    ?? throw new NetlinkException(Errno.ENODEV, $"{original.Name} vanished on its way back to the host");
                 if (moving.Name != original.Name) transit.Netlink.SetLinkName(moving.Index, original.Name);
                 if (moving.Alias != original.Alias) transit.Netlink.SetLinkAlias(moving.Index, original.Alias ?? "");
                 if (moving.Mtu != original.Mtu) transit.Netlink.SetLinkMtu(moving.Index, original.Mtu);
@@ -330,10 +385,12 @@ public sealed class UnderlayDatapath : IDatapath
 internal static class PodAddressing
 {
     /// <summary>Adds every address, then every route; a route without a gateway uses its family's gateway from the IPs.</summary>
-    public static void Apply(NetlinkHandle pod, int index, string ifName, CniResult result)
+    public static void Apply(NetlinkHandle pod, int index, string ifName, CniResult result, bool skipExisting = false)
     {
+        var present = skipExisting ? pod.ListAddresses(index: index).Select(a => a.Prefix).ToHashSet() : [];
         foreach (var ip in result.Ips)
         {
+            if (present.Contains(ip.Address)) continue;
             var options = ip.Address.Family == AddressFamily.InterNetworkV6
                 // The address is the pod's alone (the VPC assigned it to this device): skip the DAD wait.
                 ? new AddressOptions { NoDad = true }
@@ -345,7 +402,7 @@ internal static class PodAddressing
         {
             var r = ToKernelRoute(route, index, result);
             UnderlayDatapath.Kernel($"add route {route.Destination}{(r.Gateway is null ? "" : " via " + r.Gateway)} on {ifName}",
-                () => pod.AddRoute(r));
+                () => { if (skipExisting) pod.ReplaceRoute(r); else pod.AddRoute(r); });
         }
     }
 
