@@ -82,6 +82,10 @@ public sealed class NetlinkSocketTests
             {
                 writer.AddAddress(link.Index, flapping);
                 writer.DeleteAddress(link.Index, flapping);
+                // A change every ~2 ms still lands inside many multi-datagram dumps, but leaves
+                // a retry room to finish: flapping flat out on a loaded 2-core machine interrupted
+                // 10 dumps in a row (the library's bound, NetlinkSocket.MaxDumpAttempts).
+                Thread.Sleep(2);
             }
         });
         churn.Start();
