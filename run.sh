@@ -3,7 +3,8 @@
 # their own ENI with the `fathom` CNI plugin, prove connectivity, measure, tear down.
 #
 #   sudo ./run.sh                 the whole demo (about 3 minutes on 2 cores)
-#   FATHOM_RUN_QUICK=1 ./run.sh   fewer benchmark cycles
+#   FATHOM_RUN_QUICK=1 ./run.sh   shorter benchmarks
+#   FATHOM_LAB_PREFIX=x ./run.sh  another name prefix for everything it makes (default flab)
 #
 # Everything happens in namespaces named with the lab prefix (flab-*); the root namespace's
 # interfaces, routes and firewall are never touched, and the lab is removed at the end even
@@ -12,7 +13,8 @@ set -euo pipefail
 cd "$(dirname "$0")"
 if [[ $(id -u) -ne 0 ]]; then echo "run.sh needs root (namespaces, links): sudo ./run.sh" >&2; exit 1; fi
 
-./build.sh
+# FATHOM_SKIP_BUILD=1 (./test.sh's run of this script) uses what is already in artifacts/bin.
+if [[ -z ${FATHOM_SKIP_BUILD:-} || ! -x artifacts/bin/fathomctl ]]; then ./build.sh; fi
 bin=$PWD/artifacts/bin
 ctl=$bin/fathomctl
 export FATHOM_LAB_PREFIX=${FATHOM_LAB_PREFIX:-flab}
@@ -74,8 +76,10 @@ ip netns exec "$P-node1" ping -c 1 -W 2 "${ENI_IP[2]}"
 step "data plane: one TCP stream, node↔node baseline against pod↔pod over underlay ENIs"
 iperf() { # client-netns server-netns server-ip
   ip netns exec "$2" iperf3 -s -1 -D -I "$report/iperf3.pid" >/dev/null
-  sleep 0.5
-  ip netns exec "$1" iperf3 -c "$3" -t "$secs" -J > "$report/iperf3-$1.json" || true
+  for _ in 1 2 3 4 5; do  # the daemon listens a moment after it forks
+    ip netns exec "$1" iperf3 -c "$3" -t "$secs" -J > "$report/iperf3-$1.json" && break
+    sleep 0.3
+  done
   jq -e '.end.sum_received.bits_per_second / 1e9' "$report/iperf3-$1.json" 2>/dev/null ||
     { echo "iperf3 $1 → $3 failed: $(jq -r .error "$report/iperf3-$1.json" 2>/dev/null)" >&2; return 1; }
 }

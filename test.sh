@@ -18,8 +18,10 @@ rm -rf "$results"; mkdir -p "$results"
 # started by tests (its own `down` knows every object it made, even after SIGKILL).
 sweep() {
   if [[ $(id -u) -eq 0 ]]; then
-    [[ -x artifacts/bin/fathomctl ]] && FATHOM_LAB_PREFIX=ftlab artifacts/bin/fathomctl lab down >/dev/null 2>&1
-    for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep '^ftest-'); do
+    for lab in ftlab ftrun; do  # the lab tests' and run.sh test's labs
+      [[ -x artifacts/bin/fathomctl ]] && FATHOM_LAB_PREFIX=$lab artifacts/bin/fathomctl lab down >/dev/null 2>&1
+    done
+    for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep -E '^(ftest-|ftlab-|ftrun-|fathom-bench-)'); do
       ip netns pids "$ns" 2>/dev/null | xargs -r kill -9 2>/dev/null
       ip netns del "$ns" 2>/dev/null
     done

@@ -1,0 +1,52 @@
+namespace Fathom.Lab.Tests.Demo;
+
+/// <summary>
+/// The README's first command, run as a newcomer runs it: <c>sudo ./run.sh</c>, here in its
+/// quick mode, under a lab prefix of its own (ftrun) and without rebuilding (./test.sh built
+/// everything, and a rebuild would overwrite this very test's assemblies). Alone in its
+/// collection: it measures throughput, and other tests' load would only add noise.
+/// </summary>
+[Collection(nameof(RunScriptCollection))]
+public sealed class RunScriptTests
+{
+    private const string Prefix = "ftrun";
+
+    [PrivilegedFact("ip", "iperf3", "jq", "ping")]
+    public void Run_sh_brings_up_the_lab_moves_enis_into_pods_pings_measures_and_leaves_nothing()
+    {
+        Privileged.Require("ip", "iperf3", "jq", "ping");
+        var fathomctl = Path.Combine(Repository.Bin, "fathomctl");
+        Assert.True(File.Exists(fathomctl), $"{fathomctl} is missing: ./build.sh publishes it before ./test.sh runs tests");
+        var env = new Dictionary<string, string>
+        {
+            ["FATHOM_LAB_PREFIX"] = Prefix,
+            ["FATHOM_RUN_QUICK"] = "1",
+            ["FATHOM_SKIP_BUILD"] = "1",
+        };
+        try
+        {
+            var run = Shell.Run(Path.Combine(Repository.Root, "run.sh"), [], env: env, timeout: TimeSpan.FromMinutes(6));
+            var output = run.Stdout + run.Stderr;
+            Assert.True(run.ExitCode == 0, $"run.sh exited {run.ExitCode}:\n{output}");
+
+            // What the README promises a newcomer sees.
+            Assert.Contains($"lab '{Prefix}' is up", output);
+            Assert.Matches(@"eni-[0-9a-f]{17} \S+ \S+ attached to node1 as eth1", output);
+            Assert.Contains("\"name\":\"eth0\"", output);              // fathom's ADD result
+            Assert.Contains("3 packets transmitted, 3 received, 0% packet loss", output);
+            Assert.Matches(@"underlay / node↔node: \d+\.\d %", output);
+            Assert.Contains("bench netlink:", output);
+            Assert.Contains("fathomctl bench cni:", output);
+            Assert.Contains($"namespaces left with prefix {Prefix}-: 0", output);
+        }
+        finally
+        {
+            Shell.Run(fathomctl, ["lab", "down"], env: new Dictionary<string, string> { ["FATHOM_LAB_PREFIX"] = Prefix });
+        }
+        var left = Shell.Run("ip", ["netns", "list"]).Stdout.Split('\n').Where(l => l.StartsWith(Prefix + "-", StringComparison.Ordinal));
+        Assert.Empty(left);
+    }
+}
+
+[CollectionDefinition(nameof(RunScriptCollection), DisableParallelization = true)]
+public sealed class RunScriptCollection;

@@ -1,0 +1,18 @@
+namespace Fathom.Testing;
+
+/// <summary>Where the checkout is, for tests that run its scripts and published binaries.</summary>
+public static class Repository
+{
+    /// <summary>The folder holding Fathom.slnx, found by walking up from the test assembly.</summary>
+    public static string Root { get; } = Find();
+
+    /// <summary>artifacts/bin, where ./build.sh publishes fathom, fathomctl and fathom-agent.</summary>
+    public static string Bin => Path.Combine(Root, "artifacts", "bin");
+
+    private static string Find()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+            if (File.Exists(Path.Combine(dir.FullName, "Fathom.slnx"))) return dir.FullName;
+        throw new InvalidOperationException($"no Fathom.slnx above {AppContext.BaseDirectory}");
+    }
+}
