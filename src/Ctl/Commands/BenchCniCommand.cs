@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Security.Cryptography;
 using System.Text;
 using Fathom.Netlink;
 
@@ -22,7 +21,6 @@ namespace Fathom.Ctl;
 /// </remarks>
 internal static class BenchCniCommand
 {
-    private const string NamespacePrefix = "fathom-bench-";
     private const string ReferenceDir = "/usr/lib/cni";
     private const string SpecVersion = "1.0.0"; // the newest version Debian's host-device (1.1.1) speaks
     private const int WarmupCycles = 5;
@@ -75,72 +73,49 @@ internal static class BenchCniCommand
 
     private static int Run(int cycles, string plugin, string reference)
     {
-        var suffix = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(4));
-        var hostName = $"{NamespacePrefix}{suffix}-host";
-        var fathom = new Contender("fathom", plugin, "fathom", "bench-f", $"{NamespacePrefix}{suffix}-pod-f");
-        var hostDevice = new Contender("host-device", reference, "host-device", "bench-r", $"{NamespacePrefix}{suffix}-pod-r");
-        var created = new List<string>();
-        using var cancelled = new CancellationTokenSource();
-        ConsoleCancelEventHandler onCancel = (_, e) =>
+        using var scratch = new BenchScratch();
+        var fathom = new Contender("fathom", plugin, "fathom", "bench-f", scratch.NameFor("-pod-f"));
+        var hostDevice = new Contender("host-device", reference, "host-device", "bench-r", scratch.NameFor("-pod-r"));
+        using var host = scratch.CreateNetns("-host");
+        scratch.CreateNetns("-pod-f").Dispose();
+        scratch.CreateNetns("-pod-r").Dispose();
+        using (var links = NetlinkHandle.OpenIn(host))
         {
-            // Finish the cycle in progress and clean up rather than die with namespaces left behind.
-            e.Cancel = true;
-            cancelled.Cancel();
-        };
-        Console.CancelKeyPress += onCancel;
-        try
-        {
-            using var host = Netns.Create(hostName);
-            created.Add(hostName);
-            foreach (var c in new[] { fathom, hostDevice })
-            {
-                Netns.Create(c.PodNetns).Dispose();
-                created.Add(c.PodNetns);
-            }
-            using (var links = NetlinkHandle.OpenIn(host))
-            {
-                // The devices to hand out: veth ends whose peers stay in the host namespace.
-                links.CreateVeth(fathom.Device, fathom.Device + "p");
-                links.CreateVeth(hostDevice.Device, hostDevice.Device + "p");
-            }
+            // The devices to hand out: veth ends whose peers stay in the host namespace.
+            links.CreateVeth(fathom.Device, fathom.Device + "p");
+            links.CreateVeth(hostDevice.Device, hostDevice.Device + "p");
+        }
 
-            Console.WriteLine($"fathomctl bench cni: {cycles} ADD+DEL cycles each, interleaved; static IPAM; spec {SpecVersion}");
-            Console.WriteLine($"  fathom      {plugin}");
-            Console.WriteLine($"  host-device {reference}");
-            Netns.Run(host, () =>
-            {
-                for (var i = 0; i < WarmupCycles && !cancelled.IsCancellationRequested; i++)
-                {
-                    Cycle(fathom, record: false);
-                    Cycle(hostDevice, record: false);
-                }
-                for (var i = 0; i < cycles && !cancelled.IsCancellationRequested; i++)
-                {
-                    // Alternate who goes first, so neither always runs on a cache the other warmed.
-                    var (first, second) = i % 2 == 0 ? (fathom, hostDevice) : (hostDevice, fathom);
-                    Cycle(first, record: true);
-                    Cycle(second, record: true);
-                }
-                for (var i = 0; i < VersionRuns && !cancelled.IsCancellationRequested; i++)
-                {
-                    fathom.Version.Add(Exec(fathom, "VERSION", """{"cniVersion":"1.0.0"}"""u8.ToArray()));
-                    hostDevice.Version.Add(Exec(hostDevice, "VERSION", """{"cniVersion":"1.0.0"}"""u8.ToArray()));
-                }
-            });
-            if (cancelled.IsCancellationRequested)
-            {
-                Console.Error.WriteLine("fathomctl bench cni: interrupted");
-                return 130;
-            }
-            Report(fathom, hostDevice);
-            return 0;
-        }
-        finally
+        Console.WriteLine($"fathomctl bench cni: {cycles} ADD+DEL cycles each, interleaved; static IPAM; spec {SpecVersion}");
+        Console.WriteLine($"  fathom      {plugin}");
+        Console.WriteLine($"  host-device {reference}");
+        Netns.Run(host, () =>
         {
-            Console.CancelKeyPress -= onCancel;
-            foreach (var name in created)
-                Netns.TryDelete(name);
+            for (var i = 0; i < WarmupCycles && !scratch.Interrupted; i++)
+            {
+                Cycle(fathom, record: false);
+                Cycle(hostDevice, record: false);
+            }
+            for (var i = 0; i < cycles && !scratch.Interrupted; i++)
+            {
+                // Alternate who goes first, so neither always runs on a cache the other warmed.
+                var (first, second) = i % 2 == 0 ? (fathom, hostDevice) : (hostDevice, fathom);
+                Cycle(first, record: true);
+                Cycle(second, record: true);
+            }
+            for (var i = 0; i < VersionRuns && !scratch.Interrupted; i++)
+            {
+                fathom.Version.Add(Exec(fathom, "VERSION", """{"cniVersion":"1.0.0"}"""u8.ToArray()));
+                hostDevice.Version.Add(Exec(hostDevice, "VERSION", """{"cniVersion":"1.0.0"}"""u8.ToArray()));
+            }
+        });
+        if (scratch.Interrupted)
+        {
+            Console.Error.WriteLine("fathomctl bench cni: interrupted");
+            return 130;
         }
+        Report(fathom, hostDevice);
+        return 0;
     }
 
     /// <summary>One ADD then DEL through one plugin; times in milliseconds.</summary>
@@ -204,26 +179,17 @@ internal static class BenchCniCommand
         Row("VERSION", fathom.Version, reference.Version);
         Console.WriteLine("(milliseconds; ratio = fathom / host-device)");
 
-        var cycleRatio = Percentile(fathom.Cycle, 50) / Percentile(reference.Cycle, 50);
-        var startRatio = Percentile(fathom.Version, 50) / Percentile(reference.Version, 50);
+        var cycleRatio = BenchScratch.Percentile(fathom.Cycle, 0.50) / BenchScratch.Percentile(reference.Cycle, 0.50);
+        var startRatio = BenchScratch.Percentile(fathom.Version, 0.50) / BenchScratch.Percentile(reference.Version, 0.50);
         Console.WriteLine();
         Console.WriteLine($"target: ADD+DEL cycle ≤ 1/4 of host-device: ratio {F(cycleRatio)} → {(cycleRatio <= 0.25 ? "met" : "NOT met")}");
         Console.WriteLine($"target: faster start (VERSION) than host-device: ratio {F(startRatio)} → {(startRatio < 1 ? "met" : "NOT met")}");
     }
 
     private static void Row(string what, List<double> fathom, List<double> reference) =>
-        Console.WriteLine($"{what,-10}{F(Percentile(fathom, 50)),15}{F(Percentile(fathom, 99)),9}" +
-                          $"{F(Percentile(reference, 50)),21}{F(Percentile(reference, 99)),9}" +
-                          $"{F(Percentile(fathom, 50) / Percentile(reference, 50)),17}");
-
-    /// <summary>Nearest-rank percentile.</summary>
-    private static double Percentile(List<double> samples, int p)
-    {
-        if (samples.Count == 0) return double.NaN;
-        var sorted = samples.Order().ToArray();
-        var rank = (int)Math.Ceiling(p / 100.0 * sorted.Length);
-        return sorted[Math.Clamp(rank - 1, 0, sorted.Length - 1)];
-    }
+        Console.WriteLine($"{what,-10}{F(BenchScratch.Percentile(fathom, 0.50)),15}{F(BenchScratch.Percentile(fathom, 0.99)),9}" +
+                          $"{F(BenchScratch.Percentile(reference, 0.50)),21}{F(BenchScratch.Percentile(reference, 0.99)),9}" +
+                          $"{F(BenchScratch.Percentile(fathom, 0.50) / BenchScratch.Percentile(reference, 0.50)),17}");
 
     private static string F(double value) => value.ToString("0.00", CultureInfo.InvariantCulture);
 }

@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Net;
-using System.Security.Cryptography;
 using Fathom.Netlink;
 
 namespace Fathom.Ctl;
@@ -19,7 +18,6 @@ namespace Fathom.Ctl;
 /// </remarks>
 internal static class BenchNetlinkCommand
 {
-    private const string NamespacePrefix = "fathom-bench-";
     private const string HostEnd = "fbench-h";
     private const string PodEnd = "fbench-p";
     private const string PodName = "fbench-eth";
@@ -71,70 +69,51 @@ internal static class BenchNetlinkCommand
 
     private static int Run(int cycles, string? podNetnsName)
     {
-        var created = new List<string>();
-        using var cancelled = new CancellationTokenSource();
-        ConsoleCancelEventHandler onCancel = (_, e) =>
+        using var scratch = new BenchScratch();
+        var hostName = scratch.NameFor("-host");
+        using var hostNetns = scratch.CreateNetns("-host");
+        if (podNetnsName is null)
         {
-            // Finish the cycle in progress and clean up rather than die with namespaces left behind.
-            e.Cancel = true;
-            cancelled.Cancel();
-        };
-        Console.CancelKeyPress += onCancel;
-        try
-        {
-            var suffix = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(4));
-            var hostName = NamespacePrefix + suffix + "-host";
-            using var hostNetns = Netns.Create(hostName);
-            created.Add(hostName);
-            if (podNetnsName is null)
-            {
-                podNetnsName = NamespacePrefix + suffix;
-                Netns.Create(podNetnsName).Dispose();
-                created.Add(podNetnsName);
-            }
-            using var podNetns = Netns.Open(podNetnsName);
-            using var host = NetlinkHandle.OpenIn(hostNetns);
-            using var pod = NetlinkHandle.OpenIn(podNetns);
-            foreach (var name in new[] { PodEnd, PodName })
-                if (pod.TryGetLink(name, out _))
-                    throw new InvalidOperationException($"netns {podNetnsName} already has a link '{name}': not touching it");
-
-            var ip = new IpCycle(hostName, podNetnsName);
-            var library = new LibraryCycle(host, pod, podNetns);
-            Console.WriteLine($"bench netlink: {cycles} cycles of {string.Join(", ", Steps)}");
-            Console.WriteLine($"  pod netns {podNetnsName}, host netns {hostName}; library and ip interleaved, {WarmupCycles} warm-up cycles each not counted");
-
-            for (var i = 0; i < WarmupCycles && !cancelled.IsCancellationRequested; i++)
-            {
-                library.Run(null);
-                ip.Run(null);
-            }
-            var libraryTimes = new double[cycles, Steps.Length];
-            var ipTimes = new double[cycles, Steps.Length];
-            var done = 0;
-            for (; done < cycles && !cancelled.IsCancellationRequested; done++)
-            {
-                // Alternate which side goes first, so neither always follows the other's teardown.
-                if (done % 2 == 0)
-                {
-                    library.Run(Row(libraryTimes, done));
-                    ip.Run(Row(ipTimes, done));
-                }
-                else
-                {
-                    ip.Run(Row(ipTimes, done));
-                    library.Run(Row(libraryTimes, done));
-                }
-            }
-            if (done == 0) return 1;
-            Report(libraryTimes, ipTimes, done);
-            return cancelled.IsCancellationRequested ? 130 : 0;
+            podNetnsName = scratch.NameFor("");
+            scratch.CreateNetns("").Dispose();
         }
-        finally
+        using var podNetns = Netns.Open(podNetnsName);
+        using var host = NetlinkHandle.OpenIn(hostNetns);
+        using var pod = NetlinkHandle.OpenIn(podNetns);
+        foreach (var name in new[] { PodEnd, PodName })
+            if (pod.TryGetLink(name, out _))
+                throw new InvalidOperationException($"netns {podNetnsName} already has a link '{name}': not touching it");
+
+        var ip = new IpCycle(hostName, podNetnsName);
+        var library = new LibraryCycle(host, pod, podNetns);
+        Console.WriteLine($"bench netlink: {cycles} cycles of {string.Join(", ", Steps)}");
+        Console.WriteLine($"  pod netns {podNetnsName}, host netns {hostName}; library and ip interleaved, {WarmupCycles} warm-up cycles each not counted");
+
+        for (var i = 0; i < WarmupCycles && !scratch.Interrupted; i++)
         {
-            Console.CancelKeyPress -= onCancel;
-            foreach (var name in created) Netns.TryDelete(name);
+            library.Run(null);
+            ip.Run(null);
         }
+        var libraryTimes = new double[cycles, Steps.Length];
+        var ipTimes = new double[cycles, Steps.Length];
+        var done = 0;
+        for (; done < cycles && !scratch.Interrupted; done++)
+        {
+            // Alternate which side goes first, so neither always follows the other's teardown.
+            if (done % 2 == 0)
+            {
+                library.Run(Row(libraryTimes, done));
+                ip.Run(Row(ipTimes, done));
+            }
+            else
+            {
+                ip.Run(Row(ipTimes, done));
+                library.Run(Row(libraryTimes, done));
+            }
+        }
+        if (done == 0) return 1;
+        Report(libraryTimes, ipTimes, done);
+        return scratch.Interrupted ? 130 : 0;
     }
 
     private static Span<double> Row(double[,] table, int row) =>
@@ -262,15 +241,7 @@ internal static class BenchNetlinkCommand
         return values;
     }
 
-    private static double Median(double[] values) => Percentile(values, 0.50);
+    private static double Median(double[] values) => BenchScratch.Percentile(values, 0.50);
 
-    private static double P99(double[] values) => Percentile(values, 0.99);
-
-    /// <summary>Nearest-rank percentile.</summary>
-    private static double Percentile(double[] values, double p)
-    {
-        var sorted = values.Order().ToArray();
-        var rank = (int)Math.Ceiling(p * sorted.Length);
-        return sorted[Math.Clamp(rank - 1, 0, sorted.Length - 1)];
-    }
+    private static double P99(double[] values) => BenchScratch.Percentile(values, 0.99);
 }

@@ -1,0 +1,63 @@
+using System.Security.Cryptography;
+using Fathom.Netlink;
+
+namespace Fathom.Ctl;
+
+/// <summary>
+/// The namespaces a benchmark makes for itself (<c>fathom-bench-{hex}-…</c>, so the root
+/// namespace is never touched) and Ctrl-C handling: an interrupt finishes the cycle in progress
+/// and the namespaces are deleted on dispose rather than left behind by a dying process.
+/// </summary>
+internal sealed class BenchScratch : IDisposable
+{
+    private const string NamespacePrefix = "fathom-bench-";
+
+    private readonly List<string> _created = [];
+    private readonly CancellationTokenSource _cancelled = new();
+    private readonly ConsoleCancelEventHandler _onCancel;
+
+    public BenchScratch()
+    {
+        Suffix = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(4));
+        _onCancel = (_, e) =>
+        {
+            e.Cancel = true;
+            _cancelled.Cancel();
+        };
+        Console.CancelKeyPress += _onCancel;
+    }
+
+    /// <summary>Random per run, so two runs (or a leftover) never collide.</summary>
+    public string Suffix { get; }
+
+    /// <summary>True once the operator pressed Ctrl-C.</summary>
+    public bool Interrupted => _cancelled.IsCancellationRequested;
+
+    /// <summary>The name <c>fathom-bench-{suffix}{role}</c> for a namespace of this run.</summary>
+    public string NameFor(string role) => NamespacePrefix + Suffix + role;
+
+    /// <summary>Creates a namespace of this run, deleted on dispose.</summary>
+    public NetnsHandle CreateNetns(string role)
+    {
+        var name = NameFor(role);
+        var handle = Netns.Create(name);
+        _created.Add(name);
+        return handle;
+    }
+
+    public void Dispose()
+    {
+        Console.CancelKeyPress -= _onCancel;
+        foreach (var name in _created) Netns.TryDelete(name);
+        _cancelled.Dispose();
+    }
+
+    /// <summary>Nearest-rank percentile (p in 0..1) of the samples; NaN when there are none.</summary>
+    public static double Percentile(IEnumerable<double> samples, double p)
+    {
+        var sorted = samples.Order().ToArray();
+        if (sorted.Length == 0) return double.NaN;
+        var rank = (int)Math.Ceiling(p * sorted.Length);
+        return sorted[Math.Clamp(rank - 1, 0, sorted.Length - 1)];
+    }
+}
