@@ -4,9 +4,11 @@ using Fathom.Netlink;
 namespace Fathom.Datapath.Underlay;
 
 /// <summary>
-/// A private, empty network namespace a device passes through between the host and the pod, so
-/// that it is never renamed where udev or a network manager watch (the host) and never carries
-/// a name that collides in the pod (Terway's exclusive-ENI path; host-device since v1.2).
+/// A private, empty network namespace where a device can be renamed when one move with a name
+/// cannot do it — returning it after a failed ADD, or DEL when the pod holds a device named
+/// like the host device — so that it is never renamed where udev or a network manager watch
+/// (the host) and never carries a name that collides (Terway's exclusive-ENI path; host-device
+/// since v1.2). The common paths need none: see UnderlayDatapath.MoveIn.
 /// The namespace is anonymous as soon as it exists: its /run/netns name is removed right after
 /// opening it, and only this handle keeps it alive. So nothing is left behind even if the
 /// plugin is killed: the kernel frees the namespace with the process, returning a physical NIC
