@@ -229,6 +229,26 @@ public sealed class HostDeviceScenarioTests
     });
 
     [PrivilegedFact("ip")]
+    public void DeviceWhoseNameIsTakenInThePodStillArrivesUnderIfName() => Run("1.1.0", s =>
+    {
+        // The pod already has a "ul0" of its own: the one-request move+rename must take the new
+        // name as it enters (the kernel's dev_change_net_namespace pattern), and DEL must bring the
+        // device home through the transit netns since it cannot be renamed "ul0" in the pod.
+        Shell.IpIn(s.Bed.Pod.Name, "link", "add", UnderlayBed.Device, "type", "veth", "peer", "name", "ul0peer");
+        var config = s.Config(staticIpam: true);
+        var add = s.Add(config);
+        var result = add.Outcome.Result;
+        AssertInPod(add, "eth0", withAddress: true);
+        Assert.NotEqual(UnderlayBed.DeviceMac, add.Pod!.Link(UnderlayBed.Device)?.Mac);   // the pod's own ul0, untouched
+
+        var del = s.Del(config, result);
+        del.Outcome.EnsureSuccess();
+        AssertBackOnHost(del);
+        Assert.NotNull(del.Pod!.Link(UnderlayBed.Device));
+        Assert.NotEqual(UnderlayBed.DeviceMac, del.Pod.Link(UnderlayBed.Device)!.Mac);
+    });
+
+    [PrivilegedFact("ip")]
     public void CheckNamesAMissingRoute() => Run("1.1.0", s =>
     {
         var config = s.Config(staticIpam: true);
