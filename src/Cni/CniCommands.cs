@@ -1,11 +1,20 @@
 using System.Runtime.ExceptionServices;
+using System.Text.Json;
+using System.Text.Json.Nodes;
 
 namespace Fathom.Cni;
 
 /// <summary>What a command handler gets besides the request: the mode's datapath and the IPAM plugin, if any.</summary>
 /// <param name="Datapath">The datapath of the config's mode.</param>
 /// <param name="Ipam">The delegated IPAM plugin, or null when the config has no <c>ipam.type</c>.</param>
-public sealed record CniContext(IDatapath Datapath, IpamPlugin? Ipam);
+public sealed record CniContext(IDatapath Datapath, IpamPlugin? Ipam)
+{
+    /// <summary>
+    /// The invocation's environment, passed on to the IPAM plugins GC runs for recorded
+    /// attachments; null means this process's (the plugin's own, as the reference pkg/invoke).
+    /// </summary>
+    public IReadOnlyDictionary<string, string>? Environment { get; init; }
+}
 
 /// <summary>A command handler: returns the result to print (ADD) or null (every other command).</summary>
 public delegate CniResult? CniHandler(CniRequest request, CniContext context);
@@ -13,7 +22,8 @@ public delegate CniResult? CniHandler(CniRequest request, CniContext context);
 /// <summary>
 /// The spec's logic for each command around one datapath (CNI spec 1.1 §"CNI Operations"):
 /// delegated IPAM, releasing it when ADD fails, idempotent DEL that always releases, chaining
-/// through prevResult. The plugin's Program.cs maps CNI_COMMAND to these.
+/// through prevResult, and the attachment records (<see cref="AttachmentStore"/>) that let GC
+/// release what the runtime forgot. The plugin's Program.cs maps CNI_COMMAND to these.
 /// </summary>
 public static class CniCommands
 {
@@ -48,7 +58,9 @@ public static class CniCommands
     /// <summary>
     /// ADD: IPAM allocates, the datapath attaches; if the datapath fails the allocation is
     /// released (IPAM DEL) before the error is reported. In a chain the result is appended to
-    /// prevResult, interface indexes shifted past the previous interfaces.
+    /// prevResult, interface indexes shifted past the previous interfaces. The attachment is then
+    /// recorded for GC; if that fails the ADD is undone (an attachment GC cannot see could hold
+    /// its address forever) and the error reported.
     /// </summary>
     public static CniResult? Add(CniRequest request, CniContext context)
     {
@@ -78,13 +90,52 @@ public static class CniCommands
             // As the reference bridge plugin: the config's dns wins, else what IPAM said.
             own.Dns = config.Dns is { IsEmpty: false } ? config.Dns : ipamResult?.Dns;
         }
-        return config.PrevResult is { } prev ? Append(prev, own) : own;
+        var result = config.PrevResult is { } prev ? Append(prev, own) : own;
+        Record(request, context, result);
+        return result;
+    }
+
+    private static void Record(CniRequest request, CniContext context, CniResult result)
+    {
+        var store = AttachmentStore.For(request.Config);
+        try
+        {
+            store.Save(AttachmentRecord.Of(request, result));
+        }
+        catch (Exception e)
+        {
+            var failure = e as CniException ?? new CniException(CniSkeleton.CodeFor(e),
+                $"cannot record attachment {request.ContainerId}/{request.IfName} in {store.Folder}", e.Message, e);
+            var notes = new List<string> { "the attachment was undone" };
+            try
+            {
+                context.Datapath.Delete(request, result);
+            }
+            catch (Exception detach)
+            {
+                notes.Add($"but detaching it failed: {detach.Message}");
+            }
+            if (context.Ipam is not null)
+            {
+                try
+                {
+                    context.Ipam.Delete();
+                }
+                catch (CniException release)
+                {
+                    notes.Add($"and ipam plugin \"{context.Ipam.Type}\" failed to release: {release.Message}");
+                }
+            }
+            throw WithNote(failure, string.Join(" ", notes));
+        }
     }
 
     /// <summary>
     /// DEL: the datapath detaches (idempotent, netns may be gone), then IPAM releases — always,
     /// even when the datapath failed, so a pod that is gone never keeps its address
-    /// (CNI spec 1.1 §DEL: "clean up as many resources as possible").
+    /// (CNI spec 1.1 §DEL: "clean up as many resources as possible"). Once both succeeded the
+    /// attachment's record goes; while anything failed it stays, so a GC can finish the job if
+    /// the runtime gives up on the DEL. No record (a repeated DEL, an ADD from before records) is fine.
     /// </summary>
     public static CniResult? Delete(CniRequest request, CniContext context)
     {
@@ -110,6 +161,18 @@ public static class CniCommands
             }
         }
         failure?.Throw();
+
+        var store = AttachmentStore.For(request.Config);
+        try
+        {
+            store.Remove(request.ContainerId, request.IfName);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new CniException(CniErrorCode.IoFailure,
+                $"cannot remove the record of attachment {request.ContainerId}/{request.IfName} from {store.Folder}",
+                $"{e.Message}; the address is released, a DEL again removes the record", e);
+        }
         return null;
     }
 
@@ -133,12 +196,127 @@ public static class CniCommands
         return null;
     }
 
-    /// <summary>GC: IPAM frees what <c>cni.dev/attachments</c> does not list, then the datapath does.</summary>
+    /// <summary>
+    /// GC (CNI spec 1.1 §GC): every recorded attachment of this network that
+    /// <c>cni.dev/valid-attachments</c> does not list is released as a DEL without a netns
+    /// would — IPAM DEL with the config it was added with, then the datapath — and its record
+    /// removed. Then the IPAM plugin's own GC (when its version has one) and the datapath's.
+    /// One failure does not stop the rest: every stale attachment is tried, and the first error
+    /// is reported with the others in its details. A record that cannot be read is left in place
+    /// and named in the error, never deleted unseen.
+    /// </summary>
     public static CniResult? GarbageCollect(CniRequest request, CniContext context)
     {
-        context.Ipam?.GarbageCollect();
-        context.Datapath.GarbageCollect(request.Config.ValidAttachments);
+        var valid = request.Config.ValidAttachments;
+        var failures = new List<CniException>();
+        var store = AttachmentStore.For(request.Config);
+        foreach (var stored in store.List())
+        {
+            if (stored.Record is not { } record)
+            {
+                failures.Add(new CniException(stored.Code, $"attachment record {stored.Path} is unreadable: {stored.Problem}",
+                    "left in place; remove it once its attachment is released by hand"));
+                continue;
+            }
+            if (valid.Contains((record.ContainerId, record.IfName))) continue;
+            try
+            {
+                Release(request, context, store, record);
+            }
+            catch (Exception e)
+            {
+                failures.Add(new CniException(CniSkeleton.CodeFor(e),
+                    $"releasing stale attachment {record.ContainerId}/{record.IfName} failed: {e.Message}",
+                    (e as CniException)?.Details, e));
+            }
+        }
+
+        try
+        {
+            context.Ipam?.GarbageCollect();
+        }
+        catch (CniException e)
+        {
+            failures.Add(e);
+        }
+        try
+        {
+            context.Datapath.GarbageCollect(valid);
+        }
+        catch (Exception e)
+        {
+            failures.Add(e as CniException ?? new CniException(CniSkeleton.CodeFor(e), e.Message, null, e));
+        }
+
+        if (failures.Count == 1) throw failures[0];
+        if (failures.Count > 1)
+            throw WithNote(failures[0], $"{failures.Count - 1} more: " + string.Join("; ", failures.Skip(1).Select(f => f.Message)));
         return null;
+    }
+
+    // One stale attachment, released as its DEL would have: IPAM DEL with the config the ADD had
+    // (the IPAM section may have changed since), CNI_CONTAINERID/CNI_IFNAME of the attachment and
+    // no CNI_NETNS; then the datapath, whose DEL without a netns undoes what it keeps outside the
+    // pod. Both are tried; the record goes only when both succeeded.
+    private static void Release(CniRequest gc, CniContext context, AttachmentStore store, AttachmentRecord record)
+    {
+        var config = NetworkConfig.Parse(record.Config);
+        var request = new CniRequest
+        {
+            Command = CniCommand.Del,
+            ContainerId = record.ContainerId,
+            IfName = record.IfName,
+            NetnsPath = null,
+            CniPath = gc.CniPath,
+            Config = config,
+        };
+        ExceptionDispatchInfo? failure = null;
+        if (config.IpamType is not null)
+        {
+            try
+            {
+                new IpamPlugin(config, gc.CniPath, AttachmentEnvironment(gc, context, record)).Delete();
+            }
+            catch (Exception e)
+            {
+                failure = ExceptionDispatchInfo.Capture(e);
+            }
+        }
+        try
+        {
+            var prev = record.Result is { ValueKind: JsonValueKind.Object } result
+                ? CniResultJson.Parse(JsonObject.Create(result)!, "the recorded result", CniErrorCode.DecodeFailure)
+                : null;
+            context.Datapath.Delete(request, prev);
+        }
+        catch (Exception e)
+        {
+            failure ??= ExceptionDispatchInfo.Capture(e); // the IPAM failure, if any, is the one to report
+        }
+        failure?.Throw();
+        store.Remove(record.ContainerId, record.IfName);
+    }
+
+    // The environment an IPAM DEL of the attachment gets: the invocation's, with the CNI_*
+    // variables of that attachment's DEL (CNI_COMMAND is set by DelegatedPlugin).
+    private static Dictionary<string, string> AttachmentEnvironment(CniRequest gc, CniContext context, AttachmentRecord record)
+    {
+        var environment = new Dictionary<string, string>(StringComparer.Ordinal);
+        if (context.Environment is { } given)
+        {
+            foreach (var (key, value) in given) environment[key] = value;
+        }
+        else
+        {
+            foreach (System.Collections.DictionaryEntry e in System.Environment.GetEnvironmentVariables())
+                if (e.Key is string k && e.Value is string v) environment[k] = v;
+        }
+        foreach (var key in environment.Keys.Where(k => k.StartsWith("CNI_", StringComparison.Ordinal)).ToList())
+            environment.Remove(key);
+        environment["CNI_CONTAINERID"] = record.ContainerId;
+        environment["CNI_IFNAME"] = record.IfName;
+        environment["CNI_PATH"] = string.Join(':', gc.CniPath);
+        return environment;
     }
 
     /// <summary>

@@ -13,6 +13,9 @@ public sealed class NetworkConfig
     /// <summary>The mode when the config names none.</summary>
     public const string DefaultMode = "underlay";
 
+    /// <summary>Where attachment records live when the config names no <c>dataDir</c> (beside libcni's /var/lib/cni/results).</summary>
+    public const string DefaultDataDir = "/var/lib/cni/fathom";
+
     /// <summary>The spec version in use (its <c>cniVersion</c>, or the <c>cniVersions</c> negotiation).</summary>
     public required string CniVersion { get; init; }
 
@@ -58,7 +61,16 @@ public sealed class NetworkConfig
     /// <summary>Where to append one JSON line per invocation, or null for no log.</summary>
     public string? LogFile { get; init; }
 
-    /// <summary>GC: the attachments the runtime still holds (<c>cni.dev/attachments</c>).</summary>
+    /// <summary>
+    /// The directory of fathom's attachment records (<see cref="AttachmentStore"/>): one folder per
+    /// network, one file per attachment. An absolute path.
+    /// </summary>
+    public string DataDir { get; init; } = DefaultDataDir;
+
+    /// <summary>
+    /// GC: the attachments the runtime still holds (<c>cni.dev/valid-attachments</c>, and the
+    /// <c>cni.dev/attachments</c> spelling of the same list).
+    /// </summary>
     public IReadOnlySet<(string ContainerId, string IfName)> ValidAttachments { get; init; } =
         new HashSet<(string, string)>();
 
@@ -108,6 +120,11 @@ public sealed class NetworkConfig
                     $"field \"ipam.type\" is \"{ipamType}\": a plugin name, not a path");
         }
 
+        var dataDir = OptionalString(raw, "dataDir");
+        if (dataDir is not null && !Path.IsPathFullyQualified(dataDir))
+            throw new CniException(CniErrorCode.InvalidNetworkConfig, $"field \"dataDir\" is \"{dataDir}\": an absolute path",
+                "a plugin runs in whatever directory the runtime is in");
+
         CniResult? prevResult = null;
         if (raw["prevResult"] is JsonNode prev)
         {
@@ -133,6 +150,7 @@ public sealed class NetworkConfig
             RuntimeConfig = OptionalObject(raw, "runtimeConfig"),
             Args = OptionalObject(raw, "args"),
             LogFile = OptionalString(raw, "logFile"),
+            DataDir = dataDir ?? DefaultDataDir,
             ValidAttachments = ParseAttachments(raw),
             Raw = raw,
             RawBytes = stdin,
@@ -178,23 +196,28 @@ public sealed class NetworkConfig
             "error parsing network config: expected a JSON object", $"got {(node is null ? "null" : node.GetValueKind().ToString())}");
     }
 
-    // cni.dev/attachments (CNI spec 1.1 §GC): [{"containerID": ..., "ifname": ...}].
+    // The GC list (CNI spec 1.1 §GC): [{"containerID": ..., "ifname": ...}]. The spec names it
+    // cni.dev/valid-attachments in one place and cni.dev/attachments in another; libcni sends both
+    // with the same value (containernetworking/cni#1101), so either is read, and both united.
     private static HashSet<(string, string)> ParseAttachments(JsonObject raw)
     {
         var set = new HashSet<(string, string)>();
-        if (raw["cni.dev/attachments"] is not JsonNode node) return set;
-        if (node is not JsonArray array)
-            throw new CniException(CniErrorCode.InvalidNetworkConfig, "field \"cni.dev/attachments\" must be an array");
-        for (var i = 0; i < array.Count; i++)
+        foreach (var key in (string[])["cni.dev/valid-attachments", "cni.dev/attachments"])
         {
-            var field = $"cni.dev/attachments[{i}]";
-            if (array[i] is not JsonObject a)
-                throw new CniException(CniErrorCode.InvalidNetworkConfig, $"field \"{field}\" must be an object");
-            var id = OptionalString(a, "containerID", field + ".containerID");
-            var ifName = OptionalString(a, "ifname", field + ".ifname");
-            if (string.IsNullOrEmpty(id) || string.IsNullOrEmpty(ifName))
-                throw new CniException(CniErrorCode.InvalidNetworkConfig, $"field \"{field}\" needs \"containerID\" and \"ifname\"");
-            set.Add((id, ifName));
+            if (raw[key] is not JsonNode node) continue;
+            if (node is not JsonArray array)
+                throw new CniException(CniErrorCode.InvalidNetworkConfig, $"field \"{key}\" must be an array");
+            for (var i = 0; i < array.Count; i++)
+            {
+                var field = $"{key}[{i}]";
+                if (array[i] is not JsonObject a)
+                    throw new CniException(CniErrorCode.InvalidNetworkConfig, $"field \"{field}\" must be an object");
+                var id = OptionalString(a, "containerID", field + ".containerID");
+                var ifName = OptionalString(a, "ifname", field + ".ifname");
+                if (string.IsNullOrEmpty(id) || string.IsNullOrEmpty(ifName))
+                    throw new CniException(CniErrorCode.InvalidNetworkConfig, $"field \"{field}\" needs \"containerID\" and \"ifname\"");
+                set.Add((id, ifName));
+            }
         }
         return set;
     }

@@ -3,10 +3,15 @@ using System.Text.Json.Nodes;
 namespace Fathom.Cni.Tests;
 
 /// <summary>The entry point in-process: environment checks, the error JSON, the log file, chaining.</summary>
-public sealed class CniSkeletonTests
+public sealed class CniSkeletonTests : IDisposable
 {
-    private static string Config(string version, string extra = "") =>
-        $$"""{"cniVersion":"{{version}}","name":"testnet","type":"fathom","device":"eth10"{{extra}}}""";
+    // Successful ADDs record their attachment (for GC): here, not in the machine's /var/lib/cni/fathom.
+    private readonly DirectoryInfo _records = Directory.CreateTempSubdirectory("fathom-cni-skeleton-");
+
+    public void Dispose() => _records.Delete(recursive: true);
+
+    private string Config(string version, string extra = "") =>
+        $$"""{"cniVersion":"{{version}}","name":"testnet","type":"fathom","device":"eth10","dataDir":"{{_records.FullName}}"{{extra}}}""";
 
     [Fact]
     public void VERSION_lists_the_supported_versions_without_reading_stdin()

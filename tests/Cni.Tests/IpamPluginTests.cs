@@ -5,7 +5,8 @@ namespace Fathom.Cni.Tests;
 /// <summary>
 /// Delegated IPAM with Debian's real reference plugins (/usr/lib/cni host-local and static).
 /// IPAM plugins do not enter the pod's netns, so these need no root: host-local keeps its
-/// leases in a temporary dataDir, and the datapath is the recording test datapath.
+/// leases in a temporary dataDir (and fathom its attachment records), and the datapath is the
+/// recording test datapath.
 /// </summary>
 public sealed class IpamPluginTests : IDisposable
 {
@@ -15,11 +16,13 @@ public sealed class IpamPluginTests : IDisposable
     public void Dispose() => _dataDir.Delete(recursive: true);
 
     private string HostLocal(string version, string subnet = "10.99.0.0/24", string extra = "") => $$$"""
-        {"cniVersion":"{{{version}}}","name":"ipamnet","type":"fathom","device":"eth10"{{{extra}}},
+        {"cniVersion":"{{{version}}}","name":"ipamnet","type":"fathom","device":"eth10","dataDir":"{{{Records}}}"{{{extra}}},
          "ipam":{"type":"host-local","dataDir":"{{{_dataDir.FullName}}}",
                  "ranges":[[{"subnet":"{{{subnet}}}","gateway":"10.99.0.1"}]],
                  "routes":[{"dst":"0.0.0.0/0"},{"dst":"192.168.0.0/16","gw":"10.99.0.254"}]}}
         """;
+
+    private string Records => Path.Combine(_dataDir.FullName, "records");
 
     private string Lease(string ip) => Path.Combine(_dataDir.FullName, "ipamnet", ip);
 
@@ -135,14 +138,15 @@ public sealed class IpamPluginTests : IDisposable
     {
         RequirePlugins();
         // Debian's host-local (1.1.1) speaks up to 1.0.0: ADD is bridged to 1.0.0; it has no GC or
-        // STATUS, so those are skipped for it (it cannot hold state they would act on) while the
-        // datapath still runs them.
+        // STATUS, so those are skipped for it while the datapath still runs them. Its lease of an
+        // attachment GC does not list is released all the same, by a DEL from fathom's record.
         InProcess.Run(new TestDatapath(), Env("ADD"), HostLocal("1.1.0")).Succeeded();
 
         var gc = new TestDatapath();
         var env = new Dictionary<string, string> { ["CNI_COMMAND"] = "GC", ["CNI_PATH"] = CniDir };
         InProcess.Run(gc, env, HostLocal("1.1.0", extra: ""","cni.dev/attachments":[]""")).Succeeded();
-        Assert.Equal(["GC"], gc.Calls);
+        Assert.Equal(["DEL", "GC"], gc.Calls);
+        Assert.False(File.Exists(Lease("10.99.0.2")));
 
         var status = new TestDatapath();
         InProcess.Run(status, new Dictionary<string, string> { ["CNI_COMMAND"] = "STATUS", ["CNI_PATH"] = CniDir }, HostLocal("1.1.0")).Succeeded();
@@ -155,7 +159,7 @@ public sealed class IpamPluginTests : IDisposable
     {
         RequirePlugins();
         var config = $$$"""
-            {"cniVersion":"{{{version}}}","name":"staticnet","type":"fathom","device":"eth10",
+            {"cniVersion":"{{{version}}}","name":"staticnet","type":"fathom","device":"eth10","dataDir":"{{{Records}}}",
              "ipam":{"type":"static",
                      "addresses":[{"address":"10.10.0.5/24","gateway":"10.10.0.1"},{"address":"fd10::5/64"}],
                      "routes":[{"dst":"0.0.0.0/0"}],
@@ -219,7 +223,7 @@ public sealed class IpamPluginTests : IDisposable
         var env = Env("ADD");
         env["CNI_PATH"] = bin.FullName;
         env["CNI_ARGS"] = "IgnoreUnknown=1;K8S_POD_NAME=web-0";
-        var config = """{"cniVersion":"1.0.0","name":"n","type":"fathom","device":"eth10","ipam":{"type":"spy-ipam","extra":[1,2]}}""";
+        var config = $$$"""{"cniVersion":"1.0.0","name":"n","type":"fathom","device":"eth10","dataDir":"{{{Records}}}","ipam":{"type":"spy-ipam","extra":[1,2]}}""";
         var json = InProcess.Run(new TestDatapath(), env, config).Succeeded().Json;
         Assert.Equal("10.1.2.3/24", (string)json["ips"]![0]!["address"]!);
         Assert.Equal(config, File.ReadAllText(seen + ".stdin"));

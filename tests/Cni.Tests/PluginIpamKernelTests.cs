@@ -30,12 +30,15 @@ public sealed class PluginIpamKernelTests : IDisposable
     }
 
     private string HostLocal(string version, string extra = "") => $$$"""
-        {"cniVersion":"{{{version}}}","name":"kernelnet","type":"fathom","device":"ul0"{{{extra}}},
+        {"cniVersion":"{{{version}}}","name":"kernelnet","type":"fathom","device":"ul0","dataDir":"{{{Records}}}"{{{extra}}},
          "ipam":{"type":"host-local","dataDir":"{{{_dataDir.FullName}}}",
                  "ranges":[[{"subnet":"10.98.0.0/24","gateway":"10.98.0.1"}]],
                  "routes":[{"dst":"0.0.0.0/0"}]}
         }
         """;
+
+    // fathom's attachment records, beside host-local's leases.
+    private string Records => Path.Combine(_dataDir.FullName, "records");
 
     private string[] Leases() =>
         Directory.Exists(Path.Combine(_dataDir.FullName, "kernelnet"))
@@ -128,7 +131,7 @@ public sealed class PluginIpamKernelTests : IDisposable
         Privileged.Require("ip");
         var (host, pod) = HostAndPod();
         var config = $$$"""
-            {"cniVersion":"{{{version}}}","name":"staticnet","type":"fathom","device":"ul0",
+            {"cniVersion":"{{{version}}}","name":"staticnet","type":"fathom","device":"ul0","dataDir":"{{{Records}}}",
              "ipam":{"type":"static",
                      "addresses":[{"address":"10.97.0.5/24","gateway":"10.97.0.1"},{"address":"fd97::5/64"}],
                      "routes":[{"dst":"0.0.0.0/0"}]}
