@@ -58,11 +58,22 @@ public sealed class LinkWatcher : IDisposable
                     Rtnl.RTM_DELLINK => LinkEventKind.Deleted,
                     _ => (LinkEventKind?)null,
                 };
-                if (kind is { } k) _pending.Enqueue(new LinkEvent(k, LinkMessages.Parse(message.Payload)));
+                if (kind is { } k && IsLinkItself(message.Payload))
+                    _pending.Enqueue(new LinkEvent(k, LinkMessages.Parse(message.Payload)));
             }
         }
         return true;
     }
+
+    /// <summary>
+    /// True for a notification about the link itself (ifi_family AF_UNSPEC, net/core/rtnetlink.c
+    /// rtnl_fill_ifinfo). The bridge sends its port notifications to the same group with
+    /// ifi_family AF_BRIDGE (net/bridge/br_netlink.c br_ifinfo_notify), among them an RTM_DELLINK
+    /// when a port merely leaves its bridge (br_if.c del_nbp): reported, it would say a link
+    /// vanished that is still there.
+    /// </summary>
+    private static bool IsLinkItself(ReadOnlySpan<byte> payload) =>
+        !payload.IsEmpty && payload[0] == Rtnl.AF_UNSPEC;
 
     private unsafe bool WaitReadable(int timeoutMilliseconds)
     {
@@ -71,15 +82,14 @@ public sealed class LinkWatcher : IDisposable
         {
             _socket.Handle.DangerousAddRef(ref added);
             var poll = new Interop.PollFd { Fd = _socket.Handle.Fd, Events = Interop.POLLIN };
-            while (true)
-            {
-                int ready = Interop.Poll(&poll, 1, timeoutMilliseconds);
-                if (ready > 0) return true;
-                if (ready == 0) return false;
-                var errno = Interop.LastErrno;
-                // An interrupted wait restarts with the full time-out: a bounded overshoot, not a hang.
-                if (errno != Errno.EINTR) throw new NetlinkException(errno, "cannot wait for link events");
-            }
+            int ready = Interop.Poll(&poll, 1, timeoutMilliseconds);
+            if (ready >= 0) return ready > 0;
+            var errno = Interop.LastErrno;
+            // An interrupted wait counts as a wake-up: TryRead finds nothing queued (the receive
+            // is MSG_DONTWAIT) and waits again for what is left of its time-out. Restarting here
+            // with the full time-out would let a stream of signals stretch the wait without end.
+            if (errno == Errno.EINTR) return true;
+            throw new NetlinkException(errno, "cannot wait for link events");
         }
         finally
         {
