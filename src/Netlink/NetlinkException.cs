@@ -46,7 +46,11 @@ public sealed class NetlinkException : Exception
 
     private static string Compose(int errno, string message, string? kernelMessage)
     {
-        string name = Enum.IsDefined((Fathom.Netlink.Errno)errno) ? ((Fathom.Netlink.Errno)errno).ToString() : "errno";
+        // The symbolic name for the errnos callers test for; for any other, the C library's text
+        // (a bare "errno (96)" would send the operator to errno.h).
+        string name = Enum.IsDefined((Fathom.Netlink.Errno)errno)
+            ? ((Fathom.Netlink.Errno)errno).ToString()
+            : System.Runtime.InteropServices.Marshal.GetPInvokeErrorMessage(errno);
         string text = $"{message}: {name} ({errno})";
         return string.IsNullOrEmpty(kernelMessage) ? text : $"{text}: {kernelMessage}";
     }

@@ -25,7 +25,7 @@ public static partial class Netns
         {
             using var origin = OpenCurrent();
             if (Interop.Ns.Setns(netns, Interop.Ns.CLONE_NEWNET) != 0)
-                throw Failure(Marshal.GetLastPInvokeError(), $"cannot enter {netns}");
+                throw new NetlinkException(Marshal.GetLastPInvokeError(), $"cannot enter {netns}");
             try
             {
                 return action();

@@ -74,7 +74,7 @@ public static partial class Netns
                 _ when e.HResult is > 0 and < 4096 => e.HResult,
                 _ => EIO,
             };
-            throw Failure(errno, $"cannot access {path}");
+            throw new NetlinkException(errno, $"cannot access {path}");
         }
     }
 

@@ -36,7 +36,7 @@ public static partial class Netns
         if (fd < 0)
         {
             var errno = Marshal.GetLastPInvokeError();
-            throw Failure(errno, $"cannot create netns '{name}' at {path}");
+            throw new NetlinkException(errno, $"cannot create netns '{name}' at {path}");
         }
         Interop.Ns.Close(fd);
 
@@ -47,11 +47,11 @@ public static partial class Netns
             RunOnDedicatedThread($"netns-add {name}", () =>
             {
                 if (Interop.Ns.Unshare(Interop.Ns.CLONE_NEWNET) != 0)
-                    throw Failure(Marshal.GetLastPInvokeError(), $"cannot create netns '{name}': unshare(CLONE_NEWNET)");
+                    throw new NetlinkException(Marshal.GetLastPInvokeError(), $"cannot create netns '{name}': unshare(CLONE_NEWNET)");
                 // /proc/thread-self is this thread's /proc/self/task/<tid>: the namespace we just made,
                 // not the process's (which /proc/self/ns/net would name).
                 if (Interop.Ns.Mount("/proc/thread-self/ns/net", path, "none", Interop.Ns.MS_BIND, 0) != 0)
-                    throw Failure(Marshal.GetLastPInvokeError(), $"cannot bind-mount the new netns onto {path}");
+                    throw new NetlinkException(Marshal.GetLastPInvokeError(), $"cannot bind-mount the new netns onto {path}");
                 return 0;
             });
             return OpenPath(path);
@@ -73,7 +73,7 @@ public static partial class Netns
     public static void Delete(string name)
     {
         if (!TryDelete(name))
-            throw Failure((int)Errno.ENOENT, $"cannot delete netns '{name}' at {PathOf(name)}");
+            throw new NetlinkException((int)Errno.ENOENT, $"cannot delete netns '{name}' at {PathOf(name)}");
     }
 
     /// <summary>Deletes the named namespace; false when there is no such name.</summary>
@@ -86,7 +86,7 @@ public static partial class Netns
         if (Interop.Ns.Unlink(path) == 0) return true;
         var errno = Marshal.GetLastPInvokeError();
         if (errno == (int)Errno.ENOENT) return false;
-        throw Failure(errno, $"cannot remove netns file {path}");
+        throw new NetlinkException(errno, $"cannot remove netns file {path}");
     }
 
     /// <summary>Whether a namespace of that name exists under <see cref="RunDirectory"/>.</summary>
@@ -127,7 +127,7 @@ public static partial class Netns
         if (fd < 0)
         {
             var errno = Marshal.GetLastPInvokeError();
-            throw Failure(errno, $"cannot open network namespace {path}");
+            throw new NetlinkException(errno, $"cannot open network namespace {path}");
         }
         ulong inode;
         try
@@ -164,7 +164,7 @@ public static partial class Netns
         if (Interop.Ns.Mkdir(RunDirectory, 0b111_101_101) != 0)
         {
             var errno = Marshal.GetLastPInvokeError();
-            if (errno != (int)Errno.EEXIST) throw Failure(errno, $"cannot create {RunDirectory}");
+            if (errno != (int)Errno.EEXIST) throw new NetlinkException(errno, $"cannot create {RunDirectory}");
         }
 
         var lockFd = Interop.Ns.Open(RunDirectory, Interop.Ns.O_RDONLY | Interop.Ns.O_CLOEXEC, 0);
@@ -179,9 +179,9 @@ public static partial class Netns
                 // itself) and try once more; any other error, or EINVAL again, is final.
                 var errno = Marshal.GetLastPInvokeError();
                 if (errno != (int)Errno.EINVAL || madeMountPoint)
-                    throw Failure(errno, $"cannot make {RunDirectory} a shared mount");
+                    throw new NetlinkException(errno, $"cannot make {RunDirectory} a shared mount");
                 if (Interop.Ns.Mount(RunDirectory, RunDirectory, "none", Interop.Ns.MS_BIND | Interop.Ns.MS_REC, 0) != 0)
-                    throw Failure(Marshal.GetLastPInvokeError(), $"cannot bind-mount {RunDirectory} onto itself");
+                    throw new NetlinkException(Marshal.GetLastPInvokeError(), $"cannot bind-mount {RunDirectory} onto itself");
                 madeMountPoint = true;
             }
         }
@@ -207,22 +207,15 @@ public static partial class Netns
         {
             var errno = Marshal.GetLastPInvokeError();
             throw errno == ENOTTY
-                ? Failure((int)Errno.EINVAL, $"{path} is not a network namespace")
-                : Failure(errno, $"cannot query namespace type of {path}");
+                ? new NetlinkException((int)Errno.EINVAL, $"{path} is not a network namespace")
+                : new NetlinkException(errno, $"cannot query namespace type of {path}");
         }
         if (type != Interop.Ns.CLONE_NEWNET)
-            throw Failure((int)Errno.EINVAL, $"{path} is a namespace, but not a network namespace");
+            throw new NetlinkException((int)Errno.EINVAL, $"{path} is a namespace, but not a network namespace");
 
         var statx = stackalloc byte[Interop.Ns.StatxSize];
         if (Interop.Ns.Statx(fd, "", Interop.Ns.AT_EMPTY_PATH, Interop.Ns.STATX_INO, statx) != 0)
-            throw Failure(Marshal.GetLastPInvokeError(), $"cannot stat {path}");
+            throw new NetlinkException(Marshal.GetLastPInvokeError(), $"cannot stat {path}");
         return *(ulong*)(statx + Interop.Ns.StatxInoOffset); // native byte order, 8-aligned
     }
-
-    /// <summary>
-    /// A failed system call. NetlinkException names the errnos of <see cref="Errno"/>; for any
-    /// other, the C library's text says what it means.
-    /// </summary>
-    private static NetlinkException Failure(int errno, string what) =>
-        new(errno, Enum.IsDefined((Errno)errno) ? what : $"{what}: {Marshal.GetPInvokeErrorMessage(errno)}");
 }

@@ -96,43 +96,36 @@ internal sealed class NetlinkSocket : IDisposable
     /// <summary>Sends a change (the writer's message must ask for NLM_F_ACK) and waits for the kernel's ACK.</summary>
     public void Execute(ref NetlinkWriter request, string what)
     {
-        uint sequence = Send(ref request);
-        while (true)
-        {
-            int length = Receive();
-            if (length < 0) continue;
-            var reader = new MessageReader(_receive.AsSpan(0, length));
-            while (reader.TryRead(out var message))
-            {
-                if (!IsReplyTo(message, sequence)) continue;
-                if (message.Type == Rtnl.NLMSG_ERROR)
-                {
-                    ThrowIfError(message, what);
-                    return;
-                }
-            }
-        }
+        ThrowIfError(ReceiveReplyTo(Send(ref request), ackOnly: true), what);
     }
 
     /// <summary>Sends a non-dump GET and parses its one reply.</summary>
     public T Get<T>(ref NetlinkWriter request, ReplyParser<T> parse, string what) where T : class
     {
-        uint sequence = Send(ref request);
+        var reply = ReceiveReplyTo(Send(ref request), ackOnly: false);
+        if (reply.Type == Rtnl.NLMSG_ERROR)
+        {
+            ThrowIfError(reply, what);
+            throw new NetlinkException(Errno.EPROTO, $"{what}: the kernel acknowledged without answering");
+        }
+        return parse(reply) ?? throw new NetlinkException(Errno.EPROTO, $"{what}: unexpected reply type {reply.Type}");
+    }
+
+    /// <summary>
+    /// The first message that answers <paramref name="sequence"/> (with <paramref name="ackOnly"/>,
+    /// the first NLMSG_ERROR, i.e. the ACK or the error), skipping datagrams from anyone but the
+    /// kernel and replies to earlier requests. That message ends the request, so the rest of its
+    /// datagram is not needed.
+    /// </summary>
+    private NetlinkMessage ReceiveReplyTo(uint sequence, bool ackOnly)
+    {
         while (true)
         {
             int length = Receive();
             if (length < 0) continue;
             var reader = new MessageReader(_receive.AsSpan(0, length));
             while (reader.TryRead(out var message))
-            {
-                if (!IsReplyTo(message, sequence)) continue;
-                if (message.Type == Rtnl.NLMSG_ERROR)
-                {
-                    ThrowIfError(message, what);
-                    throw new NetlinkException(Errno.EPROTO, $"{what}: the kernel acknowledged without answering");
-                }
-                return parse(message) ?? throw new NetlinkException(Errno.EPROTO, $"{what}: unexpected reply type {message.Type}");
-            }
+                if (IsReplyTo(message, sequence) && (!ackOnly || message.Type == Rtnl.NLMSG_ERROR)) return message;
         }
     }
 
