@@ -49,19 +49,14 @@ internal static class BenchNetlinkCommand
         string? netns = null;
         for (var i = 0; i < args.Length; i++)
         {
+            // The option first: a mistyped last option is unknown, not one that "needs a value".
+            if (args[i] is not ("--cycles" or "--netns"))
+                throw new UsageException($"unknown option '{args[i]}' (bench netlink [--cycles N] [--netns NAME])");
             var value = i + 1 < args.Length ? args[i + 1] : throw new UsageException($"{args[i]} needs a value");
-            switch (args[i])
-            {
-                case "--cycles":
-                    if (!int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out cycles) || cycles < 1)
-                        throw new UsageException($"--cycles wants a positive number, not '{value}'");
-                    break;
-                case "--netns":
-                    netns = value;
-                    break;
-                default:
-                    throw new UsageException($"unknown option '{args[i]}' (bench netlink [--cycles N] [--netns NAME])");
-            }
+            if (args[i] == "--netns")
+                netns = value;
+            else if (!int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out cycles) || cycles < 1)
+                throw new UsageException($"--cycles wants a positive number, not '{value}'");
             i++;
         }
         return (cycles, netns);
