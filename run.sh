@@ -55,8 +55,9 @@ step "CNI ADD with fathom: each ENI moves into a pod as eth0 (underlay, exclusiv
 for n in 1 2; do
   pod=$([[ $n == 1 ]] && echo a || echo b)
   ip netns add "$P-pod-$pod"
-  conf=$(jq -nc --arg ip "${ENI_IP[$n]}/$prefixlen" --arg gw "$gateway" '{
+  conf=$(jq -nc --arg ip "${ENI_IP[$n]}/$prefixlen" --arg gw "$gateway" --arg data "$report/cni-records" '{
     cniVersion: "1.1.0", name: "lab-underlay", type: "fathom", mode: "underlay", device: "eth1",
+    dataDir: $data,
     ipam: {type: "static", addresses: [{address: $ip, gateway: $gw}], routes: [{dst: "0.0.0.0/0"}]}}')
   echo "$conf" > "$report/pod-$pod.conf.json"
   # The runtime's contract: env + config on stdin, run in the node's namespace.

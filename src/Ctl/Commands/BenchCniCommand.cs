@@ -26,7 +26,7 @@ internal static class BenchCniCommand
     private const int WarmupCycles = 5;
     private const int VersionRuns = 200;
 
-    private sealed record Contender(string Name, string Plugin, string Type, string Device, string PodNetns)
+    private sealed record Contender(string Name, string Plugin, string Type, string Device, string PodNetns, string DataDir)
     {
         public List<double> Add { get; } = [];
         public List<double> Del { get; } = [];
@@ -35,7 +35,7 @@ internal static class BenchCniCommand
 
         public byte[] Config => Encoding.UTF8.GetBytes(
             $$$"""
-            {"cniVersion":"{{{SpecVersion}}}","name":"fathom-bench","type":"{{{Type}}}","mode":"underlay","device":"{{{Device}}}",
+            {"cniVersion":"{{{SpecVersion}}}","name":"fathom-bench","type":"{{{Type}}}","mode":"underlay","device":"{{{Device}}}","dataDir":"{{{DataDir}}}",
              "ipam":{"type":"static","addresses":[{"address":"198.18.0.2/24","gateway":"198.18.0.1"}],"routes":[{"dst":"0.0.0.0/0"}]}}
             """);
     }
@@ -74,8 +74,11 @@ internal static class BenchCniCommand
     private static int Run(int cycles, string plugin, string reference)
     {
         using var scratch = new BenchScratch();
-        var fathom = new Contender("fathom", plugin, "fathom", "bench-f", scratch.NameFor("-pod-f"));
-        var hostDevice = new Contender("host-device", reference, "host-device", "bench-r", scratch.NameFor("-pod-r"));
+        // fathom's attachment records (written and fsynced on every ADD, as in production) go to a
+        // scratch folder on the same disk, removed afterwards.
+        var records = scratch.CreateDirectory("-records");
+        var fathom = new Contender("fathom", plugin, "fathom", "bench-f", scratch.NameFor("-pod-f"), records);
+        var hostDevice = new Contender("host-device", reference, "host-device", "bench-r", scratch.NameFor("-pod-r"), records);
         using var host = scratch.CreateNetns("-host");
         scratch.CreateNetns("-pod-f").Dispose();
         scratch.CreateNetns("-pod-r").Dispose();

@@ -4,7 +4,7 @@ using Fathom.Netlink;
 namespace Fathom.Ctl;
 
 /// <summary>
-/// The namespaces a benchmark makes for itself (<c>fathom-bench-{hex}-…</c>, so the root
+/// The namespaces (and scratch folders) a benchmark makes for itself (<c>fathom-bench-{hex}-…</c>, so the root
 /// namespace is never touched) and Ctrl-C handling: an interrupt finishes the cycle in progress
 /// and the namespaces are deleted on dispose rather than left behind by a dying process.
 /// </summary>
@@ -13,6 +13,7 @@ internal sealed class BenchScratch : IDisposable
     private const string NamespacePrefix = "fathom-bench-";
 
     private readonly List<string> _created = [];
+    private readonly List<string> _directories = [];
     private readonly CancellationTokenSource _cancelled = new();
     private readonly ConsoleCancelEventHandler _onCancel;
 
@@ -45,10 +46,21 @@ internal sealed class BenchScratch : IDisposable
         return handle;
     }
 
+    /// <summary>Creates a scratch folder of this run under the temp directory, deleted on dispose.</summary>
+    public string CreateDirectory(string role)
+    {
+        var path = Path.Combine(Path.GetTempPath(), NameFor(role));
+        Directory.CreateDirectory(path);
+        _directories.Add(path);
+        return path;
+    }
+
     public void Dispose()
     {
         Console.CancelKeyPress -= _onCancel;
         foreach (var name in _created) Netns.TryDelete(name);
+        foreach (var path in _directories)
+            if (Directory.Exists(path)) Directory.Delete(path, recursive: true);
         _cancelled.Dispose();
     }
 

@@ -14,6 +14,12 @@ internal static class UnderlayConfig
 
     public static TheoryData<string> SharedVersions() => new(ReferenceVersions);
 
+    /// <summary>
+    /// fathom's attachment records (<c>dataDir</c>) for these tests: beside the test assembly,
+    /// not in the machine's /var/lib/cni/fathom, so a test run leaves nothing there.
+    /// </summary>
+    public static readonly string RecordsDir = Path.Combine(AppContext.BaseDirectory, "cni-records");
+
     /// <summary>The device-selection field as the test wants it (<c>device</c>, <c>hwaddr</c>, <c>kernelpath</c>).</summary>
     public static JsonObject Build(string version, string type = "fathom", string? device = UnderlayBed.Device,
         bool staticIpam = false, string? hwaddr = null, string? kernelpath = null)
@@ -24,7 +30,11 @@ internal static class UnderlayConfig
             ["name"] = "ul-test",
             ["type"] = type,
         };
-        if (type == "fathom") config["mode"] = "underlay";
+        if (type == "fathom")
+        {
+            config["mode"] = "underlay";
+            config["dataDir"] = RecordsDir;
+        }
         if (device is not null) config["device"] = device;
         if (hwaddr is not null) config["hwaddr"] = hwaddr;
         if (kernelpath is not null) config["kernelpath"] = kernelpath;
