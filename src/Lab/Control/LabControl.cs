@@ -36,6 +36,9 @@ public static class LabControl
     /// <summary>How long <c>up</c> waits for the server to report ready.</summary>
     public static TimeSpan StartTimeout { get; set; } = TimeSpan.FromSeconds(90);
 
+    /// <summary>How long <c>down</c> lets a live server stop by itself (SIGTERM) before SIGKILL.</summary>
+    private static readonly TimeSpan StopGrace = TimeSpan.FromSeconds(5);
+
     /// <summary>Brings the lab up, or reports it is already up; a half-up lab is taken down and rebuilt.</summary>
     public static (UpOutcome Outcome, LabState State) Up(LabLayout layout, LabOptions options, ServerCommand server, Action<string>? log = null)
     {
@@ -105,8 +108,9 @@ public static class LabControl
 
     /// <summary>
     /// Removes everything the lab made: its processes (only ours: each pid's command line is
-    /// checked), every process still inside one of its namespaces, every netns with its
-    /// prefix, and the state directory. Safe to run any time, any number of times.
+    /// checked; a live server gets SIGTERM and a grace period, the rest SIGKILL), every process
+    /// still inside one of its namespaces, every netns with its prefix, and the state
+    /// directory. Safe to run any time, any number of times.
     /// </summary>
     /// <returns>What was removed, for the operator.</returns>
     public static IReadOnlyList<string> Down(LabLayout layout)
@@ -114,12 +118,20 @@ public static class LabControl
         var removed = new List<string>();
         var state = LabStateStore.TryLoad(layout);
 
-        // 1. The server first (it would otherwise re-plug ENIs while we delete), then dnsmasq.
-        foreach (var pid in FindOurProcesses(layout, state))
+        // 1. The server must be gone before anything is deleted (it would re-plug ENIs). A live
+        //    one is asked to stop first: it then kills and reaps its dnsmasq children itself,
+        //    instead of leaving them to be orphaned by a SIGKILL. Whatever of ours is still
+        //    there after the grace period (a hung or starting server, orphaned dnsmasq after a
+        //    crash) is found again — verified again, since a pid may have been reused — and killed.
+        var servers = FindOurProcesses(layout, state).Where(p => p.IsServer).Select(p => p.Pid).ToList();
+        foreach (var pid in servers)
+            if (Signal.Send(pid, Signal.SIGTERM)) removed.Add($"process {pid}");
+        foreach (var pid in servers) WaitGone(pid, StopGrace);
+        foreach (var (pid, _) in FindOurProcesses(layout, state))
         {
             Signal.Send(pid, Signal.SIGKILL);
-            WaitGone(pid);
-            removed.Add($"process {pid}");
+            WaitGone(pid, TimeSpan.FromSeconds(2));
+            if (!servers.Contains(pid)) removed.Add($"process {pid}");
         }
 
         // 2. Processes left inside the lab's namespaces (dhclient, iperf3, agents) keep a
@@ -135,7 +147,7 @@ public static class LabControl
         {
             if (pid == Environment.ProcessId) continue;
             Signal.Send(pid, Signal.SIGKILL);
-            WaitGone(pid);
+            WaitGone(pid, TimeSpan.FromSeconds(2));
             removed.Add($"process {pid} (in a lab netns)");
         }
 
@@ -151,8 +163,8 @@ public static class LabControl
         return removed;
     }
 
-    /// <summary>The server and dnsmasq pids of this lab, from lab.json, dnsmasq pid files and a scan of /proc — each verified by its command line.</summary>
-    private static List<int> FindOurProcesses(LabLayout layout, LabState? state)
+    /// <summary>The server and dnsmasq pids of this lab, from lab.json and a scan of /proc — each verified by its command line; the server first.</summary>
+    private static List<(int Pid, bool IsServer)> FindOurProcesses(LabLayout layout, LabState? state)
     {
         var candidates = new List<int>();
         if (state is not null)
@@ -168,9 +180,8 @@ public static class LabControl
             .Select(pid => (pid, argv: Signal.CommandLine(pid)))
             .Where(p => ServerCommand.IsServerFor(p.argv, layout) ||
                         (p.argv.Count > 0 && p.argv[0].EndsWith("dnsmasq", StringComparison.Ordinal) && p.argv.Any(a => a.StartsWith(stateMarker, StringComparison.Ordinal))))
-            // the server first: it must not react to what we do next
-            .OrderBy(p => ServerCommand.IsServerFor(p.argv, layout) ? 0 : 1)
-            .Select(p => p.pid)];
+            .Select(p => (p.pid, IsServer: ServerCommand.IsServerFor(p.argv, layout)))
+            .OrderBy(p => p.IsServer ? 0 : 1)];
     }
 
     private static IEnumerable<int> ProcessesInNamespaces(HashSet<ulong> inodes)
@@ -190,9 +201,10 @@ public static class LabControl
         }
     }
 
-    private static void WaitGone(int pid)
+    private static void WaitGone(int pid, TimeSpan timeout)
     {
-        for (var i = 0; i < 100 && Signal.IsAlive(pid); i++) Thread.Sleep(20);
+        var watch = Stopwatch.StartNew();
+        while (Signal.IsAlive(pid) && watch.Elapsed < timeout) Thread.Sleep(20);
     }
 
     private static string LogTail(LabLayout layout)

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Fathom.Lab.Control;
 using Fathom.Netlink;
 
@@ -12,26 +13,62 @@ public sealed class LabDownTests
         Privileged.Require("ip", "dnsmasq", "dhclient");
         var layout = TestLab.Layout;
         LabControl.Down(layout);
+        Process? sleeper = null;
         try
         {
             var state = TestLab.Up(new LabOptions { Nodes = 1, InstanceType = "t3.small" });
             var pids = state.DnsmasqPids.Append(state.ServerPid).ToList();
-            // A process inside a lab netns (as a pod's workload would be) must go too.
-            var sleeper = int.Parse(Shell.Run("ip", ["netns", "exec", layout.NodeNetns(1), "sh", "-c", "sleep 600 >/dev/null 2>&1 & echo $!"])
-                .EnsureSuccess("sleep in node1").Stdout.Trim(), System.Globalization.CultureInfo.InvariantCulture);
-            pids.Add(sleeper);
+            // A process inside a lab netns (as a pod's workload would be) must go too. It is this
+            // test's own child (ip netns exec execs sleep in place), so the test reaps it below
+            // rather than leaving an orphan for init.
+            sleeper = Process.Start(new ProcessStartInfo("ip", ["netns", "exec", layout.NodeNetns(1), "sleep", "600"]) { UseShellExecute = false })!;
+            var sleeperPid = sleeper.Id;
+            TestLab.Eventually(() => Signal.CommandLine(sleeperPid).FirstOrDefault() == "sleep", "sleep to run in node1");
+            pids.Add(sleeperPid);
             Assert.True(Signal.Send(state.ServerPid, Signal.SIGKILL));
             TestLab.Eventually(() => !Signal.IsAlive(state.ServerPid), "the server to die");
             Assert.NotEqual("up", LabStatus.Read(layout).State);
-            Assert.True(Signal.IsAlive(sleeper), "the process in node1 outlives the server");
+            Assert.True(Signal.IsAlive(sleeperPid), "the process in node1 outlives the server");
 
             LabControl.Down(layout);
 
+            Assert.True(sleeper.WaitForExit(5000), "down kills the process in node1");
             Assert.DoesNotContain(Netns.List(), layout.Owns);
             Assert.False(Directory.Exists(layout.StateDirectory));
             Assert.All(pids, pid => Assert.False(Signal.IsAlive(pid), $"pid {pid} survived"));
-            Assert.Empty(Shell.Run("pgrep", ["-f", "lab serve --prefix ftlab"]).Stdout.Trim());
-            Assert.Empty(Shell.Run("pgrep", ["-f", "/run/fathom-lab/ftlab/"]).Stdout.Trim());
+            Assert.Empty(Shell.Run("pgrep", ["-f", $"lab serve --prefix {layout.Prefix}( |$)"]).Stdout.Trim());
+            Assert.Empty(Shell.Run("pgrep", ["-f", layout.StateDirectory + "/"]).Stdout.Trim());
+        }
+        finally
+        {
+            LabControl.Down(layout);
+            if (sleeper is not null)
+            {
+                try { sleeper.Kill(); } catch (InvalidOperationException) { } // already gone
+                sleeper.WaitForExit();
+                sleeper.Dispose();
+            }
+        }
+    }
+
+    [PrivilegedFact("ip", "dnsmasq", "dhclient")]
+    public void DownStopsALiveServerWhichReapsItsDnsmasq()
+    {
+        Privileged.Require("ip", "dnsmasq", "dhclient");
+        var layout = TestLab.Layout;
+        LabControl.Down(layout);
+        try
+        {
+            var state = TestLab.Up(new LabOptions { Nodes = 1, InstanceType = "t3.small", Subnets = 2 });
+            Assert.Equal(2, state.DnsmasqPids.Count);
+
+            LabControl.Down(layout);
+
+            // Not even a zombie: the server, stopped by SIGTERM, killed and waited for its
+            // children; a SIGKILLed server would have left them to init.
+            Assert.All(state.DnsmasqPids, pid => Assert.False(Directory.Exists($"/proc/{pid}"), $"dnsmasq {pid} was not reaped"));
+            Assert.False(Signal.IsAlive(state.ServerPid));
+            Assert.DoesNotContain(Netns.List(), layout.Owns);
         }
         finally
         {
