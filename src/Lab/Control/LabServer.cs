@@ -26,6 +26,16 @@ public static class LabServer
         void Log(string message) => Console.Out.WriteLine($"{DateTimeOffset.UtcNow:O} {message}");
         var state = LabStateStore.TryLoad(layout)
             ?? throw new InvalidOperationException($"no {layout.StateFile}: start the lab with 'fathomctl lab up'");
+        // A server builds a lab from nothing and resumes nothing: only the one `lab up` has just
+        // started (phase Starting, in a fresh state directory) may run. Anything else — a second
+        // `lab serve` beside a live lab, or a restart after a crash — would fail on the existing
+        // namespaces and then overwrite the live lab's lab.json with "failed"; `lab up` rebuilds
+        // a half-up lab instead (docs/lab.md, State).
+        if (state.Phase != LabPhase.Starting ||
+            (state.ServerPid > 0 && state.ServerPid != Environment.ProcessId && Signal.IsAlive(state.ServerPid)))
+            throw new InvalidOperationException(
+                $"lab '{layout.Prefix}' is {state.Phase.ToString().ToLowerInvariant()}{(state.ServerPid > 0 ? $" (server pid {state.ServerPid})" : "")}: " +
+                "a server only starts through 'fathomctl lab up', which rebuilds a lab that is not up");
         state = state with { ServerPid = Environment.ProcessId };
         LabStateStore.Save(layout, state);
 
@@ -40,6 +50,9 @@ public static class LabServer
             Log($"lab '{layout.Prefix}': building {state.Options.Nodes} × {state.Options.InstanceType}, {state.Options.Subnets} subnet(s)");
             vpc = CreateVpcNamespace(layout);
             fabric = new VpcFabric(vpc, dhcp) { Log = Log };
+            // A new cloud, not Ec2Cloud.LoadOrCreate: the kernel objects are built afresh just
+            // below, so EC2 state from an earlier server could only disagree with them (and `up`
+            // has emptied the state directory anyway). ec2.json is a record for inspection.
             var cloud = new Ec2Cloud(fabric, new Ec2CloudOptions { Region = LabLayout.Region, VpcCidr = LabLayout.VpcCidr, StatePath = layout.Ec2StateFile });
 
             var subnets = new List<LabSubnet>();

@@ -9,19 +9,25 @@ using Fathom.Netlink;
 namespace Fathom.Lab.Tests.Control;
 
 /// <summary>
-/// Every kernel test of the lab uses the prefix "ftlab" (./test.sh sweeps it with
-/// `FATHOM_LAB_PREFIX=ftlab fathomctl lab down`), so they run one after another.
+/// Every kernel test of the lab uses one prefix, "ftlab" unless FATHOM_LAB_PREFIX names
+/// another (./test.sh sweeps "ftlab" with `FATHOM_LAB_PREFIX=ftlab fathomctl lab down`), so
+/// they run one after another.
 /// </summary>
 [CollectionDefinition(Name)]
 public sealed class LabCollection
 {
-    public const string Name = "lab (ftlab)";
+    public const string Name = "lab";
 }
 
 /// <summary>Shared helpers: the test lab's layout and the server command (the real fathomctl built next to the tests).</summary>
 public static class TestLab
 {
-    public static readonly LabLayout Layout = new("ftlab");
+    /// <summary>
+    /// FATHOM_LAB_PREFIX lets two people run these tests on one machine at once without one
+    /// run's <c>lab down</c> tearing down the other's lab; unset, the prefix test.sh sweeps.
+    /// </summary>
+    public static readonly LabLayout Layout = new(
+        Environment.GetEnvironmentVariable(LabLayout.PrefixVariable) is { Length: > 0 } prefix ? prefix : "ftlab");
 
     public static ServerCommand Server =>
         new(Privileged.FindTool("dotnet") ?? "dotnet", [Path.Combine(AppContext.BaseDirectory, "fathomctl.dll")]);

@@ -4,6 +4,7 @@ using Amazon.EC2;
 using Amazon.EC2.Model;
 using Amazon.Runtime;
 using Fathom.Lab.Control;
+using Fathom.Netlink;
 
 namespace Fathom.Lab.Tests.Control;
 
@@ -175,8 +176,6 @@ public sealed class LabKernelTests(LabFixture lab) : IClassFixture<LabFixture>
     {
         Privileged.Require([.. Tools, "aws"]);
         var fathomctl = TestLab.Server;
-        Shell.Result Ctl(params string[] args) =>
-            Shell.Run(fathomctl.FileName, [.. fathomctl.LeadingArguments, .. args], env: new Dictionary<string, string> { [LabLayout.PrefixVariable] = TestLab.Layout.Prefix });
 
         using var status = JsonDocument.Parse(Ctl("lab", "status", "--json").EnsureSuccess("lab status --json").Stdout);
         Assert.Equal("up", status.RootElement.GetProperty("state").GetString());
@@ -199,6 +198,14 @@ public sealed class LabKernelTests(LabFixture lab) : IClassFixture<LabFixture>
             env: new Dictionary<string, string> { [LabLayout.PrefixVariable] = "ftnolab" }).ExitCode);
     }
 
+    /// <summary>fathomctl as an operator runs it, for this test lab.</summary>
+    private static Shell.Result Ctl(params string[] args)
+    {
+        var fathomctl = TestLab.Server;
+        return Shell.Run(fathomctl.FileName, [.. fathomctl.LeadingArguments, .. args],
+            env: new Dictionary<string, string> { [LabLayout.PrefixVariable] = TestLab.Layout.Prefix });
+    }
+
     [PrivilegedFact("ip", "dnsmasq", "dhclient", "busybox")]
     public void UpTwiceIsHarmless()
     {
@@ -206,6 +213,29 @@ public sealed class LabKernelTests(LabFixture lab) : IClassFixture<LabFixture>
         var (outcome, state) = LabControl.Up(TestLab.Layout, lab.State.Options, TestLab.Server);
         Assert.Equal(UpOutcome.AlreadyUp, outcome);
         Assert.Equal(lab.State.ServerPid, state.ServerPid);
+        Assert.Equal("up", LabStatus.Read(TestLab.Layout).State);
+
+        // The same through the CLI, even with other options: exit 0, the lab untouched, and a
+        // note that the options in force are the first ones.
+        var again = Ctl("lab", "up", "--nodes", "3", "--instance-type", "m5.large").EnsureSuccess("lab up again");
+        Assert.Contains("already up", again.Stdout);
+        Assert.Contains("other options", again.Stderr);
+        var now = LabStateStore.TryLoad(TestLab.Layout)!;
+        Assert.Equal(lab.State.ServerPid, now.ServerPid);
+        Assert.Equal(lab.State.Nodes.Select(n => n.InstanceId), now.Nodes.Select(n => n.InstanceId));
+        Assert.False(Netns.Exists(TestLab.Layout.NodeNetns(3)));
+    }
+
+    [PrivilegedFact("ip", "dnsmasq", "dhclient", "busybox")]
+    public void ASecondServerIsRefusedAndLeavesTheLabAsItWas()
+    {
+        Privileged.Require(Tools);
+        var refused = Ctl("lab", "serve", "--prefix", TestLab.Layout.Prefix);
+        Assert.Equal(1, refused.ExitCode);
+        Assert.Contains("only starts through 'fathomctl lab up'", refused.Stderr);
+        var now = LabStateStore.TryLoad(TestLab.Layout)!;
+        Assert.Equal(LabPhase.Ready, now.Phase);
+        Assert.Equal(lab.State.ServerPid, now.ServerPid);
         Assert.Equal("up", LabStatus.Read(TestLab.Layout).State);
     }
 }
