@@ -49,6 +49,22 @@ public static class TestLab
         }
     }
 
+    /// <summary>
+    /// IMDSv2 as a process in instance <paramref name="netns"/> uses it: a token PUT, then a GET of
+    /// /latest/meta-data/<paramref name="path"/> with it.
+    /// </summary>
+    public static async Task<(HttpStatusCode Status, string Body)> ImdsGetAsync(string netns, string path)
+    {
+        using var http = HttpClientIn(netns);
+        using var put = new HttpRequestMessage(HttpMethod.Put, "http://169.254.169.254/latest/api/token");
+        put.Headers.Add("X-aws-ec2-metadata-token-ttl-seconds", "60");
+        using var tokenResponse = (await http.SendAsync(put)).EnsureSuccessStatusCode();
+        using var get = new HttpRequestMessage(HttpMethod.Get, "http://169.254.169.254/latest/meta-data/" + path);
+        get.Headers.Add("X-aws-ec2-metadata-token", await tokenResponse.Content.ReadAsStringAsync());
+        using var response = await http.SendAsync(get);
+        return (response.StatusCode, await response.Content.ReadAsStringAsync());
+    }
+
     /// <summary>An HttpClient whose connections are made from inside <paramref name="netns"/>, as a process in that instance would.</summary>
     public static HttpClient HttpClientIn(string netns)
     {

@@ -1,0 +1,56 @@
+using System.Diagnostics;
+using System.Net;
+using Fathom.Lab.Control;
+
+namespace Fathom.Lab.Tests.Control;
+
+/// <summary>
+/// The timing flags of <c>lab up</c> as an agent meets them in a running lab: the attach
+/// latency holds AttachNetworkInterface back, and IMDS shows a just-attached ENI only after
+/// the IMDS delay although its device is already in the instance (issue 4 §3, §5).
+/// </summary>
+[Collection(LabCollection.Name)]
+public sealed class LabFaultFlagsTests
+{
+    [PrivilegedFact("ip", "dnsmasq", "dhclient")]
+    public async Task AttachLatencyAndImdsDelayApplyToTheRunningLab()
+    {
+        Privileged.Require("ip", "dnsmasq", "dhclient");
+        var layout = TestLab.Layout;
+        LabControl.Down(layout);
+        try
+        {
+            const int attachLatencyMs = 400, imdsDelayMs = 2500;
+            var state = TestLab.Up(new LabOptions { Nodes = 1, InstanceType = "t3.small", AttachLatencyMs = attachLatencyMs, ImdsDelayMs = imdsDelayMs });
+            var node = state.Nodes[0];
+
+            var attach = Stopwatch.StartNew();
+            var eni = await LabEc2Client.AttachNewEniAsync(state, node.Name);
+            Assert.True(attach.ElapsedMilliseconds >= attachLatencyMs, $"the attach took {attach.ElapsedMilliseconds} ms, under the {attachLatencyMs} ms latency");
+            var attached = Stopwatch.StartNew();
+            Assert.Equal(0, Shell.Run("ip", ["-n", node.Netns, "link", "show", "dev", LabLayout.DeviceName(eni.DeviceIndex)]).ExitCode);
+
+            // Within the delay (a generous margin left for a slow machine) IMDS knows only the primary ENI...
+            var early = await TestLab.ImdsGetAsync(node.Netns, "network/interfaces/macs/");
+            var earlyInterface = await TestLab.ImdsGetAsync(node.Netns, $"network/interfaces/macs/{eni.Mac}/interface-id");
+            var checkedWithinDelay = attached.ElapsedMilliseconds < imdsDelayMs;
+            if (checkedWithinDelay)
+            {
+                Assert.Equal(node.Mac + "/", early.Body);
+                Assert.Equal(HttpStatusCode.NotFound, earlyInterface.Status);
+            }
+
+            // ...then the new one, with its details.
+            string macs = "";
+            TestLab.Eventually(() => (macs = TestLab.ImdsGetAsync(node.Netns, "network/interfaces/macs/").GetAwaiter().GetResult().Body).Contains(eni.Mac),
+                "the new ENI in IMDS", timeoutMs: imdsDelayMs + 10000);
+            Assert.Equal($"{node.Mac}/\n{eni.Mac}/", macs);
+            Assert.Equal((HttpStatusCode.OK, eni.EniId), await TestLab.ImdsGetAsync(node.Netns, $"network/interfaces/macs/{eni.Mac}/interface-id"));
+            Assert.True(checkedWithinDelay, "the machine was too slow to look within the IMDS delay");
+        }
+        finally
+        {
+            LabControl.Down(layout);
+        }
+    }
+}
