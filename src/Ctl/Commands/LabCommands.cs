@@ -30,6 +30,7 @@ internal static class LabCommands
             ThrottleRate = args.Double("--throttle-rate", 0),
             ErrorRate = args.Double("--error-rate", 0),
             ImdsDelayMs = args.Int("--imds-delay", 0),
+            Faults = args.Value("--faults"),
         };
         args.EnsureConsumed();
         try { options.Validate(); }
@@ -122,7 +123,8 @@ internal static class LabCommands
     }
 
     private static string Describe(LabOptions o) =>
-        $"{o.Nodes} × {o.InstanceType}, {o.Subnets} subnet(s), attach latency {o.AttachLatencyMs} ms, throttle {o.ThrottleRate}, errors {o.ErrorRate}";
+        $"{o.Nodes} × {o.InstanceType}, {o.Subnets} subnet(s), attach latency {o.AttachLatencyMs} ms, throttle {o.ThrottleRate}, errors {o.ErrorRate}, " +
+        $"IMDS delay {o.ImdsDelayMs} ms{(o.Faults is null ? "" : ", faults " + o.Faults)}";
 
     private static void PrintStatus(LabStatus s)
     {

@@ -161,9 +161,10 @@ public static class LabServer
 
     private static FaultPlan FaultPlanFor(LabOptions options)
     {
-        var plan = new FaultPlan { AttachLatency = TimeSpan.FromMilliseconds(options.AttachLatencyMs) };
-        plan.SetThrottleRate(options.ThrottleRate);
-        plan.SetErrorRate(options.ErrorRate);
+        var plan = options.Faults is { } spec ? FaultPlan.Parse(spec) : new FaultPlan();
+        if (options.AttachLatencyMs > 0) plan.AttachLatency = TimeSpan.FromMilliseconds(options.AttachLatencyMs);
+        if (options.ThrottleRate > 0) plan.SetThrottleRate(options.ThrottleRate);
+        if (options.ErrorRate > 0) plan.SetErrorRate(options.ErrorRate);
         return plan;
     }
 

@@ -6,8 +6,11 @@ namespace Fathom.Lab.Control;
 /// <summary>What <c>lab up</c> asks for: the command-line flags.</summary>
 public sealed record LabOptions
 {
+    /// <summary>How many instances (nodes) the lab launches.</summary>
     public int Nodes { get; init; } = 2;
+    /// <summary>Their instance type, one of <see cref="Ec2.InstanceTypeLimits.Known"/>.</summary>
     public string InstanceType { get; init; } = "t3.medium";
+    /// <summary>How many /20 subnets the VPC has; every node's primary ENI is in the first.</summary>
     public int Subnets { get; init; } = 1;
     /// <summary>Delay before AttachNetworkInterface completes (EC2 takes seconds).</summary>
     public int AttachLatencyMs { get; init; }
@@ -17,6 +20,12 @@ public sealed record LabOptions
     public double ErrorRate { get; init; }
     /// <summary>How long a just-attached ENI stays invisible in IMDS (AWS: up to seconds).</summary>
     public int ImdsDelayMs { get; init; }
+    /// <summary>
+    /// Faults in <see cref="Ec2.FaultPlan.Parse"/>'s syntax, the only way to give them per action
+    /// (<c>throttle:AttachNetworkInterface=0.5,error:CreateNetworkInterface=0.1</c>); the three
+    /// settings above, when not zero, apply on top for all actions.
+    /// </summary>
+    public string? Faults { get; init; }
 
     /// <summary>Throws with a message fit for the operator when a value is out of range.</summary>
     public void Validate()
@@ -27,6 +36,11 @@ public sealed record LabOptions
         if (Subnets is < 1 or > LabLayout.MaxSubnets) throw new ArgumentException($"--subnets must be 1..{LabLayout.MaxSubnets}");
         if (AttachLatencyMs < 0 || ImdsDelayMs < 0) throw new ArgumentException("latencies must be >= 0");
         if (ThrottleRate is < 0 or > 1 || ErrorRate is < 0 or > 1) throw new ArgumentException("rates must be within 0..1");
+        if (Faults is not null)
+        {
+            try { Ec2.FaultPlan.Parse(Faults); }
+            catch (FormatException e) { throw new ArgumentException($"--faults: {e.Message}", e); }
+        }
     }
 }
 

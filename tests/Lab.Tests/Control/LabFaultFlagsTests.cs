@@ -1,19 +1,22 @@
 using System.Diagnostics;
 using System.Net;
+using Amazon.EC2;
+using Amazon.EC2.Model;
 using Fathom.Lab.Control;
 
 namespace Fathom.Lab.Tests.Control;
 
 /// <summary>
-/// The timing flags of <c>lab up</c> as an agent meets them in a running lab: the attach
-/// latency holds AttachNetworkInterface back, and IMDS shows a just-attached ENI only after
-/// the IMDS delay although its device is already in the instance (issue 4 §3, §5).
+/// The fault and timing flags of <c>lab up</c> as an agent meets them in a running lab: a
+/// per-action fault hits that action only, the attach latency holds AttachNetworkInterface
+/// back, and IMDS shows a just-attached ENI only after the IMDS delay although its device is
+/// already in the instance (issue 4 §3, §5).
 /// </summary>
 [Collection(LabCollection.Name)]
 public sealed class LabFaultFlagsTests
 {
     [PrivilegedFact("ip", "dnsmasq", "dhclient")]
-    public async Task AttachLatencyAndImdsDelayApplyToTheRunningLab()
+    public async Task PerActionFaultsAttachLatencyAndImdsDelayApplyToTheRunningLab()
     {
         Privileged.Require("ip", "dnsmasq", "dhclient");
         var layout = TestLab.Layout;
@@ -21,8 +24,19 @@ public sealed class LabFaultFlagsTests
         try
         {
             const int attachLatencyMs = 400, imdsDelayMs = 2500;
-            var state = TestLab.Up(new LabOptions { Nodes = 1, InstanceType = "t3.small", AttachLatencyMs = attachLatencyMs, ImdsDelayMs = imdsDelayMs });
+            var state = TestLab.Up(new LabOptions
+            {
+                Nodes = 1, InstanceType = "t3.small", AttachLatencyMs = attachLatencyMs, ImdsDelayMs = imdsDelayMs,
+                Faults = "throttle:DescribeSubnets=1",
+            });
             var node = state.Nodes[0];
+
+            using (var ec2 = LabEc2Client.Create(state, maxErrorRetry: 0))
+            {
+                var throttled = await Assert.ThrowsAsync<AmazonEC2Exception>(() => ec2.DescribeSubnetsAsync(new DescribeSubnetsRequest()));
+                Assert.Equal("RequestLimitExceeded", throttled.ErrorCode);
+                Assert.Single((await ec2.DescribeInstancesAsync(new DescribeInstancesRequest())).Reservations);
+            }
 
             var attach = Stopwatch.StartNew();
             var eni = await LabEc2Client.AttachNewEniAsync(state, node.Name);

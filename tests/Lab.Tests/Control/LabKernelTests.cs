@@ -194,6 +194,9 @@ public sealed class LabKernelTests(LabFixture lab) : IClassFixture<LabFixture>
         Assert.All(lab.State.Nodes, node => Assert.Contains(node.InstanceId, aws.Stdout));
 
         Assert.Equal(2, Ctl("lab", "up", "--nodes", "zero").ExitCode);
+        var badFaults = Ctl("lab", "up", "--faults", "throttle:AttachNetworkInterface=2");
+        Assert.Equal(2, badFaults.ExitCode);
+        Assert.Contains("--faults", badFaults.Stderr);
         Assert.Equal(1, Shell.Run(fathomctl.FileName, [.. fathomctl.LeadingArguments, "lab", "env"],
             env: new Dictionary<string, string> { [LabLayout.PrefixVariable] = "ftnolab" }).ExitCode);
     }
