@@ -184,7 +184,8 @@ public static class LabControl
             .OrderBy(p => p.IsServer ? 0 : 1)];
     }
 
-    private static IEnumerable<int> ProcessesInNamespaces(HashSet<ulong> inodes)
+    /// <summary>Every process whose network namespace is one of <paramref name="inodes"/> (by /proc/PID/ns/net).</summary>
+    internal static IEnumerable<int> ProcessesInNamespaces(IReadOnlySet<ulong> inodes)
     {
         if (inodes.Count == 0) yield break;
         foreach (var dir in Directory.EnumerateDirectories("/proc"))

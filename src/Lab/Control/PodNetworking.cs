@@ -127,16 +127,8 @@ public static partial class PodNetworking
     {
         ulong inode;
         using (var handle = Netns.Open(netns)) inode = handle.Inode;
-        foreach (var dir in Directory.EnumerateDirectories("/proc"))
-        {
-            if (!int.TryParse(Path.GetFileName(dir), out var pid) || pid == Environment.ProcessId) continue;
-            try
-            {
-                if (new FileInfo($"{dir}/ns/net").LinkTarget == $"net:[{inode}]") Signal.Send(pid, Signal.SIGKILL);
-            }
-            catch (IOException) { }
-            catch (UnauthorizedAccessException) { }
-        }
+        foreach (var pid in LabControl.ProcessesInNamespaces(new HashSet<ulong> { inode }))
+            if (pid != Environment.ProcessId) Signal.Send(pid, Signal.SIGKILL);
     }
 
     /// <summary>The N of "ethN", or -1.</summary>
