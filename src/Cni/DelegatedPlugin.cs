@@ -13,11 +13,12 @@ public sealed class DelegatedPlugin
 {
     private readonly IReadOnlyDictionary<string, string> _environment;
 
-    private DelegatedPlugin(string name, string path, IReadOnlyDictionary<string, string> environment)
+    private DelegatedPlugin(string name, string path, IReadOnlyDictionary<string, string> environment, TimeSpan timeout)
     {
         Name = name;
         Path = path;
         _environment = environment;
+        Timeout = timeout;
     }
 
     /// <summary>The plugin's type (its file name).</summary>
@@ -29,8 +30,10 @@ public sealed class DelegatedPlugin
     /// <summary>
     /// Finds <paramref name="name"/> in the first directory of <paramref name="cniPath"/> that has it
     /// (reference invoke.FindInPath); error 105 naming the directories searched when none does.
+    /// It runs for at most <paramref name="timeout"/> (default <see cref="DefaultTimeout"/>).
     /// </summary>
-    public static DelegatedPlugin Find(string name, IReadOnlyList<string> cniPath, IReadOnlyDictionary<string, string> environment)
+    public static DelegatedPlugin Find(string name, IReadOnlyList<string> cniPath, IReadOnlyDictionary<string, string> environment,
+        TimeSpan? timeout = null)
     {
         if (cniPath.Count == 0)
             throw new CniException(CniErrorCode.InvalidEnvironment, $"CNI_PATH is empty: cannot find plugin \"{name}\"");
@@ -38,7 +41,7 @@ public sealed class DelegatedPlugin
         {
             if (dir.Length == 0) continue;
             var candidate = System.IO.Path.Combine(dir, name);
-            if (File.Exists(candidate)) return new DelegatedPlugin(name, candidate, environment);
+            if (File.Exists(candidate)) return new DelegatedPlugin(name, candidate, environment, timeout ?? DefaultTimeout);
         }
         throw new CniException(CniErrorCode.IpamPluginNotFound, $"failed to find plugin \"{name}\" in CNI_PATH",
             $"searched [{string.Join(", ", cniPath)}]");
@@ -47,7 +50,8 @@ public sealed class DelegatedPlugin
     /// <summary>
     /// Runs the plugin for <paramref name="command"/> with <paramref name="stdin"/>. Returns its
     /// stdout on success; throws the plugin's own CNI error (its code, the message prefixed with
-    /// the plugin's name) or error 106 when it failed without one.
+    /// the plugin's name) or error 106 when it failed without one, or did not finish within
+    /// <see cref="Timeout"/> (it is then killed, with any process it started).
     /// </summary>
     public byte[] Run(CniCommand command, ReadOnlySpan<byte> stdin)
     {
@@ -74,27 +78,72 @@ public sealed class DelegatedPlugin
 
         using (process)
         {
-            // Read both pipes concurrently so a chatty plugin cannot block on a full pipe.
+            // All three pipes at once: a chatty plugin cannot block on a full stdout or stderr, and
+            // one that never reads its stdin cannot block fathom on a config larger than the pipe.
             var stderrTask = process.StandardError.ReadToEndAsync();
             using var stdout = new MemoryStream();
             var stdoutTask = process.StandardOutput.BaseStream.CopyToAsync(stdout);
-            try
-            {
-                process.StandardInput.BaseStream.Write(stdin);
-                process.StandardInput.Close();
-            }
-            catch (IOException)
-            {
-                // The plugin exited without reading stdin (e.g. VERSION); its exit status says the rest.
-            }
-            stdoutTask.GetAwaiter().GetResult();
-            var stderr = stderrTask.GetAwaiter().GetResult();
-            process.WaitForExit();
+            var stdinTask = WriteAndCloseAsync(process.StandardInput.BaseStream, stdin.ToArray());
+
+            var started = Stopwatch.GetTimestamp();
+            if (!Task.WhenAll(stdinTask, stdoutTask, stderrTask).Wait(Timeout)
+                || !process.WaitForExit(Remaining(started)))
+                throw Abandon(command, process);
 
             var output = stdout.ToArray();
             if (process.ExitCode == 0) return output;
-            throw DelegateError(command, process.ExitCode, output, stderr);
+            throw DelegateError(command, process.ExitCode, output, stderrTask.Result);
         }
+    }
+
+    /// <summary>
+    /// How long <see cref="Run"/> waits for the plugin. A hung IPAM plugin (host-local blocked on
+    /// its lock, dhcp waiting for a daemon or a server that never answers) would otherwise hang
+    /// fathom until the runtime kills it — leaving the plugin running, orphaned, and the runtime
+    /// with no CNI error to show. The default, 90 s, leaves the dhcp plugin time to retry a slow
+    /// server and still answers before kubelet gives up on the sandbox (its runtime request
+    /// timeout is 2 minutes by default).
+    /// </summary>
+    public TimeSpan Timeout { get; }
+
+    /// <summary>The default of <see cref="Timeout"/>.</summary>
+    public static readonly TimeSpan DefaultTimeout = TimeSpan.FromSeconds(90);
+
+    private TimeSpan Remaining(long started)
+    {
+        var left = Timeout - Stopwatch.GetElapsedTime(started);
+        return left > TimeSpan.Zero ? left : TimeSpan.Zero;
+    }
+
+    private static async Task WriteAndCloseAsync(Stream stdin, byte[] bytes)
+    {
+        try
+        {
+            await using (stdin)
+                await stdin.WriteAsync(bytes).ConfigureAwait(false);
+        }
+        catch (IOException)
+        {
+            // The plugin exited without reading stdin (e.g. VERSION); its exit status says the rest.
+        }
+    }
+
+    // Kills the plugin and whatever it started (they would hold its pipes open, and its locks),
+    // and says so: the runtime sees which plugin hung and that nothing of it is left running.
+    private CniException Abandon(CniCommand command, Process process)
+    {
+        try
+        {
+            process.Kill(entireProcessTree: true);
+            process.WaitForExit(TimeSpan.FromSeconds(5));
+        }
+        catch (Exception e) when (e is InvalidOperationException or System.ComponentModel.Win32Exception)
+        {
+            // It exited on its own meanwhile.
+        }
+        return new CniException(CniErrorCode.IpamFailure,
+            $"plugin \"{Name}\" did not finish {CniCommands.Name(command)} within {Timeout.TotalSeconds:0.###} s and was killed",
+            $"{Path} (pid {process.Id}) hung; if it waits for a lock or a server, check what holds it");
     }
 
     /// <summary>The versions the plugin reports for VERSION.</summary>
