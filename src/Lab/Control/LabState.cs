@@ -125,9 +125,13 @@ public static class LabStateStore
     /// Read-modify-write of pods.json under an exclusive flock-style lock file, because
     /// several processes (the CLI, test runners) may record pods at the same time.
     /// </summary>
+    /// <exception cref="InvalidOperationException">The lab has no state directory: it is down.</exception>
     public static void UpdatePods(LabLayout layout, Action<List<LabPod>> update)
     {
-        Directory.CreateDirectory(layout.StateDirectory);
+        // Never create the state directory here: a pods.json without lab.json would make a down
+        // lab look half up to `lab up`, and a pod recorded there would be listed by no lab.
+        if (!Directory.Exists(layout.StateDirectory))
+            throw new InvalidOperationException($"lab '{layout.Prefix}' is not up (no {layout.StateDirectory})");
         using var gate = AcquireLock(layout.PodsFile + ".lock");
         var pods = LoadPods(layout);
         update(pods);

@@ -65,6 +65,9 @@ public static partial class PodNetworking
     {
         if (!layout.Owns(pod.Netns) && !pod.Netns.StartsWith('/'))
             throw new ArgumentException($"netns '{pod.Netns}' is not one of lab '{layout.Prefix}' (expected {layout.NetnsPrefix}…)");
+        var state = LabStateStore.TryLoad(layout) ?? throw new InvalidOperationException($"lab '{layout.Prefix}' is not up");
+        if (!state.Nodes.Any(n => n.Name == pod.Node))
+            throw new ArgumentException($"no node '{pod.Node}' in lab '{layout.Prefix}' (nodes: {string.Join(", ", state.Nodes.Select(n => n.Name))})");
         LabStateStore.UpdatePods(layout, pods => { pods.RemoveAll(p => p.Name == pod.Name); pods.Add(pod); });
     }
 
@@ -81,7 +84,8 @@ public static partial class PodNetworking
             KillProcessesIn(netns);
             Netns.Delete(netns);
         }
-        LabStateStore.UpdatePods(layout, pods => pods.RemoveAll(p => p.Name == name));
+        if (Directory.Exists(layout.StateDirectory))
+            LabStateStore.UpdatePods(layout, pods => pods.RemoveAll(p => p.Name == name));
         return existed;
     }
 

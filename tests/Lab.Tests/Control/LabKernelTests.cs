@@ -199,6 +199,17 @@ public sealed class LabKernelTests(LabFixture lab) : IClassFixture<LabFixture>
         Assert.Contains("--faults", badFaults.Stderr);
         Assert.Equal(1, Shell.Run(fathomctl.FileName, [.. fathomctl.LeadingArguments, "lab", "env"],
             env: new Dictionary<string, string> { [LabLayout.PrefixVariable] = "ftnolab" }).ExitCode);
+
+        // `pod record` lists only pods of a lab that is up, on one of its nodes; on a down lab it
+        // fails and leaves no state directory behind (which would make the lab look half up).
+        Assert.Contains("no node 'node9'", Ctl("lab", "pod", "record", "x", "--node", "node9", "--mode", "underlay").Stderr);
+        var noLab = Shell.Run(fathomctl.FileName, [.. fathomctl.LeadingArguments, "lab", "pod", "record", "x", "--node", "node1", "--mode", "underlay"],
+            env: new Dictionary<string, string> { [LabLayout.PrefixVariable] = "ftnolab" });
+        Assert.Equal(1, noLab.ExitCode);
+        Assert.Contains("not up", noLab.Stderr);
+        Assert.Equal(0, Shell.Run(fathomctl.FileName, [.. fathomctl.LeadingArguments, "lab", "pod", "del", "x"],
+            env: new Dictionary<string, string> { [LabLayout.PrefixVariable] = "ftnolab" }).ExitCode);
+        Assert.False(Directory.Exists(new LabLayout("ftnolab").StateDirectory));
     }
 
     /// <summary>fathomctl as an operator runs it, for this test lab.</summary>
