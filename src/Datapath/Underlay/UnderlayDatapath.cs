@@ -116,9 +116,21 @@ public sealed class UnderlayDatapath : IDatapath
             if (Kernel($"look up {ifName} in netns {netnsPath}", () => FindInPod(podLinks, ifName, netnsPath, prevResult)) is not { } link)
                 return;
             if (string.IsNullOrEmpty(link.Alias))
+            {
+                // ADD writes the alias before the device leaves the host, so no ADD of fathom's,
+                // however interrupted, leaves a device here without one: this interface is the
+                // pod's own. Typically the runtime's DEL after an ADD refused because CNI_IFNAME
+                // was taken (103): there is nothing of ours to undo, and failing would fail the
+                // pod's teardown on every retry. Leave it, as the spec's DEL allows ("resources
+                // that are missing"), and let the core release IPAM.
+                var recorded = RecordedMac(prevResult, ifName, netnsPath);
+                if (recorded is null || !HasMac(link, recorded)) return;
+                // The ADD result says this device is ours, yet its alias is gone (cleared in the
+                // pod): its host name is unknown, and guessing one could take another device's.
                 throw new CniException(CniErrorCode.DeviceBusy,
                     $"interface \"{ifName}\" in netns {netnsPath} carries no alias naming its host device",
-                    "it was not moved there by fathom (or host-device); left where it is");
+                    $"its MAC says fathom moved it there, but something cleared its alias; left where it is: set it (ip link set {link.Name} alias <host name>, in the pod) and DEL again");
+            }
 
             var hostName = link.Alias;
             using var host = Kernel("open a netlink socket in the host netns", NetlinkHandle.Open);
@@ -135,9 +147,10 @@ public sealed class UnderlayDatapath : IDatapath
 
             // The name the device returns under must never be set on the host, where udev or a
             // network manager watch: rename it in the pod (no one watches there) and move it back
-            // already named, one move. Only when the pod itself holds a device of that name does
-            // the device pass through a private transit netns to be renamed.
-            if (Kernel($"look up {hostName} in netns {netnsPath}", () => podLinks.TryGetLink(hostName, out _)))
+            // already named, one move. Only when the pod itself holds another device of that name
+            // does the device pass through a private transit netns to be renamed. (It may hold
+            // this one under that name: a DEL killed after the rename below, now retried.)
+            if (Kernel($"look up {hostName} in netns {netnsPath}", () => podLinks.TryGetLink(hostName, out var holder) && holder.Index != link.Index))
             {
                 MoveOutThroughTransit(podLinks, pod, hostNs, link, ifName, hostName, mtu, netnsPath, prevResult);
                 return;
@@ -255,14 +268,18 @@ public sealed class UnderlayDatapath : IDatapath
     private static Link MoveIn(NetlinkHandle host, NetlinkHandle podLinks, NetnsHandle pod, OriginalState original, string ifName)
     {
         var index = Kernel($"look up {original.Name} on the host", () => host.GetLink(original.Name)).Index;
+        // The original name lives on the device itself (IFLA_IFALIAS), as host-device keeps it.
+        // It is written before the move, not after as host-device does: then the device never
+        // sits in the pod without it, and a DEL after a plugin killed at any later step knows
+        // where it goes back. An alias is not a name: nothing on the host renames for it. (After
+        // a first DEL the alias already holds the name: no request at all.)
+        if (original.Alias != original.Name)
+            Kernel($"record \"{original.Name}\" in its alias", () => host.SetLinkAlias(index, original.Name));
         // No explicit "down" first (host-device sets one): the move itself closes the device
         // (__dev_change_net_namespace calls dev_close, net/core/dev.c).
         // EEXIST here means ifName appeared in the pod since the check: the rollback handles it.
         Kernel($"move {original.Name} into the pod's netns as {ifName}", () => host.MoveLinkToNetns(index, pod, ifName));
-        var inPod = Kernel($"look up {ifName} in the pod", () => podLinks.GetLink(ifName));
-        // The original name lives on the device itself (IFLA_IFALIAS), as host-device keeps it.
-        Kernel($"record \"{original.Name}\" in the alias of {ifName}", () => podLinks.SetLinkAlias(inPod.Index, original.Name));
-        return inPod with { Alias = original.Name };
+        return Kernel($"look up {ifName} in the pod", () => podLinks.GetLink(ifName));
     }
 
     /// <summary>
@@ -292,6 +309,8 @@ public sealed class UnderlayDatapath : IDatapath
             }
             if (!host.TryGetLink(original.Name, out var back) || !SameMac(back.Mac, original.Mac))
                 return $"host device \"{original.Name}\" could not be found to return it to the host";
+            // Still on the host, it may carry the alias MoveIn wrote before the move.
+            if (back.Alias != original.Alias) host.SetLinkAlias(back.Index, original.Alias ?? "");
             if (original.WasUp && !back.IsUp) host.SetLinkUp(back.Index);
             return $"host device \"{original.Name}\" is back on the host";
         }
@@ -326,11 +345,16 @@ public sealed class UnderlayDatapath : IDatapath
     private static Link? FindInPod(NetlinkHandle podLinks, string ifName, string netnsPath, CniResult? prevResult)
     {
         if (podLinks.TryGetLink(ifName, out var byName)) return byName;
-        var mac = prevResult?.Interfaces.FirstOrDefault(i => i.Name == ifName && i.Sandbox == netnsPath)?.Mac;
-        if (mac is null) return null;
-        return podLinks.ListLinks().FirstOrDefault(l => !string.IsNullOrEmpty(l.Alias) && l.Mac is not null
-            && string.Equals(DeviceSelector.FormatMac(l.Mac), mac, StringComparison.OrdinalIgnoreCase));
+        if (RecordedMac(prevResult, ifName, netnsPath) is not { } mac) return null;
+        return podLinks.ListLinks().FirstOrDefault(l => !string.IsNullOrEmpty(l.Alias) && HasMac(l, mac));
     }
+
+    // The MAC the ADD result gave this interface in this sandbox, if it says.
+    private static string? RecordedMac(CniResult? prevResult, string ifName, string netnsPath) =>
+        prevResult?.Interfaces.FirstOrDefault(i => i.Name == ifName && i.Sandbox == netnsPath)?.Mac;
+
+    private static bool HasMac(Link link, string mac) =>
+        link.Mac is not null && string.Equals(DeviceSelector.FormatMac(link.Mac), mac, StringComparison.OrdinalIgnoreCase);
 
     // The device keeps its MAC through every move; its index may change (a collision in the
     // target netns makes the kernel pick a new one, dev_change_net_namespace), its name does.

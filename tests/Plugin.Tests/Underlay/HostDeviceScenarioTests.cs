@@ -166,6 +166,56 @@ public sealed class HostDeviceScenarioTests
 
     [PrivilegedTheory("ip")]
     [MemberData(nameof(Versions))]
+    public void DelAfterARefusedAddSucceedsAndLeavesThePodsOwnInterface(string version) => Run(version, s =>
+    {
+        // A runtime DELs an attachment whose ADD failed (CNI spec §ADD: "the runtime should call
+        // DEL"), without a prevResult. The pod's eth0 is its own (no alias): nothing to undo, and
+        // a refusal would fail the pod's teardown on every retry.
+        s.IfNameTakenInPod();
+        var eth0 = s["ADD eth0"].Pod!.Link("eth0");
+        var del = s.Del(s.Config(staticIpam: true), addResult: null, ifName: "eth0");
+        del.Outcome.EnsureSuccess();
+        Assert.Equal(eth0, del.Pod!.Link("eth0"));
+        Assert.NotNull(del.Host.Link(UnderlayBed.Device));
+    });
+
+    [PrivilegedFact("ip")]
+    public void DelRefusesOurDeviceWhoseAliasWasClearedUntilItIsSetAgain() => Run("1.1.0", s =>
+    {
+        var config = s.Config(staticIpam: true);
+        var result = s.Add(config).Outcome.Result;
+        Shell.IpIn(s.Bed.Pod.Name, "link", "set", "eth0", "alias", "");
+        // The result's MAC says the device is fathom's, but its host name is unknown: refuse, touch nothing.
+        var refused = s.Del(config, result, label: " (alias cleared)");
+        Assert.Equal(101, refused.Outcome.ErrorCode); // DeviceBusy
+        Assert.Contains("no alias", refused.Outcome.ErrorMessage);
+        Assert.True(refused.Pod!.Link("eth0")!.Up);
+        Assert.Null(refused.Host.Link(UnderlayBed.Device));
+
+        Shell.IpIn(s.Bed.Pod.Name, "link", "set", "eth0", "alias", UnderlayBed.Device);
+        var del = s.Del(config, result);
+        del.Outcome.EnsureSuccess();
+        AssertBackOnHost(del);
+    });
+
+    [PrivilegedFact("ip")]
+    public void AMoveTheKernelRefusesLeavesTheDeviceOnTheHostAsItWas() => Run("1.1.0", s =>
+    {
+        // A bridge is netns-local (NETIF_F_NETNS_LOCAL): the kernel refuses to move it (EINVAL)
+        // after fathom has written its alias, so this is the rollback that finds the device still
+        // on the host and must undo that alias.
+        Shell.IpIn(s.Bed.Host.Name, "link", "add", "brul0", "address", "02:f0:0d:00:00:b1", "type", "bridge");
+        Shell.IpIn(s.Bed.Host.Name, "link", "set", "brul0", "up");
+        var before = KernelState.Read(s.Bed.Host.Name);
+        var add = s.Add(s.Config(device: "brul0"));
+        Assert.Equal(104, add.Outcome.ErrorCode); // DatapathFailure
+        Assert.Contains("back on the host", add.Outcome.ErrorMessage);
+        Assert.Equal(before, add.Host); // same name, MAC, MTU, still up, and still no alias
+        Assert.Null(add.Pod!.Link("eth0"));
+    });
+
+    [PrivilegedTheory("ip")]
+    [MemberData(nameof(Versions))]
     public void DelSucceedsAfterTheNetnsIsGone(string version) => Run(version, s =>
     {
         s.DelAfterNetnsGone();
@@ -226,6 +276,20 @@ public sealed class HostDeviceScenarioTests
         del.Outcome.EnsureSuccess();
         AssertBackOnHost(del);
         Assert.Null(del.Pod!.Link("renamed0"));
+    });
+
+    [PrivilegedFact("ip")]
+    public void DelRetriedAfterAKillBetweenRenameAndMoveFindsTheDevice() => Run("1.1.0", s =>
+    {
+        // What a DEL killed after renaming the device in the pod (down, host name) leaves behind.
+        var config = s.Config(staticIpam: true);
+        var result = s.Add(config).Outcome.Result;
+        Shell.IpIn(s.Bed.Pod.Name, "link", "set", "eth0", "down");
+        Shell.IpIn(s.Bed.Pod.Name, "link", "set", "eth0", "name", UnderlayBed.Device);
+        var del = s.Del(config, result);
+        del.Outcome.EnsureSuccess();
+        AssertBackOnHost(del);
+        Assert.Null(del.Pod!.Link(UnderlayBed.Device));
     });
 
     [PrivilegedFact("ip")]
