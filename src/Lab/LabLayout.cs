@@ -43,10 +43,19 @@ public sealed class LabLayout
     /// <summary>The region the lab claims; SigV4 scopes and AZ names follow it.</summary>
     public const string Region = "us-east-1";
 
+    /// <summary>
+    /// Prefixes that other parts of Fathom name their own namespaces with ("fathom-transit-…" of
+    /// the CNI plugin, "fathom-bench-…", the tests' "ftest-…"): a lab with one of them would own
+    /// those, and its <c>down</c> would delete them and kill what runs in them.
+    /// </summary>
+    private static readonly string[] ReservedPrefixes = ["fathom", "ftest"];
+
     public LabLayout(string prefix)
     {
         if (!IsValidPrefix(prefix))
-            throw new ArgumentException($"invalid lab prefix '{prefix}': 1-16 chars of [a-z0-9], starting with a letter", nameof(prefix));
+            throw new ArgumentException(ReservedPrefixes.Contains(prefix)
+                ? $"invalid lab prefix '{prefix}': reserved ({string.Join(", ", ReservedPrefixes)} name namespaces that are not the lab's)"
+                : $"invalid lab prefix '{prefix}': 1-16 chars of [a-z0-9], starting with a letter", nameof(prefix));
         Prefix = prefix;
     }
 
@@ -59,7 +68,8 @@ public sealed class LabLayout
 
     public static bool IsValidPrefix(string prefix) =>
         prefix.Length is >= 1 and <= 16 && char.IsAsciiLetterLower(prefix[0]) &&
-        prefix.All(c => char.IsAsciiLetterLower(c) || char.IsAsciiDigit(c));
+        prefix.All(c => char.IsAsciiLetterLower(c) || char.IsAsciiDigit(c)) &&
+        !ReservedPrefixes.Contains(prefix);
 
     public string Prefix { get; }
 

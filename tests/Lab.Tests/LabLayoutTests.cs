@@ -24,6 +24,8 @@ public sealed class LabLayoutTests
     [InlineData("1lab")]
     [InlineData("lab-x")]
     [InlineData("abcdefghijklmnopq")]
+    [InlineData("fathom")] // would own the CNI plugin's fathom-transit-… and fathom-bench-…
+    [InlineData("ftest")]  // would own every test's ftest-…
     public void RejectsPrefixesThatCouldCollide(string prefix) =>
         Assert.Throws<ArgumentException>(() => new LabLayout(prefix));
 
