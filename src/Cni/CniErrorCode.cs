@@ -27,9 +27,9 @@ public enum CniErrorCode
     /// <summary>STATUS: the plugin can serve ADD, but pods will have limited connectivity.</summary>
     LimitedConnectivity = 51,
 
-    /// <summary>The device named by <c>device</c>, <c>hwaddr</c> or <c>kernelpath</c> is not on the host (or, on DEL/CHECK, not in the pod).</summary>
+    /// <summary>ADD: the device named by <c>device</c>, <c>hwaddr</c> or <c>kernelpath</c> is not on the host. (A device missing from the pod is no error on DEL, and 107 on CHECK.)</summary>
     DeviceNotFound = 100,
-    /// <summary>The device exists but cannot be taken (it is a loopback, enslaved, already moved, or its name is taken on the way back).</summary>
+    /// <summary>The device exists but cannot be taken (a loopback, enslaved), or DEL cannot return it (its name is taken on the host, or its alias naming it was cleared in the pod).</summary>
     DeviceBusy = 101,
     /// <summary>CNI_NETNS does not name a network namespace that can be opened.</summary>
     NetnsNotFound = 102,
@@ -39,7 +39,7 @@ public enum CniErrorCode
     DatapathFailure = 104,
     /// <summary>The IPAM plugin named by <c>ipam.type</c> is not in any directory of CNI_PATH.</summary>
     IpamPluginNotFound = 105,
-    /// <summary>The IPAM plugin failed without a spec error code: it crashed, printed something that is not a result, or used a code of its own (its code is in the details).</summary>
+    /// <summary>The IPAM plugin failed without a spec error code: it crashed, printed something that is not a result, used a code of its own (its code is in the details), or hung and was killed.</summary>
     IpamFailure = 106,
     /// <summary>CHECK found the live state different from prevResult; the message names what drifted.</summary>
     CheckFailed = 107,

@@ -180,7 +180,9 @@ public static class CniSkeleton
             ContainerId = containerId,
             NetnsPath = string.IsNullOrEmpty(netns) ? null : netns,
             IfName = ifName,
-            Args = CniArgs.Parse(invocation.Get("CNI_ARGS")),
+            // GC and STATUS concern no container: CNI_ARGS is not theirs to validate (the spec
+            // gives them none; a runtime's leftover one must not fail them).
+            Args = hasContainer ? CniArgs.Parse(invocation.Get("CNI_ARGS")) : CniArgs.Empty,
             CniPath = (invocation.Get("CNI_PATH") ?? "").Split(':', StringSplitOptions.RemoveEmptyEntries),
             Config = config,
         };

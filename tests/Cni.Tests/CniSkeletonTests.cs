@@ -233,6 +233,16 @@ public sealed class CniSkeletonTests : IDisposable
         Assert.Equal("", datapath.LastRequest?.ContainerId ?? "");
     }
 
+    [Theory]
+    [InlineData("GC")]
+    [InlineData("STATUS")]
+    public void GC_and_STATUS_do_not_read_CNI_ARGS(string command)
+    {
+        // As docs/cni.md's environment table says: only ADD, DEL and CHECK take CNI_ARGS.
+        var env = new Dictionary<string, string> { ["CNI_COMMAND"] = command, ["CNI_PATH"] = "/usr/lib/cni", ["CNI_ARGS"] = "FOO=bar;junk" };
+        InProcess.Run(new TestDatapath(), env, Config("1.1.0")).Succeeded();
+    }
+
     [Fact]
     public void The_log_file_gets_one_json_line_per_invocation()
     {
