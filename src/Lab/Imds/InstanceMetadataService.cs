@@ -97,15 +97,15 @@ internal sealed class InstanceMetadataService
         switch (path)
         {
             case "": return Listing("ami-id", "hostname", "instance-id", "instance-type", "local-hostname", "local-ipv4", "mac", "network/", "placement/");
-            case "ami-id": return "ami-0fa7b3c9d1e2f4a56";
+            case "ami-id": return _cloud.ImageId;
             case "instance-id": return instance.InstanceId;
             case "instance-type": return instance.InstanceType;
             case "local-ipv4": return instance.PrivateIp.ToString();
-            case "hostname" or "local-hostname": return HostName(instance.PrivateIp);
+            case "hostname" or "local-hostname": return Ec2Xml.PrivateDnsName(instance.PrivateIp, _cloud.Region);
             case "mac": return instance.MacAddress;
             case "placement": return Listing("availability-zone", "region");
             case "placement/availability-zone": return instance.AvailabilityZone;
-            case "placement/region": return LabLayout.Region;
+            case "placement/region": return _cloud.Region;
             case "network": return Listing("interfaces/");
             case "network/interfaces": return Listing("macs/");
             case "network/interfaces/macs": return Listing([.. VisibleEnis(instance).Select(e => e.MacAddress + "/")]);
@@ -129,15 +129,15 @@ internal sealed class InstanceMetadataService
                 "security-group-ids", "subnet-id", "subnet-ipv4-cidr-block", "vpc-id", "vpc-ipv4-cidr-block", "vpc-ipv4-cidr-blocks"),
             "device-number" => eni.Attachment?.DeviceIndex.ToString(System.Globalization.CultureInfo.InvariantCulture),
             "interface-id" => eni.NetworkInterfaceId,
-            "local-hostname" => HostName(eni.PrivateIp),
+            "local-hostname" => Ec2Xml.PrivateDnsName(eni.PrivateIp, _cloud.Region),
             "local-ipv4s" => string.Join('\n', eni.AllPrivateIps),
             "mac" => eni.MacAddress,
-            "owner-id" => "123456789012",
+            "owner-id" => _cloud.AccountId,
             "security-group-ids" => string.Join('\n', eni.SecurityGroupIds),
             "subnet-id" => eni.SubnetId,
             "subnet-ipv4-cidr-block" => subnet?.Cidr.ToString(),
             "vpc-id" => eni.VpcId,
-            "vpc-ipv4-cidr-block" or "vpc-ipv4-cidr-blocks" => LabLayout.VpcCidr.ToString(),
+            "vpc-ipv4-cidr-block" or "vpc-ipv4-cidr-blocks" => _cloud.VpcCidr.ToString(),
             _ => null,
         };
     }
@@ -151,9 +151,6 @@ internal sealed class InstanceMetadataService
                 (a.DeviceIndex == 0 || _attachedAt(e.NetworkInterfaceId) is not { } at || now - at >= EniVisibilityDelay))
             .OrderBy(e => e.Attachment!.DeviceIndex);
     }
-
-    /// <summary>EC2's private DNS name form in us-east-1: ip-10-0-0-5.ec2.internal.</summary>
-    private static string HostName(IPAddress ip) => $"ip-{ip.ToString().Replace('.', '-')}.ec2.internal";
 
     private static string Listing(params string[] entries)
     {

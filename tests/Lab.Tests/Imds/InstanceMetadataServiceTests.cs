@@ -101,5 +101,26 @@ public sealed class InstanceMetadataServiceTests
     }
 
     [Fact]
+    public void AnswersWhatTheEc2ApiSaysOfTheSameCloud()
+    {
+        // Not the lab's defaults: IMDS must read the cloud, as DescribeInstances does.
+        var cloud = new Ec2Cloud(new NullVpcFabric(), new Ec2CloudOptions
+        {
+            Region = "eu-west-1", AccountId = "210987654321", ImageId = "ami-00000000000000001", VpcCidr = IPNetwork.Parse("10.9.0.0/16"),
+        }, _time, new Random(7));
+        var node = cloud.LaunchInstance("t3.medium", cloud.CreateSubnet("10.9.0.0/20", "eu-west-1a").SubnetId, "node1");
+        var imds = new InstanceMetadataService(cloud, _ => null, _time);
+        var token = imds.Handle("PUT", "/latest/api/token", node.PrivateIp, null, "60").Body;
+        string Get(string path) => imds.Handle("GET", "/latest/meta-data/" + path, node.PrivateIp, token, null).Body;
+
+        Assert.Equal("ami-00000000000000001", Get("ami-id"));
+        Assert.Equal("eu-west-1", Get("placement/region"));
+        Assert.Equal(Ec2Xml.PrivateDnsName(node.PrivateIp, "eu-west-1"), Get("local-hostname"));
+        Assert.EndsWith(".eu-west-1.compute.internal", Get("local-hostname"));
+        Assert.Equal("210987654321", Get($"network/interfaces/macs/{node.MacAddress}/owner-id"));
+        Assert.Equal("10.9.0.0/16", Get($"network/interfaces/macs/{node.MacAddress}/vpc-ipv4-cidr-block"));
+    }
+
+    [Fact]
     public void UnknownPathsAre404() => Assert.Equal(404, Get(_node1, "no-such-thing", Token(_node1)).Status);
 }
