@@ -34,6 +34,16 @@ public sealed class IpamPluginTests : IDisposable
         return env;
     }
 
+    // A shell-script IPAM plugin in this test's own bin folder; returns the folder (its CNI_PATH).
+    private string ScriptPlugin(string name, string script)
+    {
+        var bin = Directory.CreateDirectory(Path.Combine(_dataDir.FullName, "bin"));
+        var plugin = Path.Combine(bin.FullName, name);
+        File.WriteAllText(plugin, "#!/bin/sh\n" + script);
+        File.SetUnixFileMode(plugin, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        return bin.FullName;
+    }
+
     private static void RequirePlugins()
     {
         // The reference plugins are a prerequisite (scripts/prereqs.sh installs containernetworking-plugins).
@@ -178,12 +188,8 @@ public sealed class IpamPluginTests : IDisposable
     [Fact]
     public void A_plugin_that_crashes_is_error_106_with_its_stderr()
     {
-        var bin = Directory.CreateDirectory(Path.Combine(_dataDir.FullName, "bin"));
-        var plugin = Path.Combine(bin.FullName, "crashy-ipam");
-        File.WriteAllText(plugin, "#!/bin/sh\necho 'panic: runtime error: index out of range' >&2\nexit 2\n");
-        File.SetUnixFileMode(plugin, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         var env = Env("ADD");
-        env["CNI_PATH"] = bin.FullName;
+        env["CNI_PATH"] = ScriptPlugin("crashy-ipam", "echo 'panic: runtime error: index out of range' >&2\nexit 2\n");
         var config = """{"cniVersion":"1.0.0","name":"n","type":"fathom","device":"eth10","ipam":{"type":"crashy-ipam"}}""";
         var output = InProcess.Run(new TestDatapath(), env, config);
         Assert.Equal(106, output.ErrorCode);
@@ -194,13 +200,9 @@ public sealed class IpamPluginTests : IDisposable
     [Fact]
     public void A_plugin_that_prints_no_result_is_error_106_and_released()
     {
-        var bin = Directory.CreateDirectory(Path.Combine(_dataDir.FullName, "bin"));
-        var plugin = Path.Combine(bin.FullName, "chatty-ipam");
         var commands = Path.Combine(_dataDir.FullName, "commands");
-        File.WriteAllText(plugin, $"#!/bin/sh\ncat >/dev/null\necho $CNI_COMMAND >> {commands}\necho 'allocated 10.0.0.5, have a nice day'\n");
-        File.SetUnixFileMode(plugin, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         var env = Env("ADD");
-        env["CNI_PATH"] = bin.FullName;
+        env["CNI_PATH"] = ScriptPlugin("chatty-ipam", $"cat >/dev/null\necho $CNI_COMMAND >> {commands}\necho 'allocated 10.0.0.5, have a nice day'\n");
         var config = """{"cniVersion":"1.0.0","name":"n","type":"fathom","device":"eth10","ipam":{"type":"chatty-ipam"}}""";
         var datapath = new TestDatapath();
         var output = InProcess.Run(datapath, env, config);
@@ -215,13 +217,10 @@ public sealed class IpamPluginTests : IDisposable
     public void The_ipam_plugin_gets_the_config_and_environment_unchanged()
     {
         // A plugin that echoes what it got as a result-shaped document we can inspect.
-        var bin = Directory.CreateDirectory(Path.Combine(_dataDir.FullName, "bin"));
         var seen = Path.Combine(_dataDir.FullName, "seen");
-        var plugin = Path.Combine(bin.FullName, "spy-ipam");
-        File.WriteAllText(plugin, $"#!/bin/sh\ncat > {seen}.stdin\nenv > {seen}.env\necho '{{\"cniVersion\":\"1.0.0\",\"ips\":[{{\"address\":\"10.1.2.3/24\"}}]}}'\n");
-        File.SetUnixFileMode(plugin, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        var bin = ScriptPlugin("spy-ipam", $"cat > {seen}.stdin\nenv > {seen}.env\necho '{{\"cniVersion\":\"1.0.0\",\"ips\":[{{\"address\":\"10.1.2.3/24\"}}]}}'\n");
         var env = Env("ADD");
-        env["CNI_PATH"] = bin.FullName;
+        env["CNI_PATH"] = bin;
         env["CNI_ARGS"] = "IgnoreUnknown=1;K8S_POD_NAME=web-0";
         var config = $$$"""{"cniVersion":"1.0.0","name":"n","type":"fathom","device":"eth10","dataDir":"{{{Records}}}","ipam":{"type":"spy-ipam","extra":[1,2]}}""";
         var json = InProcess.Run(new TestDatapath(), env, config).Succeeded().Json;
@@ -232,6 +231,6 @@ public sealed class IpamPluginTests : IDisposable
         Assert.Contains("CNI_CONTAINERID=ctr-1", childEnv);
         Assert.Contains("CNI_IFNAME=eth0", childEnv);
         Assert.Contains("CNI_ARGS=IgnoreUnknown=1;K8S_POD_NAME=web-0", childEnv);
-        Assert.Contains($"CNI_PATH={bin.FullName}", childEnv);
+        Assert.Contains($"CNI_PATH={bin}", childEnv);
     }
 }
