@@ -62,60 +62,59 @@ public sealed class NetlinkSocketTests
     }
 
     [PrivilegedFact("ip")]
-    public void Dumps_racing_with_changes_return_whole_results()
+    public void Dumps_changed_between_datagrams_are_run_again_and_come_back_whole()
     {
         Privileged.Require("ip");
         using var netns = TestNetns.Create("nl");
         using var handle = Netns.Open(netns.Name);
         using var nl = NetlinkHandle.OpenIn(handle);
+        using var writer = NetlinkHandle.OpenIn(handle);
         var link = nl.CreateVeth("va", "vb");
-        const int Stable = 1000;
+        // ~80 bytes each: eight datagrams of up to 32 KiB. The kernel fills the next datagram or
+        // two while the reader receives one (net/netlink/af_netlink.c netlink_recvmsg calls
+        // netlink_dump while the queue is under half of rcvbuf), so a short dump is complete
+        // before its first message is parsed and a change then could not land inside it.
+        const int Stable = 3000;
+        const int Rounds = 20;
         for (int i = 0; i < Stable; i++)
             nl.AddAddress(link.Index, new IpPrefix(new IPAddress([10, 60, (byte)(i / 200), (byte)(i % 200 + 1)]), 16));
+        // A new primary goes in right after the first 10.60/16 address (net/ipv4/devinet.c
+        // __inet_insert_ifa): adding or removing it shifts the position of every other stable
+        // address, so a dump that resumes by position repeats or skips one.
+        var flapping = IpPrefix.Parse("10.61.0.1/16");
 
-        using var stop = new CancellationTokenSource();
-        var churn = new Thread(() =>
+        var (interrupted, counts) = Netns.Run(handle, () =>
         {
-            using var writer = NetlinkHandle.OpenIn(handle);
-            var flapping = IpPrefix.Parse("10.61.0.1/16");
-            while (!stop.IsCancellationRequested)
+            using var socket = NetlinkSocket.Open();
+            var stableCounts = new List<int>();
+            for (int round = 0; round < Rounds; round++)
             {
-                writer.AddAddress(link.Index, flapping);
-                writer.DeleteAddress(link.Index, flapping);
-                // A change every ~2 ms still lands inside many multi-datagram dumps, but leaves
-                // a retry room to finish: flapping flat out on a loaded 2-core machine interrupted
-                // 10 dumps in a row (the library's bound, NetlinkSocket.MaxDumpAttempts).
-                Thread.Sleep(2);
-            }
-        });
-        churn.Start();
-        int interrupted;
-        try
-        {
-            interrupted = Netns.Run(handle, () =>
-            {
-                using var socket = NetlinkSocket.Open();
-                for (int round = 0; round < 100; round++)
+                bool changed = false;
+                bool add = round % 2 == 0;
+                // The change is made while the first datagram of the round's first attempt is being
+                // parsed, so the kernel fills the later ones after it: no timing involved. It flags
+                // the first of those NLM_F_DUMP_INTR (nl_dump_check_consistent). The retry is not changed.
+                ReplyParser<Address> parse = (in NetlinkMessage message) =>
                 {
-                    var w = socket.BeginRequest();
-                    AddressMessages.WriteDump(ref w, AddressFamily.InterNetwork);
-                    var addresses = socket.Dump(ref w, AddressMessages.Parse, "list addresses");
-                    // Every stable address in every result, never a torn dump.
-                    Assert.Equal(Stable, addresses.Count(a => a.Prefix.Address.GetAddressBytes()[1] == 60));
-                }
-                return socket.InterruptedDumps;
-            });
-        }
-        finally
-        {
-            stop.Cancel();
-            churn.Join();
-        }
-        // ~1000 addresses span several datagrams, so the kernel flags a few dumps of each run
-        // NLM_F_DUMP_INTR (net/ipv4/devinet.c inet_dump_ifaddr, nl_dump_check_consistent). With the
-        // retry removed this test fails: torn dumps held 999 or 1001 of the stable addresses.
-        // Not asserted > 0, since whether a dump is interrupted depends on timing.
-        Console.WriteLine($"{interrupted} of 100 dumps were flagged NLM_F_DUMP_INTR and run again");
+                    if (!changed)
+                    {
+                        changed = true;
+                        if (add) writer.AddAddress(link.Index, flapping);
+                        else writer.DeleteAddress(link.Index, flapping);
+                    }
+                    return AddressMessages.Parse(message);
+                };
+                var w = socket.BeginRequest();
+                AddressMessages.WriteDump(ref w, AddressFamily.InterNetwork);
+                var addresses = socket.Dump(ref w, parse, "list addresses");
+                stableCounts.Add(addresses.Count(a => a.Prefix.Address.GetAddressBytes()[1] == 60));
+            }
+            return (socket.InterruptedDumps, stableCounts);
+        });
+
+        // With the retry removed, every round comes back torn (one stable address more or fewer).
+        Assert.All(counts, count => Assert.Equal(Stable, count));
+        Assert.True(interrupted >= Rounds, $"only {interrupted} of {Rounds} dumps were flagged NLM_F_DUMP_INTR");
     }
 
     private static unsafe void Forge(NetlinkSocket from, uint toPort, uint sequence, int error)
