@@ -116,11 +116,16 @@ public static partial class PodNetworking
         var psi = new ProcessStartInfo(file) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (var a in args) psi.ArgumentList.Add(a);
         using var process = Process.Start(psi) ?? throw new InvalidOperationException($"cannot start {file}");
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
+        // Process.Dispose leaves the redirected streams to whoever took them: close them here,
+        // or each run leaks two pipe descriptors until a finalizer runs.
+        using var stdoutReader = process.StandardOutput;
+        using var stderrReader = process.StandardError;
+        var stdout = stdoutReader.ReadToEndAsync();
+        var stderr = stderrReader.ReadToEndAsync();
         if (!process.WaitForExit(timeout))
         {
             process.Kill(entireProcessTree: true);
+            process.WaitForExit();
             return (-1, $"{file} timed out after {timeout.TotalSeconds:0} s");
         }
         process.WaitForExit();
