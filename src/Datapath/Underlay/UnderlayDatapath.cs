@@ -97,13 +97,15 @@ public sealed class UnderlayDatapath : IDatapath
         // still releases IPAM). When the netns is gone, so is the pod's use of the device: the
         // kernel has already returned a physical NIC to the initial netns (default_device_exit,
         // net/core/dev.c), and a virtual one died with it. Both must succeed (kubernetes#43014).
+        // So must a path that no longer holds a network namespace (EINVAL from Netns.Open: a
+        // runtime unmounted the netns but left its file): no namespace, no device of ours in it.
         if (string.IsNullOrEmpty(netnsPath)) return;
         NetnsHandle pod;
         try
         {
             pod = Netns.Open(netnsPath);
         }
-        catch (NetlinkException e) when (e.IsNotFound)
+        catch (NetlinkException e) when (e.IsNotFound || e.Errno == (int)Errno.EINVAL)
         {
             return;
         }

@@ -43,6 +43,9 @@ internal sealed class Scenario(UnderlayBed bed, string cniPath, string plugin, s
 
     public UnderlayBed Bed => bed;
 
+    /// <summary>The CNI_PATH the scenario's calls get.</summary>
+    public string CniPath => cniPath;
+
     public bool HasCheck => string.CompareOrdinal(version, "0.4.0") >= 0;
 
     public JsonObject Config(bool staticIpam = false, string? device = UnderlayBed.Device, string? hwaddr = null, string? kernelpath = null) =>

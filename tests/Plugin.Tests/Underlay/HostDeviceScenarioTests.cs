@@ -223,6 +223,26 @@ public sealed class HostDeviceScenarioTests
         s["DEL eth0 (netns gone)"].Outcome.EnsureSuccess();
     });
 
+    [PrivilegedFact("ip")]
+    public void DelSucceedsWhenTheNetnsPathIsLeftWithoutANamespace() => Run("1.1.0", s =>
+    {
+        // A runtime that unmounted the pod's netns but left its file behind (or crashed between
+        // the two): the path holds no namespace, so no device of ours. DEL must not fail forever.
+        var config = s.Config(staticIpam: true);
+        var result = s.Add(config).Outcome.Result;
+        var stale = Path.GetTempFileName();
+        try
+        {
+            var del = s.Run("DEL eth0 (stale netns file)", s.Bed.Call("DEL", s.CniPath) with { NetnsPath = stale },
+                UnderlayConfig.WithPrevResult(config, result));
+            del.Outcome.EnsureSuccess();
+        }
+        finally
+        {
+            File.Delete(stale);
+        }
+    });
+
     [PrivilegedTheory("ip")]
     [MemberData(nameof(Versions))]
     public void DeviceSelectedByHwAddr(string version) => Run(version, s =>
