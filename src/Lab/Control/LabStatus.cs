@@ -8,7 +8,7 @@ namespace Fathom.Lab.Control;
 public sealed record LabStatus
 {
     public required string Prefix { get; init; }
-    /// <summary>"up", "down", "starting", "failed" or "degraded" (state says ready but a process or netns is missing).</summary>
+    /// <summary>"up", "down", "starting", "failed" or "degraded" (a process or netns is missing: the server died, or a namespace was deleted).</summary>
     public required string State { get; init; }
     public string? Error { get; init; }
     public LabVpcStatus? Vpc { get; init; }
@@ -27,9 +27,12 @@ public sealed record LabStatus
             var leftovers = Netns.List().Any(layout.Owns);
             return new LabStatus { Prefix = layout.Prefix, State = leftovers ? "degraded" : "down", Error = leftovers ? "namespaces without state: run 'fathomctl lab down'" : null };
         }
+        // A server that died while building (its `lab up` interrupted, so nobody cleaned up)
+        // would otherwise stay "starting" for ever.
+        var diedStarting = state.Phase == LabPhase.Starting && state.ServerPid > 0 && !Signal.IsAlive(state.ServerPid);
         var health = state.Phase switch
         {
-            LabPhase.Starting => "starting",
+            LabPhase.Starting => diedStarting ? "degraded" : "starting",
             LabPhase.Failed => "failed",
             _ => LabControl.IsHealthy(layout, state) ? "up" : "degraded",
         };
@@ -37,7 +40,7 @@ public sealed record LabStatus
         {
             Prefix = layout.Prefix,
             State = health,
-            Error = state.Error,
+            Error = diedStarting ? $"the server (pid {state.ServerPid}) died before the lab was ready (see {layout.ServerLog}); 'fathomctl lab up' rebuilds it" : state.Error,
             Vpc = new LabVpcStatus(state.VpcId, state.VpcNetns, LabLayout.VpcCidr.ToString(), state.VpcEndpoint, $"http://{LabLayout.ImdsAddress}"),
             Subnets = state.Subnets,
             Nodes = state.Nodes,

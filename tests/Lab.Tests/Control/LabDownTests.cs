@@ -76,6 +76,42 @@ public sealed class LabDownTests
         }
     }
 
+    [PrivilegedFact("ip")]
+    public void AServerThatDiedStartingIsReportedDegradedNotStartingForEver()
+    {
+        Privileged.Require("ip");
+        var layout = TestLab.Layout;
+        LabControl.Down(layout);
+        try
+        {
+            // What an interrupted `lab up` leaves when its server then dies: phase Starting, a dead pid.
+            int deadPid;
+            using (var gone = Process.Start(new ProcessStartInfo("true") { UseShellExecute = false })!)
+            {
+                gone.WaitForExit();
+                deadPid = gone.Id;
+            }
+            Directory.CreateDirectory(layout.StateDirectory);
+            LabStateStore.Save(layout, new LabState
+            {
+                Prefix = layout.Prefix,
+                Options = new LabOptions(),
+                Phase = LabPhase.Starting,
+                ServerPid = deadPid,
+                Credentials = new LabCredentials("AKIAFTLAB00000000000", "secret", "us-east-1"),
+            });
+
+            var status = LabStatus.Read(layout);
+
+            Assert.Equal("degraded", status.State);
+            Assert.Contains("died before the lab was ready", status.Error);
+        }
+        finally
+        {
+            LabControl.Down(layout);
+        }
+    }
+
     [PrivilegedFact("ip", "dnsmasq", "dhclient")]
     public void UpRepairsAHalfUpLab()
     {
