@@ -119,7 +119,9 @@ public sealed class DelegatedPlugin
     {
         try
         {
-            await using (stdin)
+            // ConfigureAwait(false) throughout: Run blocks on this task, so a continuation queued
+            // to the caller's synchronization context (if it has one) would never run.
+            await using (stdin.ConfigureAwait(false))
                 await stdin.WriteAsync(bytes).ConfigureAwait(false);
         }
         catch (IOException)
