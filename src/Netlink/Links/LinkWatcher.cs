@@ -23,24 +23,30 @@ public sealed class LinkWatcher : IDisposable
     private LinkWatcher(NetlinkSocket socket) => _socket = socket;
 
     /// <summary>Subscribes in <paramref name="netns"/>, or in the calling thread's namespace when null.</summary>
-    public static LinkWatcher Open(NetnsHandle? netns = null)
+    public static LinkWatcher Open(NetnsHandle? netns = null) => Open(netns, ReceiveBufferBytes);
+
+    /// <summary>Subscribes with a receive queue of <paramref name="receiveBufferBytes"/> (tests overflow a small one).</summary>
+    internal static LinkWatcher Open(NetnsHandle? netns, int receiveBufferBytes)
     {
-        var socket = netns is null ? OpenSocket() : Netns.Run(netns, OpenSocket);
+        var socket = netns is null ? OpenSocket(receiveBufferBytes) : Netns.Run(netns, () => OpenSocket(receiveBufferBytes));
         return new LinkWatcher(socket);
     }
 
-    private static NetlinkSocket OpenSocket()
+    private static NetlinkSocket OpenSocket(int receiveBufferBytes)
     {
         var socket = NetlinkSocket.Open(RtmgrpLink);
-        if (!NetlinkSocket.TrySetOption(socket.Handle, Interop.SOL_SOCKET, Interop.SO_RCVBUFFORCE, ReceiveBufferBytes))
-            NetlinkSocket.TrySetOption(socket.Handle, Interop.SOL_SOCKET, Interop.SO_RCVBUF, ReceiveBufferBytes);
+        if (!NetlinkSocket.TrySetOption(socket.Handle, Interop.SOL_SOCKET, Interop.SO_RCVBUFFORCE, receiveBufferBytes))
+            NetlinkSocket.TrySetOption(socket.Handle, Interop.SOL_SOCKET, Interop.SO_RCVBUF, receiveBufferBytes);
         return socket;
     }
 
     /// <summary>
     /// Waits up to <paramref name="timeout"/> for the next event (<see cref="Timeout.InfiniteTimeSpan"/> waits for ever).
     /// </summary>
-    /// <exception cref="NetlinkException">ENOBUFS when events were lost (relist the links, then read on).</exception>
+    /// <exception cref="NetlinkException">
+    /// ENOBUFS when the queue overflowed and events were lost. The queue has then been emptied
+    /// (until it is, the kernel drops every new event): relist the links, then read on.
+    /// </exception>
     public bool TryRead(TimeSpan timeout, [MaybeNullWhen(false)] out LinkEvent linkEvent)
     {
         long deadline = timeout == Timeout.InfiniteTimeSpan ? long.MaxValue : Environment.TickCount64 + (long)timeout.TotalMilliseconds;
@@ -48,7 +54,7 @@ public sealed class LinkWatcher : IDisposable
         {
             long left = deadline == long.MaxValue ? -1 : Math.Max(0, deadline - Environment.TickCount64);
             if (!WaitReadable((int)Math.Min(left, int.MaxValue))) return false;
-            if (_socket.ReceiveNotification(out var datagram) < 0) continue;
+            if (!TryReceive(out var datagram)) continue;
             var reader = new MessageReader(datagram);
             while (reader.TryRead(out var message))
             {
@@ -63,6 +69,25 @@ public sealed class LinkWatcher : IDisposable
             }
         }
         return true;
+    }
+
+    /// <summary>The next queued datagram, or false when there is none (or it was not the kernel's).</summary>
+    private bool TryReceive(out ReadOnlySpan<byte> datagram)
+    {
+        try
+        {
+            return _socket.ReceiveNotification(out datagram) >= 0;
+        }
+        catch (NetlinkException e) when (e.Error == Errno.ENOBUFS)
+        {
+            // Events were dropped, and the kernel goes on dropping every new one for this socket
+            // until its queue has been emptied (NETLINK_S_CONGESTED, set in netlink_overrun and
+            // cleared in netlink_rcv_wake, net/netlink/af_netlink.c). Empty it now, so that the
+            // caller's relist comes after the kernel delivers again and no change falls between.
+            _pending.Clear();
+            while (WaitReadable(0)) _socket.ReceiveNotification(out _);
+            throw;
+        }
     }
 
     /// <summary>

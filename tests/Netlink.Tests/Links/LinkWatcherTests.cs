@@ -63,6 +63,41 @@ public sealed class LinkWatcherTests
         Assert.Single(seen, e => e.Kind == LinkEventKind.Deleted && e.Link.Name == "port7");
     }
 
+    [PrivilegedFact("ip")]
+    public void Lost_events_are_ENOBUFS_once_and_the_watcher_reads_on()
+    {
+        Privileged.Require("ip");
+        using var ns = KernelNetns.Create();
+        // A queue (the kernel doubles what is asked) that holds the few events of one veth pair
+        // but not those of 40: a burst created while nobody reads overflows it, and the kernel
+        // drops the rest for this socket and reports ENOBUFS once (net/netlink/af_netlink.c
+        // netlink_overrun).
+        using var watcher = LinkWatcher.Open(ns.Handle, receiveBufferBytes: 16 * 1024);
+        for (int i = 0; i < 40; i++) ns.Netlink.CreateVeth($"burst{i}", $"peer{i}");
+
+        NetlinkException? lost = null;
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+        while (lost is null && DateTime.UtcNow < deadline)
+        {
+            try
+            {
+                if (!watcher.TryRead(TimeSpan.FromMilliseconds(100), out _)) break;
+            }
+            catch (NetlinkException e)
+            {
+                lost = e;
+            }
+        }
+        Assert.NotNull(lost);
+        Assert.Equal(Errno.ENOBUFS, lost.Error);
+
+        // What the caller does then (LinkWatcher's contract): relist, and read on.
+        Assert.Equal(40, ns.Netlink.ListLinks().Count(l => l.Name.StartsWith("burst", StringComparison.Ordinal)));
+        ns.Ip("link", "add", "after0", "type", "veth", "peer", "name", "after1");
+        var after = ReadUntil(watcher, e => e.Kind == LinkEventKind.New && e.Link.Name == "after0");
+        Assert.Equal(ns.IndexOf("after0"), after.Link.Index);
+    }
+
     /// <summary>Every event up to and including the first that matches.</summary>
     private static List<LinkEvent> ReadThrough(LinkWatcher watcher, Func<LinkEvent, bool> last)
     {
