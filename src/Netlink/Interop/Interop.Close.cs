@@ -4,7 +4,10 @@ namespace Fathom.Netlink;
 
 internal static partial class Interop
 {
-    /// <summary>close(2) for a netlink socket. Never retried on EINTR: on Linux the fd is released either way.</summary>
+    /// <summary>
+    /// close(2), for netlink sockets and namespace fds alike. Never retried on EINTR: on Linux
+    /// the fd is released either way, and a retry could close an fd another thread just got.
+    /// </summary>
     [LibraryImport("libc", EntryPoint = "close", SetLastError = true)]
-    internal static partial int CloseSocket(int fd);
+    internal static partial int Close(int fd);
 }

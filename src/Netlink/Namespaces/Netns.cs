@@ -38,7 +38,7 @@ public static partial class Netns
             var errno = Marshal.GetLastPInvokeError();
             throw new NetlinkException(errno, $"cannot create netns '{name}' at {path}");
         }
-        Interop.Ns.Close(fd);
+        Interop.Close(fd);
 
         try
         {
@@ -136,7 +136,7 @@ public static partial class Netns
         }
         catch
         {
-            Interop.Ns.Close(fd);
+            Interop.Close(fd);
             throw;
         }
         return new NetnsHandle(fd, inode, path);
@@ -190,7 +190,7 @@ public static partial class Netns
             if (lockFd >= 0)
             {
                 Interop.Ns.Flock(lockFd, Interop.Ns.LOCK_UN);
-                Interop.Ns.Close(lockFd);
+                Interop.Close(lockFd);
             }
         }
     }

@@ -40,7 +40,7 @@ public sealed class NetnsHandle : SafeHandle
     public override bool IsInvalid => handle == -1;
 
     /// <inheritdoc/>
-    protected override bool ReleaseHandle() => Interop.Ns.Close((int)handle) == 0;
+    protected override bool ReleaseHandle() => Interop.Close((int)handle) == 0;
 
     /// <inheritdoc/>
     public override string ToString() => $"netns {Path} (net:[{Inode}])";

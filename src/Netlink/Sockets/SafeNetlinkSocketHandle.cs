@@ -14,5 +14,5 @@ internal sealed class SafeNetlinkSocketHandle : SafeHandle
 
     public int Fd => (int)handle;
 
-    protected override bool ReleaseHandle() => Interop.CloseSocket((int)handle) == 0;
+    protected override bool ReleaseHandle() => Interop.Close((int)handle) == 0;
 }
