@@ -50,6 +50,8 @@ public sealed class LabLayout
     /// </summary>
     private static readonly string[] ReservedPrefixes = ["fathom", "ftest"];
 
+    /// <summary>The layout of the lab named <paramref name="prefix"/>.</summary>
+    /// <exception cref="ArgumentException">The prefix is not valid (<see cref="IsValidPrefix"/>).</exception>
     public LabLayout(string prefix)
     {
         if (!IsValidPrefix(prefix))
@@ -66,11 +68,13 @@ public sealed class LabLayout
         return new LabLayout(string.IsNullOrWhiteSpace(prefix) ? DefaultPrefix : prefix.Trim());
     }
 
+    /// <summary>1–16 chars of [a-z0-9] starting with a letter, and not one of the reserved prefixes.</summary>
     public static bool IsValidPrefix(string prefix) =>
         prefix.Length is >= 1 and <= 16 && char.IsAsciiLetterLower(prefix[0]) &&
         prefix.All(c => char.IsAsciiLetterLower(c) || char.IsAsciiDigit(c)) &&
         !ReservedPrefixes.Contains(prefix);
 
+    /// <summary>The lab's name: every namespace it makes is {prefix}-….</summary>
     public string Prefix { get; }
 
     /// <summary>/run/fathom-lab/{prefix}.</summary>
@@ -94,6 +98,7 @@ public sealed class LabLayout
     /// <summary>Every namespace of this lab starts with this.</summary>
     public string NetnsPrefix => Prefix + "-";
 
+    /// <summary>The VPC's netns: {prefix}-vpc.</summary>
     public string VpcNetns => Prefix + "-vpc";
 
     /// <summary>Node i (1-based): {prefix}-node{i}.</summary>
@@ -102,8 +107,10 @@ public sealed class LabLayout
     /// <summary>The node's name, which is also what EC2 tags the instance with.</summary>
     public static string NodeName(int node) => $"node{node}";
 
+    /// <summary>A pod's netns: {prefix}-pod-{name}.</summary>
     public string PodNetns(string pod) => $"{Prefix}-pod-{pod}";
 
+    /// <summary>Whether a netns name is this lab's (starts with {prefix}-; another lab whose prefix merely starts the same is not).</summary>
     public bool Owns(string netnsName) => netnsName.StartsWith(NetnsPrefix, StringComparison.Ordinal);
 
     /// <summary>Subnet k (0-based) CIDR.</summary>
@@ -157,5 +164,6 @@ public sealed class LabLayout
     public static string FormatMac(PhysicalAddress mac) =>
         string.Join(':', mac.GetAddressBytes().Select(b => b.ToString("x2", System.Globalization.CultureInfo.InvariantCulture)));
 
+    /// <summary>Parses a MAC as EC2 prints it (colon-separated, either case).</summary>
     public static PhysicalAddress ParseMac(string mac) => PhysicalAddress.Parse(mac.Replace(':', '-').ToUpperInvariant());
 }

@@ -23,7 +23,15 @@ public sealed record ServerCommand(string FileName, IReadOnlyList<string> Leadin
 }
 
 /// <summary>What <c>lab up</c> did.</summary>
-public enum UpOutcome { Created, AlreadyUp, Repaired }
+public enum UpOutcome
+{
+    /// <summary>There was no lab: it was built.</summary>
+    Created,
+    /// <summary>The lab was up and healthy: nothing was done.</summary>
+    AlreadyUp,
+    /// <summary>The lab was half up (or left over): taken down and rebuilt.</summary>
+    Repaired,
+}
 
 /// <summary>
 /// The lab's lifecycle, shared by <c>fathomctl lab</c> and the tests: <c>up</c> records the

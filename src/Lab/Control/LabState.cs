@@ -45,7 +45,15 @@ public sealed record LabOptions
 }
 
 /// <summary>Lab lifecycle as recorded in lab.json.</summary>
-public enum LabPhase { Starting, Ready, Failed }
+public enum LabPhase
+{
+    /// <summary>Written by <c>lab up</c>: the server is building the lab.</summary>
+    Starting,
+    /// <summary>The server serves; the topology and endpoints are recorded.</summary>
+    Ready,
+    /// <summary>The server failed to build the lab (<see cref="LabState.Error"/> says why).</summary>
+    Failed,
+}
 
 /// <summary>
 /// lab.json: everything <c>lab status</c>, <c>lab env</c> and <c>lab down</c> need. Written by
@@ -54,30 +62,56 @@ public enum LabPhase { Starting, Ready, Failed }
 /// </summary>
 public sealed record LabState
 {
+    /// <summary>The lab's prefix (<see cref="LabLayout.Prefix"/>).</summary>
     public required string Prefix { get; init; }
+    /// <summary>The flags of the <c>lab up</c> that made it.</summary>
     public required LabOptions Options { get; init; }
+    /// <summary>Where its lifecycle stands.</summary>
     public LabPhase Phase { get; init; }
+    /// <summary>Why the server failed, when <see cref="Phase"/> is Failed.</summary>
     public string? Error { get; init; }
+    /// <summary>The server's pid (0 until it has started); <c>down</c> checks its command line before killing it.</summary>
     public int ServerPid { get; init; }
+    /// <summary>One dnsmasq per subnet, children of the server.</summary>
     public IReadOnlyList<int> DnsmasqPids { get; init; } = [];
+    /// <summary>Fresh for each lab: requests signed with anything else fail with AuthFailure.</summary>
     public required LabCredentials Credentials { get; init; }
     /// <summary>Port of the EC2 endpoint on 127.0.0.1 in the root netns.</summary>
     public int LoopbackPort { get; init; }
     /// <summary>The EC2 endpoint as instances see it, e.g. http://10.0.0.1 (inside the VPC).</summary>
     public string? VpcEndpoint { get; init; }
+    /// <summary>The VPC's netns (<see cref="LabLayout.VpcNetns"/>).</summary>
     public string VpcNetns { get; init; } = "";
+    /// <summary>The emulated VPC's id (vpc-…).</summary>
     public string VpcId { get; init; } = "";
+    /// <summary>The subnets, in order: subnet k is 10.0.16k.0/20 on bridge br-s(k+1).</summary>
     public IReadOnlyList<LabSubnet> Subnets { get; init; } = [];
+    /// <summary>The instances, node1 first.</summary>
     public IReadOnlyList<LabNode> Nodes { get; init; } = [];
 
+    /// <summary>The EC2 endpoint for tools in the root netns (what <c>lab env</c> exports).</summary>
     public string LoopbackEndpoint => $"http://127.0.0.1:{LoopbackPort}";
 }
 
 /// <summary>The lab's AWS credentials: SigV4 requests must be signed with them.</summary>
 public sealed record LabCredentials(string AccessKeyId, string SecretAccessKey, string Region);
 
+/// <summary>A subnet of the lab's VPC.</summary>
+/// <param name="SubnetId">EC2's id (subnet-…).</param>
+/// <param name="Cidr">E.g. 10.0.16.0/20.</param>
+/// <param name="Gateway">The VPC router's address in it (.1), on the bridge.</param>
+/// <param name="Bridge">Its bridge in the VPC netns (br-s1…).</param>
+/// <param name="AvailabilityZone">Its zone (all subnets share one).</param>
 public sealed record LabSubnet(string SubnetId, string Cidr, string Gateway, string Bridge, string AvailabilityZone);
 
+/// <summary>An instance of the lab (a node).</summary>
+/// <param name="Name">node1, node2, … (also its Name tag).</param>
+/// <param name="Netns">Its netns (<see cref="LabLayout.NodeNetns"/>).</param>
+/// <param name="InstanceId">EC2's id (i-…).</param>
+/// <param name="InstanceType">E.g. t3.medium.</param>
+/// <param name="PrimaryIp">eth0's address.</param>
+/// <param name="Mac">eth0's MAC (the primary ENI's).</param>
+/// <param name="SubnetId">The primary ENI's subnet.</param>
 public sealed record LabNode(string Name, string Netns, string InstanceId, string InstanceType, string PrimaryIp, string Mac, string SubnetId);
 
 /// <summary>A pod as recorded by whoever made it (<c>lab pod add</c>, the CNI plugin's tests, run.sh).</summary>
@@ -92,6 +126,7 @@ internal sealed partial class LabJsonContext : JsonSerializerContext;
 /// <summary>Reads and writes the lab's state files atomically (write to a temp file, then rename).</summary>
 public static class LabStateStore
 {
+    /// <summary>lab.json, or null when there is none (the lab is down) or it cannot be read.</summary>
     public static LabState? TryLoad(LabLayout layout)
     {
         try
@@ -105,9 +140,11 @@ public static class LabStateStore
         }
     }
 
+    /// <summary>Replaces lab.json atomically.</summary>
     public static void Save(LabLayout layout, LabState state) =>
         WriteAtomically(layout.StateFile, JsonSerializer.SerializeToUtf8Bytes(state, LabJsonContext.Default.LabState));
 
+    /// <summary>The pods recorded in pods.json (none when it is missing or unreadable).</summary>
     public static List<LabPod> LoadPods(LabLayout layout)
     {
         try

@@ -7,15 +7,23 @@ namespace Fathom.Lab.Control;
 /// <summary>What <c>lab status [--json]</c> reports.</summary>
 public sealed record LabStatus
 {
+    /// <summary>The lab's prefix.</summary>
     public required string Prefix { get; init; }
     /// <summary>"up", "down", "starting", "failed" or "degraded" (a process or netns is missing: the server died, or a namespace was deleted).</summary>
     public required string State { get; init; }
+    /// <summary>What is wrong, for the operator, when <see cref="State"/> is not "up".</summary>
     public string? Error { get; init; }
+    /// <summary>The VPC, once the server has recorded it.</summary>
     public LabVpcStatus? Vpc { get; init; }
+    /// <summary>The subnets (CIDR, gateway).</summary>
     public IReadOnlyList<LabSubnet> Subnets { get; init; } = [];
+    /// <summary>The nodes (name, netns, instance id and type, primary IP).</summary>
     public IReadOnlyList<LabNode> Nodes { get; init; } = [];
+    /// <summary>Recorded pods whose netns still exists.</summary>
     public IReadOnlyList<LabPod> Pods { get; init; } = [];
+    /// <summary>The EC2 endpoint on 127.0.0.1 for host tools.</summary>
     public string? Ec2Endpoint { get; init; }
+    /// <summary>The server's pid, once started.</summary>
     public int? ServerPid { get; init; }
 
     /// <summary>Reads the lab's state and checks it against the machine.</summary>
@@ -50,9 +58,16 @@ public sealed record LabStatus
         };
     }
 
+    /// <summary>What <c>lab status --json</c> prints (camelCase, nulls left out).</summary>
     public string ToJson() => JsonSerializer.Serialize(this, LabStatusJsonContext.Default.LabStatus);
 }
 
+/// <summary>The VPC in <c>lab status</c>.</summary>
+/// <param name="VpcId">EC2's id (vpc-…).</param>
+/// <param name="Netns">The VPC's netns.</param>
+/// <param name="Cidr">10.0.0.0/16.</param>
+/// <param name="Ec2Endpoint">The EC2 endpoint as instances reach it.</param>
+/// <param name="ImdsEndpoint">http://169.254.169.254.</param>
 public sealed record LabVpcStatus(string VpcId, string Netns, string Cidr, string? Ec2Endpoint, string ImdsEndpoint);
 
 [JsonSourceGenerationOptions(WriteIndented = true, PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase,

@@ -43,7 +43,10 @@ public sealed record EniSnapshot(string EniId, string MacAddress, string SubnetI
 /// <summary>A fabric that realizes nothing: the API alone, for tests of its state machine and wire format.</summary>
 public sealed class NullVpcFabric : IVpcFabric
 {
+    /// <inheritdoc/>
     public Task AttachAsync(EniAttachment attachment, CancellationToken cancellationToken) => Task.CompletedTask;
+    /// <inheritdoc/>
     public Task DetachAsync(EniAttachment attachment, CancellationToken cancellationToken) => Task.CompletedTask;
+    /// <inheritdoc/>
     public Task EniChangedAsync(string eniId, EniSnapshot? eni, CancellationToken cancellationToken) => Task.CompletedTask;
 }
