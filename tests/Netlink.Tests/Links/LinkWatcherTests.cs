@@ -112,11 +112,5 @@ public sealed class LinkWatcherTests
         throw new TimeoutException("the expected link event did not arrive");
     }
 
-    private static LinkEvent ReadUntil(LinkWatcher watcher, Func<LinkEvent, bool> match)
-    {
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
-        while (DateTime.UtcNow < deadline)
-            if (watcher.TryRead(TimeSpan.FromSeconds(1), out var e) && match(e)) return e;
-        throw new TimeoutException("the expected link event did not arrive");
-    }
+    private static LinkEvent ReadUntil(LinkWatcher watcher, Func<LinkEvent, bool> match) => ReadThrough(watcher, match)[^1];
 }
