@@ -9,7 +9,7 @@ using Fathom.Netlink;
 namespace Fathom.Lab.Tests.Control;
 
 /// <summary>
-/// Every kernel test of the lab uses one prefix, "ftlab" unless FATHOM_LAB_PREFIX names
+/// Every kernel test of the lab uses one prefix, "ftlab" unless FATHOM_TEST_LAB_PREFIX names
 /// another (./test.sh sweeps "ftlab" with `FATHOM_LAB_PREFIX=ftlab fathomctl lab down`), so
 /// they run one after another.
 /// </summary>
@@ -23,11 +23,13 @@ public sealed class LabCollection
 public static class TestLab
 {
     /// <summary>
-    /// FATHOM_LAB_PREFIX lets two people run these tests on one machine at once without one
-    /// run's <c>lab down</c> tearing down the other's lab; unset, the prefix test.sh sweeps.
+    /// FATHOM_TEST_LAB_PREFIX lets two people run these tests on one machine at once without one
+    /// run's <c>lab down</c> tearing down the other's lab; unset, the prefix test.sh sweeps. Not
+    /// FATHOM_LAB_PREFIX: <c>eval "$(fathomctl lab env)"</c> exports that for an operator's own
+    /// lab, which the tests would then take down.
     /// </summary>
     public static readonly LabLayout Layout = new(
-        Environment.GetEnvironmentVariable(LabLayout.PrefixVariable) is { Length: > 0 } prefix ? prefix : "ftlab");
+        Environment.GetEnvironmentVariable("FATHOM_TEST_LAB_PREFIX") is { Length: > 0 } prefix ? prefix : "ftlab");
 
     public static ServerCommand Server =>
         new(Privileged.FindTool("dotnet") ?? "dotnet", [Path.Combine(AppContext.BaseDirectory, "fathomctl.dll")]);
