@@ -49,9 +49,15 @@ public static class CniLog
             }
             buffer.Write("\n"u8);
 
-            // One write with O_APPEND: concurrent invocations do not interleave lines.
-            using var file = new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.ReadWrite | FileShare.Delete, 1, FileOptions.None);
-            file.Write(buffer.WrittenSpan);
+            // One write(2) on an O_APPEND descriptor: the kernel moves to the end and writes in one
+            // step, so concurrent invocations (a runtime sets up many pods at once) neither
+            // interleave nor overwrite lines. Not FileStream: FileMode.Append only seeks to the end
+            // once at open and then writes at its own offset (pwrite), so two plugins that opened
+            // the log together write over each other's line.
+            var fd = Interop.Open(path, Interop.O_WRONLY | Interop.O_CREAT | Interop.O_APPEND | Interop.O_CLOEXEC, 0b110_110_110); // 0666 less the umask, as FileStream created it
+            if (fd < 0) return;
+            using var closer = new Microsoft.Win32.SafeHandles.SafeFileHandle(fd, ownsHandle: true); // close(2), even if the write throws
+            new StandardStream(fd, writable: true).Write(buffer.WrittenSpan);
         }
         catch (Exception)
         {
