@@ -18,12 +18,9 @@ public sealed class LabDownTests
         {
             var state = TestLab.Up(new LabOptions { Nodes = 1, InstanceType = "t3.small" });
             var pids = state.DnsmasqPids.Append(state.ServerPid).ToList();
-            // A process inside a lab netns (as a pod's workload would be) must go too. It is this
-            // test's own child (ip netns exec execs sleep in place), so the test reaps it below
-            // rather than leaving an orphan for init.
-            sleeper = Process.Start(new ProcessStartInfo("ip", ["netns", "exec", layout.NodeNetns(1), "sleep", "600"]) { UseShellExecute = false })!;
+            // A process inside a lab netns (as a pod's workload would be) must go too.
+            sleeper = TestLab.SleepIn(layout.NodeNetns(1));
             var sleeperPid = sleeper.Id;
-            TestLab.Eventually(() => Signal.CommandLine(sleeperPid).FirstOrDefault() == "sleep", "sleep to run in node1");
             pids.Add(sleeperPid);
             Assert.True(Signal.Send(state.ServerPid, Signal.SIGKILL));
             TestLab.Eventually(() => !Signal.IsAlive(state.ServerPid), "the server to die");
@@ -42,12 +39,7 @@ public sealed class LabDownTests
         finally
         {
             LabControl.Down(layout);
-            if (sleeper is not null)
-            {
-                try { sleeper.Kill(); } catch (InvalidOperationException) { } // already gone
-                sleeper.WaitForExit();
-                sleeper.Dispose();
-            }
+            TestLab.Reap(sleeper);
         }
     }
 
@@ -73,6 +65,36 @@ public sealed class LabDownTests
         finally
         {
             LabControl.Down(layout);
+        }
+    }
+
+    [PrivilegedFact("ip")]
+    public void DownWithoutAnyStateStillRemovesTheLabsNamespacesAndWhatRunsInThem()
+    {
+        Privileged.Require("ip");
+        var layout = TestLab.Layout;
+        LabControl.Down(layout);
+        Process? sleeper = null;
+        try
+        {
+            // Left over with no lab.json at all (the state directory lost, e.g. /run cleaned by hand).
+            Netns.Create(layout.VpcNetns).Dispose();
+            Netns.Create(layout.PodNetns("orphan")).Dispose();
+            sleeper = TestLab.SleepIn(layout.PodNetns("orphan"));
+            var status = LabStatus.Read(layout);
+            Assert.Equal("degraded", status.State);
+            Assert.Contains("lab down", status.Error);
+
+            LabControl.Down(layout);
+
+            Assert.True(sleeper.WaitForExit(5000), "down kills the process in the pod netns");
+            Assert.DoesNotContain(Netns.List(), layout.Owns);
+            Assert.Equal("down", LabStatus.Read(layout).State);
+        }
+        finally
+        {
+            LabControl.Down(layout);
+            TestLab.Reap(sleeper);
         }
     }
 

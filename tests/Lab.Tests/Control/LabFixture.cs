@@ -40,6 +40,28 @@ public static class TestLab
         return state;
     }
 
+    /// <summary>
+    /// <c>sleep 600</c> inside <paramref name="netns"/>, as a pod's workload would run, started as
+    /// the test's own child (ip netns exec execs it in place, one pid) so the test can reap it;
+    /// returns once it runs in there.
+    /// </summary>
+    public static Process SleepIn(string netns)
+    {
+        var sleeper = Process.Start(new ProcessStartInfo("ip", ["netns", "exec", netns, "sleep", "600"]) { UseShellExecute = false })!;
+        var pid = sleeper.Id;
+        Eventually(() => Signal.CommandLine(pid).FirstOrDefault() == "sleep", $"sleep to run in {netns}");
+        return sleeper;
+    }
+
+    /// <summary>Kills a child the test started if it still runs, and reaps it.</summary>
+    public static void Reap(Process? child)
+    {
+        if (child is null) return;
+        try { child.Kill(); } catch (InvalidOperationException) { } // already gone
+        child.WaitForExit();
+        child.Dispose();
+    }
+
     /// <summary>Polls a condition (kernel events such as netns teardown are asynchronous).</summary>
     public static void Eventually(Func<bool> condition, string what, int timeoutMs = 15000)
     {
