@@ -65,7 +65,9 @@ public readonly record struct IpPrefix
         var span = text.AsSpan().Trim();
         int slash = span.IndexOf('/');
         var addressPart = slash < 0 ? span : span[..slash];
-        if (!IPAddress.TryParse(addressPart, out var address)) return false;
+        // A zone ("fe80::1%eth0") has no place in a netlink address and would be dropped.
+        if (addressPart.Contains('%') || !IPAddress.TryParse(addressPart, out var address)) return false;
+        if (address.AddressFamily == AddressFamily.InterNetwork && !IsDottedQuad(addressPart)) return false;
         int max = MaxLength(address.AddressFamily);
         if (max < 0) return false;
         int length = max;
@@ -73,6 +75,26 @@ public readonly record struct IpPrefix
             return false;
         prefix = new IpPrefix(address, length);
         return true;
+    }
+
+    /// <summary>
+    /// Four decimal parts without leading zeros, as Go's net.ParseCIDR reads IPv4 (and so the
+    /// CNI reference plugins and iproute2's users expect). IPAddress.TryParse also takes
+    /// inet_aton's forms, in which "10.244" is 10.0.0.244 and "010.0.0.1" is 8.0.0.1: a config
+    /// that meant 10.244.0.0/16 or 10.0.0.1 would silently get another network.
+    /// </summary>
+    private static bool IsDottedQuad(ReadOnlySpan<char> text)
+    {
+        int parts = 0;
+        foreach (var range in text.Split('.'))
+        {
+            var part = text[range];
+            if (part.Length is 0 or > 3 || (part.Length > 1 && part[0] == '0')) return false;
+            foreach (char c in part)
+                if (!char.IsAsciiDigit(c)) return false;
+            parts++;
+        }
+        return parts == 4;
     }
 
     /// <inheritdoc/>

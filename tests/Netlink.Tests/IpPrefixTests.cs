@@ -31,6 +31,13 @@ public sealed class IpPrefixTests
     [InlineData("10.0.0.1/2 4")]
     [InlineData("fd00::/129")]
     [InlineData("not-an-ip/8")]
+    // inet_aton's short and octal forms, which IPAddress.Parse takes: 10.0.0.244, 8.0.0.1, 1.2.0.3, 10.0.0.1.
+    [InlineData("10.244/16")]
+    [InlineData("010.0.0.1/24")]
+    [InlineData("1.2.3/8")]
+    [InlineData("0x0a.0.0.1/8")]
+    [InlineData("10")]
+    [InlineData("fe80::1%2/64")]
     public void Rejects_malformed_text(string text)
     {
         Assert.False(IpPrefix.TryParse(text, out _));
