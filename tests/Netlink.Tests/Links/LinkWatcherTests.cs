@@ -98,6 +98,38 @@ public sealed class LinkWatcherTests
         Assert.Equal(ns.IndexOf("after0"), after.Link.Index);
     }
 
+    [PrivilegedFact("ip")]
+    public void A_wait_interrupted_by_signals_still_ends_at_its_time_out()
+    {
+        Privileged.Require("ip");
+        using var ns = KernelNetns.Create();
+        using var watcher = LinkWatcher.Open(ns.Handle);
+        int waiter = NativeThread.Gettid();
+        using var stop = new ManualResetEventSlim();
+        // Every 20 ms for 3 s a signal interrupts the waiting thread's poll(2) with EINTR; a wait
+        // that started its 300 ms over at each one would last until the signals stop.
+        var signaller = new Thread(() =>
+        {
+            var until = Environment.TickCount64 + 3_000;
+            while (!stop.Wait(20) && Environment.TickCount64 < until)
+                NativeThread.Tgkill(Environment.ProcessId, waiter, NativeThread.SIGCHLD);
+        });
+        signaller.Start();
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        bool got;
+        try
+        {
+            got = watcher.TryRead(TimeSpan.FromMilliseconds(300), out _);
+        }
+        finally
+        {
+            stop.Set();
+            signaller.Join();
+        }
+        Assert.False(got);
+        Assert.InRange(clock.ElapsedMilliseconds, 250, 2_000);
+    }
+
     /// <summary>Every event up to and including the first that matches.</summary>
     private static List<LinkEvent> ReadThrough(LinkWatcher watcher, Func<LinkEvent, bool> last)
     {
