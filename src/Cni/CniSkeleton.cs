@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using System.Buffers;
 using System.Text.Json;
 using Fathom.Netlink;
@@ -208,6 +209,31 @@ public static class CniSkeleton
     /// </summary>
     internal static ReadOnlySpan<byte> VersionAnswer =>
         """{"cniVersion":"1.1.0","supportedVersions":["0.3.0","0.3.1","0.4.0","1.0.0","1.1.0"]}"""u8 + "\n"u8;
+
+    /// <summary>
+    /// Answers <c>CNI_COMMAND=VERSION</c> before anything else is set up, and returns false for
+    /// every other command. Runtimes probe plugins with VERSION often, and a plugin's start is
+    /// most of that answer's cost: this reads the one variable with getenv(3) (the BCL's first
+    /// environment access copies the whole environment into a dictionary) and writes the
+    /// constant answer with one write(2). A failed write falls back to <see cref="Run"/>, which
+    /// reports it.
+    /// </summary>
+    public static unsafe bool TryAnswerVersion()
+    {
+        var value = (byte*)Interop.GetEnv("CNI_COMMAND");
+        if (value is null) return false;
+        // Byte by byte, stopping at the first difference: never reads past the value's NUL.
+        var expected = "VERSION\0"u8;
+        for (var i = 0; i < expected.Length; i++)
+            if (value[i] != expected[i]) return false;
+        fixed (byte* answer = VersionAnswer)
+        {
+            nint written;
+            do written = Interop.Write(1, answer, (nuint)VersionAnswer.Length);
+            while (written < 0 && Marshal.GetLastPInvokeError() == Interop.EINTR);
+            return written == VersionAnswer.Length;
+        }
+    }
 
     private static void WriteVersion(Stream stdout)
     {

@@ -26,5 +26,6 @@ internal static class Program
         ["underlay"] = () => new UnderlayDatapath(),
     };
 
-    private static int Main() => CniSkeleton.Run(Handlers, Modes, CniInvocation.FromProcess());
+    private static int Main() =>
+        CniSkeleton.TryAnswerVersion() ? 0 : CniSkeleton.Run(Handlers, Modes, CniInvocation.FromProcess());
 }
