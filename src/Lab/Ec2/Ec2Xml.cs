@@ -138,10 +138,17 @@ internal static class Ec2Xml
             w.End();
         }
         w.TagSet(eni.Tags);
+        w.AddressesAndType(eni, cloud.Region);
+    }
+
+    // The tail both ENI shapes share (NetworkInterface and InstanceNetworkInterface): the
+    // primary address first, as EC2 lists it, no IPv6, and the interface type.
+    private static void AddressesAndType(this XmlWriter w, NetworkInterface eni, string region)
+    {
         w.Set("privateIpAddressesSet", eni.AllPrivateIps.Select((ip, i) => (ip, primary: i == 0)), (w, p) =>
         {
             w.Element("privateIpAddress", p.ip.ToString());
-            w.Element("privateDnsName", PrivateDnsName(p.ip, cloud.Region));
+            w.Element("privateDnsName", PrivateDnsName(p.ip, region));
             w.Element("primary", p.primary);
         });
         w.Set("ipv6AddressesSet", Array.Empty<string>(), (_, _) => { });
@@ -209,14 +216,7 @@ internal static class Ec2Xml
                 w.Element("deleteOnTermination", a.DeleteOnTermination);
                 w.End();
             }
-            w.Set("privateIpAddressesSet", eni.AllPrivateIps.Select((ip, i) => (ip, primary: i == 0)), (w, p) =>
-            {
-                w.Element("privateIpAddress", p.ip.ToString());
-                w.Element("privateDnsName", PrivateDnsName(p.ip, cloud.Region));
-                w.Element("primary", p.primary);
-            });
-            w.Set("ipv6AddressesSet", Array.Empty<string>(), (_, _) => { });
-            w.Element("interfaceType", "interface");
+            w.AddressesAndType(eni, cloud.Region);
         });
         w.Element("ebsOptimized", false);
         w.Element("enaSupport", true);
