@@ -57,6 +57,18 @@ public sealed class Ec2Api
     /// <summary>The actions served.</summary>
     public IEnumerable<string> Actions => _actions.Keys;
 
+    /// <summary>
+    /// The names of the actions served, known without an instance (fault specs are checked
+    /// against them before a lab starts); a test keeps this list and the action table equal.
+    /// </summary>
+    public static IReadOnlySet<string> ActionNames { get; } = new HashSet<string>(StringComparer.Ordinal)
+    {
+        "DescribeInstances", "DescribeInstanceTypes", "DescribeSubnets", "DescribeSecurityGroups",
+        "DescribeNetworkInterfaces", "CreateNetworkInterface", "DeleteNetworkInterface",
+        "AttachNetworkInterface", "DetachNetworkInterface", "AssignPrivateIpAddresses",
+        "UnassignPrivateIpAddresses", "ModifyNetworkInterfaceAttribute", "CreateTags", "DeleteTags",
+    };
+
     /// <summary>Answers one request. Never throws for a bad request: every failure is an EC2 error document.</summary>
     public async Task<Ec2HttpResponse> HandleAsync(Ec2HttpRequest request, CancellationToken cancellationToken = default)
     {

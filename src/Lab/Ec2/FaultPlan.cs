@@ -85,6 +85,9 @@ public sealed class FaultPlan
             var value = part[(eq + 1)..];
             var colon = name.IndexOf(':');
             var action = colon < 0 ? null : name[(colon + 1)..];
+            // A misspelt action would silently inject nothing: refuse it, naming the real ones.
+            if (action is not null && !Ec2Api.ActionNames.Contains(action))
+                throw new FormatException($"fault '{part}': unknown action '{action}' (one of {string.Join(", ", Ec2Api.ActionNames.Order(StringComparer.Ordinal))})");
             switch (colon < 0 ? name : name[..colon])
             {
                 case "throttle": plan.SetThrottleRate(ParseRate(part, value), action); break;

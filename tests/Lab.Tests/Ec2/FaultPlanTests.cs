@@ -26,6 +26,22 @@ public sealed class FaultPlanTests
     public void Refuses_malformed_flags(string spec) => Assert.Throws<FormatException>(() => FaultPlan.Parse(spec));
 
     [Fact]
+    public void Refuses_an_action_the_api_does_not_serve_naming_the_real_ones()
+    {
+        // "AttachNetworkInterfaces" (a plural typo) would otherwise inject nothing, silently.
+        var e = Assert.Throws<FormatException>(() => FaultPlan.Parse("error:AttachNetworkInterfaces=0.5"));
+        Assert.Contains("unknown action 'AttachNetworkInterfaces'", e.Message);
+        Assert.Contains("AttachNetworkInterface,", e.Message);
+    }
+
+    [Fact]
+    public void Action_names_known_to_fault_specs_are_the_api_action_table()
+    {
+        var api = new Ec2Api(new Ec2Cloud(new NullVpcFabric(), new Ec2CloudOptions()), Ec2Credentials.Lab, new FaultPlan());
+        Assert.Equal(Ec2Api.ActionNames.Order(StringComparer.Ordinal), api.Actions.Order(StringComparer.Ordinal));
+    }
+
+    [Fact]
     public void Draws_EC2s_fault_codes_at_the_configured_rate()
     {
         var plan = new FaultPlan(new Random(3));
