@@ -20,6 +20,7 @@ sweep() {
   if [[ $(id -u) -eq 0 ]]; then
     for lab in ftlab ftrun; do  # the lab tests' and run.sh test's labs
       [[ -x artifacts/bin/fathomctl ]] && FATHOM_LAB_PREFIX=$lab artifacts/bin/fathomctl lab down >/dev/null 2>&1
+      rm -f "/run/lock/fathom-lab-$lab.lock"  # nobody else changes the test labs now
     done
     for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep -E '^(ftest-|ftlab-|ftrun-|fathom-bench-)'); do
       ip netns pids "$ns" 2>/dev/null | xargs -r kill -9 2>/dev/null

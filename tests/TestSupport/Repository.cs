@@ -13,6 +13,11 @@ public static class Repository
     {
         for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
             if (File.Exists(Path.Combine(dir.FullName, "Fathom.slnx"))) return dir.FullName;
-        throw new InvalidOperationException($"no Fathom.slnx above {AppContext.BaseDirectory}");
+        // Built outside the checkout (--artifacts-path): the build recorded where the sources were.
+        var recorded = typeof(Repository).Assembly.GetCustomAttributes(typeof(System.Reflection.AssemblyMetadataAttribute), false)
+            .OfType<System.Reflection.AssemblyMetadataAttribute>()
+            .FirstOrDefault(a => a.Key == "FathomRepositoryRoot")?.Value;
+        if (recorded is not null && File.Exists(Path.Combine(recorded, "Fathom.slnx"))) return recorded;
+        throw new InvalidOperationException($"no Fathom.slnx above {AppContext.BaseDirectory} nor at {recorded ?? "(no recorded root)"}");
     }
 }

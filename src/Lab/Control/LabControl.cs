@@ -52,6 +52,7 @@ public static class LabControl
     {
         options.Validate();
         log ??= _ => { };
+        using var exclusive = LabLock.Acquire(layout, StartTimeout + StopGrace + TimeSpan.FromSeconds(30));
         var existing = LabStateStore.TryLoad(layout);
         if (existing is not null && IsHealthy(layout, existing))
             return (UpOutcome.AlreadyUp, existing);
@@ -59,7 +60,7 @@ public static class LabControl
         if (repaired)
         {
             log($"lab '{layout.Prefix}' is half up: taking it down first");
-            Down(layout);
+            DownLocked(layout);
         }
 
         Directory.CreateDirectory(layout.StateDirectory);
@@ -82,7 +83,7 @@ public static class LabControl
             {
                 var why = state?.Error ?? (Signal.IsAlive(pid) ? $"not ready after {StartTimeout.TotalSeconds:0} s" : "the lab server exited");
                 var tail = LogTail(layout);
-                Down(layout);
+                DownLocked(layout);
                 throw new InvalidOperationException($"lab up failed: {why}{(tail.Length > 0 ? "\n--- server.log ---\n" + tail : "")}");
             }
             Thread.Sleep(100);
@@ -122,6 +123,12 @@ public static class LabControl
     /// </summary>
     /// <returns>What was removed, for the operator.</returns>
     public static IReadOnlyList<string> Down(LabLayout layout)
+    {
+        using var exclusive = LabLock.Acquire(layout, StartTimeout + StopGrace + TimeSpan.FromSeconds(30));
+        return DownLocked(layout);
+    }
+
+    private static IReadOnlyList<string> DownLocked(LabLayout layout)
     {
         var removed = new List<string>();
         var state = LabStateStore.TryLoad(layout);

@@ -1,0 +1,43 @@
+namespace Fathom.Lab.Control;
+
+/// <summary>
+/// Serializes <c>lab up</c> and <c>lab down</c> of one lab across processes: two <c>up</c>s of
+/// one prefix at once would both find it down and both build it, and a <c>down</c> racing an
+/// <c>up</c> would delete namespaces the other is filling. The lock is an flock(2) on
+/// <c>/run/fathom-lab/{prefix}.lock</c> — beside the state directory, which <c>down</c> deletes —
+/// taken by opening the file with <see cref="FileShare.None"/>, which .NET implements on Unix
+/// as a non-blocking exclusive flock; the kernel drops it when the holder exits, even by SIGKILL.
+/// The empty lock file stays (deleting a lock file others may be waiting on breaks the lock).
+/// </summary>
+public static class LabLock
+{
+    /// <summary>The lock file of a lab.</summary>
+    public static string PathOf(LabLayout layout) => Path.Combine(LockDirectory, $"fathom-lab-{layout.Prefix}.lock");
+
+    private static string LockDirectory => Directory.Exists("/run/lock") ? "/run/lock" : LabLayout.StateRoot;
+
+    /// <summary>Waits until this process holds the lab's lock; dispose to release it.</summary>
+    /// <exception cref="TimeoutException">Another process held it for the whole <paramref name="timeout"/>.</exception>
+    public static IDisposable Acquire(LabLayout layout, TimeSpan timeout)
+    {
+        var path = PathOf(layout);
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        var waited = System.Diagnostics.Stopwatch.StartNew();
+        while (true)
+        {
+            try
+            {
+                return new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+            }
+            catch (IOException) when (waited.Elapsed < timeout)
+            {
+                // Held by another fathomctl (an up or down of the same lab): wait for it.
+                Thread.Sleep(100);
+            }
+            catch (IOException e)
+            {
+                throw new TimeoutException($"lab '{layout.Prefix}' is being changed by another process (lock {path} held for {timeout.TotalSeconds:0} s)", e);
+            }
+        }
+    }
+}
