@@ -30,8 +30,11 @@ public static class Shell
         if (env is not null)
             foreach (var (k, v) in env) psi.Environment[k] = v;
         using var p = Process.Start(psi) ?? throw new InvalidOperationException($"cannot start {file}");
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
+        // Process.Dispose leaves the redirected streams open: close the pipes with the readers.
+        using var outReader = p.StandardOutput;
+        using var errReader = p.StandardError;
+        var stdout = outReader.ReadToEndAsync();
+        var stderr = errReader.ReadToEndAsync();
         if (stdin is not null) p.StandardInput.Write(stdin);
         p.StandardInput.Close();
         if (!p.WaitForExit(timeout ?? TimeSpan.FromSeconds(60)))
