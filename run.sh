@@ -48,8 +48,10 @@ for n in 1 2; do
 done
 ip -n "$P-node1" -br link show eth1
 
-gateway=$("$ctl" lab status --json | jq -r '.subnets[0].gateway')
-prefixlen=$("$ctl" lab status --json | jq -r '.subnets[0].cidr' | cut -d/ -f2)
+status=$("$ctl" lab status --json)
+gateway=$(jq -r '.subnets[0].gateway' <<<"$status")
+prefixlen=$(jq -r '.subnets[0].cidr' <<<"$status" | cut -d/ -f2)
+node2_ip=$(jq -r '.nodes[1].primaryIp' <<<"$status")
 
 step "CNI ADD with fathom: each ENI moves into a pod as eth0 (underlay, exclusive ENI)"
 for n in 1 2; do
@@ -71,7 +73,6 @@ done
 step "connectivity: pod a (node1) → pod b (node2), pod → gateway, node1 → pod b"
 ip netns exec "$P-pod-a" ping -c 3 -W 2 "${ENI_IP[2]}"
 ip netns exec "$P-pod-b" ping -c 1 -W 2 "$gateway"
-node2_ip=$("$ctl" lab status --json | jq -r '.nodes[1].primaryIp')
 ip netns exec "$P-node1" ping -c 1 -W 2 "${ENI_IP[2]}"
 
 step "data plane: one TCP stream, node↔node baseline against pod↔pod over underlay ENIs"
