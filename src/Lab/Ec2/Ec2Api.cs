@@ -12,13 +12,32 @@ namespace Fathom.Lab.Ec2;
 /// </summary>
 public sealed class Ec2Api
 {
-    private delegate Task<Action<XmlWriter>> Handler(QueryParameters q, CancellationToken cancellationToken);
+    private delegate Task<Action<XmlWriter>> Handler(Ec2Api api, QueryParameters q, CancellationToken cancellationToken);
+
+    // The action table: every action the lab serves, and nothing else (InvalidAction). Static,
+    // so the names are known without an instance (ActionNames).
+    private static readonly Dictionary<string, Handler> Handlers = new(StringComparer.Ordinal)
+    {
+        ["DescribeInstances"] = (api, q, ct) => api.DescribeInstances(q, ct),
+        ["DescribeInstanceTypes"] = (api, q, ct) => api.DescribeInstanceTypes(q, ct),
+        ["DescribeSubnets"] = (api, q, ct) => api.DescribeSubnets(q, ct),
+        ["DescribeSecurityGroups"] = (api, q, ct) => api.DescribeSecurityGroups(q, ct),
+        ["DescribeNetworkInterfaces"] = (api, q, ct) => api.DescribeNetworkInterfaces(q, ct),
+        ["CreateNetworkInterface"] = (api, q, ct) => api.CreateNetworkInterface(q, ct),
+        ["DeleteNetworkInterface"] = (api, q, ct) => api.DeleteNetworkInterface(q, ct),
+        ["AttachNetworkInterface"] = (api, q, ct) => api.AttachNetworkInterface(q, ct),
+        ["DetachNetworkInterface"] = (api, q, ct) => api.DetachNetworkInterface(q, ct),
+        ["AssignPrivateIpAddresses"] = (api, q, ct) => api.AssignPrivateIpAddresses(q, ct),
+        ["UnassignPrivateIpAddresses"] = (api, q, ct) => api.UnassignPrivateIpAddresses(q, ct),
+        ["ModifyNetworkInterfaceAttribute"] = (api, q, ct) => api.ModifyNetworkInterfaceAttribute(q, ct),
+        ["CreateTags"] = (api, q, ct) => api.CreateTags(q, ct),
+        ["DeleteTags"] = (api, q, ct) => api.DeleteTags(q, ct),
+    };
 
     private readonly Ec2Cloud _cloud;
     private readonly Ec2Credentials _credentials;
     private readonly FaultPlan _faults;
     private readonly TimeProvider _wallClock;
-    private readonly Dictionary<string, Handler> _actions;
 
     /// <summary>Serves <paramref name="cloud"/> to clients holding <paramref name="credentials"/>, with <paramref name="faults"/> injected.</summary>
     /// <param name="cloud">The state served.</param>
@@ -34,40 +53,10 @@ public sealed class Ec2Api
         _credentials = credentials;
         _faults = faults;
         _wallClock = wallClock ?? TimeProvider.System;
-        // The action table: every action the lab serves, and nothing else (InvalidAction).
-        _actions = new(StringComparer.Ordinal)
-        {
-            ["DescribeInstances"] = DescribeInstances,
-            ["DescribeInstanceTypes"] = DescribeInstanceTypes,
-            ["DescribeSubnets"] = DescribeSubnets,
-            ["DescribeSecurityGroups"] = DescribeSecurityGroups,
-            ["DescribeNetworkInterfaces"] = DescribeNetworkInterfaces,
-            ["CreateNetworkInterface"] = CreateNetworkInterface,
-            ["DeleteNetworkInterface"] = DeleteNetworkInterface,
-            ["AttachNetworkInterface"] = AttachNetworkInterface,
-            ["DetachNetworkInterface"] = DetachNetworkInterface,
-            ["AssignPrivateIpAddresses"] = AssignPrivateIpAddresses,
-            ["UnassignPrivateIpAddresses"] = UnassignPrivateIpAddresses,
-            ["ModifyNetworkInterfaceAttribute"] = ModifyNetworkInterfaceAttribute,
-            ["CreateTags"] = CreateTags,
-            ["DeleteTags"] = DeleteTags,
-        };
     }
 
-    /// <summary>The actions served.</summary>
-    public IEnumerable<string> Actions => _actions.Keys;
-
-    /// <summary>
-    /// The names of the actions served, known without an instance (fault specs are checked
-    /// against them before a lab starts); a test keeps this list and the action table equal.
-    /// </summary>
-    public static IReadOnlySet<string> ActionNames { get; } = new HashSet<string>(StringComparer.Ordinal)
-    {
-        "DescribeInstances", "DescribeInstanceTypes", "DescribeSubnets", "DescribeSecurityGroups",
-        "DescribeNetworkInterfaces", "CreateNetworkInterface", "DeleteNetworkInterface",
-        "AttachNetworkInterface", "DetachNetworkInterface", "AssignPrivateIpAddresses",
-        "UnassignPrivateIpAddresses", "ModifyNetworkInterfaceAttribute", "CreateTags", "DeleteTags",
-    };
+    /// <summary>The names of the actions served (fault specs are checked against them before a lab starts).</summary>
+    public static IReadOnlySet<string> ActionNames { get; } = Handlers.Keys.ToHashSet(StringComparer.Ordinal);
 
     /// <summary>Answers one request. Never throws for a bad request: every failure is an EC2 error document.</summary>
     public async Task<Ec2HttpResponse> HandleAsync(Ec2HttpRequest request, CancellationToken cancellationToken = default)
@@ -80,14 +69,14 @@ public sealed class Ec2Api
             var action = q.Get("Action");
             if (string.IsNullOrEmpty(action))
                 throw new Ec2Exception(MissingParameter, "The request must contain the parameter Action");
-            if (!_actions.TryGetValue(action, out var handler))
+            if (!Handlers.TryGetValue(action, out var handler))
                 throw new Ec2Exception(InvalidAction, $"The action {action} is not valid for this web service.");
             if (string.IsNullOrEmpty(q.Get("Version")))
                 throw new Ec2Exception(MissingParameter, "The request must contain the parameter Version");
             if (_faults.Draw(action) is { } fault) throw fault;
             if (q.GetBool("DryRun") == true)
                 throw new Ec2Exception("DryRunOperation", "Request would have succeeded, but DryRun flag is set.", HttpStatusCode.PreconditionFailed);
-            var body = await handler(q, cancellationToken).ConfigureAwait(false);
+            var body = await handler(this, q, cancellationToken).ConfigureAwait(false);
             return new Ec2HttpResponse(200, Ec2Xml.Response(action, requestId, body));
         }
         catch (Ec2Exception e)
@@ -174,12 +163,7 @@ public sealed class Ec2Api
                 _ => null,
             }, null))
             .ToList();
-        var (page, next) = Paginate(selected, t => t.Name, q.GetInt("MaxResults"), q.Get("NextToken"), minResults: 5, maxResultsLimit: 100);
-        return Task.FromResult<Action<XmlWriter>>(w =>
-        {
-            w.Set("instanceTypeSet", page, (w, t) => w.InstanceType(t));
-            w.Element("nextToken", next);
-        });
+        return Task.FromResult(Page(selected, t => t.Name, q, "instanceTypeSet", (w, t) => w.InstanceType(t), minResults: 5, maxResultsLimit: 100));
     }
 
     private Task<Action<XmlWriter>> DescribeSubnets(QueryParameters q, CancellationToken _)
@@ -202,12 +186,7 @@ public sealed class Ec2Api
                 _ => null,
             }, s.Tags))
             .ToList();
-        var (page, next) = Paginate(selected, s => s.SubnetId, q.GetInt("MaxResults"), q.Get("NextToken"));
-        return Task.FromResult<Action<XmlWriter>>(w =>
-        {
-            w.Set("subnetSet", page, (w, s) => w.Subnet(s, _cloud));
-            w.Element("nextToken", next);
-        });
+        return Task.FromResult(Page(selected, s => s.SubnetId, q, "subnetSet", (w, s) => w.Subnet(s, _cloud)));
     }
 
     private Task<Action<XmlWriter>> DescribeSecurityGroups(QueryParameters q, CancellationToken _)
@@ -233,12 +212,7 @@ public sealed class Ec2Api
                 _ => null,
             }, g.Tags))
             .ToList();
-        var (page, next) = Paginate(selected, g => g.GroupId, q.GetInt("MaxResults"), q.Get("NextToken"));
-        return Task.FromResult<Action<XmlWriter>>(w =>
-        {
-            w.Set("securityGroupInfo", page, (w, g) => w.SecurityGroup(g, _cloud));
-            w.Element("nextToken", next);
-        });
+        return Task.FromResult(Page(selected, g => g.GroupId, q, "securityGroupInfo", (w, g) => w.SecurityGroup(g, _cloud)));
     }
 
     private Task<Action<XmlWriter>> DescribeNetworkInterfaces(QueryParameters q, CancellationToken _)
@@ -256,13 +230,8 @@ public sealed class Ec2Api
         var selected = all.Where(e => ids.Count == 0 || ids.Contains(e.NetworkInterfaceId))
             .Where(e => Filtering.Matches(filters, name => EniFilter(e, name), e.Tags))
             .ToList();
-        var (page, next) = Paginate(selected, e => e.NetworkInterfaceId, q.GetInt("MaxResults"), q.Get("NextToken"));
         var groupNames = GroupNames();
-        return Task.FromResult<Action<XmlWriter>>(w =>
-        {
-            w.Set("networkInterfaceSet", page, (w, e) => w.NetworkInterface(e, _cloud, groupNames));
-            w.Element("nextToken", next);
-        });
+        return Task.FromResult(Page(selected, e => e.NetworkInterfaceId, q, "networkInterfaceSet", (w, e) => w.NetworkInterface(e, _cloud, groupNames)));
     }
 
     private IEnumerable<string>? EniFilter(NetworkInterface e, string name) => name switch
@@ -288,6 +257,18 @@ public sealed class Ec2Api
         "attachment.instance-owner-id" => e.Attachment is not null ? [_cloud.AccountId] : [],
         _ => null,
     };
+
+    /// <summary>A Describe* body: the page of <paramref name="selected"/> that the request asks for as set <paramref name="setName"/>, then nextToken.</summary>
+    private static Action<XmlWriter> Page<T>(IReadOnlyList<T> selected, Func<T, string> key, QueryParameters q, string setName,
+        Action<XmlWriter, T> item, int minResults = 5, int maxResultsLimit = 1000)
+    {
+        var (page, next) = Paginate(selected, key, q.GetInt("MaxResults"), q.Get("NextToken"), minResults, maxResultsLimit);
+        return w =>
+        {
+            w.Set(setName, page, item);
+            w.Element("nextToken", next);
+        };
+    }
 
     /// <summary>
     /// EC2 pagination: MaxResults within [min, max] (5–1000 for most Describe calls), NextToken

@@ -35,13 +35,6 @@ public sealed class FaultPlanTests
     }
 
     [Fact]
-    public void Action_names_known_to_fault_specs_are_the_api_action_table()
-    {
-        var api = new Ec2Api(new Ec2Cloud(new NullVpcFabric(), new Ec2CloudOptions()), Ec2Credentials.Lab, new FaultPlan());
-        Assert.Equal(Ec2Api.ActionNames.Order(StringComparer.Ordinal), api.Actions.Order(StringComparer.Ordinal));
-    }
-
-    [Fact]
     public void Draws_EC2s_fault_codes_at_the_configured_rate()
     {
         var plan = new FaultPlan(new Random(3));
