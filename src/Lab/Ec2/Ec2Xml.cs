@@ -124,21 +124,29 @@ internal static class Ec2Xml
         w.Element("privateDnsName", PrivateDnsName(eni.PrivateIp, cloud.Region));
         w.Element("sourceDestCheck", true);
         w.GroupSet(eni.SecurityGroupIds, groupNames);
-        if (eni.Attachment is { } a)
-        {
-            w.Start("attachment");
-            w.Element("attachmentId", a.AttachmentId);
-            w.Element("instanceId", a.InstanceId);
-            w.Element("instanceOwnerId", cloud.AccountId);
-            w.Element("deviceIndex", a.DeviceIndex);
-            w.Element("networkCardIndex", 0);
-            w.Element("status", a.Status);
-            w.Element("attachTime", a.AttachTime);
-            w.Element("deleteOnTermination", a.DeleteOnTermination);
-            w.End();
-        }
+        w.Attachment(eni, instanceOwnerId: cloud.AccountId);
         w.TagSet(eni.Tags);
         w.AddressesAndType(eni, cloud.Region);
+    }
+
+    // The attachment both ENI shapes carry. NetworkInterfaceAttachment (an owner given) also names
+    // the instance and its owner; InstanceNetworkInterfaceAttachment, inside the instance, does not.
+    private static void Attachment(this XmlWriter w, NetworkInterface eni, string? instanceOwnerId)
+    {
+        if (eni.Attachment is not { } a) return;
+        w.Start("attachment");
+        w.Element("attachmentId", a.AttachmentId);
+        if (instanceOwnerId is not null)
+        {
+            w.Element("instanceId", a.InstanceId);
+            w.Element("instanceOwnerId", instanceOwnerId);
+        }
+        w.Element("deviceIndex", a.DeviceIndex);
+        w.Element("networkCardIndex", 0);
+        w.Element("status", a.Status);
+        w.Element("attachTime", a.AttachTime);
+        w.Element("deleteOnTermination", a.DeleteOnTermination);
+        w.End();
     }
 
     // The tail both ENI shapes share (NetworkInterface and InstanceNetworkInterface): the
@@ -205,17 +213,7 @@ internal static class Ec2Xml
             w.Element("privateDnsName", PrivateDnsName(eni.PrivateIp, cloud.Region));
             w.Element("sourceDestCheck", true);
             w.GroupSet(eni.SecurityGroupIds, groupNames);
-            if (eni.Attachment is { } a)
-            {
-                w.Start("attachment");
-                w.Element("attachmentId", a.AttachmentId);
-                w.Element("deviceIndex", a.DeviceIndex);
-                w.Element("networkCardIndex", 0);
-                w.Element("status", a.Status);
-                w.Element("attachTime", a.AttachTime);
-                w.Element("deleteOnTermination", a.DeleteOnTermination);
-                w.End();
-            }
+            w.Attachment(eni, instanceOwnerId: null);
             w.AddressesAndType(eni, cloud.Region);
         });
         w.Element("ebsOptimized", false);
