@@ -1,4 +1,5 @@
 using Fathom.Netlink.Sockets;
+using Fathom.Netlink.Wire;
 
 namespace Fathom.Netlink;
 
@@ -38,6 +39,45 @@ public sealed partial class NetlinkHandle : IDisposable
     public void Dispose()
     {
         lock (_gate) _socket.Dispose();
+    }
+
+    /// <summary>Writes one request into the socket's send buffer.</summary>
+    private delegate void RequestWriter(ref NetlinkWriter writer);
+
+    // Every request goes through one of these three, under the lock: the socket's buffers and
+    // sequence number are shared by all requests on this handle.
+
+    /// <summary>Sends a change and waits for the kernel's ACK.</summary>
+    private void Execute(RequestWriter write, string what)
+    {
+        lock (_gate)
+        {
+            var w = _socket.BeginRequest();
+            write(ref w);
+            _socket.Execute(ref w, what);
+        }
+    }
+
+    /// <summary>Sends a GET and parses its one reply.</summary>
+    private T Get<T>(RequestWriter write, ReplyParser<T> parse, string what) where T : class
+    {
+        lock (_gate)
+        {
+            var w = _socket.BeginRequest();
+            write(ref w);
+            return _socket.Get(ref w, parse, what);
+        }
+    }
+
+    /// <summary>Sends a dump request and parses every reply.</summary>
+    private List<T> Dump<T>(RequestWriter write, ReplyParser<T> parse, string what) where T : class
+    {
+        lock (_gate)
+        {
+            var w = _socket.BeginRequest();
+            write(ref w);
+            return _socket.Dump(ref w, parse, what);
+        }
     }
 
     /// <summary>Runs <paramref name="action"/> with <paramref name="netns"/>'s fd kept open for its duration.</summary>

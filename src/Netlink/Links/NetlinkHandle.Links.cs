@@ -1,45 +1,25 @@
 using System.Diagnostics.CodeAnalysis;
 using System.Net.NetworkInformation;
 using Fathom.Netlink.Links;
+using Fathom.Netlink.Wire;
 
 namespace Fathom.Netlink;
 
 public sealed partial class NetlinkHandle
 {
     /// <summary>Lists every link in the namespace (RTM_GETLINK dump).</summary>
-    public IReadOnlyList<Link> ListLinks()
-    {
-        lock (_gate)
-        {
-            var w = _socket.BeginRequest();
-            LinkMessages.WriteDump(ref w);
-            return _socket.Dump(ref w, LinkMessages.Parse, "list links");
-        }
-    }
+    public IReadOnlyList<Link> ListLinks() =>
+        Dump((ref NetlinkWriter w) => LinkMessages.WriteDump(ref w), LinkMessages.Parse, "list links");
 
     /// <summary>Gets a link by name.</summary>
     /// <exception cref="NetlinkException">ENODEV when there is no such link.</exception>
-    public Link GetLink(string name)
-    {
-        lock (_gate)
-        {
-            var w = _socket.BeginRequest();
-            LinkMessages.WriteGetByName(ref w, name);
-            return _socket.Get(ref w, LinkMessages.Parse, $"get link {name}");
-        }
-    }
+    public Link GetLink(string name) =>
+        Get((ref NetlinkWriter w) => LinkMessages.WriteGetByName(ref w, name), LinkMessages.Parse, $"get link {name}");
 
     /// <summary>Gets a link by ifindex.</summary>
     /// <exception cref="NetlinkException">ENODEV when there is no such link.</exception>
-    public Link GetLink(int index)
-    {
-        lock (_gate)
-        {
-            var w = _socket.BeginRequest();
-            LinkMessages.WriteGet(ref w, index);
-            return _socket.Get(ref w, LinkMessages.Parse, $"get link {index}");
-        }
-    }
+    public Link GetLink(int index) =>
+        Get((ref NetlinkWriter w) => LinkMessages.WriteGet(ref w, index), LinkMessages.Parse, $"get link {index}");
 
     /// <summary>Gets a link by name, or false when there is none.</summary>
     public bool TryGetLink(string name, [NotNullWhen(true)] out Link? link)
@@ -86,25 +66,14 @@ public sealed partial class NetlinkHandle
         return GetLink(name);
     }
 
-    private void CreateVethCore(string name, string peerName, int? peerNetnsFd, VethOptions? options)
-    {
-        lock (_gate)
-        {
-            var w = _socket.BeginRequest();
-            LinkMessages.WriteCreateVeth(ref w, name, peerName, peerNetnsFd, options);
-            _socket.Execute(ref w, $"create veth {name} (peer {peerName})");
-        }
-    }
+    private void CreateVethCore(string name, string peerName, int? peerNetnsFd, VethOptions? options) =>
+        Execute((ref NetlinkWriter w) => LinkMessages.WriteCreateVeth(ref w, name, peerName, peerNetnsFd, options),
+            $"create veth {name} (peer {peerName})");
 
     /// <summary>Creates a bridge (down).</summary>
     public Link CreateBridge(string name, BridgeOptions? options = null)
     {
-        lock (_gate)
-        {
-            var w = _socket.BeginRequest();
-            LinkMessages.WriteCreateBridge(ref w, name, options);
-            _socket.Execute(ref w, $"create bridge {name}");
-        }
+        Execute((ref NetlinkWriter w) => LinkMessages.WriteCreateBridge(ref w, name, options), $"create bridge {name}");
         return GetLink(name);
     }
 
@@ -112,50 +81,30 @@ public sealed partial class NetlinkHandle
     public Link CreateVxlan(string name, VxlanOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
-        lock (_gate)
-        {
-            var w = _socket.BeginRequest();
-            LinkMessages.WriteCreateVxlan(ref w, name, options);
-            _socket.Execute(ref w, $"create vxlan {name} (vni {options.Vni})");
-        }
+        Execute((ref NetlinkWriter w) => LinkMessages.WriteCreateVxlan(ref w, name, options),
+            $"create vxlan {name} (vni {options.Vni})");
         return GetLink(name);
     }
 
     /// <summary>Creates a macvlan on <paramref name="parentIndex"/> (down).</summary>
     public Link CreateMacvlan(string name, int parentIndex, MacvlanMode mode = MacvlanMode.Bridge)
     {
-        lock (_gate)
-        {
-            var w = _socket.BeginRequest();
-            LinkMessages.WriteCreateMacvlan(ref w, name, parentIndex, mode);
-            _socket.Execute(ref w, $"create macvlan {name} on link {parentIndex}");
-        }
+        Execute((ref NetlinkWriter w) => LinkMessages.WriteCreateMacvlan(ref w, name, parentIndex, mode),
+            $"create macvlan {name} on link {parentIndex}");
         return GetLink(name);
     }
 
     /// <summary>Deletes a link (for a veth, both ends).</summary>
     /// <exception cref="NetlinkException">ENODEV when there is no such link.</exception>
-    public void DeleteLink(int index)
-    {
-        lock (_gate)
-        {
-            var w = _socket.BeginRequest();
-            LinkMessages.WriteDelete(ref w, index);
-            _socket.Execute(ref w, $"delete link {index}");
-        }
-    }
+    public void DeleteLink(int index) =>
+        Execute((ref NetlinkWriter w) => LinkMessages.WriteDelete(ref w, index), $"delete link {index}");
 
     /// <summary>Deletes a link by name; false when it did not exist.</summary>
     public bool TryDeleteLink(string name)
     {
         try
         {
-            lock (_gate)
-            {
-                var w = _socket.BeginRequest();
-                LinkMessages.WriteDeleteByName(ref w, name);
-                _socket.Execute(ref w, $"delete link {name}");
-            }
+            Execute((ref NetlinkWriter w) => LinkMessages.WriteDeleteByName(ref w, name), $"delete link {name}");
             return true;
         }
         catch (NetlinkException e) when (e.Error == Errno.ENODEV)
@@ -165,94 +114,43 @@ public sealed partial class NetlinkHandle
     }
 
     /// <summary>Sets IFF_UP.</summary>
-    public void SetLinkUp(int index)
-    {
-        lock (_gate)
-        {
-            var w = _socket.BeginRequest();
-            LinkMessages.WriteSetUp(ref w, index, up: true);
-            _socket.Execute(ref w, $"set link {index} up");
-        }
-    }
+    public void SetLinkUp(int index) =>
+        Execute((ref NetlinkWriter w) => LinkMessages.WriteSetUp(ref w, index, up: true), $"set link {index} up");
 
     /// <summary>Clears IFF_UP.</summary>
-    public void SetLinkDown(int index)
-    {
-        lock (_gate)
-        {
-            var w = _socket.BeginRequest();
-            LinkMessages.WriteSetUp(ref w, index, up: false);
-            _socket.Execute(ref w, $"set link {index} down");
-        }
-    }
+    public void SetLinkDown(int index) =>
+        Execute((ref NetlinkWriter w) => LinkMessages.WriteSetUp(ref w, index, up: false), $"set link {index} down");
 
     /// <summary>Renames a link (the kernel refuses with EBUSY while it is up).</summary>
-    public void SetLinkName(int index, string name)
-    {
-        lock (_gate)
-        {
-            var w = _socket.BeginRequest();
-            LinkMessages.WriteSetName(ref w, index, name);
-            _socket.Execute(ref w, $"rename link {index} to {name}");
-        }
-    }
+    public void SetLinkName(int index, string name) =>
+        Execute((ref NetlinkWriter w) => LinkMessages.WriteSetName(ref w, index, name), $"rename link {index} to {name}");
 
     /// <summary>Sets the MTU.</summary>
-    public void SetLinkMtu(int index, int mtu)
-    {
-        lock (_gate)
-        {
-            var w = _socket.BeginRequest();
-            LinkMessages.WriteSetMtu(ref w, index, mtu);
-            _socket.Execute(ref w, $"set link {index} mtu {mtu}");
-        }
-    }
+    public void SetLinkMtu(int index, int mtu) =>
+        Execute((ref NetlinkWriter w) => LinkMessages.WriteSetMtu(ref w, index, mtu), $"set link {index} mtu {mtu}");
 
     /// <summary>Sets the MAC address.</summary>
     public void SetLinkMac(int index, PhysicalAddress mac)
     {
         ArgumentNullException.ThrowIfNull(mac);
-        lock (_gate)
-        {
-            var w = _socket.BeginRequest();
-            LinkMessages.WriteSetMac(ref w, index, mac);
-            _socket.Execute(ref w, $"set link {index} address {mac}");
-        }
+        Execute((ref NetlinkWriter w) => LinkMessages.WriteSetMac(ref w, index, mac), $"set link {index} address {mac}");
     }
 
     /// <summary>Sets IFLA_IFALIAS; an empty string clears it.</summary>
     public void SetLinkAlias(int index, string alias)
     {
         ArgumentNullException.ThrowIfNull(alias);
-        lock (_gate)
-        {
-            var w = _socket.BeginRequest();
-            LinkMessages.WriteSetAlias(ref w, index, alias);
-            _socket.Execute(ref w, $"set link {index} alias");
-        }
+        Execute((ref NetlinkWriter w) => LinkMessages.WriteSetAlias(ref w, index, alias), $"set link {index} alias");
     }
 
     /// <summary>Enslaves the link to a bridge (IFLA_MASTER).</summary>
-    public void SetLinkMaster(int index, int masterIndex)
-    {
-        lock (_gate)
-        {
-            var w = _socket.BeginRequest();
-            LinkMessages.WriteSetMaster(ref w, index, masterIndex);
-            _socket.Execute(ref w, $"set link {index} master {masterIndex}");
-        }
-    }
+    public void SetLinkMaster(int index, int masterIndex) =>
+        Execute((ref NetlinkWriter w) => LinkMessages.WriteSetMaster(ref w, index, masterIndex),
+            $"set link {index} master {masterIndex}");
 
     /// <summary>Releases the link from its master (IFLA_MASTER 0).</summary>
-    public void SetLinkNoMaster(int index)
-    {
-        lock (_gate)
-        {
-            var w = _socket.BeginRequest();
-            LinkMessages.WriteSetMaster(ref w, index, 0);
-            _socket.Execute(ref w, $"set link {index} nomaster");
-        }
-    }
+    public void SetLinkNoMaster(int index) =>
+        Execute((ref NetlinkWriter w) => LinkMessages.WriteSetMaster(ref w, index, 0), $"set link {index} nomaster");
 
     /// <summary>
     /// Moves the link into <paramref name="netns"/> (IFLA_NET_NS_FD). Without
@@ -262,12 +160,6 @@ public sealed partial class NetlinkHandle
     /// kernel has already moved the link under its old name when it fails with EEXIST.
     /// </summary>
     public void MoveLinkToNetns(int index, NetnsHandle netns, string? newName = null) => WithFd(netns, fd =>
-    {
-        lock (_gate)
-        {
-            var w = _socket.BeginRequest();
-            LinkMessages.WriteSetNetns(ref w, index, fd, newName);
-            _socket.Execute(ref w, newName is null ? $"move link {index} to {netns}" : $"move link {index} to {netns} as {newName}");
-        }
-    });
+        Execute((ref NetlinkWriter w) => LinkMessages.WriteSetNetns(ref w, index, fd, newName),
+            newName is null ? $"move link {index} to {netns}" : $"move link {index} to {netns} as {newName}"));
 }

@@ -23,13 +23,8 @@ public sealed partial class NetlinkHandle
     /// <summary>Lists neighbour entries of one family, optionally on one link.</summary>
     public IReadOnlyList<Neighbor> ListNeighbors(AddressFamily family, int? index = null)
     {
-        List<Neighbor> neighbors;
-        lock (_gate)
-        {
-            var w = _socket.BeginRequest();
-            NeighborMessages.WriteDump(ref w, AddressMessages.Family(family));
-            neighbors = _socket.Dump(ref w, NeighborMessages.ParseNeighbor, $"list {family} neighbours");
-        }
+        var neighbors = Dump((ref NetlinkWriter w) => NeighborMessages.WriteDump(ref w, AddressMessages.Family(family)),
+            NeighborMessages.ParseNeighbor, $"list {family} neighbours");
         neighbors.RemoveAll(n => n.Ip.AddressFamily != family || index is int i && n.Index != i);
         return neighbors;
     }
@@ -53,34 +48,23 @@ public sealed partial class NetlinkHandle
     /// <summary>Lists FDB entries (AF_BRIDGE neighbours), optionally of one link.</summary>
     public IReadOnlyList<FdbEntry> ListFdb(int? index = null)
     {
-        List<FdbEntry> entries;
-        lock (_gate)
-        {
-            var w = _socket.BeginRequest();
-            NeighborMessages.WriteDump(ref w, Rtnl.AF_BRIDGE);
-            entries = _socket.Dump(ref w, NeighborMessages.ParseFdb, "list fdb entries");
-        }
+        var entries = Dump((ref NetlinkWriter w) => NeighborMessages.WriteDump(ref w, Rtnl.AF_BRIDGE),
+            NeighborMessages.ParseFdb, "list fdb entries");
         if (index is int i) entries.RemoveAll(e => e.Index != i);
         return entries;
     }
 
     private void ModifyNeighbor(ushort type, ushort flags, Neighbor neighbor, string verb)
     {
-        lock (_gate)
-        {
-            var w = _socket.BeginRequest();
-            NeighborMessages.WriteNeighbor(ref w, type, flags, neighbor);
-            _socket.Execute(ref w, $"{verb} neighbour {neighbor.Ip} on link {neighbor.Index}");
-        }
+        ArgumentNullException.ThrowIfNull(neighbor);
+        Execute((ref NetlinkWriter w) => NeighborMessages.WriteNeighbor(ref w, type, flags, neighbor),
+            $"{verb} neighbour {neighbor.Ip} on link {neighbor.Index}");
     }
 
     private void ModifyFdb(ushort type, ushort flags, FdbEntry entry, string verb)
     {
-        lock (_gate)
-        {
-            var w = _socket.BeginRequest();
-            NeighborMessages.WriteFdb(ref w, type, flags, entry);
-            _socket.Execute(ref w, $"{verb} fdb entry {entry.Mac} dst {entry.Destination} on link {entry.Index}");
-        }
+        ArgumentNullException.ThrowIfNull(entry);
+        Execute((ref NetlinkWriter w) => NeighborMessages.WriteFdb(ref w, type, flags, entry),
+            $"{verb} fdb entry {entry.Mac} dst {entry.Destination} on link {entry.Index}");
     }
 }

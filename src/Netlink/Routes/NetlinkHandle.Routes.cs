@@ -1,5 +1,6 @@
 using System.Net.Sockets;
 using Fathom.Netlink.Routes;
+using Fathom.Netlink.Wire;
 
 namespace Fathom.Netlink;
 
@@ -7,38 +8,19 @@ public sealed partial class NetlinkHandle
 {
     /// <summary>Adds a route (NLM_F_CREATE|NLM_F_EXCL).</summary>
     /// <exception cref="NetlinkException">EEXIST when an equal route exists; EINVAL or ENETUNREACH (with the kernel's reason) for an unusable gateway.</exception>
-    public void AddRoute(Route route)
-    {
-        lock (_gate)
-        {
-            var w = _socket.BeginRequest();
-            RouteMessages.WriteNew(ref w, route, RouteMessages.AddFlags);
-            _socket.Execute(ref w, $"add route {Describe(route)}");
-        }
-    }
+    public void AddRoute(Route route) =>
+        Execute((ref NetlinkWriter w) => RouteMessages.WriteNew(ref w, route, RouteMessages.AddFlags),
+            $"add route {Describe(route)}");
 
     /// <summary>Adds or replaces a route (NLM_F_CREATE|NLM_F_REPLACE).</summary>
-    public void ReplaceRoute(Route route)
-    {
-        lock (_gate)
-        {
-            var w = _socket.BeginRequest();
-            RouteMessages.WriteNew(ref w, route, RouteMessages.ReplaceFlags);
-            _socket.Execute(ref w, $"replace route {Describe(route)}");
-        }
-    }
+    public void ReplaceRoute(Route route) =>
+        Execute((ref NetlinkWriter w) => RouteMessages.WriteNew(ref w, route, RouteMessages.ReplaceFlags),
+            $"replace route {Describe(route)}");
 
     /// <summary>Deletes a route; null settings match any value.</summary>
     /// <exception cref="NetlinkException">ESRCH when no route matches.</exception>
-    public void DeleteRoute(Route route)
-    {
-        lock (_gate)
-        {
-            var w = _socket.BeginRequest();
-            RouteMessages.WriteDelete(ref w, route);
-            _socket.Execute(ref w, $"delete route {Describe(route)}");
-        }
-    }
+    public void DeleteRoute(Route route) =>
+        Execute((ref NetlinkWriter w) => RouteMessages.WriteDelete(ref w, route), $"delete route {Describe(route)}");
 
     /// <summary>
     /// Lists the routes of one family in one table (main by default; <see cref="RouteTables.Unspec"/>
@@ -47,19 +29,18 @@ public sealed partial class NetlinkHandle
     public IReadOnlyList<Route> ListRoutes(AddressFamily family, int? table = null)
     {
         int t = table ?? RouteTables.Main;
-        List<Route> routes;
-        lock (_gate)
-        {
-            var w = _socket.BeginRequest();
-            RouteMessages.WriteDump(ref w, family, t);
-            routes = _socket.Dump(ref w, RouteMessages.Parse, $"list {family} routes");
-        }
+        var routes = Dump((ref NetlinkWriter w) => RouteMessages.WriteDump(ref w, family, t),
+            RouteMessages.Parse, $"list {family} routes");
         // Kernels without strict checking ignore the table filter: apply it here as well.
         if (t != RouteTables.Unspec) routes.RemoveAll(r => r.Table != t);
         return routes;
     }
 
-    private static string Describe(Route route) =>
-        $"{(route.Destination is { } d ? d.ToString() : "default")}{(route.Gateway is { } g ? $" via {g}" : "")}" +
+    /// <summary>The route for an error message; evaluated before the request is written, so it refuses null.</summary>
+    private static string Describe(Route route)
+    {
+        ArgumentNullException.ThrowIfNull(route);
+        return $"{(route.Destination is { } d ? d.ToString() : "default")}{(route.Gateway is { } g ? $" via {g}" : "")}" +
         $"{(route.OutputIndex is int o ? $" dev {o}" : "")} table {route.Table}";
+    }
 }
