@@ -152,19 +152,8 @@ public static class LabControl
         // 2. Processes left inside the lab's namespaces (dhclient, iperf3, agents) keep a
         //    namespace alive after its name is gone: kill them, by netns inode.
         var namespaces = Netns.List().Where(layout.Owns).ToList();
-        var inodes = new HashSet<ulong>();
-        foreach (var name in namespaces)
-        {
-            try { using var handle = Netns.Open(name); inodes.Add(handle.Inode); }
-            catch (NetlinkException) { }
-        }
-        foreach (var pid in ProcessesInNamespaces(inodes))
-        {
-            if (pid == Environment.ProcessId) continue;
-            Signal.Send(pid, Signal.SIGKILL);
-            WaitGone(pid, TimeSpan.FromSeconds(2));
+        foreach (var pid in KillProcessesIn(namespaces))
             removed.Add($"process {pid} (in a lab netns)");
-        }
 
         // 3. Namespaces: deleting the VPC netns takes every bridge port with it; pods and nodes follow.
         foreach (var name in namespaces)
@@ -193,14 +182,38 @@ public static class LabControl
         return [.. candidates.Distinct()
             .Where(pid => pid > 0 && pid != Environment.ProcessId)
             .Select(pid => (pid, argv: Signal.CommandLine(pid)))
-            .Where(p => ServerCommand.IsServerFor(p.argv, layout) ||
+            .Select(p => (p.pid, p.argv, IsServer: ServerCommand.IsServerFor(p.argv, layout)))
+            .Where(p => p.IsServer ||
                         (p.argv.Count > 0 && p.argv[0].EndsWith("dnsmasq", StringComparison.Ordinal) && p.argv.Any(a => a.StartsWith(stateMarker, StringComparison.Ordinal))))
-            .Select(p => (p.pid, IsServer: ServerCommand.IsServerFor(p.argv, layout)))
+            .Select(p => (p.pid, p.IsServer))
             .OrderBy(p => p.IsServer ? 0 : 1)];
     }
 
+    /// <summary>
+    /// SIGKILLs every process (but this one) inside the named namespaces, found by netns inode,
+    /// and waits for each to go; returns their pids. A namespace that is already gone is skipped.
+    /// </summary>
+    internal static IReadOnlyList<int> KillProcessesIn(IEnumerable<string> namespaces)
+    {
+        var inodes = new HashSet<ulong>();
+        foreach (var name in namespaces)
+        {
+            try { using var handle = Netns.Open(name); inodes.Add(handle.Inode); }
+            catch (NetlinkException) { }
+        }
+        var killed = new List<int>();
+        foreach (var pid in ProcessesInNamespaces(inodes))
+        {
+            if (pid == Environment.ProcessId) continue;
+            Signal.Send(pid, Signal.SIGKILL);
+            WaitGone(pid, TimeSpan.FromSeconds(2));
+            killed.Add(pid);
+        }
+        return killed;
+    }
+
     /// <summary>Every process whose network namespace is one of <paramref name="inodes"/> (by /proc/PID/ns/net).</summary>
-    internal static IEnumerable<int> ProcessesInNamespaces(IReadOnlySet<ulong> inodes)
+    private static IEnumerable<int> ProcessesInNamespaces(IReadOnlySet<ulong> inodes)
     {
         if (inodes.Count == 0) yield break;
         foreach (var dir in Directory.EnumerateDirectories("/proc"))

@@ -81,7 +81,7 @@ public static partial class PodNetworking
         var existed = Netns.Exists(netns);
         if (existed)
         {
-            KillProcessesIn(netns);
+            LabControl.KillProcessesIn([netns]);
             Netns.Delete(netns);
         }
         if (Directory.Exists(layout.StateDirectory))
@@ -130,14 +130,6 @@ public static partial class PodNetworking
         }
         process.WaitForExit();
         return (process.ExitCode, stdout.Result + stderr.Result);
-    }
-
-    private static void KillProcessesIn(string netns)
-    {
-        ulong inode;
-        using (var handle = Netns.Open(netns)) inode = handle.Inode;
-        foreach (var pid in LabControl.ProcessesInNamespaces(new HashSet<ulong> { inode }))
-            if (pid != Environment.ProcessId) Signal.Send(pid, Signal.SIGKILL);
     }
 
     /// <summary>The N of "ethN", or -1.</summary>
