@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using Fathom.Netlink;
 
 namespace Fathom.Lab;
 
@@ -8,15 +9,14 @@ internal static class Signal
     public const int SIGHUP = 1;
     public const int SIGKILL = 9;
     public const int SIGTERM = 15;
-    private const int ESRCH = 3;
 
     /// <summary>Sends a signal; false when the process no longer exists.</summary>
     public static bool Send(int pid, int signal)
     {
         if (Interop.kill(pid, signal) == 0) return true;
         var errno = Marshal.GetLastPInvokeError();
-        if (errno == ESRCH) return false;
-        throw new InvalidOperationException($"kill({pid}, {signal}) failed: errno {errno}");
+        if (errno == (int)Errno.ESRCH) return false;
+        throw new InvalidOperationException($"kill({pid}, {signal}) failed: {Marshal.GetPInvokeErrorMessage(errno)} ({errno})");
     }
 
     /// <summary>True while /proc/{pid} exists and is not a zombie.</summary>

@@ -38,7 +38,10 @@ internal static class NetnsListener
         // two owners never close the same descriptor number.
         var fd = Interop.fcntl_dupfd_cloexec((int)bound.SafeHandle.DangerousGetHandle(), Interop.F_DUPFD_CLOEXEC, 0);
         if (fd < 0)
-            throw new InvalidOperationException($"cannot duplicate the listener for {endpoint}: errno {Marshal.GetLastPInvokeError()}");
+        {
+            var errno = Marshal.GetLastPInvokeError();
+            throw new InvalidOperationException($"cannot duplicate the listener for {endpoint}: {Marshal.GetPInvokeErrorMessage(errno)} ({errno})");
+        }
         return ((ulong)fd, port);
     }
 }
