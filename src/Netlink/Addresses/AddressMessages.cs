@@ -92,6 +92,14 @@ internal static class AddressMessages
         };
     }
 
+    /// <summary>The family byte of a reply's header as IPv4 or IPv6; null for any other family.</summary>
+    internal static AddressFamily? Family(byte family) => family switch
+    {
+        Rtnl.AF_INET => AddressFamily.InterNetwork,
+        Rtnl.AF_INET6 => AddressFamily.InterNetworkV6,
+        _ => null,
+    };
+
     internal static byte Family(AddressFamily family) => family switch
     {
         AddressFamily.InterNetwork => Rtnl.AF_INET,

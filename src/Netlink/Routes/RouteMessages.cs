@@ -92,14 +92,8 @@ internal static class RouteMessages
     public static Route? Parse(ReadOnlySpan<byte> payload)
     {
         var header = Malformed.Require(payload, Rtnl.RtMsgLength, "rtmsg");
-        var family = header[0] switch
-        {
-            Rtnl.AF_INET => AddressFamily.InterNetwork,
-            Rtnl.AF_INET6 => AddressFamily.InterNetworkV6,
-            _ => AddressFamily.Unknown,
-        };
         uint flags = NativeEndian.ReadUInt32(header[8..]);
-        if (family == AddressFamily.Unknown || (flags & Rtnl.RTM_F_CLONED) != 0) return null;
+        if (AddressMessages.Family(header[0]) is not { } family || (flags & Rtnl.RTM_F_CLONED) != 0) return null;
         int dstLength = header[1];
         int table = header[4];
         IPAddress? destination = null, gateway = null, source = null;
@@ -126,20 +120,11 @@ internal static class RouteMessages
                     break;
             }
         }
-        IpPrefix? prefix = null;
-        if (destination is not null)
-        {
-            if (destination.AddressFamily != family || dstLength > IpPrefix.MaxLength(family))
-                throw Malformed.Error($"route destination {destination}/{dstLength} in a family {header[0]} message");
-            prefix = new IpPrefix(destination, dstLength);
-        }
-        else if (dstLength != 0)
-        {
+        if (destination is null && dstLength != 0)
             throw Malformed.Error($"route with rtm_dst_len {dstLength} but no RTA_DST");
-        }
         return new Route
         {
-            Destination = prefix,
+            Destination = Malformed.Prefix(destination, dstLength, family, "RTA_DST"),
             Gateway = gateway,
             OutputIndex = oif,
             Table = table,

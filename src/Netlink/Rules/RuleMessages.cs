@@ -56,13 +56,7 @@ internal static class RuleMessages
     public static Rule? Parse(ReadOnlySpan<byte> payload)
     {
         var header = Malformed.Require(payload, Rtnl.FibRuleHdrLength, "fib_rule_hdr");
-        var family = header[0] switch
-        {
-            Rtnl.AF_INET => AddressFamily.InterNetwork,
-            Rtnl.AF_INET6 => AddressFamily.InterNetworkV6,
-            _ => AddressFamily.Unknown,
-        };
-        if (family == AddressFamily.Unknown) return null;
+        if (AddressMessages.Family(header[0]) is not { } family) return null;
         int dstLength = header[1], srcLength = header[2];
         int table = header[4];
         IPAddress? source = null, destination = null;
@@ -90,8 +84,8 @@ internal static class RuleMessages
             Family = family,
             // The kernel leaves FRA_PRIORITY out when it is 0 (net/core/fib_rules.c fib_nl_fill_rule).
             Priority = priority ?? 0,
-            From = Prefix(source, srcLength, family, "FRA_SRC"),
-            To = Prefix(destination, dstLength, family, "FRA_DST"),
+            From = Malformed.Prefix(source, srcLength, family, "FRA_SRC"),
+            To = Malformed.Prefix(destination, dstLength, family, "FRA_DST"),
             IifName = iif,
             OifName = oif,
             Table = table,
@@ -99,13 +93,5 @@ internal static class RuleMessages
             Mask = mask,
             Action = (RuleAction)header[7],
         };
-    }
-
-    private static IpPrefix? Prefix(IPAddress? address, int length, AddressFamily family, string what)
-    {
-        if (address is null) return null;
-        if (address.AddressFamily != family || length > IpPrefix.MaxLength(family))
-            throw Malformed.Error($"{what} {address}/{length} in a {family} rule");
-        return new IpPrefix(address, length);
     }
 }

@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using System.Net;
 using System.Net.NetworkInformation;
+using System.Net.Sockets;
 using System.Text;
 
 namespace Fathom.Netlink.Wire;
@@ -110,4 +111,17 @@ internal static class Malformed
         value.Length is 4 or 16 ? new IPAddress(value) : throw Error($"{what} is {value.Length} bytes, not an IPv4 or IPv6 address");
 
     public static PhysicalAddress Mac(ReadOnlySpan<byte> value) => new(value.ToArray());
+
+    /// <summary>
+    /// An address attribute and the prefix length from the family header (RTA_DST with
+    /// rtm_dst_len, FRA_SRC with src_len, ...): null without an address; EPROTO when the address
+    /// is not of the message's family or the length is too long for it.
+    /// </summary>
+    public static IpPrefix? Prefix(IPAddress? address, int length, AddressFamily family, string what)
+    {
+        if (address is null) return null;
+        if (address.AddressFamily != family || length > IpPrefix.MaxLength(family))
+            throw Error($"{what} {address}/{length} in a {family} message");
+        return new IpPrefix(address, length);
+    }
 }
