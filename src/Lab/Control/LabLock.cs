@@ -22,6 +22,16 @@ public static class LabLock
     {
         var path = PathOf(layout);
         Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        return Hold(path, timeout, $"lab '{layout.Prefix}' is being changed by another process");
+    }
+
+    /// <summary>
+    /// Waits until this process holds an exclusive flock on <paramref name="path"/> (created if
+    /// missing): a <see cref="FileShare.None"/> open, which fails at once while another holds it.
+    /// </summary>
+    /// <exception cref="TimeoutException">Another process held it for the whole <paramref name="timeout"/>; <paramref name="busy"/> says who.</exception>
+    internal static FileStream Hold(string path, TimeSpan timeout, string busy)
+    {
         var waited = System.Diagnostics.Stopwatch.StartNew();
         while (true)
         {
@@ -31,12 +41,11 @@ public static class LabLock
             }
             catch (IOException) when (waited.Elapsed < timeout)
             {
-                // Held by another fathomctl (an up or down of the same lab): wait for it.
-                Thread.Sleep(100);
+                Thread.Sleep(25);
             }
             catch (IOException e)
             {
-                throw new TimeoutException($"lab '{layout.Prefix}' is being changed by another process (lock {path} held for {timeout.TotalSeconds:0} s)", e);
+                throw new TimeoutException($"{busy} (lock {path} held for {timeout.TotalSeconds:0.#} s)", e);
             }
         }
     }

@@ -169,22 +169,13 @@ public static class LabStateStore
         // lab look half up to `lab up`, and a pod recorded there would be listed by no lab.
         if (!Directory.Exists(layout.StateDirectory))
             throw new InvalidOperationException($"lab '{layout.Prefix}' is not up (no {layout.StateDirectory})");
-        using var gate = AcquireLock(layout.PodsFile + ".lock");
+        using var gate = LabLock.Hold(layout.PodsFile + ".lock", TimeSpan.FromSeconds(5), $"pods.json of lab '{layout.Prefix}' is being updated by another process");
         var pods = LoadPods(layout);
         update(pods);
         WriteAtomically(layout.PodsFile, JsonSerializer.SerializeToUtf8Bytes(pods, LabJsonContext.Default.ListLabPod));
     }
 
-    private static FileStream AcquireLock(string path)
-    {
-        // FileShare.None on Linux is an advisory flock(LOCK_EX) in .NET: wait for the holder.
-        for (var attempt = 0; ; attempt++)
-        {
-            try { return new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None); }
-            catch (IOException) when (attempt < 200) { Thread.Sleep(25); }
-        }
-    }
-
+    /// <summary>Writes a temp file beside <paramref name="path"/>, then renames it over: rename(2) is atomic, so a reader sees the old file or the new one, never half.</summary>
     internal static void WriteAtomically(string path, ReadOnlySpan<byte> bytes)
     {
         var temp = $"{path}.{Environment.ProcessId}.tmp";

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
 using System.Text.Json;
+using Fathom.Lab.Control;
 using static Fathom.Lab.Ec2.Ec2ErrorCodes;
 
 namespace Fathom.Lab.Ec2;
@@ -673,17 +674,10 @@ public sealed class Ec2Cloud
 
     private void Write(string path)
     {
-        string json;
-        lock (_gate) json = JsonSerializer.Serialize(_state, Ec2CloudStateJson.Default.Ec2CloudState);
-        var dir = Path.GetDirectoryName(Path.GetFullPath(path))!;
-        Directory.CreateDirectory(dir);
-        var tmp = Path.Combine(dir, $".{Path.GetFileName(path)}.{Environment.ProcessId}.tmp");
-        // rename(2) is atomic: a reader (or a restarted lab) sees the old file or the new one, never half.
-        using (var stream = new FileStream(tmp, FileMode.Create, FileAccess.Write, FileShare.None))
-        {
-            using (var writer = new StreamWriter(stream)) writer.Write(json);
-        }
-        File.Move(tmp, path, overwrite: true);
+        byte[] json;
+        lock (_gate) json = JsonSerializer.SerializeToUtf8Bytes(_state, Ec2CloudStateJson.Default.Ec2CloudState);
+        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
+        LabStateStore.WriteAtomically(path, json);
     }
 
     private string NewId(string prefix, Ec2CloudState state)
