@@ -23,19 +23,12 @@ public static partial class Netns
         ArgumentNullException.ThrowIfNull(action);
         return RunOnDedicatedThread($"netns {netns.Inode}", () =>
         {
-            using var origin = OpenCurrent();
+            // No way back is kept: the thread ends with the action and is never reused (as in
+            // Create, whose thread stays in the namespace it unshared), so going back would only
+            // cost an open, two checks, a setns and a close on every call — OpenIn runs this per pod.
             if (Interop.Ns.Setns(netns, Interop.Ns.CLONE_NEWNET) != 0)
                 throw new NetlinkException(Marshal.GetLastPInvokeError(), $"cannot enter {netns}");
-            try
-            {
-                return action();
-            }
-            finally
-            {
-                // Go back for whatever the runtime still runs on this thread before it exits. If
-                // that fails, nothing is lost: the thread ends here and is never reused.
-                Interop.Ns.Setns(origin, Interop.Ns.CLONE_NEWNET);
-            }
+            return action();
         });
     }
 
