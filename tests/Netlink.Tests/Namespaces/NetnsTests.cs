@@ -284,7 +284,7 @@ public sealed class NetnsTests
         Assert.Throws<ArgumentException>(() => Netns.ReadSysctl(current, key));
     }
 
-    internal static string NewName() => $"ftest-ns-{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(4))}";
+    internal static string NewName() => $"{TestNetns.Prefix}ns-{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(4))}";
 
     /// <summary>The nsfs inode of the calling thread's network namespace.</summary>
     internal static ulong CurrentThreadInode() => InodeOfLink("/proc/thread-self/ns/net");
