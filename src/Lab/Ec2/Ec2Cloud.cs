@@ -46,69 +46,23 @@ public sealed class Ec2Cloud
     /// <param name="time">Clock for launch and attach times and the attach latency (default: system).</param>
     /// <param name="random">Source of ids, MACs and addresses (default: a new Random); inject a seeded one for determinism.</param>
     public Ec2Cloud(IVpcFabric fabric, Ec2CloudOptions options, TimeProvider? time = null, Random? random = null)
-        : this(fabric, options, time, random, state: null)
-    {
-    }
-
-    private Ec2Cloud(IVpcFabric fabric, Ec2CloudOptions options, TimeProvider? time, Random? random, Ec2CloudState? state)
     {
         ArgumentNullException.ThrowIfNull(fabric);
         ArgumentNullException.ThrowIfNull(options);
+        if (options.VpcCidr.BaseAddress.AddressFamily != AddressFamily.InterNetwork)
+            throw new ArgumentException("the lab's VPC is IPv4", nameof(options));
         _fabric = fabric;
         _options = options;
         Time = time ?? TimeProvider.System;
         _random = random ?? new Random();
         _types = options.InstanceTypes.ToDictionary(t => t.Name, StringComparer.Ordinal);
-        if (state is null)
-        {
-            if (options.VpcCidr.BaseAddress.AddressFamily != AddressFamily.InterNetwork)
-                throw new ArgumentException("the lab's VPC is IPv4", nameof(options));
-            state = new Ec2CloudState { VpcCidr = options.VpcCidr.ToString() };
-            state.VpcId = options.VpcId ?? NewId("vpc-", state);
-            var sg = new SecurityGroupRecord { Id = NewId("sg-", state), Name = "default", Description = "default VPC security group" };
-            state.SecurityGroups[sg.Id] = sg;
-            state.DefaultSecurityGroupId = sg.Id;
-        }
-        _state = state;
-        _vpcCidr = IPNetwork.Parse(state.VpcCidr);
-        foreach (var subnet in state.Subnets.Values) _usedAddresses[subnet.Id] = [];
-        foreach (var eni in state.Enis.Values)
-            foreach (var ip in EniAddresses(eni))
-                _usedAddresses[eni.SubnetId].Add(ToUInt(IPAddress.Parse(ip)));
-        if (options.StatePath is not null) Persist();
-    }
-
-    /// <summary>Reads a state file written by <see cref="Save"/> (or after each mutation via <see cref="Ec2CloudOptions.StatePath"/>).</summary>
-    /// <remarks>
-    /// Attaches that were still "attaching" when the file was written never completed (the server
-    /// died during their latency): like a failed attach, they are rolled back. The fabric is not
-    /// called: the caller decides how to reconcile the kernel with <see cref="NetworkInterfaces"/>.
-    /// </remarks>
-    public static Ec2Cloud Load(string path, IVpcFabric fabric, Ec2CloudOptions options, TimeProvider? time = null, Random? random = null)
-    {
-        var state = JsonSerializer.Deserialize(File.ReadAllText(path), Ec2CloudStateJson.Default.Ec2CloudState)
-            ?? throw new InvalidDataException($"{path}: empty lab state");
-        if (state.Version != 1) throw new InvalidDataException($"{path}: lab state version {state.Version} is not 1");
-        foreach (var eni in state.Enis.Values)
-            if (eni.Attachment is { Status: "attaching" }) eni.Attachment = null;
-        foreach (var instance in state.Instances.Values)
-            if (!options.InstanceTypes.Any(t => t.Name == instance.InstanceType))
-                throw new InvalidDataException($"{path}: instance {instance.Id} is a {instance.InstanceType}, which the options do not offer");
-        return new Ec2Cloud(fabric, options, time, random, state);
-    }
-
-    /// <summary>Loads <see cref="Ec2CloudOptions.StatePath"/> when it exists, else creates a new VPC there.</summary>
-    public static Ec2Cloud LoadOrCreate(IVpcFabric fabric, Ec2CloudOptions options, TimeProvider? time = null, Random? random = null) =>
-        options.StatePath is { } path && File.Exists(path)
-            ? Load(path, fabric, options, time, random)
-            : new Ec2Cloud(fabric, options, time, random);
-
-    /// <summary>Writes the whole state to <paramref name="path"/> atomically (temp file, then rename).</summary>
-    public void Save(string path)
-    {
-        _mutex.Wait();
-        try { Write(path); }
-        finally { _mutex.Release(); }
+        _vpcCidr = options.VpcCidr;
+        _state = new Ec2CloudState { VpcCidr = options.VpcCidr.ToString() };
+        _state.VpcId = options.VpcId ?? NewId("vpc-", _state);
+        var sg = new SecurityGroupRecord { Id = NewId("sg-", _state), Name = "default", Description = "default VPC security group" };
+        _state.SecurityGroups[sg.Id] = sg;
+        _state.DefaultSecurityGroupId = sg.Id;
+        Persist();
     }
 
     // ---------------------------------------------------------------- reading
@@ -667,13 +621,10 @@ public sealed class Ec2Cloud
         catch (Exception e) when (e is not OperationCanceledException) { /* already failing; the first error is the one to report */ }
     }
 
+    /// <summary>Rewrites <see cref="Ec2CloudOptions.StatePath"/>, if any: a record to inspect, never read back.</summary>
     private void Persist()
     {
-        if (_options.StatePath is { } path) Write(path);
-    }
-
-    private void Write(string path)
-    {
+        if (_options.StatePath is not { } path) return;
         byte[] json;
         lock (_gate) json = JsonSerializer.SerializeToUtf8Bytes(_state, Ec2CloudStateJson.Default.Ec2CloudState);
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);

@@ -2,8 +2,8 @@ using System.Text.Json.Serialization;
 
 namespace Fathom.Lab.Ec2;
 
-// The emulator's mutable records. They are both the in-memory state and the persisted file
-// (one source-generated JSON document), so a saved lab and a running lab cannot drift apart.
+// The emulator's mutable records. They are both the in-memory state and the ec2.json record
+// (one source-generated JSON document), so the record and the running lab cannot drift apart.
 // Only Ec2Cloud touches them, under its locks; the outside world sees Ec2Model.cs snapshots.
 
 internal sealed class Ec2CloudState

@@ -26,7 +26,8 @@ public sealed class Ec2CloudOptions
 
     /// <summary>
     /// When set, the whole state is written here (atomically: temp file + rename) after every
-    /// successful mutation, so a lab server killed at any instant restarts with the same ENIs.
+    /// successful mutation: a record to inspect (the lab's ec2.json), never read back — a lab
+    /// server builds its VPC from nothing (docs/lab.md, State).
     /// </summary>
     public string? StatePath { get; init; }
 
