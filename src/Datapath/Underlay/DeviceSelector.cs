@@ -46,6 +46,14 @@ internal sealed record DeviceSelector(string? Name, PhysicalAddress? Mac, string
         : Mac is not null ? $"hwaddr {FormatMac(Mac)}"
         : $"kernelpath {KernelPath}";
 
+    /// <summary>
+    /// Finds the device on the host, or null. By name it is one RTM_GETLINK (the reference's
+    /// netlink.LinkByName); the kernel looks links up by name or index only, so a MAC or a kernel
+    /// path needs the dump of every link.
+    /// </summary>
+    public Link? Find(NetlinkHandle host) =>
+        Name is not null ? (host.TryGetLink(Name, out var link) ? link : null) : Find(host.ListLinks());
+
     /// <summary>Finds the device among <paramref name="links"/> (the host's), or null.</summary>
     public Link? Find(IReadOnlyList<Link> links, string sysRoot = SysRoot)
     {

@@ -42,9 +42,8 @@ public sealed class UnderlayDatapath : IDatapath
         using var pod = OpenNetns(netnsPath);
         using var host = Kernel("open a netlink socket in the host netns", NetlinkHandle.Open);
         using var podLinks = Kernel($"open a netlink socket in netns {netnsPath}", () => NetlinkHandle.OpenIn(pod));
-        using var hostNs = Kernel("open the host netns", Netns.OpenCurrent);
 
-        var device = selector.Find(Kernel("list the host's links", host.ListLinks))
+        var device = Kernel($"look up {selector.Describe()} on the host", () => selector.Find(host))
             ?? throw new CniException(CniErrorCode.DeviceNotFound, $"{selector.Describe()} not found on the host",
                 "underlay mode moves an existing host device into the pod; check the name, MAC or path");
         if ((device.Flags & LinkFlags.Loopback) != 0 || device.MasterIndex is not null)
@@ -68,7 +67,7 @@ public sealed class UnderlayDatapath : IDatapath
         }
         catch (Exception e) when (e is CniException or NetlinkException)
         {
-            var outcome = ReturnAfterFailedAdd(host, hostNs, podLinks, original, ifName);
+            var outcome = ReturnAfterFailedAdd(host, podLinks, original, ifName);
             throw e is CniException c
                 ? new CniException(c.Code, $"{c.Message}; {outcome}", c.Details, c)
                 : new CniException(CniErrorCode.DatapathFailure, $"{e.Message}; {outcome}", null, e);
@@ -252,9 +251,9 @@ public sealed class UnderlayDatapath : IDatapath
     // ---- moving ----
 
     /// <summary>What the device was on the host, to restore it exactly when ADD fails.</summary>
-    private sealed record OriginalState(string Name, string? Alias, int Mtu, bool WasUp, PhysicalAddress? Mac)
+    private sealed record OriginalState(int Index, string Name, string? Alias, int Mtu, bool WasUp, PhysicalAddress? Mac)
     {
-        public OriginalState(Link link) : this(link.Name, link.Alias, link.Mtu, link.IsUp, link.Mac)
+        public OriginalState(Link link) : this(link.Index, link.Name, link.Alias, link.Mtu, link.IsUp, link.Mac)
         {
         }
     }
@@ -265,11 +264,12 @@ public sealed class UnderlayDatapath : IDatapath
     /// old one is taken in the pod; otherwise do_setlink renames it there right after the move,
     /// net/core/rtnetlink.c), so udev and network managers on the host never see a rename — what
     /// a transit netns guarantees, at half the kernel's cost: each move waits for RCU grace
-    /// periods (synchronize_net, rcu_barrier), 10–50 ms here. Returns the pod's link.
+    /// periods (synchronize_net, rcu_barrier), 10–50 ms here (docs/benchmarks.md, CNI, gives the
+    /// command that measures it). Returns the pod's link.
     /// </summary>
     private static Link MoveIn(NetlinkHandle host, NetlinkHandle podLinks, NetnsHandle pod, OriginalState original, string ifName)
     {
-        var index = Kernel($"look up {original.Name} on the host", () => host.GetLink(original.Name)).Index;
+        var index = original.Index;
         // The original name lives on the device itself (IFLA_IFALIAS), as host-device keeps it.
         // It is written before the move, not after as host-device does: then the device never
         // sits in the pod without it, and a DEL after a plugin killed at any later step knows
@@ -289,8 +289,7 @@ public sealed class UnderlayDatapath : IDatapath
     /// back to the host under its own name, alias, MTU and up state. Returns a sentence for the
     /// error message saying where the device is now.
     /// </summary>
-    private static string ReturnAfterFailedAdd(NetlinkHandle host, NetnsHandle hostNs, NetlinkHandle podLinks,
-        OriginalState original, string ifName)
+    private static string ReturnAfterFailedAdd(NetlinkHandle host, NetlinkHandle podLinks, OriginalState original, string ifName)
     {
         try
         {
@@ -300,6 +299,8 @@ public sealed class UnderlayDatapath : IDatapath
             var inPod = FindByMac(podLinks, original.Mac, original.Name);
             if (inPod is not null && (inPod.Flags & LinkFlags.Loopback) == 0 && inPod.Name != "lo")
             {
+                // Opened here, not by every ADD: only this path moves a device back to the host.
+                using var hostNs = Netns.OpenCurrent();
                 using var transit = TransitNetns.Create();
                 podLinks.MoveLinkToNetns(inPod.Index, transit.Handle);
                 var moving = FindByMac(transit.Netlink, original.Mac, inPod.Name)
