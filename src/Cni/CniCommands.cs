@@ -7,14 +7,11 @@ namespace Fathom.Cni;
 /// <summary>What a command handler gets besides the request: the mode's datapath and the IPAM plugin, if any.</summary>
 /// <param name="Datapath">The datapath of the config's mode.</param>
 /// <param name="Ipam">The delegated IPAM plugin, or null when the config has no <c>ipam.type</c>.</param>
-public sealed record CniContext(IDatapath Datapath, IpamPlugin? Ipam)
-{
-    /// <summary>
-    /// The invocation's environment, passed on to the IPAM plugins GC runs for recorded
-    /// attachments; null means this process's (the plugin's own, as the reference pkg/invoke).
-    /// </summary>
-    public IReadOnlyDictionary<string, string>? Environment { get; init; }
-}
+/// <param name="Environment">
+/// The invocation's environment, passed on to the IPAM plugins GC runs for recorded attachments
+/// (as the reference pkg/invoke passes the plugin's own).
+/// </param>
+public sealed record CniContext(IDatapath Datapath, IpamPlugin? Ipam, IReadOnlyDictionary<string, string> Environment);
 
 /// <summary>A command handler: returns the result to print (ADD) or null (every other command).</summary>
 public delegate CniResult? CniHandler(CniRequest request, CniContext context);
@@ -302,17 +299,8 @@ public static class CniCommands
     private static Dictionary<string, string> AttachmentEnvironment(CniRequest gc, CniContext context, AttachmentRecord record)
     {
         var environment = new Dictionary<string, string>(StringComparer.Ordinal);
-        if (context.Environment is { } given)
-        {
-            foreach (var (key, value) in given) environment[key] = value;
-        }
-        else
-        {
-            foreach (System.Collections.DictionaryEntry e in System.Environment.GetEnvironmentVariables())
-                if (e.Key is string k && e.Value is string v) environment[k] = v;
-        }
-        foreach (var key in environment.Keys.Where(k => k.StartsWith("CNI_", StringComparison.Ordinal)).ToList())
-            environment.Remove(key);
+        foreach (var (key, value) in context.Environment)
+            if (!key.StartsWith("CNI_", StringComparison.Ordinal)) environment[key] = value;
         environment["CNI_CONTAINERID"] = record.ContainerId;
         environment["CNI_IFNAME"] = record.IfName;
         environment["CNI_PATH"] = string.Join(':', gc.CniPath);

@@ -61,7 +61,7 @@ public static class CniSkeleton
             // Found now, run by the handler: a missing IPAM plugin fails before the datapath changes anything.
             var ipam = config.IpamType is null ? null : new IpamPlugin(config, request.CniPath, invocation.Environment);
 
-            result = handler(request, new CniContext(datapath, ipam) { Environment = invocation.Environment });
+            result = handler(request, new CniContext(datapath, ipam, invocation.Environment));
             if (result is not null)
             {
                 var json = CniResultJson.Serialize(result, version, indented: true);
