@@ -141,13 +141,20 @@ public sealed class AttachmentStore
         }
     }
 
-    /// <summary>Removes the record of one attachment; false when there was none (DEL is idempotent).</summary>
-    public bool Remove(string containerId, string ifName)
+    /// <summary>
+    /// Removes the record of one attachment, if there is one (DEL is idempotent): one unlink(2),
+    /// no stat first — File.Delete ignores a missing file, and throws only when the folder is missing too.
+    /// </summary>
+    public void Remove(string containerId, string ifName)
     {
-        var path = PathOf(containerId, ifName);
-        if (!File.Exists(path)) return false;
-        File.Delete(path);
-        return true;
+        try
+        {
+            File.Delete(PathOf(containerId, ifName));
+        }
+        catch (DirectoryNotFoundException)
+        {
+            // No ADD of this network was ever recorded here.
+        }
     }
 
     /// <summary>Every record of the network, in file-name order; files that are not readable records say why.</summary>

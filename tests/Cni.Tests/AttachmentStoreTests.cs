@@ -70,10 +70,11 @@ public sealed class AttachmentStoreTests : IDisposable
     [Fact]
     public void Remove_is_idempotent()
     {
-        Assert.False(_store.Remove("c1", "eth0"), "no folder yet");
+        _store.Remove("c1", "eth0"); // no folder yet
         _store.Save(Record("c1"));
-        Assert.True(_store.Remove("c1", "eth0"));
-        Assert.False(_store.Remove("c1", "eth0"));
+        _store.Remove("c1", "eth0");
+        Assert.False(File.Exists(_store.PathOf("c1", "eth0")));
+        _store.Remove("c1", "eth0");
         Assert.Empty(_store.List());
     }
 
