@@ -148,16 +148,6 @@ public sealed class Ec2Cloud
         }
     }
 
-    /// <summary>The ENI with this MAC (IMDS keys interfaces by MAC), or null.</summary>
-    public NetworkInterface? FindEniByMac(string macAddress)
-    {
-        lock (_gate)
-        {
-            var r = _state.Enis.Values.FirstOrDefault(e => string.Equals(e.MacAddress, macAddress, StringComparison.OrdinalIgnoreCase));
-            return r is null ? null : ToEni(r);
-        }
-    }
-
     /// <summary>
     /// The instance that owns this private IP through one of its attached ENIs (primary or
     /// secondary address) — how IMDS tells which instance is calling. Null when none does.

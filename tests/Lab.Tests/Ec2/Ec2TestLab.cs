@@ -31,9 +31,9 @@ internal sealed class Ec2TestLab : IAsyncDisposable
     public Instance Large { get; }
     public Instance Small { get; }
 
-    private Ec2TestLab(IVpcFabric fabric, string? statePath)
+    private Ec2TestLab(IVpcFabric fabric)
     {
-        Cloud = new Ec2Cloud(fabric, new Ec2CloudOptions { VpcId = "vpc-0123456789abcdef0", StatePath = statePath }, random: new Random(42));
+        Cloud = new Ec2Cloud(fabric, new Ec2CloudOptions { VpcId = "vpc-0123456789abcdef0" }, random: new Random(42));
         Subnet1 = Cloud.CreateSubnet("10.0.1.0/24", Az);
         Subnet2 = Cloud.CreateSubnet("10.0.2.0/24", Az);
         Tiny = Cloud.CreateSubnet("10.0.3.0/28", Az);
@@ -42,9 +42,9 @@ internal sealed class Ec2TestLab : IAsyncDisposable
         Small = Cloud.LaunchInstance("t3.small", Subnet1.SubnetId, "node-small");
     }
 
-    public static async Task<Ec2TestLab> StartAsync(IVpcFabric? fabric = null, string? statePath = null)
+    public static async Task<Ec2TestLab> StartAsync(IVpcFabric? fabric = null)
     {
-        var lab = new Ec2TestLab(fabric ?? new NullVpcFabric(), statePath);
+        var lab = new Ec2TestLab(fabric ?? new NullVpcFabric());
         lab.Server = await Ec2Server.StartOnLoopbackAsync(lab.Cloud, lab.Credentials, lab.Faults);
         lab.Client = lab.NewClient(lab.Credentials.SecretAccessKey);
         return lab;
