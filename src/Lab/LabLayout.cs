@@ -83,7 +83,7 @@ public sealed class LabLayout
     /// <summary>lab.json: configuration, namespaces, processes, endpoints.</summary>
     public string StateFile => Path.Combine(StateDirectory, "lab.json");
 
-    /// <summary>The emulated EC2's own state (Ec2Cloud.Save/Load).</summary>
+    /// <summary>The emulated EC2's state, rewritten after every mutation: a record to inspect, never read back.</summary>
     public string Ec2StateFile => Path.Combine(StateDirectory, "ec2.json");
 
     /// <summary>Pods recorded by <c>lab pod add</c> and whoever else makes pods.</summary>
@@ -132,15 +132,11 @@ public sealed class LabLayout
     public static string BridgeName(int k) => $"br-s{k + 1}";
 
     /// <summary>
-    /// Availability zone of subnet k: all in one zone, because EC2 only attaches an ENI to an
+    /// The availability zone of every subnet: one zone, because EC2 only attaches an ENI to an
     /// instance of its own zone — one zone lets ENIs of every subnet reach every node (the
     /// seed article's "ENIs in different subnets of the same VPC and zone").
     /// </summary>
-    public static string AvailabilityZone(int k)
-    {
-        ArgumentOutOfRangeException.ThrowIfNegative(k);
-        return Region + "a";
-    }
+    public const string AvailabilityZone = Region + "a";
 
     /// <summary>
     /// Name of an ENI's VPC-side veth end: "v" + its MAC's 12 hex digits (13 chars, under

@@ -59,7 +59,7 @@ public static class LabServer
             for (var k = 0; k < state.Options.Subnets; k++)
             {
                 var cidr = LabLayout.SubnetCidr(k);
-                var subnet = cloud.CreateSubnet(cidr.ToString(), LabLayout.AvailabilityZone(k));
+                var subnet = cloud.CreateSubnet(cidr.ToString(), LabLayout.AvailabilityZone);
                 fabric.AddSubnet(subnet.SubnetId, k, cidr);
                 subnets.Add(new LabSubnet(subnet.SubnetId, cidr.ToString(), subnet.Gateway.ToString(), LabLayout.BridgeName(k), subnet.AvailabilityZone));
             }
