@@ -230,7 +230,7 @@ public static class CniSkeleton
         {
             nint written;
             do written = Interop.Write(1, answer, (nuint)VersionAnswer.Length);
-            while (written < 0 && Marshal.GetLastPInvokeError() == Interop.EINTR);
+            while (written < 0 && Marshal.GetLastPInvokeError() == (int)Errno.EINTR);
             return written == VersionAnswer.Length;
         }
     }

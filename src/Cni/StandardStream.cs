@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using Fathom.Netlink;
 
 namespace Fathom.Cni;
 
@@ -30,7 +31,7 @@ internal sealed class StandardStream(int fd, bool writable) : Stream
                 var n = Interop.Read(fd, p, (nuint)buffer.Length);
                 if (n >= 0) return (int)n;
                 var errno = Marshal.GetLastPInvokeError();
-                if (errno != Interop.EINTR) throw new IOException($"read from descriptor {fd} failed: errno {errno}");
+                if (errno != (int)Errno.EINTR) throw new IOException($"read from descriptor {fd} failed: {Marshal.GetPInvokeErrorMessage(errno)} ({errno})");
             }
         }
     }
@@ -52,7 +53,7 @@ internal sealed class StandardStream(int fd, bool writable) : Stream
                     continue;
                 }
                 var errno = Marshal.GetLastPInvokeError();
-                if (errno != Interop.EINTR) throw new IOException($"write to descriptor {fd} failed: errno {errno}");
+                if (errno != (int)Errno.EINTR) throw new IOException($"write to descriptor {fd} failed: {Marshal.GetPInvokeErrorMessage(errno)} ({errno})");
             }
         }
     }

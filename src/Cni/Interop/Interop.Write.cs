@@ -7,7 +7,4 @@ internal static partial class Interop
     /// <summary>write(2) on a raw descriptor: returns bytes written or -1 with errno set.</summary>
     [LibraryImport("libc", EntryPoint = "write", SetLastError = true)]
     internal static unsafe partial nint Write(int fd, byte* buffer, nuint count);
-
-    /// <summary>EINTR (asm-generic/errno-base.h): the call was interrupted by a signal; retry.</summary>
-    internal const int EINTR = 4;
 }
