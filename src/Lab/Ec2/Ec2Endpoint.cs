@@ -67,46 +67,35 @@ public static class Ec2Endpoint
 }
 
 /// <summary>
-/// A Kestrel server with only the EC2 API, for tests and tools. The lab's own hosts may instead
-/// call <see cref="Ec2Endpoint.Map"/> on listeners of their own.
+/// A Kestrel server with only the EC2 API on 127.0.0.1, for the API tests. The lab server
+/// instead calls <see cref="Ec2Endpoint.Map"/> on listeners it made in its namespaces.
 /// </summary>
 public sealed class Ec2Server : IAsyncDisposable
 {
     private readonly WebApplication _app;
 
-    private Ec2Server(WebApplication app, IReadOnlyList<Uri> urls)
+    private Ec2Server(WebApplication app, Uri url)
     {
         _app = app;
-        Urls = urls;
+        Url = url;
     }
 
-    /// <summary>The URLs it listens on (with the real port when port 0 was asked).</summary>
-    public IReadOnlyList<Uri> Urls { get; }
+    /// <summary>Where it listens, e.g. http://127.0.0.1:41234/ (the SDK's ServiceURL).</summary>
+    public Uri Url { get; }
 
-    /// <summary>The first URL, e.g. http://127.0.0.1:41234/ (the SDK's ServiceURL).</summary>
-    public Uri Url => Urls[0];
-
-    /// <summary>Starts serving the API on each endpoint (port 0 picks a free port).</summary>
-    public static async Task<Ec2Server> StartAsync(Ec2Cloud cloud, Ec2Credentials credentials, FaultPlan faults,
-        IReadOnlyList<IPEndPoint> endpoints, CancellationToken cancellationToken = default)
+    /// <summary>Starts serving on 127.0.0.1 at a free port.</summary>
+    public static async Task<Ec2Server> StartOnLoopbackAsync(Ec2Cloud cloud, Ec2Credentials credentials, FaultPlan faults,
+        CancellationToken cancellationToken = default)
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
-        builder.WebHost.ConfigureKestrel(options =>
-        {
-            foreach (var endpoint in endpoints) options.Listen(endpoint);
-        });
+        builder.WebHost.ConfigureKestrel(options => options.Listen(IPAddress.Loopback, 0));
         var app = builder.Build();
         Ec2Endpoint.Map(app, cloud, credentials, faults);
         await app.StartAsync(cancellationToken).ConfigureAwait(false);
-        var addresses = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses ?? [];
-        return new Ec2Server(app, [.. addresses.Select(a => new Uri(a.EndsWith('/') ? a : a + "/"))]);
+        var address = app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.Single();
+        return new Ec2Server(app, new Uri(address.EndsWith('/') ? address : address + "/"));
     }
-
-    /// <summary>Starts serving on 127.0.0.1 at a free port.</summary>
-    public static Task<Ec2Server> StartOnLoopbackAsync(Ec2Cloud cloud, Ec2Credentials credentials, FaultPlan faults,
-        CancellationToken cancellationToken = default) =>
-        StartAsync(cloud, credentials, faults, [new IPEndPoint(IPAddress.Loopback, 0)], cancellationToken);
 
     /// <summary>Stops the server.</summary>
     public async ValueTask DisposeAsync()
