@@ -115,7 +115,7 @@ public sealed record LabSubnet(string SubnetId, string Cidr, string Gateway, str
 public sealed record LabNode(string Name, string Netns, string InstanceId, string InstanceType, string PrimaryIp, string Mac, string SubnetId);
 
 /// <summary>A pod as recorded by whoever made it (<c>lab pod add</c>, the CNI plugin's tests, run.sh).</summary>
-public sealed record LabPod(string Name, string Netns, string Node, string Mode, IReadOnlyList<string> Ips, string? EniId = null, string? Mac = null);
+public sealed record LabPod(string Name, string Netns, string Node, string Mode, IReadOnlyList<string> Ips, string? Mac = null);
 
 [JsonSourceGenerationOptions(WriteIndented = true, PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase,
     UseStringEnumConverter = true, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]

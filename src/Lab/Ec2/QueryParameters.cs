@@ -35,15 +35,13 @@ public sealed class QueryParameters
 
     private QueryParameters(Dictionary<string, string> values) => _values = values;
 
-    /// <summary>Every parameter, by name (names compare case-insensitively, as lenient as EC2).</summary>
-    public IReadOnlyDictionary<string, string> All => _values;
-
     /// <summary>Parses application/x-www-form-urlencoded text ('+' is a space; %XX is UTF-8).</summary>
     public static QueryParameters Parse(string formOrQuery) => Merge(formOrQuery, "");
 
     /// <summary>Parses the query string and the form body of one request; body values win.</summary>
     public static QueryParameters Merge(string query, string form)
     {
+        // Names compare case-insensitively: as lenient as EC2.
         var values = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
         foreach (var text in new[] { query, form })
             foreach (var part in text.Split('&', StringSplitOptions.RemoveEmptyEntries))

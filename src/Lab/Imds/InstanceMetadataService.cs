@@ -1,6 +1,5 @@
 using System.Net;
 using System.Security.Cryptography;
-using System.Text;
 using Fathom.Lab.Ec2;
 
 namespace Fathom.Lab.Imds;
@@ -152,14 +151,5 @@ internal sealed class InstanceMetadataService
             .OrderBy(e => e.Attachment!.DeviceIndex);
     }
 
-    private static string Listing(params string[] entries)
-    {
-        var text = new StringBuilder();
-        for (var i = 0; i < entries.Length; i++)
-        {
-            if (i > 0) text.Append('\n');
-            text.Append(entries[i]);
-        }
-        return text.ToString();
-    }
+    private static string Listing(params string[] entries) => string.Join('\n', entries);
 }
