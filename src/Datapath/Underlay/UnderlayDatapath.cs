@@ -296,8 +296,9 @@ public sealed class UnderlayDatapath : IDatapath
             // Still on the host (the move itself was refused): only what was changed there.
             // Else it is in the pod under ifName or its own name: back through a transit netns,
             // so that its own name is set where no one watches.
-            var inPod = FindByMac(podLinks, original.Mac, original.Name);
-            if (inPod is not null && (inPod.Flags & LinkFlags.Loopback) == 0 && inPod.Name != "lo")
+            // FindByMac never returns the pod's loopback: it skips it by flag, and a device named
+            // like it (by name when there is no MAC) could not have been selected on the host.
+            if (FindByMac(podLinks, original.Mac, original.Name) is { } inPod)
             {
                 // Opened here, not by every ADD: only this path moves a device back to the host.
                 using var hostNs = Netns.OpenCurrent();
