@@ -236,7 +236,6 @@ public sealed class Ec2Cloud
                 InstanceType = instanceType,
                 NodeName = nodeName,
                 SubnetId = subnet.Id,
-                ReservationId = NewId("r-", _state),
                 LaunchTime = now,
                 Tags = new(StringComparer.Ordinal) { ["Name"] = nodeName },
             };

@@ -42,7 +42,6 @@ internal sealed class InstanceRecord
     public string NodeName { get; set; } = "";
     public string SubnetId { get; set; } = "";
     public string PrimaryEniId { get; set; } = "";
-    public string ReservationId { get; set; } = "";
     public DateTimeOffset LaunchTime { get; set; }
     public Dictionary<string, string> Tags { get; set; } = new(StringComparer.Ordinal);
 }
