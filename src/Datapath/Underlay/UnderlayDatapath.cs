@@ -74,16 +74,14 @@ public sealed class UnderlayDatapath : IDatapath
         }
 
         var mac = inPod.Mac is null ? null : DeviceSelector.FormatMac(inPod.Mac);
-        var config = request.Config;
         return new CniResult
         {
-            CniVersion = config.CniVersion,
+            CniVersion = request.Config.CniVersion,
             Interfaces = [new CniInterface(ifName, mac, Mtu: inPod.Mtu, Sandbox: netnsPath)],
             // Every address belongs to the one interface this plugin reports (index 0).
             Ips = ipamResult?.Ips.Select(ip => ip with { Interface = 0 }).ToList() ?? [],
             Routes = ipamResult?.Routes.ToList() ?? [],
-            // As host-device: the network config's dns wins; else what IPAM returned.
-            Dns = config.Dns is { IsEmpty: false } ? config.Dns : ipamResult?.Dns,
+            // No Dns: CniCommands.Add sets it for every mode, as host-device does (config's, else IPAM's).
         };
     }
 
