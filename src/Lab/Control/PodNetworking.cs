@@ -145,7 +145,7 @@ public static partial class PodNetworking
     {
         File.WriteAllText(Path.Combine(layout.StateDirectory, "dhclient.conf"),
             """
-            # Fathom lab: fail fast instead of dhclient's 60 s default, ask only what a pod needs.
+            # Fathom lab: fail fast instead of dhclient's 60 s default timeout (dhclient.conf(5)), ask only what a pod needs.
             timeout 20;
             retry 1;
             initial-interval 1;
