@@ -70,15 +70,15 @@ public static class SigV4
 
     /// <summary>
     /// SigV4's URI encoding: every byte except the unreserved A–Z a–z 0–9 - _ . ~ as %XX (upper-case
-    /// hex); '/' kept only when <paramref name="keepSlash"/>.
+    /// hex), '/' included (a path is encoded segment by segment).
     /// </summary>
-    public static string UriEncode(string value, bool keepSlash = false)
+    public static string UriEncode(string value)
     {
         var sb = new StringBuilder(value.Length);
         foreach (var b in Encoding.UTF8.GetBytes(value))
         {
             var c = (char)b;
-            if (char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.' or '~' || (keepSlash && c == '/'))
+            if (char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.' or '~')
                 sb.Append(c);
             else
                 sb.Append('%').Append(b.ToString("X2", CultureInfo.InvariantCulture));
@@ -93,7 +93,7 @@ public static class SigV4
     internal static string CanonicalUri(string rawPath)
     {
         if (rawPath.Length == 0) return "/";
-        return string.Join('/', rawPath.Split('/').Select(s => UriEncode(s)));
+        return string.Join('/', rawPath.Split('/').Select(UriEncode));
     }
 
     /// <summary>Canonical query: each name and value decoded then re-encoded, sorted by name, then value.</summary>
