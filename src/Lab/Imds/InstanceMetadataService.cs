@@ -121,7 +121,6 @@ internal sealed class InstanceMetadataService
 
     private string? EniKey(NetworkInterface eni, string key)
     {
-        var subnet = _cloud.Subnets.FirstOrDefault(s => s.SubnetId == eni.SubnetId);
         return key switch
         {
             "" => Listing("device-number", "interface-id", "local-hostname", "local-ipv4s", "mac", "owner-id",
@@ -134,21 +133,20 @@ internal sealed class InstanceMetadataService
             "owner-id" => _cloud.AccountId,
             "security-group-ids" => string.Join('\n', eni.SecurityGroupIds),
             "subnet-id" => eni.SubnetId,
-            "subnet-ipv4-cidr-block" => subnet?.Cidr.ToString(),
+            "subnet-ipv4-cidr-block" => _cloud.TryGetSubnet(eni.SubnetId, out var subnet) ? subnet.Cidr.ToString() : null,
             "vpc-id" => eni.VpcId,
             "vpc-ipv4-cidr-block" or "vpc-ipv4-cidr-blocks" => _cloud.VpcCidr.ToString(),
             _ => null,
         };
     }
 
-    /// <summary>The instance's ENIs, in device order, minus those attached less than the delay ago (the primary is always there).</summary>
+    /// <summary>The instance's ENIs (in device order, as the cloud lists them), minus those attached less than the delay ago (the primary is always there).</summary>
     private IEnumerable<NetworkInterface> VisibleEnis(Instance instance)
     {
         var now = _time.GetUtcNow();
         return _cloud.GetInstanceEnis(instance.InstanceId)
-            .Where(e => e.Attachment is { Status: "attached" } a && a.InstanceId == instance.InstanceId &&
-                (a.DeviceIndex == 0 || _attachedAt(e.NetworkInterfaceId) is not { } at || now - at >= EniVisibilityDelay))
-            .OrderBy(e => e.Attachment!.DeviceIndex);
+            .Where(e => e.Attachment is { Status: "attached" } a &&
+                (a.DeviceIndex == 0 || _attachedAt(e.NetworkInterfaceId) is not { } at || now - at >= EniVisibilityDelay));
     }
 
     private static string Listing(params string[] entries) => string.Join('\n', entries);
