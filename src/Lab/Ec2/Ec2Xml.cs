@@ -111,22 +111,30 @@ internal static class Ec2Xml
     /// <summary>The NetworkInterface shape (CreateNetworkInterface, DescribeNetworkInterfaces).</summary>
     public static void NetworkInterface(this XmlWriter w, NetworkInterface eni, Ec2Cloud cloud, IReadOnlyDictionary<string, string> groupNames)
     {
+        w.EniHead(eni, cloud, groupNames);
+        w.Element("availabilityZone", eni.AvailabilityZone);
+        w.Element("requesterManaged", false);
+        w.Attachment(eni, instanceOwnerId: cloud.AccountId);
+        w.TagSet(eni.Tags);
+        w.AddressesAndType(eni, cloud.Region);
+    }
+
+    // What both ENI shapes (NetworkInterface and InstanceNetworkInterface) start with. Element
+    // order inside a structure does not matter to EC2's clients (botocore and the .NET SDK look
+    // members up by name).
+    private static void EniHead(this XmlWriter w, NetworkInterface eni, Ec2Cloud cloud, IReadOnlyDictionary<string, string> groupNames)
+    {
         w.Element("networkInterfaceId", eni.NetworkInterfaceId);
         w.Element("subnetId", eni.SubnetId);
         w.Element("vpcId", eni.VpcId);
-        w.Element("availabilityZone", eni.AvailabilityZone);
         w.Element("description", eni.Description);
         w.Element("ownerId", cloud.AccountId);
-        w.Element("requesterManaged", false);
         w.Element("status", eni.Status);
         w.Element("macAddress", eni.MacAddress);
         w.Element("privateIpAddress", eni.PrivateIp.ToString());
         w.Element("privateDnsName", PrivateDnsName(eni.PrivateIp, cloud.Region));
         w.Element("sourceDestCheck", true);
         w.GroupSet(eni.SecurityGroupIds, groupNames);
-        w.Attachment(eni, instanceOwnerId: cloud.AccountId);
-        w.TagSet(eni.Tags);
-        w.AddressesAndType(eni, cloud.Region);
     }
 
     // The attachment both ENI shapes carry. NetworkInterfaceAttachment (an owner given) also names
@@ -202,17 +210,7 @@ internal static class Ec2Xml
         w.Element("hypervisor", "xen");
         w.Set("networkInterfaceSet", enis, (w, eni) =>
         {
-            w.Element("networkInterfaceId", eni.NetworkInterfaceId);
-            w.Element("subnetId", eni.SubnetId);
-            w.Element("vpcId", eni.VpcId);
-            w.Element("description", eni.Description);
-            w.Element("ownerId", cloud.AccountId);
-            w.Element("status", eni.Status);
-            w.Element("macAddress", eni.MacAddress);
-            w.Element("privateIpAddress", eni.PrivateIp.ToString());
-            w.Element("privateDnsName", PrivateDnsName(eni.PrivateIp, cloud.Region));
-            w.Element("sourceDestCheck", true);
-            w.GroupSet(eni.SecurityGroupIds, groupNames);
+            w.EniHead(eni, cloud, groupNames);
             w.Attachment(eni, instanceOwnerId: null);
             w.AddressesAndType(eni, cloud.Region);
         });
