@@ -3,26 +3,14 @@ using System.Diagnostics;
 namespace Fathom.Cni.Tests;
 
 /// <summary>
-/// The published AOT plugin, run the way a runtime runs it: a clean environment with the
-/// CNI_* variables, the config on stdin, the result or error on stdout, the exit status.
-/// Found through FATHOM_PLUGIN, else &lt;repo&gt;/artifacts/bin/fathom (./build.sh makes it before ./test.sh runs).
+/// The published AOT plugin, run the way a runtime runs it: a clean environment with the CNI_*
+/// variables, the config on stdin, the result or error on stdout, the exit status.
 /// </summary>
 internal static class PluginBinary
 {
-    public static string Path { get; } = Locate();
-
-    private static string Locate()
-    {
-        if (Environment.GetEnvironmentVariable("FATHOM_PLUGIN") is { Length: > 0 } path) return path;
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-            if (File.Exists(System.IO.Path.Combine(dir.FullName, "Fathom.slnx")))
-                return System.IO.Path.Combine(dir.FullName, "artifacts", "bin", "fathom");
-        // Tests built outside the tree (--artifacts-path): the working directory is usually the repo.
-        for (var dir = new DirectoryInfo(Environment.CurrentDirectory); dir is not null; dir = dir.Parent)
-            if (File.Exists(System.IO.Path.Combine(dir.FullName, "Fathom.slnx")))
-                return System.IO.Path.Combine(dir.FullName, "artifacts", "bin", "fathom");
-        return "artifacts/bin/fathom";
-    }
+    /// <summary>FATHOM_PLUGIN (a copy published elsewhere), else artifacts/bin/fathom, which ./build.sh makes before ./test.sh runs.</summary>
+    public static string Path =>
+        Environment.GetEnvironmentVariable("FATHOM_PLUGIN") is { Length: > 0 } published ? published : System.IO.Path.Combine(Repository.Bin, "fathom");
 
     public static void RequireBuilt() =>
         Assert.True(File.Exists(Path), $"the plugin binary {Path} does not exist: run ./build.sh, or set FATHOM_PLUGIN to a published fathom");

@@ -1,11 +1,8 @@
-using System.Runtime.CompilerServices;
-
 namespace Fathom.Plugin.Tests.Harness;
 
 /// <summary>
-/// Where the plugins under test live: the AOT <c>fathom</c> (env FATHOM_PLUGIN, default
-/// &lt;repo&gt;/artifacts/bin/fathom, which ./test.sh builds first) and Debian's reference plugins
-/// (package containernetworking-plugins).
+/// Where the plugins under test live: the AOT <c>fathom</c> (FATHOM_PLUGIN, else
+/// <see cref="Repository.Bin"/>/fathom) and Debian's reference plugins (package containernetworking-plugins).
 /// </summary>
 internal static class CniPlugins
 {
@@ -19,19 +16,12 @@ internal static class CniPlugins
     {
         get
         {
-            var path = Environment.GetEnvironmentVariable("FATHOM_PLUGIN") is { Length: > 0 } env
-                ? env
-                : Path.Combine(RepoRoot(), "artifacts", "bin", "fathom");
-            if (!File.Exists(path))
-                throw new InvalidOperationException(
-                    $"fathom plugin not found at {path}: run ./build.sh, or publish your own copy and set FATHOM_PLUGIN");
-            return path;
+            var path = Environment.GetEnvironmentVariable("FATHOM_PLUGIN") is { Length: > 0 } env ? env : Path.Combine(Repository.Bin, "fathom");
+            return File.Exists(path)
+                ? path
+                : throw new InvalidOperationException($"fathom plugin not found at {path}: run ./build.sh, or publish your own copy and set FATHOM_PLUGIN");
         }
     }
-
-    /// <summary>The repository root, found from this source file's location (the test binaries may be built elsewhere).</summary>
-    public static string RepoRoot([CallerFilePath] string thisFile = "") =>
-        Path.GetFullPath(Path.Combine(Path.GetDirectoryName(thisFile)!, "..", "..", ".."));
 }
 
 /// <summary>
