@@ -8,9 +8,8 @@ namespace Fathom.Cni.Tests;
 /// </summary>
 internal static class PluginBinary
 {
-    /// <summary>FATHOM_PLUGIN (a copy published elsewhere), else artifacts/bin/fathom, which ./build.sh makes before ./test.sh runs.</summary>
-    public static string Path =>
-        Environment.GetEnvironmentVariable("FATHOM_PLUGIN") is { Length: > 0 } published ? published : System.IO.Path.Combine(Repository.Bin, "fathom");
+    /// <summary>See <see cref="Repository.Plugin"/>.</summary>
+    public static string Path => Repository.Plugin;
 
     public static void RequireBuilt() =>
         Assert.True(File.Exists(Path), $"the plugin binary {Path} does not exist: run ./build.sh, or set FATHOM_PLUGIN to a published fathom");

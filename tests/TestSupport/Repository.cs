@@ -9,6 +9,13 @@ public static class Repository
     /// <summary>artifacts/bin, where ./build.sh publishes fathom, fathomctl and fathom-agent.</summary>
     public static string Bin => Path.Combine(Root, "artifacts", "bin");
 
+    /// <summary>
+    /// The AOT <c>fathom</c> under test: FATHOM_PLUGIN (a copy published elsewhere), else
+    /// artifacts/bin/fathom, which ./build.sh makes before ./test.sh runs the tests.
+    /// </summary>
+    public static string Plugin =>
+        Environment.GetEnvironmentVariable("FATHOM_PLUGIN") is { Length: > 0 } published ? published : Path.Combine(Bin, "fathom");
+
     private static string Find()
     {
         for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)

@@ -1,8 +1,8 @@
 namespace Fathom.Plugin.Tests.Harness;
 
 /// <summary>
-/// Where the plugins under test live: the AOT <c>fathom</c> (FATHOM_PLUGIN, else
-/// <see cref="Repository.Bin"/>/fathom) and Debian's reference plugins (package containernetworking-plugins).
+/// Where the plugins under test live: the AOT <c>fathom</c> (<see cref="Repository.Plugin"/>)
+/// and Debian's reference plugins (package containernetworking-plugins).
 /// </summary>
 internal static class CniPlugins
 {
@@ -16,7 +16,7 @@ internal static class CniPlugins
     {
         get
         {
-            var path = Environment.GetEnvironmentVariable("FATHOM_PLUGIN") is { Length: > 0 } env ? env : Path.Combine(Repository.Bin, "fathom");
+            var path = Repository.Plugin;
             return File.Exists(path)
                 ? path
                 : throw new InvalidOperationException($"fathom plugin not found at {path}: run ./build.sh, or publish your own copy and set FATHOM_PLUGIN");
