@@ -59,13 +59,17 @@ public sealed partial class NetlinkHandle : IDisposable
     }
 
     /// <summary>Sends a GET and parses its one reply.</summary>
-    private T Get<T>(RequestWriter write, ReplyParser<T> parse, string what) where T : class
+    private T Get<T>(RequestWriter write, ReplyParser<T> parse, string what) where T : class =>
+        TryGet(write, parse, what, absent: 0)!;
+
+    /// <summary>Sends a GET and parses its one reply; null when the kernel answers <paramref name="absent"/> (0: never).</summary>
+    private T? TryGet<T>(RequestWriter write, ReplyParser<T> parse, string what, Errno absent) where T : class
     {
         lock (_gate)
         {
             var w = _socket.BeginRequest();
             write(ref w);
-            return _socket.Get(ref w, parse, what);
+            return _socket.TryGet(ref w, parse, what, absent);
         }
     }
 

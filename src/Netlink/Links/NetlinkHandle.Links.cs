@@ -24,31 +24,15 @@ public sealed partial class NetlinkHandle
     /// <summary>Gets a link by name, or false when there is none.</summary>
     public bool TryGetLink(string name, [NotNullWhen(true)] out Link? link)
     {
-        try
-        {
-            link = GetLink(name);
-            return true;
-        }
-        catch (NetlinkException e) when (e.Error == Errno.ENODEV)
-        {
-            link = null;
-            return false;
-        }
+        link = TryGet((ref NetlinkWriter w) => LinkMessages.WriteGetByName(ref w, name), LinkMessages.Parse, $"get link {name}", Errno.ENODEV);
+        return link is not null;
     }
 
     /// <summary>Gets a link by ifindex, or false when there is none.</summary>
     public bool TryGetLink(int index, [NotNullWhen(true)] out Link? link)
     {
-        try
-        {
-            link = GetLink(index);
-            return true;
-        }
-        catch (NetlinkException e) when (e.Error == Errno.ENODEV)
-        {
-            link = null;
-            return false;
-        }
+        link = TryGet((ref NetlinkWriter w) => LinkMessages.WriteGet(ref w, index), LinkMessages.Parse, $"get link {index}", Errno.ENODEV);
+        return link is not null;
     }
 
     /// <summary>

@@ -100,12 +100,22 @@ internal sealed class NetlinkSocket : IDisposable
     }
 
     /// <summary>Sends a non-dump GET and parses its one reply.</summary>
-    public T Get<T>(ref NetlinkWriter request, ReplyParser<T> parse, string what) where T : class
+    public T Get<T>(ref NetlinkWriter request, ReplyParser<T> parse, string what) where T : class =>
+        TryGet(ref request, parse, what, absent: 0)!;
+
+    /// <summary>
+    /// Sends a non-dump GET and parses its one reply; null when the kernel answers
+    /// <paramref name="absent"/> (e.g. ENODEV for a link that does not exist; 0: never), which
+    /// is an expected outcome, not an exception (STYLE.md §4) — Try… callers sit on the CNI path.
+    /// </summary>
+    public T? TryGet<T>(ref NetlinkWriter request, ReplyParser<T> parse, string what, Errno absent) where T : class
     {
         var reply = ReceiveReplyTo(Send(ref request), ackOnly: false);
         if (reply.Type == Rtnl.NLMSG_ERROR)
         {
-            ThrowIfError(reply, what);
+            var errno = ErrorOf(reply, out var kernelMessage);
+            if (absent != 0 && errno == (int)absent) return null;
+            if (errno != 0) throw new NetlinkException(errno, what, kernelMessage);
             throw new NetlinkException(Errno.EPROTO, $"{what}: the kernel acknowledged without answering");
         }
         return parse(reply) ?? throw new NetlinkException(Errno.EPROTO, $"{what}: unexpected reply type {reply.Type}");

@@ -38,6 +38,25 @@ public sealed class LinkTests
     }
 
     [PrivilegedFact("ip")]
+    public void TryGetLink_answers_a_missing_link_with_false_and_a_present_one_with_it()
+    {
+        Privileged.Require("ip");
+        using var host = KernelNetns.Create();
+        var lo = host.Netlink.GetLink("lo");
+
+        Assert.True(host.Netlink.TryGetLink(lo.Index, out var byIndex));
+        Assert.Equal("lo", byIndex.Name);
+        Assert.True(host.Netlink.TryGetLink("lo", out var byName));
+        Assert.Equal(lo.Index, byName.Index);
+        Assert.False(host.Netlink.TryGetLink(999_999, out var none));
+        Assert.Null(none);
+        Assert.False(host.Netlink.TryGetLink("nosuch0", out _));
+        // The handle is still in step after the kernel's ENODEV: the next request gets its own answer.
+        Assert.Equal(Errno.ENODEV, Assert.Throws<NetlinkException>(() => host.Netlink.GetLink("nosuch0")).Error);
+        Assert.Equal(lo.Index, host.Netlink.GetLink("lo").Index);
+    }
+
+    [PrivilegedFact("ip")]
     public void Veth_peer_is_created_directly_in_another_namespace()
     {
         Privileged.Require("ip");
