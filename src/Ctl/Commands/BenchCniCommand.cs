@@ -42,28 +42,11 @@ internal static class BenchCniCommand
 
     public static Task<int> RunAsync(string[] args)
     {
-        var cycles = 200;
-        var plugin = Path.Combine(AppContext.BaseDirectory, "fathom");
-        var reference = Path.Combine(ReferenceDir, "host-device");
-        for (var i = 0; i < args.Length; i += 2)
-        {
-            var value = i + 1 < args.Length ? args[i + 1] : throw new UsageException($"{args[i]} needs a value");
-            switch (args[i])
-            {
-                case "--cycles":
-                    if (!int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out cycles) || cycles < 1)
-                        throw new UsageException($"--cycles wants a positive number, not '{value}'");
-                    break;
-                case "--plugin":
-                    plugin = Path.GetFullPath(value);
-                    break;
-                case "--reference":
-                    reference = Path.GetFullPath(value);
-                    break;
-                default:
-                    throw new UsageException($"unknown option '{args[i]}' (bench cni [--cycles N] [--plugin PATH] [--reference PATH])");
-            }
-        }
+        var options = new CommandArgs(args);
+        var cycles = options.PositiveInt("--cycles", 200);
+        var plugin = Path.GetFullPath(options.Value("--plugin") ?? Path.Combine(AppContext.BaseDirectory, "fathom"));
+        var reference = Path.GetFullPath(options.Value("--reference") ?? Path.Combine(ReferenceDir, "host-device"));
+        options.EnsureConsumed();
         if (!File.Exists(plugin))
             throw new InvalidOperationException($"fathom plugin not found at {plugin}: run ./build.sh, or pass --plugin PATH");
         if (!File.Exists(reference))

@@ -45,21 +45,10 @@ internal static class BenchNetlinkCommand
 
     private static (int Cycles, string? Netns) ParseArguments(string[] args)
     {
-        var cycles = 500;
-        string? netns = null;
-        for (var i = 0; i < args.Length; i++)
-        {
-            // The option first: a mistyped last option is unknown, not one that "needs a value".
-            if (args[i] is not ("--cycles" or "--netns"))
-                throw new UsageException($"unknown option '{args[i]}' (bench netlink [--cycles N] [--netns NAME])");
-            var value = i + 1 < args.Length ? args[i + 1] : throw new UsageException($"{args[i]} needs a value");
-            if (args[i] == "--netns")
-                netns = value;
-            else if (!int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out cycles) || cycles < 1)
-                throw new UsageException($"--cycles wants a positive number, not '{value}'");
-            i++;
-        }
-        return (cycles, netns);
+        var options = new CommandArgs(args);
+        var parsed = (options.PositiveInt("--cycles", 500), options.Value("--netns"));
+        options.EnsureConsumed();
+        return parsed;
     }
 
     private static int Run(int cycles, string? podNetnsName)

@@ -1,4 +1,3 @@
-using System.Globalization;
 using Fathom.Lab;
 using Fathom.Lab.Control;
 
@@ -9,17 +8,17 @@ internal static class LabCommands
 {
     public static Task<int> RunAsync(string[] args) => args.FirstOrDefault() switch
     {
-        "up" => UpAsync(new LabArgs(args[1..])),
-        "down" => Task.FromResult(Down(new LabArgs(args[1..]))),
-        "status" => Task.FromResult(Status(new LabArgs(args[1..]))),
-        "env" => Task.FromResult(Env(new LabArgs(args[1..]))),
-        "attach" => AttachAsync(new LabArgs(args[1..])),
+        "up" => UpAsync(new CommandArgs(args[1..])),
+        "down" => Task.FromResult(Down(new CommandArgs(args[1..]))),
+        "status" => Task.FromResult(Status(new CommandArgs(args[1..]))),
+        "env" => Task.FromResult(Env(new CommandArgs(args[1..]))),
+        "attach" => AttachAsync(new CommandArgs(args[1..])),
         "pod" => Task.FromResult(LabPodCommands.Run(args[1..])),
-        "serve" => ServeAsync(new LabArgs(args[1..])),
+        "serve" => ServeAsync(new CommandArgs(args[1..])),
         _ => throw new UsageException("expected up, down, status, env, attach or pod"),
     };
 
-    private static Task<int> UpAsync(LabArgs args)
+    private static Task<int> UpAsync(CommandArgs args)
     {
         var options = new LabOptions
         {
@@ -49,7 +48,7 @@ internal static class LabCommands
         return Task.FromResult(0);
     }
 
-    private static int Down(LabArgs args)
+    private static int Down(CommandArgs args)
     {
         args.EnsureConsumed();
         var layout = LabLayout.FromEnvironment();
@@ -58,7 +57,7 @@ internal static class LabCommands
         return 0;
     }
 
-    private static int Status(LabArgs args)
+    private static int Status(CommandArgs args)
     {
         var json = args.Flag("--json");
         args.EnsureConsumed();
@@ -72,7 +71,7 @@ internal static class LabCommands
     /// Shell exports for tools on the host; with --in-vpc the endpoint is the one processes
     /// inside an instance reach (an agent in a node netns), since 127.0.0.1 there is the node's own.
     /// </summary>
-    private static int Env(LabArgs args)
+    private static int Env(CommandArgs args)
     {
         var inVpc = args.Flag("--in-vpc");
         args.EnsureConsumed();
@@ -86,7 +85,7 @@ internal static class LabCommands
         return 0;
     }
 
-    private static async Task<int> AttachAsync(LabArgs args)
+    private static async Task<int> AttachAsync(CommandArgs args)
     {
         var node = args.Value("--node") ?? throw new UsageException("--node is required");
         var subnet = args.Value("--subnet-id");
@@ -98,7 +97,7 @@ internal static class LabCommands
         return 0;
     }
 
-    private static async Task<int> ServeAsync(LabArgs args)
+    private static async Task<int> ServeAsync(CommandArgs args)
     {
         var prefix = args.Value("--prefix") ?? throw new UsageException("--prefix is required");
         args.EnsureConsumed();
@@ -138,52 +137,5 @@ internal static class LabCommands
             Console.WriteLine($"  node    {node.Name,-6} {node.InstanceId} {node.InstanceType,-11} {node.PrimaryIp,-12} netns {node.Netns}");
         foreach (var pod in s.Pods)
             Console.WriteLine($"  pod     {pod.Name,-10} {pod.Mode,-9} node {pod.Node,-6} {string.Join(',', pod.Ips),-14} netns {pod.Netns}");
-    }
-}
-
-/// <summary>Minimal "--name value" / "--flag" parsing for the lab commands; unknown arguments are usage errors.</summary>
-internal sealed class LabArgs(string[] args)
-{
-    private readonly List<string> _rest = [.. args];
-
-    public IReadOnlyList<string> Positional
-    {
-        get
-        {
-            var positional = _rest.TakeWhile(a => !a.StartsWith("--", StringComparison.Ordinal)).ToList();
-            _rest.RemoveRange(0, positional.Count);
-            return positional;
-        }
-    }
-
-    public string? Value(string name)
-    {
-        var i = _rest.IndexOf(name);
-        if (i < 0) return null;
-        if (i + 1 >= _rest.Count) throw new UsageException($"{name} needs a value");
-        var value = _rest[i + 1];
-        _rest.RemoveRange(i, 2);
-        return value;
-    }
-
-    /// <summary>Every value of a repeatable option (--ip A --ip B).</summary>
-    public IReadOnlyList<string> Values(string name)
-    {
-        var values = new List<string>();
-        while (Value(name) is { } v) values.Add(v);
-        return values;
-    }
-
-    public bool Flag(string name) => _rest.Remove(name);
-
-    public int Int(string name, int fallback) =>
-        Value(name) is { } v ? int.TryParse(v, NumberStyles.Integer, CultureInfo.InvariantCulture, out var n) ? n : throw new UsageException($"{name}: '{v}' is not an integer") : fallback;
-
-    public double Double(string name, double fallback) =>
-        Value(name) is { } v ? double.TryParse(v, NumberStyles.Float, CultureInfo.InvariantCulture, out var d) ? d : throw new UsageException($"{name}: '{v}' is not a number") : fallback;
-
-    public void EnsureConsumed()
-    {
-        if (_rest.Count > 0) throw new UsageException($"unexpected argument '{_rest[0]}'");
     }
 }

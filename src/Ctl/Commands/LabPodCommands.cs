@@ -13,7 +13,7 @@ internal static class LabPodCommands
     public static int Run(string[] args)
     {
         var verb = args.FirstOrDefault() ?? throw new UsageException("expected 'pod add' or 'pod del'");
-        var rest = new LabArgs(args[1..]);
+        var rest = new CommandArgs(args[1..]);
         var layout = LabLayout.FromEnvironment();
         switch (verb)
         {
