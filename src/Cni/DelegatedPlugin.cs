@@ -66,17 +66,7 @@ public sealed class DelegatedPlugin
         foreach (var (key, value) in _environment) psi.Environment[key] = value;
         psi.Environment["CNI_COMMAND"] = CniCommands.Name(command);
 
-        Process process;
-        try
-        {
-            process = Process.Start(psi) ?? throw new InvalidOperationException("no process");
-        }
-        catch (Exception e) when (e is System.ComponentModel.Win32Exception or InvalidOperationException)
-        {
-            throw new CniException(CniErrorCode.IpamFailure, $"cannot run plugin \"{Name}\" ({Path})", e.Message, e);
-        }
-
-        using (process)
+        using (var process = Start(psi))
         {
             // All three pipes at once: a chatty plugin cannot block on a full stdout or stderr, and
             // one that never reads its stdin cannot block fathom on a config larger than the pipe.
@@ -93,6 +83,33 @@ public sealed class DelegatedPlugin
             var output = stdout.ToArray();
             if (process.ExitCode == 0) return output;
             throw DelegateError(command, process.ExitCode, output, stderrTask.Result);
+        }
+    }
+
+    // ETXTBSY: someone holds the plugin's file open for writing — an installer copying a new
+    // binary into CNI_PATH, or, for a file this process just wrote, a child forked meanwhile by
+    // another thread that holds the inherited write fd until its own exec (O_CLOEXEC closes it
+    // only then). Both pass; libcni's invoke.RawExec retries the same error (5 × 1 s). Fathom's
+    // back-off is shorter (≈ 1.9 s in all) because it runs inside the runtime's own deadline.
+    private const int TextFileBusy = 26;
+    private static readonly int[] TextFileBusyBackoffMs = [10, 50, 100, 250, 500, 1000];
+
+    private Process Start(ProcessStartInfo psi)
+    {
+        for (var attempt = 0; ; attempt++)
+        {
+            try
+            {
+                return Process.Start(psi) ?? throw new InvalidOperationException("no process");
+            }
+            catch (System.ComponentModel.Win32Exception e) when (e.NativeErrorCode == TextFileBusy && attempt < TextFileBusyBackoffMs.Length)
+            {
+                Thread.Sleep(TextFileBusyBackoffMs[attempt]);
+            }
+            catch (Exception e) when (e is System.ComponentModel.Win32Exception or InvalidOperationException)
+            {
+                throw new CniException(CniErrorCode.IpamFailure, $"cannot run plugin \"{Name}\" ({Path})", e.Message, e);
+            }
         }
     }
 

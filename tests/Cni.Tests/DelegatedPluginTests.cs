@@ -70,6 +70,31 @@ public sealed class DelegatedPluginTests : IDisposable
         Assert.Contains("\"ips\"", System.Text.Encoding.UTF8.GetString(output));
     }
 
+    [Fact]
+    public void A_plugin_file_still_open_for_writing_is_run_once_the_writer_closes_it()
+    {
+        // What an installer copying a new binary into CNI_PATH does, and what a child forked by
+        // another thread does while it holds an inherited write fd: exec fails with ETXTBSY.
+        var plugin = Plugin("busy-ipam", "cat >/dev/null\necho '{\"cniVersion\":\"1.0.0\",\"ips\":[]}'\n", TimeSpan.FromSeconds(30));
+        var writer = new FileStream(plugin.Path, FileMode.Open, FileAccess.Write, FileShare.ReadWrite);
+        var closer = new Thread(() => { Thread.Sleep(200); writer.Dispose(); });
+        closer.Start();
+        var output = plugin.Run(CniCommand.Add, """{"cniVersion":"1.0.0"}"""u8);
+        Assert.Contains("\"ips\"", System.Text.Encoding.UTF8.GetString(output));
+        closer.Join();
+    }
+
+    [Fact]
+    public void A_plugin_file_that_stays_open_for_writing_is_an_error_naming_it()
+    {
+        var plugin = Plugin("stuck-ipam", "echo '{}'\n", TimeSpan.FromSeconds(30));
+        using var writer = new FileStream(plugin.Path, FileMode.Open, FileAccess.Write, FileShare.ReadWrite);
+        var e = Assert.Throws<CniException>(() => plugin.Run(CniCommand.Add, """{"cniVersion":"1.0.0"}"""u8));
+        Assert.Equal(CniErrorCode.IpamFailure, e.Code);
+        Assert.Contains("cannot run plugin \"stuck-ipam\"", e.Message);
+        Assert.Contains("Text file busy", e.Details);
+    }
+
     // SIGKILL is delivered at once but the exit takes a moment; the plugin's own children are not
     // fathom's to wait for, so give them a few seconds.
     private static bool Gone(int pid)
