@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text.Json.Nodes;
 
 namespace Fathom.Cni.Tests;
@@ -80,22 +79,5 @@ public sealed class PluginBinaryTests
         var output = PluginBinary.Run(env, """{"cniVersion":"1.0.0","name":"n","type":"fathom","device":"ftest-nodev"}""");
         Assert.Equal(102, output.ErrorCode);
         Assert.Contains("ftest-cni-does-not-exist", (string)output.Json["msg"]!);
-    }
-
-    [Fact]
-    public void Process_start_is_fast()
-    {
-        // Native AOT, nothing heavy at start-up: VERSION is a process start and a write.
-        PluginBinary.RequireBuilt();
-        var times = new List<double>();
-        for (var i = 0; i < 15; i++)
-        {
-            var sw = Stopwatch.StartNew();
-            PluginBinary.Run(new Dictionary<string, string> { ["CNI_COMMAND"] = "VERSION" }, "").Succeeded();
-            times.Add(sw.Elapsed.TotalMilliseconds);
-        }
-        times.Sort();
-        // Generous bound for a shared 2-core machine; docs/benchmarks.md has the measured figure.
-        Assert.True(times[times.Count / 2] < 100, $"median VERSION round trip {times[times.Count / 2]:F1} ms");
     }
 }
