@@ -78,7 +78,7 @@ ip netns exec "$P-node1" ping -c 1 -W 2 "${ENI_IP[2]}"
 step "data plane: one TCP stream, node↔node baseline against pod↔pod over underlay ENIs"
 iperf() { # client-netns server-netns server-ip
   ip netns exec "$2" iperf3 -s -1 -D -I "$report/iperf3.pid" >/dev/null
-  for _ in 1 2 3 4 5; do  # the daemon listens a moment after it forks
+  for _ in $(seq 30); do  # the daemon listens a moment after it forks (longer on a loaded machine)
     ip netns exec "$1" iperf3 -c "$3" -t "$secs" -J > "$report/iperf3-$1.json" && break
     sleep 0.3
   done

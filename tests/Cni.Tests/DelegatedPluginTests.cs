@@ -36,12 +36,12 @@ public sealed class DelegatedPluginTests : IDisposable
     public void A_hung_plugin_and_its_children_are_killed_after_the_timeout_with_error_106()
     {
         // The shell and a child of its own (as a plugin waiting on a helper would have), neither reading stdin.
-        // 3 s: time enough for the script to record both PIDs even on a loaded machine.
-        var plugin = Plugin("hung-ipam", $"echo $$ >> {PidFile}\nsleep 300 &\necho $! >> {PidFile}\nwait\n", TimeSpan.FromSeconds(3));
+        // 6 s: time enough for the script to record both PIDs even on a loaded machine.
+        var plugin = Plugin("hung-ipam", $"echo $$ >> {PidFile}\nsleep 300 &\necho $! >> {PidFile}\nwait\n", TimeSpan.FromSeconds(6));
         var clock = Stopwatch.StartNew();
         var e = Assert.Throws<CniException>(() => plugin.Run(CniCommand.Add, """{"cniVersion":"1.0.0"}"""u8));
         Assert.Equal(CniErrorCode.IpamFailure, e.Code);
-        Assert.Contains("\"hung-ipam\" did not finish ADD within 3 s and was killed", e.Message);
+        Assert.Contains("\"hung-ipam\" did not finish ADD within 6 s and was killed", e.Message);
         Assert.True(clock.Elapsed < TimeSpan.FromSeconds(30), $"took {clock.Elapsed}");
 
         var pids = Pids().ToList();
@@ -77,8 +77,10 @@ public sealed class DelegatedPluginTests : IDisposable
         // another thread does while it holds an inherited write fd: exec fails with ETXTBSY.
         var plugin = Plugin("busy-ipam", "cat >/dev/null\necho '{\"cniVersion\":\"1.0.0\",\"ips\":[]}'\n", TimeSpan.FromSeconds(30));
         var writer = new FileStream(plugin.Path, FileMode.Open, FileAccess.Write, FileShare.ReadWrite);
-        var closer = new Thread(() => { Thread.Sleep(200); writer.Dispose(); });
+        using var closing = new ManualResetEventSlim();
+        var closer = new Thread(() => { closing.Set(); Thread.Sleep(200); writer.Dispose(); });
         closer.Start();
+        closing.Wait(); // the writer closes 200 ms from now, well within the ≈ 1.9 s of retries
         var output = plugin.Run(CniCommand.Add, """{"cniVersion":"1.0.0"}"""u8);
         Assert.Contains("\"ips\"", System.Text.Encoding.UTF8.GetString(output));
         closer.Join();

@@ -23,7 +23,7 @@ public sealed class LabFaultFlagsTests
         LabControl.Down(layout);
         try
         {
-            const int attachLatencyMs = 400, imdsDelayMs = 2500;
+            const int attachLatencyMs = 400, imdsDelayMs = 6000;
             var state = TestLab.Up(new LabOptions
             {
                 Nodes = 1, InstanceType = "t3.small", AttachLatencyMs = attachLatencyMs, ImdsDelayMs = imdsDelayMs,
@@ -41,13 +41,14 @@ public sealed class LabFaultFlagsTests
             var attach = Stopwatch.StartNew();
             var eni = await LabEc2Client.AttachNewEniAsync(state, node.Name);
             Assert.True(attach.ElapsedMilliseconds >= attachLatencyMs, $"the attach took {attach.ElapsedMilliseconds} ms, under the {attachLatencyMs} ms latency");
-            var attached = Stopwatch.StartNew();
             Assert.Equal(0, Shell.Run("ip", ["-n", node.Netns, "link", "show", "dev", LabLayout.DeviceName(eni.DeviceIndex)]).ExitCode);
 
-            // Within the delay (a generous margin left for a slow machine) IMDS knows only the primary ENI...
+            // Within the delay IMDS knows only the primary ENI. The server starts the delay when it
+            // plugs the device, after the request began: timed from `attach`, the look is
+            // conservative — both answers came back within the delay when the check below holds.
             var early = await TestLab.ImdsGetAsync(node.Netns, "network/interfaces/macs/");
             var earlyInterface = await TestLab.ImdsGetAsync(node.Netns, $"network/interfaces/macs/{eni.Mac}/interface-id");
-            var checkedWithinDelay = attached.ElapsedMilliseconds < imdsDelayMs;
+            var checkedWithinDelay = attach.ElapsedMilliseconds < imdsDelayMs;
             if (checkedWithinDelay)
             {
                 Assert.Equal(node.Mac + "/", early.Body);

@@ -524,9 +524,10 @@ public sealed class Ec2SdkTests : IAsyncLifetime
     public async Task Attach_latency_holds_the_attachment_in_attaching()
     {
         var eni = await CreateEniAsync();
-        // Long enough that a slow first request (the SDK's JIT on a loaded 2-core machine) still
-        // finds the attachment before the latency is over.
-        _lab.Faults.AttachLatency = TimeSpan.FromMilliseconds(1500);
+        // Long enough that a slow first request (the SDK's JIT on a loaded 2-core machine, the lab
+        // tests running beside it) still finds the attachment, and the second attach is refused,
+        // before the latency is over.
+        _lab.Faults.AttachLatency = TimeSpan.FromMilliseconds(5000);
         var started = System.Diagnostics.Stopwatch.StartNew();
         var attach = Ec2.AttachNetworkInterfaceAsync(new AttachNetworkInterfaceRequest { NetworkInterfaceId = eni.NetworkInterfaceId, InstanceId = _lab.Large.InstanceId, DeviceIndex = 1 });
         NetworkInterface during;
@@ -534,7 +535,7 @@ public sealed class Ec2SdkTests : IAsyncLifetime
         {
             await Task.Delay(50);
             during = await DescribeEniAsync(eni.NetworkInterfaceId);
-        } while (during.Attachment is null && started.ElapsedMilliseconds < 1400);
+        } while (during.Attachment is null && started.ElapsedMilliseconds < 4500);
         Assert.Equal(AttachmentStatus.Attaching, during.Attachment?.Status);
         Assert.Equal(NetworkInterfaceStatus.InUse, during.Status);
 
@@ -543,7 +544,7 @@ public sealed class Ec2SdkTests : IAsyncLifetime
         await Fails("InvalidParameterValue", () => Ec2.AttachNetworkInterfaceAsync(new AttachNetworkInterfaceRequest { NetworkInterfaceId = other.NetworkInterfaceId, InstanceId = _lab.Large.InstanceId, DeviceIndex = 1 }));
 
         var attachmentId = (await attach).AttachmentId;
-        Assert.True(started.ElapsedMilliseconds >= 1450, $"attach returned after {started.ElapsedMilliseconds} ms");
+        Assert.True(started.ElapsedMilliseconds >= 4950, $"attach returned after {started.ElapsedMilliseconds} ms");
         var after = await DescribeEniAsync(eni.NetworkInterfaceId);
         Assert.Equal((attachmentId, AttachmentStatus.Attached), (after.Attachment.AttachmentId, after.Attachment.Status));
     }

@@ -88,8 +88,20 @@ public sealed class LinkTests
         ns.Ip("link", "add", "vx0", "type", "vxlan", "id", "4242", "local", "10.9.0.1", "dev", "br0", "dstport", "4789", "nolearning");
         ns.Ip("link", "add", "mv0", "link", "vb", "type", "macvlan", "mode", "private");
 
-        var links = ns.Netlink.ListLinks().ToDictionary(l => l.Name);
-        var ipLinks = ns.IpJson("link", "show").EnumerateArray().ToDictionary(l => l.GetProperty("ifname").GetString()!);
+        // Operstate follows carrier through the kernel's linkwatch work, up to a second after
+        // `ip link set up` (net/core/link_watch.c): read the library between two reads by ip
+        // that agree, so both saw the same settled state.
+        Dictionary<string, Link> links;
+        Dictionary<string, JsonElement> ipLinks;
+        var attempts = 0;
+        while (true)
+        {
+            var before = OperStates(ns);
+            links = ns.Netlink.ListLinks().ToDictionary(l => l.Name);
+            ipLinks = ns.IpJson("link", "show").EnumerateArray().ToDictionary(l => l.GetProperty("ifname").GetString()!);
+            if (before == OperStates(ipLinks.Values) || ++attempts == 30) break;
+            Thread.Sleep(100);
+        }
         Assert.Equal(ipLinks.Keys.Order(), links.Keys.Order());
         foreach (var (name, ip) in ipLinks)
         {
@@ -309,6 +321,11 @@ public sealed class LinkTests
         var ip = ns.IpJson("link", "show").EnumerateArray().Select(l => (l.GetProperty("ifindex").GetInt32(), l.GetProperty("ifname").GetString()!));
         Assert.Equal(ip.Order(), links.Select(l => (l.Index, l.Name)).Order());
     }
+
+    private static string OperStates(KernelNetns ns) => OperStates(ns.IpJson("link", "show").EnumerateArray());
+
+    private static string OperStates(IEnumerable<JsonElement> ipLinks) =>
+        string.Join(',', ipLinks.Select(l => $"{l.GetProperty("ifname").GetString()}={l.GetProperty("operstate").GetString()}"));
 
     private static string? FormatMac(PhysicalAddress? mac) =>
         mac is null ? null : string.Join(':', mac.GetAddressBytes().Select(b => b.ToString("x2")));
