@@ -20,6 +20,8 @@ declare -A FATHOM_PKGS=(
   [/sbin/dhclient]=isc-dhcp-client
   [/usr/bin/jq]=jq
   [/usr/bin/ping]=iputils-ping
+  [/usr/bin/pgrep]=procps                         # pgrep and sysctl, used by the tests
+  [/usr/sbin/iptables]=iptables                   # the reference portmap plugin in the chain tests
   [/usr/bin/aws]=awscli
   [/usr/share/doc/python3-botocore]=python3-botocore
 )
