@@ -10,13 +10,16 @@ namespace Fathom.Cni;
 /// Version bridge: when the IPAM plugin rejects the config's version (error 1, e.g. Debian's
 /// host-local 1.1.1 speaks up to 1.0.0 while the runtime asked 1.1.0), Fathom asks its
 /// VERSION and speaks the highest version both know; a command that version lacks (GC and
-/// STATUS before 1.1.0) is skipped for that plugin, since it cannot hold state for it.
+/// STATUS before 1.1.0) is skipped for that plugin, since it cannot hold state for it. What the
+/// plugin answered is remembered (<see cref="PluginVersionCache"/>), so later runs go straight to
+/// the bridged version.
 /// </para>
 /// </summary>
 public sealed class IpamPlugin
 {
     private readonly DelegatedPlugin _plugin;
     private readonly NetworkConfig _config;
+    private readonly PluginVersionCache _versions;
     private string? _bridgedVersion;
 
     /// <summary>Finds the config's IPAM plugin on <paramref name="cniPath"/>; error 105 when missing.</summary>
@@ -25,6 +28,7 @@ public sealed class IpamPlugin
         _config = config;
         var type = config.IpamType ?? throw new ArgumentException("config has no ipam.type", nameof(config));
         _plugin = DelegatedPlugin.Find(type, cniPath, environment);
+        _versions = PluginVersionCache.For(config);
     }
 
     /// <summary>The plugin's type.</summary>
@@ -69,14 +73,14 @@ public sealed class IpamPlugin
     // Returns stdout, or null when the command was skipped because the plugin's version lacks it.
     private byte[]? Run(CniCommand command)
     {
-        if (_bridgedVersion is null && command is CniCommand.Gc or CniCommand.Status)
+        if (_bridgedVersion is null)
         {
-            // A plugin from before 1.1.0 does not know these verbs and may fail them with any code
-            // (host-local 1.1.1 says "missing containerID"): ask its versions first. They are rare calls.
-            var supported = _plugin.SupportedVersions();
-            if (!supported.Contains(_config.CniVersion, StringComparer.Ordinal))
-                _bridgedVersion = CniVersion.Negotiate(supported) ?? throw new CniException(CniErrorCode.IncompatibleVersion,
-                    $"ipam plugin \"{Type}\" shares no CNI version with fathom", $"it supports [{string.Join(", ", supported)}]");
+            // A plugin from before 1.1.0 does not know GC and STATUS and may fail them with any code
+            // (host-local 1.1.1 says "missing containerID"): know its versions first. They are rare calls.
+            var known = _versions.TryGet(_plugin) ?? (command is CniCommand.Gc or CniCommand.Status ? AskVersions() : null);
+            if (known is not null && !known.Contains(_config.CniVersion, StringComparer.Ordinal))
+                _bridgedVersion = CniVersion.Negotiate(known) ?? throw new CniException(CniErrorCode.IncompatibleVersion,
+                    $"ipam plugin \"{Type}\" shares no CNI version with fathom", $"it supports [{string.Join(", ", known)}]");
         }
         if (_bridgedVersion is null)
         {
@@ -86,7 +90,8 @@ public sealed class IpamPlugin
             }
             catch (CniException e) when (e.Code == CniErrorCode.IncompatibleVersion)
             {
-                var common = CniVersion.Negotiate(_plugin.SupportedVersions());
+                // Asked even when the cache said it speaks the config's version: the file may have changed.
+                var common = CniVersion.Negotiate(AskVersions());
                 if (common is null || common == _config.CniVersion) throw;
                 _bridgedVersion = common;
             }
@@ -94,6 +99,13 @@ public sealed class IpamPlugin
         if (!CniVersion.AtLeast(_bridgedVersion, CniVersion.Introduced(command)))
             return null;
         return _plugin.Run(command, RewriteVersion(_bridgedVersion));
+    }
+
+    private IReadOnlyList<string> AskVersions()
+    {
+        var versions = _plugin.SupportedVersions();
+        _versions.Remember(_plugin, versions);
+        return versions;
     }
 
     // The config as received, with cniVersion (and prevResult's shape) set to `version`.

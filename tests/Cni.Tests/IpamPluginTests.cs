@@ -233,4 +233,101 @@ public sealed class IpamPluginTests : IDisposable
         Assert.Contains("CNI_ARGS=IgnoreUnknown=1;K8S_POD_NAME=web-0", childEnv);
         Assert.Contains($"CNI_PATH={bin}", childEnv);
     }
+
+    // An IPAM plugin that speaks up to 1.0.0, as Debian's do, and logs every call it gets.
+    private (string Bin, string Log, string Plugin) OldIpam()
+    {
+        var log = Path.Combine(_dataDir.FullName, "calls");
+        var bin = ScriptPlugin("old-ipam", $$$"""
+            input=$(cat)
+            echo "$CNI_COMMAND" >> {{{log}}}
+            if [ "$CNI_COMMAND" = VERSION ]; then echo '{"cniVersion":"1.0.0","supportedVersions":["0.3.1","0.4.0","1.0.0"]}'; exit 0; fi
+            case "$input" in *'"cniVersion":"1.1.0"'*) echo '{"cniVersion":"1.0.0","code":1,"msg":"incompatible CNI versions"}'; exit 1;; esac
+            if [ "$CNI_COMMAND" = ADD ]; then echo '{"cniVersion":"1.0.0","ips":[{"address":"10.1.2.3/24"}]}'; fi
+            exit 0
+
+            """.Replace("\r", ""));
+        return (bin, log, Path.Combine(bin, "old-ipam"));
+    }
+
+    private string OldIpamConfig => $$$"""{"cniVersion":"1.1.0","name":"n","type":"fathom","device":"eth10","dataDir":"{{{Records}}}","ipam":{"type":"old-ipam"}}""";
+
+    private string[] Calls(string log)
+    {
+        var calls = File.ReadAllLines(log);
+        File.Delete(log);
+        return calls;
+    }
+
+    private void RunOldIpam(string command, string bin, string container)
+    {
+        var env = Env(command, container);
+        env["CNI_PATH"] = bin;
+        InProcess.Run(new TestDatapath(), env, OldIpamConfig).Succeeded();
+    }
+
+    [Fact]
+    public void The_bridged_version_is_remembered_so_later_runs_start_the_ipam_plugin_once()
+    {
+        var (bin, log, _) = OldIpam();
+        RunOldIpam("ADD", bin, "c1");
+        Assert.Equal(["ADD", "VERSION", "ADD"], Calls(log));
+
+        // Each run is a new fathom process (a new IpamPlugin): the versions come from the dataDir.
+        RunOldIpam("ADD", bin, "c2");
+        RunOldIpam("DEL", bin, "c2");
+        Assert.Equal(["ADD", "DEL"], Calls(log));
+        Assert.True(File.Exists(Path.Combine(Records, ".plugin-versions", "old-ipam.json")));
+
+        // GC and STATUS know from the entry that a 1.0.0 plugin lacks them: not even VERSION runs.
+        var gc = new Dictionary<string, string> { ["CNI_COMMAND"] = "GC", ["CNI_PATH"] = bin };
+        InProcess.Run(new TestDatapath(), gc, OldIpamConfig.Replace("\"ipam\"", "\"cni.dev/attachments\":[],\"ipam\"")).Succeeded();
+        Assert.Equal(["DEL"], Calls(log)); // c1's record, released; no GC for a 1.0.0 plugin
+    }
+
+    [Fact]
+    public void A_changed_plugin_file_is_asked_again()
+    {
+        var (bin, log, plugin) = OldIpam();
+        RunOldIpam("ADD", bin, "c1");
+        File.SetLastWriteTimeUtc(plugin, DateTime.UtcNow.AddMinutes(-5)); // as a package upgrade would leave it
+        Calls(log);
+        RunOldIpam("ADD", bin, "c2");
+        Assert.Equal(["ADD", "VERSION", "ADD"], Calls(log));
+        RunOldIpam("ADD", bin, "c3");
+        Assert.Equal(["ADD"], Calls(log));
+    }
+
+    [Fact]
+    public void A_stale_or_corrupt_entry_costs_one_version_probe_and_is_rewritten()
+    {
+        var (bin, log, plugin) = OldIpam();
+        var entry = Path.Combine(Records, ".plugin-versions", "old-ipam.json");
+        Directory.CreateDirectory(Path.GetDirectoryName(entry)!);
+        var file = new FileInfo(plugin);
+
+        // Claims the file speaks 1.1.0: the refused call is asked about, as without an entry.
+        File.WriteAllText(entry, $$$"""{"Path":"{{{plugin}}}","Size":{{{file.Length}}},"ModifiedTicks":{{{file.LastWriteTimeUtc.Ticks}}},"SupportedVersions":["1.1.0"]}""");
+        RunOldIpam("ADD", bin, "c1");
+        Assert.Equal(["ADD", "VERSION", "ADD"], Calls(log));
+        RunOldIpam("ADD", bin, "c2");
+        Assert.Equal(["ADD"], Calls(log));
+
+        File.WriteAllText(entry, "{ not json");
+        RunOldIpam("ADD", bin, "c3");
+        Assert.Equal(["ADD", "VERSION", "ADD"], Calls(log));
+        Assert.Contains("\"1.0.0\"", File.ReadAllText(entry));
+    }
+
+    [Fact]
+    public void An_unwritable_cache_never_fails_a_command()
+    {
+        var (bin, log, _) = OldIpam();
+        // A file where the cache's folder would be: every write fails, every run still works.
+        Directory.CreateDirectory(Records);
+        File.WriteAllText(Path.Combine(Records, ".plugin-versions"), "");
+        RunOldIpam("ADD", bin, "c1");
+        RunOldIpam("ADD", bin, "c2");
+        Assert.Equal(["ADD", "VERSION", "ADD", "ADD", "VERSION", "ADD"], Calls(log));
+    }
 }
