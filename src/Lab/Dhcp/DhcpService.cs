@@ -34,15 +34,35 @@ internal sealed class DhcpService : IDisposable
     {
         var hostsFile = Path.Combine(_layout.StateDirectory, $"dhcp-{bridge}.hosts");
         lock (_gate) File.WriteAllText(hostsFile, RenderHostsLocked(subnetId));
+        var pidFile = PidFile(bridge);
+        File.Delete(pidFile); // a previous server's, left by a SIGKILL: never mistaken for this one's
         var psi = new ProcessStartInfo("dnsmasq") { UseShellExecute = false };
         foreach (var arg in Arguments(bridge, cidr, hostsFile)) psi.ArgumentList.Add(arg);
         // fork() copies the calling thread's namespaces: start it from a thread inside the VPC netns.
         var process = Netns.Run(vpc, () => Process.Start(psi)) ?? throw new InvalidOperationException("cannot start dnsmasq");
         lock (_gate) _servers[subnetId] = new SubnetServer(subnetId, bridge, cidr, hostsFile, process);
-        // dnsmasq exits at once on a bad option or a taken port: report that here, not as a silent DHCP outage.
-        if (process.WaitForExit(300))
-            throw new InvalidOperationException($"dnsmasq for {bridge} exited with {process.ExitCode} (see {_layout.StateDirectory}/dnsmasq-{bridge}.log)");
+        WaitUntilServing(process, bridge, pidFile);
     }
+
+    // dnsmasq writes its pid file once its DHCP socket is bound (dnsmasq.c: after the listeners,
+    // before the main loop), and exits on a bad option or a taken port: report either here, not
+    // as a silent DHCP outage that surfaces later as a dhclient time-out. Polled, not a fixed
+    // wait: on a loaded machine dnsmasq may take longer than any short grace to fail or to start.
+    private void WaitUntilServing(Process process, string bridge, string pidFile)
+    {
+        var log = $"see {_layout.StateDirectory}/dnsmasq-{bridge}.log";
+        var started = Stopwatch.GetTimestamp();
+        while (!process.WaitForExit(20))
+        {
+            if (File.Exists(pidFile) && File.ReadAllText(pidFile).Trim() == process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture))
+                return;
+            if (Stopwatch.GetElapsedTime(started) > TimeSpan.FromSeconds(10))
+                throw new InvalidOperationException($"dnsmasq for {bridge} (pid {process.Id}) did not start serving within 10 s ({log})");
+        }
+        throw new InvalidOperationException($"dnsmasq for {bridge} exited with {process.ExitCode} ({log})");
+    }
+
+    private string PidFile(string bridge) => Path.Combine(_layout.StateDirectory, $"dnsmasq-{bridge}.pid");
 
     /// <summary>The dnsmasq command line for one subnet (pure, for tests).</summary>
     internal IReadOnlyList<string> Arguments(string bridge, IPNetwork cidr, string hostsFile)
@@ -61,7 +81,7 @@ internal sealed class DhcpService : IDisposable
             "--dhcp-authoritative",
             "--dhcp-rapid-commit",
             $"--dhcp-leasefile={dir}/dnsmasq-{bridge}.leases",
-            $"--pid-file={dir}/dnsmasq-{bridge}.pid",
+            $"--pid-file={PidFile(bridge)}",
             $"--log-facility={dir}/dnsmasq-{bridge}.log",
             "--log-dhcp",
             "--user=root",                    // the lease file lives in root's state dir
