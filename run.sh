@@ -78,8 +78,10 @@ ip netns exec "$P-node1" ping -c 1 -W 2 "${ENI_IP[2]}"
 step "data plane: one TCP stream, node↔node baseline against pod↔pod over underlay ENIs"
 iperf() { # client-netns server-netns server-ip
   ip netns exec "$2" iperf3 -s -1 -D -I "$report/iperf3.pid" >/dev/null
-  for _ in $(seq 30); do  # the daemon listens a moment after it forks (longer on a loaded machine)
-    ip netns exec "$1" iperf3 -c "$3" -t "$secs" -J > "$report/iperf3-$1.json" && break
+  # The daemon listens a moment after it forks (longer on a loaded machine); each try is bounded
+  # by --connect-timeout, so a broken path fails within about 40 s instead of TCP's 2 minutes.
+  for _ in $(seq 30); do
+    ip netns exec "$1" iperf3 -c "$3" -t "$secs" -J --connect-timeout 1000 > "$report/iperf3-$1.json" && break
     sleep 0.3
   done
   jq -e '.end.sum_received.bits_per_second / 1e9' "$report/iperf3-$1.json" 2>/dev/null ||

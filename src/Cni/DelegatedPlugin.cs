@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Fathom.Netlink;
 
 namespace Fathom.Cni;
 
@@ -89,9 +90,8 @@ public sealed class DelegatedPlugin
     // ETXTBSY: someone holds the plugin's file open for writing — an installer copying a new
     // binary into CNI_PATH, or, for a file this process just wrote, a child forked meanwhile by
     // another thread that holds the inherited write fd until its own exec (O_CLOEXEC closes it
-    // only then). Both pass; libcni's invoke.RawExec retries the same error (5 × 1 s). Fathom's
-    // back-off is shorter (≈ 1.9 s in all) because it runs inside the runtime's own deadline.
-    private const int TextFileBusy = 26;
+    // only then). Both pass; libcni's invoke.RawExec retries the same error (6 tries, 1 s apart).
+    // Fathom's back-off is shorter (≈ 1.9 s in all) because it runs inside the runtime's own deadline.
     private static readonly int[] TextFileBusyBackoffMs = [10, 50, 100, 250, 500, 1000];
 
     private Process Start(ProcessStartInfo psi)
@@ -102,7 +102,7 @@ public sealed class DelegatedPlugin
             {
                 return Process.Start(psi) ?? throw new InvalidOperationException("no process");
             }
-            catch (System.ComponentModel.Win32Exception e) when (e.NativeErrorCode == TextFileBusy && attempt < TextFileBusyBackoffMs.Length)
+            catch (System.ComponentModel.Win32Exception e) when ((Errno)e.NativeErrorCode == Errno.ETXTBSY && attempt < TextFileBusyBackoffMs.Length)
             {
                 Thread.Sleep(TextFileBusyBackoffMs[attempt]);
             }

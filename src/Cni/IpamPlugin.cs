@@ -20,7 +20,8 @@ public sealed class IpamPlugin
     private readonly DelegatedPlugin _plugin;
     private readonly NetworkConfig _config;
     private readonly PluginVersionCache _versions;
-    private string? _bridgedVersion;
+    private string? _bridgedVersion; // null: the config's own version
+    private bool _chosen, _asked;
 
     /// <summary>Finds the config's IPAM plugin on <paramref name="cniPath"/>; error 105 when missing.</summary>
     public IpamPlugin(NetworkConfig config, IReadOnlyList<string> cniPath, IReadOnlyDictionary<string, string> environment)
@@ -73,38 +74,50 @@ public sealed class IpamPlugin
     // Returns stdout, or null when the command was skipped because the plugin's version lacks it.
     private byte[]? Run(CniCommand command)
     {
-        if (_bridgedVersion is null)
+        if (!_chosen) ChooseVersion(command);
+        try
         {
-            // A plugin from before 1.1.0 does not know GC and STATUS and may fail them with any code
-            // (host-local 1.1.1 says "missing containerID"): know its versions first. They are rare calls.
-            var known = _versions.TryGet(_plugin) ?? (command is CniCommand.Gc or CniCommand.Status ? AskVersions() : null);
-            if (known is not null && !known.Contains(_config.CniVersion, StringComparer.Ordinal))
-                _bridgedVersion = CniVersion.Negotiate(known) ?? throw new CniException(CniErrorCode.IncompatibleVersion,
-                    $"ipam plugin \"{Type}\" shares no CNI version with fathom", $"it supports [{string.Join(", ", known)}]");
+            return RunAt(command);
         }
-        if (_bridgedVersion is null)
+        catch (CniException e) when (e.Code == CniErrorCode.IncompatibleVersion && !_asked)
         {
-            try
-            {
-                return _plugin.Run(command, _config.RawBytes.Span);
-            }
-            catch (CniException e) when (e.Code == CniErrorCode.IncompatibleVersion)
-            {
-                // Asked even when the cache said it speaks the config's version: the file may have changed.
-                var common = CniVersion.Negotiate(AskVersions());
-                if (common is null || common == _config.CniVersion) throw;
-                _bridgedVersion = common;
-            }
+            // Refused: the plugin's versions were not known, or not what the cache said. Ask it, once.
+            var common = CniVersion.Negotiate(AskVersions());
+            if (common is null || common == (_bridgedVersion ?? _config.CniVersion)) throw;
+            _bridgedVersion = common == _config.CniVersion ? null : common;
+            return RunAt(command);
         }
-        if (!CniVersion.AtLeast(_bridgedVersion, CniVersion.Introduced(command)))
-            return null;
+    }
+
+    // Before the first call: what is known of the plugin's versions decides which one to speak.
+    private void ChooseVersion(CniCommand command)
+    {
+        _chosen = true;
+        var known = _versions.TryGet(_plugin);
+        // An entry that shares nothing with fathom is more likely stale than true: ask rather than refuse on it.
+        if (known is not null && CniVersion.Negotiate(known) is null) known = null;
+        // A plugin from before 1.1.0 does not know GC and STATUS and may fail them with any code
+        // (host-local 1.1.1 says "missing containerID"): know its versions first. They are rare calls.
+        if (known is null && command is CniCommand.Gc or CniCommand.Status) known = AskVersions();
+        if (known is null || known.Contains(_config.CniVersion, StringComparer.Ordinal)) return;
+        _bridgedVersion = CniVersion.Negotiate(known) ?? throw new CniException(CniErrorCode.IncompatibleVersion,
+            $"ipam plugin \"{Type}\" shares no CNI version with fathom", $"it supports [{string.Join(", ", known)}]");
+    }
+
+    // Runs the command in the version chosen; null when that version lacks it (GC, STATUS before 1.1.0).
+    private byte[]? RunAt(CniCommand command)
+    {
+        if (_bridgedVersion is null) return _plugin.Run(command, _config.RawBytes.Span);
+        if (!CniVersion.AtLeast(_bridgedVersion, CniVersion.Introduced(command))) return null;
         return _plugin.Run(command, RewriteVersion(_bridgedVersion));
     }
 
     private IReadOnlyList<string> AskVersions()
     {
+        _asked = true;
+        var file = PluginVersionCache.Identify(_plugin); // before asking: the answer is this file's
         var versions = _plugin.SupportedVersions();
-        _versions.Remember(_plugin, versions);
+        if (file is { } identified) _versions.Remember(identified, _plugin, versions);
         return versions;
     }
 

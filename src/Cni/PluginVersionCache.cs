@@ -5,18 +5,21 @@ namespace Fathom.Cni;
 
 /// <summary>
 /// The CNI versions each delegated plugin reported for VERSION, remembered across fathom runs in
-/// <c>&lt;dataDir&gt;/.plugin-versions/&lt;type&gt;.json</c> (a network name never starts with a dot,
-/// so this folder is never a network's). Without it a 1.1.0 network whose IPAM plugin speaks up
-/// to 1.0.0 (Debian's host-local, static, dhcp 1.1.1) costs three process starts per IPAM call —
-/// the refused call, VERSION, the retry — on every ADD and DEL; with it, one.
+/// <c>&lt;dataDir&gt;/.plugin-versions/&lt;type&gt;-&lt;hash of its path&gt;.json</c> (a network name never
+/// starts with a dot, so this folder is never a network's; the path in the name keeps two
+/// runtimes with different CNI_PATHs from overwriting each other's entries). Without it a 1.1.0
+/// network whose IPAM plugin speaks up to 1.0.0 (Debian's host-local, static, dhcp 1.1.1) costs
+/// three process starts per IPAM call — the refused call, VERSION, the retry — on every ADD and
+/// DEL; with it, one.
 /// <para>
-/// An entry holds for the file it was read from: same path, size and modification time. It is a
-/// hint, never the truth: a call the plugin refuses with error 1 is asked again and the entry
-/// rewritten, so a stale entry costs the old three starts once. Reading or writing it never
-/// fails a command; an unreadable entry is one that is not there.
+/// An entry holds for the file it was read from: same path, and the same size and modification
+/// time of the file itself (a symlink is followed). It is a hint, never the truth: a call the
+/// plugin refuses with error 1 is asked again and the entry rewritten, and an entry that shares
+/// no version with fathom is ignored, so a stale entry costs the old three starts once. Reading
+/// or writing it never fails a command; an unreadable entry is one that is not there.
 /// </para>
 /// </summary>
-public sealed class PluginVersionCache
+internal sealed class PluginVersionCache
 {
     private const UnixFileMode OwnerOnly = UnixFileMode.UserRead | UnixFileMode.UserWrite;
 
@@ -33,11 +36,11 @@ public sealed class PluginVersionCache
     public IReadOnlyList<string>? TryGet(DelegatedPlugin plugin)
     {
         // Most networks never need an entry: one stat(2) and back, no exception on the hot path.
-        if (EntryPath(plugin) is not { } path || !File.Exists(path) || Identify(plugin.Path) is not { } file) return null;
+        if (EntryPath(plugin.Name, plugin.Path) is not { } path || !File.Exists(path) || Identify(plugin) is not { } file) return null;
         try
         {
             var entry = JsonSerializer.Deserialize(File.ReadAllBytes(path), PluginVersionJson.Default.PluginVersions);
-            return entry is { SupportedVersions: { Count: > 0 } versions } && entry.Path == plugin.Path
+            return entry is { SupportedVersions: { Count: > 0 } versions } && entry.Path == file.Path
                    && entry.Size == file.Size && entry.ModifiedTicks == file.ModifiedTicks
                 ? versions
                 : null;
@@ -48,15 +51,36 @@ public sealed class PluginVersionCache
         }
     }
 
-    /// <summary>Remembers what <paramref name="plugin"/> reported; silently does nothing when it cannot.</summary>
-    public void Remember(DelegatedPlugin plugin, IReadOnlyList<string> versions)
+    /// <summary>
+    /// Size and modification time of the plugin's file, read through an open handle so that a
+    /// symlink's target is what counts (FileInfo would report the link itself); null when unreadable.
+    /// </summary>
+    public static PluginFile? Identify(DelegatedPlugin plugin)
     {
-        if (EntryPath(plugin) is not { } path || Identify(plugin.Path) is not { } file) return;
+        try
+        {
+            using var handle = File.OpenHandle(plugin.Path, FileMode.Open, FileAccess.Read);
+            return new PluginFile(plugin.Name, plugin.Path, RandomAccess.GetLength(handle), File.GetLastWriteTimeUtc(handle).Ticks);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>
+    /// Remembers what the plugin in <paramref name="file"/> (identified before it was asked)
+    /// reported. Does nothing when the file changed meanwhile — the answer may be the old
+    /// binary's — or when the entry cannot be written.
+    /// </summary>
+    public void Remember(PluginFile file, DelegatedPlugin plugin, IReadOnlyList<string> versions)
+    {
+        if (EntryPath(file.Name, file.Path) is not { } path || Identify(plugin) != file) return;
         var temporary = $"{path}.{Environment.ProcessId}.tmp";
         try
         {
             Directory.CreateDirectory(Folder, OwnerOnly | UnixFileMode.UserExecute);
-            var entry = new PluginVersions(plugin.Path, file.Size, file.ModifiedTicks, [.. versions]);
+            var entry = new PluginVersions(file.Path, file.Size, file.ModifiedTicks, [.. versions]);
             using (var stream = new FileStream(temporary, new FileStreamOptions
             {
                 Mode = FileMode.Create, Access = FileAccess.Write, Share = FileShare.None, UnixCreateMode = OwnerOnly,
@@ -81,17 +105,22 @@ public sealed class PluginVersionCache
 
     // Plugin names come from ipam.type: anything outside the CNI name alphabet is not cached
     // rather than escaped, so an entry's path never leaves the folder.
-    private string? EntryPath(DelegatedPlugin plugin) =>
-        plugin.Name.Length > 0 && plugin.Name[0] != '.' && plugin.Name.All(c => char.IsAsciiLetterOrDigit(c) || c is '_' or '.' or '-')
-            ? Path.Combine(Folder, plugin.Name + ".json")
+    private string? EntryPath(string name, string pluginPath) =>
+        name.Length > 0 && name[0] != '.' && name.All(c => char.IsAsciiLetterOrDigit(c) || c is '_' or '.' or '-')
+            ? Path.Combine(Folder, $"{name}-{Fnv1a(pluginPath):x16}.json")
             : null;
 
-    private static (long Size, long ModifiedTicks)? Identify(string path)
+    // A stable hash (string.GetHashCode is randomized per process); FNV-1a 64 over UTF-16 units.
+    private static ulong Fnv1a(string text)
     {
-        var info = new FileInfo(path);
-        return info.Exists ? (info.Length, info.LastWriteTimeUtc.Ticks) : null;
+        var hash = 14695981039346656037UL;
+        foreach (var c in text) hash = (hash ^ c) * 1099511628211UL;
+        return hash;
     }
 }
+
+/// <summary>The file a plugin was found at, as <see cref="PluginVersionCache"/> identifies it.</summary>
+internal readonly record struct PluginFile(string Name, string Path, long Size, long ModifiedTicks);
 
 /// <summary>One entry of <see cref="PluginVersionCache"/>.</summary>
 internal sealed record PluginVersions(string Path, long Size, long ModifiedTicks, IReadOnlyList<string> SupportedVersions);

@@ -31,6 +31,8 @@ public enum Errno
     ENODEV = 19,
     /// <summary>Invalid argument (also: a malformed argument this library refused to send).</summary>
     EINVAL = 22,
+    /// <summary>Text file busy: exec of a file open for writing.</summary>
+    ETXTBSY = 26,
     /// <summary>Numerical result out of range.</summary>
     ERANGE = 34,
     /// <summary>Protocol error: a reply this library could not parse.</summary>

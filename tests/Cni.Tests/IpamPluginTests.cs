@@ -242,7 +242,7 @@ public sealed class IpamPluginTests : IDisposable
             input=$(cat)
             echo "$CNI_COMMAND" >> {{{log}}}
             if [ "$CNI_COMMAND" = VERSION ]; then echo '{"cniVersion":"1.0.0","supportedVersions":["0.3.1","0.4.0","1.0.0"]}'; exit 0; fi
-            case "$input" in *'"cniVersion":"1.1.0"'*) echo '{"cniVersion":"1.0.0","code":1,"msg":"incompatible CNI versions"}'; exit 1;; esac
+            case "$input" in *'"cniVersion":"1.1.0"'*|*'"cniVersion":"0.3.0"'*) echo '{"cniVersion":"1.0.0","code":1,"msg":"incompatible CNI versions"}'; exit 1;; esac
             if [ "$CNI_COMMAND" = ADD ]; then echo '{"cniVersion":"1.0.0","ips":[{"address":"10.1.2.3/24"}]}'; fi
             exit 0
 
@@ -277,7 +277,7 @@ public sealed class IpamPluginTests : IDisposable
         RunOldIpam("ADD", bin, "c2");
         RunOldIpam("DEL", bin, "c2");
         Assert.Equal(["ADD", "DEL"], Calls(log));
-        Assert.True(File.Exists(Path.Combine(Records, ".plugin-versions", "old-ipam.json")));
+        Assert.Single(Directory.GetFiles(Path.Combine(Records, ".plugin-versions"), "old-ipam-*.json"));
 
         // GC and STATUS know from the entry that a 1.0.0 plugin lacks them: not even VERSION runs.
         var gc = new Dictionary<string, string> { ["CNI_COMMAND"] = "GC", ["CNI_PATH"] = bin };
@@ -298,25 +298,50 @@ public sealed class IpamPluginTests : IDisposable
         Assert.Equal(["ADD"], Calls(log));
     }
 
-    [Fact]
-    public void A_stale_or_corrupt_entry_costs_one_version_probe_and_is_rewritten()
-    {
-        var (bin, log, plugin) = OldIpam();
-        var entry = Path.Combine(Records, ".plugin-versions", "old-ipam.json");
-        Directory.CreateDirectory(Path.GetDirectoryName(entry)!);
-        var file = new FileInfo(plugin);
+    private string Entry() => Directory.GetFiles(Path.Combine(Records, ".plugin-versions"), "old-ipam-*.json").Single();
 
-        // Claims the file speaks 1.1.0: the refused call is asked about, as without an entry.
-        File.WriteAllText(entry, $$$"""{"Path":"{{{plugin}}}","Size":{{{file.Length}}},"ModifiedTicks":{{{file.LastWriteTimeUtc.Ticks}}},"SupportedVersions":["1.1.0"]}""");
+    [Theory]
+    [InlineData("[\"1.1.0\"]")]   // says the config's version is spoken: the refusal is asked about
+    [InlineData("[\"0.3.0\"]")]   // bridges to a version the plugin refuses: asked about as well
+    [InlineData("[\"9.9.9\"]")]   // shares nothing with fathom: ignored, not trusted to refuse the call
+    [InlineData("{ not json")]
+    public void A_stale_or_corrupt_entry_costs_one_version_probe_and_is_rewritten(string versions)
+    {
+        var (bin, log, _) = OldIpam();
+        RunOldIpam("ADD", bin, "c0");
+        Calls(log);
+        var entry = Entry();
+        File.WriteAllText(entry, File.ReadAllText(entry).Replace("""
+            [
+                "0.3.1",
+                "0.4.0",
+                "1.0.0"
+              ]
+            """.Replace("\r", "").Trim(), versions));
+        Assert.DoesNotContain("1.0.0", File.ReadAllText(entry));
+
         RunOldIpam("ADD", bin, "c1");
         Assert.Equal(["ADD", "VERSION", "ADD"], Calls(log));
+        Assert.Contains("\"1.0.0\"", File.ReadAllText(entry));
         RunOldIpam("ADD", bin, "c2");
         Assert.Equal(["ADD"], Calls(log));
+    }
 
-        File.WriteAllText(entry, "{ not json");
-        RunOldIpam("ADD", bin, "c3");
+    [Fact]
+    public void A_plugin_reached_through_a_symlink_is_identified_by_the_file_it_points_to()
+    {
+        var (bin, log, plugin) = OldIpam();
+        var links = Directory.CreateDirectory(Path.Combine(_dataDir.FullName, "links")).FullName;
+        File.CreateSymbolicLink(Path.Combine(links, "old-ipam"), plugin);
+        RunOldIpam("ADD", links, "c1");
         Assert.Equal(["ADD", "VERSION", "ADD"], Calls(log));
-        Assert.Contains("\"1.0.0\"", File.ReadAllText(entry));
+
+        // An upgrade replaces the target; the link itself does not change.
+        Shell.Run("cp", ["-p", plugin, plugin + ".new"]).EnsureSuccess("copy the plugin");
+        File.AppendAllText(plugin + ".new", "# a new release\n");
+        Shell.Run("mv", [plugin + ".new", plugin]).EnsureSuccess("install the new plugin");
+        RunOldIpam("ADD", links, "c2");
+        Assert.Equal(["ADD", "VERSION", "ADD"], Calls(log));
     }
 
     [Fact]

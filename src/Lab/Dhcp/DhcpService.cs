@@ -44,8 +44,9 @@ internal sealed class DhcpService : IDisposable
         WaitUntilServing(process, bridge, pidFile);
     }
 
-    // dnsmasq writes its pid file once its DHCP socket is bound (dnsmasq.c: after the listeners,
-    // before the main loop), and exits on a bad option or a taken port: report either here, not
+    // dnsmasq writes its pid file once its DHCP socket is bound (dnsmasq.c: after the listeners;
+    // opening the log and dropping privileges come after it, and fail only on a broken state dir),
+    // and exits on a bad option or a taken port: report either here, not
     // as a silent DHCP outage that surfaces later as a dhclient time-out. Polled, not a fixed
     // wait: on a loaded machine dnsmasq may take longer than any short grace to fail or to start.
     private void WaitUntilServing(Process process, string bridge, string pidFile)
