@@ -92,7 +92,10 @@ public sealed class DelegatedPlugin
     // another thread that holds the inherited write fd until its own exec (O_CLOEXEC closes it
     // only then). Both pass; libcni's invoke.RawExec retries the same error (6 tries, 1 s apart).
     // Fathom's back-off is shorter (≈ 1.9 s in all) because it runs inside the runtime's own deadline.
-    private static readonly int[] TextFileBusyBackoffMs = [10, 50, 100, 250, 500, 1000];
+    internal static readonly TimeSpan[] TextFileBusyBackoff = [.. new[] { 10, 50, 100, 250, 500, 1000 }.Select(ms => TimeSpan.FromMilliseconds(ms))];
+
+    /// <summary>Waits out one ETXTBSY back-off; tests replace it to act at that very moment.</summary>
+    internal Action<TimeSpan> BackOff { get; set; } = Thread.Sleep;
 
     private Process Start(ProcessStartInfo psi)
     {
@@ -102,9 +105,9 @@ public sealed class DelegatedPlugin
             {
                 return Process.Start(psi) ?? throw new InvalidOperationException("no process");
             }
-            catch (System.ComponentModel.Win32Exception e) when ((Errno)e.NativeErrorCode == Errno.ETXTBSY && attempt < TextFileBusyBackoffMs.Length)
+            catch (System.ComponentModel.Win32Exception e) when ((Errno)e.NativeErrorCode == Errno.ETXTBSY && attempt < TextFileBusyBackoff.Length)
             {
-                Thread.Sleep(TextFileBusyBackoffMs[attempt]);
+                BackOff(TextFileBusyBackoff[attempt]);
             }
             catch (Exception e) when (e is System.ComponentModel.Win32Exception or InvalidOperationException)
             {

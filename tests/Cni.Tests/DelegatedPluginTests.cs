@@ -77,13 +77,11 @@ public sealed class DelegatedPluginTests : IDisposable
         // another thread does while it holds an inherited write fd: exec fails with ETXTBSY.
         var plugin = Plugin("busy-ipam", "cat >/dev/null\necho '{\"cniVersion\":\"1.0.0\",\"ips\":[]}'\n", TimeSpan.FromSeconds(30));
         var writer = new FileStream(plugin.Path, FileMode.Open, FileAccess.Write, FileShare.ReadWrite);
-        using var closing = new ManualResetEventSlim();
-        var closer = new Thread(() => { closing.Set(); Thread.Sleep(200); writer.Dispose(); });
-        closer.Start();
-        closing.Wait(); // the writer closes 200 ms from now, well within the ≈ 1.9 s of retries
+        var backOffs = new List<TimeSpan>();
+        plugin.BackOff = delay => { backOffs.Add(delay); writer.Dispose(); }; // the writer is done at the first back-off
         var output = plugin.Run(CniCommand.Add, """{"cniVersion":"1.0.0"}"""u8);
         Assert.Contains("\"ips\"", System.Text.Encoding.UTF8.GetString(output));
-        closer.Join();
+        Assert.Equal([TimeSpan.FromMilliseconds(10)], backOffs);
     }
 
     [Fact]
@@ -91,10 +89,13 @@ public sealed class DelegatedPluginTests : IDisposable
     {
         var plugin = Plugin("stuck-ipam", "echo '{}'\n", TimeSpan.FromSeconds(30));
         using var writer = new FileStream(plugin.Path, FileMode.Open, FileAccess.Write, FileShare.ReadWrite);
+        var backOffs = new List<TimeSpan>();
+        plugin.BackOff = backOffs.Add;
         var e = Assert.Throws<CniException>(() => plugin.Run(CniCommand.Add, """{"cniVersion":"1.0.0"}"""u8));
         Assert.Equal(CniErrorCode.IpamFailure, e.Code);
         Assert.Contains("cannot run plugin \"stuck-ipam\"", e.Message);
         Assert.Contains("Text file busy", e.Details);
+        Assert.Equal(DelegatedPlugin.TextFileBusyBackoff, backOffs); // every back-off, then the error
     }
 
     // SIGKILL is delivered at once but the exit takes a moment; the plugin's own children are not
