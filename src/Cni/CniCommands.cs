@@ -53,7 +53,8 @@ public static class CniCommands
     }
 
     /// <summary>
-    /// ADD: IPAM allocates, the datapath attaches; if the datapath fails the allocation is
+    /// ADD: the datapath attaches and has IPAM allocate when its interface is ready (see
+    /// <see cref="IDatapath.Add"/>); if the datapath fails after the allocation, the allocation is
     /// released (IPAM DEL) before the error is reported. In a chain the result is appended to
     /// prevResult, interface indexes shifted past the previous interfaces. The attachment is then
     /// recorded for GC; if that fails the ADD is undone (an attachment GC cannot see could hold
@@ -61,13 +62,25 @@ public static class CniCommands
     /// </summary>
     public static CniResult? Add(CniRequest request, CniContext context)
     {
-        var ipamResult = context.Ipam?.Add();
+        CniResult? ipamResult = null;
+        bool asked = false, allocated = false;
+        CniResult? Allocate()
+        {
+            if (asked) throw new InvalidOperationException("the datapath asked IPAM to allocate twice");
+            asked = true;
+            if (context.Ipam is null) return null;
+            ipamResult = context.Ipam.Add(); // a failed ADD holds nothing to release (IpamPlugin.Add gives back what it cannot read)
+            allocated = true;
+            return ipamResult;
+        }
+
         CniResult own;
         try
         {
-            own = context.Datapath.Add(request, ipamResult);
+            own = context.Datapath.Add(request, Allocate);
+            if (!asked) throw new InvalidOperationException("the datapath attached without asking IPAM to allocate");
         }
-        catch (Exception failure) when (context.Ipam is not null)
+        catch (Exception failure) when (allocated && context.Ipam is not null)
         {
             try
             {

@@ -14,11 +14,15 @@ public interface IDatapath
     void ValidateConfig(NetworkConfig config) { }
 
     /// <summary>
-    /// ADD: attach the container. Returns this plugin's result: its Interfaces, and the IPAM
-    /// IPs with their <see cref="CniIpConfig.Interface"/> index set (routes and DNS as applied).
-    /// On failure the host must be left as it was; the core then releases IPAM.
+    /// ADD: attach the container. <paramref name="allocate"/> runs the delegated IPAM plugin (null
+    /// when the config has none); the mode calls it exactly once, where its IPAM needs it — after
+    /// the interface is in the pod, as the reference host-device and macvlan plugins do, since the
+    /// dhcp IPAM plugin runs its DHCP client on CNI_IFNAME inside CNI_NETNS. Returns this plugin's
+    /// result: its Interfaces, and the IPAM IPs with their <see cref="CniIpConfig.Interface"/>
+    /// index set (routes and DNS as applied). On failure — its own or IPAM's — the host must be
+    /// left as it was; the core then releases what IPAM allocated.
     /// </summary>
-    CniResult Add(CniRequest request, CniResult? ipamResult);
+    CniResult Add(CniRequest request, Func<CniResult?> allocate);
 
     /// <summary>DEL: detach. Idempotent: <see cref="CniRequest.NetnsPath"/> may be null or name a namespace that is gone.</summary>
     void Delete(CniRequest request, CniResult? prevResult);

@@ -82,11 +82,11 @@ internal sealed class TestDatapath : IDatapath
     public CniRequest? LastRequest { get; private set; }
     public IReadOnlySet<(string ContainerId, string IfName)>? Attachments { get; private set; }
 
-    public CniResult Add(CniRequest request, CniResult? ipamResult)
+    public CniResult Add(CniRequest request, Func<CniResult?> allocate)
     {
         Calls.Add("ADD");
         LastRequest = request;
-        IpamResultSeen = ipamResult;
+        var ipamResult = IpamResultSeen = allocate();
         if (FailAdd is not null) throw FailAdd;
         var result = new CniResult
         {

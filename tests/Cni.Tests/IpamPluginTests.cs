@@ -131,7 +131,7 @@ public sealed class IpamPluginTests : IDisposable
     }
 
     [Fact]
-    public void An_exhausted_range_fails_ADD_without_touching_the_datapath()
+    public void An_exhausted_range_fails_ADD_and_releases_nothing()
     {
         RequirePlugins();
         // 10.99.0.0/30 has one address to hand out besides the gateway.
@@ -140,7 +140,10 @@ public sealed class IpamPluginTests : IDisposable
         var output = InProcess.Run(datapath, Env("ADD", "c2"), HostLocal("1.0.0", "10.99.0.0/30"));
         Assert.Equal(106, output.ErrorCode);
         Assert.Contains("no IP addresses available", (string)output.Json["msg"]!);
-        Assert.Empty(datapath.Calls);
+        // The datapath asked for the allocation (and undoes its own attach on the failure); with
+        // nothing allocated there is nothing to release: c1 keeps its lease.
+        Assert.Equal(["ADD"], datapath.Calls);
+        Assert.True(File.Exists(Lease("10.99.0.2")));
     }
 
     [Fact]
@@ -208,7 +211,7 @@ public sealed class IpamPluginTests : IDisposable
         var output = InProcess.Run(datapath, env, config);
         Assert.Equal(106, output.ErrorCode);
         Assert.Contains("chatty-ipam", (string)output.Json["msg"]!);
-        Assert.Empty(datapath.Calls);
+        Assert.Equal(["ADD"], datapath.Calls); // the attach that asked; no datapath DEL
         // Whatever it allocated is released: a result fathom cannot read is not kept.
         Assert.Equal(["ADD", "DEL"], File.ReadAllLines(commands));
     }

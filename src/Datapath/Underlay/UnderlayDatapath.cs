@@ -32,7 +32,7 @@ public sealed class UnderlayDatapath : IDatapath
     public void ValidateConfig(NetworkConfig config) => DeviceSelector.FromConfig(config);
 
     /// <inheritdoc/>
-    public CniResult Add(CniRequest request, CniResult? ipamResult)
+    public CniResult Add(CniRequest request, Func<CniResult?> allocate)
     {
         var selector = DeviceSelector.FromConfig(request.Config);
         var ifName = request.IfName;
@@ -59,10 +59,15 @@ public sealed class UnderlayDatapath : IDatapath
 
         var original = new OriginalState(device);
         Link inPod;
+        CniResult? ipamResult;
         try
         {
             inPod = MoveIn(host, podLinks, pod, original, ifName);
             Kernel($"set {ifName} up in netns {netnsPath}", () => podLinks.SetLinkUp(inPod.Index));
+            // IPAM once the device is in the pod and up, as host-device orders it: the dhcp IPAM
+            // plugin runs its DHCP client on CNI_IFNAME inside CNI_NETNS. A failed allocation
+            // returns the device like any other failure here.
+            ipamResult = allocate();
             if (ipamResult is not null) PodAddressing.Apply(podLinks, inPod.Index, ifName, ipamResult);
         }
         catch (Exception e) when (e is CniException or NetlinkException)
