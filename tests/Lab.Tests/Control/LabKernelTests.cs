@@ -153,11 +153,18 @@ public sealed class LabKernelTests(LabFixture lab) : IClassFixture<LabFixture>
     public async Task TheEc2ApiAnswersInsideTheVpcToo()
     {
         Privileged.Require(Tools);
+        // Issue 4 §2: reachable from EVERY instance, so each node is tried (a route or listener
+        // that only works from the first node's subnet port would pass a node1-only check).
         // An agent in an instance calls EC2 at the VPC endpoint; an unsigned call gets EC2's AuthFailure.
-        using var http = TestLab.HttpClientIn(Node(1));
-        var response = await http.PostAsync(lab.State.VpcEndpoint + "/", new FormUrlEncodedContent(
-            new Dictionary<string, string> { ["Action"] = "DescribeInstances", ["Version"] = "2016-11-15" }));
-        Assert.Contains("AuthFailure", await response.Content.ReadAsStringAsync());
+        Assert.Equal(2, lab.State.Nodes.Count);
+        foreach (var node in lab.State.Nodes)
+        {
+            using var http = TestLab.HttpClientIn(node.Netns);
+            var response = await http.PostAsync(lab.State.VpcEndpoint + "/", new FormUrlEncodedContent(
+                new Dictionary<string, string> { ["Action"] = "DescribeInstances", ["Version"] = "2016-11-15" }));
+            var body = await response.Content.ReadAsStringAsync();
+            Assert.True(body.Contains("AuthFailure", StringComparison.Ordinal), $"{node.Name}: unsigned call to {lab.State.VpcEndpoint} answered {(int)response.StatusCode}: {body}");
+        }
     }
 
     [PrivilegedFact("ip", "dnsmasq", "dhclient", "busybox")]
@@ -186,11 +193,25 @@ public sealed class LabKernelTests(LabFixture lab) : IClassFixture<LabFixture>
         Assert.Equal(lab.State.Nodes[0].InstanceId, status.RootElement.GetProperty("nodes")[0].GetProperty("instanceId").GetString());
 
         // `eval "$(fathomctl lab env)"; aws ec2 describe-instances --endpoint-url $FATHOM_EC2_ENDPOINT`
-        var env = Ctl("lab", "env").EnsureSuccess("lab env").Stdout
-            .Split('\n', StringSplitOptions.RemoveEmptyEntries)
+        // Issue 4 §1: every line is a shell export, and the four operator variables are there
+        // by name with values an AWS tool accepts.
+        var envLines = Ctl("lab", "env").EnsureSuccess("lab env").Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.All(envLines, line => Assert.Matches(@"^export [A-Z_][A-Z0-9_]*=\S+$", line));
+        var env = envLines
             .Select(line => line["export ".Length..].Split('=', 2))
             .ToDictionary(kv => kv[0], kv => kv[1]);
+        Assert.Matches("^AKIA[A-Z2-7]{16}$", env["AWS_ACCESS_KEY_ID"]);
+        Assert.Equal(lab.State.Credentials.AccessKeyId, env["AWS_ACCESS_KEY_ID"]);
+        Assert.Equal(40, env["AWS_SECRET_ACCESS_KEY"].Length);
+        Assert.Equal(lab.State.Credentials.SecretAccessKey, env["AWS_SECRET_ACCESS_KEY"]);
+        Assert.Matches("^[a-z]{2}-[a-z]+-[0-9]$", env["AWS_DEFAULT_REGION"]);
+        Assert.Equal(lab.State.Credentials.Region, env["AWS_DEFAULT_REGION"]);
+        var endpoint = new Uri(env["FATHOM_EC2_ENDPOINT"]);
+        Assert.Equal(Uri.UriSchemeHttp, endpoint.Scheme);
+        Assert.Equal("127.0.0.1", endpoint.Host);
+        Assert.InRange(endpoint.Port, 1, 65535);
         Assert.Equal(lab.State.LoopbackEndpoint, env["FATHOM_EC2_ENDPOINT"]);
+        Assert.Equal(TestLab.Layout.Prefix, env[LabLayout.PrefixVariable]);
         var aws = Shell.Run("aws", ["--endpoint-url", env["FATHOM_EC2_ENDPOINT"], "ec2", "describe-instances",
             "--query", "Reservations[].Instances[].InstanceId", "--output", "text"], env: env).EnsureSuccess("aws ec2 describe-instances");
         Assert.All(lab.State.Nodes, node => Assert.Contains(node.InstanceId, aws.Stdout));
@@ -213,6 +234,116 @@ public sealed class LabKernelTests(LabFixture lab) : IClassFixture<LabFixture>
             env: new Dictionary<string, string> { [LabLayout.PrefixVariable] = "ftnolab" }).ExitCode);
         Assert.False(Directory.Exists(new LabLayout("ftnolab").StateDirectory));
     }
+
+    /// <summary>
+    /// Issue 4 §1: <c>lab status --json</c> lists the VPC, the subnets (CIDR, gateway), the nodes
+    /// (name, netns, instance id and type, primary IP) and, once one is recorded, the pods (name,
+    /// netns, node, mode, IPs). Every field is read from the real fathomctl's output and checked
+    /// against what it describes: the kernel (namespaces, addresses) and the EC2 API.
+    /// </summary>
+    [PrivilegedFact("ip", "dnsmasq", "dhclient", "busybox")]
+    public async Task StatusJsonListsTheVpcSubnetsNodesAndRecordedPodsAsTheyAre()
+    {
+        Privileged.Require(Tools);
+        using (var status = JsonDocument.Parse(Ctl("lab", "status", "--json").EnsureSuccess("lab status --json").Stdout))
+        {
+            var root = status.RootElement;
+            Assert.Equal("up", root.GetProperty("state").GetString());
+            Assert.Equal(TestLab.Layout.Prefix, root.GetProperty("prefix").GetString());
+
+            var instances = (await lab.Ec2.DescribeInstancesAsync(new DescribeInstancesRequest()))
+                .Reservations.SelectMany(r => r.Instances).ToDictionary(i => i.InstanceId);
+            var subnets = (await lab.Ec2.DescribeSubnetsAsync(new DescribeSubnetsRequest())).Subnets.ToDictionary(s => s.SubnetId);
+
+            // The VPC: its id is the one EC2 reports for its subnets and instances; its netns exists.
+            var vpc = root.GetProperty("vpc");
+            var vpcId = Text(vpc, "vpcId");
+            Assert.StartsWith("vpc-", vpcId);
+            Assert.All(subnets.Values, s => Assert.Equal(vpcId, s.VpcId));
+            Assert.All(instances.Values, i => Assert.Equal(vpcId, i.VpcId));
+            Assert.Equal(TestLab.Layout.VpcNetns, Text(vpc, "netns"));
+            Assert.True(Netns.Exists(Text(vpc, "netns")), "the VPC netns exists");
+            Assert.Equal("10.0.0.0/16", Text(vpc, "cidr"));
+
+            // Subnets: CIDR as EC2 has it; the gateway is the VPC router's address on the subnet's
+            // bridge, inside the subnet.
+            var subnetsJson = root.GetProperty("subnets").EnumerateArray().ToList();
+            Assert.Equal(2, subnetsJson.Count);
+            for (var k = 0; k < subnetsJson.Count; k++)
+            {
+                var subnet = subnetsJson[k];
+                var subnetId = Text(subnet, "subnetId");
+                Assert.True(subnets.ContainsKey(subnetId), $"{subnetId} is known to DescribeSubnets");
+                var cidr = Text(subnet, "cidr");
+                Assert.Equal($"10.0.{16 * k}.0/20", cidr);
+                Assert.Equal(subnets[subnetId].CidrBlock, cidr);
+                var gateway = Text(subnet, "gateway");
+                Assert.Equal($"10.0.{16 * k}.1", gateway);
+                Assert.True(Contains(cidr, gateway), $"gateway {gateway} in {cidr}");
+                Assert.Contains(gateway, Ipv4AddressesOf(TestLab.Layout.VpcNetns, Text(subnet, "bridge")));
+            }
+
+            // Nodes: each netns exists, the primary IP is on its eth0, and the instance id, type
+            // and IP are what DescribeInstances says of that instance.
+            var nodesJson = root.GetProperty("nodes").EnumerateArray().ToList();
+            Assert.Equal(2, nodesJson.Count);
+            Assert.Equal(2, instances.Count);
+            for (var i = 0; i < nodesJson.Count; i++)
+            {
+                var node = nodesJson[i];
+                Assert.Equal($"node{i + 1}", Text(node, "name"));
+                var netns = Text(node, "netns");
+                Assert.Equal(Node(i + 1), netns);
+                Assert.True(Netns.Exists(netns), $"{netns} exists");
+                var instanceId = Text(node, "instanceId");
+                Assert.Matches("^i-[0-9a-f]{17}$", instanceId);
+                Assert.True(instances.TryGetValue(instanceId, out var instance), $"{instanceId} is known to DescribeInstances");
+                Assert.Equal("t3.medium", Text(node, "instanceType"));
+                Assert.Equal(instance!.InstanceType.Value, Text(node, "instanceType"));
+                var primaryIp = Text(node, "primaryIp");
+                Assert.Equal(instance.PrivateIpAddress, primaryIp);
+                Assert.Equal([primaryIp], Ipv4AddressesOf(netns, "eth0"));
+                Assert.True(Contains(subnetsJson[0].GetProperty("cidr").GetString()!, primaryIp), $"{primaryIp} in the first subnet");
+            }
+            Assert.Equal(nodesJson.Count, nodesJson.Select(n => Text(n, "instanceId")).Distinct().Count());
+            Assert.False(root.TryGetProperty("pods", out var none) && none.EnumerateArray().Any(p => Text(p, "name") == "trec"));
+        }
+
+        // A pod recorded the way run.sh records the one the CNI plugin made.
+        var podNetns = TestLab.Layout.PodNetns("trec");
+        Shell.Ip("netns", "add", podNetns);
+        try
+        {
+            Ctl("lab", "pod", "record", "trec", "--node", "node2", "--netns", podNetns, "--mode", "underlay", "--ip", "10.0.0.77")
+                .EnsureSuccess("lab pod record");
+            using var withPod = JsonDocument.Parse(Ctl("lab", "status", "--json").EnsureSuccess("lab status --json").Stdout);
+            var pod = Assert.Single(withPod.RootElement.GetProperty("pods").EnumerateArray(), p => Text(p, "name") == "trec");
+            Assert.Equal(podNetns, Text(pod, "netns"));
+            Assert.Equal("node2", Text(pod, "node"));
+            Assert.Equal("underlay", Text(pod, "mode"));
+            Assert.Equal(["10.0.0.77"], pod.GetProperty("ips").EnumerateArray().Select(ip => ip.GetString()));
+        }
+        finally
+        {
+            Ctl("lab", "pod", "del", "trec");
+            Netns.TryDelete(podNetns);
+        }
+        // Gone with its netns.
+        using var after = JsonDocument.Parse(Ctl("lab", "status", "--json").EnsureSuccess("lab status --json").Stdout);
+        Assert.DoesNotContain(after.RootElement.GetProperty("pods").EnumerateArray(), p => Text(p, "name") == "trec");
+    }
+
+    private static string Text(JsonElement element, string property) =>
+        element.TryGetProperty(property, out var value) && value.ValueKind == JsonValueKind.String
+            ? value.GetString()!
+            : throw new Xunit.Sdk.XunitException($"'{property}' missing or not a string in {element}");
+
+    private static List<string> Ipv4AddressesOf(string netns, string device) =>
+        [.. JsonDocument.Parse(Shell.IpIn(netns, "-j", "-4", "addr", "show", "dev", device)).RootElement[0]
+            .GetProperty("addr_info").EnumerateArray().Select(a => a.GetProperty("local").GetString()!)];
+
+    private static bool Contains(string cidr, string address) =>
+        IPNetwork.Parse(cidr).Contains(IPAddress.Parse(address));
 
     /// <summary>fathomctl as an operator runs it, for this test lab.</summary>
     private static Shell.Result Ctl(params string[] args)

@@ -23,6 +23,12 @@ public sealed class RunScriptTests
             ["FATHOM_RUN_QUICK"] = "1",
             ["FATHOM_SKIP_BUILD"] = "1",
         };
+        // Issue 4 §1: the root namespace's interfaces, routes and firewall are never touched.
+        var rootBefore = RootNamespaceSnapshot.Take();
+        // Also looked at every few seconds while run.sh runs: a root-namespace route or link
+        // that lives only while the lab is up would be gone again by the final snapshot.
+        using var stopWatching = new CancellationTokenSource();
+        var watcher = Task.Run(() => WatchRootNamespace(rootBefore, stopWatching.Token));
         try
         {
             var run = Shell.Run(Path.Combine(Repository.Root, "run.sh"), [], env: env, timeout: TimeSpan.FromMinutes(6));
@@ -41,10 +47,28 @@ public sealed class RunScriptTests
         }
         finally
         {
+            stopWatching.Cancel();
             Shell.Run(fathomctl, ["lab", "down"], env: new Dictionary<string, string> { ["FATHOM_LAB_PREFIX"] = Prefix });
         }
         var left = Shell.Run("ip", ["netns", "list"]).Stdout.Split('\n').Where(l => l.StartsWith(Prefix + "-", StringComparison.Ordinal));
         Assert.Empty(left);
+        // After `lab down` too: a change that outlives the lab.
+        var during = watcher.GetAwaiter().GetResult();
+        Assert.True(during.Length == 0, $"the root namespace changed while run.sh ran (- before, + during):\n{during}");
+        var diff = RootNamespaceSnapshot.Diff(rootBefore, RootNamespaceSnapshot.Take());
+        Assert.True(diff.Length == 0, $"run.sh changed the root namespace (- before, + after):\n{diff}");
+    }
+
+    /// <summary>Snapshots every 5 s (a handful of ip/iptables/nft runs: light next to run.sh's
+    /// benchmarks) until cancelled; the first difference from <paramref name="before"/>, or "".</summary>
+    private static string WatchRootNamespace(IReadOnlyList<string> before, CancellationToken stop)
+    {
+        while (!stop.WaitHandle.WaitOne(TimeSpan.FromSeconds(5)))
+        {
+            var diff = RootNamespaceSnapshot.Diff(before, RootNamespaceSnapshot.Take());
+            if (diff.Length > 0) return diff;
+        }
+        return "";
     }
 }
 
