@@ -12,7 +12,7 @@ internal static class LabPodCommands
 {
     public static int Run(string[] args)
     {
-        var verb = args.FirstOrDefault() ?? throw new UsageException("expected 'pod add' or 'pod del'");
+        var verb = args.FirstOrDefault() ?? throw new UsageException("expected 'pod add', 'pod del' or 'pod record'");
         var rest = new CommandArgs(args[1..]);
         var layout = LabLayout.FromEnvironment();
         switch (verb)

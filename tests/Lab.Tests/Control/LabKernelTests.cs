@@ -322,10 +322,17 @@ public sealed class LabKernelTests(LabFixture lab) : IClassFixture<LabFixture>
             Assert.Equal("node2", Text(pod, "node"));
             Assert.Equal("underlay", Text(pod, "mode"));
             Assert.Equal(["10.0.0.77"], pod.GetProperty("ips").EnumerateArray().Select(ip => ip.GetString()));
+
+            // Recorded by path, as a runtime names a netns it made: listed just the same.
+            Ctl("lab", "pod", "record", "tpath", "--node", "node1", "--netns", Path.Combine(Netns.RunDirectory, podNetns), "--mode", "underlay")
+                .EnsureSuccess("lab pod record by path");
+            using var byPath = JsonDocument.Parse(Ctl("lab", "status", "--json").EnsureSuccess("lab status --json with a pod recorded by path").Stdout);
+            Assert.Equal(Path.Combine(Netns.RunDirectory, podNetns), Text(Assert.Single(byPath.RootElement.GetProperty("pods").EnumerateArray(), p => Text(p, "name") == "tpath"), "netns"));
         }
         finally
         {
             Ctl("lab", "pod", "del", "trec");
+            Ctl("lab", "pod", "del", "tpath");
             Netns.TryDelete(podNetns);
         }
         // Gone with its netns.
