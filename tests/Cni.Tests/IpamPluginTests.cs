@@ -358,4 +358,86 @@ public sealed class IpamPluginTests : IDisposable
         RunOldIpam("ADD", bin, "c2");
         Assert.Equal(["ADD", "VERSION", "ADD", "ADD", "VERSION", "ADD"], Calls(log));
     }
+
+    [Theory]
+    [MemberData(nameof(Versions.All), MemberType = typeof(Versions))]
+    public void DEL_without_a_netns_releases_the_address(string version)
+    {
+        RequirePlugins();
+        InProcess.Run(new TestDatapath(), Env("ADD"), HostLocal(version)).Succeeded();
+        Assert.True(File.Exists(Lease("10.99.0.2")));
+        // The runtime's DEL after the pod's netns is gone (kubelet's clean-up): no CNI_NETNS at all.
+        var noNetns = Env("DEL");
+        noNetns.Remove("CNI_NETNS");
+        var datapath = new TestDatapath();
+        InProcess.Run(datapath, noNetns, HostLocal(version)).Succeeded();
+        Assert.Equal(["DEL"], datapath.Calls);
+        Assert.Null(datapath.LastRequest!.NetnsPath);
+        Assert.False(File.Exists(Lease("10.99.0.2")), "DEL without a netns must still release the address");
+    }
+
+    // An IPAM plugin of spec 1.1.0 that logs each call with its config and answers STATUS as told.
+    private (string Bin, string Log) NewIpam(string statusAnswer = "")
+    {
+        var log = Path.Combine(_dataDir.FullName, "new-ipam-calls");
+        var bin = ScriptPlugin("new-ipam", $$$"""
+            input=$(cat)
+            printf '%s %s\n' "$CNI_COMMAND" "$input" >> {{{log}}}
+            case "$CNI_COMMAND" in
+              VERSION) echo '{"cniVersion":"1.1.0","supportedVersions":["1.0.0","1.1.0"]}' ;;
+              ADD) echo '{"cniVersion":"1.1.0","ips":[{"address":"10.1.2.3/24"}]}' ;;
+              STATUS) {{{(statusAnswer.Length == 0 ? ":" : $"echo '{statusAnswer}'; exit 1")}}} ;;
+            esac
+            exit 0
+
+            """.Replace("\r", ""));
+        return (bin, log);
+    }
+
+    private string NewIpamConfig(string extra = "") =>
+        $$$"""{"cniVersion":"1.1.0","name":"n","type":"fathom","device":"eth10","dataDir":"{{{Records}}}"{{{extra}}},"ipam":{"type":"new-ipam"}}""";
+
+    [Fact]
+    public void GC_reaches_an_ipam_plugin_of_1_1_0_with_the_valid_attachments()
+    {
+        var (bin, log) = NewIpam();
+        var add = Env("ADD", "keep");
+        add["CNI_PATH"] = bin;
+        InProcess.Run(new TestDatapath(), add, NewIpamConfig()).Succeeded();
+        File.Delete(log);
+
+        var gc = new Dictionary<string, string> { ["CNI_COMMAND"] = "GC", ["CNI_PATH"] = bin };
+        var valid = ""","cni.dev/valid-attachments":[{"containerID":"keep","ifname":"eth0"}]""";
+        InProcess.Run(new TestDatapath(), gc, NewIpamConfig(valid)).Succeeded();
+        // A plugin's versions are known before GC or STATUS reaches it (a pre-1.1 one would fail them oddly).
+        var calls = File.ReadAllLines(log);
+        Assert.Equal(["VERSION", "GC"], calls.Select(c => c.Split(' ')[0]));
+        var call = calls[1];
+        var sent = JsonNode.Parse(call["GC ".Length..])!;
+        Assert.Equal("1.1.0", (string?)sent["cniVersion"]);
+        Assert.Equal("keep", (string?)sent["cni.dev/valid-attachments"]![0]!["containerID"]);
+    }
+
+    [Theory]
+    [InlineData("", null)]
+    [InlineData("""{"cniVersion":"1.1.0","code":50,"msg":"the pool is empty"}""", 50)]
+    [InlineData("""{"cniVersion":"1.1.0","code":51,"msg":"the lease server is unreachable"}""", 51)]
+    public void STATUS_reaches_an_ipam_plugin_of_1_1_0_and_its_answer_passes_on(string answer, int? code)
+    {
+        var (bin, log) = NewIpam(answer);
+        var status = new Dictionary<string, string> { ["CNI_COMMAND"] = "STATUS", ["CNI_PATH"] = bin };
+        var datapath = new TestDatapath();
+        var output = InProcess.Run(datapath, status, NewIpamConfig());
+        Assert.Equal(["VERSION", "STATUS"], File.ReadAllLines(log).Select(c => c.Split(' ')[0]));
+        if (code is null)
+        {
+            output.Succeeded();
+            Assert.Equal(["STATUS"], datapath.Calls);
+        }
+        else
+        {
+            Assert.Equal(code, output.ErrorCode);
+            Assert.Contains("new-ipam", (string)output.Json["msg"]!);
+        }
+    }
 }
