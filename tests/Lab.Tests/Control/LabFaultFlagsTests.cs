@@ -10,7 +10,8 @@ namespace Fathom.Lab.Tests.Control;
 /// The fault and timing flags of <c>lab up</c> as an agent meets them in a running lab: a
 /// per-action fault hits that action only, the attach latency holds AttachNetworkInterface
 /// back, and IMDS shows a just-attached ENI only after the IMDS delay although its device is
-/// already in the instance (issue 4 §3, §5).
+/// already in the instance; the throttling and error rates hit every action (issue 4 §3, §5).
+/// Set through <c>fathomctl lab up</c>, as an operator sets them.
 /// </summary>
 [Collection(LabCollection.Name)]
 public sealed class LabFaultFlagsTests
@@ -24,17 +25,17 @@ public sealed class LabFaultFlagsTests
         try
         {
             const int attachLatencyMs = 400, imdsDelayMs = 6000;
-            var state = TestLab.Up(new LabOptions
-            {
-                Nodes = 1, InstanceType = "t3.small", AttachLatencyMs = attachLatencyMs, ImdsDelayMs = imdsDelayMs,
-                Faults = "throttle:DescribeSubnets=1",
-            });
+            // Through the CLI, as an operator sets them.
+            var state = UpWith("--attach-latency", $"{attachLatencyMs}", "--imds-delay", $"{imdsDelayMs}",
+                "--faults", "throttle:DescribeSubnets=1,error:DescribeSecurityGroups=1");
             var node = state.Nodes[0];
 
             using (var ec2 = LabEc2Client.Create(state, maxErrorRetry: 0))
             {
                 var throttled = await Assert.ThrowsAsync<AmazonEC2Exception>(() => ec2.DescribeSubnetsAsync(new DescribeSubnetsRequest()));
                 Assert.Equal("RequestLimitExceeded", throttled.ErrorCode);
+                var failed = await Assert.ThrowsAsync<AmazonEC2Exception>(() => ec2.DescribeSecurityGroupsAsync(new DescribeSecurityGroupsRequest()));
+                Assert.Contains(failed.ErrorCode, (string[])["InternalError", "Unavailable"]);
                 Assert.Single((await ec2.DescribeInstancesAsync(new DescribeInstancesRequest())).Reservations);
             }
 
@@ -67,5 +68,42 @@ public sealed class LabFaultFlagsTests
         {
             LabControl.Down(layout);
         }
+    }
+
+    [PrivilegedFact("ip", "dnsmasq", "dhclient")]
+    public async Task ThrottleAndErrorRatesApplyToEveryAction()
+    {
+        Privileged.Require("ip", "dnsmasq", "dhclient");
+        var layout = TestLab.Layout;
+        LabControl.Down(layout);
+        try
+        {
+            // Rate 1: every call, whatever the action, so the check cannot pass by luck.
+            var state = UpWith("--throttle-rate", "1");
+            using (var ec2 = LabEc2Client.Create(state, maxErrorRetry: 0))
+            {
+                Assert.Equal("RequestLimitExceeded", (await Assert.ThrowsAsync<AmazonEC2Exception>(() => ec2.DescribeInstancesAsync(new DescribeInstancesRequest()))).ErrorCode);
+                Assert.Equal("RequestLimitExceeded", (await Assert.ThrowsAsync<AmazonEC2Exception>(() => ec2.DescribeNetworkInterfacesAsync(new DescribeNetworkInterfacesRequest()))).ErrorCode);
+            }
+            LabControl.Down(layout);
+
+            state = UpWith("--error-rate", "1");
+            using (var ec2 = LabEc2Client.Create(state, maxErrorRetry: 0))
+            {
+                var e = await Assert.ThrowsAsync<AmazonEC2Exception>(() => ec2.DescribeSubnetsAsync(new DescribeSubnetsRequest()));
+                Assert.Contains(e.ErrorCode, (string[])["InternalError", "Unavailable"]);
+            }
+        }
+        finally
+        {
+            LabControl.Down(layout);
+        }
+    }
+
+    // `fathomctl lab up` for a one-node lab with the given flags; the state it left.
+    private static LabState UpWith(params string[] flags)
+    {
+        TestLab.Ctl(["lab", "up", "--nodes", "1", "--instance-type", "t3.small", .. flags]).EnsureSuccess("fathomctl lab up " + string.Join(' ', flags));
+        return LabStateStore.TryLoad(TestLab.Layout) ?? throw new Xunit.Sdk.XunitException("lab up left no state");
     }
 }

@@ -34,6 +34,11 @@ public static class TestLab
     public static ServerCommand Server =>
         new(Privileged.FindTool("dotnet") ?? "dotnet", [Path.Combine(AppContext.BaseDirectory, "fathomctl.dll")]);
 
+    /// <summary>Runs the real <c>fathomctl</c> on the test lab, as an operator would.</summary>
+    public static Shell.Result Ctl(params string[] args) =>
+        Shell.Run(Server.FileName, [.. Server.LeadingArguments, .. args],
+            env: new Dictionary<string, string> { [LabLayout.PrefixVariable] = Layout.Prefix });
+
     public static LabState Up(LabOptions options)
     {
         var (_, state) = LabControl.Up(Layout, options, Server);

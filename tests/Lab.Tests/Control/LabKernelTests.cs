@@ -353,12 +353,7 @@ public sealed class LabKernelTests(LabFixture lab) : IClassFixture<LabFixture>
         IPNetwork.Parse(cidr).Contains(IPAddress.Parse(address));
 
     /// <summary>fathomctl as an operator runs it, for this test lab.</summary>
-    private static Shell.Result Ctl(params string[] args)
-    {
-        var fathomctl = TestLab.Server;
-        return Shell.Run(fathomctl.FileName, [.. fathomctl.LeadingArguments, .. args],
-            env: new Dictionary<string, string> { [LabLayout.PrefixVariable] = TestLab.Layout.Prefix });
-    }
+    private static Shell.Result Ctl(params string[] args) => TestLab.Ctl(args);
 
     [PrivilegedFact("ip", "dnsmasq", "dhclient", "busybox")]
     public void UpTwiceIsHarmless()
