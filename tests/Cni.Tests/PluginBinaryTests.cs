@@ -20,6 +20,38 @@ public sealed class PluginBinaryTests
         if (!input.Name.Contains("CNI_COMMAND", StringComparison.Ordinal)) Assert.Equal("", stderr);
     }
 
+    // Refusals the underlay datapath makes before it touches any device. "/proc/self/ns/net" is
+    // the plugin's own netns: a real one that any user may open, so these need no root.
+    public static TheoryData<string, string, string, string, int> DatapathRefusals()
+    {
+        var data = new TheoryData<string, string, string, string, int>();
+        foreach (var v in CniVersion.Supported)
+        {
+            data.Add(v, "ADD", "/proc/self/ns/net", """ "device":"ftest-nodev" """, 100);
+            data.Add(v, "ADD", "/proc/self/ns/net", """ "hwaddr":"02:00:00:00:0f:99" """, 100);
+            data.Add(v, "ADD", "/proc/self/ns/net", """ "kernelpath":"/sys/devices/pci0000:00/0000:00:99.0" """, 100);
+            data.Add(v, "ADD", "/var/run/netns/ftest-cni-none", """ "device":"ftest-nodev" """, 102);
+            if (CniVersion.AtLeast(v, "0.4.0"))
+                data.Add(v, "CHECK", "/var/run/netns/ftest-cni-none",
+                    $$$""" "device":"ftest-nodev","prevResult":{"cniVersion":"{{{v}}}","interfaces":[{"name":"eth0","sandbox":"/var/run/netns/ftest-cni-none"}]} """, 102);
+        }
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(DatapathRefusals))]
+    public void Datapath_refusals_fail_with_their_exact_code(string version, string command, string netns, string fields, int code)
+    {
+        var env = InProcess.Env(command);
+        env["CNI_NETNS"] = netns;
+        var output = PluginBinary.Run(env, $$"""{"cniVersion":"{{version}}","name":"n","type":"fathom",{{fields.Trim()}}}""");
+        Assert.Equal(code, output.ErrorCode);
+        Assert.Equal(version, (string)output.Json["cniVersion"]!);
+        var msg = (string)output.Json["msg"]!;
+        Assert.True(msg.Contains("ftest-", StringComparison.Ordinal) || msg.Contains("02:00:00:00:0f:99", StringComparison.Ordinal) || msg.Contains("00:99.0", StringComparison.Ordinal),
+            $"the message names the device or netns at fault: {msg}");
+    }
+
     [Fact]
     public void VERSION_answers_without_stdin_and_exits_0()
     {
@@ -68,16 +100,5 @@ public sealed class PluginBinaryTests
         Assert.True(JsonNode.DeepEquals(
             JsonNode.Parse("""{"cniVersion":"0.4.0","code":7,"msg":"unknown mode \"warp\"","details":"fathom knows [underlay]"}"""),
             output.Json), output.Stdout);
-    }
-
-    [Fact]
-    public void A_missing_netns_is_error_102_naming_it()
-    {
-        // Reaches the underlay datapath, which fails opening the netns before touching any device.
-        var env = InProcess.Env("ADD");
-        env["CNI_NETNS"] = "/var/run/netns/ftest-cni-does-not-exist";
-        var output = PluginBinary.Run(env, """{"cniVersion":"1.0.0","name":"n","type":"fathom","device":"ftest-nodev"}""");
-        Assert.Equal(102, output.ErrorCode);
-        Assert.Contains("ftest-cni-does-not-exist", (string)output.Json["msg"]!);
     }
 }
