@@ -69,7 +69,18 @@ public static class CniCommands
             if (asked) throw new InvalidOperationException("the datapath asked IPAM to allocate twice");
             asked = true;
             if (context.Ipam is null) return null;
-            ipamResult = context.Ipam.Add(); // a failed ADD holds nothing to release (IpamPlugin.Add gives back what it cannot read)
+            try
+            {
+                // fathom releases nothing after a failed IPAM ADD: a plugin that fails cleans up
+                // after itself, one whose result is unreadable was already given it back
+                // (IpamPlugin.Add), and one that timed out is left to the runtime's DEL.
+                ipamResult = context.Ipam.Add();
+            }
+            catch (Exception e) when (e is not CniException)
+            {
+                // The datapath undoes its attach on a CniException; anything else is still IPAM's failure.
+                throw new CniException(CniErrorCode.IpamFailure, $"ipam plugin \"{context.Ipam.Type}\" failed ADD: {e.Message}", null, e);
+            }
             allocated = true;
             return ipamResult;
         }
@@ -78,7 +89,12 @@ public static class CniCommands
         try
         {
             own = context.Datapath.Add(request, Allocate);
-            if (!asked) throw new InvalidOperationException("the datapath attached without asking IPAM to allocate");
+            if (!asked)
+            {
+                // A mode that never asked would leave the pod without its addresses: undo, and say so loudly.
+                context.Datapath.Delete(request, own);
+                throw new InvalidOperationException("the datapath attached without asking IPAM to allocate");
+            }
         }
         catch (Exception failure) when (allocated && context.Ipam is not null)
         {

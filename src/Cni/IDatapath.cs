@@ -19,8 +19,9 @@ public interface IDatapath
     /// the interface is in the pod, as the reference host-device and macvlan plugins do, since the
     /// dhcp IPAM plugin runs its DHCP client on CNI_IFNAME inside CNI_NETNS. Returns this plugin's
     /// result: its Interfaces, and the IPAM IPs with their <see cref="CniIpConfig.Interface"/>
-    /// index set (routes and DNS as applied). On failure — its own or IPAM's — the host must be
-    /// left as it was; the core then releases what IPAM allocated.
+    /// index set (routes and DNS as applied). <paramref name="allocate"/> fails only with a
+    /// <see cref="CniException"/>. On failure — its own or IPAM's — the host must be left as it
+    /// was; the core then releases what IPAM allocated.
     /// </summary>
     CniResult Add(CniRequest request, Func<CniResult?> allocate);
 

@@ -74,6 +74,8 @@ internal sealed class TestDatapath : IDatapath
 {
     public List<string> Calls { get; } = [];
     public Exception? FailAdd { get; set; }
+    /// <summary>Fails ADD before asking IPAM (a device not found, a pod's ifname taken).</summary>
+    public Exception? FailAddBeforeAllocate { get; set; }
     public Exception? FailDelete { get; set; }
     public Exception? FailCheck { get; set; }
     public CniStatus StatusResult { get; set; } = CniStatus.Available;
@@ -86,6 +88,7 @@ internal sealed class TestDatapath : IDatapath
     {
         Calls.Add("ADD");
         LastRequest = request;
+        if (FailAddBeforeAllocate is not null) throw FailAddBeforeAllocate;
         var ipamResult = IpamResultSeen = allocate();
         if (FailAdd is not null) throw FailAdd;
         var result = new CniResult

@@ -92,6 +92,17 @@ public sealed class IpamPluginTests : IDisposable
         Assert.StartsWith("ctr-2", File.ReadAllText(Assert.Single(leases)));
     }
 
+    [Fact]
+    public void A_datapath_that_refuses_before_asking_allocates_nothing()
+    {
+        RequirePlugins();
+        var datapath = new TestDatapath { FailAddBeforeAllocate = new CniException(CniErrorCode.IfNameExists, "interface \"eth0\" already exists") };
+        var output = InProcess.Run(datapath, Env("ADD"), HostLocal("1.0.0"));
+        Assert.Equal(103, output.ErrorCode);
+        Assert.False(Directory.Exists(Path.Combine(_dataDir.FullName, "ipamnet")) && Directory.EnumerateFiles(Path.Combine(_dataDir.FullName, "ipamnet"), "10.*").Any(),
+            "host-local must not have been asked");
+    }
+
     [Theory]
     [MemberData(nameof(Versions.All), MemberType = typeof(Versions))]
     public void DEL_releases_even_when_the_datapath_fails_and_is_idempotent(string version)
@@ -140,8 +151,8 @@ public sealed class IpamPluginTests : IDisposable
         var output = InProcess.Run(datapath, Env("ADD", "c2"), HostLocal("1.0.0", "10.99.0.0/30"));
         Assert.Equal(106, output.ErrorCode);
         Assert.Contains("no IP addresses available", (string)output.Json["msg"]!);
-        // The datapath asked for the allocation (and undoes its own attach on the failure); with
-        // nothing allocated there is nothing to release: c1 keeps its lease.
+        // The datapath asked for the allocation; with nothing allocated there is nothing to
+        // release: c1 keeps its lease.
         Assert.Equal(["ADD"], datapath.Calls);
         Assert.True(File.Exists(Lease("10.99.0.2")));
     }

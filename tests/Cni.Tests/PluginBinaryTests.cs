@@ -20,16 +20,12 @@ public sealed class PluginBinaryTests
         if (!input.Name.Contains("CNI_COMMAND", StringComparison.Ordinal)) Assert.Equal("", stderr);
     }
 
-    // Refusals the underlay datapath makes before it touches any device. "/proc/self/ns/net" is
-    // the plugin's own netns: a real one that any user may open, so these need no root.
-    public static TheoryData<string, string, string, string, int> DatapathRefusals()
+    // Refusals the underlay datapath makes before it touches any device, for every version.
+    public static TheoryData<string, string, string, string, int> MissingNetns()
     {
         var data = new TheoryData<string, string, string, string, int>();
         foreach (var v in CniVersion.Supported)
         {
-            data.Add(v, "ADD", "/proc/self/ns/net", """ "device":"ftest-nodev" """, 100);
-            data.Add(v, "ADD", "/proc/self/ns/net", """ "hwaddr":"02:00:00:00:0f:99" """, 100);
-            data.Add(v, "ADD", "/proc/self/ns/net", """ "kernelpath":"/sys/devices/pci0000:00/0000:00:99.0" """, 100);
             data.Add(v, "ADD", "/var/run/netns/ftest-cni-none", """ "device":"ftest-nodev" """, 102);
             if (CniVersion.AtLeast(v, "0.4.0"))
                 data.Add(v, "CHECK", "/var/run/netns/ftest-cni-none",
@@ -38,9 +34,34 @@ public sealed class PluginBinaryTests
         return data;
     }
 
+    // "/proc/self/ns/net" is the plugin's own netns: real, and nothing is found to move. Opening
+    // a netlink socket in it takes setns(2), which needs CAP_SYS_ADMIN: root only.
+    public static TheoryData<string, string, string, string, int> DeviceNotFound()
+    {
+        var data = new TheoryData<string, string, string, string, int>();
+        foreach (var v in CniVersion.Supported)
+        {
+            data.Add(v, "ADD", "/proc/self/ns/net", """ "device":"ftest-nodev" """, 100);
+            data.Add(v, "ADD", "/proc/self/ns/net", """ "hwaddr":"02:00:00:00:0f:99" """, 100);
+            data.Add(v, "ADD", "/proc/self/ns/net", """ "kernelpath":"/sys/devices/pci0000:00/0000:00:99.0" """, 100);
+        }
+        return data;
+    }
+
     [Theory]
-    [MemberData(nameof(DatapathRefusals))]
-    public void Datapath_refusals_fail_with_their_exact_code(string version, string command, string netns, string fields, int code)
+    [MemberData(nameof(MissingNetns))]
+    public void A_missing_netns_fails_with_102_naming_it(string version, string command, string netns, string fields, int code) =>
+        AssertRefusal(version, command, netns, fields, code);
+
+    [PrivilegedTheory]
+    [MemberData(nameof(DeviceNotFound))]
+    public void A_device_not_on_the_host_fails_with_100_naming_it(string version, string command, string netns, string fields, int code)
+    {
+        Privileged.Require();
+        AssertRefusal(version, command, netns, fields, code);
+    }
+
+    private static void AssertRefusal(string version, string command, string netns, string fields, int code)
     {
         var env = InProcess.Env(command);
         env["CNI_NETNS"] = netns;

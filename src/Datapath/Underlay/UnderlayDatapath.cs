@@ -11,7 +11,8 @@ namespace Fathom.Datapath.Underlay;
 /// ENI, a hot-plugged NIC, an SR-IOV VF) becomes the pod's interface. Modelled on the reference
 /// host-device plugin (containernetworking/plugins plugins/main/host-device) and Terway's
 /// exclusive-ENI mode, with three deliberate differences, each covered by a differential test:
-/// the device never leaves the host when ADD is refused; DEL is idempotent (repeated, without
+/// the device never leaves the host when ADD is refused (CNI_IFNAME taken in the pod), and is
+/// back on it after any later failure, IPAM's included; DEL is idempotent (repeated, without
 /// a netns, after the netns is gone); a failed DEL leaves the pod's device untouched.
 /// </summary>
 /// <remarks>
@@ -70,12 +71,16 @@ public sealed class UnderlayDatapath : IDatapath
             ipamResult = allocate();
             if (ipamResult is not null) PodAddressing.Apply(podLinks, inPod.Index, ifName, ipamResult);
         }
-        catch (Exception e) when (e is CniException or NetlinkException)
+        catch (Exception e)
         {
+            // Whatever failed — the kernel, IPAM, a bug — the device goes back before the error does.
             var outcome = ReturnAfterFailedAdd(host, podLinks, original, ifName);
-            throw e is CniException c
-                ? new CniException(c.Code, $"{c.Message}; {outcome}", c.Details, c)
-                : new CniException(CniErrorCode.DatapathFailure, $"{e.Message}; {outcome}", null, e);
+            throw e switch
+            {
+                CniException c => new CniException(c.Code, $"{c.Message}; {outcome}", c.Details, c),
+                NetlinkException => new CniException(CniErrorCode.DatapathFailure, $"{e.Message}; {outcome}", null, e),
+                _ => new CniException(CniErrorCode.InternalError, $"{e.Message}; {outcome}", e.GetType().Name, e),
+            };
         }
 
         var mac = inPod.Mac is null ? null : DeviceSelector.FormatMac(inPod.Mac);

@@ -92,6 +92,8 @@ public sealed class LabFaultFlagsTests
             {
                 var e = await Assert.ThrowsAsync<AmazonEC2Exception>(() => ec2.DescribeSubnetsAsync(new DescribeSubnetsRequest()));
                 Assert.Contains(e.ErrorCode, (string[])["InternalError", "Unavailable"]);
+                e = await Assert.ThrowsAsync<AmazonEC2Exception>(() => ec2.DescribeInstancesAsync(new DescribeInstancesRequest()));
+                Assert.Contains(e.ErrorCode, (string[])["InternalError", "Unavailable"]);
             }
         }
         finally

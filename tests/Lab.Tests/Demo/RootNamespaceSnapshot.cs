@@ -11,9 +11,11 @@ namespace Fathom.Lab.Tests.Demo;
 /// of it; two snapshots taken around a run must be equal, line for line.
 /// </summary>
 /// <remarks>
-/// Only what the kernel changes by itself is left out: link statistics and operstate, address
-/// lifetimes (they count down), route expiry (RA-learned routes), iptables-save's comment
-/// lines (a timestamp) and chain counters, nft's counters and set-element timeouts. Anything
+/// Only what the kernel changes by itself is left out: link statistics, operstate and the
+/// carrier flags (LOWER_UP, NO-CARRIER, a route's linkdown), PROMISC/ALLMULTI (a packet
+/// capture), IPv6 temporary addresses (they rotate), address lifetimes (they count down),
+/// route expiry (RA-learned routes), iptables-save's comment lines (a timestamp) and chain
+/// counters, nft's counters and set-element timeouts — and the order of it all. Anything
 /// else that differs was changed by someone — and nothing else runs while the run.sh test
 /// runs: its collection disables parallelization, which in xunit 2 means it runs alone after
 /// every parallel collection, and ./test.sh runs the test assemblies one after another.
@@ -26,17 +28,24 @@ internal static partial class RootNamespaceSnapshot
         var lines = new List<string>();
         foreach (var link in Json("ip", "-j", "link", "show"))
         {
-            lines.Add("link " + Fields(link, "ifindex", "ifname", "address", "mtu", "flags", "master", "link_type", "link_netnsid"));
+            var stable = link!.DeepClone().AsObject();
+            stable["flags"] = WithoutVolatile(stable["flags"], "LOWER_UP", "NO-CARRIER", "PROMISC", "ALLMULTI");
+            lines.Add("link " + Fields(stable, "ifindex", "ifname", "address", "mtu", "flags", "master", "link_type", "link_netnsid"));
         }
         foreach (var link in Json("ip", "-j", "addr", "show"))
         {
             foreach (var address in link!["addr_info"]!.AsArray())
-                lines.Add($"addr {link["ifname"]} " + Fields(address, "family", "local", "address", "prefixlen", "broadcast", "scope", "label", "dynamic", "noprefixroute"));
+                if (address?["temporary"] is null) // IPv6 privacy addresses rotate by themselves
+                    lines.Add($"addr {link["ifname"]} " + Fields(address, "family", "local", "address", "prefixlen", "broadcast", "scope", "label", "dynamic", "noprefixroute"));
         }
         foreach (var family in new[] { "-4", "-6" })
         {
             foreach (var route in Json("ip", "-j", family, "route", "show", "table", "all"))
-                lines.Add($"route {family} " + Without(route, "expires", "cacheinfo"));
+            {
+                var stable = route!.DeepClone().AsObject();
+                if (stable["flags"] is JsonArray) stable["flags"] = WithoutVolatile(stable["flags"], "linkdown"); // follows carrier
+                lines.Add($"route {family} " + Without(stable, "expires", "cacheinfo"));
+            }
             foreach (var rule in Json("ip", "-j", family, "rule", "show"))
                 lines.Add($"rule {family} " + rule!.ToJsonString());
         }
@@ -63,10 +72,8 @@ internal static partial class RootNamespaceSnapshot
         var gone = before.Except(after).Select(l => "- " + l);
         var added = after.Except(before).Select(l => "+ " + l);
         var text = new StringBuilder();
+        // Facts, not their order: a route re-added by DHCP or RA lists elsewhere and is the same route.
         foreach (var line in gone.Concat(added)) text.AppendLine(line);
-        // Same facts, other order (a route re-added, a rule moved) still counts as a change.
-        if (text.Length == 0 && !before.SequenceEqual(after))
-            text.AppendLine("same lines in another order:").AppendLine(string.Join('\n', after));
         return text.ToString();
     }
 
@@ -82,6 +89,10 @@ internal static partial class RootNamespaceSnapshot
 
     private static string Fields(JsonNode? node, params string[] names) =>
         string.Join(' ', names.Where(n => node![n] is not null).Select(n => $"{n}={node![n]!.ToJsonString()}"));
+
+    // Link and route flags that follow carrier or a packet capture, not configuration.
+    private static JsonArray WithoutVolatile(JsonNode? flags, params string[] volatileFlags) =>
+        [.. (flags as JsonArray ?? []).Select(f => f?.GetValue<string>()).Where(f => f is not null && !volatileFlags.Contains(f)).Select(f => (JsonNode)f!)];
 
     private static string Without(JsonNode? node, params string[] names)
     {

@@ -9,7 +9,8 @@ namespace Fathom.Plugin.Tests.Underlay;
 /// Delegated IPAM that needs the device already in the pod: Debian's reference <c>dhcp</c> IPAM
 /// plugin, whose daemon runs the DHCP client on CNI_IFNAME inside CNI_NETNS, against a dnsmasq
 /// on the peer that reserves the device's MAC — the seed article's `dhclient eth0`, done by the
-/// runtime's CNI call. Also: an allocation that fails after the move returns the device.
+/// runtime's CNI call. Also: any IPAM plugin runs with the device already in the pod, and an
+/// allocation that fails after the move returns the device.
 /// </summary>
 public sealed class DhcpIpamTests
 {
@@ -28,7 +29,7 @@ public sealed class DhcpIpamTests
             StartDnsmasq(bed, dir.FullName);
             var socket = Path.Combine(dir.FullName, "dhcp.sock");
             Background(bed.Host.Name, Path.Combine(dir.FullName, "dhcp.log"), Path.Combine(CniPlugins.ReferenceDir, "dhcp"), "daemon", "-socketpath", socket,
-                "-pidfile", Path.Combine(dir.FullName, "dhcp.pid"), "-timeout", "20s");
+                "-pidfile", Path.Combine(dir.FullName, "dhcp.pid"), "-timeout", "5s", "-resendmax", "10s");
             WaitFor(() => File.Exists(socket), "the dhcp daemon's socket");
 
             var config = UnderlayConfig.Build("1.0.0");
@@ -63,12 +64,48 @@ public sealed class DhcpIpamTests
         // No daemon listens on this socket: the dhcp plugin fails once fathom has moved the device in.
         config["ipam"] = new JsonObject { ["type"] = "dhcp", ["daemonSocketPath"] = "/run/fathom-test-no-such-dhcp.sock" };
         var add = CniExec.Run(bed.Host.Name, CniPlugins.Fathom, bed.Call("ADD", CniPlugins.ReferenceDir), config);
-        Assert.False(add.Succeeded);
-        Assert.Contains("dhcp", add.ErrorMessage);
+        Assert.Equal(106, add.ErrorCode);
+        Assert.Contains("plugin \"dhcp\" failed ADD", add.ErrorMessage);
+        Assert.Contains($"host device \"{UnderlayBed.Device}\" is back on the host", add.ErrorMessage);
         var host = JsonDocument.Parse(Shell.IpIn(bed.Host.Name, "-j", "link", "show", "dev", UnderlayBed.Device)).RootElement[0];
         Assert.Equal(UnderlayBed.DeviceMac, host.GetProperty("address").GetString());
         Assert.Contains("UP", host.GetProperty("flags").EnumerateArray().Select(f => f.GetString()));
         Assert.False(HasLink(bed.Pod.Name, "eth0"));
+    }
+
+    [PrivilegedFact("ip", "nsenter")]
+    public void The_ipam_plugin_runs_with_the_device_already_in_the_pod()
+    {
+        Privileged.Require("ip", "nsenter");
+        var bed = UnderlayBed.Create();
+        var bin = Directory.CreateTempSubdirectory("fathom-ul-ipam-");
+        try
+        {
+            // An IPAM plugin that allocates only when CNI_IFNAME is in CNI_NETNS, as dhcp needs it.
+            var plugin = Path.Combine(bin.FullName, "in-pod-ipam");
+            File.WriteAllText(plugin, """
+                #!/bin/sh
+                cat >/dev/null
+                [ "$CNI_COMMAND" = ADD ] || exit 0
+                if nsenter --net="$CNI_NETNS" ip link show "$CNI_IFNAME" >/dev/null 2>&1; then
+                  echo '{"cniVersion":"1.0.0","ips":[{"address":"10.10.0.9/24"}]}'
+                else
+                  echo '{"cniVersion":"1.0.0","code":11,"msg":"the interface is not in the pod yet"}'; exit 1
+                fi
+
+                """.Replace("\r", ""));
+            File.SetUnixFileMode(plugin, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+            var config = UnderlayConfig.Build("1.0.0");
+            config["ipam"] = new JsonObject { ["type"] = "in-pod-ipam" };
+            var add = CniExec.Run(bed.Host.Name, CniPlugins.Fathom, bed.Call("ADD", $"{bin.FullName}:{CniPlugins.ReferenceDir}"), config).Result;
+            Assert.Equal("10.10.0.9/24", (string?)add["ips"]![0]!["address"]);
+            Assert.Contains("\"local\":\"10.10.0.9\"", Shell.IpIn(bed.Pod.Name, "-j", "-4", "addr", "show", "dev", "eth0"));
+        }
+        finally
+        {
+            bed.Dispose();
+            bin.Delete(recursive: true);
+        }
     }
 
     private static bool HasLink(string netns, string name) => Shell.Run("ip", ["-n", netns, "link", "show", "dev", name]).ExitCode == 0;
