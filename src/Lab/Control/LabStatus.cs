@@ -53,7 +53,7 @@ public sealed record LabStatus
             Subnets = state.Subnets,
             Nodes = state.Nodes,
             // A pod is recorded by netns name, or by path (a runtime's netns outside /run/netns).
-            Pods = [.. LabStateStore.LoadPods(layout).Where(p => p.Netns.StartsWith('/') ? File.Exists(p.Netns) : Netns.Exists(p.Netns))],
+            Pods = [.. LabStateStore.LoadPods(layout).Where(p => Netns.Exists(p.Netns))],
             Ec2Endpoint = state.LoopbackPort > 0 ? state.LoopbackEndpoint : null,
             ServerPid = state.ServerPid > 0 ? state.ServerPid : null,
         };

@@ -89,8 +89,8 @@ public static partial class Netns
         throw new NetlinkException(errno, $"cannot remove netns file {path}");
     }
 
-    /// <summary>Whether a namespace of that name exists under <see cref="RunDirectory"/>.</summary>
-    public static bool Exists(string name) => File.Exists(PathOf(name));
+    /// <summary>True when the namespace file exists: a bare name under <see cref="RunDirectory"/>, or a path (as <see cref="Open"/> reads them).</summary>
+    public static bool Exists(string nameOrPath) => File.Exists(Resolve(nameOrPath));
 
     /// <summary>The names under <see cref="RunDirectory"/>, sorted; empty when the directory does not exist.</summary>
     public static IReadOnlyList<string> List()
@@ -108,8 +108,11 @@ public static partial class Netns
     public static NetnsHandle Open(string nameOrPath)
     {
         ArgumentException.ThrowIfNullOrEmpty(nameOrPath);
-        return OpenPath(nameOrPath.Contains('/') ? nameOrPath : PathOf(nameOrPath));
+        return OpenPath(Resolve(nameOrPath));
     }
+
+    // A bare name means /run/netns/NAME; anything with a slash is a path.
+    private static string Resolve(string nameOrPath) => nameOrPath.Contains('/') ? nameOrPath : PathOf(nameOrPath);
 
     /// <summary>Opens the network namespace of a process.</summary>
     public static NetnsHandle OpenPid(int pid)

@@ -22,6 +22,7 @@ public sealed class NetnsTests
             Assert.Contains(name, Shell.Ip("netns", "list").Split('\n').Select(l => l.Split(' ')[0]));
             Assert.Contains("\"ifname\":\"lo\"", Shell.IpIn(name, "-j", "link", "show"));
             Assert.True(Netns.Exists(name));
+            Assert.True(Netns.Exists($"{Netns.RunDirectory}/{name}")); // by path, as Open takes it too
             Assert.Contains(name, Netns.List());
             // The handle is on the namespace iproute2 enters, and not on ours.
             Assert.Equal(InodeSeenByIpNetnsExec(name), netns.Inode);
