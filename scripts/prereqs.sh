@@ -21,7 +21,8 @@ declare -A FATHOM_PKGS=(
   [/usr/bin/jq]=jq
   [/usr/bin/ping]=iputils-ping
   [/usr/bin/pgrep]=procps                         # pgrep and sysctl, used by the tests
-  [/usr/sbin/iptables]=iptables                   # the reference portmap plugin in the chain tests
+  [/usr/sbin/iptables]=iptables                   # portmap in the chain tests; iptables-save for the root-netns check
+  [/usr/sbin/nft]=nftables                        # the root-netns check of the run.sh test
   [/usr/bin/aws]=awscli
   [/usr/share/doc/python3-botocore]=python3-botocore
 )

@@ -11,10 +11,10 @@ public sealed class RunScriptTests
 {
     private const string Prefix = "ftrun";
 
-    [PrivilegedFact("ip", "iperf3", "jq", "ping")]
+    [PrivilegedFact("ip", "iperf3", "jq", "ping", "iptables-save", "ip6tables-save", "nft")]
     public void Run_sh_brings_up_the_lab_moves_enis_into_pods_pings_measures_and_leaves_nothing()
     {
-        Privileged.Require("ip", "iperf3", "jq", "ping");
+        Privileged.Require("ip", "iperf3", "jq", "ping", "iptables-save", "ip6tables-save", "nft"); // the last three for the root-netns snapshot
         var fathomctl = Path.Combine(Repository.Bin, "fathomctl");
         Assert.True(File.Exists(fathomctl), $"{fathomctl} is missing: ./build.sh publishes it before ./test.sh runs tests");
         var env = new Dictionary<string, string>
