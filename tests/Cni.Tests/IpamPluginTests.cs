@@ -95,12 +95,13 @@ public sealed class IpamPluginTests : IDisposable
     [Fact]
     public void A_datapath_that_refuses_before_asking_allocates_nothing()
     {
-        RequirePlugins();
+        var (bin, log) = NewIpam();
+        var env = Env("ADD");
+        env["CNI_PATH"] = bin;
         var datapath = new TestDatapath { FailAddBeforeAllocate = new CniException(CniErrorCode.IfNameExists, "interface \"eth0\" already exists") };
-        var output = InProcess.Run(datapath, Env("ADD"), HostLocal("1.0.0"));
+        var output = InProcess.Run(datapath, env, NewIpamConfig());
         Assert.Equal(103, output.ErrorCode);
-        Assert.False(Directory.Exists(Path.Combine(_dataDir.FullName, "ipamnet")) && Directory.EnumerateFiles(Path.Combine(_dataDir.FullName, "ipamnet"), "10.*").Any(),
-            "host-local must not have been asked");
+        Assert.False(File.Exists(log), "the IPAM plugin was never run: no ADD, and so no DEL"); // IPAM-first would log ADD and DEL
     }
 
     [Theory]
@@ -151,10 +152,21 @@ public sealed class IpamPluginTests : IDisposable
         var output = InProcess.Run(datapath, Env("ADD", "c2"), HostLocal("1.0.0", "10.99.0.0/30"));
         Assert.Equal(106, output.ErrorCode);
         Assert.Contains("no IP addresses available", (string)output.Json["msg"]!);
-        // The datapath asked for the allocation; with nothing allocated there is nothing to
-        // release: c1 keeps its lease.
-        Assert.Equal(["ADD"], datapath.Calls);
-        Assert.True(File.Exists(Lease("10.99.0.2")));
+        Assert.Equal(["ADD"], datapath.Calls); // the datapath asked for the allocation
+    }
+
+    [Fact]
+    public void A_failed_IPAM_ADD_is_not_followed_by_an_IPAM_DEL()
+    {
+        // The plugin that failed cleans up after itself (host-local does); a DEL from fathom could
+        // only race the runtime's own DEL.
+        var log = Path.Combine(_dataDir.FullName, "failing-ipam-calls");
+        var env = Env("ADD");
+        env["CNI_PATH"] = ScriptPlugin("failing-ipam",
+            $"cat >/dev/null\necho $CNI_COMMAND >> {log}\necho '{{\"cniVersion\":\"1.0.0\",\"code\":11,\"msg\":\"the pool is busy\"}}'\nexit 1\n");
+        var output = InProcess.Run(new TestDatapath(), env, $$$"""{"cniVersion":"1.0.0","name":"n","type":"fathom","device":"eth10","dataDir":"{{{Records}}}","ipam":{"type":"failing-ipam"}}""");
+        Assert.Equal(11, output.ErrorCode);
+        Assert.Equal(["ADD"], File.ReadAllLines(log));
     }
 
     [Fact]
