@@ -75,12 +75,9 @@ public sealed class UnderlayDatapath : IDatapath
         {
             // Whatever failed — the kernel, IPAM, a bug — the device goes back before the error does.
             var outcome = ReturnAfterFailedAdd(host, podLinks, original, ifName);
-            throw e switch
-            {
-                CniException c => new CniException(c.Code, $"{c.Message}; {outcome}", c.Details, c),
-                NetlinkException => new CniException(CniErrorCode.DatapathFailure, $"{e.Message}; {outcome}", null, e),
-                _ => new CniException(CniErrorCode.InternalError, $"{e.Message}; {outcome}", e.GetType().Name, e),
-            };
+            throw e is CniException c
+                ? new CniException(c.Code, $"{c.Message}; {outcome}", c.Details, c)
+                : new CniException(CniSkeleton.CodeFor(e), $"{e.Message}; {outcome}", null, e);
         }
 
         var mac = inPod.Mac is null ? null : DeviceSelector.FormatMac(inPod.Mac);
