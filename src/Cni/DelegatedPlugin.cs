@@ -92,7 +92,11 @@ public sealed class DelegatedPlugin
     // another thread that holds the inherited write fd until its own exec (O_CLOEXEC closes it
     // only then). Both pass; libcni's invoke.RawExec retries the same error (6 tries, 1 s apart).
     // Fathom's back-off is shorter (≈ 1.9 s in all) because it runs inside the runtime's own deadline.
-    internal static readonly TimeSpan[] TextFileBusyBackoff = [.. new[] { 10, 50, 100, 250, 500, 1000 }.Select(ms => TimeSpan.FromMilliseconds(ms))];
+    internal static readonly TimeSpan[] TextFileBusyBackoff =
+    [
+        TimeSpan.FromMilliseconds(10), TimeSpan.FromMilliseconds(50), TimeSpan.FromMilliseconds(100),
+        TimeSpan.FromMilliseconds(250), TimeSpan.FromMilliseconds(500), TimeSpan.FromSeconds(1),
+    ];
 
     /// <summary>Waits out one ETXTBSY back-off; tests replace it to act at that very moment.</summary>
     internal Action<TimeSpan> BackOff { get; set; } = Thread.Sleep;
