@@ -13,6 +13,9 @@ set -euo pipefail
 cd "$(dirname "$0")"
 if [[ $(id -u) -ne 0 ]]; then echo "run.sh needs root (namespaces, links): sudo ./run.sh" >&2; exit 1; fi
 
+# The tools the demo runs (iperf3, jq, dnsmasq...), also when the build is skipped.
+source scripts/prereqs.sh
+fathom_install_prereqs
 # FATHOM_SKIP_BUILD=1 (./test.sh's run of this script) uses what is already in artifacts/bin.
 if [[ -z ${FATHOM_SKIP_BUILD:-} || ! -x artifacts/bin/fathomctl ]]; then ./build.sh; fi
 bin=$PWD/artifacts/bin

@@ -6,7 +6,7 @@ namespace Fathom.Ctl;
 /// <summary>
 /// <c>fathomctl lab pod add NAME --node N [--device ethK] [--dhcp]</c> and <c>lab pod del NAME</c>:
 /// the seed article's manual underlay pod, for demos and run.sh; <c>lab pod record NAME --node N
-/// --netns NS --mode M [--ip IP]...</c> lists a pod someone else made (the CNI plugin) in <c>lab status</c>.
+/// --mode M [--netns NS] [--ip IP]...</c> lists a pod someone else made (the CNI plugin) in <c>lab status</c>.
 /// </summary>
 internal static class LabPodCommands
 {
@@ -31,7 +31,7 @@ internal static class LabPodCommands
             }
             case "record":
             {
-                var name = rest.Positional.FirstOrDefault() ?? throw new UsageException("pod record NAME --node N --netns NS --mode M [--ip IP]...");
+                var name = rest.Positional.FirstOrDefault() ?? throw new UsageException("pod record NAME --node N --mode M [--netns NS] [--ip IP]...");
                 var node = rest.Value("--node") ?? throw new UsageException("--node is required");
                 var netns = rest.Value("--netns") ?? layout.PodNetns(name);
                 var mode = rest.Value("--mode") ?? throw new UsageException("--mode is required (underlay, shared, host-gw, overlay, ...)");

@@ -4,7 +4,7 @@ namespace Fathom.Lab.Control;
 /// Serializes <c>lab up</c> and <c>lab down</c> of one lab across processes: two <c>up</c>s of
 /// one prefix at once would both find it down and both build it, and a <c>down</c> racing an
 /// <c>up</c> would delete namespaces the other is filling. The lock is an flock(2) on
-/// <c>/run/fathom-lab/{prefix}.lock</c> — beside the state directory, which <c>down</c> deletes —
+/// <c>/run/lock/fathom-lab-{prefix}.lock</c> (the state root when there is no /run/lock) — outside the state directory, which <c>down</c> deletes —
 /// taken by opening the file with <see cref="FileShare.None"/>, which .NET implements on Unix
 /// as a non-blocking exclusive flock; the kernel drops it when the holder exits, even by SIGKILL.
 /// The empty lock file stays (deleting a lock file others may be waiting on breaks the lock).

@@ -50,9 +50,9 @@ public static class LabServer
             Log($"lab '{layout.Prefix}': building {state.Options.Nodes} × {state.Options.InstanceType}, {state.Options.Subnets} subnet(s)");
             vpc = CreateVpcNamespace(layout);
             fabric = new VpcFabric(vpc, dhcp) { Log = Log };
-            // A new cloud, not Ec2Cloud.LoadOrCreate: the kernel objects are built afresh just
-            // below, so EC2 state from an earlier server could only disagree with them (and `up`
-            // has emptied the state directory anyway). ec2.json is a record for inspection.
+            // Always a new cloud: the kernel objects are built afresh just below, so EC2 state
+            // from an earlier server could only disagree with them (and `up` has emptied the
+            // state directory anyway). ec2.json is a record for inspection, never read back.
             var cloud = new Ec2Cloud(fabric, new Ec2CloudOptions { Region = LabLayout.Region, VpcCidr = LabLayout.VpcCidr, StatePath = layout.Ec2StateFile });
 
             var subnets = new List<LabSubnet>();

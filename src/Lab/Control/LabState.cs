@@ -57,7 +57,7 @@ public enum LabPhase
 
 /// <summary>
 /// lab.json: everything <c>lab status</c>, <c>lab env</c> and <c>lab down</c> need. Written by
-/// <c>lab up</c> (options, server pid) and by the lab server (topology, endpoints, child pids)
+/// <c>lab up</c> (options) and by the lab server (its own pid, topology, endpoints, child pids)
 /// — never both at once: <c>up</c> only waits once the server is started.
 /// </summary>
 public sealed record LabState

@@ -8,7 +8,7 @@ namespace Fathom.Lab.Ec2;
 
 internal sealed class Ec2CloudState
 {
-    /// <summary>Format version of the state file; bump when records change incompatibly.</summary>
+    /// <summary>Format version of ec2.json, for whoever inspects it (the lab never reads it back); bump when records change.</summary>
     public int Version { get; set; } = 1;
     public string VpcId { get; set; } = "";
     public string VpcCidr { get; set; } = "";

@@ -53,7 +53,7 @@ public sealed record Ec2Credentials(string AccessKeyId, string SecretAccessKey)
     /// </summary>
     public TimeSpan? MaxClockSkew { get; init; } = TimeSpan.FromMinutes(15);
 
-    /// <summary>Credentials that are obviously a lab's, for tests and the default lab.</summary>
+    /// <summary>Credentials that are obviously a lab's, for in-process tests (every real lab makes its own).</summary>
     public static Ec2Credentials Lab { get; } = new("AKIAFATHOMLAB0000001", "fathom-lab-secret-key/doNotUseInProduction0");
 
     /// <inheritdoc/>

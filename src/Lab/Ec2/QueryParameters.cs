@@ -91,7 +91,7 @@ public sealed class QueryParameters
             : throw new Ec2Exception(Ec2ErrorCodes.InvalidParameterValue, $"Invalid value '{v}' for {name}. Expected true or false.");
     }
 
-    /// <summary>An IPv4 address parameter, or null when absent.</summary>
+    /// <summary>An IPv4 address parameter; InvalidParameterValue when it is not one.</summary>
     public static IPAddress ParseIPv4(string name, string value) =>
         IPAddress.TryParse(value, out var ip) && ip.AddressFamily == AddressFamily.InterNetwork && value.Count(c => c == '.') == 3 ? ip
             : throw new Ec2Exception(Ec2ErrorCodes.InvalidParameterValue, $"Invalid value '{value}' for {name}. Expected an IPv4 address.");
