@@ -1,4 +1,5 @@
 using System.Text;
+using Fathom.Netlink;
 
 namespace Fathom.Cni;
 
@@ -9,9 +10,6 @@ namespace Fathom.Cni;
 /// </summary>
 public static class CniSyntax
 {
-    /// <summary>IFNAMSIZ (16, include/uapi/linux/if.h) less the NUL.</summary>
-    public const int MaxInterfaceNameBytes = 15;
-
     /// <summary>True for a valid container ID or network name.</summary>
     public static bool IsValidName(string value)
     {
@@ -30,14 +28,18 @@ public static class CniSyntax
             throw new CniException(CniErrorCode.InvalidEnvironment, "invalid characters in CNI_CONTAINERID", id);
     }
 
-    /// <summary>Throws error 4 unless <paramref name="ifName"/> is a valid CNI_IFNAME (the kernel's dev_valid_name, net/core/dev.c).</summary>
+    /// <summary>
+    /// Throws error 4 unless <paramref name="ifName"/> is a valid CNI_IFNAME: libcni's
+    /// ValidateInterfaceName, i.e. the kernel's dev_valid_name (<see cref="InterfaceNames.IsValid"/>)
+    /// with any Unicode whitespace refused (Go's unicode.IsSpace), each failure with its own message.
+    /// </summary>
     public static void ValidateInterfaceName(string ifName)
     {
         if (ifName.Length == 0)
             throw new CniException(CniErrorCode.InvalidEnvironment, "CNI_IFNAME is empty");
-        if (Encoding.UTF8.GetByteCount(ifName) > MaxInterfaceNameBytes)
+        if (Encoding.UTF8.GetByteCount(ifName) > InterfaceNames.MaxBytes)
             throw new CniException(CniErrorCode.InvalidEnvironment, $"CNI_IFNAME \"{ifName}\" is too long",
-                $"an interface name has at most {MaxInterfaceNameBytes} bytes");
+                $"an interface name has at most {InterfaceNames.MaxBytes} bytes");
         if (ifName is "." or "..")
             throw new CniException(CniErrorCode.InvalidEnvironment, $"CNI_IFNAME \"{ifName}\" is . or ..");
         foreach (var rune in ifName.EnumerateRunes())

@@ -103,12 +103,10 @@ internal sealed class PluginVersionCache
         }
     }
 
-    // Plugin names come from ipam.type: anything outside the CNI name alphabet is not cached
-    // rather than escaped, so an entry's path never leaves the folder.
+    // Plugin names come from ipam.type: one outside the CNI name alphabet is not cached rather
+    // than escaped, so an entry's path never leaves the folder.
     private string? EntryPath(string name, string pluginPath) =>
-        name.Length > 0 && name[0] != '.' && name.All(c => char.IsAsciiLetterOrDigit(c) || c is '_' or '.' or '-')
-            ? Path.Combine(Folder, $"{name}-{Fnv1a(pluginPath):x16}.json")
-            : null;
+        CniSyntax.IsValidName(name) ? Path.Combine(Folder, $"{name}-{Fnv1a(pluginPath):x16}.json") : null;
 
     // A stable hash (string.GetHashCode is randomized per process); FNV-1a 64 over UTF-16 units.
     private static ulong Fnv1a(string text)

@@ -156,10 +156,6 @@ public sealed class LabLayout
     /// <summary>Device name of an ENI attached at <paramref name="deviceIndex"/>: eth{index}, as on EC2's Linux AMIs.</summary>
     public static string DeviceName(int deviceIndex) => $"eth{deviceIndex}";
 
-    /// <summary>A MAC as EC2 prints it: lower case, colon-separated.</summary>
-    public static string FormatMac(PhysicalAddress mac) =>
-        string.Join(':', mac.GetAddressBytes().Select(b => b.ToString("x2", System.Globalization.CultureInfo.InvariantCulture)));
-
     /// <summary>Parses a MAC as EC2 prints it (colon-separated, either case).</summary>
     public static PhysicalAddress ParseMac(string mac) => PhysicalAddress.Parse(mac.Replace(':', '-').ToUpperInvariant());
 }

@@ -15,6 +15,8 @@ public enum Errno
     ESRCH = 3,
     /// <summary>Interrupted system call.</summary>
     EINTR = 4,
+    /// <summary>I/O error (also: the fallback when the BCL did not say which errno it saw).</summary>
+    EIO = 5,
     /// <summary>Bad file descriptor.</summary>
     EBADF = 9,
     /// <summary>Try again.</summary>
@@ -31,6 +33,8 @@ public enum Errno
     ENODEV = 19,
     /// <summary>Invalid argument (also: a malformed argument this library refused to send).</summary>
     EINVAL = 22,
+    /// <summary>Not a typewriter: an ioctl the file does not know (NS_GET_NSTYPE on a file that is no namespace).</summary>
+    ENOTTY = 25,
     /// <summary>Text file busy: exec of a file open for writing.</summary>
     ETXTBSY = 26,
     /// <summary>Numerical result out of range.</summary>

@@ -53,7 +53,7 @@ public sealed class LabLayoutTests
 
     [Fact]
     public void MacsPrintAsEc2PrintsThem() =>
-        Assert.Equal("02:ab:0c:01:23:ef", LabLayout.FormatMac(LabLayout.ParseMac("02:AB:0c:01:23:ef")));
+        Assert.Equal("02:ab:0c:01:23:ef", Fathom.Netlink.InterfaceNames.FormatMac(LabLayout.ParseMac("02:AB:0c:01:23:ef")));
 
     [Fact]
     public void DevicesAreEthN() => Assert.Equal("eth3", LabLayout.DeviceName(3));

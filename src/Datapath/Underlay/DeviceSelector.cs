@@ -33,7 +33,7 @@ internal sealed record DeviceSelector(string? Name, PhysicalAddress? Mac, string
             throw new CniException(CniErrorCode.InvalidNetworkConfig,
                 $"field \"kernelpath\" is \"{config.KernelPath}\": it must be absolute and begin with /sys/devices/");
 
-        if (!string.IsNullOrEmpty(config.Device) && !IsValidDeviceName(config.Device))
+        if (!string.IsNullOrEmpty(config.Device) && !InterfaceNames.IsValid(config.Device))
             throw new CniException(CniErrorCode.InvalidNetworkConfig,
                 $"field \"device\" is \"{config.Device}\": not a valid interface name");
 
@@ -43,7 +43,7 @@ internal sealed record DeviceSelector(string? Name, PhysicalAddress? Mac, string
     /// <summary>What the selector names, for messages: <c>device "eth10"</c>, <c>hwaddr 02:...</c>.</summary>
     public string Describe() =>
         Name is not null ? $"device \"{Name}\""
-        : Mac is not null ? $"hwaddr {FormatMac(Mac)}"
+        : Mac is not null ? $"hwaddr {InterfaceNames.FormatMac(Mac)}"
         : $"kernelpath {KernelPath}";
 
     /// <summary>
@@ -122,14 +122,6 @@ internal sealed record DeviceSelector(string? Name, PhysicalAddress? Mac, string
         return true;
     }
 
-    /// <summary>lower-case colon form, as CNI results and iproute2 write MACs.</summary>
-    internal static string FormatMac(PhysicalAddress mac) =>
-        string.Join(':', mac.GetAddressBytes().Select(b => b.ToString("x2", System.Globalization.CultureInfo.InvariantCulture)));
-
-    // The kernel's dev_valid_name (net/core/dev.c): at most IFNAMSIZ-1 bytes, not . or .., no / : or whitespace.
-    private static bool IsValidDeviceName(string name) =>
-        System.Text.Encoding.UTF8.GetByteCount(name) <= 15 && name is not ("." or "..")
-        && !name.Any(c => c is '/' or ':' || char.IsWhiteSpace(c));
 
     private static string? NullIfEmpty(string? s) => string.IsNullOrEmpty(s) ? null : s;
 }

@@ -80,7 +80,7 @@ public sealed class UnderlayDatapath : IDatapath
                 : new CniException(CniSkeleton.CodeFor(e), $"{e.Message}; {outcome}", null, e);
         }
 
-        var mac = inPod.Mac is null ? null : DeviceSelector.FormatMac(inPod.Mac);
+        var mac = inPod.Mac is null ? null : InterfaceNames.FormatMac(inPod.Mac);
         return new CniResult
         {
             CniVersion = request.Config.CniVersion,
@@ -243,7 +243,7 @@ public sealed class UnderlayDatapath : IDatapath
         using var podLinks = Kernel($"open a netlink socket in netns {netnsPath}", () => NetlinkHandle.OpenIn(pod));
         var link = Kernel($"look up {ifName} in netns {netnsPath}", () => podLinks.TryGetLink(ifName, out var l) ? l : null)
             ?? throw new CniException(CniErrorCode.CheckFailed, $"interface \"{ifName}\" is missing from netns {netnsPath}");
-        var mac = link.Mac is null ? null : DeviceSelector.FormatMac(link.Mac);
+        var mac = link.Mac is null ? null : InterfaceNames.FormatMac(link.Mac);
         if (expected.Mac is not null && !string.Equals(expected.Mac, mac, StringComparison.OrdinalIgnoreCase))
             throw new CniException(CniErrorCode.CheckFailed,
                 $"interface \"{ifName}\" in netns {netnsPath} has MAC {mac}, prevResult says {expected.Mac}");
@@ -363,7 +363,7 @@ public sealed class UnderlayDatapath : IDatapath
         prevResult?.Interfaces.FirstOrDefault(i => i.Name == ifName && i.Sandbox == netnsPath)?.Mac;
 
     private static bool HasMac(Link link, string mac) =>
-        link.Mac is not null && string.Equals(DeviceSelector.FormatMac(link.Mac), mac, StringComparison.OrdinalIgnoreCase);
+        link.Mac is not null && string.Equals(InterfaceNames.FormatMac(link.Mac), mac, StringComparison.OrdinalIgnoreCase);
 
     // The device keeps its MAC through every move; its index may change (a collision in the
     // target netns makes the kernel pick a new one, dev_change_net_namespace), its name does.

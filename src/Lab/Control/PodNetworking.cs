@@ -46,7 +46,7 @@ public static partial class PodNetworking
             podLinks.SetLinkUp(moved.Index);
             if (dhcp) RunDhclient(layout, podNs, name);
             var ips = podLinks.ListAddresses(AddressFamily.InterNetwork, moved.Index).Select(a => a.Prefix.Address.ToString()).ToList();
-            var pod = new LabPod(name, podNetns, node, "underlay", ips, Mac: moved.Mac is { } mac ? LabLayout.FormatMac(mac) : null);
+            var pod = new LabPod(name, podNetns, node, "underlay", ips, Mac: moved.Mac is { } mac ? InterfaceNames.FormatMac(mac) : null);
             LabStateStore.UpdatePods(layout, pods => { pods.RemoveAll(p => p.Name == name); pods.Add(pod); });
             return pod;
         }

@@ -1,8 +1,9 @@
-using System.Globalization;
 using System.Net;
+using System.Net.NetworkInformation;
 using System.Net.Sockets;
 using System.Text.Json;
 using Fathom.Lab.Control;
+using Fathom.Netlink;
 using static Fathom.Lab.Ec2.Ec2ErrorCodes;
 
 namespace Fathom.Lab.Ec2;
@@ -637,12 +638,13 @@ public sealed class Ec2Cloud
     private EniRecord NewEniRecord(SubnetRecord subnet, string description, List<string> groups)
     {
         string mac;
-        Span<byte> bytes = stackalloc byte[5];
+        var bytes = new byte[6];
         do
         {
             // 02: a locally administered unicast MAC, as EC2 hands out.
-            _random.NextBytes(bytes);
-            mac = "02:" + string.Join(':', bytes.ToArray().Select(b => b.ToString("x2", CultureInfo.InvariantCulture)));
+            _random.NextBytes(bytes.AsSpan(1));
+            bytes[0] = 0x02;
+            mac = InterfaceNames.FormatMac(new PhysicalAddress(bytes));
         } while (_state.Enis.Values.Any(e => e.MacAddress == mac));
         return new EniRecord
         {

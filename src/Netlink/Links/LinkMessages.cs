@@ -313,15 +313,11 @@ internal static class LinkMessages
         NativeEndian.WriteUInt32(span[12..], change);
     }
 
-    /// <summary>
-    /// IFNAMSIZ is 16 with the NUL; the kernel also refuses "/", ":" and whitespace
-    /// (net/core/dev.c dev_valid_name) — checked here so the error names the culprit.
-    /// </summary>
+    /// <summary>The kernel's rule (<see cref="InterfaceNames.IsValid"/>), checked here so the error names the culprit.</summary>
     internal static void ValidateName(string name)
     {
         ArgumentNullException.ThrowIfNull(name);
-        if (name.Length == 0 || Encoding.UTF8.GetByteCount(name) > 15 || name is "." or ".."
-            || name.AsSpan().IndexOfAny("/: \t\n") >= 0)
+        if (!InterfaceNames.IsValid(name))
             throw new NetlinkException(Errno.EINVAL, $"'{name}' is not a valid interface name (1-15 bytes, no '/', ':' or whitespace)");
     }
 }

@@ -72,12 +72,9 @@ public static partial class Netns
                 FileNotFoundException or DirectoryNotFoundException => (int)Errno.ENOENT,
                 UnauthorizedAccessException => (int)Errno.EACCES,
                 _ when e.HResult is > 0 and < 4096 => e.HResult,
-                _ => EIO,
+                _ => (int)Errno.EIO,
             };
             throw new NetlinkException(errno, $"cannot access {path}");
         }
     }
-
-    /// <summary>I/O error: the fallback when the BCL did not say which errno it saw.</summary>
-    private const int EIO = 5;
 }

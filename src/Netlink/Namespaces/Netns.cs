@@ -18,9 +18,6 @@ public static partial class Netns
     /// <summary>Where named namespaces live (iproute2's NETNS_RUN_DIR).</summary>
     public const string RunDirectory = "/run/netns";
 
-    /// <summary>Not a typewriter: what an ioctl answers on a file that does not implement it.</summary>
-    private const int ENOTTY = 25;
-
     /// <summary>
     /// Creates the named namespace exactly as <c>ip netns add NAME</c> does and returns a handle
     /// on it. Throws <see cref="NetlinkException"/> with errno <c>EEXIST</c> if the name is taken.
@@ -209,7 +206,7 @@ public static partial class Netns
         if (type < 0)
         {
             var errno = Marshal.GetLastPInvokeError();
-            throw errno == ENOTTY
+            throw errno == (int)Errno.ENOTTY
                 ? new NetlinkException((int)Errno.EINVAL, $"{path} is not a network namespace")
                 : new NetlinkException(errno, $"cannot query namespace type of {path}");
         }
