@@ -130,7 +130,7 @@ public static class CniCommands
         }
         catch (Exception e)
         {
-            var failure = e as CniException ?? new CniException(CniSkeleton.CodeFor(e),
+            var failure = e as CniException ?? new CniException(CniException.CodeFor(e),
                 $"cannot record attachment {request.ContainerId}/{request.IfName} in {store.Folder}", e.Message, e);
             var notes = new List<string> { "the attachment was undone" };
             try
@@ -251,7 +251,7 @@ public static class CniCommands
             }
             catch (Exception e)
             {
-                failures.Add(new CniException(CniSkeleton.CodeFor(e),
+                failures.Add(new CniException(CniException.CodeFor(e),
                     $"releasing stale attachment {record.ContainerId}/{record.IfName} failed: {e.Message}",
                     (e as CniException)?.Details, e));
             }
@@ -271,7 +271,7 @@ public static class CniCommands
         }
         catch (Exception e)
         {
-            failures.Add(e as CniException ?? new CniException(CniSkeleton.CodeFor(e), e.Message, null, e));
+            failures.Add(e as CniException ?? new CniException(CniException.CodeFor(e), e.Message, null, e));
         }
 
         if (failures.Count == 1) throw failures[0];
@@ -355,6 +355,6 @@ public static class CniCommands
     private static CniException WithNote(Exception failure, string note) => failure switch
     {
         CniException c => new CniException(c.Code, c.Message, c.Details is null ? note : $"{c.Details}; {note}", c),
-        _ => new CniException(CniSkeleton.CodeFor(failure), failure.Message, note, failure),
+        _ => new CniException(CniException.CodeFor(failure), failure.Message, note, failure),
     };
 }

@@ -1,3 +1,5 @@
+using Fathom.Netlink;
+
 namespace Fathom.Cni;
 
 /// <summary>
@@ -28,4 +30,17 @@ public sealed class CniException : Exception
 
     /// <summary>The longer explanation (the spec's <c>details</c>), or null.</summary>
     public string? Details { get; }
+
+    /// <summary>
+    /// The code for any exception, in the one place that decides it: a CNI error keeps its own; a
+    /// kernel refusal is 104 (its message carries the errno and the kernel's text), an I/O
+    /// failure 5, anything else 199 (a bug in Fathom).
+    /// </summary>
+    public static CniErrorCode CodeFor(Exception e) => e switch
+    {
+        CniException c => c.Code,
+        NetlinkException => CniErrorCode.DatapathFailure,
+        IOException or UnauthorizedAccessException => CniErrorCode.IoFailure,
+        _ => CniErrorCode.InternalError,
+    };
 }

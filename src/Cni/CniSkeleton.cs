@@ -72,7 +72,7 @@ public static class CniSkeleton
         }
         catch (Exception e)
         {
-            error = e as CniException ?? new CniException(CodeFor(e), e.Message, Describe(e), e);
+            error = e as CniException ?? new CniException(CniException.CodeFor(e), e.Message, Describe(e), e);
             WriteError(invocation.Stdout, version, error);
             return 1;
         }
@@ -93,19 +93,6 @@ public static class CniSkeleton
             }
         }
     }
-
-    /// <summary>
-    /// The code for an exception that is not a <see cref="CniException"/>: a kernel refusal is
-    /// 104 (its message carries the errno and the kernel's text), an I/O failure 5, anything
-    /// else 199 (a bug in Fathom).
-    /// </summary>
-    public static CniErrorCode CodeFor(Exception e) => e switch
-    {
-        CniException c => c.Code,
-        NetlinkException => CniErrorCode.DatapathFailure,
-        IOException or UnauthorizedAccessException => CniErrorCode.IoFailure,
-        _ => CniErrorCode.InternalError,
-    };
 
     /// <summary>Writes the spec's error object.</summary>
     public static void WriteError(Stream stdout, string version, CniException error)

@@ -77,7 +77,7 @@ public sealed class UnderlayDatapath : IDatapath
             var outcome = ReturnAfterFailedAdd(host, podLinks, original, ifName);
             throw e is CniException c
                 ? new CniException(c.Code, $"{c.Message}; {outcome}", c.Details, c)
-                : new CniException(CniSkeleton.CodeFor(e), $"{e.Message}; {outcome}", null, e);
+                : new CniException(CniException.CodeFor(e), $"{e.Message}; {outcome}", null, e);
         }
 
         var mac = inPod.Mac is null ? null : InterfaceNames.FormatMac(inPod.Mac);
