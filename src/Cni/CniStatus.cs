@@ -8,7 +8,4 @@ public sealed record CniStatus(CniErrorCode? Problem, string? Message)
 {
     /// <summary>Ready to serve ADD.</summary>
     public static CniStatus Available { get; } = new(null, null);
-
-    /// <summary>True when STATUS succeeds.</summary>
-    public bool IsAvailable => Problem is null;
 }

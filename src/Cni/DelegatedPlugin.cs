@@ -40,7 +40,6 @@ public sealed class DelegatedPlugin
             throw new CniException(CniErrorCode.InvalidEnvironment, $"CNI_PATH is empty: cannot find plugin \"{name}\"");
         foreach (var dir in cniPath)
         {
-            if (dir.Length == 0) continue;
             var candidate = System.IO.Path.Combine(dir, name);
             if (File.Exists(candidate)) return new DelegatedPlugin(name, candidate, environment, timeout ?? DefaultTimeout);
         }

@@ -32,9 +32,6 @@ public sealed partial class NetlinkHandle : IDisposable
         return new(Netns.Run(netns, () => NetlinkSocket.Open()));
     }
 
-    /// <summary>The socket's netlink port id, for diagnostics.</summary>
-    public uint PortId => _socket.PortId;
-
     /// <summary>Closes the socket.</summary>
     public void Dispose()
     {

@@ -24,11 +24,6 @@ namespace Fathom.Datapath.Underlay;
 /// </remarks>
 public sealed class UnderlayDatapath : IDatapath
 {
-    /// <summary>Creates the datapath; it holds no state between calls.</summary>
-    public UnderlayDatapath()
-    {
-    }
-
     /// <inheritdoc/>
     public void ValidateConfig(NetworkConfig config) => DeviceSelector.FromConfig(config);
 

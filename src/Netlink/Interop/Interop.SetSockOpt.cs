@@ -5,13 +5,11 @@ namespace Fathom.Netlink;
 internal static partial class Interop
 {
     internal const int SOL_SOCKET = 1;
-    internal const int SO_SNDBUF = 7;
     internal const int SO_RCVBUF = 8;
     internal const int SO_RCVBUFFORCE = 33;
 
     // SOL_NETLINK options (include/uapi/linux/netlink.h).
     internal const int SOL_NETLINK = 270;
-    internal const int NETLINK_ADD_MEMBERSHIP = 1;
     internal const int NETLINK_CAP_ACK = 10;
     internal const int NETLINK_EXT_ACK = 11;
     internal const int NETLINK_GET_STRICT_CHK = 12;
