@@ -44,9 +44,9 @@ public sealed class LabLayout
     public const string Region = "us-east-1";
 
     /// <summary>
-    /// Prefixes that other parts of Fathom name their own namespaces with ("fathom-transit-…" of
-    /// the CNI plugin, "fathom-bench-…", the tests' "ftest-…"): a lab with one of them would own
-    /// those, and its <c>down</c> would delete them and kill what runs in them.
+    /// Prefixes that other parts of Fathom name their own namespaces with ("fathom-bench-…", the
+    /// tests' "ftest-…"): a lab with one of them would own those, and its <c>down</c> would
+    /// delete them and kill what runs in them.
     /// </summary>
     private static readonly string[] ReservedPrefixes = ["fathom", "ftest"];
 

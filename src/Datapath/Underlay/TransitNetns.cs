@@ -1,4 +1,3 @@
-using System.Security.Cryptography;
 using Fathom.Netlink;
 
 namespace Fathom.Datapath.Underlay;
@@ -9,10 +8,10 @@ namespace Fathom.Datapath.Underlay;
 /// like the host device — so that it is never renamed where udev or a network manager watch
 /// (the host) and never carries a name that collides (Terway's exclusive-ENI path; host-device
 /// since v1.2). The common paths need none: see UnderlayDatapath.MoveIn.
-/// The namespace is anonymous as soon as it exists: its /run/netns name is removed right after
-/// opening it, and only this handle keeps it alive. So nothing is left behind even if the
-/// plugin is killed: the kernel frees the namespace with the process, returning a physical NIC
-/// to the initial namespace (net/core/dev.c default_device_exit) and destroying a veth.
+/// The namespace is anonymous (<see cref="Netns.CreateAnonymous"/>): no name, no mount, only
+/// this handle keeps it alive. So nothing is left behind even if the plugin is killed: the
+/// kernel frees the namespace with the process, returning a physical NIC to the initial
+/// namespace (net/core/dev.c default_device_exit) and destroying a veth.
 /// </summary>
 internal sealed class TransitNetns : IDisposable
 {
@@ -23,11 +22,9 @@ internal sealed class TransitNetns : IDisposable
 
     public static TransitNetns Create()
     {
-        var name = "fathom-transit-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(6));
-        var handle = Netns.Create(name);
+        var handle = Netns.CreateAnonymous();
         try
         {
-            Netns.TryDelete(name);
             return new TransitNetns(handle, NetlinkHandle.OpenIn(handle));
         }
         catch

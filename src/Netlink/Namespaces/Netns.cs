@@ -63,6 +63,20 @@ public static partial class Netns
     }
 
     /// <summary>
+    /// Creates a network namespace with no name: nothing under <see cref="RunDirectory"/>, no
+    /// mount, nothing to delete. The returned handle (and anything moved into the namespace) is
+    /// all that keeps it alive, so a process killed at any point leaves nothing behind.
+    /// </summary>
+    public static NetnsHandle CreateAnonymous() =>
+        // The unsharing thread is ours and ends here; the open fd keeps the namespace.
+        RunOnDedicatedThread("netns-anonymous", () =>
+        {
+            if (Interop.Ns.Unshare(Interop.Ns.CLONE_NEWNET) != 0)
+                throw new NetlinkException(Marshal.GetLastPInvokeError(), "cannot create an anonymous netns: unshare(CLONE_NEWNET)");
+            return OpenPath("/proc/thread-self/ns/net");
+        });
+
+    /// <summary>
     /// Deletes the named namespace as <c>ip netns del NAME</c> does: a lazy unmount and unlink.
     /// The namespace itself lives on while a process or an open <see cref="NetnsHandle"/> holds it.
     /// Throws <see cref="NetlinkException"/> with errno <c>ENOENT</c> if there is no such name.

@@ -35,6 +35,23 @@ public sealed class NetnsTests
     }
 
     [PrivilegedFact("ip")]
+    public void An_anonymous_namespace_has_no_name_and_lives_while_its_handle_does()
+    {
+        Privileged.Require("ip");
+        var before = Netns.List();
+        using (var anonymous = Netns.CreateAnonymous())
+        {
+            Assert.Equal(before, Netns.List()); // nothing under /run/netns to delete, or to leave behind
+            Assert.NotEqual(CurrentThreadInode(), anonymous.Inode);
+            using var netlink = NetlinkHandle.OpenIn(anonymous);
+            Assert.Equal(["lo"], netlink.ListLinks().Select(l => l.Name));
+            netlink.CreateVeth("ta", "tb");
+            Assert.Equal(["lo", "ta", "tb"], netlink.ListLinks().Select(l => l.Name).Order());
+        }
+        Assert.Equal(before, Netns.List());
+    }
+
+    [PrivilegedFact("ip")]
     public void Create_of_an_existing_name_fails_with_EEXIST_naming_it()
     {
         Privileged.Require("ip");
