@@ -53,12 +53,11 @@ public sealed class UnderlayDatapath : IDatapath
                 $"interface \"{ifName}\" already exists in netns {netnsPath}",
                 $"host device \"{device.Name}\" was not moved: it is still on the host, unchanged");
 
-        var original = new OriginalState(device);
         Link inPod;
         CniResult? ipamResult;
         try
         {
-            inPod = MoveIn(host, podLinks, pod, original, ifName);
+            inPod = MoveIn(host, podLinks, pod, device, ifName);
             Kernel($"set {ifName} up in netns {netnsPath}", () => podLinks.SetLinkUp(inPod.Index));
             // IPAM once the device is in the pod and up, as host-device orders it: the dhcp IPAM
             // plugin runs its DHCP client on CNI_IFNAME inside CNI_NETNS. A failed allocation
@@ -69,7 +68,7 @@ public sealed class UnderlayDatapath : IDatapath
         catch (Exception e)
         {
             // Whatever failed — the kernel, IPAM, a bug — the device goes back before the error does.
-            var outcome = ReturnAfterFailedAdd(host, podLinks, original, ifName);
+            var outcome = ReturnAfterFailedAdd(host, podLinks, device, ifName);
             throw e is CniException c
                 ? new CniException(c.Code, $"{c.Message}; {outcome}", c.Details, c)
                 : new CniException(CniException.CodeFor(e), $"{e.Message}; {outcome}", null, e);
@@ -250,14 +249,6 @@ public sealed class UnderlayDatapath : IDatapath
 
     // ---- moving ----
 
-    /// <summary>What the device was on the host, to restore it exactly when ADD fails.</summary>
-    private sealed record OriginalState(int Index, string Name, string? Alias, int Mtu, bool WasUp, PhysicalAddress? Mac)
-    {
-        public OriginalState(Link link) : this(link.Index, link.Name, link.Alias, link.Mtu, link.IsUp, link.Mac)
-        {
-        }
-    }
-
     /// <summary>
     /// host → pod in one move that also names the device CNI_IFNAME. The kernel renames it in the
     /// target namespace, never on the host (__dev_change_net_namespace takes the new name when the
@@ -267,7 +258,7 @@ public sealed class UnderlayDatapath : IDatapath
     /// periods (synchronize_net, rcu_barrier), 10–50 ms here (docs/benchmarks.md, CNI, gives the
     /// command that measures it). Returns the pod's link.
     /// </summary>
-    private static Link MoveIn(NetlinkHandle host, NetlinkHandle podLinks, NetnsHandle pod, OriginalState original, string ifName)
+    private static Link MoveIn(NetlinkHandle host, NetlinkHandle podLinks, NetnsHandle pod, Link original, string ifName)
     {
         var index = original.Index;
         // The original name lives on the device itself (IFLA_IFALIAS), as host-device keeps it.
@@ -287,9 +278,10 @@ public sealed class UnderlayDatapath : IDatapath
     /// <summary>
     /// After a failed ADD: wherever the device got to (pod, transit or still the host), bring it
     /// back to the host under its own name, alias, MTU and up state. Returns a sentence for the
-    /// error message saying where the device is now.
+    /// error message saying where the device is now. <paramref name="original"/> is the device as
+    /// ADD found it on the host (a <see cref="Link"/> is a snapshot).
     /// </summary>
-    private static string ReturnAfterFailedAdd(NetlinkHandle host, NetlinkHandle podLinks, OriginalState original, string ifName)
+    private static string ReturnAfterFailedAdd(NetlinkHandle host, NetlinkHandle podLinks, Link original, string ifName)
     {
         try
         {
@@ -315,7 +307,7 @@ public sealed class UnderlayDatapath : IDatapath
                 return $"host device \"{original.Name}\" could not be found to return it to the host";
             // Still on the host, it may carry the alias MoveIn wrote before the move.
             if (back.Alias != original.Alias) host.SetLinkAlias(back.Index, original.Alias ?? "");
-            if (original.WasUp && !back.IsUp) host.SetLinkUp(back.Index);
+            if (original.IsUp && !back.IsUp) host.SetLinkUp(back.Index);
             return $"host device \"{original.Name}\" is back on the host";
         }
         catch (NetlinkException e)
