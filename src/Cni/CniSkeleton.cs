@@ -31,6 +31,7 @@ public static class CniSkeleton
         CniRequest? request = null;
         CniResult? result = null;
         CniException? error = null;
+        ReadOnlyMemory<byte> stdin = default;
         try
         {
             command = ReadCommand(invocation);
@@ -42,9 +43,7 @@ public static class CniSkeleton
             }
             RequireEnvironment(command, invocation);
 
-            var stdin = ReadStdin(invocation.Stdin);
-            if (NetworkConfig.PeekVersion(stdin.Span) is { } peeked && CniVersion.IsSupported(peeked))
-                version = peeked;
+            stdin = ReadStdin(invocation.Stdin);
             config = NetworkConfig.Parse(stdin);
             version = config.CniVersion;
             CniVersion.RequireCommand(version, command);
@@ -72,6 +71,9 @@ public static class CniSkeleton
         }
         catch (Exception e)
         {
+            // A config that failed to parse may still say its version: answer in it when fathom knows it.
+            if (config is null && NetworkConfig.PeekVersion(stdin.Span) is { } peeked && CniVersion.IsSupported(peeked))
+                version = peeked;
             error = e as CniException ?? new CniException(CniException.CodeFor(e), e.Message, Describe(e), e);
             WriteError(invocation.Stdout, version, error);
             return 1;
