@@ -111,9 +111,13 @@ public sealed class UnderlayDatapath : IDatapath
         using (pod)
         {
             using var podLinks = Kernel($"open a netlink socket in netns {netnsPath}", () => NetlinkHandle.OpenIn(pod));
+            // What the ADD result says of this interface in this sandbox: its MAC and its host MTU.
+            var recorded = prevResult?.Interfaces.FirstOrDefault(i => i.Name == ifName && i.Sandbox == netnsPath);
+            PhysicalAddress? recordedMac = null;
+            if (recorded?.Mac is { } text) DeviceSelector.TryParseMac(text, out recordedMac);
             // By name, else (something in the pod renamed it) by the MAC the result recorded.
             // Not there at all: a repeated DEL, or an ADD that never got this far. Done.
-            if (Kernel($"look up {ifName} in netns {netnsPath}", () => FindInPod(podLinks, ifName, netnsPath, prevResult)) is not { } link)
+            if (Kernel($"look up {ifName} in netns {netnsPath}", () => FindInPod(podLinks, ifName, recordedMac)) is not { } link)
                 return;
             if (string.IsNullOrEmpty(link.Alias))
             {
@@ -123,8 +127,7 @@ public sealed class UnderlayDatapath : IDatapath
                 // was taken (103): there is nothing of ours to undo, and failing would fail the
                 // pod's teardown on every retry. Leave it, as the spec's DEL allows ("resources
                 // that are missing"), and let the core release IPAM.
-                var recorded = RecordedMac(prevResult, ifName, netnsPath);
-                if (recorded is null || !HasMac(link, recorded)) return;
+                if (recordedMac is null || !SameMac(link.Mac, recordedMac)) return;
                 // The ADD result says this device is ours, yet its alias is gone (cleared in the
                 // pod): its host name is unknown, and guessing one could take another device's.
                 throw new CniException(CniErrorCode.DeviceBusy,
@@ -143,7 +146,7 @@ public sealed class UnderlayDatapath : IDatapath
                     $"\"{ifName}\" stays in netns {netnsPath}, untouched; DEL again once the name is free");
 
             // The MTU the device had on the host, when the result says (interfaces[].mtu, spec 1.1.0).
-            var mtu = prevResult?.Interfaces.FirstOrDefault(i => i.Name == ifName && i.Sandbox == netnsPath)?.Mtu;
+            var mtu = recorded?.Mtu;
 
             // The name the device returns under must never be set on the host, where udev or a
             // network manager watch: rename it in the pod (no one watches there) and move it back
@@ -338,19 +341,12 @@ public sealed class UnderlayDatapath : IDatapath
         }
     }
 
-    private static Link? FindInPod(NetlinkHandle podLinks, string ifName, string netnsPath, CniResult? prevResult)
+    private static Link? FindInPod(NetlinkHandle podLinks, string ifName, PhysicalAddress? recordedMac)
     {
         if (podLinks.TryGetLink(ifName, out var byName)) return byName;
-        if (RecordedMac(prevResult, ifName, netnsPath) is not { } mac) return null;
-        return podLinks.ListLinks().FirstOrDefault(l => !string.IsNullOrEmpty(l.Alias) && HasMac(l, mac));
+        if (recordedMac is null) return null;
+        return podLinks.ListLinks().FirstOrDefault(l => !string.IsNullOrEmpty(l.Alias) && SameMac(l.Mac, recordedMac));
     }
-
-    // The MAC the ADD result gave this interface in this sandbox, if it says.
-    private static string? RecordedMac(CniResult? prevResult, string ifName, string netnsPath) =>
-        prevResult?.Interfaces.FirstOrDefault(i => i.Name == ifName && i.Sandbox == netnsPath)?.Mac;
-
-    private static bool HasMac(Link link, string mac) =>
-        link.Mac is not null && string.Equals(InterfaceNames.FormatMac(link.Mac), mac, StringComparison.OrdinalIgnoreCase);
 
     // The device keeps its MAC through every move; its index may change (a collision in the
     // target netns makes the kernel pick a new one, dev_change_net_namespace), its name does.
