@@ -89,10 +89,11 @@ internal static class BenchCniCommand
                 Cycle(first, record: true);
                 Cycle(second, record: true);
             }
+            var versionConfig = System.Text.Encoding.UTF8.GetBytes($$"""{"cniVersion":"{{SpecVersion}}"}""");
             for (var i = 0; i < VersionRuns && !scratch.Interrupted; i++)
             {
-                fathom.Version.Add(Exec(fathom, "VERSION", """{"cniVersion":"1.0.0"}"""u8.ToArray()));
-                hostDevice.Version.Add(Exec(hostDevice, "VERSION", """{"cniVersion":"1.0.0"}"""u8.ToArray()));
+                fathom.Version.Add(Exec(fathom, "VERSION", versionConfig));
+                hostDevice.Version.Add(Exec(hostDevice, "VERSION", versionConfig));
             }
         });
         if (scratch.Interrupted)
