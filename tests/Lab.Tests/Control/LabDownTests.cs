@@ -23,7 +23,7 @@ public sealed class LabDownTests
             var sleeperPid = sleeper.Id;
             pids.Add(sleeperPid);
             Assert.True(Signal.Send(state.ServerPid, Signal.SIGKILL));
-            TestLab.Eventually(() => !Signal.IsAlive(state.ServerPid), "the server to die");
+            Eventually.True(() => !Signal.IsAlive(state.ServerPid), "the server to die");
             Assert.NotEqual("up", LabStatus.Read(layout).State);
             Assert.True(Signal.IsAlive(sleeperPid), "the process in node1 outlives the server");
 

@@ -58,8 +58,8 @@ public sealed class LabFaultFlagsTests
 
             // ...then the new one, with its details.
             string macs = "";
-            TestLab.Eventually(() => (macs = TestLab.ImdsGetAsync(node.Netns, "network/interfaces/macs/").GetAwaiter().GetResult().Body).Contains(eni.Mac),
-                "the new ENI in IMDS", timeoutMs: imdsDelayMs + 10000);
+            Eventually.True(() => (macs = TestLab.ImdsGetAsync(node.Netns, "network/interfaces/macs/").GetAwaiter().GetResult().Body).Contains(eni.Mac),
+                "the new ENI in IMDS", TimeSpan.FromMilliseconds(imdsDelayMs + 10000));
             Assert.Equal($"{node.Mac}/\n{eni.Mac}/", macs);
             Assert.Equal((HttpStatusCode.OK, eni.EniId), await TestLab.ImdsGetAsync(node.Netns, $"network/interfaces/macs/{eni.Mac}/interface-id"));
             Assert.True(checkedWithinDelay, "the machine was too slow to look within the IMDS delay");

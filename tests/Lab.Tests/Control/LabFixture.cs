@@ -54,7 +54,7 @@ public static class TestLab
     {
         var sleeper = Process.Start(new ProcessStartInfo("ip", ["netns", "exec", netns, "sleep", "600"]) { UseShellExecute = false })!;
         var pid = sleeper.Id;
-        Eventually(() => Signal.CommandLine(pid).FirstOrDefault() == "sleep", $"sleep to run in {netns}");
+        Eventually.True(() => Signal.CommandLine(pid).FirstOrDefault() == "sleep", $"sleep to run in {netns}");
         return sleeper;
     }
 
@@ -65,17 +65,6 @@ public static class TestLab
         try { child.Kill(); } catch (InvalidOperationException) { } // already gone
         child.WaitForExit();
         child.Dispose();
-    }
-
-    /// <summary>Polls a condition (kernel events such as netns teardown are asynchronous).</summary>
-    public static void Eventually(Func<bool> condition, string what, int timeoutMs = 15000)
-    {
-        var watch = Stopwatch.StartNew();
-        while (!condition())
-        {
-            if (watch.ElapsedMilliseconds > timeoutMs) Assert.Fail($"timed out after {timeoutMs} ms waiting for: {what}");
-            Thread.Sleep(100);
-        }
     }
 
     /// <summary>

@@ -109,7 +109,7 @@ public sealed class LabKernelTests(LabFixture lab) : IClassFixture<LabFixture>
             // ENI back into its instance with the same MAC and name.
             PodNetworking.Delete(TestLab.Layout, "tb");
             var devB = LabLayout.DeviceName(b.DeviceIndex);
-            TestLab.Eventually(() => HasLink(Node(2), devB), $"{devB} back in node2");
+            Eventually.True(() => HasLink(Node(2), devB), $"{devB} back in node2");
             Assert.Equal(b.Mac, MacOf(Node(2), devB));
         }
         finally

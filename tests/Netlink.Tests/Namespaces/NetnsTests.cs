@@ -145,7 +145,7 @@ public sealed class NetnsTests
         {
             using var byName = Netns.Open(ns.Name);
             using var byPath = Netns.Open(ns.Path);
-            WaitUntil(() => NetnsInodeOfPid(sleep.Id) == byName.Inode, "sleep to enter the namespace");
+            Eventually.True(() => NetnsInodeOfPid(sleep.Id) == byName.Inode, "sleep to enter the namespace");
             using var byPid = Netns.OpenPid(sleep.Id);
             using var current = Netns.OpenCurrent();
 
@@ -330,13 +330,4 @@ public sealed class NetnsTests
         return ulong.Parse(link.AsSpan(5, link.Length - 6), CultureInfo.InvariantCulture);
     }
 
-    private static void WaitUntil(Func<bool> condition, string what)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(10);
-        while (!condition())
-        {
-            if (DateTime.UtcNow > deadline) throw new TimeoutException($"timed out waiting for {what}");
-            Thread.Sleep(10);
-        }
-    }
 }

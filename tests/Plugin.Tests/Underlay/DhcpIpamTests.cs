@@ -30,7 +30,7 @@ public sealed class DhcpIpamTests
             var socket = Path.Combine(dir.FullName, "dhcp.sock");
             Background(bed.Host.Name, Path.Combine(dir.FullName, "dhcp.log"), Path.Combine(CniPlugins.ReferenceDir, "dhcp"), "daemon", "-socketpath", socket,
                 "-pidfile", Path.Combine(dir.FullName, "dhcp.pid"), "-timeout", "5s", "-resendmax", "10s");
-            WaitFor(() => File.Exists(socket), "the dhcp daemon's socket");
+            Eventually.True(() => File.Exists(socket), "the dhcp daemon's socket");
 
             var config = UnderlayConfig.Build("1.0.0");
             config["ipam"] = new JsonObject { ["type"] = "dhcp", ["daemonSocketPath"] = socket };
@@ -130,13 +130,4 @@ public sealed class DhcpIpamTests
             throw new InvalidOperationException($"{file} exited at once with {process.ExitCode}: {File.ReadAllText(log)}");
     }
 
-    private static void WaitFor(Func<bool> condition, string what)
-    {
-        var clock = Stopwatch.StartNew();
-        while (!condition())
-        {
-            if (clock.Elapsed > TimeSpan.FromSeconds(15)) throw new Xunit.Sdk.XunitException($"timed out waiting for {what}");
-            Thread.Sleep(50);
-        }
-    }
 }
