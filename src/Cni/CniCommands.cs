@@ -20,10 +20,20 @@ public delegate CniResult? CniHandler(CniRequest request, CniContext context);
 /// The spec's logic for each command around one datapath (CNI spec 1.1 §"CNI Operations"):
 /// delegated IPAM, releasing it when ADD fails, idempotent DEL that always releases, chaining
 /// through prevResult, and the attachment records (<see cref="AttachmentStore"/>) that let GC
-/// release what the runtime forgot. The plugin's Program.cs maps CNI_COMMAND to these.
+/// release what the runtime forgot. <see cref="Table"/> maps CNI_COMMAND to these.
 /// </summary>
 public static class CniCommands
 {
+    /// <summary>The handler of each command (VERSION aside: the skeleton answers it), as the reference plugins' <c>main</c> lists them.</summary>
+    public static readonly IReadOnlyDictionary<CniCommand, CniHandler> Table = new Dictionary<CniCommand, CniHandler>
+    {
+        [CniCommand.Add] = Add,
+        [CniCommand.Del] = Delete,
+        [CniCommand.Check] = Check,
+        [CniCommand.Status] = Status,
+        [CniCommand.Gc] = GarbageCollect,
+    };
+
     /// <summary>The CNI_COMMAND spelling of <paramref name="command"/>.</summary>
     public static string Name(CniCommand command) => command switch
     {
@@ -294,6 +304,7 @@ public static class CniCommands
             IfName = record.IfName,
             NetnsPath = null,
             CniPath = gc.CniPath,
+            Mode = gc.Mode,
             Config = config,
         };
         ExceptionDispatchInfo? failure = null;

@@ -2,7 +2,8 @@ namespace Fathom.Cni;
 
 /// <summary>
 /// The code of a CNI error result. 1–99 are the spec's well-known codes (CNI spec 1.1,
-/// "Error" section); 100 and above are Fathom's own, each documented in docs/cni.md.
+/// "Error" section); 100 and above are Fathom's own, each documented in docs/cni.md. The
+/// core's own are here; a mode's codes live with the mode, as constants of this type.
 /// </summary>
 public enum CniErrorCode
 {
@@ -27,14 +28,9 @@ public enum CniErrorCode
     /// <summary>STATUS: the plugin can serve ADD, but pods will have limited connectivity.</summary>
     LimitedConnectivity = 51,
 
-    /// <summary>ADD: the device named by <c>device</c>, <c>hwaddr</c> or <c>kernelpath</c> is not on the host. (A device missing from the pod is no error on DEL, and 107 on CHECK.)</summary>
-    DeviceNotFound = 100,
-    /// <summary>The device exists but cannot be taken (a loopback, enslaved), or DEL cannot return it (its name is taken on the host, or its alias naming it was cleared in the pod).</summary>
-    DeviceBusy = 101,
-    /// <summary>CNI_NETNS does not name a network namespace that can be opened.</summary>
-    NetnsNotFound = 102,
-    /// <summary>ADD: CNI_IFNAME already exists in the pod's namespace (CNI spec: ADD must fail then).</summary>
-    IfNameExists = 103,
+    // 100–103 belong to the datapath modes: 102 and 103 to every mode (Fathom.Datapath's
+    // DatapathErrorCodes), 100 and 101 to underlay (UnderlayErrorCodes). docs/cni.md lists all.
+
     /// <summary>The kernel refused an operation of the datapath; the message carries the errno and the kernel's text.</summary>
     DatapathFailure = 104,
     /// <summary>The IPAM plugin named by <c>ipam.type</c> is not in any directory of CNI_PATH.</summary>

@@ -23,7 +23,7 @@ public static class CniLog
                 w.WriteString("time", time.UtcDateTime.ToString("O", System.Globalization.CultureInfo.InvariantCulture));
                 w.WriteString("command", CniCommands.Name(request.Command));
                 w.WriteString("network", request.Config.Name);
-                w.WriteString("mode", request.Config.Mode);
+                w.WriteString("mode", request.Mode);
                 w.WriteString("cniVersion", request.Config.CniVersion);
                 if (request.ContainerId.Length > 0) w.WriteString("container", request.ContainerId);
                 if (request.IfName.Length > 0) w.WriteString("ifname", request.IfName);

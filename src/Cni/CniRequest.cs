@@ -25,6 +25,9 @@ public sealed class CniRequest
     /// <summary>CNI_PATH split on ':' (directories to find delegated plugins in).</summary>
     public string[] CniPath { get; init; } = [];
 
+    /// <summary>The datapath mode serving this request: the config's <c>mode</c>, else the plugin's default.</summary>
+    public string Mode { get; init; } = "";
+
     /// <summary>The network config from stdin.</summary>
     public required NetworkConfig Config { get; init; }
 }

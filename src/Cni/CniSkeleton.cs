@@ -15,14 +15,14 @@ namespace Fathom.Cni;
 public static class CniSkeleton
 {
     /// <summary>Printed to stderr when CNI_COMMAND is missing (someone ran the binary by hand).</summary>
-    public const string About = "CNI fathom plugin: one network card per pod (underlay datapath, CNI 1.1); see docs/cni.md";
+    public const string About = "CNI fathom plugin: one network card per pod (CNI 1.1); see docs/cni.md";
 
     /// <summary>
     /// Runs one invocation: <paramref name="handlers"/> maps each command (VERSION aside) to its
-    /// logic, <paramref name="modes"/> maps the config's <c>mode</c> to a datapath. Returns the exit status.
+    /// logic (<see cref="CniCommands.Table"/>), <paramref name="modes"/> maps the config's
+    /// <c>mode</c> to a datapath. Returns the exit status.
     /// </summary>
-    public static int Run(IReadOnlyDictionary<CniCommand, CniHandler> handlers,
-        IReadOnlyDictionary<string, Func<IDatapath>> modes, CniInvocation invocation)
+    public static int Run(IReadOnlyDictionary<CniCommand, CniHandler> handlers, CniModes modes, CniInvocation invocation)
     {
         var started = invocation.Time.GetTimestamp();
         var version = CniVersion.Latest; // the version errors are reported in until the config's is known
@@ -48,15 +48,11 @@ public static class CniSkeleton
             version = config.CniVersion;
             CniVersion.RequireCommand(version, command);
 
-            request = BuildRequest(command, config, invocation);
-            if (!modes.TryGetValue(config.Mode, out var factory))
-                throw new CniException(CniErrorCode.InvalidNetworkConfig, $"unknown mode \"{config.Mode}\"",
-                    $"fathom knows [{string.Join(", ", modes.Keys.Order(StringComparer.Ordinal))}]");
+            request = BuildRequest(command, config, modes.NameFor(config), invocation);
             if (!handlers.TryGetValue(command, out var handler))
                 throw new CniException(CniErrorCode.InvalidEnvironment, $"CNI_COMMAND {CniCommands.Name(command)} is not supported by fathom");
 
-            var datapath = factory();
-            datapath.ValidateConfig(config);
+            var datapath = modes.Create(config);
             // Found now, run by the handler: a missing IPAM plugin fails before the datapath changes anything.
             var ipam = config.IpamType is null ? null : new IpamPlugin(config, request.CniPath, invocation.Environment);
 
@@ -89,6 +85,7 @@ public static class CniSkeleton
                     ContainerId = invocation.Get("CNI_CONTAINERID") ?? "",
                     NetnsPath = invocation.Get("CNI_NETNS"),
                     IfName = invocation.Get("CNI_IFNAME") ?? "",
+                    Mode = modes.NameFor(config),
                     Config = config,
                 };
                 CniLog.Append(logFile, invocation.Time.GetUtcNow(), invocation.Time.GetElapsedTime(started), request, result, error);
@@ -153,7 +150,7 @@ public static class CniSkeleton
                 $"{CniCommands.Name(command)} needs {string.Join(", ", RequiredVariables(command))}");
     }
 
-    private static CniRequest BuildRequest(CniCommand command, NetworkConfig config, CniInvocation invocation)
+    private static CniRequest BuildRequest(CniCommand command, NetworkConfig config, string mode, CniInvocation invocation)
     {
         var hasContainer = command is CniCommand.Add or CniCommand.Del or CniCommand.Check;
         var containerId = hasContainer ? invocation.Get("CNI_CONTAINERID") ?? "" : "";
@@ -174,6 +171,7 @@ public static class CniSkeleton
             // gives them none; a runtime's leftover one must not fail them).
             Args = hasContainer ? CniArgs.Parse(invocation.Get("CNI_ARGS")) : CniArgs.Empty,
             CniPath = (invocation.Get("CNI_PATH") ?? "").Split(':', StringSplitOptions.RemoveEmptyEntries),
+            Mode = mode,
             Config = config,
         };
     }

@@ -3,16 +3,12 @@ namespace Fathom.Cni;
 /// <summary>
 /// One datapath mode (underlay, shared, host-gw, overlay). The core (<see cref="CniCommands"/>)
 /// does environment and config validation, delegated IPAM, chaining and result versioning
-/// around it; a mode only wires the kernel.
+/// around it; a mode only wires the kernel. A mode is made per invocation by its factory in the
+/// plugin's <see cref="CniModes"/> table, which parses the mode's config section first (error 7
+/// before IPAM allocates anything).
 /// </summary>
 public interface IDatapath
 {
-    /// <summary>
-    /// Rejects a config this mode cannot serve (throw <see cref="CniException"/> with
-    /// <see cref="CniErrorCode.InvalidNetworkConfig"/>), before IPAM allocates anything.
-    /// </summary>
-    void ValidateConfig(NetworkConfig config) { }
-
     /// <summary>
     /// ADD: attach the container. <paramref name="allocate"/> runs the delegated IPAM plugin (null
     /// when the config has none); the mode calls it exactly once, where its IPAM needs it — after

@@ -10,9 +10,6 @@ namespace Fathom.Cni;
 /// </summary>
 public sealed class NetworkConfig
 {
-    /// <summary>The mode when the config names none.</summary>
-    public const string DefaultMode = "underlay";
-
     /// <summary>Where attachment records live when the config names no <c>dataDir</c> (beside libcni's /var/lib/cni/results).</summary>
     public const string DefaultDataDir = "/var/lib/cni/fathom";
 
@@ -28,17 +25,8 @@ public sealed class NetworkConfig
     /// <summary>The plugin type, "fathom".</summary>
     public required string Type { get; init; }
 
-    /// <summary>The datapath mode ("underlay" unless the config says otherwise).</summary>
-    public string Mode { get; init; } = DefaultMode;
-
-    /// <summary>underlay: the host device by name.</summary>
-    public string? Device { get; init; }
-
-    /// <summary>underlay: the host device by MAC address.</summary>
-    public string? HwAddr { get; init; }
-
-    /// <summary>underlay: the host device by kernel path (its /sys/devices/... path).</summary>
-    public string? KernelPath { get; init; }
+    /// <summary>The datapath mode the config names (<c>mode</c>), or null: then the plugin's table picks its default (<see cref="CniModes"/>).</summary>
+    public string? Mode { get; init; }
 
     /// <summary>The <c>ipam</c> section, or null when IP configuration is left to the datapath or a later plugin.</summary>
     public JsonObject? Ipam { get; init; }
@@ -139,10 +127,7 @@ public sealed class NetworkConfig
             CniVersions = versions,
             Name = name,
             Type = type,
-            Mode = mode ?? DefaultMode,
-            Device = OptionalString(raw, "device"),
-            HwAddr = OptionalString(raw, "hwaddr"),
-            KernelPath = OptionalString(raw, "kernelpath"),
+            Mode = mode,
             Ipam = ipam,
             IpamType = ipamType,
             Dns = raw["dns"] is JsonNode dns ? CniResultJson.ParseDns(dns, "dns", CniErrorCode.InvalidNetworkConfig) : null,
@@ -221,6 +206,19 @@ public sealed class NetworkConfig
         }
         return set;
     }
+
+    /// <summary>
+    /// A top-level string field of a mode's section (<c>"device"</c>), or null when absent; any
+    /// other JSON type is error 7 naming the field. Modes read their own keys through this, so
+    /// every mode reports a malformed field the same way.
+    /// </summary>
+    public string? OptionalString(string key) => OptionalString(Raw, key);
+
+    /// <summary>A top-level object field of a mode's section, or null when absent; any other type is error 7.</summary>
+    public JsonObject? OptionalObject(string key) => OptionalObject(Raw, key);
+
+    /// <summary>A top-level array-of-strings field of a mode's section, or null when absent; anything else is error 7.</summary>
+    public IReadOnlyList<string>? OptionalStringArray(string key) => OptionalStringArray(Raw, key);
 
     internal static string? OptionalString(JsonObject o, string key, string? field = null)
     {

@@ -4,28 +4,19 @@ using Fathom.Datapath.Underlay;
 namespace Fathom.Plugin;
 
 /// <summary>
-/// <c>fathom</c>, the CNI plugin. Two tables, as the reference plugins' <c>main</c>: which
-/// handler serves each CNI_COMMAND, and which datapath serves each <c>mode</c> of a network
-/// config. Everything else (environment, config, versions, IPAM, errors) is the core's
-/// <see cref="CniSkeleton"/>.
+/// <c>fathom</c>, the CNI plugin: its tables, as the reference plugins' <c>main</c> is — which
+/// handler serves each CNI_COMMAND (the spec's, <see cref="CniCommands.Table"/>) and which
+/// datapath serves each <c>mode</c> of a network config. Everything else (environment, config,
+/// versions, IPAM, errors) is the core's <see cref="CniSkeleton"/>.
 /// </summary>
 internal static class Program
 {
-    private static readonly Dictionary<CniCommand, CniHandler> Handlers = new()
+    // DESIGN.md §3: one network config selects one mode; a config without "mode" gets underlay.
+    private static readonly CniModes Modes = new(defaultMode: UnderlayDatapath.Mode)
     {
-        [CniCommand.Add] = CniCommands.Add,
-        [CniCommand.Del] = CniCommands.Delete,
-        [CniCommand.Check] = CniCommands.Check,
-        [CniCommand.Status] = CniCommands.Status,
-        [CniCommand.Gc] = CniCommands.GarbageCollect,
-    };
-
-    // DESIGN.md §3: one network config selects one mode.
-    private static readonly Dictionary<string, Func<IDatapath>> Modes = new(StringComparer.Ordinal)
-    {
-        ["underlay"] = () => new UnderlayDatapath(),
+        [UnderlayDatapath.Mode] = UnderlayDatapath.FromConfig,
     };
 
     private static int Main() =>
-        CniSkeleton.TryAnswerVersion() ? 0 : CniSkeleton.Run(Handlers, Modes, CniInvocation.FromProcess());
+        CniSkeleton.TryAnswerVersion() ? 0 : CniSkeleton.Run(CniCommands.Table, Modes, CniInvocation.FromProcess());
 }

@@ -45,7 +45,7 @@ public sealed class CniSkeletonTests : IDisposable
         Assert.Equal(version, (string)json["cniVersion"]!);
         Assert.Equal(7, (int)json["code"]!);
         Assert.Equal("unknown mode \"nonesuch\"", (string)json["msg"]!);
-        Assert.Contains("underlay", (string)json["details"]!);
+        Assert.Equal("fathom knows [test]", (string)json["details"]!);
         Assert.Equal(["cniVersion", "code", "msg", "details"], json.Select(p => p.Key));
         Assert.DoesNotContain(" at Fathom.", output.Stdout); // never a stack trace
     }
@@ -124,7 +124,8 @@ public sealed class CniSkeletonTests : IDisposable
         Assert.Equal("u1", request.Args.K8sPodUid);
         Assert.Equal("x", request.Args.Extra["OTHER"]);
         Assert.Equal(["/opt/cni/bin", "/usr/lib/cni"], request.CniPath);
-        Assert.Equal("eth10", request.Config.Device);
+        Assert.Equal("eth10", request.Config.OptionalString("device"));
+        Assert.Equal("test", request.Mode); // the table's default: the config names no mode
     }
 
     [Theory]
@@ -252,7 +253,7 @@ public sealed class CniSkeletonTests : IDisposable
             var log = Path.Combine(dir.FullName, "cni.log");
             var extra = $$""","logFile":"{{log}}" """;
             InProcess.Run("ADD", Config("1.0.0", extra)).Succeeded();
-            InProcess.Run("DEL", Config("1.0.0", extra), new TestDatapath { FailDelete = new CniException(CniErrorCode.DeviceBusy, "eth10 is taken on the host") });
+            InProcess.Run("DEL", Config("1.0.0", extra), new TestDatapath { FailDelete = new CniException(ModeErrors.DeviceBusy, "eth10 is taken on the host") });
             var lines = File.ReadAllLines(log);
             Assert.Equal(2, lines.Length);
             var add = JsonNode.Parse(lines[0])!;

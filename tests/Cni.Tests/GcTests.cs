@@ -150,7 +150,7 @@ public sealed class GcTests : IDisposable
     {
         RequirePlugins();
         InProcess.Run(new TestDatapath(), Env("ADD", "a"), Config("1.1.0")).Succeeded();
-        var failing = new TestDatapath { FailDelete = new CniException(CniErrorCode.DeviceBusy, "eth10 is taken on the host") };
+        var failing = new TestDatapath { FailDelete = new CniException(ModeErrors.DeviceBusy, "eth10 is taken on the host") };
         Assert.Equal(101, InProcess.Run(failing, Env("DEL", "a"), Config("1.1.0")).ErrorCode);
         Assert.Empty(Leases());
         Assert.True(File.Exists(RecordOf("a")));
@@ -227,7 +227,7 @@ public sealed class GcTests : IDisposable
     public void A_failed_ADD_leaves_no_record()
     {
         RequirePlugins();
-        var datapath = new TestDatapath { FailAdd = new CniException(CniErrorCode.DeviceNotFound, "device \"eth10\" not found on the host") };
+        var datapath = new TestDatapath { FailAdd = new CniException(ModeErrors.DeviceNotFound, "device \"eth10\" not found on the host") };
         Assert.Equal(100, InProcess.Run(datapath, Env("ADD", "a"), Config("1.1.0")).ErrorCode);
         Assert.False(Directory.Exists(Path.Combine(_records.FullName, "gcnet")));
     }

@@ -29,16 +29,6 @@ internal sealed record PluginOutput(int ExitCode, string Stdout)
 /// <summary>Runs the core in-process the way the plugin's Main does, with a test datapath.</summary>
 internal static class InProcess
 {
-    // The same tables as src/Plugin/Program.cs.
-    public static readonly Dictionary<CniCommand, CniHandler> Handlers = new()
-    {
-        [CniCommand.Add] = CniCommands.Add,
-        [CniCommand.Del] = CniCommands.Delete,
-        [CniCommand.Check] = CniCommands.Check,
-        [CniCommand.Status] = CniCommands.Status,
-        [CniCommand.Gc] = CniCommands.GarbageCollect,
-    };
-
     public static Dictionary<string, string> Env(string command, string ifName = "eth0") => new()
     {
         ["CNI_COMMAND"] = command,
@@ -50,9 +40,10 @@ internal static class InProcess
 
     public static PluginOutput Run(IDatapath datapath, IReadOnlyDictionary<string, string> env, string stdin, TextWriter? stderr = null)
     {
-        var modes = new Dictionary<string, Func<IDatapath>> { ["underlay"] = () => datapath };
+        // The plugin's command table, and one mode, "test", the default: the core knows no real mode.
+        var modes = new CniModes(defaultMode: "test") { ["test"] = _ => datapath };
         using var output = new MemoryStream();
-        var exit = CniSkeleton.Run(Handlers, modes, new CniInvocation
+        var exit = CniSkeleton.Run(CniCommands.Table, modes, new CniInvocation
         {
             Environment = env,
             Stdin = new MemoryStream(Encoding.UTF8.GetBytes(stdin)),
@@ -129,6 +120,14 @@ internal sealed class TestDatapath : IDatapath
         Calls.Add("STATUS");
         return StatusResult;
     }
+}
+
+/// <summary>Codes a mode of its own would fail with (≥ 100: the core passes them through unchanged).</summary>
+internal static class ModeErrors
+{
+    public const CniErrorCode DeviceNotFound = (CniErrorCode)100;
+    public const CniErrorCode DeviceBusy = (CniErrorCode)101;
+    public const CniErrorCode IfNameExists = (CniErrorCode)103;
 }
 
 /// <summary>Spec versions as xunit data.</summary>

@@ -80,7 +80,7 @@ public sealed class IpamPluginTests : IDisposable
     public void A_failed_ADD_releases_the_address_and_reports_the_datapath_error(string version)
     {
         RequirePlugins();
-        var datapath = new TestDatapath { FailAdd = new CniException(CniErrorCode.DeviceNotFound, "device \"eth10\" not found on the host") };
+        var datapath = new TestDatapath { FailAdd = new CniException(ModeErrors.DeviceNotFound, "device \"eth10\" not found on the host") };
         var output = InProcess.Run(datapath, Env("ADD"), HostLocal(version));
         Assert.Equal(100, output.ErrorCode);
         Assert.Equal("device \"eth10\" not found on the host", (string)output.Json["msg"]!);
@@ -98,7 +98,7 @@ public sealed class IpamPluginTests : IDisposable
         var (bin, log) = NewIpam();
         var env = Env("ADD");
         env["CNI_PATH"] = bin;
-        var datapath = new TestDatapath { FailAddBeforeAllocate = new CniException(CniErrorCode.IfNameExists, "interface \"eth0\" already exists") };
+        var datapath = new TestDatapath { FailAddBeforeAllocate = new CniException(ModeErrors.IfNameExists, "interface \"eth0\" already exists") };
         var output = InProcess.Run(datapath, env, NewIpamConfig());
         Assert.Equal(103, output.ErrorCode);
         Assert.False(File.Exists(log), "the IPAM plugin was never run: no ADD, and so no DEL"); // IPAM-first would log ADD and DEL
@@ -112,7 +112,7 @@ public sealed class IpamPluginTests : IDisposable
         InProcess.Run(new TestDatapath(), Env("ADD"), HostLocal(version)).Succeeded();
         Assert.True(File.Exists(Lease("10.99.0.2")));
 
-        var failing = new TestDatapath { FailDelete = new CniException(CniErrorCode.DeviceBusy, "eth10 is taken on the host") };
+        var failing = new TestDatapath { FailDelete = new CniException(ModeErrors.DeviceBusy, "eth10 is taken on the host") };
         var output = InProcess.Run(failing, Env("DEL"), HostLocal(version));
         Assert.Equal(101, output.ErrorCode);
         Assert.False(File.Exists(Lease("10.99.0.2")), "DEL must release the address even when the datapath fails");

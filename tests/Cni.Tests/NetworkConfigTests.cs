@@ -11,7 +11,7 @@ public sealed class NetworkConfigTests
     private static CniErrorCode Fails(string json) => Assert.Throws<CniException>(() => Parse(json)).Code;
 
     [Fact]
-    public void Parses_every_field_of_an_underlay_config()
+    public void Parses_every_field_of_the_core_and_keeps_a_modes_keys_for_it()
     {
         const string json = """
             {
@@ -35,9 +35,11 @@ public sealed class NetworkConfigTests
         Assert.Equal("underlay-net", config.Name);
         Assert.Equal("fathom", config.Type);
         Assert.Equal("underlay", config.Mode);
-        Assert.Equal("eth10", config.Device);
-        Assert.Equal("02:00:00:00:00:10", config.HwAddr);
-        Assert.Equal("/sys/devices/pci0000:00/0000:00:04.0", config.KernelPath);
+        // A mode's own keys are read by the mode (UnderlayConfig), through the core's typed accessors.
+        Assert.Equal("eth10", config.OptionalString("device"));
+        Assert.Equal("02:00:00:00:00:10", config.OptionalString("hwaddr"));
+        Assert.Equal("/sys/devices/pci0000:00/0000:00:04.0", config.OptionalString("kernelpath"));
+        Assert.Equal(CniErrorCode.InvalidNetworkConfig, Assert.Throws<CniException>(() => config.OptionalString("somethingElse")).Code);
         Assert.Equal("/var/log/fathom-cni.log", config.LogFile);
         Assert.Equal("static", config.IpamType);
         Assert.NotNull(config.Ipam!["addresses"]);
@@ -54,10 +56,10 @@ public sealed class NetworkConfigTests
     }
 
     [Fact]
-    public void Mode_defaults_to_underlay_and_ipam_is_optional()
+    public void Mode_is_left_to_the_plugins_table_and_ipam_is_optional()
     {
         var config = Parse("""{"cniVersion":"1.0.0","name":"n","type":"fathom","device":"eth1"}""");
-        Assert.Equal("underlay", config.Mode);
+        Assert.Null(config.Mode); // which mode a config without one gets is the plugin's choice (CniModes)
         Assert.Null(config.Ipam);
         Assert.Null(config.IpamType);
     }
@@ -119,8 +121,8 @@ public sealed class NetworkConfigTests
     [InlineData("""{"cniVersion":"1.0.0","name":"n"}""", CniErrorCode.InvalidNetworkConfig)]
     [InlineData("""{"cniVersion":"1.0.0","name":"n","type":"fathom","mode":""}""", CniErrorCode.InvalidNetworkConfig)]
     [InlineData("""{"cniVersion":"1.0.0","name":"n","type":"fathom","mode":3}""", CniErrorCode.InvalidNetworkConfig)]
-    [InlineData("""{"cniVersion":"1.0.0","name":"n","type":"fathom","device":5}""", CniErrorCode.InvalidNetworkConfig)]
-    [InlineData("""{"cniVersion":"1.0.0","name":"n","type":"fathom","hwaddr":true}""", CniErrorCode.InvalidNetworkConfig)]
+    [InlineData("""{"cniVersion":"1.0.0","name":"n","type":"fathom","logFile":5}""", CniErrorCode.InvalidNetworkConfig)]
+    [InlineData("""{"cniVersion":"1.0.0","name":"n","type":"fathom","dataDir":true}""", CniErrorCode.InvalidNetworkConfig)]
     [InlineData("""{"cniVersion":"1.0.0","name":"n","type":"fathom","ipam":"host-local"}""", CniErrorCode.InvalidNetworkConfig)]
     [InlineData("""{"cniVersion":"1.0.0","name":"n","type":"fathom","ipam":{"subnet":"10.0.0.0/24"}}""", CniErrorCode.InvalidNetworkConfig)]
     [InlineData("""{"cniVersion":"1.0.0","name":"n","type":"fathom","ipam":{"type":""}}""", CniErrorCode.InvalidNetworkConfig)]
@@ -147,8 +149,8 @@ public sealed class NetworkConfigTests
     [Fact]
     public void Errors_name_the_field_at_fault()
     {
-        var e = Assert.Throws<CniException>(() => Parse("""{"cniVersion":"1.0.0","name":"n","type":"fathom","device":5}"""));
-        Assert.Contains("\"device\"", e.Message);
+        var e = Assert.Throws<CniException>(() => Parse("""{"cniVersion":"1.0.0","name":"n","type":"fathom","logFile":5}"""));
+        Assert.Contains("\"logFile\"", e.Message);
         e = Assert.Throws<CniException>(() => Parse("""{"cniVersion":"1.0.0","name":"n","type":"fathom","prevResult":{"ips":[{"address":"x/24"}]}}"""));
         Assert.Contains("prevResult.ips[0].address", e.Message);
         e = Assert.Throws<CniException>(() => Parse("""{"cniVersion":"1.0.0","name":"n","type":"fathom","ipam":{"subnet":"10.0.0.0/24"}}"""));

@@ -15,9 +15,12 @@ public static class Shell
         }
     }
 
-    /// <summary>Runs a program with arguments (no shell), optional stdin and environment, with a time-out.</summary>
+    /// <summary>
+    /// Runs a program with arguments (no shell), optional stdin and environment (added to the
+    /// test's, or alone with <paramref name="clearEnvironment"/>), with a time-out.
+    /// </summary>
     public static Result Run(string file, IEnumerable<string> args, string? stdin = null,
-        IReadOnlyDictionary<string, string>? env = null, TimeSpan? timeout = null)
+        IReadOnlyDictionary<string, string>? env = null, TimeSpan? timeout = null, bool clearEnvironment = false)
     {
         var psi = new ProcessStartInfo(file)
         {
@@ -27,6 +30,7 @@ public static class Shell
             UseShellExecute = false,
         };
         foreach (var a in args) psi.ArgumentList.Add(a);
+        if (clearEnvironment) psi.Environment.Clear();
         if (env is not null)
             foreach (var (k, v) in env) psi.Environment[k] = v;
         using var p = Process.Start(psi) ?? throw new InvalidOperationException($"cannot start {file}");
@@ -35,8 +39,15 @@ public static class Shell
         using var errReader = p.StandardError;
         var stdout = outReader.ReadToEndAsync();
         var stderr = errReader.ReadToEndAsync();
-        if (stdin is not null) p.StandardInput.Write(stdin);
-        p.StandardInput.Close();
+        try
+        {
+            if (stdin is not null) p.StandardInput.Write(stdin);
+            p.StandardInput.Close();
+        }
+        catch (IOException)
+        {
+            // The program exited without reading all of stdin (a CNI plugin answering VERSION, an early refusal).
+        }
         if (!p.WaitForExit(timeout ?? TimeSpan.FromSeconds(60)))
         {
             try { p.Kill(entireProcessTree: true); } catch (InvalidOperationException) { }

@@ -27,6 +27,10 @@ internal sealed record CniCall(
     }
 
     public CniCall With(string command) => this with { Command = command };
+
+    /// <summary>The environment of a call for container "ctr-1" into a netns that does not exist (refusals, VERSION, GC).</summary>
+    public static Dictionary<string, string> Env(string command, string ifName = "eth0") =>
+        new CniCall(command, "ctr-1", "/var/run/netns/ftest-cni-none", ifName, "/usr/lib/cni").Environment();
 }
 
 /// <summary>What one plugin process did: exit code, stdout parsed as JSON when it is JSON, stderr.</summary>
@@ -40,6 +44,9 @@ internal sealed record CniOutcome(string Plugin, CniCall Call, int ExitCode, str
     public int? ErrorCode => Succeeded ? null : (int?)Json?["code"];
 
     public string ErrorMessage => Succeeded ? "" : $"{Json?["msg"]} {Json?["details"]}".Trim();
+
+    /// <summary>stdout as a JSON object (a result or an error); fails the test when it is not one.</summary>
+    public JsonObject Body => Json ?? throw new Xunit.Sdk.XunitException($"stdout is not a JSON object: {this}");
 
     /// <summary>The result JSON of a successful call; fails the test with the plugin's own words otherwise.</summary>
     public JsonObject Result =>
@@ -66,19 +73,46 @@ internal sealed record CniOutcome(string Plugin, CniCall Call, int ExitCode, str
 }
 
 /// <summary>
-/// Runs a CNI plugin binary exactly as a runtime does: a fresh process with the CNI_* environment,
-/// the network config on stdin, the result (or error) as JSON on stdout. The process runs inside
-/// <paramref name="hostNetns"/> (<c>ip netns exec</c>), so the plugin's "host" is a test namespace,
-/// never the machine's root namespace.
+/// The one harness that runs a CNI plugin binary exactly as a runtime does: a fresh process with
+/// a clean environment holding the CNI_* variables, the network config on stdin, the result (or
+/// error) as JSON on stdout, the exit status. With a host netns the process runs inside it
+/// (<c>ip netns exec</c>), so the plugin's "host" is a test namespace, never the machine's root
+/// namespace; without one it runs where the test runs (refusals that touch nothing, VERSION).
 /// </summary>
 internal static class CniExec
 {
-    public static CniOutcome Run(string hostNetns, string plugin, CniCall call, string config)
+    /// <summary>The published fathom (see <see cref="Repository.Plugin"/>).</summary>
+    public static string Fathom => Repository.Plugin;
+
+    public static void RequireBuilt() =>
+        Assert.True(File.Exists(Fathom), $"the plugin binary {Fathom} does not exist: run ./build.sh, or set FATHOM_PLUGIN to a published fathom");
+
+    /// <summary>Runs <paramref name="plugin"/> with <paramref name="env"/> and <paramref name="stdin"/>, in <paramref name="hostNetns"/> when given.</summary>
+    /// With <paramref name="clearEnvironment"/> the plugin sees nothing of the test's environment, as
+    /// with a runtime that passes only the CNI_* variables and PATH.
+    public static CniOutcome Run(string? hostNetns, string plugin, IReadOnlyDictionary<string, string> env, string stdin,
+        bool clearEnvironment = true)
     {
-        var r = Shell.Run("ip", ["netns", "exec", hostNetns, plugin], stdin: config, env: call.Environment(),
-            timeout: TimeSpan.FromSeconds(60));
+        if (plugin == Fathom) RequireBuilt();
+        var environment = new Dictionary<string, string>(env);
+        if (clearEnvironment) environment["PATH"] = "/usr/sbin:/usr/bin:/sbin:/bin";
+        var r = hostNetns is null
+            ? Shell.Run(plugin, [], stdin: stdin, env: environment, timeout: TimeSpan.FromSeconds(60), clearEnvironment: clearEnvironment)
+            : Shell.Run("ip", ["netns", "exec", hostNetns, plugin], stdin: stdin, env: environment,
+                timeout: TimeSpan.FromSeconds(60), clearEnvironment: clearEnvironment);
+        var call = new CniCall(env.GetValueOrDefault("CNI_COMMAND", ""), env.GetValueOrDefault("CNI_CONTAINERID", ""),
+            env.GetValueOrDefault("CNI_NETNS"), env.GetValueOrDefault("CNI_IFNAME", ""), env.GetValueOrDefault("CNI_PATH", ""),
+            env.GetValueOrDefault("CNI_ARGS"));
         return new CniOutcome(plugin, call, r.ExitCode, r.Stdout, r.Stderr);
     }
+
+    /// <summary>Runs the published fathom with <paramref name="env"/> and <paramref name="stdin"/>, in <paramref name="hostNetns"/> when given.</summary>
+    public static CniOutcome Run(IReadOnlyDictionary<string, string> env, string stdin, string? hostNetns = null) =>
+        Run(hostNetns, Fathom, env, stdin);
+
+    /// <summary>One call of a scenario: the test's environment plus the call's CNI_* variables.</summary>
+    public static CniOutcome Run(string hostNetns, string plugin, CniCall call, string config) =>
+        Run(hostNetns, plugin, call.Environment(), config, clearEnvironment: false);
 
     public static CniOutcome Run(string hostNetns, string plugin, CniCall call, JsonObject config) =>
         Run(hostNetns, plugin, call, config.ToJsonString());

@@ -49,7 +49,7 @@ internal sealed class Scenario(UnderlayBed bed, string cniPath, string plugin, s
     public bool HasCheck => string.CompareOrdinal(version, "0.4.0") >= 0;
 
     public JsonObject Config(bool staticIpam = false, string? device = UnderlayBed.Device, string? hwaddr = null, string? kernelpath = null) =>
-        UnderlayConfig.Build(version, type, device, staticIpam, hwaddr, kernelpath);
+        UnderlayConfigs.Build(version, type, device, staticIpam, hwaddr, kernelpath);
 
     public Step Run(string name, CniCall call, JsonObject config)
     {
@@ -64,10 +64,10 @@ internal sealed class Scenario(UnderlayBed bed, string cniPath, string plugin, s
         Run($"ADD {ifName}", bed.Call("ADD", cniPath, ifName), config);
 
     public Step Check(JsonObject config, JsonObject addResult, string ifName = "eth0") =>
-        Run($"CHECK {ifName}", bed.Call("CHECK", cniPath, ifName), UnderlayConfig.WithPrevResult(config, addResult));
+        Run($"CHECK {ifName}", bed.Call("CHECK", cniPath, ifName), UnderlayConfigs.WithPrevResult(config, addResult));
 
     public Step Del(JsonObject config, JsonObject? addResult, string ifName = "eth0", string label = "") =>
-        Run($"DEL {ifName}{label}", bed.Call("DEL", cniPath, ifName), UnderlayConfig.WithPrevResult(config, addResult));
+        Run($"DEL {ifName}{label}", bed.Call("DEL", cniPath, ifName), UnderlayConfigs.WithPrevResult(config, addResult));
 
     // ---- the scenarios ----
 
@@ -108,7 +108,7 @@ internal sealed class Scenario(UnderlayBed bed, string cniPath, string plugin, s
         Shell.IpIn(bed.Host.Name, "link", "del", UnderlayBed.Device);
         Del(config, add.Outcome.Json, label: " (conflict gone)");
         Del(config, add.Outcome.Json, label: " (again)");
-        Run("DEL eth0 (no netns)", bed.Call("DEL", cniPath) with { NetnsPath = null }, UnderlayConfig.WithPrevResult(config, add.Outcome.Json));
+        Run("DEL eth0 (no netns)", bed.Call("DEL", cniPath) with { NetnsPath = null }, UnderlayConfigs.WithPrevResult(config, add.Outcome.Json));
     }
 
     /// <summary>

@@ -17,7 +17,7 @@ public sealed class ChainTests
         ["cniVersion"] = version,
         ["name"] = "ul-chain",
         ["plugins"] = new JsonArray(
-            UnderlayConfig.ListEntry(UnderlayConfig.Build(version, staticIpam: true)),
+            UnderlayConfigs.ListEntry(UnderlayConfigs.Build(version, staticIpam: true)),
             new JsonObject
             {
                 ["type"] = "tuning",

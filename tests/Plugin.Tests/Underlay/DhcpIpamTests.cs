@@ -32,7 +32,7 @@ public sealed class DhcpIpamTests
                 "-pidfile", Path.Combine(dir.FullName, "dhcp.pid"), "-timeout", "5s", "-resendmax", "10s");
             Eventually.True(() => File.Exists(socket), "the dhcp daemon's socket");
 
-            var config = UnderlayConfig.Build("1.0.0");
+            var config = UnderlayConfigs.Build("1.0.0");
             config["ipam"] = new JsonObject { ["type"] = "dhcp", ["daemonSocketPath"] = socket };
             var add = CniExec.Run(bed.Host.Name, CniPlugins.Fathom, bed.Call("ADD", CniPlugins.ReferenceDir), config).Result;
 
@@ -44,7 +44,7 @@ public sealed class DhcpIpamTests
             Assert.Equal(UnderlayBed.DeviceMac, (string?)add["interfaces"]![0]!["mac"]);
             Shell.Exec(bed.Pod.Name, "busybox", "ping", "-c", "1", "-W", "2", UnderlayBed.Gateway).EnsureSuccess("ping the DHCP server's side from the pod");
 
-            CniExec.Run(bed.Host.Name, CniPlugins.Fathom, bed.Call("DEL", CniPlugins.ReferenceDir), UnderlayConfig.WithPrevResult(config, add)).EnsureSuccess();
+            CniExec.Run(bed.Host.Name, CniPlugins.Fathom, bed.Call("DEL", CniPlugins.ReferenceDir), UnderlayConfigs.WithPrevResult(config, add)).EnsureSuccess();
             Assert.True(HasLink(bed.Host.Name, UnderlayBed.Device), "the device is back on the host under its own name");
             Assert.False(HasLink(bed.Pod.Name, "eth0"));
         }
@@ -60,7 +60,7 @@ public sealed class DhcpIpamTests
     {
         Privileged.Require("ip");
         using var bed = UnderlayBed.Create();
-        var config = UnderlayConfig.Build("1.0.0");
+        var config = UnderlayConfigs.Build("1.0.0");
         // No daemon listens on this socket: the dhcp plugin fails once fathom has moved the device in.
         config["ipam"] = new JsonObject { ["type"] = "dhcp", ["daemonSocketPath"] = "/run/fathom-test-no-such-dhcp.sock" };
         var add = CniExec.Run(bed.Host.Name, CniPlugins.Fathom, bed.Call("ADD", CniPlugins.ReferenceDir), config);
@@ -95,7 +95,7 @@ public sealed class DhcpIpamTests
 
                 """.Replace("\r", ""));
             File.SetUnixFileMode(plugin, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
-            var config = UnderlayConfig.Build("1.0.0");
+            var config = UnderlayConfigs.Build("1.0.0");
             config["ipam"] = new JsonObject { ["type"] = "in-pod-ipam" };
             var add = CniExec.Run(bed.Host.Name, CniPlugins.Fathom, bed.Call("ADD", $"{bin.FullName}:{CniPlugins.ReferenceDir}"), config).Result;
             Assert.Equal("10.10.0.9/24", (string?)add["ips"]![0]!["address"]);

@@ -10,7 +10,7 @@ namespace Fathom.Plugin.Tests.Underlay;
 /// </summary>
 public sealed class DifferentialTests
 {
-    public static TheoryData<string> Versions => UnderlayConfig.SharedVersions();
+    public static TheoryData<string> Versions => UnderlayConfigs.SharedVersions();
 
     /// <summary>Runs <paramref name="scenario"/> through both plugins; returns (reference, fathom) traces.</summary>
     private static void Compare(string version, Action<Scenario> scenario, Action<Scenario, Scenario> assert)

@@ -9,7 +9,7 @@ namespace Fathom.Plugin.Tests.Underlay;
 /// </summary>
 public sealed class HostDeviceScenarioTests
 {
-    public static TheoryData<string> Versions => UnderlayConfig.AllVersions();
+    public static TheoryData<string> Versions => UnderlayConfigs.AllVersions();
 
     private static void Run(string version, Action<Scenario> scenario)
     {
@@ -234,7 +234,7 @@ public sealed class HostDeviceScenarioTests
         try
         {
             var del = s.Run("DEL eth0 (stale netns file)", s.Bed.Call("DEL", s.CniPath) with { NetnsPath = stale },
-                UnderlayConfig.WithPrevResult(config, result));
+                UnderlayConfigs.WithPrevResult(config, result));
             del.Outcome.EnsureSuccess();
         }
         finally

@@ -77,7 +77,7 @@ public sealed class PodmanTests
             // podman 4.3 vendors libcni 1.1: it speaks up to spec 1.0.0.
             ["cniVersion"] = "1.0.0",
             ["name"] = "fathom-ul",
-            ["plugins"] = new JsonArray(UnderlayConfig.ListEntry(UnderlayConfig.Build("1.0.0", staticIpam: true))),
+            ["plugins"] = new JsonArray(UnderlayConfigs.ListEntry(UnderlayConfigs.Build("1.0.0", staticIpam: true))),
         };
         File.WriteAllText(Path.Combine(home.NetworkDir, "fathom-ul.conflist"), network.ToJsonString());
         var name = "fathom-ul-" + bed.Pod.Name[^8..];

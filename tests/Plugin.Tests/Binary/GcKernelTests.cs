@@ -1,4 +1,5 @@
-namespace Fathom.Cni.Tests;
+using Fathom.Plugin.Tests.Harness;
+namespace Fathom.Plugin.Tests.Binary;
 
 /// <summary>
 /// GC through the published AOT plugin (its records are source-generated JSON, which only the
@@ -36,7 +37,7 @@ public sealed class GcKernelTests : IDisposable
 
     private static Dictionary<string, string> Env(string command, string container, TestNetns pod)
     {
-        var env = InProcess.Env(command);
+        var env = CniCall.Env(command);
         env["CNI_CONTAINERID"] = container;
         env["CNI_NETNS"] = pod.Path;
         return env;
@@ -53,8 +54,8 @@ public sealed class GcKernelTests : IDisposable
         Shell.IpIn(host.Name, "link", "add", "ul0", "type", "veth", "peer", "name", "ul0p");
         Shell.IpIn(host.Name, "link", "add", "ul1", "type", "veth", "peer", "name", "ul1p");
 
-        PluginBinary.Run(Env("ADD", "kept", kept), Config("ul0"), host.Name).Succeeded();
-        PluginBinary.Run(Env("ADD", "lost", lost), Config("ul1"), host.Name).Succeeded();
+        CniExec.Run(Env("ADD", "kept", kept), Config("ul0"), host.Name).EnsureSuccess();
+        CniExec.Run(Env("ADD", "lost", lost), Config("ul1"), host.Name).EnsureSuccess();
         Assert.Equal(["kept", "lost"], Leases());
         Assert.True(File.Exists(Path.Combine(Records, "gcnet", "lost-eth0.json")));
 
@@ -62,14 +63,14 @@ public sealed class GcKernelTests : IDisposable
         Shell.Ip("netns", "del", lost.Name);
         var gc = new Dictionary<string, string> { ["CNI_COMMAND"] = "GC", ["CNI_PATH"] = "/usr/lib/cni" };
         var valid = ""","cni.dev/valid-attachments":[{"containerID":"kept","ifname":"eth0"}]""";
-        PluginBinary.Run(gc, Config("ul0", valid), host.Name).Succeeded();
+        CniExec.Run(gc, Config("ul0", valid), host.Name).EnsureSuccess();
         Assert.Equal(["kept"], Leases());
         Assert.Equal(["kept-eth0.json"], Directory.GetFiles(Path.Combine(Records, "gcnet")).Select(f => Path.GetFileName(f)));
         Assert.Contains("10.94.0.", Shell.IpIn(kept.Name, "addr", "show", "dev", "eth0"));
 
         // Harmless the second time; the kept pod's DEL then takes its record with it.
-        PluginBinary.Run(gc, Config("ul0", valid), host.Name).Succeeded();
-        PluginBinary.Run(Env("DEL", "kept", kept), Config("ul0"), host.Name).Succeeded();
+        CniExec.Run(gc, Config("ul0", valid), host.Name).EnsureSuccess();
+        CniExec.Run(Env("DEL", "kept", kept), Config("ul0"), host.Name).EnsureSuccess();
         Assert.Empty(Leases());
         Assert.Empty(Directory.GetFiles(Path.Combine(Records, "gcnet")));
     }

@@ -1,6 +1,4 @@
-using System.Net;
 using System.Net.NetworkInformation;
-using System.Net.Sockets;
 using Fathom.Cni;
 using Fathom.Netlink;
 
@@ -22,34 +20,37 @@ namespace Fathom.Datapath.Underlay;
 /// The device's original name is stored on the device itself, in its alias (IFLA_IFALIAS),
 /// exactly as host-device stores it, so either plugin can return a device the other moved.
 /// </remarks>
-public sealed class UnderlayDatapath : IDatapath
+public sealed class UnderlayDatapath(UnderlayConfig config) : IDatapath
 {
-    /// <inheritdoc/>
-    public void ValidateConfig(NetworkConfig config) => DeviceSelector.FromConfig(config);
+    /// <summary>The mode's name in a network config's <c>mode</c>.</summary>
+    public const string Mode = "underlay";
+
+    /// <summary>The mode's entry for the plugin's table: its config section parsed (error 7 when wrong), then the datapath.</summary>
+    public static IDatapath FromConfig(NetworkConfig config) => new UnderlayDatapath(UnderlayConfig.Parse(config));
 
     /// <inheritdoc/>
     public CniResult Add(CniRequest request, Func<CniResult?> allocate)
     {
-        var selector = DeviceSelector.FromConfig(request.Config);
+        var selector = config.Selector;
         var ifName = request.IfName;
         var netnsPath = request.NetnsPath
             ?? throw new CniException(CniErrorCode.InvalidEnvironment, "CNI_NETNS is required for ADD");
 
-        using var pod = OpenNetns(netnsPath);
-        using var host = Kernel("open a netlink socket in the host netns", NetlinkHandle.Open);
-        using var podLinks = Kernel($"open a netlink socket in netns {netnsPath}", () => NetlinkHandle.OpenIn(pod));
+        using var pod = PodNetns.Open(netnsPath);
+        using var host = KernelCall.Run("open a netlink socket in the host netns", NetlinkHandle.Open);
+        using var podLinks = KernelCall.Run($"open a netlink socket in netns {netnsPath}", () => NetlinkHandle.OpenIn(pod));
 
-        var device = Kernel($"look up {selector.Describe()} on the host", () => selector.Find(host))
-            ?? throw new CniException(CniErrorCode.DeviceNotFound, $"{selector.Describe()} not found on the host",
+        var device = KernelCall.Run($"look up {selector.Describe()} on the host", () => selector.Find(host))
+            ?? throw new CniException(UnderlayErrorCodes.DeviceNotFound, $"{selector.Describe()} not found on the host",
                 "underlay mode moves an existing host device into the pod; check the name, MAC or path");
         if ((device.Flags & LinkFlags.Loopback) != 0 || device.MasterIndex is not null)
-            throw new CniException(CniErrorCode.DeviceBusy,
+            throw new CniException(UnderlayErrorCodes.DeviceBusy,
                 $"host device \"{device.Name}\" cannot be given to a pod: it is {((device.Flags & LinkFlags.Loopback) != 0 ? "a loopback" : "enslaved to another device")}");
 
         // CNI spec §ADD: the plugin must fail if the interface name exists. Check before the
         // device leaves the host (host-device moves first and strands the device in the pod).
-        if (Kernel($"look up {ifName} in netns {netnsPath}", () => podLinks.TryGetLink(ifName, out _)))
-            throw new CniException(CniErrorCode.IfNameExists,
+        if (KernelCall.Run($"look up {ifName} in netns {netnsPath}", () => podLinks.TryGetLink(ifName, out _)))
+            throw new CniException(DatapathErrorCodes.IfNameExists,
                 $"interface \"{ifName}\" already exists in netns {netnsPath}",
                 $"host device \"{device.Name}\" was not moved: it is still on the host, unchanged");
 
@@ -58,7 +59,7 @@ public sealed class UnderlayDatapath : IDatapath
         try
         {
             inPod = MoveIn(host, podLinks, pod, device, ifName);
-            Kernel($"set {ifName} up in netns {netnsPath}", () => podLinks.SetLinkUp(inPod.Index));
+            KernelCall.Run($"set {ifName} up in netns {netnsPath}", () => podLinks.SetLinkUp(inPod.Index));
             // IPAM once the device is in the pod and up, as host-device orders it: the dhcp IPAM
             // plugin runs its DHCP client on CNI_IFNAME inside CNI_NETNS. A failed allocation
             // returns the device like any other failure here.
@@ -110,14 +111,14 @@ public sealed class UnderlayDatapath : IDatapath
 
         using (pod)
         {
-            using var podLinks = Kernel($"open a netlink socket in netns {netnsPath}", () => NetlinkHandle.OpenIn(pod));
+            using var podLinks = KernelCall.Run($"open a netlink socket in netns {netnsPath}", () => NetlinkHandle.OpenIn(pod));
             // What the ADD result says of this interface in this sandbox: its MAC and its host MTU.
             var recorded = prevResult?.Interfaces.FirstOrDefault(i => i.Name == ifName && i.Sandbox == netnsPath);
             PhysicalAddress? recordedMac = null;
             if (recorded?.Mac is { } text) DeviceSelector.TryParseMac(text, out recordedMac);
             // By name, else (something in the pod renamed it) by the MAC the result recorded.
             // Not there at all: a repeated DEL, or an ADD that never got this far. Done.
-            if (Kernel($"look up {ifName} in netns {netnsPath}", () => FindInPod(podLinks, ifName, recordedMac)) is not { } link)
+            if (KernelCall.Run($"look up {ifName} in netns {netnsPath}", () => FindInPod(podLinks, ifName, recordedMac)) is not { } link)
                 return;
             if (string.IsNullOrEmpty(link.Alias))
             {
@@ -130,18 +131,18 @@ public sealed class UnderlayDatapath : IDatapath
                 if (recordedMac is null || !SameMac(link.Mac, recordedMac)) return;
                 // The ADD result says this device is ours, yet its alias is gone (cleared in the
                 // pod): its host name is unknown, and guessing one could take another device's.
-                throw new CniException(CniErrorCode.DeviceBusy,
+                throw new CniException(UnderlayErrorCodes.DeviceBusy,
                     $"interface \"{ifName}\" in netns {netnsPath} carries no alias naming its host device",
                     $"its MAC says fathom moved it there, but something cleared its alias; left where it is: set it (ip link set {link.Name} alias <host name>, in the pod) and DEL again");
             }
 
             var hostName = link.Alias;
-            using var host = Kernel("open a netlink socket in the host netns", NetlinkHandle.Open);
-            using var hostNs = Kernel("open the host netns", Netns.OpenCurrent);
+            using var host = KernelCall.Run("open a netlink socket in the host netns", NetlinkHandle.Open);
+            using var hostNs = KernelCall.Run("open the host netns", Netns.OpenCurrent);
             // Check the way back first: with the name taken the move would fail anyway, and the
             // pod keeps its device exactly as it is (up, addressed) for a later DEL.
-            if (Kernel($"look up {hostName} on the host", () => host.TryGetLink(hostName, out var taken) ? taken : null) is { } conflict)
-                throw new CniException(CniErrorCode.DeviceBusy,
+            if (KernelCall.Run($"look up {hostName} on the host", () => host.TryGetLink(hostName, out var taken) ? taken : null) is { } conflict)
+                throw new CniException(UnderlayErrorCodes.DeviceBusy,
                     $"cannot return \"{ifName}\" to the host as \"{hostName}\": the host already has a device named \"{hostName}\" (index {conflict.Index})",
                     $"\"{ifName}\" stays in netns {netnsPath}, untouched; DEL again once the name is free");
 
@@ -153,7 +154,7 @@ public sealed class UnderlayDatapath : IDatapath
             // already named, one move. Only when the pod itself holds another device of that name
             // does the device pass through a private transit netns to be renamed. (It may hold
             // this one under that name: a DEL killed after the rename below, now retried.)
-            if (Kernel($"look up {hostName} in netns {netnsPath}", () => podLinks.TryGetLink(hostName, out var holder) && holder.Index != link.Index))
+            if (KernelCall.Run($"look up {hostName} in netns {netnsPath}", () => podLinks.TryGetLink(hostName, out var holder) && holder.Index != link.Index))
             {
                 MoveOutThroughTransit(podLinks, pod, hostNs, link, ifName, hostName, mtu, netnsPath, prevResult);
                 return;
@@ -161,7 +162,7 @@ public sealed class UnderlayDatapath : IDatapath
             // Down first: the kernel refuses to rename a running device (dev_change_name, EBUSY);
             // the move would close it anyway (dev_close in __dev_change_net_namespace), so this
             // costs no extra wait.
-            Kernel($"set {ifName} down in netns {netnsPath}", () => podLinks.SetLinkDown(link.Index));
+            KernelCall.Run($"set {ifName} down in netns {netnsPath}", () => podLinks.SetLinkDown(link.Index));
             try
             {
                 podLinks.SetLinkName(link.Index, hostName);
@@ -182,9 +183,9 @@ public sealed class UnderlayDatapath : IDatapath
     private static void MoveOutThroughTransit(NetlinkHandle podLinks, NetnsHandle pod, NetnsHandle hostNs, Link link,
         string ifName, string hostName, int? mtu, string netnsPath, CniResult? prevResult)
     {
-        using var transit = Kernel("create a transit netns", TransitNetns.Create);
+        using var transit = KernelCall.Run("create a transit netns", TransitNetns.Create);
         // The move closes the device (dev_close in __dev_change_net_namespace): no separate down.
-        Kernel($"move {ifName} out of netns {netnsPath}", () => podLinks.MoveLinkToNetns(link.Index, transit.Handle));
+        KernelCall.Run($"move {ifName} out of netns {netnsPath}", () => podLinks.MoveLinkToNetns(link.Index, transit.Handle));
         try
         {
             var moving = FindByMac(transit.Netlink, link.Mac, link.Name)
@@ -236,9 +237,9 @@ public sealed class UnderlayDatapath : IDatapath
             throw new CniException(CniErrorCode.CheckFailed,
                 $"sandbox in prevResult {expected.Sandbox} does not match CNI_NETNS {netnsPath}");
 
-        using var pod = OpenNetns(netnsPath);
-        using var podLinks = Kernel($"open a netlink socket in netns {netnsPath}", () => NetlinkHandle.OpenIn(pod));
-        var link = Kernel($"look up {ifName} in netns {netnsPath}", () => podLinks.TryGetLink(ifName, out var l) ? l : null)
+        using var pod = PodNetns.Open(netnsPath);
+        using var podLinks = KernelCall.Run($"open a netlink socket in netns {netnsPath}", () => NetlinkHandle.OpenIn(pod));
+        var link = KernelCall.Run($"look up {ifName} in netns {netnsPath}", () => podLinks.TryGetLink(ifName, out var l) ? l : null)
             ?? throw new CniException(CniErrorCode.CheckFailed, $"interface \"{ifName}\" is missing from netns {netnsPath}");
         var mac = link.Mac is null ? null : InterfaceNames.FormatMac(link.Mac);
         if (expected.Mac is not null && !string.Equals(expected.Mac, mac, StringComparison.OrdinalIgnoreCase))
@@ -270,12 +271,12 @@ public sealed class UnderlayDatapath : IDatapath
         // where it goes back. An alias is not a name: nothing on the host renames for it. (After
         // a first DEL the alias already holds the name: no request at all.)
         if (original.Alias != original.Name)
-            Kernel($"record \"{original.Name}\" in its alias", () => host.SetLinkAlias(index, original.Name));
+            KernelCall.Run($"record \"{original.Name}\" in its alias", () => host.SetLinkAlias(index, original.Name));
         // No explicit "down" first (host-device sets one): the move itself closes the device
         // (__dev_change_net_namespace calls dev_close, net/core/dev.c).
         // EEXIST here means ifName appeared in the pod since the check: the rollback handles it.
-        Kernel($"move {original.Name} into the pod's netns as {ifName}", () => host.MoveLinkToNetns(index, pod, ifName));
-        return Kernel($"look up {ifName} in the pod", () => podLinks.GetLink(ifName));
+        KernelCall.Run($"move {original.Name} into the pod's netns as {ifName}", () => host.MoveLinkToNetns(index, pod, ifName));
+        return KernelCall.Run($"look up {ifName} in the pod", () => podLinks.GetLink(ifName));
     }
 
     /// <summary>
@@ -359,129 +360,4 @@ public sealed class UnderlayDatapath : IDatapath
     }
 
     private static bool SameMac(PhysicalAddress? a, PhysicalAddress? b) => a is null ? b is null : a.Equals(b);
-
-    // ---- errors ----
-
-    private static NetnsHandle OpenNetns(string path)
-    {
-        try
-        {
-            return Netns.Open(path);
-        }
-        catch (NetlinkException e)
-        {
-            throw new CniException(CniErrorCode.NetnsNotFound, $"failed to open netns \"{path}\"", e.Message, e);
-        }
-    }
-
-    /// <summary>Runs one kernel operation; a refusal becomes error 104 naming what was being done.</summary>
-    internal static T Kernel<T>(string what, Func<T> operation)
-    {
-        try
-        {
-            return operation();
-        }
-        catch (NetlinkException e)
-        {
-            throw new CniException(CniErrorCode.DatapathFailure, $"failed to {what}: {e.Message}", e.KernelMessage, e);
-        }
-    }
-
-    internal static void Kernel(string what, Action operation) => Kernel(what, () =>
-    {
-        operation();
-        return 0;
-    });
-}
-
-/// <summary>
-/// Applies an IPAM result to the pod's interface and verifies it, as the reference
-/// pkg/ipam ConfigureIface and pkg/ip ValidateExpectedInterfaceIPs/ValidateExpectedRoute do.
-/// </summary>
-internal static class PodAddressing
-{
-    /// <summary>Adds every address, then every route; a route without a gateway uses its family's gateway from the IPs.</summary>
-    public static void Apply(NetlinkHandle pod, int index, string ifName, CniResult result, bool skipExisting = false)
-    {
-        var present = skipExisting ? pod.ListAddresses(index: index).Select(a => a.Prefix).ToHashSet() : [];
-        foreach (var ip in result.Ips)
-        {
-            if (present.Contains(ip.Address)) continue;
-            var options = ip.Address.Family == AddressFamily.InterNetworkV6
-                // The address is the pod's alone (the VPC assigned it to this device): skip the DAD wait.
-                ? new AddressOptions { NoDad = true }
-                // The subnet's broadcast address, as vishvananda/netlink AddrAdd (and so host-device) sets it.
-                : new AddressOptions { Broadcast = Broadcast(ip.Address) };
-            UnderlayDatapath.Kernel($"add address {ip.Address} to {ifName}", () => pod.AddAddress(index, ip.Address, options));
-        }
-        foreach (var route in result.Routes)
-        {
-            var r = ToKernelRoute(route, index, result);
-            UnderlayDatapath.Kernel($"add route {route.Destination}{(r.Gateway is null ? "" : " via " + r.Gateway)} on {ifName}",
-                () => { if (skipExisting) pod.ReplaceRoute(r); else pod.AddRoute(r); });
-        }
-    }
-
-    // 10.10.0.1/24 → 10.10.0.255; none for /31 and /32 (RFC 3021 point-to-point, host routes).
-    private static IPAddress? Broadcast(IpPrefix prefix)
-    {
-        if (prefix.PrefixLength >= 31) return null;
-        Span<byte> bytes = stackalloc byte[4];
-        prefix.Address.TryWriteBytes(bytes, out _);
-        for (var bit = prefix.PrefixLength; bit < 32; bit++)
-            bytes[bit / 8] |= (byte)(0x80 >> (bit % 8));
-        return new IPAddress(bytes);
-    }
-
-    /// <summary>CHECK: each address of the interface and each route of the result is present.</summary>
-    public static void Verify(NetlinkHandle pod, int index, string ifName, string netnsPath, CniResult expected, int interfaceIndex)
-    {
-        var addresses = UnderlayDatapath.Kernel($"list addresses of {ifName}", () => pod.ListAddresses(index: index));
-        foreach (var ip in expected.Ips.Where(ip => ip.Interface is null || ip.Interface == interfaceIndex))
-            if (!addresses.Any(a => a.Prefix.Equals(ip.Address)))
-                throw new CniException(CniErrorCode.CheckFailed,
-                    $"address {ip.Address} is missing from \"{ifName}\" in netns {netnsPath}");
-
-        foreach (var family in expected.Routes.Select(r => r.Destination.Family).Distinct())
-        {
-            var routes = UnderlayDatapath.Kernel($"list routes in netns {netnsPath}", () => pod.ListRoutes(family));
-            foreach (var route in expected.Routes.Where(r => r.Destination.Family == family))
-            {
-                var want = ToKernelRoute(route, index, expected);
-                var present = routes.Any(r =>
-                    Same(r.Destination, want.Destination) && Equals(r.Gateway, want.Gateway) && r.Table == want.Table);
-                if (!present)
-                    throw new CniException(CniErrorCode.CheckFailed,
-                        $"route {route.Destination}{(want.Gateway is null ? "" : " via " + want.Gateway)} is missing from netns {netnsPath}");
-            }
-        }
-    }
-
-    private static Route ToKernelRoute(CniRoute route, int index, CniResult result)
-    {
-        var family = route.Destination.Family;
-        var gateway = route.Gateway ?? result.Ips.FirstOrDefault(ip => ip.Address.Family == family && ip.Gateway is not null)?.Gateway;
-        return new Route
-        {
-            // The kernel stores a default route with no RTA_DST; say so the same way.
-            Destination = route.Destination.PrefixLength == 0 ? null : route.Destination.Network,
-            Family = family,
-            Gateway = gateway,
-            OutputIndex = index,
-            Mtu = route.Mtu,
-            AdvMss = route.AdvMss,
-            Priority = route.Priority,
-            Table = route.Table ?? RouteTables.Main,
-            Scope = route.Scope is int scope ? (RouteScope)scope : null,
-        };
-    }
-
-    private static bool Same(IpPrefix? a, IpPrefix? b)
-    {
-        static bool isDefault(IpPrefix? p) => p is null || p.Value.PrefixLength == 0;
-        if (isDefault(a) || isDefault(b)) return isDefault(a) && isDefault(b);
-        return a!.Value.Network.Equals(b!.Value.Network);
-    }
-
-    private static bool Equals(IPAddress? a, IPAddress? b) => a is null ? b is null : a.Equals(b);
 }

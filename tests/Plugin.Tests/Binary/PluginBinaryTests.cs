@@ -1,6 +1,9 @@
+using Fathom.Cni;
+using Fathom.Cni.Tests;
+using Fathom.Plugin.Tests.Harness;
 using System.Text.Json.Nodes;
 
-namespace Fathom.Cni.Tests;
+namespace Fathom.Plugin.Tests.Binary;
 
 /// <summary>The AOT binary as a runtime sees it: no root needed, nothing reaches the kernel.</summary>
 public sealed class PluginBinaryTests
@@ -10,9 +13,10 @@ public sealed class PluginBinaryTests
     public void Malformed_input_fails_with_its_exact_code(string name, string version)
     {
         var input = MalformedInput.Named(name);
-        var (output, stderr) = PluginBinary.RunWithStderr(input.Environment(), input.Config(version));
+        var output = CniExec.Run(input.Environment(), input.Config(version));
+        var stderr = output.Stderr;
         Assert.Equal(1, output.ExitCode);
-        var json = output.Json;
+        var json = output.Body;
         Assert.Equal(input.Code, (int)json["code"]!);
         Assert.False(string.IsNullOrWhiteSpace((string?)json["msg"]));
         Assert.NotNull((string?)json["cniVersion"]);
@@ -63,12 +67,12 @@ public sealed class PluginBinaryTests
 
     private static void AssertRefusal(string version, string command, string netns, string fields, int code)
     {
-        var env = InProcess.Env(command);
+        var env = CniCall.Env(command);
         env["CNI_NETNS"] = netns;
-        var output = PluginBinary.Run(env, $$"""{"cniVersion":"{{version}}","name":"n","type":"fathom",{{fields.Trim()}}}""");
+        var output = CniExec.Run(env, $$"""{"cniVersion":"{{version}}","name":"n","type":"fathom",{{fields.Trim()}}}""");
         Assert.Equal(code, output.ErrorCode);
-        Assert.Equal(version, (string)output.Json["cniVersion"]!);
-        var msg = (string)output.Json["msg"]!;
+        Assert.Equal(version, (string)output.Body["cniVersion"]!);
+        var msg = (string)output.Body["msg"]!;
         Assert.True(msg.Contains("ftest-", StringComparison.Ordinal) || msg.Contains("02:00:00:00:0f:99", StringComparison.Ordinal) || msg.Contains("00:99.0", StringComparison.Ordinal),
             $"the message names the device or netns at fault: {msg}");
     }
@@ -76,10 +80,10 @@ public sealed class PluginBinaryTests
     [Fact]
     public void VERSION_answers_without_stdin_and_exits_0()
     {
-        var output = PluginBinary.Run(new Dictionary<string, string> { ["CNI_COMMAND"] = "VERSION" }, "").Succeeded();
+        var output = CniExec.Run(new Dictionary<string, string> { ["CNI_COMMAND"] = "VERSION" }, "").EnsureSuccess();
         Assert.True(JsonNode.DeepEquals(
             JsonNode.Parse("""{"cniVersion":"1.1.0","supportedVersions":["0.3.0","0.3.1","0.4.0","1.0.0","1.1.0"]}"""),
-            output.Json));
+            output.Body));
     }
 
     [Fact]
@@ -87,11 +91,11 @@ public sealed class PluginBinaryTests
     {
         // A shell redirect hands both runs one file description: each write must land at its
         // shared offset (write(2)), not at an offset of the process's own (pwrite).
-        PluginBinary.RequireBuilt();
+        CniExec.RequireBuilt();
         var file = Path.GetTempFileName();
         try
         {
-            var script = $"{{ CNI_COMMAND=VERSION '{PluginBinary.Path}'; CNI_COMMAND=VERSION '{PluginBinary.Path}'; }} > '{file}'";
+            var script = $"{{ CNI_COMMAND=VERSION '{CniExec.Fathom}'; CNI_COMMAND=VERSION '{CniExec.Fathom}'; }} > '{file}'";
             Shell.Run("sh", ["-c", script]).EnsureSuccess("two VERSION runs into one file");
             var lines = File.ReadAllLines(file);
             Assert.Equal(2, lines.Length);
@@ -106,7 +110,8 @@ public sealed class PluginBinaryTests
     [Fact]
     public void Without_CNI_COMMAND_it_says_what_it_is_on_stderr()
     {
-        var (output, stderr) = PluginBinary.RunWithStderr(new Dictionary<string, string>(), "");
+        var output = CniExec.Run(new Dictionary<string, string>(), "");
+        var stderr = output.Stderr;
         Assert.Equal(4, output.ErrorCode);
         Assert.Contains("CNI fathom plugin", stderr);
         Assert.Contains("1.1.0", stderr);
@@ -115,11 +120,11 @@ public sealed class PluginBinaryTests
     [Fact]
     public void An_error_is_the_spec_object_in_the_config_version()
     {
-        var env = InProcess.Env("ADD");
-        var output = PluginBinary.Run(env, """{"cniVersion":"0.4.0","name":"n","type":"fathom","mode":"warp"}""");
+        var env = CniCall.Env("ADD");
+        var output = CniExec.Run(env, """{"cniVersion":"0.4.0","name":"n","type":"fathom","mode":"warp"}""");
         Assert.Equal(1, output.ExitCode);
         Assert.True(JsonNode.DeepEquals(
             JsonNode.Parse("""{"cniVersion":"0.4.0","code":7,"msg":"unknown mode \"warp\"","details":"fathom knows [underlay]"}"""),
-            output.Json), output.Stdout);
+            output.Body), output.Stdout);
     }
 }

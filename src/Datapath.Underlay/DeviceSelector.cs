@@ -1,5 +1,4 @@
 using System.Net.NetworkInformation;
-using Fathom.Cni;
 using Fathom.Netlink;
 
 namespace Fathom.Datapath.Underlay;
@@ -13,32 +12,6 @@ internal sealed record DeviceSelector(string? Name, PhysicalAddress? Mac, string
 {
     /// <summary>The sysfs mount the plugin sees (its own netns's view under <c>ip netns exec</c>).</summary>
     internal const string SysRoot = "/sys";
-
-    /// <summary>Validates the selection fields of a config: 7 (invalid config) naming the field at fault.</summary>
-    public static DeviceSelector FromConfig(NetworkConfig config)
-    {
-        if (string.IsNullOrEmpty(config.Device) && string.IsNullOrEmpty(config.HwAddr) && string.IsNullOrEmpty(config.KernelPath))
-            throw new CniException(CniErrorCode.InvalidNetworkConfig,
-                "specify either \"device\", \"hwaddr\" or \"kernelpath\"",
-                "underlay mode needs the host device to hand to the pod");
-
-        PhysicalAddress? mac = null;
-        if (!string.IsNullOrEmpty(config.HwAddr) && !TryParseMac(config.HwAddr, out mac))
-            throw new CniException(CniErrorCode.InvalidNetworkConfig,
-                $"field \"hwaddr\" is \"{config.HwAddr}\": not a MAC address", "expected six hex octets such as 02:00:0a:00:00:01");
-
-        if (!string.IsNullOrEmpty(config.KernelPath) &&
-            (!Path.IsPathRooted(config.KernelPath) || !config.KernelPath.StartsWith("/sys/devices/", StringComparison.Ordinal)
-             || config.KernelPath.Split('/').Contains("..")))
-            throw new CniException(CniErrorCode.InvalidNetworkConfig,
-                $"field \"kernelpath\" is \"{config.KernelPath}\": it must be absolute and begin with /sys/devices/");
-
-        if (!string.IsNullOrEmpty(config.Device) && !InterfaceNames.IsValid(config.Device))
-            throw new CniException(CniErrorCode.InvalidNetworkConfig,
-                $"field \"device\" is \"{config.Device}\": not a valid interface name");
-
-        return new DeviceSelector(NullIfEmpty(config.Device), mac, NullIfEmpty(config.KernelPath));
-    }
 
     /// <summary>What the selector names, for messages: <c>device "eth10"</c>, <c>hwaddr 02:...</c>.</summary>
     public string Describe() =>
@@ -122,6 +95,4 @@ internal sealed record DeviceSelector(string? Name, PhysicalAddress? Mac, string
         return true;
     }
 
-
-    private static string? NullIfEmpty(string? s) => string.IsNullOrEmpty(s) ? null : s;
 }

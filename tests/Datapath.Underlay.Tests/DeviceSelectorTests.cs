@@ -3,7 +3,7 @@ using Fathom.Cni;
 using Fathom.Datapath.Underlay;
 using Fathom.Netlink;
 
-namespace Fathom.Plugin.Tests.Underlay;
+namespace Fathom.Datapath.Underlay.Tests;
 
 /// <summary>
 /// Device selection as pure logic: config validation, and <c>kernelpath</c> against a fake sysfs
@@ -17,6 +17,8 @@ public sealed class DeviceSelectorTests : IDisposable
     public void Dispose() => Directory.Delete(_sys, recursive: true);
 
     private static NetworkConfig Config(string json) => NetworkConfig.Parse(System.Text.Encoding.UTF8.GetBytes(json));
+
+    private static DeviceSelector Selector(NetworkConfig config) => UnderlayConfig.Parse(config).Selector;
 
     private static Link L(int index, string name, string mac) => new()
     {
@@ -36,7 +38,7 @@ public sealed class DeviceSelectorTests : IDisposable
     [InlineData("""{"cniVersion":"1.1.0","name":"n","type":"fathom","device":"waytoolongname123"}""", "device")]
     public void InvalidSelectionIsInvalidConfig(string json, string mentioned)
     {
-        var e = Assert.Throws<CniException>(() => DeviceSelector.FromConfig(Config(json)));
+        var e = Assert.Throws<CniException>(() => Selector(Config(json)));
         Assert.Equal(CniErrorCode.InvalidNetworkConfig, e.Code);
         Assert.Contains(mentioned, e.Message);
     }
@@ -44,7 +46,7 @@ public sealed class DeviceSelectorTests : IDisposable
     [Fact]
     public void NameWinsOverHwAddrAsInHostDevice()
     {
-        var s = DeviceSelector.FromConfig(Config("""{"cniVersion":"1.1.0","name":"n","type":"fathom","device":"eth10","hwaddr":"02:00:00:00:00:05"}"""));
+        var s = Selector(Config("""{"cniVersion":"1.1.0","name":"n","type":"fathom","device":"eth10","hwaddr":"02:00:00:00:00:05"}"""));
         Assert.Equal("eth10", s.Find(Links, _sys)!.Name);
     }
 
@@ -54,7 +56,7 @@ public sealed class DeviceSelectorTests : IDisposable
     [InlineData("02-00-00-00-00-0a")]
     public void HwAddrMatchesInAnyCaseAndSeparator(string mac)
     {
-        var s = DeviceSelector.FromConfig(Config($$"""{"cniVersion":"1.1.0","name":"n","type":"fathom","hwaddr":"{{mac}}"}"""));
+        var s = Selector(Config($$"""{"cniVersion":"1.1.0","name":"n","type":"fathom","hwaddr":"{{mac}}"}"""));
         Assert.Equal("eth10", s.Find(Links, _sys)!.Name);
     }
 
@@ -63,7 +65,7 @@ public sealed class DeviceSelectorTests : IDisposable
     {
         // /sys/devices/pci0000:00/0000:00:05.0/net/ens5 (a NIC whose netdev sits right under the PCI device)
         Directory.CreateDirectory(Path.Combine(_sys, "devices/pci0000:00/0000:00:05.0/net/ens5"));
-        var s = DeviceSelector.FromConfig(Config("""{"cniVersion":"1.1.0","name":"n","type":"fathom","kernelpath":"/sys/devices/pci0000:00/0000:00:05.0"}"""));
+        var s = Selector(Config("""{"cniVersion":"1.1.0","name":"n","type":"fathom","kernelpath":"/sys/devices/pci0000:00/0000:00:05.0"}"""));
         Assert.Equal("ens5", s.Find(Links, _sys)!.Name);
     }
 
@@ -75,7 +77,7 @@ public sealed class DeviceSelectorTests : IDisposable
         Directory.CreateDirectory(dev);
         Directory.CreateDirectory(Path.Combine(_sys, "class/net/eth10"));
         File.CreateSymbolicLink(Path.Combine(_sys, "class/net/eth10/device"), dev);
-        var s = DeviceSelector.FromConfig(Config("""{"cniVersion":"1.1.0","name":"n","type":"fathom","kernelpath":"/sys/devices/pci0000:00/0000:00:03.0/virtio2"}"""));
+        var s = Selector(Config("""{"cniVersion":"1.1.0","name":"n","type":"fathom","kernelpath":"/sys/devices/pci0000:00/0000:00:03.0/virtio2"}"""));
         Assert.Equal("eth10", s.Find(Links, _sys)!.Name);
     }
 
@@ -83,7 +85,7 @@ public sealed class DeviceSelectorTests : IDisposable
     public void KernelPathWithoutAMatchingNetdevFindsNothing()
     {
         Directory.CreateDirectory(Path.Combine(_sys, "devices/pci0000:00/0000:00:07.0/net/enp7s0")); // not a link of this netns
-        var s = DeviceSelector.FromConfig(Config("""{"cniVersion":"1.1.0","name":"n","type":"fathom","kernelpath":"/sys/devices/pci0000:00/0000:00:07.0"}"""));
+        var s = Selector(Config("""{"cniVersion":"1.1.0","name":"n","type":"fathom","kernelpath":"/sys/devices/pci0000:00/0000:00:07.0"}"""));
         Assert.Null(s.Find(Links, _sys));
     }
 }

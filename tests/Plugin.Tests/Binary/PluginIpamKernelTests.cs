@@ -1,6 +1,8 @@
+using Fathom.Cni;
+using Fathom.Plugin.Tests.Harness;
 using System.Text.Json.Nodes;
 
-namespace Fathom.Cni.Tests;
+namespace Fathom.Plugin.Tests.Binary;
 
 /// <summary>
 /// The AOT plugin with real delegated IPAM (host-local, static) and a real device: run inside a
@@ -47,7 +49,7 @@ public sealed class PluginIpamKernelTests : IDisposable
 
     private static Dictionary<string, string> Env(string command, TestNetns pod, string ifName = "eth0")
     {
-        var env = InProcess.Env(command, ifName);
+        var env = CniCall.Env(command, ifName);
         env["CNI_NETNS"] = pod.Path;
         return env;
     }
@@ -59,17 +61,17 @@ public sealed class PluginIpamKernelTests : IDisposable
         Shell.Run("ip", ["-n", netns, "link", "show", "dev", dev]).ExitCode == 0;
 
     [PrivilegedTheory("ip")]
-    [MemberData(nameof(Versions.All), MemberType = typeof(Versions))]
+    [MemberData(nameof(UnderlayConfigs.AllVersions), MemberType = typeof(UnderlayConfigs))]
     public void ADD_CHECK_DEL_with_host_local(string version)
     {
         Privileged.Require("ip");
         var (host, pod) = HostAndPod();
 
-        var added = PluginBinary.Run(Env("ADD", pod), HostLocal(version), host.Name).Succeeded();
-        var ip = added.Json["ips"]![0]!;
+        var added = CniExec.Run(Env("ADD", pod), HostLocal(version), host.Name).EnsureSuccess();
+        var ip = added.Body["ips"]![0]!;
         Assert.Equal("10.98.0.2/24", (string)ip["address"]!);
         Assert.Equal(0, (int)ip["interface"]!);
-        Assert.Equal(pod.Path, (string)added.Json["interfaces"]![0]!["sandbox"]!);
+        Assert.Equal(pod.Path, (string)added.Body["interfaces"]![0]!["sandbox"]!);
 
         // The kernel agrees: eth0 in the pod with the address and a default route via the gateway.
         var addr = Assert.Single(AddressesOf(pod.Name, "eth0"), a => (string)a!["family"]! == "inet")!;
@@ -81,27 +83,27 @@ public sealed class PluginIpamKernelTests : IDisposable
 
         if (CniVersion.AtLeast(version, "0.4.0"))
         {
-            PluginBinary.Run(Env("CHECK", pod), HostLocal(version, $",\"prevResult\":{added.Stdout}"), host.Name).Succeeded();
+            CniExec.Run(Env("CHECK", pod), HostLocal(version, $",\"prevResult\":{added.Stdout}"), host.Name).EnsureSuccess();
         }
 
-        PluginBinary.Run(Env("DEL", pod), HostLocal(version, $",\"prevResult\":{added.Stdout}"), host.Name).Succeeded();
+        CniExec.Run(Env("DEL", pod), HostLocal(version, $",\"prevResult\":{added.Stdout}"), host.Name).EnsureSuccess();
         Assert.True(HasLink(host.Name, "ul0"), "the device is back on the host under its own name");
         Assert.False(HasLink(pod.Name, "eth0"));
         Assert.Empty(Leases());
     }
 
     [PrivilegedTheory("ip")]
-    [MemberData(nameof(Versions.All), MemberType = typeof(Versions))]
+    [MemberData(nameof(UnderlayConfigs.AllVersions), MemberType = typeof(UnderlayConfigs))]
     public void A_refused_ADD_releases_the_lease_and_leaves_the_device_on_the_host(string version)
     {
         Privileged.Require("ip");
         var (host, pod) = HostAndPod();
         Shell.IpIn(pod.Name, "link", "add", "eth0", "type", "veth", "peer", "name", "eth0p");
 
-        var output = PluginBinary.Run(Env("ADD", pod), HostLocal(version), host.Name);
+        var output = CniExec.Run(Env("ADD", pod), HostLocal(version), host.Name);
         Assert.Equal(103, output.ErrorCode);
-        Assert.Contains("eth0", (string)output.Json["msg"]!);
-        Assert.Equal(version, (string)output.Json["cniVersion"]!);
+        Assert.Contains("eth0", (string)output.Body["msg"]!);
+        Assert.Equal(version, (string)output.Body["cniVersion"]!);
         Assert.True(HasLink(host.Name, "ul0"));
         Assert.Empty(Leases());
     }
@@ -111,21 +113,21 @@ public sealed class PluginIpamKernelTests : IDisposable
     {
         Privileged.Require("ip");
         var (host, pod) = HostAndPod();
-        PluginBinary.Run(Env("ADD", pod), HostLocal("1.0.0"), host.Name).Succeeded();
+        CniExec.Run(Env("ADD", pod), HostLocal("1.0.0"), host.Name).EnsureSuccess();
         Assert.Single(Leases());
 
         // The runtime lost the pod's netns. (A veth dies with it; a physical NIC would return to the root netns.)
         Shell.Ip("netns", "del", pod.Name);
-        PluginBinary.Run(Env("DEL", pod), HostLocal("1.0.0"), host.Name).Succeeded();
+        CniExec.Run(Env("DEL", pod), HostLocal("1.0.0"), host.Name).EnsureSuccess();
         Assert.Empty(Leases());
 
         var noNetns = Env("DEL", pod);
         noNetns.Remove("CNI_NETNS");
-        PluginBinary.Run(noNetns, HostLocal("1.0.0"), host.Name).Succeeded();
+        CniExec.Run(noNetns, HostLocal("1.0.0"), host.Name).EnsureSuccess();
     }
 
     [PrivilegedTheory("ip")]
-    [MemberData(nameof(Versions.All), MemberType = typeof(Versions))]
+    [MemberData(nameof(UnderlayConfigs.AllVersions), MemberType = typeof(UnderlayConfigs))]
     public void ADD_with_static_ipam_sets_both_families(string version)
     {
         Privileged.Require("ip");
@@ -137,12 +139,12 @@ public sealed class PluginIpamKernelTests : IDisposable
                      "routes":[{"dst":"0.0.0.0/0"}]}
             }
             """;
-        var added = PluginBinary.Run(Env("ADD", pod, "net1"), config, host.Name).Succeeded();
-        Assert.Equal(["10.97.0.5/24", "fd97::5/64"], added.Json["ips"]!.AsArray().Select(i => (string)i!["address"]!));
+        var added = CniExec.Run(Env("ADD", pod, "net1"), config, host.Name).EnsureSuccess();
+        Assert.Equal(["10.97.0.5/24", "fd97::5/64"], added.Body["ips"]!.AsArray().Select(i => (string)i!["address"]!));
         var kernel = AddressesOf(pod.Name, "net1").Select(a => $"{a!["local"]}/{a["prefixlen"]}").ToList();
         Assert.Contains("10.97.0.5/24", kernel);
         Assert.Contains("fd97::5/64", kernel);
-        PluginBinary.Run(Env("DEL", pod, "net1"), config, host.Name).Succeeded();
+        CniExec.Run(Env("DEL", pod, "net1"), config, host.Name).EnsureSuccess();
         Assert.True(HasLink(host.Name, "ul0"));
     }
 }

@@ -3,7 +3,7 @@ using System.Text.Json.Nodes;
 namespace Fathom.Plugin.Tests.Harness;
 
 /// <summary>Network configs for the underlay tests: one shape, sent to fathom or (type host-device) to the reference.</summary>
-internal static class UnderlayConfig
+internal static class UnderlayConfigs
 {
     /// <summary>Every spec version Fathom speaks; the reference host-device 1.1.1 stops at 1.0.0.</summary>
     public static readonly string[] Versions = ["0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"];
