@@ -28,8 +28,9 @@ public enum CniErrorCode
     /// <summary>STATUS: the plugin can serve ADD, but pods will have limited connectivity.</summary>
     LimitedConnectivity = 51,
 
-    // 100–103 belong to the datapath modes: 102 and 103 to every mode (Fathom.Datapath's
-    // DatapathErrorCodes), 100 and 101 to underlay (UnderlayErrorCodes). docs/cni.md lists all.
+    // 100–103 belong to the datapath modes, defined with them as constants of this type: 102
+    // and 103 to every mode (Fathom.Datapath's DatapathErrorCodes), the rest to the mode that
+    // returns them. docs/cni.md lists every code.
 
     /// <summary>The kernel refused an operation of the datapath; the message carries the errno and the kernel's text.</summary>
     DatapathFailure = 104,

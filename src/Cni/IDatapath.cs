@@ -1,7 +1,7 @@
 namespace Fathom.Cni;
 
 /// <summary>
-/// One datapath mode (underlay, shared, host-gw, overlay). The core (<see cref="CniCommands"/>)
+/// One datapath mode (DESIGN.md §3), as the plugin's <see cref="CniModes"/> table names it. The core (<see cref="CniCommands"/>)
 /// does environment and config validation, delegated IPAM, chaining and result versioning
 /// around it; a mode only wires the kernel. A mode is made per invocation by its factory in the
 /// plugin's <see cref="CniModes"/> table, which parses the mode's config section first (error 7
