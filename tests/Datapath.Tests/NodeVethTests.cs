@@ -1,0 +1,118 @@
+using System.Net;
+using Fathom.Cni;
+using Fathom.Netlink;
+
+namespace Fathom.Datapath.Tests;
+
+/// <summary>
+/// The node↔pod veth on the real kernel: a "node" netns (with an address of its own) and a
+/// "pod" netns, fresh per test; traffic checked with ping both ways.
+/// </summary>
+public sealed class NodeVethTests
+{
+    private static readonly IPAddress PodIp = IPAddress.Parse("10.66.0.7");
+
+    private sealed class Bed : IDisposable
+    {
+        public TestNetns Node { get; } = TestNetns.Create("nv");
+        public TestNetns Pod { get; } = TestNetns.Create("nv");
+        public NetnsHandle PodNs { get; }
+        public NetlinkHandle Host { get; }
+        public NetlinkHandle PodLinks { get; }
+
+        public Bed()
+        {
+            // The node's own address, on a veth end of its own (this kernel has no dummy links).
+            Shell.IpIn(Node.Name, "link", "add", "eth0", "type", "veth", "peer", "name", "eth0p");
+            Shell.IpIn(Node.Name, "addr", "add", "10.66.1.10/24", "dev", "eth0");
+            Shell.IpIn(Node.Name, "link", "set", "eth0", "up");
+            using var node = Netns.Open(Node.Path);
+            Host = NetlinkHandle.OpenIn(node);
+            PodNs = Netns.Open(Pod.Path);
+            PodLinks = NetlinkHandle.OpenIn(PodNs);
+        }
+
+        public void Dispose()
+        {
+            PodLinks.Dispose();
+            PodNs.Dispose();
+            Host.Dispose();
+            Pod.Dispose();
+            Node.Dispose();
+        }
+    }
+
+    private static NodeVethSpec Spec(params string[] viaNode) =>
+        new(NodeVeth.HostNameFor("ctr-1", "eth0"), "eth0", PodIp, [.. viaNode.Select(IpPrefix.Parse)]);
+
+    [Fact]
+    public void The_node_ends_name_is_stable_short_and_distinct()
+    {
+        var name = NodeVeth.HostNameFor("ctr-1", "eth0");
+        Assert.Equal(name, NodeVeth.HostNameFor("ctr-1", "eth0"));
+        Assert.True(name.Length <= 15 && name.StartsWith("fth", StringComparison.Ordinal), name);
+        Assert.NotEqual(name, NodeVeth.HostNameFor("ctr-1", "net1"));
+        Assert.NotEqual(name, NodeVeth.HostNameFor("ctr-2", "eth0"));
+    }
+
+    [PrivilegedFact("ip", "ping")]
+    public void Node_and_pod_reach_each_other_and_CHECK_names_what_drifted()
+    {
+        using var bed = new Bed();
+        var spec = Spec("0.0.0.0/0");
+        var inPod = NodeVeth.Create(bed.Host, bed.PodNs, bed.PodLinks, spec);
+        Assert.Equal("eth0", inPod.Name);
+        Assert.True(inPod.IsUp);
+
+        Assert.Equal(0, Shell.Exec(bed.Node.Name, "ping", "-c1", "-W2", PodIp.ToString()).ExitCode);
+        Assert.Equal(0, Shell.Exec(bed.Pod.Name, "ping", "-c1", "-W2", "10.66.1.10").ExitCode);
+        Assert.Contains($"default via {NodeVeth.Gateway} dev eth0 onlink", Shell.IpIn(bed.Pod.Name, "route", "show"));
+        Assert.Contains("PERMANENT", Shell.IpIn(bed.Pod.Name, "neigh", "show", NodeVeth.Gateway.ToString()));
+        NodeVeth.Verify(bed.Host, bed.PodLinks, spec);
+
+        Shell.IpIn(bed.Node.Name, "route", "del", $"{PodIp}/32");
+        var drift = Assert.Throws<CniException>(() => NodeVeth.Verify(bed.Host, bed.PodLinks, spec));
+        Assert.Equal(CniErrorCode.CheckFailed, drift.Code);
+        Assert.Contains($"{PodIp}/32 dev {spec.HostName}", drift.Message);
+
+        Assert.True(NodeVeth.TryDelete(bed.Host, spec.HostName));
+        Assert.False(NodeVeth.TryDelete(bed.Host, spec.HostName)); // idempotent
+        Assert.DoesNotContain("eth0", Shell.IpIn(bed.Pod.Name, "-o", "link", "show"));
+    }
+
+    [PrivilegedFact("ip")]
+    public void Only_the_listed_destinations_go_through_the_node()
+    {
+        using var bed = new Bed();
+        NodeVeth.Create(bed.Host, bed.PodNs, bed.PodLinks, Spec("10.66.1.10/32"));
+        var routes = Shell.IpIn(bed.Pod.Name, "route", "show");
+        Assert.Contains($"10.66.1.10 via {NodeVeth.Gateway} dev eth0 onlink", routes);
+        Assert.DoesNotContain("default", routes);
+    }
+
+    [PrivilegedFact("ip")]
+    public void An_ifname_taken_in_the_pod_is_103_and_nothing_is_left_on_the_node()
+    {
+        using var bed = new Bed();
+        Shell.IpIn(bed.Pod.Name, "link", "add", "eth0", "type", "veth", "peer", "name", "other");
+        var e = Assert.Throws<CniException>(() => NodeVeth.Create(bed.Host, bed.PodNs, bed.PodLinks, Spec("0.0.0.0/0")));
+        Assert.Equal(DatapathErrorCodes.IfNameExists, e.Code);
+        Assert.DoesNotContain("fth", Shell.IpIn(bed.Node.Name, "-o", "link", "show"));
+    }
+
+    [PrivilegedFact("ip")]
+    public void A_failure_while_wiring_deletes_the_pair()
+    {
+        using var bed = new Bed();
+        // The pod already routes the gateway elsewhere: adding the gateway's route fails (EEXIST)
+        // after the pair exists, and the pair must go again.
+        Shell.IpIn(bed.Pod.Name, "link", "add", "x0", "type", "veth", "peer", "name", "x1");
+        Shell.IpIn(bed.Pod.Name, "link", "set", "x0", "up");
+        Shell.IpIn(bed.Pod.Name, "route", "add", $"{NodeVeth.Gateway}/32", "dev", "x0");
+        var e = Assert.Throws<CniException>(() => NodeVeth.Create(bed.Host, bed.PodNs, bed.PodLinks, Spec("0.0.0.0/0")));
+        Assert.Equal(CniErrorCode.DatapathFailure, e.Code);
+        Assert.Contains($"add route {NodeVeth.Gateway}", e.Message);
+        Assert.DoesNotContain("fth", Shell.IpIn(bed.Node.Name, "-o", "link", "show"));
+        Assert.DoesNotContain("eth0", Shell.IpIn(bed.Pod.Name, "-o", "link", "show"));
+    }
+}
