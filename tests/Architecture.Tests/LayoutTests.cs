@@ -30,7 +30,9 @@ public sealed partial class LayoutTests
         ["Plugin"] = ["Netlink", "Cni", "Datapath", "Datapath.Underlay", "Datapath.Shared", "Datapath.HostGw", "Datapath.Overlay",
                       "Agent.Protocol"],
         ["Lab"] = ["Netlink"],
-        ["Ctl"] = ["Netlink", "Cni", "Lab", "Agent.Protocol", "Cloud", "Cloud.Aws", "Datastore"],
+        // fathomctl's benchmarks assemble Fathom's datapaths directly, beside the classic wiring.
+        ["Ctl"] = ["Netlink", "Cni", "Lab", "Agent.Protocol", "Cloud", "Cloud.Aws", "Datastore",
+                   "Datapath", "Datapath.Underlay", "Datapath.Shared", "Datapath.HostGw", "Datapath.Overlay"],
     };
 
     private static string Src => Path.Combine(Repository.Root, "src");
