@@ -1,3 +1,4 @@
+using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text;
@@ -40,19 +41,43 @@ internal static class BenchCniCommand
             """);
     }
 
-    public static Task<int> RunAsync(string[] args)
+    internal static readonly Option<int> Cycles = NumberOptions.Count("--cycles", "How many measured ADD+DEL cycles per plugin.", 200);
+
+    internal static readonly Option<string> Plugin = new("--plugin")
     {
-        var options = new CommandArgs(args);
-        var cycles = options.PositiveInt("--cycles", 200);
-        var plugin = Path.GetFullPath(options.Value("--plugin") ?? Path.Combine(AppContext.BaseDirectory, "fathom"));
-        var reference = Path.GetFullPath(options.Value("--reference") ?? Path.Combine(ReferenceDir, "host-device"));
-        options.EnsureConsumed();
-        if (!File.Exists(plugin))
-            throw new InvalidOperationException($"fathom plugin not found at {plugin}: run ./build.sh, or pass --plugin PATH");
-        if (!File.Exists(reference))
-            throw new InvalidOperationException($"reference plugin not found at {reference}: install containernetworking-plugins (scripts/prereqs.sh)");
-        return Task.FromResult(Run(cycles, plugin, reference));
+        Description = "The fathom plugin to run (default: fathom beside fathomctl).",
+        HelpName = "PATH",
+    };
+
+    internal static readonly Option<string> Reference = new("--reference")
+    {
+        Description = $"The reference plugin to compare with (default: {ReferenceDir}/host-device).",
+        HelpName = "PATH",
+    };
+
+    public static Command Create()
+    {
+        var command = new Command("cni", "Full ADD+DEL cycles of fathom (underlay) and of the reference host-device plugin, interleaved, and their process start (VERSION).")
+        {
+            Cycles, Plugin, Reference,
+        };
+        command.SetAction(parse =>
+        {
+            var (plugin, reference) = (PluginPath(parse), ReferencePath(parse));
+            if (!File.Exists(plugin))
+                throw new InvalidOperationException($"fathom plugin not found at {plugin}: run ./build.sh, or pass --plugin PATH");
+            if (!File.Exists(reference))
+                throw new InvalidOperationException($"reference plugin not found at {reference}: install containernetworking-plugins (scripts/prereqs.sh)");
+            return Run(parse.GetValue(Cycles), plugin, reference);
+        });
+        return command;
     }
+
+    internal static string PluginPath(ParseResult parse) =>
+        Path.GetFullPath(parse.GetValue(Plugin) ?? Path.Combine(AppContext.BaseDirectory, "fathom"));
+
+    internal static string ReferencePath(ParseResult parse) =>
+        Path.GetFullPath(parse.GetValue(Reference) ?? Path.Combine(ReferenceDir, "host-device"));
 
     private static int Run(int cycles, string plugin, string reference)
     {

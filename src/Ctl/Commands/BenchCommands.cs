@@ -1,12 +1,13 @@
+using System.CommandLine;
+
 namespace Fathom.Ctl;
 
 /// <summary><c>fathomctl bench netlink|cni</c>: side-by-side benchmarks (docs/benchmarks.md).</summary>
 internal static class BenchCommands
 {
-    public static Task<int> RunAsync(string[] args) => args.FirstOrDefault() switch
+    public static Command Create() => new("bench", "Side-by-side benchmarks, as root (docs/benchmarks.md).")
     {
-        "netlink" => BenchNetlinkCommand.RunAsync(args[1..]),
-        "cni" => BenchCniCommand.RunAsync(args[1..]),
-        _ => throw new UsageException("expected 'netlink' or 'cni'"),
+        BenchNetlinkCommand.Create(),
+        BenchCniCommand.Create(),
     };
 }

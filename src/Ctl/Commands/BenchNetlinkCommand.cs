@@ -1,3 +1,4 @@
+using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
 using System.Net;
@@ -35,20 +36,27 @@ internal static class BenchNetlinkCommand
     /// <summary>The steps of one cycle, in order; each side records its time per step.</summary>
     private static readonly string[] Steps = ["create veth", "rename", "set mtu", "add address", "set up", "add route", "delete"];
 
-    public static Task<int> RunAsync(string[] args)
-    {
-        var (cycles, netnsName) = ParseArguments(args);
-        if (!Environment.IsPrivilegedProcess)
-            throw new InvalidOperationException("needs root: it creates namespaces and veth pairs (sudo fathomctl bench netlink)");
-        return Task.FromResult(Run(cycles, netnsName));
-    }
+    internal static readonly Option<int> Cycles = NumberOptions.Count("--cycles", "How many measured cycles per side.", 500);
 
-    private static (int Cycles, string? Netns) ParseArguments(string[] args)
+    internal static readonly Option<string> PodNetns = new("--netns")
     {
-        var options = new CommandArgs(args);
-        var parsed = (options.PositiveInt("--cycles", 500), options.Value("--netns"));
-        options.EnsureConsumed();
-        return parsed;
+        Description = "An existing netns to use as the pod side (default: a temporary one); it must not have fbench-p or fbench-eth.",
+        HelpName = "NAME",
+    };
+
+    public static Command Create()
+    {
+        var command = new Command("netlink", "The pod-wiring cycle of a CNI plugin through Fathom.Netlink and through ip, interleaved; per-step and per-cycle medians.")
+        {
+            Cycles, PodNetns,
+        };
+        command.SetAction(parse =>
+        {
+            if (!Environment.IsPrivilegedProcess)
+                throw new InvalidOperationException("needs root: it creates namespaces and veth pairs (sudo fathomctl bench netlink)");
+            return Run(parse.GetValue(Cycles), parse.GetValue(PodNetns));
+        });
+        return command;
     }
 
     private static int Run(int cycles, string? podNetnsName)
