@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Globalization;
 using Fathom.Lab;
 using Fathom.Lab.Control;
 using Fathom.Lab.Ec2;
@@ -28,11 +29,11 @@ internal static class LabUpCommand
         HelpName = "SPEC",
     };
 
-    internal static readonly Option<int> AttachLatency = NumberOptions.Milliseconds("--attach-latency", "How long AttachNetworkInterface keeps an ENI attaching, for all actions (on top of --faults).");
+    internal static readonly Option<int> AttachLatency = NumberOptions.Milliseconds("--attach-latency", "Short for --faults attach-latency=MSms: how long AttachNetworkInterface keeps an ENI attaching.");
 
-    internal static readonly Option<double> ThrottleRate = NumberOptions.Rate("--throttle-rate", "The fraction of API calls answered RequestLimitExceeded (on top of --faults).");
+    internal static readonly Option<double> ThrottleRate = NumberOptions.Rate("--throttle-rate", "Short for --faults throttle=RATE: the fraction of API calls answered RequestLimitExceeded.");
 
-    internal static readonly Option<double> ErrorRate = NumberOptions.Rate("--error-rate", "The fraction of API calls answered InternalError or Unavailable (on top of --faults).");
+    internal static readonly Option<double> ErrorRate = NumberOptions.Rate("--error-rate", "Short for --faults error=RATE: the fraction of API calls answered InternalError or Unavailable.");
 
     public static Command Create()
     {
@@ -44,18 +45,32 @@ internal static class LabUpCommand
         return command;
     }
 
-    /// <summary>The lab's options as the command line gives them.</summary>
+    /// <summary>The lab's options as the command line gives them, the three fault flags folded into <see cref="LabOptions.Faults"/>.</summary>
     internal static LabOptions OptionsFrom(ParseResult parse) => new()
     {
         Nodes = parse.GetValue(Nodes),
         InstanceType = parse.GetRequiredValue(InstanceType),
         Subnets = parse.GetValue(Subnets),
         ImdsDelayMs = parse.GetValue(ImdsDelay),
-        Faults = parse.GetValue(Faults),
-        AttachLatencyMs = parse.GetValue(AttachLatency),
-        ThrottleRate = parse.GetValue(ThrottleRate),
-        ErrorRate = parse.GetValue(ErrorRate),
+        Faults = FoldFaultFlags(parse.GetValue(Faults), parse.GetValue(AttachLatency), parse.GetValue(ThrottleRate), parse.GetValue(ErrorRate)),
     };
+
+    /// <summary>
+    /// <c>--attach-latency</c>, <c>--throttle-rate</c> and <c>--error-rate</c> are sugar for
+    /// <c>--faults</c>: each that is not zero is appended to the fault spec. FaultPlan.Parse
+    /// applies the parts in order, so a flag overrides the same all-actions key in
+    /// <paramref name="faults"/>, as the separate settings did, and a per-action rate still wins
+    /// for its action.
+    /// </summary>
+    internal static string? FoldFaultFlags(string? faults, int attachLatencyMs, double throttleRate, double errorRate)
+    {
+        var parts = new List<string>();
+        if (!string.IsNullOrWhiteSpace(faults)) parts.Add(faults.Trim());
+        if (attachLatencyMs > 0) parts.Add($"attach-latency={attachLatencyMs.ToString(CultureInfo.InvariantCulture)}ms");
+        if (throttleRate > 0) parts.Add($"throttle={throttleRate.ToString("R", CultureInfo.InvariantCulture)}");
+        if (errorRate > 0) parts.Add($"error={errorRate.ToString("R", CultureInfo.InvariantCulture)}");
+        return parts.Count == 0 ? faults : string.Join(',', parts);
+    }
 
     private static Option<string> CreateInstanceType()
     {
@@ -93,6 +108,5 @@ internal static class LabUpCommand
     }
 
     private static string Describe(LabOptions o) =>
-        $"{o.Nodes} × {o.InstanceType}, {o.Subnets} subnet(s), attach latency {o.AttachLatencyMs} ms, throttle {o.ThrottleRate}, errors {o.ErrorRate}, " +
-        $"IMDS delay {o.ImdsDelayMs} ms{(o.Faults is null ? "" : ", faults " + o.Faults)}";
+        $"{o.Nodes} × {o.InstanceType}, {o.Subnets} subnet(s), IMDS delay {o.ImdsDelayMs} ms{(o.Faults is null ? "" : ", faults " + o.Faults)}";
 }
