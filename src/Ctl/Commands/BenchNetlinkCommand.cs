@@ -103,7 +103,12 @@ internal static class BenchNetlinkCommand
                 library.Run(Row(libraryTimes, done));
             }
         }
-        if (done == 0) return 1;
+        if (done == 0)
+        {
+            // Only Ctrl-C during the warm-up gets here (cycles is at least 1).
+            Console.Error.WriteLine("fathomctl bench netlink: interrupted before the first measured cycle");
+            return 130;
+        }
         Report(libraryTimes, ipTimes, done);
         return scratch.Interrupted ? 130 : 0;
     }
