@@ -22,6 +22,15 @@ internal static class FathomctlCommandLine
     /// <summary>The whole tree; built once, parsed any number of times.</summary>
     public static RootCommand Root { get; } = Create();
 
+    /// <summary>
+    /// No response files: System.CommandLine would read a file for any argument that starts
+    /// with '@', where fathomctl has always taken arguments as they are.
+    /// </summary>
+    private static readonly ParserConfiguration Parser = new() { ResponseFileTokenReplacer = null };
+
+    /// <summary>Parses without running anything.</summary>
+    public static ParseResult Parse(IReadOnlyList<string> args) => Root.Parse(args, Parser);
+
     private static RootCommand Create()
     {
         var root = new RootCommand("Fathom's operator CLI: the emulated VPC (lab) and the benchmarks (bench).")
@@ -50,7 +59,7 @@ internal static class FathomctlCommandLine
     /// <summary>Parses <paramref name="args"/> and runs the command; returns the process exit code.</summary>
     public static async Task<int> InvokeAsync(string[] args, TextWriter output, TextWriter error)
     {
-        var parse = Root.Parse(args);
+        var parse = Parse(args);
         var configuration = new InvocationConfiguration
         {
             Output = output,

@@ -17,7 +17,7 @@ internal static class CtlRun
     }
 
     /// <summary>Parses without running anything.</summary>
-    public static ParseResult Parse(params string[] args) => FathomctlCommandLine.Root.Parse(args);
+    public static ParseResult Parse(params string[] args) => FathomctlCommandLine.Parse(args);
 
     /// <summary>The fathomctl.dll built next to the tests, run by dotnet as run.sh and the lab tests run it.</summary>
     public static Shell.Result Process(params string[] args) =>

@@ -123,6 +123,14 @@ public sealed class FathomctlCommandLineTests
     }
 
     [Fact]
+    public void ArgumentsAreTakenAsTheyAreNotAsResponseFiles()
+    {
+        var parse = CtlRun.Parse("lab", "pod", "record", "@pods", "--node", "node1", "--mode", "underlay");
+        Assert.Empty(parse.Errors);
+        Assert.Equal("@pods", parse.GetValue(LabPodCommands.RecordName));
+    }
+
+    [Fact]
     public void VersionPrintsTheVersion()
     {
         var result = CtlRun.InProcess("version");
