@@ -95,7 +95,7 @@ internal static class FathomctlCommandLine
     /// <summary>
     /// Each error on a line of its own naming the command, then where the command's help is. A
     /// command that only groups others (lab, bench, lab pod) says which one was unknown or missing,
-    /// and lists them.
+    /// and lists them; an unknown option brings the list of the command's options.
     /// </summary>
     private static void WriteParseErrors(ParseResult parse, TextWriter error)
     {
@@ -105,15 +105,29 @@ internal static class FathomctlCommandLine
         if (subcommands.Count > 0 && command.Command.Action is null)
         {
             var choices = $"(commands: {string.Join(", ", subcommands)})";
-            error.WriteLine(parse.UnmatchedTokens.Count > 0
-                ? $"{path}: unknown command '{parse.UnmatchedTokens[0]}' {choices}"
-                : $"{path}: which command? {choices}");
+            var unknown = parse.UnmatchedTokens.FirstOrDefault();
+            error.WriteLine(unknown is null ? $"{path}: which command? {choices}"
+                : unknown.StartsWith('-') ? $"{path}: unknown option '{unknown}' {choices}"
+                : $"{path}: unknown command '{unknown}' {choices}");
         }
         else
         {
             foreach (var e in parse.Errors) error.WriteLine($"{path}: {e.Message}");
+            // An unknown option: name the ones this command has (its own and the inherited --help).
+            if (parse.UnmatchedTokens.Any(t => t.StartsWith('-')))
+            {
+                var options = command.Command.Options.Concat(AncestorsOf(command).SelectMany(c => c.Options.Where(o => o.Recursive)))
+                    .Where(o => !o.Hidden).Select(o => o.Name).Distinct();
+                error.WriteLine($"{path}: options: {string.Join(", ", options)}");
+            }
         }
         error.WriteLine(SeeHelp(command));
+    }
+
+    private static IEnumerable<Command> AncestorsOf(CommandResult command)
+    {
+        for (var r = command.Parent; r is not null; r = r.Parent)
+            if (r is CommandResult c) yield return c.Command;
     }
 
     /// <summary>"fathomctl lab up": the words that name a command, from the root.</summary>

@@ -63,6 +63,7 @@ public sealed class FathomctlCommandLineTests
     [InlineData("lab frob", "fathomctl lab: unknown command 'frob' (commands: up, down, status, env, attach, pod, serve)")]
     [InlineData("lab pod", "fathomctl lab pod: which command? (commands: add, record, del)")]
     [InlineData("bench ping", "fathomctl bench: unknown command 'ping' (commands: netlink, cni)")]
+    [InlineData("--frob", "fathomctl: unknown option '--frob' (commands: lab, bench, version, help)")]
     public void AMissingOrUnknownCommandIsAUsageErrorListingTheCommands(string args, string message)
     {
         var words = args.Split(' ', StringSplitOptions.RemoveEmptyEntries);
@@ -94,6 +95,14 @@ public sealed class FathomctlCommandLineTests
         var lines = result.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries);
         Assert.Contains(lines, line => line.StartsWith(command, StringComparison.Ordinal) && line.Contains(detail, StringComparison.Ordinal));
         Assert.Equal($"see '{command.TrimEnd(':')} --help'", lines[^1]);
+    }
+
+    [Fact]
+    public void AnUnknownOptionListsTheCommandsOptions()
+    {
+        var result = CtlRun.InProcess("bench", "netlink", "--cycle", "5");
+        Assert.Equal(FathomctlCommandLine.UsageExitCode, result.ExitCode);
+        Assert.Contains("fathomctl bench netlink: options: --cycles, --netns, --help\n", result.Stderr);
     }
 
     [Fact]
