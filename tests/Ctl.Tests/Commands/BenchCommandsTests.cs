@@ -84,8 +84,9 @@ public sealed class BenchCommandsTests
         try
         {
             Assert.True(measuring.Wait(TimeSpan.FromSeconds(30)), "bench cni did not start measuring");
-            // Past the 5 warm-up cycles into the measured ones (a cycle of both plugins is ~0.1 s).
-            Thread.Sleep(TimeSpan.FromSeconds(3));
+            // Past the 5 warm-up cycles into the measured ones: a cycle of both plugins is ~0.1 s,
+            // ten times that on a loaded 2-core machine.
+            Thread.Sleep(TimeSpan.FromSeconds(8));
             Shell.Run("kill", ["-INT", bench.Id.ToString(CultureInfo.InvariantCulture)]).EnsureSuccess("kill -INT");
             Assert.True(bench.WaitForExit(TimeSpan.FromSeconds(30)), "bench cni did not stop on SIGINT");
         }
