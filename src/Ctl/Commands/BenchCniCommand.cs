@@ -104,7 +104,7 @@ internal static class BenchCniCommand
             {
                 Measure(fathom, hostDevice, cycles, scratch);
             }
-            catch (InvalidOperationException) when (scratch.Interrupted)
+            catch (InvalidOperationException) when (scratch.InterruptedJustNow())
             {
                 // Ctrl-C reaches the plugin running in the foreground too (same process group),
                 // which then fails: the interrupt, not a failure of the plugin.

@@ -53,53 +53,61 @@ public sealed class BenchCommandsTests
     }
 
     /// <summary>
-    /// Ctrl-C (SIGINT to fathomctl alone, as a terminal's would reach it first) stops bench cni
-    /// after the cycle in progress; it prints the table of the cycles it measured and exits 130,
-    /// rather than throwing them away.
+    /// Ctrl-C stops a benchmark after the cycle in progress: it prints the table of the cycles
+    /// it measured and exits 130, rather than throwing them away. SIGINT goes to the whole
+    /// process group, as a terminal sends it, so the ip or plugin running at that moment dies of
+    /// it too. SIGTERM (kill, timeout) is taken the same way.
     /// </summary>
-    [PrivilegedFact("ip", "kill", "/usr/lib/cni/host-device", "/usr/lib/cni/static")]
-    public void AnInterruptedCniBenchReportsWhatItMeasured()
+    [PrivilegedTheory("ip", "kill", "setsid", "/usr/lib/cni/host-device", "/usr/lib/cni/static")]
+    [InlineData("netlink", "INT", @"^$", @"\ncycle median +\d+\.\d{3} ")]
+    [InlineData("cni", "INT", @"^fathomctl bench cni: interrupted after [1-9]\d* of 100000 cycles", @"\nADD\+DEL +\d+\.\d\d ")]
+    [InlineData("cni", "TERM", @"^fathomctl bench cni: interrupted after [1-9]\d* of 100000 cycles", @"\nADD\+DEL +\d+\.\d\d ")]
+    public void AnInterruptedBenchmarkReportsWhatItMeasured(string bench, string signal, string stderrPattern, string tablePattern)
     {
-        Privileged.Require("ip", "kill", "/usr/lib/cni/host-device", "/usr/lib/cni/static");
+        Privileged.Require("ip", "kill", "setsid", "/usr/lib/cni/host-device", "/usr/lib/cni/static");
         var plugin = Repository.Plugin;
-        Assert.True(File.Exists(plugin), $"fathom plugin not found at {plugin}: run ./build.sh, or publish your own copy and set FATHOM_PLUGIN");
-        var psi = new ProcessStartInfo(CtlRun.Dotnet)
+        if (bench == "cni")
+            Assert.True(File.Exists(plugin), $"fathom plugin not found at {plugin}: run ./build.sh, or publish your own copy and set FATHOM_PLUGIN");
+        // setsid: a process group of its own (its pid), like a shell's foreground job.
+        var psi = new ProcessStartInfo("setsid")
         {
-            ArgumentList = { Path.Combine(AppContext.BaseDirectory, "fathomctl.dll"), "bench", "cni", "--cycles", "100000", "--plugin", plugin },
+            ArgumentList = { CtlRun.Dotnet, Path.Combine(AppContext.BaseDirectory, "fathomctl.dll"), "bench", bench, "--cycles", "100000" },
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
         };
-        using var bench = Process.Start(psi)!;
+        if (bench == "cni") foreach (var a in new[] { "--plugin", plugin }) psi.ArgumentList.Add(a);
+        using var process = Process.Start(psi)!;
         var stdout = new StringBuilder();
         var measuring = new ManualResetEventSlim();
-        bench.OutputDataReceived += (_, e) =>
+        process.OutputDataReceived += (_, e) =>
         {
             if (e.Data is null) return;
             lock (stdout) stdout.AppendLine(e.Data);
-            if (e.Data.StartsWith("  host-device ", StringComparison.Ordinal)) measuring.Set();
+            // The last line of the header, printed just before the warm-up.
+            if (e.Data.StartsWith("  ", StringComparison.Ordinal)) measuring.Set();
         };
-        bench.BeginOutputReadLine();
-        var stderr = bench.StandardError.ReadToEndAsync();
+        process.BeginOutputReadLine();
+        var stderr = process.StandardError.ReadToEndAsync();
         try
         {
-            Assert.True(measuring.Wait(TimeSpan.FromSeconds(30)), "bench cni did not start measuring");
-            // Past the 5 warm-up cycles into the measured ones: a cycle of both plugins is ~0.1 s,
-            // ten times that on a loaded 2-core machine.
+            Assert.True(measuring.Wait(TimeSpan.FromSeconds(30)), $"bench {bench} did not start measuring");
+            // Past the warm-up into the measured cycles: a cycle is ~0.1 s, ten times that on a
+            // loaded 2-core machine.
             Thread.Sleep(TimeSpan.FromSeconds(8));
-            Shell.Run("kill", ["-INT", bench.Id.ToString(CultureInfo.InvariantCulture)]).EnsureSuccess("kill -INT");
-            Assert.True(bench.WaitForExit(TimeSpan.FromSeconds(30)), "bench cni did not stop on SIGINT");
+            Shell.Run("kill", ["-" + signal, "--", "-" + process.Id.ToString(CultureInfo.InvariantCulture)]).EnsureSuccess("kill -" + signal);
+            Assert.True(process.WaitForExit(TimeSpan.FromSeconds(30)), $"bench {bench} did not stop on SIG{signal}");
         }
         finally
         {
-            if (!bench.HasExited) bench.Kill();
+            if (!process.HasExited) process.Kill(entireProcessTree: true);
         }
-        bench.WaitForExit();
-        Assert.Equal(130, bench.ExitCode);
-        Assert.Matches(@"^fathomctl bench cni: interrupted after [1-9]\d* of 100000 cycles", stderr.Result);
+        process.WaitForExit();
         string output;
         lock (stdout) output = stdout.ToString();
-        Assert.Matches(@"\nADD\+DEL +\d+\.\d\d", output);
-        Assert.Contains("target: ADD+DEL cycle", output);
+        Assert.True(process.ExitCode == 130, $"exit {process.ExitCode}: {stderr.Result} {output}");
+        Assert.Matches(stderrPattern, stderr.Result);
+        Assert.Matches(tablePattern, output);
+        Assert.Contains("target", output);
     }
 }
