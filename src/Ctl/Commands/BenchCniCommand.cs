@@ -1,3 +1,4 @@
+using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text;
@@ -40,22 +41,44 @@ internal static class BenchCniCommand
             """);
     }
 
-    public static Task<int> RunAsync(string[] args)
+    internal static readonly Option<int> Cycles = NumberOptions.Count("--cycles", "How many measured ADD+DEL cycles per plugin.", 200);
+
+    internal static readonly Option<string> Plugin = new("--plugin")
     {
-        var options = new CommandArgs(args);
-        var cycles = options.PositiveInt("--cycles", 200);
-        var plugin = Path.GetFullPath(options.Value("--plugin") ?? Path.Combine(AppContext.BaseDirectory, "fathom"));
-        var reference = Path.GetFullPath(options.Value("--reference") ?? Path.Combine(ReferenceDir, "host-device"));
-        options.EnsureConsumed();
+        Description = "The fathom plugin to run (default: fathom beside fathomctl).",
+        HelpName = "PATH",
+    };
+
+    internal static readonly Option<string> Reference = new("--reference")
+    {
+        Description = $"The reference plugin to compare with (default: {ReferenceDir}/host-device).",
+        HelpName = "PATH",
+    };
+
+    public static Command Create()
+    {
+        var command = new Command("cni", "Full ADD+DEL cycles of fathom (underlay) and of the reference host-device plugin, interleaved, and their process start (VERSION).")
+        {
+            Cycles, Plugin, Reference,
+        };
+        command.SetAction(parse => Run(parse.GetValue(Cycles), PluginPath(parse), ReferencePath(parse)));
+        return command;
+    }
+
+    internal static string PluginPath(ParseResult parse) =>
+        Path.GetFullPath(parse.GetValue(Plugin) ?? Path.Combine(AppContext.BaseDirectory, "fathom"));
+
+    internal static string ReferencePath(ParseResult parse) =>
+        Path.GetFullPath(parse.GetValue(Reference) ?? Path.Combine(ReferenceDir, "host-device"));
+
+    private static int Run(int cycles, string plugin, string reference)
+    {
+        if (!Environment.IsPrivilegedProcess)
+            throw new InvalidOperationException("needs root: it creates namespaces and veth pairs and runs plugins in them (sudo fathomctl bench cni)");
         if (!File.Exists(plugin))
             throw new InvalidOperationException($"fathom plugin not found at {plugin}: run ./build.sh, or pass --plugin PATH");
         if (!File.Exists(reference))
             throw new InvalidOperationException($"reference plugin not found at {reference}: install containernetworking-plugins (scripts/prereqs.sh)");
-        return Task.FromResult(Run(cycles, plugin, reference));
-    }
-
-    private static int Run(int cycles, string plugin, string reference)
-    {
         using var scratch = new BenchScratch();
         // fathom's attachment records (written and fsynced on every ADD, as in production) go to a
         // scratch folder on the same disk, removed afterwards.
@@ -77,32 +100,49 @@ internal static class BenchCniCommand
         Console.WriteLine($"  host-device {reference}");
         Netns.Run(host, () =>
         {
-            for (var i = 0; i < WarmupCycles && !scratch.Interrupted; i++)
+            try
             {
-                Cycle(fathom, record: false);
-                Cycle(hostDevice, record: false);
+                Measure(fathom, hostDevice, cycles, scratch);
             }
-            for (var i = 0; i < cycles && !scratch.Interrupted; i++)
+            catch (InvalidOperationException) when (scratch.InterruptedJustNow())
             {
-                // Alternate who goes first, so neither always runs on a cache the other warmed.
-                var (first, second) = i % 2 == 0 ? (fathom, hostDevice) : (hostDevice, fathom);
-                Cycle(first, record: true);
-                Cycle(second, record: true);
-            }
-            var versionConfig = System.Text.Encoding.UTF8.GetBytes($$"""{"cniVersion":"{{SpecVersion}}"}""");
-            for (var i = 0; i < VersionRuns && !scratch.Interrupted; i++)
-            {
-                fathom.Version.Add(Exec(fathom, "VERSION", versionConfig));
-                hostDevice.Version.Add(Exec(hostDevice, "VERSION", versionConfig));
+                // Ctrl-C reaches the plugin running in the foreground too (same process group),
+                // which then fails: the interrupt, not a failure of the plugin.
             }
         });
-        if (scratch.Interrupted)
+        if (!scratch.Interrupted)
         {
-            Console.Error.WriteLine("fathomctl bench cni: interrupted");
-            return 130;
+            Report(fathom, hostDevice);
+            return 0;
         }
-        Report(fathom, hostDevice);
-        return 0;
+        // Ctrl-C: report what was measured, as bench netlink does, rather than throw it away.
+        var measured = Math.Min(fathom.Cycle.Count, hostDevice.Cycle.Count);
+        Console.Error.WriteLine($"fathomctl bench cni: interrupted after {measured} of {cycles} cycles and {Math.Min(fathom.Version.Count, hostDevice.Version.Count)} of {VersionRuns} VERSION runs");
+        if (fathom.Cycle.Count > 0 && hostDevice.Cycle.Count > 0) Report(fathom, hostDevice);
+        return 130;
+    }
+
+    /// <summary>Warm-up, then the measured cycles, then the VERSION runs; stops early on Ctrl-C, keeping what it measured.</summary>
+    private static void Measure(Contender fathom, Contender hostDevice, int cycles, BenchScratch scratch)
+    {
+        for (var i = 0; i < WarmupCycles && !scratch.Interrupted; i++)
+        {
+            Cycle(fathom, record: false);
+            Cycle(hostDevice, record: false);
+        }
+        for (var i = 0; i < cycles && !scratch.Interrupted; i++)
+        {
+            // Alternate who goes first, so neither always runs on a cache the other warmed.
+            var (first, second) = i % 2 == 0 ? (fathom, hostDevice) : (hostDevice, fathom);
+            Cycle(first, record: true);
+            Cycle(second, record: true);
+        }
+        var versionConfig = Encoding.UTF8.GetBytes($$"""{"cniVersion":"{{SpecVersion}}"}""");
+        for (var i = 0; i < VersionRuns && !scratch.Interrupted; i++)
+        {
+            fathom.Version.Add(Exec(fathom, "VERSION", versionConfig));
+            hostDevice.Version.Add(Exec(hostDevice, "VERSION", versionConfig));
+        }
     }
 
     /// <summary>One ADD then DEL through one plugin; times in milliseconds.</summary>
@@ -169,8 +209,8 @@ internal static class BenchCniCommand
         var cycleRatio = BenchScratch.Percentile(fathom.Cycle, 0.50) / BenchScratch.Percentile(reference.Cycle, 0.50);
         var startRatio = BenchScratch.Percentile(fathom.Version, 0.50) / BenchScratch.Percentile(reference.Version, 0.50);
         Console.WriteLine();
-        Console.WriteLine($"target: ADD+DEL cycle ≤ 1/4 of host-device: ratio {F(cycleRatio)} → {(cycleRatio <= 0.25 ? "met" : "NOT met")}");
-        Console.WriteLine($"target: faster start (VERSION) than host-device: ratio {F(startRatio)} → {(startRatio < 1 ? "met" : "NOT met")}");
+        Console.WriteLine($"target: ADD+DEL cycle ≤ 1/4 of host-device: ratio {F(cycleRatio)} → {Verdict(cycleRatio, cycleRatio <= 0.25)}");
+        Console.WriteLine($"target: faster start (VERSION) than host-device: ratio {F(startRatio)} → {Verdict(startRatio, startRatio < 1)}");
     }
 
     private static void Row(string what, List<double> fathom, List<double> reference) =>
@@ -178,5 +218,8 @@ internal static class BenchCniCommand
                           $"{F(BenchScratch.Percentile(reference, 0.50)),21}{F(BenchScratch.Percentile(reference, 0.99)),9}" +
                           $"{F(BenchScratch.Percentile(fathom, 0.50) / BenchScratch.Percentile(reference, 0.50)),17}");
 
-    private static string F(double value) => value.ToString("0.00", CultureInfo.InvariantCulture);
+    /// <summary>Two decimals; "-" for a figure with no samples behind it (an interrupted run that never got there).</summary>
+    private static string F(double value) => double.IsNaN(value) ? "-" : value.ToString("0.00", CultureInfo.InvariantCulture);
+
+    private static string Verdict(double ratio, bool met) => double.IsNaN(ratio) ? "not measured" : met ? "met" : "NOT met";
 }

@@ -1,3 +1,4 @@
+using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
 using System.Net;
@@ -37,6 +38,28 @@ internal sealed class BenchDataplane(BenchScratch scratch, BenchDataplaneOptions
     }
 
     private readonly string[] _nodes = [scratch.NameFor("-node1"), scratch.NameFor("-node2")];
+
+    internal static readonly Option<int> Seconds = NumberOptions.Count("--seconds", "Length of one iperf3 run, in seconds.", 5);
+    internal static readonly Option<int> Rounds = NumberOptions.Count("--rounds", "How many times each wiring is measured, interleaved.", 3);
+    internal static readonly Option<int> Streams = NumberOptions.Count("--streams", "Parallel TCP streams per run (iperf3 -P).", 1);
+    internal static readonly Option<string> Json = new("--json") { Description = "Also write every sample, ratio and target to this JSON file.", HelpName = "FILE" };
+
+    public static Command Create()
+    {
+        var command = new Command("dataplane", "TCP throughput pod↔pod across two nodes, as a share of node↔node: Fathom's host-gw and overlay wiring beside the classic bridge wiring.")
+        {
+            Seconds, Rounds, Streams, Json,
+        };
+        command.SetAction(parse =>
+        {
+            if (!Environment.IsPrivilegedProcess)
+                throw new InvalidOperationException("needs root: it creates namespaces, veths, bridges and VXLAN devices (sudo fathomctl bench dataplane)");
+            var options = new BenchDataplaneOptions(parse.GetValue(Seconds), parse.GetValue(Rounds), parse.GetValue(Streams), parse.GetValue(Json));
+            using var scratch = new BenchScratch();
+            return new BenchDataplane(scratch, options).Run();
+        });
+        return command;
+    }
 
     public int Run()
     {

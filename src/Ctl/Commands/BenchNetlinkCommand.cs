@@ -1,3 +1,4 @@
+using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
 using System.Net;
@@ -35,20 +36,27 @@ internal static class BenchNetlinkCommand
     /// <summary>The steps of one cycle, in order; each side records its time per step.</summary>
     private static readonly string[] Steps = ["create veth", "rename", "set mtu", "add address", "set up", "add route", "delete"];
 
-    public static Task<int> RunAsync(string[] args)
-    {
-        var (cycles, netnsName) = ParseArguments(args);
-        if (!Environment.IsPrivilegedProcess)
-            throw new InvalidOperationException("needs root: it creates namespaces and veth pairs (sudo fathomctl bench netlink)");
-        return Task.FromResult(Run(cycles, netnsName));
-    }
+    internal static readonly Option<int> Cycles = NumberOptions.Count("--cycles", "How many measured cycles per side.", 500);
 
-    private static (int Cycles, string? Netns) ParseArguments(string[] args)
+    internal static readonly Option<string> PodNetns = new("--netns")
     {
-        var options = new CommandArgs(args);
-        var parsed = (options.PositiveInt("--cycles", 500), options.Value("--netns"));
-        options.EnsureConsumed();
-        return parsed;
+        Description = "An existing netns to use as the pod side (default: a temporary one); it must not have fbench-p or fbench-eth.",
+        HelpName = "NAME",
+    };
+
+    public static Command Create()
+    {
+        var command = new Command("netlink", "The pod-wiring cycle of a CNI plugin through Fathom.Netlink and through ip, interleaved; per-step and per-cycle medians.")
+        {
+            Cycles, PodNetns,
+        };
+        command.SetAction(parse =>
+        {
+            if (!Environment.IsPrivilegedProcess)
+                throw new InvalidOperationException("needs root: it creates namespaces and veth pairs (sudo fathomctl bench netlink)");
+            return Run(parse.GetValue(Cycles), parse.GetValue(PodNetns));
+        });
+        return command;
     }
 
     private static int Run(int cycles, string? podNetnsName)
@@ -73,29 +81,43 @@ internal static class BenchNetlinkCommand
         Console.WriteLine($"bench netlink: {cycles} cycles of {string.Join(", ", Steps)}");
         Console.WriteLine($"  pod netns {podNetnsName}, host netns {hostName}; library and ip interleaved, {WarmupCycles} warm-up cycles each not counted");
 
-        for (var i = 0; i < WarmupCycles && !scratch.Interrupted; i++)
-        {
-            library.Run(null);
-            ip.Run(null);
-        }
         var libraryTimes = new double[cycles, Steps.Length];
         var ipTimes = new double[cycles, Steps.Length];
         var done = 0;
-        for (; done < cycles && !scratch.Interrupted; done++)
+        try
         {
-            // Alternate which side goes first, so neither always follows the other's teardown.
-            if (done % 2 == 0)
+            for (var i = 0; i < WarmupCycles && !scratch.Interrupted; i++)
             {
-                library.Run(Row(libraryTimes, done));
-                ip.Run(Row(ipTimes, done));
+                library.Run(null);
+                ip.Run(null);
             }
-            else
+            for (; done < cycles && !scratch.Interrupted; done++)
             {
-                ip.Run(Row(ipTimes, done));
-                library.Run(Row(libraryTimes, done));
+                // Alternate which side goes first, so neither always follows the other's teardown.
+                if (done % 2 == 0)
+                {
+                    library.Run(Row(libraryTimes, done));
+                    ip.Run(Row(ipTimes, done));
+                }
+                else
+                {
+                    ip.Run(Row(ipTimes, done));
+                    library.Run(Row(libraryTimes, done));
+                }
             }
         }
-        if (done == 0) return 1;
+        catch (InvalidOperationException) when (scratch.InterruptedJustNow())
+        {
+            // A terminal's Ctrl-C reaches the ip running in the foreground too (same process
+            // group), which then fails: the interrupt, not a failure of ip. The cycle it broke
+            // is not counted.
+        }
+        if (done == 0)
+        {
+            // Only Ctrl-C during the warm-up gets here (cycles is at least 1).
+            Console.Error.WriteLine("fathomctl bench netlink: interrupted before the first measured cycle");
+            return 130;
+        }
         Report(libraryTimes, ipTimes, done);
         return scratch.Interrupted ? 130 : 0;
     }

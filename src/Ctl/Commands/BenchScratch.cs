@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using Fathom.Netlink;
 
@@ -5,8 +6,9 @@ namespace Fathom.Ctl;
 
 /// <summary>
 /// The namespaces (and scratch folders) a benchmark makes for itself (<c>fathom-bench-{hex}-…</c>, so the root
-/// namespace is never touched) and Ctrl-C handling: an interrupt finishes the cycle in progress
-/// and the namespaces are deleted on dispose rather than left behind by a dying process.
+/// namespace is never touched) and Ctrl-C handling: an interrupt (SIGINT, or SIGTERM as `kill`
+/// and `timeout` send) finishes the cycle in progress and the namespaces are deleted on dispose
+/// rather than left behind by a dying process.
 /// </summary>
 internal sealed class BenchScratch : IDisposable
 {
@@ -16,6 +18,7 @@ internal sealed class BenchScratch : IDisposable
     private readonly List<string> _directories = [];
     private readonly CancellationTokenSource _cancelled = new();
     private readonly ConsoleCancelEventHandler _onCancel;
+    private readonly PosixSignalRegistration _onTerminate;
 
     public BenchScratch()
     {
@@ -26,13 +29,26 @@ internal sealed class BenchScratch : IDisposable
             _cancelled.Cancel();
         };
         Console.CancelKeyPress += _onCancel;
+        // Without this, SIGTERM ends the process at once and leaves the namespaces behind.
+        _onTerminate = PosixSignalRegistration.Create(PosixSignal.SIGTERM, context =>
+        {
+            context.Cancel = true;
+            _cancelled.Cancel();
+        });
     }
 
     /// <summary>Random per run, so two runs (or a leftover) never collide.</summary>
     public string Suffix { get; }
 
-    /// <summary>True once the operator pressed Ctrl-C.</summary>
+    /// <summary>True once the operator pressed Ctrl-C (or the process got SIGTERM).</summary>
     public bool Interrupted => _cancelled.IsCancellationRequested;
+
+    /// <summary>
+    /// Whether a failure just seen is the operator's Ctrl-C: the terminal sends SIGINT to the
+    /// whole foreground process group, so a child (ip, a plugin) may die of it a moment before
+    /// this process's handler has run. Waits up to half a second for that handler.
+    /// </summary>
+    public bool InterruptedJustNow() => _cancelled.Token.WaitHandle.WaitOne(TimeSpan.FromMilliseconds(500));
 
     /// <summary>The name <c>fathom-bench-{suffix}{role}</c> for a namespace of this run.</summary>
     public string NameFor(string role) => NamespacePrefix + Suffix + role;
@@ -58,6 +74,7 @@ internal sealed class BenchScratch : IDisposable
     public void Dispose()
     {
         Console.CancelKeyPress -= _onCancel;
+        _onTerminate.Dispose();
         foreach (var name in _created) Netns.TryDelete(name);
         foreach (var path in _directories)
             if (Directory.Exists(path)) Directory.Delete(path, recursive: true);

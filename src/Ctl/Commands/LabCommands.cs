@@ -1,3 +1,5 @@
+using System.CommandLine;
+using System.CommandLine.Completions;
 using Fathom.Lab;
 using Fathom.Lab.Control;
 
@@ -6,61 +8,81 @@ namespace Fathom.Ctl;
 /// <summary><c>fathomctl lab up|down|status|env|attach|pod|serve</c>: the emulated VPC (docs/lab.md).</summary>
 internal static class LabCommands
 {
-    public static Task<int> RunAsync(string[] args) => args.FirstOrDefault() switch
+    internal static readonly Option<bool> Json = new("--json") { Description = "Print the status as JSON (every field of docs/lab.md's status table)." };
+
+    internal static readonly Option<bool> InVpc = new("--in-vpc") { Description = "Export the EC2 endpoint as processes inside an instance reach it, not the host's 127.0.0.1." };
+
+    internal static readonly Option<string> AttachNode = new("--node")
     {
-        "up" => UpAsync(new CommandArgs(args[1..])),
-        "down" => Task.FromResult(Down(new CommandArgs(args[1..]))),
-        "status" => Task.FromResult(Status(new CommandArgs(args[1..]))),
-        "env" => Task.FromResult(Env(new CommandArgs(args[1..]))),
-        "attach" => AttachAsync(new CommandArgs(args[1..])),
-        "pod" => Task.FromResult(LabPodCommands.Run(args[1..])),
-        "serve" => ServeAsync(new CommandArgs(args[1..])),
-        _ => throw new UsageException("expected up, down, status, env, attach or pod"),
+        Description = "The instance (node1, node2, ...) to attach the new ENI to.",
+        HelpName = "NODE",
+        Required = true,
+        CompletionSources = { NodeNames },
     };
 
-    private static Task<int> UpAsync(CommandArgs args)
+    internal static readonly Option<string> SubnetId = new("--subnet-id")
     {
-        var options = new LabOptions
-        {
-            Nodes = args.Int("--nodes", 2),
-            InstanceType = args.Value("--instance-type") ?? "t3.medium",
-            Subnets = args.Int("--subnets", 1),
-            AttachLatencyMs = args.Int("--attach-latency", 0),
-            ThrottleRate = args.Double("--throttle-rate", 0),
-            ErrorRate = args.Double("--error-rate", 0),
-            ImdsDelayMs = args.Int("--imds-delay", 0),
-            Faults = args.Value("--faults"),
-        };
-        args.EnsureConsumed();
-        try { options.Validate(); }
-        catch (ArgumentException e) { throw new UsageException(e.Message); }
-        var layout = LabLayout.FromEnvironment();
-        var (outcome, state) = LabControl.Up(layout, options, ServerCommandOfThisProcess(), Console.Error.WriteLine);
-        Console.WriteLine(outcome switch
-        {
-            UpOutcome.AlreadyUp => $"lab '{layout.Prefix}' is already up",
-            UpOutcome.Repaired => $"lab '{layout.Prefix}' was half up: rebuilt",
-            _ => $"lab '{layout.Prefix}' is up",
-        });
-        if (outcome == UpOutcome.AlreadyUp && state.Options != options)
-            Console.Error.WriteLine($"note: it runs with other options ({Describe(state.Options)}); 'fathomctl lab down' first to change them");
-        PrintStatus(LabStatus.Read(layout));
-        return Task.FromResult(0);
+        Description = "The subnet of the new ENI (default: the node's primary ENI's).",
+        HelpName = "ID",
+    };
+
+    internal static readonly Option<int> SecondaryIps = NumberOptions.Integer("--secondary-ips", "How many secondary private IPs the new ENI gets.", 0);
+
+    internal static readonly Option<string> Prefix = new("--prefix")
+    {
+        Description = "The lab's prefix.",
+        HelpName = "P",
+        Required = true,
+    };
+
+    public static Command Create() => new("lab", "The emulated VPC: an EC2 VPC in network namespaces on this machine (docs/lab.md). Which lab: $FATHOM_LAB_PREFIX (default flab).")
+    {
+        LabUpCommand.Create(),
+        Action(new Command("down", "Stop the lab's processes and delete every namespace and file it made; also after a crash."), _ => Down()),
+        Action(new Command("status", "Show the lab: VPC, subnets, nodes, pods. Exit code 3 when it is not up.") { Json }, parse => Status(parse.GetValue(Json))),
+        Action(new Command("env", "Print shell exports for AWS tools: eval \"$(fathomctl lab env)\".") { InVpc }, parse => Env(parse.GetValue(InVpc))),
+        AsyncAction(new Command("attach", "Create an ENI and attach it to a node (CreateNetworkInterface + AttachNetworkInterface); prints ENI, MAC, IP and device.") { AttachNode, SubnetId, SecondaryIps },
+            parse => AttachAsync(parse.GetRequiredValue(AttachNode), parse.GetValue(SubnetId), parse.GetValue(SecondaryIps))),
+        LabPodCommands.Create(),
+        AsyncAction(new Command("serve", "The lab's server process, started by 'lab up'; refuses to run otherwise.") { Prefix },
+            parse => LabServer.RunAsync(new LabLayout(parse.GetRequiredValue(Prefix)))),
+    };
+
+    private static Command Action(Command command, Func<ParseResult, int> run)
+    {
+        command.SetAction(run);
+        return command;
     }
 
-    private static int Down(CommandArgs args)
+    private static Command AsyncAction(Command command, Func<ParseResult, Task<int>> run)
     {
-        args.EnsureConsumed();
+        command.SetAction(run);
+        return command;
+    }
+
+    /// <summary>Completes --node with the nodes of the lab that is up, if any (none for a bad $FATHOM_LAB_PREFIX: completing must not fail).</summary>
+    internal static IEnumerable<string> NodeNames(CompletionContext context)
+    {
+        try
+        {
+            return LabStateStore.TryLoad(LabLayout.FromEnvironment())?.Nodes.Select(n => n.Name) ?? [];
+        }
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException or IOException or UnauthorizedAccessException)
+        {
+            return [];
+        }
+    }
+
+    private static int Down()
+    {
         var layout = LabLayout.FromEnvironment();
         var removed = LabControl.Down(layout);
         Console.WriteLine(removed.Count == 0 ? $"lab '{layout.Prefix}' was not up" : $"lab '{layout.Prefix}' is down ({removed.Count} objects removed)");
         return 0;
     }
 
-    private static int Status(CommandArgs args)
+    private static int Status(bool json)
     {
-        var json = args.Flag("--json");
-        args.EnsureConsumed();
         var status = LabStatus.Read(LabLayout.FromEnvironment());
         if (json) Console.WriteLine(status.ToJson());
         else PrintStatus(status);
@@ -71,10 +93,8 @@ internal static class LabCommands
     /// Shell exports for tools on the host; with --in-vpc the endpoint is the one processes
     /// inside an instance reach (an agent in a node netns), since 127.0.0.1 there is the node's own.
     /// </summary>
-    private static int Env(CommandArgs args)
+    private static int Env(bool inVpc)
     {
-        var inVpc = args.Flag("--in-vpc");
-        args.EnsureConsumed();
         var layout = LabLayout.FromEnvironment();
         var state = RequireUp(layout);
         Console.WriteLine($"export AWS_ACCESS_KEY_ID={state.Credentials.AccessKeyId}");
@@ -85,23 +105,12 @@ internal static class LabCommands
         return 0;
     }
 
-    private static async Task<int> AttachAsync(CommandArgs args)
+    private static async Task<int> AttachAsync(string node, string? subnet, int secondary)
     {
-        var node = args.Value("--node") ?? throw new UsageException("--node is required");
-        var subnet = args.Value("--subnet-id");
-        var secondary = args.Int("--secondary-ips", 0);
-        args.EnsureConsumed();
         var state = RequireUp(LabLayout.FromEnvironment());
         var (eni, mac, ip, index) = await LabEc2Client.AttachNewEniAsync(state, node, subnet, secondary);
         Console.WriteLine($"{eni} {mac} {ip} attached to {node} as {LabLayout.DeviceName(index)}");
         return 0;
-    }
-
-    private static async Task<int> ServeAsync(CommandArgs args)
-    {
-        var prefix = args.Value("--prefix") ?? throw new UsageException("--prefix is required");
-        args.EnsureConsumed();
-        return await LabServer.RunAsync(new LabLayout(prefix));
     }
 
     internal static LabState RequireUp(LabLayout layout)
@@ -113,7 +122,7 @@ internal static class LabCommands
     }
 
     /// <summary>How to run "fathomctl lab serve" again: this executable, or dotnet + fathomctl.dll.</summary>
-    private static ServerCommand ServerCommandOfThisProcess()
+    internal static ServerCommand ServerCommandOfThisProcess()
     {
         var exe = Environment.ProcessPath ?? throw new InvalidOperationException("cannot tell this program's path");
         return Path.GetFileNameWithoutExtension(exe) == "dotnet"
@@ -121,11 +130,7 @@ internal static class LabCommands
             : new ServerCommand(exe, []);
     }
 
-    private static string Describe(LabOptions o) =>
-        $"{o.Nodes} × {o.InstanceType}, {o.Subnets} subnet(s), attach latency {o.AttachLatencyMs} ms, throttle {o.ThrottleRate}, errors {o.ErrorRate}, " +
-        $"IMDS delay {o.ImdsDelayMs} ms{(o.Faults is null ? "" : ", faults " + o.Faults)}";
-
-    private static void PrintStatus(LabStatus s)
+    internal static void PrintStatus(LabStatus s)
     {
         Console.WriteLine($"lab {s.Prefix}: {s.State}{(s.Error is null ? "" : " — " + s.Error)}");
         if (s.Vpc is null) return;

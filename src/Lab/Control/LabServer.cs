@@ -159,14 +159,8 @@ public static class LabServer
         return builder.Build();
     }
 
-    private static FaultPlan FaultPlanFor(LabOptions options)
-    {
-        var plan = options.Faults is { } spec ? FaultPlan.Parse(spec) : new FaultPlan();
-        if (options.AttachLatencyMs > 0) plan.AttachLatency = TimeSpan.FromMilliseconds(options.AttachLatencyMs);
-        if (options.ThrottleRate > 0) plan.SetThrottleRate(options.ThrottleRate);
-        if (options.ErrorRate > 0) plan.SetErrorRate(options.ErrorRate);
-        return plan;
-    }
+    private static FaultPlan FaultPlanFor(LabOptions options) =>
+        options.Faults is { } spec ? FaultPlan.Parse(spec) : new FaultPlan();
 
     /// <summary>
     /// Watches RTNLGRP_LINK in the VPC netns: a bridge port deleted behind the API's back (its

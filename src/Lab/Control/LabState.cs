@@ -12,18 +12,13 @@ public sealed record LabOptions
     public string InstanceType { get; init; } = "t3.medium";
     /// <summary>How many /20 subnets the VPC has; every node's primary ENI is in the first.</summary>
     public int Subnets { get; init; } = 1;
-    /// <summary>Delay before AttachNetworkInterface completes (EC2 takes seconds).</summary>
-    public int AttachLatencyMs { get; init; }
-    /// <summary>Fraction of API calls answered RequestLimitExceeded.</summary>
-    public double ThrottleRate { get; init; }
-    /// <summary>Fraction of API calls answered InternalError / Unavailable.</summary>
-    public double ErrorRate { get; init; }
     /// <summary>How long a just-attached ENI stays invisible in IMDS (AWS: up to seconds).</summary>
     public int ImdsDelayMs { get; init; }
     /// <summary>
-    /// Faults in <see cref="Ec2.FaultPlan.Parse"/>'s syntax, the only way to give them per action
-    /// (<c>throttle:AttachNetworkInterface=0.5,error:CreateNetworkInterface=0.1</c>); the three
-    /// settings above, when not zero, apply on top for all actions.
+    /// Every fault the EC2 API injects, in <see cref="Ec2.FaultPlan.Parse"/>'s syntax
+    /// (<c>throttle:AttachNetworkInterface=0.5,error:CreateNetworkInterface=0.1,attach-latency=300ms</c>).
+    /// The CLI's <c>--attach-latency</c>, <c>--throttle-rate</c> and <c>--error-rate</c> are folded
+    /// in here; lab.json files that still carry them as fields of their own read fine, the fields ignored.
     /// </summary>
     public string? Faults { get; init; }
 
@@ -34,8 +29,7 @@ public sealed record LabOptions
         if (!Ec2.InstanceTypeLimits.Known.Any(t => t.Name == InstanceType))
             throw new ArgumentException($"--instance-type: unknown '{InstanceType}' (known: {string.Join(", ", Ec2.InstanceTypeLimits.Known.Select(t => t.Name))})");
         if (Subnets is < 1 or > LabLayout.MaxSubnets) throw new ArgumentException($"--subnets must be 1..{LabLayout.MaxSubnets}");
-        if (AttachLatencyMs < 0 || ImdsDelayMs < 0) throw new ArgumentException("latencies must be >= 0");
-        if (ThrottleRate is < 0 or > 1 || ErrorRate is < 0 or > 1) throw new ArgumentException("rates must be within 0..1");
+        if (ImdsDelayMs < 0) throw new ArgumentException("--imds-delay must be >= 0");
         if (Faults is not null)
         {
             try { Ec2.FaultPlan.Parse(Faults); }

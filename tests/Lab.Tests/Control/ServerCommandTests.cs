@@ -22,7 +22,7 @@ public sealed class ServerCommandTests
     {
         Assert.Throws<ArgumentException>(() => new LabOptions { Nodes = 0 }.Validate());
         Assert.Throws<ArgumentException>(() => new LabOptions { Subnets = 17 }.Validate());
-        Assert.Throws<ArgumentException>(() => new LabOptions { ThrottleRate = 1.5 }.Validate());
+        Assert.Throws<ArgumentException>(() => new LabOptions { ImdsDelayMs = -1 }.Validate());
         Assert.Contains("c5.4xlarge", Assert.Throws<ArgumentException>(() => new LabOptions { InstanceType = "x9.huge" }.Validate()).Message);
         Assert.Contains("--faults", Assert.Throws<ArgumentException>(() => new LabOptions { Faults = "slowness=0.1" }.Validate()).Message);
         new LabOptions { Nodes = 4, InstanceType = "c5.4xlarge", Subnets = 2, Faults = "error:AttachNetworkInterface=0.2" }.Validate();
