@@ -30,6 +30,7 @@ public sealed partial class EmbeddedSubnetLeaseStore : ISubnetLeaseStore
     private readonly ILogger _log;
     private readonly CancellationTokenSource _disposed = new();
     private readonly HashSet<string> _reportedCorrupt = [];
+    private int _isDisposed;
 
     private EmbeddedSubnetLeaseStore(EmbeddedStoreOptions options, SubnetPool pool, TimeProvider time, ILogger log)
     {
@@ -165,8 +166,7 @@ public sealed partial class EmbeddedSubnetLeaseStore : ISubnetLeaseStore
     /// <inheritdoc/>
     public ValueTask DisposeAsync()
     {
-        _disposed.Cancel();
-        _disposed.Dispose();
+        if (Interlocked.Exchange(ref _isDisposed, 1) == 0) _disposed.Cancel(); // wakes the watches
         return ValueTask.CompletedTask;
     }
 

@@ -30,6 +30,7 @@ public sealed partial class EtcdSubnetLeaseStore : ISubnetLeaseStore
     private readonly TimeProvider _time;
     private readonly ILogger _log;
     private readonly CancellationTokenSource _disposed = new();
+    private int _isDisposed;
 
     private EtcdSubnetLeaseStore(EtcdStoreOptions options, SubnetPool pool, TimeProvider time, ILogger log)
     {
@@ -150,8 +151,8 @@ public sealed partial class EtcdSubnetLeaseStore : ISubnetLeaseStore
     /// <inheritdoc/>
     public async ValueTask DisposeAsync()
     {
-        await _disposed.CancelAsync().ConfigureAwait(false);
-        _disposed.Dispose();
+        if (Interlocked.Exchange(ref _isDisposed, 1) != 0) return;
+        await _disposed.CancelAsync().ConfigureAwait(false); // ends the watches
         _etcd.Dispose();
     }
 
