@@ -37,8 +37,10 @@ public sealed class EtcdCluster : IAsyncDisposable
     /// <summary>Starts the members and waits until every one is healthy (has a leader).</summary>
     public static async Task<EtcdCluster> StartAsync(int size = 3)
     {
-        Privileged.Require("etcd");
-        var cluster = new EtcdCluster(Privileged.FindTool("etcd")!, size);
+        // etcd needs no root: only the binary. Missing, this fails (never skips), in CI and out.
+        var etcd = Privileged.FindTool("etcd")
+            ?? throw new InvalidOperationException("the etcd tests need 'etcd' on PATH: scripts/prereqs.sh installs it (Debian's etcd-server)");
+        var cluster = new EtcdCluster(etcd, size);
         try
         {
             for (var i = 0; i < size; i++) cluster.Start(i);

@@ -3,7 +3,7 @@ using Fathom.Datastore.Etcd;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
-namespace Fathom.Datastore;
+namespace Fathom.Datastore.Configuration;
 
 /// <summary>
 /// The agent's <c>datastore</c> configuration section (docs/datastore.md lists the keys): which
