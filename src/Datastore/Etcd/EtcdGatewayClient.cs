@@ -8,7 +8,7 @@ namespace Fathom.Datastore.Etcd;
 
 /// <summary>
 /// etcd v3 over its JSON gRPC gateway (<c>/v3/kv/range</c>, <c>/v3/kv/txn</c>, <c>/v3/lease/*</c>,
-/// <c>/v3/watch</c>), which every etcd since 3.3 serves on its client port: plain HttpClient and
+/// <c>/v3/watch</c>), which every etcd since 3.4 serves on its client port: plain HttpClient and
 /// source-generated JSON, so nothing here trips the trimmer (docs/datastore.md says why not gRPC).
 /// Each call sticks to one member and moves to the next when it is unreachable or answers that it
 /// cannot decide (no leader, timeout), until <see cref="RequestTimeout"/> has passed.
