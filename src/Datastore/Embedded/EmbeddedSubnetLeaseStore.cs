@@ -134,7 +134,16 @@ public sealed partial class EmbeddedSubnetLeaseStore : ISubnetLeaseStore
         watcher.Deleted += onChange;
         watcher.Renamed += (_, _) => wake.Writer.TryWrite(true);
         watcher.Error += (_, e) => wake.Writer.TryWrite(true); // inotify overflow: the rescan covers it
-        watcher.EnableRaisingEvents = true;
+        try
+        {
+            watcher.EnableRaisingEvents = true;
+        }
+        catch (IOException e)
+        {
+            // Out of inotify instances (fs.inotify.max_user_instances): the periodic rescan alone
+            // still sees every change, only later.
+            Log.NoInotify(_log, _leases, e.Message);
+        }
         // The safety net (a lost inotify event, a directory on a filesystem without inotify) and the
         // clock of expiries, which no file event announces.
         using var rescan = _time.CreateTimer(_ => wake.Writer.TryWrite(true), null, RescanInterval, RescanInterval);
@@ -312,5 +321,8 @@ public sealed partial class EmbeddedSubnetLeaseStore : ISubnetLeaseStore
 
         [LoggerMessage(Level = LogLevel.Warning, Message = "embedded datastore: ignoring {Path} ({Length} bytes): {Reason}")]
         public static partial void Unreadable(ILogger logger, string path, int length, string reason);
+
+        [LoggerMessage(Level = LogLevel.Warning, Message = "embedded datastore: no inotify watch on {Path} ({Reason}); watching by rescans only")]
+        public static partial void NoInotify(ILogger logger, string path, string reason);
     }
 }
