@@ -295,7 +295,7 @@ public sealed partial class EmbeddedSubnetLeaseStore : ISubnetLeaseStore
     {
         var path = Path.Combine(_root, ".lock");
         var start = Environment.TickCount64;
-        var pause = 2;
+        var pause = 1;
         while (true)
         {
             cancellationToken.ThrowIfCancellationRequested();
@@ -309,7 +309,7 @@ public sealed partial class EmbeddedSubnetLeaseStore : ISubnetLeaseStore
                 if (Environment.TickCount64 - start > LockTimeout.TotalMilliseconds)
                     throw new DatastoreUnavailableException($"embedded datastore {_root}: its lock {path} was held by another agent for over {LockTimeout.TotalSeconds:0.#} s");
                 await Task.Delay(pause, cancellationToken).ConfigureAwait(false);
-                pause = Math.Min(pause * 2, 50);
+                pause = Math.Min(pause * 2, 10); // short: a lock held for a write is held for milliseconds
             }
         }
     }

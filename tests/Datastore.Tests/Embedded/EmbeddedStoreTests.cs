@@ -90,4 +90,35 @@ public sealed class EmbeddedStoreTests : IDisposable
             holder.Dispose();
         }
     }
+
+    [Fact]
+    public async Task Agents_SIGKILLed_while_writing_leave_no_torn_lease_and_no_stuck_lock()
+    {
+        // Three agents renew as fast as they can and are killed at seeded-random moments, mid-write
+        // for the most part (a renewal is mostly writing); the survivors' view must stay whole.
+        var random = new Random(20261206);
+        var writers = await LeaseWriterProcess.StartAsync(_directory, "w0", "w1", "w2");
+        try
+        {
+            foreach (var w in writers)
+            {
+                await Task.Delay(random.Next(5, 60));
+                w.Kill(); // SIGKILL
+            }
+        }
+        finally
+        {
+            LeaseWriterProcess.Stop(writers);
+        }
+
+        await using var store = await OpenAsync();
+        var live = await store.ListAsync();
+        Assert.Equal(["w0", "w1", "w2"], live.Select(l => l.Node.NodeName).Order());
+        Assert.Equal(3, live.Select(l => l.Subnet).Distinct().Count());
+        Assert.DoesNotContain(_log.Lines, l => l.Contains("ignoring", StringComparison.Ordinal));
+        // The lock is free and the killed agents' dot-files go at the next write.
+        await store.AcquireOrRenewAsync(new NodeAttributes("after", IPAddress.Parse("192.168.0.9")));
+        Assert.Empty(Directory.GetFiles(Leases, ".*"));
+        Assert.Empty(Directory.GetFiles(Path.Combine(_directory, "quarantine")));
+    }
 }
