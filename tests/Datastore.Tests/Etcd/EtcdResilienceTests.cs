@@ -24,16 +24,21 @@ public sealed class EtcdResilienceTests
         await using var store = await EtcdSubnetLeaseStore.ConnectAsync(
             new EtcdStoreOptions(cluster.Endpoints, "resilience") { Ttl = TimeSpan.FromSeconds(30), RequestTimeout = requestTimeout }, Pool);
         var a = await store.AcquireOrRenewAsync(Node("a", 1));
+        var d = await store.AcquireOrRenewAsync(Node("d", 4));
         var watch = new WatchProbe(store);
         await using var _ = watch;
         Assert.Equal("a", (await watch.NextAsync("a's lease")).Lease.Node.NodeName);
+        Assert.Equal("d", (await watch.NextAsync("d's lease")).Lease.Node.NodeName);
 
-        // One member down, the one the store talks to first: renewals and new leases go on.
+        // One member down, the one the store (and its watch) talks to first: renewals, releases and
+        // new leases go on, and the watch, moved to another member, misses none of them.
         cluster.Kill(0);
         Assert.Equal(a.Subnet, (await store.AcquireOrRenewAsync(Node("a", 1))).Subnet);
+        Assert.True(await store.ReleaseAsync("d"));
         var b = await store.AcquireOrRenewAsync(Node("b", 2));
-        Assert.Equal(Pool[1], b.Subnet);
-        Assert.Equal("b", (await watch.NextAsync("b's lease, while a member is down")).Lease.Node.NodeName);
+        Assert.Equal(d.Subnet, b.Subnet); // released, so free for anyone
+        var seen = new[] { await watch.NextAsync("d's release, while a member is down"), await watch.NextAsync("b's lease, while a member is down") };
+        Assert.Equal([(SubnetLeaseEventKind.Removed, "d"), (SubnetLeaseEventKind.Added, "b")], seen.Select(e => (e.Kind, e.Lease.Node.NodeName)));
 
         // Back, it catches up: a store that asks only it sees what was written while it was down.
         cluster.Restart(0);
