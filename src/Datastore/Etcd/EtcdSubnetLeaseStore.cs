@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Net;
 using System.Runtime.CompilerServices;
 using System.Text;
@@ -31,6 +32,9 @@ public sealed partial class EtcdSubnetLeaseStore : ISubnetLeaseStore
     private readonly ILogger _log;
     private readonly CancellationTokenSource _disposed = new();
     private int _isDisposed;
+
+    /// <summary>The key and etcd lease of each node this instance acquired for, for the renewal's short path.</summary>
+    private readonly ConcurrentDictionary<string, (byte[] Key, long Lease)> _held = new(StringComparer.Ordinal);
 
     private EtcdSubnetLeaseStore(EtcdStoreOptions options, SubnetPool pool, TimeProvider time, ILogger log)
     {
@@ -79,6 +83,17 @@ public sealed partial class EtcdSubnetLeaseStore : ISubnetLeaseStore
     public async Task<SubnetLease> AcquireOrRenewAsync(NodeAttributes node, CancellationToken cancellationToken = default)
     {
         node.Validate();
+        // The common case, a renewal by the agent that acquired: its own key and a keep-alive, two
+        // small requests, rather than reading every node's lease every TTL/3.
+        if (_held.TryGetValue(node.NodeName, out var held))
+        {
+            var mine = await _etcd.RangeAsync(new RangeRequest { Key = held.Key }, cancellationToken).ConfigureAwait(false);
+            if (mine.Kvs is [var kv] && kv.Lease == held.Lease && ParseLease(kv) is { } stored && stored.Node.NodeName == node.NodeName
+                && await RenewAsync(kv, stored, node, cancellationToken).ConfigureAwait(false) is { } renewed)
+                return renewed;
+            _held.TryRemove(node.NodeName, out _);
+        }
+
         var nodeKey = Key("nodes/" + node.NodeName);
         for (var attempt = 0; attempt < MaxAttempts; attempt++)
         {
@@ -89,8 +104,9 @@ public sealed partial class EtcdSubnetLeaseStore : ISubnetLeaseStore
             if (leases.FirstOrDefault(l => l.Lease.Node.NodeName == node.NodeName) is { Kv: not null } own)
             {
                 var renewed = await RenewAsync(own.Kv, own.Lease, node, cancellationToken).ConfigureAwait(false);
-                if (renewed is not null) return renewed;
-                continue; // the lease ended between the read and the keep-alive, or the record changed
+                if (renewed is null) continue; // the lease ended between the read and the keep-alive, or the record changed
+                _held[node.NodeName] = (own.Kv.Key, own.Kv.Lease);
+                return renewed;
             }
 
             var claims = leases.Select(l => new SubnetClaim(l.Lease.Subnet, l.Lease.Node.NodeName, Live: true))
@@ -114,7 +130,10 @@ public sealed partial class EtcdSubnetLeaseStore : ISubnetLeaseStore
                 ],
             }, cancellationToken).ConfigureAwait(false);
             if (txn.Succeeded)
+            {
+                _held[node.NodeName] = (subnetKey, grant.Id);
                 return new SubnetLease(subnet, node, _time.GetUtcNow() + TimeSpan.FromSeconds(grant.Ttl));
+            }
             Log.Contention(_log, node.NodeName, subnet.ToString(), attempt + 1);
             await _etcd.RevokeAsync(grant.Id, cancellationToken).ConfigureAwait(false);
         }
@@ -124,6 +143,7 @@ public sealed partial class EtcdSubnetLeaseStore : ISubnetLeaseStore
     /// <inheritdoc/>
     public async Task<bool> ReleaseAsync(string nodeName, CancellationToken cancellationToken = default)
     {
+        _held.TryRemove(nodeName, out _);
         var all = await _etcd.RangeAsync(new RangeRequest { Key = Key("subnets/"), RangeEnd = PrefixEnd(Key("subnets/")) }, cancellationToken).ConfigureAwait(false);
         var released = false;
         foreach (var (kv, lease) in ParseLeases(all.Kvs).Where(l => l.Lease.Node.NodeName == nodeName))
