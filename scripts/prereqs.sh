@@ -23,6 +23,7 @@ declare -A FATHOM_PKGS=(
   [/usr/sbin/nft]=nftables                        # the root-netns check of the run.sh test
   [/usr/bin/aws]=awscli
   [/usr/share/doc/python3-botocore]=python3-botocore
+  [/usr/bin/etcd]=etcd-server                     # the etcd datastore's tests start a real 3-member cluster
 )
 
 fathom_install_prereqs() {
