@@ -1,0 +1,61 @@
+namespace Fathom.Cloud;
+
+/// <summary>How long and how often <see cref="AttachmentWaiter"/> polls.</summary>
+public sealed record AttachmentWaitOptions
+{
+    /// <summary>The first pause between polls (default 100 ms); it doubles up to <see cref="MaxInterval"/>.</summary>
+    public TimeSpan InitialInterval { get; init; } = TimeSpan.FromMilliseconds(100);
+
+    /// <summary>The longest pause between polls (default 2 s).</summary>
+    public TimeSpan MaxInterval { get; init; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>How long to wait in all (default 60 s; EC2 attaches in seconds, rarely more).</summary>
+    public TimeSpan Timeout { get; init; } = TimeSpan.FromSeconds(60);
+}
+
+/// <summary>
+/// Waits until an attachment that <see cref="ICloudProvider.AttachEniAsync"/> started is visible
+/// as attached: EC2 answers AttachNetworkInterface while the attachment is still "attaching".
+/// Polls <see cref="ICloudProvider.DescribeEnisAsync"/> with bounded exponential backoff — through
+/// whatever provider it is given, so through the rate limiter when that is a
+/// <see cref="ResilientCloudProvider"/>.
+/// </summary>
+public static class AttachmentWaiter
+{
+    /// <summary>Code of the <see cref="CloudException"/> (<see cref="CloudErrorKind.Transient"/>) thrown when the attachment is still not attached at the time-out.</summary>
+    public const string TimeoutCode = "Fathom.AttachmentTimeout";
+
+    /// <summary>Code of the <see cref="CloudException"/> (<see cref="CloudErrorKind.NotFound"/>) thrown when the ENI no longer carries the attachment (it failed or was detached).</summary>
+    public const string LostCode = "Fathom.AttachmentLost";
+
+    /// <summary>Polls until ENI <paramref name="eniId"/> shows attachment <paramref name="attachmentId"/> as attached; returns the ENI as then described.</summary>
+    /// <exception cref="CloudException"><see cref="TimeoutCode"/> after <see cref="AttachmentWaitOptions.Timeout"/>; <see cref="LostCode"/> when the attachment is gone; any error of the describe call.</exception>
+    public static async Task<Eni> WaitForAttachmentAsync(this ICloudProvider cloud, string eniId, string attachmentId,
+        AttachmentWaitOptions? options = null, TimeProvider? time = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(cloud);
+        ArgumentException.ThrowIfNullOrEmpty(eniId);
+        ArgumentException.ThrowIfNullOrEmpty(attachmentId);
+        options ??= new AttachmentWaitOptions();
+        time ??= TimeProvider.System;
+        var started = time.GetTimestamp();
+        var interval = options.InitialInterval;
+        while (true)
+        {
+            var eni = (await cloud.DescribeEnisAsync(EniQuery.ByIds(eniId), cancellationToken).ConfigureAwait(false))
+                .FirstOrDefault(e => e.EniId == eniId)
+                ?? throw new CloudException(CloudErrorKind.NotFound, LostCode, $"network interface {eniId} is gone");
+            if (eni.AttachmentId != attachmentId)
+                throw new CloudException(CloudErrorKind.NotFound, LostCode,
+                    $"network interface {eniId} no longer carries attachment {attachmentId} (it is {eni.AttachmentState})");
+            if (eni.AttachmentState == EniAttachmentState.Attached)
+                return eni;
+            var left = options.Timeout - time.GetElapsedTime(started);
+            if (left <= TimeSpan.Zero)
+                throw new CloudException(CloudErrorKind.Transient, TimeoutCode,
+                    $"attachment {attachmentId} of {eniId} still {eni.AttachmentState} after {options.Timeout.TotalSeconds:0.#} s");
+            await Task.Delay(interval < left ? interval : left, time, cancellationToken).ConfigureAwait(false);
+            interval = TimeSpan.FromTicks(Math.Min(interval.Ticks * 2, options.MaxInterval.Ticks));
+        }
+    }
+}
