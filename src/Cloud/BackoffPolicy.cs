@@ -42,10 +42,13 @@ public sealed record BackoffPolicy
         return ticks >= MaxDelay.Ticks ? MaxDelay : TimeSpan.FromTicks((long)ticks);
     }
 
-    /// <summary>The delay before retry number <paramref name="retry"/>: uniform in [0, <see cref="Ceiling"/>), drawn from <paramref name="random"/>.</summary>
+    /// <summary>
+    /// The delay before retry number <paramref name="retry"/>: uniform in [0, <see cref="Ceiling"/>),
+    /// drawn from <paramref name="random"/>, in whole milliseconds (what timers resolve anyway).
+    /// </summary>
     public TimeSpan Delay(int retry, Random random)
     {
         ArgumentNullException.ThrowIfNull(random);
-        return TimeSpan.FromTicks((long)(Ceiling(retry).Ticks * random.NextDouble()));
+        return TimeSpan.FromMilliseconds(Math.Floor(Ceiling(retry).TotalMilliseconds * random.NextDouble()));
     }
 }
