@@ -108,6 +108,9 @@ public sealed class AwsCloudProvider : ICloudProvider, IDisposable
         ArgumentOutOfRangeException.ThrowIfNegative(request.SecondaryIpCount, nameof(request));
         return Ec2Async(async ct =>
         {
+            // The subnet's CIDR first: a DescribeSubnets failing after the create would fail a call
+            // whose ENI exists, and its retry would make a second one where ClientToken is not honoured.
+            var cidr = await SubnetCidrAsync(request.SubnetId, ct).ConfigureAwait(false);
             var create = new CreateNetworkInterfaceRequest
             {
                 SubnetId = request.SubnetId,
@@ -129,7 +132,7 @@ public sealed class AwsCloudProvider : ICloudProvider, IDisposable
             var response = await _ec2.CreateNetworkInterfaceAsync(create, ct).ConfigureAwait(false);
             var eni = response.NetworkInterface
                 ?? throw new CloudException(CloudErrorKind.Transient, "EmptyResponse", "CreateNetworkInterface answered without a network interface");
-            return ToEni(eni, await SubnetCidrAsync(eni.SubnetId, ct).ConfigureAwait(false));
+            return ToEni(eni, cidr);
         }, cancellationToken);
     }
 

@@ -13,7 +13,7 @@ public sealed record ImdsClientOptions
     /// <summary>Lifetime asked for each session token (default 6 h, IMDS's maximum).</summary>
     public TimeSpan TokenTtl { get; init; } = TimeSpan.FromHours(6);
 
-    /// <summary>A token with less than this left is replaced before use (default 5 min), so no request goes out with one about to expire.</summary>
+    /// <summary>A token with less than this left is replaced before use (default 5 min, at most half of <see cref="TokenTtl"/>), so no request goes out with one about to expire.</summary>
     public TimeSpan RefreshBeforeExpiry { get; init; } = TimeSpan.FromMinutes(5);
 
     /// <summary>Bound on each request (default 2 s): IMDS is link-local and answers in milliseconds, so a longer silence means it is unreachable.</summary>
@@ -131,7 +131,9 @@ public sealed class ImdsClient : IDisposable
         await _tokenGate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            if (!renew && _token is { } cached && cached.Expires - _time.GetUtcNow() > _options.RefreshBeforeExpiry)
+            // A margin as long as the lifetime would renew on every request: never more than half of it.
+            var margin = TimeSpan.FromTicks(Math.Min(_options.RefreshBeforeExpiry.Ticks, _options.TokenTtl.Ticks / 2));
+            if (!renew && _token is { } cached && cached.Expires - _time.GetUtcNow() > margin)
                 return cached.Value;
             var asked = _time.GetUtcNow();
             var ttl = ((int)_options.TokenTtl.TotalSeconds).ToString(CultureInfo.InvariantCulture);
