@@ -58,6 +58,25 @@ public sealed class CloudException : Exception
     /// <summary>Whether trying again later can succeed: throttling and transient failures.</summary>
     public bool IsRetryable => Kind is CloudErrorKind.Throttled or CloudErrorKind.Transient;
 
+    /// <summary>
+    /// The sentence a pod's failed ADD (CNI code 11, "try again later") carries: what happened in
+    /// plain words, then the provider's code and message, e.g. "the instance's ENI or address limit
+    /// is reached (AttachmentLimitExceeded: Interface count 4 exceeds the limit for m5.large)".
+    /// </summary>
+    public string Reason => $"{Describe(Kind)} ({Code}: {Message})";
+
+    /// <summary>What a kind of failure means, in the words an operator reading a pod's events needs.</summary>
+    public static string Describe(CloudErrorKind kind) => kind switch
+    {
+        CloudErrorKind.Throttled => "the cloud API is throttling this account's requests",
+        CloudErrorKind.LimitExceeded => "the instance's ENI or address limit is reached",
+        CloudErrorKind.SubnetFull => "the subnet has no free addresses",
+        CloudErrorKind.NotFound => "a cloud resource the agent expected is gone",
+        CloudErrorKind.Transient => "the cloud API is failing or unreachable",
+        CloudErrorKind.Invalid => "the cloud API refused the request",
+        _ => "the cloud call failed",
+    };
+
     /// <summary>"Code: message", the form a pod's ADD error quotes.</summary>
     public override string ToString() => $"{Code}: {Message}";
 }

@@ -204,6 +204,8 @@ public sealed class ResilientCloudProviderTests : IDisposable
         var e = new CloudException(CloudErrorKind.LimitExceeded, "AttachmentLimitExceeded", "Interface count 4 exceeds the limit for m5.large", HttpStatusCode.BadRequest);
         Assert.Equal("AttachmentLimitExceeded: Interface count 4 exceeds the limit for m5.large", e.ToString());
         Assert.False(e.IsRetryable);
+        Assert.Equal("the instance's ENI or address limit is reached (AttachmentLimitExceeded: Interface count 4 exceeds the limit for m5.large)", e.Reason);
+        Assert.All(Enum.GetValues<CloudErrorKind>(), k => Assert.NotEqual("the cloud call failed", CloudException.Describe(k)));
         Assert.True(new CloudException(CloudErrorKind.Throttled, "RequestLimitExceeded", "slow down").IsRetryable);
     }
 }
