@@ -91,11 +91,12 @@ public sealed class ImdsClient : IDisposable
     /// <summary>Reads this instance's identity: instance, placement, and its primary ENI (by the instance's MAC).</summary>
     public async Task<InstanceIdentity> GetIdentityAsync(CancellationToken cancellationToken = default)
     {
+        // The MAC first (it names the primary ENI's keys), then the rest in parallel: none is left unobserved if one fails.
+        var mac = (await GetAsync("mac", cancellationToken).ConfigureAwait(false)).Trim();
         var instanceId = GetAsync("instance-id", cancellationToken);
         var instanceType = GetAsync("instance-type", cancellationToken);
         var zone = GetAsync("placement/availability-zone", cancellationToken);
         var region = GetAsync("placement/region", cancellationToken);
-        var mac = (await GetAsync("mac", cancellationToken).ConfigureAwait(false)).Trim();
         var eni = $"network/interfaces/macs/{mac}/";
         var eniId = GetAsync(eni + "interface-id", cancellationToken);
         var subnetId = GetAsync(eni + "subnet-id", cancellationToken);
