@@ -126,6 +126,26 @@ public sealed class AwsCloudProviderTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_slow_attach_shows_as_attaching_until_it_completes()
+    {
+        var eni = await CreateAsync();
+        _lab.Faults.AttachLatency = TimeSpan.FromMilliseconds(400);
+        // The lab answers AttachNetworkInterface only after the latency (EC2 answers at once):
+        // watch from a second caller, as the agent's reconciler would.
+        var attach = _cloud.AttachEniAsync(eni.EniId, _lab.Large.InstanceId, 2);
+        Eni seen;
+        while ((seen = (await _cloud.DescribeEnisAsync(EniQuery.ByIds(eni.EniId))).Single()).AttachmentState == EniAttachmentState.Detached
+            && !attach.IsCompleted)
+            await Task.Delay(10);
+        Assert.Equal((EniAttachmentState.Attaching, _lab.Large.InstanceId, (int?)2), (seen.AttachmentState, seen.InstanceId, seen.DeviceIndex));
+
+        var attached = await _cloud.WaitForAttachmentAsync(eni.EniId, seen.AttachmentId!,
+            new AttachmentWaitOptions { InitialInterval = TimeSpan.FromMilliseconds(20), Timeout = TimeSpan.FromSeconds(10) });
+        Assert.Equal(EniAttachmentState.Attached, attached.AttachmentState);
+        Assert.Equal(seen.AttachmentId, await attach);
+    }
+
+    [Fact]
     public async Task Describing_by_filter_reads_every_page()
     {
         var cloud = new AwsCloudProvider(new AwsCloudOptions
