@@ -72,6 +72,10 @@ public sealed class AwsCloudProvider : ICloudProvider, IDisposable
         _imds.GetIdentityAsync(cancellationToken);
 
     /// <inheritdoc/>
+    public Task<IReadOnlyList<PhysicalAddress>> DescribeLocalMacsAsync(CancellationToken cancellationToken = default) =>
+        _imds.GetInterfaceMacsAsync(cancellationToken);
+
+    /// <inheritdoc/>
     public Task<InstanceLimits> GetInstanceLimitsAsync(string instanceType, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(instanceType);

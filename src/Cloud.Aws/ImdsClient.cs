@@ -119,6 +119,10 @@ public sealed class ImdsClient : IDisposable
             VpcCidrs: [.. Lines(vpcCidrs.Result).Select(ParseCidr)]);
     }
 
+    /// <summary>The MACs under <c>network/interfaces/macs/</c>: the interfaces IMDS knows attached to this instance (a new one appears a few seconds after its attach).</summary>
+    public async Task<IReadOnlyList<PhysicalAddress>> GetInterfaceMacsAsync(CancellationToken cancellationToken = default) =>
+        [.. Lines(await GetAsync("network/interfaces/macs/", cancellationToken).ConfigureAwait(false)).Select(line => ParseMac(line.TrimEnd('/')))];
+
     /// <summary>Forgets the cached token (the next request asks for a new one).</summary>
     public void InvalidateToken()
     {

@@ -11,14 +11,21 @@ public sealed record AttachmentWaitOptions
 
     /// <summary>How long to wait in all (default 60 s; EC2 attaches in seconds, rarely more).</summary>
     public TimeSpan Timeout { get; init; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>
+    /// Also wait until the metadata service lists the ENI's MAC (default true): what the node
+    /// needs before it can use the device. Only meaningful when the caller runs on the instance
+    /// the ENI is attached to; set false otherwise.
+    /// </summary>
+    public bool WaitForMetadata { get; init; } = true;
 }
 
 /// <summary>
-/// Waits until an attachment that <see cref="ICloudProvider.AttachEniAsync"/> started is visible
-/// as attached: EC2 answers AttachNetworkInterface while the attachment is still "attaching".
-/// Polls <see cref="ICloudProvider.DescribeEnisAsync"/> with bounded exponential backoff — through
-/// whatever provider it is given, so through the rate limiter when that is a
-/// <see cref="ResilientCloudProvider"/>.
+/// Waits until an attachment that <see cref="ICloudProvider.AttachEniAsync"/> started is visible:
+/// first as "attached" to the API (EC2 answers AttachNetworkInterface while it is still
+/// "attaching"), then in the instance's metadata (IMDS lists a new ENI seconds later; the AWS VPC
+/// CNI waits for the same). Polls with bounded exponential backoff, through whatever provider it
+/// is given — so through the rate limiter when that is a <see cref="ResilientCloudProvider"/>.
 /// </summary>
 public static class AttachmentWaiter
 {
@@ -48,12 +55,14 @@ public static class AttachmentWaiter
             if (eni.AttachmentId != attachmentId)
                 throw new CloudException(CloudErrorKind.NotFound, LostCode,
                     $"network interface {eniId} no longer carries attachment {attachmentId} (it is {eni.AttachmentState})");
-            if (eni.AttachmentState == EniAttachmentState.Attached)
+            if (eni.AttachmentState == EniAttachmentState.Attached
+                && (!options.WaitForMetadata || (await cloud.DescribeLocalMacsAsync(cancellationToken).ConfigureAwait(false)).Contains(eni.Mac)))
                 return eni;
             var left = options.Timeout - time.GetElapsedTime(started);
             if (left <= TimeSpan.Zero)
-                throw new CloudException(CloudErrorKind.Transient, TimeoutCode,
-                    $"attachment {attachmentId} of {eniId} still {eni.AttachmentState} after {options.Timeout.TotalSeconds:0.#} s");
+                throw new CloudException(CloudErrorKind.Transient, TimeoutCode, eni.AttachmentState == EniAttachmentState.Attached
+                    ? $"attachment {attachmentId} of {eniId} is attached but the instance metadata still does not list {eni.Mac} after {options.Timeout.TotalSeconds:0.#} s"
+                    : $"attachment {attachmentId} of {eniId} still {eni.AttachmentState} after {options.Timeout.TotalSeconds:0.#} s");
             await Task.Delay(interval < left ? interval : left, time, cancellationToken).ConfigureAwait(false);
             interval = TimeSpan.FromTicks(Math.Min(interval.Ticks * 2, options.MaxInterval.Ticks));
         }

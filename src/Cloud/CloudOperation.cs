@@ -12,6 +12,9 @@ public enum CloudOperation
     /// <summary>EC2 DescribeInstanceTypes.</summary>
     GetInstanceLimits,
 
+    /// <summary>Metadata service read of the instance's interface MACs (IMDS); not an EC2 action.</summary>
+    DescribeLocalMacs,
+
     /// <summary>EC2 DescribeSubnets.</summary>
     DescribeSubnet,
 
@@ -51,11 +54,12 @@ public static class CloudOperations
         _ => false,
     };
 
-    /// <summary>The name used in metrics and logs: the EC2 action it stands for, or "DescribeSelf" (IMDS).</summary>
+    /// <summary>The name used in metrics and logs: the EC2 action it stands for, or "DescribeSelf" / "DescribeLocalMacs" (IMDS).</summary>
     public static string ActionName(this CloudOperation operation) => operation switch
     {
         CloudOperation.DescribeSelf => "DescribeSelf",
         CloudOperation.GetInstanceLimits => "DescribeInstanceTypes",
+        CloudOperation.DescribeLocalMacs => "DescribeLocalMacs",
         CloudOperation.DescribeSubnet => "DescribeSubnets",
         CloudOperation.CreateEni => "CreateNetworkInterface",
         CloudOperation.AttachEni => "AttachNetworkInterface",

@@ -1,4 +1,5 @@
 using System.Net;
+using System.Net.NetworkInformation;
 
 namespace Fathom.Cloud;
 
@@ -18,6 +19,13 @@ public interface ICloudProvider
 {
     /// <summary>This instance's identity, from the metadata service (no API call, no rate limit in the cloud's account).</summary>
     Task<InstanceIdentity> DescribeSelfAsync(CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// The MACs of the network interfaces this instance's metadata service lists. A newly attached
+    /// ENI appears here some time after the API calls it attached (seconds on EC2), and the node
+    /// cannot configure it before: <see cref="AttachmentWaiter"/> waits for both.
+    /// </summary>
+    Task<IReadOnlyList<PhysicalAddress>> DescribeLocalMacsAsync(CancellationToken cancellationToken = default);
 
     /// <summary>The ENI and address limits of an instance type.</summary>
     /// <exception cref="CloudException"><see cref="CloudErrorKind.Invalid"/> for a type the cloud does not know.</exception>

@@ -1,4 +1,5 @@
 using System.Net;
+using System.Net.NetworkInformation;
 using System.Runtime.ExceptionServices;
 
 namespace Fathom.Cloud;
@@ -57,6 +58,10 @@ public sealed class ResilientCloudProvider : ICloudProvider, IDisposable
     /// <inheritdoc/>
     public Task<InstanceIdentity> DescribeSelfAsync(CancellationToken cancellationToken = default) =>
         CallAsync(CloudOperation.DescribeSelf, ct => _inner.DescribeSelfAsync(ct), cancellationToken);
+
+    /// <inheritdoc/>
+    public Task<IReadOnlyList<PhysicalAddress>> DescribeLocalMacsAsync(CancellationToken cancellationToken = default) =>
+        CallAsync(CloudOperation.DescribeLocalMacs, ct => _inner.DescribeLocalMacsAsync(ct), cancellationToken);
 
     /// <inheritdoc/>
     public Task<InstanceLimits> GetInstanceLimitsAsync(string instanceType, CancellationToken cancellationToken = default) =>

@@ -146,6 +146,20 @@ public sealed class AwsCloudProviderTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task The_wait_ends_once_the_metadata_service_lists_the_new_ENI()
+    {
+        await using var lab = await LabCloud.StartAsync(eniVisibilityDelay: TimeSpan.FromMilliseconds(400));
+        var cloud = lab.ProviderFor(lab.Large);
+        var eni = await cloud.CreateEniAsync(new CreateEniRequest { SubnetId = lab.Subnet1.SubnetId });
+        var attachmentId = await cloud.AttachEniAsync(eni.EniId, lab.Large.InstanceId, 1);
+        Assert.Equal([PhysicalAddress.Parse(lab.Large.MacAddress)], await cloud.DescribeLocalMacsAsync()); // attached for EC2, not yet in IMDS
+
+        var attached = await cloud.WaitForAttachmentAsync(eni.EniId, attachmentId, new AttachmentWaitOptions { InitialInterval = TimeSpan.FromMilliseconds(50) });
+        Assert.Equal(EniAttachmentState.Attached, attached.AttachmentState);
+        Assert.Equal([PhysicalAddress.Parse(lab.Large.MacAddress), eni.Mac], await cloud.DescribeLocalMacsAsync());
+    }
+
+    [Fact]
     public async Task Describing_by_filter_reads_every_page()
     {
         var cloud = new AwsCloudProvider(new AwsCloudOptions

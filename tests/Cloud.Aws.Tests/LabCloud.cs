@@ -46,7 +46,7 @@ internal sealed class LabCloud : IAsyncDisposable
     public Instance Large { get; }
     public Instance Big { get; }
 
-    private LabCloud(TimeProvider? imdsTime)
+    private LabCloud(TimeProvider? imdsTime, TimeSpan eniVisibilityDelay)
     {
         Cloud = new Ec2Cloud(new NullVpcFabric(), new Ec2CloudOptions { VpcId = "vpc-0123456789abcdef0", VpcCidr = VpcCidr }, random: new Random(42));
         Subnet1 = Cloud.CreateSubnet("127.0.1.0/24", Az);
@@ -55,12 +55,18 @@ internal sealed class LabCloud : IAsyncDisposable
         OtherAz = Cloud.CreateSubnet("127.0.4.0/24", "us-east-1b");
         Large = Cloud.LaunchInstance("m5.large", Subnet1.SubnetId, "node-large");
         Big = Cloud.LaunchInstance("c5.4xlarge", Subnet1.SubnetId, "node-big");
-        Imds = new InstanceMetadataService(Cloud, _ => null, imdsTime);
+        // As the lab server does with its fabric: a new ENI shows in IMDS only some time after its attach.
+        Imds = new InstanceMetadataService(Cloud, id => Cloud.TryGetEni(id, out var eni) ? eni.Attachment?.AttachTime : null, imdsTime)
+        {
+            EniVisibilityDelay = eniVisibilityDelay,
+        };
     }
 
-    public static async Task<LabCloud> StartAsync(TimeProvider? imdsTime = null)
+    /// <param name="imdsTime">The metadata service's clock (token expiry, the ENI delay).</param>
+    /// <param name="eniVisibilityDelay">How long after its attach a secondary ENI appears in IMDS (default: at once).</param>
+    public static async Task<LabCloud> StartAsync(TimeProvider? imdsTime = null, TimeSpan eniVisibilityDelay = default)
     {
-        var lab = new LabCloud(imdsTime);
+        var lab = new LabCloud(imdsTime, eniVisibilityDelay);
         lab.Ec2 = await Ec2Server.StartOnLoopbackAsync(lab.Cloud, Ec2Credentials.Lab, lab.Faults);
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();

@@ -20,6 +20,25 @@ public sealed class AttachmentWaiterTests
     }
 
     [Fact]
+    public async Task It_then_waits_for_the_metadata_service_to_list_the_MAC()
+    {
+        _cloud.EniAnswer = () => ScriptedCloudProvider.SampleEni(state: EniAttachmentState.Attached, attachmentId: "eni-attach-1");
+        var lists = 0;
+        _cloud.MacsAnswer = () => ++lists < 3 ? [] : [ScriptedCloudProvider.SampleEni().Mac];
+        await _time.DriveAsync(_cloud.WaitForAttachmentAsync("eni-0123456789abcdef0", "eni-attach-1", time: _time));
+        Assert.Equal(3, lists);
+        Assert.Equal([100, 200], _time.Delays.Select(d => d.TotalMilliseconds));
+
+        _cloud.MacsAnswer = () => [];
+        var e = await Assert.ThrowsAsync<CloudException>(() => _time.DriveAsync(_cloud.WaitForAttachmentAsync("eni-0123456789abcdef0", "eni-attach-1",
+            new AttachmentWaitOptions { Timeout = TimeSpan.FromSeconds(1) }, _time)));
+        Assert.Contains("metadata", e.Message);
+
+        _cloud.MacsAnswer = () => throw new InvalidOperationException("not asked");
+        await _cloud.WaitForAttachmentAsync("eni-0123456789abcdef0", "eni-attach-1", new AttachmentWaitOptions { WaitForMetadata = false }, _time);
+    }
+
+    [Fact]
     public async Task It_gives_up_at_the_timeout_as_a_transient_failure()
     {
         _cloud.EniAnswer = () => ScriptedCloudProvider.SampleEni(state: EniAttachmentState.Attaching, attachmentId: "eni-attach-1");

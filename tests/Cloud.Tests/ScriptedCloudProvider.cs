@@ -51,6 +51,12 @@ internal sealed class ScriptedCloudProvider(FakeTimeProvider? clock = null) : IC
         RunAsync(CloudOperation.DescribeSelf, null, () => new InstanceIdentity("i-1", "m5.large", "us-east-1a", "us-east-1", "eni-1",
             PhysicalAddress.Parse("02:00:00:00:00:01"), "subnet-1", IPNetwork.Parse("10.0.1.0/24"), ["sg-1"], "vpc-1", [IPNetwork.Parse("10.0.0.0/16")]), cancellationToken);
 
+    /// <summary>What the metadata service lists; null: the sample ENI's MAC.</summary>
+    public Func<IReadOnlyList<PhysicalAddress>>? MacsAnswer { get; set; }
+
+    public Task<IReadOnlyList<PhysicalAddress>> DescribeLocalMacsAsync(CancellationToken cancellationToken = default) =>
+        RunAsync(CloudOperation.DescribeLocalMacs, null, () => MacsAnswer?.Invoke() ?? [SampleEni().Mac], cancellationToken);
+
     public Task<InstanceLimits> GetInstanceLimitsAsync(string instanceType, CancellationToken cancellationToken = default) =>
         RunAsync(CloudOperation.GetInstanceLimits, instanceType, () => new InstanceLimits(instanceType, 3, 10), cancellationToken);
 
