@@ -68,7 +68,9 @@ public sealed class ImdsClient : IDisposable
         _http = handler is null
             ? new HttpClient(new SocketsHttpHandler { UseProxy = false, PooledConnectionLifetime = TimeSpan.FromMinutes(5) }, disposeHandler: true)
             : new HttpClient(handler, disposeHandler: false);
-        _http.BaseAddress = _options.Endpoint;
+        // Paths are resolved against it: without a final '/', its last segment would be replaced.
+        var endpoint = _options.Endpoint.AbsoluteUri;
+        _http.BaseAddress = new Uri(endpoint.EndsWith('/') ? endpoint : endpoint + "/");
         _http.Timeout = Timeout.InfiniteTimeSpan; // bounded per request on our clock instead
     }
 

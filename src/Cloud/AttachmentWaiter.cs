@@ -67,4 +67,35 @@ public static class AttachmentWaiter
             interval = TimeSpan.FromTicks(Math.Min(interval.Ticks * 2, options.MaxInterval.Ticks));
         }
     }
+
+    /// <summary>
+    /// Polls until ENI <paramref name="eniId"/> is detached (EC2 goes through "detaching" for a
+    /// few seconds, and refuses DeleteNetworkInterface with InvalidNetworkInterface.InUse until it
+    /// is done); returns the ENI as then described. Same polling and time-out as the attach wait.
+    /// </summary>
+    /// <exception cref="CloudException"><see cref="TimeoutCode"/> after <see cref="AttachmentWaitOptions.Timeout"/>; NotFound when the ENI no longer exists.</exception>
+    public static async Task<Eni> WaitForDetachmentAsync(this ICloudProvider cloud, string eniId,
+        AttachmentWaitOptions? options = null, TimeProvider? time = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(cloud);
+        ArgumentException.ThrowIfNullOrEmpty(eniId);
+        options ??= new AttachmentWaitOptions();
+        time ??= TimeProvider.System;
+        var started = time.GetTimestamp();
+        var interval = options.InitialInterval;
+        while (true)
+        {
+            var eni = (await cloud.DescribeEnisAsync(EniQuery.ByIds(eniId), cancellationToken).ConfigureAwait(false))
+                .FirstOrDefault(e => e.EniId == eniId)
+                ?? throw new CloudException(CloudErrorKind.NotFound, LostCode, $"network interface {eniId} is gone");
+            if (eni.AttachmentState == EniAttachmentState.Detached)
+                return eni;
+            var left = options.Timeout - time.GetElapsedTime(started);
+            if (left <= TimeSpan.Zero)
+                throw new CloudException(CloudErrorKind.Transient, TimeoutCode,
+                    $"network interface {eniId} still {eni.AttachmentState} after {options.Timeout.TotalSeconds:0.#} s");
+            await Task.Delay(interval < left ? interval : left, time, cancellationToken).ConfigureAwait(false);
+            interval = TimeSpan.FromTicks(Math.Min(interval.Ticks * 2, options.MaxInterval.Ticks));
+        }
+    }
 }

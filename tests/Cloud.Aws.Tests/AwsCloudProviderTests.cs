@@ -117,7 +117,7 @@ public sealed class AwsCloudProviderTests : IAsyncLifetime
         Assert.Equal(0, byInstance.Single(e => e.EniId == _lab.Large.PrimaryNetworkInterfaceId).DeviceIndex);
 
         await _cloud.DetachEniAsync(attachmentId);
-        described = Assert.Single(await _cloud.DescribeEnisAsync(EniQuery.ByIds(eni.EniId)));
+        described = await _cloud.WaitForDetachmentAsync(eni.EniId);
         Assert.Equal((EniAttachmentState.Detached, (string?)null, (int?)null), (described.AttachmentState, described.InstanceId, described.DeviceIndex));
 
         await _cloud.DeleteEniAsync(eni.EniId);

@@ -49,6 +49,23 @@ public sealed class AttachmentWaiterTests
     }
 
     [Fact]
+    public async Task A_detach_is_waited_for_until_the_ENI_is_available()
+    {
+        var polls = 0;
+        _cloud.EniAnswer = () => ++polls < 3
+            ? ScriptedCloudProvider.SampleEni(state: EniAttachmentState.Detaching, attachmentId: "eni-attach-1")
+            : ScriptedCloudProvider.SampleEni();
+        var eni = await _time.DriveAsync(_cloud.WaitForDetachmentAsync("eni-0123456789abcdef0", time: _time));
+        Assert.Equal(EniAttachmentState.Detached, eni.AttachmentState);
+        Assert.Equal([100, 200], _time.Delays.Select(d => d.TotalMilliseconds));
+
+        _cloud.EniAnswer = () => ScriptedCloudProvider.SampleEni(state: EniAttachmentState.Detaching, attachmentId: "eni-attach-1");
+        var e = await Assert.ThrowsAsync<CloudException>(() => _time.DriveAsync(_cloud.WaitForDetachmentAsync("eni-0123456789abcdef0",
+            new AttachmentWaitOptions { Timeout = TimeSpan.FromSeconds(2) }, _time)));
+        Assert.Equal(AttachmentWaiter.TimeoutCode, e.Code);
+    }
+
+    [Fact]
     public async Task An_attachment_that_vanished_is_reported_not_waited_for()
     {
         _cloud.EniAnswer = () => ScriptedCloudProvider.SampleEni(state: EniAttachmentState.Detached);
