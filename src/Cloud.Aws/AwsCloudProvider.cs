@@ -27,6 +27,7 @@ public sealed class AwsCloudProvider : ICloudProvider, IDisposable
     /// <summary>A provider for <see cref="AwsCloudOptions.Region"/>, which must be set (else use <see cref="CreateAsync"/>).</summary>
     /// <param name="options">Region, endpoint, credentials, time-out.</param>
     /// <param name="imds">The metadata client for <see cref="DescribeSelfAsync"/>; the caller keeps ownership.</param>
+    /// <exception cref="CloudException">Invalid, code NoCredentials: no static credentials given and the SDK's default chain found none.</exception>
     public AwsCloudProvider(AwsCloudOptions options, ImdsClient imds)
     {
         ArgumentNullException.ThrowIfNull(options);
@@ -52,10 +53,22 @@ public sealed class AwsCloudProvider : ICloudProvider, IDisposable
         {
             config.RegionEndpoint = RegionEndpoint.GetBySystemName(options.Region);
         }
-        _ec2 = options.StaticCredentials is { } key
-            ? new AmazonEC2Client(new BasicAWSCredentials(key.AccessKeyId, key.SecretAccessKey), config)
-            : new AmazonEC2Client(config);
+        try
+        {
+            // The SDK (v4) resolves the default chain here, not at the first call: a node without
+            // credentials fails at start, after the chain's own IMDS time-outs.
+            _ec2 = options.StaticCredentials is { } key
+                ? new AmazonEC2Client(new BasicAWSCredentials(key.AccessKeyId, key.SecretAccessKey), config)
+                : new AmazonEC2Client(config);
+        }
+        catch (AmazonClientException e)
+        {
+            throw new CloudException(CloudErrorKind.Invalid, "NoCredentials", e.Message, innerException: e);
+        }
     }
+
+    /// <summary>The SDK client's configuration as built (tests check what the options turned into).</summary>
+    internal Amazon.Runtime.IClientConfig ClientConfig => _ec2.Config;
 
     /// <summary>A provider whose region, when <see cref="AwsCloudOptions.Region"/> is null, is the instance's own (IMDS placement/region).</summary>
     public static async Task<AwsCloudProvider> CreateAsync(AwsCloudOptions options, ImdsClient imds, CancellationToken cancellationToken = default)

@@ -306,6 +306,21 @@ public sealed class AwsCloudProviderTests : IAsyncLifetime
     }
 
     [Fact]
+    public void The_SDK_makes_one_attempt_per_call_and_signs_for_the_region()
+    {
+        Assert.Equal(0, _cloud.ClientConfig.MaxErrorRetry); // ResilientCloudProvider retries, and counts each attempt
+        Assert.Equal(TimeSpan.FromSeconds(10), _cloud.ClientConfig.Timeout);
+        Assert.Equal(LabCloud.Region, _cloud.ClientConfig.AuthenticationRegion);
+        Assert.StartsWith(_lab.Ec2.Url.ToString().TrimEnd('/'), _cloud.ClientConfig.ServiceURL);
+
+        // Static credentials: the default chain would look for an instance role at 169.254.169.254, off this machine's loopback.
+        using var aws = new AwsCloudProvider(new AwsCloudOptions { Region = "eu-west-1", StaticCredentials = new AwsStaticCredentials("AKIA", "secret") },
+            _lab.ImdsClientFor(_lab.Large));
+        Assert.Equal("eu-west-1", aws.ClientConfig.RegionEndpoint.SystemName);
+        Assert.Equal(0, aws.ClientConfig.MaxErrorRetry);
+    }
+
+    [Fact]
     public async Task The_region_can_come_from_IMDS()
     {
         using var cloud = await AwsCloudProvider.CreateAsync(new AwsCloudOptions
