@@ -129,7 +129,7 @@ public sealed class AwsCloudProviderTests : IAsyncLifetime
     public async Task A_slow_attach_shows_as_attaching_until_it_completes()
     {
         var eni = await CreateAsync();
-        _lab.Faults.AttachLatency = TimeSpan.FromMilliseconds(400);
+        _lab.Faults.AttachLatency = TimeSpan.FromMilliseconds(800); // long enough to be seen on a loaded 2-core machine
         // The lab answers AttachNetworkInterface only after the latency (EC2 answers at once):
         // watch from a second caller, as the agent's reconciler would.
         var attach = _cloud.AttachEniAsync(eni.EniId, _lab.Large.InstanceId, 2);
@@ -148,7 +148,7 @@ public sealed class AwsCloudProviderTests : IAsyncLifetime
     [Fact]
     public async Task The_wait_ends_once_the_metadata_service_lists_the_new_ENI()
     {
-        await using var lab = await LabCloud.StartAsync(eniVisibilityDelay: TimeSpan.FromMilliseconds(400));
+        await using var lab = await LabCloud.StartAsync(eniVisibilityDelay: TimeSpan.FromSeconds(1));
         var cloud = lab.ProviderFor(lab.Large);
         var eni = await cloud.CreateEniAsync(new CreateEniRequest { SubnetId = lab.Subnet1.SubnetId });
         var attachmentId = await cloud.AttachEniAsync(eni.EniId, lab.Large.InstanceId, 1);
