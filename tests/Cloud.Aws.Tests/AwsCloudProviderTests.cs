@@ -279,6 +279,26 @@ public sealed class AwsCloudProviderTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Concurrent_calls_through_the_decorator_all_land_once()
+    {
+        using var resilient = new ResilientCloudProvider(_cloud, new CloudResilienceOptions
+        {
+            Mutating = new TokenBucketOptions(5, 50),
+            Backoff = new BackoffPolicy { MaxAttempts = 30, BaseDelay = TimeSpan.FromMilliseconds(1), MaxDelay = TimeSpan.FromMilliseconds(10) },
+        }, random: new Random(5));
+        _lab.Faults.SetThrottleRate(0.3);
+        _lab.Faults.SetErrorRate(0.1, "CreateNetworkInterface");
+        // Errors (500/503) are drawn before the action runs in the lab, like throttling: no create is half done.
+        var made = await Task.WhenAll(Enumerable.Range(0, 16).Select(_ =>
+            resilient.CreateEniAsync(new CreateEniRequest { SubnetId = _lab.Subnet1.SubnetId, Tags = NodeTags, SecondaryIpCount = 1 })));
+        _lab.Faults.Clear();
+
+        Assert.Equal(16, made.Select(e => e.EniId).Distinct().Count());
+        Assert.Equal(made.Select(e => e.EniId).Order(StringComparer.Ordinal), (await _cloud.DescribeEnisAsync(EniQuery.ByTags(NodeTags))).Select(e => e.EniId));
+        Assert.Equal(32, made.SelectMany(e => e.SecondaryIps.Append(e.PrimaryIp)).Distinct().Count()); // no address handed out twice
+    }
+
+    [Fact]
     public async Task An_unreachable_endpoint_is_Transient()
     {
         var listener = new TcpListener(IPAddress.Loopback, 0);
