@@ -44,7 +44,7 @@ public static class CniSkeleton
             RequireEnvironment(command, invocation);
 
             stdin = ReadStdin(invocation.Stdin);
-            config = NetworkConfig.Parse(stdin);
+            config = NetworkConfig.Parse(stdin, teardown: command == CniCommand.Del);
             version = config.CniVersion;
             CniVersion.RequireCommand(version, command);
 
@@ -56,7 +56,7 @@ public static class CniSkeleton
             // Found now, run by the handler: a missing IPAM plugin fails before the datapath changes anything.
             var ipam = config.IpamType is null ? null : new IpamPlugin(config, request.CniPath, invocation.Environment);
 
-            result = handler(request, new CniContext(datapath, ipam, invocation.Environment));
+            result = handler(request, new CniContext(datapath, ipam, invocation.Environment, invocation.Stderr));
             if (result is not null)
             {
                 var json = CniResultJson.Serialize(result, version, indented: true);
