@@ -315,46 +315,67 @@ public sealed class AttachmentStore
     }
 
     /// <summary>
+    /// The bytes of <paramref name="path"/> when it is a regular file of at most
+    /// <paramref name="limit"/> bytes, else null and why. lstat(2) first and O_NONBLOCK: opening a
+    /// FIFO someone put there would wait for a writer forever, a socket fails (ENXIO); the open
+    /// descriptor is checked again (the path may have changed in between).
+    /// </summary>
+    internal static byte[]? ReadRegularFile(string path, long limit, out string? problem)
+    {
+        problem = null;
+        if (Interop.FileType(path) is { } pathType && pathType != Interop.S_IFREG)
+        {
+            problem = $"not a regular file ({Interop.DescribeFileType(pathType)})";
+            return null;
+        }
+        var fd = Interop.Open(path, Interop.O_RDONLY | Interop.O_NONBLOCK | Interop.O_CLOEXEC, 0);
+        if (fd < 0)
+        {
+            problem = $"cannot read it: {Marshal.GetPInvokeErrorMessage(Marshal.GetLastPInvokeError())}";
+            return null;
+        }
+        using var handle = new SafeFileHandle(fd, ownsHandle: true);
+        if (Interop.FileType(fd) is var type && type != Interop.S_IFREG)
+        {
+            problem = $"not a regular file ({(type is { } t ? Interop.DescribeFileType(t) : "of unknown type")})";
+            return null;
+        }
+        try
+        {
+            var length = RandomAccess.GetLength(handle);
+            if (length > limit)
+            {
+                problem = $"too big for what fathom writes there: {length} bytes";
+                return null;
+            }
+            var bytes = new byte[length];
+            var read = 0;
+            while (read < bytes.Length)
+            {
+                var n = RandomAccess.Read(handle, bytes.AsSpan(read), read);
+                if (n == 0) break;
+                read += n;
+            }
+            return read < bytes.Length ? bytes[..read] : bytes;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            problem = $"cannot read it: {e.Message}";
+            return null;
+        }
+    }
+
+    /// <summary>
     /// Reads one record file: opened without blocking (O_NONBLOCK: a FIFO put there must not hang
     /// the plugin) and read only when the open descriptor is a regular file.
     /// </summary>
     public StoredAttachment Read(string path)
     {
-        byte[] bytes;
-        // lstat first: open(2) of a socket fails (ENXIO) and of a FIFO would wait for a writer.
-        if (Interop.FileType(path) is { } pathType && pathType != Interop.S_IFREG)
-            return new StoredAttachment(path, null, $"not a regular file ({Interop.DescribeFileType(pathType)}): skipped", Skipped: true);
-        var fd = Interop.Open(path, Interop.O_RDONLY | Interop.O_NONBLOCK | Interop.O_CLOEXEC, 0);
-        if (fd < 0)
-        {
-            var errno = Marshal.GetLastPInvokeError();
-            return new StoredAttachment(path, null, $"cannot read it: {Marshal.GetPInvokeErrorMessage(errno)}");
-        }
-        using (var handle = new SafeFileHandle(fd, ownsHandle: true))
-        {
-            if (Interop.FileType(fd) is var type && type != Interop.S_IFREG)
-                return new StoredAttachment(path, null,
-                    $"not a regular file ({(type is { } t ? Interop.DescribeFileType(t) : "of unknown type")}): skipped", Skipped: true);
-            try
-            {
-                var length = RandomAccess.GetLength(handle);
-                if (length > MaxRecordBytes)
-                    return new StoredAttachment(path, null, $"not an attachment record: {length} bytes", CniErrorCode.DecodeFailure);
-                bytes = new byte[length];
-                var read = 0;
-                while (read < bytes.Length)
-                {
-                    var n = RandomAccess.Read(handle, bytes.AsSpan(read), read);
-                    if (n == 0) break;
-                    read += n;
-                }
-                if (read < bytes.Length) bytes = bytes[..read];
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-            {
-                return new StoredAttachment(path, null, $"cannot read it: {e.Message}");
-            }
-        }
+        if (ReadRegularFile(path, MaxRecordBytes, out var unreadable) is not { } bytes)
+            return unreadable!.StartsWith("not a regular file", StringComparison.Ordinal)
+                ? new StoredAttachment(path, null, unreadable + ": skipped", Skipped: true)
+                : new StoredAttachment(path, null, unreadable,
+                    unreadable.StartsWith("too big", StringComparison.Ordinal) ? CniErrorCode.DecodeFailure : CniErrorCode.IoFailure);
 
         AttachmentRecord? record;
         try
@@ -364,6 +385,11 @@ public sealed class AttachmentStore
         catch (JsonException e)
         {
             return new StoredAttachment(path, null, $"not an attachment record: {CniJson.Where(e)}", CniErrorCode.DecodeFailure);
+        }
+        catch (InvalidOperationException e)
+        {
+            // Text that is not valid Unicode (System.Text.Json checks it only when it makes the string).
+            return new StoredAttachment(path, null, $"not an attachment record: {e.Message}", CniErrorCode.DecodeFailure);
         }
         var problem = record switch
         {

@@ -245,4 +245,32 @@ public sealed class HostileInputTests : IDisposable
         Assert.Contains($"\"{field}\"", (string)output.Json["msg"]!);
         Assert.Empty(datapath.Calls);
     }
+
+    [Fact]
+    public void GC_names_a_record_whose_text_is_not_unicode_as_6_never_199()
+    {
+        var folder = Path.Combine(Records, "hnet");
+        Directory.CreateDirectory(folder);
+        var bad = Path.Combine(folder, "x-eth0.json");
+        File.WriteAllBytes(bad, [.. "{\"kind\":\"fathom-attachment-v1\",\"networkName\":\"hnet\",\"containerID\":\"x"u8, 0xff, .. "\",\"ifname\":\"eth0\",\"config\":\"\"}"u8]);
+        var output = InProcess.Run(new TestDatapath(), new Dictionary<string, string> { ["CNI_COMMAND"] = "GC", ["CNI_PATH"] = "/usr/lib/cni" }, Config());
+        Assert.Equal(6, output.ErrorCode);
+        Assert.Contains("x-eth0.json", (string)output.Json["msg"]!);
+    }
+
+    [Fact]
+    public void A_FIFO_in_the_IPAM_version_cache_does_not_hang_ADD()
+    {
+        Assert.True(File.Exists("/usr/lib/cni/host-local"), "needs containernetworking-plugins in /usr/lib/cni (scripts/prereqs.sh)");
+        var leases = Path.Combine(_dir.FullName, "leases");
+        var config = Config(extra: $$""","ipam":{"type":"host-local","dataDir":"{{leases}}","ranges":[[{"subnet":"10.97.0.0/24"}]]}""");
+        // Debian's host-local stops at 1.0.0: a 1.1.0 ADD bridges the version and remembers it.
+        InProcess.Run(new TestDatapath(), InProcess.Env("ADD"), config).Succeeded();
+        var entry = Assert.Single(Directory.GetFiles(Path.Combine(Records, ".plugin-versions"), "*.json"));
+        File.Delete(entry);
+        Assert.Equal(0, Shell.Run("mkfifo", [entry]).ExitCode);
+        var env = InProcess.Env("ADD");
+        env["CNI_CONTAINERID"] = "ctr-2";
+        Bounded(() => InProcess.Run(new TestDatapath(), env, config), entry).Succeeded();
+    }
 }
