@@ -273,4 +273,14 @@ public sealed class HostileInputTests : IDisposable
         env["CNI_CONTAINERID"] = "ctr-2";
         Bounded(() => InProcess.Run(new TestDatapath(), env, config), entry).Succeeded();
     }
+
+    [Fact]
+    public void A_config_larger_than_16_MiB_is_error_6_without_reading_it_all()
+    {
+        var huge = new byte[(16 << 20) + 1];
+        huge.AsSpan().Fill((byte)' ');
+        var datapath = new TestDatapath();
+        Assert.Equal(6, InProcess.Run(datapath, InProcess.Env("ADD"), huge).ErrorCode);
+        Assert.Empty(datapath.Calls);
+    }
 }
