@@ -11,7 +11,9 @@ namespace Fathom.Cni;
 /// The invocation's environment, passed on to the IPAM plugins GC runs for recorded attachments
 /// (as the reference pkg/invoke passes the plugin's own).
 /// </param>
-public sealed record CniContext(IDatapath Datapath, IpamPlugin? Ipam, IReadOnlyDictionary<string, string> Environment);
+/// <param name="Diagnostics">Where a command says what it skipped (stderr: the runtime's log), never parsed.</param>
+public sealed record CniContext(IDatapath Datapath, IpamPlugin? Ipam, IReadOnlyDictionary<string, string> Environment,
+    TextWriter? Diagnostics = null);
 
 /// <summary>A command handler: returns the result to print (ADD) or null (every other command).</summary>
 public delegate CniResult? CniHandler(CniRequest request, CniContext context);
@@ -63,15 +65,22 @@ public static class CniCommands
     }
 
     /// <summary>
-    /// ADD: the datapath attaches and has IPAM allocate when its interface is ready (see
-    /// <see cref="IDatapath.Add"/>); if the datapath fails after the allocation, the allocation is
-    /// released (IPAM DEL) before the error is reported. In a chain the result is appended to
-    /// prevResult, interface indexes shifted past the previous interfaces. The attachment is then
-    /// recorded for GC; if that fails the ADD is undone (an attachment GC cannot see could hold
-    /// its address forever) and the error reported.
+    /// ADD: refuses first an attachment that could never be recorded (before anything changes);
+    /// then the datapath attaches, has IPAM allocate when its interface is ready, and has the
+    /// attachment recorded once it is complete (see <see cref="IDatapath.Add"/>), so that its one
+    /// rollback also covers a record that cannot be written. On any failure after the allocation
+    /// the allocation is released (IPAM DEL), and a record already written removed, before the
+    /// error is reported. In a chain the result is appended to prevResult, interface indexes
+    /// shifted past the previous interfaces.
     /// </summary>
     public static CniResult? Add(CniRequest request, CniContext context)
     {
+        var store = AttachmentStore.For(request.Config);
+        store.Preflight(request.ContainerId, request.IfName);
+        using var held = store.Lock(request.ContainerId, request.IfName)
+            ?? throw new CniException(CniErrorCode.IoFailure,
+                $"cannot lock attachment {request.ContainerId}/{request.IfName} in {store.Folder}");
+
         CniResult? ipamResult = null;
         bool asked = false, allocated = false;
         CniResult? Allocate()
@@ -95,63 +104,61 @@ public static class CniCommands
             return ipamResult;
         }
 
-        CniResult own;
+        CniResult? recorded = null;
+        void Record(CniResult own)
+        {
+            if (!asked) throw new InvalidOperationException("the datapath recorded the attachment without asking IPAM to allocate");
+            if (recorded is not null) throw new InvalidOperationException("the datapath recorded the attachment twice");
+            var config = request.Config;
+            if (own.Dns is null)
+            {
+                // As the reference bridge plugin: the config's dns wins, else what IPAM said.
+                own.Dns = config.Dns is { IsEmpty: false } ? config.Dns : ipamResult?.Dns;
+            }
+            var result = config.PrevResult is { } prev ? Append(prev, own) : own;
+            try
+            {
+                store.Save(AttachmentRecord.Of(request, result));
+            }
+            catch (Exception e) when (e is not CniException)
+            {
+                throw new CniException(CniException.CodeFor(e),
+                    $"cannot record attachment {request.ContainerId}/{request.IfName} in {store.Folder}", e.Message, e);
+            }
+            recorded = result;
+        }
+
         try
         {
-            own = context.Datapath.Add(request, Allocate);
-            if (!asked)
+            var own = context.Datapath.Add(request, Allocate, Record);
+            if (recorded is null)
             {
-                // A mode that never asked would leave the pod without its addresses: undo, and say so loudly.
+                // A mode that never recorded (or never asked IPAM) would leave an attachment GC cannot see, or a
+                // pod without its addresses: undo, and say so loudly.
                 context.Datapath.Delete(request, own);
-                throw new InvalidOperationException("the datapath attached without asking IPAM to allocate");
+                throw new InvalidOperationException(asked
+                    ? "the datapath attached without recording the attachment"
+                    : "the datapath attached without asking IPAM to allocate");
             }
+            return recorded;
         }
-        catch (Exception failure) when (allocated && context.Ipam is not null)
+        catch (Exception failure)
         {
-            try
+            held.RemoveFile(); // nothing of this attachment is left to serialize with
+            var notes = new List<string>();
+            if (recorded is not null)
             {
-                context.Ipam.Delete();
+                // The datapath failed after the record was written (it found its attachment gone): the record goes too.
+                try
+                {
+                    store.Remove(request.ContainerId, request.IfName);
+                }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                {
+                    notes.Add($"and its record could not be removed: {e.Message}");
+                }
             }
-            catch (CniException release)
-            {
-                // Report the datapath's failure (the cause); say the address may still be held.
-                throw WithNote(failure, $"and releasing the address with ipam plugin \"{context.Ipam.Type}\" failed too: {release.Message}");
-            }
-            throw;
-        }
-
-        var config = request.Config;
-        if (own.Dns is null)
-        {
-            // As the reference bridge plugin: the config's dns wins, else what IPAM said.
-            own.Dns = config.Dns is { IsEmpty: false } ? config.Dns : ipamResult?.Dns;
-        }
-        var result = config.PrevResult is { } prev ? Append(prev, own) : own;
-        Record(request, context, result);
-        return result;
-    }
-
-    private static void Record(CniRequest request, CniContext context, CniResult result)
-    {
-        var store = AttachmentStore.For(request.Config);
-        try
-        {
-            store.Save(AttachmentRecord.Of(request, result));
-        }
-        catch (Exception e)
-        {
-            var failure = e as CniException ?? new CniException(CniException.CodeFor(e),
-                $"cannot record attachment {request.ContainerId}/{request.IfName} in {store.Folder}", e.Message, e);
-            var notes = new List<string> { "the attachment was undone" };
-            try
-            {
-                context.Datapath.Delete(request, result);
-            }
-            catch (Exception detach)
-            {
-                notes.Add($"but detaching it failed: {detach.Message}");
-            }
-            if (context.Ipam is not null)
+            if (allocated && context.Ipam is not null)
             {
                 try
                 {
@@ -159,9 +166,11 @@ public static class CniCommands
                 }
                 catch (CniException release)
                 {
-                    notes.Add($"and ipam plugin \"{context.Ipam.Type}\" failed to release: {release.Message}");
+                    // Report the datapath's failure (the cause); say the address may still be held.
+                    notes.Add($"and releasing the address with ipam plugin \"{context.Ipam.Type}\" failed too: {release.Message}");
                 }
             }
+            if (notes.Count == 0) throw;
             throw WithNote(failure, string.Join(" ", notes));
         }
     }
@@ -175,6 +184,10 @@ public static class CniCommands
     /// </summary>
     public static CniResult? Delete(CniRequest request, CniContext context)
     {
+        var store = AttachmentStore.For(request.Config);
+        // One at a time with an ADD of the same attachment (AttachmentStore.Lock); a folder that
+        // cannot hold the lock cannot hold a record either: nothing to wait for.
+        using var held = store.Lock(request.ContainerId, request.IfName);
         ExceptionDispatchInfo? failure = null;
         try
         {
@@ -198,10 +211,10 @@ public static class CniCommands
         }
         failure?.Throw();
 
-        var store = AttachmentStore.For(request.Config);
         try
         {
             store.Remove(request.ContainerId, request.IfName);
+            held?.RemoveFile();
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
@@ -246,8 +259,15 @@ public static class CniCommands
         var valid = request.Config.ValidAttachments;
         var failures = new List<CniException>();
         var store = AttachmentStore.For(request.Config);
+        foreach (var stray in store.RemoveStrayTemporaries())
+            context.Diagnostics?.WriteLine($"fathom GC: removed {stray}, a record write its plugin never finished");
         foreach (var stored in store.List())
         {
+            if (stored.Skipped)
+            {
+                context.Diagnostics?.WriteLine($"fathom GC: skipped {stored.Path}: {stored.Problem}");
+                continue;
+            }
             if (stored.Record is not { } record)
             {
                 failures.Add(new CniException(stored.Code, $"attachment record {stored.Path} is unreadable: {stored.Problem}",
@@ -296,7 +316,8 @@ public static class CniCommands
     // pod. Both are tried; the record goes only when both succeeded.
     private static void Release(CniRequest gc, CniContext context, AttachmentStore store, AttachmentRecord record)
     {
-        var config = NetworkConfig.Parse(record.Config);
+        var config = NetworkConfig.Parse(record.Config, teardown: true);
+        using var held = store.Lock(record.ContainerId, record.IfName); // not while its ADD or DEL runs
         var request = new CniRequest
         {
             Command = CniCommand.Del,
@@ -332,6 +353,7 @@ public static class CniCommands
         }
         failure?.Throw();
         store.Remove(record.ContainerId, record.IfName);
+        held?.RemoveFile();
     }
 
     // The environment an IPAM DEL of the attachment gets: the invocation's, with the CNI_*

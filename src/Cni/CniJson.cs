@@ -1,10 +1,11 @@
+using System.Buffers;
 using System.Text.Encodings.Web;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 
 namespace Fathom.Cni;
 
-/// <summary>How Fathom writes JSON for runtimes and operators.</summary>
+/// <summary>How Fathom writes JSON for runtimes and operators, and reads it safely.</summary>
 internal static class CniJson
 {
     // Runtimes read this JSON, no browser does: keep quotes and '<' readable instead of \u0022.
@@ -17,10 +18,125 @@ internal static class CniJson
     // Duplicate keys are an error, not "last one wins": a config that says "device" twice is ambiguous.
     public static readonly JsonDocumentOptions Document = new() { MaxDepth = 64, AllowDuplicateProperties = false };
 
-    /// <summary>Parses UTF-8 JSON with <see cref="Document"/> options.</summary>
-    public static JsonNode? Parse(ReadOnlySpan<byte> json) => JsonNode.Parse(json, documentOptions: Document);
+    /// <summary>
+    /// Parses UTF-8 JSON with <see cref="Document"/> options. Text that is not valid Unicode — invalid
+    /// UTF-8, or an escaped surrogate without its pair (<c>"\ud800"</c>) — is a <see cref="JsonException"/>
+    /// naming where it is, here, rather than an <see cref="InvalidOperationException"/> from whichever
+    /// later read of that string or key (System.Text.Json checks text only when it is turned into a
+    /// string): RFC 8259 §8.1 requires UTF-8, and a half-read config must not reach a datapath.
+    /// </summary>
+    public static JsonNode? Parse(ReadOnlySpan<byte> json)
+    {
+        // Checked first: the parser's own duplicate-key check decodes keys, and throws on a bad one.
+        if (InvalidText(json) is [var first, ..] bad)
+            throw new JsonException(NotUnicode(first, bad.Count));
+        return JsonNode.Parse(json, documentOptions: Document);
+    }
+
+    /// <summary>The message for text that is not valid Unicode at <paramref name="first"/> (of <paramref name="count"/> places).</summary>
+    public static string NotUnicode(string first, int count) =>
+        $"{first} is not valid Unicode text (invalid UTF-8 or an unpaired surrogate escape)"
+        + (count > 1 ? $"; {count - 1} more place(s) too" : "");
 
     /// <summary>The parser's complaint with its position ("... at line 1, byte 14").</summary>
     public static string Where(JsonException e) =>
         e.LineNumber is long line ? $"{e.Message.Split(" LineNumber")[0].TrimEnd(' ', '|')} (line {line + 1}, byte {e.BytePositionInLine ?? 0})" : e.Message;
+
+    /// <summary>
+    /// Every string value and key of a well-formed JSON document that is not valid Unicode, as a path
+    /// (<c>field "ipam.ranges[0]"</c>, <c>a key of "ipam"</c>), in document order. The caller has parsed
+    /// the document already, or will (this stops quietly at a syntax error).
+    /// </summary>
+    public static List<string> InvalidText(ReadOnlySpan<byte> json)
+    {
+        var bad = new List<string>();
+        var reader = new Utf8JsonReader(json, new JsonReaderOptions { MaxDepth = Document.MaxDepth });
+        // One entry per open container: its path, and for an array the index of the next element.
+        var open = new List<(string Path, int NextIndex)>();
+        string? key = null;
+        try
+        {
+            while (reader.Read())
+            {
+                switch (reader.TokenType)
+                {
+                    case JsonTokenType.PropertyName:
+                        key = TryGetString(ref reader);
+                        if (key is null)
+                        {
+                            bad.Add(open.Count == 1 ? "a top-level key" : $"a key of \"{open[^1].Path}\"");
+                            key = "\uFFFD";
+                        }
+                        continue;
+                    case JsonTokenType.StartObject or JsonTokenType.StartArray:
+                        open.Add((open.Count == 0 ? "" : Member(open, key), 0));
+                        key = null;
+                        continue;
+                    case JsonTokenType.EndObject or JsonTokenType.EndArray:
+                        open.RemoveAt(open.Count - 1);
+                        break;
+                    case JsonTokenType.String:
+                        if (TryGetString(ref reader) is null) bad.Add($"field \"{Member(open, key)}\"");
+                        break;
+                }
+                // A value ended: the next element of an enclosing array has the next index.
+                if (open.Count > 0 && key is null) open[^1] = (open[^1].Path, open[^1].NextIndex + 1);
+                key = null;
+            }
+        }
+        catch (JsonException)
+        {
+        }
+        return bad;
+    }
+
+    /// <summary>
+    /// The document with every string and key that is not valid Unicode replaced by U+FFFD, the
+    /// way Go's encoding/json (and so every reference plugin) reads it. Well-formed input only.
+    /// </summary>
+    public static byte[] Repair(ReadOnlySpan<byte> json)
+    {
+        var buffer = new ArrayBufferWriter<byte>(json.Length + 16);
+        var reader = new Utf8JsonReader(json, new JsonReaderOptions { MaxDepth = Document.MaxDepth });
+        using (var w = new Utf8JsonWriter(buffer, new JsonWriterOptions { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping, SkipValidation = true }))
+        {
+            while (reader.Read())
+            {
+                switch (reader.TokenType)
+                {
+                    case JsonTokenType.StartObject: w.WriteStartObject(); break;
+                    case JsonTokenType.EndObject: w.WriteEndObject(); break;
+                    case JsonTokenType.StartArray: w.WriteStartArray(); break;
+                    case JsonTokenType.EndArray: w.WriteEndArray(); break;
+                    case JsonTokenType.PropertyName: w.WritePropertyName(TryGetString(ref reader) ?? "\uFFFD"); break;
+                    case JsonTokenType.String: w.WriteStringValue(TryGetString(ref reader) ?? "\uFFFD"); break;
+                    case JsonTokenType.Number: w.WriteRawValue(reader.ValueSpan, skipInputValidation: true); break;
+                    case JsonTokenType.True: w.WriteBooleanValue(true); break;
+                    case JsonTokenType.False: w.WriteBooleanValue(false); break;
+                    case JsonTokenType.Null: w.WriteNullValue(); break;
+                }
+            }
+        }
+        return buffer.WrittenSpan.ToArray();
+    }
+
+    private static string Member(List<(string Path, int NextIndex)> open, string? key)
+    {
+        if (open.Count == 0) return "(the whole document)"; // a string where an object should be
+        var parent = open[^1].Path;
+        if (key is null) return $"{parent}[{open[^1].NextIndex}]";
+        return parent.Length == 0 ? key : $"{parent}.{key}";
+    }
+
+    private static string? TryGetString(ref Utf8JsonReader reader)
+    {
+        try
+        {
+            return reader.GetString();
+        }
+        catch (InvalidOperationException)
+        {
+            return null; // invalid UTF-8, or an escaped surrogate without its pair
+        }
+    }
 }

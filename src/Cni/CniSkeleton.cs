@@ -44,7 +44,7 @@ public static class CniSkeleton
             RequireEnvironment(command, invocation);
 
             stdin = ReadStdin(invocation.Stdin);
-            config = NetworkConfig.Parse(stdin);
+            config = NetworkConfig.Parse(stdin, teardown: command == CniCommand.Del);
             version = config.CniVersion;
             CniVersion.RequireCommand(version, command);
 
@@ -56,7 +56,7 @@ public static class CniSkeleton
             // Found now, run by the handler: a missing IPAM plugin fails before the datapath changes anything.
             var ipam = config.IpamType is null ? null : new IpamPlugin(config, request.CniPath, invocation.Environment);
 
-            result = handler(request, new CniContext(datapath, ipam, invocation.Environment));
+            result = handler(request, new CniContext(datapath, ipam, invocation.Environment, invocation.Stderr));
             if (result is not null)
             {
                 var json = CniResultJson.Serialize(result, version, indented: true);
@@ -176,12 +176,27 @@ public static class CniSkeleton
         };
     }
 
+    /// <summary>
+    /// The most stdin fathom reads. A network config is kilobytes (a conflist's entry with a
+    /// prevResult); a runtime that streams more is not sending one, and reading it all would only
+    /// end in the plugin running out of memory.
+    /// </summary>
+    internal const int MaxConfigBytes = 16 << 20;
+
     private static ReadOnlyMemory<byte> ReadStdin(Stream stdin)
     {
         try
         {
             using var buffer = new MemoryStream();
-            stdin.CopyTo(buffer);
+            var chunk = new byte[64 << 10];
+            int n;
+            while ((n = stdin.Read(chunk)) > 0)
+            {
+                if (buffer.Length + n > MaxConfigBytes)
+                    throw new CniException(CniErrorCode.DecodeFailure, "error parsing network config: larger than fathom reads",
+                        $"a network config is at most {MaxConfigBytes >> 20} MiB");
+                buffer.Write(chunk, 0, n);
+            }
             return buffer.GetBuffer().AsMemory(0, (int)buffer.Length);
         }
         catch (Exception e) when (e is IOException or NotSupportedException or ObjectDisposedException)

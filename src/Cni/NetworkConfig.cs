@@ -69,12 +69,24 @@ public sealed class NetworkConfig
     public ReadOnlyMemory<byte> RawBytes { get; init; }
 
     /// <summary>
+    /// The fields of <see cref="Raw"/> whose text was not valid Unicode, tolerated because fathom
+    /// does not read them (a teardown, see <see cref="Parse"/>); they read as U+FFFD here.
+    /// </summary>
+    public IReadOnlyList<string> InvalidTextFields { get; init; } = [];
+
+    /// <summary>
     /// Parses and validates a config: not JSON → 6; a missing or malformed field → 7 naming
     /// it; a version Fathom does not speak → 1. The mode is checked later against the mode table.
+    /// Text that is not valid Unicode anywhere is 6 naming where — except, with
+    /// <paramref name="teardown"/> (DEL, and GC releasing a recorded attachment), in a field fathom
+    /// does not read itself: the IPAM plugin gets the bytes as they came and reads them its own
+    /// way (Go's encoding/json takes U+FFFD), and a runtime's teardown must not fail on every retry
+    /// over a stray field it cannot change. The fields DEL needs (name, versions, type, mode,
+    /// ipam.type, dataDir, logFile, prevResult, a mode's own keys) are checked all the same.
     /// </summary>
-    public static NetworkConfig Parse(ReadOnlyMemory<byte> stdin)
+    public static NetworkConfig Parse(ReadOnlyMemory<byte> stdin, bool teardown = false)
     {
-        var raw = ParseObject(stdin);
+        var (raw, invalidText) = ParseObject(stdin, teardown);
 
         // The spec's order (reference skel): decode, then the name, then the version.
         var name = OptionalString(raw, "name");
@@ -108,10 +120,9 @@ public sealed class NetworkConfig
                     $"field \"ipam.type\" is \"{ipamType}\": a plugin name, not a path");
         }
 
-        var dataDir = OptionalString(raw, "dataDir");
-        if (dataDir is not null && !Path.IsPathFullyQualified(dataDir))
-            throw new CniException(CniErrorCode.InvalidNetworkConfig, $"field \"dataDir\" is \"{dataDir}\": an absolute path",
-                "a plugin runs in whatever directory the runtime is in");
+        var dataDir = AbsolutePath(raw, "dataDir");
+        // The log, like the records: a relative path would land in whatever directory the runtime runs plugins from.
+        var logFile = AbsolutePath(raw, "logFile");
 
         CniResult? prevResult = null;
         if (raw["prevResult"] is JsonNode prev)
@@ -134,11 +145,12 @@ public sealed class NetworkConfig
             PrevResult = prevResult,
             RuntimeConfig = OptionalObject(raw, "runtimeConfig"),
             Args = OptionalObject(raw, "args"),
-            LogFile = OptionalString(raw, "logFile"),
+            LogFile = logFile,
             DataDir = dataDir ?? DefaultDataDir,
             ValidAttachments = ParseAttachments(raw),
             Raw = raw,
             RawBytes = stdin,
+            InvalidTextFields = invalidText,
         };
     }
 
@@ -160,25 +172,69 @@ public sealed class NetworkConfig
                 reader.Skip();
             }
         }
-        catch (JsonException)
+        catch (Exception e) when (e is JsonException or InvalidOperationException)
         {
+            // Not JSON, or a cniVersion that is not valid Unicode text: the answer is in the latest version.
         }
         return null;
     }
 
-    internal static JsonObject ParseObject(ReadOnlyMemory<byte> stdin)
+    private static (JsonObject Raw, IReadOnlyList<string> InvalidText) ParseObject(ReadOnlyMemory<byte> stdin, bool teardown)
     {
         JsonNode? node;
+        List<string> invalid;
         try
         {
-            node = CniJson.Parse(stdin.Span);
+            // Text first: the parser's own duplicate-key check decodes keys, and throws on a bad one.
+            invalid = CniJson.InvalidText(stdin.Span);
+            if (invalid.Count == 0)
+            {
+                node = JsonNode.Parse(stdin.Span, documentOptions: CniJson.Document);
+            }
+            else
+            {
+                if (!teardown || invalid.FirstOrDefault(IsReadByFathom) is not null)
+                {
+                    var first = teardown ? invalid.First(IsReadByFathom) : invalid[0];
+                    throw new CniException(CniErrorCode.DecodeFailure, "error parsing network config: " + CniJson.NotUnicode(first, invalid.Count),
+                        "JSON text is UTF-8 (RFC 8259 §8.1); fathom does not guess what a field that is not text means");
+                }
+                node = JsonNode.Parse(CniJson.Repair(stdin.Span), documentOptions: CniJson.Document);
+            }
         }
         catch (JsonException e)
         {
             throw new CniException(CniErrorCode.DecodeFailure, "error parsing network config: not valid JSON", CniJson.Where(e));
         }
-        return node as JsonObject ?? throw new CniException(CniErrorCode.DecodeFailure,
-            "error parsing network config: expected a JSON object", $"got {(node is null ? "null" : node.GetValueKind().ToString())}");
+        return node is JsonObject o
+            ? (o, invalid)
+            : throw new CniException(CniErrorCode.DecodeFailure,
+                "error parsing network config: expected a JSON object", $"got {(node is null ? "null" : node.GetValueKind().ToString())}");
+    }
+
+    // The fields fathom interprets itself (a mode's keys are checked where the mode reads them,
+    // OptionalString). A bad key is never one of them: the ones fathom reads are ASCII.
+    private static bool IsReadByFathom(string where)
+    {
+        const string prefix = "field \"";
+        if (!where.StartsWith(prefix, StringComparison.Ordinal)) return false;
+        var field = where[prefix.Length..^1];
+        if (field is "name" or "cniVersion" or "type" or "mode" or "dataDir" or "logFile" or "ipam.type") return true;
+        foreach (var tree in (string[])["cniVersions", "prevResult", "dns", "cni.dev/valid-attachments", "cni.dev/attachments"])
+            if (field == tree || field.StartsWith(tree + ".", StringComparison.Ordinal) || field.StartsWith(tree + "[", StringComparison.Ordinal))
+                return true;
+        return false;
+    }
+
+    // dataDir and logFile: absolute, and a path the kernel can take (no NUL).
+    private static string? AbsolutePath(JsonObject raw, string key)
+    {
+        var path = OptionalString(raw, key);
+        if (string.IsNullOrEmpty(path)) return null; // "" is no path: the default (no log; the default dataDir)
+        if (!Path.IsPathFullyQualified(path) || path.Contains('\0'))
+            throw new CniException(CniErrorCode.InvalidNetworkConfig, $"field \"{key}\" is \"{path.Replace("\0", "\\0", StringComparison.Ordinal)}\": it must be an absolute path",
+                "a plugin runs in whatever directory the runtime is in");
+        return path;
     }
 
     // The GC list (CNI spec 1.1 §GC): [{"containerID": ..., "ifname": ...}]. The spec names it
@@ -212,7 +268,10 @@ public sealed class NetworkConfig
     /// other JSON type is error 7 naming the field. Modes read their own keys through this, so
     /// every mode reports a malformed field the same way.
     /// </summary>
-    public string? OptionalString(string key) => OptionalString(Raw, key);
+    public string? OptionalString(string key) =>
+        InvalidTextFields.Contains($"field \"{key}\"")
+            ? throw new CniException(CniErrorCode.DecodeFailure, "error parsing network config: " + CniJson.NotUnicode($"field \"{key}\"", 1))
+            : OptionalString(Raw, key);
 
     /// <summary>A top-level object field of a mode's section, or null when absent; any other type is error 7.</summary>
     public JsonObject? OptionalObject(string key) => OptionalObject(Raw, key);

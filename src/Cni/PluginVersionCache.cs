@@ -39,15 +39,17 @@ internal sealed class PluginVersionCache
         if (EntryPath(plugin.Name, plugin.Path) is not { } path || !File.Exists(path) || Identify(plugin) is not { } file) return null;
         try
         {
-            var entry = JsonSerializer.Deserialize(File.ReadAllBytes(path), PluginVersionJson.Default.PluginVersions);
+            // Never opened unless it is a regular file: a FIFO there must not hang the plugin.
+            if (AttachmentStore.ReadRegularFile(path, 1 << 20, out _) is not { } bytes) return null;
+            var entry = JsonSerializer.Deserialize(bytes, PluginVersionJson.Default.PluginVersions);
             return entry is { SupportedVersions: { Count: > 0 } versions } && entry.Path == file.Path
                    && entry.Size == file.Size && entry.ModifiedTicks == file.ModifiedTicks
                 ? versions
                 : null;
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or JsonException)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or JsonException or InvalidOperationException)
         {
-            return null;
+            return null; // unreadable, or text that is not valid Unicode: a hint lost, asked again
         }
     }
 

@@ -29,7 +29,7 @@ public sealed class UnderlayDatapath(UnderlayConfig config) : IDatapath
     public static IDatapath FromConfig(NetworkConfig config) => new UnderlayDatapath(UnderlayConfig.Parse(config));
 
     /// <inheritdoc/>
-    public CniResult Add(CniRequest request, Func<CniResult?> allocate)
+    public CniResult Add(CniRequest request, Func<CniResult?> allocate, Action<CniResult> record)
     {
         var selector = config.Selector;
         var ifName = request.IfName;
@@ -54,37 +54,51 @@ public sealed class UnderlayDatapath(UnderlayConfig config) : IDatapath
                 $"interface \"{ifName}\" already exists in netns {netnsPath}",
                 $"host device \"{device.Name}\" was not moved: it is still on the host, unchanged");
 
-        Link inPod;
-        CniResult? ipamResult;
+        // What a rollback puts back besides name, alias, MTU and up state: a move flushes addresses.
+        var hostAddresses = KernelCall.Run($"list the addresses of {device.Name}", () => host.ListAddresses(index: device.Index))
+            .Where(a => a.Scope is not (RouteScope.Link or RouteScope.Host))
+            .ToList();
+        var attempt = new AddAttempt(device, hostAddresses, AddMark.New(device.Name));
         try
         {
-            inPod = MoveIn(host, podLinks, pod, device, ifName);
+            var inPod = MoveIn(host, podLinks, pod, attempt, ifName);
             KernelCall.Run($"set {ifName} up in netns {netnsPath}", () => podLinks.SetLinkUp(inPod.Index));
             // IPAM once the device is in the pod and up, as host-device orders it: the dhcp IPAM
             // plugin runs its DHCP client on CNI_IFNAME inside CNI_NETNS. A failed allocation
             // returns the device like any other failure here.
-            ipamResult = allocate();
+            var ipamResult = allocate();
             if (ipamResult is not null) PodAddressing.Apply(podLinks, inPod.Index, ifName, ipamResult);
+
+            var mac = inPod.Mac is null ? null : InterfaceNames.FormatMac(inPod.Mac);
+            var result = new CniResult
+            {
+                CniVersion = request.Config.CniVersion,
+                Interfaces = [new CniInterface(ifName, mac, Mtu: inPod.Mtu, Sandbox: netnsPath)],
+                // Every address belongs to the one interface this plugin reports (index 0).
+                Ips = ipamResult?.Ips.Select(ip => ip with { Interface = 0 }).ToList() ?? [],
+                Routes = ipamResult?.Routes.ToList() ?? [],
+                // No Dns: CniCommands.Add sets it for every mode, as host-device does (config's, else IPAM's).
+            };
+            record(result);
+
+            // Committed: the device must still be the one this ADD moved (a concurrent DEL of the
+            // same container may have taken it back), and its alias becomes the bare host name,
+            // what DEL and the reference host-device read.
+            if (FindMarked(podLinks, attempt.Mark) is not { } mine || mine.Index != inPod.Index)
+                throw new CniException(UnderlayErrorCodes.DeviceBusy,
+                    $"host device \"{device.Name}\" left netns {netnsPath} while it was being attached (a DEL of the same container?)");
+            KernelCall.Run($"record \"{device.Name}\" in the alias of {ifName}", () => podLinks.SetLinkAlias(inPod.Index, device.Name));
+            return result;
         }
         catch (Exception e)
         {
-            // Whatever failed — the kernel, IPAM, a bug — the device goes back before the error does.
-            var outcome = ReturnAfterFailedAdd(host, podLinks, device, ifName);
+            // Whatever failed — the kernel, IPAM, the record, a bug — what this ADD moved goes back
+            // before the error does, and nothing else is touched.
+            var outcome = ReturnAfterFailedAdd(host, podLinks, attempt);
             throw e is CniException c
                 ? new CniException(c.Code, $"{c.Message}; {outcome}", c.Details, c)
                 : new CniException(CniException.CodeFor(e), $"{e.Message}; {outcome}", null, e);
         }
-
-        var mac = inPod.Mac is null ? null : InterfaceNames.FormatMac(inPod.Mac);
-        return new CniResult
-        {
-            CniVersion = request.Config.CniVersion,
-            Interfaces = [new CniInterface(ifName, mac, Mtu: inPod.Mtu, Sandbox: netnsPath)],
-            // Every address belongs to the one interface this plugin reports (index 0).
-            Ips = ipamResult?.Ips.Select(ip => ip with { Interface = 0 }).ToList() ?? [],
-            Routes = ipamResult?.Routes.ToList() ?? [],
-            // No Dns: CniCommands.Add sets it for every mode, as host-device does (config's, else IPAM's).
-        };
     }
 
     /// <inheritdoc/>
@@ -111,6 +125,10 @@ public sealed class UnderlayDatapath(UnderlayConfig config) : IDatapath
 
         using (pod)
         {
+            // The plugin's own namespace is never a pod's (ADD refuses it, 102): nothing of ours is
+            // there to undo, and "returning" a device from the host to the host would rename it
+            // where udev watches. Succeed, so the runtime's teardown ends; the core releases IPAM.
+            if (PodNetns.IsPluginOwn(pod)) return;
             using var podLinks = KernelCall.Run($"open a netlink socket in netns {netnsPath}", () => NetlinkHandle.OpenIn(pod));
             // What the ADD result says of this interface in this sandbox: its MAC and its host MTU.
             var recorded = prevResult?.Interfaces.FirstOrDefault(i => i.Name == ifName && i.Sandbox == netnsPath);
@@ -136,7 +154,8 @@ public sealed class UnderlayDatapath(UnderlayConfig config) : IDatapath
                     $"its MAC says fathom moved it there, but something cleared its alias; left where it is: set it (ip link set {link.Name} alias <host name>, in the pod) and DEL again");
             }
 
-            var hostName = link.Alias;
+            // The alias is the host name, or an ADD's mark (an ADD killed or still running) whose first word it is.
+            var hostName = AddMark.HostName(link.Alias)!;
             using var host = KernelCall.Run("open a netlink socket in the host netns", NetlinkHandle.Open);
             using var hostNs = KernelCall.Run("open the host netns", Netns.OpenCurrent);
             // Check the way back first: with the name taken the move would fail anyway, and the
@@ -166,6 +185,8 @@ public sealed class UnderlayDatapath(UnderlayConfig config) : IDatapath
             try
             {
                 podLinks.SetLinkName(link.Index, hostName);
+                // A mark left by an ADD (killed, or racing this DEL) goes: back on the host the alias is the bare name.
+                if (link.Alias != hostName) podLinks.SetLinkAlias(link.Index, hostName);
                 if (mtu is int m && m != link.Mtu) podLinks.SetLinkMtu(link.Index, m);
                 // Left down, as host-device leaves it: the pool decides when it is used again.
                 podLinks.MoveLinkToNetns(link.Index, hostNs, hostName);
@@ -191,6 +212,7 @@ public sealed class UnderlayDatapath(UnderlayConfig config) : IDatapath
             var moving = FindByMac(transit.Netlink, link.Mac, link.Name)
                 ?? throw new NetlinkException(Errno.ENODEV, $"{ifName} vanished on its way out of netns {netnsPath}");
             transit.Netlink.SetLinkName(moving.Index, hostName);
+            if (moving.Alias != hostName) transit.Netlink.SetLinkAlias(moving.Index, hostName);
             if (mtu is int m && m != moving.Mtu) transit.Netlink.SetLinkMtu(moving.Index, m);
             transit.Netlink.MoveLinkToNetns(moving.Index, hostNs);
         }
@@ -260,58 +282,82 @@ public sealed class UnderlayDatapath(UnderlayConfig config) : IDatapath
     /// net/core/rtnetlink.c), so udev and network managers on the host never see a rename — what
     /// a transit netns guarantees, at half the kernel's cost: each move waits for RCU grace
     /// periods (synchronize_net, rcu_barrier), 10–50 ms here (docs/benchmarks.md, CNI, gives the
-    /// command that measures it). Returns the pod's link.
+    /// command that measures it). Returns the pod's link, carrying this ADD's mark.
     /// </summary>
-    private static Link MoveIn(NetlinkHandle host, NetlinkHandle podLinks, NetnsHandle pod, Link original, string ifName)
+    private static Link MoveIn(NetlinkHandle host, NetlinkHandle podLinks, NetnsHandle pod, AddAttempt attempt, string ifName)
     {
-        var index = original.Index;
-        // The original name lives on the device itself (IFLA_IFALIAS), as host-device keeps it.
-        // It is written before the move, not after as host-device does: then the device never
-        // sits in the pod without it, and a DEL after a plugin killed at any later step knows
-        // where it goes back. An alias is not a name: nothing on the host renames for it. (After
-        // a first DEL the alias already holds the name: no request at all.)
-        if (original.Alias != original.Name)
-            KernelCall.Run($"record \"{original.Name}\" in its alias", () => host.SetLinkAlias(index, original.Name));
+        var original = attempt.Original;
+        // The original name lives on the device itself (IFLA_IFALIAS), as host-device keeps it,
+        // here inside this ADD's mark ("eth10 fathom-add:<token>": DEL reads the first word). It is
+        // written before the move, not after as host-device does: then the device never sits in
+        // the pod without it, and a DEL after a plugin killed at any later step knows where it goes
+        // back. An alias is not a name: nothing on the host renames for it.
+        KernelCall.Run($"mark \"{original.Name}\" with its name in its alias", () => host.SetLinkAlias(original.Index, attempt.Mark));
+        attempt.MarkedOnHost = true;
         // No explicit "down" first (host-device sets one): the move itself closes the device
-        // (__dev_change_net_namespace calls dev_close, net/core/dev.c).
-        // EEXIST here means ifName appeared in the pod since the check: the rollback handles it.
-        KernelCall.Run($"move {original.Name} into the pod's netns as {ifName}", () => host.MoveLinkToNetns(index, pod, ifName));
-        return KernelCall.Run($"look up {ifName} in the pod", () => podLinks.GetLink(ifName));
+        // (__dev_change_net_namespace calls dev_close, net/core/dev.c). Racing ADDs for one device
+        // all mark it; the kernel moves it once (the others get ENODEV: the index is no longer on
+        // the host), and only the one whose move succeeded ever touches it in the pod. EEXIST
+        // here means ifName appeared in the pod since the check.
+        KernelCall.Run($"move {original.Name} into the pod's netns as {ifName}", () => host.MoveLinkToNetns(original.Index, pod, ifName));
+        attempt.Moved = true;
+        var inPod = KernelCall.Run($"look up {ifName} in the pod", () => podLinks.GetLink(ifName));
+        // The move succeeded, so the device named ifName is the one this ADD moved; a racing ADD
+        // may have written its own mark over ours before the move: ours from here on.
+        if (inPod.Alias != attempt.Mark)
+            KernelCall.Run($"mark {ifName} in the pod", () => podLinks.SetLinkAlias(inPod.Index, attempt.Mark));
+        return inPod;
     }
 
     /// <summary>
-    /// After a failed ADD: wherever the device got to (pod, transit or still the host), bring it
-    /// back to the host under its own name, alias, MTU and up state. Returns a sentence for the
-    /// error message saying where the device is now. <paramref name="original"/> is the device as
-    /// ADD found it on the host (a <see cref="Link"/> is a snapshot).
+    /// After a failed ADD: what this invocation moved — found by its mark, which no other
+    /// invocation can hold, never by MAC (the pod may hold another interface with that MAC, or a
+    /// racing ADD's winner) — goes back to the host, through a transit netns so that its own name
+    /// is set where no one watches, with its original name, alias, MTU, up state and addresses.
+    /// A device this ADD never moved is left where it is; only the mark it wrote on the host is
+    /// undone, if still its own. Returns a sentence for the error message saying where the device is.
     /// </summary>
-    private static string ReturnAfterFailedAdd(NetlinkHandle host, NetlinkHandle podLinks, Link original, string ifName)
+    private static string ReturnAfterFailedAdd(NetlinkHandle host, NetlinkHandle podLinks, AddAttempt attempt)
     {
+        var original = attempt.Original;
+        // A device whose alias was a mark when ADD found it (an ADD racing this one wrote it, or a
+        // killed one): what it should read is the host name in it.
+        var alias = AddMark.HostName(original.Alias) is { } marked && marked != original.Alias ? marked : original.Alias ?? "";
         try
         {
-            // Still on the host (the move itself was refused): only what was changed there.
-            // Else it is in the pod under ifName or its own name: back through a transit netns,
-            // so that its own name is set where no one watches.
-            // FindByMac never returns the pod's loopback: it skips it by flag, and a device named
-            // like it (by name when there is no MAC) could not have been selected on the host.
-            if (FindByMac(podLinks, original.Mac, original.Name) is { } inPod)
+            if (!attempt.Moved)
             {
-                // Opened here, not by every ADD: only this path moves a device back to the host.
-                using var hostNs = Netns.OpenCurrent();
-                using var transit = TransitNetns.Create();
-                podLinks.MoveLinkToNetns(inPod.Index, transit.Handle);
-                var moving = FindByMac(transit.Netlink, original.Mac, inPod.Name)
-                    ?? throw new NetlinkException(Errno.ENODEV, $"{original.Name} vanished on its way back to the host");
-                if (moving.Name != original.Name) transit.Netlink.SetLinkName(moving.Index, original.Name);
-                if (moving.Alias != original.Alias) transit.Netlink.SetLinkAlias(moving.Index, original.Alias ?? "");
-                if (moving.Mtu != original.Mtu) transit.Netlink.SetLinkMtu(moving.Index, original.Mtu);
-                transit.Netlink.MoveLinkToNetns(moving.Index, hostNs);
+                if (attempt.MarkedOnHost && host.TryGetLink(original.Index, out var still) && still.Alias == attempt.Mark)
+                    host.SetLinkAlias(still.Index, alias);
+                return host.TryGetLink(original.Index, out var there) && there.Name == original.Name
+                    ? $"host device \"{original.Name}\" was not moved: it is on the host as it was"
+                    : $"host device \"{original.Name}\" was not moved by this ADD (another invocation has it)";
             }
+            if (FindMarked(podLinks, attempt.Mark) is not { } inPod)
+                return $"host device \"{original.Name}\" is no longer in the pod (a DEL of the same container took it back?)";
+
+            // Opened here, not by every ADD: only this path moves a device back to the host.
+            using var hostNs = Netns.OpenCurrent();
+            using var transit = TransitNetns.Create();
+            podLinks.MoveLinkToNetns(inPod.Index, transit.Handle);
+            var moving = FindMarked(transit.Netlink, attempt.Mark)
+                ?? throw new NetlinkException(Errno.ENODEV, $"{original.Name} vanished on its way back to the host");
+            if (moving.Name != original.Name) transit.Netlink.SetLinkName(moving.Index, original.Name);
+            transit.Netlink.SetLinkAlias(moving.Index, alias);
+            if (moving.Mtu != original.Mtu) transit.Netlink.SetLinkMtu(moving.Index, original.Mtu);
+            transit.Netlink.MoveLinkToNetns(moving.Index, hostNs);
+
             if (!host.TryGetLink(original.Name, out var back) || !SameMac(back.Mac, original.Mac))
                 return $"host device \"{original.Name}\" could not be found to return it to the host";
-            // Still on the host, it may carry the alias MoveIn wrote before the move.
-            if (back.Alias != original.Alias) host.SetLinkAlias(back.Index, original.Alias ?? "");
             if (original.IsUp && !back.IsUp) host.SetLinkUp(back.Index);
+            foreach (var address in attempt.HostAddresses)
+                host.AddAddress(back.Index, address.Prefix, new AddressOptions
+                {
+                    Broadcast = address.Broadcast,
+                    Scope = address.Scope,
+                    NoDad = address.Family == System.Net.Sockets.AddressFamily.InterNetworkV6,
+                    Label = address.Label,
+                });
             return $"host device \"{original.Name}\" is back on the host";
         }
         catch (NetlinkException e)
@@ -360,4 +406,42 @@ public sealed class UnderlayDatapath(UnderlayConfig config) : IDatapath
     }
 
     private static bool SameMac(PhysicalAddress? a, PhysicalAddress? b) => a is null ? b is null : a.Equals(b);
+
+    // The one link of a namespace carrying this ADD's mark: its token is this invocation's alone.
+    private static Link? FindMarked(NetlinkHandle netlink, string mark) =>
+        netlink.ListLinks().FirstOrDefault(l => l.Alias == mark);
+
+    /// <summary>One ADD in progress: the device as found, its host addresses, this invocation's mark, and how far it got.</summary>
+    private sealed class AddAttempt(Link original, IReadOnlyList<Address> hostAddresses, string mark)
+    {
+        public Link Original { get; } = original;
+        public IReadOnlyList<Address> HostAddresses { get; } = hostAddresses;
+        public string Mark { get; } = mark;
+        public bool MarkedOnHost { get; set; }
+        public bool Moved { get; set; }
+    }
+}
+
+/// <summary>
+/// The alias an ADD in progress gives the device: its host name, a space, and a token of this
+/// invocation (<c>eth10 fathom-add:6f1c...</c>). Interface names hold no whitespace
+/// (dev_valid_name), so the host name is always the alias's first word — DEL reads it that way —
+/// and the token tells this invocation's device from any other, in any namespace, whatever its
+/// index or MAC. A committed ADD leaves the bare host name (as host-device does).
+/// </summary>
+internal static class AddMark
+{
+    private const string Tag = " fathom-add:";
+
+    /// <summary>A new mark for the device named <paramref name="hostName"/>.</summary>
+    public static string New(string hostName) =>
+        hostName + Tag + Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(12));
+
+    /// <summary>The host name an alias records: the alias itself, or the first word of a mark; null for none.</summary>
+    public static string? HostName(string? alias)
+    {
+        if (string.IsNullOrEmpty(alias)) return null;
+        var space = alias.IndexOf(' ', StringComparison.Ordinal);
+        return space < 0 ? alias : alias[..space];
+    }
 }

@@ -54,7 +54,8 @@ public sealed class GcTests : IDisposable
     private string RecordOf(string container) => Path.Combine(_records.FullName, "gcnet", $"{container}-eth0.json");
 
     private string[] Records() =>
-        [.. Directory.GetFiles(Path.Combine(_records.FullName, "gcnet")).Select(f => Path.GetFileName(f)).Order(StringComparer.Ordinal)];
+        [.. Directory.GetFiles(Path.Combine(_records.FullName, "gcnet")).Select(f => Path.GetFileName(f))
+            .Where(f => !f.EndsWith(".lock", StringComparison.Ordinal)).Order(StringComparer.Ordinal)];
 
     private static void RequirePlugins() =>
         Assert.True(File.Exists($"{CniDir}/host-local"), "needs containernetworking-plugins in /usr/lib/cni (scripts/prereqs.sh)");
@@ -209,7 +210,7 @@ public sealed class GcTests : IDisposable
     }
 
     [Fact]
-    public void An_ADD_that_cannot_be_recorded_is_undone()
+    public void An_ADD_that_could_never_be_recorded_is_refused_before_it_attaches()
     {
         RequirePlugins();
         // /proc/version is a file: no folder can be made under it, whoever runs the test.
@@ -218,9 +219,23 @@ public sealed class GcTests : IDisposable
         var output = InProcess.Run(datapath, Env("ADD", "a"), config);
         Assert.Equal(5, output.ErrorCode);
         Assert.Contains("/proc/version/gcnet", (string)output.Json["msg"]!);
-        Assert.Contains("undone", (string)output.Json["details"]!);
-        Assert.Equal(["ADD", "DEL"], datapath.Calls);
+        Assert.Empty(datapath.Calls); // nothing attached, nothing to undo
         Assert.Empty(Leases());
+    }
+
+    [Fact]
+    public void An_ADD_whose_record_write_fails_after_the_attach_is_undone_by_the_datapath()
+    {
+        RequirePlugins();
+        // Passes the preflight, then a directory takes the record's name: rename(2) cannot replace it.
+        var datapath = new TestDatapath { BeforeRecord = () => Directory.CreateDirectory(RecordOf("a")) };
+        var output = InProcess.Run(datapath, Env("ADD", "a"), Config("1.0.0"));
+        Assert.Equal(5, output.ErrorCode);
+        Assert.Contains(RecordOf("a"), (string)output.Json["msg"]!);
+        Assert.Equal(["ADD", "UNDO"], datapath.Calls); // the datapath's own rollback, not a DEL
+        Assert.Empty(Leases()); // the allocation released
+        Directory.Delete(RecordOf("a"));
+        Assert.Empty(Records());
     }
 
     [Fact]
@@ -229,7 +244,7 @@ public sealed class GcTests : IDisposable
         RequirePlugins();
         var datapath = new TestDatapath { FailAdd = new CniException(ModeErrors.DeviceNotFound, "device \"eth10\" not found on the host") };
         Assert.Equal(100, InProcess.Run(datapath, Env("ADD", "a"), Config("1.1.0")).ErrorCode);
-        Assert.False(Directory.Exists(Path.Combine(_records.FullName, "gcnet")));
+        Assert.Empty(Records()); // the folder is made before the attach (the record must be writable), empty
     }
 
     [Theory]

@@ -38,7 +38,11 @@ internal static class InProcess
         ["CNI_PATH"] = "/usr/lib/cni",
     };
 
-    public static PluginOutput Run(IDatapath datapath, IReadOnlyDictionary<string, string> env, string stdin, TextWriter? stderr = null)
+    public static PluginOutput Run(IDatapath datapath, IReadOnlyDictionary<string, string> env, string stdin, TextWriter? stderr = null) =>
+        Run(datapath, env, Encoding.UTF8.GetBytes(stdin), stderr);
+
+    /// <summary>Runs with stdin as bytes: configs that are not valid UTF-8 cannot be written as a string.</summary>
+    public static PluginOutput Run(IDatapath datapath, IReadOnlyDictionary<string, string> env, byte[] stdin, TextWriter? stderr = null)
     {
         // The plugin's command table, and one mode, "test", the default: the core knows no real mode.
         var modes = new CniModes(defaultMode: "test") { ["test"] = _ => datapath };
@@ -46,7 +50,7 @@ internal static class InProcess
         var exit = CniSkeleton.Run(CniCommands.Table, modes, new CniInvocation
         {
             Environment = env,
-            Stdin = new MemoryStream(Encoding.UTF8.GetBytes(stdin)),
+            Stdin = new MemoryStream(stdin),
             Stdout = output,
             Stderr = stderr ?? TextWriter.Null,
         });
@@ -75,7 +79,13 @@ internal sealed class TestDatapath : IDatapath
     public CniRequest? LastRequest { get; private set; }
     public IReadOnlySet<(string ContainerId, string IfName)>? Attachments { get; private set; }
 
-    public CniResult Add(CniRequest request, Func<CniResult?> allocate)
+    /// <summary>Set when the record callback failed (the core's record write), so tests see the rollback was asked for.</summary>
+    public Exception? RecordFailure { get; private set; }
+
+    /// <summary>Runs after the attach, just before the core records it (a record folder made unwritable meanwhile).</summary>
+    public Action? BeforeRecord { get; set; }
+
+    public CniResult Add(CniRequest request, Func<CniResult?> allocate, Action<CniResult> record)
     {
         Calls.Add("ADD");
         LastRequest = request;
@@ -90,6 +100,17 @@ internal sealed class TestDatapath : IDatapath
         {
             result.Ips.AddRange(ipamResult.Ips.Select(ip => ip with { Interface = 0 }));
             result.Routes.AddRange(ipamResult.Routes);
+        }
+        BeforeRecord?.Invoke();
+        try
+        {
+            record(result);
+        }
+        catch (Exception e)
+        {
+            RecordFailure = e;
+            Calls.Add("UNDO");
+            throw;
         }
         return result;
     }

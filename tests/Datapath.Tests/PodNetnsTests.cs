@@ -15,3 +15,43 @@ public sealed class PodNetnsTests
         Assert.Contains(path, e.Message);
     }
 }
+
+public sealed class PodNetnsOwnNamespaceTests
+{
+    // Opening a namespace needs no privilege; telling it is the plugin's own is what matters here.
+    [Theory]
+    [InlineData("/proc/self/ns/net")]
+    [InlineData("/proc/thread-self/ns/net")]
+    public void The_plugins_own_namespace_is_error_102_never_a_pod(string path)
+    {
+        var e = Assert.Throws<CniException>(() => PodNetns.Open(path));
+        Assert.Equal(DatapathErrorCodes.NetnsNotFound, e.Code);
+        Assert.Contains("own network namespace", e.Message);
+    }
+
+    [PrivilegedFact("ip")]
+    public void A_bind_mount_of_the_plugins_namespace_is_its_own_and_a_fresh_one_is_not()
+    {
+        var mount = Path.Combine(Path.GetTempPath(), $"fathom-ownns-{Environment.ProcessId}");
+        File.WriteAllText(mount, "");
+        try
+        {
+            Shell.Run("mount", ["--bind", "/proc/self/ns/net", mount]).EnsureSuccess("bind-mount the netns");
+            try
+            {
+                Assert.Equal(102, (int)Assert.Throws<CniException>(() => PodNetns.Open(mount)).Code);
+            }
+            finally
+            {
+                Shell.Run("umount", [mount]);
+            }
+        }
+        finally
+        {
+            File.Delete(mount);
+        }
+        using var pod = TestNetns.Create("own");
+        using var handle = PodNetns.Open(pod.Path);
+        Assert.False(PodNetns.IsPluginOwn(handle));
+    }
+}

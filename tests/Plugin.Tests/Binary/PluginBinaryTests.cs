@@ -38,16 +38,17 @@ public sealed class PluginBinaryTests
         return data;
     }
 
-    // "/proc/self/ns/net" is the plugin's own netns: real, and nothing is found to move. Opening
-    // a netlink socket in it takes setns(2), which needs CAP_SYS_ADMIN: root only.
+    // A fresh netns (FRESH stands for it): real, and nothing is found to move. Opening a netlink
+    // socket in it takes setns(2), which needs CAP_SYS_ADMIN: root only. (The plugin's own netns,
+    // /proc/self/ns/net, is refused before the device is looked up: see HostileInputBinaryTests.)
     public static TheoryData<string, string, string, string, int> DeviceNotFound()
     {
         var data = new TheoryData<string, string, string, string, int>();
         foreach (var v in CniVersion.Supported)
         {
-            data.Add(v, "ADD", "/proc/self/ns/net", """ "device":"ftest-nodev" """, 100);
-            data.Add(v, "ADD", "/proc/self/ns/net", """ "hwaddr":"02:00:00:00:0f:99" """, 100);
-            data.Add(v, "ADD", "/proc/self/ns/net", """ "kernelpath":"/sys/devices/pci0000:00/0000:00:99.0" """, 100);
+            data.Add(v, "ADD", "FRESH", """ "device":"ftest-nodev" """, 100);
+            data.Add(v, "ADD", "FRESH", """ "hwaddr":"02:00:00:00:0f:99" """, 100);
+            data.Add(v, "ADD", "FRESH", """ "kernelpath":"/sys/devices/pci0000:00/0000:00:99.0" """, 100);
         }
         return data;
     }
@@ -61,8 +62,9 @@ public sealed class PluginBinaryTests
     [MemberData(nameof(DeviceNotFound))]
     public void A_device_not_on_the_host_fails_with_100_naming_it(string version, string command, string netns, string fields, int code)
     {
-        Privileged.Require();
-        AssertRefusal(version, command, netns, fields, code);
+        Privileged.Require("ip");
+        using var pod = TestNetns.Create("nodev");
+        AssertRefusal(version, command, netns.Replace("FRESH", pod.Path, StringComparison.Ordinal), fields, code);
     }
 
     private static void AssertRefusal(string version, string command, string netns, string fields, int code)

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Text.Json.Nodes;
 
 namespace Fathom.Plugin.Tests.Harness;
@@ -116,4 +117,50 @@ internal static class CniExec
 
     public static CniOutcome Run(string hostNetns, string plugin, CniCall call, JsonObject config) =>
         Run(hostNetns, plugin, call, config.ToJsonString());
+
+    /// <summary>
+    /// Runs the published fathom with raw bytes on stdin (a config that is not valid UTF-8 has no
+    /// string form) and only <paramref name="env"/> (plus PATH) in its environment, in
+    /// <paramref name="hostNetns"/> when given. A run that outlives <paramref name="timeout"/> is
+    /// killed and reported with exit code -1, so a hang is a result a test can assert on.
+    /// </summary>
+    public static CniOutcome RunBytes(IReadOnlyDictionary<string, string> env, byte[] stdin, string? hostNetns = null, TimeSpan? timeout = null)
+    {
+        RequireBuilt();
+        var psi = hostNetns is null ? new ProcessStartInfo(Fathom) : new ProcessStartInfo("ip") { ArgumentList = { "netns", "exec", hostNetns, Fathom } };
+        psi.RedirectStandardInput = psi.RedirectStandardOutput = psi.RedirectStandardError = true;
+        psi.UseShellExecute = false;
+        psi.Environment.Clear();
+        foreach (var (k, v) in env) psi.Environment[k] = v;
+        psi.Environment["PATH"] = "/usr/sbin:/usr/bin:/sbin:/bin";
+        using var p = Process.Start(psi) ?? throw new InvalidOperationException($"cannot start {Fathom}");
+        using var outReader = p.StandardOutput;
+        using var errReader = p.StandardError;
+        var stdout = outReader.ReadToEndAsync();
+        var stderr = errReader.ReadToEndAsync();
+        try
+        {
+            p.StandardInput.BaseStream.Write(stdin);
+            p.StandardInput.Close();
+        }
+        catch (IOException)
+        {
+            // Exited before reading it all (an early refusal).
+        }
+        var exit = -1;
+        if (p.WaitForExit(timeout ?? TimeSpan.FromSeconds(60)))
+        {
+            p.WaitForExit();
+            exit = p.ExitCode;
+        }
+        else
+        {
+            try { p.Kill(entireProcessTree: true); } catch (InvalidOperationException) { }
+            p.WaitForExit();
+        }
+        var call = new CniCall(env.GetValueOrDefault("CNI_COMMAND", ""), env.GetValueOrDefault("CNI_CONTAINERID", ""),
+            env.GetValueOrDefault("CNI_NETNS"), env.GetValueOrDefault("CNI_IFNAME", ""), env.GetValueOrDefault("CNI_PATH", ""),
+            env.GetValueOrDefault("CNI_ARGS"));
+        return new CniOutcome(Fathom, call, exit, stdout.Result, stderr.Result);
+    }
 }

@@ -209,7 +209,7 @@ public sealed class HostDeviceScenarioTests
         var before = KernelState.Read(s.Bed.Host.Name);
         var add = s.Add(s.Config(device: "brul0"));
         Assert.Equal(104, add.Outcome.ErrorCode); // DatapathFailure
-        Assert.Contains("back on the host", add.Outcome.ErrorMessage);
+        Assert.Contains("on the host as it was", add.Outcome.ErrorMessage);
         Assert.Equal(before, add.Host); // same name, MAC, MTU, still up, and still no alias
         Assert.Null(add.Pod!.Link("eth0"));
     });
