@@ -49,6 +49,11 @@ public static class AgentMessages
         {
             throw new AgentException(AgentErrorCode.MalformedMessage, $"malformed {what}: {e.Message}", innerException: e);
         }
+        catch (InvalidOperationException e)
+        {
+            // What the reader throws for a string that is not valid UTF-8, where it does not wrap it.
+            throw new AgentException(AgentErrorCode.MalformedMessage, $"malformed {what}: {e.Message}", innerException: e);
+        }
         catch (NotSupportedException e)
         {
             // What System.Text.Json throws for an abstract message without its discriminator.

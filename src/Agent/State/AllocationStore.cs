@@ -183,7 +183,7 @@ public sealed class AllocationStore
                 record = JsonSerializer.Deserialize(bytes, StateJsonContext.Default.AllocationRecord);
                 record?.Allocation.Validate();
             }
-            catch (Exception e) when (e is JsonException or NotSupportedException or AgentException)
+            catch (Exception e) when (e is JsonException or NotSupportedException or InvalidOperationException or AgentException)
             {
                 _state.Quarantine(path, $"not a valid allocation record: {e.Message}");
                 continue;

@@ -146,7 +146,7 @@ public sealed class IpCooldown
             }
             file = JsonSerializer.Deserialize(bytes, StateJsonContext.Default.CooldownFile);
         }
-        catch (Exception e) when (e is JsonException or NotSupportedException)
+        catch (Exception e) when (e is JsonException or NotSupportedException or InvalidOperationException)
         {
             Lost($"not a valid cooldown file: {e.Message}");
             return;

@@ -178,6 +178,11 @@ public sealed class StateDirectory : IDisposable
         {
             return $"not valid JSON (truncated or corrupt): {e.Message}";
         }
+        catch (InvalidOperationException e)
+        {
+            // What Utf8JsonReader.GetString throws for a string that is not valid UTF-8.
+            return $"not valid JSON (corrupt): {e.Message}";
+        }
         if (kind != expectedKind)
             return $"kind is '{kind}', expected '{expectedKind}'";
         if (version is not { } found)

@@ -210,7 +210,7 @@ public sealed class TeardownQueue : IAsyncDisposable
                 }
                 job = JsonSerializer.Deserialize(bytes, StateJsonContext.Default.TeardownJob);
             }
-            catch (Exception e) when (e is JsonException or NotSupportedException)
+            catch (Exception e) when (e is JsonException or NotSupportedException or InvalidOperationException)
             {
                 _state.Quarantine(path, $"not a valid teardown job: {e.Message}");
                 continue;
