@@ -15,7 +15,7 @@ public abstract record AgentReply
 {
     /// <summary>The protocol version the agent speaks.</summary>
     [JsonPropertyName("version")]
-    public int Version { get; init; } = AgentProtocol.Version;
+    public int Version { get; set; } = AgentProtocol.Version;
 }
 
 /// <summary>The answer to <see cref="AllocateRequest"/>: what the plugin wires into the pod.</summary>
@@ -29,7 +29,7 @@ public sealed record AllocatedReply : AgentReply
 public sealed record DoneReply : AgentReply
 {
     /// <summary>For Gc: the attachments it released (empty otherwise).</summary>
-    public IReadOnlyList<AttachmentRef> Released { get; init; } = [];
+    public IReadOnlyList<AttachmentRef> Released { get; set; } = [];
 }
 
 /// <summary>The answer to <see cref="StatusRequest"/>.</summary>

@@ -16,7 +16,7 @@ public abstract record AgentRequest
 {
     /// <summary>The protocol version the sender speaks.</summary>
     [JsonPropertyName("version")]
-    public int Version { get; init; } = AgentProtocol.Version;
+    public int Version { get; set; } = AgentProtocol.Version;
 }
 
 /// <summary>Which datapath a pod gets its network card through (DESIGN §3).</summary>

@@ -10,13 +10,13 @@ public sealed record AgentStatus
     public required DateTimeOffset Time { get; init; }
 
     /// <summary>One row per mode the agent serves.</summary>
-    public IReadOnlyList<PoolStatus> Pools { get; init; } = [];
+    public IReadOnlyList<PoolStatus> Pools { get; set; } = [];
 
     /// <summary>One row per ENI the agent manages.</summary>
-    public IReadOnlyList<EniStatus> Enis { get; init; } = [];
+    public IReadOnlyList<EniStatus> Enis { get; set; } = [];
 
     /// <summary>One row per allocation.</summary>
-    public IReadOnlyList<AllocationStatus> Allocations { get; init; } = [];
+    public IReadOnlyList<AllocationStatus> Allocations { get; set; } = [];
 
     /// <summary>Teardowns (ENIs moving back, veths being deleted) not yet done.</summary>
     public int PendingTeardowns { get; init; }

@@ -29,10 +29,10 @@ public sealed record AllocationRecord
     public const int FormatVersion = 1;
 
     /// <summary>What the file is.</summary>
-    public string Kind { get; init; } = FileKind;
+    public string Kind { get; set; } = FileKind;
 
     /// <summary>Its format version.</summary>
-    public int Version { get; init; } = FormatVersion;
+    public int Version { get; set; } = FormatVersion;
 
     /// <summary>Pending or committed.</summary>
     public required AllocationState State { get; init; }

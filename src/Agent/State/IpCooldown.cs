@@ -14,9 +14,9 @@ internal sealed record CooldownFile
     public const string FileKind = "fathom-agent-cooldown";
     public const int FormatVersion = 1;
 
-    public string Kind { get; init; } = FileKind;
+    public string Kind { get; set; } = FileKind;
 
-    public int Version { get; init; } = FormatVersion;
+    public int Version { get; set; } = FormatVersion;
 
     public required IReadOnlyList<CoolingIp> Ips { get; init; }
 }

@@ -27,10 +27,10 @@ public sealed record TeardownJob
     public const int FormatVersion = 1;
 
     /// <summary>What the file is.</summary>
-    public string Kind { get; init; } = FileKind;
+    public string Kind { get; set; } = FileKind;
 
     /// <summary>Its format version.</summary>
-    public int Version { get; init; } = FormatVersion;
+    public int Version { get; set; } = FormatVersion;
 
     /// <summary>Order of recording; jobs run in this order. Set by <see cref="TeardownQueue.Enqueue"/>.</summary>
     public long Sequence { get; init; }

@@ -132,3 +132,18 @@ public sealed class AgentMessagesTests
         Assert.IsType<DoneReply>(AgentMessages.ParseReply(json));
     }
 }
+
+public sealed class AgentMessageDefaultsTests
+{
+    [Fact]
+    public void Optional_lists_missing_from_the_JSON_are_empty_not_null()
+    {
+        var done = Assert.IsType<DoneReply>(AgentMessages.ParseReply("""{"version":1,"reply":"done"}"""u8));
+        Assert.Empty(done.Released);
+        var status = Assert.IsType<StatusReply>(AgentMessages.ParseReply(
+            """{"version":1,"reply":"status","status":{"agentVersion":"x","time":"2026-01-01T00:00:00Z"}}"""u8));
+        Assert.Empty(status.Status.Pools);
+        Assert.Empty(status.Status.Enis);
+        Assert.Empty(status.Status.Allocations);
+    }
+}
