@@ -81,9 +81,9 @@ public sealed class AgentListener : IAsyncDisposable
             RemoveStaleSocket(socketPath, options);
             socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
             socket.Bind(new UnixDomainSocketEndPoint(socketPath));
-            // The directory is 0700 already, so no one else reaches the socket between bind and chmod.
-            File.SetUnixFileMode(socketPath, SocketMode);
             socket.Listen(512);
+            // The directory is 0700 already, so no one else reaches the socket before the chmod.
+            File.SetUnixFileMode(socketPath, SocketMode);
             options.Log?.Invoke($"listening on {socketPath} (uid {options.AllowedUid} only)");
             return new AgentListener(socketPath, service, options, socket, lockFile);
         }

@@ -96,6 +96,19 @@ public sealed class AgentProcessTests : IDisposable
 
     private readonly List<string> _stderr = [];
 
+    private static bool Serving(AgentClient client)
+    {
+        try
+        {
+            client.Status();
+            return true;
+        }
+        catch (AgentException e) when (e.Code == AgentErrorCode.TryAgainLater)
+        {
+            return false; // not up yet (no socket, or bound and not yet listening)
+        }
+    }
+
     private string[] Stderr()
     {
         lock (_stderr)
@@ -113,7 +126,7 @@ public sealed class AgentProcessTests : IDisposable
         {
             ["socketPath"] = socket,
             ["stateDir"] = _fx.StatePath,
-            ["metricsAddress"] = $"127.0.0.1:{AgentHostTests.FreePort()}",
+            ["metricsAddress"] = "", // the endpoint is tested in process; a port here could race other tests for it
         }));
         using (var state = StateDirectory.Open(_fx.StatePath))
             AllocationStore.Open(state).Reserve(new AttachmentKey("net", "c1", "eth0"), StateFixture.Underlay("eni-1", "10.0.2.7"));
@@ -123,7 +136,7 @@ public sealed class AgentProcessTests : IDisposable
         {
             try
             {
-                Eventually.True(() => File.Exists(socket), "the first agent's socket");
+                Eventually.True(() => Serving(client), $"the first agent serving (stderr: {string.Join('\n', Stderr())})");
                 Assert.Equal("c1", client.Status().Allocations.Single().ContainerId);
                 first.Kill(); // SIGKILL: no cleanup at all
                 first.WaitForExit();
@@ -139,9 +152,10 @@ public sealed class AgentProcessTests : IDisposable
         using var second = StartAgent(configPath);
         try
         {
-            Eventually.True(() => { try { return client.Status().Allocations.Count == 1; } catch (AgentException) { return false; } },
-                "the restarted agent serving the recorded allocation");
-            Assert.Contains(Stderr(), l => l.Contains("removed stale socket", StringComparison.Ordinal));
+            Eventually.True(() => Serving(client), $"the restarted agent serving (stderr: {string.Join('\n', Stderr())})");
+            Assert.Equal("c1", client.Status().Allocations.Single().ContainerId);
+            Eventually.True(() => Stderr().Any(l => l.Contains("removed stale socket", StringComparison.Ordinal)),
+                "the restarted agent logging that it replaced the stale socket"); // stderr is read asynchronously
             Assert.All(Stderr().Where(l => l.StartsWith('{')), l => JsonDocument.Parse(l)); // structured logs
 
             using (var kill = Process.Start("kill", ["-TERM", second.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]))
