@@ -59,8 +59,23 @@ public sealed class AllocationService : IAgentService
     public ValueTask<AgentReply> ReleaseAsync(ReleaseRequest request, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(request);
-        Release(new AttachmentKey(request.Network, request.ContainerId, request.IfName));
+        var key = new AttachmentKey(request.Network, request.ContainerId, request.IfName);
+        try
+        {
+            Release(key);
+        }
+        catch (IOException e)
+        {
+            // Nothing was released that is not recorded; the runtime retries DEL.
+            return ValueTask.FromResult<AgentReply>(StateFailure($"releasing {key}", e));
+        }
         return ValueTask.FromResult<AgentReply>(new DoneReply());
+    }
+
+    private ErrorReply StateFailure(string doing, IOException e)
+    {
+        _log.Error("state.write-failed", $"{doing} failed: cannot write the agent's state: {e.Message}", ("error", e.Message));
+        return new ErrorReply { Code = AgentErrorCode.IoFailure, Message = $"fathom-agent cannot write its state while {doing}: {e.Message}" };
     }
 
     /// <inheritdoc />
@@ -83,8 +98,15 @@ public sealed class AllocationService : IAgentService
         {
             if (valid.Contains((record.ContainerId, record.IfName)))
                 continue;
-            if (Release(record.Key))
-                released.Add(new AttachmentRef { ContainerId = record.ContainerId, IfName = record.IfName });
+            try
+            {
+                if (Release(record.Key))
+                    released.Add(new AttachmentRef { ContainerId = record.ContainerId, IfName = record.IfName });
+            }
+            catch (IOException e)
+            {
+                return ValueTask.FromResult<AgentReply>(StateFailure($"garbage-collecting {record.Key}", e));
+            }
         }
         if (released.Count > 0)
             _log.Info("gc.released", $"GC of {request.Network} released {released.Count} allocations the runtime no longer lists",

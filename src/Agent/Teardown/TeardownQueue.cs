@@ -148,7 +148,17 @@ public sealed class TeardownQueue : IAsyncDisposable
                 continue;
             }
 
-            await RunOneAsync(next, stopping).ConfigureAwait(false);
+            try
+            {
+                await RunOneAsync(next, stopping).ConfigureAwait(false);
+            }
+            catch (Exception e) when (!stopping.IsCancellationRequested)
+            {
+                // The worker must outlive any one job: a dead worker would leave every later
+                // teardown, and every ADD waiting on one, stuck until a restart.
+                lock (_gate)
+                    Failed(next, e, "teardown.worker-error");
+            }
         }
     }
 
@@ -166,26 +176,40 @@ public sealed class TeardownQueue : IAsyncDisposable
         catch (Exception e)
         {
             lock (_gate)
-            {
-                pending.Attempts++;
-                pending.LastError = e.Message;
-                var backoff = Backoff(pending.Attempts);
-                pending.NotBefore = _state.Time.GetUtcNow() + backoff;
-                _state.Log.Warning("teardown.failed",
-                    $"{Describe(job)} failed (attempt {pending.Attempts}), retrying in {backoff.TotalSeconds:0.###} s: {e.Message}",
-                    ("sequence", job.Sequence), ("device", job.Device), ("attempts", pending.Attempts), ("error", e.Message));
-            }
+                Failed(pending, e, "teardown.failed");
             return;
         }
 
         lock (_gate)
         {
-            _state.DeleteDurably(pending.Path);
+            try
+            {
+                _state.DeleteDurably(pending.Path);
+            }
+            catch (IOException e)
+            {
+                // Done, but still recorded: it will run again (executors are idempotent).
+                Failed(pending, new IOException($"done, but its record could not be removed: {e.Message}", e), "teardown.failed");
+                return;
+            }
             _jobs.Remove(job.Sequence);
             _state.Log.Info("teardown.done", $"done: {Describe(job)}", ("sequence", job.Sequence), ("device", job.Device));
             if (!_jobs.Values.Any(p => p.Job.Device == job.Device) && _deviceWaiters.Remove(job.Device, out var waiter))
                 waiter.TrySetResult();
         }
+    }
+
+    /// <summary>Counts a failed attempt and schedules the next one. Call under the gate.</summary>
+    private void Failed(Entry pending, Exception e, string eventName)
+    {
+        var job = pending.Job;
+        pending.Attempts++;
+        pending.LastError = e.Message;
+        var backoff = Backoff(pending.Attempts);
+        pending.NotBefore = _state.Time.GetUtcNow() + backoff;
+        _state.Log.Warning(eventName,
+            $"{Describe(job)} failed (attempt {pending.Attempts}), retrying in {backoff.TotalSeconds:0.###} s: {e.Message}",
+            ("sequence", job.Sequence), ("device", job.Device), ("attempts", pending.Attempts), ("error", e.Message));
     }
 
     private TimeSpan Backoff(int attempts)

@@ -211,3 +211,37 @@ public sealed class AllocationStoreTests : IDisposable
 
 /// <summary>Thrown by a crash point: the process "dies" there, nothing after it runs.</summary>
 public sealed class SimulatedCrash(string step) : Exception($"simulated crash at {step}");
+
+public sealed class AllocationStoreConcurrencyTests : IDisposable
+{
+    private readonly StateFixture _fx = new();
+
+    public void Dispose() => _fx.Dispose();
+
+    [Fact]
+    public void Racing_reservations_give_each_IP_to_exactly_one_attachment_also_after_a_restart()
+    {
+        var store = AllocationStore.Open(_fx.State);
+        var won = new System.Collections.Concurrent.ConcurrentBag<(AttachmentKey Key, string Ip)>();
+        Parallel.For(0, 8, new ParallelOptions { MaxDegreeOfParallelism = 8 }, worker =>
+        {
+            for (var i = 0; i < 30; i++)
+            {
+                var ip = $"10.0.1.{(worker * 7 + i) % 20 + 1}";
+                var key = new AttachmentKey("net", $"w{worker}-{i}", "eth0");
+                try
+                {
+                    store.Reserve(key, StateFixture.Shared(ip));
+                    won.Add((key, ip));
+                }
+                catch (AllocationConflictException)
+                {
+                }
+            }
+        });
+        Assert.Equal(20, won.Count);
+        Assert.Equal(20, won.Select(w => w.Ip).Distinct().Count());
+        var reloaded = AllocationStore.Open(_fx.Restart()).All();
+        Assert.Equal(won.Select(w => (w.Key, w.Ip)).OrderBy(w => w.Ip), reloaded.Select(r => (r.Key, r.Allocation.Ip)).OrderBy(w => w.Ip));
+    }
+}

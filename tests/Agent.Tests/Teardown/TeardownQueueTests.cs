@@ -231,3 +231,34 @@ public sealed class TeardownQueueTests : IAsyncDisposable
         Assert.Single(_fx.Events("state.stray-removed"));
     }
 }
+
+public sealed class TeardownQueueResilienceTests : IAsyncDisposable
+{
+    private readonly StateFixture _fx = new();
+
+    public async ValueTask DisposeAsync() => _fx.Dispose();
+
+    [Fact]
+    public async Task A_job_whose_record_cannot_be_removed_runs_again_and_the_worker_lives_on()
+    {
+        var runs = 0;
+        await using var queue = TeardownQueue.Open(_fx.State, (_, _) => { Interlocked.Increment(ref runs); return Task.CompletedTask; });
+        var failDelete = true;
+        _fx.State.CrashPoint = step =>
+        {
+            if (step == "delete" && Volatile.Read(ref failDelete))
+                throw new IOException("EIO");
+        };
+        queue.Enqueue(new TeardownJob { Action = TeardownAction.DeleteVeth, Device = "fthv1" });
+        queue.Start();
+        Eventually.True(() => queue.Pending().SingleOrDefault()?.Attempts == 1, "the failed removal counted as a failed attempt");
+        Assert.Contains("could not be removed", queue.Pending().Single().LastError, StringComparison.Ordinal);
+
+        Volatile.Write(ref failDelete, false);
+        _fx.Time.Advance(TimeSpan.FromMilliseconds(200));
+        Eventually.True(() => queue.Pending().Count == 0, "the job ran again and its record went");
+        Assert.Equal(2, Volatile.Read(ref runs));
+        queue.Enqueue(new TeardownJob { Action = TeardownAction.DeleteVeth, Device = "fthv2" });
+        Eventually.True(() => Volatile.Read(ref runs) == 3, "the worker still serves new jobs");
+    }
+}
