@@ -5,6 +5,7 @@ using System.Text.Json;
 using Fathom.Agent.Hosting;
 using Fathom.Agent.Protocol;
 using Fathom.Agent.State;
+using Fathom.Agent.Teardown;
 
 namespace Fathom.Agent.Tests.Hosting;
 
@@ -169,5 +170,85 @@ public sealed class AgentProcessTests : IDisposable
             if (!second.HasExited)
                 second.Kill();
         }
+    }
+
+    [Fact]
+    public void SIGKILL_during_a_stream_of_DELs_never_frees_an_IP_without_its_cooldown_and_teardown()
+    {
+        if (AgentHostTests.Uid() != 0)
+            return; // the executable lets only root in
+        var socket = Path.Combine(_fx.Root, "run", "agent.sock");
+        var configPath = Path.Combine(_fx.Root, "agent.json");
+        File.WriteAllText(configPath, JsonSerializer.Serialize(new Dictionary<string, object>
+        {
+            ["socketPath"] = socket,
+            ["stateDir"] = _fx.StatePath,
+            ["metricsAddress"] = "",
+            ["ipCooldownSeconds"] = 3600,
+        }));
+        var seeded = Enumerable.Range(1, 60).Select(i => (Key: new AttachmentKey("net", $"c{i}", "eth0"), Ip: $"10.0.1.{i}")).ToArray();
+        using (var state = StateDirectory.Open(_fx.StatePath))
+        {
+            var store = AllocationStore.Open(state);
+            foreach (var (key, ip) in seeded)
+                store.Reserve(key, StateFixture.Shared(ip));
+        }
+
+        var random = new Random(9);
+        var client = new AgentClient(socket, TimeSpan.FromSeconds(10));
+        var remaining = new List<int>();
+        for (var round = 0; round < 4; round++)
+        {
+            using var agent = StartAgent(configPath);
+            try
+            {
+                Eventually.True(() => Serving(client), "the agent serving");
+                var releasing = new Thread(() =>
+                {
+                    try
+                    {
+                        foreach (var (key, _) in seeded.OrderBy(_ => Guid.NewGuid()))
+                            client.Release(new ReleaseRequest { Network = key.Network, ContainerId = key.ContainerId, IfName = key.IfName });
+                    }
+                    catch (AgentException)
+                    {
+                        // killed under us
+                    }
+                });
+                var before = Directory.GetFiles(_fx.Path("allocations"), "*.json").Length;
+                releasing.Start();
+                // Once DELs are flowing (the first ones JIT), kill at a random instant among them.
+                Eventually.True(() => before == 0 || Directory.GetFiles(_fx.Path("allocations"), "*.json").Length < before, "the first DEL done");
+                Thread.Sleep(random.Next(0, 15));
+                agent.Kill();
+                agent.WaitForExit();
+                releasing.Join();
+            }
+            finally
+            {
+                if (!agent.HasExited)
+                    agent.Kill();
+            }
+
+            var quarantinedBefore = _fx.Events("state.quarantined").Count;
+            using (var state = StateDirectory.Open(_fx.StatePath, _fx.Log, TimeProvider.System))
+            {
+                var store = AllocationStore.Open(state);
+                var cooldown = IpCooldown.Open(state, TimeSpan.FromHours(1));
+                var queue = TeardownQueue.Open(state, (_, _) => Task.CompletedTask); // not started
+                var devices = queue.Pending().Select(p => p.Job.Device).ToHashSet();
+                foreach (var (key, ip) in seeded)
+                {
+                    if (store.TryGet(key, out _))
+                        continue;
+                    Assert.True(cooldown.IsCooling(ip), $"{ip} was released without its cooldown (round {round})");
+                    Assert.Contains(StateFixture.Shared(ip).HostVeth, devices);
+                }
+                Assert.Equal(quarantinedBefore, _fx.Events("state.quarantined").Count);
+                remaining.Add(store.Count);
+            }
+        }
+        // The kills must have landed mid-stream, or this proved nothing.
+        Assert.Contains(remaining, n => n is > 0 and < 59);
     }
 }
