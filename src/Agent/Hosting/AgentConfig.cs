@@ -30,6 +30,13 @@ public sealed record AgentConfig
     /// <summary>How long a freed secondary IP cools down before reuse.</summary>
     public double IpCooldownSeconds { get; set; } = IpCooldownDefault;
 
+    /// <summary>
+    /// Whether state writes are fsync'ed (<see cref="State.StateDirectory.SyncWrites"/>): true
+    /// survives power loss too, at two fsyncs per write on the ADD and DEL paths; false survives any
+    /// death of the agent process and costs no disk flush.
+    /// </summary>
+    public bool SyncStateWrites { get; set; } = true;
+
     /// <summary>The least level logged: debug, info, warning or error.</summary>
     public string LogLevel { get; set; } = "info";
 

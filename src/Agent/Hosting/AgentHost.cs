@@ -57,7 +57,7 @@ public sealed class AgentHost : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(config);
         ArgumentNullException.ThrowIfNull(log);
         time ??= TimeProvider.System;
-        var state = StateDirectory.Open(config.StateDir, log, time);
+        var state = StateDirectory.Open(config.StateDir, log, time, config.SyncStateWrites);
         TeardownQueue? teardown = null;
         AgentListener? listener = null;
         try

@@ -16,6 +16,7 @@ public sealed class AgentConfigTests
         Assert.Equal("127.0.0.1:9780", config.MetricsAddress);
         Assert.Equal(30, config.IpCooldownSeconds);
         Assert.Equal(LogLevel.Info, config.MinimumLogLevel);
+        Assert.True(config.SyncStateWrites);
     }
 
     [Fact]
@@ -29,6 +30,7 @@ public sealed class AgentConfigTests
               "metricsAddress": "[::1]:9999",
               "ipCooldownSeconds": 5,
               "logLevel": "debug",
+              "syncStateWrites": false,
             }
             """);
         Assert.Equal("/run/f/a.sock", config.SocketPath);
@@ -36,6 +38,7 @@ public sealed class AgentConfigTests
         Assert.Equal(9999, config.MetricsEndPoint!.Port);
         Assert.Equal(5, config.IpCooldownSeconds);
         Assert.Equal(LogLevel.Debug, config.MinimumLogLevel);
+        Assert.False(config.SyncStateWrites);
         Assert.Null(Parse("""{"metricsAddress": ""}""").MetricsEndPoint);
     }
 

@@ -188,6 +188,22 @@ public sealed class AllocationStoreTests : IDisposable
     }
 
     [Fact]
+    public void Without_fsync_writes_are_the_same_files_and_survive_a_restart()
+    {
+        using (var state = StateDirectory.Open(_fx.Path("nosync"), _fx.Log, _fx.Time, syncWrites: false))
+        {
+            Assert.False(state.SyncWrites);
+            var store = AllocationStore.Open(state);
+            store.Reserve(Pod1, StateFixture.Shared("10.0.1.9"));
+            store.Commit(Pod1);
+            store.Reserve(Pod2, StateFixture.Shared("10.0.1.10"));
+            Assert.True(store.TryRelease(Pod2, out _));
+        }
+        using var reopened = StateDirectory.Open(_fx.Path("nosync"), _fx.Log, _fx.Time);
+        Assert.Equal(AllocationState.Committed, AllocationStore.Open(reopened).All().Single().State);
+    }
+
+    [Fact]
     public void A_second_agent_cannot_open_the_same_state()
     {
         _ = _fx.State;
