@@ -139,6 +139,11 @@ public sealed class AgentListener : IAsyncDisposable
                 _slots.Release();
                 return;
             }
+            catch (SocketException) when (stopping.IsCancellationRequested)
+            {
+                _slots.Release();
+                return; // the listening socket was closed by DisposeAsync
+            }
             catch (SocketException e)
             {
                 // EMFILE and the like: say so and go on; a tight loop is prevented by the pause.
