@@ -10,6 +10,9 @@ public enum AgentErrorCode
     /// <summary>CNI 3: the agent holds no allocation for this container and ifname.</summary>
     UnknownContainer = 3,
 
+    /// <summary>CNI 4: the container id or interface name is missing or not valid.</summary>
+    InvalidEnvironment = 4,
+
     /// <summary>CNI 5: the agent could not read or write its state.</summary>
     IoFailure = 5,
 

@@ -44,6 +44,8 @@ public sealed class AllocationService : IAgentService
     {
         ArgumentNullException.ThrowIfNull(request);
         var key = new AttachmentKey(request.Network, request.ContainerId, request.IfName);
+        if (Invalid(key) is { } invalid)
+            return ValueTask.FromResult<AgentReply>(invalid);
         if (_store.TryGet(key, out var existing))
             return ValueTask.FromResult<AgentReply>(new AllocatedReply { Allocation = existing.Allocation });
         if (AllocateNew is { } allocate)
@@ -60,6 +62,8 @@ public sealed class AllocationService : IAgentService
     {
         ArgumentNullException.ThrowIfNull(request);
         var key = new AttachmentKey(request.Network, request.ContainerId, request.IfName);
+        if (Invalid(key) is { } invalid)
+            return ValueTask.FromResult<AgentReply>(invalid);
         try
         {
             Release(key);
@@ -70,6 +74,19 @@ public sealed class AllocationService : IAgentService
             return ValueTask.FromResult<AgentReply>(StateFailure($"releasing {key}", e));
         }
         return ValueTask.FromResult<AgentReply>(new DoneReply());
+    }
+
+    /// <summary>What CNI itself would refuse (spec §Parameters): an empty name, an interface name the kernel cannot have.</summary>
+    private static ErrorReply? Invalid(AttachmentKey key)
+    {
+        if (string.IsNullOrEmpty(key.Network))
+            return new ErrorReply { Code = AgentErrorCode.InvalidConfig, Message = "the network name is empty" };
+        if (string.IsNullOrEmpty(key.ContainerId))
+            return new ErrorReply { Code = AgentErrorCode.InvalidEnvironment, Message = "CNI_CONTAINERID is empty" };
+        if (string.IsNullOrEmpty(key.IfName) || key.IfName.Length > 15 || key.IfName is "." or ".."
+            || key.IfName.AsSpan().IndexOfAny("/: \t\n") >= 0)
+            return new ErrorReply { Code = AgentErrorCode.InvalidEnvironment, Message = $"CNI_IFNAME '{key.IfName}' is not a valid interface name" };
+        return null;
     }
 
     private ErrorReply StateFailure(string doing, IOException e)
@@ -83,6 +100,8 @@ public sealed class AllocationService : IAgentService
     {
         ArgumentNullException.ThrowIfNull(request);
         var key = new AttachmentKey(request.Network, request.ContainerId, request.IfName);
+        if (Invalid(key) is { } invalid)
+            return ValueTask.FromResult<AgentReply>(invalid);
         return ValueTask.FromResult<AgentReply>(_store.TryGet(key, out _)
             ? new DoneReply()
             : new ErrorReply { Code = AgentErrorCode.UnknownContainer, Message = $"fathom-agent holds no allocation for {key}" });
@@ -92,6 +111,8 @@ public sealed class AllocationService : IAgentService
     public ValueTask<AgentReply> GcAsync(GcRequest request, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(request);
+        if (string.IsNullOrEmpty(request.Network))
+            return ValueTask.FromResult<AgentReply>(new ErrorReply { Code = AgentErrorCode.InvalidConfig, Message = "gc: the network name is empty" });
         var valid = request.ValidAttachments.Select(a => (a.ContainerId, a.IfName)).ToHashSet();
         var released = new List<AttachmentRef>();
         foreach (var record in _store.All().Where(r => r.Network == request.Network).OrderBy(r => r.ContainerId, StringComparer.Ordinal))

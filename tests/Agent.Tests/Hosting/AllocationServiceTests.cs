@@ -127,3 +127,45 @@ public sealed class AllocationServiceTests : IAsyncDisposable
         Assert.Equal(1, status.CoolingIps);
     }
 }
+
+public sealed class AllocationServiceValidationTests : IAsyncDisposable
+{
+    private readonly StateFixture _fx = new();
+    private readonly TeardownQueue _teardown;
+    private readonly AllocationService _service;
+
+    public AllocationServiceValidationTests()
+    {
+        _teardown = TeardownQueue.Open(_fx.State, (_, _) => Task.CompletedTask);
+        _service = new AllocationService(AllocationStore.Open(_fx.State), IpCooldown.Open(_fx.State), _teardown, _fx.Log, _fx.Time);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _teardown.DisposeAsync();
+        _fx.Dispose();
+    }
+
+    [Theory]
+    [InlineData("", "c", "eth0", AgentErrorCode.InvalidConfig, "network name is empty")]
+    [InlineData("n", "", "eth0", AgentErrorCode.InvalidEnvironment, "CNI_CONTAINERID is empty")]
+    [InlineData("n", "c", "", AgentErrorCode.InvalidEnvironment, "CNI_IFNAME ''")]
+    [InlineData("n", "c", "a-name-too-long-for-linux", AgentErrorCode.InvalidEnvironment, "not a valid interface name")]
+    [InlineData("n", "c", "eth/0", AgentErrorCode.InvalidEnvironment, "not a valid interface name")]
+    [InlineData("n", "c", "..", AgentErrorCode.InvalidEnvironment, "not a valid interface name")]
+    public async Task What_CNI_would_refuse_is_refused_with_its_code(string network, string container, string ifName, AgentErrorCode code, string says)
+    {
+        var replies = new[]
+        {
+            await _service.AllocateAsync(new AllocateRequest { Network = network, ContainerId = container, IfName = ifName }, default),
+            await _service.ReleaseAsync(new ReleaseRequest { Network = network, ContainerId = container, IfName = ifName }, default),
+            await _service.CheckAsync(new CheckRequest { Network = network, ContainerId = container, IfName = ifName }, default),
+        };
+        foreach (var reply in replies)
+        {
+            var error = Assert.IsType<ErrorReply>(reply);
+            Assert.Equal(code, error.Code);
+            Assert.Contains(says, error.Message, StringComparison.Ordinal);
+        }
+    }
+}
