@@ -278,8 +278,9 @@ public sealed class AgentListener : IAsyncDisposable
     /// <summary>Writes one reply within the read bound; false when the client is gone or too slow to read.</summary>
     private async Task<bool> TryReplyAsync(NetworkStream stream, AgentReply reply)
     {
-        using var bound = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token);
-        bound.CancelAfter(_options.ReadTimeout);
+        // Bounded by time only, not by the stop: a request answered while the listener drains
+        // must still get its reply.
+        using var bound = new CancellationTokenSource(_options.ReadTimeout);
         try
         {
             await stream.WriteAsync(AgentFrame.Encode(AgentMessages.Serialize(reply)), bound.Token).ConfigureAwait(false);

@@ -210,6 +210,43 @@ public sealed class AgentListenerTests : IDisposable
         Assert.Contains("the caller speaks agent protocol version 2, this fathom-agent speaks version 1", reply.Message, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task Stopping_lets_a_request_in_progress_finish_and_refuses_new_ones()
+    {
+        var inside = new TaskCompletionSource();
+        var finish = new TaskCompletionSource();
+        _service.Before = async (_, _) =>
+        {
+            inside.TrySetResult();
+            await finish.Task;
+        };
+        var listener = AgentListener.Start(SocketPath, _service, Options(Getuid()));
+        var inFlight = Task.Run(() => Client().Status());
+        await inside.Task.WaitAsync(TimeSpan.FromSeconds(10));
+
+        var stopping = listener.DisposeAsync().AsTask();
+        Eventually.True(() => !File.Exists(SocketPath) || Refused(), "new connections refused while stopping");
+        Assert.False(stopping.IsCompleted);
+        finish.SetResult();
+
+        Assert.Equal("test", (await inFlight.WaitAsync(TimeSpan.FromSeconds(10))).AgentVersion);
+        await stopping.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.False(File.Exists(SocketPath));
+    }
+
+    private bool Refused()
+    {
+        try
+        {
+            using var socket = Connect();
+            return false;
+        }
+        catch (SocketException)
+        {
+            return true;
+        }
+    }
+
     private Socket Connect()
     {
         var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
