@@ -5,7 +5,7 @@ using Fathom.Agent.Teardown;
 
 namespace Fathom.Agent.Tests.Hosting;
 
-public sealed class AllocationServiceTests : IAsyncDisposable
+public sealed class AllocationServiceTests : IAsyncLifetime
 {
     private readonly StateFixture _fx = new();
     private readonly AllocationStore _store;
@@ -26,7 +26,10 @@ public sealed class AllocationServiceTests : IAsyncDisposable
         _store.Reserve(UnderlayPod, StateFixture.Underlay("eni-u", "10.0.2.7", device: "eth3"), netnsPath: "/var/run/netns/p2");
     }
 
-    public async ValueTask DisposeAsync()
+    // xUnit 2 does not call IAsyncDisposable on test classes; IAsyncLifetime it does.
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    public async Task DisposeAsync()
     {
         await _teardown.DisposeAsync();
         _fx.Dispose();
@@ -128,7 +131,7 @@ public sealed class AllocationServiceTests : IAsyncDisposable
     }
 }
 
-public sealed class AllocationServiceValidationTests : IAsyncDisposable
+public sealed class AllocationServiceValidationTests : IAsyncLifetime
 {
     private readonly StateFixture _fx = new();
     private readonly TeardownQueue _teardown;
@@ -140,7 +143,10 @@ public sealed class AllocationServiceValidationTests : IAsyncDisposable
         _service = new AllocationService(AllocationStore.Open(_fx.State), IpCooldown.Open(_fx.State), _teardown, _fx.Log, _fx.Time);
     }
 
-    public async ValueTask DisposeAsync()
+    // xUnit 2 does not call IAsyncDisposable on test classes; IAsyncLifetime it does.
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    public async Task DisposeAsync()
     {
         await _teardown.DisposeAsync();
         _fx.Dispose();

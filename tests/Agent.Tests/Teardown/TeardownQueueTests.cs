@@ -3,13 +3,16 @@ using Fathom.Agent.Tests.State;
 
 namespace Fathom.Agent.Tests.Teardown;
 
-public sealed class TeardownQueueTests : IAsyncDisposable
+public sealed class TeardownQueueTests : IAsyncLifetime
 {
     private readonly StateFixture _fx = new();
     private readonly List<TeardownQueue> _queues = [];
     private readonly List<string> _ran = [];
 
-    public async ValueTask DisposeAsync()
+    // xUnit 2 does not call IAsyncDisposable on test classes; IAsyncLifetime it does.
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    public async Task DisposeAsync()
     {
         foreach (var queue in _queues)
             await queue.DisposeAsync();
@@ -232,11 +235,17 @@ public sealed class TeardownQueueTests : IAsyncDisposable
     }
 }
 
-public sealed class TeardownQueueResilienceTests : IAsyncDisposable
+public sealed class TeardownQueueResilienceTests : IAsyncLifetime
 {
     private readonly StateFixture _fx = new();
 
-    public async ValueTask DisposeAsync() => _fx.Dispose();
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    public Task DisposeAsync()
+    {
+        _fx.Dispose();
+        return Task.CompletedTask;
+    }
 
     [Fact]
     public async Task A_job_whose_record_cannot_be_removed_runs_again_and_the_worker_lives_on()
