@@ -1,0 +1,184 @@
+using System.Diagnostics;
+using System.Net.Sockets;
+
+namespace Fathom.Agent.Protocol;
+
+/// <summary>
+/// The plugin's side: one connection per request, synchronous (the plugin is a short-lived
+/// synchronous process), bounded by one deadline from connect to the last byte of the reply.
+/// Every failure is an <see cref="AgentException"/>: code 11 when the agent is not there or too slow
+/// (the runtime retries), <see cref="AgentErrorCode.MalformedMessage"/> or
+/// <see cref="AgentErrorCode.ProtocolVersionMismatch"/> for a reply that cannot be read, the agent's
+/// own code when it answers with an error.
+/// </summary>
+public sealed class AgentClient
+{
+    private readonly int _maxReplyBytes;
+
+    /// <summary>A client of the agent at <paramref name="socketPath"/>.</summary>
+    /// <param name="socketPath">The agent's socket.</param>
+    /// <param name="timeout">Connect-to-reply bound of each request; <see cref="AgentProtocol.DefaultClientTimeout"/> when null.</param>
+    /// <param name="maxReplyBytes">The largest reply accepted.</param>
+    public AgentClient(string socketPath = AgentProtocol.DefaultSocketPath, TimeSpan? timeout = null,
+        int maxReplyBytes = AgentProtocol.MaxFrameBytes)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(socketPath);
+        SocketPath = socketPath;
+        Timeout = timeout ?? AgentProtocol.DefaultClientTimeout;
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(Timeout, TimeSpan.Zero, nameof(timeout));
+        _maxReplyBytes = maxReplyBytes;
+    }
+
+    /// <summary>The agent's socket.</summary>
+    public string SocketPath { get; }
+
+    /// <summary>Connect-to-reply bound of each request.</summary>
+    public TimeSpan Timeout { get; }
+
+    /// <summary>ADD: the allocation the agent gave, or <see cref="AgentException"/> with the agent's code.</summary>
+    public Allocation Allocate(AllocateRequest request) => Expect<AllocatedReply>(request).Allocation;
+
+    /// <summary>DEL: returns once the agent released the allocation (or had none).</summary>
+    public void Release(ReleaseRequest request) => Expect<DoneReply>(request);
+
+    /// <summary>CHECK: returns when the agent holds the allocation; code 3 otherwise.</summary>
+    public void Check(CheckRequest request) => Expect<DoneReply>(request);
+
+    /// <summary>GC: the attachments the agent released.</summary>
+    public IReadOnlyList<AttachmentRef> Gc(GcRequest request) => Expect<DoneReply>(request).Released;
+
+    /// <summary>The agent's pools, ENIs and allocations.</summary>
+    public AgentStatus Status() => Expect<StatusReply>(new StatusRequest()).Status;
+
+    /// <summary>Sends one request and returns the reply as it came, <see cref="ErrorReply"/> included.</summary>
+    public AgentReply Send(AgentRequest request)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        var frame = AgentFrame.Encode(AgentMessages.Serialize(request));
+        var deadline = Stopwatch.GetTimestamp() + (long)(Timeout.TotalSeconds * Stopwatch.Frequency);
+        using var socket = Connect(deadline);
+        try
+        {
+            SendAll(socket, frame, deadline);
+            Span<byte> header = stackalloc byte[AgentFrame.HeaderBytes];
+            var got = ReceiveAll(socket, header, deadline);
+            if (got == 0)
+                throw new AgentException(AgentErrorCode.TryAgainLater,
+                    $"fathom-agent closed the connection on {SocketPath} without a reply");
+            if (got < header.Length)
+                throw AgentFrame.Truncated(header.Length, got, "header");
+            var payload = new byte[AgentFrame.ParseLength(header, _maxReplyBytes)];
+            got = ReceiveAll(socket, payload, deadline);
+            if (got < payload.Length)
+                throw AgentFrame.Truncated(payload.Length, got, "payload");
+            return AgentMessages.ParseReply(payload);
+        }
+        catch (SocketException e)
+        {
+            throw new AgentException(AgentErrorCode.TryAgainLater,
+                $"lost the connection to fathom-agent on {SocketPath}: {e.Message}", innerException: e);
+        }
+    }
+
+    private T Expect<T>(AgentRequest request) where T : AgentReply => Send(request) switch
+    {
+        T reply => reply,
+        ErrorReply error => throw AgentException.From(error),
+        var other => throw new AgentException(AgentErrorCode.MalformedMessage,
+            $"fathom-agent answered {request.GetType().Name} with {other.GetType().Name}"),
+    };
+
+    private Socket Connect(long deadline)
+    {
+        var endpoint = new UnixDomainSocketEndPoint(SocketPath);
+        while (true)
+        {
+            // Non-blocking, so a full backlog (EAGAIN on AF_UNIX, unix(7)) cannot block past the
+            // deadline; a fresh socket per attempt, as .NET does not retry connect on one socket.
+            var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified) { Blocking = false };
+            try
+            {
+                socket.Connect(endpoint);
+                socket.Blocking = true;
+                return socket;
+            }
+            catch (SocketException e) when (e.SocketErrorCode is SocketError.WouldBlock or SocketError.TryAgain)
+            {
+                socket.Dispose();
+                if (Stopwatch.GetTimestamp() >= deadline)
+                    throw TimedOut();
+                Thread.Sleep(2);
+            }
+            catch (SocketException e)
+            {
+                socket.Dispose();
+                throw e.SocketErrorCode switch
+                {
+                    SocketError.ConnectionRefused when File.Exists(SocketPath) => new AgentException(AgentErrorCode.TryAgainLater,
+                        $"fathom-agent is not running (nothing listens on {SocketPath})", innerException: e),
+                    SocketError.AccessDenied => new AgentException(AgentErrorCode.PermissionDenied,
+                        $"permission denied connecting to fathom-agent on {SocketPath}: the plugin must run as root", innerException: e),
+                    _ when !File.Exists(SocketPath) => new AgentException(AgentErrorCode.TryAgainLater,
+                        $"fathom-agent is not running (no socket at {SocketPath})", innerException: e),
+                    _ => new AgentException(AgentErrorCode.TryAgainLater,
+                        $"cannot connect to fathom-agent on {SocketPath}: {e.Message}", innerException: e),
+                };
+            }
+            catch
+            {
+                socket.Dispose();
+                throw;
+            }
+        }
+    }
+
+    private void SendAll(Socket socket, ReadOnlySpan<byte> data, long deadline)
+    {
+        while (!data.IsEmpty)
+        {
+            socket.SendTimeout = RemainingMilliseconds(deadline);
+            try
+            {
+                data = data[socket.Send(data)..];
+            }
+            catch (SocketException e) when (e.SocketErrorCode is SocketError.TimedOut or SocketError.WouldBlock)
+            {
+                throw TimedOut();
+            }
+        }
+    }
+
+    /// <summary>Fills <paramref name="buffer"/> or returns how much came before the agent closed.</summary>
+    private int ReceiveAll(Socket socket, Span<byte> buffer, long deadline)
+    {
+        var got = 0;
+        while (got < buffer.Length)
+        {
+            socket.ReceiveTimeout = RemainingMilliseconds(deadline);
+            int n;
+            try
+            {
+                n = socket.Receive(buffer[got..]);
+            }
+            catch (SocketException e) when (e.SocketErrorCode is SocketError.TimedOut or SocketError.WouldBlock)
+            {
+                throw TimedOut();
+            }
+            if (n == 0)
+                break;
+            got += n;
+        }
+        return got;
+    }
+
+    private int RemainingMilliseconds(long deadline)
+    {
+        var remaining = deadline - Stopwatch.GetTimestamp();
+        if (remaining <= 0)
+            throw TimedOut();
+        return (int)Math.Clamp(remaining * 1000 / Stopwatch.Frequency, 1, int.MaxValue);
+    }
+
+    private AgentException TimedOut() => new(AgentErrorCode.TryAgainLater,
+        $"fathom-agent on {SocketPath} did not answer within {Timeout.TotalSeconds:0.###} s");
+}

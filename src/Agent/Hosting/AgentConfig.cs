@@ -1,0 +1,126 @@
+using System.Net;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Fathom.Agent.Protocol;
+
+namespace Fathom.Agent.Hosting;
+
+/// <summary>
+/// <c>/etc/fathom/agent.json</c>: where the agent listens, keeps its state and serves metrics. An
+/// unknown field is an error (a typo must not silently fall back to a default), comments and
+/// trailing commas are allowed.
+/// </summary>
+public sealed record AgentConfig
+{
+    /// <summary>Where the config is read from unless <c>--config</c> says otherwise.</summary>
+    public const string DefaultPath = "/etc/fathom/agent.json";
+
+    /// <summary>The Unix socket the plugin talks to.</summary>
+    public string SocketPath { get; set; } = AgentProtocol.DefaultSocketPath;
+
+    /// <summary>The state directory (allocations, teardown jobs, IP cooldowns).</summary>
+    public string StateDir { get; set; } = "/var/lib/fathom/agent";
+
+    /// <summary>
+    /// <c>ip:port</c> of the metrics and health endpoint (<c>/metrics</c>, <c>/healthz</c>), loopback
+    /// only (DESIGN §4); empty to serve none.
+    /// </summary>
+    public string MetricsAddress { get; set; } = "127.0.0.1:9780";
+
+    /// <summary>How long a freed secondary IP cools down before reuse.</summary>
+    public double IpCooldownSeconds { get; set; } = IpCooldownDefault;
+
+    /// <summary>
+    /// Whether state writes are fsync'ed (<see cref="State.StateDirectory.SyncWrites"/>): true
+    /// survives power loss too, at two fsyncs per write on the ADD and DEL paths; false survives any
+    /// death of the agent process and costs no disk flush.
+    /// </summary>
+    public bool SyncStateWrites { get; set; } = true;
+
+    /// <summary>The least level logged: debug, info, warning or error.</summary>
+    public string LogLevel { get; set; } = "info";
+
+    private const double IpCooldownDefault = 30;
+
+    /// <summary><see cref="MetricsAddress"/> parsed, or null when none is served.</summary>
+    [JsonIgnore]
+    public IPEndPoint? MetricsEndPoint => string.IsNullOrEmpty(MetricsAddress) ? null : IPEndPoint.Parse(MetricsAddress);
+
+    /// <summary><see cref="LogLevel"/> parsed.</summary>
+    [JsonIgnore]
+    public LogLevel MinimumLogLevel => LogLevel switch
+    {
+        "debug" => Agent.LogLevel.Debug,
+        "warning" => Agent.LogLevel.Warning,
+        "error" => Agent.LogLevel.Error,
+        _ => Agent.LogLevel.Info,
+    };
+
+    /// <summary>Reads and checks the config at <paramref name="path"/>.</summary>
+    /// <exception cref="AgentConfigException">The file is missing, not JSON, or a field is wrong.</exception>
+    public static AgentConfig Load(string path)
+    {
+        byte[] bytes;
+        try
+        {
+            bytes = File.ReadAllBytes(path);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new AgentConfigException($"cannot read the config {path}: {e.Message}");
+        }
+        return Parse(bytes, path);
+    }
+
+    /// <summary>Parses and checks a config; <paramref name="source"/> names it in errors.</summary>
+    /// <exception cref="AgentConfigException">Not JSON, or a field is wrong.</exception>
+    public static AgentConfig Parse(ReadOnlySpan<byte> json, string source)
+    {
+        AgentConfig? config;
+        try
+        {
+            config = JsonSerializer.Deserialize(json, AgentConfigJson.Default.AgentConfig);
+        }
+        catch (Exception e) when (e is JsonException or InvalidOperationException)
+        {
+            throw new AgentConfigException($"{source} is not a valid fathom-agent config: {e.Message}");
+        }
+        if (config is null)
+            throw new AgentConfigException($"{source} is not a valid fathom-agent config: null");
+        config.Validate(source);
+        return config;
+    }
+
+    private void Validate(string source)
+    {
+        if (string.IsNullOrEmpty(SocketPath) || !Path.IsPathFullyQualified(SocketPath))
+            throw new AgentConfigException($"{source}: socketPath '{SocketPath}' must be an absolute path");
+        if (System.Text.Encoding.UTF8.GetByteCount(SocketPath) > 107)
+            throw new AgentConfigException($"{source}: socketPath '{SocketPath}' is longer than a Unix socket path may be (107 bytes)");
+        if (string.IsNullOrEmpty(StateDir) || !Path.IsPathFullyQualified(StateDir))
+            throw new AgentConfigException($"{source}: stateDir '{StateDir}' must be an absolute path");
+        if (!string.IsNullOrEmpty(MetricsAddress))
+        {
+            if (!IPEndPoint.TryParse(MetricsAddress, out var endpoint) || endpoint.Port == 0)
+                throw new AgentConfigException($"{source}: metricsAddress '{MetricsAddress}' is not ip:port");
+            if (!IPAddress.IsLoopback(endpoint.Address))
+                throw new AgentConfigException($"{source}: metricsAddress '{MetricsAddress}' is not a loopback address: the agent serves metrics and health on 127.0.0.1 only");
+        }
+        if (!double.IsFinite(IpCooldownSeconds) || IpCooldownSeconds < 0 || IpCooldownSeconds > 3600)
+            throw new AgentConfigException($"{source}: ipCooldownSeconds {IpCooldownSeconds} is outside 0..3600");
+        if (LogLevel is not ("debug" or "info" or "warning" or "error"))
+            throw new AgentConfigException($"{source}: logLevel '{LogLevel}' is not one of debug, info, warning, error");
+    }
+}
+
+/// <summary>A config that cannot be used; the message names the file and the field.</summary>
+public sealed class AgentConfigException(string message) : Exception(message);
+
+[JsonSourceGenerationOptions(
+    PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase,
+    ReadCommentHandling = JsonCommentHandling.Skip,
+    AllowTrailingCommas = true,
+    UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow,
+    RespectNullableAnnotations = true)]
+[JsonSerializable(typeof(AgentConfig))]
+internal sealed partial class AgentConfigJson : JsonSerializerContext;

@@ -1,0 +1,133 @@
+using System.Globalization;
+using System.Text;
+using Fathom.Agent.Protocol;
+using Fathom.Agent.State;
+using Fathom.Agent.Teardown;
+
+namespace Fathom.Agent.Hosting;
+
+/// <summary>
+/// The running agent: state opened (and locked), the teardown worker started, the socket served,
+/// metrics and health on loopback. <see cref="DisposeAsync"/> stops them in reverse order; whatever
+/// was not done (teardown jobs, pending allocations) is on disk for the next start.
+/// </summary>
+public sealed class AgentHost : IAsyncDisposable
+{
+    private readonly StateDirectory _state;
+
+    private AgentHost(StateDirectory state, AllocationStore store, IpCooldown cooldown, TeardownQueue teardown,
+        AllocationService service, AgentListener listener, MetricsEndpoint? metrics)
+    {
+        _state = state;
+        Store = store;
+        Cooldown = cooldown;
+        Teardown = teardown;
+        Service = service;
+        Listener = listener;
+        Metrics = metrics;
+    }
+
+    /// <summary>The durable allocations.</summary>
+    public AllocationStore Store { get; }
+
+    /// <summary>The IPs cooling down.</summary>
+    public IpCooldown Cooldown { get; }
+
+    /// <summary>The teardown jobs.</summary>
+    public TeardownQueue Teardown { get; }
+
+    /// <summary>What answers the plugin.</summary>
+    public AllocationService Service { get; }
+
+    /// <summary>The plugin's socket.</summary>
+    public AgentListener Listener { get; }
+
+    /// <summary>The metrics and health endpoint, or null when none is configured.</summary>
+    public MetricsEndpoint? Metrics { get; }
+
+    /// <summary>Starts an agent as <paramref name="config"/> says.</summary>
+    /// <param name="config">Paths and addresses.</param>
+    /// <param name="log">Where it logs.</param>
+    /// <param name="teardownExecutor">Does the kernel work of teardown jobs.</param>
+    /// <param name="time">The clock (cooldowns, backoff, time stamps).</param>
+    /// <param name="allowedUid">The uid allowed on the socket (root; other values for tests).</param>
+    public static AgentHost Start(AgentConfig config, AgentLog log, TeardownExecutor teardownExecutor,
+        TimeProvider? time = null, uint allowedUid = 0)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        ArgumentNullException.ThrowIfNull(log);
+        time ??= TimeProvider.System;
+        var state = StateDirectory.Open(config.StateDir, log, time, config.SyncStateWrites);
+        TeardownQueue? teardown = null;
+        AgentListener? listener = null;
+        try
+        {
+            var store = AllocationStore.Open(state);
+            var cooldown = IpCooldown.Open(state, TimeSpan.FromSeconds(config.IpCooldownSeconds));
+            teardown = TeardownQueue.Open(state, teardownExecutor);
+            teardown.Start();
+            var service = new AllocationService(store, cooldown, teardown, log, time);
+            listener = AgentListener.Start(config.SocketPath, service, new AgentListenerOptions
+            {
+                AllowedUid = allowedUid,
+                Log = line => log.Info("socket", line, ("socket", config.SocketPath)),
+            });
+            MetricsEndpoint? metrics = null;
+            if (config.MetricsEndPoint is { } endpoint)
+            {
+                var l = listener;
+                var t = teardown;
+                metrics = MetricsEndpoint.Start(endpoint, () => true, () => RenderMetrics(store, cooldown, t, l));
+            }
+            log.Info("agent.started", $"fathom-agent serving {config.SocketPath}, state in {config.StateDir}, metrics on {config.MetricsAddress}",
+                ("socket", config.SocketPath), ("stateDir", config.StateDir), ("metrics", config.MetricsAddress),
+                ("allocations", store.Count), ("teardowns", teardown.Pending().Count));
+            return new AgentHost(state, store, cooldown, teardown, service, listener, metrics);
+        }
+        catch
+        {
+            if (listener is not null)
+                listener.DisposeAsync().AsTask().GetAwaiter().GetResult();
+            if (teardown is not null)
+                teardown.DisposeAsync().AsTask().GetAwaiter().GetResult();
+            state.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>The Prometheus text of the agent's state.</summary>
+    internal static string RenderMetrics(AllocationStore store, IpCooldown cooldown, TeardownQueue teardown, AgentListener listener)
+    {
+        var records = store.All();
+        var text = new StringBuilder();
+        void Metric(string name, string type, string help, IEnumerable<(string Labels, long Value)> samples)
+        {
+            text.Append("# HELP ").Append(name).Append(' ').Append(help).Append('\n');
+            text.Append("# TYPE ").Append(name).Append(' ').Append(type).Append('\n');
+            foreach (var (labels, value) in samples)
+                text.Append(name).Append(labels).Append(' ').Append(value.ToString(CultureInfo.InvariantCulture)).Append('\n');
+        }
+        Metric("fathom_agent_allocations", "gauge", "Allocations recorded, by mode and state.",
+            from mode in new[] { "underlay", "shared" }
+            from state in new[] { "pending", "committed" }
+            select ($"{{mode=\"{mode}\",state=\"{state}\"}}", (long)records.Count(r =>
+                (r.Allocation is UnderlayAllocation ? "underlay" : "shared") == mode
+                && (r.State == AllocationState.Committed ? "committed" : "pending") == state)));
+        Metric("fathom_agent_ips_cooling", "gauge", "Freed secondary IPs not yet reusable.", [("", cooldown.Cooling().Count)]);
+        Metric("fathom_agent_teardowns_pending", "gauge", "Teardown jobs (ENI returns, veth deletions) not yet done.", [("", teardown.Pending().Count)]);
+        Metric("fathom_agent_requests_total", "counter", "Plugin requests answered.", [("", listener.Requests)]);
+        Metric("fathom_agent_requests_rejected_total", "counter", "Connections or frames refused (uid, malformed, too slow).", [("", listener.Rejected)]);
+        return text.ToString();
+    }
+
+    /// <summary>Stops serving, then the teardown worker; releases the state directory.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        if (Metrics is not null)
+            await Metrics.DisposeAsync().ConfigureAwait(false);
+        await Listener.DisposeAsync().ConfigureAwait(false);
+        await Teardown.DisposeAsync().ConfigureAwait(false);
+        _state.Log.Info("agent.stopped", "fathom-agent stopped");
+        _state.Dispose();
+    }
+}

@@ -1,0 +1,81 @@
+using System.Net;
+using System.Text;
+
+namespace Fathom.Agent.Hosting;
+
+/// <summary>
+/// <c>/healthz</c> and <c>/metrics</c> (Prometheus text format 0.0.4) over HTTP on a loopback address
+/// (DESIGN §4). Anything else is 404. Serves one request at a time: scrapes and probes are rare and tiny.
+/// </summary>
+public sealed class MetricsEndpoint : IAsyncDisposable
+{
+    private readonly HttpListener _http = new();
+    private readonly Func<bool> _healthy;
+    private readonly Func<string> _metrics;
+    private readonly Task _loop;
+
+    private MetricsEndpoint(IPEndPoint endpoint, Func<bool> healthy, Func<string> metrics)
+    {
+        EndPoint = endpoint;
+        _healthy = healthy;
+        _metrics = metrics;
+        var host = endpoint.Address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 ? $"[{endpoint.Address}]" : endpoint.Address.ToString();
+        _http.Prefixes.Add($"http://{host}:{endpoint.Port}/");
+        _http.Start();
+        _loop = Task.Run(ServeAsync);
+    }
+
+    /// <summary>Where it listens.</summary>
+    public IPEndPoint EndPoint { get; }
+
+    /// <summary>Starts serving on <paramref name="endpoint"/>.</summary>
+    /// <exception cref="HttpListenerException">The address is taken or cannot be bound.</exception>
+    public static MetricsEndpoint Start(IPEndPoint endpoint, Func<bool> healthy, Func<string> metrics)
+    {
+        ArgumentNullException.ThrowIfNull(endpoint);
+        return new MetricsEndpoint(endpoint, healthy, metrics);
+    }
+
+    private async Task ServeAsync()
+    {
+        while (_http.IsListening)
+        {
+            HttpListenerContext context;
+            try
+            {
+                context = await _http.GetContextAsync().ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is HttpListenerException or ObjectDisposedException or InvalidOperationException)
+            {
+                return;
+            }
+            try
+            {
+                var (status, type, body) = context.Request.Url?.AbsolutePath switch
+                {
+                    "/healthz" => _healthy() ? (200, "text/plain", "ok\n") : (503, "text/plain", "unhealthy\n"),
+                    "/metrics" => (200, "text/plain; version=0.0.4", _metrics()),
+                    _ => (404, "text/plain", "not found: try /healthz or /metrics\n"),
+                };
+                var bytes = Encoding.UTF8.GetBytes(body);
+                context.Response.StatusCode = status;
+                context.Response.ContentType = type;
+                context.Response.ContentLength64 = bytes.Length;
+                await context.Response.OutputStream.WriteAsync(bytes).ConfigureAwait(false);
+                context.Response.Close();
+            }
+            catch (Exception e) when (e is HttpListenerException or IOException or ObjectDisposedException)
+            {
+                context.Response.Abort();
+            }
+        }
+    }
+
+    /// <summary>Stops serving.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        _http.Stop();
+        _http.Close();
+        await _loop.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+    }
+}

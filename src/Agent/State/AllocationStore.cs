@@ -1,0 +1,264 @@
+using System.Diagnostics.CodeAnalysis;
+using System.Text.Json;
+using Fathom.Agent.Protocol;
+
+namespace Fathom.Agent.State;
+
+/// <summary>
+/// The durable map attachment → allocation: one file per attachment in <c>allocations/</c>, written
+/// atomically (<see cref="StateDirectory"/>). The write-ahead rule: an allocation is recorded
+/// (<see cref="Reserve"/>, <see cref="AllocationState.Pending"/>) before the agent acts on it and
+/// before the plugin hears of it, and committed after; a release removes the record only after
+/// whatever must outlive it (IP cooldown, teardown job) is recorded. So an agent killed at any
+/// instant restarts holding every resource any pod may be using — never one IP for two pods — and
+/// what it holds but no pod uses is found by reconciling pending records (docs/agent.md).
+/// The store itself refuses to record a resource twice: an IP, or an ENI given whole to a pod, has
+/// one holder.
+/// </summary>
+public sealed class AllocationStore
+{
+    private readonly StateDirectory _state;
+    private readonly string _directory;
+    private readonly Lock _gate = new();
+    private readonly Dictionary<AttachmentKey, Entry> _byKey = [];
+    private readonly Dictionary<string, AttachmentKey> _byIp = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, AttachmentKey> _underlayByEni = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, int> _sharedByEni = new(StringComparer.Ordinal);
+
+    private sealed record Entry(AllocationRecord Record, string Path);
+
+    private AllocationStore(StateDirectory state)
+    {
+        _state = state;
+        _directory = state.Subdirectory("allocations");
+    }
+
+    /// <summary>Loads the allocations recorded in <paramref name="state"/>; unreadable files are quarantined.</summary>
+    public static AllocationStore Open(StateDirectory state)
+    {
+        ArgumentNullException.ThrowIfNull(state);
+        var store = new AllocationStore(state);
+        store.Load();
+        return store;
+    }
+
+    /// <summary>How many allocations are recorded.</summary>
+    public int Count
+    {
+        get
+        {
+            lock (_gate)
+                return _byKey.Count;
+        }
+    }
+
+    /// <summary>Every allocation, in no particular order.</summary>
+    public IReadOnlyList<AllocationRecord> All()
+    {
+        lock (_gate)
+            return [.. _byKey.Values.Select(e => e.Record)];
+    }
+
+    /// <summary>The allocation of <paramref name="key"/>, if any.</summary>
+    public bool TryGet(AttachmentKey key, [NotNullWhen(true)] out AllocationRecord? record)
+    {
+        lock (_gate)
+        {
+            record = _byKey.TryGetValue(key, out var entry) ? entry.Record : null;
+            return record is not null;
+        }
+    }
+
+    /// <summary>The allocation holding <paramref name="ip"/> (any textual form of an IPv4 address), if any.</summary>
+    public bool TryGetByIp(string ip, [NotNullWhen(true)] out AllocationRecord? record)
+    {
+        lock (_gate)
+        {
+            record = _byIp.TryGetValue(CanonicalIp(ip), out var key) ? _byKey[key].Record : null;
+            return record is not null;
+        }
+    }
+
+    /// <summary>Whether an ENI is held: whole by an underlay pod, or through secondary IPs by shared pods.</summary>
+    public bool IsEniInUse(string eniId)
+    {
+        lock (_gate)
+            return _underlayByEni.ContainsKey(eniId) || _sharedByEni.ContainsKey(eniId);
+    }
+
+    /// <summary>
+    /// Records, durably and before anything acts on it, that <paramref name="key"/> holds
+    /// <paramref name="allocation"/> (<see cref="AllocationState.Pending"/>). Asking again for the same
+    /// key and allocation returns the existing record (an ADD retried by the runtime).
+    /// </summary>
+    /// <exception cref="AllocationConflictException">The key holds something else, or the IP or ENI has another holder.</exception>
+    public AllocationRecord Reserve(AttachmentKey key, Allocation allocation, PodIdentity? pod = null, string? netnsPath = null)
+    {
+        ArgumentNullException.ThrowIfNull(allocation);
+        allocation.Validate();
+        lock (_gate)
+        {
+            if (_byKey.TryGetValue(key, out var existing))
+            {
+                if (existing.Record.Allocation == allocation)
+                    return existing.Record;
+                throw new AllocationConflictException(
+                    $"{key} already holds {Describe(existing.Record.Allocation)}; refusing to record {Describe(allocation)} as well");
+            }
+            if (FindConflict(allocation) is { } why)
+                throw new AllocationConflictException($"cannot give {Describe(allocation)} to {key}: {why}");
+            var record = new AllocationRecord
+            {
+                State = AllocationState.Pending,
+                Network = key.Network,
+                ContainerId = key.ContainerId,
+                IfName = key.IfName,
+                NetnsPath = netnsPath,
+                Pod = pod,
+                Allocation = allocation,
+                CreatedAt = _state.Time.GetUtcNow(),
+            };
+            var path = Path.Combine(_directory, key.FileName);
+            Write(path, record);
+            Index(new Entry(record, path));
+            _state.Log.Info("allocation.reserved", $"{key} holds {Describe(allocation)} (pending)",
+                ("attachment", key.ToString()), ("eni", allocation.EniId), ("ip", allocation.Ip), ("mode", Mode(allocation)));
+            return record;
+        }
+    }
+
+    /// <summary>Marks the allocation of <paramref name="key"/> committed (the action it was recorded for is done).</summary>
+    /// <exception cref="KeyNotFoundException">Nothing is recorded for <paramref name="key"/>.</exception>
+    public AllocationRecord Commit(AttachmentKey key)
+    {
+        lock (_gate)
+        {
+            if (!_byKey.TryGetValue(key, out var entry))
+                throw new KeyNotFoundException($"no allocation is recorded for {key}");
+            if (entry.Record.State == AllocationState.Committed)
+                return entry.Record;
+            var record = entry.Record with { State = AllocationState.Committed, CommittedAt = _state.Time.GetUtcNow() };
+            Write(entry.Path, record);
+            _byKey[key] = entry with { Record = record };
+            _state.Log.Info("allocation.committed", $"{key} holds {Describe(record.Allocation)}", ("attachment", key.ToString()));
+            return record;
+        }
+    }
+
+    /// <summary>
+    /// Removes the allocation of <paramref name="key"/>, durably; false when there was none (DEL is
+    /// idempotent). Record the IP's cooldown and the teardown before calling this.
+    /// </summary>
+    public bool TryRelease(AttachmentKey key, [NotNullWhen(true)] out AllocationRecord? released)
+    {
+        lock (_gate)
+        {
+            if (!_byKey.TryGetValue(key, out var entry))
+            {
+                released = null;
+                return false;
+            }
+            _state.DeleteDurably(entry.Path);
+            Unindex(entry);
+            released = entry.Record;
+            _state.Log.Info("allocation.released", $"{key} released {Describe(released.Allocation)}",
+                ("attachment", key.ToString()), ("eni", released.Allocation.EniId), ("ip", released.Allocation.Ip));
+            return true;
+        }
+    }
+
+    private void Load()
+    {
+        foreach (var path in _state.Files(_directory))
+        {
+            AllocationRecord? record;
+            try
+            {
+                var bytes = File.ReadAllBytes(path);
+                if (StateDirectory.CheckHeader(bytes, AllocationRecord.FileKind, AllocationRecord.FormatVersion) is { } problem)
+                {
+                    _state.Quarantine(path, problem);
+                    continue;
+                }
+                record = JsonSerializer.Deserialize(bytes, StateJsonContext.Default.AllocationRecord);
+                record?.Allocation.Validate();
+            }
+            catch (Exception e) when (e is JsonException or NotSupportedException or InvalidOperationException or AgentException)
+            {
+                _state.Quarantine(path, $"not a valid allocation record: {e.Message}");
+                continue;
+            }
+            catch (IOException e)
+            {
+                _state.Log.Error("state.unreadable", $"cannot read {path}: {e.Message}; its allocation is not loaded", ("file", path));
+                continue;
+            }
+            if (record is null)
+            {
+                _state.Quarantine(path, "not a valid allocation record: null");
+                continue;
+            }
+            if (_byKey.ContainsKey(record.Key) || FindConflict(record.Allocation) is not null)
+            {
+                // Two records claim one attachment or one resource: the store never writes that, so
+                // a person or a bug did. Keep the first, set the other aside for someone to look at.
+                _state.Quarantine(path, $"{record.Key} claims {Describe(record.Allocation)}, which another record already holds");
+                continue;
+            }
+            Index(new Entry(record, path));
+        }
+        var pending = _byKey.Values.Count(e => e.Record.State == AllocationState.Pending);
+        _state.Log.Info("allocations.loaded", $"loaded {_byKey.Count} allocations ({pending} pending) from {_directory}",
+            ("count", _byKey.Count), ("pending", pending));
+    }
+
+    private string? FindConflict(Allocation allocation)
+    {
+        if (_byIp.TryGetValue(CanonicalIp(allocation.Ip), out var ipHolder))
+            return $"{allocation.Ip} is held by {ipHolder}";
+        if (_underlayByEni.TryGetValue(allocation.EniId, out var eniHolder))
+            return $"{allocation.EniId} is in {eniHolder}'s pod";
+        if (allocation is UnderlayAllocation && _sharedByEni.TryGetValue(allocation.EniId, out var shared))
+            return $"{allocation.EniId} carries {shared} shared-mode IPs";
+        return null;
+    }
+
+    private void Index(Entry entry)
+    {
+        var record = entry.Record;
+        _byKey[record.Key] = entry;
+        _byIp[CanonicalIp(record.Allocation.Ip)] = record.Key;
+        if (record.Allocation is UnderlayAllocation)
+            _underlayByEni[record.Allocation.EniId] = record.Key;
+        else
+            _sharedByEni[record.Allocation.EniId] = _sharedByEni.GetValueOrDefault(record.Allocation.EniId) + 1;
+    }
+
+    private void Unindex(Entry entry)
+    {
+        var record = entry.Record;
+        _byKey.Remove(record.Key);
+        _byIp.Remove(CanonicalIp(record.Allocation.Ip));
+        if (record.Allocation is UnderlayAllocation)
+            _underlayByEni.Remove(record.Allocation.EniId);
+        else if (_sharedByEni[record.Allocation.EniId] is var n && n > 1)
+            _sharedByEni[record.Allocation.EniId] = n - 1;
+        else
+            _sharedByEni.Remove(record.Allocation.EniId);
+    }
+
+    private void Write(string path, AllocationRecord record) =>
+        _state.WriteAtomically(path, JsonSerializer.SerializeToUtf8Bytes(record, StateJsonContext.Default.AllocationRecord));
+
+    /// <summary>One spelling per IPv4 address, so "10.0.0.05" cannot slip past "10.0.0.5".</summary>
+    internal static string CanonicalIp(string ip) =>
+        System.Net.IPAddress.TryParse(ip, out var address) ? address.ToString() : ip;
+
+    private static string Mode(Allocation allocation) => allocation is UnderlayAllocation ? "underlay" : "shared";
+
+    private static string Describe(Allocation allocation) => allocation switch
+    {
+        UnderlayAllocation u => $"ENI {u.EniId} ({u.Address})",
+        _ => $"IP {allocation.Address} of ENI {allocation.EniId}",
+    };
+}
