@@ -67,10 +67,14 @@ public sealed class Ec2Api
             SigV4.Verify(request, _credentials, _wallClock.GetUtcNow());
             var q = QueryParameters.FromRequest(request);
             var action = q.Get("Action");
+            if (q.IsRejected("Action"))
+                throw new Ec2Exception(InvalidAction, $"The action {q.RejectedValue("Action")} is not valid for this web service.");
             if (string.IsNullOrEmpty(action))
                 throw new Ec2Exception(MissingParameter, "The request must contain the parameter Action");
             if (!Handlers.TryGetValue(action, out var handler))
                 throw new Ec2Exception(InvalidAction, $"The action {action} is not valid for this web service.");
+            // Refused characters are refused here, before any action can store them (QueryParameters' remarks).
+            q.ThrowIfRejected();
             if (string.IsNullOrEmpty(q.Get("Version")))
                 throw new Ec2Exception(MissingParameter, "The request must contain the parameter Version");
             if (_faults.Draw(action) is { } fault) throw fault;

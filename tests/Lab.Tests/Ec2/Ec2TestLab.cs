@@ -72,26 +72,46 @@ internal sealed class Ec2TestLab : IAsyncDisposable
         if (!isGet) request.Content = new StringContent(body, Encoding.UTF8, "application/x-www-form-urlencoded");
         if (sign)
         {
-            var now = at ?? DateTimeOffset.UtcNow;
-            var amzDate = now.UtcDateTime.ToString("yyyyMMdd'T'HHmmss'Z'", System.Globalization.CultureInfo.InvariantCulture);
-            var date = amzDate[..8];
-            var host = uri.Authority;
-            var contentType = isGet ? null : "application/x-www-form-urlencoded; charset=utf-8";
-            var headers = new Dictionary<string, string> { ["host"] = host, ["x-amz-date"] = amzDate };
-            if (contentType is not null) headers["content-type"] = contentType;
-            var signed = string.Join(';', headers.Keys.Order(StringComparer.Ordinal));
-            var canonical = SigV4.CanonicalRequest(method, "/", isGet ? query : "", headers, signed, SigV4.PayloadHash(Encoding.UTF8.GetBytes(body)));
-            var scope = $"{date}/{Region}/ec2/aws4_request";
-            var key = SigV4.DeriveSigningKey(secret ?? Credentials.SecretAccessKey, date, Region, "ec2");
-            var signature = SigV4.Signature(key, SigV4.StringToSign(amzDate, scope, canonical));
-            request.Headers.TryAddWithoutValidation("X-Amz-Date", amzDate);
-            request.Headers.TryAddWithoutValidation("Authorization",
-                $"AWS4-HMAC-SHA256 Credential={Credentials.AccessKeyId}/{scope}, SignedHeaders={signed}, Signature={signature}");
+            var contentType = isGet ? null : FormContentType;
+            var headers = SignedHeaders(method, uri.Authority, isGet ? query : "", Encoding.UTF8.GetBytes(body), contentType, secret, at);
+            request.Headers.TryAddWithoutValidation("X-Amz-Date", headers["x-amz-date"]);
+            request.Headers.TryAddWithoutValidation("Authorization", headers["authorization"]);
             if (request.Content is not null)
                 request.Content.Headers.ContentType = System.Net.Http.Headers.MediaTypeHeaderValue.Parse(contentType!);
         }
         using var response = await http.SendAsync(request);
         return (response.StatusCode, await response.Content.ReadAsStringAsync());
+    }
+
+    private const string FormContentType = "application/x-www-form-urlencoded; charset=utf-8";
+
+    /// <summary>
+    /// A request as <see cref="Ec2Api.HandleAsync"/> sees it, signed like the SDK signs: the query in a
+    /// form body (POST) or in the query string (GET). The body is bytes, so it may be anything.
+    /// </summary>
+    public static Ec2HttpRequest SignedRequest(string method, string rawQuery, byte[] body, string? secret = null, DateTimeOffset? at = null)
+    {
+        var contentType = body.Length > 0 ? FormContentType : null;
+        var headers = SignedHeaders(method, "127.0.0.1:1", rawQuery, body, contentType, secret, at);
+        return new Ec2HttpRequest(method, "/", rawQuery, headers, body);
+    }
+
+    /// <summary>The headers of a SigV4-signed request (lower-case names), authorization included.</summary>
+    private static Dictionary<string, string> SignedHeaders(string method, string host, string rawQuery, byte[] body, string? contentType,
+        string? secret, DateTimeOffset? at)
+    {
+        var now = at ?? DateTimeOffset.UtcNow;
+        var amzDate = now.UtcDateTime.ToString("yyyyMMdd'T'HHmmss'Z'", System.Globalization.CultureInfo.InvariantCulture);
+        var date = amzDate[..8];
+        var headers = new Dictionary<string, string>(StringComparer.Ordinal) { ["host"] = host, ["x-amz-date"] = amzDate };
+        if (contentType is not null) headers["content-type"] = contentType;
+        var signed = string.Join(';', headers.Keys.Order(StringComparer.Ordinal));
+        var canonical = SigV4.CanonicalRequest(method, "/", rawQuery, headers, signed, SigV4.PayloadHash(body));
+        var scope = $"{date}/{Region}/ec2/aws4_request";
+        var key = SigV4.DeriveSigningKey(secret ?? Ec2Credentials.Lab.SecretAccessKey, date, Region, "ec2");
+        var signature = SigV4.Signature(key, SigV4.StringToSign(amzDate, scope, canonical));
+        headers["authorization"] = $"AWS4-HMAC-SHA256 Credential={Ec2Credentials.Lab.AccessKeyId}/{scope}, SignedHeaders={signed}, Signature={signature}";
+        return headers;
     }
 
     public async ValueTask DisposeAsync()
