@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Net;
 using System.Text;
-using Fathom.Lab.Control;
 using Fathom.Netlink;
 
 namespace Fathom.Lab.Dhcp;
@@ -20,7 +19,7 @@ internal sealed class DhcpService : IDisposable
     // ENI id → (subnet, MAC, primary IP): the reservations, whatever device the ENI is on.
     private readonly Dictionary<string, (string SubnetId, string Mac, IPAddress Ip)> _reservations = new(StringComparer.Ordinal);
 
-    private sealed record SubnetServer(string SubnetId, string Bridge, IPNetwork Cidr, string HostsFile, Process Process);
+    private sealed record SubnetServer(string HostsFile, Process Process);
 
     public DhcpService(LabLayout layout) => _layout = layout;
 
@@ -40,7 +39,7 @@ internal sealed class DhcpService : IDisposable
         foreach (var arg in Arguments(bridge, cidr, hostsFile)) psi.ArgumentList.Add(arg);
         // fork() copies the calling thread's namespaces: start it from a thread inside the VPC netns.
         var process = Netns.Run(vpc, () => Process.Start(psi)) ?? throw new InvalidOperationException("cannot start dnsmasq");
-        lock (_gate) _servers[subnetId] = new SubnetServer(subnetId, bridge, cidr, hostsFile, process);
+        lock (_gate) _servers[subnetId] = new SubnetServer(hostsFile, process);
         WaitUntilServing(process, bridge, pidFile);
     }
 
@@ -110,7 +109,7 @@ internal sealed class DhcpService : IDisposable
             foreach (var subnet in touched)
             {
                 if (!_servers.TryGetValue(subnet, out var server)) continue;
-                LabStateStore.WriteAtomically(server.HostsFile, Encoding.ASCII.GetBytes(RenderHostsLocked(subnet)));
+                AtomicFile.Write(server.HostsFile, Encoding.ASCII.GetBytes(RenderHostsLocked(subnet)));
                 if (!server.Process.HasExited) Signal.Send(server.Process.Id, Signal.SIGHUP);
             }
         }

@@ -2,7 +2,6 @@ using System.Net;
 using System.Net.NetworkInformation;
 using System.Net.Sockets;
 using System.Text.Json;
-using Fathom.Lab.Control;
 using Fathom.Netlink;
 using static Fathom.Lab.Ec2.Ec2ErrorCodes;
 
@@ -618,7 +617,7 @@ public sealed class Ec2Cloud
         byte[] json;
         lock (_gate) json = JsonSerializer.SerializeToUtf8Bytes(_state, Ec2CloudStateJson.Default.Ec2CloudState);
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
-        LabStateStore.WriteAtomically(path, json);
+        AtomicFile.Write(path, json);
     }
 
     private string NewId(string prefix, Ec2CloudState state)
@@ -790,6 +789,9 @@ public sealed class Ec2Cloud
         return [.. ids.Distinct()];
     }
 
+    /// <summary>The VPC router's address in a subnet: the network address + 1 (AWS reserves it) — for the API and the lab's bridge alike.</summary>
+    internal static IPAddress Gateway(IPNetwork subnet) => FromUInt(ToUInt(subnet.BaseAddress) + 1);
+
     private static bool Overlaps(IPNetwork a, IPNetwork b) => a.Contains(b.BaseAddress) || b.Contains(a.BaseAddress);
 
     internal static uint ToUInt(IPAddress ip)
@@ -812,7 +814,7 @@ public sealed class Ec2Cloud
     {
         var net = IPNetwork.Parse(r.Cidr);
         var size = 1 << (32 - net.PrefixLength);
-        return new Subnet(r.Id, _state.VpcId, net, r.AvailabilityZone, FromUInt(ToUInt(net.BaseAddress) + 1),
+        return new Subnet(r.Id, _state.VpcId, net, r.AvailabilityZone, Gateway(net),
             size - ReservedAddressesPerSubnet - _usedAddresses[r.Id].Count, new Dictionary<string, string>(r.Tags));
     }
 
