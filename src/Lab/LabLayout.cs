@@ -120,14 +120,6 @@ public sealed class LabLayout
         return new IPNetwork(new IPAddress([10, 0, (byte)(16 * k), 0]), SubnetPrefixLength);
     }
 
-    /// <summary>The VPC router's address in a subnet: the first host (.1), as in AWS.</summary>
-    public static IPAddress Gateway(IPNetwork subnet)
-    {
-        var bytes = subnet.BaseAddress.GetAddressBytes();
-        bytes[3] += 1;
-        return new IPAddress(bytes);
-    }
-
     /// <summary>Bridge of subnet k in the VPC netns.</summary>
     public static string BridgeName(int k) => $"br-s{k + 1}";
 

@@ -60,7 +60,7 @@ public static class LabServer
             {
                 var cidr = LabLayout.SubnetCidr(k);
                 var subnet = cloud.CreateSubnet(cidr.ToString(), LabLayout.AvailabilityZone);
-                fabric.AddSubnet(subnet.SubnetId, k, cidr);
+                fabric.AddSubnet(subnet, k);
                 subnets.Add(new LabSubnet(subnet.SubnetId, cidr.ToString(), subnet.Gateway.ToString(), LabLayout.BridgeName(k), subnet.AvailabilityZone));
             }
 
