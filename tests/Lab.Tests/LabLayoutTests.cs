@@ -34,7 +34,7 @@ public sealed class LabLayoutTests
     {
         Assert.Equal(IPNetwork.Parse("10.0.0.0/20"), LabLayout.SubnetCidr(0));
         Assert.Equal(IPNetwork.Parse("10.0.32.0/20"), LabLayout.SubnetCidr(2));
-        Assert.Equal(IPAddress.Parse("10.0.32.1"), Fathom.Lab.Ec2.Ec2Cloud.Gateway(LabLayout.SubnetCidr(2)));
+        Assert.Equal(IPAddress.Parse("10.0.32.1"), Fathom.Lab.Ec2.SubnetAddressing.Gateway(LabLayout.SubnetCidr(2)));
         Assert.Throws<ArgumentOutOfRangeException>(() => LabLayout.SubnetCidr(LabLayout.MaxSubnets));
         Assert.All(Enumerable.Range(0, LabLayout.MaxSubnets), k => Assert.True(LabLayout.VpcCidr.Contains(LabLayout.SubnetCidr(k).BaseAddress)));
     }

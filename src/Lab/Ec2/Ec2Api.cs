@@ -256,7 +256,7 @@ public sealed class Ec2Api
         "attachment.instance-id" => e.Attachment is { } a ? [a.InstanceId] : [],
         "attachment.attachment-id" => e.Attachment is { } a ? [a.AttachmentId] : [],
         "attachment.device-index" => e.Attachment is { } a ? [a.DeviceIndex.ToString(System.Globalization.CultureInfo.InvariantCulture)] : [],
-        "attachment.status" => e.Attachment is { } a ? [a.Status] : [],
+        "attachment.status" => e.Attachment is { } a ? [a.Status.ToWire()] : [],
         "attachment.delete-on-termination" => e.Attachment is { } a ? [a.DeleteOnTermination ? "true" : "false"] : [],
         "attachment.instance-owner-id" => e.Attachment is not null ? [_cloud.AccountId] : [],
         _ => null,

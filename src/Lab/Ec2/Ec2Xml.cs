@@ -180,7 +180,7 @@ internal static class Ec2Xml
         }
         w.Element("deviceIndex", a.DeviceIndex);
         w.Element("networkCardIndex", 0);
-        w.Element("status", a.Status);
+        w.Element("status", a.Status.ToWire());
         w.Element("attachTime", a.AttachTime);
         w.Element("deleteOnTermination", a.DeleteOnTermination);
         w.End();

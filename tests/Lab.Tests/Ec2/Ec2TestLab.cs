@@ -28,8 +28,8 @@ internal sealed class Ec2TestLab : IAsyncDisposable
     public Subnet OtherAz { get; }
 
     /// <summary>An m5.large (3 ENIs × 10 IPs) and a t3.small (3 ENIs × 4 IPs) in subnet 1.</summary>
-    public Instance Large { get; }
-    public Instance Small { get; }
+    public Instance Large { get; private set; } = null!;
+    public Instance Small { get; private set; } = null!;
 
     private Ec2TestLab(IVpcFabric fabric)
     {
@@ -38,13 +38,13 @@ internal sealed class Ec2TestLab : IAsyncDisposable
         Subnet2 = Cloud.CreateSubnet("10.0.2.0/24", Az);
         Tiny = Cloud.CreateSubnet("10.0.3.0/28", Az);
         OtherAz = Cloud.CreateSubnet("10.0.4.0/24", "us-east-1b");
-        Large = Cloud.LaunchInstance("m5.large", Subnet1.SubnetId, "node-large");
-        Small = Cloud.LaunchInstance("t3.small", Subnet1.SubnetId, "node-small");
     }
 
     public static async Task<Ec2TestLab> StartAsync(IVpcFabric? fabric = null)
     {
         var lab = new Ec2TestLab(fabric ?? new NullVpcFabric());
+        lab.Large = await lab.Cloud.LaunchInstanceAsync("m5.large", lab.Subnet1.SubnetId, "node-large");
+        lab.Small = await lab.Cloud.LaunchInstanceAsync("t3.small", lab.Subnet1.SubnetId, "node-small");
         lab.Server = await Ec2Server.StartOnLoopbackAsync(lab.Cloud, lab.Credentials, lab.Faults);
         lab.Client = lab.NewClient(lab.Credentials.SecretAccessKey);
         return lab;
