@@ -42,10 +42,10 @@ public sealed class LabLayoutTests
     [Fact]
     public void VpcPortNameRoundTripsTheMac()
     {
-        var port = LabLayout.VpcPortName("02:ab:cd:01:23:ef");
+        var port = LabLayout.VpcPortName(LabLayout.ParseMac("02:ab:cd:01:23:ef"));
         Assert.Equal("v02abcd0123ef", port);
         Assert.True(port.Length < 16); // IFNAMSIZ
-        Assert.Equal("02:ab:cd:01:23:ef", LabLayout.MacOfVpcPort(port));
+        Assert.Equal(LabLayout.ParseMac("02:ab:cd:01:23:ef"), LabLayout.MacOfVpcPort(port));
         Assert.Null(LabLayout.MacOfVpcPort("br-s1"));
         Assert.Null(LabLayout.MacOfVpcPort("vethabcdef0123"));
         Assert.Null(LabLayout.MacOfVpcPort("v02abcd0123eg"));

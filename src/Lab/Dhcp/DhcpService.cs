@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Net;
+using System.Net.NetworkInformation;
 using System.Text;
 using Fathom.Netlink;
 
@@ -17,7 +18,7 @@ internal sealed class DhcpService : IDisposable
     private readonly Lock _gate = new();
     private readonly Dictionary<string, SubnetServer> _servers = new(StringComparer.Ordinal);
     // ENI id → (subnet, MAC, primary IP): the reservations, whatever device the ENI is on.
-    private readonly Dictionary<string, (string SubnetId, string Mac, IPAddress Ip)> _reservations = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, (string SubnetId, PhysicalAddress Mac, IPAddress Ip)> _reservations = new(StringComparer.Ordinal);
 
     private sealed record SubnetServer(string HostsFile, Process Process);
 
@@ -89,14 +90,14 @@ internal sealed class DhcpService : IDisposable
     }
 
     /// <summary>Reservation for an ENI (null: the ENI was deleted).</summary>
-    public void SetReservation(string eniId, string? subnetId, string? mac, IPAddress? ip)
+    public void SetReservation(string eniId, string? subnetId, PhysicalAddress? mac, IPAddress? ip)
     {
         lock (_gate)
         {
             // Secondary-IP changes arrive here too; they leave the reservation as it was, and a
             // reload per change would only cost dnsmasq work at pod churn.
             var unchanged = _reservations.TryGetValue(eniId, out var current)
-                ? subnetId == current.SubnetId && string.Equals(mac, current.Mac, StringComparison.OrdinalIgnoreCase) && Equals(ip, current.Ip)
+                ? subnetId == current.SubnetId && Equals(mac, current.Mac) && Equals(ip, current.Ip)
                 : subnetId is null;
             if (unchanged) return;
             var touched = new HashSet<string>(StringComparer.Ordinal);
@@ -126,7 +127,7 @@ internal sealed class DhcpService : IDisposable
         var text = new StringBuilder();
         foreach (var (eni, r) in _reservations.OrderBy(r => r.Key, StringComparer.Ordinal))
             if (r.SubnetId == subnetId)
-                text.Append(r.Mac).Append(',').Append(r.Ip).Append(',').Append(eni).Append('\n');
+                text.Append(InterfaceNames.FormatMac(r.Mac)).Append(',').Append(r.Ip).Append(',').Append(eni).Append('\n');
         return text.ToString();
     }
 

@@ -204,8 +204,8 @@ internal sealed class Ec2Vpc
 
     /// <summary>The ENI's addressing as the fabric gets it; <paramref name="secondaries"/> replaces the current ones (a change about to be applied).</summary>
     public static EniSnapshot ToSnapshot(EniRecord r, IReadOnlyList<IPAddress>? secondaries = null) =>
-        new(r.Id, InterfaceNames.FormatMac(r.MacAddress), r.SubnetId, r.PrivateIp, [.. secondaries ?? r.SecondaryIps]);
+        new(r.Id, r.MacAddress, r.SubnetId, r.PrivateIp, [.. secondaries ?? r.SecondaryIps]);
 
     public static EniAttachment ToAttachment(EniRecord r) =>
-        new(r.Id, r.Attachment!.InstanceId, r.Attachment.DeviceIndex, InterfaceNames.FormatMac(r.MacAddress), r.SubnetId, r.PrivateIp);
+        new(r.Id, r.Attachment!.InstanceId, r.Attachment.DeviceIndex, r.MacAddress, r.SubnetId, r.PrivateIp);
 }

@@ -27,7 +27,7 @@ internal sealed class VpcFabric : IVpcFabric, IDisposable
     private readonly Dictionary<string, SubnetPort> _subnets = new(StringComparer.Ordinal);
     private readonly Dictionary<string, string> _instanceNetns = new(StringComparer.Ordinal);
     // MAC → attachment, for every ENI that is attached now; the recovery watcher's source of truth.
-    private readonly Dictionary<string, EniAttachment> _attached = new(StringComparer.OrdinalIgnoreCase);
+    private readonly Dictionary<PhysicalAddress, EniAttachment> _attached = [];
     private readonly Dictionary<string, DateTimeOffset> _attachedAt = new(StringComparer.Ordinal);
     private string? _launchingNetns;
 
@@ -162,7 +162,7 @@ internal sealed class VpcFabric : IVpcFabric, IDisposable
     /// </summary>
     public IReadOnlyList<string> RecoverAllLost()
     {
-        List<string> macs;
+        List<PhysicalAddress> macs;
         lock (_gate) macs = [.. _attached.Keys];
         var recovered = new List<string>();
         foreach (var mac in macs)
@@ -184,7 +184,7 @@ internal sealed class VpcFabric : IVpcFabric, IDisposable
         var link = _vpcLinks.CreateVeth(port, device, instance, new VethOptions
         {
             Mtu = LabLayout.FabricMtu,
-            PeerMac = LabLayout.ParseMac(attachment.MacAddress),
+            PeerMac = attachment.MacAddress,
         });
         try
         {
@@ -199,7 +199,7 @@ internal sealed class VpcFabric : IVpcFabric, IDisposable
             _vpcLinks.TryDeleteLink(port);
             throw;
         }
-        Log($"plugged {attachment.EniId} ({attachment.MacAddress}) into {instanceNetns} as {device}");
+        Log($"plugged {attachment.EniId} ({InterfaceNames.FormatMac(attachment.MacAddress)}) into {instanceNetns} as {device}");
     }
 
     /// <summary>

@@ -134,7 +134,7 @@ internal sealed class RecordingFabric : IVpcFabric
 
     public Task AttachAsync(EniAttachment attachment, CancellationToken cancellationToken)
     {
-        lock (_gate) Calls.Add($"attach {attachment.EniId} {attachment.InstanceId} eth{attachment.DeviceIndex} {attachment.MacAddress} {attachment.PrimaryIp}");
+        lock (_gate) Calls.Add($"attach {attachment.EniId} {attachment.InstanceId} eth{attachment.DeviceIndex} {Fathom.Netlink.InterfaceNames.FormatMac(attachment.MacAddress)} {attachment.PrimaryIp}");
         return FailAttach ? Task.FromException(new IOException("veth creation failed")) : Task.CompletedTask;
     }
 
