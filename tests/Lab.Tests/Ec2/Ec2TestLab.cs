@@ -83,16 +83,34 @@ internal sealed class Ec2TestLab : IAsyncDisposable
         return (response.StatusCode, await response.Content.ReadAsStringAsync());
     }
 
+    /// <summary>Sends a request built for <see cref="Ec2Api.HandleAsync"/> (signed for this server's host) over HTTP, headers and bytes as they are.</summary>
+    public async Task<(HttpStatusCode Status, string Body)> SendAsync(Ec2HttpRequest request)
+    {
+        using var http = new HttpClient();
+        using var message = new HttpRequestMessage(new HttpMethod(request.Method),
+            new Uri(Server.Url, request.RawQuery.Length > 0 ? "/?" + request.RawQuery : "/"));
+        if (request.Method != "GET") message.Content = new ByteArrayContent(request.Body.ToArray());
+        foreach (var (name, value) in request.Headers)
+        {
+            if (name == "host") continue;
+            if (name == "content-type") message.Content?.Headers.TryAddWithoutValidation(name, value);
+            else message.Headers.TryAddWithoutValidation(name, value);
+        }
+        using var response = await http.SendAsync(message);
+        return (response.StatusCode, await response.Content.ReadAsStringAsync());
+    }
+
     private const string FormContentType = "application/x-www-form-urlencoded; charset=utf-8";
 
     /// <summary>
     /// A request as <see cref="Ec2Api.HandleAsync"/> sees it, signed like the SDK signs: the query in a
     /// form body (POST) or in the query string (GET). The body is bytes, so it may be anything.
     /// </summary>
-    public static Ec2HttpRequest SignedRequest(string method, string rawQuery, byte[] body, string? secret = null, DateTimeOffset? at = null)
+    public static Ec2HttpRequest SignedRequest(string method, string rawQuery, byte[] body, string? secret = null, DateTimeOffset? at = null,
+        string host = "127.0.0.1:1")
     {
         var contentType = body.Length > 0 ? FormContentType : null;
-        var headers = SignedHeaders(method, "127.0.0.1:1", rawQuery, body, contentType, secret, at);
+        var headers = SignedHeaders(method, host, rawQuery, body, contentType, secret, at);
         return new Ec2HttpRequest(method, "/", rawQuery, headers, body);
     }
 
