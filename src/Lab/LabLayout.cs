@@ -120,14 +120,6 @@ public sealed class LabLayout
         return new IPNetwork(new IPAddress([10, 0, (byte)(16 * k), 0]), SubnetPrefixLength);
     }
 
-    /// <summary>The VPC router's address in a subnet: the first host (.1), as in AWS.</summary>
-    public static IPAddress Gateway(IPNetwork subnet)
-    {
-        var bytes = subnet.BaseAddress.GetAddressBytes();
-        bytes[3] += 1;
-        return new IPAddress(bytes);
-    }
-
     /// <summary>Bridge of subnet k in the VPC netns.</summary>
     public static string BridgeName(int k) => $"br-s{k + 1}";
 
@@ -143,14 +135,14 @@ public sealed class LabLayout
     /// IFNAMSIZ 16). Deriving it from the MAC lets the recovery watcher map a vanished link
     /// back to its ENI without state.
     /// </summary>
-    public static string VpcPortName(string mac) => "v" + mac.Replace(":", "", StringComparison.Ordinal).ToLowerInvariant();
+    public static string VpcPortName(PhysicalAddress mac) => "v" + Convert.ToHexStringLower(mac.GetAddressBytes());
 
-    /// <summary>The MAC "02:.." for a VPC port name, or null when the name is not one of ours.</summary>
-    public static string? MacOfVpcPort(string linkName)
+    /// <summary>The MAC of a VPC port name, or null when the name is not one of ours.</summary>
+    public static PhysicalAddress? MacOfVpcPort(string linkName)
     {
         if (linkName.Length != 13 || linkName[0] != 'v' || linkName.AsSpan(1).ContainsAnyExcept("0123456789abcdef"))
             return null;
-        return string.Join(':', Enumerable.Range(0, 6).Select(i => linkName.Substring(1 + 2 * i, 2)));
+        return new PhysicalAddress(Convert.FromHexString(linkName.AsSpan(1)));
     }
 
     /// <summary>Device name of an ENI attached at <paramref name="deviceIndex"/>: eth{index}, as on EC2's Linux AMIs.</summary>

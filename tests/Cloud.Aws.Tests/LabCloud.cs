@@ -43,8 +43,8 @@ internal sealed class LabCloud : IAsyncDisposable
     public Subnet OtherAz { get; }
 
     /// <summary>An m5.large (3 ENIs × 10 IPs) and a c5.4xlarge (8 × 30) in subnet 1.</summary>
-    public Instance Large { get; }
-    public Instance Big { get; }
+    public Instance Large { get; private set; } = null!;
+    public Instance Big { get; private set; } = null!;
 
     private LabCloud(TimeProvider? imdsTime, TimeSpan eniVisibilityDelay)
     {
@@ -53,8 +53,6 @@ internal sealed class LabCloud : IAsyncDisposable
         Cloud.CreateSubnet("127.0.2.0/24", Az);
         Tiny = Cloud.CreateSubnet("127.0.3.0/28", Az);
         OtherAz = Cloud.CreateSubnet("127.0.4.0/24", "us-east-1b");
-        Large = Cloud.LaunchInstance("m5.large", Subnet1.SubnetId, "node-large");
-        Big = Cloud.LaunchInstance("c5.4xlarge", Subnet1.SubnetId, "node-big");
         // As the lab server does with its fabric: a new ENI shows in IMDS only some time after its attach.
         Imds = new InstanceMetadataService(Cloud, id => Cloud.TryGetEni(id, out var eni) ? eni.Attachment?.AttachTime : null, imdsTime)
         {
@@ -67,6 +65,8 @@ internal sealed class LabCloud : IAsyncDisposable
     public static async Task<LabCloud> StartAsync(TimeProvider? imdsTime = null, TimeSpan eniVisibilityDelay = default)
     {
         var lab = new LabCloud(imdsTime, eniVisibilityDelay);
+        lab.Large = await lab.Cloud.LaunchInstanceAsync("m5.large", lab.Subnet1.SubnetId, "node-large");
+        lab.Big = await lab.Cloud.LaunchInstanceAsync("c5.4xlarge", lab.Subnet1.SubnetId, "node-big");
         lab.Ec2 = await Ec2Server.StartOnLoopbackAsync(lab.Cloud, Ec2Credentials.Lab, lab.Faults);
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();

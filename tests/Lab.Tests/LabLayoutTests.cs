@@ -34,7 +34,7 @@ public sealed class LabLayoutTests
     {
         Assert.Equal(IPNetwork.Parse("10.0.0.0/20"), LabLayout.SubnetCidr(0));
         Assert.Equal(IPNetwork.Parse("10.0.32.0/20"), LabLayout.SubnetCidr(2));
-        Assert.Equal(IPAddress.Parse("10.0.32.1"), LabLayout.Gateway(LabLayout.SubnetCidr(2)));
+        Assert.Equal(IPAddress.Parse("10.0.32.1"), Fathom.Lab.Ec2.SubnetAddressing.Gateway(LabLayout.SubnetCidr(2)));
         Assert.Throws<ArgumentOutOfRangeException>(() => LabLayout.SubnetCidr(LabLayout.MaxSubnets));
         Assert.All(Enumerable.Range(0, LabLayout.MaxSubnets), k => Assert.True(LabLayout.VpcCidr.Contains(LabLayout.SubnetCidr(k).BaseAddress)));
     }
@@ -42,10 +42,10 @@ public sealed class LabLayoutTests
     [Fact]
     public void VpcPortNameRoundTripsTheMac()
     {
-        var port = LabLayout.VpcPortName("02:ab:cd:01:23:ef");
+        var port = LabLayout.VpcPortName(LabLayout.ParseMac("02:ab:cd:01:23:ef"));
         Assert.Equal("v02abcd0123ef", port);
         Assert.True(port.Length < 16); // IFNAMSIZ
-        Assert.Equal("02:ab:cd:01:23:ef", LabLayout.MacOfVpcPort(port));
+        Assert.Equal(LabLayout.ParseMac("02:ab:cd:01:23:ef"), LabLayout.MacOfVpcPort(port));
         Assert.Null(LabLayout.MacOfVpcPort("br-s1"));
         Assert.Null(LabLayout.MacOfVpcPort("vethabcdef0123"));
         Assert.Null(LabLayout.MacOfVpcPort("v02abcd0123eg"));

@@ -28,8 +28,7 @@ public static class LabEc2Client
     public static async Task<(string EniId, string Mac, string PrivateIp, int DeviceIndex)> AttachNewEniAsync(
         LabState state, string nodeName, string? subnetId = null, int secondaryIps = 0, CancellationToken cancellationToken = default)
     {
-        var node = state.Nodes.FirstOrDefault(n => n.Name == nodeName)
-            ?? throw new ArgumentException($"no node '{nodeName}' in lab '{state.Prefix}' (nodes: {string.Join(", ", state.Nodes.Select(n => n.Name))})");
+        var node = state.RequireNode(nodeName);
         using var ec2 = Create(state);
         var current = await ec2.DescribeNetworkInterfacesAsync(new DescribeNetworkInterfacesRequest
         {

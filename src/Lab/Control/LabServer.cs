@@ -23,21 +23,7 @@ public static class LabServer
     /// <summary>Runs the server for the lab recorded in lab.json by <c>lab up</c>; returns the exit code.</summary>
     public static async Task<int> RunAsync(LabLayout layout, CancellationToken cancellationToken = default)
     {
-        void Log(string message) => Console.Out.WriteLine($"{DateTimeOffset.UtcNow:O} {message}");
-        var state = LabStateStore.TryLoad(layout)
-            ?? throw new InvalidOperationException($"no {layout.StateFile}: start the lab with 'fathomctl lab up'");
-        // A server builds a lab from nothing and resumes nothing: only the one `lab up` has just
-        // started (phase Starting, in a fresh state directory) may run. Anything else — a second
-        // `lab serve` beside a live lab, or a restart after a crash — would fail on the existing
-        // namespaces and then overwrite the live lab's lab.json with "failed"; `lab up` rebuilds
-        // a half-up lab instead (docs/lab.md, State).
-        if (state.Phase != LabPhase.Starting ||
-            (state.ServerPid > 0 && state.ServerPid != Environment.ProcessId && Signal.IsAlive(state.ServerPid)))
-            throw new InvalidOperationException(
-                $"lab '{layout.Prefix}' is {state.Phase.ToString().ToLowerInvariant()}{(state.ServerPid > 0 ? $" (server pid {state.ServerPid})" : "")}: " +
-                "a server only starts through 'fathomctl lab up', which rebuilds a lab that is not up");
-        state = state with { ServerPid = Environment.ProcessId };
-        LabStateStore.Save(layout, state);
+        var state = ClaimStart(layout);
 
         using var dhcp = new DhcpService(layout);
         VpcFabric? fabric = null;
@@ -55,45 +41,13 @@ public static class LabServer
             // state directory anyway). ec2.json is a record for inspection, never read back.
             var cloud = new Ec2Cloud(fabric, new Ec2CloudOptions { Region = LabLayout.Region, VpcCidr = LabLayout.VpcCidr, StatePath = layout.Ec2StateFile });
 
-            var subnets = new List<LabSubnet>();
-            for (var k = 0; k < state.Options.Subnets; k++)
-            {
-                var cidr = LabLayout.SubnetCidr(k);
-                var subnet = cloud.CreateSubnet(cidr.ToString(), LabLayout.AvailabilityZone);
-                fabric.AddSubnet(subnet.SubnetId, k, cidr);
-                subnets.Add(new LabSubnet(subnet.SubnetId, cidr.ToString(), subnet.Gateway.ToString(), LabLayout.BridgeName(k), subnet.AvailabilityZone));
-            }
-
-            var nodes = new List<LabNode>();
-            for (var i = 1; i <= state.Options.Nodes; i++)
-            {
-                var netns = layout.NodeNetns(i);
-                Netns.Create(netns).Dispose();
-                Instance instance;
-                // Every node's primary ENI is in the first subnet: node↔node traffic is one L2 hop,
-                // the baseline the benchmarks compare against.
-                using (fabric.BeginLaunch(netns))
-                    instance = await cloud.LaunchInstanceAsync(state.Options.InstanceType, subnets[0].SubnetId, LabLayout.NodeName(i), cancellationToken);
-                fabric.RegisterInstance(instance.InstanceId, netns);
-                nodes.Add(new LabNode(instance.NodeName, netns, instance.InstanceId, instance.InstanceType, instance.PrivateIp.ToString(), instance.MacAddress, instance.SubnetId));
-                Log($"node {instance.NodeName}: {instance.InstanceId} {instance.PrivateIp} in {netns}");
-            }
+            var subnets = CreateSubnets(cloud, fabric, state.Options.Subnets);
+            var nodes = await LaunchNodesAsync(layout, cloud, fabric, state.Options, subnets[0].SubnetId, cancellationToken);
 
             var credentials = new Ec2Credentials(state.Credentials.AccessKeyId, state.Credentials.SecretAccessKey);
             var faults = FaultPlanFor(state.Options);
             var vpcEndpointIp = IPAddress.Parse(subnets[0].Gateway);
-            var (vpcEc2Fd, _) = NetnsListener.Bind(vpc, new IPEndPoint(vpcEndpointIp, 80));
-            var (loopbackFd, loopbackPort) = NetnsListener.Bind(null, new IPEndPoint(IPAddress.Loopback, state.LoopbackPort));
-            var (imdsFd, _) = NetnsListener.Bind(vpc, new IPEndPoint(LabLayout.ImdsAddress, 80));
-
-            var ec2App = CreateApp([vpcEc2Fd, loopbackFd]);
-            Ec2Endpoint.Map(ec2App, cloud, credentials, faults);
-            apps.Add(ec2App);
-            var imds = new InstanceMetadataService(cloud, fabric.AttachedAt) { EniVisibilityDelay = TimeSpan.FromMilliseconds(state.Options.ImdsDelayMs) };
-            var imdsApp = CreateApp([imdsFd]);
-            ImdsEndpoint.Map(imdsApp, imds);
-            apps.Add(imdsApp);
-            foreach (var app in apps) await app.StartAsync(cancellationToken);
+            var loopbackPort = await StartEndpointsAsync(vpc, vpcEndpointIp, state, cloud, credentials, faults, fabric.AttachedAt, apps, cancellationToken);
 
             watcher = StartRecoveryWatcher(vpc, fabric, Log, stopWatching.Token);
 
@@ -133,6 +87,87 @@ public static class LabServer
             fabric?.Dispose();
             vpc?.Dispose();
         }
+    }
+
+    private static void Log(string message) => Console.Out.WriteLine($"{DateTimeOffset.UtcNow:O} {message}");
+
+    /// <summary>Loads lab.json and records this process as its server, when this start is the one <c>lab up</c> asked for.</summary>
+    private static LabState ClaimStart(LabLayout layout)
+    {
+        var state = LabStateStore.TryLoad(layout)
+            ?? throw new InvalidOperationException($"no {layout.StateFile}: start the lab with 'fathomctl lab up'");
+        // A server builds a lab from nothing and resumes nothing: only the one `lab up` has just
+        // started (phase Starting, in a fresh state directory) may run. Anything else — a second
+        // `lab serve` beside a live lab, or a restart after a crash — would fail on the existing
+        // namespaces and then overwrite the live lab's lab.json with "failed"; `lab up` rebuilds
+        // a half-up lab instead (docs/lab.md, State).
+        if (state.Phase != LabPhase.Starting ||
+            (state.ServerPid > 0 && state.ServerPid != Environment.ProcessId && Signal.IsAlive(state.ServerPid)))
+            throw new InvalidOperationException(
+                $"lab '{layout.Prefix}' is {state.Phase.ToString().ToLowerInvariant()}{(state.ServerPid > 0 ? $" (server pid {state.ServerPid})" : "")}: " +
+                "a server only starts through 'fathomctl lab up', which rebuilds a lab that is not up");
+        state = state with { ServerPid = Environment.ProcessId };
+        LabStateStore.Save(layout, state);
+        return state;
+    }
+
+    /// <summary>
+    /// Serves the EC2 API at <paramref name="vpcEndpointIp"/>:80 in the VPC and on 127.0.0.1 in the
+    /// root netns, and IMDS at 169.254.169.254:80 in the VPC; the apps go into <paramref name="apps"/>
+    /// (the caller stops them). Returns the loopback port.
+    /// </summary>
+    private static async Task<int> StartEndpointsAsync(NetnsHandle vpc, IPAddress vpcEndpointIp, LabState state, Ec2Cloud cloud,
+        Ec2Credentials credentials, FaultPlan faults, Func<string, DateTimeOffset?> attachedAt, List<WebApplication> apps,
+        CancellationToken cancellationToken)
+    {
+        var (vpcEc2Fd, _) = NetnsListener.Bind(vpc, new IPEndPoint(vpcEndpointIp, 80));
+        var (loopbackFd, loopbackPort) = NetnsListener.Bind(null, new IPEndPoint(IPAddress.Loopback, state.LoopbackPort));
+        var (imdsFd, _) = NetnsListener.Bind(vpc, new IPEndPoint(LabLayout.ImdsAddress, 80));
+
+        var ec2App = CreateApp([vpcEc2Fd, loopbackFd]);
+        Ec2Endpoint.Map(ec2App, cloud, credentials, faults);
+        apps.Add(ec2App);
+        var imds = new InstanceMetadataService(cloud, attachedAt) { EniVisibilityDelay = TimeSpan.FromMilliseconds(state.Options.ImdsDelayMs) };
+        var imdsApp = CreateApp([imdsFd]);
+        ImdsEndpoint.Map(imdsApp, imds);
+        apps.Add(imdsApp);
+        foreach (var app in apps) await app.StartAsync(cancellationToken);
+        return loopbackPort;
+    }
+
+    /// <summary>Subnet k is <see cref="LabLayout.SubnetCidr"/>(k), in the cloud and as bridge br-s(k+1).</summary>
+    private static List<LabSubnet> CreateSubnets(Ec2Cloud cloud, VpcFabric fabric, int count)
+    {
+        var subnets = new List<LabSubnet>();
+        for (var k = 0; k < count; k++)
+        {
+            var cidr = LabLayout.SubnetCidr(k);
+            var subnet = cloud.CreateSubnet(cidr.ToString(), LabLayout.AvailabilityZone);
+            fabric.AddSubnet(subnet, k);
+            subnets.Add(new LabSubnet(subnet.SubnetId, cidr.ToString(), subnet.Gateway.ToString(), LabLayout.BridgeName(k), subnet.AvailabilityZone));
+        }
+        return subnets;
+    }
+
+    /// <summary>Launches the nodes one by one, each in its netns, every primary ENI in <paramref name="subnetId"/>.</summary>
+    private static async Task<List<LabNode>> LaunchNodesAsync(LabLayout layout, Ec2Cloud cloud, VpcFabric fabric, LabOptions options,
+        string subnetId, CancellationToken cancellationToken)
+    {
+        var nodes = new List<LabNode>();
+        for (var i = 1; i <= options.Nodes; i++)
+        {
+            var netns = layout.NodeNetns(i);
+            Netns.Create(netns).Dispose();
+            Instance instance;
+            // Every node's primary ENI is in the first subnet: node↔node traffic is one L2 hop,
+            // the baseline the benchmarks compare against.
+            using (fabric.BeginLaunch(netns))
+                instance = await cloud.LaunchInstanceAsync(options.InstanceType, subnetId, LabLayout.NodeName(i), cancellationToken);
+            fabric.RegisterInstance(instance.InstanceId, netns);
+            nodes.Add(new LabNode(instance.NodeName, netns, instance.InstanceId, instance.InstanceType, instance.PrivateIp.ToString(), instance.MacAddress, instance.SubnetId));
+            Log($"node {instance.NodeName}: {instance.InstanceId} {instance.PrivateIp} in {netns}");
+        }
+        return nodes;
     }
 
     /// <summary>The VPC netns: loopback with IMDS's address, and forwarding on (it is the router between subnets).</summary>

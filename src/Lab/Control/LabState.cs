@@ -85,6 +85,12 @@ public sealed record LabState
 
     /// <summary>The EC2 endpoint for tools in the root netns (what <c>lab env</c> exports).</summary>
     public string LoopbackEndpoint => $"http://127.0.0.1:{LoopbackPort}";
+
+    /// <summary>The node named <paramref name="name"/>.</summary>
+    /// <exception cref="ArgumentException">The lab has no such node; the message lists those it has.</exception>
+    public LabNode RequireNode(string name) =>
+        Nodes.FirstOrDefault(n => n.Name == name)
+            ?? throw new ArgumentException($"no node '{name}' in lab '{Prefix}' (nodes: {string.Join(", ", Nodes.Select(n => n.Name))})");
 }
 
 /// <summary>The lab's AWS credentials: SigV4 requests must be signed with them.</summary>
@@ -136,7 +142,7 @@ public static class LabStateStore
 
     /// <summary>Replaces lab.json atomically.</summary>
     public static void Save(LabLayout layout, LabState state) =>
-        WriteAtomically(layout.StateFile, JsonSerializer.SerializeToUtf8Bytes(state, LabJsonContext.Default.LabState));
+        AtomicFile.Write(layout.StateFile, JsonSerializer.SerializeToUtf8Bytes(state, LabJsonContext.Default.LabState));
 
     /// <summary>The pods recorded in pods.json (none when it is missing or unreadable).</summary>
     public static List<LabPod> LoadPods(LabLayout layout)
@@ -152,6 +158,11 @@ public static class LabStateStore
         }
     }
 
+    /// <summary>Records <paramref name="pod"/> in pods.json, replacing a pod of the same name.</summary>
+    /// <exception cref="InvalidOperationException">The lab is down.</exception>
+    public static void SavePod(LabLayout layout, LabPod pod) =>
+        UpdatePods(layout, pods => { pods.RemoveAll(p => p.Name == pod.Name); pods.Add(pod); });
+
     /// <summary>
     /// Read-modify-write of pods.json under an exclusive flock-style lock file, because
     /// several processes (the CLI, test runners) may record pods at the same time.
@@ -166,14 +177,6 @@ public static class LabStateStore
         using var gate = LabLock.Hold(layout.PodsFile + ".lock", TimeSpan.FromSeconds(5), $"pods.json of lab '{layout.Prefix}' is being updated by another process");
         var pods = LoadPods(layout);
         update(pods);
-        WriteAtomically(layout.PodsFile, JsonSerializer.SerializeToUtf8Bytes(pods, LabJsonContext.Default.ListLabPod));
-    }
-
-    /// <summary>Writes a temp file beside <paramref name="path"/>, then renames it over: rename(2) is atomic, so a reader sees the old file or the new one, never half.</summary>
-    internal static void WriteAtomically(string path, ReadOnlySpan<byte> bytes)
-    {
-        var temp = $"{path}.{Environment.ProcessId}.tmp";
-        File.WriteAllBytes(temp, bytes);
-        File.Move(temp, path, overwrite: true);
+        AtomicFile.Write(layout.PodsFile, JsonSerializer.SerializeToUtf8Bytes(pods, LabJsonContext.Default.ListLabPod));
     }
 }

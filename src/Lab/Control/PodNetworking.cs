@@ -18,11 +18,15 @@ public static partial class PodNetworking
     /// <param name="node">The node's name (node1...).</param>
     /// <param name="device">The ENI's device in the node (eth1...); null: the highest-numbered ethN other than eth0.</param>
     /// <param name="dhcp">Configure eth0 with dhclient (true) or leave it unconfigured.</param>
-    public static LabPod Add(LabLayout layout, string name, string node, string? device, bool dhcp)
+    public static LabPod Add(LabLayout layout, string name, string node, string? device, bool dhcp) =>
+        Add(layout, LoadUp(layout), name, node, device, dhcp);
+
+    /// <summary>Adds a pod to the lab whose lab.json the caller has already read (<paramref name="state"/>): read once, not twice.</summary>
+    /// <inheritdoc cref="Add(LabLayout, string, string, string?, bool)"/>
+    public static LabPod Add(LabLayout layout, LabState state, string name, string node, string? device, bool dhcp)
     {
         if (!PodName().IsMatch(name)) throw new ArgumentException($"invalid pod name '{name}': use [a-z0-9-], at most 32 chars");
-        var state = LabStateStore.TryLoad(layout) ?? throw new InvalidOperationException($"lab '{layout.Prefix}' is not up");
-        var labNode = state.Nodes.FirstOrDefault(n => n.Name == node) ?? throw new ArgumentException($"no node '{node}' in lab '{layout.Prefix}'");
+        var labNode = state.RequireNode(node);
         var podNetns = layout.PodNetns(name);
         if (Netns.Exists(podNetns)) throw new InvalidOperationException($"pod '{name}' exists ({podNetns})");
 
@@ -47,7 +51,7 @@ public static partial class PodNetworking
             if (dhcp) RunDhclient(layout, podNs, name);
             var ips = podLinks.ListAddresses(AddressFamily.InterNetwork, moved.Index).Select(a => a.Prefix.Address.ToString()).ToList();
             var pod = new LabPod(name, podNetns, node, "underlay", ips, Mac: moved.Mac is { } mac ? InterfaceNames.FormatMac(mac) : null);
-            LabStateStore.UpdatePods(layout, pods => { pods.RemoveAll(p => p.Name == name); pods.Add(pod); });
+            LabStateStore.SavePod(layout, pod);
             return pod;
         }
         catch
@@ -65,11 +69,12 @@ public static partial class PodNetworking
     {
         if (!layout.Owns(pod.Netns) && !pod.Netns.StartsWith('/'))
             throw new ArgumentException($"netns '{pod.Netns}' is not one of lab '{layout.Prefix}' (expected {layout.NetnsPrefix}…)");
-        var state = LabStateStore.TryLoad(layout) ?? throw new InvalidOperationException($"lab '{layout.Prefix}' is not up");
-        if (!state.Nodes.Any(n => n.Name == pod.Node))
-            throw new ArgumentException($"no node '{pod.Node}' in lab '{layout.Prefix}' (nodes: {string.Join(", ", state.Nodes.Select(n => n.Name))})");
-        LabStateStore.UpdatePods(layout, pods => { pods.RemoveAll(p => p.Name == pod.Name); pods.Add(pod); });
+        LoadUp(layout).RequireNode(pod.Node);
+        LabStateStore.SavePod(layout, pod);
     }
+
+    private static LabState LoadUp(LabLayout layout) =>
+        LabStateStore.TryLoad(layout) ?? throw new InvalidOperationException($"lab '{layout.Prefix}' is not up");
 
     /// <summary>
     /// Deletes a pod's netns as a container runtime would when the pod goes away without a CNI

@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Net;
+using System.Net.NetworkInformation;
 using System.Text;
-using Fathom.Lab.Control;
 using Fathom.Netlink;
 
 namespace Fathom.Lab.Dhcp;
@@ -18,9 +18,9 @@ internal sealed class DhcpService : IDisposable
     private readonly Lock _gate = new();
     private readonly Dictionary<string, SubnetServer> _servers = new(StringComparer.Ordinal);
     // ENI id → (subnet, MAC, primary IP): the reservations, whatever device the ENI is on.
-    private readonly Dictionary<string, (string SubnetId, string Mac, IPAddress Ip)> _reservations = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, (string SubnetId, PhysicalAddress Mac, IPAddress Ip)> _reservations = new(StringComparer.Ordinal);
 
-    private sealed record SubnetServer(string SubnetId, string Bridge, IPNetwork Cidr, string HostsFile, Process Process);
+    private sealed record SubnetServer(string HostsFile, Process Process);
 
     public DhcpService(LabLayout layout) => _layout = layout;
 
@@ -40,7 +40,7 @@ internal sealed class DhcpService : IDisposable
         foreach (var arg in Arguments(bridge, cidr, hostsFile)) psi.ArgumentList.Add(arg);
         // fork() copies the calling thread's namespaces: start it from a thread inside the VPC netns.
         var process = Netns.Run(vpc, () => Process.Start(psi)) ?? throw new InvalidOperationException("cannot start dnsmasq");
-        lock (_gate) _servers[subnetId] = new SubnetServer(subnetId, bridge, cidr, hostsFile, process);
+        lock (_gate) _servers[subnetId] = new SubnetServer(hostsFile, process);
         WaitUntilServing(process, bridge, pidFile);
     }
 
@@ -90,14 +90,14 @@ internal sealed class DhcpService : IDisposable
     }
 
     /// <summary>Reservation for an ENI (null: the ENI was deleted).</summary>
-    public void SetReservation(string eniId, string? subnetId, string? mac, IPAddress? ip)
+    public void SetReservation(string eniId, string? subnetId, PhysicalAddress? mac, IPAddress? ip)
     {
         lock (_gate)
         {
             // Secondary-IP changes arrive here too; they leave the reservation as it was, and a
             // reload per change would only cost dnsmasq work at pod churn.
             var unchanged = _reservations.TryGetValue(eniId, out var current)
-                ? subnetId == current.SubnetId && string.Equals(mac, current.Mac, StringComparison.OrdinalIgnoreCase) && Equals(ip, current.Ip)
+                ? subnetId == current.SubnetId && Equals(mac, current.Mac) && Equals(ip, current.Ip)
                 : subnetId is null;
             if (unchanged) return;
             var touched = new HashSet<string>(StringComparer.Ordinal);
@@ -110,7 +110,7 @@ internal sealed class DhcpService : IDisposable
             foreach (var subnet in touched)
             {
                 if (!_servers.TryGetValue(subnet, out var server)) continue;
-                LabStateStore.WriteAtomically(server.HostsFile, Encoding.ASCII.GetBytes(RenderHostsLocked(subnet)));
+                AtomicFile.Write(server.HostsFile, Encoding.ASCII.GetBytes(RenderHostsLocked(subnet)));
                 if (!server.Process.HasExited) Signal.Send(server.Process.Id, Signal.SIGHUP);
             }
         }
@@ -127,7 +127,7 @@ internal sealed class DhcpService : IDisposable
         var text = new StringBuilder();
         foreach (var (eni, r) in _reservations.OrderBy(r => r.Key, StringComparer.Ordinal))
             if (r.SubnetId == subnetId)
-                text.Append(r.Mac).Append(',').Append(r.Ip).Append(',').Append(eni).Append('\n');
+                text.Append(InterfaceNames.FormatMac(r.Mac)).Append(',').Append(r.Ip).Append(',').Append(eni).Append('\n');
         return text.ToString();
     }
 

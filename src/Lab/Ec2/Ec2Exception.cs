@@ -49,6 +49,7 @@ public static class Ec2ErrorCodes
     public const string InvalidParameterValue = "InvalidParameterValue";
     public const string InvalidParameterCombination = "InvalidParameterCombination";
     public const string InvalidPaginationToken = "InvalidPaginationToken";
+    public const string FilterLimitExceeded = "FilterLimitExceeded";
     public const string InvalidId = "InvalidID";
     public const string MissingParameter = "MissingParameter";
     public const string IncorrectState = "IncorrectState";

@@ -143,11 +143,41 @@ public sealed record NetworkInterface(string NetworkInterfaceId, string SubnetId
 /// <param name="AttachmentId">eni-attach-… id.</param>
 /// <param name="InstanceId">The instance.</param>
 /// <param name="DeviceIndex">EC2 DeviceIndex (eth{DeviceIndex} in the instance).</param>
-/// <param name="Status">"attaching" (during the fault plan's attach latency) or "attached".</param>
+/// <param name="Status">Attaching (during the fault plan's attach latency), then Attached.</param>
 /// <param name="DeleteOnTermination">Whether terminating the instance deletes the ENI.</param>
 /// <param name="AttachTime">When the attach was requested.</param>
-public sealed record NetworkInterfaceAttachment(string AttachmentId, string InstanceId, int DeviceIndex, string Status,
+public sealed record NetworkInterfaceAttachment(string AttachmentId, string InstanceId, int DeviceIndex, AttachmentState Status,
     bool DeleteOnTermination, DateTimeOffset AttachTime);
+
+/// <summary>The states of an ENI's attachment the lab goes through (EC2's AttachmentStatus, less detaching/detached: a detach is immediate).</summary>
+public enum AttachmentState
+{
+    /// <summary>Accepted and holding its device index; the ENI is not plugged in yet (the fault plan's attach latency).</summary>
+    Attaching,
+    /// <summary>Plugged into the instance.</summary>
+    Attached,
+}
+
+/// <summary>EC2's spelling of <see cref="AttachmentState"/> in answers, filters and ec2.json.</summary>
+public static class AttachmentStateNames
+{
+    /// <summary>"attaching" or "attached", as EC2 writes them.</summary>
+    public static string ToWire(this AttachmentState status) => status switch
+    {
+        AttachmentState.Attaching => "attaching",
+        AttachmentState.Attached => "attached",
+        _ => throw new ArgumentOutOfRangeException(nameof(status), status, null),
+    };
+
+    /// <summary>The status EC2 spells <paramref name="wire"/>.</summary>
+    /// <exception cref="FormatException">Not a status the lab knows.</exception>
+    public static AttachmentState Parse(string wire) => wire switch
+    {
+        "attaching" => AttachmentState.Attaching,
+        "attached" => AttachmentState.Attached,
+        _ => throw new FormatException($"unknown attachment status '{wire}'"),
+    };
+}
 
 /// <summary>What CreateNetworkInterface asks for.</summary>
 public sealed class CreateNetworkInterfaceSpec

@@ -32,7 +32,7 @@ internal static class Ec2Xml
         {
             w.WriteStartDocument();
             w.WriteStartElement(action + "Response", Namespace);
-            w.WriteElementString("requestId", Namespace, requestId);
+            w.WriteElementString("requestId", Namespace, Text(requestId));
             body(w);
             w.WriteEndElement();
             w.WriteEndDocument();
@@ -50,11 +50,11 @@ internal static class Ec2Xml
             w.WriteStartElement("Response");
             w.WriteStartElement("Errors");
             w.WriteStartElement("Error");
-            w.WriteElementString("Code", code);
-            w.WriteElementString("Message", message);
+            w.WriteElementString("Code", Text(code));
+            w.WriteElementString("Message", Text(message));
             w.WriteEndElement();
             w.WriteEndElement();
-            w.WriteElementString("RequestID", requestId);
+            w.WriteElementString("RequestID", Text(requestId));
             w.WriteEndElement();
             w.WriteEndDocument();
         }
@@ -63,7 +63,36 @@ internal static class Ec2Xml
 
     public static void Element(this XmlWriter w, string name, string? value)
     {
-        if (value is not null) w.WriteElementString(name, Namespace, value);
+        if (value is not null) w.WriteElementString(name, Namespace, Text(value));
+    }
+
+    /// <summary>
+    /// Text as XML 1.0 can carry it: a character it cannot (a control character, U+FFFE/U+FFFF, a
+    /// lone surrogate) becomes U+FFFD, so no stored value can make the writer throw and an answer
+    /// fail (issue 8). The API refuses such characters at its boundary; this is the second line.
+    /// Text that needs nothing is returned as is, so answers stay byte-for-byte what they were.
+    /// </summary>
+    internal static string Text(string value)
+    {
+        var bad = FirstNonXmlChar(value);
+        if (bad < 0) return value;
+        var chars = value.ToCharArray();
+        for (var i = bad; i < chars.Length; i++)
+        {
+            if (char.IsHighSurrogate(chars[i]) && i + 1 < chars.Length && char.IsLowSurrogate(chars[i + 1])) i++;
+            else if (!XmlConvert.IsXmlChar(chars[i])) chars[i] = '\uFFFD';
+        }
+        return new string(chars);
+    }
+
+    private static int FirstNonXmlChar(string value)
+    {
+        for (var i = 0; i < value.Length; i++)
+        {
+            if (char.IsHighSurrogate(value[i]) && i + 1 < value.Length && char.IsLowSurrogate(value[i + 1])) i++;
+            else if (!XmlConvert.IsXmlChar(value[i])) return i;
+        }
+        return -1;
     }
 
     public static void Element(this XmlWriter w, string name, bool value) => w.Element(name, value ? "true" : "false");
@@ -151,7 +180,7 @@ internal static class Ec2Xml
         }
         w.Element("deviceIndex", a.DeviceIndex);
         w.Element("networkCardIndex", 0);
-        w.Element("status", a.Status);
+        w.Element("status", a.Status.ToWire());
         w.Element("attachTime", a.AttachTime);
         w.Element("deleteOnTermination", a.DeleteOnTermination);
         w.End();

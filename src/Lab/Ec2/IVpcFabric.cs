@@ -1,4 +1,5 @@
 using System.Net;
+using System.Net.NetworkInformation;
 
 namespace Fathom.Lab.Ec2;
 
@@ -32,13 +33,13 @@ public interface IVpcFabric
 /// <param name="EniId">eni-… identifier.</param>
 /// <param name="InstanceId">i-… identifier of the instance (node) it is attached to.</param>
 /// <param name="DeviceIndex">EC2 DeviceIndex; the device is eth{DeviceIndex} in the instance.</param>
-/// <param name="MacAddress">The ENI's MAC, "02:xx:xx:xx:xx:xx" (lower case, as EC2 prints it).</param>
+/// <param name="MacAddress">The ENI's MAC (02:…, locally administered).</param>
 /// <param name="SubnetId">subnet-… the ENI lives in.</param>
 /// <param name="PrimaryIp">The ENI's primary private IPv4.</param>
-public sealed record EniAttachment(string EniId, string InstanceId, int DeviceIndex, string MacAddress, string SubnetId, IPAddress PrimaryIp);
+public sealed record EniAttachment(string EniId, string InstanceId, int DeviceIndex, PhysicalAddress MacAddress, string SubnetId, IPAddress PrimaryIp);
 
 /// <summary>An ENI's addressing at one instant.</summary>
-public sealed record EniSnapshot(string EniId, string MacAddress, string SubnetId, IPAddress PrimaryIp, IReadOnlyList<IPAddress> SecondaryIps);
+public sealed record EniSnapshot(string EniId, PhysicalAddress MacAddress, string SubnetId, IPAddress PrimaryIp, IReadOnlyList<IPAddress> SecondaryIps);
 
 /// <summary>A fabric that realizes nothing: the API alone, for tests of its state machine and wire format.</summary>
 public sealed class NullVpcFabric : IVpcFabric

@@ -145,7 +145,7 @@ internal sealed class InstanceMetadataService
     {
         var now = _time.GetUtcNow();
         return _cloud.GetInstanceEnis(instance.InstanceId)
-            .Where(e => e.Attachment is { Status: "attached" } a &&
+            .Where(e => e.Attachment is { Status: AttachmentState.Attached } a &&
                 (a.DeviceIndex == 0 || _attachedAt(e.NetworkInterfaceId) is not { } at || now - at >= EniVisibilityDelay));
     }
 

@@ -27,11 +27,11 @@ internal sealed class VpcFabric : IVpcFabric, IDisposable
     private readonly Dictionary<string, SubnetPort> _subnets = new(StringComparer.Ordinal);
     private readonly Dictionary<string, string> _instanceNetns = new(StringComparer.Ordinal);
     // MAC → attachment, for every ENI that is attached now; the recovery watcher's source of truth.
-    private readonly Dictionary<string, EniAttachment> _attached = new(StringComparer.OrdinalIgnoreCase);
+    private readonly Dictionary<PhysicalAddress, EniAttachment> _attached = [];
     private readonly Dictionary<string, DateTimeOffset> _attachedAt = new(StringComparer.Ordinal);
     private string? _launchingNetns;
 
-    private sealed record SubnetPort(string SubnetId, int Index, string Bridge, int BridgeIndex, IPNetwork Cidr, IPAddress Gateway);
+    private sealed record SubnetPort(int BridgeIndex, IPNetwork Cidr, IPAddress Gateway);
 
     public VpcFabric(NetnsHandle vpc, DhcpService dhcp, TimeProvider? time = null)
     {
@@ -44,13 +44,13 @@ internal sealed class VpcFabric : IVpcFabric, IDisposable
     /// <summary>Log sink (the server prints to its log file).</summary>
     public Action<string> Log { get; init; } = _ => { };
 
-    /// <summary>Creates subnet <paramref name="index"/>'s bridge with its gateway address, and its DHCP server.</summary>
-    public void AddSubnet(string subnetId, int index, IPNetwork cidr)
+    /// <summary>Creates subnet <paramref name="index"/>'s bridge with the subnet's gateway address (the cloud's), and its DHCP server.</summary>
+    public void AddSubnet(Subnet subnet, int index)
     {
+        var (subnetId, cidr, gateway) = (subnet.SubnetId, subnet.Cidr, subnet.Gateway);
         lock (_gate)
         {
             var bridgeName = LabLayout.BridgeName(index);
-            var gateway = LabLayout.Gateway(cidr);
             // A fixed MAC: otherwise the bridge takes its lowest port MAC, which changes as ENIs
             // come and go (net/bridge/br_stp_if.c br_stp_recalculate_bridge_id) and every
             // instance's ARP entry for the gateway would go stale.
@@ -61,7 +61,7 @@ internal sealed class VpcFabric : IVpcFabric, IDisposable
             });
             _vpcLinks.AddAddress(bridge.Index, new IpPrefix(gateway, cidr.PrefixLength));
             _vpcLinks.SetLinkUp(bridge.Index);
-            _subnets[subnetId] = new SubnetPort(subnetId, index, bridgeName, bridge.Index, cidr, gateway);
+            _subnets[subnetId] = new SubnetPort(bridge.Index, cidr, gateway);
         }
         _dhcp.StartSubnet(_vpc, subnetId, LabLayout.BridgeName(index), cidr);
     }
@@ -162,7 +162,7 @@ internal sealed class VpcFabric : IVpcFabric, IDisposable
     /// </summary>
     public IReadOnlyList<string> RecoverAllLost()
     {
-        List<string> macs;
+        List<PhysicalAddress> macs;
         lock (_gate) macs = [.. _attached.Keys];
         var recovered = new List<string>();
         foreach (var mac in macs)
@@ -184,7 +184,7 @@ internal sealed class VpcFabric : IVpcFabric, IDisposable
         var link = _vpcLinks.CreateVeth(port, device, instance, new VethOptions
         {
             Mtu = LabLayout.FabricMtu,
-            PeerMac = LabLayout.ParseMac(attachment.MacAddress),
+            PeerMac = attachment.MacAddress,
         });
         try
         {
@@ -199,7 +199,7 @@ internal sealed class VpcFabric : IVpcFabric, IDisposable
             _vpcLinks.TryDeleteLink(port);
             throw;
         }
-        Log($"plugged {attachment.EniId} ({attachment.MacAddress}) into {instanceNetns} as {device}");
+        Log($"plugged {attachment.EniId} ({InterfaceNames.FormatMac(attachment.MacAddress)}) into {instanceNetns} as {device}");
     }
 
     /// <summary>

@@ -10,46 +10,42 @@ public sealed class LabDownTests
     [PrivilegedFact("ip", "dnsmasq", "dhclient")]
     public void DownAfterSigkillOfTheServerLeavesNothing()
     {
-        Privileged.Require("ip", "dnsmasq", "dhclient");
-        var layout = TestLab.Layout;
-        LabControl.Down(layout);
         Process? sleeper = null;
-        try
+        TestLab.WithOwnLab(["ip", "dnsmasq", "dhclient"], layout =>
         {
-            var state = TestLab.Up(new LabOptions { Nodes = 1, InstanceType = "t3.small" });
-            var pids = state.DnsmasqPids.Append(state.ServerPid).ToList();
-            // A process inside a lab netns (as a pod's workload would be) must go too.
-            sleeper = TestLab.SleepIn(layout.NodeNetns(1));
-            var sleeperPid = sleeper.Id;
-            pids.Add(sleeperPid);
-            Assert.True(Signal.Send(state.ServerPid, Signal.SIGKILL));
-            Eventually.True(() => !Signal.IsAlive(state.ServerPid), "the server to die");
-            Assert.NotEqual("up", LabStatus.Read(layout).State);
-            Assert.True(Signal.IsAlive(sleeperPid), "the process in node1 outlives the server");
+            try
+            {
+                var state = TestLab.Up(new LabOptions { Nodes = 1, InstanceType = "t3.small" });
+                var pids = state.DnsmasqPids.Append(state.ServerPid).ToList();
+                // A process inside a lab netns (as a pod's workload would be) must go too.
+                sleeper = TestLab.SleepIn(layout.NodeNetns(1));
+                var sleeperPid = sleeper.Id;
+                pids.Add(sleeperPid);
+                Assert.True(Signal.Send(state.ServerPid, Signal.SIGKILL));
+                Eventually.True(() => !Signal.IsAlive(state.ServerPid), "the server to die");
+                Assert.NotEqual("up", LabStatus.Read(layout).State);
+                Assert.True(Signal.IsAlive(sleeperPid), "the process in node1 outlives the server");
 
-            LabControl.Down(layout);
+                LabControl.Down(layout);
 
-            Assert.True(sleeper.WaitForExit(5000), "down kills the process in node1");
-            Assert.DoesNotContain(Netns.List(), layout.Owns);
-            Assert.False(Directory.Exists(layout.StateDirectory));
-            Assert.All(pids, pid => Assert.False(Signal.IsAlive(pid), $"pid {pid} survived"));
-            Assert.Empty(Shell.Run("pgrep", ["-f", $"lab serve --prefix {layout.Prefix}( |$)"]).Stdout.Trim());
-            Assert.Empty(Shell.Run("pgrep", ["-f", layout.StateDirectory + "/"]).Stdout.Trim());
-        }
-        finally
-        {
-            LabControl.Down(layout);
-            TestLab.Reap(sleeper);
-        }
+                Assert.True(sleeper.WaitForExit(5000), "down kills the process in node1");
+                Assert.DoesNotContain(Netns.List(), layout.Owns);
+                Assert.False(Directory.Exists(layout.StateDirectory));
+                Assert.All(pids, pid => Assert.False(Signal.IsAlive(pid), $"pid {pid} survived"));
+                Assert.Empty(Shell.Run("pgrep", ["-f", $"lab serve --prefix {layout.Prefix}( |$)"]).Stdout.Trim());
+                Assert.Empty(Shell.Run("pgrep", ["-f", layout.StateDirectory + "/"]).Stdout.Trim());
+            }
+            finally
+            {
+                TestLab.Reap(sleeper);
+            }
+        });
     }
 
     [PrivilegedFact("ip", "dnsmasq", "dhclient")]
     public void DownStopsALiveServerWhichReapsItsDnsmasq()
     {
-        Privileged.Require("ip", "dnsmasq", "dhclient");
-        var layout = TestLab.Layout;
-        LabControl.Down(layout);
-        try
+        TestLab.WithOwnLab(["ip", "dnsmasq", "dhclient"], layout =>
         {
             var state = TestLab.Up(new LabOptions { Nodes = 1, InstanceType = "t3.small", Subnets = 2 });
             Assert.Equal(2, state.DnsmasqPids.Count);
@@ -61,50 +57,42 @@ public sealed class LabDownTests
             Assert.All(state.DnsmasqPids, pid => Assert.False(Directory.Exists($"/proc/{pid}"), $"dnsmasq {pid} was not reaped"));
             Assert.False(Signal.IsAlive(state.ServerPid));
             Assert.DoesNotContain(Netns.List(), layout.Owns);
-        }
-        finally
-        {
-            LabControl.Down(layout);
-        }
+        });
     }
 
     [PrivilegedFact("ip")]
     public void DownWithoutAnyStateStillRemovesTheLabsNamespacesAndWhatRunsInThem()
     {
-        Privileged.Require("ip");
-        var layout = TestLab.Layout;
-        LabControl.Down(layout);
         Process? sleeper = null;
-        try
+        TestLab.WithOwnLab(["ip"], layout =>
         {
-            // Left over with no lab.json at all (the state directory lost, e.g. /run cleaned by hand).
-            Netns.Create(layout.VpcNetns).Dispose();
-            Netns.Create(layout.PodNetns("orphan")).Dispose();
-            sleeper = TestLab.SleepIn(layout.PodNetns("orphan"));
-            var status = LabStatus.Read(layout);
-            Assert.Equal("degraded", status.State);
-            Assert.Contains("lab down", status.Error);
+            try
+            {
+                // Left over with no lab.json at all (the state directory lost, e.g. /run cleaned by hand).
+                Netns.Create(layout.VpcNetns).Dispose();
+                Netns.Create(layout.PodNetns("orphan")).Dispose();
+                sleeper = TestLab.SleepIn(layout.PodNetns("orphan"));
+                var status = LabStatus.Read(layout);
+                Assert.Equal("degraded", status.State);
+                Assert.Contains("lab down", status.Error);
 
-            LabControl.Down(layout);
+                LabControl.Down(layout);
 
-            Assert.True(sleeper.WaitForExit(5000), "down kills the process in the pod netns");
-            Assert.DoesNotContain(Netns.List(), layout.Owns);
-            Assert.Equal("down", LabStatus.Read(layout).State);
-        }
-        finally
-        {
-            LabControl.Down(layout);
-            TestLab.Reap(sleeper);
-        }
+                Assert.True(sleeper.WaitForExit(5000), "down kills the process in the pod netns");
+                Assert.DoesNotContain(Netns.List(), layout.Owns);
+                Assert.Equal("down", LabStatus.Read(layout).State);
+            }
+            finally
+            {
+                TestLab.Reap(sleeper);
+            }
+        });
     }
 
     [PrivilegedFact("ip")]
     public void AServerThatDiedStartingIsReportedDegradedNotStartingForEver()
     {
-        Privileged.Require("ip");
-        var layout = TestLab.Layout;
-        LabControl.Down(layout);
-        try
+        TestLab.WithOwnLab(["ip"], layout =>
         {
             // What an interrupted `lab up` leaves when its server then dies: phase Starting, a dead pid.
             int deadPid;
@@ -127,20 +115,13 @@ public sealed class LabDownTests
 
             Assert.Equal("degraded", status.State);
             Assert.Contains("died before the lab was ready", status.Error);
-        }
-        finally
-        {
-            LabControl.Down(layout);
-        }
+        });
     }
 
     [PrivilegedFact("ip", "dnsmasq", "dhclient")]
     public void UpRepairsAHalfUpLab()
     {
-        Privileged.Require("ip", "dnsmasq", "dhclient");
-        var layout = TestLab.Layout;
-        LabControl.Down(layout);
-        try
+        TestLab.WithOwnLab(["ip", "dnsmasq", "dhclient"], layout =>
         {
             var options = new LabOptions { Nodes = 1, InstanceType = "t3.small" };
             var first = TestLab.Up(options);
@@ -154,10 +135,6 @@ public sealed class LabDownTests
             Assert.False(Signal.IsAlive(first.ServerPid));
             Assert.Equal("up", LabStatus.Read(layout).State);
             Assert.True(Netns.Exists(layout.NodeNetns(1)));
-        }
-        finally
-        {
-            LabControl.Down(layout);
-        }
+        });
     }
 }

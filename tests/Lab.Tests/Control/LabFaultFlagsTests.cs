@@ -19,10 +19,7 @@ public sealed class LabFaultFlagsTests
     [PrivilegedFact("ip", "dnsmasq", "dhclient")]
     public async Task PerActionFaultsAttachLatencyAndImdsDelayApplyToTheRunningLab()
     {
-        Privileged.Require("ip", "dnsmasq", "dhclient");
-        var layout = TestLab.Layout;
-        LabControl.Down(layout);
-        try
+        await TestLab.WithOwnLabAsync(["ip", "dnsmasq", "dhclient"], async layout =>
         {
             const int attachLatencyMs = 400, imdsDelayMs = 6000;
             // Through the CLI, as an operator sets them.
@@ -63,20 +60,13 @@ public sealed class LabFaultFlagsTests
             Assert.Equal($"{node.Mac}/\n{eni.Mac}/", macs);
             Assert.Equal((HttpStatusCode.OK, eni.EniId), await TestLab.ImdsGetAsync(node.Netns, $"network/interfaces/macs/{eni.Mac}/interface-id"));
             Assert.True(checkedWithinDelay, "the machine was too slow to look within the IMDS delay");
-        }
-        finally
-        {
-            LabControl.Down(layout);
-        }
+        });
     }
 
     [PrivilegedFact("ip", "dnsmasq", "dhclient")]
     public async Task ThrottleAndErrorRatesApplyToEveryAction()
     {
-        Privileged.Require("ip", "dnsmasq", "dhclient");
-        var layout = TestLab.Layout;
-        LabControl.Down(layout);
-        try
+        await TestLab.WithOwnLabAsync(["ip", "dnsmasq", "dhclient"], async layout =>
         {
             // Rate 1: every call, whatever the action, so the check cannot pass by luck.
             var state = UpWith("--throttle-rate", "1");
@@ -95,11 +85,7 @@ public sealed class LabFaultFlagsTests
                 e = await Assert.ThrowsAsync<AmazonEC2Exception>(() => ec2.DescribeInstancesAsync(new DescribeInstancesRequest()));
                 Assert.Contains(e.ErrorCode, (string[])["InternalError", "Unavailable"]);
             }
-        }
-        finally
-        {
-            LabControl.Down(layout);
-        }
+        });
     }
 
     // `fathomctl lab up` for a one-node lab with the given flags; the state it left.

@@ -39,6 +39,39 @@ public static class TestLab
         Shell.Run(Server.FileName, [.. Server.LeadingArguments, .. args],
             env: new Dictionary<string, string> { [LabLayout.PrefixVariable] = Layout.Prefix });
 
+    /// <summary>
+    /// What every test that brings the test lab up itself does around its body: require the
+    /// tools, take down what an earlier run left, and take the lab down again whatever happens.
+    /// </summary>
+    public static void WithOwnLab(string[] tools, Action<LabLayout> test)
+    {
+        Privileged.Require(tools);
+        LabControl.Down(Layout);
+        try
+        {
+            test(Layout);
+        }
+        finally
+        {
+            LabControl.Down(Layout);
+        }
+    }
+
+    /// <inheritdoc cref="WithOwnLab"/>
+    public static async Task WithOwnLabAsync(string[] tools, Func<LabLayout, Task> test)
+    {
+        Privileged.Require(tools);
+        LabControl.Down(Layout);
+        try
+        {
+            await test(Layout);
+        }
+        finally
+        {
+            LabControl.Down(Layout);
+        }
+    }
+
     public static LabState Up(LabOptions options)
     {
         var (_, state) = LabControl.Up(Layout, options, Server);

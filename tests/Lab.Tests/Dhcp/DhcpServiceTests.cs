@@ -31,9 +31,9 @@ public sealed class DhcpServiceTests
     public void ReservationsFollowEnisAcrossSubnets()
     {
         using var dhcp = new DhcpService(new LabLayout("ftlab"));
-        dhcp.SetReservation("eni-1", "subnet-a", "02:00:00:00:00:01", IPAddress.Parse("10.0.0.5"));
-        dhcp.SetReservation("eni-2", "subnet-a", "02:00:00:00:00:02", IPAddress.Parse("10.0.0.6"));
-        dhcp.SetReservation("eni-3", "subnet-b", "02:00:00:00:00:03", IPAddress.Parse("10.0.16.6"));
+        dhcp.SetReservation("eni-1", "subnet-a", LabLayout.ParseMac("02:00:00:00:00:01"), IPAddress.Parse("10.0.0.5"));
+        dhcp.SetReservation("eni-2", "subnet-a", LabLayout.ParseMac("02:00:00:00:00:02"), IPAddress.Parse("10.0.0.6"));
+        dhcp.SetReservation("eni-3", "subnet-b", LabLayout.ParseMac("02:00:00:00:00:03"), IPAddress.Parse("10.0.16.6"));
         Assert.Equal("02:00:00:00:00:01,10.0.0.5,eni-1\n02:00:00:00:00:02,10.0.0.6,eni-2\n", dhcp.RenderHosts("subnet-a"));
         dhcp.SetReservation("eni-1", null, null, null);
         Assert.Equal("02:00:00:00:00:02,10.0.0.6,eni-2\n", dhcp.RenderHosts("subnet-a"));

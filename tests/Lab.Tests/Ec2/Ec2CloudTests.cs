@@ -60,7 +60,7 @@ public sealed class Ec2CloudTests : IDisposable
         var fabric = new RecordingFabric();
         var cloud = NewCloud(fabric);
         var subnet = cloud.CreateSubnet("10.0.1.0/24", "us-east-1a");
-        var node = cloud.LaunchInstance("c5.4xlarge", subnet.SubnetId, "node-1");
+        var node = await cloud.LaunchInstanceAsync("c5.4xlarge", subnet.SubnetId, "node-1");
         Assert.Equal([$"changed {node.PrimaryNetworkInterfaceId} {node.PrivateIp} +0",
             $"attach {node.PrimaryNetworkInterfaceId} {node.InstanceId} eth0 {node.MacAddress} {node.PrivateIp}"], fabric.Calls);
         Assert.Equal(node.InstanceId, cloud.FindInstanceByPrivateIp(node.PrivateIp)?.InstanceId);
@@ -73,7 +73,7 @@ public sealed class Ec2CloudTests : IDisposable
         Assert.Equal([0, 1], cloud.GetInstanceEnis(node.InstanceId).Select(e => e.Attachment!.DeviceIndex));
 
         fabric.Calls.Clear();
-        cloud.TerminateInstance(node.InstanceId);
+        await cloud.TerminateInstanceAsync(node.InstanceId);
         Assert.Equal([$"detach {eni.NetworkInterfaceId} {node.InstanceId} eth1",
             $"detach {node.PrimaryNetworkInterfaceId} {node.InstanceId} eth0", $"deleted {node.PrimaryNetworkInterfaceId}"], fabric.Calls);
         Assert.False(cloud.TryGetInstance(node.InstanceId, out _));
@@ -88,7 +88,7 @@ public sealed class Ec2CloudTests : IDisposable
         var fabric = new RecordingFabric();
         var cloud = NewCloud(fabric);
         var subnet = cloud.CreateSubnet("10.0.1.0/24", "us-east-1a");
-        var node = cloud.LaunchInstance("m5.large", subnet.SubnetId, "node-1");
+        var node = await cloud.LaunchInstanceAsync("m5.large", subnet.SubnetId, "node-1");
         var eni = await cloud.CreateNetworkInterfaceAsync(new CreateNetworkInterfaceSpec { SubnetId = subnet.SubnetId });
 
         fabric.FailAttach = true;
@@ -106,7 +106,7 @@ public sealed class Ec2CloudTests : IDisposable
         await Assert.ThrowsAsync<Ec2Exception>(() => cloud.CreateNetworkInterfaceAsync(new CreateNetworkInterfaceSpec { SubnetId = subnet.SubnetId }));
         Assert.Equal(free, cloud.Subnets.Single().AvailableIpAddressCount);
         Assert.Equal(2, cloud.NetworkInterfaces.Count);
-        Assert.Throws<Ec2Exception>(() => cloud.LaunchInstance("m5.large", subnet.SubnetId, "node-2"));
+        await Assert.ThrowsAsync<Ec2Exception>(() => cloud.LaunchInstanceAsync("m5.large", subnet.SubnetId, "node-2"));
         Assert.Single(cloud.Instances);
     }
 

@@ -270,7 +270,7 @@ public sealed class Ec2SdkTests : IAsyncLifetime
         }));
 
         var crowded = await CreateEniAsync(secondaries: 4); // 5 addresses > 4
-        var fresh = _lab.Cloud.LaunchInstance("t3.small", _lab.Subnet1.SubnetId, "node-3");
+        var fresh = await _lab.Cloud.LaunchInstanceAsync("t3.small", _lab.Subnet1.SubnetId, "node-3");
         await Fails("PrivateIpAddressLimitExceeded", () => Ec2.AttachNetworkInterfaceAsync(new AttachNetworkInterfaceRequest
         {
             NetworkInterfaceId = crowded.NetworkInterfaceId, InstanceId = fresh.InstanceId, DeviceIndex = 1,
@@ -400,7 +400,7 @@ public sealed class Ec2SdkTests : IAsyncLifetime
             NetworkInterfaceId = keep.NetworkInterfaceId, Groups = ["sg-00000000000000000"],
         }));
 
-        _lab.Cloud.TerminateInstance(_lab.Large.InstanceId);
+        await _lab.Cloud.TerminateInstanceAsync(_lab.Large.InstanceId);
         var left = (await Ec2.DescribeNetworkInterfacesAsync(new DescribeNetworkInterfacesRequest())).NetworkInterfaces.Select(e => e.NetworkInterfaceId).ToList();
         Assert.Contains(keep.NetworkInterfaceId, left);
         Assert.DoesNotContain(drop.NetworkInterfaceId, left);

@@ -28,8 +28,8 @@ internal sealed class Ec2TestLab : IAsyncDisposable
     public Subnet OtherAz { get; }
 
     /// <summary>An m5.large (3 ENIs × 10 IPs) and a t3.small (3 ENIs × 4 IPs) in subnet 1.</summary>
-    public Instance Large { get; }
-    public Instance Small { get; }
+    public Instance Large { get; private set; } = null!;
+    public Instance Small { get; private set; } = null!;
 
     private Ec2TestLab(IVpcFabric fabric)
     {
@@ -38,13 +38,13 @@ internal sealed class Ec2TestLab : IAsyncDisposable
         Subnet2 = Cloud.CreateSubnet("10.0.2.0/24", Az);
         Tiny = Cloud.CreateSubnet("10.0.3.0/28", Az);
         OtherAz = Cloud.CreateSubnet("10.0.4.0/24", "us-east-1b");
-        Large = Cloud.LaunchInstance("m5.large", Subnet1.SubnetId, "node-large");
-        Small = Cloud.LaunchInstance("t3.small", Subnet1.SubnetId, "node-small");
     }
 
     public static async Task<Ec2TestLab> StartAsync(IVpcFabric? fabric = null)
     {
         var lab = new Ec2TestLab(fabric ?? new NullVpcFabric());
+        lab.Large = await lab.Cloud.LaunchInstanceAsync("m5.large", lab.Subnet1.SubnetId, "node-large");
+        lab.Small = await lab.Cloud.LaunchInstanceAsync("t3.small", lab.Subnet1.SubnetId, "node-small");
         lab.Server = await Ec2Server.StartOnLoopbackAsync(lab.Cloud, lab.Credentials, lab.Faults);
         lab.Client = lab.NewClient(lab.Credentials.SecretAccessKey);
         return lab;
@@ -72,26 +72,64 @@ internal sealed class Ec2TestLab : IAsyncDisposable
         if (!isGet) request.Content = new StringContent(body, Encoding.UTF8, "application/x-www-form-urlencoded");
         if (sign)
         {
-            var now = at ?? DateTimeOffset.UtcNow;
-            var amzDate = now.UtcDateTime.ToString("yyyyMMdd'T'HHmmss'Z'", System.Globalization.CultureInfo.InvariantCulture);
-            var date = amzDate[..8];
-            var host = uri.Authority;
-            var contentType = isGet ? null : "application/x-www-form-urlencoded; charset=utf-8";
-            var headers = new Dictionary<string, string> { ["host"] = host, ["x-amz-date"] = amzDate };
-            if (contentType is not null) headers["content-type"] = contentType;
-            var signed = string.Join(';', headers.Keys.Order(StringComparer.Ordinal));
-            var canonical = SigV4.CanonicalRequest(method, "/", isGet ? query : "", headers, signed, SigV4.PayloadHash(Encoding.UTF8.GetBytes(body)));
-            var scope = $"{date}/{Region}/ec2/aws4_request";
-            var key = SigV4.DeriveSigningKey(secret ?? Credentials.SecretAccessKey, date, Region, "ec2");
-            var signature = SigV4.Signature(key, SigV4.StringToSign(amzDate, scope, canonical));
-            request.Headers.TryAddWithoutValidation("X-Amz-Date", amzDate);
-            request.Headers.TryAddWithoutValidation("Authorization",
-                $"AWS4-HMAC-SHA256 Credential={Credentials.AccessKeyId}/{scope}, SignedHeaders={signed}, Signature={signature}");
+            var contentType = isGet ? null : FormContentType;
+            var headers = SignedHeaders(method, uri.Authority, isGet ? query : "", Encoding.UTF8.GetBytes(body), contentType, secret, at);
+            request.Headers.TryAddWithoutValidation("X-Amz-Date", headers["x-amz-date"]);
+            request.Headers.TryAddWithoutValidation("Authorization", headers["authorization"]);
             if (request.Content is not null)
                 request.Content.Headers.ContentType = System.Net.Http.Headers.MediaTypeHeaderValue.Parse(contentType!);
         }
         using var response = await http.SendAsync(request);
         return (response.StatusCode, await response.Content.ReadAsStringAsync());
+    }
+
+    /// <summary>Sends a request built for <see cref="Ec2Api.HandleAsync"/> (signed for this server's host) over HTTP, headers and bytes as they are.</summary>
+    public async Task<(HttpStatusCode Status, string Body)> SendAsync(Ec2HttpRequest request)
+    {
+        using var http = new HttpClient();
+        using var message = new HttpRequestMessage(new HttpMethod(request.Method),
+            new Uri(Server.Url, request.RawQuery.Length > 0 ? "/?" + request.RawQuery : "/"));
+        if (request.Method != "GET") message.Content = new ByteArrayContent(request.Body.ToArray());
+        foreach (var (name, value) in request.Headers)
+        {
+            if (name == "host") continue;
+            if (name == "content-type") message.Content?.Headers.TryAddWithoutValidation(name, value);
+            else message.Headers.TryAddWithoutValidation(name, value);
+        }
+        using var response = await http.SendAsync(message);
+        return (response.StatusCode, await response.Content.ReadAsStringAsync());
+    }
+
+    private const string FormContentType = "application/x-www-form-urlencoded; charset=utf-8";
+
+    /// <summary>
+    /// A request as <see cref="Ec2Api.HandleAsync"/> sees it, signed like the SDK signs: the query in a
+    /// form body (POST) or in the query string (GET). The body is bytes, so it may be anything.
+    /// </summary>
+    public static Ec2HttpRequest SignedRequest(string method, string rawQuery, byte[] body, string? secret = null, DateTimeOffset? at = null,
+        string host = "127.0.0.1:1")
+    {
+        var contentType = body.Length > 0 ? FormContentType : null;
+        var headers = SignedHeaders(method, host, rawQuery, body, contentType, secret, at);
+        return new Ec2HttpRequest(method, "/", rawQuery, headers, body);
+    }
+
+    /// <summary>The headers of a SigV4-signed request (lower-case names), authorization included.</summary>
+    private static Dictionary<string, string> SignedHeaders(string method, string host, string rawQuery, byte[] body, string? contentType,
+        string? secret, DateTimeOffset? at)
+    {
+        var now = at ?? DateTimeOffset.UtcNow;
+        var amzDate = now.UtcDateTime.ToString("yyyyMMdd'T'HHmmss'Z'", System.Globalization.CultureInfo.InvariantCulture);
+        var date = amzDate[..8];
+        var headers = new Dictionary<string, string>(StringComparer.Ordinal) { ["host"] = host, ["x-amz-date"] = amzDate };
+        if (contentType is not null) headers["content-type"] = contentType;
+        var signed = string.Join(';', headers.Keys.Order(StringComparer.Ordinal));
+        var canonical = SigV4.CanonicalRequest(method, "/", rawQuery, headers, signed, SigV4.PayloadHash(body));
+        var scope = $"{date}/{Region}/ec2/aws4_request";
+        var key = SigV4.DeriveSigningKey(secret ?? Ec2Credentials.Lab.SecretAccessKey, date, Region, "ec2");
+        var signature = SigV4.Signature(key, SigV4.StringToSign(amzDate, scope, canonical));
+        headers["authorization"] = $"AWS4-HMAC-SHA256 Credential={Ec2Credentials.Lab.AccessKeyId}/{scope}, SignedHeaders={signed}, Signature={signature}";
+        return headers;
     }
 
     public async ValueTask DisposeAsync()
@@ -114,7 +152,7 @@ internal sealed class RecordingFabric : IVpcFabric
 
     public Task AttachAsync(EniAttachment attachment, CancellationToken cancellationToken)
     {
-        lock (_gate) Calls.Add($"attach {attachment.EniId} {attachment.InstanceId} eth{attachment.DeviceIndex} {attachment.MacAddress} {attachment.PrimaryIp}");
+        lock (_gate) Calls.Add($"attach {attachment.EniId} {attachment.InstanceId} eth{attachment.DeviceIndex} {Fathom.Netlink.InterfaceNames.FormatMac(attachment.MacAddress)} {attachment.PrimaryIp}");
         return FailAttach ? Task.FromException(new IOException("veth creation failed")) : Task.CompletedTask;
     }
 

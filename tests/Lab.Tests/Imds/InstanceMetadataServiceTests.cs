@@ -6,25 +6,31 @@ using Microsoft.Extensions.Time.Testing;
 namespace Fathom.Lab.Tests.Imds;
 
 /// <summary>IMDSv2 semantics against a real <see cref="Ec2Cloud"/> (no kernel: <see cref="NullVpcFabric"/>).</summary>
-public sealed class InstanceMetadataServiceTests
+public sealed class InstanceMetadataServiceTests : IAsyncLifetime
 {
     private readonly FakeTimeProvider _time = new(DateTimeOffset.Parse("2026-01-01T00:00:00Z"));
     private readonly Ec2Cloud _cloud;
-    private readonly Instance _node1, _node2;
+    private Instance _node1 = null!, _node2 = null!;
     private readonly Dictionary<string, DateTimeOffset> _attachedAt = [];
     private readonly InstanceMetadataService _imds;
 
     public InstanceMetadataServiceTests()
     {
         _cloud = new Ec2Cloud(new NullVpcFabric(), new Ec2CloudOptions(), _time, new Random(7));
-        var subnet = _cloud.CreateSubnet("10.0.0.0/20", "us-east-1a");
-        _node1 = _cloud.LaunchInstance("t3.medium", subnet.SubnetId, "node1");
-        _node2 = _cloud.LaunchInstance("m5.large", subnet.SubnetId, "node2");
         _imds = new InstanceMetadataService(_cloud, id => _attachedAt.TryGetValue(id, out var at) ? at : null, _time)
         {
             EniVisibilityDelay = TimeSpan.FromSeconds(5),
         };
     }
+
+    public async Task InitializeAsync()
+    {
+        var subnet = _cloud.CreateSubnet("10.0.0.0/20", "us-east-1a");
+        _node1 = await _cloud.LaunchInstanceAsync("t3.medium", subnet.SubnetId, "node1");
+        _node2 = await _cloud.LaunchInstanceAsync("m5.large", subnet.SubnetId, "node2");
+    }
+
+    public Task DisposeAsync() => Task.CompletedTask;
 
     private string Token(Instance instance)
     {
@@ -101,14 +107,14 @@ public sealed class InstanceMetadataServiceTests
     }
 
     [Fact]
-    public void AnswersWhatTheEc2ApiSaysOfTheSameCloud()
+    public async Task AnswersWhatTheEc2ApiSaysOfTheSameCloud()
     {
         // Not the lab's defaults: IMDS must read the cloud, as DescribeInstances does.
         var cloud = new Ec2Cloud(new NullVpcFabric(), new Ec2CloudOptions
         {
             Region = "eu-west-1", AccountId = "210987654321", ImageId = "ami-00000000000000001", VpcCidr = IPNetwork.Parse("10.9.0.0/16"),
         }, _time, new Random(7));
-        var node = cloud.LaunchInstance("t3.medium", cloud.CreateSubnet("10.9.0.0/20", "eu-west-1a").SubnetId, "node1");
+        var node = await cloud.LaunchInstanceAsync("t3.medium", cloud.CreateSubnet("10.9.0.0/20", "eu-west-1a").SubnetId, "node1");
         var imds = new InstanceMetadataService(cloud, _ => null, _time);
         var token = imds.Handle("PUT", "/latest/api/token", node.PrivateIp, null, "60").Body;
         string Get(string path) => imds.Handle("GET", "/latest/meta-data/" + path, node.PrivateIp, token, null).Body;

@@ -1,4 +1,4 @@
-namespace Fathom.Lab.Tests.Demo;
+namespace Fathom.Lab.Tests;
 
 /// <summary>
 /// The README's first command, run as a newcomer runs it: <c>sudo ./run.sh</c>, here in its

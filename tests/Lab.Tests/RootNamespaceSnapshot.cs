@@ -2,7 +2,7 @@ using System.Text;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 
-namespace Fathom.Lab.Tests.Demo;
+namespace Fathom.Lab.Tests;
 
 /// <summary>
 /// What the root namespace looks like to the network stack: links (name, index, MAC, MTU,
