@@ -17,13 +17,14 @@ rm -rf "$results"; mkdir -p "$results"
 # Whatever happens, remove what tests made: namespaces with the test prefix, and a lab
 # started by tests (its own `down` knows every object it made, even after SIGKILL).
 lab_prefix=${FATHOM_TEST_LAB_PREFIX:-ftlab}  # the lab tests' prefix (tests/Lab.Tests, LabFixture.cs)
+netns_prefix=${FATHOM_TEST_NETNS_PREFIX:-ftest-}  # every test namespace's (tests/TestSupport/TestNetns.cs)
 sweep() {
   if [[ $(id -u) -eq 0 ]]; then
     for lab in "$lab_prefix" ftrun; do  # the lab tests' and run.sh test's labs
       [[ -x artifacts/bin/fathomctl ]] && FATHOM_LAB_PREFIX=$lab artifacts/bin/fathomctl lab down >/dev/null 2>&1
       rm -f "/run/lock/fathom-lab-$lab.lock"  # nobody else changes the test labs now
     done
-    for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep -E "^(ftest-|$lab_prefix-|ftrun-|fathom-bench-)"); do
+    for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep -E "^($netns_prefix|$lab_prefix-|ftrun-|fathom-bench-)"); do
       ip netns pids "$ns" 2>/dev/null | xargs -r kill -9 2>/dev/null
       ip netns del "$ns" 2>/dev/null
     done

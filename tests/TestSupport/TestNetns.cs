@@ -9,8 +9,12 @@ namespace Fathom.Testing;
 /// </summary>
 public sealed class TestNetns : IDisposable
 {
-    /// <summary>Common prefix of every namespace a test makes.</summary>
-    public const string Prefix = "ftest-";
+    /// <summary>
+    /// Common prefix of every namespace a test makes: <c>ftest-</c>, or <c>FATHOM_TEST_NETNS_PREFIX</c>
+    /// when set, so that two suites running at once on one machine (and ./test.sh's sweep of
+    /// leftovers) never touch each other's namespaces.
+    /// </summary>
+    public static string Prefix { get; } = Environment.GetEnvironmentVariable("FATHOM_TEST_NETNS_PREFIX") is { Length: > 0 } p ? p : "ftest-";
 
     public string Name { get; }
     public string Path => "/run/netns/" + Name;
