@@ -111,66 +111,76 @@ public static class CniResultJson
 
         w.WriteStartObject();
         w.WriteString("cniVersion", version);
-        if (result.Interfaces.Count > 0)
+        if (result.Interfaces.Count > 0) WriteInterfaces(w, result.Interfaces, v11);
+        if (result.Ips.Count > 0) WriteIps(w, result.Ips, legacyIps);
+        if (result.Routes.Count > 0) WriteRoutes(w, result.Routes, v11);
+        if (result.Dns is { IsEmpty: false } dns) WriteDns(w, dns);
+        w.WriteEndObject();
+    }
+
+    private static void WriteInterfaces(Utf8JsonWriter w, List<CniInterface> interfaces, bool v11)
+    {
+        w.WriteStartArray("interfaces");
+        foreach (var i in interfaces)
         {
-            w.WriteStartArray("interfaces");
-            foreach (var i in result.Interfaces)
-            {
-                w.WriteStartObject();
-                w.WriteString("name", i.Name);
-                if (i.Mac is not null) w.WriteString("mac", i.Mac);
-                if (v11 && i.Mtu is int mtu) w.WriteNumber("mtu", mtu);
-                if (i.Sandbox is not null) w.WriteString("sandbox", i.Sandbox);
-                if (v11 && i.SocketPath is not null) w.WriteString("socketPath", i.SocketPath);
-                if (v11 && i.PciId is not null) w.WriteString("pciID", i.PciId);
-                w.WriteEndObject();
-            }
-            w.WriteEndArray();
-        }
-        if (result.Ips.Count > 0)
-        {
-            w.WriteStartArray("ips");
-            foreach (var ip in result.Ips)
-            {
-                w.WriteStartObject();
-                if (legacyIps)
-                    w.WriteString("version", ip.Address.Address.AddressFamily == AddressFamily.InterNetworkV6 ? "6" : "4");
-                if (ip.Interface is int index) w.WriteNumber("interface", index);
-                w.WriteString("address", ip.Address.ToString());
-                if (ip.Gateway is not null) w.WriteString("gateway", ip.Gateway.ToString());
-                w.WriteEndObject();
-            }
-            w.WriteEndArray();
-        }
-        if (result.Routes.Count > 0)
-        {
-            w.WriteStartArray("routes");
-            foreach (var r in result.Routes)
-            {
-                w.WriteStartObject();
-                w.WriteString("dst", r.Destination.ToString());
-                if (r.Gateway is not null) w.WriteString("gw", r.Gateway.ToString());
-                if (v11)
-                {
-                    if (r.Mtu is int mtu) w.WriteNumber("mtu", mtu);
-                    if (r.AdvMss is int advmss) w.WriteNumber("advmss", advmss);
-                    if (r.Priority is int priority) w.WriteNumber("priority", priority);
-                    if (r.Table is int table) w.WriteNumber("table", table);
-                    if (r.Scope is int scope) w.WriteNumber("scope", scope);
-                }
-                w.WriteEndObject();
-            }
-            w.WriteEndArray();
-        }
-        if (result.Dns is { IsEmpty: false } dns)
-        {
-            w.WriteStartObject("dns");
-            if (dns.Nameservers.Count > 0) WriteStrings(w, "nameservers", dns.Nameservers);
-            if (dns.Domain is not null) w.WriteString("domain", dns.Domain);
-            if (dns.Search.Count > 0) WriteStrings(w, "search", dns.Search);
-            if (dns.Options.Count > 0) WriteStrings(w, "options", dns.Options);
+            w.WriteStartObject();
+            w.WriteString("name", i.Name);
+            if (i.Mac is not null) w.WriteString("mac", i.Mac);
+            if (v11 && i.Mtu is int mtu) w.WriteNumber("mtu", mtu);
+            if (i.Sandbox is not null) w.WriteString("sandbox", i.Sandbox);
+            if (v11 && i.SocketPath is not null) w.WriteString("socketPath", i.SocketPath);
+            if (v11 && i.PciId is not null) w.WriteString("pciID", i.PciId);
             w.WriteEndObject();
         }
+        w.WriteEndArray();
+    }
+
+    // 0.3.x and 0.4.0 say each address's family as ips[].version; 1.0.0 dropped it.
+    private static void WriteIps(Utf8JsonWriter w, List<CniIpConfig> ips, bool legacyIps)
+    {
+        w.WriteStartArray("ips");
+        foreach (var ip in ips)
+        {
+            w.WriteStartObject();
+            if (legacyIps)
+                w.WriteString("version", ip.Address.Address.AddressFamily == AddressFamily.InterNetworkV6 ? "6" : "4");
+            if (ip.Interface is int index) w.WriteNumber("interface", index);
+            w.WriteString("address", ip.Address.ToString());
+            if (ip.Gateway is not null) w.WriteString("gateway", ip.Gateway.ToString());
+            w.WriteEndObject();
+        }
+        w.WriteEndArray();
+    }
+
+    // mtu, advmss, priority, table and scope are new in 1.1.0: older versions never see them.
+    private static void WriteRoutes(Utf8JsonWriter w, List<CniRoute> routes, bool v11)
+    {
+        w.WriteStartArray("routes");
+        foreach (var r in routes)
+        {
+            w.WriteStartObject();
+            w.WriteString("dst", r.Destination.ToString());
+            if (r.Gateway is not null) w.WriteString("gw", r.Gateway.ToString());
+            if (v11)
+            {
+                if (r.Mtu is int mtu) w.WriteNumber("mtu", mtu);
+                if (r.AdvMss is int advmss) w.WriteNumber("advmss", advmss);
+                if (r.Priority is int priority) w.WriteNumber("priority", priority);
+                if (r.Table is int table) w.WriteNumber("table", table);
+                if (r.Scope is int scope) w.WriteNumber("scope", scope);
+            }
+            w.WriteEndObject();
+        }
+        w.WriteEndArray();
+    }
+
+    private static void WriteDns(Utf8JsonWriter w, CniDns dns)
+    {
+        w.WriteStartObject("dns");
+        if (dns.Nameservers.Count > 0) WriteStrings(w, "nameservers", dns.Nameservers);
+        if (dns.Domain is not null) w.WriteString("domain", dns.Domain);
+        if (dns.Search.Count > 0) WriteStrings(w, "search", dns.Search);
+        if (dns.Options.Count > 0) WriteStrings(w, "options", dns.Options);
         w.WriteEndObject();
     }
 
