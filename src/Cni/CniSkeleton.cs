@@ -59,8 +59,7 @@ public static class CniSkeleton
             result = handler(request, new CniContext(datapath, ipam, invocation.Environment, invocation.Stderr));
             if (result is not null)
             {
-                var json = CniResultJson.Serialize(result, version, indented: true);
-                invocation.Stdout.Write(json);
+                invocation.Stdout.Write(CniResultJson.Serialize(result, version, indented: true));
                 invocation.Stdout.Flush();
             }
             return 0;
@@ -78,20 +77,21 @@ public static class CniSkeleton
         {
             // Logged once the config (which names the log file) is known, even if the rest failed.
             if (config?.LogFile is { Length: > 0 } logFile)
-            {
-                request ??= new CniRequest
-                {
-                    Command = command,
-                    ContainerId = invocation.Get("CNI_CONTAINERID") ?? "",
-                    NetnsPath = invocation.Get("CNI_NETNS"),
-                    IfName = invocation.Get("CNI_IFNAME") ?? "",
-                    Mode = modes.NameFor(config),
-                    Config = config,
-                };
-                CniLog.Append(logFile, invocation.Time.GetUtcNow(), invocation.Time.GetElapsedTime(started), request, result, error);
-            }
+                CniLog.Append(logFile, invocation.Time.GetUtcNow(), invocation.Time.GetElapsedTime(started),
+                    request ?? PartialRequest(command, config, modes, invocation), result, error);
         }
     }
+
+    // What the log says of an invocation refused before its request was built (a bad environment, an unsupported command).
+    private static CniRequest PartialRequest(CniCommand command, NetworkConfig config, CniModes modes, CniInvocation invocation) => new()
+    {
+        Command = command,
+        ContainerId = invocation.Get("CNI_CONTAINERID") ?? "",
+        NetnsPath = invocation.Get("CNI_NETNS"),
+        IfName = invocation.Get("CNI_IFNAME") ?? "",
+        Mode = modes.NameFor(config),
+        Config = config,
+    };
 
     /// <summary>Writes the spec's error object.</summary>
     public static void WriteError(Stream stdout, string version, CniException error)
