@@ -18,6 +18,7 @@ declare -A FATHOM_PKGS=(
   [/sbin/dhclient]=isc-dhcp-client
   [/usr/bin/jq]=jq
   [/usr/bin/ping]=iputils-ping
+  [/usr/sbin/ethtool]=ethtool                     # bench dataplane --gro: veth GRO
   [/usr/bin/pgrep]=procps                         # pgrep and sysctl, used by the tests
   [/usr/sbin/iptables]=iptables                   # portmap in the chain tests; iptables-save for the root-netns check
   [/usr/sbin/nft]=nftables                        # the root-netns check of the run.sh test

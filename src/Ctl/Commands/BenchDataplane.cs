@@ -16,7 +16,9 @@ namespace Fathom.Ctl;
 /// <param name="Rounds">How many times every wiring is measured; the rounds interleave the wirings.</param>
 /// <param name="Streams">Parallel TCP streams per run (iperf3 -P).</param>
 /// <param name="JsonPath">Where to write every sample and ratio as JSON, or null.</param>
-internal sealed record BenchDataplaneOptions(int Seconds = 5, int Rounds = 3, int Streams = 1, string? JsonPath = null);
+/// <param name="Gro">Turn on GRO of the veths of Fathom's wiring (veth NAPI GRO, ethtool -K DEV gro on), so a
+/// burst crossing the node is handled as one large packet.</param>
+internal sealed record BenchDataplaneOptions(int Seconds = 5, int Rounds = 3, int Streams = 1, string? JsonPath = null, bool Gro = false);
 
 /// <summary>
 /// <c>fathomctl bench dataplane</c> (issue 10 §4): TCP throughput between two pods on two nodes,
@@ -42,19 +44,20 @@ internal sealed class BenchDataplane(BenchScratch scratch, BenchDataplaneOptions
     internal static readonly Option<int> Seconds = NumberOptions.Count("--seconds", "Length of one iperf3 run, in seconds.", 5);
     internal static readonly Option<int> Rounds = NumberOptions.Count("--rounds", "How many times each wiring is measured, interleaved.", 3);
     internal static readonly Option<int> Streams = NumberOptions.Count("--streams", "Parallel TCP streams per run (iperf3 -P).", 1);
+    internal static readonly Option<bool> Gro = new("--gro") { Description = "Turn on GRO (ethtool -K DEV gro on) on both ends of the pod veths of Fathom's wiring." };
     internal static readonly Option<string> Json = new("--json") { Description = "Also write every sample, ratio and target to this JSON file.", HelpName = "FILE" };
 
     public static Command Create()
     {
         var command = new Command("dataplane", "TCP throughput pod↔pod across two nodes, as a share of node↔node: Fathom's host-gw and overlay wiring beside the classic bridge wiring.")
         {
-            Seconds, Rounds, Streams, Json,
+            Seconds, Rounds, Streams, Gro, Json,
         };
         command.SetAction(parse =>
         {
             if (!Environment.IsPrivilegedProcess)
                 throw new InvalidOperationException("needs root: it creates namespaces, veths, bridges and VXLAN devices (sudo fathomctl bench dataplane)");
-            var options = new BenchDataplaneOptions(parse.GetValue(Seconds), parse.GetValue(Rounds), parse.GetValue(Streams), parse.GetValue(Json));
+            var options = new BenchDataplaneOptions(parse.GetValue(Seconds), parse.GetValue(Rounds), parse.GetValue(Streams), parse.GetValue(Json), parse.GetValue(Gro));
             using var scratch = new BenchScratch();
             return new BenchDataplane(scratch, options).Run();
         });
@@ -199,6 +202,11 @@ internal sealed class BenchDataplane(BenchScratch scratch, BenchDataplaneOptions
             pods[i] = scratch.NameFor($"{role}{i + 1}");
             using var pod = NetlinkHandle.OpenIn(podNs);
             WithNode(node, host => wire(node, host, podNs, pod));
+            if (options.Gro)
+            {
+                Run("ip", "netns", "exec", pods[i], "ethtool", "-K", "eth0", "gro", "on");
+                Run("ip", "netns", "exec", _nodes[i], "ethtool", "-K", $"f{role[1..]}{i}", "gro", "on");
+            }
         }
         return pods;
     }
