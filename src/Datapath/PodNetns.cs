@@ -39,16 +39,14 @@ public static class PodNetns
     }
 
     /// <summary>
-    /// True when <paramref name="netns"/> is the namespace the plugin runs in: the same nsfs file
-    /// (device and inode, as <c>ip netns identify</c> and the kernel's ns_match compare them).
+    /// True when <paramref name="netns"/> is the namespace the plugin runs in: the same nsfs inode.
+    /// Every namespace file lives on the one nsfs superblock, so its inode alone names it (it is
+    /// what <c>ip netns identify</c> compares, and what <c>readlink /proc/self/ns/net</c> shows).
     /// </summary>
     public static bool IsPluginOwn(NetnsHandle netns)
     {
         ArgumentNullException.ThrowIfNull(netns);
         using var own = KernelCall.Run("open the plugin's own netns", Netns.OpenCurrent);
-        var a = Interop.Identity(netns.Fd);
-        var b = Interop.Identity(own.Fd);
-        // Unreadable identities (never seen: both are open nsfs files) fall back to the inode alone.
-        return a is { } x && b is { } y ? x == y : netns.Inode == own.Inode;
+        return netns.Inode == own.Inode;
     }
 }
