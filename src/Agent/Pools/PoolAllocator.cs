@@ -23,7 +23,7 @@ public sealed record PoolAllocatorOptions
 }
 
 /// <summary>
-/// <see cref="Hosting.AllocationService.AllocateNew"/> from the pools: an underlay ADD takes a warm
+/// <c>AllocationService.AllocateNew</c> from the pools: an underlay ADD takes a warm
 /// ENI whole, a shared one a free IP; when none is free it waits for the refiller up to a bound,
 /// then fails with code 11 naming the cause (the instance's ENI limit, the subnet full, throttling,
 /// still attaching). A host device or veth name still being torn down is waited for, never a failure.
