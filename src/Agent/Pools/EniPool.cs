@@ -147,6 +147,11 @@ public sealed class EniPool
         }
         foreach (var eni in Enis())
             PrepareDevice(eni);
+        // A pod's record whose ENI the cloud no longer attaches here: the record stays (its DEL or GC frees it), said once per reconcile.
+        var attachedIds = attached.Select(e => e.EniId).ToHashSet(StringComparer.Ordinal);
+        foreach (var record in _store.All().Where(r => !attachedIds.Contains(r.Allocation.EniId)))
+            _log.Warning("pool.eni-gone", $"{record.Key} holds {record.Allocation.Ip} of {record.Allocation.EniId}, which is no longer attached to {Self.InstanceId}",
+                ("eni", record.Allocation.EniId), ("containerId", record.ContainerId));
     }
 
     /// <summary>Adds an ENI the refiller attached.</summary>

@@ -236,4 +236,37 @@ public sealed class EniPoolTests : IAsyncLifetime
         Assert.True(_lab.Cloud.TryGetEni(young.EniId, out _));
         Assert.True(_lab.Cloud.TryGetEni(otherCluster.EniId, out _));
     }
+
+    [Fact]
+    public async Task When_the_cloud_throttles_every_attach_the_add_fails_with_code_11_naming_it()
+    {
+        var instance = await _lab.LaunchAsync("m5.large", "node-1");
+        _lab.Faults.SetThrottleRate(1.0, "CreateNetworkInterface");
+        await using var node = await NodeAsync(instance, new PoolTargets { WarmEnis = 1, WarmIps = 0 },
+            new PoolAllocatorOptions { Timeout = TimeSpan.FromSeconds(1) });
+        var error = Assert.IsType<ErrorReply>(await node.AllocateAsync("pod-a", AllocationMode.Underlay));
+        Assert.Equal(AgentErrorCode.TryAgainLater, error.Code);
+        Assert.Contains("throttling", error.Message, StringComparison.Ordinal);
+        Assert.Contains("RequestLimitExceeded", error.Message, StringComparison.Ordinal);
+
+        // The weather clears: the same ADD, retried by the runtime, succeeds.
+        _lab.Faults.Clear();
+        Assert.IsType<AllocatedReply>(await node.AllocateAsync("pod-a", AllocationMode.Underlay));
+    }
+
+    [Fact]
+    public async Task A_record_whose_eni_is_gone_is_kept_and_reported()
+    {
+        var instance = await _lab.LaunchAsync("c5.4xlarge", "node-1");
+        await using var node = await NodeAsync(instance, new PoolTargets { WarmEnis = 1, WarmIps = 0 });
+        await node.UntilAsync(s => s.Enis.Count(e => e.IsWarm) == 1, "a warm ENI");
+        var underlay = Assert.IsType<UnderlayAllocation>(Assert.IsType<AllocatedReply>(await node.AllocateAsync("pod-a", AllocationMode.Underlay)).Allocation);
+        // Someone detaches it behind the agent's back.
+        Assert.True(_lab.Cloud.TryGetEni(underlay.EniId, out var eni));
+        await _lab.Cloud.DetachNetworkInterfaceAsync(eni.Attachment!.AttachmentId, force: true);
+        await node.Refiller.ReconcileAsync();
+        Assert.DoesNotContain(node.Pool.Enis(), e => e.EniId == underlay.EniId);
+        Assert.True(node.Store.TryGet(new AttachmentKey("net", "pod-a", "eth0"), out _));
+        Assert.NotEmpty(_fixture.Events("pool.eni-gone"));
+    }
 }
