@@ -269,4 +269,22 @@ public sealed class EniPoolTests : IAsyncLifetime
         Assert.True(node.Store.TryGet(new AttachmentKey("net", "pod-a", "eth0"), out _));
         Assert.NotEmpty(_fixture.Events("pool.eni-gone"));
     }
+
+    [Fact]
+    public async Task On_a_cold_pool_attaches_overlap_and_the_first_pod_waits_about_one_attach()
+    {
+        // DESIGN §9: cold pool, 500 ms attach latency → first pod networked within attach latency + 1 s.
+        var instance = await _lab.LaunchAsync("c5.4xlarge", "node-1");
+        _lab.Faults.AttachLatency = TimeSpan.FromMilliseconds(500);
+        await using var node = await NodeAsync(instance, new PoolTargets { WarmEnis = 3, WarmIps = 0 },
+            new PoolAllocatorOptions { Timeout = TimeSpan.FromSeconds(10) });
+        // The refiller started attaching as the node started; the pod arrives now (the provider's first calls, JIT, are behind us).
+        var started = System.Diagnostics.Stopwatch.StartNew();
+        Assert.IsType<AllocatedReply>(await node.AllocateAsync("pod-a", AllocationMode.Underlay));
+        Assert.True(started.Elapsed < TimeSpan.FromMilliseconds(1500), $"first pod after {started.Elapsed.TotalMilliseconds:0} ms");
+        // The first three attaches were asked for together: one after another, each would start 500 ms after the last.
+        await node.UntilAsync(s => s.Enis.Count(e => e.IsWarm) == 3, "the pool refilled");
+        var first = _lab.Tagged("test").Select(e => e.Attachment!.AttachTime).Order().Take(3).ToList();
+        Assert.True(first[2] - first[0] < TimeSpan.FromMilliseconds(400), $"attaches started {string.Join(", ", first.Select(t => t.ToString("HH:mm:ss.fff", System.Globalization.CultureInfo.InvariantCulture)))}");
+    }
 }

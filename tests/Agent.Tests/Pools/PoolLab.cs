@@ -58,7 +58,7 @@ internal sealed class PoolLab : IAsyncDisposable
         var resilient = new ResilientCloudProvider(new LabMetadata(aws, Cloud, instance.InstanceId), new CloudResilienceOptions
         {
             Backoff = new BackoffPolicy { MaxAttempts = 12, BaseDelay = TimeSpan.FromMilliseconds(2), MaxDelay = TimeSpan.FromMilliseconds(20) },
-        });
+        }, random: new Random(11));
         _owned.AddRange([imds, aws, resilient]);
         return resilient;
     }
