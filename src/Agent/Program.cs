@@ -1,5 +1,8 @@
 using System.Runtime.InteropServices;
 using Fathom.Agent.Hosting;
+using Fathom.Agent.Pools;
+using Fathom.Cloud;
+using Fathom.Cloud.Aws;
 using Fathom.Agent.Teardown;
 
 namespace Fathom.Agent;
@@ -52,12 +55,17 @@ internal static class Program
         using var interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
 
         AgentHost host;
+        ResilientCloudProvider? cloud = null;
         try
         {
-            host = AgentHost.Start(config, log, KernelTeardownNotWired);
+            if (config.Cloud is { } cloudConfig)
+                cloud = await CloudForAsync(cloudConfig).ConfigureAwait(false);
+            host = cloud is null
+                ? AgentHost.Start(config, log, KernelTeardownNotWired)
+                : await AgentHost.StartAsync(config, log, KernelTeardownNotWired, cloud, new KernelNodeDevices()).ConfigureAwait(false);
         }
         catch (Exception e) when (e is InvalidOperationException or IOException or UnauthorizedAccessException
-            or System.Net.HttpListenerException or System.Net.Sockets.SocketException)
+            or System.Net.HttpListenerException or System.Net.Sockets.SocketException or CloudException)
         {
             log.Error("agent.start-failed", $"fathom-agent could not start: {e.Message}", ("error", e.GetType().Name));
             return 1;
@@ -66,6 +74,7 @@ internal static class Program
         await stop.Task.ConfigureAwait(false);
         log.Info("agent.stopping", "signal received: stopping");
         await host.DisposeAsync().ConfigureAwait(false);
+        cloud?.Dispose();
         return 0;
 
         void Stop(PosixSignalContext context)
@@ -73,6 +82,20 @@ internal static class Program
             context.Cancel = true;
             stop.TrySetResult();
         }
+    }
+
+    /// <summary>The cloud as <c>cloud</c> in agent.json says, behind token buckets and backoff (DESIGN §4).</summary>
+    private static async Task<ResilientCloudProvider> CloudForAsync(CloudConfig config)
+    {
+        var imds = new ImdsClient(config.ImdsEndpoint is { } imdsUrl ? new ImdsClientOptions { Endpoint = new Uri(imdsUrl) } : null);
+        // No region configured: the instance's own, from IMDS. The provider and IMDS client live as long as the process.
+        var aws = await AwsCloudProvider.CreateAsync(new AwsCloudOptions
+        {
+            Region = config.Region,
+            ServiceUrl = config.ServiceUrl is { } url ? new Uri(url) : null,
+            StaticCredentials = config.AccessKeyId is { } key ? new AwsStaticCredentials(key, config.SecretAccessKey!) : null,
+        }, imds).ConfigureAwait(false);
+        return new ResilientCloudProvider(aws);
     }
 
     /// <summary>

@@ -31,11 +31,19 @@ public sealed record AgentConfig
     public double IpCooldownSeconds { get; set; } = IpCooldownDefault;
 
     /// <summary>
-    /// Whether state writes are fsync'ed (<see cref="State.StateDirectory.SyncWrites"/>): true
-    /// survives power loss too, at two fsyncs per write on the ADD and DEL paths; false survives any
-    /// death of the agent process and costs no disk flush.
+    /// Whether state writes are fsync'ed (<see cref="State.StateDirectory.SyncWrites"/>). Default
+    /// false: a write renamed into place already survives any death of the agent process (the page
+    /// cache outlives it), and fsync only guards against power loss, after which every pod of the
+    /// node is gone with its namespace anyway; its two flushes per write would spend DEL's whole
+    /// ≤ 5 ms budget (DESIGN §9). True for nodes that want the records to survive a crash of the kernel.
     /// </summary>
-    public bool SyncStateWrites { get; set; } = true;
+    public bool SyncStateWrites { get; set; }
+
+    /// <summary>The cloud the pools come from; null: no pools (an ADD the store does not hold fails with code 11).</summary>
+    public CloudConfig? Cloud { get; set; }
+
+    /// <summary>The warm pools; null with a <see cref="Cloud"/> is an error, since the cluster name is needed to tag ENIs.</summary>
+    public PoolConfig? Pools { get; set; }
 
     /// <summary>The least level logged: debug, info, warning or error.</summary>
     public string LogLevel { get; set; } = "info";
@@ -110,6 +118,12 @@ public sealed record AgentConfig
             throw new AgentConfigException($"{source}: ipCooldownSeconds {IpCooldownSeconds} is outside 0..3600");
         if (LogLevel is not ("debug" or "info" or "warning" or "error"))
             throw new AgentConfigException($"{source}: logLevel '{LogLevel}' is not one of debug, info, warning, error");
+        if (Cloud is not null && Pools is null)
+            throw new AgentConfigException($"{source}: cloud is set but pools is not: pools.cluster (at least) is needed to tag the ENIs the agent creates");
+        if (Pools is not null && Cloud is null)
+            throw new AgentConfigException($"{source}: pools is set but cloud is not: the pools need a cloud to fill them");
+        Cloud?.Validate(source);
+        Pools?.Validate(source);
     }
 }
 
@@ -123,4 +137,6 @@ public sealed class AgentConfigException(string message) : Exception(message);
     UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow,
     RespectNullableAnnotations = true)]
 [JsonSerializable(typeof(AgentConfig))]
+[JsonSerializable(typeof(CloudConfig))]
+[JsonSerializable(typeof(PoolConfig))]
 internal sealed partial class AgentConfigJson : JsonSerializerContext;

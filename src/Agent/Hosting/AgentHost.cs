@@ -1,6 +1,8 @@
 using System.Globalization;
 using System.Text;
+using Fathom.Agent.Pools;
 using Fathom.Agent.Protocol;
+using Fathom.Cloud;
 using Fathom.Agent.State;
 using Fathom.Agent.Teardown;
 
@@ -16,8 +18,9 @@ public sealed class AgentHost : IAsyncDisposable
     private readonly StateDirectory _state;
 
     private AgentHost(StateDirectory state, AllocationStore store, IpCooldown cooldown, TeardownQueue teardown,
-        AllocationService service, AgentListener listener, MetricsEndpoint? metrics)
+        AllocationService service, AgentListener listener, MetricsEndpoint? metrics, NodePools? pools = null)
     {
+        Pools = pools;
         _state = state;
         Store = store;
         Cooldown = cooldown;
@@ -41,6 +44,9 @@ public sealed class AgentHost : IAsyncDisposable
 
     /// <summary>The plugin's socket.</summary>
     public AgentListener Listener { get; }
+
+    /// <summary>The warm pools, or null when the agent runs without a cloud.</summary>
+    public NodePools? Pools { get; }
 
     /// <summary>The metrics and health endpoint, or null when none is configured.</summary>
     public MetricsEndpoint? Metrics { get; }
@@ -95,6 +101,81 @@ public sealed class AgentHost : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Starts an agent with its warm pools: as <see cref="Start"/>, and before serving, the instance
+    /// learnt from the metadata service, its limits from the cloud, the pool rebuilt from the cloud
+    /// and the state (reconcile, the leaked-ENI sweep), the refiller started. ADDs are then served
+    /// from the pools; a teardown job done puts its ENI back to warm (its IP keeps cooling).
+    /// </summary>
+    /// <param name="config">Paths, addresses, and <see cref="AgentConfig.Pools"/> (required here).</param>
+    /// <param name="log">Where it logs.</param>
+    /// <param name="teardownExecutor">Does the kernel work of teardown jobs.</param>
+    /// <param name="cloud">The cloud (a <see cref="ResilientCloudProvider"/> in production).</param>
+    /// <param name="devices">The node's devices (<see cref="KernelNodeDevices"/> in production).</param>
+    /// <param name="time">The clock.</param>
+    /// <param name="allowedUid">The uid allowed on the socket.</param>
+    /// <param name="cancellationToken">Cancels the start.</param>
+    public static async Task<AgentHost> StartAsync(AgentConfig config, AgentLog log, TeardownExecutor teardownExecutor,
+        ICloudProvider cloud, INodeDevices devices, TimeProvider? time = null, uint allowedUid = 0, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        ArgumentNullException.ThrowIfNull(log);
+        ArgumentNullException.ThrowIfNull(teardownExecutor);
+        var poolConfig = config.Pools ?? throw new ArgumentException("the config has no pools section", nameof(config));
+        time ??= TimeProvider.System;
+        var state = StateDirectory.Open(config.StateDir, log, time, config.SyncStateWrites);
+        TeardownQueue? teardown = null;
+        NodePools? pools = null;
+        AgentListener? listener = null;
+        try
+        {
+            var store = AllocationStore.Open(state);
+            var cooldown = IpCooldown.Open(state, TimeSpan.FromSeconds(config.IpCooldownSeconds));
+            // A job done frees its ENI (or veth name): the pool hears of it, so a waiting ADD or the refiller looks again.
+            teardown = TeardownQueue.Open(state, async (job, ct) =>
+            {
+                await teardownExecutor(job, ct).ConfigureAwait(false);
+                pools?.Pool.Notify();
+            });
+            teardown.Start();
+            pools = await NodePools.StartAsync(cloud, poolConfig, store, cooldown, teardown, devices, log, time, cancellationToken).ConfigureAwait(false);
+            var running = pools;
+            var service = new AllocationService(store, cooldown, teardown, log, time)
+            {
+                AllocateNew = running.Allocator.AllocateAsync,
+                PoolView = () => running.Status(store),
+                Released = running.Pool.Notify,
+            };
+            listener = AgentListener.Start(config.SocketPath, service, new AgentListenerOptions
+            {
+                AllowedUid = allowedUid,
+                Log = line => log.Info("socket", line, ("socket", config.SocketPath)),
+            });
+            MetricsEndpoint? metrics = null;
+            if (config.MetricsEndPoint is { } endpoint)
+            {
+                var l = listener;
+                var t = teardown;
+                metrics = MetricsEndpoint.Start(endpoint, () => true, () => RenderMetrics(store, cooldown, t, l) + running.RenderMetrics());
+            }
+            log.Info("agent.started", $"fathom-agent serving {config.SocketPath} with pools for {poolConfig.Cluster}/{poolConfig.EffectiveNodeName}, state in {config.StateDir}",
+                ("socket", config.SocketPath), ("stateDir", config.StateDir), ("metrics", config.MetricsAddress),
+                ("allocations", store.Count), ("teardowns", teardown.Pending().Count), ("enis", running.Pool.Enis().Count));
+            return new AgentHost(state, store, cooldown, teardown, service, listener, metrics, running);
+        }
+        catch
+        {
+            if (listener is not null)
+                await listener.DisposeAsync().ConfigureAwait(false);
+            if (pools is not null)
+                await pools.DisposeAsync().ConfigureAwait(false);
+            if (teardown is not null)
+                await teardown.DisposeAsync().ConfigureAwait(false);
+            state.Dispose();
+            throw;
+        }
+    }
+
     /// <summary>The Prometheus text of the agent's state.</summary>
     internal static string RenderMetrics(AllocationStore store, IpCooldown cooldown, TeardownQueue teardown, AgentListener listener)
     {
@@ -126,6 +207,8 @@ public sealed class AgentHost : IAsyncDisposable
         if (Metrics is not null)
             await Metrics.DisposeAsync().ConfigureAwait(false);
         await Listener.DisposeAsync().ConfigureAwait(false);
+        if (Pools is not null)
+            await Pools.DisposeAsync().ConfigureAwait(false);
         await Teardown.DisposeAsync().ConfigureAwait(false);
         _state.Log.Info("agent.stopped", "fathom-agent stopped");
         _state.Dispose();

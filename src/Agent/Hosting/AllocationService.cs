@@ -36,6 +36,12 @@ public sealed class AllocationService : IAgentService
     /// </summary>
     public Func<AllocateRequest, CancellationToken, ValueTask<AgentReply>>? AllocateNew { get; init; }
 
+    /// <summary>The pools and ENIs <see cref="StatusAsync"/> reports (from the pools), or null when there are none.</summary>
+    public Func<(IReadOnlyList<PoolStatus> Pools, IReadOnlyList<EniStatus> Enis)>? PoolView { get; init; }
+
+    /// <summary>Called after a release (DEL, GC) freed something: the pools' refiller looks again.</summary>
+    public Action? Released { get; init; }
+
     /// <summary>The version <see cref="StatusAsync"/> reports.</summary>
     public string AgentVersion { get; init; } = typeof(AllocationService).Assembly.GetName().Version?.ToString() ?? "unknown";
 
@@ -140,17 +146,19 @@ public sealed class AllocationService : IAgentService
     {
         var records = _store.All();
         var cooling = _cooldown.Cooling();
+        var view = PoolView?.Invoke();
         return ValueTask.FromResult<AgentReply>(new StatusReply
         {
             Status = new AgentStatus
             {
                 AgentVersion = AgentVersion,
                 Time = _time.GetUtcNow(),
-                Pools =
+                Pools = view?.Pools ??
                 [
                     new PoolStatus { Mode = AllocationMode.Underlay, InUse = records.Count(r => r.Allocation is UnderlayAllocation) },
                     new PoolStatus { Mode = AllocationMode.Shared, InUse = records.Count(r => r.Allocation is SharedAllocation), Cooling = cooling.Count },
                 ],
+                Enis = view?.Enis ?? [],
                 Allocations =
                 [
                     .. records.OrderBy(r => r.Network, StringComparer.Ordinal).ThenBy(r => r.ContainerId, StringComparer.Ordinal)
@@ -200,7 +208,9 @@ public sealed class AllocationService : IAgentService
                     });
                     break;
             }
-            return _store.TryRelease(key, out _);
+            var released = _store.TryRelease(key, out _);
+            if (released) Released?.Invoke();
+            return released;
         }
     }
 }

@@ -86,6 +86,13 @@ public sealed class AllocationStore
             return _underlayByEni.ContainsKey(eniId) || _sharedByEni.ContainsKey(eniId);
     }
 
+    /// <summary>Whether an underlay pod holds the ENI whole.</summary>
+    public bool IsEniHeldWhole(string eniId)
+    {
+        lock (_gate)
+            return _underlayByEni.ContainsKey(eniId);
+    }
+
     /// <summary>
     /// Records, durably and before anything acts on it, that <paramref name="key"/> holds
     /// <paramref name="allocation"/> (<see cref="AllocationState.Pending"/>). Asking again for the same

@@ -1,0 +1,166 @@
+using System.Globalization;
+using System.Text;
+using Fathom.Agent.Pools;
+using Fathom.Agent.Protocol;
+using Fathom.Agent.State;
+using Fathom.Agent.Teardown;
+using Fathom.Cloud;
+
+namespace Fathom.Agent.Hosting;
+
+/// <summary>
+/// A node's pools, running: who this instance is (the metadata service) and what its type allows,
+/// the <see cref="EniPool"/>, its <see cref="Refiller"/> and the <see cref="PoolAllocator"/> that
+/// serves ADDs from it; what status and metrics show of them.
+/// </summary>
+public sealed class NodePools : IAsyncDisposable
+{
+    private NodePools(EniPool pool, Refiller refiller, PoolAllocator allocator, PoolConfig config)
+    {
+        Pool = pool;
+        Refiller = refiller;
+        Allocator = allocator;
+        Config = config;
+    }
+
+    /// <summary>The pool.</summary>
+    public EniPool Pool { get; }
+
+    /// <summary>What fills it.</summary>
+    public Refiller Refiller { get; }
+
+    /// <summary>What serves ADDs from it (<see cref="AllocationService.AllocateNew"/>).</summary>
+    public PoolAllocator Allocator { get; }
+
+    /// <summary>The config it runs on.</summary>
+    public PoolConfig Config { get; }
+
+    /// <summary>
+    /// Learns the instance from the metadata service and its limits from the cloud, rebuilds the
+    /// pool from the cloud (reconcile, the leaked-ENI sweep), and starts refilling.
+    /// </summary>
+    /// <exception cref="CloudException">The metadata service or the cloud could not say who this instance is.</exception>
+    public static async Task<NodePools> StartAsync(ICloudProvider cloud, PoolConfig config, AllocationStore store, IpCooldown cooldown,
+        TeardownQueue teardown, INodeDevices devices, AgentLog log, TimeProvider? time = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(cloud);
+        ArgumentNullException.ThrowIfNull(config);
+        time ??= TimeProvider.System;
+        var self = await cloud.DescribeSelfAsync(cancellationToken).ConfigureAwait(false);
+        var limits = await cloud.GetInstanceLimitsAsync(self.InstanceType, cancellationToken).ConfigureAwait(false);
+        log.Info("pool.identity", $"instance {self.InstanceId} ({self.InstanceType}: {limits.MaxEnis} ENIs × {limits.Ipv4PerEni} IPv4) in {self.SubnetId}",
+            ("instance", self.InstanceId), ("type", self.InstanceType), ("maxEnis", limits.MaxEnis), ("ipv4PerEni", limits.Ipv4PerEni));
+        var pool = new EniPool(self, limits, store, cooldown, teardown, devices, log);
+        var refiller = new Refiller(pool, cloud, new RefillerOptions
+        {
+            Cluster = config.Cluster,
+            NodeName = config.EffectiveNodeName,
+            Targets = config.Targets,
+            SubnetIds = config.SubnetIds,
+            SecurityGroupIds = config.SecurityGroupIds,
+            Interval = TimeSpan.FromSeconds(config.RefillIntervalSeconds),
+            ReconcileInterval = TimeSpan.FromSeconds(config.ReconcileIntervalSeconds),
+            ParallelAttaches = config.ParallelAttaches,
+        }, log, time);
+        var allocator = new PoolAllocator(pool, refiller, teardown, new PoolAllocatorOptions
+        {
+            DefaultMode = config.DefaultAllocationMode,
+            FallbackToShared = config.Fallback == "shared",
+            Timeout = TimeSpan.FromSeconds(config.AllocateTimeoutSeconds),
+            Mtu = config.Mtu,
+        }, time);
+        await refiller.StartAsync(cancellationToken).ConfigureAwait(false);
+        return new NodePools(pool, refiller, allocator, config);
+    }
+
+    /// <summary>The pools and ENIs as <c>fathomctl status</c> shows them.</summary>
+    public (IReadOnlyList<PoolStatus> Pools, IReadOnlyList<EniStatus> Enis) Status(AllocationStore store)
+    {
+        ArgumentNullException.ThrowIfNull(store);
+        var snapshot = Pool.Snapshot();
+        var byId = snapshot.Enis.ToDictionary(e => e.EniId, StringComparer.Ordinal);
+        var max = Math.Min(snapshot.MaxEnis, Config.MaxEnis ?? int.MaxValue);
+        var pools = new List<PoolStatus>
+        {
+            new()
+            {
+                Mode = AllocationMode.Underlay,
+                Available = snapshot.Enis.Count(e => e.IsWarm),
+                InUse = snapshot.Enis.Count(e => e.Role == EniRole.Exclusive),
+                WarmTarget = Config.WarmEnis,
+                Capacity = Math.Max(0, max - 1),
+            },
+            new()
+            {
+                Mode = AllocationMode.Shared,
+                Available = snapshot.Enis.Where(e => e.Primary || e.Role == EniRole.Hosting).Sum(e => e.FreeIps),
+                InUse = snapshot.Enis.Sum(e => e.UsedIps),
+                Cooling = snapshot.Enis.Sum(e => e.CoolingIps),
+                WarmTarget = Config.WarmIps,
+                Capacity = max * snapshot.SecondaryIpsPerEni,
+            },
+        };
+        var enis = Pool.Enis().Select(e =>
+        {
+            var state = byId.GetValueOrDefault(e.EniId);
+            return new EniStatus
+            {
+                EniId = e.EniId,
+                Mac = string.Join(':', e.Mac.GetAddressBytes().Select(b => b.ToString("x2", CultureInfo.InvariantCulture))),
+                DeviceIndex = e.DeviceIndex,
+                HostDevice = e.HostDevice,
+                SubnetId = e.SubnetId,
+                Use = e.Primary ? "primary" : state?.Role switch
+                {
+                    EniRole.Exclusive => "exclusive",
+                    EniRole.Hosting => "shared",
+                    _ => "warm",
+                },
+                IpsInUse = state?.UsedIps ?? 0,
+                IpsCapacity = snapshot.SecondaryIpsPerEni,
+            };
+        }).ToList();
+        return (pools, enis);
+    }
+
+    /// <summary>The pools' Prometheus text: sizes by state, allocations, code-11 answers, ADD latency.</summary>
+    public string RenderMetrics()
+    {
+        var snapshot = Pool.Snapshot();
+        var text = new StringBuilder();
+        text.Append("# HELP fathom_agent_pool_enis ENIs attached to this instance, by role.\n# TYPE fathom_agent_pool_enis gauge\n");
+        foreach (var (role, count) in new[]
+                 {
+                     ("primary", snapshot.Enis.Count(e => e.Primary)),
+                     ("warm", snapshot.Enis.Count(e => e.IsWarm)),
+                     ("exclusive", snapshot.Enis.Count(e => e.Role == EniRole.Exclusive)),
+                     ("hosting", snapshot.Enis.Count(e => !e.Primary && !e.IsWarm && e.Role == EniRole.Hosting)),
+                     ("attaching", snapshot.AttachingEnis),
+                 })
+            text.Append(CultureInfo.InvariantCulture, $"fathom_agent_pool_enis{{role=\"{role}\"}} {count}\n");
+        text.Append("# HELP fathom_agent_pool_ips Secondary IPs of this instance, by state.\n# TYPE fathom_agent_pool_ips gauge\n");
+        foreach (var (state, count) in new[]
+                 {
+                     ("free", snapshot.Enis.Where(e => e.Role != EniRole.Exclusive).Sum(e => e.FreeIps)),
+                     ("used", snapshot.Enis.Sum(e => e.UsedIps)),
+                     ("cooling", snapshot.Enis.Sum(e => e.CoolingIps)),
+                     ("assigning", snapshot.PendingIps),
+                 })
+            text.Append(CultureInfo.InvariantCulture, $"fathom_agent_pool_ips{{state=\"{state}\"}} {count}\n");
+        text.Append("# HELP fathom_agent_pool_allocations_total New allocations served from the pools.\n# TYPE fathom_agent_pool_allocations_total counter\n");
+        text.Append(CultureInfo.InvariantCulture, $"fathom_agent_pool_allocations_total {Allocator.Allocations}\n");
+        text.Append("# HELP fathom_agent_pool_exhausted_total ADDs answered code 11 because nothing was free within the bound.\n# TYPE fathom_agent_pool_exhausted_total counter\n");
+        text.Append(CultureInfo.InvariantCulture, $"fathom_agent_pool_exhausted_total {Allocator.Failures}\n");
+        var (buckets, observed, sum) = Allocator.Latency.Read();
+        text.Append("# HELP fathom_agent_add_duration_seconds Time to serve a new allocation from the pools.\n# TYPE fathom_agent_add_duration_seconds histogram\n");
+        for (var i = 0; i < buckets.Length; i++)
+            text.Append(CultureInfo.InvariantCulture, $"fathom_agent_add_duration_seconds_bucket{{le=\"{AddLatency.Bounds[i]}\"}} {buckets[i]}\n");
+        text.Append(CultureInfo.InvariantCulture, $"fathom_agent_add_duration_seconds_bucket{{le=\"+Inf\"}} {observed}\n");
+        text.Append(CultureInfo.InvariantCulture, $"fathom_agent_add_duration_seconds_sum {sum}\n");
+        text.Append(CultureInfo.InvariantCulture, $"fathom_agent_add_duration_seconds_count {observed}\n");
+        return text.ToString();
+    }
+
+    /// <summary>Stops refilling.</summary>
+    public ValueTask DisposeAsync() => Refiller.DisposeAsync();
+}

@@ -1,0 +1,337 @@
+using System.Net;
+using System.Net.NetworkInformation;
+using Fathom.Agent.Protocol;
+using Fathom.Agent.State;
+using Fathom.Agent.Teardown;
+using Fathom.Cloud;
+
+namespace Fathom.Agent.Pools;
+
+/// <summary>One ENI attached to this instance, as the pool holds it.</summary>
+public sealed class PoolEni
+{
+    internal PoolEni(Eni eni, bool primary)
+    {
+        EniId = eni.EniId;
+        Mac = eni.Mac;
+        PrimaryIp = eni.PrimaryIp;
+        SubnetId = eni.SubnetId;
+        SubnetCidr = eni.SubnetCidr;
+        DeviceIndex = eni.DeviceIndex ?? 0;
+        AttachmentId = eni.AttachmentId;
+        Primary = primary;
+        foreach (var ip in eni.SecondaryIps) SecondaryIps.Add(ip.ToString());
+    }
+
+    /// <summary>eni-….</summary>
+    public string EniId { get; }
+
+    /// <summary>Its MAC, by which the node finds its device.</summary>
+    public PhysicalAddress Mac { get; }
+
+    /// <summary>Its primary IP (an underlay pod's address).</summary>
+    public IPAddress PrimaryIp { get; }
+
+    /// <summary>Its subnet.</summary>
+    public string SubnetId { get; }
+
+    /// <summary>Its subnet's CIDR (an underlay pod's prefix, the gateway).</summary>
+    public IPNetwork SubnetCidr { get; }
+
+    /// <summary>The attachment's device index (0 for the primary).</summary>
+    public int DeviceIndex { get; }
+
+    /// <summary>The attachment (to detach it).</summary>
+    public string? AttachmentId { get; }
+
+    /// <summary>The instance's primary ENI: hosts IPs, never handed out whole, never released.</summary>
+    public bool Primary { get; }
+
+    /// <summary>Its name in the node's namespace, once known.</summary>
+    public string? HostDevice { get; internal set; }
+
+    /// <summary>Its routing table for shared pods (100 + device index).</summary>
+    public int RouteTable => EniPool.RouteTableBase + DeviceIndex;
+
+    /// <summary>Whether its routing table is installed.</summary>
+    public bool RoutingInstalled { get; internal set; }
+
+    /// <summary>Being released: no longer handed out.</summary>
+    internal bool Releasing { get; set; }
+
+    /// <summary>The secondary IPs the cloud assigned to it (canonical text).</summary>
+    internal SortedSet<string> SecondaryIps { get; } = new(StringComparer.Ordinal);
+
+    /// <summary>The gateway of its subnet.</summary>
+    public IPAddress Gateway => SubnetInfo.GatewayOf(SubnetCidr);
+}
+
+/// <summary>
+/// The runtime pool of one node (DESIGN §4): the ENIs attached to this instance, what each does
+/// (warm, held whole by an underlay pod, hosting secondary IPs), and which IPs are free, used or
+/// cooling. What is in use is never kept twice: it is read from the <see cref="AllocationStore"/>
+/// (the durable truth), the <see cref="IpCooldown"/> and the <see cref="TeardownQueue"/> (an ENI
+/// whose return is pending is not warm yet). Takes reserve in the store under the pool's lock, so
+/// one IP or ENI can never go to two pods, whatever the timing.
+/// </summary>
+public sealed class EniPool
+{
+    /// <summary>Route tables of ENIs are 100 + device index (101 for the first secondary ENI), clear of the kernel's 253–255.</summary>
+    public const int RouteTableBase = 100;
+
+    private readonly Lock _gate = new();
+    private readonly Dictionary<string, PoolEni> _enis = new(StringComparer.Ordinal);
+    private readonly AllocationStore _store;
+    private readonly IpCooldown _cooldown;
+    private readonly TeardownQueue _teardown;
+    private readonly INodeDevices _devices;
+    private readonly AgentLog _log;
+
+    /// <summary>A pool over the agent's state; empty until <see cref="Load"/>.</summary>
+    public EniPool(InstanceIdentity self, InstanceLimits limits, AllocationStore store, IpCooldown cooldown, TeardownQueue teardown,
+        INodeDevices devices, AgentLog log)
+    {
+        Self = self;
+        Limits = limits;
+        _store = store;
+        _cooldown = cooldown;
+        _teardown = teardown;
+        _devices = devices;
+        _log = log;
+    }
+
+    /// <summary>This instance.</summary>
+    public InstanceIdentity Self { get; }
+
+    /// <summary>The instance type's limits.</summary>
+    public InstanceLimits Limits { get; }
+
+    /// <summary>Raised after a take or a return, to wake the refiller.</summary>
+    public event Action? Changed;
+
+    /// <summary>ENIs being created and attached now (the refiller's count).</summary>
+    internal int Attaching { get; set; }
+
+    /// <summary>Secondary IPs being assigned now.</summary>
+    internal int PendingIps { get; set; }
+
+    /// <summary>The ENIs, ordered by device index.</summary>
+    public IReadOnlyList<PoolEni> Enis()
+    {
+        lock (_gate) return [.. _enis.Values.OrderBy(e => e.DeviceIndex)];
+    }
+
+    /// <summary>
+    /// Replaces what the pool knows with <paramref name="attached"/>, the instance's ENIs as the cloud
+    /// describes them (start, reconcile). Device names and route tables are (re)found.
+    /// </summary>
+    public void Load(IReadOnlyList<Eni> attached)
+    {
+        lock (_gate)
+        {
+            var before = new Dictionary<string, PoolEni>(_enis, StringComparer.Ordinal);
+            _enis.Clear();
+            foreach (var eni in attached)
+            {
+                if (eni.AttachmentState is not (EniAttachmentState.Attached or EniAttachmentState.Attaching))
+                    continue;
+                var entry = new PoolEni(eni, eni.EniId == Self.PrimaryEniId);
+                if (before.TryGetValue(eni.EniId, out var old))
+                {
+                    entry.HostDevice = old.HostDevice;
+                    entry.RoutingInstalled = old.RoutingInstalled;
+                    entry.Releasing = old.Releasing;
+                }
+                _enis[eni.EniId] = entry;
+            }
+        }
+        foreach (var eni in Enis())
+            PrepareDevice(eni);
+        // A pod's record whose ENI the cloud no longer attaches here: the record stays (its DEL or GC frees it), said once per reconcile.
+        var attachedIds = attached.Select(e => e.EniId).ToHashSet(StringComparer.Ordinal);
+        foreach (var record in _store.All().Where(r => !attachedIds.Contains(r.Allocation.EniId)))
+            _log.Warning("pool.eni-gone", $"{record.Key} holds {record.Allocation.Ip} of {record.Allocation.EniId}, which is no longer attached to {Self.InstanceId}",
+                ("eni", record.Allocation.EniId), ("containerId", record.ContainerId));
+    }
+
+    /// <summary>Adds an ENI the refiller attached.</summary>
+    internal void Add(Eni eni)
+    {
+        var entry = new PoolEni(eni, primary: false);
+        lock (_gate) _enis[eni.EniId] = entry;
+        PrepareDevice(entry);
+    }
+
+    /// <summary>Removes an ENI (released, or gone from the cloud).</summary>
+    internal void Remove(string eniId)
+    {
+        lock (_gate) _enis.Remove(eniId);
+    }
+
+    /// <summary>Marks an ENI as being released, if it is still warm (holds nothing): then no take can pick it.</summary>
+    internal bool TryStartRelease(string eniId)
+    {
+        lock (_gate)
+        {
+            if (!_enis.TryGetValue(eniId, out var eni) || eni.Primary || IsExclusive(eni) || eni.SecondaryIps.Count > 0)
+                return false;
+            eni.Releasing = true;
+            return true;
+        }
+    }
+
+    /// <summary>Adds secondary IPs the cloud assigned; the ENI now hosts IPs and gets its routing table.</summary>
+    internal void AddIps(string eniId, IEnumerable<IPAddress> ips)
+    {
+        PoolEni? eni;
+        lock (_gate)
+        {
+            if (!_enis.TryGetValue(eniId, out eni)) return;
+            foreach (var ip in ips) eni.SecondaryIps.Add(ip.ToString());
+        }
+        PrepareDevice(eni);
+    }
+
+    /// <summary>Takes up to <paramref name="count"/> free IPs off <paramref name="eniId"/> to give them back: no take can pick them meanwhile.</summary>
+    internal IReadOnlyList<IPAddress> TakeForUnassign(string eniId, int count)
+    {
+        lock (_gate)
+        {
+            if (!_enis.TryGetValue(eniId, out var eni)) return [];
+            var exclusive = IsExclusive(eni);
+            var picked = eni.SecondaryIps.Where(ip => exclusive || IsFree(ip)).Take(count).ToList();
+            foreach (var ip in picked) eni.SecondaryIps.Remove(ip);
+            return [.. picked.Select(IPAddress.Parse)];
+        }
+    }
+
+    /// <summary>Puts back IPs whose unassign failed.</summary>
+    internal void PutBack(string eniId, IReadOnlyList<IPAddress> ips)
+    {
+        lock (_gate)
+            if (_enis.TryGetValue(eniId, out var eni))
+                foreach (var ip in ips) eni.SecondaryIps.Add(ip.ToString());
+    }
+
+    /// <summary>Device indexes in use (for the next attach).</summary>
+    internal HashSet<int> DeviceIndexes()
+    {
+        lock (_gate) return [.. _enis.Values.Select(e => e.DeviceIndex)];
+    }
+
+    /// <summary>The pool as the planner sees it.</summary>
+    public PoolSnapshot Snapshot()
+    {
+        lock (_gate)
+        {
+            var states = _enis.Values.Where(e => !e.Releasing).OrderBy(e => e.EniId, StringComparer.Ordinal).Select(e =>
+            {
+                var exclusive = IsExclusive(e);
+                var used = e.SecondaryIps.Count(ip => _store.TryGetByIp(ip, out _));
+                var cooling = e.SecondaryIps.Count(ip => !_store.TryGetByIp(ip, out _) && _cooldown.IsCooling(ip));
+                var role = exclusive ? EniRole.Exclusive : e.Primary || e.SecondaryIps.Count > 0 ? EniRole.Hosting : EniRole.Warm;
+                return new EniState(e.EniId, e.Primary, role, e.SecondaryIps.Count, used, cooling);
+            }).ToList();
+            return new PoolSnapshot(Limits.MaxEnis, Limits.SecondaryIpsPerEni, states, Attaching, PendingIps);
+        }
+    }
+
+    /// <summary>
+    /// Takes a warm ENI whole for an underlay pod and records it (pending, then committed): null when
+    /// none is warm. An ENI still carrying free IPs may go (the refiller then gives them back);
+    /// one with an IP used or cooling may not.
+    /// </summary>
+    public UnderlayAllocation? TryTakeEni(AttachmentKey key, int mtu, PodIdentity? pod, string? netnsPath)
+    {
+        lock (_gate)
+        {
+            var eni = _enis.Values.Where(e => !e.Primary && !e.Releasing && e.HostDevice is not null && !IsExclusive(e)
+                    && e.SecondaryIps.All(IsFree))
+                .OrderBy(e => e.SecondaryIps.Count).ThenBy(e => e.DeviceIndex).FirstOrDefault();
+            if (eni is null) return null;
+            var allocation = new UnderlayAllocation
+            {
+                EniId = eni.EniId,
+                Gateway = eni.Gateway.ToString(),
+                Address = $"{eni.PrimaryIp}/{eni.SubnetCidr.PrefixLength}",
+                Mac = FormatMac(eni.Mac),
+                HostDevice = eni.HostDevice!,
+                Mtu = mtu,
+            };
+            _store.Reserve(key, allocation, pod, netnsPath);
+            _store.Commit(key);
+            return allocation;
+        }
+    }
+
+    /// <summary>Takes a free secondary IP (not used, not cooling) for a shared pod and records it; null when none is free.</summary>
+    public SharedAllocation? TryTakeIp(AttachmentKey key, PodIdentity? pod, string? netnsPath, string hostVeth)
+    {
+        lock (_gate)
+        {
+            // Pack: the primary first, then the fullest hosts, so lightly used ENIs can empty again (as the planner packs).
+            foreach (var eni in _enis.Values.Where(e => !e.Releasing && (e.Primary || e.SecondaryIps.Count > 0) && !IsExclusive(e)
+                             && (e.Primary || e.RoutingInstalled))
+                         .OrderByDescending(e => e.Primary).ThenByDescending(e => e.SecondaryIps.Count(ip => _store.TryGetByIp(ip, out _)))
+                         .ThenBy(e => e.DeviceIndex))
+            {
+                var ip = eni.SecondaryIps.FirstOrDefault(IsFree);
+                if (ip is null) continue;
+                var allocation = new SharedAllocation
+                {
+                    EniId = eni.EniId,
+                    Gateway = eni.Gateway.ToString(),
+                    Address = ip + "/32",
+                    RouteTable = eni.RouteTable,
+                    HostVeth = hostVeth,
+                };
+                _store.Reserve(key, allocation, pod, netnsPath);
+                _store.Commit(key);
+                return allocation;
+            }
+            return null;
+        }
+    }
+
+    /// <summary>Tells the refiller something changed (a take, a return).</summary>
+    public void Notify() => Changed?.Invoke();
+
+    /// <summary>Whether the ENI is held whole: by an allocation, or by a return still pending in the teardown queue.</summary>
+    private bool IsExclusive(PoolEni eni) =>
+        !eni.Primary && (_store.IsEniHeldWhole(eni.EniId)
+            || _teardown.Pending().Any(j => j.Job.Action == TeardownAction.ReturnEni && j.Job.EniId == eni.EniId));
+
+    private bool IsFree(string ip) => !_store.TryGetByIp(ip, out _) && !_cooldown.IsCooling(ip);
+
+    /// <summary>Finds the ENI's device and, when it hosts IPs, installs its table. A device not there yet is looked for again later.</summary>
+    private void PrepareDevice(PoolEni eni)
+    {
+        try
+        {
+            eni.HostDevice ??= _devices.NameOf(eni.Mac);
+            if (eni.HostDevice is not null && !eni.RoutingInstalled && (eni.Primary || eni.SecondaryIps.Count > 0))
+            {
+                _devices.InstallRouting(eni.HostDevice, eni.RouteTable, eni.Gateway);
+                eni.RoutingInstalled = true;
+                _log.Info("pool.routing-installed", $"routing table {eni.RouteTable} of {eni.EniId} installed on {eni.HostDevice}",
+                    ("eni", eni.EniId), ("device", eni.HostDevice), ("table", eni.RouteTable));
+            }
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            _log.Warning("pool.device-failed", $"preparing {eni.EniId} on the node failed, retried later: {e.Message}",
+                ("eni", eni.EniId), ("error", e.Message));
+        }
+    }
+
+    /// <summary>Retries device lookups and routing tables that were not possible before (a device udev had not named yet).</summary>
+    internal void PrepareDevices()
+    {
+        foreach (var eni in Enis())
+            if (eni.HostDevice is null || (!eni.RoutingInstalled && (eni.Primary || eni.SecondaryIps.Count > 0)))
+                PrepareDevice(eni);
+    }
+
+    private static string FormatMac(PhysicalAddress mac) =>
+        string.Join(':', mac.GetAddressBytes().Select(b => b.ToString("x2", System.Globalization.CultureInfo.InvariantCulture)));
+}

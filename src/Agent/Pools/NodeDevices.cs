@@ -1,0 +1,43 @@
+using System.Net;
+using System.Net.NetworkInformation;
+using Fathom.Datapath.Shared;
+using Fathom.Netlink;
+
+namespace Fathom.Agent.Pools;
+
+/// <summary>
+/// What the pools need of the node's kernel: the name an attached ENI has in the node's namespace
+/// (found by MAC: the kernel names it, udev may rename it), and its routing table for shared pods.
+/// An interface so that pool logic runs against the in-process lab, which has no kernel fabric.
+/// </summary>
+public interface INodeDevices
+{
+    /// <summary>The device with <paramref name="mac"/> in the node's namespace, or null when the kernel has not shown it yet.</summary>
+    string? NameOf(PhysicalAddress mac);
+
+    /// <summary>
+    /// Installs the routing table of an ENI that hosts secondary IPs (<see cref="EniRouting"/>):
+    /// table <paramref name="table"/> on <paramref name="device"/> via <paramref name="gateway"/>. Idempotent.
+    /// </summary>
+    void InstallRouting(string device, int table, IPAddress gateway);
+}
+
+/// <summary>The node's own namespace, through netlink: what <c>fathom-agent</c> runs with.</summary>
+public sealed class KernelNodeDevices : INodeDevices
+{
+    /// <inheritdoc />
+    public string? NameOf(PhysicalAddress mac)
+    {
+        using var host = NetlinkHandle.Open();
+        return host.ListLinks().FirstOrDefault(l => l.Mac is { } m && m.Equals(mac) && l.Kind is null)?.Name;
+    }
+
+    /// <inheritdoc />
+    public void InstallRouting(string device, int table, IPAddress gateway)
+    {
+        using var host = NetlinkHandle.Open();
+        using var netns = Netns.OpenCurrent();
+        var link = host.GetLink(device);
+        EniRouting.Install(host, netns, link.Index, device, table, gateway);
+    }
+}

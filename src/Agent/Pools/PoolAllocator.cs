@@ -1,0 +1,188 @@
+using System.Diagnostics;
+using Fathom.Agent.Protocol;
+using Fathom.Agent.State;
+using Fathom.Cloud;
+using Fathom.Datapath;
+
+namespace Fathom.Agent.Pools;
+
+/// <summary>How an ADD is served from the pools.</summary>
+public sealed record PoolAllocatorOptions
+{
+    /// <summary>The mode of an ADD that asks for none.</summary>
+    public AllocationMode DefaultMode { get; init; } = AllocationMode.Shared;
+
+    /// <summary>An underlay ADD that finds no ENI left gets a shared IP instead (when the request allows it).</summary>
+    public bool FallbackToShared { get; init; }
+
+    /// <summary>How long an ADD waits for the refiller when nothing is free.</summary>
+    public TimeSpan Timeout { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>An underlay pod's MTU.</summary>
+    public int Mtu { get; init; } = 9001;
+}
+
+/// <summary>
+/// <c>AllocationService.AllocateNew</c> from the pools: an underlay ADD takes a warm
+/// ENI whole, a shared one a free IP; when none is free it waits for the refiller up to a bound,
+/// then fails with code 11 naming the cause (the instance's ENI limit, the subnet full, throttling,
+/// still attaching). A host device or veth name still being torn down is waited for, never a failure.
+/// </summary>
+public sealed class PoolAllocator
+{
+    private readonly EniPool _pool;
+    private readonly Refiller _refiller;
+    private readonly Teardown.TeardownQueue _teardown;
+    private readonly PoolAllocatorOptions _options;
+    private readonly TimeProvider _time;
+    private readonly Lock _gate = new();
+    private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private long _allocations;
+    private long _failures;
+    private readonly AddLatency _latency = new();
+
+    /// <summary>An allocator over <paramref name="pool"/>.</summary>
+    public PoolAllocator(EniPool pool, Refiller refiller, Teardown.TeardownQueue teardown, PoolAllocatorOptions options, TimeProvider? time = null)
+    {
+        _pool = pool;
+        _refiller = refiller;
+        _teardown = teardown;
+        _options = options;
+        _time = time ?? TimeProvider.System;
+        _pool.Changed += () =>
+        {
+            TaskCompletionSource changed;
+            lock (_gate)
+            {
+                changed = _changed;
+                _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+            }
+            changed.TrySetResult();
+        };
+    }
+
+    /// <summary>Allocations served.</summary>
+    public long Allocations => Interlocked.Read(ref _allocations);
+
+    /// <summary>ADDs answered code 11.</summary>
+    public long Failures => Interlocked.Read(ref _failures);
+
+    /// <summary>ADD latencies (for metrics).</summary>
+    internal AddLatency Latency => _latency;
+
+    /// <summary>Serves one new attachment.</summary>
+    public async ValueTask<AgentReply> AllocateAsync(AllocateRequest request, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        var started = _time.GetTimestamp();
+        var key = new AttachmentKey(request.Network, request.ContainerId, request.IfName);
+        var mode = request.RequestedMode ?? _options.DefaultMode;
+        var hostVeth = NodeVeth.HostNameFor(request.ContainerId, request.IfName);
+        // The same veth name for the same attachment: an earlier one being deleted must be gone first.
+        if (_teardown.IsPending(hostVeth))
+            await _teardown.WaitForDeviceAsync(hostVeth, cancellationToken).ConfigureAwait(false);
+        var deadline = started + (long)(_options.Timeout.TotalSeconds * _time.TimestampFrequency);
+        while (true)
+        {
+            Task changed;
+            lock (_gate) changed = _changed.Task;
+            try
+            {
+                Allocation? allocation = mode == AllocationMode.Underlay
+                    ? _pool.TryTakeEni(key, _options.Mtu, request.Pod, request.NetnsPath)
+                    : _pool.TryTakeIp(key, request.Pod, request.NetnsPath, hostVeth);
+                if (allocation is null && mode == AllocationMode.Underlay && _options.FallbackToShared && request.FallbackAllowed
+                    && AtEniLimit())
+                    allocation = _pool.TryTakeIp(key, request.Pod, request.NetnsPath, hostVeth);
+                if (allocation is not null)
+                {
+                    _pool.Notify();
+                    if (allocation is UnderlayAllocation underlay && _teardown.IsPending(underlay.HostDevice))
+                        await _teardown.WaitForDeviceAsync(underlay.HostDevice, cancellationToken).ConfigureAwait(false);
+                    Interlocked.Increment(ref _allocations);
+                    _latency.Observe(_time.GetElapsedTime(started));
+                    return new AllocatedReply { Allocation = allocation };
+                }
+            }
+            catch (AllocationConflictException e)
+            {
+                return new ErrorReply { Code = AgentErrorCode.InvalidConfig, Message = $"fathom-agent cannot record {key}: {e.Message}" };
+            }
+            catch (IOException e)
+            {
+                return new ErrorReply { Code = AgentErrorCode.IoFailure, Message = $"fathom-agent cannot write its state while allocating {key}: {e.Message}" };
+            }
+            _refiller.Wake();
+            var left = deadline - _time.GetTimestamp();
+            if (left <= 0)
+            {
+                Interlocked.Increment(ref _failures);
+                return new ErrorReply { Code = AgentErrorCode.TryAgainLater, Message = WhyNothingFree(mode) };
+            }
+            var wait = TimeSpan.FromSeconds((double)left / _time.TimestampFrequency);
+            // Woken by any change of the pool; polled too, since a cooldown ends without an event.
+            if (wait > TimeSpan.FromMilliseconds(250)) wait = TimeSpan.FromMilliseconds(250);
+            await Task.WhenAny(changed, Task.Delay(wait, _time, cancellationToken)).ConfigureAwait(false);
+            cancellationToken.ThrowIfCancellationRequested();
+        }
+    }
+
+    private bool AtEniLimit()
+    {
+        var snapshot = _pool.Snapshot();
+        var max = Math.Min(snapshot.MaxEnis, _refiller.Targets.MaxEnis ?? int.MaxValue);
+        // An ENI still attaching will be warm: only when none can come does the pod fall back.
+        return snapshot.Enis.Count >= max && snapshot.AttachingEnis == 0 && !snapshot.Enis.Any(e => e.IsWarm);
+    }
+
+    /// <summary>The code-11 sentence: what keeps the pool from giving one more.</summary>
+    internal string WhyNothingFree(AllocationMode mode)
+    {
+        var snapshot = _pool.Snapshot();
+        var limits = _pool.Limits;
+        var cap = _refiller.Targets.MaxEnis;
+        var max = Math.Min(snapshot.MaxEnis, cap ?? int.MaxValue);
+        var what = mode == AllocationMode.Underlay ? "no warm ENI for an underlay pod" : "no free secondary IP for a shared pod";
+        var failure = _refiller.LastFailure;
+        if (failure is { Kind: CloudErrorKind.SubnetFull or CloudErrorKind.LimitExceeded or CloudErrorKind.Throttled })
+            return $"{what}: {failure.Reason}";
+        var ipRoom = snapshot.Enis.Where(e => e.Primary || e.Role == EniRole.Hosting).Any(e => e.AssignedIps < snapshot.SecondaryIpsPerEni);
+        if (snapshot.Enis.Count + snapshot.AttachingEnis >= max && (mode == AllocationMode.Underlay || !ipRoom))
+            return $"{what}: the instance's ENI limit is reached (AttachmentLimitExceeded: {snapshot.Enis.Count} ENIs attached, "
+                + (cap is { } c && c < limits.MaxEnis ? $"pools.maxEnis allows {c}" : $"{limits.InstanceType} allows {limits.MaxEnis}")
+                + (mode == AllocationMode.Shared ? $", each with {snapshot.SecondaryIpsPerEni} secondary IPs, all in use or cooling" : "")
+                + ")";
+        if (failure is not null)
+            return $"{what}: {failure.Reason}";
+        if (snapshot.AttachingEnis > 0 || snapshot.PendingIps > 0)
+            return $"{what} yet: still attaching ({snapshot.AttachingEnis} ENIs attaching, {snapshot.PendingIps} IPs being assigned) after {_options.Timeout.TotalSeconds:0.#} s";
+        return $"{what} within {_options.Timeout.TotalSeconds:0.#} s (IPs cooling: {snapshot.Enis.Sum(e => e.CoolingIps)})";
+    }
+}
+
+/// <summary>ADD latency as a Prometheus histogram (seconds).</summary>
+internal sealed class AddLatency
+{
+    internal static readonly double[] Bounds = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+    private readonly long[] _counts = new long[Bounds.Length];
+    private readonly Lock _gate = new();
+    private long _count;
+    private double _sum;
+
+    public void Observe(TimeSpan elapsed)
+    {
+        var seconds = elapsed.TotalSeconds;
+        lock (_gate)
+        {
+            for (var i = 0; i < Bounds.Length; i++)
+                if (seconds <= Bounds[i]) _counts[i]++;
+            _count++;
+            _sum += seconds;
+        }
+    }
+
+    public (long[] Buckets, long Count, double Sum) Read()
+    {
+        lock (_gate) return ([.. _counts], _count, _sum);
+    }
+}

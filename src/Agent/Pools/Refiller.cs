@@ -1,0 +1,402 @@
+using Fathom.Agent.Protocol;
+using Fathom.Cloud;
+
+namespace Fathom.Agent.Pools;
+
+/// <summary>What the refiller needs besides the pool: where new ENIs go and how it is tagged.</summary>
+public sealed record RefillerOptions
+{
+    /// <summary>The cluster tag of every ENI created.</summary>
+    public required string Cluster { get; init; }
+
+    /// <summary>The node tag of every ENI created.</summary>
+    public required string NodeName { get; init; }
+
+    /// <summary>The targets.</summary>
+    public PoolTargets Targets { get; init; } = new();
+
+    /// <summary>Subnets of new ENIs, tried in order (the next on SubnetFull); empty: the primary ENI's.</summary>
+    public IReadOnlyList<string> SubnetIds { get; init; } = [];
+
+    /// <summary>Security groups of new ENIs; empty: the primary ENI's.</summary>
+    public IReadOnlyList<string> SecurityGroupIds { get; init; } = [];
+
+    /// <summary>How often the refiller looks when nothing wakes it.</summary>
+    public TimeSpan Interval { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>How often reconcile (and the leaked-ENI sweep) runs.</summary>
+    public TimeSpan ReconcileInterval { get; init; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>ENIs created and attached at once.</summary>
+    public int ParallelAttaches { get; init; } = 4;
+
+    /// <summary>How the attach is waited for (attached, then visible in the metadata service).</summary>
+    public AttachmentWaitOptions AttachmentWait { get; init; } = new();
+
+    /// <summary>A detached ENI tagged for this cluster by another node is deleted once this old (its creator may still be about to attach it).</summary>
+    public TimeSpan LeakGrace { get; init; } = TimeSpan.FromMinutes(5);
+}
+
+/// <summary>The last failure of a cloud call the refiller made, for an ADD that waits in vain to name.</summary>
+/// <param name="Kind">How the cloud failed.</param>
+/// <param name="Reason">The sentence (<see cref="CloudException.Reason"/>).</param>
+/// <param name="At">When.</param>
+public sealed record RefillFailure(CloudErrorKind Kind, string Reason, DateTimeOffset At);
+
+/// <summary>
+/// Keeps the pool at its targets (DESIGN §4): woken by takes and returns and every
+/// <see cref="RefillerOptions.Interval"/>, it plans (<see cref="PoolPlanner"/>) and executes through
+/// the cloud — several attaches in parallel, never one ENI per loop. Failures are recorded with
+/// their reason so a waiting ADD can say why (<see cref="LastFailure"/>); throttling and 5xx are
+/// retried by the <see cref="ResilientCloudProvider"/> underneath. Reconcile runs on start and
+/// every <see cref="RefillerOptions.ReconcileInterval"/>: the pool rebuilt from the cloud, and the
+/// leaked-ENI sweep.
+/// </summary>
+public sealed class Refiller : IAsyncDisposable
+{
+    private readonly EniPool _pool;
+    private readonly ICloudProvider _cloud;
+    private readonly RefillerOptions _options;
+    private readonly AgentLog _log;
+    private readonly TimeProvider _time;
+    private readonly CancellationTokenSource _stop = new();
+    private readonly Lock _gate = new();
+    private readonly HashSet<string> _inFlight = new(StringComparer.Ordinal);
+    private readonly HashSet<int> _indexesTaken = [];
+    private TaskCompletionSource _wake = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private Task? _loop;
+    private RefillFailure? _lastFailure;
+    private DateTimeOffset _nextReconcile;
+
+    /// <summary>A refiller of <paramref name="pool"/>; call <see cref="StartAsync"/>.</summary>
+    public Refiller(EniPool pool, ICloudProvider cloud, RefillerOptions options, AgentLog log, TimeProvider? time = null)
+    {
+        _pool = pool;
+        _cloud = cloud;
+        _options = options;
+        _log = log;
+        _time = time ?? TimeProvider.System;
+        _pool.Changed += Wake;
+    }
+
+    /// <summary>The last cloud failure, or null once a pass succeeded after it.</summary>
+    public RefillFailure? LastFailure
+    {
+        get { lock (_gate) return _lastFailure; }
+    }
+
+    /// <summary>Passes completed (tests wait on it).</summary>
+    public int Passes { get; private set; }
+
+    /// <summary>The targets.</summary>
+    public PoolTargets Targets => _options.Targets;
+
+    /// <summary>Reconciles once (the pool loaded from the cloud, leaks swept), then starts the loop.</summary>
+    public async Task StartAsync(CancellationToken cancellationToken = default)
+    {
+        await ReconcileAsync(cancellationToken).ConfigureAwait(false);
+        _nextReconcile = _time.GetUtcNow() + _options.ReconcileInterval;
+        _loop = Task.Run(() => RunAsync(_stop.Token), CancellationToken.None);
+    }
+
+    /// <summary>Wakes the loop now.</summary>
+    public void Wake()
+    {
+        TaskCompletionSource wake;
+        lock (_gate) wake = _wake;
+        wake.TrySetResult();
+    }
+
+    private async Task RunAsync(CancellationToken cancellationToken)
+    {
+        var failures = 0;
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            Task woken;
+            lock (_gate)
+            {
+                if (_wake.Task.IsCompleted) _wake = new(TaskCreationOptions.RunContinuationsAsynchronously);
+                woken = _wake.Task;
+            }
+            var acted = false;
+            try
+            {
+                if (_time.GetUtcNow() >= _nextReconcile)
+                {
+                    await ReconcileAsync(cancellationToken).ConfigureAwait(false);
+                    _nextReconcile = _time.GetUtcNow() + _options.ReconcileInterval;
+                }
+                acted = await PassAsync(cancellationToken).ConfigureAwait(false);
+                failures = 0;
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception e)
+            {
+                failures++;
+                Record(e);
+            }
+            Passes++;
+            if (acted && failures == 0) continue; // more may be needed at once: plan again
+            // After failures back off (200 ms doubling), up to the interval; a take or return wakes it sooner.
+            var pause = failures == 0 ? _options.Interval
+                : TimeSpan.FromTicks(Math.Min(_options.Interval.Ticks, TimeSpan.FromMilliseconds(200).Ticks << Math.Min(failures - 1, 10)));
+            try
+            {
+                await Task.WhenAny(woken, Task.Delay(pause, _time, cancellationToken)).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+        }
+    }
+
+    private void Record(Exception e)
+    {
+        var failure = e is CloudException cloud
+            ? new RefillFailure(cloud.Kind, cloud.Reason, _time.GetUtcNow())
+            : new RefillFailure(CloudErrorKind.Transient, $"the pool refill failed: {e.Message}", _time.GetUtcNow());
+        lock (_gate) _lastFailure = failure;
+        _log.Warning("pool.refill-failed", failure.Reason, ("kind", failure.Kind.ToString()));
+    }
+
+    /// <summary>One plan executed; true when it had something to do and did it all.</summary>
+    internal async Task<bool> PassAsync(CancellationToken cancellationToken)
+    {
+        _pool.PrepareDevices();
+        var actions = PoolPlanner.Plan(_pool.Snapshot(), _options.Targets);
+        if (actions.Count == 0)
+        {
+            lock (_gate) _lastFailure = null;
+            return false;
+        }
+        var tasks = actions.Select(a => ExecuteAsync(a, cancellationToken)).ToList();
+        try
+        {
+            await Task.WhenAll(tasks).ConfigureAwait(false);
+        }
+        catch
+        {
+            // Every failure is logged; the first one (the most telling is a limit or a full subnet) is thrown.
+            var errors = tasks.Where(t => t.IsFaulted).SelectMany(t => t.Exception!.InnerExceptions).ToList();
+            foreach (var error in errors.Skip(1)) Record(error);
+            throw errors.OrderBy(e => e is CloudException { IsRetryable: false } ? 0 : 1).First();
+        }
+        lock (_gate) _lastFailure = null;
+        return true;
+    }
+
+    private Task ExecuteAsync(PoolAction action, CancellationToken cancellationToken) => action switch
+    {
+        AttachEnis attach => AttachAsync(attach.Count, cancellationToken),
+        AssignIps assign => AssignAsync(assign, cancellationToken),
+        UnassignIps unassign => UnassignAsync(unassign, cancellationToken),
+        ReleaseEni release => ReleaseAsync(release.EniId, cancellationToken),
+        _ => Task.CompletedTask,
+    };
+
+    private async Task AttachAsync(int count, CancellationToken cancellationToken)
+    {
+        using var slots = new SemaphoreSlim(Math.Max(1, _options.ParallelAttaches));
+        lock (_gate) _pool.Attaching += count;
+        try
+        {
+            await Task.WhenAll(Enumerable.Range(0, count).Select(async _ =>
+            {
+                await slots.WaitAsync(cancellationToken).ConfigureAwait(false);
+                try
+                {
+                    await AttachOneAsync(cancellationToken).ConfigureAwait(false);
+                }
+                finally
+                {
+                    slots.Release();
+                    lock (_gate) _pool.Attaching--;
+                    _pool.Notify();
+                }
+            })).ConfigureAwait(false);
+        }
+        finally
+        {
+            _pool.Notify();
+        }
+    }
+
+    private async Task AttachOneAsync(CancellationToken cancellationToken)
+    {
+        var self = _pool.Self;
+        var subnets = _options.SubnetIds.Count > 0 ? _options.SubnetIds : [self.SubnetId];
+        Eni? created = null;
+        CloudException? full = null;
+        foreach (var subnet in subnets)
+        {
+            try
+            {
+                created = await _cloud.CreateEniAsync(new CreateEniRequest
+                {
+                    SubnetId = subnet,
+                    SecurityGroupIds = _options.SecurityGroupIds.Count > 0 ? _options.SecurityGroupIds : self.SecurityGroupIds,
+                    Description = $"fathom {_options.Cluster}/{_options.NodeName}",
+                    Tags = EniTags.For(_options.Cluster, _options.NodeName, _time.GetUtcNow()),
+                }, cancellationToken).ConfigureAwait(false);
+                break;
+            }
+            catch (CloudException e) when (e.Kind == CloudErrorKind.SubnetFull)
+            {
+                full = e;
+            }
+        }
+        if (created is null) throw full!;
+        int index;
+        lock (_gate)
+        {
+            _inFlight.Add(created.EniId);
+            var used = _pool.DeviceIndexes();
+            index = Enumerable.Range(1, 63).First(i => !used.Contains(i) && !_indexesTaken.Contains(i));
+            _indexesTaken.Add(index);
+        }
+        string? attachmentId = null;
+        try
+        {
+            attachmentId = await _cloud.AttachEniAsync(created.EniId, self.InstanceId, index, cancellationToken).ConfigureAwait(false);
+            var attached = await _cloud.WaitForAttachmentAsync(created.EniId, attachmentId, _options.AttachmentWait, _time, cancellationToken)
+                .ConfigureAwait(false);
+            _pool.Add(attached);
+            _log.Info("pool.eni-attached", $"{attached.EniId} attached at device index {index}",
+                ("eni", attached.EniId), ("index", index), ("subnet", attached.SubnetId));
+        }
+        catch (Exception e) when (e is CloudException or OperationCanceledException)
+        {
+            // Not ours to keep: give it back now (best effort; the leaked-ENI sweep deletes what this misses).
+            await DiscardAsync(created.EniId, attachmentId).ConfigureAwait(false);
+            throw;
+        }
+        finally
+        {
+            lock (_gate)
+            {
+                _inFlight.Remove(created.EniId);
+                _indexesTaken.Remove(index);
+            }
+        }
+    }
+
+    private async Task DiscardAsync(string eniId, string? attachmentId)
+    {
+        try
+        {
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30), _time);
+            if (attachmentId is not null)
+            {
+                await _cloud.DetachEniAsync(attachmentId, force: true, timeout.Token).ConfigureAwait(false);
+                await _cloud.WaitForDetachmentAsync(eniId, _options.AttachmentWait, _time, timeout.Token).ConfigureAwait(false);
+            }
+            await _cloud.DeleteEniAsync(eniId, timeout.Token).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is CloudException or OperationCanceledException)
+        {
+            _log.Warning("pool.discard-failed", $"could not delete {eniId} after a failed attach, the leaked-ENI sweep will: {e.Message}", ("eni", eniId));
+        }
+    }
+
+    private async Task AssignAsync(AssignIps assign, CancellationToken cancellationToken)
+    {
+        lock (_gate) _pool.PendingIps += assign.Count;
+        try
+        {
+            var ips = await _cloud.AssignPrivateIpsAsync(assign.EniId, assign.Count, cancellationToken).ConfigureAwait(false);
+            _pool.AddIps(assign.EniId, ips);
+        }
+        finally
+        {
+            lock (_gate) _pool.PendingIps -= assign.Count;
+            _pool.Notify();
+        }
+    }
+
+    private async Task UnassignAsync(UnassignIps unassign, CancellationToken cancellationToken)
+    {
+        var ips = _pool.TakeForUnassign(unassign.EniId, unassign.Count);
+        if (ips.Count == 0) return;
+        try
+        {
+            await _cloud.UnassignPrivateIpsAsync(unassign.EniId, ips, cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            _pool.PutBack(unassign.EniId, ips);
+            throw;
+        }
+    }
+
+    private async Task ReleaseAsync(string eniId, CancellationToken cancellationToken)
+    {
+        if (!_pool.TryStartRelease(eniId)) return;
+        var eni = _pool.Enis().FirstOrDefault(e => e.EniId == eniId);
+        if (eni?.AttachmentId is { } attachment)
+        {
+            await _cloud.DetachEniAsync(attachment, force: false, cancellationToken).ConfigureAwait(false);
+            _pool.Remove(eniId); // detached: whatever happens next, the sweep finds it by its tags
+            await _cloud.WaitForDetachmentAsync(eniId, _options.AttachmentWait, _time, cancellationToken).ConfigureAwait(false);
+        }
+        _pool.Remove(eniId);
+        await _cloud.DeleteEniAsync(eniId, cancellationToken).ConfigureAwait(false);
+        _log.Info("pool.eni-released", $"{eniId} detached and deleted", ("eni", eniId));
+    }
+
+    /// <summary>
+    /// Rebuilds the pool from the cloud (an ENI attached but unknown joins it, one gone leaves it),
+    /// then sweeps leaked ENIs: detached ENIs tagged for this cluster, this node's at once (unless
+    /// being attached now), other nodes' once older than <see cref="RefillerOptions.LeakGrace"/>.
+    /// </summary>
+    public async Task ReconcileAsync(CancellationToken cancellationToken = default)
+    {
+        var attached = await _cloud.DescribeEnisAsync(EniQuery.ByInstance(_pool.Self.InstanceId), cancellationToken).ConfigureAwait(false);
+        HashSet<string> inFlight;
+        lock (_gate) inFlight = [.. _inFlight];
+        _pool.Load([.. attached.Where(e => !inFlight.Contains(e.EniId))]);
+        var tagged = await _cloud.DescribeEnisAsync(EniQuery.ByTags(new Dictionary<string, string>(StringComparer.Ordinal)
+        {
+            [EniTags.Cluster] = _options.Cluster,
+        }), cancellationToken).ConfigureAwait(false);
+        var now = _time.GetUtcNow();
+        foreach (var eni in tagged.Where(e => e.AttachmentState == EniAttachmentState.Detached))
+        {
+            lock (_gate)
+                if (_inFlight.Contains(eni.EniId)) continue;
+            var mine = eni.Tags.TryGetValue(EniTags.Node, out var node) && node == _options.NodeName;
+            var old = EniTags.CreatedAtOf(eni.Tags) is not { } created || now - created >= _options.LeakGrace;
+            if (!mine && !old) continue;
+            try
+            {
+                await _cloud.DeleteEniAsync(eni.EniId, cancellationToken).ConfigureAwait(false);
+                _log.Info("pool.leak-deleted", $"deleted leaked {eni.EniId} (detached, tagged for node {node})", ("eni", eni.EniId), ("node", node));
+            }
+            catch (CloudException e) when (e.Kind == CloudErrorKind.NotFound)
+            {
+            }
+        }
+        _pool.Notify();
+    }
+
+    /// <summary>Stops the loop; what was in flight is found again by the next start's reconcile.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        _pool.Changed -= Wake;
+        await _stop.CancelAsync().ConfigureAwait(false);
+        if (_loop is not null)
+        {
+            try
+            {
+                await _loop.ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+            }
+        }
+        _stop.Dispose();
+    }
+}
