@@ -42,7 +42,12 @@ internal static class AgentStatusCommand
     private static int Run(string? socket, string? node, bool json)
     {
         if (socket is not null && node is not null) throw new UsageException("--socket and --node name the agent twice: give one");
-        var path = node is null ? socket ?? AgentProtocol.DefaultSocketPath : LabLayout.FromEnvironment().AgentSocket(LabCommands.RequireUp(LabLayout.FromEnvironment()).RequireNode(node).Name);
+        var path = socket ?? AgentProtocol.DefaultSocketPath;
+        if (node is not null)
+        {
+            var layout = LabLayout.FromEnvironment();
+            path = layout.AgentSocket(LabCommands.RequireUp(layout).RequireNode(node).Name);
+        }
         // AgentException's message says what went wrong (not running, no answer, refused), with its code.
         var status = new AgentClient(path, Timeout).Status();
         Console.Write(json ? ToJson(status) : Render(status, path));

@@ -141,9 +141,11 @@ internal static class LabPodCommands
         var netns = (Directory.Exists(layout.StateDirectory) ? LabStateStore.LoadPods(layout).FirstOrDefault(p => p.Name == name)?.Netns : null)
             ?? layout.PodNetns(name);
         if (!Fathom.Netlink.Netns.Exists(netns)) throw new InvalidOperationException($"no pod '{name}' in lab '{layout.Prefix}' (no netns {netns})");
-        var psi = new ProcessStartInfo("ip") { UseShellExecute = false };
-        foreach (var a in (string[])["netns", "exec", netns, .. command]) psi.ArgumentList.Add(a);
-        using var process = Process.Start(psi) ?? throw new InvalidOperationException("cannot start ip netns exec");
+        // A pod recorded by path (a runtime's netns outside /run/netns) is entered with nsenter.
+        string[] argv = netns.Contains('/') ? ["nsenter", $"--net={netns}", "--", .. command] : ["ip", "netns", "exec", netns, .. command];
+        var psi = new ProcessStartInfo(argv[0]) { UseShellExecute = false };
+        foreach (var a in argv[1..]) psi.ArgumentList.Add(a);
+        using var process = Process.Start(psi) ?? throw new InvalidOperationException($"cannot start {argv[0]}");
         process.WaitForExit();
         return process.ExitCode;
     }

@@ -97,6 +97,7 @@ public static class CniPods
     {
         PodNetworking.RequireValidName(name);
         if (!Modes.Contains(mode)) throw new ArgumentException($"--mode: '{mode}' is not one of {string.Join(", ", Modes)}");
+        if (device is not null && !InterfaceNames.IsValid(device)) throw new ArgumentException($"--device: '{device}' is not an interface name");
         var labNode = state.RequireNode(node);
         var podNetns = layout.PodNetns(name);
         if (Netns.Exists(podNetns)) throw new InvalidOperationException($"pod '{name}' exists ({podNetns})");

@@ -147,6 +147,8 @@ public sealed class NodeAgentSupervisor : IAsyncDisposable
                 return;
             }
             _log($"agent {node.Name}: pid {process.Id} exited ({Describe(process.ExitCode)}): restarting in {delay.TotalMilliseconds:0} ms");
+            // Out of the table before it is disposed: DisposeAsync must not touch a disposed Process.
+            lock (_gate) _running.Remove(node.Name);
             process.Dispose();
             // An agent that lived a while gets the shortest delay again; one that keeps dying young backs off, to a second at most.
             delay = started.Elapsed > TimeSpan.FromSeconds(10) ? FirstRestartDelay : delay;
@@ -166,8 +168,23 @@ public sealed class NodeAgentSupervisor : IAsyncDisposable
             }
             catch (Exception e) when (e is InvalidOperationException or System.ComponentModel.Win32Exception or IOException)
             {
+                // Without a process there is nothing to wait for: try again in a second.
                 _log($"agent {node.Name}: cannot restart: {e.Message}");
-                await Task.Delay(MaxRestartDelay);
+                try
+                {
+                    await Task.Delay(MaxRestartDelay, _stop.Token);
+                    StartOne(node, configPath);
+                    _pidsChanged(Agents);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+                catch (Exception again) when (again is InvalidOperationException or System.ComponentModel.Win32Exception or IOException)
+                {
+                    _log($"agent {node.Name}: cannot restart: {again.Message}; giving up");
+                    return;
+                }
             }
         }
     }
