@@ -74,10 +74,31 @@ public sealed partial class LabAgentTests(ITestOutputHelper output)
             Assert.NotEmpty(StatusOf(layout, "node1").AgentVersion);
             Assert.Equal(state.Agents[1].Pid, LabStateStore.TryLoad(layout)!.Agents[1].Pid);
 
-            var pids = LabStateStore.TryLoad(layout)!.Agents.Select(a => a.Pid).Append(old).ToList();
+            // An agent that stops by itself (SIGTERM: exit 0) comes back too, as under Restart=always.
+            var stopped = state.Agents[1].Pid;
+            Assert.True(Signal.Send(stopped, Signal.SIGTERM));
+            Eventually.True(() => LabStateStore.TryLoad(layout)?.Agents.FirstOrDefault(a => a.Node == "node2") is { } a && a.Pid != stopped && Signal.IsAlive(a.Pid),
+                "a new agent in node2", TimeSpan.FromSeconds(10), TimeSpan.FromMilliseconds(20));
+            Eventually.True(() => NodeAgentSupervisor.Answers(layout.AgentSocket("node2")), "node2's new agent to listen", TimeSpan.FromSeconds(15));
+
+            var pids = LabStateStore.TryLoad(layout)!.Agents.Select(a => a.Pid).Append(old).Append(stopped).ToList();
             LabControl.Down(layout);
             Assert.All(pids, pid => Assert.False(Signal.IsAlive(pid), $"agent {pid} survived lab down"));
             Assert.Empty(Shell.Run("pgrep", ["-f", layout.StateDirectory + "/"]).Stdout.Trim());
+        });
+    }
+
+    [PrivilegedFact("ip", "dnsmasq", "dhclient")]
+    public void NoAgentsMakesABareCloud()
+    {
+        TestLab.WithOwnLab(Tools, layout =>
+        {
+            Ctl("lab", "up", "--nodes", "1", "--instance-type", "t3.small", "--no-agents").EnsureSuccess("lab up --no-agents");
+            var state = LabStateStore.TryLoad(layout)!;
+            Assert.False(state.Options.Agents);
+            Assert.Empty(state.Agents);
+            Assert.False(File.Exists(layout.AgentSocket("node1")));
+            Assert.Empty(Shell.Run("pgrep", ["-f", layout.StateDirectory + "/node1/agent.json"]).Stdout.Trim());
         });
     }
 
