@@ -33,7 +33,7 @@ internal static class FathomctlCommandLine
 
     private static RootCommand Create()
     {
-        var root = new RootCommand("Fathom's operator CLI: the emulated VPC (lab) and the benchmarks (bench).")
+        var root = new RootCommand("Fathom's operator CLI: the emulated VPC (lab), the benchmarks (bench) and a node agent's status (status).")
         {
             HelpName = Name,
         };
@@ -42,6 +42,7 @@ internal static class FathomctlCommandLine
         if (root.Name != Name) root.Aliases.Add(Name);
         root.Subcommands.Add(LabCommands.Create());
         root.Subcommands.Add(BenchCommands.Create());
+        root.Subcommands.Add(AgentStatusCommand.Create());
         var version = new Command("version", "Print fathomctl's version.");
         version.SetAction(parse =>
         {

@@ -95,6 +95,27 @@ public sealed class LabLayout
     /// <summary>The dhclient-script used inside pods (never the system's, which rewrites /etc/resolv.conf).</summary>
     public string DhclientScript => Path.Combine(StateDirectory, "dhclient-script");
 
+    /// <summary>/run/fathom-lab/{prefix}/{node}: what belongs to one node (its agent's config, socket, state, log; its CNI configs).</summary>
+    public string NodeDirectory(string node) => Path.Combine(StateDirectory, node);
+
+    /// <summary>The node agent's config file, as /etc/fathom/agent.json is on a real node.</summary>
+    public string AgentConfigFile(string node) => Path.Combine(NodeDirectory(node), "agent.json");
+
+    /// <summary>
+    /// The node agent's socket. In a folder of its own, because the agent makes its socket's
+    /// folder 0700 (docs/agent.md, Transport); a Unix socket is reached by path from any netns.
+    /// </summary>
+    public string AgentSocket(string node) => Path.Combine(NodeDirectory(node), "run", "agent.sock");
+
+    /// <summary>The node agent's state directory (/var/lib/fathom/agent on a real node).</summary>
+    public string AgentStateDirectory(string node) => Path.Combine(NodeDirectory(node), "agent-state");
+
+    /// <summary>The node agent's stdout and stderr (its JSON log lines), across restarts.</summary>
+    public string AgentLog(string node) => Path.Combine(NodeDirectory(node), "agent.log");
+
+    /// <summary>The node's CNI network configs (/etc/cni/net.d on a real node), one conflist per mode.</summary>
+    public string CniConfigDirectory(string node) => Path.Combine(NodeDirectory(node), "cni");
+
     /// <summary>Every namespace of this lab starts with this.</summary>
     public string NetnsPrefix => Prefix + "-";
 

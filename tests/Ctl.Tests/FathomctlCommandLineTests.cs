@@ -41,7 +41,7 @@ public sealed class FathomctlCommandLineTests
     {
         var paths = CtlRun.AllCommands().Select(c => string.Join(' ', c.Path)).ToHashSet();
         foreach (var expected in new[] { "lab up", "lab down", "lab status", "lab env", "lab attach", "lab serve",
-                     "lab pod add", "lab pod record", "lab pod del", "bench netlink", "bench cni", "version", "help" })
+                     "lab pod add", "lab pod exec", "lab pod record", "lab pod del", "bench netlink", "bench cni", "status", "version", "help" })
             Assert.Contains(expected, paths);
     }
 
@@ -51,19 +51,19 @@ public sealed class FathomctlCommandLineTests
         var result = CtlRun.InProcess("--help");
         Assert.Equal(0, result.ExitCode);
         Assert.Contains("Commands:", result.Stdout);
-        foreach (var command in new[] { "lab", "bench", "version", "help" }) Assert.Contains($"  {command} ", result.Stdout);
+        foreach (var command in new[] { "lab", "bench", "status", "version", "help" }) Assert.Contains($"  {command} ", result.Stdout);
         // `fathomctl help`, as before there was --help.
         Assert.Equal(result, CtlRun.InProcess("help"));
     }
 
     [Theory]
-    [InlineData("", "fathomctl: which command? (commands: lab, bench, version, help)")]
-    [InlineData("frob", "fathomctl: unknown command 'frob' (commands: lab, bench, version, help)")]
+    [InlineData("", "fathomctl: which command? (commands: lab, bench, status, version, help)")]
+    [InlineData("frob", "fathomctl: unknown command 'frob' (commands: lab, bench, status, version, help)")]
     [InlineData("lab", "fathomctl lab: which command? (commands: up, down, status, env, attach, pod, serve)")]
     [InlineData("lab frob", "fathomctl lab: unknown command 'frob' (commands: up, down, status, env, attach, pod, serve)")]
-    [InlineData("lab pod", "fathomctl lab pod: which command? (commands: add, record, del)")]
+    [InlineData("lab pod", "fathomctl lab pod: which command? (commands: add, exec, record, del)")]
     [InlineData("bench ping", "fathomctl bench: unknown command 'ping' (commands: netlink, cni, dataplane)")]
-    [InlineData("--frob", "fathomctl: unknown option '--frob' (commands: lab, bench, version, help)")]
+    [InlineData("--frob", "fathomctl: unknown option '--frob' (commands: lab, bench, status, version, help)")]
     public void AMissingOrUnknownCommandIsAUsageErrorListingTheCommands(string args, string message)
     {
         var words = args.Split(' ', StringSplitOptions.RemoveEmptyEntries);
@@ -148,9 +148,10 @@ public sealed class FathomctlCommandLineTests
     }
 
     [Theory]
-    [InlineData("fathomctl ", new[] { "bench", "help", "lab", "version" })]
+    [InlineData("fathomctl ", new[] { "bench", "help", "lab", "status", "version" })]
     [InlineData("fathomctl lab ", new[] { "attach", "down", "env", "pod", "serve", "status", "up" })]
-    [InlineData("fathomctl lab pod ", new[] { "add", "del", "record" })]
+    [InlineData("fathomctl lab pod ", new[] { "add", "del", "exec", "record" })]
+    [InlineData("fathomctl lab pod add web --node node1 --mode ", new[] { "shared", "underlay" })]
     [InlineData("fathomctl lab up --instance-type ", new[] { "c5.4xlarge", "m5.24xlarge", "m5.large", "m5.xlarge", "t3.medium", "t3.small" })]
     [InlineData("fathomctl lab up --instance-type m5", new[] { "m5.24xlarge", "m5.large", "m5.xlarge" })]
     [InlineData("fathomctl lab pod record web --node node1 --mode ", new[] { "host-gw", "overlay", "shared", "underlay" })]

@@ -39,7 +39,7 @@ internal static class LabCommands
     {
         LabUpCommand.Create(),
         Action(new Command("down", "Stop the lab's processes and delete every namespace and file it made; also after a crash."), _ => Down()),
-        Action(new Command("status", "Show the lab: VPC, subnets, nodes, pods. Exit code 3 when it is not up.") { Json }, parse => Status(parse.GetValue(Json))),
+        Action(new Command("status", "Show the lab: VPC, subnets, nodes, agents, pods. Exit code 3 when it is not up.") { Json }, parse => Status(parse.GetValue(Json))),
         Action(new Command("env", "Print shell exports for AWS tools: eval \"$(fathomctl lab env)\".") { InVpc }, parse => Env(parse.GetValue(InVpc))),
         AsyncAction(new Command("attach", "Create an ENI and attach it to a node (CreateNetworkInterface + AttachNetworkInterface); prints ENI, MAC, IP and device.") { AttachNode, SubnetId, SecondaryIps },
             parse => AttachAsync(parse.GetRequiredValue(AttachNode), parse.GetValue(SubnetId), parse.GetValue(SecondaryIps))),
@@ -140,6 +140,8 @@ internal static class LabCommands
             Console.WriteLine($"  subnet  {subnet.SubnetId} {subnet.Cidr,-14} gw {subnet.Gateway,-10} {subnet.AvailabilityZone} bridge {subnet.Bridge}");
         foreach (var node in s.Nodes)
             Console.WriteLine($"  node    {node.Name,-6} {node.InstanceId} {node.InstanceType,-11} {node.PrimaryIp,-12} netns {node.Netns}");
+        foreach (var agent in s.Agents)
+            Console.WriteLine($"  agent   {agent.Node,-6} pid {agent.Pid,-8} {agent.Socket}  {AgentStatusCommand.Summary(agent)}");
         foreach (var pod in s.Pods)
             Console.WriteLine($"  pod     {pod.Name,-10} {pod.Mode,-9} node {pod.Node,-6} {string.Join(',', pod.Ips),-14} netns {pod.Netns}");
     }

@@ -35,11 +35,16 @@ internal static class LabUpCommand
 
     internal static readonly Option<double> ErrorRate = NumberOptions.Rate("--error-rate", "Short for --faults error=RATE: the fraction of API calls answered InternalError or Unavailable.");
 
+    internal static readonly Option<bool> NoAgents = new("--no-agents")
+    {
+        Description = "Run no fathom-agent in the nodes (by default the lab server runs and supervises one per node, as systemd would).",
+    };
+
     public static Command Create()
     {
         var command = new Command("up", "Build the lab: a VPC, its subnets and instances in network namespaces, and the server of its EC2 API, IMDS and DHCP. A lab that is already up is left as it is.")
         {
-            Nodes, InstanceType, Subnets, ImdsDelay, Faults, AttachLatency, ThrottleRate, ErrorRate,
+            Nodes, InstanceType, Subnets, ImdsDelay, Faults, AttachLatency, ThrottleRate, ErrorRate, NoAgents,
         };
         command.SetAction(parse => Run(OptionsFrom(parse)));
         return command;
@@ -53,6 +58,7 @@ internal static class LabUpCommand
         Subnets = parse.GetValue(Subnets),
         ImdsDelayMs = parse.GetValue(ImdsDelay),
         Faults = FoldFaultFlags(parse.GetValue(Faults), parse.GetValue(AttachLatency), parse.GetValue(ThrottleRate), parse.GetValue(ErrorRate)),
+        Agents = !parse.GetValue(NoAgents),
     };
 
     /// <summary>
@@ -108,5 +114,5 @@ internal static class LabUpCommand
     }
 
     private static string Describe(LabOptions o) =>
-        $"{o.Nodes} × {o.InstanceType}, {o.Subnets} subnet(s), IMDS delay {o.ImdsDelayMs} ms{(o.Faults is null ? "" : ", faults " + o.Faults)}";
+        $"{o.Nodes} × {o.InstanceType}, {o.Subnets} subnet(s), IMDS delay {o.ImdsDelayMs} ms{(o.Faults is null ? "" : ", faults " + o.Faults)}{(o.Agents ? "" : ", no agents")}";
 }

@@ -31,6 +31,8 @@ public static class LabServer
         var apps = new List<WebApplication>();
         using var stopWatching = new CancellationTokenSource();
         Thread? watcher = null;
+        NodeAgentSupervisor? agents = null;
+        var stateGate = new Lock();
         try
         {
             Log($"lab '{layout.Prefix}': building {state.Options.Nodes} × {state.Options.InstanceType}, {state.Options.Subnets} subnet(s)");
@@ -53,7 +55,6 @@ public static class LabServer
 
             state = state with
             {
-                Phase = LabPhase.Ready,
                 DnsmasqPids = dhcp.Pids,
                 LoopbackPort = loopbackPort,
                 VpcEndpoint = $"http://{vpcEndpointIp}",
@@ -62,7 +63,25 @@ public static class LabServer
                 Subnets = subnets,
                 Nodes = nodes,
             };
-            LabStateStore.Save(layout, state);
+            if (state.Options.Agents)
+            {
+                // Each node's daemon, as systemd would run it on an instance; this process restarts
+                // an agent that dies and records its new pid (lab.json has one writer: this server).
+                agents = new NodeAgentSupervisor(layout, AgentCommand.Resolve(), Log, running =>
+                {
+                    lock (stateGate)
+                    {
+                        state = state with { Agents = running };
+                        LabStateStore.Save(layout, state);
+                    }
+                });
+                await agents.StartAsync(state, AgentStartTimeout, cancellationToken);
+            }
+            lock (stateGate)
+            {
+                state = state with { Phase = LabPhase.Ready };
+                LabStateStore.Save(layout, state);
+            }
             Log($"ready: EC2 at {state.LoopbackEndpoint} (host) and {state.VpcEndpoint} (VPC), IMDS at http://{LabLayout.ImdsAddress}");
 
             await Task.WhenAny(apps.Select(a => a.WaitForShutdownAsync(cancellationToken)));
@@ -72,11 +91,13 @@ public static class LabServer
         catch (Exception e) when (e is not OperationCanceledException)
         {
             Log($"failed: {e}");
-            LabStateStore.Save(layout, state with { Phase = LabPhase.Failed, Error = e.Message, DnsmasqPids = dhcp.Pids });
+            lock (stateGate) LabStateStore.Save(layout, state with { Phase = LabPhase.Failed, Error = e.Message, DnsmasqPids = dhcp.Pids });
             return 1;
         }
         finally
         {
+            // The agents first: they are the cloud's clients, and must not be restarted while the lab goes.
+            if (agents is not null) await agents.DisposeAsync();
             stopWatching.Cancel();
             watcher?.Join(TimeSpan.FromSeconds(2));
             foreach (var app in apps)
@@ -88,6 +109,9 @@ public static class LabServer
             vpc?.Dispose();
         }
     }
+
+    /// <summary>How long the server waits for every node's agent to listen before it gives up on the lab.</summary>
+    private static readonly TimeSpan AgentStartTimeout = TimeSpan.FromSeconds(30);
 
     private static void Log(string message) => Console.Out.WriteLine($"{DateTimeOffset.UtcNow:O} {message}");
 

@@ -21,6 +21,13 @@ public sealed record LabOptions
     /// in here; lab.json files that still carry them as fields of their own read fine, the fields ignored.
     /// </summary>
     public string? Faults { get; init; }
+    /// <summary>
+    /// Whether the server runs a <c>fathom-agent</c> in every node and supervises it (issue 9 §7);
+    /// <c>lab up --no-agents</c> makes a bare cloud, for the seed article's manual underlay.
+    /// </summary>
+    // set, not init: the JSON source generator assigns init-only members all at once, so a lab.json
+    // from before this option would read false instead of keeping the default.
+    public bool Agents { get; set; } = true;
 
     /// <summary>Throws with a message fit for the operator when a value is out of range.</summary>
     public void Validate()
@@ -82,6 +89,8 @@ public sealed record LabState
     public IReadOnlyList<LabSubnet> Subnets { get; init; } = [];
     /// <summary>The instances, node1 first.</summary>
     public IReadOnlyList<LabNode> Nodes { get; init; } = [];
+    /// <summary>The node agents the server runs and supervises, one per node; a restarted agent's new pid replaces the old.</summary>
+    public IReadOnlyList<LabAgent> Agents { get; set; } = [];
 
     /// <summary>The EC2 endpoint for tools in the root netns (what <c>lab env</c> exports).</summary>
     public string LoopbackEndpoint => $"http://127.0.0.1:{LoopbackPort}";
@@ -114,8 +123,27 @@ public sealed record LabSubnet(string SubnetId, string Cidr, string Gateway, str
 /// <param name="SubnetId">The primary ENI's subnet.</param>
 public sealed record LabNode(string Name, string Netns, string InstanceId, string InstanceType, string PrimaryIp, string Mac, string SubnetId);
 
+/// <summary>A node's <c>fathom-agent</c>, run by the lab server in the node's netns.</summary>
+/// <param name="Node">node1, node2, …</param>
+/// <param name="Pid">Its pid now (the server restarts an agent that exits).</param>
+/// <param name="Socket">The socket the plugin reaches it on (<see cref="LabLayout.AgentSocket"/>).</param>
+public sealed record LabAgent(string Node, int Pid, string Socket);
+
 /// <summary>A pod as recorded by whoever made it (<c>lab pod add</c>, the CNI plugin's tests, run.sh).</summary>
-public sealed record LabPod(string Name, string Netns, string Node, string Mode, IReadOnlyList<string> Ips, string? Mac = null);
+/// <param name="Name">The pod's name.</param>
+/// <param name="Netns">Its netns, by name or path.</param>
+/// <param name="Node">The node it runs on.</param>
+/// <param name="Mode">Its datapath mode.</param>
+/// <param name="Ips">Its addresses, without prefix length.</param>
+/// <param name="Mac">eth0's MAC, when known.</param>
+/// <param name="ContainerId">CNI_CONTAINERID, for a pod <c>lab pod add --mode</c> made through the plugin (its DEL needs it).</param>
+/// <param name="NetworkConfig">The conflist its ADD used, for its DEL.</param>
+public sealed record LabPod(string Name, string Netns, string Node, string Mode, IReadOnlyList<string> Ips, string? Mac = null,
+    string? ContainerId = null, string? NetworkConfig = null)
+{
+    /// <summary>Its first address (what <c>lab pod add --json</c> prints as <c>ip</c>).</summary>
+    public string? Ip => Ips.Count > 0 ? Ips[0] : null;
+}
 
 [JsonSourceGenerationOptions(WriteIndented = true, PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase,
     UseStringEnumConverter = true, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]

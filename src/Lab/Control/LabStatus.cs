@@ -19,6 +19,8 @@ public sealed record LabStatus
     public IReadOnlyList<LabSubnet> Subnets { get; init; } = [];
     /// <summary>The nodes (name, netns, instance id and type, primary IP).</summary>
     public IReadOnlyList<LabNode> Nodes { get; init; } = [];
+    /// <summary>The node agents the server runs (node, pid, socket); an agent the server is restarting shows its last pid.</summary>
+    public IReadOnlyList<LabAgent> Agents { get; init; } = [];
     /// <summary>Recorded pods whose netns still exists.</summary>
     public IReadOnlyList<LabPod> Pods { get; init; } = [];
     /// <summary>The EC2 endpoint on 127.0.0.1 for host tools.</summary>
@@ -52,6 +54,7 @@ public sealed record LabStatus
             Vpc = new LabVpcStatus(state.VpcId, state.VpcNetns, LabLayout.VpcCidr.ToString(), state.VpcEndpoint, $"http://{LabLayout.ImdsAddress}"),
             Subnets = state.Subnets,
             Nodes = state.Nodes,
+            Agents = state.Agents,
             // A pod is recorded by netns name, or by path (a runtime's netns outside /run/netns).
             Pods = [.. LabStateStore.LoadPods(layout).Where(p => Netns.Exists(p.Netns))],
             Ec2Endpoint = state.LoopbackPort > 0 ? state.LoopbackEndpoint : null,

@@ -25,7 +25,7 @@ public static partial class PodNetworking
     /// <inheritdoc cref="Add(LabLayout, string, string, string?, bool)"/>
     public static LabPod Add(LabLayout layout, LabState state, string name, string node, string? device, bool dhcp)
     {
-        if (!PodName().IsMatch(name)) throw new ArgumentException($"invalid pod name '{name}': use [a-z0-9-], at most 32 chars");
+        RequireValidName(name);
         var labNode = state.RequireNode(node);
         var podNetns = layout.PodNetns(name);
         if (Netns.Exists(podNetns)) throw new InvalidOperationException($"pod '{name}' exists ({podNetns})");
@@ -73,16 +73,28 @@ public static partial class PodNetworking
         LabStateStore.SavePod(layout, pod);
     }
 
+    /// <summary>A pod name becomes part of a netns name: [a-z0-9-], at most 32 chars.</summary>
+    internal static void RequireValidName(string name)
+    {
+        if (!PodName().IsMatch(name)) throw new ArgumentException($"invalid pod name '{name}': use [a-z0-9-], at most 32 chars");
+    }
+
     private static LabState LoadUp(LabLayout layout) =>
         LabStateStore.TryLoad(layout) ?? throw new InvalidOperationException($"lab '{layout.Prefix}' is not up");
 
     /// <summary>
-    /// Deletes a pod's netns as a container runtime would when the pod goes away without a CNI
-    /// DEL: the ENI's veth dies with it and the lab plugs it back into its node (issue 4 §4).
+    /// Deletes a pod. One that <c>lab pod add --mode</c> made through the plugin gets its CNI DEL
+    /// first, as a runtime gives it (a failed DEL leaves the pod for a retry). Then its netns goes,
+    /// as a container runtime deletes it — for a pod moved in by hand, without a DEL: the ENI's
+    /// veth dies with it and the lab plugs it back into its node (issue 4 §4).
     /// </summary>
+    /// <exception cref="CniPluginException">The plugin's DEL failed.</exception>
     public static bool Delete(LabLayout layout, string name)
     {
         var netns = layout.PodNetns(name);
+        var record = Directory.Exists(layout.StateDirectory) ? LabStateStore.LoadPods(layout).FirstOrDefault(p => p.Name == name) : null;
+        if (record is { ContainerId: not null, NetworkConfig: not null } && LabStateStore.TryLoad(layout) is { } state)
+            CniPods.Delete(layout, state, record, CniPods.ResolvePlugin());
         var existed = Netns.Exists(netns);
         if (existed)
         {

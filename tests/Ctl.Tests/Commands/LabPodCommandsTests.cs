@@ -1,3 +1,5 @@
+using Fathom.Lab.Control;
+
 namespace Fathom.Ctl.Tests.Commands;
 
 /// <summary>The parse of <c>lab pod add|record|del</c>, as run.sh and the docs use them.</summary>
@@ -15,6 +17,45 @@ public sealed class LabPodCommandsTests
         Assert.Empty(parse.Errors);
         Assert.Equal(("db", "node2", "eth2", true),
             (parse.GetValue(LabPodCommands.AddName), parse.GetValue(LabPodCommands.AddNode), parse.GetValue(LabPodCommands.Device), parse.GetValue(LabPodCommands.Dhcp)));
+    }
+
+    [Fact]
+    public void AddTakesAModeAndJson()
+    {
+        var parse = CtlRun.Parse("lab", "pod", "add", "web", "--node", "node1", "--mode", "underlay", "--json");
+        Assert.Empty(parse.Errors);
+        Assert.Equal(("web", "node1", "underlay", null, true),
+            (parse.GetValue(LabPodCommands.AddName), parse.GetValue(LabPodCommands.AddNode), parse.GetValue(LabPodCommands.AddMode),
+             parse.GetValue(LabPodCommands.Device), parse.GetValue(LabPodCommands.AddJson)));
+    }
+
+    [Theory]
+    [InlineData("--mode", "overlay", "--mode: 'overlay' is not one of underlay, shared")]
+    [InlineData("--dhcp", null, "--dhcp configures an ENI moved in by hand")]
+    public void AddRefusesWhatTheModeCannotDoAsUsage(string flag, string? value, string message)
+    {
+        string[] args = flag == "--dhcp" ? ["lab", "pod", "add", "web", "--node", "node1", "--mode", "shared", "--dhcp"]
+            : ["lab", "pod", "add", "web", "--node", "node1", flag, value!];
+        var result = CtlRun.InProcess(args);
+        Assert.Equal(2, result.ExitCode);
+        Assert.Contains(message, result.Stderr);
+    }
+
+    [Fact]
+    public void ExecTakesTheCommandAfterDoubleDash()
+    {
+        var parse = CtlRun.Parse("lab", "pod", "exec", "web", "--", "sh", "-c", "exit 3");
+        Assert.Empty(parse.Errors);
+        Assert.Equal("web", parse.GetValue(LabPodCommands.ExecName));
+        Assert.Equal(["sh", "-c", "exit 3"], parse.GetValue(LabPodCommands.ExecCommand)!);
+        Assert.NotEmpty(CtlRun.Parse("lab", "pod", "exec", "web").Errors);
+    }
+
+    [Fact]
+    public void AddJsonHasTheSixFields()
+    {
+        var json = LabPodCommands.PodJson(new LabPod("web", "flab-pod-web", "node1", "underlay", ["10.0.0.7"], "02:00:0a:00:00:07", "c0ffee", "/x.conflist"));
+        Assert.Equal("""{"name":"web","node":"node1","mode":"underlay","ip":"10.0.0.7","mac":"02:00:0a:00:00:07","netns":"flab-pod-web"}""", json.ToJsonString());
     }
 
     [Fact]

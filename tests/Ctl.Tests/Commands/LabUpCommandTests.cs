@@ -15,6 +15,15 @@ public sealed class LabUpCommandTests
     }
 
     [Fact]
+    public void NoAgentsTurnsTheNodeAgentsOff()
+    {
+        Assert.True(LabUpCommand.OptionsFrom(CtlRun.Parse("lab", "up")).Agents);
+        var parse = CtlRun.Parse("lab", "up", "--no-agents");
+        Assert.Empty(parse.Errors);
+        Assert.False(LabUpCommand.OptionsFrom(parse).Agents);
+    }
+
+    [Fact]
     public void EveryFlagReachesTheLabOptions()
     {
         var parse = CtlRun.Parse("lab", "up", "--nodes", "3", "--instance-type", "m5.large", "--subnets", "2", "--imds-delay", "6000",

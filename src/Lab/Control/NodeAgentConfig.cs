@@ -1,0 +1,89 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+
+namespace Fathom.Lab.Control;
+
+/// <summary>
+/// The config the lab writes for each node's <c>fathom-agent</c> (docs/agent.md, Running it): the
+/// node's own socket, state directory and log under the lab's state directory, metrics on the
+/// node's loopback — and, once the agent reads them, the cloud (the lab's EC2 endpoint as the node
+/// reaches it, the lab's credentials) and the pools.
+/// </summary>
+public static class NodeAgentConfig
+{
+    /// <summary>
+    /// The agent's metrics port. Every node has its own loopback (it is a netns), so every agent
+    /// serves on 127.0.0.1:9780 — the default of a real node — without clashing.
+    /// </summary>
+    public const int MetricsPort = 9780;
+
+    /// <summary>
+    /// Whether <see cref="Build"/> writes the <c>cloud</c> and <c>pools</c> sections. Off while
+    /// <c>AgentConfig</c> does not know them: it refuses an unknown field (a typo must not fall back
+    /// to a default), so an agent given them today would exit 2. Issue 9 §7: turn on when the pools
+    /// land in src/Agent (their schema is docs/agent.md's on the <c>pools</c> branch).
+    /// </summary>
+    public static bool IncludeCloudAndPools { get; set; }
+
+    /// <summary>
+    /// THE place the lab builds an agent's config: new agent keys drop in here, nowhere else.
+    /// </summary>
+    public static JsonObject Build(LabLayout layout, LabState state, LabNode node)
+    {
+        var config = new JsonObject
+        {
+            ["socketPath"] = layout.AgentSocket(node.Name),
+            ["stateDir"] = layout.AgentStateDirectory(node.Name),
+            ["metricsAddress"] = $"127.0.0.1:{MetricsPort}",
+            ["ipCooldownSeconds"] = 30,
+            // The lab's state is on /run, a tmpfs that a power loss empties anyway: an fsync buys nothing.
+            ["syncStateWrites"] = false,
+            ["logLevel"] = "info",
+        };
+        if (IncludeCloudAndPools)
+        {
+            config["cloud"] = CloudSection(state);
+            config["pools"] = PoolsSection(layout, node);
+        }
+        return config;
+    }
+
+    /// <summary>
+    /// The cloud as the agent in a node reaches it: the <c>aws</c> provider pointed at the lab's EC2
+    /// endpoint inside the VPC (http://10.0.0.1, not the host's 127.0.0.1, which in the node's netns
+    /// is the node's own loopback), signed with the lab's credentials; IMDS at its usual address.
+    /// </summary>
+    internal static JsonObject CloudSection(LabState state) => new()
+    {
+        ["provider"] = "aws",
+        ["region"] = state.Credentials.Region,
+        ["serviceUrl"] = state.VpcEndpoint,
+        ["accessKeyId"] = state.Credentials.AccessKeyId,
+        ["secretAccessKey"] = state.Credentials.SecretAccessKey,
+    };
+
+    /// <summary>
+    /// The pools: ENIs tagged with the lab's cluster name and the node's EC2 Name; the other targets
+    /// are the agent's defaults (one warm ENI, two warm IPs, the instance type's limits).
+    /// </summary>
+    internal static JsonObject PoolsSection(LabLayout layout, LabNode node) => new()
+    {
+        ["cluster"] = ClusterName(layout),
+        ["nodeName"] = node.Name,
+    };
+
+    /// <summary>The cluster name of a lab's agents: "lab-{prefix}".</summary>
+    public static string ClusterName(LabLayout layout) => "lab-" + layout.Prefix;
+
+    /// <summary>Writes the node's config to <see cref="LabLayout.AgentConfigFile"/> (0600: it may carry credentials).</summary>
+    public static string Write(LabLayout layout, LabState state, LabNode node)
+    {
+        var path = layout.AgentConfigFile(node.Name);
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        AtomicFile.Write(path, System.Text.Encoding.UTF8.GetBytes(Build(layout, state, node).ToJsonString(Indented)));
+        File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        return path;
+    }
+
+    private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
+}
