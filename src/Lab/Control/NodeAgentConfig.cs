@@ -18,12 +18,11 @@ public static class NodeAgentConfig
     public const int MetricsPort = 9780;
 
     /// <summary>
-    /// Whether <see cref="Build"/> writes the <c>cloud</c> and <c>pools</c> sections. Off while
-    /// <c>AgentConfig</c> does not know them: it refuses an unknown field (a typo must not fall back
-    /// to a default), so an agent given them today would exit 2. Issue 9 §7: turn on when the pools
-    /// land in src/Agent (their schema is docs/agent.md's on the <c>pools</c> branch).
+    /// Whether <see cref="Build"/> writes the <c>cloud</c> and <c>pools</c> sections: on, so every
+    /// node's agent keeps pools from the lab's EC2 (issue 9 §8). Off only for a lab whose agents
+    /// should hold state and answer status but take nothing from the cloud.
     /// </summary>
-    public static bool IncludeCloudAndPools { get; set; }
+    public static bool IncludeCloudAndPools { get; set; } = true;
 
     /// <summary>
     /// THE place the lab builds an agent's config: new agent keys drop in here, nowhere else.

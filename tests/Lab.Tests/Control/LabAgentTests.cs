@@ -173,10 +173,8 @@ public sealed partial class LabAgentTests(ITestOutputHelper output)
     }
 
     /// <summary>
-    /// Once the agent has pools, the same add succeeds: the pod gets an address and a MAC, exec sees
-    /// them, status lists the pod, del removes it. Runs only when the agent reports pools in Status (a capacity above 0)
-    /// (until then it returns at once, saying so): the lab turns on the agents' cloud and pools with
-    /// <see cref="NodeAgentConfig.IncludeCloudAndPools"/>.
+    /// With the agent's pools, the add succeeds: the pod gets an address and a MAC, exec sees
+    /// them, status lists the pod, del removes it.
     /// </summary>
     [PrivilegedTheory("ip", "dnsmasq", "dhclient")]
     [InlineData("underlay")]
@@ -186,11 +184,6 @@ public sealed partial class LabAgentTests(ITestOutputHelper output)
         TestLab.WithOwnLab(Tools, layout =>
         {
             TestLab.Up(new LabOptions { Nodes = 1, InstanceType = "t3.medium" });
-            if (!HasPools(StatusOf(layout, "node1")))
-            {
-                output.WriteLine("not run: the agent reports no pools yet (issue 9: the pools land in src/Agent)");
-                return;
-            }
             Eventually.True(() => StatusOf(layout, "node1").Pools.Any(p => p.Mode.ToString().Equals(mode, StringComparison.OrdinalIgnoreCase) && p.Available > 0), $"the agent's {mode} pool to fill", TimeSpan.FromSeconds(30));
             var add = Ctl("lab", "pod", "add", "web", "--node", "node1", "--mode", mode, "--json");
             Assert.True(add.ExitCode == 0, add.Stderr);
