@@ -1,0 +1,113 @@
+using System.Net;
+using System.Net.NetworkInformation;
+using Fathom.Agent.Pools;
+using Fathom.Agent.Protocol;
+using Fathom.Agent.State;
+using Fathom.Agent.Teardown;
+using Fathom.Cloud;
+
+namespace Fathom.Agent.Tests.Pools;
+
+/// <summary>
+/// Takes and the code-11 sentences without a cloud: a pool loaded with ENIs as the cloud would
+/// describe them, the fake clock of <see cref="StateFixture"/> driving the cooldown, no waiting.
+/// </summary>
+public sealed class PoolAllocatorTests : IAsyncDisposable
+{
+    private static readonly IPNetwork Subnet = IPNetwork.Parse("10.0.1.0/24");
+    private readonly StateFixture _fx = new();
+    private readonly AllocationStore _store;
+    private readonly IpCooldown _cooldown;
+    private readonly TeardownQueue _teardown;
+    private readonly EniPool _pool;
+    private readonly Refiller _refiller;
+
+    public PoolAllocatorTests()
+    {
+        _store = AllocationStore.Open(_fx.State);
+        _cooldown = IpCooldown.Open(_fx.State, TimeSpan.FromSeconds(30));
+        _teardown = TeardownQueue.Open(_fx.State, (_, _) => Task.CompletedTask);
+        var self = new InstanceIdentity("i-1", "m5.large", "us-east-1a", "us-east-1", "eni-0", Mac(0), "subnet-1", Subnet, ["sg-1"], "vpc-1", [Subnet]);
+        _pool = new EniPool(self, new InstanceLimits("m5.large", 3, 4), _store, _cooldown, _teardown, new FakeNodeDevices(), _fx.Log);
+        // Never started: no cloud behind it; the allocator only asks it why and wakes it.
+        _refiller = new Refiller(_pool, null!, new RefillerOptions { Cluster = "c", NodeName = "n" }, _fx.Log, _fx.Time);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _teardown.DisposeAsync();
+        _fx.Dispose();
+    }
+
+    private static PhysicalAddress Mac(int i) => PhysicalAddress.Parse($"02-00-00-00-00-{i:x2}");
+
+    private static Eni Eni(int index, params string[] secondary) => new($"eni-{index}", Mac(index), IPAddress.Parse($"10.0.1.{10 + index}"),
+        [.. secondary.Select(IPAddress.Parse)], "subnet-1", Subnet, ["sg-1"], EniAttachmentState.Attached, $"attach-{index}", "i-1", index, "", new Dictionary<string, string>());
+
+    private PoolAllocator Allocator(bool fallback = false) =>
+        new(_pool, _refiller, _teardown, new PoolAllocatorOptions { Timeout = TimeSpan.Zero, FallbackToShared = fallback }, _fx.Time);
+
+    private static AllocateRequest Add(string id, AllocationMode mode, bool fallback = false) =>
+        new() { Network = "net", ContainerId = id, IfName = "eth0", RequestedMode = mode, FallbackAllowed = fallback };
+
+    [Fact]
+    public async Task Shared_takes_pack_the_primary_skip_cooling_ips_and_never_hand_one_out_twice()
+    {
+        _pool.Load([Eni(0, "10.0.1.100", "10.0.1.101"), Eni(1, "10.0.1.110")]);
+        var allocator = Allocator();
+        var a = Assert.IsType<SharedAllocation>(Assert.IsType<AllocatedReply>(await allocator.AllocateAsync(Add("a", AllocationMode.Shared), default)).Allocation);
+        Assert.Equal(("eni-0", 100, "10.0.1.1"), (a.EniId, a.RouteTable, a.Gateway));
+        _cooldown.Start(a.Ip, a.EniId);
+        _store.TryRelease(new AttachmentKey("net", "a", "eth0"), out _);
+
+        var b = Assert.IsType<SharedAllocation>(Assert.IsType<AllocatedReply>(await allocator.AllocateAsync(Add("b", AllocationMode.Shared), default)).Allocation);
+        var c = Assert.IsType<SharedAllocation>(Assert.IsType<AllocatedReply>(await allocator.AllocateAsync(Add("c", AllocationMode.Shared), default)).Allocation);
+        Assert.Equal("10.0.1.101", b.Ip);
+        Assert.Equal(("10.0.1.110", 101), (c.Ip, c.RouteTable));
+        var none = Assert.IsType<ErrorReply>(await allocator.AllocateAsync(Add("d", AllocationMode.Shared), default));
+        Assert.Equal(AgentErrorCode.TryAgainLater, none.Code);
+        Assert.Contains("IPs cooling: 1", none.Message, StringComparison.Ordinal);
+
+        _fx.Time.Advance(TimeSpan.FromSeconds(31));
+        var d = Assert.IsType<SharedAllocation>(Assert.IsType<AllocatedReply>(await allocator.AllocateAsync(Add("d", AllocationMode.Shared), default)).Allocation);
+        Assert.Equal(a.Ip, d.Ip);
+    }
+
+    [Fact]
+    public async Task An_eni_held_whole_or_being_returned_is_neither_taken_again_nor_used_for_ips()
+    {
+        _pool.Load([Eni(0), Eni(1), Eni(2, "10.0.1.120")]);
+        var allocator = Allocator();
+        var first = Assert.IsType<UnderlayAllocation>(Assert.IsType<AllocatedReply>(await allocator.AllocateAsync(Add("u1", AllocationMode.Underlay), default)).Allocation);
+        Assert.Equal(("eni-1", "10.0.1.11/24", "02:00:00:00:00:01"), (first.EniId, first.Address, first.Mac)); // the one carrying no IPs first
+        var second = Assert.IsType<UnderlayAllocation>(Assert.IsType<AllocatedReply>(await allocator.AllocateAsync(Add("u2", AllocationMode.Underlay), default)).Allocation);
+        Assert.Equal("eni-2", second.EniId);
+        // eni-2's IP went with it: no shared pod may get it.
+        var shared = Assert.IsType<ErrorReply>(await allocator.AllocateAsync(Add("s1", AllocationMode.Shared), default));
+        Assert.Equal(AgentErrorCode.TryAgainLater, shared.Code);
+
+        var limit = Assert.IsType<ErrorReply>(await allocator.AllocateAsync(Add("u3", AllocationMode.Underlay), default));
+        Assert.Contains("the instance's ENI limit is reached (AttachmentLimitExceeded: 3 ENIs attached, m5.large allows 3)", limit.Message, StringComparison.Ordinal);
+
+        // DEL of u1: its return is recorded, not yet run (the teardown worker is not started): eni-1 is not warm yet.
+        var service = new Fathom.Agent.Hosting.AllocationService(_store, _cooldown, _teardown, _fx.Log, _fx.Time);
+        await service.ReleaseAsync(new ReleaseRequest { Network = "net", ContainerId = "u1", IfName = "eth0" }, default);
+        Assert.IsType<ErrorReply>(await allocator.AllocateAsync(Add("u3", AllocationMode.Underlay), default));
+        _teardown.Start();
+        Eventually.True(() => _teardown.Pending().Count == 0, "the return ran");
+        var again = Assert.IsType<UnderlayAllocation>(Assert.IsType<AllocatedReply>(await allocator.AllocateAsync(Add("u3", AllocationMode.Underlay), default)).Allocation);
+        Assert.Equal("eni-1", again.EniId);
+    }
+
+    [Fact]
+    public async Task Past_the_eni_limit_fallback_gives_a_shared_ip_only_when_the_request_allows_it()
+    {
+        _pool.Load([Eni(0, "10.0.1.100"), Eni(1), Eni(2)]);
+        var allocator = Allocator(fallback: true);
+        Assert.IsType<AllocatedReply>(await allocator.AllocateAsync(Add("u1", AllocationMode.Underlay), default));
+        Assert.IsType<AllocatedReply>(await allocator.AllocateAsync(Add("u2", AllocationMode.Underlay), default));
+        Assert.IsType<ErrorReply>(await allocator.AllocateAsync(Add("u3", AllocationMode.Underlay, fallback: false), default));
+        var fell = Assert.IsType<AllocatedReply>(await allocator.AllocateAsync(Add("u3", AllocationMode.Underlay, fallback: true), default));
+        Assert.Equal("10.0.1.100/32", Assert.IsType<SharedAllocation>(fell.Allocation).Address);
+    }
+}
