@@ -144,21 +144,16 @@ public sealed partial class LabAgentTests(ITestOutputHelper output)
     private static partial Regex CniError();
 
     /// <summary>
-    /// Until the agent has pools (issue 9, src/Agent), an underlay ADD that names no device cannot be
-    /// served: the add fails, prints the CNI error's code and message, and leaves no pod behind.
+    /// With no agent on the node (a lab up with --no-agents), an underlay ADD that names no device
+    /// cannot be served: the add fails, prints the CNI error's code and message, and leaves no pod behind.
     /// </summary>
     [PrivilegedFact("ip", "dnsmasq", "dhclient")]
-    public void PodAddThroughThePluginFailsWithTheCniErrorWhileTheAgentCannotAllocate()
+    public void PodAddThroughThePluginFailsWithTheCniErrorWhenNoAgentServes()
     {
         Assert.True(File.Exists(Repository.Plugin), $"no plugin at {Repository.Plugin}: run ./build.sh or set FATHOM_PLUGIN");
         TestLab.WithOwnLab(Tools, layout =>
         {
-            TestLab.Up(new LabOptions { Nodes = 1, InstanceType = "t3.small" });
-            if (HasPools(StatusOf(layout, "node1")))
-            {
-                output.WriteLine("the agent has pools: PodAddThroughThePluginMakesAPodTheAgentAllocated covers this lab");
-                return;
-            }
+            TestLab.Up(new LabOptions { Nodes = 1, InstanceType = "t3.small", Agents = false });
             var add = Ctl("lab", "pod", "add", "web", "--node", "node1", "--mode", "underlay", "--json");
             output.WriteLine(add.Stderr);
             Assert.NotEqual(0, add.ExitCode);
