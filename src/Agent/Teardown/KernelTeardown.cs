@@ -73,8 +73,8 @@ public sealed class KernelTeardown : IDisposable
     /// Removes a shared pod's rules and veth. Without <paramref name="podIp"/> (and
     /// <paramref name="table"/>) they are read from the kernel: the node's route
     /// <c>podIP/32 dev hostVeth</c> and the rule <c>from podIP</c>. Once the veth is gone (its pod's
-    /// netns deleted first) that route is gone too, so a caller that knows the IP should pass it,
-    /// or the rules stay until the IP is given again (AddRule takes them as its own).
+    /// netns deleted first) that route is gone too: then every shared-mode rule left without its
+    /// pod's route is removed (a caller that knows the IP should still pass it).
     /// </summary>
     public void RemoveShared(string hostVeth, IPAddress? podIp, int? table)
     {
@@ -83,12 +83,47 @@ public sealed class KernelTeardown : IDisposable
         if (podIp is null)
         {
             NodeVeth.TryDelete(host, hostVeth);
+            RemoveOrphanRules(host);
             return;
         }
         var pod = new IpPrefix(podIp, 32);
         table ??= host.ListRules(AddressFamily.InterNetwork)
             .FirstOrDefault(r => r.Priority == SharedWiring.FromPodPriority && r.From is { } f && f.Equals(pod))?.Table;
         SharedWiring.Remove(host, new SharedPod(podIp, hostVeth, PodIfName: "", EniTable: table ?? 0));
+    }
+
+    /// <summary>
+    /// The veth went before its job ran (the pod's netns was deleted first: the kernel takes both
+    /// ends and the host route), so the job cannot tell its pod's IP. Removes every shared-mode rule
+    /// (priority 512 <c>to IP</c>, 1536 <c>from IP</c>) whose IP has no host route left. Safe against
+    /// pods being wired meanwhile: <see cref="NodeVeth"/> installs the host route before
+    /// <see cref="SharedWiring"/> adds the rules, and every removal takes the rules first, so a
+    /// live pod's rules never lack their route.
+    /// </summary>
+    private static void RemoveOrphanRules(NetlinkHandle host)
+    {
+        var routed = host.ListRoutes(AddressFamily.InterNetwork)
+            .Where(r => r.Destination is { PrefixLength: 32 })
+            .Select(r => r.Destination!.Value.Address)
+            .ToHashSet();
+        foreach (var rule in host.ListRules(AddressFamily.InterNetwork))
+        {
+            var ip = rule.Priority switch
+            {
+                SharedWiring.ToPodPriority when rule.To is { PrefixLength: 32 } to && rule.From is null => to.Address,
+                SharedWiring.FromPodPriority when rule.From is { PrefixLength: 32 } from && rule.To is null => from.Address,
+                _ => null,
+            };
+            if (ip is null || routed.Contains(ip))
+                continue;
+            try
+            {
+                host.DeleteRule(rule);
+            }
+            catch (NetlinkException e) when (e.IsNotFound)
+            {
+            }
+        }
     }
 
     // The pod's IP from the node's host route through its veth (NodeVeth wires exactly one).

@@ -99,4 +99,26 @@ public sealed class KernelTeardownTests : IDisposable
         Assert.DoesNotContain(veth, NodeLinks());
         Assert.DoesNotContain("10.1.0.5", Shell.IpIn(_node.Name, "rule", "show"));
     }
+
+    [PrivilegedFact("ip")]
+    public void DeleteVeth_after_the_pods_netns_went_removes_the_rules_left_without_a_pod()
+    {
+        const string veth = "fthkt0000002";
+        Shell.IpIn(_node.Name, "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", _pod.Name);
+        Shell.IpIn(_node.Name, "rule", "add", "pref", "512", "to", "10.1.0.6/32", "lookup", "main");
+        Shell.IpIn(_node.Name, "rule", "add", "pref", "1536", "from", "10.1.0.6/32", "lookup", "101");
+        // A live shared pod: its route, its rules. They stay.
+        Shell.IpIn(_node.Name, "link", "add", "fthlive", "type", "veth", "peer", "name", "eth1", "netns", _pod.Name);
+        Shell.IpIn(_node.Name, "link", "set", "fthlive", "up");
+        Shell.IpIn(_node.Name, "route", "add", "10.1.0.7/32", "dev", "fthlive", "scope", "link");
+        Shell.IpIn(_node.Name, "rule", "add", "pref", "512", "to", "10.1.0.7/32", "lookup", "main");
+        Shell.IpIn(_node.Name, "rule", "add", "pref", "1536", "from", "10.1.0.7/32", "lookup", "101");
+        // The pod's end goes, and the kernel takes the node's end with it.
+        Shell.IpIn(_pod.Name, "link", "del", "eth0");
+        RunTwice(new TeardownJob { Action = TeardownAction.DeleteVeth, Device = veth, NetnsPath = _pod.Path, PodIfName = "eth0" });
+        var rules = Shell.IpIn(_node.Name, "rule", "show");
+        Assert.DoesNotContain("10.1.0.6", rules);
+        Assert.Contains("from 10.1.0.7 lookup 101", rules);
+        Assert.Contains("to 10.1.0.7 lookup main", rules);
+    }
 }
