@@ -65,19 +65,12 @@ public sealed class AgentDatapath(AgentNetworkConfig config, IEniWiring eniWirin
                 "released it again; a fathom-agent of another release?");
         }
 
-        var wired = false;
-        try
+        // The rest of ADD, inside the wiring's rollback: the allocation is the IPAM; a config that
+        // has an ipam section too gets its addresses and routes on the same interface, as an
+        // underlay with delegated IPAM would. Then the attachment is recorded.
+        void Complete(CniResult result)
         {
-            var result = allocation switch
-            {
-                UnderlayAllocation u => eniWiring.Attach(host, pod, podLinks, netnsPath, ToPodEni(u), ifName),
-                SharedAllocation s => AttachShared(host, pod, podLinks, netnsPath, ToSharedPod(s, ifName)),
-                _ => throw new CniException(CniErrorCode.InternalError, $"unknown allocation {allocation.GetType().Name}"),
-            };
-            wired = true;
             result.CniVersion = request.Config.CniVersion;
-            // The allocation is the IPAM; a config that has an ipam section too gets its addresses and
-            // routes on the same interface, as an underlay with delegated IPAM would.
             if (allocate() is { } ipam)
             {
                 var index = KernelCall.Run($"look up {ifName} in the pod", () => podLinks.GetLink(ifName)).Index;
@@ -86,13 +79,51 @@ public sealed class AgentDatapath(AgentNetworkConfig config, IEniWiring eniWirin
                 result.Routes.AddRange(ipam.Routes);
             }
             record(result);
+        }
+
+        try
+        {
+            return allocation switch
+            {
+                // Undoes itself on any failure, Complete's included.
+                UnderlayAllocation u => eniWiring.Attach(host, pod, podLinks, netnsPath, ToPodEni(u), ifName, Complete),
+                SharedAllocation s => AddShared(host, pod, podLinks, netnsPath, ToSharedPod(s, ifName), Complete),
+                _ => throw new CniException(CniErrorCode.InternalError, $"unknown allocation {allocation.GetType().Name}"),
+            };
+        }
+        catch (Exception e)
+        {
+            // The kernel is as it was; now the allocation goes back, so a failed ADD holds nothing.
+            var outcome = Release(request, "");
+            throw e is CniException c
+                ? new CniException(c.Code, $"{c.Message}; {outcome}", c.Details, c)
+                : new CniException(CniException.CodeFor(e), $"{e.Message}; {outcome}", null, e);
+        }
+    }
+
+    private static CniResult AddShared(NetlinkHandle host, NetnsHandle pod, NetlinkHandle podLinks, string netnsPath, SharedPod shared,
+        Action<CniResult> complete)
+    {
+        var result = AttachShared(host, pod, podLinks, netnsPath, shared);
+        try
+        {
+            complete(result);
             return result;
         }
         catch (Exception e)
         {
-            var outcome = (wired ? Unwire(host, pod, allocation, ifName) : "") + Release(request, wired ? "; " : "");
+            string outcome;
+            try
+            {
+                SharedWiring.Remove(host, shared);
+                outcome = $"veth \"{shared.HostVeth}\" and the pod's rules removed";
+            }
+            catch (Exception again) when (again is NetlinkException or CniException)
+            {
+                outcome = $"removing veth \"{shared.HostVeth}\" and the pod's rules failed too: {again.Message}";
+            }
             throw e is CniException c
-                ? new CniException(c.Code, $"{c.Message}{(outcome.Length > 0 ? "; " : "")}{outcome}", c.Details, c)
+                ? new CniException(c.Code, $"{c.Message}; {outcome}", c.Details, c)
                 : new CniException(CniException.CodeFor(e), $"{e.Message}; {outcome}", null, e);
         }
     }
@@ -111,29 +142,6 @@ public sealed class AgentDatapath(AgentNetworkConfig config, IEniWiring eniWirin
             Ips = [new CniIpConfig(new IpPrefix(shared.PodIp, 32), NodeVeth.Gateway, Interface: 0)],
             Routes = [new CniRoute(new IpPrefix(IPAddress.Any, 0), NodeVeth.Gateway)],
         };
-    }
-
-    // After a failure once wired: the kernel first, so a released IP or ENI is never still in the pod.
-    private string Unwire(NetlinkHandle host, NetnsHandle pod, Allocation allocation, string ifName)
-    {
-        try
-        {
-            switch (allocation)
-            {
-                case UnderlayAllocation u:
-                    using (var node = Netns.OpenCurrent()) eniWiring.Return(node, pod, u.HostDevice, ToPodEni(u).Mac);
-                    return $"ENI \"{u.HostDevice}\" is back on the node";
-                case SharedAllocation s:
-                    SharedWiring.Remove(host, ToSharedPod(s, ifName));
-                    return $"veth \"{s.HostVeth}\" and the pod's rules removed";
-                default:
-                    return "";
-            }
-        }
-        catch (Exception e) when (e is NetlinkException or CniException)
-        {
-            return $"undoing the wiring failed too: {e.Message}";
-        }
     }
 
     // Returns a sentence for the error message (with a leading separator), never throws.

@@ -23,8 +23,10 @@ public sealed class UnderlayEni : IEniWiring
     }
 
     /// <inheritdoc/>
-    public CniResult Attach(NetlinkHandle host, NetnsHandle pod, NetlinkHandle podLinks, string netnsPath, PodEni eni, string ifName)
+    public CniResult Attach(NetlinkHandle host, NetnsHandle pod, NetlinkHandle podLinks, string netnsPath, PodEni eni, string ifName,
+        Action<CniResult> complete)
     {
+        ArgumentNullException.ThrowIfNull(complete);
         ArgumentNullException.ThrowIfNull(host);
         ArgumentNullException.ThrowIfNull(podLinks);
         ArgumentNullException.ThrowIfNull(eni);
@@ -40,12 +42,22 @@ public sealed class UnderlayEni : IEniWiring
                 throw new CniException(DatapathErrorCodes.IfNameExists, $"interface \"{name}\" already exists in netns {netnsPath}",
                     $"ENI \"{eni.HostDevice}\" was not moved: it is still on the node, unchanged");
 
+        // The node end of this ENI's veth is named after the ENI: one left over means a teardown of
+        // its last pod has not run yet. Refused before the move, so a rollback never deletes a
+        // device this ADD did not make.
+        if (KernelCall.Run($"look up {eni.NodeVethHostName} on the node", () => host.TryGetLink(eni.NodeVethHostName, out _)))
+            throw new CniException(UnderlayErrorCodes.DeviceBusy,
+                $"the node still has \"{eni.NodeVethHostName}\", the node veth of ENI \"{eni.HostDevice}\" from an earlier pod",
+                "not moved: fathom-agent's teardown of that pod has not run yet; retry");
+
         // The host name in the alias before the move, as UnderlayDatapath writes it: the device is
         // never in the pod without it, and whoever returns it knows its name.
-        KernelCall.Run($"record \"{eni.HostDevice}\" in its alias", () => host.SetLinkAlias(device.Index, eni.HostDevice));
-        KernelCall.Run($"move {eni.HostDevice} into the pod's netns as {ifName}", () => host.MoveLinkToNetns(device.Index, pod, ifName));
+        var moved = false;
         try
         {
+            KernelCall.Run($"record \"{eni.HostDevice}\" in its alias", () => host.SetLinkAlias(device.Index, eni.HostDevice));
+            KernelCall.Run($"move {eni.HostDevice} into the pod's netns as {ifName}", () => host.MoveLinkToNetns(device.Index, pod, ifName));
+            moved = true;
             var inPod = KernelCall.Run($"look up {ifName} in the pod", () => podLinks.GetLink(ifName));
             KernelCall.Run($"set {ifName} up in netns {netnsPath}", () => podLinks.SetLinkUp(inPod.Index));
             var result = new CniResult
@@ -59,24 +71,37 @@ public sealed class UnderlayEni : IEniWiring
             // The node's end of the veth, as a result lists host-side interfaces (no sandbox).
             var nodeEnd = KernelCall.Run($"look up {eni.NodeVethHostName}", () => host.GetLink(eni.NodeVethHostName));
             result.Interfaces.Add(new CniInterface(eni.NodeVethHostName, nodeEnd.Mac is null ? null : InterfaceNames.FormatMac(nodeEnd.Mac)));
+            complete(result);
             return result;
         }
         catch (Exception e)
         {
-            var outcome = Undo(pod, eni);
+            var outcome = Undo(host, pod, eni, device, moved);
             throw e is CniException c
                 ? new CniException(c.Code, $"{c.Message}; {outcome}", c.Details, c)
                 : new CniException(CniException.CodeFor(e), $"{e.Message}; {outcome}", null, e);
         }
     }
 
-    private string Undo(NetnsHandle pod, PodEni eni)
+    /// <summary>
+    /// Puts the node back as this ADD found it: the ENI back (if it moved) with its alias and up
+    /// state as they were — what the agent's pool left, not what a teardown leaves — and its node
+    /// veth gone. Returns a sentence for the error message.
+    /// </summary>
+    private string Undo(NetlinkHandle host, NetnsHandle pod, PodEni eni, Link original, bool moved)
     {
         try
         {
-            using var node = Netns.OpenCurrent();
-            Return(node, pod, eni.HostDevice, eni.Mac);
-            return $"ENI \"{eni.HostDevice}\" is back on the node";
+            if (moved)
+            {
+                using var node = Netns.OpenCurrent();
+                Return(node, pod, eni.HostDevice, eni.Mac);
+            }
+            if (!host.TryGetLink(eni.HostDevice, out var back) || !UnderlayDatapath.SameMac(back.Mac, eni.Mac))
+                return $"ENI \"{eni.HostDevice}\" could not be found on the node to restore it";
+            if (back.Alias != original.Alias) host.SetLinkAlias(back.Index, original.Alias ?? "");
+            if (original.IsUp && !back.IsUp) host.SetLinkUp(back.Index);
+            return moved ? $"ENI \"{eni.HostDevice}\" is back on the node" : $"ENI \"{eni.HostDevice}\" was not moved: it is on the node as it was";
         }
         catch (Exception e) when (e is NetlinkException or CniException)
         {

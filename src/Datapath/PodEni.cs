@@ -38,10 +38,14 @@ public interface IEniWiring
 {
     /// <summary>
     /// ADD: moves the ENI into the pod as <paramref name="ifName"/>, addresses it, routes the default
-    /// via its gateway, and wires the node veth. On failure everything done here is undone before
-    /// the <see cref="CniException"/> is thrown. Returns the result's interfaces, IPs and routes.
+    /// via its gateway, wires the node veth, then runs <paramref name="complete"/> with the result
+    /// (its interfaces, IPs and routes; the caller may add to it and records it there). On any
+    /// failure — the wiring's or <paramref name="complete"/>'s — the node is put back as it was
+    /// (the ENI with its name, alias and up state, no node veth) before the
+    /// <see cref="CniException"/> is thrown, its message saying so.
     /// </summary>
-    CniResult Attach(NetlinkHandle host, NetnsHandle pod, NetlinkHandle podLinks, string netnsPath, PodEni eni, string ifName);
+    CniResult Attach(NetlinkHandle host, NetnsHandle pod, NetlinkHandle podLinks, string netnsPath, PodEni eni, string ifName,
+        Action<CniResult> complete);
 
     /// <summary>
     /// Undo of <see cref="Attach"/>, idempotent — also the agent's teardown of the ENI: the node veth

@@ -169,4 +169,34 @@ public sealed class AgentModesTests
         Assert.Equal(UnderlayBed.DeviceMac, back?.Mac);
         Assert.Null(KernelState.Read(t.Bed.Host.Name).Link("eth0"));
     }
+
+    [PrivilegedFact("ip", "/usr/lib/cni/static")]
+    public void A_failure_after_the_eni_moved_returns_it_deletes_the_node_veth_and_releases()
+    {
+        using var t = AgentBed.Create();
+        var before = KernelState.Read(t.Bed.Host.Name);
+        // The allocation is the IPAM, but a config's own ipam still runs — here one that fails,
+        // after the ENI is in the pod and its node veth wired.
+        var add = t.Run("ADD", t.Config(extra: ""","ipam":{"type":"static","addresses":[{"address":"not-an-address"}]}"""));
+        Assert.False(add.Succeeded, add.ToString());
+        Assert.Contains("back on the node", add.ErrorMessage);
+        Assert.Contains("allocation is released", add.ErrorMessage);
+        Assert.Equal(0, t.Agent.Held);
+        Assert.Equal(before, KernelState.Read(t.Bed.Host.Name));
+        Assert.Empty(KernelState.Read(t.Bed.Pod.Name).Links);
+    }
+
+    [PrivilegedFact("ip")]
+    public void An_eni_whose_last_teardown_has_not_run_is_refused_before_it_moves()
+    {
+        using var t = AgentBed.Create();
+        var stale = Fathom.Datapath.NodeVeth.HostNameForEni(UnderlayBed.DeviceMac);
+        Shell.IpIn(t.Bed.Host.Name, "link", "add", stale, "type", "veth", "peer", "name", "stale-peer");
+        var before = KernelState.Read(t.Bed.Host.Name);
+        var add = t.Run("ADD", t.Config());
+        Assert.Equal(101, add.ErrorCode);
+        Assert.Contains("teardown", add.ErrorMessage);
+        Assert.Equal(0, t.Agent.Held);
+        Assert.Equal(before, KernelState.Read(t.Bed.Host.Name));
+    }
 }
