@@ -45,7 +45,7 @@ public sealed class AgentDatapath(AgentNetworkConfig config, IEniWiring eniWirin
         if (KernelCall.Run($"look up {ifName} in netns {netnsPath}", () => podLinks.TryGetLink(ifName, out _)))
             throw new CniException(DatapathErrorCodes.IfNameExists, $"interface \"{ifName}\" already exists in netns {netnsPath}");
 
-        var allocation = Agent("allocate", () => Client.Allocate(new AllocateRequest
+        var allocation = Agent(() => Client.Allocate(new AllocateRequest
         {
             Network = config.Network,
             ContainerId = request.ContainerId,
@@ -164,7 +164,7 @@ public sealed class AgentDatapath(AgentNetworkConfig config, IEniWiring eniWirin
         ArgumentNullException.ThrowIfNull(request);
         // Release only: the agent records the teardown (ENI back to the node, veth deleted) and
         // does it in the background. No kernel work here (DESIGN §4, §9).
-        Agent("release", () => Client.Release(new ReleaseRequest
+        Agent(() => Client.Release(new ReleaseRequest
         {
             Network = config.Network, ContainerId = request.ContainerId, IfName = request.IfName,
         }));
@@ -178,7 +178,7 @@ public sealed class AgentDatapath(AgentNetworkConfig config, IEniWiring eniWirin
         var ifName = request.IfName;
         var netnsPath = request.NetnsPath
             ?? throw new CniException(CniErrorCode.InvalidEnvironment, "CNI_NETNS is required for CHECK");
-        Agent("check", () => Client.Check(new CheckRequest { Network = config.Network, ContainerId = request.ContainerId, IfName = ifName }));
+        Agent(() => Client.Check(new CheckRequest { Network = config.Network, ContainerId = request.ContainerId, IfName = ifName }));
 
         using var pod = PodNetns.Open(netnsPath);
         using var host = KernelCall.Run("open a netlink socket in the host netns", NetlinkHandle.Open);
@@ -208,7 +208,7 @@ public sealed class AgentDatapath(AgentNetworkConfig config, IEniWiring eniWirin
     public void GarbageCollect(IReadOnlySet<(string ContainerId, string IfName)> validAttachments)
     {
         ArgumentNullException.ThrowIfNull(validAttachments);
-        Agent("gc", () => Client.Gc(new GcRequest
+        Agent(() => Client.Gc(new GcRequest
         {
             Network = config.Network,
             ValidAttachments = [.. validAttachments.Select(a => new AttachmentRef { ContainerId = a.ContainerId, IfName = a.IfName })],
@@ -256,7 +256,7 @@ public sealed class AgentDatapath(AgentNetworkConfig config, IEniWiring eniWirin
     /// through (11 with the agent's reason, e.g. "fathom-agent is not running (no socket at …)");
     /// the agent's own 100–103 would collide with fathom's, so they become <see cref="AgentErrorCodes"/>.
     /// </summary>
-    private static T Agent<T>(string what, Func<T> call)
+    private static T Agent<T>(Func<T> call)
     {
         try
         {
@@ -268,7 +268,7 @@ public sealed class AgentDatapath(AgentNetworkConfig config, IEniWiring eniWirin
         }
     }
 
-    private static void Agent(string what, Action call) => Agent(what, () =>
+    private static void Agent(Action call) => Agent(() =>
     {
         call();
         return 0;
