@@ -54,6 +54,8 @@ internal static class Program
         using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
         using var interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
 
+        // The kernel half of DEL: ENIs back to the node, veths and rules gone, in the background.
+        using var teardown = KernelTeardown.ForCurrentNetns();
         AgentHost host;
         ResilientCloudProvider? cloud = null;
         try
@@ -61,8 +63,8 @@ internal static class Program
             if (config.Cloud is { } cloudConfig)
                 cloud = await CloudForAsync(cloudConfig).ConfigureAwait(false);
             host = cloud is null
-                ? AgentHost.Start(config, log, KernelTeardownNotWired)
-                : await AgentHost.StartAsync(config, log, KernelTeardownNotWired, cloud, new KernelNodeDevices()).ConfigureAwait(false);
+                ? AgentHost.Start(config, log, teardown.ExecuteAsync)
+                : await AgentHost.StartAsync(config, log, teardown.ExecuteAsync, cloud, new KernelNodeDevices()).ConfigureAwait(false);
         }
         catch (Exception e) when (e is InvalidOperationException or IOException or UnauthorizedAccessException
             or System.Net.HttpListenerException or System.Net.Sockets.SocketException or CloudException)
@@ -97,12 +99,4 @@ internal static class Program
         }, imds).ConfigureAwait(false);
         return new ResilientCloudProvider(aws);
     }
-
-    /// <summary>
-    /// Teardown jobs need the datapath's kernel code (moving an ENI back, deleting a veth), which is
-    /// being reshaped and wired into the agent later (issue 9). Until then a job fails clearly and
-    /// stays recorded, retried with capped backoff, visible in status and metrics — never dropped.
-    /// </summary>
-    private static Task KernelTeardownNotWired(TeardownJob job, CancellationToken cancellationToken) =>
-        throw new InvalidOperationException("kernel teardown is not wired into this fathom-agent yet; the job stays recorded");
 }

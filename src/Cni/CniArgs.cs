@@ -25,6 +25,12 @@ public sealed record CniArgs
     /// <summary>K8S_POD_UID: the pod's UID.</summary>
     public string? K8sPodUid { get; init; }
 
+    /// <summary>
+    /// FATHOM_MODE: the datapath mode this pod asks for, on a network whose config allows a choice
+    /// (its <c>modes</c>). The core only carries it; the mode table decides what it may be.
+    /// </summary>
+    public string? FathomMode { get; init; }
+
     /// <summary>Every other key, in order given (only with <see cref="IgnoreUnknown"/>).</summary>
     public IReadOnlyDictionary<string, string> Extra { get; init; } = new Dictionary<string, string>();
 
@@ -48,7 +54,7 @@ public sealed record CniArgs
         foreach (var (k, v) in pairs)
             if (k == "IgnoreUnknown") ignoreUnknown = ParseBool(v);
 
-        string? ns = null, name = null, infra = null, uid = null;
+        string? ns = null, name = null, infra = null, uid = null, mode = null;
         var extra = new Dictionary<string, string>(StringComparer.Ordinal);
         var unknown = new List<string>();
         foreach (var (k, v) in pairs)
@@ -60,6 +66,7 @@ public sealed record CniArgs
                 case "K8S_POD_NAME": name = v; break;
                 case "K8S_POD_INFRA_CONTAINER_ID": infra = v; break;
                 case "K8S_POD_UID": uid = v; break;
+                case "FATHOM_MODE": mode = v; break;
                 default:
                     if (ignoreUnknown) extra[k] = v;
                     else unknown.Add(k);
@@ -78,6 +85,7 @@ public sealed record CniArgs
             K8sPodName = name,
             K8sPodInfraContainerId = infra,
             K8sPodUid = uid,
+            FathomMode = mode,
             Extra = extra,
         };
     }

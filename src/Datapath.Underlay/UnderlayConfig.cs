@@ -23,6 +23,19 @@ public sealed record UnderlayConfig
     /// <summary>The device these fields select, in the reference's order of precedence.</summary>
     internal DeviceSelector Selector => new(Device, HwAddr, KernelPath);
 
+    /// <summary>
+    /// Whether <paramref name="config"/> names its device (<c>device</c>, <c>hwaddr</c> or
+    /// <c>kernelpath</c>): the static form. Naming none, an underlay network gets each pod's ENI
+    /// from fathom-agent (docs/modes.md).
+    /// </summary>
+    public static bool NamesDevice(NetworkConfig config)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        return NullIfEmpty(config.OptionalString("device")) is not null
+            || NullIfEmpty(config.OptionalString("hwaddr")) is not null
+            || NullIfEmpty(config.OptionalString("kernelpath")) is not null;
+    }
+
     /// <summary>Reads and validates the underlay keys of <paramref name="config"/>.</summary>
     public static UnderlayConfig Parse(NetworkConfig config)
     {

@@ -158,45 +158,57 @@ public sealed class UnderlayDatapath(UnderlayConfig config) : IDatapath
             var hostName = AddMark.HostName(link.Alias)!;
             using var host = KernelCall.Run("open a netlink socket in the host netns", NetlinkHandle.Open);
             using var hostNs = KernelCall.Run("open the host netns", Netns.OpenCurrent);
-            // Check the way back first: with the name taken the move would fail anyway, and the
-            // pod keeps its device exactly as it is (up, addressed) for a later DEL.
-            if (KernelCall.Run($"look up {hostName} on the host", () => host.TryGetLink(hostName, out var taken) ? taken : null) is { } conflict)
-                throw new CniException(UnderlayErrorCodes.DeviceBusy,
-                    $"cannot return \"{ifName}\" to the host as \"{hostName}\": the host already has a device named \"{hostName}\" (index {conflict.Index})",
-                    $"\"{ifName}\" stays in netns {netnsPath}, untouched; DEL again once the name is free");
-
             // The MTU the device had on the host, when the result says (interfaces[].mtu, spec 1.1.0).
-            var mtu = recorded?.Mtu;
+            ReturnToHost(host, hostNs, podLinks, pod, link, ifName, hostName, recorded?.Mtu, netnsPath, prevResult);
+        }
+    }
 
-            // The name the device returns under must never be set on the host, where udev or a
-            // network manager watch: rename it in the pod (no one watches there) and move it back
-            // already named, one move. Only when the pod itself holds another device of that name
-            // does the device pass through a private transit netns to be renamed. (It may hold
-            // this one under that name: a DEL killed after the rename below, now retried.)
-            if (KernelCall.Run($"look up {hostName} in netns {netnsPath}", () => podLinks.TryGetLink(hostName, out var holder) && holder.Index != link.Index))
-            {
-                MoveOutThroughTransit(podLinks, pod, hostNs, link, ifName, hostName, mtu, netnsPath, prevResult);
-                return;
-            }
-            // Down first: the kernel refuses to rename a running device (dev_change_name, EBUSY);
-            // the move would close it anyway (dev_close in __dev_change_net_namespace), so this
-            // costs no extra wait.
-            KernelCall.Run($"set {ifName} down in netns {netnsPath}", () => podLinks.SetLinkDown(link.Index));
-            try
-            {
-                podLinks.SetLinkName(link.Index, hostName);
-                // A mark left by an ADD (killed, or racing this DEL) goes: back on the host the alias is the bare name.
-                if (link.Alias != hostName) podLinks.SetLinkAlias(link.Index, hostName);
-                if (mtu is int m && m != link.Mtu) podLinks.SetLinkMtu(link.Index, m);
-                // Left down, as host-device leaves it: the pool decides when it is used again.
-                podLinks.MoveLinkToNetns(link.Index, hostNs, hostName);
-            }
-            catch (NetlinkException e)
-            {
-                var outcome = RestoreInPod(podLinks, link, ifName, prevResult);
-                throw new CniException(CniErrorCode.DatapathFailure,
-                    $"cannot return \"{ifName}\" to the host as \"{hostName}\": {e.Message}", outcome, e);
-            }
+    /// <summary>
+    /// Moves <paramref name="link"/> (in the pod, as <paramref name="ifName"/>) back to the host as <paramref name="hostName"/>,
+    /// left down, with the alias the bare host name and <paramref name="mtu"/> when given — DEL's
+    /// way back, also the agent's teardown of an ENI (<see cref="UnderlayEni"/>). A name taken on
+    /// the host is 101 and the pod's device stays untouched; a failed rename or move puts the
+    /// device back in the pod as it was (<paramref name="prevResult"/>'s addresses and routes) so
+    /// the caller can retry.
+    /// </summary>
+    internal static void ReturnToHost(NetlinkHandle host, NetnsHandle hostNs, NetlinkHandle podLinks, NetnsHandle pod, Link link,
+        string ifName, string hostName, int? mtu, string netnsPath, CniResult? prevResult)
+    {
+        // Check the way back first: with the name taken the move would fail anyway, and the
+        // pod keeps its device exactly as it is (up, addressed) for a later DEL.
+        if (KernelCall.Run($"look up {hostName} on the host", () => host.TryGetLink(hostName, out var taken) ? taken : null) is { } conflict)
+            throw new CniException(UnderlayErrorCodes.DeviceBusy,
+                $"cannot return \"{ifName}\" to the host as \"{hostName}\": the host already has a device named \"{hostName}\" (index {conflict.Index})",
+                $"\"{ifName}\" stays in netns {netnsPath}, untouched; DEL again once the name is free");
+
+        // The name the device returns under must never be set on the host, where udev or a
+        // network manager watch: rename it in the pod (no one watches there) and move it back
+        // already named, one move. Only when the pod itself holds another device of that name
+        // does the device pass through a private transit netns to be renamed. (It may hold
+        // this one under that name: a DEL killed after the rename below, now retried.)
+        if (KernelCall.Run($"look up {hostName} in netns {netnsPath}", () => podLinks.TryGetLink(hostName, out var holder) && holder.Index != link.Index))
+        {
+            MoveOutThroughTransit(podLinks, pod, hostNs, link, ifName, hostName, mtu, netnsPath, prevResult);
+            return;
+        }
+        // Down first: the kernel refuses to rename a running device (dev_change_name, EBUSY);
+        // the move would close it anyway (dev_close in __dev_change_net_namespace), so this
+        // costs no extra wait.
+        KernelCall.Run($"set {ifName} down in netns {netnsPath}", () => podLinks.SetLinkDown(link.Index));
+        try
+        {
+            podLinks.SetLinkName(link.Index, hostName);
+            // A mark left by an ADD (killed, or racing this DEL) goes: back on the host the alias is the bare name.
+            if (link.Alias != hostName) podLinks.SetLinkAlias(link.Index, hostName);
+            if (mtu is int m && m != link.Mtu) podLinks.SetLinkMtu(link.Index, m);
+            // Left down, as host-device leaves it: the pool decides when it is used again.
+            podLinks.MoveLinkToNetns(link.Index, hostNs, hostName);
+        }
+        catch (NetlinkException e)
+        {
+            var outcome = RestoreInPod(podLinks, link, ifName, prevResult);
+            throw new CniException(CniErrorCode.DatapathFailure,
+                $"cannot return \"{ifName}\" to the host as \"{hostName}\": {e.Message}", outcome, e);
         }
     }
 
@@ -397,7 +409,7 @@ public sealed class UnderlayDatapath(UnderlayConfig config) : IDatapath
 
     // The device keeps its MAC through every move; its index may change (a collision in the
     // target netns makes the kernel pick a new one, dev_change_net_namespace), its name does.
-    private static Link? FindByMac(NetlinkHandle netlink, PhysicalAddress? mac, string name)
+    internal static Link? FindByMac(NetlinkHandle netlink, PhysicalAddress? mac, string name)
     {
         var links = netlink.ListLinks();
         return mac is null
@@ -405,7 +417,7 @@ public sealed class UnderlayDatapath(UnderlayConfig config) : IDatapath
             : links.FirstOrDefault(l => (l.Flags & LinkFlags.Loopback) == 0 && SameMac(l.Mac, mac));
     }
 
-    private static bool SameMac(PhysicalAddress? a, PhysicalAddress? b) => a is null ? b is null : a.Equals(b);
+    internal static bool SameMac(PhysicalAddress? a, PhysicalAddress? b) => a is null ? b is null : a.Equals(b);
 
     // The one link of a namespace carrying this ADD's mark: its token is this invocation's alone.
     private static Link? FindMarked(NetlinkHandle netlink, string mark) =>

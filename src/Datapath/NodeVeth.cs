@@ -46,6 +46,18 @@ public static class NodeVeth
     }
 
     /// <summary>
+    /// The node end's name for the small veth of an underlay pod: "fth" and 11 hex digits of a hash
+    /// of the ENI's MAC. A function of the ENI, not of the container, so that whoever gives the ENI
+    /// back (the agent's teardown, knowing the ENI but not the container) deletes the right pair,
+    /// and an ADD of the same ENI, which waits for that teardown, never meets a stale one.
+    /// </summary>
+    public static string HostNameForEni(string mac)
+    {
+        ArgumentNullException.ThrowIfNull(mac);
+        return HostNameFor("eni", mac.ToLowerInvariant());
+    }
+
+    /// <summary>
     /// Creates and wires the pair. On any failure the pair is deleted again (deleting the node
     /// end takes the pod end with it) and the error is a <see cref="CniException"/>: 103 when
     /// the pod already has <see cref="NodeVethSpec.PodIfName"/>, 104 for any other refusal.

@@ -1,4 +1,6 @@
+using Fathom.Agent.Protocol;
 using Fathom.Cni;
+using Fathom.Datapath.Shared;
 using Fathom.Datapath.Underlay;
 
 namespace Fathom.Plugin;
@@ -12,9 +14,15 @@ namespace Fathom.Plugin;
 internal static class Program
 {
     // DESIGN.md §3: one network config selects one mode; a config without "mode" gets underlay.
+    // Underlay naming a device is the static host-device form; naming none, its ENI comes from
+    // fathom-agent. The agent-backed datapath gets the underlay mode's ENI wiring from here, so
+    // no mode depends on another.
     private static readonly CniModes Modes = new(defaultMode: UnderlayDatapath.Mode)
     {
-        [UnderlayDatapath.Mode] = UnderlayDatapath.FromConfig,
+        [UnderlayDatapath.Mode] = c => UnderlayConfig.NamesDevice(c)
+            ? UnderlayDatapath.FromConfig(c)
+            : AgentDatapath.FromConfig(c, AllocationMode.Underlay, UnderlayEni.Instance),
+        [AgentDatapath.SharedMode] = c => AgentDatapath.FromConfig(c, AllocationMode.Shared, UnderlayEni.Instance),
     };
 
     private static int Main() =>

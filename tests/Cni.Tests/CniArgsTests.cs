@@ -19,6 +19,15 @@ public sealed class CniArgsTests
         Assert.Empty(args.Extra);
     }
 
+    [Fact]
+    public void FATHOM_MODE_is_a_known_key_carried_not_judged()
+    {
+        // The core carries the pod's ask; which modes a network allows is the mode table's business.
+        Assert.Equal("shared", CniArgs.Parse("FATHOM_MODE=shared").FathomMode);
+        Assert.Equal("anything", CniArgs.Parse("FATHOM_MODE=anything").FathomMode);
+        Assert.Null(CniArgs.Parse("K8S_POD_NAME=web-0").FathomMode);
+    }
+
     [Theory]
     [InlineData("IgnoreUnknown=1;FOO=bar")]
     [InlineData("FOO=bar;IgnoreUnknown=true")] // order does not matter

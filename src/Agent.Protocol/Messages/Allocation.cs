@@ -45,6 +45,15 @@ public abstract record Allocation
             throw Invalid($"address '{Address}' is not an IPv4 address with a prefix length");
     }
 
+    /// <summary>Whether <paramref name="text"/> is an IPv4 address with a prefix length (<c>10.0.0.0/16</c>).</summary>
+    protected static bool IsIPv4Prefix(string? text)
+    {
+        var slash = text?.IndexOf('/', StringComparison.Ordinal) ?? -1;
+        return slash >= 0
+            && IPAddress.TryParse(text!.AsSpan(0, slash), out var ip) && ip.AddressFamily == AddressFamily.InterNetwork
+            && int.TryParse(text.AsSpan(slash + 1), out var prefix) && prefix is >= 0 and <= 32;
+    }
+
     /// <summary>The exception for a field of this allocation that is not valid.</summary>
     protected AgentException Invalid(string why) =>
         new(AgentErrorCode.MalformedMessage, $"the agent's {Mode.ToString().ToLowerInvariant()} allocation is not valid: {why}");
@@ -66,10 +75,21 @@ public sealed record UnderlayAllocation : Allocation
     /// <summary>The ENI's MTU, kept in the pod.</summary>
     public required int Mtu { get; init; }
 
+    /// <summary>
+    /// Optional: the node's own addresses (<c>10.0.0.12/32</c>), which the pod reaches through its
+    /// small veth to the node rather than through the ENI (kubelet probes come from them, and the
+    /// replies must go back the way they came). Absent or empty: the pod reaches nothing through the
+    /// node veth but the node's link-local end.
+    /// </summary>
+    public IReadOnlyList<string>? NodeRoutes { get; init; }
+
     /// <inheritdoc />
     public override void Validate()
     {
         base.Validate();
+        foreach (var route in NodeRoutes ?? [])
+            if (!IsIPv4Prefix(route))
+                throw Invalid($"nodeRoutes entry '{route}' is not an IPv4 prefix");
         if (!PhysicalAddress.TryParseMac(Mac))
             throw Invalid($"mac '{Mac}' is not a MAC address");
         if (string.IsNullOrEmpty(HostDevice) || HostDevice.Length > 15 || HostDevice.Contains('/', StringComparison.Ordinal))

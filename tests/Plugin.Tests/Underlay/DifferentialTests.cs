@@ -63,8 +63,11 @@ public sealed class DifferentialTests
     public void InvalidConfig(string version) => Compare(version, s => s.InvalidConfig(), (r, f) =>
     {
         Same(r, f, "ADD eth0");
-        // Same refusal; fathom uses the spec's code 7 where host-device 1.1.1 says 999 (generic).
-        Assert.Equal(7, f["ADD eth0"].Outcome.ErrorCode);
+        // Both refuse and touch nothing. host-device says 999 (generic); a fathom underlay config
+        // that names no device asks fathom-agent for the pod's ENI (docs/modes.md), and with no
+        // agent on this node that is 11, try again later, naming the missing agent.
+        Assert.Equal(11, f["ADD eth0"].Outcome.ErrorCode);
+        Assert.Contains("fathom-agent is not running", f["ADD eth0"].Outcome.ErrorMessage);
         Assert.Contains("specify either \"device\", \"hwaddr\", \"kernelpath\"", r["ADD eth0"].Outcome.ErrorMessage);
     });
 
