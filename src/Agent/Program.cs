@@ -61,13 +61,19 @@ internal static class Program
         try
         {
             if (config.Cloud is { } cloudConfig)
+            {
                 cloud = await CloudForAsync(cloudConfig).ConfigureAwait(false);
+                // Shared pods and underlay pods' node veths are routed through the node: it must
+                // forward between its ENIs and the pods' veths (aws-node sets the same at start).
+                using var node = Fathom.Netlink.Netns.OpenCurrent();
+                Fathom.Netlink.Netns.WriteSysctl(node, "net.ipv4.ip_forward", "1");
+            }
             host = cloud is null
                 ? AgentHost.Start(config, log, teardown.ExecuteAsync)
                 : await AgentHost.StartAsync(config, log, teardown.ExecuteAsync, cloud, new KernelNodeDevices()).ConfigureAwait(false);
         }
         catch (Exception e) when (e is InvalidOperationException or IOException or UnauthorizedAccessException
-            or System.Net.HttpListenerException or System.Net.Sockets.SocketException or CloudException)
+            or System.Net.HttpListenerException or System.Net.Sockets.SocketException or CloudException or Fathom.Netlink.NetlinkException)
         {
             log.Error("agent.start-failed", $"fathom-agent could not start: {e.Message}", ("error", e.GetType().Name));
             return 1;

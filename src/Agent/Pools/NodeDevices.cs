@@ -29,7 +29,9 @@ public sealed class KernelNodeDevices : INodeDevices
     public string? NameOf(PhysicalAddress mac)
     {
         using var host = NetlinkHandle.Open();
-        return host.ListLinks().FirstOrDefault(l => l.Mac is { } m && m.Equals(mac) && l.Kind is null)?.Name;
+        // A NIC has no link kind; in the lab an ENI is a veth whose node end carries the ENI's MAC
+        // (the lab's fabric). Bridges, VXLAN devices and the like never stand for an ENI.
+        return host.ListLinks().FirstOrDefault(l => l.Mac is { } m && m.Equals(mac) && l.Kind is null or "veth")?.Name;
     }
 
     /// <inheritdoc />

@@ -29,6 +29,8 @@ internal sealed class VpcFabric : IVpcFabric, IDisposable
     // MAC → attachment, for every ENI that is attached now; the recovery watcher's source of truth.
     private readonly Dictionary<PhysicalAddress, EniAttachment> _attached = [];
     private readonly Dictionary<string, DateTimeOffset> _attachedAt = new(StringComparer.Ordinal);
+    // ENI id → the secondary IPs the router has a permanent neighbour for, and on which bridge.
+    private readonly Dictionary<string, (int BridgeIndex, IPAddress[] Ips)> _secondaries = new(StringComparer.Ordinal);
     private string? _launchingNetns;
 
     private sealed record SubnetPort(int BridgeIndex, IPNetwork Cidr, IPAddress Gateway);
@@ -60,6 +62,7 @@ internal sealed class VpcFabric : IVpcFabric, IDisposable
                 Mac = new PhysicalAddress([0x02, 0x00, 0x0a, 0x00, (byte)(16 * index), 0x01]),
             });
             _vpcLinks.AddAddress(bridge.Index, new IpPrefix(gateway, cidr.PrefixLength));
+            ActAsTheVpcsArpResponder(bridgeName);
             _vpcLinks.SetLinkUp(bridge.Index);
             _subnets[subnetId] = new SubnetPort(bridge.Index, cidr, gateway);
         }
@@ -132,7 +135,55 @@ internal sealed class VpcFabric : IVpcFabric, IDisposable
     public Task EniChangedAsync(string eniId, EniSnapshot? eni, CancellationToken cancellationToken)
     {
         _dhcp.SetReservation(eniId, eni?.SubnetId, eni?.MacAddress, eni?.PrimaryIp);
+        lock (_gate) MapSecondaryIps(eniId, eni);
         return Task.CompletedTask;
+    }
+
+    /// <summary>
+    /// A VPC knows which ENI holds each address and answers ARP for the subnet itself: no host
+    /// answers ARP for a secondary IP that a pod behind a veth holds (AWS VPC CNI relies on this).
+    /// The router does the same here: proxy ARP on the subnet's bridge, to the very port that asked
+    /// (proxy_arp_pvlan), at once (proxy_delay 0, not the default 0–0.8 s), and no ICMP redirects
+    /// that would teach hosts to go around it; it then forwards to the owning ENI's MAC through a
+    /// permanent neighbour per secondary IP (<see cref="MapSecondaryIps"/>).
+    /// </summary>
+    private void ActAsTheVpcsArpResponder(string bridgeName)
+    {
+        (string Key, string Value)[] settings =
+        [
+            ($"net/ipv4/conf/{bridgeName}/proxy_arp", "1"),
+            ($"net/ipv4/conf/{bridgeName}/proxy_arp_pvlan", "1"),
+            ($"net/ipv4/neigh/{bridgeName}/proxy_delay", "0"),
+            ($"net/ipv4/conf/{bridgeName}/send_redirects", "0"),
+            ("net/ipv4/conf/all/send_redirects", "0"),
+        ];
+        foreach (var (key, value) in settings) Netns.WriteSysctl(_vpc, key, value);
+    }
+
+    /// <summary>The router's permanent neighbours for <paramref name="eniId"/>'s secondary IPs follow its assignments.</summary>
+    private void MapSecondaryIps(string eniId, EniSnapshot? eni)
+    {
+        (int BridgeIndex, IPAddress[] Ips) wanted = eni is not null && _subnets.TryGetValue(eni.SubnetId, out var port)
+            ? (port.BridgeIndex, eni.SecondaryIps.ToArray())
+            : (0, []);
+        if (_secondaries.TryGetValue(eniId, out var had))
+            foreach (var ip in had.Ips.Where(ip => !wanted.Ips.Contains(ip)))
+                TryRun(() => _vpcLinks.DeleteNeighbor(new Neighbor { Index = had.BridgeIndex, Ip = ip }));
+        foreach (var ip in wanted.Ips)
+            _vpcLinks.ReplaceNeighbor(new Neighbor { Index = wanted.BridgeIndex, Ip = ip, Mac = eni!.MacAddress });
+        if (wanted.Ips.Length == 0) _secondaries.Remove(eniId);
+        else _secondaries[eniId] = wanted;
+    }
+
+    private static void TryRun(Action action)
+    {
+        try
+        {
+            action();
+        }
+        catch (NetlinkException e) when (e.IsNotFound)
+        {
+        }
     }
 
     /// <summary>

@@ -197,4 +197,42 @@ public sealed partial class LabAgentTests(ITestOutputHelper output)
             Assert.DoesNotContain(StatusOf(layout, "node1").Allocations, a => a.Allocation.Ip == ip);
         });
     }
+
+    /// <summary>
+    /// Issue 9 §9, across nodes: on a 2-node m5.large lab, an underlay pod (a whole ENI) on node1
+    /// and shared pods (secondary IPs) on both nodes all reach each other and the nodes reach
+    /// their own pods (kubelet probes) — through the lab's VPC router, which, like a VPC, knows
+    /// which ENI holds each secondary IP.
+    /// </summary>
+    [PrivilegedFact("ip", "dnsmasq", "dhclient", "ping")]
+    public void Underlay_and_shared_pods_on_two_nodes_reach_each_other()
+    {
+        TestLab.WithOwnLab(Tools, layout =>
+        {
+            TestLab.Up(new LabOptions { Nodes = 2, InstanceType = "m5.large" });
+            foreach (var node in (string[])["node1", "node2"])
+                Eventually.True(() => StatusOf(layout, node).Pools.All(p => p.Available > 0), $"{node}'s pools to fill", TimeSpan.FromSeconds(30));
+            string Add(string name, string node, string mode)
+            {
+                var add = Ctl("lab", "pod", "add", name, "--node", node, "--mode", mode, "--json");
+                Assert.True(add.ExitCode == 0, $"pod {name} ({mode} on {node}): {add.Stderr}");
+                return (string)JsonNode.Parse(add.Stdout)!["ip"]!;
+            }
+            var pods = new Dictionary<string, string>
+            {
+                ["u1"] = Add("u1", "node1", "underlay"),
+                ["s1"] = Add("s1", "node1", "shared"),
+                ["s2"] = Add("s2", "node2", "shared"),
+            };
+            bool Pings(string from, string ip) =>
+                Enumerable.Range(0, 3).Any(_ => Ctl("lab", "pod", "exec", from, "--", "ping", "-c1", "-W2", ip).ExitCode == 0);
+            foreach (var (from, _) in pods)
+                foreach (var (to, ip) in pods.Where(p => p.Key != from))
+                    Assert.True(Pings(from, ip), $"pod {from} → pod {to} ({ip})");
+            foreach (var (pod, node) in (ValueTuple<string, int>[])[("u1", 1), ("s1", 1), ("s2", 2)])
+                Assert.True(Shell.Exec(layout.NodeNetns(node), "ping", "-c1", "-W2", pods[pod]).ExitCode == 0, $"node{node} → its pod {pod}");
+            foreach (var pod in pods.Keys)
+                Ctl("lab", "pod", "del", pod).EnsureSuccess($"lab pod del {pod}");
+        });
+    }
 }
