@@ -40,7 +40,8 @@ trap cleanup EXIT
 
 step "lab up: a VPC with 2 × m5.large nodes (emulated EC2 API, IMDSv2, DHCP)"
 "$ctl" lab down >/dev/null 2>&1 || true
-"$ctl" lab up --nodes 2 --instance-type m5.large
+# First the seed article's gesture, by hand: no node agents, each ENI named in the config.
+"$ctl" lab up --nodes 2 --instance-type m5.large --no-agents
 
 step "attach one ENI to each node through the EC2 API (hot-plug: eth1 appears in the node)"
 declare -A ENI_IP
@@ -104,6 +105,17 @@ for n in 1 2; do
   ip netns del "$P-pod-$pod"
   ip -n "$P-node$n" -br link show eth1
 done
+
+step "node agents: fathom-agent in every node takes ENIs and IPs from the EC2 API; nobody names a device"
+"$ctl" lab down >/dev/null
+"$ctl" lab up --nodes 2 --instance-type m5.large | grep -E '^  (node|agent) '
+: > "$report/agent-pods.json"
+ip_u1=$("$ctl" lab pod add u1 --node node1 --mode underlay --json | tee -a "$report/agent-pods.json" | jq -r .ip)
+ip_s2=$("$ctl" lab pod add s2 --node node2 --mode shared --json | tee -a "$report/agent-pods.json" | jq -r .ip)
+cat "$report/agent-pods.json"
+"$ctl" lab pod exec u1 -- ping -c 3 -W 2 "$ip_s2"
+"$ctl" status --node node1 > "$report/agent-status-node1.txt" && sed -n '3,6p' "$report/agent-status-node1.txt"
+"$ctl" lab pod del u1 && "$ctl" lab pod del s2
 
 step "benchmark: Fathom.Netlink against ip(8)"
 "$ctl" bench netlink --cycles "$nl_cycles" | tee "$report/bench-netlink.txt"

@@ -81,40 +81,71 @@ public static class CniCommands
             ?? throw new CniException(CniErrorCode.IoFailure,
                 $"cannot lock attachment {request.ContainerId}/{request.IfName} in {store.Folder}");
 
-        CniResult? ipamResult = null;
-        bool asked = false, allocated = false;
-        CniResult? Allocate()
+        var add = new AddInProgress(request, context, store);
+        try
         {
-            if (asked) throw new InvalidOperationException("the datapath asked IPAM to allocate twice");
-            asked = true;
+            var own = context.Datapath.Add(request, add.Allocate, add.Record);
+            if (add.Recorded is null)
+            {
+                // A mode that never recorded (or never asked IPAM) would leave an attachment GC cannot see, or a
+                // pod without its addresses: undo, and say so loudly.
+                context.Datapath.Delete(request, own);
+                throw new InvalidOperationException(add.Asked
+                    ? "the datapath attached without recording the attachment"
+                    : "the datapath attached without asking IPAM to allocate");
+            }
+            return add.Recorded;
+        }
+        catch (Exception failure)
+        {
+            held.RemoveFile(); // nothing of this attachment is left to serialize with
+            var notes = add.Undo();
+            if (notes.Count == 0) throw;
+            throw WithNote(failure, string.Join(" ", notes));
+        }
+    }
+
+    /// <summary>
+    /// One ADD's allocation and record, handed to the datapath as the callbacks of
+    /// <see cref="IDatapath.Add"/>, and undone by <see cref="Undo"/> when anything after them fails.
+    /// </summary>
+    private sealed class AddInProgress(CniRequest request, CniContext context, AttachmentStore store)
+    {
+        private CniResult? _ipamResult;
+        private bool _allocated;
+
+        public bool Asked { get; private set; }
+
+        public CniResult? Recorded { get; private set; }
+
+        public CniResult? Allocate()
+        {
+            if (Asked) throw new InvalidOperationException("the datapath asked IPAM to allocate twice");
+            Asked = true;
             if (context.Ipam is null) return null;
             try
             {
                 // fathom releases nothing after a failed IPAM ADD: a plugin that fails cleans up
                 // after itself, one whose result is unreadable was already given it back
                 // (IpamPlugin.Add), and one that timed out is left to the runtime's DEL.
-                ipamResult = context.Ipam.Add();
+                _ipamResult = context.Ipam.Add();
             }
             catch (Exception e) when (e is not CniException)
             {
                 // The datapath undoes its attach on a CniException; anything else is still IPAM's failure.
                 throw new CniException(CniErrorCode.IpamFailure, $"ipam plugin \"{context.Ipam.Type}\" failed ADD: {e.Message}", null, e);
             }
-            allocated = true;
-            return ipamResult;
+            _allocated = true;
+            return _ipamResult;
         }
 
-        CniResult? recorded = null;
-        void Record(CniResult own)
+        public void Record(CniResult own)
         {
-            if (!asked) throw new InvalidOperationException("the datapath recorded the attachment without asking IPAM to allocate");
-            if (recorded is not null) throw new InvalidOperationException("the datapath recorded the attachment twice");
+            if (!Asked) throw new InvalidOperationException("the datapath recorded the attachment without asking IPAM to allocate");
+            if (Recorded is not null) throw new InvalidOperationException("the datapath recorded the attachment twice");
             var config = request.Config;
-            if (own.Dns is null)
-            {
-                // As the reference bridge plugin: the config's dns wins, else what IPAM said.
-                own.Dns = config.Dns is { IsEmpty: false } ? config.Dns : ipamResult?.Dns;
-            }
+            // As the reference bridge plugin: the config's dns wins, else what IPAM said.
+            own.Dns ??= config.Dns is { IsEmpty: false } ? config.Dns : _ipamResult?.Dns;
             var result = config.PrevResult is { } prev ? Append(prev, own) : own;
             try
             {
@@ -125,28 +156,14 @@ public static class CniCommands
                 throw new CniException(CniException.CodeFor(e),
                     $"cannot record attachment {request.ContainerId}/{request.IfName} in {store.Folder}", e.Message, e);
             }
-            recorded = result;
+            Recorded = result;
         }
 
-        try
+        /// <summary>After a failure: the record goes, the address is released; returns what could not be undone.</summary>
+        public List<string> Undo()
         {
-            var own = context.Datapath.Add(request, Allocate, Record);
-            if (recorded is null)
-            {
-                // A mode that never recorded (or never asked IPAM) would leave an attachment GC cannot see, or a
-                // pod without its addresses: undo, and say so loudly.
-                context.Datapath.Delete(request, own);
-                throw new InvalidOperationException(asked
-                    ? "the datapath attached without recording the attachment"
-                    : "the datapath attached without asking IPAM to allocate");
-            }
-            return recorded;
-        }
-        catch (Exception failure)
-        {
-            held.RemoveFile(); // nothing of this attachment is left to serialize with
             var notes = new List<string>();
-            if (recorded is not null)
+            if (Recorded is not null)
             {
                 // The datapath failed after the record was written (it found its attachment gone): the record goes too.
                 try
@@ -158,7 +175,7 @@ public static class CniCommands
                     notes.Add($"and its record could not be removed: {e.Message}");
                 }
             }
-            if (allocated && context.Ipam is not null)
+            if (_allocated && context.Ipam is not null)
             {
                 try
                 {
@@ -170,8 +187,7 @@ public static class CniCommands
                     notes.Add($"and releasing the address with ipam plugin \"{context.Ipam.Type}\" failed too: {release.Message}");
                 }
             }
-            if (notes.Count == 0) throw;
-            throw WithNote(failure, string.Join(" ", notes));
+            return notes;
         }
     }
 

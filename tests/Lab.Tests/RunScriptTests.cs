@@ -41,6 +41,9 @@ public sealed class RunScriptTests
             Assert.Contains("\"name\":\"eth0\"", output);              // fathom's ADD result
             Assert.Contains("3 packets transmitted, 3 received, 0% packet loss", output);
             Assert.Matches(@"underlay / node↔node: \d+\.\d %", output);
+            // The node agents' part: pods by mode from the agents' pools, across nodes.
+            Assert.Matches(@"""name"":""u1"",""node"":""node1"",""mode"":""underlay""", output);
+            Assert.Matches(@"""name"":""s2"",""node"":""node2"",""mode"":""shared""", output);
             Assert.Contains("bench netlink:", output);
             Assert.Contains("fathomctl bench cni:", output);
             Assert.Contains($"namespaces left with prefix {Prefix}-: 0", output);

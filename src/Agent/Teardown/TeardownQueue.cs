@@ -182,6 +182,9 @@ public sealed class TeardownQueue : IAsyncDisposable
 
         lock (_gate)
         {
+            // Said before the record goes, so that a job is always either on disk or in the log as
+            // done, whenever the agent dies (a job logged and still on disk just runs again).
+            _state.Log.Info("teardown.done", $"done: {Describe(job)}", ("sequence", job.Sequence), ("device", job.Device));
             try
             {
                 _state.DeleteDurably(pending.Path);
@@ -193,7 +196,6 @@ public sealed class TeardownQueue : IAsyncDisposable
                 return;
             }
             _jobs.Remove(job.Sequence);
-            _state.Log.Info("teardown.done", $"done: {Describe(job)}", ("sequence", job.Sequence), ("device", job.Device));
             if (!_jobs.Values.Any(p => p.Job.Device == job.Device) && _deviceWaiters.Remove(job.Device, out var waiter))
                 waiter.TrySetResult();
         }

@@ -64,19 +64,14 @@ public static class LabServer
                 Nodes = nodes,
             };
             if (state.Options.Agents)
-            {
-                // Each node's daemon, as systemd would run it on an instance; this process restarts
-                // an agent that dies and records its new pid (lab.json has one writer: this server).
-                agents = new NodeAgentSupervisor(layout, AgentCommand.Resolve(), Log, running =>
+                agents = await StartAgentsAsync(layout, state, running =>
                 {
                     lock (stateGate)
                     {
                         state = state with { Agents = running };
                         LabStateStore.Save(layout, state);
                     }
-                });
-                await agents.StartAsync(state, AgentStartTimeout, cancellationToken);
-            }
+                }, cancellationToken);
             lock (stateGate)
             {
                 state = state with { Phase = LabPhase.Ready };
@@ -100,13 +95,31 @@ public static class LabServer
             if (agents is not null) await agents.DisposeAsync();
             stopWatching.Cancel();
             watcher?.Join(TimeSpan.FromSeconds(2));
-            foreach (var app in apps)
-            {
-                try { await app.StopAsync(CancellationToken.None); } catch (ObjectDisposedException) { }
-                await app.DisposeAsync();
-            }
+            await StopEndpointsAsync(apps);
             fabric?.Dispose();
             vpc?.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// Each node's daemon, as systemd would run it on an instance; this process restarts an agent
+    /// that dies and reports its new pid through <paramref name="recordRunning"/> (lab.json has one
+    /// writer: this server).
+    /// </summary>
+    private static async Task<NodeAgentSupervisor> StartAgentsAsync(LabLayout layout, LabState state,
+        Action<IReadOnlyList<LabAgent>> recordRunning, CancellationToken cancellationToken)
+    {
+        var agents = new NodeAgentSupervisor(layout, AgentCommand.Resolve(), Log, recordRunning);
+        await agents.StartAsync(state, AgentStartTimeout, cancellationToken);
+        return agents;
+    }
+
+    private static async Task StopEndpointsAsync(List<WebApplication> apps)
+    {
+        foreach (var app in apps)
+        {
+            try { await app.StopAsync(CancellationToken.None); } catch (ObjectDisposedException) { }
+            await app.DisposeAsync();
         }
     }
 

@@ -91,7 +91,8 @@ public sealed class LabFaultFlagsTests
     // `fathomctl lab up` for a one-node lab with the given flags; the state it left.
     private static LabState UpWith(params string[] flags)
     {
-        TestLab.Ctl(["lab", "up", "--nodes", "1", "--instance-type", "t3.small", .. flags]).EnsureSuccess("fathomctl lab up " + string.Join(' ', flags));
+        // No node agent: its own EC2 calls (a warm pool) would share the faults and the ENI limit under test.
+        TestLab.Ctl(["lab", "up", "--nodes", "1", "--instance-type", "t3.small", "--no-agents", .. flags]).EnsureSuccess("fathomctl lab up " + string.Join(' ', flags));
         return LabStateStore.TryLoad(TestLab.Layout) ?? throw new Xunit.Sdk.XunitException("lab up left no state");
     }
 }
