@@ -18,36 +18,8 @@ internal static class Program
 
     private static async Task<int> Main(string[] args)
     {
-        string? configPath = null;
-        for (var i = 0; i < args.Length; i++)
-        {
-            switch (args[i])
-            {
-                case "--config" when i + 1 < args.Length:
-                    configPath = args[++i];
-                    break;
-                case "-h" or "--help":
-                    Console.Out.WriteLine(Usage);
-                    return 0;
-                default:
-                    Console.Error.WriteLine($"fathom-agent: unexpected argument '{args[i]}'\n{Usage}");
-                    return 2;
-            }
-        }
-
-        AgentConfig config;
-        try
-        {
-            // No --config and no file at the default path: run on defaults. A path that was asked for must exist.
-            config = configPath is null && !File.Exists(AgentConfig.DefaultPath)
-                ? new AgentConfig()
-                : AgentConfig.Load(configPath ?? AgentConfig.DefaultPath);
-        }
-        catch (AgentConfigException e)
-        {
-            Console.Error.WriteLine($"fathom-agent: {e.Message}");
-            return 2;
-        }
+        if (LoadConfig(args, out var config) is int exit)
+            return exit;
 
         var log = AgentLog.ToStandardError(config.MinimumLogLevel);
         var stop = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -104,5 +76,42 @@ internal static class Program
             StaticCredentials = config.AccessKeyId is { } key ? new AwsStaticCredentials(key, config.SecretAccessKey!) : null,
         }, imds).ConfigureAwait(false);
         return new ResilientCloudProvider(aws);
+    }
+
+    /// <summary>
+    /// The command line and the config file: null and the config to run with, or the exit code
+    /// (0 after --help, 2 for a usage or config error, which systemd's unit does not restart).
+    /// </summary>
+    private static int? LoadConfig(string[] args, out AgentConfig config)
+    {
+        config = new AgentConfig();
+        string? configPath = null;
+        for (var i = 0; i < args.Length; i++)
+        {
+            switch (args[i])
+            {
+                case "--config" when i + 1 < args.Length:
+                    configPath = args[++i];
+                    break;
+                case "-h" or "--help":
+                    Console.Out.WriteLine(Usage);
+                    return 0;
+                default:
+                    Console.Error.WriteLine($"fathom-agent: unexpected argument '{args[i]}'\n{Usage}");
+                    return 2;
+            }
+        }
+        try
+        {
+            // No --config and no file at the default path: run on defaults. A path that was asked for must exist.
+            if (configPath is not null || File.Exists(AgentConfig.DefaultPath))
+                config = AgentConfig.Load(configPath ?? AgentConfig.DefaultPath);
+            return null;
+        }
+        catch (AgentConfigException e)
+        {
+            Console.Error.WriteLine($"fathom-agent: {e.Message}");
+            return 2;
+        }
     }
 }

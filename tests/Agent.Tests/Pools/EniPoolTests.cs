@@ -161,6 +161,9 @@ public sealed class EniPoolTests : IAsyncLifetime
             await node.UntilAsync(s => s.AttachingEnis == 0, "attaches to settle");
             _lab.Faults.Clear();
             await node.Refiller.ReconcileAsync();
+            // The refiller may still be finishing an attach it began after the first settle: the pool must come to know every tagged ENI.
+            await node.UntilAsync(s => s.AttachingEnis == 0
+                && _lab.Tagged("test").All(t => node.Pool.Enis().Any(e => e.EniId == t.NetworkInterfaceId)), "every tagged ENI known to the pool");
             var known = node.Pool.Enis().Select(e => e.EniId).ToHashSet();
             Assert.All(_lab.Tagged("test"), e =>
             {
