@@ -15,13 +15,16 @@ namespace Fathom.Datapath.Shared;
 public static class EniRouting
 {
     /// <summary>
-    /// Installs (or corrects) the table of the ENI at <paramref name="eniIndex"/>, and sets
+    /// Installs (or corrects) the table of the ENI at <paramref name="eniIndex"/> (bringing the ENI up), and sets
     /// reverse-path filtering on it to loose (2): a reply to a pod arrives on the ENI while the
     /// main table's route back to the pod's peers leads elsewhere, and strict filtering (1) would
     /// drop it (AWS VPC CNI sets the same on the primary ENI).
     /// </summary>
     public static void Install(NetlinkHandle host, NetnsHandle hostNetns, int eniIndex, string eniName, int table, IPAddress gateway)
     {
+        // A hot-plugged ENI appears down, and the kernel refuses a route through a device that is
+        // down (ENETDOWN, "Device for nexthop is not up"): an ENI that hosts IPs carries traffic.
+        KernelCall.Run($"set {eniName} up", () => host.SetLinkUp(eniIndex));
         KernelCall.Run($"route {gateway} dev {eniName} in table {table}", () => host.ReplaceRoute(new Route
         {
             Destination = new IpPrefix(gateway, 32),

@@ -235,4 +235,59 @@ public sealed partial class LabAgentTests(ITestOutputHelper output)
                 Ctl("lab", "pod", "del", pod).EnsureSuccess($"lab pod del {pod}");
         });
     }
+
+    /// <summary>
+    /// Issue 9 §9, filling a 2-node m5.large lab (3 ENIs × 10 IPv4): node1 takes 2 underlay pods (its
+    /// two non-primary ENIs), node2 takes 27 shared pods (3 × 9, the primary ENI's secondary IPs
+    /// included); the next ADD on either fails with code 11 naming the limit; the pods reach the
+    /// other node's pods and their own node; deleting them all leaves no allocation.
+    /// </summary>
+    [PrivilegedFact("ip", "dnsmasq", "dhclient", "ping")]
+    public void A_full_node_says_so_with_code_11_and_every_pod_it_holds_is_reachable()
+    {
+        TestLab.WithOwnLab(Tools, layout =>
+        {
+            var state = TestLab.Up(new LabOptions { Nodes = 2, InstanceType = "m5.large" });
+            foreach (var node in (string[])["node1", "node2"])
+                Eventually.True(() => StatusOf(layout, node).Pools.All(p => p.Available > 0), $"{node}'s pools to fill", TimeSpan.FromSeconds(30));
+            string Add(string name, string node, string mode)
+            {
+                var add = Ctl("lab", "pod", "add", name, "--node", node, "--mode", mode, "--json");
+                Assert.True(add.ExitCode == 0, $"pod {name} ({mode} on {node}): {add.Stderr}");
+                return (string)JsonNode.Parse(add.Stdout)!["ip"]!;
+            }
+            var underlay = Enumerable.Range(1, 2).ToDictionary(i => $"u{i}", i => Add($"u{i}", "node1", "underlay"));
+            var shared = Enumerable.Range(1, 27).ToDictionary(i => $"s{i}", i => Add($"s{i}", "node2", "shared"));
+            Assert.Equal(29, underlay.Values.Concat(shared.Values).Distinct().Count());
+
+            var moreEni = Ctl("lab", "pod", "add", "u3", "--node", "node1", "--mode", "underlay");
+            Assert.NotEqual(0, moreEni.ExitCode);
+            Assert.Contains("CNI error 11", moreEni.Stderr);
+            Assert.Contains("limit", moreEni.Stderr);
+            var moreIp = Ctl("lab", "pod", "add", "s28", "--node", "node2", "--mode", "shared");
+            Assert.NotEqual(0, moreIp.ExitCode);
+            Assert.Contains("CNI error 11", moreIp.Stderr);
+            Assert.Contains("limit", moreIp.Stderr);
+
+            bool Pings(string from, string ip) =>
+                Enumerable.Range(0, 3).Any(_ => Ctl("lab", "pod", "exec", from, "--", "ping", "-c1", "-W2", ip).ExitCode == 0);
+            var node1Ip = state.Nodes[0].PrimaryIp;
+            var node2Ip = state.Nodes[1].PrimaryIp;
+            foreach (var (pod, _) in underlay)
+            {
+                Assert.True(Pings(pod, shared["s1"]), $"{pod} → s1");
+                Assert.True(Pings(pod, node1Ip), $"{pod} → its node");
+            }
+            foreach (var (pod, _) in shared)
+            {
+                Assert.True(Pings(pod, underlay["u1"]), $"{pod} → u1");
+                Assert.True(Pings(pod, node2Ip), $"{pod} → its node");
+            }
+
+            foreach (var pod in underlay.Keys.Concat(shared.Keys))
+                Ctl("lab", "pod", "del", pod).EnsureSuccess($"lab pod del {pod}");
+            Assert.Empty(StatusOf(layout, "node1").Allocations);
+            Assert.Empty(StatusOf(layout, "node2").Allocations);
+        });
+    }
 }
