@@ -43,29 +43,18 @@ public static class AttachmentWaiter
         ArgumentNullException.ThrowIfNull(cloud);
         ArgumentException.ThrowIfNullOrEmpty(eniId);
         ArgumentException.ThrowIfNullOrEmpty(attachmentId);
-        options ??= new AttachmentWaitOptions();
-        time ??= TimeProvider.System;
-        var started = time.GetTimestamp();
-        var interval = options.InitialInterval;
-        while (true)
+        var wait = options ?? new AttachmentWaitOptions();
+        return await PollAsync(cloud, eniId, async eni =>
         {
-            var eni = (await cloud.DescribeEnisAsync(EniQuery.ByIds(eniId), cancellationToken).ConfigureAwait(false))
-                .FirstOrDefault(e => e.EniId == eniId)
-                ?? throw new CloudException(CloudErrorKind.NotFound, LostCode, $"network interface {eniId} is gone");
             if (eni.AttachmentId != attachmentId)
                 throw new CloudException(CloudErrorKind.NotFound, LostCode,
                     $"network interface {eniId} no longer carries attachment {attachmentId} (it is {eni.AttachmentState})");
-            if (eni.AttachmentState == EniAttachmentState.Attached
-                && (!options.WaitForMetadata || (await cloud.DescribeLocalMacsAsync(cancellationToken).ConfigureAwait(false)).Contains(eni.Mac)))
-                return eni;
-            var left = options.Timeout - time.GetElapsedTime(started);
-            if (left <= TimeSpan.Zero)
-                throw new CloudException(CloudErrorKind.Transient, TimeoutCode, eni.AttachmentState == EniAttachmentState.Attached
-                    ? $"attachment {attachmentId} of {eniId} is attached but the instance metadata still does not list {eni.Mac} after {options.Timeout.TotalSeconds:0.#} s"
-                    : $"attachment {attachmentId} of {eniId} still {eni.AttachmentState} after {options.Timeout.TotalSeconds:0.#} s");
-            await Task.Delay(interval < left ? interval : left, time, cancellationToken).ConfigureAwait(false);
-            interval = TimeSpan.FromTicks(Math.Min(interval.Ticks * 2, options.MaxInterval.Ticks));
-        }
+            return eni.AttachmentState == EniAttachmentState.Attached
+                && (!wait.WaitForMetadata || (await cloud.DescribeLocalMacsAsync(cancellationToken).ConfigureAwait(false)).Contains(eni.Mac));
+        }, eni => eni.AttachmentState == EniAttachmentState.Attached
+            ? $"attachment {attachmentId} of {eniId} is attached but the instance metadata still does not list {eni.Mac}"
+            : $"attachment {attachmentId} of {eniId} still {eni.AttachmentState}",
+            wait, time ?? TimeProvider.System, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -79,8 +68,16 @@ public static class AttachmentWaiter
     {
         ArgumentNullException.ThrowIfNull(cloud);
         ArgumentException.ThrowIfNullOrEmpty(eniId);
-        options ??= new AttachmentWaitOptions();
-        time ??= TimeProvider.System;
+        return await PollAsync(cloud, eniId, eni => Task.FromResult(eni.AttachmentState == EniAttachmentState.Detached),
+            eni => $"network interface {eniId} still {eni.AttachmentState}",
+            options ?? new AttachmentWaitOptions(), time ?? TimeProvider.System, cancellationToken).ConfigureAwait(false);
+    }
+
+    // Describes the ENI with bounded exponential backoff until done says so; the ENI's disappearing is
+    // NotFound (LostCode), the time-out Transient (TimeoutCode) with stillWaiting's words.
+    private static async Task<Eni> PollAsync(ICloudProvider cloud, string eniId, Func<Eni, Task<bool>> done,
+        Func<Eni, string> stillWaiting, AttachmentWaitOptions options, TimeProvider time, CancellationToken cancellationToken)
+    {
         var started = time.GetTimestamp();
         var interval = options.InitialInterval;
         while (true)
@@ -88,12 +85,11 @@ public static class AttachmentWaiter
             var eni = (await cloud.DescribeEnisAsync(EniQuery.ByIds(eniId), cancellationToken).ConfigureAwait(false))
                 .FirstOrDefault(e => e.EniId == eniId)
                 ?? throw new CloudException(CloudErrorKind.NotFound, LostCode, $"network interface {eniId} is gone");
-            if (eni.AttachmentState == EniAttachmentState.Detached)
+            if (await done(eni).ConfigureAwait(false))
                 return eni;
             var left = options.Timeout - time.GetElapsedTime(started);
             if (left <= TimeSpan.Zero)
-                throw new CloudException(CloudErrorKind.Transient, TimeoutCode,
-                    $"network interface {eniId} still {eni.AttachmentState} after {options.Timeout.TotalSeconds:0.#} s");
+                throw new CloudException(CloudErrorKind.Transient, TimeoutCode, $"{stillWaiting(eni)} after {options.Timeout.TotalSeconds:0.#} s");
             await Task.Delay(interval < left ? interval : left, time, cancellationToken).ConfigureAwait(false);
             interval = TimeSpan.FromTicks(Math.Min(interval.Ticks * 2, options.MaxInterval.Ticks));
         }

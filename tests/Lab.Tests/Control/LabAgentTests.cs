@@ -29,12 +29,6 @@ public sealed partial class LabAgentTests(ITestOutputHelper output)
         return ns.Inode;
     }
 
-    /// <summary>
-    /// Whether the agent has pools: a pool the cloud fills knows the node's capacity (the instance
-    /// type's limits); an agent without a cloud reports its modes with capacity 0.
-    /// </summary>
-    private static bool HasPools(AgentStatus status) => status.Pools.Any(p => p.Capacity > 0);
-
     private static AgentStatus StatusOf(LabLayout layout, string node) =>
         new AgentClient(layout.AgentSocket(node), TimeSpan.FromSeconds(5)).Status();
 
