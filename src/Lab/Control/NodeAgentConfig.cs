@@ -18,14 +18,8 @@ public static class NodeAgentConfig
     public const int MetricsPort = 9780;
 
     /// <summary>
-    /// Whether <see cref="Build"/> writes the <c>cloud</c> and <c>pools</c> sections: on, so every
-    /// node's agent keeps pools from the lab's EC2 (issue 9 §8). Off only for a lab whose agents
-    /// should hold state and answer status but take nothing from the cloud.
-    /// </summary>
-    public static bool IncludeCloudAndPools { get; set; } = true;
-
-    /// <summary>
-    /// THE place the lab builds an agent's config: new agent keys drop in here, nowhere else.
+    /// THE place the lab builds an agent's config: new agent keys drop in here, nowhere else. Every
+    /// node's agent keeps pools from the lab's EC2 (issue 9 §8); a lab without agents is `lab up --no-agents`.
     /// </summary>
     public static JsonObject Build(LabLayout layout, LabState state, LabNode node)
     {
@@ -38,12 +32,9 @@ public static class NodeAgentConfig
             // The lab's state is on /run, a tmpfs that a power loss empties anyway: an fsync buys nothing.
             ["syncStateWrites"] = false,
             ["logLevel"] = "info",
+            ["cloud"] = CloudSection(state),
+            ["pools"] = PoolsSection(layout, node),
         };
-        if (IncludeCloudAndPools)
-        {
-            config["cloud"] = CloudSection(state);
-            config["pools"] = PoolsSection(layout, node);
-        }
         return config;
     }
 

@@ -48,8 +48,7 @@ public sealed class NodeAgentConfigTests
         Assert.Equal("lab-flabcfg", (string?)pools["cluster"]);
         Assert.Equal("node1", (string?)pools["nodeName"]);
 
-        // On: every agent of a lab keeps pools from the lab's EC2, and the agent's own parser accepts the whole config.
-        Assert.True(NodeAgentConfig.IncludeCloudAndPools);
+        // Every agent of a lab keeps pools from the lab's EC2.
         var built = NodeAgentConfig.Build(Layout, State, Node1);
         Assert.Equal("http://10.0.0.1", (string?)built["cloud"]!["serviceUrl"]);
         Assert.Equal("lab-flabcfg", (string?)built["pools"]!["cluster"]);
