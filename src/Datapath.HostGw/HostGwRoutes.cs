@@ -53,7 +53,8 @@ public static class HostGwRoutes
     /// <summary>The host-gw routes Fathom installed on the node.</summary>
     public static IReadOnlyList<Route> Ours(NetlinkHandle host) =>
         KernelCall.Run("list the node's routes", () => host.ListRoutes(AddressFamily.InterNetwork))
-            .Where(r => r.Protocol == FathomRoutes.Protocol && r.Table == RouteTables.Main && r.Gateway is not null)
+            // Not overlay's: those are onlink through the VXLAN device, and a node may serve both modes.
+            .Where(r => r.Protocol == FathomRoutes.Protocol && r.Table == RouteTables.Main && r.Gateway is not null && !r.OnLink)
             .ToList();
 
     private static Route RouteOf(PeerSubnet peer) => new()

@@ -14,6 +14,7 @@ public sealed partial class SubnetLeaseKeeper
     private readonly TimeProvider _time;
     private readonly ILogger _log;
     private SubnetLease? _current;
+    private Exception? _lastFailure;
     private bool _expiredReported;
 
     /// <summary>Creates the keeper of <paramref name="node"/>'s lease in <paramref name="store"/>.</summary>
@@ -38,6 +39,12 @@ public sealed partial class SubnetLeaseKeeper
 
     /// <summary>The lease as last acquired or renewed, or null before the first acquisition.</summary>
     public SubnetLease? Current => Volatile.Read(ref _current);
+
+    /// <summary>
+    /// Why the last renewal failed, or null when it got through: while this is set the node cannot
+    /// tell whether its lease still stands, so callers refuse what needs it (a new pod's address).
+    /// </summary>
+    public Exception? LastFailure => Volatile.Read(ref _lastFailure);
 
     /// <summary>Called when a renewal got another subnet than the one held: the node's pods must move (the datapath renumbers).</summary>
     public Action<SubnetLease, SubnetLease>? SubnetChanged { get; init; }
@@ -67,6 +74,7 @@ public sealed partial class SubnetLeaseKeeper
             }
             catch (Exception e) when (e is DatastoreUnavailableException or SubnetPoolExhaustedException or IOException or HttpRequestException)
             {
+                Volatile.Write(ref _lastFailure, e);
                 Log.RenewFailed(_log, Node.NodeName, e.Message);
                 if (Current is { } held && held.Expires <= _time.GetUtcNow() && !_expiredReported)
                 {
@@ -82,6 +90,7 @@ public sealed partial class SubnetLeaseKeeper
     private void Update(SubnetLease lease)
     {
         var before = Interlocked.Exchange(ref _current, lease);
+        Volatile.Write(ref _lastFailure, null);
         _expiredReported = false;
         if (before is not null && !before.Subnet.Equals(lease.Subnet))
         {

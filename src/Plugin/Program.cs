@@ -1,5 +1,7 @@
 using Fathom.Agent.Protocol;
 using Fathom.Cni;
+using Fathom.Datapath.HostGw;
+using Fathom.Datapath.Overlay;
 using Fathom.Datapath.Shared;
 using Fathom.Datapath.Underlay;
 
@@ -23,6 +25,8 @@ internal static class Program
             ? UnderlayDatapath.FromConfig(c)
             : AgentDatapath.FromConfig(c, AllocationMode.Underlay, UnderlayEni.Instance),
         [AgentDatapath.SharedMode] = c => AgentDatapath.FromConfig(c, AllocationMode.Shared, UnderlayEni.Instance),
+        [HostGwDatapath.Mode] = HostGwDatapath.FromConfig,
+        [OverlayDatapath.Mode] = OverlayDatapath.FromConfig,
     };
 
     private static int Main() =>

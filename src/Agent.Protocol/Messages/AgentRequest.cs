@@ -29,6 +29,14 @@ public enum AllocationMode
     /// <summary>A secondary IP of an ENI, behind a veth and policy routing.</summary>
     [JsonStringEnumMemberName("shared")]
     Shared,
+
+    /// <summary>An address of the node's leased pod subnet, behind a veth; remote subnets routed via their nodes (issue 10).</summary>
+    [JsonStringEnumMemberName("host-gw")]
+    HostGw,
+
+    /// <summary>As host-gw, remote subnets reached through the node's VXLAN device (issue 10).</summary>
+    [JsonStringEnumMemberName("overlay")]
+    Overlay,
 }
 
 /// <summary>The Kubernetes pod an attachment is for (from CNI_ARGS K8S_POD_*), for status and logs.</summary>

@@ -12,6 +12,8 @@ namespace Fathom.Agent.Protocol;
 [JsonPolymorphic(TypeDiscriminatorPropertyName = "mode")]
 [JsonDerivedType(typeof(UnderlayAllocation), "underlay")]
 [JsonDerivedType(typeof(SharedAllocation), "shared")]
+[JsonDerivedType(typeof(HostGwAllocation), "host-gw")]
+[JsonDerivedType(typeof(OverlayAllocation), "overlay")]
 public abstract record Allocation
 {
     /// <summary>The ENI: the one moved into the pod (underlay) or the one whose secondary IP the pod uses (shared).</summary>
@@ -27,6 +29,10 @@ public abstract record Allocation
     [JsonIgnore]
     public abstract AllocationMode Mode { get; }
 
+    /// <summary>Whether the allocation is of an ENI (underlay, shared); the subnet modes' have none and an empty <see cref="EniId"/>.</summary>
+    [JsonIgnore]
+    protected virtual bool HasEni => true;
+
     /// <summary>The address without its prefix length: the IP the pod holds.</summary>
     [JsonIgnore]
     public string Ip => Address.Split('/')[0];
@@ -34,7 +40,7 @@ public abstract record Allocation
     /// <summary>Throws <see cref="AgentException"/> (<see cref="AgentErrorCode.MalformedMessage"/>) when a field is not what its kind needs.</summary>
     public virtual void Validate()
     {
-        if (string.IsNullOrEmpty(EniId))
+        if (HasEni && string.IsNullOrEmpty(EniId))
             throw Invalid("eniId is empty");
         if (!IPAddress.TryParse(Gateway, out var gateway) || gateway.AddressFamily != AddressFamily.InterNetwork)
             throw Invalid($"gateway '{Gateway}' is not an IPv4 address");
@@ -56,7 +62,14 @@ public abstract record Allocation
 
     /// <summary>The exception for a field of this allocation that is not valid.</summary>
     protected AgentException Invalid(string why) =>
-        new(AgentErrorCode.MalformedMessage, $"the agent's {Mode.ToString().ToLowerInvariant()} allocation is not valid: {why}");
+        new(AgentErrorCode.MalformedMessage, $"the agent's {ModeName(Mode)} allocation is not valid: {why}");
+
+    /// <summary>The name of <paramref name="mode"/> on the wire and in network configs.</summary>
+    public static string ModeName(AllocationMode mode) => mode switch
+    {
+        AllocationMode.HostGw => "host-gw",
+        _ => mode.ToString().ToLowerInvariant(),
+    };
 }
 
 /// <summary>Underlay: the pod gets the whole ENI (DESIGN §3).</summary>

@@ -45,6 +45,9 @@ public sealed record AgentConfig
     /// <summary>The warm pools; null with a <see cref="Cloud"/> is an error, since the cluster name is needed to tag ENIs.</summary>
     public PoolConfig? Pools { get; set; }
 
+    /// <summary>The host-gw and overlay modes' subnet leases (issue 10); null: the node serves neither.</summary>
+    public Subnets.SubnetConfig? Subnets { get; set; }
+
     /// <summary>The least level logged: debug, info, warning or error.</summary>
     public string LogLevel { get; set; } = "info";
 
@@ -124,6 +127,7 @@ public sealed record AgentConfig
             throw new AgentConfigException($"{source}: pools is set but cloud is not: the pools need a cloud to fill them");
         Cloud?.Validate(source);
         Pools?.Validate(source);
+        Subnets?.Validate(source);
     }
 }
 

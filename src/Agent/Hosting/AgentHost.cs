@@ -4,6 +4,7 @@ using Fathom.Agent.Pools;
 using Fathom.Agent.Protocol;
 using Fathom.Cloud;
 using Fathom.Agent.State;
+using Fathom.Agent.Subnets;
 using Fathom.Agent.Teardown;
 
 namespace Fathom.Agent.Hosting;
@@ -48,6 +49,9 @@ public sealed class AgentHost : IAsyncDisposable
     /// <summary>The warm pools, or null when the agent runs without a cloud.</summary>
     public NodePools? Pools { get; }
 
+    /// <summary>The host-gw and overlay modes, or null when the config has no <c>subnets</c> section.</summary>
+    public SubnetModes? Subnets { get; private init; }
+
     /// <summary>The metrics and health endpoint, or null when none is configured.</summary>
     public MetricsEndpoint? Metrics { get; }
 
@@ -66,6 +70,7 @@ public sealed class AgentHost : IAsyncDisposable
         var state = StateDirectory.Open(config.StateDir, log, time, config.SyncStateWrites);
         TeardownQueue? teardown = null;
         AgentListener? listener = null;
+        SubnetModes? subnets = null;
         try
         {
             var store = AllocationStore.Open(state);
@@ -73,7 +78,8 @@ public sealed class AgentHost : IAsyncDisposable
             teardown = TeardownQueue.Open(state, teardownExecutor);
             teardown.Start();
             var service = new AllocationService(store, cooldown, teardown, log, time);
-            listener = AgentListener.Start(config.SocketPath, service, new AgentListenerOptions
+            subnets = SubnetModes.Start(config.Subnets, config.StateDir, config.Pools?.EffectiveNodeName, log, time);
+            listener = AgentListener.Start(config.SocketPath, subnets?.Serve(service) ?? service, new AgentListenerOptions
             {
                 AllowedUid = allowedUid,
                 Log = line => log.Info("socket", line, ("socket", config.SocketPath)),
@@ -83,17 +89,19 @@ public sealed class AgentHost : IAsyncDisposable
             {
                 var l = listener;
                 var t = teardown;
-                metrics = MetricsEndpoint.Start(endpoint, () => true, () => RenderMetrics(store, cooldown, t, l));
+                var sm = subnets;
+                metrics = MetricsEndpoint.Start(endpoint, () => true, () => RenderMetrics(store, cooldown, t, l) + sm?.RenderMetrics());
             }
             log.Info("agent.started", $"fathom-agent serving {config.SocketPath}, state in {config.StateDir}, metrics on {config.MetricsAddress}",
                 ("socket", config.SocketPath), ("stateDir", config.StateDir), ("metrics", config.MetricsAddress),
                 ("allocations", store.Count), ("teardowns", teardown.Pending().Count));
-            return new AgentHost(state, store, cooldown, teardown, service, listener, metrics);
+            return new AgentHost(state, store, cooldown, teardown, service, listener, metrics) { Subnets = subnets };
         }
         catch
         {
             if (listener is not null)
                 listener.DisposeAsync().AsTask().GetAwaiter().GetResult();
+            subnets?.DisposeAsync().AsTask().GetAwaiter().GetResult();
             if (teardown is not null)
                 teardown.DisposeAsync().AsTask().GetAwaiter().GetResult();
             state.Dispose();
@@ -127,6 +135,7 @@ public sealed class AgentHost : IAsyncDisposable
         TeardownQueue? teardown = null;
         NodePools? pools = null;
         AgentListener? listener = null;
+        SubnetModes? subnets = null;
         try
         {
             var store = AllocationStore.Open(state);
@@ -146,7 +155,8 @@ public sealed class AgentHost : IAsyncDisposable
                 PoolView = () => running.Status(store),
                 Released = running.Pool.Notify,
             };
-            listener = AgentListener.Start(config.SocketPath, service, new AgentListenerOptions
+            subnets = SubnetModes.Start(config.Subnets, config.StateDir, poolConfig.EffectiveNodeName, log, time);
+            listener = AgentListener.Start(config.SocketPath, subnets?.Serve(service) ?? service, new AgentListenerOptions
             {
                 AllowedUid = allowedUid,
                 Log = line => log.Info("socket", line, ("socket", config.SocketPath)),
@@ -156,17 +166,20 @@ public sealed class AgentHost : IAsyncDisposable
             {
                 var l = listener;
                 var t = teardown;
-                metrics = MetricsEndpoint.Start(endpoint, () => true, () => RenderMetrics(store, cooldown, t, l) + running.RenderMetrics());
+                var sm = subnets;
+                metrics = MetricsEndpoint.Start(endpoint, () => true, () => RenderMetrics(store, cooldown, t, l) + running.RenderMetrics() + sm?.RenderMetrics());
             }
             log.Info("agent.started", $"fathom-agent serving {config.SocketPath} with pools for {poolConfig.Cluster}/{poolConfig.EffectiveNodeName}, state in {config.StateDir}",
                 ("socket", config.SocketPath), ("stateDir", config.StateDir), ("metrics", config.MetricsAddress),
                 ("allocations", store.Count), ("teardowns", teardown.Pending().Count), ("enis", running.Pool.Enis().Count));
-            return new AgentHost(state, store, cooldown, teardown, service, listener, metrics, running);
+            return new AgentHost(state, store, cooldown, teardown, service, listener, metrics, running) { Subnets = subnets };
         }
         catch
         {
             if (listener is not null)
                 await listener.DisposeAsync().ConfigureAwait(false);
+            if (subnets is not null)
+                await subnets.DisposeAsync().ConfigureAwait(false);
             if (pools is not null)
                 await pools.DisposeAsync().ConfigureAwait(false);
             if (teardown is not null)
@@ -207,6 +220,8 @@ public sealed class AgentHost : IAsyncDisposable
         if (Metrics is not null)
             await Metrics.DisposeAsync().ConfigureAwait(false);
         await Listener.DisposeAsync().ConfigureAwait(false);
+        if (Subnets is not null)
+            await Subnets.DisposeAsync().ConfigureAwait(false);
         if (Pools is not null)
             await Pools.DisposeAsync().ConfigureAwait(false);
         await Teardown.DisposeAsync().ConfigureAwait(false);

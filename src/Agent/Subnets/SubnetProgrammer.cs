@@ -1,0 +1,108 @@
+using System.Net;
+using System.Net.Sockets;
+using Fathom.Agent.Protocol;
+using Fathom.Datapath;
+using Fathom.Datapath.HostGw;
+using Fathom.Datapath.Overlay;
+using Fathom.Datastore;
+using Fathom.Netlink;
+
+namespace Fathom.Agent.Subnets;
+
+/// <summary>What one subnet mode needs to run on the node.</summary>
+/// <param name="Mode">host-gw or overlay.</param>
+/// <param name="Datastore">Where the mode's leases are.</param>
+/// <param name="Fabric">The node on the fabric.</param>
+/// <param name="Overlay">The VXLAN settings (overlay only).</param>
+/// <param name="ReconcileInterval">How often the kernel is re-checked.</param>
+/// <param name="OpenNode">Opens a netlink handle in the node's netns (the agent's own in production).</param>
+public sealed record SubnetModeSettings(AllocationMode Mode, SubnetDatastoreConfig Datastore, NodeFabric Fabric, OverlaySection? Overlay,
+    TimeSpan ReconcileInterval, Func<NetlinkHandle> OpenNode)
+{
+    /// <summary>What the node publishes with its lease (overlay: its VTEP's MAC and VNI).</summary>
+    public NodeAttributes Attributes { get; } = new(Fabric.NodeName, Fabric.NodeIp,
+        Overlay is null ? null : new Vtep(Fabric.VtepMac(Overlay.Vni), Overlay.Vni));
+
+    /// <summary>The pods' MTU: the fabric's (host-gw), less VXLAN's 50 bytes (overlay).</summary>
+    public int PodMtu => Overlay is null ? Fabric.Mtu : Fabric.Mtu - VxlanOverlay.Overhead;
+}
+
+/// <summary>
+/// Makes the node's kernel match the peers' leases: host-gw's routes (<see cref="HostGwRoutes"/>) or
+/// overlay's VXLAN device, onlink routes, neighbours and FDB entries (<see cref="VxlanOverlay"/>).
+/// Counts what is programmed and what had to be repaired, for the metrics.
+/// </summary>
+public sealed class SubnetProgrammer(SubnetModeSettings settings)
+{
+    private readonly Lock _lock = new();
+    private HashSet<IPNetwork> _programmed = [];
+
+    /// <summary>Routes to peers' subnets in the kernel after the last reconcile.</summary>
+    public int Routes { get; private set; }
+
+    /// <summary>FDB entries (VTEP MAC → node IP) after the last reconcile (overlay).</summary>
+    public int FdbEntries { get; private set; }
+
+    /// <summary>Entries programmed before and found missing or wrong since (deleted by hand, a device recreated).</summary>
+    public long Repairs { get; private set; }
+
+    /// <summary>Reconciles that ran.</summary>
+    public long Reconciles { get; private set; }
+
+    /// <summary>Reconciles that failed.</summary>
+    public long Failures { get; private set; }
+
+    internal void Failed()
+    {
+        lock (_lock) Failures++;
+    }
+
+    /// <summary>One reconcile; returns how many entries programmed before had to be put back.</summary>
+    public int Reconcile(SubnetLease own, IReadOnlyCollection<SubnetLease> leases)
+    {
+        lock (_lock)
+        {
+            var peers = leases.Where(l => !l.Subnet.Equals(own.Subnet)).Select(l => new PeerSubnet(
+                new IpPrefix(l.Subnet.BaseAddress, l.Subnet.PrefixLength), l.Node.NodeIp, l.Node.Vtep?.Mac)).ToList();
+            using var host = settings.OpenNode();
+            var repaired = settings.Overlay is { } overlay ? ReconcileOverlay(host, overlay, own, peers) : ReconcileHostGw(host, peers);
+            _programmed = [.. peers.Select(p => new IPNetwork(p.Subnet.Address, p.Subnet.PrefixLength))];
+            Repairs += repaired;
+            Reconciles++;
+            return repaired;
+        }
+    }
+
+    private int ReconcileHostGw(NetlinkHandle host, List<PeerSubnet> peers)
+    {
+        var before = HostGwRoutes.Ours(host);
+        var repaired = peers.Count(p => _programmed.Contains(Network(p))
+            && !before.Any(r => Equals(r.Destination, p.Subnet) && Equals(r.Gateway, p.NodeIp)));
+        HostGwRoutes.Reconcile(host, peers);
+        Routes = HostGwRoutes.Ours(host).Count;
+        return repaired;
+    }
+
+    private int ReconcileOverlay(NetlinkHandle host, OverlaySection overlay, SubnetLease own, List<PeerSubnet> peers)
+    {
+        var spec = new VtepSpec(overlay.EffectiveDevice, overlay.Vni, settings.Fabric.NodeIp, settings.Fabric.DeviceIndex, settings.Fabric.Mtu,
+            new IpPrefix(own.Subnet.BaseAddress, own.Subnet.PrefixLength), overlay.Port);
+        var existed = host.TryGetLink(spec.Name, out var old);
+        var vtep = VxlanOverlay.EnsureDevice(host, spec, settings.Attributes.Vtep!.Mac);
+        var routes = OverlayRoutes(host, vtep);
+        var fdb = host.ListFdb(vtep.Index).Where(e => e.Destination is not null).ToList();
+        var repaired = peers.Count(p => _programmed.Contains(Network(p))
+            && (!existed || old!.Index != vtep.Index
+                || !routes.Any(r => Equals(r.Destination, p.Subnet))
+                || !fdb.Any(e => e.Mac.Equals(p.VtepMac) && Equals(e.Destination, p.NodeIp))));
+        VxlanOverlay.Reconcile(host, vtep, peers);
+        Routes = OverlayRoutes(host, vtep).Count;
+        FdbEntries = host.ListFdb(vtep.Index).Count(e => e.Destination is not null);
+        return repaired;
+    }
+
+    private static List<Route> OverlayRoutes(NetlinkHandle host, Link vtep) =>
+        [.. host.ListRoutes(AddressFamily.InterNetwork).Where(r => r.Protocol == FathomRoutes.Protocol && r.OutputIndex == vtep.Index)];
+
+    private static IPNetwork Network(PeerSubnet p) => new(p.Subnet.Address, p.Subnet.PrefixLength);
+}

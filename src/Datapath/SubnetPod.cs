@@ -1,0 +1,51 @@
+using System.Net;
+using Fathom.Cni;
+using Fathom.Netlink;
+
+namespace Fathom.Datapath;
+
+/// <summary>
+/// The kernel half of a host-gw or overlay pod (DESIGN.md §3): its address of the node's subnet as a
+/// /32 behind a <see cref="NodeVeth"/>, the default route via the link-local gateway, the pod's MTU
+/// (the fabric's, or 50 less through VXLAN); and CHECK of it against prevResult.
+/// </summary>
+public static class SubnetPod
+{
+    /// <summary>Creates and wires the veth (undone on failure); returns the CNI result.</summary>
+    public static CniResult Wire(NetlinkHandle host, NetnsHandle pod, NetlinkHandle podLinks, string netnsPath, string ifName,
+        IPAddress ip, string hostVeth, int mtu)
+    {
+        ArgumentNullException.ThrowIfNull(host);
+        var link = NodeVeth.Create(host, pod, podLinks, new NodeVethSpec(hostVeth, ifName, ip, [new IpPrefix(IPAddress.Any, 0)], mtu));
+        var hostMac = KernelCall.Run($"look up {hostVeth}", () => host.GetLink(hostVeth)).Mac;
+        return new CniResult
+        {
+            Interfaces =
+            [
+                new CniInterface(ifName, link.Mac is null ? null : InterfaceNames.FormatMac(link.Mac), Mtu: link.Mtu, Sandbox: netnsPath),
+                new CniInterface(hostVeth, hostMac is null ? null : InterfaceNames.FormatMac(hostMac)),
+            ],
+            Ips = [new CniIpConfig(new IpPrefix(ip, 32), NodeVeth.Gateway, Interface: 0)],
+            Routes = [new CniRoute(new IpPrefix(IPAddress.Any, 0), NodeVeth.Gateway)],
+        };
+    }
+
+    /// <summary>CHECK: the veth prevResult names is there, up, routed to, and the pod's end has the address (107 otherwise).</summary>
+    public static void Verify(CniRequest request, CniResult prevResult)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        ArgumentNullException.ThrowIfNull(prevResult);
+        var netnsPath = request.NetnsPath ?? throw new CniException(CniErrorCode.InvalidEnvironment, "CNI_NETNS is required for CHECK");
+        var inPod = prevResult.Interfaces.FindIndex(i => i.Name == request.IfName && i.Sandbox == netnsPath);
+        if (inPod < 0)
+            throw new CniException(CniErrorCode.CheckFailed, $"prevResult has no interface \"{request.IfName}\" in sandbox {netnsPath}");
+        var onNode = prevResult.Interfaces.FirstOrDefault(i => i.Sandbox is null)
+            ?? throw new CniException(CniErrorCode.CheckFailed, "prevResult names no interface on the node (the pod's veth)");
+        var ip = prevResult.Ips.FirstOrDefault(i => i.Interface == inPod)?.Address.Address
+            ?? throw new CniException(CniErrorCode.CheckFailed, $"prevResult has no address on \"{request.IfName}\"");
+        using var pod = PodNetns.Open(netnsPath);
+        using var host = KernelCall.Run("open a netlink socket in the host netns", NetlinkHandle.Open);
+        using var podLinks = KernelCall.Run($"open a netlink socket in netns {netnsPath}", () => NetlinkHandle.OpenIn(pod));
+        NodeVeth.Verify(host, podLinks, new NodeVethSpec(onNode.Name, request.IfName, ip, []));
+    }
+}
