@@ -43,7 +43,7 @@ internal static class LabPodCommands
 
     internal static readonly Option<string> AddMode = new("--mode")
     {
-        Description = "Make the pod through the installed fathom plugin, as a container runtime would, in this mode (underlay or shared); " +
+        Description = "Make the pod through the installed fathom plugin, as a container runtime would, in this mode (underlay, shared, host-gw or overlay); " +
                       "the node's agent allocates. Without it, an attached ENI is moved in by hand.",
         HelpName = "M",
         CompletionSources = { CniPods.Modes.ToArray() },

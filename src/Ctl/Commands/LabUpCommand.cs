@@ -8,7 +8,7 @@ namespace Fathom.Ctl;
 
 /// <summary>
 /// <c>fathomctl lab up [--nodes N] [--instance-type T] [--subnets N] [--imds-delay MS] [--faults SPEC]
-/// [--attach-latency MS] [--throttle-rate R] [--error-rate R]</c>: builds the lab, or says it is up.
+/// [--attach-latency MS] [--throttle-rate R] [--error-rate R] [--no-agents] [--datastore embedded|etcd]</c>: builds the lab, or says it is up.
 /// </summary>
 internal static class LabUpCommand
 {
@@ -40,11 +40,26 @@ internal static class LabUpCommand
         Description = "Run no fathom-agent in the nodes (by default the lab server runs and supervises one per node, as systemd would).",
     };
 
+    internal static readonly Option<string> Datastore = CreateDatastore();
+
+    private static Option<string> CreateDatastore()
+    {
+        var option = new Option<string>("--datastore")
+        {
+            Description = "Where the agents keep the host-gw and overlay subnet leases: embedded (a directory of the lab's state) " +
+                          "or etcd (a 3-member etcd cluster run in the VPC netns, removed by lab down).",
+            HelpName = "embedded|etcd",
+            DefaultValueFactory = _ => "embedded",
+        };
+        option.AcceptOnlyFromAmong("embedded", "etcd");
+        return option;
+    }
+
     public static Command Create()
     {
         var command = new Command("up", "Build the lab: a VPC, its subnets and instances in network namespaces, and the server of its EC2 API, IMDS and DHCP. A lab that is already up is left as it is.")
         {
-            Nodes, InstanceType, Subnets, ImdsDelay, Faults, AttachLatency, ThrottleRate, ErrorRate, NoAgents,
+            Nodes, InstanceType, Subnets, ImdsDelay, Faults, AttachLatency, ThrottleRate, ErrorRate, NoAgents, Datastore,
         };
         command.SetAction(parse => Run(OptionsFrom(parse)));
         return command;
@@ -59,6 +74,7 @@ internal static class LabUpCommand
         ImdsDelayMs = parse.GetValue(ImdsDelay),
         Faults = FoldFaultFlags(parse.GetValue(Faults), parse.GetValue(AttachLatency), parse.GetValue(ThrottleRate), parse.GetValue(ErrorRate)),
         Agents = !parse.GetValue(NoAgents),
+        Datastore = parse.GetValue(Datastore) ?? "embedded",
     };
 
     /// <summary>
@@ -114,5 +130,5 @@ internal static class LabUpCommand
     }
 
     private static string Describe(LabOptions o) =>
-        $"{o.Nodes} × {o.InstanceType}, {o.Subnets} subnet(s), IMDS delay {o.ImdsDelayMs} ms{(o.Faults is null ? "" : ", faults " + o.Faults)}{(o.Agents ? "" : ", no agents")}";
+        $"{o.Nodes} × {o.InstanceType}, {o.Subnets} subnet(s), IMDS delay {o.ImdsDelayMs} ms{(o.Faults is null ? "" : ", faults " + o.Faults)}{(o.Agents ? "" : ", no agents")}, datastore {o.Datastore}";
 }

@@ -29,7 +29,7 @@ public sealed class CniPluginException(int code, string msg, string? details)
 public static class CniPods
 {
     /// <summary>The agent-backed modes <c>lab pod add --mode</c> offers (DESIGN §3).</summary>
-    public static readonly IReadOnlyList<string> Modes = ["underlay", "shared"];
+    public static readonly IReadOnlyList<string> Modes = ["underlay", "shared", "host-gw", "overlay"];
 
     /// <summary>The CNI version of the conflists the lab writes.</summary>
     public const string CniVersion = "1.1.0";

@@ -63,6 +63,9 @@ public static class LabServer
                 Subnets = subnets,
                 Nodes = nodes,
             };
+            // The leases' etcd (issue 10) before the agents, its members on the VPC router's address.
+            if (state.Options.Datastore == "etcd")
+                state = state with { Etcd = Datastore.LabEtcd.Start(layout, layout.VpcNetns, subnets[0].Gateway, Log) };
             if (state.Options.Agents)
                 agents = await StartAgentsAsync(layout, state, running =>
                 {

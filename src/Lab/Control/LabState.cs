@@ -29,6 +29,12 @@ public sealed record LabOptions
     // from before this option would read false instead of keeping the default.
     public bool Agents { get; set; } = true;
 
+    /// <summary>
+    /// Where the agents' host-gw and overlay leases live (issue 10): <c>embedded</c>, a directory of
+    /// the lab's state shared by every agent, or <c>etcd</c>, a 3-member cluster run in the VPC netns.
+    /// </summary>
+    public string Datastore { get; set; } = "embedded";
+
     /// <summary>Throws with a message fit for the operator when a value is out of range.</summary>
     public void Validate()
     {
@@ -37,6 +43,7 @@ public sealed record LabOptions
             throw new ArgumentException($"--instance-type: unknown '{InstanceType}' (known: {string.Join(", ", Ec2.InstanceTypeLimits.Known.Select(t => t.Name))})");
         if (Subnets is < 1 or > LabLayout.MaxSubnets) throw new ArgumentException($"--subnets must be 1..{LabLayout.MaxSubnets}");
         if (ImdsDelayMs < 0) throw new ArgumentException("--imds-delay must be >= 0");
+        if (Datastore is not ("embedded" or "etcd")) throw new ArgumentException($"--datastore: '{Datastore}' is not embedded or etcd");
         if (Faults is not null)
         {
             try { Ec2.FaultPlan.Parse(Faults); }
@@ -91,6 +98,8 @@ public sealed record LabState
     public IReadOnlyList<LabNode> Nodes { get; init; } = [];
     /// <summary>The node agents the server runs and supervises, one per node; a restarted agent's new pid replaces the old.</summary>
     public IReadOnlyList<LabAgent> Agents { get; set; } = [];
+    /// <summary>The etcd members of a lab up with <c>--datastore etcd</c> (empty otherwise).</summary>
+    public IReadOnlyList<Datastore.LabEtcdMember> Etcd { get; set; } = [];
 
     /// <summary>The EC2 endpoint for tools in the root netns (what <c>lab env</c> exports).</summary>
     public string LoopbackEndpoint => $"http://127.0.0.1:{LoopbackPort}";

@@ -34,8 +34,54 @@ public static class NodeAgentConfig
             ["logLevel"] = "info",
             ["cloud"] = CloudSection(state),
             ["pools"] = PoolsSection(layout, node),
+            ["subnets"] = SubnetsSection(layout, state, node),
         };
         return config;
+    }
+
+    /// <summary>The host-gw pods' cluster CIDR in the lab (outside the VPC's 10.0.0.0/16).</summary>
+    public const string HostGwClusterCidr = "10.244.0.0/16";
+
+    /// <summary>The overlay pods' cluster CIDR in the lab: its own, so a node serves both modes at once.</summary>
+    public const string OverlayClusterCidr = "10.245.0.0/16";
+
+    /// <summary>
+    /// The lease TTL of the lab's agents: 30 s (renewed every 10 s), so a node that left is forgotten
+    /// by the others within half a minute, where a real cluster's default is 2 minutes.
+    /// </summary>
+    public const int LeaseTtlSeconds = 30;
+
+    /// <summary>
+    /// host-gw and overlay (issue 10): the node publishes its primary ENI's address on eth0 (every
+    /// node's primary ENI is in the first subnet: one L2 segment, as host-gw needs); each mode's
+    /// leases in the lab's datastore — a directory of the lab's state shared by all agents
+    /// (embedded), or the lab's etcd members under a cluster name per mode.
+    /// </summary>
+    internal static JsonObject SubnetsSection(LabLayout layout, LabState state, LabNode node)
+    {
+        JsonObject Datastore(string mode, string cidr)
+        {
+            var section = new JsonObject { ["kind"] = state.Options.Datastore, ["clusterCidr"] = cidr, ["ttlSeconds"] = LeaseTtlSeconds };
+            if (state.Options.Datastore == "etcd")
+            {
+                section["endpoints"] = new JsonArray([.. state.Etcd.Select(m => (JsonNode)m.ClientUrl)]);
+                section["cluster"] = $"{ClusterName(layout)}-{mode}";
+            }
+            else
+            {
+                section["directory"] = Path.Combine(layout.StateDirectory, "datastore", mode);
+            }
+            return section;
+        }
+        return new JsonObject
+        {
+            ["nodeName"] = node.Name,
+            ["nodeIp"] = node.PrimaryIp,
+            ["fabricDevice"] = "eth0",
+            ["reconcileSeconds"] = 5,
+            ["hostGw"] = new JsonObject { ["datastore"] = Datastore("host-gw", HostGwClusterCidr) },
+            ["overlay"] = new JsonObject { ["datastore"] = Datastore("overlay", OverlayClusterCidr), ["vni"] = 1 },
+        };
     }
 
     /// <summary>
