@@ -44,6 +44,7 @@ public sealed class OverlayDatapath(OverlayConfig config) : IDatapath
     public CniResult Add(CniRequest request, Func<CniResult?> allocate, Action<CniResult> record)
     {
         ArgumentNullException.ThrowIfNull(request);
+        ArgumentNullException.ThrowIfNull(allocate);
         ArgumentNullException.ThrowIfNull(record);
         var netnsPath = request.NetnsPath ?? throw new CniException(CniErrorCode.InvalidEnvironment, "CNI_NETNS is required for ADD");
         using var pod = PodNetns.Open(netnsPath);
@@ -61,7 +62,7 @@ public sealed class OverlayDatapath(OverlayConfig config) : IDatapath
         }
         try
         {
-            var result = SubnetPod.Wire(host, pod, podLinks, netnsPath, request.IfName, IPAddress.Parse(given.Ip), given.HostVeth, given.Mtu);
+            var result = SubnetPod.Wire(host, pod, podLinks, netnsPath, request.IfName, IPAddress.Parse(given.Ip), given.HostVeth, given.Mtu, allocate);
             result.CniVersion = request.Config.CniVersion;
             record(result);
             return result;

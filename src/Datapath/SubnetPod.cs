@@ -11,14 +11,30 @@ namespace Fathom.Datapath;
 /// </summary>
 public static class SubnetPod
 {
-    /// <summary>Creates and wires the veth (undone on failure); returns the CNI result.</summary>
+    /// <summary>
+    /// Creates and wires the veth; returns the CNI result. The agent's address is the IPAM; a config
+    /// with an <c>ipam</c> section too gets its addresses and routes on the same interface
+    /// (<paramref name="allocate"/>), as the agent-backed modes do. The caller deletes the veth on failure.
+    /// </summary>
     public static CniResult Wire(NetlinkHandle host, NetnsHandle pod, NetlinkHandle podLinks, string netnsPath, string ifName,
-        IPAddress ip, string hostVeth, int mtu)
+        IPAddress ip, string hostVeth, int mtu, Func<CniResult?> allocate)
     {
         ArgumentNullException.ThrowIfNull(host);
+        ArgumentNullException.ThrowIfNull(allocate);
         var link = NodeVeth.Create(host, pod, podLinks, new NodeVethSpec(hostVeth, ifName, ip, [new IpPrefix(IPAddress.Any, 0)], mtu));
         var hostMac = KernelCall.Run($"look up {hostVeth}", () => host.GetLink(hostVeth)).Mac;
-        return new CniResult
+        var result = Result(link, hostMac, netnsPath, ifName, ip, hostVeth);
+        if (allocate() is { } ipam)
+        {
+            PodAddressing.Apply(podLinks, link.Index, ifName, ipam);
+            result.Ips.AddRange(ipam.Ips.Select(a => a with { Interface = 0 }));
+            result.Routes.AddRange(ipam.Routes);
+        }
+        return result;
+    }
+
+    private static CniResult Result(Link link, System.Net.NetworkInformation.PhysicalAddress? hostMac, string netnsPath, string ifName, IPAddress ip, string hostVeth) =>
+        new()
         {
             Interfaces =
             [
@@ -28,7 +44,6 @@ public static class SubnetPod
             Ips = [new CniIpConfig(new IpPrefix(ip, 32), NodeVeth.Gateway, Interface: 0)],
             Routes = [new CniRoute(new IpPrefix(IPAddress.Any, 0), NodeVeth.Gateway)],
         };
-    }
 
     /// <summary>CHECK: the veth prevResult names is there, up, routed to, and the pod's end has the address (107 otherwise).</summary>
     public static void Verify(CniRequest request, CniResult prevResult)
