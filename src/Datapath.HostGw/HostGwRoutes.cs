@@ -1,3 +1,4 @@
+using System.Net;
 using System.Net.Sockets;
 using Fathom.Netlink;
 
@@ -48,6 +49,43 @@ public static class HostGwRoutes
             }
         }
         return new ReconcileOutcome(added, removed, kept);
+    }
+
+    /// <summary>
+    /// Pins each peer's node IP to its published fabric MAC (a permanent neighbour on
+    /// <paramref name="fabricIndex"/>) and unpins those in <paramref name="pinnedBefore"/> that are no
+    /// longer peers. The next hop then never waits for, nor depends on, ARP: a cloud VPC's router —
+    /// and the lab's — answers ARP for every address of the subnet with its own MAC, and a packet for
+    /// a pod subnet sent to that router is dropped (it has no route to it). Returns the pinned IPs.
+    /// </summary>
+    public static IReadOnlySet<IPAddress> PinNeighbours(NetlinkHandle host, int fabricIndex, IReadOnlyCollection<PeerSubnet> peers,
+        IReadOnlySet<IPAddress> pinnedBefore)
+    {
+        ArgumentNullException.ThrowIfNull(host);
+        ArgumentNullException.ThrowIfNull(peers);
+        ArgumentNullException.ThrowIfNull(pinnedBefore);
+        var pinned = new HashSet<IPAddress>();
+        foreach (var peer in peers.Where(p => p.NodeMac is not null))
+        {
+            KernelCall.Run($"pin the neighbour {peer.NodeIp} → {peer.NodeMac}", () => host.ReplaceNeighbor(new Neighbor
+            {
+                Index = fabricIndex,
+                Ip = peer.NodeIp,
+                Mac = peer.NodeMac,
+            }));
+            pinned.Add(peer.NodeIp);
+        }
+        foreach (var gone in pinnedBefore.Where(ip => !pinned.Contains(ip)))
+        {
+            try
+            {
+                host.DeleteNeighbor(new Neighbor { Index = fabricIndex, Ip = gone });
+            }
+            catch (NetlinkException e) when (e.IsNotFound)
+            {
+            }
+        }
+        return pinned;
     }
 
     /// <summary>The host-gw routes Fathom installed on the node.</summary>

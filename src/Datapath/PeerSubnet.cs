@@ -9,7 +9,11 @@ namespace Fathom.Datapath;
 /// subnet, the node's IP on the fabric, and for overlay its VTEP's MAC. The host-gw and overlay
 /// route programmers take the set of these and make the kernel match it.
 /// </summary>
-public sealed record PeerSubnet(IpPrefix Subnet, IPAddress NodeIp, PhysicalAddress? VtepMac = null);
+/// <param name="Subnet">The peer's pod subnet.</param>
+/// <param name="NodeIp">The peer's address on the fabric.</param>
+/// <param name="VtepMac">Overlay: the peer's VTEP MAC.</param>
+/// <param name="NodeMac">host-gw: the peer's fabric MAC, pinned as the node IP's neighbour (null: left to ARP).</param>
+public sealed record PeerSubnet(IpPrefix Subnet, IPAddress NodeIp, PhysicalAddress? VtepMac = null, PhysicalAddress? NodeMac = null);
 
 /// <summary>How Fathom marks the kernel objects it programs, so a reconcile removes its own and nobody else's.</summary>
 public static class FathomRoutes

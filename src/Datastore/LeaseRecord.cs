@@ -15,12 +15,16 @@ internal sealed record LeaseRecord(
     [property: JsonPropertyName("nodeIp")] string NodeIp,
     [property: JsonPropertyName("vtepMac")] string? VtepMac = null,
     [property: JsonPropertyName("vni")] int? Vni = null,
-    [property: JsonPropertyName("expiresUnixMs")] long? ExpiresUnixMs = null)
+    [property: JsonPropertyName("expiresUnixMs")] long? ExpiresUnixMs = null,
+    [property: JsonPropertyName("nodeMac")] string? NodeMac = null)
 {
     public static LeaseRecord From(IPNetwork subnet, NodeAttributes node, DateTimeOffset? expires) => new(
         subnet.ToString(), node.NodeName, node.NodeIp.ToString(),
         node.Vtep is null ? null : string.Join(':', node.Vtep.Mac.GetAddressBytes().Select(b => b.ToString("x2", System.Globalization.CultureInfo.InvariantCulture))),
-        node.Vtep?.Vni, expires?.ToUnixTimeMilliseconds());
+        node.Vtep?.Vni, expires?.ToUnixTimeMilliseconds(), node.NodeMac is null ? null : Mac(node.NodeMac));
+
+    private static string Mac(PhysicalAddress mac) =>
+        string.Join(':', mac.GetAddressBytes().Select(b => b.ToString("x2", System.Globalization.CultureInfo.InvariantCulture)));
 
     public byte[] ToJson() => JsonSerializer.SerializeToUtf8Bytes(this, DatastoreJson.Default.LeaseRecord);
 
@@ -51,8 +55,10 @@ internal sealed record LeaseRecord(
             vtep = new Vtep(mac, Vni.Value);
         }
         if (string.IsNullOrEmpty(Node)) return null;
+        PhysicalAddress? nodeMac = null;
+        if (NodeMac is not null && (!PhysicalAddress.TryParse(NodeMac, out nodeMac) || nodeMac.GetAddressBytes().Length != 6)) return null;
         var at = expires ?? (ExpiresUnixMs is { } ms ? DateTimeOffset.FromUnixTimeMilliseconds(ms) : null);
-        return new SubnetLease(subnet, new NodeAttributes(Node, ip, vtep), at);
+        return new SubnetLease(subnet, new NodeAttributes(Node, ip, vtep, nodeMac), at);
     }
 }
 

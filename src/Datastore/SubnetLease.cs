@@ -24,7 +24,12 @@ public sealed record Vtep(PhysicalAddress Mac, int Vni)
 /// <param name="NodeName">The Kubernetes node name; the key a lease is found by again after a restart.</param>
 /// <param name="NodeIp">The address peers route the node's subnet through (host-gw) or tunnel to (overlay).</param>
 /// <param name="Vtep">The overlay's tunnel endpoint, or null for host-gw.</param>
-public sealed record NodeAttributes(string NodeName, IPAddress NodeIp, Vtep? Vtep = null)
+/// <param name="NodeMac">
+/// host-gw: the MAC of the node's fabric device, which peers pin as a permanent neighbour of the node
+/// IP so their next hop never depends on ARP (a cloud VPC's router, and the lab's, answers ARP for the
+/// whole subnet with its own MAC); null where unknown.
+/// </param>
+public sealed record NodeAttributes(string NodeName, IPAddress NodeIp, Vtep? Vtep = null, PhysicalAddress? NodeMac = null)
 {
     /// <summary>Rejects what cannot be stored: an empty node name, or one with a '/' or a control character.</summary>
     public NodeAttributes Validate()
@@ -48,6 +53,7 @@ public sealed record SubnetLease(IPNetwork Subnet, NodeAttributes Node, DateTime
     /// <summary>Same subnet and same published attributes: a renewal changes nothing a peer routes by.</summary>
     public bool SameRouting(SubnetLease other) =>
         Subnet.Equals(other.Subnet) && Node.NodeName == other.Node.NodeName && Node.NodeIp.Equals(other.Node.NodeIp)
+        && Equals(Node.NodeMac, other.Node.NodeMac)
         && (Node.Vtep is null ? other.Node.Vtep is null
             : other.Node.Vtep is not null && Node.Vtep.Vni == other.Node.Vtep.Vni && Node.Vtep.Mac.Equals(other.Node.Vtep.Mac));
 }

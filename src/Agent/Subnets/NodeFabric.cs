@@ -12,7 +12,7 @@ namespace Fathom.Agent.Subnets;
 /// (host-gw) or tunnels (overlay) point at, and the fabric device (the VXLAN device's underlying
 /// link, whose MTU the pods' MTU derives from).
 /// </summary>
-public sealed record NodeFabric(string NodeName, IPAddress NodeIp, int DeviceIndex, string DeviceName, int Mtu)
+public sealed record NodeFabric(string NodeName, IPAddress NodeIp, int DeviceIndex, string DeviceName, int Mtu, PhysicalAddress? Mac = null)
 {
     /// <summary>
     /// Resolves what the config leaves out from the kernel: the device of the default route, its
@@ -35,7 +35,7 @@ public sealed record NodeFabric(string NodeName, IPAddress NodeIp, int DeviceInd
         var ip = nodeIp is not null ? IPAddress.Parse(nodeIp)
             : node.ListAddresses(AddressFamily.InterNetwork, link.Index).Select(a => a.Prefix.Address).FirstOrDefault()
               ?? throw new InvalidOperationException($"{link.Name} has no IPv4 address to publish as the node's: set subnets.nodeIp");
-        return new NodeFabric(nodeName, ip, link.Index, link.Name, link.Mtu);
+        return new NodeFabric(nodeName, ip, link.Index, link.Name, link.Mtu, link.Mac);
     }
 
     /// <summary>

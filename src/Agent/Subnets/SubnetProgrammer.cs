@@ -21,7 +21,7 @@ public sealed record SubnetModeSettings(AllocationMode Mode, SubnetDatastoreConf
 {
     /// <summary>What the node publishes with its lease (overlay: its VTEP's MAC and VNI).</summary>
     public NodeAttributes Attributes { get; } = new(Fabric.NodeName, Fabric.NodeIp,
-        Overlay is null ? null : new Vtep(Fabric.VtepMac(Overlay.Vni), Overlay.Vni));
+        Overlay is null ? null : new Vtep(Fabric.VtepMac(Overlay.Vni), Overlay.Vni), Fabric.Mac);
 
     /// <summary>The pods' MTU: the fabric's (host-gw), less VXLAN's 50 bytes (overlay).</summary>
     public int PodMtu => Overlay is null ? Fabric.Mtu : Fabric.Mtu - VxlanOverlay.Overhead;
@@ -36,6 +36,7 @@ public sealed class SubnetProgrammer(SubnetModeSettings settings)
 {
     private readonly Lock _lock = new();
     private HashSet<IPNetwork> _programmed = [];
+    private IReadOnlySet<IPAddress> _pinned = new HashSet<IPAddress>();
 
     /// <summary>Routes to peers' subnets in the kernel after the last reconcile.</summary>
     public int Routes { get; private set; }
@@ -63,7 +64,7 @@ public sealed class SubnetProgrammer(SubnetModeSettings settings)
         lock (_lock)
         {
             var peers = leases.Where(l => !l.Subnet.Equals(own.Subnet)).Select(l => new PeerSubnet(
-                new IpPrefix(l.Subnet.BaseAddress, l.Subnet.PrefixLength), l.Node.NodeIp, l.Node.Vtep?.Mac)).ToList();
+                new IpPrefix(l.Subnet.BaseAddress, l.Subnet.PrefixLength), l.Node.NodeIp, l.Node.Vtep?.Mac, l.Node.NodeMac)).ToList();
             using var host = settings.OpenNode();
             var repaired = settings.Overlay is { } overlay ? ReconcileOverlay(host, overlay, own, peers) : ReconcileHostGw(host, peers);
             _programmed = [.. peers.Select(p => new IPNetwork(p.Subnet.Address, p.Subnet.PrefixLength))];
@@ -78,6 +79,7 @@ public sealed class SubnetProgrammer(SubnetModeSettings settings)
         var before = HostGwRoutes.Ours(host);
         var repaired = peers.Count(p => _programmed.Contains(Network(p))
             && !before.Any(r => Equals(r.Destination, p.Subnet) && Equals(r.Gateway, p.NodeIp)));
+        _pinned = HostGwRoutes.PinNeighbours(host, settings.Fabric.DeviceIndex, peers, _pinned);
         HostGwRoutes.Reconcile(host, peers);
         Routes = HostGwRoutes.Ours(host).Count;
         return repaired;
@@ -95,6 +97,8 @@ public sealed class SubnetProgrammer(SubnetModeSettings settings)
             && (!existed || old!.Index != vtep.Index
                 || !routes.Any(r => Equals(r.Destination, p.Subnet))
                 || !fdb.Any(e => e.Mac.Equals(p.VtepMac) && Equals(e.Destination, p.NodeIp))));
+        // The VXLAN packets' next hop is the peer's node IP on the fabric: pinned as for host-gw.
+        _pinned = HostGwRoutes.PinNeighbours(host, settings.Fabric.DeviceIndex, peers, _pinned);
         VxlanOverlay.Reconcile(host, vtep, peers);
         Routes = OverlayRoutes(host, vtep).Count;
         FdbEntries = host.ListFdb(vtep.Index).Count(e => e.Destination is not null);

@@ -1,0 +1,133 @@
+using System.Net;
+using Fathom.Agent.Protocol;
+using Fathom.Agent.Subnets;
+using Fathom.Datapath;
+using Fathom.Netlink;
+
+namespace Fathom.Agent.Tests.Subnets;
+
+/// <summary>
+/// Issue 10 §2–§3, §6 on the real kernel: two nodes on one fabric, each running the agent's subnet
+/// mode against one embedded store (TTL 3 s): each routes the other's subnet (host-gw) or tunnels to
+/// it (overlay) and their pods reach each other; an entry deleted by hand comes back within the
+/// reconcile period; a node that stops renewing is forgotten, routes and FDB entries gone; back, it
+/// gets its old subnet and the routes return.
+/// </summary>
+public sealed class SubnetNetworkTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("fathom-subnets-").FullName;
+    private readonly List<IDisposable> _handles = [];
+
+    public void Dispose()
+    {
+        foreach (var h in _handles) h.Dispose();
+        Directory.Delete(_dir, recursive: true);
+    }
+
+    private SubnetNetwork Start(TwoNodeFabric fabric, int node, AllocationMode mode)
+    {
+        var ns = Netns.Open(fabric.Nodes[node].Path);
+        _handles.Add(ns);
+        NetlinkHandle Open() => NetlinkHandle.OpenIn(ns);
+        NodeFabric nodeFabric;
+        using (var h = Open()) nodeFabric = NodeFabric.Resolve(h, $"node{node}", "eth0", null);
+        var datastore = new SubnetDatastoreConfig { ClusterCidr = "10.244.0.0/16", TtlSeconds = 3, Directory = Path.Combine(_dir, "store") };
+        var overlay = mode == AllocationMode.Overlay ? new OverlaySection { Datastore = datastore } : null;
+        var settings = new SubnetModeSettings(mode, datastore, nodeFabric, overlay, TimeSpan.FromMilliseconds(500), Open);
+        return SubnetNetwork.Start(settings, PodSubnetIpam.Open(Path.Combine(_dir, $"ipam-{node}.json")), AgentLog.None);
+    }
+
+    // The pod of a node, wired as the plugin wires it, from the agent's allocation.
+    private static string WirePod(TwoNodeFabric fabric, int node, SubnetNetwork network)
+    {
+        var reply = Assert.IsType<AllocatedReply>(network.Allocate(new AllocateRequest { Network = "n", ContainerId = $"pod{node}", IfName = "eth0" }));
+        var allocation = Assert.IsAssignableFrom<PodSubnetAllocation>(reply.Allocation);
+        using var nodeNs = Netns.Open(fabric.Nodes[node].Path);
+        using var host = NetlinkHandle.OpenIn(nodeNs);
+        using var podNs = Netns.Open(fabric.Pods[node].Path);
+        using var pod = NetlinkHandle.OpenIn(podNs);
+        SubnetPod.Wire(host, podNs, pod, fabric.Pods[node].Path, "eth0", IPAddress.Parse(allocation.Ip), allocation.HostVeth, allocation.Mtu, () => null);
+        return allocation.Ip;
+    }
+
+    private static string Routes(TwoNodeFabric fabric, int node) => Shell.IpIn(fabric.Nodes[node].Name, "route", "show", "proto", "95");
+
+    private static string Fdb(TwoNodeFabric fabric, int node) =>
+        Shell.Run("bridge", ["-n", fabric.Nodes[node].Name, "fdb", "show", "dev", "fathom.1"]).Stdout;
+
+    [PrivilegedTheory("ip", "ping", "bridge")]
+    [InlineData(AllocationMode.HostGw)]
+    [InlineData(AllocationMode.Overlay)]
+    public async Task Peers_are_programmed_repaired_forgotten_when_they_stop_renewing_and_get_their_subnet_back(AllocationMode mode)
+    {
+        using var fabric = new TwoNodeFabric("sn");
+        var n0 = Start(fabric, 0, mode);
+        var n1 = Start(fabric, 1, mode);
+        try
+        {
+            Eventually.True(() => n0.Lease is not null && n1.Lease is not null, "both nodes leased a subnet");
+            var subnet1 = n1.Lease!.Subnet.ToString();
+            Eventually.True(() => Routes(fabric, 0).Contains(subnet1) && Routes(fabric, 1).Contains(n0.Lease!.Subnet.ToString()), "each routes the other's subnet");
+
+            var ip0 = WirePod(fabric, 0, n0);
+            var ip1 = WirePod(fabric, 1, n1);
+            Assert.True(fabric.Pings(0, ip1), $"pod on node0 ({ip0}) → pod on node1 ({ip1})");
+            Assert.True(fabric.Pings(1, ip0), "and back");
+            if (mode == AllocationMode.Overlay)
+                Assert.Contains("mtu 1450", Shell.IpIn(fabric.Pods[0].Name, "link", "show", "eth0"));
+
+            // Deleted by hand: back within the reconcile period (500 ms here), counted as a repair.
+            Shell.IpIn(fabric.Nodes[0].Name, "route", "del", subnet1);
+            if (mode == AllocationMode.Overlay)
+                Shell.Run("bridge", ["-n", fabric.Nodes[0].Name, "fdb", "del", n1.Lease.Node.Vtep!.Mac.ToString().ToLowerInvariant().Insert(10, ":").Insert(8, ":").Insert(6, ":").Insert(4, ":").Insert(2, ":"), "dev", "fathom.1", "self"]);
+            Eventually.True(() => Routes(fabric, 0).Contains(subnet1), "the route deleted by hand is back", TimeSpan.FromSeconds(10));
+            Assert.True(n0.Programmer.Repairs >= 1, $"repairs counted ({n0.Programmer.Repairs})");
+            if (mode == AllocationMode.Overlay)
+                Eventually.True(() => Fdb(fabric, 0).Contains("dst 10.80.0.2"), "the FDB entry is back");
+
+            // node1's agent stops (no release): after the TTL node0 forgets it.
+            await n1.DisposeAsync();
+            Eventually.True(() => !Routes(fabric, 0).Contains(subnet1), "node1's route gone after its lease expired", TimeSpan.FromSeconds(20));
+            Assert.Empty(n0.Peers());
+            if (mode == AllocationMode.Overlay)
+                Assert.DoesNotContain("dst 10.80.0.2", Fdb(fabric, 0));
+
+            // Back: the same subnet, routed again, and its pod (which kept its address) reachable.
+            n1 = Start(fabric, 1, mode);
+            Eventually.True(() => n1.Lease is not null, "node1 leased again");
+            Assert.Equal(subnet1, n1.Lease!.Subnet.ToString());
+            Eventually.True(() => Routes(fabric, 0).Contains(subnet1), "node1's route is back", TimeSpan.FromSeconds(10));
+            Assert.True(fabric.Pings(0, ip1), "pod on node0 → pod on node1 again");
+        }
+        finally
+        {
+            await n0.DisposeAsync();
+            await n1.DisposeAsync();
+        }
+    }
+
+    [PrivilegedFact("ip")]
+    public async Task Without_a_reachable_datastore_ADD_is_11_naming_it()
+    {
+        using var fabric = new TwoNodeFabric("sn");
+        var ns = Netns.Open(fabric.Nodes[0].Path);
+        _handles.Add(ns);
+        NetlinkHandle Open() => NetlinkHandle.OpenIn(ns);
+        NodeFabric nodeFabric;
+        using (var h = Open()) nodeFabric = NodeFabric.Resolve(h, "node0", "eth0", null);
+        // Nothing listens on 127.0.0.1:9 (discard): every call is refused at once.
+        var datastore = new SubnetDatastoreConfig { Kind = "etcd", ClusterCidr = "10.244.0.0/16", Endpoints = ["http://127.0.0.1:9"], RequestTimeoutSeconds = 0.5 };
+        var network = SubnetNetwork.Start(new SubnetModeSettings(AllocationMode.HostGw, datastore, nodeFabric, null, TimeSpan.FromSeconds(1), Open),
+            PodSubnetIpam.Open(Path.Combine(_dir, "ipam.json")), AgentLog.None);
+        try
+        {
+            var error = Assert.IsType<ErrorReply>(network.Allocate(new AllocateRequest { Network = "n", ContainerId = "c", IfName = "eth0" }));
+            Assert.Equal(AgentErrorCode.TryAgainLater, error.Code);
+            Assert.Contains("etcd (http://127.0.0.1:9)", error.Message);
+        }
+        finally
+        {
+            await network.DisposeAsync();
+        }
+    }
+}
