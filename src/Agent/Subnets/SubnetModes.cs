@@ -107,7 +107,7 @@ internal sealed class SubnetModesService(SubnetModes modes, IAgentService pools)
                 Code = AgentErrorCode.TryAgainLater,
                 Message = $"this fathom-agent serves no {Allocation.ModeName(mode)} pods: its config has no subnets.{(mode == AllocationMode.HostGw ? "hostGw" : "overlay")} section",
             });
-        return ValueTask.FromResult(network.Allocate(request));
+        return network.AllocateAsync(request, cancellationToken);
     }
 
     public ValueTask<AgentReply> ReleaseAsync(ReleaseRequest request, CancellationToken cancellationToken)

@@ -18,6 +18,11 @@ public sealed class SubnetNetwork : IAsyncDisposable
 {
     private static readonly TimeSpan MaxConnectBackoff = TimeSpan.FromSeconds(5);
 
+    /// <summary>How long an ADD right after the agent started waits for the first lease before it is 11.</summary>
+    public static readonly TimeSpan FirstLeaseWait = TimeSpan.FromSeconds(10);
+
+    private readonly TaskCompletionSource _leased = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
     private readonly SubnetModeSettings _settings;
     private readonly PodSubnetIpam _ipam;
     private readonly AgentLog _log;
@@ -73,7 +78,9 @@ public sealed class SubnetNetwork : IAsyncDisposable
     {
         var mode = AllocationModeName;
         if (_keeper is not { } keeper)
-            return $"no {mode} subnet lease yet: {_settings.Datastore.Describe()} did not answer" + (_connectFailure is { } e ? $" ({e.Message})" : "");
+            return _connectFailure is { } e
+                ? $"no {mode} subnet lease yet: {_settings.Datastore.Describe()} did not answer ({e.Message})"
+                : $"no {mode} subnet lease yet: still asking {_settings.Datastore.Describe()}";
         if (keeper.Current is null)
             return $"no {mode} subnet lease yet from {_settings.Datastore.Describe()}" + (keeper.LastFailure is { } f ? $": {f.Message}" : "");
         if (keeper.LastFailure is { } failure)
@@ -82,6 +89,17 @@ public sealed class SubnetNetwork : IAsyncDisposable
     }
 
     private string AllocationModeName => Allocation.ModeName(Mode);
+
+    /// <summary>
+    /// ADD: as <see cref="Allocate"/>, after waiting (at most <see cref="FirstLeaseWait"/>) for the
+    /// node's first lease when the agent has just started and has none yet.
+    /// </summary>
+    public async ValueTask<AgentReply> AllocateAsync(AllocateRequest request, CancellationToken cancellationToken)
+    {
+        if (Lease is null)
+            await Task.WhenAny(_leased.Task, Task.Delay(FirstLeaseWait, _time, cancellationToken)).ConfigureAwait(false);
+        return Allocate(request);
+    }
 
     /// <summary>ADD: the attachment's address (the same one for a retried ADD), recorded before it is returned.</summary>
     public AgentReply Allocate(AllocateRequest request)
@@ -157,6 +175,12 @@ public sealed class SubnetNetwork : IAsyncDisposable
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
         }
+        catch (Exception e)
+        {
+            // A bug or a broken install (an assembly missing): said loudly, and by every ADD (11).
+            _connectFailure = e;
+            _log.Error("subnet.failed", $"{AllocationModeName}: the subnet mode stopped: {e}", ("mode", AllocationModeName));
+        }
     }
 
     // Opens the store and takes the lease, retrying (200 ms doubling to 5 s) until both answer.
@@ -179,6 +203,7 @@ public sealed class SubnetNetwork : IAsyncDisposable
                 var lease = await keeper.AcquireAsync(cancellationToken).ConfigureAwait(false);
                 _keeper = keeper;
                 _connectFailure = null;
+                _leased.TrySetResult();
                 _log.Info("subnet.leased", $"{AllocationModeName}: node {_settings.Attributes.NodeName} holds {lease.Subnet} in {_settings.Datastore.Describe()}",
                     ("mode", AllocationModeName), ("subnet", lease.Subnet.ToString()));
                 return keeper;

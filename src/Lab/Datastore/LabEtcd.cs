@@ -45,7 +45,8 @@ public static class LabEtcd
     {
         var etcd = FindEtcd() ?? throw new InvalidOperationException(
             "lab up --datastore etcd needs the 'etcd' binary (Debian's etcd-server: scripts/prereqs.sh installs it)");
-        Directory.CreateDirectory(member.DataDirectory);
+        // 0700: etcd refuses to trust a data directory others can read (it warns, then may refuse).
+        Directory.CreateDirectory(member.DataDirectory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         var psi = new ProcessStartInfo("ip") { UseShellExecute = false };
         var client = new Uri(member.ClientUrl).GetLeftPart(UriPartial.Authority);
         foreach (var arg in new[]
