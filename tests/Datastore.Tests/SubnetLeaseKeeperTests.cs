@@ -118,6 +118,26 @@ public sealed class SubnetLeaseKeeperTests : IAsyncLifetime
         Assert.Equal(Pool[1], keeper.Current!.Subnet);
     }
 
+    [Fact]
+    public async Task LastFailure_says_why_while_renewals_fail_and_clears_with_the_next_renewal_that_gets_through()
+    {
+        var keeper = new SubnetLeaseKeeper(_store, Node("a"), _time);
+        await keeper.AcquireAsync();
+        Assert.Null(keeper.LastFailure);
+        _ = keeper.RunAsync(_stop.Token);
+        Eventually.True(() => _time.Pending == 1, "the keeper's first wait");
+
+        _store.Failing = true;
+        StepUntil(() => keeper.LastFailure is not null, "a failed renewal");
+        Assert.IsType<DatastoreUnavailableException>(keeper.LastFailure);
+        Assert.Contains("switched off", keeper.LastFailure!.Message);
+        Assert.NotNull(keeper.Current);
+
+        _store.Failing = false;
+        StepUntil(() => keeper.LastFailure is null, "a renewal through again");
+        Assert.True(keeper.Current!.Expires > _time.GetUtcNow());
+    }
+
     /// <summary>The real store behind a switch that makes it unreachable, as an etcd without quorum is.</summary>
     private sealed class FlakyStore(ISubnetLeaseStore inner) : ISubnetLeaseStore
     {
