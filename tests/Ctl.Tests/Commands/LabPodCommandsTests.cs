@@ -30,11 +30,13 @@ public sealed class LabPodCommandsTests
     }
 
     [Theory]
-    [InlineData("--mode", "overlay", "--mode: 'overlay' is not one of underlay, shared")]
+    [InlineData("--mode", "macvlan", "--mode: 'macvlan' is not one of underlay, shared, host-gw, overlay")]
+    [InlineData("--device", "eth1", "--device names an ENI for underlay only")]
     [InlineData("--dhcp", null, "--dhcp configures an ENI moved in by hand")]
     public void AddRefusesWhatTheModeCannotDoAsUsage(string flag, string? value, string message)
     {
         string[] args = flag == "--dhcp" ? ["lab", "pod", "add", "web", "--node", "node1", "--mode", "shared", "--dhcp"]
+            : flag == "--device" ? ["lab", "pod", "add", "web", "--node", "node1", "--mode", "host-gw", "--device", value!]
             : ["lab", "pod", "add", "web", "--node", "node1", flag, value!];
         var result = CtlRun.InProcess(args);
         Assert.Equal(2, result.ExitCode);

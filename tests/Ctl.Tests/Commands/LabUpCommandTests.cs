@@ -15,6 +15,16 @@ public sealed class LabUpCommandTests
     }
 
     [Fact]
+    public void DatastoreIsEmbeddedUnlessEtcdIsAsked()
+    {
+        Assert.Equal("embedded", LabUpCommand.OptionsFrom(CtlRun.Parse("lab", "up")).Datastore);
+        var parse = CtlRun.Parse("lab", "up", "--datastore", "etcd");
+        Assert.Empty(parse.Errors);
+        Assert.Equal("etcd", LabUpCommand.OptionsFrom(parse).Datastore);
+        Assert.NotEmpty(CtlRun.Parse("lab", "up", "--datastore", "consul").Errors);
+    }
+
+    [Fact]
     public void NoAgentsTurnsTheNodeAgentsOff()
     {
         Assert.True(LabUpCommand.OptionsFrom(CtlRun.Parse("lab", "up")).Agents);
