@@ -36,6 +36,23 @@ public sealed class NodeAgentConfigTests
     }
 
     [Fact]
+    public void SubnetsUseTheLabsEmbeddedStoreOrItsEtcdWithOneLocationPerMode()
+    {
+        var embedded = AgentConfig.Parse(Encoding.UTF8.GetBytes(NodeAgentConfig.Build(Layout, State, Node1).ToJsonString()), "lab").Subnets!;
+        Assert.Equal(("node1", "10.0.0.10", "eth0"), (embedded.NodeName, embedded.NodeIp, embedded.FabricDevice));
+        Assert.Equal(("embedded", NodeAgentConfig.HostGwClusterCidr, "/run/fathom-lab/flabcfg/datastore/host-gw"),
+            (embedded.HostGw!.Datastore.Kind, embedded.HostGw.Datastore.ClusterCidr, embedded.HostGw.Datastore.Directory));
+        Assert.Equal(NodeAgentConfig.OverlayClusterCidr, embedded.Overlay!.Datastore.ClusterCidr);
+        Assert.Equal("/run/fathom-lab/flabcfg/datastore/overlay", embedded.Overlay.Datastore.Directory);
+
+        var members = Fathom.Lab.Datastore.LabEtcd.Plan(Layout, "10.0.0.1");
+        var etcdState = State with { Options = new LabOptions { Datastore = "etcd" }, Etcd = members };
+        var etcd = AgentConfig.Parse(Encoding.UTF8.GetBytes(NodeAgentConfig.Build(Layout, etcdState, Node1).ToJsonString()), "lab").Subnets!;
+        Assert.Equal(["http://10.0.0.1:2379", "http://10.0.0.1:12379", "http://10.0.0.1:22379"], etcd.HostGw!.Datastore.Endpoints);
+        Assert.Equal(("lab-flabcfg-host-gw", "lab-flabcfg-overlay"), (etcd.HostGw.Datastore.Cluster, etcd.Overlay!.Datastore.Cluster));
+    }
+
+    [Fact]
     public void CloudAndPoolsPointAtTheLabsEc2AsTheNodeReachesIt()
     {
         var cloud = NodeAgentConfig.CloudSection(State);
