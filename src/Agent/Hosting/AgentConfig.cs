@@ -127,7 +127,14 @@ public sealed record AgentConfig
             throw new AgentConfigException($"{source}: pools is set but cloud is not: the pools need a cloud to fill them");
         Cloud?.Validate(source);
         Pools?.Validate(source);
-        Subnets?.Validate(source);
+        try
+        {
+            Subnets?.Validate(source);
+        }
+        catch (Subnets.SubnetConfigException e)
+        {
+            throw new AgentConfigException(e.Message);
+        }
     }
 }
 

@@ -1,6 +1,5 @@
 using System.Net;
 using System.Text.Json.Serialization;
-using Fathom.Agent.Hosting;
 using Fathom.Datastore.Configuration;
 
 namespace Fathom.Agent.Subnets;
@@ -34,17 +33,17 @@ public sealed record SubnetConfig
     internal void Validate(string source)
     {
         if (HostGw is null && Overlay is null)
-            throw new AgentConfigException($"{source}: subnets has neither hostGw nor overlay");
+            throw new SubnetConfigException($"{source}: subnets has neither hostGw nor overlay");
         if (NodeIp is not null && (!IPAddress.TryParse(NodeIp, out var ip) || ip.AddressFamily != System.Net.Sockets.AddressFamily.InterNetwork))
-            throw new AgentConfigException($"{source}: subnets.nodeIp '{NodeIp}' is not an IPv4 address");
+            throw new SubnetConfigException($"{source}: subnets.nodeIp '{NodeIp}' is not an IPv4 address");
         if (FabricDevice is not null && (FabricDevice.Length is 0 or > 15 || FabricDevice.Contains('/', StringComparison.Ordinal)))
-            throw new AgentConfigException($"{source}: subnets.fabricDevice '{FabricDevice}' is not an interface name");
+            throw new SubnetConfigException($"{source}: subnets.fabricDevice '{FabricDevice}' is not an interface name");
         if (!double.IsFinite(ReconcileSeconds) || ReconcileSeconds is < 0.1 or > 3600)
-            throw new AgentConfigException($"{source}: subnets.reconcileSeconds {ReconcileSeconds} is outside 0.1..3600");
+            throw new SubnetConfigException($"{source}: subnets.reconcileSeconds {ReconcileSeconds} is outside 0.1..3600");
         HostGw?.Datastore.Validate(source, "subnets.hostGw.datastore");
         Overlay?.Validate(source);
         if (HostGw is not null && Overlay is not null && HostGw.Datastore.SharesWith(Overlay.Datastore))
-            throw new AgentConfigException($"{source}: subnets.hostGw and subnets.overlay use the same datastore location: give each its own directory or cluster name");
+            throw new SubnetConfigException($"{source}: subnets.hostGw and subnets.overlay use the same datastore location: give each its own directory or cluster name");
     }
 }
 
@@ -78,11 +77,11 @@ public sealed record OverlaySection
     {
         Datastore.Validate(source, "subnets.overlay.datastore");
         if (Vni is < 0 or > 0xFFFFFF)
-            throw new AgentConfigException($"{source}: subnets.overlay.vni {Vni} is outside 0..16777215");
+            throw new SubnetConfigException($"{source}: subnets.overlay.vni {Vni} is outside 0..16777215");
         if (Port is < 1 or > 65535)
-            throw new AgentConfigException($"{source}: subnets.overlay.port {Port} is outside 1..65535");
+            throw new SubnetConfigException($"{source}: subnets.overlay.port {Port} is outside 1..65535");
         if (EffectiveDevice.Length > 15 || EffectiveDevice.Contains('/', StringComparison.Ordinal))
-            throw new AgentConfigException($"{source}: subnets.overlay.device '{EffectiveDevice}' is not an interface name");
+            throw new SubnetConfigException($"{source}: subnets.overlay.device '{EffectiveDevice}' is not an interface name");
     }
 }
 
@@ -137,28 +136,31 @@ public sealed record SubnetDatastoreConfig
     internal void Validate(string source, string at)
     {
         if (Kind is not (DatastoreOptions.Embedded or DatastoreOptions.Etcd))
-            throw new AgentConfigException($"{source}: {at}.kind '{Kind}' is not embedded or etcd");
+            throw new SubnetConfigException($"{source}: {at}.kind '{Kind}' is not embedded or etcd");
         try
         {
             Fathom.Datastore.SubnetPool.Parse(ClusterCidr, SubnetLength);
         }
         catch (Exception e) when (e is ArgumentException or FormatException)
         {
-            throw new AgentConfigException($"{source}: {at}.clusterCidr '{ClusterCidr}' / subnetLength {SubnetLength}: {e.Message}");
+            throw new SubnetConfigException($"{source}: {at}.clusterCidr '{ClusterCidr}' / subnetLength {SubnetLength}: {e.Message}");
         }
         if (!double.IsFinite(TtlSeconds) || TtlSeconds is < 2 or > 86400 * 7)
-            throw new AgentConfigException($"{source}: {at}.ttlSeconds {TtlSeconds} is outside 2..604800");
+            throw new SubnetConfigException($"{source}: {at}.ttlSeconds {TtlSeconds} is outside 2..604800");
         if (!double.IsFinite(RequestTimeoutSeconds) || RequestTimeoutSeconds is < 0.1 or > 300)
-            throw new AgentConfigException($"{source}: {at}.requestTimeoutSeconds {RequestTimeoutSeconds} is outside 0.1..300");
+            throw new SubnetConfigException($"{source}: {at}.requestTimeoutSeconds {RequestTimeoutSeconds} is outside 0.1..300");
         if (Kind == DatastoreOptions.Embedded && !Path.IsPathFullyQualified(Directory))
-            throw new AgentConfigException($"{source}: {at}.directory '{Directory}' must be an absolute path");
+            throw new SubnetConfigException($"{source}: {at}.directory '{Directory}' must be an absolute path");
         if (Kind == DatastoreOptions.Etcd)
         {
             if (Endpoints.Count == 0)
-                throw new AgentConfigException($"{source}: {at}.endpoints is empty: etcd needs its members' client URLs");
+                throw new SubnetConfigException($"{source}: {at}.endpoints is empty: etcd needs its members' client URLs");
             foreach (var e in Endpoints)
                 if (!Uri.TryCreate(e, UriKind.Absolute, out var uri) || uri.Scheme != "http")
-                    throw new AgentConfigException($"{source}: {at}.endpoints entry '{e}' is not an http:// URL (TLS is not supported yet)");
+                    throw new SubnetConfigException($"{source}: {at}.endpoints entry '{e}' is not an http:// URL (TLS is not supported yet)");
         }
     }
 }
+
+/// <summary>A <c>subnets</c> section that cannot be used; the message names the file and the field (the agent reports it as a config error).</summary>
+public sealed class SubnetConfigException(string message) : Exception(message);
