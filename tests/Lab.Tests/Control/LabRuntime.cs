@@ -14,7 +14,8 @@ namespace Fathom.Lab.Tests.Control;
 /// DEL — a DEL retried until it succeeds, for a failed ADD as for a pod that goes, before the
 /// sandbox's netns is removed. It keeps the container ids, so the test can compare the agent's
 /// allocations with the pods that live. In-process (no fathomctl per pod), so a churn of hundreds
-/// of pods fits the suite's budget.
+/// of pods fits the suite's budget. The node's conflists are written once, before any pod: writing
+/// them per pod from several threads would race on their temporary files.
 /// </summary>
 internal sealed class LabRuntime(LabLayout layout, LabState state, string plugin)
 {
@@ -22,6 +23,9 @@ internal sealed class LabRuntime(LabLayout layout, LabState state, string plugin
     public sealed record Pod(string Name, string Node, string Mode, string ContainerId, string Netns, string Ip, string? Mac, JsonNode Result);
 
     private static readonly TimeSpan PluginTimeout = TimeSpan.FromSeconds(60);
+    private readonly Dictionary<(string Node, string Mode), string> _conflists = state.Nodes
+        .SelectMany(n => CniPods.Modes.Select(m => (n.Name, m)))
+        .ToDictionary(k => k, k => CniPods.WriteConflist(layout, k.Name, k.m, device: null));
     private long _delRetries;
 
     /// <summary>DELs that failed and were tried again (the agent was down, or answered 11).</summary>
@@ -35,7 +39,7 @@ internal sealed class LabRuntime(LabLayout layout, LabState state, string plugin
     /// <exception cref="CniPluginException">The plugin's error result.</exception>
     public Pod Add(string name, string node, string mode)
     {
-        var conflist = CniPods.WriteConflist(layout, node, mode, device: null);
+        var conflist = _conflists[(node, mode)];
         var containerId = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(32));
         var netns = layout.PodNetns(name);
         using (var sandbox = Netns.Create(netns))
@@ -59,7 +63,7 @@ internal sealed class LabRuntime(LabLayout layout, LabState state, string plugin
 
     /// <summary>DEL of <paramref name="pod"/> (with its ADD's result as prevResult) until it succeeds, then its netns removed.</summary>
     public void Delete(Pod pod, TimeSpan bound) =>
-        DeleteUntilDone(pod.Node, pod.ContainerId, pod.Netns, CniPods.WriteConflist(layout, pod.Node, pod.Mode, device: null), pod.Result, bound);
+        DeleteUntilDone(pod.Node, pod.ContainerId, pod.Netns, _conflists[(pod.Node, pod.Mode)], pod.Result, bound);
 
     private void DeleteUntilDone(string node, string containerId, string netns, string conflist, JsonNode? prevResult, TimeSpan bound)
     {
