@@ -156,8 +156,9 @@ public sealed class LabAgentChurnTests(ITestOutputHelper output)
 
     /// <summary>
     /// Issue 9 §9: the cloud throttles 20 % of the agents' requests, fails 5 % with 5xx and takes
-    /// 500 ms per attach; pods (underlay and shared, 4 at once, ADD retried on code 11 as a runtime
-    /// does) are all networked and reachable in the end, and deleting them leaks nothing.
+    /// 500 ms per attach; from a cold start, pods that need every ENI of two m5.large nodes (node1: 2
+    /// underlay and 4 shared, node2: 24 shared, 4 at once, ADD retried on code 11 as a runtime does)
+    /// are all networked and reachable in the end, and deleting them leaks nothing.
     /// </summary>
     [PrivilegedFact("ip", "dnsmasq", "dhclient", "ping")]
     public void A_throttled_failing_slow_cloud_networks_every_pod_in_the_end_and_leaks_nothing()
@@ -170,7 +171,7 @@ public sealed class LabAgentChurnTests(ITestOutputHelper output)
             [
                 ("u1", "node1", "underlay"), ("u2", "node1", "underlay"),
                 .. Enumerable.Range(1, 4).Select(i => ($"a{i}", "node1", "shared")),
-                .. Enumerable.Range(1, 8).Select(i => ($"b{i}", "node2", "shared")),
+                .. Enumerable.Range(1, 24).Select(i => ($"b{i}", "node2", "shared")),
             ];
             var codes = new ConcurrentDictionary<int, int>();
             var pods = new ConcurrentBag<LabRuntime.Pod>();
