@@ -91,6 +91,12 @@ public sealed class Refiller : IAsyncDisposable
     /// <summary>The targets.</summary>
     public PoolTargets Targets => _options.Targets;
 
+    /// <summary>
+    /// Run first in every reconcile: releases the allocations whose pods are gone
+    /// (<see cref="Teardown.AttachmentRelease.ReleaseGone"/>); returns how many. Null: none are looked for.
+    /// </summary>
+    public Func<int>? ReleaseGoneAttachments { get; init; }
+
     /// <summary>Reconciles once (the pool loaded from the cloud, leaks swept), then starts the loop.</summary>
     public async Task StartAsync(CancellationToken cancellationToken = default)
     {
@@ -348,12 +354,16 @@ public sealed class Refiller : IAsyncDisposable
     }
 
     /// <summary>
-    /// Rebuilds the pool from the cloud (an ENI attached but unknown joins it, one gone leaves it),
-    /// then sweeps leaked ENIs: detached ENIs tagged for this cluster, this node's at once (unless
+    /// Releases what pods that are gone still hold (<see cref="ReleaseGoneAttachments"/>), rebuilds
+    /// the pool from the cloud (an ENI attached but unknown joins it, one gone leaves it), then sweeps
+    /// leaked ENIs: detached ENIs tagged for this cluster, this node's at once (unless
     /// being attached now), other nodes' once older than <see cref="RefillerOptions.LeakGrace"/>.
     /// </summary>
     public async Task ReconcileAsync(CancellationToken cancellationToken = default)
     {
+        // First, and without the cloud (which may be throttling): what pods that are gone still hold.
+        if (ReleaseGoneAttachments?.Invoke() > 0)
+            _pool.Notify();
         var attached = await _cloud.DescribeEnisAsync(EniQuery.ByInstance(_pool.Self.InstanceId), cancellationToken).ConfigureAwait(false);
         HashSet<string> inFlight;
         lock (_gate) inFlight = [.. _inFlight];

@@ -54,7 +54,7 @@ public sealed class KernelTeardown : IDisposable
                 ReturnEni(job.Device, PhysicalAddress.Parse(mac.Replace(':', '-').ToUpperInvariant()), job.NetnsPath);
                 break;
             case TeardownAction.DeleteVeth:
-                RemoveShared(job.Device, podIp: null, table: null);
+                RemoveShared(job.Device, job.PodIp is { } ip ? IPAddress.Parse(ip) : null, job.RouteTable);
                 break;
             default:
                 throw new InvalidOperationException($"teardown job {job.Sequence}: unknown action {job.Action}");
@@ -133,6 +133,20 @@ public sealed class KernelTeardown : IDisposable
             return null;
         return host.ListRoutes(AddressFamily.InterNetwork)
             .FirstOrDefault(r => r.OutputIndex == veth.Index && r.Destination is { PrefixLength: 32 })?.Destination?.Address;
+    }
+
+    /// <summary>
+    /// Whether the pod's netns at <paramref name="netnsPath"/> still exists: false when its path is
+    /// gone or has nothing mounted (the runtime deleted it: the pod is gone), null when the agent
+    /// cannot tell — no path, or a folder it does not see (a container without the runtime's netns
+    /// directory mounted must never take every pod for gone).
+    /// </summary>
+    public static bool? IsNetnsAlive(string? netnsPath)
+    {
+        if (string.IsNullOrEmpty(netnsPath) || Path.GetDirectoryName(netnsPath) is not { } folder || !Directory.Exists(folder))
+            return null;
+        using var pod = TryOpenPod(netnsPath);
+        return pod is not null;
     }
 
     // The pod's netns, or null when it is gone (its path removed, or a file with nothing mounted).
