@@ -205,6 +205,31 @@ public sealed class LabAgentChurnTests(ITestOutputHelper output)
     }
 
     /// <summary>
+    /// Issue 9 §4, "allocations whose container is gone": pods whose sandbox the runtime deleted
+    /// without a DEL (a runtime crash, a node cleaned by hand) — an underlay pod, whose ENI dies with
+    /// the netns and the lab plugs back into its node, and a shared one — are released by the
+    /// agent's reconcile on its next start (here: after a SIGKILL): their ENI and IP go back to the
+    /// pool, their rules and veths leave the node, nothing leaks.
+    /// </summary>
+    [PrivilegedFact("ip", "dnsmasq", "dhclient", "ping")]
+    public void Pods_deleted_without_a_DEL_are_released_by_the_restarted_agents_reconcile()
+    {
+        TestLab.WithOwnLab(Tools, layout =>
+        {
+            var state = TestLab.Up(new LabOptions { Nodes = 1, InstanceType = "m5.large" });
+            PoolsFilled(layout, state);
+            var runtime = Runtime(layout, state);
+            var pods = new List<LabRuntime.Pod> { runtime.Add("u1", "node1", "underlay"), runtime.Add("s1", "node1", "shared") };
+            LabAudit.Settles(() => LabAudit.Leaks(layout, state, pods), "the agent to hold both pods", TimeSpan.FromSeconds(30));
+            foreach (var pod in pods)
+                Fathom.Netlink.Netns.Delete(pod.Netns);
+            Assert.True(Signal.Send(AgentPid(layout, "node1"), Signal.SIGKILL));
+            LabAudit.Settles(() => [.. LabAudit.Leaks(layout, state, []), .. LabAudit.KernelLeftovers(layout, state)],
+                "the restarted agent to release the pods that are gone", TimeSpan.FromSeconds(45));
+        });
+    }
+
+    /// <summary>
     /// The churn of <see cref="Agents_killed_during_a_churn_leak_nothing_and_give_no_ip_twice"/>: a
     /// plan drawn from the seed (each pod's node, mode, whether it survives, how long it lives), run by
     /// worker threads, and a killer that SIGKILLs one node's agent each time the count of runtime
