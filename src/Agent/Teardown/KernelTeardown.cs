@@ -62,11 +62,23 @@ public sealed class KernelTeardown : IDisposable
         return Task.CompletedTask;
     }
 
-    /// <summary>Gives the ENI <paramref name="mac"/> back to the node as <paramref name="hostDevice"/>, from the pod at <paramref name="netnsPath"/> if it still exists.</summary>
+    /// <summary>
+    /// Gives the ENI <paramref name="mac"/> back to the node as <paramref name="hostDevice"/>, from the
+    /// pod at <paramref name="netnsPath"/> if it still exists. Done only once the device is on the
+    /// node under that name: a virtual device that died with its pod's netns (the lab's ENIs are
+    /// veths; the lab, like a hypervisor, plugs one back) is waited for — the job fails and is
+    /// retried — since until it is back the ENI is not warm, and one handed out without its device
+    /// would fail the next pod's ADD (code 100).
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The device is not back on the node yet.</exception>
     public void ReturnEni(string hostDevice, PhysicalAddress mac, string? netnsPath)
     {
-        using var pod = TryOpenPod(netnsPath);
-        UnderlayEni.Instance.Return(_node, pod, hostDevice, mac);
+        using (var pod = TryOpenPod(netnsPath))
+            UnderlayEni.Instance.Return(_node, pod, hostDevice, mac);
+        using var host = NetlinkHandle.OpenIn(_node);
+        if (!host.TryGetLink(hostDevice, out var back) || back.Mac is null || !back.Mac.Equals(mac))
+            throw new InvalidOperationException(
+                $"ENI {hostDevice} ({mac}) is not back on the node yet: it went with its pod's netns; the job is retried until the device is plugged back");
     }
 
     /// <summary>
