@@ -17,7 +17,8 @@ namespace Fathom.Agent.Teardown;
 /// deleted, the ENI found by MAC in the pod's netns (renamed there, moved back under its host name,
 /// left down), or, when that netns is gone, on the node already (the kernel returns a physical NIC
 /// from a dying netns, default_device_exit in net/core/dev.c, under its pod name: renamed through
-/// a transit netns) or gone with it (a virtual device).</item>
+/// a transit netns) or gone with it (a virtual device, such as the lab's veths: the job then fails
+/// and is retried until the device is plugged back, so the ENI is never warm without a device).</item>
 /// <item><see cref="TeardownAction.DeleteVeth"/>: <see cref="SharedWiring.Remove"/> — the pod's two
 /// rules and its veth.</item>
 /// </list>
