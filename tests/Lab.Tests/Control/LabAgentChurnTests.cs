@@ -229,6 +229,10 @@ public sealed class LabAgentChurnTests(ITestOutputHelper output)
             Assert.True(Signal.Send(AgentPid(layout, "node1"), Signal.SIGKILL));
             LabAudit.Settles(() => [.. LabAudit.Leaks(layout, state, []), .. LabAudit.KernelLeftovers(layout, state)],
                 "the restarted agent to release the pods that are gone", TimeSpan.FromSeconds(45));
+            // Released by reconcile, not by anything else: its log says so, once per pod.
+            var released = File.ReadAllLines(layout.AgentLog("node1")).Where(l => l.Contains("\"reconcile.pod-gone\"", StringComparison.Ordinal)).ToList();
+            output.WriteLine(string.Join("\n", released));
+            Assert.Equal(2, released.Count);
         });
     }
 
