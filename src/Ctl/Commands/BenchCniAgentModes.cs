@@ -23,6 +23,9 @@ internal sealed record BenchCniAgentOptions(int Cycles, int Concurrency, int Rou
 /// </summary>
 internal sealed partial class BenchCniAgentModes(BenchCniAgentOptions options, string plugin, string bridgePlugin, BenchScratch scratch, BenchCniResults results)
 {
+    // The plugin's attachment records of the agent modes: a scratch folder, removed afterwards.
+    private readonly string _records = scratch.CreateDirectory("-agent-records");
+
     private const int WarmupCycles = 3;
     private static readonly TimeSpan PoolTimeout = TimeSpan.FromSeconds(90);
 
@@ -50,7 +53,7 @@ internal sealed partial class BenchCniAgentModes(BenchCniAgentOptions options, s
         for (var i = 1; i <= UnderlayNodes; i++)
         {
             var node = lab.Node(i);
-            warm.Add((new LabNodeAgent(node, lab.Socket(node)), lab.StartAgent(node, WarmEnisPerNode, i == 1 ? WarmIps : 0, 0)));
+            warm.Add((new LabNodeAgent(node, lab.Socket(node), _records), lab.StartAgent(node, WarmEnisPerNode, i == 1 ? WarmIps : 0, 0)));
         }
         var memory = lab.Node(memoryNode);
         var memoryAgent = lab.StartAgent(memory, warmEnis: 0, warmIps: 0, minimumIps: options.Allocations);
@@ -72,20 +75,20 @@ internal sealed partial class BenchCniAgentModes(BenchCniAgentOptions options, s
     public void Targets()
     {
         var r = results;
-        r.AtMost("underlay ADD median ≤ bare move median + 3 ms", r.Median(Names.UnderlayAdd), r.Median(Names.Move) + 3, "ms",
+        r.AtMost("underlay ADD median <= bare move median + 3 ms", r.Median(Names.UnderlayAdd), r.Median(Names.Move) + 3, "ms",
             $"median of {Names.UnderlayAdd} against {Names.Move} + 3, same loop");
-        r.AtMost("underlay DEL median ≤ 5 ms", r.Median(Names.UnderlayDel), 5, "ms", $"median of {Names.UnderlayDel}");
-        r.AtMost("ENI warm again ≤ 1 s after DEL", r.Figure(Names.EniBack).DefaultIfEmpty(double.NaN).Max(), 1000, "ms", $"max of {Names.EniBack}");
-        r.AtMost("shared ADD median ≤ 0.35 × bridge+host-local ADD", r.Median(Names.SharedAdd) / r.Median(Names.BridgeAdd), 0.35, "ratio",
+        r.AtMost("underlay DEL median <= 5 ms", r.Median(Names.UnderlayDel), 5, "ms", $"median of {Names.UnderlayDel}");
+        r.AtMost("ENI warm again <= 1 s after DEL", r.Figure(Names.EniBack).DefaultIfEmpty(double.NaN).Max(), 1000, "ms", $"max of {Names.EniBack}");
+        r.AtMost("shared ADD median <= 0.35 x bridge+host-local ADD", r.Median(Names.SharedAdd) / r.Median(Names.BridgeAdd), 0.35, "ratio",
             $"median of {Names.SharedAdd} / median of {Names.BridgeAdd}");
-        r.AtMost("shared ADD+DEL median ≤ 0.25 × bridge+host-local ADD+DEL", r.Median(Names.SharedCycle) / r.Median(Names.BridgeCycle), 0.25, "ratio",
+        r.AtMost("shared ADD+DEL median <= 0.25 x bridge+host-local ADD+DEL", r.Median(Names.SharedCycle) / r.Median(Names.BridgeCycle), 0.25, "ratio",
             $"median of {Names.SharedCycle} / median of {Names.BridgeCycle}");
-        r.AtMost($"shared ADD p99, {options.Concurrency} concurrent ≤ 20 ms", r.P99(Names.SharedConcurrentAdd), 20, "ms", $"p99 of {Names.SharedConcurrentAdd}");
-        r.AtLeast($"underlay pods/s ≥ 0.9 × bare moves/s, {options.Concurrency} concurrent", r.Median(Names.UnderlayPerSecond) / r.Median(Names.MovesPerSecond), 0.9, "ratio",
+        r.AtMost($"shared ADD p99, {options.Concurrency} concurrent <= 20 ms", r.P99(Names.SharedConcurrentAdd), 20, "ms", $"p99 of {Names.SharedConcurrentAdd}");
+        r.AtLeast($"underlay pods/s >= 0.9 x bare moves/s, {options.Concurrency} concurrent", r.Median(Names.UnderlayPerSecond) / r.Median(Names.MovesPerSecond), 0.9, "ratio",
             $"median of {Names.UnderlayPerSecond} / median of {Names.MovesPerSecond}");
-        r.AtMost($"cold pool: first pod ≤ attach latency + 1 s", r.Median(Names.ColdAdd), options.AttachLatencyMs + 1000, "ms", $"{Names.ColdAdd}, attach latency {options.AttachLatencyMs} ms");
-        r.AtMost("agent VmRSS idle ≤ 40 MiB", r.Median(Names.RssIdle), 40, "MiB", Names.RssIdle);
-        r.AtMost($"agent VmRSS holding {options.Allocations} allocations ≤ 64 MiB", r.Median(Names.RssHeld), 64, "MiB", $"{Names.RssHeld} on an {BenchCniLab.InstanceType} node");
+        r.AtMost($"cold pool: first pod <= attach latency + 1 s", r.Median(Names.ColdAdd), options.AttachLatencyMs + 1000, "ms", $"{Names.ColdAdd}, attach latency {options.AttachLatencyMs} ms");
+        r.AtMost("agent VmRSS idle <= 40 MiB", r.Median(Names.RssIdle), 40, "MiB", Names.RssIdle);
+        r.AtMost($"agent VmRSS holding {options.Allocations} allocations <= 64 MiB", r.Median(Names.RssHeld), 64, "MiB", $"{Names.RssHeld} on an {BenchCniLab.InstanceType} node");
     }
 
     private bool Warm(AgentStatus s, bool servesShared) =>
@@ -93,7 +96,7 @@ internal sealed partial class BenchCniAgentModes(BenchCniAgentOptions options, s
         (!servesShared || BenchCniLab.Pool(s, AllocationMode.Shared).Available >= WarmIps);
 
     /// <summary>A node and its agent's socket.</summary>
-    private sealed record LabNodeAgent(LabNode Node, string Socket)
+    private sealed record LabNodeAgent(LabNode Node, string Socket, string Records)
     {
         public AgentClient Client { get; } = new(Socket, TimeSpan.FromSeconds(10));
 
@@ -105,7 +108,7 @@ internal sealed partial class BenchCniAgentModes(BenchCniAgentOptions options, s
         }
 
         public byte[] Config(string mode) => Encoding.UTF8.GetBytes(
-            $$"""{"cniVersion":"1.1.0","name":"fathom-bench-{{mode}}","type":"fathom","mode":"{{mode}}","agentSocket":"{{Socket}}"}""");
+            $$"""{"cniVersion":"1.1.0","name":"fathom-bench-{{mode}}","type":"fathom","mode":"{{mode}}","agentSocket":"{{Socket}}","dataDir":"{{Records}}"}""");
     }
 
     /// <summary>

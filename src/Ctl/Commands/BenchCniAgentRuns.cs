@@ -179,7 +179,7 @@ internal sealed partial class BenchCniAgentModes
         var clock = Stopwatch.StartNew();
         var process = lab.StartAgent(node, warmEnis: 1, warmIps: 2, minimumIps: 0);
         lab.WaitFor(node, process, _ => true, PoolTimeout, "answer", scratch);
-        var agent = new LabNodeAgent(node, lab.Socket(node));
+        var agent = new LabNodeAgent(node, lab.Socket(node), _records);
         using var ns = Netns.Open(node.Netns);
         var add = Netns.Run(ns, () => BenchCniExec.Run(plugin, "fathom underlay (cold)", "ADD", "bench-cold", Path.Combine(Netns.RunDirectory, pods), agent.Config("underlay")));
         results.Figure(Names.ColdFromStart).Add(clock.Elapsed.TotalMilliseconds);

@@ -262,8 +262,8 @@ internal static class BenchCniCommand
         var startRatio = BenchScratch.Percentile(fathom.Version, 0.50) / BenchScratch.Percentile(reference.Version, 0.50);
         Console.WriteLine();
         Console.WriteLine($"target: ADD+DEL cycle ≤ 1/4 of host-device: ratio {F(cycleRatio)} → {Verdict(cycleRatio, cycleRatio <= 0.25)}");
-        results.AtMost("named device: ADD+DEL ≤ 0.25 × host-device", cycleRatio, 0.25, "ratio", "median of fathom's cycle / host-device's");
-        results.AtMost("named device: VERSION < host-device", startRatio, 1, "ratio", "median of fathom's VERSION / host-device's");
+        results.AtMost("named device: ADD+DEL <= 0.25 x host-device", cycleRatio, 0.25, "ratio", "median of fathom's cycle / host-device's");
+        results.AtMost("named device: VERSION <= 1 x host-device", startRatio, 1, "ratio", "median of fathom's VERSION / host-device's");
         Console.WriteLine($"target: faster start (VERSION) than host-device: ratio {F(startRatio)} → {Verdict(startRatio, startRatio < 1)}");
     }
 

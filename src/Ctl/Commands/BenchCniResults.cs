@@ -15,6 +15,9 @@ internal sealed class BenchCniResults
 {
     private readonly List<(string Name, string Unit, List<double> Samples)> _figures = [];
     private readonly List<(string Name, double Value, string Comparison, double Limit, string Unit, string How)> _targets = [];
+
+    // Readable as written (≤, +, ') rather than \u-escaped: people read this file too.
+    private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
     private readonly JsonObject _context = [];
 
     /// <summary>The samples of figure <paramref name="name"/> (created empty on first use).</summary>
@@ -38,14 +41,14 @@ internal sealed class BenchCniResults
 
     /// <summary>A target: met when <paramref name="value"/> is at most (or, for "≥", at least) <paramref name="limit"/>.</summary>
     public void AtMost(string name, double value, double limit, string unit, string how) =>
-        _targets.Add((name, value, "≤", limit, unit, how));
+        _targets.Add((name, value, "<=", limit, unit, how));
 
     /// <inheritdoc cref="AtMost"/>
     public void AtLeast(string name, double value, double limit, string unit, string how) =>
-        _targets.Add((name, value, "≥", limit, unit, how));
+        _targets.Add((name, value, ">=", limit, unit, how));
 
     private static bool Met(double value, string comparison, double limit) =>
-        !double.IsNaN(value) && !double.IsNaN(limit) && (comparison == "≤" ? value <= limit : value >= limit);
+        !double.IsNaN(value) && !double.IsNaN(limit) && (comparison == "<=" ? value <= limit : value >= limit);
 
     /// <summary>The figures' table, then one line per target.</summary>
     public void Print(TextWriter output)
@@ -58,7 +61,7 @@ internal sealed class BenchCniResults
         foreach (var (name, value, comparison, limit, unit, how) in _targets)
         {
             var verdict = double.IsNaN(value) ? "not measured" : Met(value, comparison, limit) ? "met" : "NOT met";
-            output.WriteLine($"target {name}: {F(value)} {comparison} {F(limit)} {unit} → {verdict}  ({how})");
+            output.WriteLine($"target {name}: {F(value)} {unit} (limit {F(limit)}) → {verdict}  ({how})");
         }
     }
 
@@ -73,7 +76,7 @@ internal sealed class BenchCniResults
                 ["value"] = Number(value),
                 ["limit"] = Number(limit),
                 ["met"] = Met(value, comparison, limit),
-                ["comparison"] = comparison == "≤" ? "<=" : ">=",
+                ["comparison"] = comparison,
                 ["unit"] = unit,
                 ["how"] = how,
             });
@@ -97,7 +100,7 @@ internal sealed class BenchCniResults
     {
         var full = Path.GetFullPath(path);
         var temporary = full + ".tmp";
-        File.WriteAllText(temporary, ToJson().ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
+        File.WriteAllText(temporary, ToJson().ToJsonString(Indented) + "\n");
         File.Move(temporary, full, overwrite: true);
     }
 
