@@ -61,7 +61,7 @@ internal sealed partial class BenchCniAgentModes(BenchCniAgentOptions options, s
             lab.WaitFor(agent.Node, process, s => Warm(s, agent.Node == lab.Node(1)), PoolTimeout, "warm pools", scratch);
         Console.WriteLine($"  warm pools full after {clock.Elapsed.TotalSeconds:0.0} s");
         Thread.Sleep(500); // the refiller's last status write and log line, out of the idle figure
-        results.Figure(Names.RssIdle, "MiB").Add(BenchCniLab.ResidentMiB(warm[0].Process.Id));
+        Resident(Names.RssIdle, warm[0].Process.Id);
 
         using var pods = new PodSlots(lab, options.Concurrency);
         var primary = warm[0].Agent;
@@ -89,6 +89,14 @@ internal sealed partial class BenchCniAgentModes(BenchCniAgentOptions options, s
         r.AtMost($"cold pool: first pod <= attach latency + 1 s", r.Median(Names.ColdAdd), options.AttachLatencyMs + 1000, "ms", $"{Names.ColdAdd}, attach latency {options.AttachLatencyMs} ms");
         r.AtMost("agent VmRSS idle <= 40 MiB", r.Median(Names.RssIdle), 40, "MiB", Names.RssIdle);
         r.AtMost($"agent VmRSS holding {options.Allocations} allocations <= 64 MiB", r.Median(Names.RssHeld), 64, "MiB", $"{Names.RssHeld} on an {BenchCniLab.InstanceType} node");
+    }
+
+    /// <summary>VmRSS as the figure <paramref name="name"/>, and its file-backed and anonymous parts beside it.</summary>
+    private void Resident(string name, int pid)
+    {
+        results.Figure(name, "MiB").Add(BenchCniLab.ResidentMiB(pid));
+        results.Figure(name + ": RssFile", "MiB").Add(BenchCniLab.ResidentMiB(pid, "RssFile"));
+        results.Figure(name + ": RssAnon", "MiB").Add(BenchCniLab.ResidentMiB(pid, "RssAnon"));
     }
 
     private bool Warm(AgentStatus s, bool servesShared) =>

@@ -31,6 +31,7 @@ internal sealed partial class BenchCniAgentModes
         public const string RssIdle = "agent VmRSS, idle (warm pools full)";
         public const string RssHeld = "agent VmRSS, allocations held";
         public const string AllocateRoundTrip = "agent Allocate round trip (no plugin)";
+        public const string ReleaseRoundTrip = "agent Release round trip (no plugin)";
     }
 
     /// <summary>
@@ -211,7 +212,13 @@ internal sealed partial class BenchCniAgentModes
             results.Figure(Names.AllocateRoundTrip).Add(ms);
         }
         Thread.Sleep(500);
-        results.Figure(Names.RssHeld, "MiB").Add(BenchCniLab.ResidentMiB(process.Id));
+        Resident(Names.RssHeld, process.Id);
         Console.WriteLine($"  memory node: {client.Status().Allocations.Count} allocations held");
+        // The release side of the same requests: what a DEL costs in the agent, without the plugin.
+        for (var i = 0; i < options.Allocations && !scratch.Interrupted; i++)
+        {
+            var id = "bench-mem-" + i.ToString(CultureInfo.InvariantCulture);
+            results.Figure(Names.ReleaseRoundTrip).Add(Time(() => client.Release(new ReleaseRequest { Network = "fathom-bench-shared", ContainerId = id, IfName = "eth0" })));
+        }
     }
 }

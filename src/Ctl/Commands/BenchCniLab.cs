@@ -140,14 +140,17 @@ internal sealed class BenchCniLab : IDisposable
     public static PoolStatus Pool(AgentStatus status, AllocationMode mode) =>
         status.Pools.FirstOrDefault(p => p.Mode == mode) ?? new PoolStatus { Mode = mode };
 
-    /// <summary>The resident set (VmRSS) of a process in MiB, from /proc/PID/status; NaN when it is gone.</summary>
-    public static double ResidentMiB(int pid)
+    /// <summary>
+    /// A resident-set figure of a process in MiB from /proc/PID/status (proc(5)): VmRSS, or its parts
+    /// RssAnon (heap, stacks), RssFile (mapped files: the runtime, the assemblies), RssShmem; NaN when it is gone.
+    /// </summary>
+    public static double ResidentMiB(int pid, string field = "VmRSS")
     {
         try
         {
             foreach (var line in File.ReadLines($"/proc/{pid.ToString(CultureInfo.InvariantCulture)}/status"))
-                if (line.StartsWith("VmRSS:", StringComparison.Ordinal))
-                    return double.Parse(line.AsSpan(6).Trim().TrimEnd("kB").Trim(), CultureInfo.InvariantCulture) / 1024;
+                if (line.StartsWith(field + ":", StringComparison.Ordinal))
+                    return double.Parse(line.AsSpan(field.Length + 1).Trim().TrimEnd("kB").Trim(), CultureInfo.InvariantCulture) / 1024;
         }
         catch (IOException)
         {
