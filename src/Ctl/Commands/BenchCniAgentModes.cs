@@ -37,7 +37,7 @@ internal sealed partial class BenchCniAgentModes(BenchCniAgentOptions options, s
     private int WarmIps => options.Concurrency + 8;
 
     /// <summary>Brings the lab up, measures, takes it down (also on failure and Ctrl-C).</summary>
-    public void Run(NetnsHandle host, string hostName)
+    public void Run(NetnsHandle host)
     {
         // Nodes 1..k: warm pools (node 1 also serves the shared pods); k+1: the 700 allocations; k+2: the cold pool.
         var memoryNode = UnderlayNodes + 1;
@@ -65,8 +65,8 @@ internal sealed partial class BenchCniAgentModes(BenchCniAgentOptions options, s
 
         using var pods = new PodSlots(lab, options.Concurrency);
         var primary = warm[0].Agent;
-        Sequential(host, hostName, lab, primary, pods);
-        if (!scratch.Interrupted) Concurrent(host, lab, warm.Select(w => w.Agent).ToList(), pods);
+        Sequential(host, primary, pods);
+        if (!scratch.Interrupted) Concurrent(host, warm.Select(w => w.Agent).ToList(), pods);
         if (!scratch.Interrupted) Cold(lab, lab.Node(coldNode));
         if (!scratch.Interrupted) Memory(lab, memory, memoryAgent);
     }

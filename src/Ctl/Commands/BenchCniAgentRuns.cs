@@ -40,7 +40,7 @@ internal sealed partial class BenchCniAgentModes
     /// bridge + host-local ADD and DEL, and a bare netns move each way — the order rotating, so
     /// each sees the same machine at the same moment.
     /// </summary>
-    private void Sequential(NetnsHandle host, string hostName, BenchCniLab lab, LabNodeAgent agent, PodSlots pods)
+    private void Sequential(NetnsHandle host, LabNodeAgent agent, PodSlots pods)
     {
         using var node = Netns.Open(agent.Node.Netns);
         var bridgePod = scratch.NameFor("-pod-bridge");
@@ -127,7 +127,7 @@ internal sealed partial class BenchCniAgentModes
     /// serialized under RTNL), as many underlay ADDs at once spread over the warm nodes, and as many
     /// shared ADDs at once on node 1; each round's DELs, and the pools warm again, before the next.
     /// </summary>
-    private void Concurrent(NetnsHandle host, BenchCniLab lab, List<LabNodeAgent> agents, PodSlots pods)
+    private void Concurrent(NetnsHandle host, List<LabNodeAgent> agents, PodSlots pods)
     {
         var n = options.Concurrency;
         using var moveNs = Netns.Open(scratch.NameFor("-pod-move"));

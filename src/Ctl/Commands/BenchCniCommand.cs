@@ -122,15 +122,7 @@ internal static class BenchCniCommand
         if (!File.Exists(reference))
             throw new InvalidOperationException($"reference plugin not found at {reference}: install containernetworking-plugins (scripts/prereqs.sh)");
         var bridge = Path.Combine(Path.GetDirectoryName(reference)!, "bridge");
-        if (agentModes is not null)
-        {
-            foreach (var needed in new[] { bridge, Path.Combine(ReferenceDir, "host-local") })
-                if (!File.Exists(needed))
-                    throw new InvalidOperationException($"reference plugin not found at {needed}: install containernetworking-plugins (scripts/prereqs.sh)");
-            Fathom.Lab.Control.AgentCommand.Resolve(); // throws, saying where it looked, before anything is made
-            if (!Fathom.Lab.LabLayout.IsValidPrefix(agentModes.LabPrefix))
-                throw new UsageException($"--lab-prefix: '{agentModes.LabPrefix}' is not a lab prefix (1-16 chars of [a-z0-9], starting with a letter; not fathom or ftest)");
-        }
+        if (agentModes is not null) RequireAgentModes(agentModes, bridge);
         using var scratch = new BenchScratch();
         var results = new BenchCniResults();
         results.Note("started", DateTimeOffset.UtcNow.ToString("O", CultureInfo.InvariantCulture));
@@ -177,30 +169,45 @@ internal static class BenchCniCommand
             return 130;
         }
         Report(fathom, hostDevice, results);
-        if (agentModes is not null)
-        {
-            var modes = new BenchCniAgentModes(agentModes, plugin, bridge, scratch, results);
-            try
-            {
-                modes.Run(host, scratch.NameFor("-host"));
-            }
-            catch (Exception e) when (scratch.InterruptedJustNow() && e is InvalidOperationException or OperationCanceledException or AggregateException)
-            {
-                // As above: the interrupt, not a failure.
-            }
-            modes.Targets();
-            results.Note("options", new System.Text.Json.Nodes.JsonObject
-            {
-                ["cycles"] = cycles, ["agentCycles"] = agentModes.Cycles, ["concurrency"] = agentModes.Concurrency,
-                ["rounds"] = agentModes.Rounds, ["allocations"] = agentModes.Allocations, ["attachLatencyMs"] = agentModes.AttachLatencyMs,
-            });
-            results.Note("loadAverageAtEnd", File.ReadAllText("/proc/loadavg").Trim());
-            results.Print(Console.Out);
-        }
+        if (agentModes is not null) RunAgentModes(agentModes, cycles, plugin, bridge, host, scratch, results);
         if (json is not null) results.WriteJson(json);
         if (!scratch.Interrupted) return 0;
         Console.Error.WriteLine("fathomctl bench cni: interrupted in the agent modes; the lab is down");
         return 130;
+    }
+
+    /// <summary>What the agent modes need, checked before anything is made; each miss says where it looked.</summary>
+    private static void RequireAgentModes(BenchCniAgentOptions agentModes, string bridge)
+    {
+        foreach (var needed in new[] { bridge, Path.Combine(ReferenceDir, "host-local") })
+            if (!File.Exists(needed))
+                throw new InvalidOperationException($"reference plugin not found at {needed}: install containernetworking-plugins (scripts/prereqs.sh)");
+        Fathom.Lab.Control.AgentCommand.Resolve();
+        if (!Fathom.Lab.LabLayout.IsValidPrefix(agentModes.LabPrefix))
+            throw new UsageException($"--lab-prefix: '{agentModes.LabPrefix}' is not a lab prefix (1-16 chars of [a-z0-9], starting with a letter; not fathom or ftest)");
+    }
+
+    /// <summary>The agent modes in their own lab, then their targets and table; an interrupt keeps what was measured.</summary>
+    private static void RunAgentModes(BenchCniAgentOptions agentModes, int cycles, string plugin, string bridge, NetnsHandle host,
+        BenchScratch scratch, BenchCniResults results)
+    {
+        var modes = new BenchCniAgentModes(agentModes, plugin, bridge, scratch, results);
+        try
+        {
+            modes.Run(host);
+        }
+        catch (Exception e) when (scratch.InterruptedJustNow() && e is InvalidOperationException or OperationCanceledException or AggregateException)
+        {
+            // As in the named-device part: the interrupt, not a failure.
+        }
+        modes.Targets();
+        results.Note("options", new System.Text.Json.Nodes.JsonObject
+        {
+            ["cycles"] = cycles, ["agentCycles"] = agentModes.Cycles, ["concurrency"] = agentModes.Concurrency,
+            ["rounds"] = agentModes.Rounds, ["allocations"] = agentModes.Allocations, ["attachLatencyMs"] = agentModes.AttachLatencyMs,
+        });
+        results.Note("loadAverageAtEnd", File.ReadAllText("/proc/loadavg").Trim());
+        results.Print(Console.Out);
     }
 
     /// <summary>Warm-up, then the measured cycles, then the VERSION runs; stops early on Ctrl-C, keeping what it measured.</summary>
