@@ -1,3 +1,6 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
 using System.Text.Json.Nodes;
 using Fathom.Lab;
 using Fathom.Netlink;
@@ -74,7 +77,9 @@ public sealed class BenchCniAgentModesTests
                 Assert.True(figure["median"]!.GetValue<double>() > 0 && figure["p99"]!.GetValue<double>() >= figure["median"]!.GetValue<double>(),
                     $"{figure["name"]}: median {figure["median"]}, p99 {figure["p99"]}");
             }
-            Assert.Equal(20, document["figures"]!.AsArray().Single(f => f!["name"]!.GetValue<string>() == "agent Allocate round trip (no plugin)")!["count"]!.GetValue<int>());
+            int Count(string name) => document["figures"]!.AsArray().Single(f => f!["name"]!.GetValue<string>() == name)!["count"]!.GetValue<int>();
+            Assert.Equal(20, Count("agent Allocate round trip (no plugin)") + Count("agent Allocate round trip, 20 ms apart"));
+            Assert.Equal(20, Count("agent Release round trip (no plugin)"));
         }
         finally
         {
@@ -82,5 +87,64 @@ public sealed class BenchCniAgentModesTests
             Assert.False(Directory.Exists(layout.StateDirectory), $"the bench left {layout.StateDirectory}");
             Assert.DoesNotContain(Netns.List(), layout.Owns);
         }
+    }
+
+    /// <summary>
+    /// Ctrl-C (SIGINT to the whole process group, as a terminal sends it) in the agent modes: the
+    /// table and targets of what was measured, exit 130, and the lab taken down all the same.
+    /// </summary>
+    [PrivilegedFact("ip", "kill", "setsid", "/usr/lib/cni/host-device", "/usr/lib/cni/static", "/usr/lib/cni/bridge", "/usr/lib/cni/host-local")]
+    public void AnInterruptInTheAgentModesTakesTheLabDown()
+    {
+        Privileged.Require("ip", "kill", "setsid", "/usr/lib/cni/host-device", "/usr/lib/cni/static", "/usr/lib/cni/bridge", "/usr/lib/cni/host-local");
+        var plugin = Repository.Plugin;
+        Assert.True(File.Exists(plugin), $"fathom plugin not found at {plugin}: run ./build.sh, or publish your own copy and set FATHOM_PLUGIN");
+        var layout = new LabLayout(LabPrefix + "i");
+        var psi = new ProcessStartInfo("setsid")
+        {
+            ArgumentList =
+            {
+                CtlRun.Dotnet, Path.Combine(AppContext.BaseDirectory, "fathomctl.dll"), "bench", "cni", "--plugin", plugin, "--cycles", "1",
+                "--agent-cycles", "100000", "--concurrency", "4", "--allocations", "20", "--lab-prefix", layout.Prefix,
+            },
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        using var process = Process.Start(psi)!;
+        var stdout = new StringBuilder();
+        var leftBehind = new List<string>();
+        var measuring = new ManualResetEventSlim();
+        process.OutputDataReceived += (_, e) =>
+        {
+            if (e.Data is null) return;
+            lock (stdout) stdout.AppendLine(e.Data);
+            if (e.Data.StartsWith("  warm pools full", StringComparison.Ordinal)) measuring.Set();
+        };
+        process.BeginOutputReadLine();
+        var stderr = process.StandardError.ReadToEndAsync();
+        try
+        {
+            Assert.True(measuring.Wait(TimeSpan.FromSeconds(90)), "the agent modes did not start measuring");
+            Thread.Sleep(TimeSpan.FromSeconds(4)); // a few cycles in
+            Shell.Run("kill", ["-INT", "--", "-" + process.Id.ToString(CultureInfo.InvariantCulture)]).EnsureSuccess("kill -INT");
+            Assert.True(process.WaitForExit(TimeSpan.FromSeconds(60)), "bench cni did not stop on SIGINT");
+        }
+        finally
+        {
+            if (!process.HasExited) process.Kill(entireProcessTree: true);
+            process.WaitForExit();
+            // What the bench left is a failure below; it is taken down here all the same.
+            if (Directory.Exists(layout.StateDirectory)) leftBehind.Add(layout.StateDirectory);
+            leftBehind.AddRange(Netns.List().Where(layout.Owns));
+            if (leftBehind.Count > 0) Fathom.Lab.Control.LabControl.Down(layout);
+        }
+        string output;
+        lock (stdout) output = stdout.ToString();
+        Assert.True(process.ExitCode == 130, $"exit {process.ExitCode}: {stderr.Result}\n{output}");
+        Assert.Contains("interrupted in the agent modes; the lab is down", stderr.Result);
+        Assert.Matches(@"\nunderlay ADD \(warm pool\) +\d+ ", output);
+        Assert.Contains("target underlay DEL median <= 5 ms", output);
+        Assert.Empty(leftBehind);
     }
 }
