@@ -66,14 +66,15 @@ public sealed record HostNicConfig
                 if (!seen.Add(address.ToString()))
                     return $"cloud.host.nics[{i}]: address {address} is given twice";
         }
-        // A NIC the selector names but the config does not address could never be used: say so now, not at the first ADD.
+        // A NIC the selector names but the config cannot address could never be used: say so now, not at the first ADD.
+        // (A NIC selected by name may be addressed by its MAC and the other way round: only the kernel knows which is which.)
         if (DefaultAddress is null)
         {
             foreach (var name in Names ?? [])
-                if (!Nics.Any(n => n.Name == name))
+                if (!Nics.Any(n => n.Name == name || n.Mac is not null))
                     return $"cloud.host.names has '{name}' but cloud.host.nics gives it no address (add it to nics, or set defaultAddress dhcp)";
             foreach (var mac in Macs ?? [])
-                if (!Nics.Any(n => n.Mac is { } m && NicSelector.ParseMac(m).Equals(NicSelector.ParseMac(mac))))
+                if (!Nics.Any(n => n.Name is not null || (n.Mac is { } m && NicSelector.ParseMac(m).Equals(NicSelector.ParseMac(mac)))))
                     return $"cloud.host.macs has '{mac}' but cloud.host.nics gives it no address (add it to nics, or set defaultAddress dhcp)";
         }
         return null;

@@ -13,6 +13,8 @@ public sealed class HostNicConfigTests
         var (address, subnet, gateway) = config.Nics[0].Static();
         Assert.Equal(("10.1.0.11", "10.1.0.0/24", "10.1.0.1"), (address.ToString(), subnet.ToString(), gateway.ToString()));
         Assert.Equal("10.1.0.254", config.Nics[1].Static().Gateway.ToString());
+        // Selected by name, addressed by MAC: only the kernel knows which name has which MAC.
+        Assert.Null(new HostNicConfig { Names = ["eth1"], Nics = [new() { Mac = "02:00:00:00:00:01", Address = "10.1.0.11/24" }] }.Validate());
     }
 
     [Theory]
@@ -37,6 +39,7 @@ public sealed class HostNicConfigTests
     [InlineData("""{"names":["eth1"],"nics":[{"address":"10.1.0.11/24"}]}""", "cloud.host.nics[0]: give exactly one of name and mac")]
     [InlineData("""{"names":["eth1","eth2"],"nics":[{"name":"eth1","address":"10.1.0.11/24"},{"name":"eth2","address":"10.1.0.11/24"}]}""", "cloud.host.nics[1]: address 10.1.0.11 is given twice")]
     [InlineData("""{"names":["eth1","eth2"],"nics":[{"name":"eth1","address":"10.1.0.11/24"}]}""", "cloud.host.names has 'eth2' but cloud.host.nics gives it no address (add it to nics, or set defaultAddress dhcp)")]
+    [InlineData("""{"names":["eth1"]}""", "cloud.host.names has 'eth1' but cloud.host.nics gives it no address")]
     [InlineData("""{"macs":["02:00:00:00:00:01"],"nics":[{"mac":"02:00:00:00:00:02","address":"10.1.0.11/24"}]}""", "cloud.host.macs has '02:00:00:00:00:01' but cloud.host.nics gives it no address")]
     public void A_wrong_config_is_refused_with_the_field_and_the_fix(string json, string expected)
     {
