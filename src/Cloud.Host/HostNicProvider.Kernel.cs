@@ -102,6 +102,37 @@ public sealed partial class HostNicProvider
         return null;
     }
 
+    /// <summary>
+    /// Proxy neighbour entries (<c>ip neigh add proxy ADDR dev NIC</c>) for a NIC's secondary
+    /// addresses: the node answers ARP for them on the NIC, since the shared pods holding them sit
+    /// behind veths (net/ipv4/arp.c arp_process answers from pneigh_lookup when the route to the
+    /// address leaves by another device and the node forwards). The NIC must be in the node; an
+    /// entry goes with it when it leaves. Under the lock.
+    /// </summary>
+    private void ProxyArp(NicClaim claim, IEnumerable<string> addresses, bool answer)
+    {
+        using var node = NetlinkHandle.OpenIn(_netns);
+        var link = node.ListLinks().FirstOrDefault(l => l.Mac is { } m && NicSelector.Format(m) == claim.Mac && _selector.Matches(l));
+        if (link is null)
+        {
+            if (answer)
+                throw new CloudException(CloudErrorKind.NotFound, "HostNicGone", $"{claim.EniId} ({claim.Name}) is not in the node: no addresses can be routed to it");
+            return;
+        }
+        foreach (var address in addresses)
+        {
+            var entry = new Neighbor { Index = link.Index, Ip = System.Net.IPAddress.Parse(address), Flags = NeighborFlags.Proxy };
+            try
+            {
+                if (answer) node.ReplaceNeighbor(entry);
+                else node.DeleteNeighbor(entry);
+            }
+            catch (NetlinkException e) when (!answer && e.IsNotFound)
+            {
+            }
+        }
+    }
+
     private (System.Net.IPAddress, System.Net.IPNetwork, System.Net.IPAddress) Lease(Link link)
     {
         using (var node = NetlinkHandle.OpenIn(_netns))

@@ -34,7 +34,9 @@ public sealed record HostNicOptions
 /// <item>describe-by-instance = the NICs the pool holds: those in the node's namespace, and those out
 /// of it that <see cref="HeldElsewhere"/> says a pod holds; one that vanished otherwise (unplugged)
 /// is dropped;</item>
-/// <item>assign = hand out a NIC's configured secondary addresses (shared mode), none otherwise.</item>
+/// <item>assign = hand out a NIC's configured secondary addresses (shared mode), none otherwise, and
+/// make the node answer ARP for them on the NIC (a hypervisor's network is a plain L2 segment: unlike
+/// a VPC, it learns who holds an address only from ARP).</item>
 /// </list>
 /// A <see cref="LinkWatcher"/> reports NICs plugged and unplugged; <see cref="NicsChanged"/> tells the
 /// agent, which reconciles at once: a NIC added later joins the pool without a restart.
@@ -178,7 +180,8 @@ public sealed partial class HostNicProvider : ICloudProvider, IDisposable
     {
         lock (_gate)
         {
-            Require(eniId);
+            var claim = Require(eniId);
+            ProxyArp(claim, claim.Assigned, answer: false);
             _claims.Remove(eniId);
             Save();
         }
@@ -196,6 +199,7 @@ public sealed partial class HostNicProvider : ICloudProvider, IDisposable
             if (free.Count == 0)
                 throw new CloudException(CloudErrorKind.LimitExceeded, "HostNicAddressLimit",
                     $"{claim.Name} has no secondary address left in cloud.host.nics ({claim.SecondaryPool.Count} configured)");
+            ProxyArp(claim, free, answer: true);
             claim.Assigned.AddRange(free);
             Save();
             return Task.FromResult<IReadOnlyList<IPAddress>>([.. free.Select(IPAddress.Parse)]);
@@ -209,7 +213,9 @@ public sealed partial class HostNicProvider : ICloudProvider, IDisposable
         lock (_gate)
         {
             var claim = Require(eniId);
-            foreach (var address in addresses) claim.Assigned.Remove(address.ToString());
+            var given = addresses.Select(a => a.ToString()).Where(claim.Assigned.Contains).ToList();
+            ProxyArp(claim, given, answer: false);
+            foreach (var address in given) claim.Assigned.Remove(address);
             Save();
         }
         return Task.CompletedTask;

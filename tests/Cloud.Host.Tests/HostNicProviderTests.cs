@@ -120,12 +120,18 @@ public sealed class HostNicProviderTests
         Assert.Equal(["10.77.0.21", "10.77.0.22"], (await provider.AssignPrivateIpsAsync(eni.EniId, 5)).Select(a => a.ToString()));
         var full = await Assert.ThrowsAsync<CloudException>(() => provider.AssignPrivateIpsAsync(eni.EniId, 1));
         Assert.Equal(CloudErrorKind.LimitExceeded, full.Kind);
+        // The node answers ARP for the handed-out addresses on the NIC, and only for them.
+        string Proxies() => Shell.IpIn(bed.Node.Name, "neigh", "show", "proxy");
+        Assert.Contains("10.77.0.21 dev eth1", Proxies(), StringComparison.Ordinal);
+        Assert.Contains("10.77.0.22 dev eth1", Proxies(), StringComparison.Ordinal);
         await provider.UnassignPrivateIpsAsync(eni.EniId, [IPAddress.Parse("10.77.0.22")]);
         Assert.Equal(["10.77.0.21"], (await provider.DescribeEnisAsync(EniQuery.ByIds(eni.EniId)))[0].SecondaryIps.Select(a => a.ToString()));
+        Assert.DoesNotContain("10.77.0.22", Proxies(), StringComparison.Ordinal);
 
-        // Given back, the NIC is free again (it stays on the node).
+        // Given back, the NIC is free again (it stays on the node), and answers for nothing.
         await provider.DeleteEniAsync(eni.EniId);
         Assert.Empty(await provider.DescribeEnisAsync(new EniQuery()));
+        Assert.Equal("", Proxies().Trim());
         Assert.Equal(eni.EniId, (await provider.CreateEniAsync(Request)).EniId);
     }
 

@@ -21,6 +21,11 @@ public sealed class HostProviderAgentTests
                  "refillIntervalSeconds":3600,"reconcileIntervalSeconds":3600,"allocateTimeoutSeconds":10}
         """;
 
+    private const string SharedPools = """
+        "pools":{"cluster":"fc","nodeName":"fc-node","warmEnis":0,"warmIps":1,"defaultMode":"shared","mtu":1500,
+                 "refillIntervalSeconds":3600,"reconcileIntervalSeconds":3600,"allocateTimeoutSeconds":10}
+        """;
+
     [PrivilegedFact("ping")]
     public void Pods_get_static_host_NICs_and_a_NIC_plugged_later_joins_the_pool_without_a_restart()
     {
@@ -69,6 +74,26 @@ public sealed class HostProviderAgentTests
         Assert.Equal("10.77.0.65/24", (string?)result["ips"]![0]!["address"]);
         Assert.Equal(HostNicBed.Gateway, (string?)result["ips"]![0]!["gateway"]);
         AssertPodNetworked(pod, "10.77.0.65/24");
+    }
+
+    [PrivilegedFact("ping")]
+    public void A_shared_pod_gets_a_configured_secondary_address_of_a_host_NIC_and_reaches_the_gateway()
+    {
+        Privileged.Require("ping");
+        CniExec.RequireBuilt();
+        using var bed = HostNicBed.Create();
+        bed.Plug("eth1", 1);
+        using var agent = AgentProcess.Start(bed, """
+            {"names":["eth1"],"nics":[{"name":"eth1","address":"10.77.0.11/24","secondaryAddresses":["10.77.0.21","10.77.0.22"]}]}
+            """, SharedPools);
+
+        using var pod = bed.Pod();
+        var result = CniExec.Run(bed.Node.Name, CniExec.Fathom, new CniCall("ADD", "ctr-shared", pod.Path, "eth0", "/usr/lib/cni"),
+            agent.NetworkConfig("shared")).Result;
+        Assert.Equal("10.77.0.21/32", (string?)result["ips"]![0]!["address"]);
+        // Out through eth1's table to the segment's router, and back: the node answers ARP for the pod's address on eth1.
+        var ping = Shell.Exec(pod.Name, "ping", "-c", "1", "-W", "5", HostNicBed.Gateway);
+        Assert.True(ping.ExitCode == 0, $"the shared pod cannot reach the gateway: {ping.Stdout} {ping.Stderr} {agent.Log()}");
     }
 
     [Theory]
@@ -125,13 +150,13 @@ public sealed class HostProviderAgentTests
         private string Socket => Path.Combine(_dir, "agent.sock");
         private string LogPath => Path.Combine(_dir, "agent.log");
 
-        public static AgentProcess Start(HostNicBed bed, string host)
+        public static AgentProcess Start(HostNicBed bed, string host, string pools = Pools)
         {
             Assert.True(File.Exists(AgentBinary), $"{AgentBinary} does not exist: run ./build.sh");
             var dir = bed.Dir;
             File.WriteAllText(Path.Combine(dir, "agent.json"), $$"""
                 {"socketPath":"{{dir}}/agent.sock","stateDir":"{{dir}}/state","metricsAddress":"","logLevel":"debug",
-                 "cloud":{"provider":"host","host":{{host}}},{{Pools}}}
+                 "cloud":{"provider":"host","host":{{host}}},{{pools}}}
                 """);
             // exec all the way down: the pid is the agent's, so the test stops exactly what it started.
             var psi = new ProcessStartInfo("sh")
@@ -154,8 +179,8 @@ public sealed class HostProviderAgentTests
             }
         }
 
-        public JsonObject NetworkConfig() => (JsonObject)JsonNode.Parse($$"""
-            {"cniVersion":"1.1.0","name":"host-net","type":"fathom","mode":"underlay","agentSocket":"{{Socket}}","dataDir":"{{_dir}}/data"}
+        public JsonObject NetworkConfig(string mode = "underlay") => (JsonObject)JsonNode.Parse($$"""
+            {"cniVersion":"1.1.0","name":"host-net","type":"fathom","mode":"{{mode}}","agentSocket":"{{Socket}}","dataDir":"{{_dir}}/data"}
             """)!;
 
         public AgentStatus Status() => new AgentClient(Socket).Status();
