@@ -47,15 +47,28 @@ public sealed partial class HostNicProvider
         if (changed) Save();
     }
 
+    /// <summary>
+    /// The ifindexes of links carrying an IPv4 address in the node: the node's own interfaces
+    /// (its uplink, a management port). A NIC handed to a pod never has one in the node (addresses
+    /// do not follow a device across namespaces), so a selector that also matches the node's own
+    /// NIC — <c>eth*</c> on a node whose uplink is eth0 — can never cut the node off.
+    /// </summary>
+    private HashSet<int> NodeOwned()
+    {
+        using var node = NetlinkHandle.OpenIn(_netns);
+        return [.. node.ListAddresses(System.Net.Sockets.AddressFamily.InterNetwork).Select(a => a.Index)];
+    }
+
     private Eni Take(CreateEniRequest request)
     {
         var present = Present();
+        var owned = NodeOwned();
         Link link;
         HostNicAddressing addressing;
         lock (_gate)
         {
             DropVanished(present);
-            (link, addressing) = PickFree(present) ?? throw new CloudException(CloudErrorKind.LimitExceeded, "HostNicsExhausted",
+            (link, addressing) = PickFree(present, owned) ?? throw new CloudException(CloudErrorKind.LimitExceeded, "HostNicsExhausted",
                 $"no free NIC on the node matches cloud.host's {SelectorText()} ({_claims.Count} held by the pool)");
             _taking.Add(EniIdOf(link.Mac!));
         }
@@ -89,12 +102,18 @@ public sealed partial class HostNicProvider
     }
 
     /// <summary>The first present NIC (by name) that is neither the pool's nor being taken and has an address to give. Under the lock.</summary>
-    private (Link, HostNicAddressing)? PickFree(Dictionary<string, Link> present)
+    private (Link, HostNicAddressing)? PickFree(Dictionary<string, Link> present, HashSet<int> nodeOwned)
     {
         foreach (var link in present.Values.OrderBy(l => l.Name, StringComparer.Ordinal))
         {
             var id = EniIdOf(link.Mac!);
             if (_claims.ContainsKey(id) || _taking.Contains(id)) continue;
+            if (nodeOwned.Contains(link.Index))
+            {
+                if (_warnedUnaddressed.Add(id))
+                    Log($"{link.Name} ({NicSelector.Format(link.Mac!)}) matches cloud.host's selector but carries the node's own IPv4 address: never taken");
+                continue;
+            }
             if (_config.AddressingOf(link.Name, link.Mac!) is { } addressing) return (link, addressing);
             if (_warnedUnaddressed.Add(id))
                 Log($"{link.Name} ({NicSelector.Format(link.Mac!)}) matches cloud.host's selector but cloud.host.nics gives it no address: not used");

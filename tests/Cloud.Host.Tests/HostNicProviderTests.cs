@@ -33,6 +33,8 @@ public sealed class HostNicProviderTests
         using var bed = HostNicBed.Create();
         bed.Plug("eth1", 1);
         bed.Plug("eth9", 9); // not selected
+        bed.Plug("eth0", 10); // selected by the pattern below, but the node's own: it has an address
+        Shell.IpIn(bed.Node.Name, "addr", "add", "10.77.0.200/24", "dev", "eth0");
         using var node = Netns.Open(bed.Node.Path);
         using var provider = Provider(bed, Static("eth1", "eth2"), node);
 
@@ -52,6 +54,17 @@ public sealed class HostNicProviderTests
         var none = await Assert.ThrowsAsync<CloudException>(() => provider.CreateEniAsync(Request));
         Assert.Equal(CloudErrorKind.LimitExceeded, none.Kind);
         Assert.Contains("no free NIC on the node matches cloud.host's names (eth1, eth2) (1 held by the pool)", none.Message, StringComparison.Ordinal);
+
+        // A pattern that also matches the node's own uplink never takes it.
+        var log = new ConcurrentQueue<string>();
+        File.Delete(Path.Combine(bed.Dir, "host-nics.json"));
+        using var greedy = Provider(bed, new HostNicConfig
+        {
+            Pattern = "eth*",
+            Nics = [new() { Mac = HostNicBed.MacOf(10), Address = "10.77.0.31/24" }],
+        }, node, log);
+        Assert.Equal(CloudErrorKind.LimitExceeded, (await Assert.ThrowsAsync<CloudException>(() => greedy.CreateEniAsync(Request))).Kind);
+        Assert.Contains(log, l => l.Contains("eth0 (02:77:00:00:00:0a) matches cloud.host's selector but carries the node's own IPv4 address: never taken", StringComparison.Ordinal));
     }
 
     [PrivilegedFact]
