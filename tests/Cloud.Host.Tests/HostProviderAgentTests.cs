@@ -94,6 +94,13 @@ public sealed class HostProviderAgentTests
         // Out through eth1's table to the segment's router, and back: the node answers ARP for the pod's address on eth1.
         var ping = Shell.Exec(pod.Name, "ping", "-c", "1", "-W", "5", HostNicBed.Gateway);
         Assert.True(ping.ExitCode == 0, $"the shared pod cannot reach the gateway: {ping.Stdout} {ping.Stderr} {agent.Log()}");
+
+        // Unplugged under its shared pod: the NIC leaves the pool, the pod's allocation stays in status until its DEL.
+        bed.Unplug(1);
+        Eventually.True(() => agent.Status().Enis.All(e => e.EniId != "nic-027700000001"), "the unplugged NIC leaves the pool", TimeSpan.FromSeconds(30));
+        Assert.Contains(agent.Status().Allocations, a => a.ContainerId == "ctr-shared" && a.Allocation.EniId == "nic-027700000001");
+        CniExec.Run(bed.Node.Name, CniExec.Fathom, new CniCall("DEL", "ctr-shared", pod.Path, "eth0", "/usr/lib/cni"), agent.NetworkConfig("shared")).EnsureSuccess();
+        Assert.Empty(agent.Status().Allocations);
     }
 
     [Theory]
