@@ -59,6 +59,33 @@ public sealed class HostProviderAgentTests
         Assert.Contains(agent.Status().Allocations, a => a.ContainerId == "ctr-2" && a.Allocation.EniId == "nic-027700000002");
     }
 
+    [PrivilegedFact]
+    public void After_a_SIGKILL_the_restarted_agent_still_pools_the_NIC_a_pod_holds_and_its_DEL_gives_it_back()
+    {
+        Privileged.Require();
+        CniExec.RequireBuilt();
+        using var bed = HostNicBed.Create();
+        bed.Plug("eth1", 1);
+        bed.Plug("eth2", 2);
+        const string host = """{"pattern":"eth?","nics":[{"name":"eth1","address":"10.77.0.11/24"},{"name":"eth2","address":"10.77.0.12/24"}]}""";
+        using var pod = bed.Pod();
+        using (var agent = AgentProcess.Start(bed, host))
+        {
+            Assert.Equal("10.77.0.11/24", (string?)Add(bed, agent, pod, "ctr-1")["ips"]![0]!["address"]);
+            Eventually.True(() => agent.Status().Enis.Any(e => e.EniId == "nic-027700000002" && e.Use == "warm"), "eth2 warm", TimeSpan.FromSeconds(30));
+            agent.Kill();
+        }
+
+        // eth1 is in the pod, out of the node's sight: only the claims file says it is the pool's.
+        using var restarted = AgentProcess.Start(bed, host);
+        var enis = restarted.Status().Enis;
+        Assert.Contains(enis, e => e.EniId == "nic-027700000001" && e.Use == "exclusive");
+        Assert.Contains(enis, e => e.EniId == "nic-027700000002" && e.Use == "warm");
+        CniExec.Run(bed.Node.Name, CniExec.Fathom, new CniCall("DEL", "ctr-1", pod.Path, "eth0", "/usr/lib/cni"), restarted.NetworkConfig()).EnsureSuccess();
+        Eventually.True(() => restarted.Status().Enis.Any(e => e.EniId == "nic-027700000001" && e.Use == "warm" && e.HostDevice == "eth1"),
+            "eth1 back in the node and warm", TimeSpan.FromSeconds(30));
+    }
+
     [PrivilegedFact("ping", "dnsmasq", "dhclient")]
     public void A_pod_gets_a_host_NIC_addressed_by_DHCP()
     {
@@ -174,7 +201,8 @@ public sealed class HostProviderAgentTests
             var agent = new AgentProcess(Process.Start(psi) ?? throw new InvalidOperationException("cannot start fathom-agent"), dir);
             try
             {
-                Eventually.True(() => File.Exists(agent.Socket) || agent._process.HasExited, "fathom-agent serving", TimeSpan.FromSeconds(30));
+                // Serving = answering status (a socket file may be left from an agent killed before).
+                Eventually.True(() => agent._process.HasExited || agent.TryStatus(), "fathom-agent serving", TimeSpan.FromSeconds(30));
                 if (agent._process.HasExited)
                     Assert.Fail($"fathom-agent exited {agent._process.ExitCode}: {agent.Log()}");
                 return agent;
@@ -191,6 +219,26 @@ public sealed class HostProviderAgentTests
             """)!;
 
         public AgentStatus Status() => new AgentClient(Socket).Status();
+
+        private bool TryStatus()
+        {
+            try
+            {
+                Status();
+                return true;
+            }
+            catch (AgentException)
+            {
+                return false;
+            }
+        }
+
+        /// <summary>SIGKILL, as an OOM kill or a crash would stop it.</summary>
+        public void Kill()
+        {
+            _process.Kill();
+            _process.WaitForExit();
+        }
 
         public string Log() => File.Exists(LogPath) ? File.ReadAllText(LogPath) : "";
 
