@@ -32,20 +32,14 @@ internal static class Program
         AgentHost host;
         ICloudProvider? cloud = null;
         HostNicProvider? hostNics = null;
-        NodePools? pools = null;
         try
         {
             if (config.Cloud is { } cloudConfig)
             {
-                if (cloudConfig.Provider == "host")
-                {
-                    // NICs already on the node: no cloud calls, so no rate limits around them either.
-                    cloud = hostNics = HostNicsFor(cloudConfig.Host!, config, log);
-                    hostNics.NicsChanged += () => pools?.Refiller.RequestReconcile();
-                    hostNics.StartWatching();
-                }
-                else
-                    cloud = await CloudForAsync(cloudConfig).ConfigureAwait(false);
+                // host: NICs already on the node, no cloud calls, so no rate limits around them either.
+                cloud = cloudConfig.Provider == "host"
+                    ? hostNics = HostNicsFor(cloudConfig.Host!, config, log)
+                    : await CloudForAsync(cloudConfig).ConfigureAwait(false);
                 // Shared pods and underlay pods' node veths are routed through the node: it must
                 // forward between its ENIs and the pods' veths (aws-node sets the same at start).
                 using var node = Fathom.Netlink.Netns.OpenCurrent();
@@ -55,14 +49,7 @@ internal static class Program
                 ? AgentHost.Start(config, log, teardown.ExecuteAsync)
                 : await AgentHost.StartAsync(config, log, teardown.ExecuteAsync, cloud, new KernelNodeDevices()).ConfigureAwait(false);
             if (hostNics is not null)
-            {
-                var running = host;
-                // A host NIC out of the node's sight is a pod's while an allocation or its return holds it; unplugged otherwise.
-                hostNics.HeldElsewhere = id => running.Store.IsEniHeldWhole(id)
-                    || running.Teardown.Pending().Any(j => j.Job.Action == TeardownAction.ReturnEni && j.Job.EniId == id);
-                pools = host.Pools;
-                pools?.Refiller.RequestReconcile();
-            }
+                WatchHostNics(hostNics, host);
         }
         catch (Exception e) when (e is InvalidOperationException or IOException or UnauthorizedAccessException
             or System.Net.HttpListenerException or System.Net.Sockets.SocketException or CloudException or Fathom.Netlink.NetlinkException)
@@ -96,6 +83,22 @@ internal static class Program
             StaticCredentials = config.AccessKeyId is { } key ? new AwsStaticCredentials(key, config.SecretAccessKey!) : null,
         }, imds).ConfigureAwait(false);
         return new ResilientCloudProvider(aws);
+    }
+
+    /// <summary>
+    /// Ties the host provider to the running agent: a NIC out of the node's sight is a pod's while an
+    /// allocation or its pending return holds it (unplugged otherwise), and NICs plugged or unplugged
+    /// make the pools reconcile at once. The reconcile asked for last also covers a NIC plugged
+    /// while the agent was starting, before the watcher listened.
+    /// </summary>
+    private static void WatchHostNics(HostNicProvider hostNics, AgentHost host)
+    {
+        var pools = host.Pools ?? throw new InvalidOperationException("the host provider runs with pools");
+        hostNics.HeldElsewhere = id => host.Store.IsEniHeldWhole(id)
+            || host.Teardown.Pending().Any(j => j.Job.Action == TeardownAction.ReturnEni && j.Job.EniId == id);
+        hostNics.NicsChanged += pools.Refiller.RequestReconcile;
+        hostNics.StartWatching();
+        pools.Refiller.RequestReconcile();
     }
 
     /// <summary>The <c>host</c> provider as <c>cloud.host</c> says, its state beside the agent's.</summary>
