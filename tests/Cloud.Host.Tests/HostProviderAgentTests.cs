@@ -3,6 +3,7 @@ using System.Text.Json.Nodes;
 using Fathom.Agent.Protocol;
 using Fathom.Cloud.Host.Tests.Support;
 using Fathom.Plugin.Tests.Harness;
+using Xunit.Abstractions;
 
 namespace Fathom.Cloud.Host.Tests;
 
@@ -11,7 +12,7 @@ namespace Fathom.Cloud.Host.Tests;
 /// serving the published <c>fathom</c> run as a runtime runs it (env + stdin): pods get whole host
 /// NICs, one plugged after the agent started included, with static or DHCP addresses.
 /// </summary>
-public sealed class HostProviderAgentTests
+public sealed class HostProviderAgentTests(ITestOutputHelper output)
 {
     private static string AgentBinary => Path.Combine(Repository.Bin, "fathom-agent");
 
@@ -45,8 +46,10 @@ public sealed class HostProviderAgentTests
 
         // Hot-plug: the agent hears of it from a link event (its refill and reconcile intervals are an hour) and pools it.
         bed.Plug("eth2", 2);
+        var plugged = Stopwatch.StartNew();
         Eventually.True(() => agent.Status().Enis.Any(e => e.EniId == "nic-027700000002" && e.HostDevice == "eth2"),
-            "the NIC plugged after the agent started is in the pool", TimeSpan.FromSeconds(30));
+            "the NIC plugged after the agent started is in the pool", TimeSpan.FromSeconds(30), TimeSpan.FromMilliseconds(10));
+        output.WriteLine($"hot-plugged NIC pooled after {plugged.Elapsed.TotalMilliseconds:0} ms");
         using var pod2 = bed.Pod();
         Assert.Equal("10.77.0.12/24", (string?)Add(bed, agent, pod2, "ctr-2")["ips"]![0]!["address"]);
         AssertPodNetworked(pod2, "10.77.0.12/24");
@@ -97,7 +100,9 @@ public sealed class HostProviderAgentTests
         using var agent = AgentProcess.Start(bed, """{"pattern":"ens*","defaultAddress":"dhcp","dhcpTimeoutSeconds":15}""");
 
         using var pod = bed.Pod();
+        var add = Stopwatch.StartNew();
         var result = Add(bed, agent, pod, "ctr-dhcp");
+        output.WriteLine($"first ADD right after the agent started (the NIC leased by DHCP meanwhile) took {add.Elapsed.TotalMilliseconds:0} ms");
         Assert.Equal("10.77.0.65/24", (string?)result["ips"]![0]!["address"]);
         Assert.Equal(HostNicBed.Gateway, (string?)result["ips"]![0]!["gateway"]);
         AssertPodNetworked(pod, "10.77.0.65/24");
