@@ -17,6 +17,7 @@ public sealed class PoolEni
         PrimaryIp = eni.PrimaryIp;
         SubnetId = eni.SubnetId;
         SubnetCidr = eni.SubnetCidr;
+        Gateway = eni.Gateway;
         DeviceIndex = eni.DeviceIndex ?? 0;
         AttachmentId = eni.AttachmentId;
         Primary = primary;
@@ -62,8 +63,8 @@ public sealed class PoolEni
     /// <summary>The secondary IPs the cloud assigned to it (canonical text).</summary>
     internal SortedSet<string> SecondaryIps { get; } = new(StringComparer.Ordinal);
 
-    /// <summary>The gateway of its subnet.</summary>
-    public IPAddress Gateway => SubnetInfo.GatewayOf(SubnetCidr);
+    /// <summary>The gateway of its subnet (as the provider gave it: a host NIC's may not be the first host).</summary>
+    public IPAddress Gateway { get; }
 }
 
 /// <summary>

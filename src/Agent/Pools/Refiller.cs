@@ -67,6 +67,7 @@ public sealed class Refiller : IAsyncDisposable
     private Task? _loop;
     private RefillFailure? _lastFailure;
     private DateTimeOffset _nextReconcile;
+    private volatile bool _reconcileRequested;
 
     /// <summary>A refiller of <paramref name="pool"/>; call <see cref="StartAsync"/>.</summary>
     public Refiller(EniPool pool, ICloudProvider cloud, RefillerOptions options, AgentLog log, TimeProvider? time = null)
@@ -105,6 +106,16 @@ public sealed class Refiller : IAsyncDisposable
         _loop = Task.Run(() => RunAsync(_stop.Token), CancellationToken.None);
     }
 
+    /// <summary>
+    /// Makes the loop reconcile now rather than at its next interval: the node's devices changed under
+    /// the provider (host NICs plugged or unplugged, docs/agent.md "Provider host").
+    /// </summary>
+    public void RequestReconcile()
+    {
+        _reconcileRequested = true;
+        Wake();
+    }
+
     /// <summary>Wakes the loop now.</summary>
     public void Wake()
     {
@@ -127,8 +138,9 @@ public sealed class Refiller : IAsyncDisposable
             var acted = false;
             try
             {
-                if (_time.GetUtcNow() >= _nextReconcile)
+                if (_reconcileRequested || _time.GetUtcNow() >= _nextReconcile)
                 {
+                    _reconcileRequested = false;
                     await ReconcileAsync(cancellationToken).ConfigureAwait(false);
                     _nextReconcile = _time.GetUtcNow() + _options.ReconcileInterval;
                 }
