@@ -140,4 +140,93 @@ public sealed class CriSandboxTests(CriLabFixture lab, ITestOutputHelper output)
         }
         AssertPoolsWhole("node1", enis1);
     }
+
+    /// <summary>The sandboxes' cgroups under the node's cgroup parent (in the memory hierarchy: one per sandbox).</summary>
+    private IReadOnlyList<string> SandboxCgroups(string node)
+    {
+        var parent = Path.Combine("/sys/fs/cgroup/memory", LabContainerd.For(TestLab.Layout, lab.State.Nodes.Single(n => n.Name == node)).CgroupParent.TrimStart('/'));
+        return Directory.Exists(parent) ? [.. Directory.EnumerateDirectories(parent).Select(Path.GetFileName)!] : [];
+    }
+
+    [PrivilegedFact("ip", "dnsmasq", "dhclient", "containerd", "ctr", "runc", "nsenter", "unshare")]
+    public async Task StopAndRemoveRunBothDelsAndLeaveNothingBehindWhileANeighbourKeepsItsNetwork()
+    {
+        Privileged.Require(CriLabFixture.Tools);
+        Assert.NotNull(lab.State);
+        using var node1 = Cri("node1");
+        var enis = StatusOf("node1").Enis.Select(e => e.EniId).ToHashSet();
+        var cgroupsBefore = SandboxCgroups("node1");
+
+        var neighbour = await node1.RunPodSandboxAsync(Pod("node1", "neighbour", "shared"));
+        var neighbourIp = (await node1.PodSandboxStatusAsync(neighbour)).Ip;
+        foreach (var mode in LabContainerd.Modes)
+        {
+            var pod = Pod("node1", $"short-lived-{mode}", mode);
+            var id = await node1.RunPodSandboxAsync(pod);
+            var ip = (await node1.PodSandboxStatusAsync(id)).Ip;
+            var netns = NetnsWithIp(ip);
+            Assert.NotNull(netns);
+            Assert.Contains(id, SandboxCgroups("node1"));
+
+            // Stop: DEL with the netns and prevResult; the allocation goes, the netns and the pause container too.
+            await node1.StopPodSandboxAsync(id);
+            Assert.DoesNotContain(StatusOf("node1").Allocations, a => a.ContainerId == id);
+            Assert.False(File.Exists(Path.Combine(Netns.RunDirectory, netns!)), $"{netns} survived StopPodSandbox");
+            Assert.False((await node1.PodSandboxStatusAsync(id)).Ready);
+
+            // Remove: containerd's second DEL, without netns or prevResult, must succeed and touch nothing else.
+            await node1.RemovePodSandboxAsync(id);
+            await node1.RemovePodSandboxAsync(id); // idempotent, as the kubelet expects
+            var gone = await Assert.ThrowsAsync<CriException>(() => node1.PodSandboxStatusAsync(id));
+            Assert.Equal(Grpc.Core.StatusCode.NotFound, gone.Code);
+            Assert.DoesNotContain(id, SandboxCgroups("node1"));
+
+            var held = Assert.Single(StatusOf("node1").Allocations);
+            Assert.Equal(neighbour, held.ContainerId);
+            var neighbourNetns = NetnsWithIp(neighbourIp)!;
+            var ping = Shell.Run("ip", ["netns", "exec", neighbourNetns, "ping", "-c", "1", "-W", "3", lab.State.Nodes[1].PrimaryIp]);
+            Assert.True(ping.ExitCode == 0, $"the neighbour lost its network after {mode}'s Remove: {ping.Stdout}{ping.Stderr}");
+        }
+        await node1.StopPodSandboxAsync(neighbour);
+        await node1.RemovePodSandboxAsync(neighbour);
+        Assert.Equal(cgroupsBefore, SandboxCgroups("node1"));
+        AssertPoolsWhole("node1", enis);
+    }
+
+    [PrivilegedFact("ip", "dnsmasq", "dhclient", "containerd", "ctr", "runc", "nsenter", "unshare")]
+    public async Task TwentySandboxesCreatedAndRemovedConcurrentlyLeaveThePoolsWhole()
+    {
+        Privileged.Require(CriLabFixture.Tools);
+        Assert.NotNull(lab.State);
+        var nodes = new[] { "node1", "node2" };
+        var enis = nodes.ToDictionary(n => n, n => StatusOf(n).Enis.Select(e => e.EniId).ToHashSet());
+        var clients = nodes.ToDictionary(n => n, Cri);
+        try
+        {
+            // 10 per node: a t3.medium holds 3 × (6 − 1) = 15 shared pods.
+            var pods = Enumerable.Range(0, 20).Select(i => (Node: nodes[i % 2], Spec: Pod(nodes[i % 2], $"churn-{i}", "shared"))).ToList();
+            var watch = System.Diagnostics.Stopwatch.StartNew();
+            var ids = await Task.WhenAll(pods.Select(p => clients[p.Node].RunPodSandboxAsync(p.Spec)));
+            var created = watch.Elapsed;
+            var ips = await Task.WhenAll(pods.Select((p, i) => clients[p.Node].PodSandboxStatusAsync(ids[i])));
+            Assert.All(ips, s => Assert.NotEmpty(s.Ip));
+            Assert.Equal(20, ips.Select(s => s.Ip).Distinct().Count());
+            foreach (var node in nodes)
+                Assert.Equal(10, StatusOf(node).Allocations.Count(a => a.Pod?.Namespace == "team-a" && a.Pod.Name.StartsWith("churn-", StringComparison.Ordinal)));
+
+            watch.Restart();
+            await Task.WhenAll(pods.Select(async (p, i) =>
+            {
+                await clients[p.Node].StopPodSandboxAsync(ids[i]);
+                await clients[p.Node].RemovePodSandboxAsync(ids[i]);
+            }));
+            output.WriteLine($"20 sandboxes: RunPodSandbox all in {created.TotalSeconds:0.0} s, Stop+Remove all in {watch.Elapsed.TotalSeconds:0.0} s");
+            foreach (var node in nodes) AssertPoolsWhole(node, enis[node]);
+            Assert.All(ips, s => Assert.Null(NetnsWithIp(s.Ip)));
+        }
+        finally
+        {
+            foreach (var client in clients.Values) client.Dispose();
+        }
+    }
 }
