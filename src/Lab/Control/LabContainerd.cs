@@ -73,3 +73,72 @@ public static class LabContainerd
 
     private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
 }
+
+/// <summary>
+/// The lab server as the nodes' init system for containerd (as for the agents): starts one per
+/// node, starts one again when it dies (containerd recovers its sandboxes from its state), and on
+/// dispose stops them all with what they left (<see cref="LabContainerd.StopAll"/>).
+/// </summary>
+public sealed class ContainerdSupervisor : IAsyncDisposable
+{
+    private static readonly TimeSpan CheckInterval = TimeSpan.FromSeconds(1);
+
+    private readonly LabLayout _layout;
+    private readonly LabState _state;
+    private readonly string _plugin;
+    private readonly Action<string> _log;
+    private readonly CancellationTokenSource _stop = new();
+    private Task _loop = Task.CompletedTask;
+
+    private ContainerdSupervisor(LabLayout layout, LabState state, string plugin, Action<string> log)
+    {
+        _layout = layout;
+        _state = state;
+        _plugin = plugin;
+        _log = log;
+    }
+
+    /// <summary>Starts every node's containerd (waiting until each answers and has the pause image), then watches them.</summary>
+    public static ContainerdSupervisor Start(LabLayout layout, LabState state, string plugin, Action<string> log)
+    {
+        ArgumentNullException.ThrowIfNull(state);
+        ArgumentNullException.ThrowIfNull(log);
+        var supervisor = new ContainerdSupervisor(layout, state, plugin, log);
+        foreach (var node in state.Nodes)
+            log($"containerd {node.Name}: pid {LabContainerd.Start(layout, node, plugin)} in {node.Netns}, CRI at {LabContainerd.Socket(layout, node.Name)}");
+        supervisor._loop = supervisor.WatchAsync();
+        return supervisor;
+    }
+
+    private async Task WatchAsync()
+    {
+        while (!_stop.IsCancellationRequested)
+        {
+            try { await Task.Delay(CheckInterval, _stop.Token); }
+            catch (OperationCanceledException) { return; }
+            foreach (var node in _state.Nodes)
+            {
+                if (_stop.IsCancellationRequested) return;
+                if (LabContainerd.For(_layout, node).RunningPid() is not null) continue;
+                try
+                {
+                    _log($"containerd {node.Name}: not running: restarting");
+                    _log($"containerd {node.Name}: pid {LabContainerd.Start(_layout, node, _plugin)}");
+                }
+                catch (Exception e) when (e is InvalidOperationException or IOException or System.ComponentModel.Win32Exception)
+                {
+                    _log($"containerd {node.Name}: cannot restart: {e.Message}");
+                }
+            }
+        }
+    }
+
+    /// <summary>Stops watching, then stops every node's containerd and its sandboxes.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        await _stop.CancelAsync();
+        await _loop;
+        foreach (var line in LabContainerd.StopAll(_layout, _state)) _log($"stopped {line}");
+        _stop.Dispose();
+    }
+}
