@@ -23,6 +23,8 @@ public sealed record ContainerdPaths(string Directory)
     public string CniBin => Path.Combine(Directory, "cni-bin");
     /// <summary>The CNI conf dir of the runtime handler <paramref name="mode"/>: one conflist each.</summary>
     public string CniConf(string mode) => Path.Combine(Directory, "net.d", mode);
+    /// <summary>Bound on /run/containerd inside containerd's mount namespace (the shims' sockets, in s/).</summary>
+    public string RunContainerd => Path.Combine(Directory, "run");
     /// <summary>Bind-mounted on /var/lib/cni inside containerd's mount namespace (where libcni caches results).</summary>
     public string VarLibCni => Path.Combine(Directory, "var-lib-cni");
     /// <summary>containerd's stdout and stderr.</summary>

@@ -10,9 +10,9 @@ namespace Fathom.Lab.Cri;
 /// <list type="bullet">
 /// <item><c>nsenter --net=</c>, not <c>ip netns exec</c>, which remounts /sys and hides the cgroup
 /// mounts from runc;</item>
-/// <item>a private mount namespace (<c>unshare -m</c>) with its own tmpfs on /run/containerd
-/// (containerd 1.6 puts shim sockets in /run/containerd/s whatever its state dir) and its own
-/// /var/lib/cni; /run/netns stays shared with the host, so the pods' netns containerd makes
+/// <item>a private mount namespace (<c>unshare -m</c>) with its own /run/containerd (containerd 1.6
+/// puts shim sockets in /run/containerd/s whatever its state dir) and its own /var/lib/cni, both
+/// folders of the scratch directory bound there; /run/netns stays shared with the host, so the pods' netns containerd makes
 /// (/run/netns/cni-…) are seen by the node's agent, as on a real node;</item>
 /// <item>cgroupfs cgroups under a cgroup parent of the lab's own, removed on <see cref="Stop"/>.</item>
 /// </list>
@@ -64,7 +64,7 @@ public sealed class ContainerdNode
         var psi = new ProcessStartInfo("setsid") { UseShellExecute = false };
         // setsid → unshare → sh → nsenter → containerd, each exec'ing the next: one pid, containerd's.
         foreach (var a in new[] { "unshare", "--mount", "--propagation", "unchanged", "/bin/sh", "-c", StartScript, "containerd",
-                     Paths.VarLibCni, Path.Combine(Netns.RunDirectory, NodeNetns), containerd, Paths.Config, Paths.Log })
+                     Paths.RunContainerd, Paths.VarLibCni, Path.Combine(Netns.RunDirectory, NodeNetns), containerd, Paths.Config, Paths.Log })
             psi.ArgumentList.Add(a);
         using var process = Process.Start(psi) ?? throw new InvalidOperationException("cannot start containerd");
         File.WriteAllText(Paths.PidFile, process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture));
@@ -81,21 +81,23 @@ public sealed class ContainerdNode
         return process.Id;
     }
 
-    // $1 /var/lib/cni's stand-in, $2 the node's netns path, $3 containerd, $4 its config, $5 its log.
+    // $1 /run/containerd's stand-in, $2 /var/lib/cni's, $3 the node's netns path, $4 containerd, $5 its config, $6 its log.
+    // /run/containerd is a folder of the scratch directory, not a tmpfs: the shims' sockets in it
+    // outlive a containerd that dies, so the one started again reconnects to its sandboxes.
     // Each mount point's mount made private first (non-recursive), so nothing mounted here reaches
     // the host even where its parent mount is shared; /run/netns keeps its sharing.
     private const string StartScript = """
         set -e
         mkdir -p /run/containerd /var/lib/cni
         for d in /run/containerd /var/lib/cni; do mount --make-private "$(findmnt -n -o TARGET -T "$d")"; done
-        mount -t tmpfs -o mode=0711 fathom-lab-containerd /run/containerd
-        mount --bind "$1" /var/lib/cni
-        exec nsenter --net="$2" "$3" --config "$4" </dev/null >>"$5" 2>&1
+        mount --bind "$1" /run/containerd
+        mount --bind "$2" /var/lib/cni
+        exec nsenter --net="$3" "$4" --config "$5" </dev/null >>"$6" 2>&1
         """;
 
     private void Prepare(string plugin, IReadOnlyList<(string Mode, string Conflist)> conflists)
     {
-        foreach (var d in new[] { Paths.Directory, Paths.Root, Paths.State, Paths.RuncRoot, Paths.CniBin, Paths.VarLibCni })
+        foreach (var d in new[] { Paths.Directory, Paths.Root, Paths.State, Paths.RuncRoot, Paths.CniBin, Paths.VarLibCni, Paths.RunContainerd })
             Directory.CreateDirectory(d);
         foreach (var (mode, conflist) in conflists)
         {

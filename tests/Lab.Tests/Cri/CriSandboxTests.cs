@@ -17,28 +17,38 @@ public sealed class CriLabFixture : IDisposable
 {
     public static readonly string[] Tools = ["ip", "dnsmasq", "dhclient", "containerd", "ctr", "runc", "nsenter", "unshare"];
 
-    public LabState State { get; } = null!;
+    private LabState? _state;
 
-    public CriLabFixture()
+    /// <summary>
+    /// The lab, brought up by the first test that asks: other classes of the collection bring their
+    /// own lab up and down with this prefix, and may run after this fixture was made.
+    /// </summary>
+    public LabState State
     {
-        if (Privileged.MissingPrerequisite(Tools) is not null || !File.Exists(Repository.Plugin)) return;
-        LabControl.Down(TestLab.Layout);
-        try
+        get
         {
-            State = TestLab.Up(new LabOptions { Nodes = 2, InstanceType = "t3.medium" });
-            foreach (var node in State.Nodes)
-                LabContainerd.Start(TestLab.Layout, node, Repository.Plugin);
-        }
-        catch
-        {
+            if (_state is not null) return _state;
+            Privileged.Require(Tools);
+            Assert.True(File.Exists(Repository.Plugin), $"no plugin at {Repository.Plugin} (./build.sh, or FATHOM_PLUGIN)");
             LabControl.Down(TestLab.Layout);
-            throw;
+            try
+            {
+                var state = TestLab.Up(new LabOptions { Nodes = 2, InstanceType = "t3.medium" });
+                foreach (var node in state.Nodes)
+                    LabContainerd.Start(TestLab.Layout, node, Repository.Plugin);
+                return _state = state;
+            }
+            catch
+            {
+                LabControl.Down(TestLab.Layout);
+                throw;
+            }
         }
     }
 
     public void Dispose()
     {
-        if (State is not null) LabControl.Down(TestLab.Layout);
+        if (_state is not null) LabControl.Down(TestLab.Layout);
     }
 }
 
@@ -94,7 +104,6 @@ public sealed class CriSandboxTests(CriLabFixture lab, ITestOutputHelper output)
     [PrivilegedFact("ip", "dnsmasq", "dhclient", "containerd", "ctr", "runc", "nsenter", "unshare")]
     public async Task ASandboxPerModeGetsItsEniOrIpNamedByThePodAndReachesASandboxOnTheOtherNode()
     {
-        Privileged.Require(CriLabFixture.Tools);
         Assert.NotNull(lab.State);
         using var node1 = Cri("node1");
         using var node2 = Cri("node2");
@@ -139,6 +148,11 @@ public sealed class CriSandboxTests(CriLabFixture lab, ITestOutputHelper output)
             }
         }
         AssertPoolsWhole("node1", enis1);
+
+        // §2: the agent's log names the pod with each allocation and release.
+        var log = File.ReadAllLines(TestLab.Layout.AgentLog("node1"));
+        Assert.Contains(log, l => l.Contains("\"event\":\"allocation.granted\"", StringComparison.Ordinal) && l.Contains("\"pod\":\"team-a/web-underlay\"", StringComparison.Ordinal));
+        Assert.Contains(log, l => l.Contains("\"event\":\"allocation.released\"", StringComparison.Ordinal) && l.Contains("\"pod\":\"team-a/web-shared\"", StringComparison.Ordinal));
     }
 
     /// <summary>The sandboxes' cgroups under the node's cgroup parent (in the memory hierarchy: one per sandbox).</summary>
@@ -151,7 +165,6 @@ public sealed class CriSandboxTests(CriLabFixture lab, ITestOutputHelper output)
     [PrivilegedFact("ip", "dnsmasq", "dhclient", "containerd", "ctr", "runc", "nsenter", "unshare")]
     public async Task StopAndRemoveRunBothDelsAndLeaveNothingBehindWhileANeighbourKeepsItsNetwork()
     {
-        Privileged.Require(CriLabFixture.Tools);
         Assert.NotNull(lab.State);
         using var node1 = Cri("node1");
         var enis = StatusOf("node1").Enis.Select(e => e.EniId).ToHashSet();
@@ -196,7 +209,6 @@ public sealed class CriSandboxTests(CriLabFixture lab, ITestOutputHelper output)
     [PrivilegedFact("ip", "dnsmasq", "dhclient", "containerd", "ctr", "runc", "nsenter", "unshare")]
     public async Task TwentySandboxesCreatedAndRemovedConcurrentlyLeaveThePoolsWhole()
     {
-        Privileged.Require(CriLabFixture.Tools);
         Assert.NotNull(lab.State);
         var nodes = new[] { "node1", "node2" };
         var enis = nodes.ToDictionary(n => n, n => StatusOf(n).Enis.Select(e => e.EniId).ToHashSet());
