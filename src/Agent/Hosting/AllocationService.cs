@@ -56,7 +56,7 @@ public sealed class AllocationService : IAgentService
         if (_store.TryGet(key, out var existing))
             return ValueTask.FromResult<AgentReply>(new AllocatedReply { Allocation = existing.Allocation });
         if (AllocateNew is { } allocate)
-            return allocate(request, cancellationToken);
+            return Logged(request, allocate(request, cancellationToken));
         return ValueTask.FromResult<AgentReply>(new ErrorReply
         {
             Code = AgentErrorCode.TryAgainLater,
@@ -82,6 +82,18 @@ public sealed class AllocationService : IAgentService
         }
         return ValueTask.FromResult<AgentReply>(new DoneReply());
     }
+
+    // One line per new allocation, with the pod it is for (issue 11 §2: an operator greps a pod's name).
+    private async ValueTask<AgentReply> Logged(AllocateRequest request, ValueTask<AgentReply> allocating)
+    {
+        var reply = await allocating;
+        if (reply is AllocatedReply { Allocation: { } a })
+            _log.Info("allocation.granted", $"{a.Mode.ToString().ToLowerInvariant()} {a.Address} on {a.EniId} for {PodName(request.Pod)} ({request.ContainerId[..Math.Min(12, request.ContainerId.Length)]})",
+                ("pod", PodName(request.Pod)), ("podUid", request.Pod?.Uid), ("container", request.ContainerId), ("eni", a.EniId), ("ip", a.Ip));
+        return reply;
+    }
+
+    private static string PodName(PodIdentity? pod) => pod is null ? "-" : $"{pod.Namespace}/{pod.Name}";
 
     /// <summary>What CNI itself would refuse (spec §Parameters): an empty name, an interface name the kernel cannot have.</summary>
     private static ErrorReply? Invalid(AttachmentKey key)

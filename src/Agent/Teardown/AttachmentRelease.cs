@@ -37,7 +37,14 @@ public sealed class AttachmentRelease(AllocationStore store, IpCooldown cooldown
                     });
                     break;
             }
-            return store.TryRelease(key, out _);
+            var released = store.TryRelease(key, out _);
+            if (released)
+            {
+                var pod = record.Pod is null ? "-" : $"{record.Pod.Namespace}/{record.Pod.Name}";
+                log.Info("allocation.released", $"{record.Allocation.Address} on {record.Allocation.EniId} of {pod} released",
+                    ("pod", pod), ("podUid", record.Pod?.Uid), ("container", record.ContainerId), ("eni", record.Allocation.EniId), ("ip", record.Allocation.Ip));
+            }
+            return released;
         }
     }
 

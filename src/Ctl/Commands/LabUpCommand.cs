@@ -8,7 +8,7 @@ namespace Fathom.Ctl;
 
 /// <summary>
 /// <c>fathomctl lab up [--nodes N] [--instance-type T] [--subnets N] [--imds-delay MS] [--faults SPEC]
-/// [--attach-latency MS] [--throttle-rate R] [--error-rate R]</c>: builds the lab, or says it is up.
+/// [--attach-latency MS] [--throttle-rate R] [--error-rate R] [--no-agents] [--runtime none|containerd]</c>: builds the lab, or says it is up.
 /// </summary>
 internal static class LabUpCommand
 {
@@ -40,11 +40,19 @@ internal static class LabUpCommand
         Description = "Run no fathom-agent in the nodes (by default the lab server runs and supervises one per node, as systemd would).",
     };
 
+    internal static readonly Option<string> Runtime = new("--runtime")
+    {
+        Description = "The container runtime each node runs: none (pods come from 'lab pod add'), or containerd (Debian's, its CRI " +
+                      "plugin running the installed fathom plugin; 'lab sandbox run' drives it as the kubelet does).",
+        HelpName = "none|containerd",
+        DefaultValueFactory = _ => "none",
+    };
+
     public static Command Create()
     {
         var command = new Command("up", "Build the lab: a VPC, its subnets and instances in network namespaces, and the server of its EC2 API, IMDS and DHCP. A lab that is already up is left as it is.")
         {
-            Nodes, InstanceType, Subnets, ImdsDelay, Faults, AttachLatency, ThrottleRate, ErrorRate, NoAgents,
+            Nodes, InstanceType, Subnets, ImdsDelay, Faults, AttachLatency, ThrottleRate, ErrorRate, NoAgents, Runtime,
         };
         command.SetAction(parse => Run(OptionsFrom(parse)));
         return command;
@@ -59,6 +67,7 @@ internal static class LabUpCommand
         ImdsDelayMs = parse.GetValue(ImdsDelay),
         Faults = FoldFaultFlags(parse.GetValue(Faults), parse.GetValue(AttachLatency), parse.GetValue(ThrottleRate), parse.GetValue(ErrorRate)),
         Agents = !parse.GetValue(NoAgents),
+        Runtime = parse.GetValue(Runtime) is { } runtime && runtime != "none" ? runtime : null,
     };
 
     /// <summary>
@@ -114,5 +123,5 @@ internal static class LabUpCommand
     }
 
     private static string Describe(LabOptions o) =>
-        $"{o.Nodes} × {o.InstanceType}, {o.Subnets} subnet(s), IMDS delay {o.ImdsDelayMs} ms{(o.Faults is null ? "" : ", faults " + o.Faults)}{(o.Agents ? "" : ", no agents")}";
+        $"{o.Nodes} × {o.InstanceType}, {o.Subnets} subnet(s), IMDS delay {o.ImdsDelayMs} ms{(o.Faults is null ? "" : ", faults " + o.Faults)}{(o.Agents ? "" : ", no agents")}{(o.Runtime is null ? "" : ", runtime " + o.Runtime)}";
 }

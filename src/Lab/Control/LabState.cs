@@ -29,6 +29,12 @@ public sealed record LabOptions
     // from before this option would read false instead of keeping the default.
     public bool Agents { get; set; } = true;
 
+    /// <summary>
+    /// The container runtime every node runs (<c>lab up --runtime containerd</c>, issue 11 §1), or
+    /// null for none: then pods are made by <c>lab pod add</c>, which runs the plugin itself.
+    /// </summary>
+    public string? Runtime { get; set; }
+
     /// <summary>Throws with a message fit for the operator when a value is out of range.</summary>
     public void Validate()
     {
@@ -42,6 +48,10 @@ public sealed record LabOptions
             try { Ec2.FaultPlan.Parse(Faults); }
             catch (FormatException e) { throw new ArgumentException($"--faults: {e.Message}", e); }
         }
+        if (Runtime is not null && Runtime != LabContainerd.Runtime)
+            throw new ArgumentException($"--runtime: unknown '{Runtime}' (known: none, {LabContainerd.Runtime})");
+        if (Runtime is not null && !Agents)
+            throw new ArgumentException($"--runtime {Runtime} runs the fathom plugin, which needs the nodes' agents: drop --no-agents");
     }
 }
 
