@@ -25,6 +25,7 @@ declare -A FATHOM_PKGS=(
   [/usr/bin/aws]=awscli
   [/usr/share/doc/python3-botocore]=python3-botocore
   [/usr/bin/etcd]=etcd-server                     # the etcd datastore's tests start a real 3-member cluster
+  [/usr/bin/containerd]=containerd                # lab up --runtime containerd and the CRI tests (containerd 1.6, ctr)
 )
 
 fathom_install_prereqs() {

@@ -3,6 +3,7 @@ using Fathom.Agent.Hosting;
 using Fathom.Agent.Pools;
 using Fathom.Cloud;
 using Fathom.Cloud.Aws;
+using Fathom.Cloud.Host;
 using Fathom.Agent.Teardown;
 
 namespace Fathom.Agent;
@@ -29,12 +30,16 @@ internal static class Program
         // The kernel half of DEL: ENIs back to the node, veths and rules gone, in the background.
         using var teardown = KernelTeardown.ForCurrentNetns();
         AgentHost host;
-        ResilientCloudProvider? cloud = null;
+        ICloudProvider? cloud = null;
+        HostNicProvider? hostNics = null;
         try
         {
             if (config.Cloud is { } cloudConfig)
             {
-                cloud = await CloudForAsync(cloudConfig).ConfigureAwait(false);
+                // host: NICs already on the node, no cloud calls, so no rate limits around them either.
+                cloud = cloudConfig.Provider == "host"
+                    ? hostNics = HostNicsFor(cloudConfig.Host!, config, log)
+                    : await CloudForAsync(cloudConfig).ConfigureAwait(false);
                 // Shared pods and underlay pods' node veths are routed through the node: it must
                 // forward between its ENIs and the pods' veths (aws-node sets the same at start).
                 using var node = Fathom.Netlink.Netns.OpenCurrent();
@@ -43,6 +48,8 @@ internal static class Program
             host = cloud is null
                 ? AgentHost.Start(config, log, teardown.ExecuteAsync)
                 : await AgentHost.StartAsync(config, log, teardown.ExecuteAsync, cloud, new KernelNodeDevices()).ConfigureAwait(false);
+            if (hostNics is not null)
+                WatchHostNics(hostNics, host);
         }
         catch (Exception e) when (e is InvalidOperationException or IOException or UnauthorizedAccessException
             or System.Net.HttpListenerException or System.Net.Sockets.SocketException or CloudException or Fathom.Netlink.NetlinkException)
@@ -54,7 +61,7 @@ internal static class Program
         await stop.Task.ConfigureAwait(false);
         log.Info("agent.stopping", "signal received: stopping");
         await host.DisposeAsync().ConfigureAwait(false);
-        cloud?.Dispose();
+        (cloud as IDisposable)?.Dispose();
         return 0;
 
         void Stop(PosixSignalContext context)
@@ -77,6 +84,32 @@ internal static class Program
         }, imds).ConfigureAwait(false);
         return new ResilientCloudProvider(aws);
     }
+
+    /// <summary>
+    /// Ties the host provider to the running agent: a NIC out of the node's sight is a pod's while an
+    /// allocation or its pending return holds it (unplugged otherwise), and NICs plugged or unplugged
+    /// make the pools reconcile at once. The reconcile asked for last also covers a NIC plugged
+    /// while the agent was starting, before the watcher listened.
+    /// </summary>
+    private static void WatchHostNics(HostNicProvider hostNics, AgentHost host)
+    {
+        var pools = host.Pools ?? throw new InvalidOperationException("the host provider runs with pools");
+        hostNics.HeldElsewhere = id => host.Store.IsEniHeldWhole(id)
+            || host.Teardown.Pending().Any(j => j.Job.Action == TeardownAction.ReturnEni && j.Job.EniId == id);
+        hostNics.NicsChanged += pools.Refiller.RequestReconcile;
+        hostNics.StartWatching();
+        pools.Refiller.RequestReconcile();
+    }
+
+    /// <summary>The <c>host</c> provider as <c>cloud.host</c> says, its state beside the agent's.</summary>
+    private static HostNicProvider HostNicsFor(HostNicConfig host, AgentConfig config, AgentLog log) =>
+        new(host, new HostNicOptions
+        {
+            StatePath = Path.Combine(config.StateDir, "host-nics.json"),
+            DhcpDirectory = Path.Combine(config.StateDir, "dhcp"),
+            NodeName = config.Pools?.EffectiveNodeName ?? Environment.MachineName,
+            Log = line => log.Info("host.nics", line),
+        });
 
     /// <summary>
     /// The command line and the config file: null and the config to run with, or the exit code

@@ -48,8 +48,17 @@ public sealed record Eni(
     string Description,
     IReadOnlyDictionary<string, string> Tags)
 {
-    /// <summary>The gateway of its subnet (first host of the CIDR).</summary>
-    public IPAddress Gateway => SubnetInfo.GatewayOf(SubnetCidr);
+    private readonly IPAddress? _gateway;
+
+    /// <summary>
+    /// The router of its subnet: the first host of the CIDR (as AWS puts it) unless the provider knows
+    /// another (a host NIC configured with its own gateway, or one from DHCP).
+    /// </summary>
+    public IPAddress Gateway
+    {
+        get => _gateway ?? SubnetInfo.GatewayOf(SubnetCidr);
+        init => _gateway = value;
+    }
 }
 
 /// <summary>What a new ENI should look like.</summary>

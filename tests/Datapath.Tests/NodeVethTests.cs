@@ -12,6 +12,22 @@ public sealed class NodeVethTests
 {
     private static readonly IPAddress PodIp = IPAddress.Parse("10.66.0.7");
 
+    /// <summary>The managed SHA-256 behind the veth names is SHA-256: the names stay what every release named them.</summary>
+    [Fact]
+    public void TheVethNamesHashIsSha256()
+    {
+        var random = new Random(9);
+        for (var length = 0; length < 200; length++)
+        {
+            var data = new byte[length];
+            random.NextBytes(data);
+            var digest = new byte[32];
+            NodeVeth.Sha256(data, digest);
+            Assert.Equal(System.Security.Cryptography.SHA256.HashData(data), digest);
+        }
+        Assert.Equal("fth" + Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData("abc/eth0"u8))[..11], NodeVeth.HostNameFor("abc", "eth0"));
+    }
+
     private sealed class Bed : IDisposable
     {
         public TestNetns Node { get; } = TestNetns.Create("nv");

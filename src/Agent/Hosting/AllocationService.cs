@@ -18,7 +18,7 @@ public sealed class AllocationService : IAgentService
     private readonly TeardownQueue _teardown;
     private readonly AgentLog _log;
     private readonly TimeProvider _time;
-    private readonly Lock _release = new();
+    private readonly AttachmentRelease _releases;
 
     /// <summary>A service over the agent's state.</summary>
     public AllocationService(AllocationStore store, IpCooldown cooldown, TeardownQueue teardown, AgentLog log, TimeProvider? time = null)
@@ -28,6 +28,7 @@ public sealed class AllocationService : IAgentService
         _teardown = teardown;
         _log = log;
         _time = time ?? TimeProvider.System;
+        _releases = new AttachmentRelease(store, cooldown, teardown, log);
     }
 
     /// <summary>
@@ -55,7 +56,7 @@ public sealed class AllocationService : IAgentService
         if (_store.TryGet(key, out var existing))
             return ValueTask.FromResult<AgentReply>(new AllocatedReply { Allocation = existing.Allocation });
         if (AllocateNew is { } allocate)
-            return allocate(request, cancellationToken);
+            return Logged(request, allocate(request, cancellationToken));
         return ValueTask.FromResult<AgentReply>(new ErrorReply
         {
             Code = AgentErrorCode.TryAgainLater,
@@ -81,6 +82,18 @@ public sealed class AllocationService : IAgentService
         }
         return ValueTask.FromResult<AgentReply>(new DoneReply());
     }
+
+    // One line per new allocation, with the pod it is for (issue 11 §2: an operator greps a pod's name).
+    private async ValueTask<AgentReply> Logged(AllocateRequest request, ValueTask<AgentReply> allocating)
+    {
+        var reply = await allocating;
+        if (reply is AllocatedReply { Allocation: { } a })
+            _log.Info("allocation.granted", $"{a.Mode.ToString().ToLowerInvariant()} {a.Address} on {a.EniId} for {PodName(request.Pod)} ({request.ContainerId[..Math.Min(12, request.ContainerId.Length)]})",
+                ("pod", PodName(request.Pod)), ("podUid", request.Pod?.Uid), ("container", request.ContainerId), ("eni", a.EniId), ("ip", a.Ip));
+        return reply;
+    }
+
+    private static string PodName(PodIdentity? pod) => pod is null ? "-" : $"{pod.Namespace}/{pod.Name}";
 
     /// <summary>What CNI itself would refuse (spec §Parameters): an empty name, an interface name the kernel cannot have.</summary>
     private static ErrorReply? Invalid(AttachmentKey key)
@@ -179,38 +192,11 @@ public sealed class AllocationService : IAgentService
         });
     }
 
-    /// <summary>
-    /// Releases one attachment in the write-ahead order: the IP's cooldown and the teardown job are
-    /// recorded first, the allocation removed last, so a crash in between leaves the allocation held
-    /// (the runtime retries DEL; teardown executors are idempotent) and never frees an IP early.
-    /// </summary>
+    /// <summary>Releases one attachment in the write-ahead order (<see cref="AttachmentRelease"/>); the pools' refiller looks again.</summary>
     private bool Release(AttachmentKey key)
     {
-        lock (_release)
-        {
-            if (!_store.TryGet(key, out var record))
-                return false;
-            switch (record.Allocation)
-            {
-                case SharedAllocation shared:
-                    _cooldown.Start(shared.Ip, shared.EniId);
-                    _teardown.Enqueue(new TeardownJob
-                    {
-                        Action = TeardownAction.DeleteVeth, Device = shared.HostVeth, EniId = shared.EniId,
-                        NetnsPath = record.NetnsPath, PodIfName = record.IfName,
-                    });
-                    break;
-                case UnderlayAllocation underlay:
-                    _teardown.Enqueue(new TeardownJob
-                    {
-                        Action = TeardownAction.ReturnEni, Device = underlay.HostDevice, EniId = underlay.EniId, Mac = underlay.Mac,
-                        NetnsPath = record.NetnsPath, PodIfName = record.IfName,
-                    });
-                    break;
-            }
-            var released = _store.TryRelease(key, out _);
-            if (released) Released?.Invoke();
-            return released;
-        }
+        var released = _releases.Release(key);
+        if (released) Released?.Invoke();
+        return released;
     }
 }

@@ -37,11 +37,14 @@ public sealed class NodePools : IAsyncDisposable
 
     /// <summary>
     /// Learns the instance from the metadata service and its limits from the cloud, rebuilds the
-    /// pool from the cloud (reconcile, the leaked-ENI sweep), and starts refilling.
+    /// pool from the cloud (reconcile: allocations of pods whose netns is gone released, the
+    /// leaked-ENI sweep), and starts refilling. <paramref name="netnsAlive"/> tells whether a pod's
+    /// netns still exists (<see cref="KernelTeardown.IsNetnsAlive"/> unless a test says).
     /// </summary>
     /// <exception cref="CloudException">The metadata service or the cloud could not say who this instance is.</exception>
     public static async Task<NodePools> StartAsync(ICloudProvider cloud, PoolConfig config, AllocationStore store, IpCooldown cooldown,
-        TeardownQueue teardown, INodeDevices devices, AgentLog log, TimeProvider? time = null, CancellationToken cancellationToken = default)
+        TeardownQueue teardown, INodeDevices devices, AgentLog log, TimeProvider? time = null, CancellationToken cancellationToken = default,
+        Func<string?, bool?>? netnsAlive = null)
     {
         ArgumentNullException.ThrowIfNull(cloud);
         ArgumentNullException.ThrowIfNull(config);
@@ -61,7 +64,11 @@ public sealed class NodePools : IAsyncDisposable
             Interval = TimeSpan.FromSeconds(config.RefillIntervalSeconds),
             ReconcileInterval = TimeSpan.FromSeconds(config.ReconcileIntervalSeconds),
             ParallelAttaches = config.ParallelAttaches,
-        }, log, time);
+        }, log, time)
+        {
+            // A pod whose netns the runtime deleted holds nothing any more: an agent killed mid-ADD leaves such records.
+            ReleaseGoneAttachments = () => new AttachmentRelease(store, cooldown, teardown, log).ReleaseGone(netnsAlive ?? KernelTeardown.IsNetnsAlive).Count,
+        };
         var allocator = new PoolAllocator(pool, refiller, teardown, new PoolAllocatorOptions
         {
             DefaultMode = config.DefaultAllocationMode,

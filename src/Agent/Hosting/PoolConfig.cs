@@ -9,8 +9,11 @@ namespace Fathom.Agent.Hosting;
 /// </summary>
 public sealed record CloudConfig
 {
-    /// <summary>The provider; only <c>aws</c> exists.</summary>
+    /// <summary>The provider: <c>aws</c> (EC2, or the lab through it) or <c>host</c> (NICs already on the node, <see cref="Host"/>).</summary>
     public string Provider { get; set; } = "aws";
+
+    /// <summary>Provider <c>host</c>: which of the node's NICs to pool and how they are addressed.</summary>
+    public Fathom.Cloud.Host.HostNicConfig? Host { get; set; }
 
     /// <summary>The region; null: the instance's own, from the metadata service.</summary>
     public string? Region { get; set; }
@@ -29,8 +32,20 @@ public sealed record CloudConfig
 
     internal void Validate(string source)
     {
-        if (Provider != "aws")
-            throw new AgentConfigException($"{source}: cloud.provider '{Provider}' is not one this agent knows (aws)");
+        if (Provider is not ("aws" or "host"))
+            throw new AgentConfigException($"{source}: cloud.provider '{Provider}' is not one this agent knows (aws, host)");
+        if (Provider == "host")
+        {
+            if (Host is null)
+                throw new AgentConfigException($"{source}: cloud.provider is host but cloud.host is missing: it says which NICs the agent may hand out (names, macs or pattern)");
+            if (Host.Validate() is { } error)
+                throw new AgentConfigException($"{source}: {error}");
+            if (ServiceUrl is not null || ImdsEndpoint is not null || AccessKeyId is not null || Region is not null)
+                throw new AgentConfigException($"{source}: cloud.provider host calls no cloud: region, serviceUrl, imdsEndpoint and the keys do not apply");
+            return;
+        }
+        if (Host is not null)
+            throw new AgentConfigException($"{source}: cloud.host is set but cloud.provider is '{Provider}', not host");
         if (ServiceUrl is not null && !IsHttpUrl(ServiceUrl))
             throw new AgentConfigException($"{source}: cloud.serviceUrl '{ServiceUrl}' is not an absolute http(s) URL");
         if (ImdsEndpoint is not null && !IsHttpUrl(ImdsEndpoint))

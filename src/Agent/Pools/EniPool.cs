@@ -17,6 +17,7 @@ public sealed class PoolEni
         PrimaryIp = eni.PrimaryIp;
         SubnetId = eni.SubnetId;
         SubnetCidr = eni.SubnetCidr;
+        Gateway = eni.Gateway;
         DeviceIndex = eni.DeviceIndex ?? 0;
         AttachmentId = eni.AttachmentId;
         Primary = primary;
@@ -62,8 +63,8 @@ public sealed class PoolEni
     /// <summary>The secondary IPs the cloud assigned to it (canonical text).</summary>
     internal SortedSet<string> SecondaryIps { get; } = new(StringComparer.Ordinal);
 
-    /// <summary>The gateway of its subnet.</summary>
-    public IPAddress Gateway => SubnetInfo.GatewayOf(SubnetCidr);
+    /// <summary>The gateway of its subnet (as the provider gave it: a host NIC's may not be the first host).</summary>
+    public IPAddress Gateway { get; }
 }
 
 /// <summary>
@@ -199,7 +200,8 @@ public sealed class EniPool
         {
             if (!_enis.TryGetValue(eniId, out var eni)) return [];
             var exclusive = IsExclusive(eni);
-            var picked = eni.SecondaryIps.Where(ip => exclusive || IsFree(ip)).Take(count).ToList();
+            var tearingDown = _teardown.PendingPodIps();
+            var picked = eni.SecondaryIps.Where(ip => exclusive || IsFree(ip, tearingDown)).Take(count).ToList();
             foreach (var ip in picked) eni.SecondaryIps.Remove(ip);
             return [.. picked.Select(IPAddress.Parse)];
         }
@@ -224,11 +226,13 @@ public sealed class EniPool
     {
         lock (_gate)
         {
+            var tearingDown = _teardown.PendingPodIps();
             var states = _enis.Values.Where(e => !e.Releasing).OrderBy(e => e.EniId, StringComparer.Ordinal).Select(e =>
             {
                 var exclusive = IsExclusive(e);
                 var used = e.SecondaryIps.Count(ip => _store.TryGetByIp(ip, out _));
-                var cooling = e.SecondaryIps.Count(ip => !_store.TryGetByIp(ip, out _) && _cooldown.IsCooling(ip));
+                // An IP whose pod's rules are still being removed rests as a cooling one does.
+                var cooling = e.SecondaryIps.Count(ip => !_store.TryGetByIp(ip, out _) && (_cooldown.IsCooling(ip) || tearingDown.Contains(ip)));
                 var role = exclusive ? EniRole.Exclusive : e.Primary || e.SecondaryIps.Count > 0 ? EniRole.Hosting : EniRole.Warm;
                 return new EniState(e.EniId, e.Primary, role, e.SecondaryIps.Count, used, cooling);
             }).ToList();
@@ -245,8 +249,9 @@ public sealed class EniPool
     {
         lock (_gate)
         {
+            var tearingDown = _teardown.PendingPodIps();
             var eni = _enis.Values.Where(e => !e.Primary && !e.Releasing && e.HostDevice is not null && !IsExclusive(e)
-                    && e.SecondaryIps.All(IsFree))
+                    && e.SecondaryIps.All(ip => IsFree(ip, tearingDown)))
                 .OrderBy(e => e.SecondaryIps.Count).ThenBy(e => e.DeviceIndex).FirstOrDefault();
             if (eni is null) return null;
             var allocation = new UnderlayAllocation
@@ -264,18 +269,19 @@ public sealed class EniPool
         }
     }
 
-    /// <summary>Takes a free secondary IP (not used, not cooling) for a shared pod and records it; null when none is free.</summary>
+    /// <summary>Takes a free secondary IP (not used, not cooling, not being torn down) for a shared pod and records it; null when none is free.</summary>
     public SharedAllocation? TryTakeIp(AttachmentKey key, PodIdentity? pod, string? netnsPath, string hostVeth)
     {
         lock (_gate)
         {
+            var tearingDown = _teardown.PendingPodIps();
             // Pack: the primary first, then the fullest hosts, so lightly used ENIs can empty again (as the planner packs).
             foreach (var eni in _enis.Values.Where(e => !e.Releasing && (e.Primary || e.SecondaryIps.Count > 0) && !IsExclusive(e)
                              && (e.Primary || e.RoutingInstalled))
                          .OrderByDescending(e => e.Primary).ThenByDescending(e => e.SecondaryIps.Count(ip => _store.TryGetByIp(ip, out _)))
                          .ThenBy(e => e.DeviceIndex))
             {
-                var ip = eni.SecondaryIps.FirstOrDefault(IsFree);
+                var ip = eni.SecondaryIps.FirstOrDefault(a => IsFree(a, tearingDown));
                 if (ip is null) continue;
                 var allocation = new SharedAllocation
                 {
@@ -301,7 +307,11 @@ public sealed class EniPool
         !eni.Primary && (_store.IsEniHeldWhole(eni.EniId)
             || _teardown.Pending().Any(j => j.Job.Action == TeardownAction.ReturnEni && j.Job.EniId == eni.EniId));
 
-    private bool IsFree(string ip) => !_store.TryGetByIp(ip, out _) && !_cooldown.IsCooling(ip);
+    /// <summary>
+    /// Not held, not cooling, and not still being torn down: a teardown job removes its pod's rules by
+    /// IP, so a new pod with that IP before the job ran would lose its own rules to it.
+    /// </summary>
+    private bool IsFree(string ip, HashSet<string> tearingDown) => !_store.TryGetByIp(ip, out _) && !_cooldown.IsCooling(ip) && !tearingDown.Contains(ip);
 
     /// <summary>Finds the ENI's device and, when it hosts IPs, installs its table. A device not there yet is looked for again later.</summary>
     private void PrepareDevice(PoolEni eni)

@@ -67,6 +67,7 @@ public sealed class Refiller : IAsyncDisposable
     private Task? _loop;
     private RefillFailure? _lastFailure;
     private DateTimeOffset _nextReconcile;
+    private volatile bool _reconcileRequested;
 
     /// <summary>A refiller of <paramref name="pool"/>; call <see cref="StartAsync"/>.</summary>
     public Refiller(EniPool pool, ICloudProvider cloud, RefillerOptions options, AgentLog log, TimeProvider? time = null)
@@ -91,12 +92,28 @@ public sealed class Refiller : IAsyncDisposable
     /// <summary>The targets.</summary>
     public PoolTargets Targets => _options.Targets;
 
+    /// <summary>
+    /// Run first in every reconcile: releases the allocations whose pods are gone
+    /// (<see cref="Teardown.AttachmentRelease.ReleaseGone"/>); returns how many. Null: none are looked for.
+    /// </summary>
+    public Func<int>? ReleaseGoneAttachments { get; init; }
+
     /// <summary>Reconciles once (the pool loaded from the cloud, leaks swept), then starts the loop.</summary>
     public async Task StartAsync(CancellationToken cancellationToken = default)
     {
         await ReconcileAsync(cancellationToken).ConfigureAwait(false);
         _nextReconcile = _time.GetUtcNow() + _options.ReconcileInterval;
         _loop = Task.Run(() => RunAsync(_stop.Token), CancellationToken.None);
+    }
+
+    /// <summary>
+    /// Makes the loop reconcile now rather than at its next interval: the node's devices changed under
+    /// the provider (host NICs plugged or unplugged, docs/agent.md "Provider host").
+    /// </summary>
+    public void RequestReconcile()
+    {
+        _reconcileRequested = true;
+        Wake();
     }
 
     /// <summary>Wakes the loop now.</summary>
@@ -121,8 +138,9 @@ public sealed class Refiller : IAsyncDisposable
             var acted = false;
             try
             {
-                if (_time.GetUtcNow() >= _nextReconcile)
+                if (_reconcileRequested || _time.GetUtcNow() >= _nextReconcile)
                 {
+                    _reconcileRequested = false;
                     await ReconcileAsync(cancellationToken).ConfigureAwait(false);
                     _nextReconcile = _time.GetUtcNow() + _options.ReconcileInterval;
                 }
@@ -348,12 +366,16 @@ public sealed class Refiller : IAsyncDisposable
     }
 
     /// <summary>
-    /// Rebuilds the pool from the cloud (an ENI attached but unknown joins it, one gone leaves it),
-    /// then sweeps leaked ENIs: detached ENIs tagged for this cluster, this node's at once (unless
+    /// Releases what pods that are gone still hold (<see cref="ReleaseGoneAttachments"/>), rebuilds
+    /// the pool from the cloud (an ENI attached but unknown joins it, one gone leaves it), then sweeps
+    /// leaked ENIs: detached ENIs tagged for this cluster, this node's at once (unless
     /// being attached now), other nodes' once older than <see cref="RefillerOptions.LeakGrace"/>.
     /// </summary>
     public async Task ReconcileAsync(CancellationToken cancellationToken = default)
     {
+        // First, and without the cloud (which may be throttling): what pods that are gone still hold.
+        if (ReleaseGoneAttachments?.Invoke() > 0)
+            _pool.Notify();
         var attached = await _cloud.DescribeEnisAsync(EniQuery.ByInstance(_pool.Self.InstanceId), cancellationToken).ConfigureAwait(false);
         HashSet<string> inFlight;
         lock (_gate) inFlight = [.. _inFlight];

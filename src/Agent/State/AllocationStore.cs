@@ -42,6 +42,13 @@ public sealed class AllocationStore
         return store;
     }
 
+    /// <summary>
+    /// Held by whoever releases an attachment (a DEL, GC, reconcile): the check, the records written
+    /// ahead of the removal and the removal are one step, so two releasers of one attachment never
+    /// both queue its teardown (a second ReturnEni could pull the ENI out of its next pod).
+    /// </summary>
+    internal Lock ReleaseGate { get; } = new();
+
     /// <summary>How many allocations are recorded.</summary>
     public int Count
     {

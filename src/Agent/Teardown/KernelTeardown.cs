@@ -17,7 +17,8 @@ namespace Fathom.Agent.Teardown;
 /// deleted, the ENI found by MAC in the pod's netns (renamed there, moved back under its host name,
 /// left down), or, when that netns is gone, on the node already (the kernel returns a physical NIC
 /// from a dying netns, default_device_exit in net/core/dev.c, under its pod name: renamed through
-/// a transit netns) or gone with it (a virtual device).</item>
+/// a transit netns) or gone with it (a virtual device, such as the lab's veths: the job then fails
+/// and is retried until the device is plugged back, so the ENI is never warm without a device).</item>
 /// <item><see cref="TeardownAction.DeleteVeth"/>: <see cref="SharedWiring.Remove"/> — the pod's two
 /// rules and its veth.</item>
 /// </list>
@@ -54,7 +55,7 @@ public sealed class KernelTeardown : IDisposable
                 ReturnEni(job.Device, PhysicalAddress.Parse(mac.Replace(':', '-').ToUpperInvariant()), job.NetnsPath);
                 break;
             case TeardownAction.DeleteVeth:
-                RemoveShared(job.Device, podIp: null, table: null);
+                RemoveShared(job.Device, job.PodIp is { } ip ? IPAddress.Parse(ip) : null, job.RouteTable);
                 break;
             default:
                 throw new InvalidOperationException($"teardown job {job.Sequence}: unknown action {job.Action}");
@@ -62,11 +63,23 @@ public sealed class KernelTeardown : IDisposable
         return Task.CompletedTask;
     }
 
-    /// <summary>Gives the ENI <paramref name="mac"/> back to the node as <paramref name="hostDevice"/>, from the pod at <paramref name="netnsPath"/> if it still exists.</summary>
+    /// <summary>
+    /// Gives the ENI <paramref name="mac"/> back to the node as <paramref name="hostDevice"/>, from the
+    /// pod at <paramref name="netnsPath"/> if it still exists. Done only once the device is on the
+    /// node under that name: a virtual device that died with its pod's netns (the lab's ENIs are
+    /// veths; the lab, like a hypervisor, plugs one back) is waited for — the job fails and is
+    /// retried — since until it is back the ENI is not warm, and one handed out without its device
+    /// would fail the next pod's ADD (code 100).
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The device is not back on the node yet.</exception>
     public void ReturnEni(string hostDevice, PhysicalAddress mac, string? netnsPath)
     {
-        using var pod = TryOpenPod(netnsPath);
-        UnderlayEni.Instance.Return(_node, pod, hostDevice, mac);
+        using (var pod = TryOpenPod(netnsPath))
+            UnderlayEni.Instance.Return(_node, pod, hostDevice, mac);
+        using var host = NetlinkHandle.OpenIn(_node);
+        if (!host.TryGetLink(hostDevice, out var back) || back.Mac is null || !back.Mac.Equals(mac))
+            throw new InvalidOperationException(
+                $"ENI {hostDevice} ({mac}) is not back on the node yet: it went with its pod's netns; the job is retried until the device is plugged back");
     }
 
     /// <summary>
@@ -133,6 +146,20 @@ public sealed class KernelTeardown : IDisposable
             return null;
         return host.ListRoutes(AddressFamily.InterNetwork)
             .FirstOrDefault(r => r.OutputIndex == veth.Index && r.Destination is { PrefixLength: 32 })?.Destination?.Address;
+    }
+
+    /// <summary>
+    /// Whether the pod's netns at <paramref name="netnsPath"/> still exists: false when its path is
+    /// gone or has nothing mounted (the runtime deleted it: the pod is gone), null when the agent
+    /// cannot tell — no path, or a folder it does not see (a container without the runtime's netns
+    /// directory mounted must never take every pod for gone).
+    /// </summary>
+    public static bool? IsNetnsAlive(string? netnsPath)
+    {
+        if (string.IsNullOrEmpty(netnsPath) || Path.GetDirectoryName(netnsPath) is not { } folder || !Directory.Exists(folder))
+            return null;
+        using var pod = TryOpenPod(netnsPath);
+        return pod is not null;
     }
 
     // The pod's netns, or null when it is gone (its path removed, or a file with nothing mounted).

@@ -56,6 +56,16 @@ public sealed record TeardownJob
     /// <summary>The device's name inside the pod (CNI_IFNAME).</summary>
     public string? PodIfName { get; init; }
 
+    /// <summary>
+    /// A shared pod's IP: its rules (<c>to IP</c>, <c>from IP</c>) are removed by it, also after a
+    /// restart when the veth and its host route are already gone. The IP is not handed out again
+    /// while the job is pending. Null in jobs of older agents (then read from the kernel).
+    /// </summary>
+    public string? PodIp { get; init; }
+
+    /// <summary>A shared pod's routing table (its ENI's), with <see cref="PodIp"/>.</summary>
+    public int? RouteTable { get; init; }
+
     /// <summary>When the job was recorded.</summary>
     public DateTimeOffset EnqueuedAt { get; init; }
 }

@@ -59,6 +59,13 @@ public sealed class TeardownQueue : IAsyncDisposable
             return [.. _jobs.Values.Select(p => new TeardownJobStatus(p.Job, p.Attempts, p.LastError, p.NotBefore))];
     }
 
+    /// <summary>The shared pods' IPs whose teardown (rules, veth) is not yet done: not to be handed out again before it is.</summary>
+    public HashSet<string> PendingPodIps()
+    {
+        lock (_gate)
+            return [.. _jobs.Values.Select(p => p.Job.PodIp).OfType<string>()];
+    }
+
     /// <summary>Whether a job that gives back <paramref name="device"/> is not yet done.</summary>
     public bool IsPending(string device)
     {

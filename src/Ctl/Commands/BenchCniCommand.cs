@@ -7,25 +7,30 @@ using Fathom.Netlink;
 namespace Fathom.Ctl;
 
 /// <summary>
-/// <c>fathomctl bench cni [--cycles N] [--plugin PATH] [--reference PATH]</c>: full ADD+DEL
-/// cycles of the <c>fathom</c> plugin (underlay mode) and of the reference <c>host-device</c>
-/// plugin, same static IPAM, same machine, interleaved cycle by cycle; and process start
-/// (VERSION) of both (issue 3 §5; docs/benchmarks.md, section CNI).
+/// <c>fathomctl bench cni [--cycles N] [--plugin PATH] [--reference PATH] [--agent-cycles N] [--concurrency N]
+/// [--rounds N] [--allocations N] [--attach-latency MS] [--lab-prefix P] [--no-agent-modes] [--json FILE]</c>:
+/// first the named device — full ADD+DEL cycles of the <c>fathom</c> plugin (underlay mode, a named
+/// device) and of the reference <c>host-device</c> plugin, same static IPAM, interleaved cycle by
+/// cycle, and process start (VERSION) of both (issue 3 §5); then the agent modes in a lab of the
+/// bench's own (issue 9 §10, <see cref="BenchCniAgentModes"/>). docs/benchmarks.md, section CNI.
 /// </summary>
 /// <remarks>
 /// Each plugin runs as a runtime runs it: a new process with the CNI_* environment and the
 /// config on stdin. The processes are started from a thread inside a temporary "host"
 /// namespace (a forked child inherits the namespace of the thread that forks), so nothing
 /// touches the root namespace and no <c>ip netns exec</c> or <c>nsenter</c> is timed. Each
-/// plugin has its own veth end to hand out and its own temporary pod namespace; all three
-/// namespaces are deleted at the end, also on failure or Ctrl-C.
+/// plugin has its own veth end to hand out and its own temporary pod namespace; all of them,
+/// and the lab, are deleted at the end, also on failure or Ctrl-C.
 /// </remarks>
 internal static class BenchCniCommand
 {
-    private const string ReferenceDir = "/usr/lib/cni";
+    private const string ReferenceDir = BenchCniExec.ReferenceDir;
     private const string SpecVersion = "1.0.0"; // the newest version Debian's host-device (1.1.1) speaks
     private const int WarmupCycles = 5;
     private const int VersionRuns = 200;
+
+    /// <summary>The lab the agent modes bring up and take down when no --lab-prefix is given.</summary>
+    internal const string DefaultLabPrefix = "fcnibench";
 
     private sealed record Contender(string Name, string Plugin, string Type, string Device, string PodNetns, string DataDir)
     {
@@ -41,7 +46,7 @@ internal static class BenchCniCommand
             """);
     }
 
-    internal static readonly Option<int> Cycles = NumberOptions.Count("--cycles", "How many measured ADD+DEL cycles per plugin.", 200);
+    internal static readonly Option<int> Cycles = NumberOptions.Count("--cycles", "How many measured ADD+DEL cycles per plugin with a named device (fathom against host-device).", 50);
 
     internal static readonly Option<string> Plugin = new("--plugin")
     {
@@ -51,17 +56,43 @@ internal static class BenchCniCommand
 
     internal static readonly Option<string> Reference = new("--reference")
     {
-        Description = $"The reference plugin to compare with (default: {ReferenceDir}/host-device).",
+        Description = $"The reference plugin to compare with (default: {ReferenceDir}/host-device); bridge and host-local are taken from its folder.",
         HelpName = "PATH",
+    };
+
+    internal static readonly Option<int> AgentCycles = NumberOptions.Count("--agent-cycles", "How many sequential ADD+DEL cycles of each agent mode (and of bridge+host-local, and bare moves).", 30);
+
+    internal static readonly Option<int> Concurrency = NumberOptions.Count("--concurrency", "How many ADDs (and bare moves) at once in the concurrent rounds.", 32);
+
+    internal static readonly Option<int> Rounds = NumberOptions.Count("--rounds", "How many concurrent rounds.", 2);
+
+    internal static readonly Option<int> Allocations = NumberOptions.Count("--allocations", "How many allocations the memory node's agent holds when its VmRSS is read (at most 735 on an m5.24xlarge).", 700);
+
+    internal static readonly Option<int> AttachLatency = NumberOptions.Integer("--attach-latency", "The lab's AttachNetworkInterface latency in ms (the cold pool's first pod waits for it).", 500);
+
+    internal static readonly Option<string> LabPrefix = new("--lab-prefix")
+    {
+        Description = $"The prefix of the lab the agent modes bring up and take down (default: {DefaultLabPrefix}); it must not exist.",
+        HelpName = "P",
+        DefaultValueFactory = _ => DefaultLabPrefix,
+    };
+
+    internal static readonly Option<bool> NoAgentModes = new("--no-agent-modes") { Description = "Only the named-device comparison with host-device: no lab, no agent." };
+
+    internal static readonly Option<string> Json = new("--json")
+    {
+        Description = "Also write every figure (median, p99 of its samples) and every target (name, value, limit, met) to FILE as JSON.",
+        HelpName = "FILE",
     };
 
     public static Command Create()
     {
-        var command = new Command("cni", "Full ADD+DEL cycles of fathom (underlay) and of the reference host-device plugin, interleaved, and their process start (VERSION).")
+        var command = new Command("cni", "fathom against the reference plugins: a named device against host-device, interleaved, and process start (VERSION); " +
+                                         "then the agent modes (underlay, shared) in a lab of its own against bare netns moves and bridge+host-local, with their targets.")
         {
-            Cycles, Plugin, Reference,
+            Cycles, Plugin, Reference, AgentCycles, Concurrency, Rounds, Allocations, AttachLatency, LabPrefix, NoAgentModes, Json,
         };
-        command.SetAction(parse => Run(parse.GetValue(Cycles), PluginPath(parse), ReferencePath(parse)));
+        command.SetAction(parse => Run(parse.GetValue(Cycles), PluginPath(parse), ReferencePath(parse), AgentOptions(parse), parse.GetValue(Json)));
         return command;
     }
 
@@ -71,7 +102,18 @@ internal static class BenchCniCommand
     internal static string ReferencePath(ParseResult parse) =>
         Path.GetFullPath(parse.GetValue(Reference) ?? Path.Combine(ReferenceDir, "host-device"));
 
-    private static int Run(int cycles, string plugin, string reference)
+    /// <summary>The agent modes' options, or null with --no-agent-modes.</summary>
+    internal static BenchCniAgentOptions? AgentOptions(ParseResult parse)
+    {
+        if (parse.GetValue(NoAgentModes)) return null;
+        var allocations = parse.GetValue(Allocations);
+        if (allocations > 735) throw new UsageException($"--allocations: {allocations} is more than an m5.24xlarge holds (15 ENIs × 49 secondary IPs = 735)");
+        if (parse.GetValue(AttachLatency) is < 0 or > 60_000) throw new UsageException("--attach-latency wants milliseconds, 0..60000");
+        return new BenchCniAgentOptions(parse.GetValue(AgentCycles), parse.GetValue(Concurrency), parse.GetValue(Rounds), allocations,
+            parse.GetValue(AttachLatency), parse.GetRequiredValue(LabPrefix));
+    }
+
+    private static int Run(int cycles, string plugin, string reference, BenchCniAgentOptions? agentModes, string? json)
     {
         if (!Environment.IsPrivilegedProcess)
             throw new InvalidOperationException("needs root: it creates namespaces and veth pairs and runs plugins in them (sudo fathomctl bench cni)");
@@ -79,7 +121,14 @@ internal static class BenchCniCommand
             throw new InvalidOperationException($"fathom plugin not found at {plugin}: run ./build.sh, or pass --plugin PATH");
         if (!File.Exists(reference))
             throw new InvalidOperationException($"reference plugin not found at {reference}: install containernetworking-plugins (scripts/prereqs.sh)");
+        var bridge = Path.Combine(Path.GetDirectoryName(reference)!, "bridge");
+        if (agentModes is not null) RequireAgentModes(agentModes, bridge);
         using var scratch = new BenchScratch();
+        var results = new BenchCniResults();
+        results.Note("started", DateTimeOffset.UtcNow.ToString("O", CultureInfo.InvariantCulture));
+        results.Note("kernel", File.ReadAllText("/proc/sys/kernel/osrelease").Trim());
+        results.Note("cpus", Environment.ProcessorCount);
+        results.Note("loadAverageAtStart", File.ReadAllText("/proc/loadavg").Trim());
         // fathom's attachment records (written and fsynced on every ADD, as in production) go to a
         // scratch folder on the same disk, removed afterwards.
         var records = scratch.CreateDirectory("-records");
@@ -110,16 +159,56 @@ internal static class BenchCniCommand
                 // which then fails: the interrupt, not a failure of the plugin.
             }
         });
-        if (!scratch.Interrupted)
+        if (scratch.Interrupted)
         {
-            Report(fathom, hostDevice);
-            return 0;
+            // Ctrl-C: report what was measured, as bench netlink does, rather than throw it away.
+            var measured = Math.Min(fathom.Cycle.Count, hostDevice.Cycle.Count);
+            Console.Error.WriteLine($"fathomctl bench cni: interrupted after {measured} of {cycles} cycles and {Math.Min(fathom.Version.Count, hostDevice.Version.Count)} of {VersionRuns} VERSION runs");
+            if (fathom.Cycle.Count > 0 && hostDevice.Cycle.Count > 0) Report(fathom, hostDevice, results);
+            if (json is not null) results.WriteJson(json);
+            return 130;
         }
-        // Ctrl-C: report what was measured, as bench netlink does, rather than throw it away.
-        var measured = Math.Min(fathom.Cycle.Count, hostDevice.Cycle.Count);
-        Console.Error.WriteLine($"fathomctl bench cni: interrupted after {measured} of {cycles} cycles and {Math.Min(fathom.Version.Count, hostDevice.Version.Count)} of {VersionRuns} VERSION runs");
-        if (fathom.Cycle.Count > 0 && hostDevice.Cycle.Count > 0) Report(fathom, hostDevice);
+        Report(fathom, hostDevice, results);
+        if (agentModes is not null) RunAgentModes(agentModes, cycles, plugin, bridge, host, scratch, results);
+        if (json is not null) results.WriteJson(json);
+        if (!scratch.Interrupted) return 0;
+        Console.Error.WriteLine("fathomctl bench cni: interrupted in the agent modes; the lab is down");
         return 130;
+    }
+
+    /// <summary>What the agent modes need, checked before anything is made; each miss says where it looked.</summary>
+    private static void RequireAgentModes(BenchCniAgentOptions agentModes, string bridge)
+    {
+        foreach (var needed in new[] { bridge, Path.Combine(ReferenceDir, "host-local") })
+            if (!File.Exists(needed))
+                throw new InvalidOperationException($"reference plugin not found at {needed}: install containernetworking-plugins (scripts/prereqs.sh)");
+        Fathom.Lab.Control.AgentCommand.Resolve();
+        if (!Fathom.Lab.LabLayout.IsValidPrefix(agentModes.LabPrefix))
+            throw new UsageException($"--lab-prefix: '{agentModes.LabPrefix}' is not a lab prefix (1-16 chars of [a-z0-9], starting with a letter; not fathom or ftest)");
+    }
+
+    /// <summary>The agent modes in their own lab, then their targets and table; an interrupt keeps what was measured.</summary>
+    private static void RunAgentModes(BenchCniAgentOptions agentModes, int cycles, string plugin, string bridge, NetnsHandle host,
+        BenchScratch scratch, BenchCniResults results)
+    {
+        var modes = new BenchCniAgentModes(agentModes, plugin, bridge, scratch, results);
+        try
+        {
+            modes.Run(host);
+        }
+        catch (Exception) when (scratch.InterruptedJustNow())
+        {
+            // As in the named-device part: the interrupt, not a failure — Ctrl-C reaches the
+            // plugins and the agents too (one process group), so whatever was running fails.
+        }
+        modes.Targets();
+        results.Note("options", new System.Text.Json.Nodes.JsonObject
+        {
+            ["cycles"] = cycles, ["agentCycles"] = agentModes.Cycles, ["concurrency"] = agentModes.Concurrency,
+            ["rounds"] = agentModes.Rounds, ["allocations"] = agentModes.Allocations, ["attachLatencyMs"] = agentModes.AttachLatencyMs,
+        });
+        results.Note("loadAverageAtEnd", File.ReadAllText("/proc/loadavg").Trim());
+        results.Print(Console.Out);
     }
 
     /// <summary>Warm-up, then the measured cycles, then the VERSION runs; stops early on Ctrl-C, keeping what it measured.</summary>
@@ -157,47 +246,18 @@ internal static class BenchCniCommand
         c.Cycle.Add(add + del);
     }
 
-    /// <summary>Runs the plugin once as a runtime does and returns the wall time from start to exit, in ms.</summary>
-    private static double Exec(Contender c, string command, byte[] config)
-    {
-        var psi = new ProcessStartInfo(c.Plugin)
-        {
-            RedirectStandardInput = true,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        psi.Environment["CNI_COMMAND"] = command;
-        psi.Environment["CNI_CONTAINERID"] = "fathom-bench";
-        psi.Environment["CNI_NETNS"] = Path.Combine(Netns.RunDirectory, c.PodNetns);
-        psi.Environment["CNI_IFNAME"] = "eth0";
-        psi.Environment["CNI_PATH"] = ReferenceDir; // the static IPAM plugin, the same for both
-        var clock = Stopwatch.StartNew();
-        using var process = Process.Start(psi) ?? throw new InvalidOperationException($"cannot start {c.Plugin}");
-        // Once read, the pipes are ours to close (Process.Dispose leaves streams the caller took):
-        // without this every run leaks two descriptors.
-        using var stdoutPipe = process.StandardOutput;
-        using var stderrPipe = process.StandardError;
-        var stderr = stderrPipe.ReadToEndAsync();
-        try
-        {
-            process.StandardInput.BaseStream.Write(config);
-            process.StandardInput.Close();
-        }
-        catch (IOException)
-        {
-            // A plugin may exit without reading stdin (VERSION needs none): not a failure.
-        }
-        var stdout = stdoutPipe.ReadToEnd();
-        process.WaitForExit();
-        var elapsed = clock.Elapsed.TotalMilliseconds;
-        if (process.ExitCode != 0)
-            throw new InvalidOperationException($"{c.Name} {command} failed (exit {process.ExitCode}): {stdout.Trim()} {stderr.Result.Trim()}");
-        return elapsed;
-    }
+    private static double Exec(Contender c, string command, byte[] config) =>
+        BenchCniExec.Run(c.Plugin, c.Name, command, "fathom-bench", Path.Combine(Netns.RunDirectory, c.PodNetns), config);
 
-    private static void Report(Contender fathom, Contender reference)
+    private static void Report(Contender fathom, Contender reference, BenchCniResults results)
     {
+        foreach (var (c, prefix) in new[] { (fathom, "named device: fathom"), (reference, "named device: host-device") })
+        {
+            results.Figure(prefix + " ADD").AddRange(c.Add);
+            results.Figure(prefix + " DEL").AddRange(c.Del);
+            results.Figure(prefix + " ADD+DEL").AddRange(c.Cycle);
+            results.Figure(prefix + " VERSION").AddRange(c.Version);
+        }
         Console.WriteLine();
         Console.WriteLine($"{"",-10}{"fathom median",15}{"p99",9}{"host-device median",21}{"p99",9}{"ratio (median)",17}");
         Row("ADD", fathom.Add, reference.Add);
@@ -210,6 +270,8 @@ internal static class BenchCniCommand
         var startRatio = BenchScratch.Percentile(fathom.Version, 0.50) / BenchScratch.Percentile(reference.Version, 0.50);
         Console.WriteLine();
         Console.WriteLine($"target: ADD+DEL cycle ≤ 1/4 of host-device: ratio {F(cycleRatio)} → {Verdict(cycleRatio, cycleRatio <= 0.25)}");
+        results.AtMost("named device: ADD+DEL <= 0.25 x host-device", cycleRatio, 0.25, "ratio", "median of fathom's cycle / host-device's");
+        results.AtMost("named device: VERSION <= 1 x host-device", startRatio, 1, "ratio", "median of fathom's VERSION / host-device's");
         Console.WriteLine($"target: faster start (VERSION) than host-device: ratio {F(startRatio)} → {Verdict(startRatio, startRatio < 1)}");
     }
 

@@ -5,7 +5,7 @@ using Fathom.Lab.Control;
 
 namespace Fathom.Ctl;
 
-/// <summary><c>fathomctl lab up|down|status|env|attach|pod|serve</c>: the emulated VPC (docs/lab.md).</summary>
+/// <summary><c>fathomctl lab up|down|status|env|attach|pod|sandbox|serve</c>: the emulated VPC (docs/lab.md).</summary>
 internal static class LabCommands
 {
     internal static readonly Option<bool> Json = new("--json") { Description = "Print the status as JSON (every field of docs/lab.md's status table)." };
@@ -44,6 +44,7 @@ internal static class LabCommands
         AsyncAction(new Command("attach", "Create an ENI and attach it to a node (CreateNetworkInterface + AttachNetworkInterface); prints ENI, MAC, IP and device.") { AttachNode, SubnetId, SecondaryIps },
             parse => AttachAsync(parse.GetRequiredValue(AttachNode), parse.GetValue(SubnetId), parse.GetValue(SecondaryIps))),
         LabPodCommands.Create(),
+        LabSandboxCommands.Create(),
         AsyncAction(new Command("serve", "The lab's server process, started by 'lab up'; refuses to run otherwise.") { Prefix },
             parse => LabServer.RunAsync(new LabLayout(parse.GetRequiredValue(Prefix)))),
     };

@@ -8,7 +8,7 @@ namespace Fathom.Ctl;
 
 /// <summary>
 /// <c>fathomctl lab up [--nodes N] [--instance-type T] [--subnets N] [--imds-delay MS] [--faults SPEC]
-/// [--attach-latency MS] [--throttle-rate R] [--error-rate R] [--no-agents] [--datastore embedded|etcd]</c>: builds the lab, or says it is up.
+/// [--attach-latency MS] [--throttle-rate R] [--error-rate R] [--no-agents] [--runtime none|containerd] [--datastore embedded|etcd]</c>: builds the lab, or says it is up.
 /// </summary>
 internal static class LabUpCommand
 {
@@ -40,6 +40,14 @@ internal static class LabUpCommand
         Description = "Run no fathom-agent in the nodes (by default the lab server runs and supervises one per node, as systemd would).",
     };
 
+    internal static readonly Option<string> Runtime = new("--runtime")
+    {
+        Description = "The container runtime each node runs: none (pods come from 'lab pod add'), or containerd (Debian's, its CRI " +
+                      "plugin running the installed fathom plugin; 'lab sandbox run' drives it as the kubelet does).",
+        HelpName = "none|containerd",
+        DefaultValueFactory = _ => "none",
+    };
+
     internal static readonly Option<string> Datastore = CreateDatastore();
 
     private static Option<string> CreateDatastore()
@@ -59,7 +67,7 @@ internal static class LabUpCommand
     {
         var command = new Command("up", "Build the lab: a VPC, its subnets and instances in network namespaces, and the server of its EC2 API, IMDS and DHCP. A lab that is already up is left as it is.")
         {
-            Nodes, InstanceType, Subnets, ImdsDelay, Faults, AttachLatency, ThrottleRate, ErrorRate, NoAgents, Datastore,
+            Nodes, InstanceType, Subnets, ImdsDelay, Faults, AttachLatency, ThrottleRate, ErrorRate, NoAgents, Runtime, Datastore,
         };
         command.SetAction(parse => Run(OptionsFrom(parse)));
         return command;
@@ -74,6 +82,7 @@ internal static class LabUpCommand
         ImdsDelayMs = parse.GetValue(ImdsDelay),
         Faults = FoldFaultFlags(parse.GetValue(Faults), parse.GetValue(AttachLatency), parse.GetValue(ThrottleRate), parse.GetValue(ErrorRate)),
         Agents = !parse.GetValue(NoAgents),
+        Runtime = parse.GetValue(Runtime) is { } runtime && runtime != "none" ? runtime : null,
         Datastore = parse.GetValue(Datastore) ?? "embedded",
     };
 
@@ -130,5 +139,5 @@ internal static class LabUpCommand
     }
 
     private static string Describe(LabOptions o) =>
-        $"{o.Nodes} × {o.InstanceType}, {o.Subnets} subnet(s), IMDS delay {o.ImdsDelayMs} ms{(o.Faults is null ? "" : ", faults " + o.Faults)}{(o.Agents ? "" : ", no agents")}, datastore {o.Datastore}";
+        $"{o.Nodes} × {o.InstanceType}, {o.Subnets} subnet(s), IMDS delay {o.ImdsDelayMs} ms{(o.Faults is null ? "" : ", faults " + o.Faults)}{(o.Agents ? "" : ", no agents")}{(o.Runtime is null ? "" : ", runtime " + o.Runtime)}, datastore {o.Datastore}";
 }

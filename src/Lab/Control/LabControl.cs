@@ -149,6 +149,10 @@ public static class LabControl
             if (!servers.Contains(pid)) removed.Add($"process {pid}");
         }
 
+        // 1b. The nodes' containerd (lab up --runtime containerd, or a test's): its sandboxes live in
+        //    netns and cgroups of their own, which step 2 would not find.
+        removed.AddRange(LabContainerd.StopAll(layout, state));
+
         // 2. Processes left inside the lab's namespaces (dhclient, iperf3, agents) keep a
         //    namespace alive after its name is gone: kill them, by netns inode.
         var namespaces = Netns.List().Where(layout.Owns).ToList();

@@ -32,6 +32,7 @@ public static class LabServer
         using var stopWatching = new CancellationTokenSource();
         Thread? watcher = null;
         NodeAgentSupervisor? agents = null;
+        ContainerdSupervisor? runtime = null;
         var stateGate = new Lock();
         try
         {
@@ -75,6 +76,8 @@ public static class LabServer
                         LabStateStore.Save(layout, state);
                     }
                 }, cancellationToken);
+            if (state.Options.Runtime == LabContainerd.Runtime)
+                runtime = ContainerdSupervisor.Start(layout, state, CniPods.ResolvePlugin(), Log);
             lock (stateGate)
             {
                 state = state with { Phase = LabPhase.Ready };
@@ -94,7 +97,9 @@ public static class LabServer
         }
         finally
         {
-            // The agents first: they are the cloud's clients, and must not be restarted while the lab goes.
+            // The runtime first (its sandboxes go without a DEL: the lab goes with them), then the
+            // agents: they are the cloud's clients, and must not be restarted while the lab goes.
+            if (runtime is not null) await runtime.DisposeAsync();
             if (agents is not null) await agents.DisposeAsync();
             stopWatching.Cancel();
             watcher?.Join(TimeSpan.FromSeconds(2));

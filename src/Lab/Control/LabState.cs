@@ -30,6 +30,12 @@ public sealed record LabOptions
     public bool Agents { get; set; } = true;
 
     /// <summary>
+    /// The container runtime every node runs (<c>lab up --runtime containerd</c>, issue 11 §1), or
+    /// null for none: then pods are made by <c>lab pod add</c>, which runs the plugin itself.
+    /// </summary>
+    public string? Runtime { get; set; }
+
+    /// <summary>
     /// Where the agents' host-gw and overlay leases live (issue 10): <c>embedded</c>, a directory of
     /// the lab's state shared by every agent, or <c>etcd</c>, a 3-member cluster run in the VPC netns.
     /// </summary>
@@ -49,6 +55,10 @@ public sealed record LabOptions
             try { Ec2.FaultPlan.Parse(Faults); }
             catch (FormatException e) { throw new ArgumentException($"--faults: {e.Message}", e); }
         }
+        if (Runtime is not null && Runtime != LabContainerd.Runtime)
+            throw new ArgumentException($"--runtime: unknown '{Runtime}' (known: none, {LabContainerd.Runtime})");
+        if (Runtime is not null && !Agents)
+            throw new ArgumentException($"--runtime {Runtime} runs the fathom plugin, which needs the nodes' agents: drop --no-agents");
     }
 }
 

@@ -135,6 +135,7 @@ public sealed partial class Ec2Api
             SecondaryPrivateIps = secondaries,
             SecondaryPrivateIpCount = q.GetInt("SecondaryPrivateIpAddressCount") ?? 0,
             Tags = tags,
+            ClientToken = q.Get("ClientToken") is { Length: > 0 } token ? token : null,
         }, cancellationToken).ConfigureAwait(false);
         var groupNames = GroupNames();
         return w =>

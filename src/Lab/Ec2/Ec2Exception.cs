@@ -53,6 +53,7 @@ public static class Ec2ErrorCodes
     public const string InvalidId = "InvalidID";
     public const string MissingParameter = "MissingParameter";
     public const string IncorrectState = "IncorrectState";
+    public const string IdempotentParameterMismatch = "IdempotentParameterMismatch";
     public const string OperationNotPermitted = "OperationNotPermitted";
     public const string InvalidAction = "InvalidAction";
     public const string AuthFailure = "AuthFailure";

@@ -202,4 +202,10 @@ public sealed class CreateNetworkInterfaceSpec
 
     /// <summary>Tags applied at creation.</summary>
     public IReadOnlyDictionary<string, string> Tags { get; init; } = new Dictionary<string, string>();
+
+    /// <summary>
+    /// EC2's ClientToken: a create repeated with the same token (a client retrying after a
+    /// time-out) returns the ENI the first one made instead of a second one.
+    /// </summary>
+    public string? ClientToken { get; init; }
 }

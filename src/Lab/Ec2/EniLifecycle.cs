@@ -29,9 +29,27 @@ internal sealed class EniLifecycle(Ec2Vpc vpc)
         };
     }
 
+    /// <summary>
+    /// Client tokens of the creates served (this server's life): token → the ENI it made and what
+    /// was asked. EC2 keeps them for at least 24 hours; a lab server lives shorter.
+    /// </summary>
+    private readonly Dictionary<string, (string EniId, string Request)> _clientTokens = new(StringComparer.Ordinal);
+
     public Task<NetworkInterface> CreateAsync(CreateNetworkInterfaceSpec spec, CancellationToken cancellationToken) =>
         vpc.MutateAsync(async () =>
         {
+            // Idempotent by ClientToken (EC2 "Ensuring idempotency"): the same request again gets the
+            // first answer; another request with a used token is refused. An ENI deleted since is made anew.
+            var asked = Describe(spec);
+            if (spec.ClientToken is { } token && _clientTokens.TryGetValue(token, out var earlier))
+            {
+                if (earlier.Request != asked)
+                    throw new Ec2Exception(IdempotentParameterMismatch,
+                        $"The client token '{token}' was already used with different parameters.");
+                lock (vpc.Gate)
+                    if (vpc.State.Enis.TryGetValue(earlier.EniId, out var made))
+                        return vpc.ToEni(made);
+            }
             var subnet = vpc.RequireSubnet(spec.SubnetId);
             var groups = spec.SecurityGroupIds.Count == 0 ? [vpc.State.DefaultSecurityGroupId] : vpc.RequireGroups(spec.SecurityGroupIds);
             var addresses = PickAddresses(subnet, spec);
@@ -41,8 +59,15 @@ internal sealed class EniLifecycle(Ec2Vpc vpc)
             eni.Tags = ResourceTags.Merge(spec.Tags, []);
             await Ec2Vpc.Realize(() => vpc.Fabric.EniChangedAsync(eni.Id, Ec2Vpc.ToSnapshot(eni), cancellationToken));
             lock (vpc.Gate) vpc.AddEni(eni);
+            if (spec.ClientToken is { } used) _clientTokens[used] = (eni.Id, asked);
             return vpc.ToEni(eni);
         }, cancellationToken);
+
+    // What a create asks for, to tell a retry from another request under the same token.
+    private static string Describe(CreateNetworkInterfaceSpec spec) => string.Join('|',
+        spec.SubnetId, string.Join(',', spec.SecurityGroupIds), spec.Description, spec.PrivateIp?.ToString(),
+        string.Join(',', spec.SecondaryPrivateIps), spec.SecondaryPrivateIpCount,
+        string.Join(',', spec.Tags.OrderBy(t => t.Key, StringComparer.Ordinal).Select(t => $"{t.Key}={t.Value}")));
 
     /// <summary>A new ENI's addresses, primary first: the requested ones where given, picked ones for the rest.</summary>
     private List<IPAddress> PickAddresses(SubnetRecord subnet, CreateNetworkInterfaceSpec spec)

@@ -78,12 +78,41 @@ public sealed class KernelTeardownTests : IDisposable
     }
 
     [PrivilegedFact("ip")]
-    public void ReturnEni_of_a_device_that_died_with_its_netns_is_done()
+    public void ReturnEni_of_a_device_that_died_with_its_netns_waits_until_it_is_plugged_back()
     {
         PodHoldsTheEni();
         Shell.IpIn(_pod.Name, "link", "del", "eth0");
+        using (var node = Netns.Open(_node.Path))
+        using (var teardown = new KernelTeardown(node))
+        {
+            // Not done while the device is missing: the ENI must not look warm without its device.
+            var e = Assert.Throws<InvalidOperationException>(() => teardown.ExecuteAsync(ReturnJob(null), CancellationToken.None).GetAwaiter().GetResult());
+            Assert.Contains("not back on the node yet", e.Message, StringComparison.Ordinal);
+        }
+        Assert.DoesNotContain(NodeVeth.HostNameForEni(EniMac), NodeLinks());
+        // Plugged back under its name, as the lab (or a hypervisor) does: now the job is done.
+        Shell.IpIn(_node.Name, "link", "add", Eni, "address", EniMac, "type", "veth", "peer", "name", "peer1", "netns", _peer.Name);
         RunTwice(ReturnJob(null));
-        Assert.DoesNotContain(Eni, NodeLinks());
+        Assert.Contains(Eni, NodeLinks());
+    }
+
+    [PrivilegedFact("ip")]
+    public void DeleteVeth_with_the_pods_ip_removes_its_rules_after_the_veth_and_route_went_and_leaves_other_pods_rules()
+    {
+        Shell.IpIn(_node.Name, "rule", "add", "pref", "512", "to", "10.1.0.8/32", "lookup", "main");
+        Shell.IpIn(_node.Name, "rule", "add", "pref", "1536", "from", "10.1.0.8/32", "lookup", "101");
+        // Another pod's rules, even one whose route is gone too: a job that knows its IP removes only its own.
+        Shell.IpIn(_node.Name, "rule", "add", "pref", "512", "to", "10.1.0.9/32", "lookup", "main");
+        Shell.IpIn(_node.Name, "rule", "add", "pref", "1536", "from", "10.1.0.9/32", "lookup", "101");
+        RunTwice(new TeardownJob
+        {
+            Action = TeardownAction.DeleteVeth, Device = "fthkt0000003", NetnsPath = "/run/netns/ftwire-kt-gone", PodIfName = "eth0",
+            PodIp = "10.1.0.8", RouteTable = 101,
+        });
+        var rules = Shell.IpIn(_node.Name, "rule", "show");
+        Assert.DoesNotContain("10.1.0.8", rules);
+        Assert.Contains("from 10.1.0.9 lookup 101", rules);
+        Assert.Contains("to 10.1.0.9 lookup main", rules);
     }
 
     [PrivilegedFact("ip")]

@@ -24,7 +24,7 @@ public sealed class BenchCommandsTests
     {
         var parse = CtlRun.Parse("bench", "cni");
         Assert.Empty(parse.Errors);
-        Assert.Equal(200, parse.GetValue(BenchCniCommand.Cycles));
+        Assert.Equal(50, parse.GetValue(BenchCniCommand.Cycles));
         Assert.Equal(Path.Combine(AppContext.BaseDirectory, "fathom"), BenchCniCommand.PluginPath(parse));
         Assert.Equal("/usr/lib/cni/host-device", BenchCniCommand.ReferencePath(parse));
 

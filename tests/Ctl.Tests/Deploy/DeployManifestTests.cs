@@ -2,6 +2,8 @@ using System.Text;
 using System.Text.Json.Nodes;
 using Fathom.Agent.Hosting;
 using Fathom.Agent.Protocol;
+using YamlDotNet.Core;
+using YamlDotNet.RepresentationModel;
 
 namespace Fathom.Ctl.Tests.Deploy;
 
@@ -14,18 +16,27 @@ public sealed class DeployManifestTests
     private static string Deploy => Path.Combine(Repository.Root, "deploy");
 
     /// <summary>
-    /// The manifest's documents as JSON: YAML parsed by PyYAML (python3-yaml) when it is installed;
-    /// otherwise null, and the structural checks below stand alone.
+    /// The manifest's documents as JSON, parsed by YamlDotNet (a parse error fails the test): plain
+    /// scalars that YAML 1.2's core schema reads as booleans or integers become those, the rest strings.
     /// </summary>
-    private static JsonArray? ParseYaml(string path)
+    private static JsonArray ParseYaml(string path)
     {
-        if (Privileged.FindTool("python3") is not { } python) return null;
-        var result = Shell.Run(python, ["-c",
-            "import json, sys, yaml; print(json.dumps([d for d in yaml.safe_load_all(open(sys.argv[1])) if d is not None]))", path]);
-        if (result.ExitCode != 0 && result.Stderr.Contains("No module named 'yaml'")) return null;
-        Assert.True(result.ExitCode == 0, $"{path} is not valid YAML: {result.Stderr}");
-        return JsonNode.Parse(result.Stdout)!.AsArray();
+        var stream = new YamlStream();
+        using (var reader = new StringReader(File.ReadAllText(path)))
+            stream.Load(reader);
+        return new JsonArray([.. stream.Documents.Where(d => d.RootNode is not YamlScalarNode { Value: null or "" }).Select(d => ToJson(d.RootNode))]);
     }
+
+    private static JsonNode? ToJson(YamlNode node) => node switch
+    {
+        YamlMappingNode map => new JsonObject(map.Children.Select(kv => KeyValuePair.Create(((YamlScalarNode)kv.Key).Value!, ToJson(kv.Value)))),
+        YamlSequenceNode list => new JsonArray([.. list.Children.Select(ToJson)]),
+        YamlScalarNode { Style: ScalarStyle.Plain, Value: "true" or "false" } b => JsonValue.Create(b.Value == "true"),
+        YamlScalarNode { Style: ScalarStyle.Plain, Value: "null" or "~" } => null,
+        YamlScalarNode { Style: ScalarStyle.Plain } n when int.TryParse(n.Value, out var i) => JsonValue.Create(i),
+        YamlScalarNode scalar => JsonValue.Create(scalar.Value),
+        _ => throw new InvalidOperationException($"unexpected YAML node {node.NodeType} at {node.Start}"),
+    };
 
     private static string KubernetesManifest => Path.Combine(Deploy, "kubernetes", "fathom.yaml");
 
@@ -36,15 +47,13 @@ public sealed class DeployManifestTests
         Assert.DoesNotContain('\t', text);
         var kinds = text.Split("\n---\n").Select(d => d.Split('\n').FirstOrDefault(l => l.StartsWith("kind: ", StringComparison.Ordinal))).Where(k => k is not null).ToList();
         Assert.Equal(["kind: ConfigMap", "kind: DaemonSet"], kinds);
-        if (ParseYaml(KubernetesManifest) is { } documents)
-            Assert.Equal(["ConfigMap", "DaemonSet"], documents.Select(d => (string?)d!["kind"]));
+        Assert.Equal(["ConfigMap", "DaemonSet"], ParseYaml(KubernetesManifest).Select(d => (string?)d!["kind"]));
     }
 
     [Fact]
     public void TheDaemonSetRunsTheAgentOnTheHostNetworkWithTheConfigTheAgentAccepts()
     {
         var documents = ParseYaml(KubernetesManifest);
-        if (documents is null) return; // the structural test above still ran
         var configMap = documents.Single(d => (string?)d!["kind"] == "ConfigMap")!;
         var daemonSet = documents.Single(d => (string?)d!["kind"] == "DaemonSet")!;
 
@@ -73,6 +82,9 @@ public sealed class DeployManifestTests
         var plugin = conflist["plugins"]![0]!;
         Assert.Equal("fathom", (string?)plugin["type"]);
         Assert.Equal(config.SocketPath, (string?)plugin["agentSocket"]);
+        // containerd 1.6/1.7's libcni refuses a 1.1.0 result: the conflist says 1.0.0 and offers 1.1.0 to newer runtimes.
+        Assert.Equal("1.0.0", (string?)conflist["cniVersion"]);
+        Assert.Contains("1.1.0", conflist["cniVersions"]!.AsArray().Select(v => (string?)v));
         Assert.Contains("/opt/cni/bin", pod["volumes"]!.AsArray().Select(v => (string?)v!["hostPath"]?["path"]));
         Assert.Contains("/etc/cni/net.d", pod["volumes"]!.AsArray().Select(v => (string?)v!["hostPath"]?["path"]));
     }
@@ -94,5 +106,35 @@ public sealed class DeployManifestTests
         Assert.Equal("0700", unit["StateDirectoryMode"].Single());
         Assert.Equal("0700", unit["RuntimeDirectoryMode"].Single());
         Assert.Equal(["CAP_NET_ADMIN", "CAP_SYS_ADMIN"], unit["CapabilityBoundingSet"].Single().Split(' ').Order());
+    }
+
+    [Fact]
+    public void TheAgentRunsWithPoolsNoApiTokenAndNoMorePrivilegeThanItsCapabilities()
+    {
+        var documents = ParseYaml(KubernetesManifest);
+        var configMap = documents.Single(d => (string?)d!["kind"] == "ConfigMap")!;
+        var config = AgentConfig.Parse(Encoding.UTF8.GetBytes((string)configMap["data"]!["agent.json"]!), "deploy/kubernetes/fathom.yaml agent.json");
+        // With a cloud and pools: an agent without them answers every ADD with code 11.
+        Assert.NotNull(config.Cloud);
+        Assert.Equal("aws", config.Cloud!.Provider);
+        Assert.Null(config.Cloud.ServiceUrl); // the region's own endpoint
+        Assert.Null(config.Cloud.AccessKeyId); // the instance role, never a key in a ConfigMap
+        Assert.False(string.IsNullOrEmpty(config.Pools!.Cluster));
+
+        // No RBAC anywhere: no ServiceAccount token mounted, no Role or binding shipped.
+        var pod = documents.Single(d => (string?)d!["kind"] == "DaemonSet")!["spec"]!["template"]!["spec"]!;
+        Assert.False((bool)pod["automountServiceAccountToken"]!);
+        Assert.DoesNotContain(documents, d => ((string?)d!["kind"])?.Contains("Role", StringComparison.Ordinal) == true);
+        foreach (var container in pod["containers"]!.AsArray().Concat(pod["initContainers"]!.AsArray()))
+            Assert.NotEqual(true, (bool?)container!["securityContext"]?["privileged"]);
+
+        // One image, the one deploy/kubernetes/Containerfile builds, holding both binaries where the manifest runs them.
+        var images = pod["containers"]!.AsArray().Concat(pod["initContainers"]!.AsArray()).Select(c => (string)c!["image"]!).Distinct().ToList();
+        Assert.Equal(["ghcr.io/fathom-cni/fathom:latest"], images);
+        var containerfile = File.ReadAllText(Path.Combine(Deploy, "kubernetes", "Containerfile"));
+        Assert.Contains("-t " + images[0], containerfile);
+        Assert.Contains("COPY artifacts/bin/ /opt/fathom/bin/", containerfile);
+        var install = (string)pod["initContainers"]![0]!["command"]![2]!;
+        Assert.Contains("/opt/fathom/bin/fathom ", install);
     }
 }

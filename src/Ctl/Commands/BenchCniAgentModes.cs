@@ -1,0 +1,187 @@
+using System.Diagnostics;
+using System.Text;
+using Fathom.Agent.Protocol;
+using Fathom.Lab.Control;
+using Fathom.Netlink;
+
+namespace Fathom.Ctl;
+
+/// <summary>What the agent modes' part of <c>bench cni</c> runs: how many cycles, how wide, how many allocations.</summary>
+/// <param name="Cycles">Sequential ADD+DEL cycles per contender (underlay, shared, bridge+host-local, bare move).</param>
+/// <param name="Concurrency">Concurrent ADDs (and moves) per round.</param>
+/// <param name="Rounds">Rounds of the concurrent measurements.</param>
+/// <param name="Allocations">Allocations the memory node's agent holds when its VmRSS is read.</param>
+/// <param name="AttachLatencyMs">The lab's AttachNetworkInterface latency (the cold pool's first pod waits for it).</param>
+/// <param name="LabPrefix">The prefix of the bench's own lab.</param>
+internal sealed record BenchCniAgentOptions(int Cycles, int Concurrency, int Rounds, int Allocations, int AttachLatencyMs, string LabPrefix);
+
+/// <summary>
+/// The agent modes of <c>bench cni</c> (issue 9 §10, DESIGN.md §9): the <c>fathom</c> plugin through
+/// each node's <c>fathom-agent</c> in the bench's own lab, timed beside a bare netns move and the
+/// reference bridge + host-local, cycle by cycle in one loop; then the concurrent rounds, the cold
+/// pool's first pod, and the agents' resident memory. Figures and targets go to <see cref="BenchCniResults"/>.
+/// </summary>
+internal sealed partial class BenchCniAgentModes(BenchCniAgentOptions options, string plugin, string bridgePlugin, BenchScratch scratch, BenchCniResults results)
+{
+    // The plugin's attachment records of the agent modes: a scratch folder, removed afterwards.
+    private readonly string _records = scratch.CreateDirectory("-agent-records");
+
+    private const int WarmupCycles = 3;
+    private static readonly TimeSpan PoolTimeout = TimeSpan.FromSeconds(90);
+
+    /// <summary>Nodes whose warm ENIs serve the underlay pods (a node hands out 14 at most).</summary>
+    private int UnderlayNodes => Math.Max(1, (options.Concurrency + BenchCniLab.UnderlayEnisPerNode - 1) / BenchCniLab.UnderlayEnisPerNode);
+
+    private int WarmEnisPerNode => Math.Min(BenchCniLab.UnderlayEnisPerNode, Math.Max(2, (options.Concurrency + UnderlayNodes - 1) / UnderlayNodes));
+
+    private int WarmIps => options.Concurrency + 8;
+
+    /// <summary>Brings the lab up, measures, takes it down (also on failure and Ctrl-C).</summary>
+    public void Run(NetnsHandle host)
+    {
+        // Nodes 1..k: warm pools (node 1 also serves the shared pods); k+1: the 700 allocations; k+2: the cold pool.
+        var memoryNode = UnderlayNodes + 1;
+        var coldNode = UnderlayNodes + 2;
+        Console.WriteLine($"agent modes: lab '{options.LabPrefix}' ({coldNode} × {BenchCniLab.InstanceType}, attach latency {options.AttachLatencyMs} ms), " +
+                          $"{options.Cycles} cycles, {options.Rounds} round(s) of {options.Concurrency} concurrent, {options.Allocations} allocations");
+        var clock = Stopwatch.StartNew();
+        using var lab = BenchCniLab.Up(options.LabPrefix, coldNode, options.AttachLatencyMs, line => Console.Error.WriteLine("  " + line));
+        results.Note("lab", lab.Describe());
+        Console.WriteLine($"  lab up in {clock.Elapsed.TotalSeconds:0.0} s");
+
+        var warm = new List<(LabNodeAgent Agent, Process Process)>();
+        for (var i = 1; i <= UnderlayNodes; i++)
+        {
+            var node = lab.Node(i);
+            warm.Add((new LabNodeAgent(node, lab.Socket(node), _records), lab.StartAgent(node, WarmEnisPerNode, i == 1 ? WarmIps : 0, 0)));
+        }
+        var memory = lab.Node(memoryNode);
+        var memoryAgent = lab.StartAgent(memory, warmEnis: 0, warmIps: 0, minimumIps: options.Allocations);
+        foreach (var (agent, process) in warm)
+            lab.WaitFor(agent.Node, process, s => Warm(s, agent.Node == lab.Node(1)), PoolTimeout, "warm pools", scratch);
+        Console.WriteLine($"  warm pools full after {clock.Elapsed.TotalSeconds:0.0} s");
+        Thread.Sleep(500); // the refiller's last status write and log line, out of the idle figure
+        Resident(Names.RssIdle, warm[0].Process.Id);
+
+        using var pods = new PodSlots(lab, options.Concurrency);
+        var primary = warm[0].Agent;
+        Sequential(host, primary, pods);
+        if (!scratch.Interrupted) Concurrent(host, warm.Select(w => w.Agent).ToList(), pods);
+        if (!scratch.Interrupted) Cold(lab, lab.Node(coldNode));
+        if (!scratch.Interrupted) Memory(lab, memory, memoryAgent);
+    }
+
+    /// <summary>The targets of issue 9 §10 from the figures measured (a figure not measured leaves its target "not measured").</summary>
+    public void Targets()
+    {
+        var r = results;
+        r.AtMost("underlay ADD median <= bare move median + 3 ms", r.Median(Names.UnderlayAdd), r.Median(Names.Move) + 3, "ms",
+            $"median of {Names.UnderlayAdd} against {Names.Move} + 3, same loop");
+        r.AtMost("underlay DEL median <= 5 ms", r.Median(Names.UnderlayDel), 5, "ms", $"median of {Names.UnderlayDel}");
+        r.AtMost("ENI warm again <= 1 s after DEL", r.Figure(Names.EniBack).DefaultIfEmpty(double.NaN).Max(), 1000, "ms", $"max of {Names.EniBack}");
+        r.AtMost("shared ADD median <= 0.35 x bridge+host-local ADD", r.Median(Names.SharedAdd) / r.Median(Names.BridgeAdd), 0.35, "ratio",
+            $"median of {Names.SharedAdd} / median of {Names.BridgeAdd}");
+        r.AtMost("shared ADD+DEL median <= 0.25 x bridge+host-local ADD+DEL", r.Median(Names.SharedCycle) / r.Median(Names.BridgeCycle), 0.25, "ratio",
+            $"median of {Names.SharedCycle} / median of {Names.BridgeCycle}");
+        r.AtMost($"shared ADD p99, {options.Concurrency} concurrent <= 20 ms", r.P99(Names.SharedConcurrentAdd), 20, "ms", $"p99 of {Names.SharedConcurrentAdd}");
+        r.AtLeast($"underlay pods/s >= 0.9 x bare moves/s, {options.Concurrency} concurrent", r.Median(Names.UnderlayPerSecond) / r.Median(Names.MovesPerSecond), 0.9, "ratio",
+            $"median of {Names.UnderlayPerSecond} / median of {Names.MovesPerSecond}");
+        r.AtMost($"cold pool: first pod <= attach latency + 1 s", r.Median(Names.ColdAdd), options.AttachLatencyMs + 1000, "ms", $"{Names.ColdAdd}, attach latency {options.AttachLatencyMs} ms");
+        r.AtMost("agent VmRSS idle <= 40 MiB", r.Median(Names.RssIdle), 40, "MiB", Names.RssIdle);
+        r.AtMost($"agent VmRSS holding {options.Allocations} allocations <= 64 MiB", r.Median(Names.RssHeld), 64, "MiB", $"{Names.RssHeld} on an {BenchCniLab.InstanceType} node");
+    }
+
+    /// <summary>VmRSS as the figure <paramref name="name"/>, and its file-backed and anonymous parts beside it.</summary>
+    private void Resident(string name, int pid)
+    {
+        results.Figure(name, "MiB").Add(BenchCniLab.ResidentMiB(pid));
+        results.Figure(name + ": RssFile", "MiB").Add(BenchCniLab.ResidentMiB(pid, "RssFile"));
+        results.Figure(name + ": RssAnon", "MiB").Add(BenchCniLab.ResidentMiB(pid, "RssAnon"));
+    }
+
+    private bool Warm(AgentStatus s, bool servesShared) =>
+        BenchCniLab.Pool(s, AllocationMode.Underlay).Available >= WarmEnisPerNode &&
+        (!servesShared || BenchCniLab.Pool(s, AllocationMode.Shared).Available >= WarmIps);
+
+    /// <summary>A node and its agent's socket.</summary>
+    private sealed record LabNodeAgent(LabNode Node, string Socket, string Records)
+    {
+        public AgentClient Client { get; } = new(Socket, TimeSpan.FromSeconds(10));
+
+        /// <summary>Waits until the agent has no teardown pending and no ENI in a pod: every pod's eth0 is gone.</summary>
+        public void WaitTornDown()
+        {
+            if (double.IsNaN(Until(() => Client.Status() is var s && s.PendingTeardowns == 0 && s.Enis.All(e => e.Use != "underlay"), TimeSpan.FromSeconds(30))))
+                throw new InvalidOperationException($"{Node.Name}: the agent's teardowns were not done 30 s after the DELs");
+        }
+
+        public byte[] Config(string mode) => Encoding.UTF8.GetBytes(
+            $$"""{"cniVersion":"1.1.0","name":"fathom-bench-{{mode}}","type":"fathom","mode":"{{mode}}","agentSocket":"{{Socket}}","dataDir":"{{Records}}"}""");
+    }
+
+    /// <summary>
+    /// The pods' namespaces, made once and reused cycle after cycle (making and deleting a netns is
+    /// not what a CNI ADD costs), in the lab (<c>{prefix}-pod-bench{i}</c>), so lab down removes any left.
+    /// </summary>
+    private sealed class PodSlots : IDisposable
+    {
+        private readonly List<string> _names = [];
+
+        public PodSlots(BenchCniLab lab, int count)
+        {
+            for (var i = 0; i < count + 2; i++)
+            {
+                var name = lab.Layout.PodNetns($"bench{i}");
+                using var ns = Netns.Create(name);
+                using var links = NetlinkHandle.OpenIn(ns);
+                links.SetLinkUp(links.GetLink("lo").Index); // the pause container's job
+                _names.Add(name);
+            }
+        }
+
+        public string Path(int slot) => System.IO.Path.Combine(Netns.RunDirectory, _names[slot]);
+
+        public void Dispose()
+        {
+            foreach (var name in _names) Netns.TryDelete(name);
+        }
+    }
+
+    /// <summary>Runs <paramref name="action"/> on <paramref name="count"/> threads released at once; the wall time of all, in ms.</summary>
+    private static double AllAtOnce(int count, Action<int> action)
+    {
+        using var start = new Barrier(count + 1);
+        var failures = new List<Exception>();
+        var threads = Enumerable.Range(0, count).Select(i => new Thread(() =>
+        {
+            start.SignalAndWait();
+            try
+            {
+                action(i);
+            }
+            catch (Exception e)
+            {
+                lock (failures) failures.Add(e);
+            }
+        }) { IsBackground = true }).ToList();
+        foreach (var t in threads) t.Start();
+        start.SignalAndWait();
+        var clock = Stopwatch.StartNew();
+        foreach (var t in threads) t.Join();
+        var elapsed = clock.Elapsed.TotalMilliseconds;
+        if (failures.Count > 0) throw new AggregateException($"{failures.Count} of {count} concurrent runs failed: {failures[0].Message}", failures);
+        return elapsed;
+    }
+
+    /// <summary>Polls until <paramref name="done"/> holds; the time it took in ms, or NaN after <paramref name="timeout"/>.</summary>
+    private static double Until(Func<bool> done, TimeSpan timeout)
+    {
+        var clock = Stopwatch.StartNew();
+        while (!done())
+        {
+            if (clock.Elapsed > timeout) return double.NaN;
+            Thread.Sleep(2);
+        }
+        return clock.Elapsed.TotalMilliseconds;
+    }
+}

@@ -1,0 +1,228 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using Fathom.Agent.Protocol;
+using Fathom.Lab.Control;
+using Fathom.Netlink;
+
+namespace Fathom.Ctl;
+
+internal sealed partial class BenchCniAgentModes
+{
+    /// <summary>Figure names: the JSON's and the table's, and issue 12's report reads them.</summary>
+    internal static class Names
+    {
+        public const string Move = "bare netns move";
+        public const string UnderlayAdd = "underlay ADD (warm pool)";
+        public const string UnderlayDel = "underlay DEL";
+        public const string EniBack = "underlay DEL → ENI warm again";
+        public const string SharedAdd = "shared ADD (warm pool)";
+        public const string SharedDel = "shared DEL";
+        public const string SharedCycle = "shared ADD+DEL";
+        public const string BridgeAdd = "bridge+host-local ADD";
+        public const string BridgeDel = "bridge+host-local DEL";
+        public const string BridgeCycle = "bridge+host-local ADD+DEL";
+        public const string MovesPerSecond = "bare moves/s, concurrent";
+        public const string UnderlayPerSecond = "underlay pods/s, concurrent";
+        public const string UnderlayConcurrentAdd = "underlay ADD, concurrent";
+        public const string SharedConcurrentAdd = "shared ADD, concurrent";
+        public const string ColdAdd = "cold pool: first pod ADD";
+        public const string ColdFromStart = "cold pool: agent start → first pod";
+        public const string RssIdle = "agent VmRSS, idle (warm pools full)";
+        public const string RssHeld = "agent VmRSS, allocations held";
+        public const string AllocateRoundTrip = "agent Allocate round trip (no plugin)";
+        public const string ReleaseRoundTrip = "agent Release round trip (no plugin)";
+        public const string AllocateRoundTripSpaced = "agent Allocate round trip, 20 ms apart";
+    }
+
+    /// <summary>
+    /// The sequential cycles, one loop: each cycle times an underlay ADD and DEL through the agent
+    /// (then how long until the agent has the ENI warm again), a shared ADD and DEL, the reference
+    /// bridge + host-local ADD and DEL, and a bare netns move each way — the order rotating, so
+    /// each sees the same machine at the same moment.
+    /// </summary>
+    private void Sequential(NetnsHandle host, LabNodeAgent agent, PodSlots pods)
+    {
+        using var node = Netns.Open(agent.Node.Netns);
+        var bridgePod = scratch.NameFor("-pod-bridge");
+        var movePod = scratch.NameFor("-pod-move");
+        scratch.CreateNetns("-pod-bridge").Dispose();
+        using var moveNs = scratch.CreateNetns("-pod-move");
+        using var hostLinks = NetlinkHandle.OpenIn(host);
+        using var moveLinks = NetlinkHandle.OpenIn(moveNs);
+        hostLinks.CreateVeth("bench-m", "bench-mp");
+        var bridgeConfig = BridgeConfig(scratch.CreateDirectory("-host-local"));
+        var steps = new Action<int, bool>[]
+        {
+            (i, record) =>
+            {
+                var id = $"bench-u-{i}";
+                var (add, result) = Netns.Run(node, () => BenchCniExec.RunForResult(plugin, "fathom underlay", "ADD", id, pods.Path(0), agent.Config("underlay")));
+                var mac = PodMac(result);
+                var del = Netns.Run(node, () => BenchCniExec.Run(plugin, "fathom underlay", "DEL", id, pods.Path(0), agent.Config("underlay")));
+                // Back: the very ENI the pod had is warm on the node again (the refiller may have attached others meanwhile).
+                var back = Until(() => agent.Client.Status().Enis.Any(e => e.Use == "warm" && e.HostDevice is not null &&
+                                                                           string.Equals(e.Mac, mac, StringComparison.OrdinalIgnoreCase)), TimeSpan.FromSeconds(10));
+                if (double.IsNaN(back)) throw new InvalidOperationException($"the ENI of underlay pod {id} was not warm again 10 s after its DEL");
+                if (!record) return;
+                results.Figure(Names.UnderlayAdd).Add(add);
+                results.Figure(Names.UnderlayDel).Add(del);
+                results.Figure(Names.EniBack).Add(back);
+            },
+            (i, record) =>
+            {
+                var id = $"bench-s-{i}";
+                var add = Netns.Run(node, () => BenchCniExec.Run(plugin, "fathom shared", "ADD", id, pods.Path(1), agent.Config("shared")));
+                var del = Netns.Run(node, () => BenchCniExec.Run(plugin, "fathom shared", "DEL", id, pods.Path(1), agent.Config("shared")));
+                if (!record) return;
+                results.Figure(Names.SharedAdd).Add(add);
+                results.Figure(Names.SharedDel).Add(del);
+                results.Figure(Names.SharedCycle).Add(add + del);
+            },
+            (i, record) =>
+            {
+                var netns = Path.Combine(Netns.RunDirectory, bridgePod);
+                var add = Netns.Run(host, () => BenchCniExec.Run(bridgePlugin, "bridge", "ADD", "bench-b", netns, bridgeConfig));
+                var del = Netns.Run(host, () => BenchCniExec.Run(bridgePlugin, "bridge", "DEL", "bench-b", netns, bridgeConfig));
+                if (!record) return;
+                results.Figure(Names.BridgeAdd).Add(add);
+                results.Figure(Names.BridgeDel).Add(del);
+                results.Figure(Names.BridgeCycle).Add(add + del);
+            },
+            (_, record) =>
+            {
+                var there = Time(() => hostLinks.MoveLinkToNetns(hostLinks.GetLink("bench-m").Index, moveNs));
+                var back = Time(() => moveLinks.MoveLinkToNetns(moveLinks.GetLink("bench-m").Index, host));
+                if (!record) return;
+                results.Figure(Names.Move).Add(there);
+                results.Figure(Names.Move).Add(back);
+            },
+        };
+        for (var i = 0; i < WarmupCycles + options.Cycles && !scratch.Interrupted; i++)
+            for (var s = 0; s < steps.Length; s++)
+                steps[(i + s) % steps.Length](i, i >= WarmupCycles);
+        Console.WriteLine($"  {results.Figure(Names.UnderlayAdd).Count} sequential cycles done");
+    }
+
+    /// <summary>The MAC of the pod's interface in an ADD's result.</summary>
+    private static string PodMac(string result) =>
+        System.Text.Json.Nodes.JsonNode.Parse(result)?["interfaces"]?.AsArray()
+            .FirstOrDefault(i => i?["sandbox"] is not null)?["mac"]?.GetValue<string>()
+        ?? throw new InvalidOperationException($"the underlay ADD's result names no interface with a MAC in the pod: {result}");
+
+    private static byte[] BridgeConfig(string dataDir) => Encoding.UTF8.GetBytes(
+        $$$"""
+        {"cniVersion":"1.0.0","name":"fathom-bench-bridge","type":"bridge","bridge":"fbench0","isGateway":true,
+         "ipam":{"type":"host-local","subnet":"198.19.0.0/24","dataDir":"{{{dataDir}}}"}}
+        """);
+
+    private static double Time(Action action)
+    {
+        var clock = Stopwatch.StartNew();
+        action();
+        return clock.Elapsed.TotalMilliseconds;
+    }
+
+    /// <summary>
+    /// The concurrent rounds: <c>Concurrency</c> bare moves at once (the kernel's floor: moves are
+    /// serialized under RTNL), as many underlay ADDs at once spread over the warm nodes, and as many
+    /// shared ADDs at once on node 1; each round's DELs, and the pools warm again, before the next.
+    /// </summary>
+    private void Concurrent(NetnsHandle host, List<LabNodeAgent> agents, PodSlots pods)
+    {
+        var n = options.Concurrency;
+        using var moveNs = Netns.Open(scratch.NameFor("-pod-move"));
+        var hostHandles = Enumerable.Range(0, n).Select(_ => NetlinkHandle.OpenIn(host)).ToList();
+        var podHandles = Enumerable.Range(0, n).Select(_ => NetlinkHandle.OpenIn(moveNs)).ToList();
+        var nodes = agents.Select(a => Netns.Open(a.Node.Netns)).ToList();
+        try
+        {
+            for (var i = 0; i < n; i++) hostHandles[0].CreateVeth($"bench-c{i}", $"bench-c{i}p");
+            for (var round = 0; round < options.Rounds && !scratch.Interrupted; round++)
+            {
+                var there = AllAtOnce(n, i => hostHandles[i].MoveLinkToNetns(hostHandles[i].GetLink($"bench-c{i}").Index, moveNs));
+                var back = AllAtOnce(n, i => podHandles[i].MoveLinkToNetns(podHandles[i].GetLink($"bench-c{i}").Index, host));
+                results.Figure(Names.MovesPerSecond, "1/s").Add(n * 1000 / there);
+                results.Figure(Names.MovesPerSecond, "1/s").Add(n * 1000 / back);
+
+                var underlay = AllAtOnce(n, i => Pod(nodes[i % nodes.Count], agents[i % agents.Count], "underlay", "ADD", $"bench-cu-{round}-{i}", pods.Path(i), Names.UnderlayConcurrentAdd));
+                results.Figure(Names.UnderlayPerSecond, "1/s").Add(n * 1000 / underlay);
+                AllAtOnce(n, i => Pod(nodes[i % nodes.Count], agents[i % agents.Count], "underlay", "DEL", $"bench-cu-{round}-{i}", pods.Path(i), null));
+                foreach (var agent in agents) agent.WaitTornDown();
+
+                AllAtOnce(n, i => Pod(nodes[0], agents[0], "shared", "ADD", $"bench-cs-{round}-{i}", pods.Path(i), Names.SharedConcurrentAdd));
+                AllAtOnce(n, i => Pod(nodes[0], agents[0], "shared", "DEL", $"bench-cs-{round}-{i}", pods.Path(i), null));
+                agents[0].WaitTornDown();
+            }
+            Console.WriteLine($"  {results.Figure(Names.UnderlayPerSecond).Count} concurrent round(s) of {n} done");
+        }
+        finally
+        {
+            foreach (var h in hostHandles.Concat(podHandles)) h.Dispose();
+            foreach (var ns in nodes) ns.Dispose();
+        }
+    }
+
+    private void Pod(NetnsHandle node, LabNodeAgent agent, string mode, string command, string id, string netns, string? figure)
+    {
+        var ms = Netns.Run(node, () => BenchCniExec.Run(plugin, "fathom " + mode, command, id, netns, agent.Config(mode)));
+        if (figure is not null) lock (results) results.Figure(figure).Add(ms);
+    }
+
+    /// <summary>
+    /// The cold pool: the node's agent starts now, with nothing attached but the primary ENI; as
+    /// soon as it answers, an underlay pod's ADD (a kubelet that had the pod waiting), which waits
+    /// for the first ENI's create and attach (the lab's attach latency) and its configuration.
+    /// </summary>
+    private void Cold(BenchCniLab lab, LabNode node)
+    {
+        var pods = lab.Layout.PodNetns("benchcold");
+        using (Netns.Create(pods)) { }
+        var clock = Stopwatch.StartNew();
+        var process = lab.StartAgent(node, warmEnis: 1, warmIps: 2, minimumIps: 0);
+        lab.WaitFor(node, process, _ => true, PoolTimeout, "answer", scratch);
+        var agent = new LabNodeAgent(node, lab.Socket(node), _records);
+        using var ns = Netns.Open(node.Netns);
+        var add = Netns.Run(ns, () => BenchCniExec.Run(plugin, "fathom underlay (cold)", "ADD", "bench-cold", Path.Combine(Netns.RunDirectory, pods), agent.Config("underlay")));
+        results.Figure(Names.ColdFromStart).Add(clock.Elapsed.TotalMilliseconds);
+        results.Figure(Names.ColdAdd).Add(add);
+        Console.WriteLine($"  cold pool: first pod networked {add:0} ms after its ADD ({clock.Elapsed.TotalMilliseconds:0} ms after the agent started)");
+    }
+
+    /// <summary>
+    /// The memory node: its agent keeps <c>Allocations</c> secondary IPs (minimumIps); once they are
+    /// there, that many shared allocations are taken straight through the agent's socket (no pods:
+    /// the agent holds the same records either way) and its VmRSS read.
+    /// </summary>
+    private void Memory(BenchCniLab lab, LabNode node, Process process)
+    {
+        var spacedRequests = Math.Min(50, options.Allocations / 2);
+        lab.WaitFor(node, process, s => BenchCniLab.Pool(s, AllocationMode.Shared).Available >= options.Allocations, PoolTimeout,
+            $"{options.Allocations} free IPs", scratch);
+        var client = new AgentClient(lab.Socket(node), TimeSpan.FromSeconds(30));
+        for (var i = 0; i < options.Allocations && !scratch.Interrupted; i++)
+        {
+            var id = "bench-mem-" + i.ToString(CultureInfo.InvariantCulture);
+            var ms = Time(() => client.Allocate(new AllocateRequest
+            {
+                Network = "fathom-bench-shared",
+                ContainerId = id,
+                IfName = "eth0",
+                NetnsPath = Path.Combine(Netns.RunDirectory, lab.Layout.PodNetns(id)),
+                RequestedMode = AllocationMode.Shared,
+            }));
+            // The first ones 20 ms apart, as a pod's ADDs come: the agent's threads are parked by then.
+            results.Figure(i < spacedRequests ? Names.AllocateRoundTripSpaced : Names.AllocateRoundTrip).Add(ms);
+            if (i < spacedRequests) Thread.Sleep(20);
+        }
+        Thread.Sleep(500);
+        Resident(Names.RssHeld, process.Id);
+        Console.WriteLine($"  memory node: {client.Status().Allocations.Count} allocations held");
+        // The release side of the same requests: what a DEL costs in the agent, without the plugin.
+        for (var i = 0; i < options.Allocations && !scratch.Interrupted; i++)
+        {
+            var id = "bench-mem-" + i.ToString(CultureInfo.InvariantCulture);
+            results.Figure(Names.ReleaseRoundTrip).Add(Time(() => client.Release(new ReleaseRequest { Network = "fathom-bench-shared", ContainerId = id, IfName = "eth0" })));
+        }
+    }
+}

@@ -1,0 +1,144 @@
+using System.Text.Json;
+using Fathom.Lab.Cri;
+
+namespace Fathom.Lab.Control;
+
+/// <summary>
+/// <c>lab up --runtime containerd</c>: a containerd with its CRI plugin in every node, as on an EKS
+/// node, whose CNI config is the installed <c>fathom</c> plugin — one runtime handler per mode
+/// (<c>underlay</c>, <c>shared</c>; the default handler is shared), each with that mode's conflist
+/// as <see cref="CniPods"/> writes it. A client drives it over the CRI as the kubelet does.
+/// </summary>
+public static class LabContainerd
+{
+    /// <summary>The runtime <c>lab up --runtime</c> knows (besides none).</summary>
+    public const string Runtime = "containerd";
+
+    /// <summary>
+    /// The conflists' version: containerd 1.6's libcni (1.1) knows results up to CNI 1.0.0 and refuses a
+    /// 1.1.0 result ("unsupported CNI result version"); the plugin answers in the config's version.
+    /// </summary>
+    public const string CniVersion = "1.0.0";
+
+    /// <summary>How long containerd may take to answer on its socket.</summary>
+    public static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(60);
+
+    /// <summary>The modes (runtime handlers) of the lab's containerd; the first is the default handler's.</summary>
+    public static readonly IReadOnlyList<string> Modes = ["shared", "underlay"];
+
+    /// <summary>Node <paramref name="node"/>'s containerd: its scratch directory, netns and cgroup parent (<c>/PREFIX-NODE</c>).</summary>
+    public static ContainerdNode For(LabLayout layout, LabNode node)
+    {
+        ArgumentNullException.ThrowIfNull(layout);
+        ArgumentNullException.ThrowIfNull(node);
+        return new ContainerdNode(Paths(layout, node.Name), node.Netns, $"/{layout.Prefix}-{node.Name}");
+    }
+
+    /// <summary>The scratch directory of node <paramref name="node"/>'s containerd.</summary>
+    public static ContainerdPaths Paths(LabLayout layout, string node) => new(Path.Combine(layout.NodeDirectory(node), "containerd"));
+
+    /// <summary>The CRI socket of node <paramref name="node"/>'s containerd.</summary>
+    public static string Socket(LabLayout layout, string node) => Paths(layout, node).Socket;
+
+    /// <summary>Starts node <paramref name="node"/>'s containerd with <paramref name="plugin"/> as <c>fathom</c>; returns its pid.</summary>
+    public static int Start(LabLayout layout, LabNode node, string plugin)
+    {
+        var conflists = Modes.Select(mode =>
+        {
+            var conflist = CniPods.Conflist(layout, node.Name, mode, device: null);
+            conflist["cniVersion"] = CniVersion;
+            return (mode, conflist.ToJsonString(Indented));
+        }).ToList();
+        return For(layout, node).Start(plugin, conflists, StartTimeout);
+    }
+
+    /// <summary>
+    /// Stops every node's containerd and what it left (shims, sandbox processes, their netns,
+    /// cgroups), found from the node folders — also after the server was killed. Returns what it stopped.
+    /// </summary>
+    public static IReadOnlyList<string> StopAll(LabLayout layout, LabState? state)
+    {
+        ArgumentNullException.ThrowIfNull(layout);
+        var stopped = new List<string>();
+        if (!Directory.Exists(layout.StateDirectory)) return stopped;
+        foreach (var nodeDirectory in Directory.EnumerateDirectories(layout.StateDirectory))
+        {
+            var node = Path.GetFileName(nodeDirectory);
+            if (!Directory.Exists(Paths(layout, node).Directory)) continue;
+            var netns = state?.Nodes.FirstOrDefault(n => n.Name == node)?.Netns ?? node;
+            stopped.AddRange(new ContainerdNode(Paths(layout, node), netns, $"/{layout.Prefix}-{node}").Stop().Select(s => $"{s} (containerd of {node})"));
+        }
+        return stopped;
+    }
+
+    private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
+}
+
+/// <summary>
+/// The lab server as the nodes' init system for containerd (as for the agents): starts one per
+/// node, starts one again when it dies (containerd recovers its sandboxes from its state), and on
+/// dispose stops them all with what they left (<see cref="LabContainerd.StopAll"/>).
+/// </summary>
+public sealed class ContainerdSupervisor : IAsyncDisposable
+{
+    private static readonly TimeSpan CheckInterval = TimeSpan.FromSeconds(1);
+
+    private readonly LabLayout _layout;
+    private readonly LabState _state;
+    private readonly string _plugin;
+    private readonly Action<string> _log;
+    private readonly CancellationTokenSource _stop = new();
+    private Task _loop = Task.CompletedTask;
+
+    private ContainerdSupervisor(LabLayout layout, LabState state, string plugin, Action<string> log)
+    {
+        _layout = layout;
+        _state = state;
+        _plugin = plugin;
+        _log = log;
+    }
+
+    /// <summary>Starts every node's containerd (waiting until each answers and has the pause image), then watches them.</summary>
+    public static ContainerdSupervisor Start(LabLayout layout, LabState state, string plugin, Action<string> log)
+    {
+        ArgumentNullException.ThrowIfNull(state);
+        ArgumentNullException.ThrowIfNull(log);
+        var supervisor = new ContainerdSupervisor(layout, state, plugin, log);
+        foreach (var node in state.Nodes)
+            log($"containerd {node.Name}: pid {LabContainerd.Start(layout, node, plugin)} in {node.Netns}, CRI at {LabContainerd.Socket(layout, node.Name)}");
+        supervisor._loop = supervisor.WatchAsync();
+        return supervisor;
+    }
+
+    private async Task WatchAsync()
+    {
+        while (!_stop.IsCancellationRequested)
+        {
+            try { await Task.Delay(CheckInterval, _stop.Token); }
+            catch (OperationCanceledException) { return; }
+            foreach (var node in _state.Nodes)
+            {
+                if (_stop.IsCancellationRequested) return;
+                if (LabContainerd.For(_layout, node).RunningPid() is not null) continue;
+                try
+                {
+                    _log($"containerd {node.Name}: not running: restarting");
+                    _log($"containerd {node.Name}: pid {LabContainerd.Start(_layout, node, _plugin)}");
+                }
+                catch (Exception e) when (e is InvalidOperationException or IOException or System.ComponentModel.Win32Exception)
+                {
+                    _log($"containerd {node.Name}: cannot restart: {e.Message}");
+                }
+            }
+        }
+    }
+
+    /// <summary>Stops watching, then stops every node's containerd and its sandboxes.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        await _stop.CancelAsync();
+        await _loop;
+        foreach (var line in LabContainerd.StopAll(_layout, _state)) _log($"stopped {line}");
+        _stop.Dispose();
+    }
+}

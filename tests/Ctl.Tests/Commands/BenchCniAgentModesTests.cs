@@ -1,0 +1,150 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using System.Text.Json.Nodes;
+using Fathom.Lab;
+using Fathom.Netlink;
+
+namespace Fathom.Ctl.Tests.Commands;
+
+/// <summary>
+/// <c>bench cni</c> with its agent modes, run for real at a tiny profile, so the benchmark cannot
+/// rot: it brings up its own lab, runs the plugin through the real agents, writes its JSON, and
+/// takes the lab down. The figures themselves are the machine's; only their shape is checked.
+/// </summary>
+public sealed class BenchCniAgentModesTests
+{
+    /// <summary>FATHOM_TEST_LAB_PREFIX (or "ftlab") + "bench": the bench's own lab, never another test's.</summary>
+    private static readonly string LabPrefix =
+        (Environment.GetEnvironmentVariable("FATHOM_TEST_LAB_PREFIX") is { Length: > 0 } p ? p : "ftlab") + "bench";
+
+    [Fact]
+    public void TheAgentOptionsParse()
+    {
+        var parse = CtlRun.Parse("bench", "cni");
+        Assert.Empty(parse.Errors);
+        Assert.Equal(new BenchCniAgentOptions(30, 32, 2, 700, 500, BenchCniCommand.DefaultLabPrefix), BenchCniCommand.AgentOptions(parse));
+        Assert.Null(BenchCniCommand.AgentOptions(CtlRun.Parse("bench", "cni", "--no-agent-modes")));
+        parse = CtlRun.Parse("bench", "cni", "--agent-cycles", "3", "--concurrency", "4", "--rounds", "1", "--allocations", "20",
+            "--attach-latency", "100", "--lab-prefix", "x1", "--json", "out.json");
+        Assert.Empty(parse.Errors);
+        Assert.Equal(new BenchCniAgentOptions(3, 4, 1, 20, 100, "x1"), BenchCniCommand.AgentOptions(parse));
+        Assert.Equal("out.json", parse.GetValue(BenchCniCommand.Json));
+        Assert.Throws<UsageException>(() => BenchCniCommand.AgentOptions(CtlRun.Parse("bench", "cni", "--allocations", "736")));
+        Assert.NotEmpty(CtlRun.Parse("bench", "cni", "--concurrency", "0").Errors);
+    }
+
+    /// <summary>
+    /// A tiny profile end to end (≈ 30–60 s on the loaded 2-core machine): exit 0, the table and
+    /// every target printed, the JSON holding every target with a number, a limit and a verdict,
+    /// every figure with samples, and nothing of the lab left behind.
+    /// </summary>
+    [PrivilegedFact("ip", "/usr/lib/cni/host-device", "/usr/lib/cni/static", "/usr/lib/cni/bridge", "/usr/lib/cni/host-local")]
+    public void ATinyProfileWritesEveryFigureAndTarget()
+    {
+        Privileged.Require("ip", "/usr/lib/cni/host-device", "/usr/lib/cni/static", "/usr/lib/cni/bridge", "/usr/lib/cni/host-local");
+        var plugin = Repository.Plugin;
+        Assert.True(File.Exists(plugin), $"fathom plugin not found at {plugin}: run ./build.sh, or publish your own copy and set FATHOM_PLUGIN");
+        var layout = new LabLayout(LabPrefix);
+        var json = Path.Combine(Path.GetTempPath(), $"{TestNetns.Prefix}benchcni-{Environment.ProcessId}.json");
+        try
+        {
+            var result = CtlRun.Process("bench", "cni", "--plugin", plugin, "--cycles", "2", "--agent-cycles", "2", "--concurrency", "4",
+                "--rounds", "1", "--allocations", "20", "--lab-prefix", LabPrefix, "--json", json);
+            Assert.True(result.ExitCode == 0, $"exit {result.ExitCode}: {result.Stderr}\n{result.Stdout}");
+            Assert.Contains("target underlay DEL median <= 5 ms", result.Stdout);
+
+            var document = JsonNode.Parse(File.ReadAllText(json))!.AsObject();
+            var targets = document["targets"]!.AsArray().Select(t => t!.AsObject()).ToList();
+            var names = targets.Select(t => t["name"]!.GetValue<string>()).ToList();
+            foreach (var expected in new[]
+                     {
+                         "underlay ADD median <= bare move median + 3 ms", "underlay DEL median <= 5 ms", "ENI warm again <= 1 s after DEL",
+                         "shared ADD median <= 0.35 x bridge+host-local ADD", "shared ADD+DEL median <= 0.25 x bridge+host-local ADD+DEL",
+                         "shared ADD p99, 4 concurrent <= 20 ms", "underlay pods/s >= 0.9 x bare moves/s, 4 concurrent",
+                         "cold pool: first pod <= attach latency + 1 s", "agent VmRSS idle <= 40 MiB", "agent VmRSS holding 20 allocations <= 64 MiB",
+                     })
+                Assert.Contains(expected, names);
+            foreach (var target in targets)
+            {
+                Assert.True(target["value"]!.GetValue<double>() > 0, $"{target["name"]}: no value");
+                Assert.True(target["limit"]!.GetValue<double>() > 0, $"{target["name"]}: no limit");
+                _ = target["met"]!.GetValue<bool>();
+            }
+            foreach (var figure in document["figures"]!.AsArray().Select(f => f!.AsObject()))
+            {
+                Assert.True(figure["count"]!.GetValue<int>() > 0, $"{figure["name"]}: no samples");
+                Assert.True(figure["median"]!.GetValue<double>() > 0 && figure["p99"]!.GetValue<double>() >= figure["median"]!.GetValue<double>(),
+                    $"{figure["name"]}: median {figure["median"]}, p99 {figure["p99"]}");
+            }
+            int Count(string name) => document["figures"]!.AsArray().Single(f => f!["name"]!.GetValue<string>() == name)!["count"]!.GetValue<int>();
+            Assert.Equal(20, Count("agent Allocate round trip (no plugin)") + Count("agent Allocate round trip, 20 ms apart"));
+            Assert.Equal(20, Count("agent Release round trip (no plugin)"));
+        }
+        finally
+        {
+            File.Delete(json);
+            Assert.False(Directory.Exists(layout.StateDirectory), $"the bench left {layout.StateDirectory}");
+            Assert.DoesNotContain(Netns.List(), layout.Owns);
+        }
+    }
+
+    /// <summary>
+    /// Ctrl-C (SIGINT to the whole process group, as a terminal sends it) in the agent modes: the
+    /// table and targets of what was measured, exit 130, and the lab taken down all the same.
+    /// </summary>
+    [PrivilegedFact("ip", "kill", "setsid", "/usr/lib/cni/host-device", "/usr/lib/cni/static", "/usr/lib/cni/bridge", "/usr/lib/cni/host-local")]
+    public void AnInterruptInTheAgentModesTakesTheLabDown()
+    {
+        Privileged.Require("ip", "kill", "setsid", "/usr/lib/cni/host-device", "/usr/lib/cni/static", "/usr/lib/cni/bridge", "/usr/lib/cni/host-local");
+        var plugin = Repository.Plugin;
+        Assert.True(File.Exists(plugin), $"fathom plugin not found at {plugin}: run ./build.sh, or publish your own copy and set FATHOM_PLUGIN");
+        var layout = new LabLayout(LabPrefix + "i");
+        var psi = new ProcessStartInfo("setsid")
+        {
+            ArgumentList =
+            {
+                CtlRun.Dotnet, Path.Combine(AppContext.BaseDirectory, "fathomctl.dll"), "bench", "cni", "--plugin", plugin, "--cycles", "1",
+                "--agent-cycles", "100000", "--concurrency", "4", "--allocations", "20", "--lab-prefix", layout.Prefix,
+            },
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        using var process = Process.Start(psi)!;
+        var stdout = new StringBuilder();
+        var leftBehind = new List<string>();
+        var measuring = new ManualResetEventSlim();
+        process.OutputDataReceived += (_, e) =>
+        {
+            if (e.Data is null) return;
+            lock (stdout) stdout.AppendLine(e.Data);
+            if (e.Data.StartsWith("  warm pools full", StringComparison.Ordinal)) measuring.Set();
+        };
+        process.BeginOutputReadLine();
+        var stderr = process.StandardError.ReadToEndAsync();
+        try
+        {
+            Assert.True(measuring.Wait(TimeSpan.FromSeconds(90)), "the agent modes did not start measuring");
+            Thread.Sleep(TimeSpan.FromSeconds(4)); // a few cycles in
+            Shell.Run("kill", ["-INT", "--", "-" + process.Id.ToString(CultureInfo.InvariantCulture)]).EnsureSuccess("kill -INT");
+            Assert.True(process.WaitForExit(TimeSpan.FromSeconds(60)), "bench cni did not stop on SIGINT");
+        }
+        finally
+        {
+            if (!process.HasExited) process.Kill(entireProcessTree: true);
+            process.WaitForExit();
+            // What the bench left is a failure below; it is taken down here all the same.
+            if (Directory.Exists(layout.StateDirectory)) leftBehind.Add(layout.StateDirectory);
+            leftBehind.AddRange(Netns.List().Where(layout.Owns));
+            if (leftBehind.Count > 0) Fathom.Lab.Control.LabControl.Down(layout);
+        }
+        string output;
+        lock (stdout) output = stdout.ToString();
+        Assert.True(process.ExitCode == 130, $"exit {process.ExitCode}: {stderr.Result}\n{output}");
+        Assert.Contains("interrupted in the agent modes; the lab is down", stderr.Result);
+        Assert.Matches(@"\nunderlay ADD \(warm pool\) +\d+ ", output);
+        Assert.Contains("target underlay DEL median <= 5 ms", output);
+        Assert.Empty(leftBehind);
+    }
+}

@@ -1,0 +1,59 @@
+using System.Text.Json.Nodes;
+using Fathom.Lab.Control;
+using Fathom.Lab.Tests.Control;
+using Fathom.Netlink;
+using Xunit.Abstractions;
+
+namespace Fathom.Lab.Tests.Cri;
+
+/// <summary>
+/// <c>lab up --runtime containerd</c> and <c>lab sandbox run|ls|rm</c> as an operator (and run.sh)
+/// uses them: the server runs and supervises a containerd in every node; <c>lab down</c> leaves none.
+/// </summary>
+[Collection(LabCollection.Name)]
+public sealed class LabRuntimeTests(ITestOutputHelper output)
+{
+    private static Shell.Result Ctl(params string[] args) =>
+        Shell.Run(TestLab.Server.FileName, [.. TestLab.Server.LeadingArguments, .. args],
+            env: new Dictionary<string, string> { [LabLayout.PrefixVariable] = TestLab.Layout.Prefix, [CniPods.PluginVariable] = Repository.Plugin },
+            timeout: TimeSpan.FromSeconds(180));
+
+    [PrivilegedFact("ip", "dnsmasq", "dhclient", "containerd", "ctr", "runc", "nsenter", "unshare")]
+    public void LabUpWithContainerdRunsASandboxThroughTheCriThatGetsAnEniAndLabDownLeavesNothing()
+    {
+        TestLab.WithOwnLab(CriLabFixture.Tools, layout =>
+        {
+            Ctl("lab", "up", "--nodes", "2", "--instance-type", "t3.medium", "--runtime", "containerd").EnsureSuccess("lab up --runtime containerd");
+            var state = LabStateStore.TryLoad(layout)!;
+            Assert.Equal(LabContainerd.Runtime, state.Options.Runtime);
+            var containerd = state.Nodes.Select(n => LabContainerd.For(layout, n).RunningPid()).ToList();
+            Assert.All(containerd, pid => Assert.NotNull(pid));
+
+            var run = Ctl("lab", "sandbox", "run", "web", "--node", "node1", "--mode", "underlay", "--namespace", "shop", "--json").EnsureSuccess("lab sandbox run");
+            output.WriteLine(run.Stdout);
+            var sandbox = JsonNode.Parse(run.Stdout)!.AsObject();
+            Assert.Equal("shop", sandbox["namespace"]!.GetValue<string>());
+            Assert.StartsWith("eni-", sandbox["eniId"]!.GetValue<string>());
+            Assert.NotEmpty(sandbox["ip"]!.GetValue<string>());
+            Assert.Contains("web", Ctl("lab", "sandbox", "ls").EnsureSuccess("lab sandbox ls").Stdout);
+            var twice = Ctl("lab", "sandbox", "run", "web", "--node", "node1");
+            Assert.NotEqual(0, twice.ExitCode);
+            Assert.Contains("exists", twice.Stderr);
+
+            // containerd killed: the server starts it again, and it still knows the sandbox.
+            Assert.True(Signal.Send(containerd[0]!.Value, Signal.SIGKILL));
+            Eventually.True(() => LabContainerd.For(layout, state.Nodes[0]).RunningPid() is { } p && p != containerd[0] && LabContainerd.For(layout, state.Nodes[0]).Answers(),
+                "containerd of node1 back", TimeSpan.FromSeconds(30));
+
+            Assert.Contains("stopped and removed", Ctl("lab", "sandbox", "rm", "web").EnsureSuccess("lab sandbox rm").Stdout);
+            Assert.Contains("did not exist", Ctl("lab", "sandbox", "rm", "web").EnsureSuccess("lab sandbox rm again").Stdout);
+
+            Ctl("lab", "sandbox", "run", "left-behind", "--node", "node2").EnsureSuccess("a sandbox lab down must clean up");
+            Ctl("lab", "down").EnsureSuccess("lab down");
+            Assert.DoesNotContain(Directory.EnumerateDirectories("/proc"), d => Signal.CommandLine(int.TryParse(Path.GetFileName(d), out var p) ? p : 0)
+                .Any(a => a.StartsWith(layout.StateDirectory + "/", StringComparison.Ordinal)));
+            Assert.Empty(Directory.EnumerateDirectories("/sys/fs/cgroup/memory", layout.Prefix + "-node*"));
+            Assert.DoesNotContain(Netns.List(), n => layout.Owns(n));
+        });
+    }
+}
