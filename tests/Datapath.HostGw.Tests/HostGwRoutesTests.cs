@@ -77,4 +77,22 @@ public sealed class HostGwRoutesTests
         Reconcile(fabric, 0);
         Assert.Contains("10.99.0.0/16 via 10.80.0.2", Shell.IpIn(fabric.Nodes[0].Name, "route", "show"));
     }
+
+    [PrivilegedFact("ip")]
+    public void Peers_node_IPs_are_pinned_to_their_published_MACs_and_unpinned_when_they_go()
+    {
+        using var fabric = new TwoNodeFabric("hg");
+        using var nodeNs = Netns.Open(fabric.Nodes[0].Path);
+        using var host = NetlinkHandle.OpenIn(nodeNs);
+        var eth0 = host.GetLink("eth0").Index;
+        var mac = System.Net.NetworkInformation.PhysicalAddress.Parse("02-AA-BB-CC-DD-02");
+        var peer = new PeerSubnet(IpPrefix.Parse(Subnets[1]), IPAddress.Parse(TwoNodeFabric.NodeIps[1]), NodeMac: mac);
+
+        var pinned = HostGwRoutes.PinNeighbours(host, eth0, [peer, Peer(0)], new HashSet<IPAddress>());
+        Assert.Equal([IPAddress.Parse("10.80.0.2")], pinned);
+        Assert.Contains("10.80.0.2 lladdr 02:aa:bb:cc:dd:02 PERMANENT", Shell.IpIn(fabric.Nodes[0].Name, "neigh", "show", "dev", "eth0"));
+
+        Assert.Empty(HostGwRoutes.PinNeighbours(host, eth0, [], pinned));
+        Assert.DoesNotContain("10.80.0.2 lladdr 02:aa:bb:cc:dd:02", Shell.IpIn(fabric.Nodes[0].Name, "neigh", "show", "dev", "eth0"));
+    }
 }
