@@ -57,7 +57,7 @@ internal sealed record BenchTarget(string Name, double Value, double Limit, stri
 
     /// <summary>
     /// The <c>targets</c> of a bench's JSON. <c>met</c> is taken as written (the bench knows its
-    /// comparison); <c>op</c> defaults to <c>≥</c> for a bench that does not write it.
+    /// comparison); without <c>op</c>, the comparison is the one <c>met</c> implies (else <c>≥</c>).
     /// </summary>
     public static List<BenchTarget> Read(JsonElement root, string source)
     {
@@ -68,11 +68,12 @@ internal sealed record BenchTarget(string Name, double Value, double Limit, stri
             var name = t.TryGetProperty("name", out var n) ? n.GetString() ?? "?" : "?";
             var value = Number(t, "value");
             var limit = Number(t, "limit");
-            var op = t.TryGetProperty("op", out var o) && o.GetString() is string s ? s : "≥";
+            bool? met = t.TryGetProperty("met", out var m) && m.ValueKind is JsonValueKind.True or JsonValueKind.False ? m.GetBoolean() : null;
+            // Without "op", the side of the limit is the one "met" says the value is on.
+            var op = t.TryGetProperty("op", out var o) && o.GetString() is string s ? s
+                : met is bool b && b != (value >= limit) ? "≤" : "≥";
             var target = new BenchTarget(name, value, limit, op) { Source = source };
-            if (t.TryGetProperty("met", out var met) && met.ValueKind is JsonValueKind.True or JsonValueKind.False)
-                target = target with { Met = met.GetBoolean() };
-            list.Add(target);
+            list.Add(met is bool written ? target with { Met = written } : target);
         }
         return list;
     }
