@@ -4,7 +4,7 @@ using System.Text.Json;
 namespace Fathom.Ctl;
 
 /// <summary>Settings of <see cref="BenchDataplane"/>.</summary>
-/// <param name="Seconds">Length of one iperf3 run (sockperf runs one second more: its warm-up).</param>
+/// <param name="Seconds">Length of one iperf3 or sockperf run.</param>
 /// <param name="Rounds">How many times every wiring is measured; the rounds interleave the wirings.</param>
 /// <param name="JsonPath">Where to write every sample, ratio and target as JSON, or null.</param>
 /// <param name="Gro">Turn on GRO of the veths of Fathom's host-gw and overlay wiring (veth NAPI GRO, ethtool -K DEV gro on).</param>
@@ -27,7 +27,7 @@ internal sealed partial class BenchDataplane(BenchScratch scratch, BenchDataplan
 {
     private readonly string[] _nodes = [scratch.NameFor("-node1"), scratch.NameFor("-node2")];
 
-    internal static readonly Option<int> Seconds = NumberOptions.Count("--seconds", "Length of one iperf3 run, in seconds (sockperf: one more).", 1);
+    internal static readonly Option<int> Seconds = NumberOptions.Count("--seconds", "Length of one iperf3 or sockperf run, in seconds.", 1);
     internal static readonly Option<int> Rounds = NumberOptions.Count("--rounds", "How many times each wiring is measured, interleaved.", 2);
     internal static readonly Option<bool> Gro = new("--gro") { Description = "Turn on GRO (ethtool -K DEV gro on) on both ends of the pod veths of Fathom's host-gw and overlay wiring." };
     internal static readonly Option<string> Json = new("--json") { Description = "Also write every sample, ratio and target to this JSON file (bench report reads it).", HelpName = "FILE" };
@@ -54,7 +54,7 @@ internal sealed partial class BenchDataplane(BenchScratch scratch, BenchDataplan
     public int Run()
     {
         var wirings = Build();
-        Console.WriteLine($"fathomctl bench dataplane: {wirings.Count} wirings × {DataplaneMeasure.All.Length} measures, {options.Seconds} s per run, {options.Rounds} round(s), interleaved");
+        Console.WriteLine($"fathomctl bench dataplane: {wirings.Count} wirings × {DataplaneMeasure.All.Length} measures, {options.Seconds} s per run, {options.Rounds} round(s), interleaved, in namespaces {scratch.NameFor("-*")}");
         for (var round = 1; round <= options.Rounds && !scratch.Interrupted; round++)
         {
             MeasureRound(wirings, round);

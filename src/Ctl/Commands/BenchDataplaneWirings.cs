@@ -58,6 +58,10 @@ internal sealed partial class BenchDataplane
             Ip(_nodes[i], "link", "set", "eth0", "up");
             Ip(_nodes[i], "link", "set", "lo", "up");
             Sysctl(_nodes[i], "net.ipv4.ip_forward=1");
+            // A node with several NICs on one subnet answers ARP only on the NIC that holds the address
+            // (else the ENIs answer for eth0's address and node↔node traffic wanders into them).
+            Sysctl(_nodes[i], "net.ipv4.conf.all.arp_ignore=1");
+            Sysctl(_nodes[i], "net.ipv4.conf.all.arp_announce=2");
         }
         return
         [

@@ -50,8 +50,9 @@ internal static class Report
             if (inputs is { Dataplane: null, Cni: null, Scale: null })
                 throw new ArgumentException("nothing to report: give at least one of --dataplane, --cni, --scale");
             var written = Write(inputs, parse.GetValue(Out)!.FullName);
-            foreach (var t in inputs.Targets) Console.WriteLine($"{t.Source,-9} {t.Line}");
-            Console.WriteLine($"report: {string.Join(", ", written)}");
+            var output = parse.InvocationConfiguration.Output;
+            foreach (var t in inputs.Targets) output.WriteLine($"{t.Source,-9} {t.Line}");
+            output.WriteLine($"report: {string.Join(", ", written)}");
             return 0;
         });
         return command;
