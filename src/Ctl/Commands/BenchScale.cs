@@ -199,7 +199,7 @@ internal sealed class BenchScale(BenchScaleOptions options)
     /// minute): allocations, veths and policy rules beyond what the node had before the first pod,
     /// ENIs attached in the cloud that the node's agent does not manage.
     /// </summary>
-    private List<string> Leaks(LabState state, List<string> nodes, Dictionary<string, (int Veths, int Rules)> baseline)
+    private List<string> Leaks(LabState state, List<string> nodes, Dictionary<string, (HashSet<string> Veths, HashSet<string> Rules)> baseline)
     {
         var leaks = new List<string>();
         foreach (var node in nodes)
@@ -215,8 +215,8 @@ internal sealed class BenchScale(BenchScaleOptions options)
             if (status.Allocations.Count > 0) leaks.Add($"{node}: {status.Allocations.Count} allocation(s) left in the agent");
             if (status.PendingTeardowns > 0) leaks.Add($"{node}: {status.PendingTeardowns} teardown(s) still pending");
             var now = KernelObjects(node);
-            if (now.Veths > baseline[node].Veths) leaks.Add($"{node}: {now.Veths - baseline[node].Veths} veth(s) left");
-            if (now.Rules > baseline[node].Rules) leaks.Add($"{node}: {now.Rules - baseline[node].Rules} policy rule(s) left");
+            foreach (var veth in now.Veths.Except(baseline[node].Veths)) leaks.Add($"{node}: veth {veth} left");
+            foreach (var rule in now.Rules.Except(baseline[node].Rules)) leaks.Add($"{node}: rule \"{rule}\" left");
             var known = status.Enis.Select(e => e.EniId).ToHashSet(StringComparer.Ordinal);
             var instance = state.RequireNode(node).InstanceId;
             using var ec2 = LabEc2Client.Create(state);
@@ -230,13 +230,18 @@ internal sealed class BenchScale(BenchScaleOptions options)
         return leaks;
     }
 
-    /// <summary>The node's veths and policy rules (what pods add).</summary>
-    private (int Veths, int Rules) KernelObjects(string node)
+    /// <summary>The node's veths (but ENIs) and policy rules: what pods add.</summary>
+    private (HashSet<string> Veths, HashSet<string> Rules) KernelObjects(string node)
     {
         var netns = LabCommands.RequireUp(_layout).RequireNode(node).Netns;
-        var links = BenchDataplaneProbes.Exec("ip", ["-n", netns, "-o", "link", "show", "type", "veth"]).Output;
+        var links = BenchDataplaneProbes.Exec("ip", ["-n", netns, "-br", "link", "show", "type", "veth"]).Output;
         var rules = BenchDataplaneProbes.Exec("ip", ["-n", netns, "rule", "show"]).Output;
-        return (links.Count(c => c == '\n'), rules.Count(c => c == '\n'));
+        static HashSet<string> Lines(string text, Func<string, string> key) =>
+            [.. text.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(key)];
+        // The lab's ENIs are veths too (eth1, eth2 …, attached as the agent's pool grows): the cloud check covers them.
+        var veths = Lines(links, l => l.Split(' ')[0].Split('@')[0]);
+        veths.RemoveWhere(name => name.StartsWith("eth", StringComparison.Ordinal) && name[3..].All(char.IsAsciiDigit));
+        return (veths, Lines(rules, l => l));
     }
 
     /// <summary>This fathomctl (apphost or <c>dotnet fathomctl.dll</c>) on the bench's lab.</summary>
