@@ -17,8 +17,11 @@ namespace Fathom.Ctl;
 /// <param name="Pairs">Pod pairs of the sampled all-pairs check.</param>
 /// <param name="LabPrefix">The lab's name prefix: a lab of its own, brought up and down by the bench.</param>
 /// <param name="JsonPath">Where to write the figures and targets as JSON, or null.</param>
+/// <param name="Agents">Simulated agents scaling out against the EC2 API under account limits (0: none).</param>
+/// <param name="PodsPerAgent">Pods each simulated agent networks.</param>
+/// <param name="Lab">Whether to fill the lab (false: the simulation only).</param>
 internal sealed record BenchScaleOptions(int Nodes = 4, string InstanceType = "c5.4xlarge", int UnderlayPerNode = 0, int Pairs = 50,
-    string LabPrefix = "fscale", string? JsonPath = null)
+    string LabPrefix = "fscale", string? JsonPath = null, int Agents = 100, int PodsPerAgent = 60, bool Lab = true)
 {
     /// <summary>Pods one node holds: the underlay pods' ENIs, plus every other ENI's secondary IPs (DESIGN.md §3).</summary>
     public int CapacityPerNode(InstanceTypeLimits t) => UnderlayPerNode + (t.MaximumNetworkInterfaces - UnderlayPerNode) * (t.Ipv4AddressesPerInterface - 1);
@@ -42,20 +45,23 @@ internal sealed class BenchScale(BenchScaleOptions options)
     internal static readonly Option<int> Underlay = NumberOptions.Integer("--underlay", "Pods per node with an exclusive ENI; the rest get shared IPs.", 0);
     internal static readonly Option<int> Pairs = NumberOptions.Integer("--pairs", "Pod pairs of the sampled all-pairs check.", 50);
     internal static readonly Option<string> Prefix = new("--lab-prefix") { Description = "The name prefix of the bench's own lab.", DefaultValueFactory = _ => "fscale" };
+    internal static readonly Option<int> Agents = NumberOptions.Integer("--agents", "Simulated agents scaling a cluster out under EC2's account limits; 0 skips the simulation.", 100);
+    internal static readonly Option<int> PodsPerAgent = NumberOptions.Integer("--pods-per-agent", "Shared-mode pods each simulated agent networks.", 60);
+    internal static readonly Option<bool> NoLab = new("--no-lab") { Description = "Only the simulation: no lab is filled." };
     internal static readonly Option<string> Json = new("--json") { Description = "Also write the figures and targets to this JSON file (bench report reads it).", HelpName = "FILE" };
 
     public static Command Create()
     {
         var command = new Command("scale", "Fill a lab (4 × c5.4xlarge) to capacity through the plugin and the agents: time to network every pod, all reachable, all deleted with nothing leaked.")
         {
-            Nodes, InstanceType, Underlay, Pairs, Prefix, Json,
+            Nodes, InstanceType, Underlay, Pairs, Prefix, Agents, PodsPerAgent, NoLab, Json,
         };
         command.SetAction(parse =>
         {
             if (!Environment.IsPrivilegedProcess)
                 throw new InvalidOperationException("needs root: it brings up a lab of namespaces and agents (as root: fathomctl bench scale)");
             var options = new BenchScaleOptions(parse.GetValue(Nodes), parse.GetValue(InstanceType)!, parse.GetValue(Underlay), parse.GetValue(Pairs),
-                parse.GetValue(Prefix)!, parse.GetValue(Json));
+                parse.GetValue(Prefix)!, parse.GetValue(Json), parse.GetValue(Agents), parse.GetValue(PodsPerAgent), !parse.GetValue(NoLab));
             return new BenchScale(options).Run();
         });
         return command;
@@ -68,9 +74,24 @@ internal sealed class BenchScale(BenchScaleOptions options)
         if (options.Nodes is < 1 or > 8) throw new ArgumentException("--nodes: 1..8");
         if (options.UnderlayPerNode < 0 || options.UnderlayPerNode > type.MaximumNetworkInterfaces - 1)
             throw new ArgumentException($"--underlay: 0..{type.MaximumNetworkInterfaces - 1} on {type.Name} (its ENIs but the primary)");
-        if (LabStatus.Read(_layout).State != "down")
+        if (options.Agents is < 0 or > 1000 || options.PodsPerAgent is < 1 or > 200)
+            throw new ArgumentException("--agents: 0..1000, --pods-per-agent: 1..200");
+        if (options.Lab && LabStatus.Read(_layout).State != "down")
             throw new InvalidOperationException($"lab '{_layout.Prefix}' is up: bench scale brings up a lab of its own (FATHOM_LAB_PREFIX={_layout.Prefix} fathomctl lab down, or --lab-prefix)");
+        var targets = new List<BenchTarget>();
+        if (options.Lab) targets.AddRange(RunLab(type));
+        var simulation = new Dictionary<string, double>();
+        if (options.Agents > 0) targets.AddRange(RunSimulation(type, simulation));
+        Console.WriteLine();
+        foreach (var t in targets) Console.WriteLine(t.Line);
+        if (options.JsonPath is not null) WriteJson(options.JsonPath, type, simulation, targets);
+        return 0;
+    }
+
+    private List<BenchTarget> RunLab(InstanceTypeLimits type)
+    {
         var capacity = options.CapacityPerNode(type) * options.Nodes;
+        _figures["capacity"] = capacity;
         Console.WriteLine($"fathomctl bench scale: {options.Nodes} × {type.Name}, {capacity} pods ({options.UnderlayPerNode} underlay per node, shared for the rest), lab '{_layout.Prefix}'");
         var stopwatch = Stopwatch.StartNew();
         Fathomctl("lab", "up", "--nodes", $"{options.Nodes}", "--instance-type", type.Name);
@@ -96,17 +117,27 @@ internal sealed class BenchScale(BenchScaleOptions options)
         _figures["unreachable"] = unreachable.Count;
         _figures["leaks"] = leaks.Count;
         foreach (var line in unreachable.Concat(leaks)) Console.WriteLine($"  {line}");
-        var targets = new List<BenchTarget>
-        {
+        foreach (var (k, v) in _figures) Console.WriteLine($"  {k,-24} {BenchTarget.Format(v)}");
+        return
+        [
             BenchTarget.AtLeast($"lab scale: pods networked ({options.Nodes} × {type.Name} filled)", _figures["pods"], capacity),
             BenchTarget.AtMost("lab scale: pods unreachable", unreachable.Count, 0),
             BenchTarget.AtMost("lab scale: leaks after deleting every pod", leaks.Count, 0),
-        };
-        Console.WriteLine();
-        foreach (var (k, v) in _figures) Console.WriteLine($"  {k,-24} {BenchTarget.Format(v)}");
-        foreach (var t in targets) Console.WriteLine(t.Line);
-        if (options.JsonPath is not null) WriteJson(options.JsonPath, type, capacity, targets);
-        return 0;
+        ];
+    }
+
+    private List<BenchTarget> RunSimulation(InstanceTypeLimits type, Dictionary<string, double> figures)
+    {
+        Console.WriteLine($"fathomctl bench scale: {options.Agents} simulated agents ({type.Name}) × {options.PodsPerAgent} pods from empty, against the lab's EC2 API with account limits (a token bucket per action)");
+        foreach (var (k, v) in new BenchScaleSimulation(options.Agents, options.PodsPerAgent, type.Name).RunAsync(CancellationToken.None).GetAwaiter().GetResult())
+            figures[k] = v;
+        foreach (var (k, v) in figures) Console.WriteLine($"  {k,-24} {BenchTarget.Format(v)}");
+        var wanted = (double)options.Agents * options.PodsPerAgent;
+        return
+        [
+            BenchTarget.AtLeast($"simulated agents: pods networked ({options.Agents} agents × {options.PodsPerAgent})", figures["pods"], wanted),
+            BenchTarget.AtLeast("simulated agents: agents done (none starved)", figures["agentsDone"], options.Agents),
+        ];
     }
 
     /// <summary>Every node filled at once (one thread per node, as kubelets would): underlay first, then shared until the agent says the node is full (CNI 11).</summary>
@@ -259,19 +290,29 @@ internal sealed class BenchScale(BenchScaleOptions options)
         if (p.ExitCode != 0) throw new InvalidOperationException($"fathomctl {string.Join(' ', args)} (lab '{_layout.Prefix}'): exit {p.ExitCode}: {stderr.Trim()} {stdout.Result.Trim()}");
     }
 
-    private void WriteJson(string path, InstanceTypeLimits type, int capacity, List<BenchTarget> targets)
+    private void WriteJson(string path, InstanceTypeLimits type, Dictionary<string, double> simulation, List<BenchTarget> targets)
     {
         using var file = File.Create(path);
         using var json = new Utf8JsonWriter(file, new JsonWriterOptions { Indented = true });
         json.WriteStartObject();
         json.WriteString("bench", "scale");
-        json.WriteStartObject("lab");
-        json.WriteNumber("nodes", options.Nodes);
-        json.WriteString("instanceType", type.Name);
-        json.WriteNumber("underlayPerNode", options.UnderlayPerNode);
-        json.WriteNumber("capacity", capacity);
-        foreach (var (k, v) in _figures) BenchTarget.WriteNumber(json, k, v);
-        json.WriteEndObject();
+        if (options.Lab)
+        {
+            json.WriteStartObject("lab");
+            json.WriteNumber("nodes", options.Nodes);
+            json.WriteString("instanceType", type.Name);
+            json.WriteNumber("underlayPerNode", options.UnderlayPerNode);
+            foreach (var (k, v) in _figures) BenchTarget.WriteNumber(json, k, v);
+            json.WriteEndObject();
+        }
+        if (simulation.Count > 0)
+        {
+            json.WriteStartObject("simulation");
+            json.WriteString("instanceType", type.Name);
+            json.WriteNumber("podsPerAgent", options.PodsPerAgent);
+            foreach (var (k, v) in simulation) BenchTarget.WriteNumber(json, k, v);
+            json.WriteEndObject();
+        }
         BenchTarget.Write(json, targets);
         json.WriteEndObject();
     }
