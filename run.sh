@@ -151,7 +151,7 @@ scale_json=()
 if [[ -n $full ]]; then
   step "benchmark: scale — 4 × c5.4xlarge filled, then 100 simulated agents under EC2's account limits"
   "$ctl" lab down >/dev/null
-  "$ctl" bench scale --json "$run/scale.json" | tee "$run/bench-scale.txt"
+  "$ctl" bench scale --lab-prefix "${P}s" --json "$run/scale.json" | tee "$run/bench-scale.txt"
   scale_json=(--scale "$run/scale.json")
 fi
 

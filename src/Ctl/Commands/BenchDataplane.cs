@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Globalization;
 using System.Text.Json;
 
 namespace Fathom.Ctl;
@@ -141,7 +142,8 @@ internal sealed partial class BenchDataplane(BenchScratch scratch, BenchDataplan
                 var value = Median(w.Samples[m.Key]);
                 var ratio = w.Ratios[m.Key];
                 var spread = ratio.Count > 1 ? $"±{(ratio.Max() - ratio.Min()) / 2:0%}" : "";
-                return $"{$"{value:0.###} {Median(ratio):0%}{spread}",20}";
+                var format = m.Unit switch { "Gbit/s" => "0.00", "kpps" => "0", "µs" => "0.0", _ => "0.000" };
+                return $"{$"{value.ToString(format, CultureInfo.InvariantCulture)} {Median(ratio):0%}{spread}",20}";
             });
             Console.WriteLine($"{w.Name,-18} " + string.Join(" ", cells));
         }
