@@ -102,13 +102,32 @@ internal sealed partial class BenchDataplane(BenchScratch scratch, BenchDataplan
                 Progress(round, "RTT", w, $"p50 {p50,6:0.0} µs  p99 {p99,7:0.0} µs");
             }),
         };
-        foreach (var (_, load) in loads)
+        foreach (var (name, load) in loads)
             foreach (var w in wirings)
             {
                 if (scratch.Interrupted) return;
-                load(w);
+                try
+                {
+                    load(w);
+                }
+                catch (InvalidOperationException e)
+                {
+                    // One wiring that stops answering costs its own samples, not the whole run: said here,
+                    // its figures stay empty (null in the JSON) and its targets are not met.
+                    w.Failures.Add($"round {round} {name}: {e.Message.Split('\n')[0]}");
+                    foreach (var key in KeysOf(name)) w.Samples[key].Add(double.NaN); // the rounds stay aligned
+                    Console.WriteLine($"  round {round}/{options.Rounds}  {name,-8} {w.Name,-18} FAILED: {e.Message.Split('\n')[0]}");
+                }
             }
     }
+
+    private static string[] KeysOf(string load) => load switch
+    {
+        "TCP×1" => ["tcp1", "cpu"],
+        "TCP×8" => ["tcp8"],
+        "UDP" => ["udp"],
+        _ => ["rttP50", "rttP99"],
+    };
 
     private void Progress(int round, string load, Wiring w, string figures) =>
         Console.WriteLine($"  round {round}/{options.Rounds}  {load,-8} {w.Name,-18} {figures}");
@@ -140,7 +159,7 @@ internal sealed partial class BenchDataplane(BenchScratch scratch, BenchDataplan
             var cells = DataplaneMeasure.All.Select(m =>
             {
                 var value = Median(w.Samples[m.Key]);
-                var ratio = w.Ratios[m.Key];
+                var ratio = w.Ratios[m.Key].Where(double.IsFinite).ToList();
                 var spread = ratio.Count > 1 ? $"±{(ratio.Max() - ratio.Min()) / 2:0%}" : "";
                 var format = m.Unit switch { "Gbit/s" => "0.00", "kpps" => "0", "µs" => "0.0", _ => "0.000" };
                 return $"{$"{value.ToString(format, CultureInfo.InvariantCulture)} {Median(ratio):0%}{spread}",20}";
@@ -150,6 +169,8 @@ internal sealed partial class BenchDataplane(BenchScratch scratch, BenchDataplan
         Console.WriteLine("(each cell: median, then median ratio to node↔node ± half its spread over the rounds)");
         Console.WriteLine();
         foreach (var t in targets) Console.WriteLine(t.Line);
+        foreach (var w in wirings.Where(w => w.Failures.Count > 0))
+            Console.WriteLine($"{w.Name}: {w.Failures.Count} run(s) failed — {string.Join("; ", w.Failures)}");
     }
 
     private void WriteJson(string path, List<Wiring> wirings, List<BenchTarget> targets)
@@ -182,6 +203,9 @@ internal sealed partial class BenchDataplane(BenchScratch scratch, BenchDataplan
             WriteSeries(json, "medianRatio", w.Ratios, s => [Median(s)]);
             WriteSeries(json, "samples", w.Samples, s => s);
             WriteSeries(json, "ratios", w.Ratios, s => s);
+            json.WriteStartArray("failures");
+            foreach (var f in w.Failures) json.WriteStringValue(f);
+            json.WriteEndArray();
             json.WriteEndObject();
         }
         json.WriteEndArray();
@@ -199,7 +223,11 @@ internal sealed partial class BenchDataplane(BenchScratch scratch, BenchDataplan
             else
             {
                 json.WriteStartArray(key);
-                foreach (var x in v) json.WriteNumberValue(double.IsFinite(x) ? x : 0);
+                foreach (var x in v)
+                {
+                    if (double.IsFinite(x)) json.WriteNumberValue(x);
+                    else json.WriteNullValue(); // a failed run
+                }
                 json.WriteEndArray();
             }
         }

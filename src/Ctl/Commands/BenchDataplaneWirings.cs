@@ -36,6 +36,9 @@ internal sealed partial class BenchDataplane
     {
         public Dictionary<string, List<double>> Samples { get; } = DataplaneMeasure.All.ToDictionary(m => m.Key, _ => new List<double>());
         public Dictionary<string, List<double>> Ratios { get; } = DataplaneMeasure.All.ToDictionary(m => m.Key, _ => new List<double>());
+
+        /// <summary>Runs that failed (the load generator could not reach the server), one line each.</summary>
+        public List<string> Failures { get; } = [];
     }
 
     private List<Wiring> Build()

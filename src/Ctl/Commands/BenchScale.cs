@@ -93,13 +93,14 @@ internal sealed class BenchScale(BenchScaleOptions options)
         var capacity = options.CapacityPerNode(type) * options.Nodes;
         _figures["capacity"] = capacity;
         Console.WriteLine($"fathomctl bench scale: {options.Nodes} × {type.Name}, {capacity} pods ({options.UnderlayPerNode} underlay per node, shared for the rest), lab '{_layout.Prefix}'");
-        var stopwatch = Stopwatch.StartNew();
-        Fathomctl("lab", "up", "--nodes", $"{options.Nodes}", "--instance-type", type.Name);
-        _figures["labUpSeconds"] = stopwatch.Elapsed.TotalSeconds;
         var leaks = new List<string>();
         var unreachable = new List<string>();
         try
         {
+            // Inside the try: a lab up that fails half-way is taken down too.
+            var stopwatch = Stopwatch.StartNew();
+            Fathomctl("lab", "up", "--nodes", $"{options.Nodes}", "--instance-type", type.Name);
+            _figures["labUpSeconds"] = stopwatch.Elapsed.TotalSeconds;
             var state = LabCommands.RequireUp(_layout);
             var nodes = state.Nodes.Select(n => n.Name).ToList();
             var baseline = nodes.ToDictionary(n => n, KernelObjects);
@@ -110,7 +111,14 @@ internal sealed class BenchScale(BenchScaleOptions options)
         }
         finally
         {
-            Fathomctl("lab", "down");
+            try
+            {
+                Fathomctl("lab", "down");
+            }
+            catch (InvalidOperationException e)
+            {
+                leaks.Add($"lab down failed: {e.Message}"); // never hides the error that brought us here
+            }
             var left = Netns.List().Count(n => n.StartsWith(_layout.Prefix + "-", StringComparison.Ordinal));
             if (left > 0) leaks.Add($"{left} namespace(s) with prefix {_layout.Prefix}- after lab down");
         }

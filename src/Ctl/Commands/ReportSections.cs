@@ -38,7 +38,8 @@ internal static class ReportSections
         static Dictionary<string, double> Numbers(JsonElement o) => o.ValueKind != JsonValueKind.Object ? [] :
             o.EnumerateObject().ToDictionary(p => p.Name, p => p.Value.ValueKind == JsonValueKind.Number ? p.Value.GetDouble() : double.NaN);
         static Dictionary<string, double[]> Arrays(JsonElement o) => o.ValueKind != JsonValueKind.Object ? [] :
-            o.EnumerateObject().ToDictionary(p => p.Name, p => p.Value.EnumerateArray().Select(v => v.GetDouble()).ToArray());
+            o.EnumerateObject().ToDictionary(p => p.Name, p => p.Value.EnumerateArray()
+                .Select(v => v.ValueKind == JsonValueKind.Number ? v.GetDouble() : double.NaN).Where(double.IsFinite).ToArray());
         static JsonElement Get(JsonElement e, string name) => e.TryGetProperty(name, out var v) ? v : default;
         if (!root.TryGetProperty("wirings", out var wirings)) return [];
         return [.. wirings.EnumerateArray().Select(w => new DataplaneRow(
