@@ -45,7 +45,10 @@ internal sealed partial class BenchDataplane
     {
         var fabric = scratch.NameFor("-fabric");
         scratch.CreateNetns("-fabric").Dispose();
-        Ip(fabric, "link", "add", "br0", "type", "bridge");
+        // A fixed MAC: a bridge without one takes its lowest port's, so it changes as ENIs join, and the
+        // kernel flushes the bridge's neighbours on a change of address — the shared pods' permanent
+        // entries with them (neigh_changeaddr), and their traffic stops at random.
+        Ip(fabric, "link", "add", "br0", "address", "02:fa:b0:00:00:fe", "type", "bridge");
         Ip(fabric, "addr", "add", $"{Gateway}/24", "dev", "br0");
         Ip(fabric, "link", "set", "br0", "up");
         // The fabric routes shared-mode traffic back out of br0 (ENI → gateway → ENI), as a VPC router does.
