@@ -50,13 +50,16 @@ internal static partial class BenchDataplaneProbes
         try
         {
             // The first 400 ms are sockperf's warm-up, not recorded: a 1 s run keeps ~0.6 s (tens of thousands of round trips).
-            string[] args = ["netns", "exec", client, "sockperf", "ping-pong", "--tcp", "--full-rtt", "-i", serverIp, "-p", $"{SockperfPort}",
-                "-t", $"{seconds}"];
+            // sockperf has no connect time-out (TCP would retry its SYN for two minutes): timeout(1) bounds each try.
+            string[] args = ["netns", "exec", client, "timeout", $"{seconds + 5}", "sockperf", "ping-pong", "--tcp", "--full-rtt", "-i", serverIp,
+                "-p", $"{SockperfPort}", "-t", $"{seconds}"];
+            var started = Stopwatch.StartNew();
             for (var attempt = 0; ; attempt++)
             {
                 var (code, output) = Exec("ip", args, check: false);
                 if (code == 0 && ParseSockperf(output) is { } percentiles) return percentiles;
-                if (attempt == 30 || sockperf.HasExited) throw new InvalidOperationException($"sockperf {client} → {serverIp} failed: {output.Trim()}");
+                if (started.Elapsed > TimeSpan.FromSeconds(20) || sockperf.HasExited)
+                    throw new InvalidOperationException($"sockperf {client} → {serverIp} failed: {(code == 124 ? "no answer (timed out)" : output.Trim())}");
                 Thread.Sleep(100); // the server is not listening yet
             }
         }
@@ -72,11 +75,12 @@ internal static partial class BenchDataplaneProbes
         try
         {
             string[] args = ["netns", "exec", client, "iperf3", "-c", serverIp, "-J", "--connect-timeout", "1000", .. extra];
+            var started = Stopwatch.StartNew();
             for (var attempt = 0; ; attempt++)
             {
                 var (code, stdout) = Exec("ip", args, check: false);
                 if (code == 0 && TryParseJson(stdout) is { } json) return json;
-                if (attempt == 30 || iperf.HasExited) throw new InvalidOperationException($"iperf3 {client} → {serverIp} failed: {stdout.Trim()}");
+                if (started.Elapsed > TimeSpan.FromSeconds(20) || iperf.HasExited) throw new InvalidOperationException($"iperf3 {client} → {serverIp} failed: {stdout.Trim()}");
                 Thread.Sleep(100); // the server is not listening yet
             }
         }
