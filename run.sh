@@ -1,19 +1,31 @@
 #!/usr/bin/env bash
-# The main job on one machine (DESIGN.md §2): bring up the lab, give two pods on two nodes
-# their own ENI with the `fathom` CNI plugin, prove connectivity, measure, tear down.
+# The main job on one machine (DESIGN.md §2, §8; issue 12): bring up the lab, give pods on two
+# nodes their network in every mode Fathom offers, prove cross-node connectivity, measure the
+# data plane and the control plane beside the classic wiring, print the table, write the report
+# and charts, tear the lab down.
 #
-#   sudo ./run.sh                 the whole demo (about 3 minutes on 2 cores)
-#   FATHOM_RUN_QUICK=1 ./run.sh   shorter benchmarks
+#   ./run.sh                      as root: the whole demo, short profiles (about 5 minutes on 2 cores)
+#   ./run.sh --full               as root: longer profiles, plus the scale runs (bench scale)
+#   FATHOM_RUN_QUICK=1 ./run.sh   the shortest profiles (./test.sh's run of this script)
 #   FATHOM_LAB_PREFIX=x ./run.sh  another name prefix for everything it makes (default flab)
 #
-# Everything happens in namespaces named with the lab prefix (flab-*); the root namespace's
-# interfaces, routes and firewall are never touched, and the lab is removed at the end even
-# when a step fails.
+# Everything happens in namespaces named with the lab prefix (flab-*) or fathom-bench-*; the root
+# namespace's interfaces, routes and firewall are never touched, and the lab is removed at the end
+# even when a step fails. Outputs: artifacts/run/ (every step's raw output) and artifacts/report/
+# (report.json, report.md, PNG charts).
 set -euo pipefail
 cd "$(dirname "$0")"
-if [[ $(id -u) -ne 0 ]]; then echo "run.sh needs root (namespaces, links): sudo ./run.sh" >&2; exit 1; fi
+full=
+for arg in "$@"; do
+  case $arg in
+    --full) full=1 ;;
+    -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "run.sh: unknown argument '$arg' (known: --full)" >&2; exit 2 ;;
+  esac
+done
+if [[ $(id -u) -ne 0 ]]; then echo "run.sh needs root (namespaces, links): run it as root, e.g. su -c ./run.sh" >&2; exit 1; fi
 
-# The tools the demo runs (iperf3, jq, dnsmasq...), also when the build is skipped.
+# What the demo runs (iperf3, sockperf, jq, dnsmasq, the reference CNI plugins...), also when the build is skipped.
 source scripts/prereqs.sh
 fathom_install_prereqs
 # FATHOM_SKIP_BUILD=1 (./test.sh's run of this script) uses what is already in artifacts/bin.
@@ -22,11 +34,17 @@ bin=$PWD/artifacts/bin
 ctl=$bin/fathomctl
 export FATHOM_LAB_PREFIX=${FATHOM_LAB_PREFIX:-flab}
 P=$FATHOM_LAB_PREFIX
-report=$PWD/artifacts/run
-mkdir -p "$report"
-if [[ -n ${FATHOM_RUN_QUICK:-} ]]; then secs=3 nl_cycles=100 cni_cycles=50; else secs=8 nl_cycles=300 cni_cycles=200; fi
+run=$PWD/artifacts/run
+out=$PWD/artifacts/report
+mkdir -p "$run" "$out"
+rm -f "$run"/*.json "$out"/*.png "$out"/report.*
+# Profiles: quick (tests), default (short), --full.
+if [[ -n $full ]]; then dp=(--seconds 5 --rounds 3) cni_cycles=200
+elif [[ -n ${FATHOM_RUN_QUICK:-} ]]; then dp=(--seconds 1 --rounds 1) cni_cycles=30
+else dp=(--seconds 1 --rounds 2) cni_cycles=60; fi
+started=$SECONDS
 
-step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+step() { printf '\n\033[1m== %s\033[0m  (%ds)\n' "$*" $((SECONDS - started)); }
 cleanup() {
   local rc=$?
   step "tear down"
@@ -34,6 +52,7 @@ cleanup() {
   "$ctl" lab down || true
   left=$(ip netns list | awk '{print $1}' | grep -c "^$P-" || true)
   echo "namespaces left with prefix $P-: $left"
+  ((rc == 0)) && echo "run.sh: done in $((SECONDS - started)) s; report in $out/report.md"
   exit $rc
 }
 trap cleanup EXIT
@@ -55,72 +74,88 @@ ip -n "$P-node1" -br link show eth1
 status=$("$ctl" lab status --json)
 gateway=$(jq -r '.subnets[0].gateway' <<<"$status")
 prefixlen=$(jq -r '.subnets[0].cidr' <<<"$status" | cut -d/ -f2)
-node2_ip=$(jq -r '.nodes[1].primaryIp' <<<"$status")
 
 step "CNI ADD with fathom: each ENI moves into a pod as eth0 (underlay, exclusive ENI)"
 for n in 1 2; do
   pod=$([[ $n == 1 ]] && echo a || echo b)
   ip netns add "$P-pod-$pod"
-  conf=$(jq -nc --arg ip "${ENI_IP[$n]}/$prefixlen" --arg gw "$gateway" --arg data "$report/cni-records" '{
+  conf=$(jq -nc --arg ip "${ENI_IP[$n]}/$prefixlen" --arg gw "$gateway" --arg data "$run/cni-records" '{
     cniVersion: "1.1.0", name: "lab-underlay", type: "fathom", mode: "underlay", device: "eth1",
     dataDir: $data,
     ipam: {type: "static", addresses: [{address: $ip, gateway: $gw}], routes: [{dst: "0.0.0.0/0"}]}}')
-  echo "$conf" > "$report/pod-$pod.conf.json"
+  echo "$conf" > "$run/pod-$pod.conf.json"
   # The runtime's contract: env + config on stdin, run in the node's namespace.
   ip netns exec "$P-node$n" env CNI_COMMAND=ADD CNI_CONTAINERID="pod-$pod" \
     CNI_NETNS="/run/netns/$P-pod-$pod" CNI_IFNAME=eth0 CNI_PATH="$bin:/usr/lib/cni" \
-    "$bin/fathom" <<<"$conf" | tee "$report/pod-$pod.result.json" | jq -c '{interfaces, ips}'
+    "$bin/fathom" <<<"$conf" | tee "$run/pod-$pod.result.json" | jq -c '{interfaces, ips}'
   "$ctl" lab pod record "$pod" --node "node$n" --netns "$P-pod-$pod" --mode underlay --ip "${ENI_IP[$n]}"
 done
-"$ctl" lab status
 
 step "connectivity: pod a (node1) → pod b (node2), pod → gateway, node1 → pod b"
 ip netns exec "$P-pod-a" ping -c 3 -W 2 "${ENI_IP[2]}"
 ip netns exec "$P-pod-b" ping -c 1 -W 2 "$gateway"
 ip netns exec "$P-node1" ping -c 1 -W 2 "${ENI_IP[2]}"
 
-step "data plane: one TCP stream, node↔node baseline against pod↔pod over underlay ENIs"
-iperf() { # client-netns server-netns server-ip
-  ip netns exec "$2" iperf3 -s -1 -D -I "$report/iperf3.pid" >/dev/null
-  # The daemon listens a moment after it forks (longer on a loaded machine); each try is bounded
-  # by --connect-timeout, so a broken path fails within about 40 s instead of TCP's 2 minutes.
-  for _ in $(seq 30); do
-    ip netns exec "$1" iperf3 -c "$3" -t "$secs" -J --connect-timeout 1000 > "$report/iperf3-$1.json" && break
-    sleep 0.3
-  done
-  jq -e '.end.sum_received.bits_per_second / 1e9' "$report/iperf3-$1.json" 2>/dev/null ||
-    { echo "iperf3 $1 → $3 failed: $(jq -r .error "$report/iperf3-$1.json" 2>/dev/null)" >&2; return 1; }
-}
-base=$(iperf "$P-node1" "$P-node2" "$node2_ip")
-under=$(iperf "$P-pod-a" "$P-pod-b" "${ENI_IP[2]}")
-printf '%-22s %8.2f Gbit/s\n' "node↔node" "$base" "underlay pod↔pod" "$under"
-awk -v b="$base" -v u="$under" 'BEGIN { printf "underlay / node↔node: %.1f %%\n", 100*u/b }' | tee "$report/dataplane.txt"
-
 step "CNI DEL: the ENIs go back to their nodes under their own names"
 for n in 1 2; do
   pod=$([[ $n == 1 ]] && echo a || echo b)
   ip netns exec "$P-node$n" env CNI_COMMAND=DEL CNI_CONTAINERID="pod-$pod" \
     CNI_NETNS="/run/netns/$P-pod-$pod" CNI_IFNAME=eth0 CNI_PATH="$bin:/usr/lib/cni" \
-    "$bin/fathom" < "$report/pod-$pod.conf.json"
+    "$bin/fathom" < "$run/pod-$pod.conf.json"
   ip netns del "$P-pod-$pod"
   ip -n "$P-node$n" -br link show eth1
 done
 
-step "node agents: fathom-agent in every node takes ENIs and IPs from the EC2 API; nobody names a device"
+step "node agents: a pod in every mode on each node, from fathom-agent's pools; nobody names a device"
 "$ctl" lab down >/dev/null
 "$ctl" lab up --nodes 2 --instance-type m5.large | grep -E '^  (node|agent) '
-: > "$report/agent-pods.json"
-ip_u1=$("$ctl" lab pod add u1 --node node1 --mode underlay --json | tee -a "$report/agent-pods.json" | jq -r .ip)
-ip_s2=$("$ctl" lab pod add s2 --node node2 --mode shared --json | tee -a "$report/agent-pods.json" | jq -r .ip)
-cat "$report/agent-pods.json"
-"$ctl" lab pod exec u1 -- ping -c 3 -W 2 "$ip_s2"
-"$ctl" status --node node1 > "$report/agent-status-node1.txt" && sed -n '3,6p' "$report/agent-status-node1.txt"
-"$ctl" lab pod del u1 && "$ctl" lab pod del s2
+# (containerd/CRI: pods started by a real runtime through the same plugin go here.)
+: > "$run/agent-pods.json"
+declare -A POD_IP
+offered=()
+for mode in underlay shared host-gw overlay; do
+  short=${mode%%-*}
+  if added=$("$ctl" lab pod add "${short:0:2}1" --node node1 --mode "$mode" --json 2>&1) &&
+     added2=$("$ctl" lab pod add "${short:0:2}2" --node node2 --mode "$mode" --json 2>&1); then
+    printf '%s\n%s\n' "$added" "$added2" | tee -a "$run/agent-pods.json"
+    POD_IP[$mode]=$(jq -r .ip <<<"$added2")
+    offered+=("$mode")
+  elif grep -q "is not one of" <<<"$added${added2:-}"; then
+    echo "mode $mode: not offered by this build ($(grep -o "is not one of.*" <<<"$added${added2:-}" | head -1))"
+    "$ctl" lab pod del "${short:0:2}1" >/dev/null 2>&1 || true
+  else
+    echo "mode $mode: pod add failed: $added ${added2:-}" >&2
+    exit 1
+  fi
+done
+echo "modes with pods on both nodes: ${offered[*]}"
 
-step "benchmark: Fathom.Netlink against ip(8)"
-"$ctl" bench netlink --cycles "$nl_cycles" | tee "$report/bench-netlink.txt"
+step "cross-node connectivity: every mode's pod on node1 → its peer on node2, and → the underlay pod on node2"
+for mode in "${offered[@]}"; do
+  short=${mode%%-*}
+  "$ctl" lab pod exec "${short:0:2}1" -- ping -c 2 -W 2 "${POD_IP[$mode]}" | grep -E 'packets transmitted' | sed "s/^/$mode → $mode: /"
+done
+"$ctl" lab pod exec sh1 -- ping -c 3 -W 2 "${POD_IP[underlay]}"
+"$ctl" status --node node1 > "$run/agent-status-node1.txt" && sed -n '3,6p' "$run/agent-status-node1.txt"
+for mode in "${offered[@]}"; do short=${mode%%-*}; for n in 1 2; do "$ctl" lab pod del "${short:0:2}$n"; done; done
 
-step "benchmark: fathom against the reference host-device plugin"
-"$ctl" bench cni --cycles "$cni_cycles" | tee "$report/bench-cni.txt"
+step "benchmark: the data plane — every mode and the classic wiring, as shares of node↔node (${dp[*]})"
+"$ctl" bench dataplane "${dp[@]}" --json "$run/dataplane.json" | tee "$run/bench-dataplane.txt"
 
-step "done: outputs in $report/"
+step "benchmark: the control plane — CNI ADD/DEL, fathom against the reference plugins ($cni_cycles cycles)"
+cni_json=()
+if "$ctl" bench cni --help | grep -q -- '--json'; then cni_json=(--json "$run/cni.json"); fi
+"$ctl" bench cni --cycles "$cni_cycles" "${cni_json[@]}" | tee "$run/bench-cni.txt"
+
+scale_json=()
+if [[ -n $full ]]; then
+  step "benchmark: scale — 4 × c5.4xlarge filled, then 100 simulated agents under EC2's account limits"
+  "$ctl" lab down >/dev/null
+  "$ctl" bench scale --lab-prefix "${P}s" --json "$run/scale.json" | tee "$run/bench-scale.txt"
+  scale_json=(--scale "$run/scale.json")
+fi
+
+step "report: every DESIGN.md §9 target with its measured value; report.json, report.md, charts"
+report_in=(--dataplane "$run/dataplane.json" "${scale_json[@]}")
+[[ -f $run/cni.json ]] && report_in+=(--cni "$run/cni.json")
+"$ctl" bench report "${report_in[@]}" --out "$out"

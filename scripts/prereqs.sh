@@ -10,6 +10,7 @@ declare -A FATHOM_PKGS=(
   [/usr/sbin/ip]=iproute2
   [/usr/sbin/bridge]=iproute2
   [/usr/bin/iperf3]=iperf3
+  [/usr/bin/sockperf]=sockperf                    # bench dataplane: request/response latency p50/p99
   [/usr/bin/podman]=podman
   [/usr/sbin/runc]=runc
   [/usr/lib/cni/host-device]=containernetworking-plugins

@@ -1,7 +1,7 @@
 namespace Fathom.Lab.Tests;
 
 /// <summary>
-/// The README's first command, run as a newcomer runs it: <c>sudo ./run.sh</c>, here in its
+/// The README's first command, run as a newcomer runs it (as root: <c>./run.sh</c>), here in its
 /// quick mode, under a lab prefix of its own (ftrun) and without rebuilding (./test.sh built
 /// everything, and a rebuild would overwrite this very test's assemblies). Alone in its
 /// collection: it measures throughput, and other tests' load would only add noise.
@@ -11,10 +11,11 @@ public sealed class RunScriptTests
 {
     private const string Prefix = "ftrun";
 
-    [PrivilegedFact("ip", "iperf3", "jq", "ping", "iptables-save", "ip6tables-save", "nft")]
-    public void Run_sh_brings_up_the_lab_moves_enis_into_pods_pings_measures_and_leaves_nothing()
+    [PrivilegedFact("ip", "iperf3", "sockperf", "jq", "ping", "/usr/lib/cni/bridge", "iptables-save", "ip6tables-save", "nft")]
+    public void Run_sh_brings_up_the_lab_moves_enis_into_pods_pings_measures_reports_and_leaves_nothing()
     {
-        Privileged.Require("ip", "iperf3", "jq", "ping", "iptables-save", "ip6tables-save", "nft"); // the last three for the root-netns snapshot
+        // The last three for the root-netns snapshot.
+        Privileged.Require("ip", "iperf3", "sockperf", "jq", "ping", "/usr/lib/cni/bridge", "iptables-save", "ip6tables-save", "nft");
         var fathomctl = Path.Combine(Repository.Bin, "fathomctl");
         Assert.True(File.Exists(fathomctl), $"{fathomctl} is missing: ./build.sh publishes it before ./test.sh runs tests");
         var env = new Dictionary<string, string>
@@ -40,13 +41,20 @@ public sealed class RunScriptTests
             Assert.Matches(@"eni-[0-9a-f]{17} \S+ \S+ attached to node1 as eth1", output);
             Assert.Contains("\"name\":\"eth0\"", output);              // fathom's ADD result
             Assert.Contains("3 packets transmitted, 3 received, 0% packet loss", output);
-            Assert.Matches(@"underlay / node↔node: \d+\.\d %", output);
-            // The node agents' part: pods by mode from the agents' pools, across nodes.
-            Assert.Matches(@"""name"":""u1"",""node"":""node1"",""mode"":""underlay""", output);
-            Assert.Matches(@"""name"":""s2"",""node"":""node2"",""mode"":""shared""", output);
-            Assert.Contains("bench netlink:", output);
+            // The node agents' part: a pod per mode on each node from the agents' pools, reached across nodes.
+            Assert.Matches(@"""name"":""un1"",""node"":""node1"",""mode"":""underlay""", output);
+            Assert.Matches(@"""name"":""sh2"",""node"":""node2"",""mode"":""shared""", output);
+            Assert.Matches(@"modes with pods on both nodes: underlay shared", output);
+            Assert.Matches(@"underlay → underlay: 2 packets transmitted, 2 received, 0% packet loss", output);
+            // The benchmarks, the table and the report (issue 12 §5).
+            Assert.Contains("fathomctl bench dataplane:", output);
+            Assert.Matches(@"\noverlay \(bridge\) +\d", output);
             Assert.Contains("fathomctl bench cni:", output);
+            Assert.Matches(@"dataplane target underlay throughput / node↔node \(TCP×1\) +\d", output);
+            foreach (var file in new[] { "report.json", "report.md", "dataplane-tcp1.png", "dataplane-rttP50.png" })
+                Assert.True(File.Exists(Path.Combine(Repository.Root, "artifacts", "report", file)), $"run.sh wrote no artifacts/report/{file}");
             Assert.Contains($"namespaces left with prefix {Prefix}-: 0", output);
+            Assert.Contains("run.sh: done in", output);
         }
         finally
         {

@@ -2,7 +2,7 @@ using System.CommandLine;
 
 namespace Fathom.Ctl;
 
-/// <summary><c>fathomctl bench netlink|cni|dataplane</c>: side-by-side benchmarks (docs/benchmarks.md).</summary>
+/// <summary><c>fathomctl bench netlink|cni|dataplane|scale|report</c>: side-by-side benchmarks (docs/benchmarks.md).</summary>
 internal static class BenchCommands
 {
     public static Command Create() => new("bench", "Side-by-side benchmarks, as root (docs/benchmarks.md).")
@@ -10,5 +10,7 @@ internal static class BenchCommands
         BenchNetlinkCommand.Create(),
         BenchCniCommand.Create(),
         BenchDataplane.Create(),
+        BenchScale.Create(),
+        Report.Create(),
     };
 }

@@ -1,63 +1,51 @@
 using System.CommandLine;
-using System.Diagnostics;
 using System.Globalization;
-using System.Net;
-using System.Net.NetworkInformation;
 using System.Text.Json;
-using Fathom.Datapath;
-using Fathom.Datapath.HostGw;
-using Fathom.Datapath.Overlay;
-using Fathom.Netlink;
 
 namespace Fathom.Ctl;
 
 /// <summary>Settings of <see cref="BenchDataplane"/>.</summary>
-/// <param name="Seconds">Length of one iperf3 run.</param>
+/// <param name="Seconds">Length of one iperf3 or sockperf run.</param>
 /// <param name="Rounds">How many times every wiring is measured; the rounds interleave the wirings.</param>
-/// <param name="Streams">Parallel TCP streams per run (iperf3 -P).</param>
-/// <param name="JsonPath">Where to write every sample and ratio as JSON, or null.</param>
-/// <param name="Gro">Turn on GRO of the veths of Fathom's wiring (veth NAPI GRO, ethtool -K DEV gro on), so a
-/// burst crossing the node is handled as one large packet.</param>
-internal sealed record BenchDataplaneOptions(int Seconds = 5, int Rounds = 3, int Streams = 1, string? JsonPath = null, bool Gro = false);
+/// <param name="JsonPath">Where to write every sample, ratio and target as JSON, or null.</param>
+/// <param name="Gro">Turn on GRO of the veths of Fathom's host-gw and overlay wiring (veth NAPI GRO, ethtool -K DEV gro on).</param>
+/// <param name="CniPath">Where the reference plugins (bridge, host-local) are.</param>
+internal sealed record BenchDataplaneOptions(int Seconds = 1, int Rounds = 2, string? JsonPath = null, bool Gro = false,
+    string CniPath = "/usr/lib/cni");
 
 /// <summary>
-/// <c>fathomctl bench dataplane</c> (issue 10 §4): TCP throughput between two pods on two nodes,
-/// as a share of node↔node, for Fathom's host-gw and overlay wiring (no bridge: each pod on a
-/// <see cref="NodeVeth"/>) beside the classic wiring flannel and the reference bridge plugin make
-/// (a bridge per node, and for overlay a VXLAN device beside it), in one run, interleaved round
-/// by round so every ratio carries its spread. Everything lives in namespaces of its own
-/// (<c>fathom-bench-*</c>): two nodes on a bridged veth fabric, a pod pair per wiring.
+/// <c>fathomctl bench dataplane</c> (issue 12 §1, DESIGN.md §8): two pods on two nodes, as shares of
+/// node↔node, for each of Fathom's modes — underlay (a whole ENI in the pod), shared (a secondary
+/// IP behind a veth and policy routing), host-gw and overlay (a veth per pod, no bridge) — beside
+/// the pair wired as flannel wires it with the reference bridge + host-local plugins. Measures TCP
+/// with 1 and 8 streams, 64-byte UDP packet rate (iperf3), TCP request/response round trip p50 and
+/// p99 (sockperf) and CPU seconds per Gbit. Every round measures every wiring, one measure at a
+/// time, so the machine's drift lands on all of them alike and every ratio carries its spread.
+/// Everything lives in namespaces of its own (<c>fathom-bench-*</c>): a fabric bridge (the VPC's
+/// subnet and its router), two nodes, a pod pair per wiring.
 /// </summary>
-internal sealed class BenchDataplane(BenchScratch scratch, BenchDataplaneOptions options)
+internal sealed partial class BenchDataplane(BenchScratch scratch, BenchDataplaneOptions options)
 {
-    private static readonly string[] NodeIps = ["10.80.0.1", "10.80.0.2"];
-
-    /// <summary>One way of connecting the two endpoints: iperf3's client runs in <see cref="Client"/>, its server in <see cref="Server"/>.</summary>
-    private sealed record Wiring(string Name, string Client, string Server, string ServerIp)
-    {
-        public List<double> Gbits { get; } = [];
-        public List<double> Ratios { get; } = [];
-    }
-
     private readonly string[] _nodes = [scratch.NameFor("-node1"), scratch.NameFor("-node2")];
 
-    internal static readonly Option<int> Seconds = NumberOptions.Count("--seconds", "Length of one iperf3 run, in seconds.", 5);
-    internal static readonly Option<int> Rounds = NumberOptions.Count("--rounds", "How many times each wiring is measured, interleaved.", 3);
-    internal static readonly Option<int> Streams = NumberOptions.Count("--streams", "Parallel TCP streams per run (iperf3 -P).", 1);
-    internal static readonly Option<bool> Gro = new("--gro") { Description = "Turn on GRO (ethtool -K DEV gro on) on both ends of the pod veths of Fathom's wiring." };
-    internal static readonly Option<string> Json = new("--json") { Description = "Also write every sample, ratio and target to this JSON file.", HelpName = "FILE" };
+    internal static readonly Option<int> Seconds = NumberOptions.Count("--seconds", "Length of one iperf3 or sockperf run, in seconds.", 1);
+    internal static readonly Option<int> Rounds = NumberOptions.Count("--rounds", "How many times each wiring is measured, interleaved.", 2);
+    internal static readonly Option<bool> Gro = new("--gro") { Description = "Turn on GRO (ethtool -K DEV gro on) on both ends of the pod veths of Fathom's host-gw and overlay wiring." };
+    internal static readonly Option<string> Json = new("--json") { Description = "Also write every sample, ratio and target to this JSON file (bench report reads it).", HelpName = "FILE" };
+    internal static readonly Option<string> CniPath = new("--cni-path") { Description = "Where the reference plugins bridge and host-local are.", DefaultValueFactory = _ => "/usr/lib/cni", HelpName = "DIR" };
 
     public static Command Create()
     {
-        var command = new Command("dataplane", "TCP throughput pod↔pod across two nodes, as a share of node↔node: Fathom's host-gw and overlay wiring beside the classic bridge wiring.")
+        var command = new Command("dataplane", "Pod↔pod across two nodes as a share of node↔node — TCP 1 and 8 streams, UDP packet rate, RTT p50/p99, CPU per Gbit — for underlay, shared, host-gw and overlay beside the classic bridge wiring.")
         {
-            Seconds, Rounds, Streams, Gro, Json,
+            Seconds, Rounds, Gro, Json, CniPath,
         };
         command.SetAction(parse =>
         {
             if (!Environment.IsPrivilegedProcess)
-                throw new InvalidOperationException("needs root: it creates namespaces, veths, bridges and VXLAN devices (sudo fathomctl bench dataplane)");
-            var options = new BenchDataplaneOptions(parse.GetValue(Seconds), parse.GetValue(Rounds), parse.GetValue(Streams), parse.GetValue(Json), parse.GetValue(Gro));
+                throw new InvalidOperationException("needs root: it creates namespaces, veths, bridges and VXLAN devices (as root: fathomctl bench dataplane)");
+            var options = new BenchDataplaneOptions(parse.GetValue(Seconds), parse.GetValue(Rounds), parse.GetValue(Json), parse.GetValue(Gro),
+                parse.GetValue(CniPath)!);
             using var scratch = new BenchScratch();
             return new BenchDataplane(scratch, options).Run();
         });
@@ -67,268 +55,184 @@ internal sealed class BenchDataplane(BenchScratch scratch, BenchDataplaneOptions
     public int Run()
     {
         var wirings = Build();
-        Console.WriteLine($"fathomctl bench dataplane: iperf3, {options.Streams} TCP stream(s), {options.Seconds} s per run, {options.Rounds} round(s), interleaved");
+        Console.WriteLine($"fathomctl bench dataplane: {wirings.Count} wirings × {DataplaneMeasure.All.Length} measures, {options.Seconds} s per run, {options.Rounds} round(s), interleaved, in namespaces {scratch.NameFor("-*")}");
         for (var round = 1; round <= options.Rounds && !scratch.Interrupted; round++)
         {
+            MeasureRound(wirings, round);
             foreach (var w in wirings)
-            {
-                if (scratch.Interrupted) break;
-                w.Gbits.Add(Iperf(w));
-                Console.WriteLine($"  round {round}  {w.Name,-24} {w.Gbits[^1],7:0.00} Gbit/s");
-            }
-            var baseline = wirings[0].Gbits.Count == round ? wirings[0].Gbits[^1] : double.NaN;
-            foreach (var w in wirings.Where(w => w.Gbits.Count == round)) w.Ratios.Add(w.Gbits[^1] / baseline);
+                foreach (var m in DataplaneMeasure.All)
+                    if (w.Samples[m.Key].Count == round && wirings[0].Samples[m.Key].Count == round)
+                        w.Ratios[m.Key].Add(w.Samples[m.Key][^1] / wirings[0].Samples[m.Key][^1]);
         }
-        Report(wirings);
+        var targets = Targets(wirings);
+        PrintTable(wirings, targets);
+        if (options.JsonPath is not null) WriteJson(options.JsonPath, wirings, targets);
         return scratch.Interrupted ? 130 : 0;
     }
 
-    private List<Wiring> Build()
+    /// <summary>One round: each load in turn over every wiring, a progress line per run.</summary>
+    private void MeasureRound(List<Wiring> wirings, int round)
     {
-        var fabric = scratch.NameFor("-fabric");
-        scratch.CreateNetns("-fabric").Dispose();
-        Ip(fabric, "link", "add", "br0", "type", "bridge");
-        Ip(fabric, "link", "set", "br0", "up");
-        for (var i = 0; i < 2; i++)
+        var loads = new (string Name, Action<Wiring> Run)[]
         {
-            scratch.CreateNetns($"-node{i + 1}").Dispose();
-            Ip(fabric, "link", "add", $"n{i}", "type", "veth", "peer", "name", "eth0", "netns", _nodes[i]);
-            Ip(fabric, "link", "set", $"n{i}", "master", "br0", "up");
-            Ip(_nodes[i], "addr", "add", $"{NodeIps[i]}/24", "dev", "eth0");
-            Ip(_nodes[i], "link", "set", "eth0", "up");
-            Run("ip", "netns", "exec", _nodes[i], "sysctl", "-qw", "net.ipv4.ip_forward=1");
-        }
+            ("TCP×1", w =>
+            {
+                var r = BenchDataplaneProbes.Tcp(w.Client, w.Server, w.ServerIp, options.Seconds, 1);
+                w.Samples["tcp1"].Add(r.Gbits);
+                w.Samples["cpu"].Add(r.CpuPerGbit);
+                Progress(round, "TCP×1", w, $"{r.Gbits,7:0.00} Gbit/s  {r.CpuPerGbit,6:0.000} CPU s/Gbit");
+            }),
+            ("TCP×8", w =>
+            {
+                var r = BenchDataplaneProbes.Tcp(w.Client, w.Server, w.ServerIp, options.Seconds, 8);
+                w.Samples["tcp8"].Add(r.Gbits);
+                Progress(round, "TCP×8", w, $"{r.Gbits,7:0.00} Gbit/s");
+            }),
+            ("UDP", w =>
+            {
+                var r = BenchDataplaneProbes.Udp(w.Client, w.Server, w.ServerIp, options.Seconds);
+                w.Samples["udp"].Add(r.Kpps);
+                Progress(round, "UDP 64 B", w, $"{r.Kpps,7:0} kpps");
+            }),
+            ("RTT", w =>
+            {
+                var (p50, p99) = BenchDataplaneProbes.PingPong(w.Client, w.Server, w.ServerIp, options.Seconds);
+                w.Samples["rttP50"].Add(p50);
+                w.Samples["rttP99"].Add(p99);
+                Progress(round, "RTT", w, $"p50 {p50,6:0.0} µs  p99 {p99,7:0.0} µs");
+            }),
+        };
+        foreach (var (name, load) in loads)
+            foreach (var w in wirings)
+            {
+                if (scratch.Interrupted) return;
+                try
+                {
+                    load(w);
+                }
+                catch (InvalidOperationException e)
+                {
+                    // One wiring that stops answering costs its own samples, not the whole run: said here,
+                    // its figures stay empty (null in the JSON) and its targets are not met.
+                    w.Failures.Add($"round {round} {name}: {e.Message.Split('\n')[0]}");
+                    foreach (var key in KeysOf(name)) w.Samples[key].Add(double.NaN); // the rounds stay aligned
+                    Console.WriteLine($"  round {round}/{options.Rounds}  {name,-8} {w.Name,-18} FAILED: {e.Message.Split('\n')[0]}");
+                }
+            }
+    }
+
+    private static string[] KeysOf(string load) => load switch
+    {
+        "TCP×1" => ["tcp1", "cpu"],
+        "TCP×8" => ["tcp8"],
+        "UDP" => ["udp"],
+        _ => ["rttP50", "rttP99"],
+    };
+
+    private void Progress(int round, string load, Wiring w, string figures) =>
+        Console.WriteLine($"  round {round}/{options.Rounds}  {load,-8} {w.Name,-18} {figures}");
+
+    /// <summary>DESIGN.md §9's data-plane targets, each a ratio of medians of this run.</summary>
+    internal static List<BenchTarget> Targets(List<Wiring> wirings)
+    {
+        Wiring W(string name) => wirings.Single(w => w.Name == name);
+        double Ratio(string name, string key) => Median(W(name).Ratios[key]);
+        double Versus(string a, string b, string key) => Median(W(a).Samples[key]) / Median(W(b).Samples[key]);
         return
         [
-            new Wiring("node↔node", _nodes[0], _nodes[1], NodeIps[1]),
-            HostGw(),
-            ClassicHostGw(),
-            Overlay(),
-            ClassicOverlay(),
+            BenchTarget.AtLeast("underlay throughput / node↔node (TCP×1)", Ratio("underlay (fathom)", "tcp1"), 0.98),
+            BenchTarget.AtMost("underlay RTT p50 / node↔node", Ratio("underlay (fathom)", "rttP50"), 1.05),
+            BenchTarget.AtLeast("host-gw throughput / node↔node (TCP×1)", Ratio("host-gw (fathom)", "tcp1"), 0.95),
+            BenchTarget.AtLeast("host-gw throughput: fathom / bridge wiring", Versus("host-gw (fathom)", "host-gw (bridge)", "tcp1"), 1.0),
+            BenchTarget.AtLeast("overlay throughput / node↔node (TCP×1)", Ratio("overlay (fathom)", "tcp1"), 0.80),
+            BenchTarget.AtLeast("overlay throughput: fathom / bridge wiring", Versus("overlay (fathom)", "overlay (bridge)", "tcp1"), 1.0),
+            BenchTarget.AtLeast("shared throughput / reference bridge wiring", Versus("shared (fathom)", "host-gw (bridge)", "tcp1"), 1.0),
         ];
     }
 
-    // ---- Fathom's wiring: NodeVeth pods, routes or VTEPs from the datapath projects ----
-
-    private Wiring HostGw()
+    private static void PrintTable(List<Wiring> wirings, List<BenchTarget> targets)
     {
-        var pods = Pods("-hg", (i, host, podNs, pod) =>
-            NodeVeth.Create(host, podNs, pod, new NodeVethSpec($"fhg{i}", "eth0", IPAddress.Parse($"10.244.{i + 1}.5"), [IpPrefix.Parse("0.0.0.0/0")])));
-        for (var i = 0; i < 2; i++)
-            WithNode(i, host => HostGwRoutes.Reconcile(host, [new PeerSubnet(IpPrefix.Parse($"10.244.{2 - i}.0/24"), IPAddress.Parse(NodeIps[1 - i]))]));
-        return new Wiring("host-gw (fathom)", pods[0], pods[1], "10.244.2.5");
-    }
-
-    private Wiring Overlay()
-    {
-        PhysicalAddress Mac(int i) => PhysicalAddress.Parse($"02-FA-00-00-00-0{i + 1}");
-        for (var i = 0; i < 2; i++)
-        {
-            var node = i;
-            WithNode(node, host => VxlanOverlay.EnsureDevice(host, new VtepSpec("fathom.1", 1, IPAddress.Parse(NodeIps[node]),
-                host.GetLink("eth0").Index, 1500, IpPrefix.Parse($"10.246.{node + 1}.0/24")), Mac(node)));
-        }
-        for (var i = 0; i < 2; i++)
-        {
-            var other = 1 - i;
-            WithNode(i, host => VxlanOverlay.Reconcile(host, host.GetLink("fathom.1"),
-                [new PeerSubnet(IpPrefix.Parse($"10.246.{other + 1}.0/24"), IPAddress.Parse(NodeIps[other]), Mac(other))]));
-        }
-        var pods = Pods("-ov", (i, host, podNs, pod) =>
-            NodeVeth.Create(host, podNs, pod, new NodeVethSpec($"fov{i}", "eth0", IPAddress.Parse($"10.246.{i + 1}.5"),
-                [IpPrefix.Parse("0.0.0.0/0")], Mtu: 1500 - VxlanOverlay.Overhead)));
-        return new Wiring("overlay (fathom)", pods[0], pods[1], "10.246.2.5");
-    }
-
-    // ---- the classic wiring, as flannel + the reference bridge plugin leave it, made with ip(8) ----
-
-    private Wiring ClassicHostGw()
-    {
-        var pods = ClassicPods("-hb", "cni0", "10.245", 1500);
-        for (var i = 0; i < 2; i++)
-            Ip(_nodes[i], "route", "add", $"10.245.{2 - i}.0/24", "via", NodeIps[1 - i]);
-        return new Wiring("host-gw (bridge)", pods[0], pods[1], "10.245.2.5");
-    }
-
-    private Wiring ClassicOverlay()
-    {
-        var macs = new[] { "02:fb:00:00:00:01", "02:fb:00:00:00:02" };
-        for (var i = 0; i < 2; i++)
-        {
-            Ip(_nodes[i], "link", "add", "flannel.1", "address", macs[i], "type", "vxlan", "id", "2", "local", NodeIps[i],
-                "dev", "eth0", "dstport", "8472", "nolearning");
-            Ip(_nodes[i], "link", "set", "flannel.1", "mtu", "1450", "up");
-            Ip(_nodes[i], "addr", "add", $"10.247.{i + 1}.0/32", "dev", "flannel.1");
-        }
-        var pods = ClassicPods("-ob", "cni1", "10.247", 1450);
-        for (var i = 0; i < 2; i++)
-        {
-            var o = 1 - i;
-            Ip(_nodes[i], "neigh", "replace", $"10.247.{o + 1}.0", "lladdr", macs[o], "dev", "flannel.1", "nud", "permanent");
-            Run("ip", "netns", "exec", _nodes[i], "bridge", "fdb", "replace", macs[o], "dev", "flannel.1", "dst", NodeIps[o], "self", "permanent");
-            Ip(_nodes[i], "route", "add", $"10.247.{o + 1}.0/24", "via", $"10.247.{o + 1}.0", "dev", "flannel.1", "onlink");
-        }
-        return new Wiring("overlay (bridge)", pods[0], pods[1], "10.247.2.5");
-    }
-
-    /// <summary>A bridge per node with the subnet's .1, a pod on it at .5/24 with its default route via .1.</summary>
-    private string[] ClassicPods(string role, string bridge, string prefix, int mtu)
-    {
-        var pods = new string[2];
-        for (var i = 0; i < 2; i++)
-        {
-            pods[i] = scratch.NameFor($"{role}{i + 1}");
-            scratch.CreateNetns($"{role}{i + 1}").Dispose();
-            Ip(_nodes[i], "link", "add", bridge, "mtu", $"{mtu}", "type", "bridge");
-            Ip(_nodes[i], "addr", "add", $"{prefix}.{i + 1}.1/24", "dev", bridge);
-            Ip(_nodes[i], "link", "set", bridge, "up");
-            var port = $"v{role[1..]}{i}";
-            Ip(_nodes[i], "link", "add", port, "mtu", $"{mtu}", "type", "veth", "peer", "name", "eth0", "mtu", $"{mtu}", "netns", pods[i]);
-            Ip(_nodes[i], "link", "set", port, "master", bridge, "up");
-            Ip(pods[i], "addr", "add", $"{prefix}.{i + 1}.5/24", "dev", "eth0");
-            Ip(pods[i], "link", "set", "eth0", "up");
-            Ip(pods[i], "route", "add", "default", "via", $"{prefix}.{i + 1}.1");
-        }
-        return pods;
-    }
-
-    private string[] Pods(string role, Action<int, NetlinkHandle, NetnsHandle, NetlinkHandle> wire)
-    {
-        var pods = new string[2];
-        for (var i = 0; i < 2; i++)
-        {
-            var node = i;
-            using var podNs = scratch.CreateNetns($"{role}{i + 1}");
-            pods[i] = scratch.NameFor($"{role}{i + 1}");
-            using var pod = NetlinkHandle.OpenIn(podNs);
-            WithNode(node, host => wire(node, host, podNs, pod));
-            if (options.Gro)
-            {
-                Run("ip", "netns", "exec", pods[i], "ethtool", "-K", "eth0", "gro", "on");
-                Run("ip", "netns", "exec", _nodes[i], "ethtool", "-K", $"f{role[1..]}{i}", "gro", "on");
-            }
-        }
-        return pods;
-    }
-
-    private void WithNode(int node, Action<NetlinkHandle> action)
-    {
-        using var ns = Netns.Open(_nodes[node]);
-        using var host = NetlinkHandle.OpenIn(ns);
-        action(host);
-    }
-
-    // ---- measuring ----
-
-    private double Iperf(Wiring w)
-    {
-        using var server = Process.Start(Psi("ip", "netns", "exec", w.Server, "iperf3", "-s", "-1", "-B", w.ServerIp))
-            ?? throw new InvalidOperationException("cannot start iperf3");
-        try
-        {
-            var args = new List<string> { "netns", "exec", w.Client, "iperf3", "-c", w.ServerIp, "-t", $"{options.Seconds}", "-J",
-                "--connect-timeout", "1000", "-P", $"{options.Streams}" };
-            for (var attempt = 0; ; attempt++)
-            {
-                var (code, stdout) = Run("ip", [.. args], check: false);
-                if (code == 0 && ReceivedGbits(stdout) is double gbits) return gbits;
-                if (attempt == 20) throw new InvalidOperationException($"iperf3 {w.Name} failed: {stdout}");
-                Thread.Sleep(100); // the server is not listening yet
-            }
-        }
-        finally
-        {
-            if (!server.HasExited) server.Kill();
-            server.WaitForExit();
-        }
-    }
-
-    private static double? ReceivedGbits(string json)
-    {
-        try
-        {
-            using var doc = JsonDocument.Parse(json);
-            return doc.RootElement.TryGetProperty("end", out var end) && end.TryGetProperty("sum_received", out var sum)
-                && sum.TryGetProperty("bits_per_second", out var bps) ? bps.GetDouble() / 1e9 : null;
-        }
-        catch (JsonException)
-        {
-            return null;
-        }
-    }
-
-    private void Report(List<Wiring> wirings)
-    {
-        var baseline = Median(wirings[0].Gbits);
         Console.WriteLine();
-        Console.WriteLine($"{"wiring",-24} {"Gbit/s",8} {"/ node↔node",12} {"spread",16}");
+        Console.WriteLine($"{"wiring",-18} " + string.Join(" ", DataplaneMeasure.All.Select(m => $"{$"{m.Title} {m.Unit}",20}")));
         foreach (var w in wirings)
-            Console.WriteLine($"{w.Name,-24} {Median(w.Gbits),8:0.00} {Median(w.Ratios),11:0.0%} {$"{w.Ratios.DefaultIfEmpty(double.NaN).Min():0.0%}–{w.Ratios.DefaultIfEmpty(double.NaN).Max():0.0%}",16}");
-        var targets = new (string Name, double Value, double Limit)[]
         {
-            ("host-gw (fathom) / node↔node", Median(wirings[1].Ratios), 0.95),
-            ("overlay (fathom) / node↔node", Median(wirings[3].Ratios), 0.80),
-            ("host-gw: fathom / bridge", Median(wirings[1].Gbits) / Median(wirings[2].Gbits), 1.0),
-            ("overlay: fathom / bridge", Median(wirings[3].Gbits) / Median(wirings[4].Gbits), 1.0),
-        };
+            var cells = DataplaneMeasure.All.Select(m =>
+            {
+                var value = Median(w.Samples[m.Key]);
+                var ratio = w.Ratios[m.Key].Where(double.IsFinite).ToList();
+                var spread = ratio.Count > 1 ? $"±{(ratio.Max() - ratio.Min()) / 2:0%}" : "";
+                var format = m.Unit switch { "Gbit/s" => "0.00", "kpps" => "0", "µs" => "0.0", _ => "0.000" };
+                return $"{$"{value.ToString(format, CultureInfo.InvariantCulture)} {Median(ratio):0%}{spread}",20}";
+            });
+            Console.WriteLine($"{w.Name,-18} " + string.Join(" ", cells));
+        }
+        Console.WriteLine("(each cell: median, then median ratio to node↔node ± half its spread over the rounds)");
         Console.WriteLine();
-        foreach (var (name, value, limit) in targets)
-            Console.WriteLine($"target {name,-32} {value,7:0.000} ≥ {limit:0.00}  {(value >= limit ? "met" : "NOT met")}");
-        if (options.JsonPath is null) return;
-        using var file = File.Create(options.JsonPath);
+        foreach (var t in targets) Console.WriteLine(t.Line);
+        foreach (var w in wirings.Where(w => w.Failures.Count > 0))
+            Console.WriteLine($"{w.Name}: {w.Failures.Count} run(s) failed — {string.Join("; ", w.Failures)}");
+    }
+
+    private void WriteJson(string path, List<Wiring> wirings, List<BenchTarget> targets)
+    {
+        using var file = File.Create(path);
         using var json = new Utf8JsonWriter(file, new JsonWriterOptions { Indented = true });
         json.WriteStartObject();
+        json.WriteString("bench", "dataplane");
         json.WriteNumber("seconds", options.Seconds);
-        json.WriteNumber("streams", options.Streams);
-        json.WriteNumber("baselineGbits", baseline);
+        json.WriteNumber("rounds", options.Rounds);
+        json.WriteStartArray("measures");
+        foreach (var m in DataplaneMeasure.All)
+        {
+            json.WriteStartObject();
+            json.WriteString("key", m.Key);
+            json.WriteString("title", m.Title);
+            json.WriteString("unit", m.Unit);
+            json.WriteBoolean("higherIsBetter", m.HigherIsBetter);
+            json.WriteEndObject();
+        }
+        json.WriteEndArray();
         json.WriteStartArray("wirings");
         foreach (var w in wirings)
         {
             json.WriteStartObject();
             json.WriteString("name", w.Name);
-            json.WriteNumber("medianGbits", Median(w.Gbits));
-            json.WriteNumber("medianRatio", Median(w.Ratios));
-            json.WriteStartArray("gbits");
-            foreach (var g in w.Gbits) json.WriteNumberValue(g);
+            json.WriteString("mode", w.Mode);
+            json.WriteString("family", w.Family);
+            WriteSeries(json, "median", w.Samples, s => [Median(s)]);
+            WriteSeries(json, "medianRatio", w.Ratios, s => [Median(s)]);
+            WriteSeries(json, "samples", w.Samples, s => s);
+            WriteSeries(json, "ratios", w.Ratios, s => s);
+            json.WriteStartArray("failures");
+            foreach (var f in w.Failures) json.WriteStringValue(f);
             json.WriteEndArray();
             json.WriteEndObject();
         }
         json.WriteEndArray();
-        json.WriteStartArray("targets");
-        foreach (var (name, value, limit) in targets)
-        {
-            json.WriteStartObject();
-            json.WriteString("name", name);
-            json.WriteNumber("value", double.IsFinite(value) ? value : 0);
-            json.WriteNumber("limit", limit);
-            json.WriteBoolean("met", value >= limit);
-            json.WriteEndObject();
-        }
-        json.WriteEndArray();
+        BenchTarget.Write(json, targets);
         json.WriteEndObject();
     }
 
-    private static double Median(List<double> samples) => BenchScratch.Percentile(samples, 0.5);
-
-    private static void Ip(string netns, params string[] args) => Run("ip", ["-n", netns, .. args]);
-
-    private static (int Code, string Stdout) Run(string file, string[] args, bool check = true)
+    private static void WriteSeries(Utf8JsonWriter json, string name, Dictionary<string, List<double>> series, Func<List<double>, IEnumerable<double>> values)
     {
-        using var p = Process.Start(Psi(file, args)) ?? throw new InvalidOperationException($"cannot start {file}");
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEnd();
-        p.WaitForExit();
-        if (check && p.ExitCode != 0)
-            throw new InvalidOperationException($"{file} {string.Join(' ', args)}: exit {p.ExitCode}: {stderr.Trim()}");
-        return (p.ExitCode, p.ExitCode == 0 ? stdout.Result : stdout.Result + stderr);
+        json.WriteStartObject(name);
+        foreach (var (key, samples) in series)
+        {
+            var v = values(samples).ToList();
+            if (name.StartsWith("median", StringComparison.Ordinal)) BenchTarget.WriteNumber(json, key, v[0]);
+            else
+            {
+                json.WriteStartArray(key);
+                foreach (var x in v)
+                {
+                    if (double.IsFinite(x)) json.WriteNumberValue(x);
+                    else json.WriteNullValue(); // a failed run
+                }
+                json.WriteEndArray();
+            }
+        }
+        json.WriteEndObject();
     }
 
-    private static void Run(string file, params string[] args) => Run(file, args, check: true);
-
-    private static ProcessStartInfo Psi(string file, params string[] args)
-    {
-        var psi = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var a in args) psi.ArgumentList.Add(a);
-        return psi;
-    }
+    private static double Median(List<double> samples) => BenchScratch.Percentile(samples.Where(double.IsFinite), 0.5);
 }

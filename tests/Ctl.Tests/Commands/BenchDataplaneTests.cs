@@ -1,0 +1,96 @@
+using System.Text.Json;
+
+namespace Fathom.Ctl.Tests.Commands;
+
+/// <summary>
+/// <c>bench dataplane</c>: its parsers on captured output, its options, and a tiny profile run for
+/// real (every wiring, every measure, one round of one-second runs), its JSON fed to
+/// <c>bench report</c> so neither can rot.
+/// </summary>
+public sealed class BenchDataplaneTests
+{
+    private const string SockperfSummary = """
+        sockperf: ====> avg-latency=8.361 (std-dev=34.758)
+        sockperf: ---> <MAX> observation = 2592.256
+        sockperf: ---> percentile 99.999 = 2592.256
+        sockperf: ---> percentile 99.000 =   14.296
+        sockperf: ---> percentile 90.000 =    8.141
+        sockperf: ---> percentile 50.000 =    7.506
+        sockperf: ---> <MIN> observation =    6.825
+        """;
+
+    [Fact]
+    public void SockperfSummaryGivesP50AndP99()
+    {
+        Assert.Equal((7.506, 14.296), BenchDataplaneProbes.ParseSockperf(SockperfSummary));
+        Assert.Null(BenchDataplaneProbes.ParseSockperf("sockperf: ERROR: connect failed"));
+    }
+
+    [Fact]
+    public void IperfReportGivesRateAndCpuPerGbit()
+    {
+        using var tcp = JsonDocument.Parse("""
+            {"end":{"sum_received":{"seconds":1.0,"bytes":1250000000,"bits_per_second":10e9},
+                    "cpu_utilization_percent":{"host_total":60.0,"remote_total":40.0}}}
+            """);
+        var r = BenchDataplaneProbes.ParseIperf(tcp.RootElement, udpPayload: null);
+        Assert.Equal(10, r.Gbits, 6);
+        Assert.Equal(0.1, r.CpuPerGbit, 6); // one core's worth of CPU for 10 Gbit/s
+        Assert.True(double.IsNaN(r.Kpps));
+
+        using var udp = JsonDocument.Parse("""{"end":{"sum_received":{"seconds":2.0,"bytes":12800000,"bits_per_second":51.2e6}}}""");
+        Assert.Equal(100, BenchDataplaneProbes.ParseIperf(udp.RootElement, udpPayload: 64).Kpps, 6); // 200 000 packets in 2 s
+    }
+
+    [Fact]
+    public void ShortProfileByDefault()
+    {
+        var parse = CtlRun.Parse("bench", "dataplane");
+        Assert.Empty(parse.Errors);
+        Assert.Equal((1, 2, "/usr/lib/cni"), (parse.GetValue(BenchDataplane.Seconds), parse.GetValue(BenchDataplane.Rounds), parse.GetValue(BenchDataplane.CniPath)));
+        Assert.NotEmpty(CtlRun.Parse("bench", "dataplane", "--rounds", "0").Errors);
+    }
+
+    /// <summary>
+    /// The tiny profile: every wiring is built (Fathom's from the datapath projects, the classic
+    /// ones by the reference bridge + host-local plugins), every measure gives a number, the
+    /// targets are written, the namespaces are gone afterwards; then the report and its charts.
+    /// </summary>
+    [PrivilegedFact("ip", "iperf3", "sockperf", "/usr/lib/cni/bridge", "/usr/lib/cni/host-local")]
+    public void TinyProfileMeasuresEveryWiringAndFeedsTheReport()
+    {
+        Privileged.Require("ip", "iperf3", "sockperf", "/usr/lib/cni/bridge", "/usr/lib/cni/host-local");
+        var dir = Path.Combine(Path.GetTempPath(), $"{TestNetns.Prefix}dp-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(dir);
+        try
+        {
+            var json = Path.Combine(dir, "dataplane.json");
+            var run = Shell.Run(CtlRun.Dotnet, [Path.Combine(AppContext.BaseDirectory, "fathomctl.dll"), "bench", "dataplane",
+                "--seconds", "1", "--rounds", "1", "--json", json], timeout: TimeSpan.FromMinutes(3));
+            Assert.True(run.ExitCode == 0, $"exit {run.ExitCode}: {run.Stderr}\n{run.Stdout}");
+            Assert.Contains("round 1/1  TCP×1", run.Stdout);
+            var prefix = System.Text.RegularExpressions.Regex.Match(run.Stdout, @"in namespaces (fathom-bench-[0-9a-f]+)-\*").Groups[1].Value;
+            Assert.NotEqual("", prefix);
+            Assert.DoesNotContain(Shell.Run("ip", ["netns", "list"]).Stdout.Split('\n'), l => l.StartsWith(prefix, StringComparison.Ordinal));
+            Assert.Matches(@"\ntarget underlay throughput / node↔node \(TCP×1\) +\d", run.Stdout);
+
+            using var doc = JsonDocument.Parse(File.ReadAllText(json));
+            var wirings = doc.RootElement.GetProperty("wirings").EnumerateArray().ToList();
+            Assert.Equal(["node↔node", "underlay (fathom)", "shared (fathom)", "host-gw (fathom)", "host-gw (bridge)", "overlay (fathom)", "overlay (bridge)"],
+                wirings.Select(w => w.GetProperty("name").GetString()));
+            foreach (var w in wirings)
+                foreach (var key in new[] { "tcp1", "tcp8", "udp", "rttP50", "rttP99", "cpu" })
+                    Assert.True(w.GetProperty("median").GetProperty(key).GetDouble() > 0, $"{w.GetProperty("name")} {key}");
+            Assert.Equal(7, doc.RootElement.GetProperty("targets").GetArrayLength());
+
+            var report = CtlRun.Process("bench", "report", "--dataplane", json, "--out", Path.Combine(dir, "report"));
+            Assert.True(report.ExitCode == 0, $"exit {report.ExitCode}: {report.Stderr}");
+            foreach (var file in new[] { "report.json", "report.md", "dataplane-tcp1.png", "dataplane-rttP50.png" })
+                Assert.True(File.Exists(Path.Combine(dir, "report", file)), file);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+}
