@@ -156,6 +156,8 @@ public static class NodeVeth
                 OnLink = true,
             }));
 
+        EnableGro(podLinks, spec.PodIfName);
+        EnableGro(host, spec.HostName);
         KernelCall.Run($"set {spec.HostName} up", () => host.SetLinkUp(node.Index));
         KernelCall.Run($"add route {podAddress} dev {spec.HostName}", () => host.ReplaceRoute(new Route
         {
@@ -164,6 +166,24 @@ public static class NodeVeth
             Scope = RouteScope.Link,
         }));
         return podLinks.GetLink(inPod.Index);
+    }
+
+    /// <summary>
+    /// GRO on both ends: a veth with GRO on receives through NAPI and coalesces a burst into large
+    /// packets, so a TCP stream crosses the node's stack in fewer, bigger steps (docs/modes.md,
+    /// "Measured cost": host-gw and overlay reach and pass the bridge wiring with it, and fall below
+    /// it without). Best effort: a kernel without veth NAPI GRO (before 5.13) refuses, and the pod
+    /// works as before.
+    /// </summary>
+    private static void EnableGro(NetlinkHandle links, string name)
+    {
+        try
+        {
+            links.SetGro(name, true);
+        }
+        catch (NetlinkException e) when (e.Error is Errno.EOPNOTSUPP or Errno.EINVAL)
+        {
+        }
     }
 
     /// <summary>

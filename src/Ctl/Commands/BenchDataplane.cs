@@ -8,9 +8,9 @@ namespace Fathom.Ctl;
 /// <param name="Seconds">Length of one iperf3 or sockperf run.</param>
 /// <param name="Rounds">How many times every wiring is measured; the rounds interleave the wirings.</param>
 /// <param name="JsonPath">Where to write every sample, ratio and target as JSON, or null.</param>
-/// <param name="Gro">Turn on GRO of the veths of Fathom's host-gw and overlay wiring (veth NAPI GRO, ethtool -K DEV gro on).</param>
+/// <param name="NoGro">Turn GRO off on the veths of Fathom's host-gw and overlay wiring (NodeVeth turns it on: veth NAPI GRO), to show what it buys.</param>
 /// <param name="CniPath">Where the reference plugins (bridge, host-local) are.</param>
-internal sealed record BenchDataplaneOptions(int Seconds = 1, int Rounds = 2, string? JsonPath = null, bool Gro = false,
+internal sealed record BenchDataplaneOptions(int Seconds = 1, int Rounds = 2, string? JsonPath = null, bool NoGro = false,
     string CniPath = "/usr/lib/cni");
 
 /// <summary>
@@ -30,7 +30,7 @@ internal sealed partial class BenchDataplane(BenchScratch scratch, BenchDataplan
 
     internal static readonly Option<int> Seconds = NumberOptions.Count("--seconds", "Length of one iperf3 or sockperf run, in seconds.", 1);
     internal static readonly Option<int> Rounds = NumberOptions.Count("--rounds", "How many times each wiring is measured, interleaved.", 2);
-    internal static readonly Option<bool> Gro = new("--gro") { Description = "Turn on GRO (ethtool -K DEV gro on) on both ends of the pod veths of Fathom's host-gw and overlay wiring." };
+    internal static readonly Option<bool> NoGro = new("--no-gro") { Description = "Turn GRO off on both ends of the pod veths of Fathom's host-gw and overlay wiring (on by default, as Fathom wires pods), to show what it buys." };
     internal static readonly Option<string> Json = new("--json") { Description = "Also write every sample, ratio and target to this JSON file (bench report reads it).", HelpName = "FILE" };
     internal static readonly Option<string> CniPath = new("--cni-path") { Description = "Where the reference plugins bridge and host-local are.", DefaultValueFactory = _ => "/usr/lib/cni", HelpName = "DIR" };
 
@@ -38,13 +38,13 @@ internal sealed partial class BenchDataplane(BenchScratch scratch, BenchDataplan
     {
         var command = new Command("dataplane", "Pod↔pod across two nodes as a share of node↔node — TCP 1 and 8 streams, UDP packet rate, RTT p50/p99, CPU per Gbit — for underlay, shared, host-gw and overlay beside the classic bridge wiring.")
         {
-            Seconds, Rounds, Gro, Json, CniPath,
+            Seconds, Rounds, NoGro, Json, CniPath,
         };
         command.SetAction(parse =>
         {
             if (!Environment.IsPrivilegedProcess)
                 throw new InvalidOperationException("needs root: it creates namespaces, veths, bridges and VXLAN devices (as root: fathomctl bench dataplane)");
-            var options = new BenchDataplaneOptions(parse.GetValue(Seconds), parse.GetValue(Rounds), parse.GetValue(Json), parse.GetValue(Gro),
+            var options = new BenchDataplaneOptions(parse.GetValue(Seconds), parse.GetValue(Rounds), parse.GetValue(Json), parse.GetValue(NoGro),
                 parse.GetValue(CniPath)!);
             using var scratch = new BenchScratch();
             return new BenchDataplane(scratch, options).Run();

@@ -177,10 +177,11 @@ internal sealed partial class BenchDataplane
             pods[i] = scratch.NameFor($"{role}{i + 1}");
             using var pod = NetlinkHandle.OpenIn(podNs);
             WithNode(node, host => wire(node, host, podNs, pod));
-            if (options.Gro)
+            if (options.NoGro)
             {
-                Exec("ip", "netns", "exec", pods[i], "ethtool", "-K", "eth0", "gro", "on");
-                Exec("ip", "netns", "exec", _nodes[i], "ethtool", "-K", $"f{role[1..]}{i}", "gro", "on");
+                // NodeVeth turns GRO on at both ends; --no-gro shows what that buys.
+                pod.SetGro("eth0", false);
+                WithNode(node, host => host.SetGro($"f{role[1..]}{node}", false));
             }
         }
         return pods;
