@@ -108,8 +108,8 @@ done
 
 step "node agents: a pod in every mode on each node, from fathom-agent's pools; nobody names a device"
 "$ctl" lab down >/dev/null
-"$ctl" lab up --nodes 2 --instance-type m5.large | grep -E '^  (node|agent) '
-# (containerd/CRI: pods started by a real runtime through the same plugin go here.)
+# Each node also runs containerd with its CRI plugin, pointed at the fathom conflists (issue 11).
+"$ctl" lab up --nodes 2 --instance-type m5.large --runtime containerd | grep -E '^  (node|agent) '
 : > "$run/agent-pods.json"
 declare -A POD_IP
 offered=()
@@ -138,6 +138,10 @@ done
 "$ctl" lab pod exec sh1 -- ping -c 3 -W 2 "${POD_IP[underlay]}"
 "$ctl" status --node node1 > "$run/agent-status-node1.txt" && sed -n '3,6p' "$run/agent-status-node1.txt"
 for mode in "${offered[@]}"; do short=${mode%%-*}; for n in 1 2; do "$ctl" lab pod del "${short:0:2}$n"; done; done
+
+step "Kubernetes' path: containerd's CRI starts a sandbox as the kubelet does (RunPodSandbox); fathom gives it an ENI"
+"$ctl" lab sandbox run cri-web --node node1 --mode underlay --namespace demo
+"$ctl" lab sandbox rm cri-web
 
 step "benchmark: the data plane — every mode and the classic wiring, as shares of node↔node (${dp[*]})"
 "$ctl" bench dataplane "${dp[@]}" --json "$run/dataplane.json" | tee "$run/bench-dataplane.txt"

@@ -44,7 +44,8 @@ public sealed class RunScriptTests
             // The node agents' part: a pod per mode on each node from the agents' pools, reached across nodes.
             Assert.Matches(@"""name"":""un1"",""node"":""node1"",""mode"":""underlay""", output);
             Assert.Matches(@"""name"":""sh2"",""node"":""node2"",""mode"":""shared""", output);
-            Assert.Matches(@"modes with pods on both nodes: underlay shared", output);
+            Assert.Contains("modes with pods on both nodes: underlay shared host-gw overlay", output);
+            Assert.Matches(@"sandbox demo/cri-web on node1 through containerd's CRI: id [0-9a-f]+, IP [0-9.]+ \(underlay, ENI eni-", output);
             Assert.Matches(@"underlay → underlay: 2 packets transmitted, 2 received, 0% packet loss", output);
             // The benchmarks, the table and the report (issue 12 §5).
             Assert.Contains("fathomctl bench dataplane:", output);

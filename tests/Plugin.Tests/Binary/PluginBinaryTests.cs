@@ -126,7 +126,7 @@ public sealed class PluginBinaryTests
         var output = CniExec.Run(env, """{"cniVersion":"0.4.0","name":"n","type":"fathom","mode":"warp"}""");
         Assert.Equal(1, output.ExitCode);
         Assert.True(JsonNode.DeepEquals(
-            JsonNode.Parse("""{"cniVersion":"0.4.0","code":7,"msg":"unknown mode \"warp\"","details":"fathom knows [shared, underlay]"}"""),
+            JsonNode.Parse("""{"cniVersion":"0.4.0","code":7,"msg":"unknown mode \"warp\"","details":"fathom knows [host-gw, overlay, shared, underlay]"}"""),
             output.Body), output.Stdout);
     }
 }
