@@ -116,7 +116,41 @@ internal static class ReportSections
             foreach (var p in e.EnumerateObject()) Visit(p.Value);
         }
         Visit(root);
+        FromFigures(root, series);
         return series;
+    }
+
+    /// <summary>
+    /// <c>bench cni --json</c>'s own shape: named figures (<c>"underlay ADD (warm pool)"</c> at
+    /// concurrency 1, <c>"underlay ADD, concurrent"</c> at <c>context.options.concurrency</c>, the
+    /// named device's and the reference plugins' ADDs at 1), medians in ms.
+    /// </summary>
+    private static void FromFigures(JsonElement root, Dictionary<string, List<(double X, double Y)>> series)
+    {
+        if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty("figures", out var figures) || figures.ValueKind != JsonValueKind.Array)
+            return;
+        var concurrent = root.TryGetProperty("context", out var context) && context.TryGetProperty("options", out var options) &&
+                         options.TryGetProperty("concurrency", out var c) && c.ValueKind == JsonValueKind.Number ? c.GetDouble() : 32;
+        foreach (var figure in figures.EnumerateArray())
+        {
+            if (figure.TryGetProperty("name", out var n) is false || n.GetString() is not string name ||
+                !figure.TryGetProperty("median", out var m) || m.ValueKind != JsonValueKind.Number)
+                continue;
+            (string Series, double X)? point = name switch
+            {
+                "underlay ADD (warm pool)" => ("underlay (agent)", 1),
+                "underlay ADD, concurrent" => ("underlay (agent)", concurrent),
+                "shared ADD (warm pool)" => ("shared (agent)", 1),
+                "shared ADD, concurrent" => ("shared (agent)", concurrent),
+                "bridge+host-local ADD" => ("bridge+host-local", 1),
+                "named device: fathom ADD" => ("fathom, named device", 1),
+                "named device: host-device ADD" => ("host-device", 1),
+                _ => null,
+            };
+            if (point is not { } p) continue;
+            if (!series.TryGetValue(p.Series, out var points)) series[p.Series] = points = [];
+            points.Add((p.X, m.GetDouble()));
+        }
     }
 
     private static double? AddP50(JsonElement e)

@@ -76,6 +76,22 @@ public sealed class ReportTests : IDisposable
     }
 
     [Fact]
+    public void AddLatencySeriesAreReadFromBenchCnisNamedFigures()
+    {
+        using var doc = JsonDocument.Parse("""
+            {"targets":[],"context":{"options":{"concurrency":16}},"figures":[
+              {"name":"shared ADD (warm pool)","unit":"ms","count":30,"median":8.5,"p99":20},
+              {"name":"shared ADD, concurrent","unit":"ms","count":32,"median":90,"p99":140},
+              {"name":"bridge+host-local ADD","unit":"ms","count":30,"median":9.3,"p99":18},
+              {"name":"shared DEL","unit":"ms","count":30,"median":6,"p99":18}]}
+            """);
+        var series = ReportSections.AddLatencySeries(doc.RootElement);
+        Assert.Equal([(1.0, 8.5), (16.0, 90.0)], series["shared (agent)"]);
+        Assert.Equal([(1.0, 9.3)], series["bridge+host-local"]);
+        Assert.Equal(2, series.Count); // a DEL is no ADD
+    }
+
+    [Fact]
     public void BadInputIsACleanError()
     {
         var none = CtlRun.InProcess("bench", "report", "--out", _dir);
