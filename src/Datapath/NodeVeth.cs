@@ -165,6 +165,15 @@ public static class NodeVeth
             OutputIndex = node.Index,
             Scope = RouteScope.Link,
         }));
+        // The node knows the pod's MAC already: a permanent entry spares the first packet an ARP
+        // round trip and keeps pods out of the neighbour table's garbage-collected entries, whose
+        // limit (gc_thresh3, 1024 by default) is one for the whole machine, every netns included.
+        KernelCall.Run($"add the neighbour {spec.PodIp} (the pod) on {spec.HostName}", () => host.ReplaceNeighbor(new Neighbor
+        {
+            Index = node.Index,
+            Ip = spec.PodIp,
+            Mac = inPod.Mac,
+        }));
         return podLinks.GetLink(inPod.Index);
     }
 

@@ -84,6 +84,7 @@ public sealed class NodeVethTests
         Assert.Equal(0, Shell.Exec(bed.Pod.Name, "ping", "-c1", "-W2", "10.66.1.10").ExitCode);
         Assert.Contains($"default via {NodeVeth.Gateway} dev eth0 onlink", Shell.IpIn(bed.Pod.Name, "route", "show"));
         Assert.Contains("PERMANENT", Shell.IpIn(bed.Pod.Name, "neigh", "show", NodeVeth.Gateway.ToString()));
+        Assert.Contains("PERMANENT", Shell.IpIn(bed.Node.Name, "neigh", "show", PodIp.ToString(), "dev", spec.HostName));
         Assert.True(bed.PodLinks.GetGro("eth0"), "GRO on the pod's end");
         Assert.True(bed.Host.GetGro(spec.HostName), "GRO on the node's end");
         NodeVeth.Verify(bed.Host, bed.PodLinks, spec);
