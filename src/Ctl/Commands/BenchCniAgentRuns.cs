@@ -22,10 +22,10 @@ internal sealed partial class BenchCniAgentModes
         public const string BridgeAdd = "bridge+host-local ADD";
         public const string BridgeDel = "bridge+host-local DEL";
         public const string BridgeCycle = "bridge+host-local ADD+DEL";
-        public const string MovesPerSecond = "bare moves/s, concurrent";
-        public const string UnderlayPerSecond = "underlay pods/s, concurrent";
-        public const string UnderlayConcurrentAdd = "underlay ADD, concurrent";
-        public const string SharedConcurrentAdd = "shared ADD, concurrent";
+        public static string MovesPerSecond(int level) => $"bare moves/s, {level} concurrent";
+        public static string UnderlayPerSecond(int level) => $"underlay pods/s, {level} concurrent";
+        public static string UnderlayConcurrentAdd(int level) => $"underlay ADD, {level} concurrent";
+        public static string SharedConcurrentAdd(int level) => $"shared ADD, {level} concurrent";
         public const string ColdAdd = "cold pool: first pod ADD";
         public const string ColdFromStart = "cold pool: agent start → first pod";
         public const string RssIdle = "agent VmRSS, idle (warm pools full)";
@@ -124,37 +124,43 @@ internal sealed partial class BenchCniAgentModes
     }
 
     /// <summary>
-    /// The concurrent rounds: <c>Concurrency</c> bare moves at once (the kernel's floor: moves are
-    /// serialized under RTNL), as many underlay ADDs at once spread over the warm nodes, and as many
-    /// shared ADDs at once on node 1; each round's DELs, and the pools warm again, before the next.
+    /// The concurrent rounds, level by level (e.g. 8 then 32): that many bare moves at once (the
+    /// kernel's floor: moves are serialized under RTNL), as many underlay ADDs at once spread over
+    /// the warm nodes, and as many shared ADDs at once on node 1; each round's DELs, and the pools
+    /// warm again, before the next.
     /// </summary>
     private void Concurrent(NetnsHandle host, List<LabNodeAgent> agents, PodSlots pods)
     {
-        var n = options.Concurrency;
+        var top = Top;
         using var moveNs = Netns.Open(scratch.NameFor("-pod-move"));
-        var hostHandles = Enumerable.Range(0, n).Select(_ => NetlinkHandle.OpenIn(host)).ToList();
-        var podHandles = Enumerable.Range(0, n).Select(_ => NetlinkHandle.OpenIn(moveNs)).ToList();
+        var hostHandles = Enumerable.Range(0, top).Select(_ => NetlinkHandle.OpenIn(host)).ToList();
+        var podHandles = Enumerable.Range(0, top).Select(_ => NetlinkHandle.OpenIn(moveNs)).ToList();
         var nodes = agents.Select(a => Netns.Open(a.Node.Netns)).ToList();
         try
         {
-            for (var i = 0; i < n; i++) hostHandles[0].CreateVeth($"bench-c{i}", $"bench-c{i}p");
-            for (var round = 0; round < options.Rounds && !scratch.Interrupted; round++)
+            for (var i = 0; i < top; i++) hostHandles[0].CreateVeth($"bench-c{i}", $"bench-c{i}p");
+            foreach (var n in ConcurrentLevels)
             {
-                var there = AllAtOnce(n, i => hostHandles[i].MoveLinkToNetns(hostHandles[i].GetLink($"bench-c{i}").Index, moveNs));
-                var back = AllAtOnce(n, i => podHandles[i].MoveLinkToNetns(podHandles[i].GetLink($"bench-c{i}").Index, host));
-                results.Figure(Names.MovesPerSecond, "1/s").Add(n * 1000 / there);
-                results.Figure(Names.MovesPerSecond, "1/s").Add(n * 1000 / back);
+                for (var round = 0; round < options.Rounds && !scratch.Interrupted; round++)
+                {
+                    var there = AllAtOnce(n, i => hostHandles[i].MoveLinkToNetns(hostHandles[i].GetLink($"bench-c{i}").Index, moveNs));
+                    var back = AllAtOnce(n, i => podHandles[i].MoveLinkToNetns(podHandles[i].GetLink($"bench-c{i}").Index, host));
+                    results.Figure(Names.MovesPerSecond(n), "1/s").Add(n * 1000 / there);
+                    results.Figure(Names.MovesPerSecond(n), "1/s").Add(n * 1000 / back);
 
-                var underlay = AllAtOnce(n, i => Pod(nodes[i % nodes.Count], agents[i % agents.Count], "underlay", "ADD", $"bench-cu-{round}-{i}", pods.Path(i), Names.UnderlayConcurrentAdd));
-                results.Figure(Names.UnderlayPerSecond, "1/s").Add(n * 1000 / underlay);
-                AllAtOnce(n, i => Pod(nodes[i % nodes.Count], agents[i % agents.Count], "underlay", "DEL", $"bench-cu-{round}-{i}", pods.Path(i), null));
-                foreach (var agent in agents) agent.WaitTornDown();
+                    var id = $"{n}-{round}";
+                    var underlay = AllAtOnce(n, i => Pod(nodes[i % nodes.Count], agents[i % agents.Count], "underlay", "ADD", $"bench-cu-{id}-{i}", pods.Path(i), Names.UnderlayConcurrentAdd(n)));
+                    results.Figure(Names.UnderlayPerSecond(n), "1/s").Add(n * 1000 / underlay);
+                    AllAtOnce(n, i => Pod(nodes[i % nodes.Count], agents[i % agents.Count], "underlay", "DEL", $"bench-cu-{id}-{i}", pods.Path(i), null));
+                    foreach (var agent in agents) agent.WaitTornDown();
 
-                AllAtOnce(n, i => Pod(nodes[0], agents[0], "shared", "ADD", $"bench-cs-{round}-{i}", pods.Path(i), Names.SharedConcurrentAdd));
-                AllAtOnce(n, i => Pod(nodes[0], agents[0], "shared", "DEL", $"bench-cs-{round}-{i}", pods.Path(i), null));
-                agents[0].WaitTornDown();
+                    AllAtOnce(n, i => Pod(nodes[0], agents[0], "shared", "ADD", $"bench-cs-{id}-{i}", pods.Path(i), Names.SharedConcurrentAdd(n)));
+                    AllAtOnce(n, i => Pod(nodes[0], agents[0], "shared", "DEL", $"bench-cs-{id}-{i}", pods.Path(i), null));
+                    agents[0].WaitTornDown();
+                }
+                if (scratch.Interrupted) break;
+                Console.WriteLine($"  {results.Figure(Names.UnderlayPerSecond(n)).Count} concurrent round(s) of {n} done");
             }
-            Console.WriteLine($"  {results.Figure(Names.UnderlayPerSecond).Count} concurrent round(s) of {n} done");
         }
         finally
         {

@@ -23,15 +23,20 @@ public sealed class BenchCniAgentModesTests
     {
         var parse = CtlRun.Parse("bench", "cni");
         Assert.Empty(parse.Errors);
-        Assert.Equal(new BenchCniAgentOptions(30, 32, 2, 700, 500, BenchCniCommand.DefaultLabPrefix), BenchCniCommand.AgentOptions(parse));
+        var options = BenchCniCommand.AgentOptions(parse)!;
+        Assert.Equal([8, 32], options.Concurrency);
+        Assert.Equal(new BenchCniAgentOptions(30, options.Concurrency, 2, 700, 500, BenchCniCommand.DefaultLabPrefix), options);
         Assert.Null(BenchCniCommand.AgentOptions(CtlRun.Parse("bench", "cni", "--no-agent-modes")));
-        parse = CtlRun.Parse("bench", "cni", "--agent-cycles", "3", "--concurrency", "4", "--rounds", "1", "--allocations", "20",
+        parse = CtlRun.Parse("bench", "cni", "--agent-cycles", "3", "--concurrency", "4,1,2", "--rounds", "1", "--allocations", "20",
             "--attach-latency", "100", "--lab-prefix", "x1", "--json", "out.json");
         Assert.Empty(parse.Errors);
-        Assert.Equal(new BenchCniAgentOptions(3, 4, 1, 20, 100, "x1"), BenchCniCommand.AgentOptions(parse));
+        options = BenchCniCommand.AgentOptions(parse)!;
+        Assert.Equal([1, 2, 4], options.Concurrency);
+        Assert.Equal(new BenchCniAgentOptions(3, options.Concurrency, 1, 20, 100, "x1"), options);
         Assert.Equal("out.json", parse.GetValue(BenchCniCommand.Json));
         Assert.Throws<UsageException>(() => BenchCniCommand.AgentOptions(CtlRun.Parse("bench", "cni", "--allocations", "736")));
         Assert.NotEmpty(CtlRun.Parse("bench", "cni", "--concurrency", "0").Errors);
+        Assert.NotEmpty(CtlRun.Parse("bench", "cni", "--concurrency", "8,x").Errors);
     }
 
     /// <summary>
@@ -49,7 +54,7 @@ public sealed class BenchCniAgentModesTests
         var json = Path.Combine(Path.GetTempPath(), $"{TestNetns.Prefix}benchcni-{Environment.ProcessId}.json");
         try
         {
-            var result = CtlRun.Process("bench", "cni", "--plugin", plugin, "--cycles", "2", "--agent-cycles", "2", "--concurrency", "4",
+            var result = CtlRun.Process("bench", "cni", "--plugin", plugin, "--cycles", "2", "--agent-cycles", "2", "--concurrency", "1,2,4",
                 "--rounds", "1", "--allocations", "20", "--lab-prefix", LabPrefix, "--json", json);
             Assert.True(result.ExitCode == 0, $"exit {result.ExitCode}: {result.Stderr}\n{result.Stdout}");
             Assert.Contains("target underlay DEL median <= 5 ms", result.Stdout);
@@ -74,9 +79,14 @@ public sealed class BenchCniAgentModesTests
             foreach (var figure in document["figures"]!.AsArray().Select(f => f!.AsObject()))
             {
                 Assert.True(figure["count"]!.GetValue<int>() > 0, $"{figure["name"]}: no samples");
-                Assert.True(figure["median"]!.GetValue<double>() > 0 && figure["p99"]!.GetValue<double>() >= figure["median"]!.GetValue<double>(),
-                    $"{figure["name"]}: median {figure["median"]}, p99 {figure["p99"]}");
+                Assert.True(figure["median"]!.GetValue<double>() > 0 && figure["p90"]!.GetValue<double>() >= figure["median"]!.GetValue<double>() &&
+                            figure["p99"]!.GetValue<double>() >= figure["p90"]!.GetValue<double>(),
+                    $"{figure["name"]}: median {figure["median"]}, p90 {figure["p90"]}, p99 {figure["p99"]}");
             }
+            var figureNames = document["figures"]!.AsArray().Select(f => f!["name"]!.GetValue<string>()).ToList();
+            foreach (var level in new[] { 2, 4 })
+                foreach (var expected in new[] { "bare moves/s", "underlay pods/s", "underlay ADD", "shared ADD" })
+                    Assert.Contains($"{expected}, {level} concurrent", figureNames);
             int Count(string name) => document["figures"]!.AsArray().Single(f => f!["name"]!.GetValue<string>() == name)!["count"]!.GetValue<int>();
             Assert.Equal(20, Count("agent Allocate round trip (no plugin)") + Count("agent Allocate round trip, 20 ms apart"));
             Assert.Equal(20, Count("agent Release round trip (no plugin)"));
