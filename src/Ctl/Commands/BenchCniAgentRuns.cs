@@ -19,6 +19,10 @@ internal sealed partial class BenchCniAgentModes
         public const string SharedAdd = "shared ADD (warm pool)";
         public const string SharedDel = "shared DEL";
         public const string SharedCycle = "shared ADD+DEL";
+        public const string HostGwAdd = "host-gw ADD (warm)";
+        public const string HostGwDel = "host-gw DEL";
+        public const string OverlayAdd = "overlay ADD";
+        public const string OverlayDel = "overlay DEL";
         public const string BridgeAdd = "bridge+host-local ADD";
         public const string BridgeDel = "bridge+host-local DEL";
         public const string BridgeCycle = "bridge+host-local ADD+DEL";
@@ -37,7 +41,8 @@ internal sealed partial class BenchCniAgentModes
 
     /// <summary>
     /// The sequential cycles, one loop: each cycle times an underlay ADD and DEL through the agent
-    /// (then how long until the agent has the ENI warm again), a shared ADD and DEL, the reference
+    /// (then how long until the agent has the ENI warm again), a shared ADD and DEL, a host-gw and an
+    /// overlay ADD and DEL (the node's subnet leased by its agent, issue 10), the reference
     /// bridge + host-local ADD and DEL, and a bare netns move each way — the order rotating, so
     /// each sees the same machine at the same moment.
     /// </summary>
@@ -79,6 +84,8 @@ internal sealed partial class BenchCniAgentModes
                 results.Figure(Names.SharedDel).Add(del);
                 results.Figure(Names.SharedCycle).Add(add + del);
             },
+            (i, record) => SubnetCycle(node, agent, "host-gw", $"bench-h-{i}", pods.Path(2), record ? (Names.HostGwAdd, Names.HostGwDel) : null),
+            (i, record) => SubnetCycle(node, agent, "overlay", $"bench-o-{i}", pods.Path(3), record ? (Names.OverlayAdd, Names.OverlayDel) : null),
             (i, record) =>
             {
                 var netns = Path.Combine(Netns.RunDirectory, bridgePod);
@@ -102,6 +109,16 @@ internal sealed partial class BenchCniAgentModes
             for (var s = 0; s < steps.Length; s++)
                 steps[(i + s) % steps.Length](i, i >= WarmupCycles);
         Console.WriteLine($"  {results.Figure(Names.UnderlayAdd).Count} sequential cycles done");
+    }
+
+    /// <summary>One ADD and DEL of a pod in a subnet mode (host-gw, overlay): an address from the node's leased subnet behind a veth.</summary>
+    private void SubnetCycle(NetnsHandle node, LabNodeAgent agent, string mode, string id, string netns, (string Add, string Del)? figures)
+    {
+        var add = Netns.Run(node, () => BenchCniExec.Run(plugin, "fathom " + mode, "ADD", id, netns, agent.Config(mode)));
+        var del = Netns.Run(node, () => BenchCniExec.Run(plugin, "fathom " + mode, "DEL", id, netns, agent.Config(mode)));
+        if (figures is not { } f) return;
+        results.Figure(f.Add).Add(add);
+        results.Figure(f.Del).Add(del);
     }
 
     /// <summary>The MAC of the pod's interface in an ADD's result.</summary>
