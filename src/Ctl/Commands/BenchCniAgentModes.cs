@@ -13,7 +13,9 @@ namespace Fathom.Ctl;
 /// <param name="Allocations">Allocations the memory node's agent holds when its VmRSS is read.</param>
 /// <param name="AttachLatencyMs">The lab's AttachNetworkInterface latency (the cold pool's first pod waits for it).</param>
 /// <param name="LabPrefix">The prefix of the bench's own lab.</param>
-internal sealed record BenchCniAgentOptions(int Cycles, IReadOnlyList<int> Concurrency, int Rounds, int Allocations, int AttachLatencyMs, string LabPrefix);
+/// <param name="ChurnSeconds">Seconds of sustained churn (shared ADD+DEL cycles, 8 workers); 0 for none.</param>
+internal sealed record BenchCniAgentOptions(int Cycles, IReadOnlyList<int> Concurrency, int Rounds, int Allocations, int AttachLatencyMs, string LabPrefix,
+    int ChurnSeconds);
 
 /// <summary>
 /// The agent modes of <c>bench cni</c> (issue 9 §10, DESIGN.md §9): the <c>fathom</c> plugin through
@@ -30,6 +32,12 @@ internal sealed partial class BenchCniAgentModes(BenchCniAgentOptions options, s
 
     /// <summary>Workers of the sustained churn (issue 12 §2); the pod slots are at least this many.</summary>
     private const int ChurnWorkers = 8;
+
+    /// <summary>
+    /// Pod namespaces each churn worker cycles through: a shared DEL only releases and the agent
+    /// removes the pod's eth0 in the background, so a namespace is reused only once its eth0 is gone.
+    /// </summary>
+    private const int ChurnSlotsPerWorker = 4;
     private static readonly TimeSpan PoolTimeout = TimeSpan.FromSeconds(90);
 
     /// <summary>The highest concurrency level: the pools, the nodes and the targets are sized for it.</summary>
@@ -72,10 +80,11 @@ internal sealed partial class BenchCniAgentModes(BenchCniAgentOptions options, s
         Thread.Sleep(500); // the refiller's last status write and log line, out of the idle figure
         Resident(Names.RssIdle, warm[0].Process.Id);
 
-        using var pods = new PodSlots(lab, Math.Max(Top, ChurnWorkers));
+        using var pods = new PodSlots(lab, Math.Max(Top, ChurnWorkers * ChurnSlotsPerWorker));
         var primary = warm[0].Agent;
         Sequential(host, primary, pods);
         if (!scratch.Interrupted) Concurrent(host, warm.Select(w => w.Agent).ToList(), pods);
+        if (!scratch.Interrupted) Churn(primary, pods);
         if (!scratch.Interrupted) Cold(lab, lab.Node(coldNode));
         if (!scratch.Interrupted) Memory(lab, memory, memoryAgent);
     }
@@ -95,6 +104,9 @@ internal sealed partial class BenchCniAgentModes(BenchCniAgentOptions options, s
         r.AtMost($"shared ADD p99, {Top} concurrent <= 20 ms", r.P99(Names.SharedConcurrentAdd(Top)), 20, "ms", $"p99 of {Names.SharedConcurrentAdd(Top)}");
         r.AtLeast($"underlay pods/s >= 0.9 x bare moves/s, {Top} concurrent", r.Median(Names.UnderlayPerSecond(Top)) / r.Median(Names.MovesPerSecond(Top)), 0.9, "ratio",
             $"median of {Names.UnderlayPerSecond(Top)} / median of {Names.MovesPerSecond(Top)}");
+        if (options.ChurnSeconds > 0)
+            r.AtMost("churn: errors == 0", _churnErrors, 0, "errors",
+                $"failed ADDs and DELs in {options.ChurnSeconds} s of {Names.Churn} ({ChurnWorkers} workers, shared pods)");
         r.AtMost($"cold pool: first pod <= attach latency + 1 s", r.Median(Names.ColdAdd), options.AttachLatencyMs + 1000, "ms", $"{Names.ColdAdd}, attach latency {options.AttachLatencyMs} ms");
         r.AtMost("agent VmRSS idle <= 40 MiB", r.Median(Names.RssIdle), 40, "MiB", Names.RssIdle);
         r.AtMost($"agent VmRSS holding {options.Allocations} allocations <= 64 MiB", r.Median(Names.RssHeld), 64, "MiB", $"{Names.RssHeld} on an {BenchCniLab.InstanceType} node");
@@ -149,6 +161,8 @@ internal sealed partial class BenchCniAgentModes(BenchCniAgentOptions options, s
         }
 
         public string Path(int slot) => System.IO.Path.Combine(Netns.RunDirectory, _names[slot]);
+
+        public string Name(int slot) => _names[slot];
 
         public void Dispose()
         {

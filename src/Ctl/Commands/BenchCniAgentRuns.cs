@@ -30,6 +30,7 @@ internal sealed partial class BenchCniAgentModes
         public static string UnderlayPerSecond(int level) => $"underlay pods/s, {level} concurrent";
         public static string UnderlayConcurrentAdd(int level) => $"underlay ADD, {level} concurrent";
         public static string SharedConcurrentAdd(int level) => $"shared ADD, {level} concurrent";
+        public const string Churn = "pods/s sustained churn";
         public const string ColdAdd = "cold pool: first pod ADD";
         public const string ColdFromStart = "cold pool: agent start → first pod";
         public const string RssIdle = "agent VmRSS, idle (warm pools full)";
@@ -184,6 +185,75 @@ internal sealed partial class BenchCniAgentModes
             foreach (var h in hostHandles.Concat(podHandles)) h.Dispose();
             foreach (var ns in nodes) ns.Dispose();
         }
+    }
+
+    // NaN until the churn ran: its target is then "not measured".
+    private double _churnErrors = double.NaN;
+
+    /// <summary>
+    /// Sustained churn (issue 12 §2): <see cref="ChurnWorkers"/> workers, each cycling shared pods in
+    /// namespaces of its own (ADD, then DEL; a namespace again once the agent removed its eth0) on
+    /// node 1 for <c>ChurnSeconds</c>; the cycles completed in each second
+    /// are the figure's samples, and every failed ADD or DEL counts as an error (the pod is then
+    /// deleted, best effort, and the worker goes on).
+    /// </summary>
+    private void Churn(LabNodeAgent agent, PodSlots pods)
+    {
+        if (options.ChurnSeconds <= 0) return;
+        using var node = Netns.Open(agent.Node.Netns);
+        var perSecond = new int[options.ChurnSeconds];
+        var errors = 0;
+        string? firstError = null;
+        var duration = TimeSpan.FromSeconds(options.ChurnSeconds);
+        // Each worker's namespaces, opened once: before an ADD, the slot's eth0 of its last DEL must be gone.
+        var slots = Enumerable.Range(0, ChurnWorkers * ChurnSlotsPerWorker).Select(i =>
+        {
+            using var ns = Netns.Open(pods.Name(i));
+            return NetlinkHandle.OpenIn(ns);
+        }).ToList();
+        var clock = Stopwatch.StartNew();
+        try
+        {
+            AllAtOnce(ChurnWorkers, w =>
+            {
+                for (var c = 0; clock.Elapsed < duration && !scratch.Interrupted; c++)
+                {
+                    var slot = w * ChurnSlotsPerWorker + c % ChurnSlotsPerWorker;
+                    var id = $"bench-churn-{w}-{c}";
+                    try
+                    {
+                        if (double.IsNaN(Until(() => !slots[slot].TryGetLink("eth0", out _), TimeSpan.FromSeconds(10))))
+                            throw new InvalidOperationException($"{pods.Name(slot)}: eth0 still there 10 s after its DEL");
+                        Pod(node, agent, "shared", "ADD", id, pods.Path(slot), null);
+                        Pod(node, agent, "shared", "DEL", id, pods.Path(slot), null);
+                        var second = (int)clock.Elapsed.TotalSeconds;
+                        if (second < perSecond.Length) Interlocked.Increment(ref perSecond[second]);
+                    }
+                    catch (Exception e) when (!scratch.Interrupted)
+                    {
+                        Interlocked.Increment(ref errors);
+                        Interlocked.CompareExchange(ref firstError, e.Message, null);
+                        try
+                        {
+                            Pod(node, agent, "shared", "DEL", id, pods.Path(slot), null);
+                        }
+                        catch (Exception)
+                        {
+                            // Counted already; the next cycle uses a new container ID.
+                        }
+                    }
+                }
+            });
+        }
+        finally
+        {
+            foreach (var h in slots) h.Dispose();
+        }
+        if (scratch.Interrupted) return;
+        results.Figure(Names.Churn, "1/s").AddRange(perSecond.Select(n => (double)n));
+        _churnErrors = errors;
+        agent.WaitTornDown();
+        Console.WriteLine($"  churn: {perSecond.Sum()} ADD+DEL cycles in {options.ChurnSeconds} s, {errors} error(s){(firstError is null ? "" : ": " + firstError)}");
     }
 
     private void Pod(NetnsHandle node, LabNodeAgent agent, string mode, string command, string id, string netns, string? figure)

@@ -8,7 +8,7 @@ namespace Fathom.Ctl;
 
 /// <summary>
 /// <c>fathomctl bench cni [--cycles N] [--plugin PATH] [--reference PATH] [--agent-cycles N] [--concurrency N,N]
-/// [--rounds N] [--allocations N] [--attach-latency MS] [--lab-prefix P] [--no-agent-modes] [--json FILE]</c>:
+/// [--rounds N] [--churn-seconds S] [--allocations N] [--attach-latency MS] [--lab-prefix P] [--no-agent-modes] [--json FILE]</c>:
 /// first the named device — full ADD+DEL cycles of the <c>fathom</c> plugin (underlay mode, a named
 /// device) and of the reference <c>host-device</c> plugin, same static IPAM, interleaved cycle by
 /// cycle, and process start (VERSION) of both (issue 3 §5); then the agent modes in a lab of the
@@ -70,6 +70,8 @@ internal static class BenchCniCommand
         CustomParser = ConcurrencyLevels,
     };
 
+    internal static readonly Option<int> ChurnSeconds = NumberOptions.Integer("--churn-seconds", "Seconds of sustained churn: shared pods' ADD+DEL cycles by 8 workers, counted per second, with their errors (0: none).", 5);
+
     internal static readonly Option<int> Rounds = NumberOptions.Count("--rounds", "How many concurrent rounds.", 2);
 
     internal static readonly Option<int> Allocations = NumberOptions.Count("--allocations", "How many allocations the memory node's agent holds when its VmRSS is read (at most 735 on an m5.24xlarge).", 700);
@@ -96,7 +98,7 @@ internal static class BenchCniCommand
         var command = new Command("cni", "fathom against the reference plugins: a named device against host-device, interleaved, and process start (VERSION); " +
                                          "then the agent modes (underlay, shared) in a lab of its own against bare netns moves and bridge+host-local, with their targets.")
         {
-            Cycles, Plugin, Reference, AgentCycles, Concurrency, Rounds, Allocations, AttachLatency, LabPrefix, NoAgentModes, Json,
+            Cycles, Plugin, Reference, AgentCycles, Concurrency, Rounds, ChurnSeconds, Allocations, AttachLatency, LabPrefix, NoAgentModes, Json,
         };
         command.SetAction(parse => Run(parse.GetValue(Cycles), PluginPath(parse), ReferencePath(parse), AgentOptions(parse), parse.GetValue(Json)));
         return command;
@@ -133,8 +135,9 @@ internal static class BenchCniCommand
         var allocations = parse.GetValue(Allocations);
         if (allocations > 735) throw new UsageException($"--allocations: {allocations} is more than an m5.24xlarge holds (15 ENIs × 49 secondary IPs = 735)");
         if (parse.GetValue(AttachLatency) is < 0 or > 60_000) throw new UsageException("--attach-latency wants milliseconds, 0..60000");
+        if (parse.GetValue(ChurnSeconds) is < 0 or > 3600) throw new UsageException("--churn-seconds wants seconds, 0..3600");
         return new BenchCniAgentOptions(parse.GetValue(AgentCycles), parse.GetRequiredValue(Concurrency), parse.GetValue(Rounds), allocations,
-            parse.GetValue(AttachLatency), parse.GetRequiredValue(LabPrefix));
+            parse.GetValue(AttachLatency), parse.GetRequiredValue(LabPrefix), parse.GetValue(ChurnSeconds));
     }
 
     private static int Run(int cycles, string plugin, string reference, BenchCniAgentOptions? agentModes, string? json)
@@ -231,6 +234,7 @@ internal static class BenchCniCommand
             ["cycles"] = cycles, ["agentCycles"] = agentModes.Cycles, ["concurrency"] = agentModes.Concurrency.Max(),
             ["concurrencyLevels"] = new System.Text.Json.Nodes.JsonArray([.. agentModes.Concurrency.Select(c => (System.Text.Json.Nodes.JsonNode)c)]),
             ["rounds"] = agentModes.Rounds, ["allocations"] = agentModes.Allocations, ["attachLatencyMs"] = agentModes.AttachLatencyMs,
+            ["churnSeconds"] = agentModes.ChurnSeconds,
         });
         results.Note("loadAverageAtEnd", File.ReadAllText("/proc/loadavg").Trim());
         results.Print(Console.Out);

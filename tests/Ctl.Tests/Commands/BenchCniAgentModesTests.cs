@@ -25,18 +25,19 @@ public sealed class BenchCniAgentModesTests
         Assert.Empty(parse.Errors);
         var options = BenchCniCommand.AgentOptions(parse)!;
         Assert.Equal([8, 32], options.Concurrency);
-        Assert.Equal(new BenchCniAgentOptions(30, options.Concurrency, 2, 700, 500, BenchCniCommand.DefaultLabPrefix), options);
+        Assert.Equal(new BenchCniAgentOptions(30, options.Concurrency, 2, 700, 500, BenchCniCommand.DefaultLabPrefix, 5), options);
         Assert.Null(BenchCniCommand.AgentOptions(CtlRun.Parse("bench", "cni", "--no-agent-modes")));
         parse = CtlRun.Parse("bench", "cni", "--agent-cycles", "3", "--concurrency", "4,1,2", "--rounds", "1", "--allocations", "20",
-            "--attach-latency", "100", "--lab-prefix", "x1", "--json", "out.json");
+            "--attach-latency", "100", "--lab-prefix", "x1", "--churn-seconds", "0", "--json", "out.json");
         Assert.Empty(parse.Errors);
         options = BenchCniCommand.AgentOptions(parse)!;
         Assert.Equal([1, 2, 4], options.Concurrency);
-        Assert.Equal(new BenchCniAgentOptions(3, options.Concurrency, 1, 20, 100, "x1"), options);
+        Assert.Equal(new BenchCniAgentOptions(3, options.Concurrency, 1, 20, 100, "x1", 0), options);
         Assert.Equal("out.json", parse.GetValue(BenchCniCommand.Json));
         Assert.Throws<UsageException>(() => BenchCniCommand.AgentOptions(CtlRun.Parse("bench", "cni", "--allocations", "736")));
         Assert.NotEmpty(CtlRun.Parse("bench", "cni", "--concurrency", "0").Errors);
         Assert.NotEmpty(CtlRun.Parse("bench", "cni", "--concurrency", "8,x").Errors);
+        Assert.Throws<UsageException>(() => BenchCniCommand.AgentOptions(CtlRun.Parse("bench", "cni", "--churn-seconds", "-1")));
     }
 
     /// <summary>
@@ -55,7 +56,7 @@ public sealed class BenchCniAgentModesTests
         try
         {
             var result = CtlRun.Process("bench", "cni", "--plugin", plugin, "--cycles", "2", "--agent-cycles", "2", "--concurrency", "1,2,4",
-                "--rounds", "1", "--allocations", "20", "--lab-prefix", LabPrefix, "--json", json);
+                "--rounds", "1", "--churn-seconds", "2", "--allocations", "20", "--lab-prefix", LabPrefix, "--json", json);
             Assert.True(result.ExitCode == 0, $"exit {result.ExitCode}: {result.Stderr}\n{result.Stdout}");
             Assert.Contains("target underlay DEL median <= 5 ms", result.Stdout);
 
@@ -67,10 +68,12 @@ public sealed class BenchCniAgentModesTests
                          "underlay ADD median <= bare move median + 3 ms", "underlay DEL median <= 5 ms", "ENI warm again <= 1 s after DEL",
                          "shared ADD median <= 0.35 x bridge+host-local ADD", "shared ADD+DEL median <= 0.25 x bridge+host-local ADD+DEL",
                          "shared ADD p99, 4 concurrent <= 20 ms", "underlay pods/s >= 0.9 x bare moves/s, 4 concurrent",
-                         "cold pool: first pod <= attach latency + 1 s", "agent VmRSS idle <= 40 MiB", "agent VmRSS holding 20 allocations <= 64 MiB",
+                         "cold pool: first pod <= attach latency + 1 s", "churn: errors == 0", "agent VmRSS idle <= 40 MiB", "agent VmRSS holding 20 allocations <= 64 MiB",
                      })
                 Assert.Contains(expected, names);
-            foreach (var target in targets)
+            Assert.True(targets.Single(t => t["name"]!.GetValue<string>() == "churn: errors == 0")["value"]!.GetValue<double>() == 0,
+                $"errors in the churn: {result.Stdout}");
+            foreach (var target in targets.Where(t => t["name"]!.GetValue<string>() != "churn: errors == 0"))
             {
                 Assert.True(target["value"]!.GetValue<double>() > 0, $"{target["name"]}: no value");
                 Assert.True(target["limit"]!.GetValue<double>() > 0, $"{target["name"]}: no limit");
@@ -84,7 +87,7 @@ public sealed class BenchCniAgentModesTests
                     $"{figure["name"]}: median {figure["median"]}, p90 {figure["p90"]}, p99 {figure["p99"]}");
             }
             var figureNames = document["figures"]!.AsArray().Select(f => f!["name"]!.GetValue<string>()).ToList();
-            foreach (var expected in new[] { "host-gw ADD (warm)", "host-gw DEL", "overlay ADD", "overlay DEL" })
+            foreach (var expected in new[] { "host-gw ADD (warm)", "host-gw DEL", "overlay ADD", "overlay DEL", "pods/s sustained churn" })
                 Assert.Contains(expected, figureNames);
             foreach (var level in new[] { 2, 4 })
                 foreach (var expected in new[] { "bare moves/s", "underlay pods/s", "underlay ADD", "shared ADD" })
