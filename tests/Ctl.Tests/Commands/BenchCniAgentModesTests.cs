@@ -18,6 +18,22 @@ public sealed class BenchCniAgentModesTests
     private static readonly string LabPrefix =
         (Environment.GetEnvironmentVariable("FATHOM_TEST_LAB_PREFIX") is { Length: > 0 } p ? p : "ftlab") + "bench";
 
+    /// <summary>
+    /// $FATHOM_AGENT, else the published fathom-agent beside the plugin (./build.sh). The copy beside
+    /// these tests lacks Microsoft.Extensions.Logging.Abstractions (this project resolves it from the
+    /// ASP.NET Core framework the lab brings, which the agent's runtimeconfig does not name), and the
+    /// host-gw and overlay leases' datastore loads it.
+    /// </summary>
+    private static string? Agent =>
+        Environment.GetEnvironmentVariable("FATHOM_AGENT") is { Length: > 0 } given ? given
+        : Path.Combine(Path.GetDirectoryName(Repository.Plugin)!, "fathom-agent") is var published && File.Exists(published) ? published : null;
+
+    /// <summary>fathomctl.dll run by dotnet (as <see cref="CtlRun.Process"/>), with <see cref="Agent"/> as its FATHOM_AGENT.</summary>
+    private static Shell.Result Bench(params string[] args) =>
+        Agent is { } agent
+            ? Shell.Run("env", ["FATHOM_AGENT=" + agent, CtlRun.Dotnet, Path.Combine(AppContext.BaseDirectory, "fathomctl.dll"), .. args])
+            : CtlRun.Process(args);
+
     [Fact]
     public void TheAgentOptionsParse()
     {
@@ -55,7 +71,7 @@ public sealed class BenchCniAgentModesTests
         var json = Path.Combine(Path.GetTempPath(), $"{TestNetns.Prefix}benchcni-{Environment.ProcessId}.json");
         try
         {
-            var result = CtlRun.Process("bench", "cni", "--plugin", plugin, "--cycles", "2", "--agent-cycles", "2", "--concurrency", "1,2,4",
+            var result = Bench("bench", "cni", "--plugin", plugin, "--cycles", "2", "--agent-cycles", "2", "--concurrency", "1,2,4",
                 "--rounds", "1", "--churn-seconds", "2", "--allocations", "20", "--lab-prefix", LabPrefix, "--json", json);
             Assert.True(result.ExitCode == 0, $"exit {result.ExitCode}: {result.Stderr}\n{result.Stdout}");
             Assert.Contains("target underlay DEL median <= 5 ms", result.Stdout);
@@ -126,6 +142,7 @@ public sealed class BenchCniAgentModesTests
             RedirectStandardError = true,
             UseShellExecute = false,
         };
+        if (Agent is { } agent) psi.Environment["FATHOM_AGENT"] = agent;
         using var process = Process.Start(psi)!;
         var stdout = new StringBuilder();
         var leftBehind = new List<string>();
