@@ -96,7 +96,7 @@ internal static class BenchCniCommand
     public static Command Create()
     {
         var command = new Command("cni", "fathom against the reference plugins: a named device against host-device, interleaved, and process start (VERSION); " +
-                                         "then the agent modes (underlay, shared) in a lab of its own against bare netns moves and bridge+host-local, with their targets.")
+                                         "then the agent modes (underlay, shared, host-gw, overlay) in a lab of its own against bare netns moves and bridge+host-local, with their targets.")
         {
             Cycles, Plugin, Reference, AgentCycles, Concurrency, Rounds, ChurnSeconds, Allocations, AttachLatency, LabPrefix, NoAgentModes, Json,
         };
