@@ -8,12 +8,14 @@ namespace Fathom.Ctl;
 
 /// <summary>What the agent modes' part of <c>bench cni</c> runs: how many cycles, how wide, how many allocations.</summary>
 /// <param name="Cycles">Sequential ADD+DEL cycles per contender (underlay, shared, bridge+host-local, bare move).</param>
-/// <param name="Concurrency">Concurrent ADDs (and moves) per round.</param>
+/// <param name="Concurrency">The concurrency levels: concurrent ADDs (and moves) per round, one set of rounds per level above 1 (level 1 is the sequential loop).</param>
 /// <param name="Rounds">Rounds of the concurrent measurements.</param>
 /// <param name="Allocations">Allocations the memory node's agent holds when its VmRSS is read.</param>
 /// <param name="AttachLatencyMs">The lab's AttachNetworkInterface latency (the cold pool's first pod waits for it).</param>
 /// <param name="LabPrefix">The prefix of the bench's own lab.</param>
-internal sealed record BenchCniAgentOptions(int Cycles, int Concurrency, int Rounds, int Allocations, int AttachLatencyMs, string LabPrefix);
+/// <param name="ChurnSeconds">Seconds of sustained churn (shared ADD+DEL cycles, 8 workers); 0 for none.</param>
+internal sealed record BenchCniAgentOptions(int Cycles, IReadOnlyList<int> Concurrency, int Rounds, int Allocations, int AttachLatencyMs, string LabPrefix,
+    int ChurnSeconds);
 
 /// <summary>
 /// The agent modes of <c>bench cni</c> (issue 9 §10, DESIGN.md §9): the <c>fathom</c> plugin through
@@ -27,14 +29,29 @@ internal sealed partial class BenchCniAgentModes(BenchCniAgentOptions options, s
     private readonly string _records = scratch.CreateDirectory("-agent-records");
 
     private const int WarmupCycles = 3;
+
+    /// <summary>Workers of the sustained churn (issue 12 §2); the pod slots are at least this many.</summary>
+    private const int ChurnWorkers = 8;
+
+    /// <summary>
+    /// Pod namespaces each churn worker cycles through: a shared DEL only releases and the agent
+    /// removes the pod's eth0 in the background, so a namespace is reused only once its eth0 is gone.
+    /// </summary>
+    private const int ChurnSlotsPerWorker = 4;
     private static readonly TimeSpan PoolTimeout = TimeSpan.FromSeconds(90);
 
+    /// <summary>The highest concurrency level: the pools, the nodes and the targets are sized for it.</summary>
+    private int Top => options.Concurrency.Max();
+
+    /// <summary>The concurrent levels, lowest first (level 1 is the sequential loop's).</summary>
+    private IEnumerable<int> ConcurrentLevels => options.Concurrency.Where(c => c > 1).Distinct().Order();
+
     /// <summary>Nodes whose warm ENIs serve the underlay pods (a node hands out 14 at most).</summary>
-    private int UnderlayNodes => Math.Max(1, (options.Concurrency + BenchCniLab.UnderlayEnisPerNode - 1) / BenchCniLab.UnderlayEnisPerNode);
+    private int UnderlayNodes => Math.Max(1, (Top + BenchCniLab.UnderlayEnisPerNode - 1) / BenchCniLab.UnderlayEnisPerNode);
 
-    private int WarmEnisPerNode => Math.Min(BenchCniLab.UnderlayEnisPerNode, Math.Max(2, (options.Concurrency + UnderlayNodes - 1) / UnderlayNodes));
+    private int WarmEnisPerNode => Math.Min(BenchCniLab.UnderlayEnisPerNode, Math.Max(2, (Top + UnderlayNodes - 1) / UnderlayNodes));
 
-    private int WarmIps => options.Concurrency + 8;
+    private int WarmIps => Top + 8;
 
     /// <summary>Brings the lab up, measures, takes it down (also on failure and Ctrl-C).</summary>
     public void Run(NetnsHandle host)
@@ -43,7 +60,7 @@ internal sealed partial class BenchCniAgentModes(BenchCniAgentOptions options, s
         var memoryNode = UnderlayNodes + 1;
         var coldNode = UnderlayNodes + 2;
         Console.WriteLine($"agent modes: lab '{options.LabPrefix}' ({coldNode} × {BenchCniLab.InstanceType}, attach latency {options.AttachLatencyMs} ms), " +
-                          $"{options.Cycles} cycles, {options.Rounds} round(s) of {options.Concurrency} concurrent, {options.Allocations} allocations");
+                          $"{options.Cycles} cycles, {options.Rounds} round(s) of {string.Join(", ", ConcurrentLevels)} concurrent, {options.Allocations} allocations");
         var clock = Stopwatch.StartNew();
         using var lab = BenchCniLab.Up(options.LabPrefix, coldNode, options.AttachLatencyMs, line => Console.Error.WriteLine("  " + line));
         results.Note("lab", lab.Describe());
@@ -63,10 +80,11 @@ internal sealed partial class BenchCniAgentModes(BenchCniAgentOptions options, s
         Thread.Sleep(500); // the refiller's last status write and log line, out of the idle figure
         Resident(Names.RssIdle, warm[0].Process.Id);
 
-        using var pods = new PodSlots(lab, options.Concurrency);
+        using var pods = new PodSlots(lab, Math.Max(Top, ChurnWorkers * ChurnSlotsPerWorker));
         var primary = warm[0].Agent;
         Sequential(host, primary, pods);
         if (!scratch.Interrupted) Concurrent(host, warm.Select(w => w.Agent).ToList(), pods);
+        if (!scratch.Interrupted) Churn(primary, pods);
         if (!scratch.Interrupted) Cold(lab, lab.Node(coldNode));
         if (!scratch.Interrupted) Memory(lab, memory, memoryAgent);
     }
@@ -83,9 +101,12 @@ internal sealed partial class BenchCniAgentModes(BenchCniAgentOptions options, s
             $"median of {Names.SharedAdd} / median of {Names.BridgeAdd}");
         r.AtMost("shared ADD+DEL median <= 0.25 x bridge+host-local ADD+DEL", r.Median(Names.SharedCycle) / r.Median(Names.BridgeCycle), 0.25, "ratio",
             $"median of {Names.SharedCycle} / median of {Names.BridgeCycle}");
-        r.AtMost($"shared ADD p99, {options.Concurrency} concurrent <= 20 ms", r.P99(Names.SharedConcurrentAdd), 20, "ms", $"p99 of {Names.SharedConcurrentAdd}");
-        r.AtLeast($"underlay pods/s >= 0.9 x bare moves/s, {options.Concurrency} concurrent", r.Median(Names.UnderlayPerSecond) / r.Median(Names.MovesPerSecond), 0.9, "ratio",
-            $"median of {Names.UnderlayPerSecond} / median of {Names.MovesPerSecond}");
+        r.AtMost($"shared ADD p99, {Top} concurrent <= 20 ms", r.P99(Names.SharedConcurrentAdd(Top)), 20, "ms", $"p99 of {Names.SharedConcurrentAdd(Top)}");
+        r.AtLeast($"underlay pods/s >= 0.9 x bare moves/s, {Top} concurrent", r.Median(Names.UnderlayPerSecond(Top)) / r.Median(Names.MovesPerSecond(Top)), 0.9, "ratio",
+            $"median of {Names.UnderlayPerSecond(Top)} / median of {Names.MovesPerSecond(Top)}");
+        if (options.ChurnSeconds > 0)
+            r.AtMost("churn: errors == 0", _churnErrors, 0, "errors",
+                $"failed ADDs and DELs in {options.ChurnSeconds} s of {Names.Churn} ({ChurnWorkers} workers, shared pods)");
         r.AtMost($"cold pool: first pod <= attach latency + 1 s", r.Median(Names.ColdAdd), options.AttachLatencyMs + 1000, "ms", $"{Names.ColdAdd}, attach latency {options.AttachLatencyMs} ms");
         r.AtMost("agent VmRSS idle <= 40 MiB", r.Median(Names.RssIdle), 40, "MiB", Names.RssIdle);
         r.AtMost($"agent VmRSS holding {options.Allocations} allocations <= 64 MiB", r.Median(Names.RssHeld), 64, "MiB", $"{Names.RssHeld} on an {BenchCniLab.InstanceType} node");
@@ -140,6 +161,8 @@ internal sealed partial class BenchCniAgentModes(BenchCniAgentOptions options, s
         }
 
         public string Path(int slot) => System.IO.Path.Combine(Netns.RunDirectory, _names[slot]);
+
+        public string Name(int slot) => _names[slot];
 
         public void Dispose()
         {

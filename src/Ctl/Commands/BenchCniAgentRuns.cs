@@ -19,13 +19,18 @@ internal sealed partial class BenchCniAgentModes
         public const string SharedAdd = "shared ADD (warm pool)";
         public const string SharedDel = "shared DEL";
         public const string SharedCycle = "shared ADD+DEL";
+        public const string HostGwAdd = "host-gw ADD (warm)";
+        public const string HostGwDel = "host-gw DEL";
+        public const string OverlayAdd = "overlay ADD";
+        public const string OverlayDel = "overlay DEL";
         public const string BridgeAdd = "bridge+host-local ADD";
         public const string BridgeDel = "bridge+host-local DEL";
         public const string BridgeCycle = "bridge+host-local ADD+DEL";
-        public const string MovesPerSecond = "bare moves/s, concurrent";
-        public const string UnderlayPerSecond = "underlay pods/s, concurrent";
-        public const string UnderlayConcurrentAdd = "underlay ADD, concurrent";
-        public const string SharedConcurrentAdd = "shared ADD, concurrent";
+        public static string MovesPerSecond(int level) => $"bare moves/s, {level} concurrent";
+        public static string UnderlayPerSecond(int level) => $"underlay pods/s, {level} concurrent";
+        public static string UnderlayConcurrentAdd(int level) => $"underlay ADD, {level} concurrent";
+        public static string SharedConcurrentAdd(int level) => $"shared ADD, {level} concurrent";
+        public const string Churn = "pods/s sustained churn";
         public const string ColdAdd = "cold pool: first pod ADD";
         public const string ColdFromStart = "cold pool: agent start → first pod";
         public const string RssIdle = "agent VmRSS, idle (warm pools full)";
@@ -37,7 +42,8 @@ internal sealed partial class BenchCniAgentModes
 
     /// <summary>
     /// The sequential cycles, one loop: each cycle times an underlay ADD and DEL through the agent
-    /// (then how long until the agent has the ENI warm again), a shared ADD and DEL, the reference
+    /// (then how long until the agent has the ENI warm again), a shared ADD and DEL, a host-gw and an
+    /// overlay ADD and DEL (the node's subnet leased by its agent, issue 10), the reference
     /// bridge + host-local ADD and DEL, and a bare netns move each way — the order rotating, so
     /// each sees the same machine at the same moment.
     /// </summary>
@@ -79,6 +85,8 @@ internal sealed partial class BenchCniAgentModes
                 results.Figure(Names.SharedDel).Add(del);
                 results.Figure(Names.SharedCycle).Add(add + del);
             },
+            (i, record) => SubnetCycle(node, agent, "host-gw", $"bench-h-{i}", pods.Path(2), record ? (Names.HostGwAdd, Names.HostGwDel) : null),
+            (i, record) => SubnetCycle(node, agent, "overlay", $"bench-o-{i}", pods.Path(3), record ? (Names.OverlayAdd, Names.OverlayDel) : null),
             (i, record) =>
             {
                 var netns = Path.Combine(Netns.RunDirectory, bridgePod);
@@ -104,6 +112,16 @@ internal sealed partial class BenchCniAgentModes
         Console.WriteLine($"  {results.Figure(Names.UnderlayAdd).Count} sequential cycles done");
     }
 
+    /// <summary>One ADD and DEL of a pod in a subnet mode (host-gw, overlay): an address from the node's leased subnet behind a veth.</summary>
+    private void SubnetCycle(NetnsHandle node, LabNodeAgent agent, string mode, string id, string netns, (string Add, string Del)? figures)
+    {
+        var add = Netns.Run(node, () => BenchCniExec.Run(plugin, "fathom " + mode, "ADD", id, netns, agent.Config(mode)));
+        var del = Netns.Run(node, () => BenchCniExec.Run(plugin, "fathom " + mode, "DEL", id, netns, agent.Config(mode)));
+        if (figures is not { } f) return;
+        results.Figure(f.Add).Add(add);
+        results.Figure(f.Del).Add(del);
+    }
+
     /// <summary>The MAC of the pod's interface in an ADD's result.</summary>
     private static string PodMac(string result) =>
         System.Text.Json.Nodes.JsonNode.Parse(result)?["interfaces"]?.AsArray()
@@ -124,43 +142,118 @@ internal sealed partial class BenchCniAgentModes
     }
 
     /// <summary>
-    /// The concurrent rounds: <c>Concurrency</c> bare moves at once (the kernel's floor: moves are
-    /// serialized under RTNL), as many underlay ADDs at once spread over the warm nodes, and as many
-    /// shared ADDs at once on node 1; each round's DELs, and the pools warm again, before the next.
+    /// The concurrent rounds, level by level (e.g. 8 then 32): that many bare moves at once (the
+    /// kernel's floor: moves are serialized under RTNL), as many underlay ADDs at once spread over
+    /// the warm nodes, and as many shared ADDs at once on node 1; each round's DELs, and the pools
+    /// warm again, before the next.
     /// </summary>
     private void Concurrent(NetnsHandle host, List<LabNodeAgent> agents, PodSlots pods)
     {
-        var n = options.Concurrency;
+        var top = Top;
         using var moveNs = Netns.Open(scratch.NameFor("-pod-move"));
-        var hostHandles = Enumerable.Range(0, n).Select(_ => NetlinkHandle.OpenIn(host)).ToList();
-        var podHandles = Enumerable.Range(0, n).Select(_ => NetlinkHandle.OpenIn(moveNs)).ToList();
+        var hostHandles = Enumerable.Range(0, top).Select(_ => NetlinkHandle.OpenIn(host)).ToList();
+        var podHandles = Enumerable.Range(0, top).Select(_ => NetlinkHandle.OpenIn(moveNs)).ToList();
         var nodes = agents.Select(a => Netns.Open(a.Node.Netns)).ToList();
         try
         {
-            for (var i = 0; i < n; i++) hostHandles[0].CreateVeth($"bench-c{i}", $"bench-c{i}p");
-            for (var round = 0; round < options.Rounds && !scratch.Interrupted; round++)
+            for (var i = 0; i < top; i++) hostHandles[0].CreateVeth($"bench-c{i}", $"bench-c{i}p");
+            foreach (var n in ConcurrentLevels)
             {
-                var there = AllAtOnce(n, i => hostHandles[i].MoveLinkToNetns(hostHandles[i].GetLink($"bench-c{i}").Index, moveNs));
-                var back = AllAtOnce(n, i => podHandles[i].MoveLinkToNetns(podHandles[i].GetLink($"bench-c{i}").Index, host));
-                results.Figure(Names.MovesPerSecond, "1/s").Add(n * 1000 / there);
-                results.Figure(Names.MovesPerSecond, "1/s").Add(n * 1000 / back);
+                for (var round = 0; round < options.Rounds && !scratch.Interrupted; round++)
+                {
+                    var there = AllAtOnce(n, i => hostHandles[i].MoveLinkToNetns(hostHandles[i].GetLink($"bench-c{i}").Index, moveNs));
+                    var back = AllAtOnce(n, i => podHandles[i].MoveLinkToNetns(podHandles[i].GetLink($"bench-c{i}").Index, host));
+                    results.Figure(Names.MovesPerSecond(n), "1/s").Add(n * 1000 / there);
+                    results.Figure(Names.MovesPerSecond(n), "1/s").Add(n * 1000 / back);
 
-                var underlay = AllAtOnce(n, i => Pod(nodes[i % nodes.Count], agents[i % agents.Count], "underlay", "ADD", $"bench-cu-{round}-{i}", pods.Path(i), Names.UnderlayConcurrentAdd));
-                results.Figure(Names.UnderlayPerSecond, "1/s").Add(n * 1000 / underlay);
-                AllAtOnce(n, i => Pod(nodes[i % nodes.Count], agents[i % agents.Count], "underlay", "DEL", $"bench-cu-{round}-{i}", pods.Path(i), null));
-                foreach (var agent in agents) agent.WaitTornDown();
+                    var id = $"{n}-{round}";
+                    var underlay = AllAtOnce(n, i => Pod(nodes[i % nodes.Count], agents[i % agents.Count], "underlay", "ADD", $"bench-cu-{id}-{i}", pods.Path(i), Names.UnderlayConcurrentAdd(n)));
+                    results.Figure(Names.UnderlayPerSecond(n), "1/s").Add(n * 1000 / underlay);
+                    AllAtOnce(n, i => Pod(nodes[i % nodes.Count], agents[i % agents.Count], "underlay", "DEL", $"bench-cu-{id}-{i}", pods.Path(i), null));
+                    foreach (var agent in agents) agent.WaitTornDown();
 
-                AllAtOnce(n, i => Pod(nodes[0], agents[0], "shared", "ADD", $"bench-cs-{round}-{i}", pods.Path(i), Names.SharedConcurrentAdd));
-                AllAtOnce(n, i => Pod(nodes[0], agents[0], "shared", "DEL", $"bench-cs-{round}-{i}", pods.Path(i), null));
-                agents[0].WaitTornDown();
+                    AllAtOnce(n, i => Pod(nodes[0], agents[0], "shared", "ADD", $"bench-cs-{id}-{i}", pods.Path(i), Names.SharedConcurrentAdd(n)));
+                    AllAtOnce(n, i => Pod(nodes[0], agents[0], "shared", "DEL", $"bench-cs-{id}-{i}", pods.Path(i), null));
+                    agents[0].WaitTornDown();
+                }
+                if (scratch.Interrupted) break;
+                Console.WriteLine($"  {results.Figure(Names.UnderlayPerSecond(n)).Count} concurrent round(s) of {n} done");
             }
-            Console.WriteLine($"  {results.Figure(Names.UnderlayPerSecond).Count} concurrent round(s) of {n} done");
         }
         finally
         {
             foreach (var h in hostHandles.Concat(podHandles)) h.Dispose();
             foreach (var ns in nodes) ns.Dispose();
         }
+    }
+
+    // NaN until the churn ran: its target is then "not measured".
+    private double _churnErrors = double.NaN;
+
+    /// <summary>
+    /// Sustained churn (issue 12 §2): <see cref="ChurnWorkers"/> workers, each cycling shared pods in
+    /// namespaces of its own (ADD, then DEL; a namespace again once the agent removed its eth0) on
+    /// node 1 for <c>ChurnSeconds</c>; the cycles completed in each second
+    /// are the figure's samples, and every failed ADD or DEL counts as an error (the pod is then
+    /// deleted, best effort, and the worker goes on).
+    /// </summary>
+    private void Churn(LabNodeAgent agent, PodSlots pods)
+    {
+        if (options.ChurnSeconds <= 0) return;
+        using var node = Netns.Open(agent.Node.Netns);
+        var perSecond = new int[options.ChurnSeconds];
+        var errors = 0;
+        string? firstError = null;
+        var duration = TimeSpan.FromSeconds(options.ChurnSeconds);
+        // Each worker's namespaces, opened once: before an ADD, the slot's eth0 of its last DEL must be gone.
+        var slots = Enumerable.Range(0, ChurnWorkers * ChurnSlotsPerWorker).Select(i =>
+        {
+            using var ns = Netns.Open(pods.Name(i));
+            return NetlinkHandle.OpenIn(ns);
+        }).ToList();
+        var clock = Stopwatch.StartNew();
+        try
+        {
+            AllAtOnce(ChurnWorkers, w =>
+            {
+                for (var c = 0; clock.Elapsed < duration && !scratch.Interrupted; c++)
+                {
+                    var slot = w * ChurnSlotsPerWorker + c % ChurnSlotsPerWorker;
+                    var id = $"bench-churn-{w}-{c}";
+                    try
+                    {
+                        if (double.IsNaN(Until(() => !slots[slot].TryGetLink("eth0", out _), TimeSpan.FromSeconds(10))))
+                            throw new InvalidOperationException($"{pods.Name(slot)}: eth0 still there 10 s after its DEL");
+                        Pod(node, agent, "shared", "ADD", id, pods.Path(slot), null);
+                        Pod(node, agent, "shared", "DEL", id, pods.Path(slot), null);
+                        var second = (int)clock.Elapsed.TotalSeconds;
+                        if (second < perSecond.Length) Interlocked.Increment(ref perSecond[second]);
+                    }
+                    catch (Exception e) when (!scratch.Interrupted)
+                    {
+                        Interlocked.Increment(ref errors);
+                        Interlocked.CompareExchange(ref firstError, e.Message, null);
+                        try
+                        {
+                            Pod(node, agent, "shared", "DEL", id, pods.Path(slot), null);
+                        }
+                        catch (Exception)
+                        {
+                            // Counted already; the next cycle uses a new container ID.
+                        }
+                    }
+                }
+            });
+        }
+        finally
+        {
+            foreach (var h in slots) h.Dispose();
+        }
+        if (scratch.Interrupted) return;
+        results.Figure(Names.Churn, "1/s").AddRange(perSecond.Select(n => (double)n));
+        _churnErrors = errors;
+        agent.WaitTornDown();
+        Console.WriteLine($"  churn: {perSecond.Sum()} ADD+DEL cycles in {options.ChurnSeconds} s, {errors} error(s){(firstError is null ? "" : ": " + firstError)}");
     }
 
     private void Pod(NetnsHandle node, LabNodeAgent agent, string mode, string command, string id, string netns, string? figure)

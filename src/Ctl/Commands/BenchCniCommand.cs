@@ -7,8 +7,8 @@ using Fathom.Netlink;
 namespace Fathom.Ctl;
 
 /// <summary>
-/// <c>fathomctl bench cni [--cycles N] [--plugin PATH] [--reference PATH] [--agent-cycles N] [--concurrency N]
-/// [--rounds N] [--allocations N] [--attach-latency MS] [--lab-prefix P] [--no-agent-modes] [--json FILE]</c>:
+/// <c>fathomctl bench cni [--cycles N] [--plugin PATH] [--reference PATH] [--agent-cycles N] [--concurrency N,N]
+/// [--rounds N] [--churn-seconds S] [--allocations N] [--attach-latency MS] [--lab-prefix P] [--no-agent-modes] [--json FILE]</c>:
 /// first the named device — full ADD+DEL cycles of the <c>fathom</c> plugin (underlay mode, a named
 /// device) and of the reference <c>host-device</c> plugin, same static IPAM, interleaved cycle by
 /// cycle, and process start (VERSION) of both (issue 3 §5); then the agent modes in a lab of the
@@ -62,7 +62,15 @@ internal static class BenchCniCommand
 
     internal static readonly Option<int> AgentCycles = NumberOptions.Count("--agent-cycles", "How many sequential ADD+DEL cycles of each agent mode (and of bridge+host-local, and bare moves).", 30);
 
-    internal static readonly Option<int> Concurrency = NumberOptions.Count("--concurrency", "How many ADDs (and bare moves) at once in the concurrent rounds.", 32);
+    internal static readonly Option<int[]> Concurrency = new("--concurrency")
+    {
+        Description = "The concurrency levels, comma-separated: how many ADDs (and bare moves) at once in each level's rounds (1 is the sequential loop's; the targets read the highest).",
+        HelpName = "N,N",
+        DefaultValueFactory = _ => [8, 32],
+        CustomParser = ConcurrencyLevels,
+    };
+
+    internal static readonly Option<int> ChurnSeconds = NumberOptions.Integer("--churn-seconds", "Seconds of sustained churn: shared pods' ADD+DEL cycles by 8 workers, counted per second, with their errors (0: none).", 5);
 
     internal static readonly Option<int> Rounds = NumberOptions.Count("--rounds", "How many concurrent rounds.", 2);
 
@@ -88,9 +96,9 @@ internal static class BenchCniCommand
     public static Command Create()
     {
         var command = new Command("cni", "fathom against the reference plugins: a named device against host-device, interleaved, and process start (VERSION); " +
-                                         "then the agent modes (underlay, shared) in a lab of its own against bare netns moves and bridge+host-local, with their targets.")
+                                         "then the agent modes (underlay, shared, host-gw, overlay) in a lab of its own against bare netns moves and bridge+host-local, with their targets.")
         {
-            Cycles, Plugin, Reference, AgentCycles, Concurrency, Rounds, Allocations, AttachLatency, LabPrefix, NoAgentModes, Json,
+            Cycles, Plugin, Reference, AgentCycles, Concurrency, Rounds, ChurnSeconds, Allocations, AttachLatency, LabPrefix, NoAgentModes, Json,
         };
         command.SetAction(parse => Run(parse.GetValue(Cycles), PluginPath(parse), ReferencePath(parse), AgentOptions(parse), parse.GetValue(Json)));
         return command;
@@ -102,6 +110,24 @@ internal static class BenchCniCommand
     internal static string ReferencePath(ParseResult parse) =>
         Path.GetFullPath(parse.GetValue(Reference) ?? Path.Combine(ReferenceDir, "host-device"));
 
+    /// <summary>"8,32" → [8, 32]: each a whole number of at least 1, at most 256.</summary>
+    private static int[] ConcurrencyLevels(System.CommandLine.Parsing.ArgumentResult result)
+    {
+        if (result.Tokens.Count == 0) return [8, 32];
+        var text = result.Tokens[^1].Value;
+        var levels = new List<int>();
+        foreach (var part in text.Split(',', StringSplitOptions.TrimEntries))
+        {
+            if (!int.TryParse(part, NumberStyles.None, CultureInfo.InvariantCulture, out var n) || n is < 1 or > 256)
+            {
+                result.AddError($"--concurrency wants levels from 1 to 256, comma-separated (e.g. 8,32), not '{text}'");
+                return [8, 32];
+            }
+            levels.Add(n);
+        }
+        return [.. levels.Distinct().Order()];
+    }
+
     /// <summary>The agent modes' options, or null with --no-agent-modes.</summary>
     internal static BenchCniAgentOptions? AgentOptions(ParseResult parse)
     {
@@ -109,8 +135,9 @@ internal static class BenchCniCommand
         var allocations = parse.GetValue(Allocations);
         if (allocations > 735) throw new UsageException($"--allocations: {allocations} is more than an m5.24xlarge holds (15 ENIs × 49 secondary IPs = 735)");
         if (parse.GetValue(AttachLatency) is < 0 or > 60_000) throw new UsageException("--attach-latency wants milliseconds, 0..60000");
-        return new BenchCniAgentOptions(parse.GetValue(AgentCycles), parse.GetValue(Concurrency), parse.GetValue(Rounds), allocations,
-            parse.GetValue(AttachLatency), parse.GetRequiredValue(LabPrefix));
+        if (parse.GetValue(ChurnSeconds) is < 0 or > 3600) throw new UsageException("--churn-seconds wants seconds, 0..3600");
+        return new BenchCniAgentOptions(parse.GetValue(AgentCycles), parse.GetRequiredValue(Concurrency), parse.GetValue(Rounds), allocations,
+            parse.GetValue(AttachLatency), parse.GetRequiredValue(LabPrefix), parse.GetValue(ChurnSeconds));
     }
 
     private static int Run(int cycles, string plugin, string reference, BenchCniAgentOptions? agentModes, string? json)
@@ -204,8 +231,10 @@ internal static class BenchCniCommand
         modes.Targets();
         results.Note("options", new System.Text.Json.Nodes.JsonObject
         {
-            ["cycles"] = cycles, ["agentCycles"] = agentModes.Cycles, ["concurrency"] = agentModes.Concurrency,
+            ["cycles"] = cycles, ["agentCycles"] = agentModes.Cycles, ["concurrency"] = agentModes.Concurrency.Max(),
+            ["concurrencyLevels"] = new System.Text.Json.Nodes.JsonArray([.. agentModes.Concurrency.Select(c => (System.Text.Json.Nodes.JsonNode)c)]),
             ["rounds"] = agentModes.Rounds, ["allocations"] = agentModes.Allocations, ["attachLatencyMs"] = agentModes.AttachLatencyMs,
+            ["churnSeconds"] = agentModes.ChurnSeconds,
         });
         results.Note("loadAverageAtEnd", File.ReadAllText("/proc/loadavg").Trim());
         results.Print(Console.Out);

@@ -8,7 +8,7 @@ namespace Fathom.Ctl;
 /// What <c>bench cni</c>'s agent modes measured: named figures (raw samples, in one unit each) and
 /// the targets of issue 9 §10 computed from them, printed as a table and written as JSON
 /// (<c>--json FILE</c>). The JSON's shape is a contract (issue 12's report reads it):
-/// <c>{"targets":[{"name","value","limit","met"}],"figures":[{"name","unit","count","median","p99","min","max"}],
+/// <c>{"targets":[{"name","value","limit","met"}],"figures":[{"name","unit","count","median","p90","p99","min","max"}],
 /// "context":{...}}</c>; a target that could not be measured has <c>value</c> null and <c>met</c> false.
 /// </summary>
 internal sealed class BenchCniResults
@@ -54,9 +54,9 @@ internal sealed class BenchCniResults
     public void Print(TextWriter output)
     {
         output.WriteLine();
-        output.WriteLine($"{"figure",-44}{"n",5}{"median",10}{"p99",10}{"max",10}  unit");
+        output.WriteLine($"{"figure",-44}{"n",5}{"median",10}{"p90",10}{"p99",10}{"max",10}  unit");
         foreach (var (name, unit, samples) in _figures)
-            output.WriteLine($"{name,-44}{samples.Count,5}{F(Pct(samples, 0.5)),10}{F(Pct(samples, 0.99)),10}{F(Pct(samples, 1)),10}  {unit}");
+            output.WriteLine($"{name,-44}{samples.Count,5}{F(Pct(samples, 0.5)),10}{F(Pct(samples, 0.9)),10}{F(Pct(samples, 0.99)),10}{F(Pct(samples, 1)),10}  {unit}");
         output.WriteLine();
         foreach (var (name, value, comparison, limit, unit, how) in _targets)
         {
@@ -88,6 +88,7 @@ internal sealed class BenchCniResults
                 ["unit"] = unit,
                 ["count"] = samples.Count,
                 ["median"] = Number(Pct(samples, 0.50)),
+                ["p90"] = Number(Pct(samples, 0.90)),
                 ["p99"] = Number(Pct(samples, 0.99)),
                 ["min"] = Number(Pct(samples, 0)),
                 ["max"] = Number(Pct(samples, 1)),

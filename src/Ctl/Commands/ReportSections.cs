@@ -145,6 +145,9 @@ internal static class ReportSections
                 "bridge+host-local ADD" => ("bridge+host-local", 1),
                 "named device: fathom ADD" => ("fathom, named device", 1),
                 "named device: host-device ADD" => ("host-device", 1),
+                // Since issue 12 §2 one figure per level: "shared ADD, 8 concurrent".
+                _ when System.Text.RegularExpressions.Regex.Match(name, @"^(underlay|shared) ADD, (\d+) concurrent$") is { Success: true } level =>
+                    ($"{level.Groups[1].Value} (agent)", double.Parse(level.Groups[2].Value, CultureInfo.InvariantCulture)),
                 _ => null,
             };
             if (point is not { } p) continue;
