@@ -141,6 +141,8 @@ internal static class ReportSections
                 "underlay ADD (warm pool)" => ("underlay (agent)", 1),
                 "underlay ADD, concurrent" => ("underlay (agent)", concurrent),
                 "shared ADD (warm pool)" => ("shared (agent)", 1),
+                "host-gw ADD (warm)" => ("host-gw (agent)", 1),
+                "overlay ADD" => ("overlay (agent)", 1),
                 "shared ADD, concurrent" => ("shared (agent)", concurrent),
                 "bridge+host-local ADD" => ("bridge+host-local", 1),
                 "named device: fathom ADD" => ("fathom, named device", 1),
