@@ -164,6 +164,24 @@ internal sealed partial class BenchCniAgentModes(BenchCniAgentOptions options, s
 
         public string Name(int slot) => _names[slot];
 
+        /// <summary>Waits until the first <paramref name="count"/> slots hold no pod interface (eth0) any more.</summary>
+        /// <exception cref="InvalidOperationException">One still has it after 30 s.</exception>
+        public void WaitEmpty(int count)
+        {
+            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+            for (var slot = 0; slot < count; slot++)
+            {
+                using var ns = Netns.Open(_names[slot]);
+                using var links = NetlinkHandle.OpenIn(ns);
+                while (links.TryGetLink("eth0", out _))
+                {
+                    if (DateTime.UtcNow > deadline)
+                        throw new InvalidOperationException($"{_names[slot]}: eth0 still there 30 s after its DEL (the agent's teardown)");
+                    Thread.Sleep(10);
+                }
+            }
+        }
+
         public void Dispose()
         {
             foreach (var name in _names) Netns.TryDelete(name);

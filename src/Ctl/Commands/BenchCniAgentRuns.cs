@@ -30,6 +30,7 @@ internal sealed partial class BenchCniAgentModes
         public static string UnderlayPerSecond(int level) => $"underlay pods/s, {level} concurrent";
         public static string UnderlayConcurrentAdd(int level) => $"underlay ADD, {level} concurrent";
         public static string SharedConcurrentAdd(int level) => $"shared ADD, {level} concurrent";
+        public static string SubnetConcurrentAdd(string mode, int level) => $"{mode} ADD, {level} concurrent";
         public const string Churn = "pods/s sustained churn";
         public const string ColdAdd = "cold pool: first pod ADD";
         public const string ColdFromStart = "cold pool: agent start → first pod";
@@ -144,8 +145,8 @@ internal sealed partial class BenchCniAgentModes
     /// <summary>
     /// The concurrent rounds, level by level (e.g. 8 then 32): that many bare moves at once (the
     /// kernel's floor: moves are serialized under RTNL), as many underlay ADDs at once spread over
-    /// the warm nodes, and as many shared ADDs at once on node 1; each round's DELs, and the pools
-    /// warm again, before the next.
+    /// the warm nodes, and as many shared, host-gw and overlay ADDs at once on node 1; each round's
+    /// DELs, and the pools warm again, before the next.
     /// </summary>
     private void Concurrent(NetnsHandle host, List<LabNodeAgent> agents, PodSlots pods)
     {
@@ -175,6 +176,15 @@ internal sealed partial class BenchCniAgentModes
                     AllAtOnce(n, i => Pod(nodes[0], agents[0], "shared", "ADD", $"bench-cs-{id}-{i}", pods.Path(i), Names.SharedConcurrentAdd(n)));
                     AllAtOnce(n, i => Pod(nodes[0], agents[0], "shared", "DEL", $"bench-cs-{id}-{i}", pods.Path(i), null));
                     agents[0].WaitTornDown();
+
+                    foreach (var mode in (string[])["host-gw", "overlay"])
+                    {
+                        AllAtOnce(n, i => Pod(nodes[0], agents[0], mode, "ADD", $"bench-c{mode[0]}-{id}-{i}", pods.Path(i), Names.SubnetConcurrentAdd(mode, n)));
+                        AllAtOnce(n, i => Pod(nodes[0], agents[0], mode, "DEL", $"bench-c{mode[0]}-{id}-{i}", pods.Path(i), null));
+                        // A subnet mode's veth goes in the agent's own background loop, which the
+                        // agent's status does not count: wait for the pods' eth0 to be gone instead.
+                        pods.WaitEmpty(n);
+                    }
                 }
                 if (scratch.Interrupted) break;
                 Console.WriteLine($"  {results.Figure(Names.UnderlayPerSecond(n)).Count} concurrent round(s) of {n} done");

@@ -148,7 +148,7 @@ internal static class ReportSections
                 "named device: fathom ADD" => ("fathom, named device", 1),
                 "named device: host-device ADD" => ("host-device", 1),
                 // Since issue 12 §2 one figure per level: "shared ADD, 8 concurrent".
-                _ when System.Text.RegularExpressions.Regex.Match(name, @"^(underlay|shared) ADD, (\d+) concurrent$") is { Success: true } level =>
+                _ when System.Text.RegularExpressions.Regex.Match(name, @"^(underlay|shared|host-gw|overlay) ADD, (\d+) concurrent$") is { Success: true } level =>
                     ($"{level.Groups[1].Value} (agent)", double.Parse(level.Groups[2].Value, CultureInfo.InvariantCulture)),
                 _ => null,
             };
