@@ -53,16 +53,21 @@ internal sealed partial class BenchCniAgentModes(BenchCniAgentOptions options, s
 
     private int WarmIps => Top + 8;
 
+    /// <summary>The modes whose first pod on a node whose agent just started is timed, one fresh node each.</summary>
+    private static readonly string[] ColdModes = ["underlay", "shared", "host-gw", "overlay"];
+
     /// <summary>Brings the lab up, measures, takes it down (also on failure and Ctrl-C).</summary>
     public void Run(NetnsHandle host)
     {
-        // Nodes 1..k: warm pools (node 1 also serves the shared pods); k+1: the 700 allocations; k+2: the cold pool.
+        // Nodes 1..k: warm pools (node 1 also serves the shared pods); k+1: the 700 allocations; k+2..k+5: a cold
+        // pool each for underlay, shared, host-gw and overlay.
         var memoryNode = UnderlayNodes + 1;
         var coldNode = UnderlayNodes + 2;
-        Console.WriteLine($"agent modes: lab '{options.LabPrefix}' ({coldNode} × {BenchCniLab.InstanceType}, attach latency {options.AttachLatencyMs} ms), " +
+        var lastNode = coldNode + ColdModes.Length - 1;
+        Console.WriteLine($"agent modes: lab '{options.LabPrefix}' ({lastNode} × {BenchCniLab.InstanceType}, attach latency {options.AttachLatencyMs} ms), " +
                           $"{options.Cycles} cycles, {options.Rounds} round(s) of {string.Join(", ", ConcurrentLevels)} concurrent, {options.Allocations} allocations");
         var clock = Stopwatch.StartNew();
-        using var lab = BenchCniLab.Up(options.LabPrefix, coldNode, options.AttachLatencyMs, line => Console.Error.WriteLine("  " + line));
+        using var lab = BenchCniLab.Up(options.LabPrefix, lastNode, options.AttachLatencyMs, line => Console.Error.WriteLine("  " + line));
         results.Note("lab", lab.Describe());
         Console.WriteLine($"  lab up in {clock.Elapsed.TotalSeconds:0.0} s");
 
@@ -85,7 +90,8 @@ internal sealed partial class BenchCniAgentModes(BenchCniAgentOptions options, s
         Sequential(host, primary, pods);
         if (!scratch.Interrupted) Concurrent(host, warm.Select(w => w.Agent).ToList(), pods);
         if (!scratch.Interrupted) Churn(primary, pods);
-        if (!scratch.Interrupted) Cold(lab, lab.Node(coldNode));
+        for (var i = 0; i < ColdModes.Length && !scratch.Interrupted; i++)
+            Cold(lab, lab.Node(coldNode + i), ColdModes[i]);
         if (!scratch.Interrupted) Memory(lab, memory, memoryAgent);
     }
 

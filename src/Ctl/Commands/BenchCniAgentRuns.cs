@@ -34,6 +34,8 @@ internal sealed partial class BenchCniAgentModes
         public const string Churn = "pods/s sustained churn";
         public const string ColdAdd = "cold pool: first pod ADD";
         public const string ColdFromStart = "cold pool: agent start → first pod";
+        public static string ColdAddOf(string mode) => $"cold pool: first {mode} pod ADD";
+        public static string ColdFromStartOf(string mode) => $"cold pool: agent start → first {mode} pod";
         public const string RssIdle = "agent VmRSS, idle (warm pools full)";
         public const string RssHeld = "agent VmRSS, allocations held";
         public const string AllocateRoundTrip = "agent Allocate round trip (no plugin)";
@@ -277,19 +279,20 @@ internal sealed partial class BenchCniAgentModes
     /// soon as it answers, an underlay pod's ADD (a kubelet that had the pod waiting), which waits
     /// for the first ENI's create and attach (the lab's attach latency) and its configuration.
     /// </summary>
-    private void Cold(BenchCniLab lab, LabNode node)
+    private void Cold(BenchCniLab lab, LabNode node, string mode)
     {
-        var pods = lab.Layout.PodNetns("benchcold");
+        var pods = lab.Layout.PodNetns("benchcold" + mode.Replace("-", "", StringComparison.Ordinal));
         using (Netns.Create(pods)) { }
         var clock = Stopwatch.StartNew();
         var process = lab.StartAgent(node, warmEnis: 1, warmIps: 2, minimumIps: 0);
         lab.WaitFor(node, process, _ => true, PoolTimeout, "answer", scratch);
         var agent = new LabNodeAgent(node, lab.Socket(node), _records);
         using var ns = Netns.Open(node.Netns);
-        var add = Netns.Run(ns, () => BenchCniExec.Run(plugin, "fathom underlay (cold)", "ADD", "bench-cold", Path.Combine(Netns.RunDirectory, pods), agent.Config("underlay")));
-        results.Figure(Names.ColdFromStart).Add(clock.Elapsed.TotalMilliseconds);
-        results.Figure(Names.ColdAdd).Add(add);
-        Console.WriteLine($"  cold pool: first pod networked {add:0} ms after its ADD ({clock.Elapsed.TotalMilliseconds:0} ms after the agent started)");
+        var add = Netns.Run(ns, () => BenchCniExec.Run(plugin, $"fathom {mode} (cold)", "ADD", "bench-cold-" + mode, Path.Combine(Netns.RunDirectory, pods), agent.Config(mode)));
+        var underlay = mode == "underlay";
+        results.Figure(underlay ? Names.ColdFromStart : Names.ColdFromStartOf(mode)).Add(clock.Elapsed.TotalMilliseconds);
+        results.Figure(underlay ? Names.ColdAdd : Names.ColdAddOf(mode)).Add(add);
+        Console.WriteLine($"  cold pool, {mode}: first pod networked {add:0} ms after its ADD ({clock.Elapsed.TotalMilliseconds:0} ms after the agent started)");
     }
 
     /// <summary>

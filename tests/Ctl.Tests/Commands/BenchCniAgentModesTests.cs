@@ -103,7 +103,7 @@ public sealed class BenchCniAgentModesTests
                     $"{figure["name"]}: median {figure["median"]}, p90 {figure["p90"]}, p99 {figure["p99"]}");
             }
             var figureNames = document["figures"]!.AsArray().Select(f => f!["name"]!.GetValue<string>()).ToList();
-            foreach (var expected in new[] { "host-gw ADD (warm)", "host-gw DEL", "overlay ADD", "overlay DEL", "pods/s sustained churn" })
+            foreach (var expected in new[] { "host-gw ADD (warm)", "host-gw DEL", "overlay ADD", "overlay DEL", "pods/s sustained churn", "cold pool: first shared pod ADD", "cold pool: first host-gw pod ADD", "cold pool: first overlay pod ADD" })
                 Assert.Contains(expected, figureNames);
             foreach (var level in new[] { 2, 4 })
                 foreach (var expected in new[] { "bare moves/s", "underlay pods/s", "underlay ADD", "shared ADD", "host-gw ADD", "overlay ADD" })
