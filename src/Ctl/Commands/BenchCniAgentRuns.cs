@@ -31,6 +31,7 @@ internal sealed partial class BenchCniAgentModes
         public static string UnderlayConcurrentAdd(int level) => $"underlay ADD, {level} concurrent";
         public static string SharedConcurrentAdd(int level) => $"shared ADD, {level} concurrent";
         public static string SubnetConcurrentAdd(string mode, int level) => $"{mode} ADD, {level} concurrent";
+        public static string ConcurrentDel(string mode, int level) => $"{mode} DEL, {level} concurrent";
         public const string Churn = "pods/s sustained churn";
         public const string ColdAdd = "cold pool: first pod ADD";
         public const string ColdFromStart = "cold pool: agent start → first pod";
@@ -172,17 +173,17 @@ internal sealed partial class BenchCniAgentModes
                     var id = $"{n}-{round}";
                     var underlay = AllAtOnce(n, i => Pod(nodes[i % nodes.Count], agents[i % agents.Count], "underlay", "ADD", $"bench-cu-{id}-{i}", pods.Path(i), Names.UnderlayConcurrentAdd(n)));
                     results.Figure(Names.UnderlayPerSecond(n), "1/s").Add(n * 1000 / underlay);
-                    AllAtOnce(n, i => Pod(nodes[i % nodes.Count], agents[i % agents.Count], "underlay", "DEL", $"bench-cu-{id}-{i}", pods.Path(i), null));
+                    AllAtOnce(n, i => Pod(nodes[i % nodes.Count], agents[i % agents.Count], "underlay", "DEL", $"bench-cu-{id}-{i}", pods.Path(i), Names.ConcurrentDel("underlay", n)));
                     foreach (var agent in agents) agent.WaitTornDown();
 
                     AllAtOnce(n, i => Pod(nodes[0], agents[0], "shared", "ADD", $"bench-cs-{id}-{i}", pods.Path(i), Names.SharedConcurrentAdd(n)));
-                    AllAtOnce(n, i => Pod(nodes[0], agents[0], "shared", "DEL", $"bench-cs-{id}-{i}", pods.Path(i), null));
+                    AllAtOnce(n, i => Pod(nodes[0], agents[0], "shared", "DEL", $"bench-cs-{id}-{i}", pods.Path(i), Names.ConcurrentDel("shared", n)));
                     agents[0].WaitTornDown();
 
                     foreach (var mode in (string[])["host-gw", "overlay"])
                     {
                         AllAtOnce(n, i => Pod(nodes[0], agents[0], mode, "ADD", $"bench-c{mode[0]}-{id}-{i}", pods.Path(i), Names.SubnetConcurrentAdd(mode, n)));
-                        AllAtOnce(n, i => Pod(nodes[0], agents[0], mode, "DEL", $"bench-c{mode[0]}-{id}-{i}", pods.Path(i), null));
+                        AllAtOnce(n, i => Pod(nodes[0], agents[0], mode, "DEL", $"bench-c{mode[0]}-{id}-{i}", pods.Path(i), Names.ConcurrentDel(mode, n)));
                         // A subnet mode's veth goes in the agent's own background loop, which the
                         // agent's status does not count: wait for the pods' eth0 to be gone instead.
                         pods.WaitEmpty(n);

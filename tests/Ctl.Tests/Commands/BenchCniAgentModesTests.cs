@@ -106,7 +106,7 @@ public sealed class BenchCniAgentModesTests
             foreach (var expected in new[] { "host-gw ADD (warm)", "host-gw DEL", "overlay ADD", "overlay DEL", "pods/s sustained churn", "cold pool: first shared pod ADD", "cold pool: first host-gw pod ADD", "cold pool: first overlay pod ADD" })
                 Assert.Contains(expected, figureNames);
             foreach (var level in new[] { 2, 4 })
-                foreach (var expected in new[] { "bare moves/s", "underlay pods/s", "underlay ADD", "shared ADD", "host-gw ADD", "overlay ADD" })
+                foreach (var expected in new[] { "bare moves/s", "underlay pods/s", "underlay ADD", "shared ADD", "host-gw ADD", "overlay ADD", "underlay DEL", "shared DEL", "host-gw DEL", "overlay DEL" })
                     Assert.Contains($"{expected}, {level} concurrent", figureNames);
             int Count(string name) => document["figures"]!.AsArray().Single(f => f!["name"]!.GetValue<string>() == name)!["count"]!.GetValue<int>();
             Assert.Equal(20, Count("agent Allocate round trip (no plugin)") + Count("agent Allocate round trip, 20 ms apart"));
