@@ -16,7 +16,8 @@ public sealed partial class LayoutTests
     {
         ["Netlink"] = [],
         ["Cni"] = ["Netlink"],
-        ["Datapath"] = ["Netlink", "Cni"],
+        // Agent.Protocol: the subnet modes' shared plugin entry asks the agent (BCL only, no cycle).
+        ["Datapath"] = ["Netlink", "Cni", "Agent.Protocol"],
         ["Datapath.Underlay"] = ["Netlink", "Cni", "Datapath"],
         ["Datapath.Shared"] = ["Netlink", "Cni", "Datapath", "Agent.Protocol"],
         ["Datapath.HostGw"] = ["Netlink", "Cni", "Datapath", "Agent.Protocol"],

@@ -1,11 +1,11 @@
 using Fathom.Agent.Protocol;
 using Fathom.Cni;
 
-namespace Fathom.Datapath.Overlay;
+namespace Fathom.Datapath;
 
 /// <summary>
-/// The plugin's calls to <c>fathom-agent</c> for a subnet mode. (host-gw has the same few lines:
-/// modes never depend on each other, and the shared mode's agent code is about ENIs.)
+/// The plugin's calls to <c>fathom-agent</c> for a subnet mode (host-gw, overlay), for
+/// <see cref="SubnetModeDatapath"/>. (The shared mode's agent code is about ENIs: its own, in Datapath.Shared.)
 /// </summary>
 internal static class SubnetAgent
 {
