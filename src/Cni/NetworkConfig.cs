@@ -88,49 +88,18 @@ public sealed class NetworkConfig
     {
         var (raw, invalidText) = ParseObject(stdin, teardown);
 
-        // The spec's order (reference skel): decode, then the name, then the version.
-        var name = OptionalString(raw, "name");
-        if (string.IsNullOrEmpty(name))
-            throw new CniException(CniErrorCode.InvalidNetworkConfig, "missing network name", "the config needs a \"name\"");
-        if (!CniSyntax.IsValidName(name))
-            throw new CniException(CniErrorCode.InvalidNetworkConfig, "invalid characters found in network name", name);
-
+        // The spec's order (reference skel): decode, then the name, then the version; the first
+        // field found wrong is the one the error names, so the steps keep this order.
+        var name = RequiredName(raw);
         var versions = OptionalStringArray(raw, "cniVersions");
         var version = Fathom.Cni.CniVersion.Select(OptionalString(raw, "cniVersion"), versions);
-
-        var type = OptionalString(raw, "type");
-        if (string.IsNullOrEmpty(type))
-            throw new CniException(CniErrorCode.InvalidNetworkConfig, "missing plugin type", "the config needs a \"type\"");
-
-        var mode = OptionalString(raw, "mode");
-        if (mode is { Length: 0 })
-            throw new CniException(CniErrorCode.InvalidNetworkConfig, "field \"mode\" is empty");
-
-        var ipam = OptionalObject(raw, "ipam");
-        string? ipamType = null;
-        if (ipam is not null)
-        {
-            ipamType = OptionalString(ipam, "type", "ipam.type");
-            // An empty ipam object ({}) means no IPAM, as in the reference plugins.
-            if (ipamType is { Length: 0 } || (ipamType is null && ipam.Count > 0))
-                throw new CniException(CniErrorCode.InvalidNetworkConfig, "field \"ipam.type\" is missing",
-                    "name the IPAM plugin to run, e.g. \"host-local\" or \"static\"");
-            if (ipamType is not null && (ipamType.Contains('/') || ipamType is "." or ".."))
-                throw new CniException(CniErrorCode.InvalidNetworkConfig,
-                    $"field \"ipam.type\" is \"{ipamType}\": a plugin name, not a path");
-        }
-
+        var type = RequiredType(raw);
+        var mode = OptionalMode(raw);
+        var (ipam, ipamType) = IpamSection(raw);
         var dataDir = AbsolutePath(raw, "dataDir");
         // The log, like the records: a relative path would land in whatever directory the runtime runs plugins from.
         var logFile = AbsolutePath(raw, "logFile");
-
-        CniResult? prevResult = null;
-        if (raw["prevResult"] is JsonNode prev)
-        {
-            if (prev is not JsonObject prevObject)
-                throw new CniException(CniErrorCode.InvalidNetworkConfig, "field \"prevResult\" must be an object");
-            prevResult = CniResultJson.Parse(prevObject, "prevResult", CniErrorCode.InvalidNetworkConfig);
-        }
+        var prevResult = PrevResultOf(raw);
 
         return new NetworkConfig
         {
@@ -152,6 +121,57 @@ public sealed class NetworkConfig
             RawBytes = stdin,
             InvalidTextFields = invalidText,
         };
+    }
+
+    private static string RequiredName(JsonObject raw)
+    {
+        var name = OptionalString(raw, "name");
+        if (string.IsNullOrEmpty(name))
+            throw new CniException(CniErrorCode.InvalidNetworkConfig, "missing network name", "the config needs a \"name\"");
+        if (!CniSyntax.IsValidName(name))
+            throw new CniException(CniErrorCode.InvalidNetworkConfig, "invalid characters found in network name", name);
+        return name;
+    }
+
+    private static string RequiredType(JsonObject raw)
+    {
+        var type = OptionalString(raw, "type");
+        if (string.IsNullOrEmpty(type))
+            throw new CniException(CniErrorCode.InvalidNetworkConfig, "missing plugin type", "the config needs a \"type\"");
+        return type;
+    }
+
+    // Absent is the plugin's default mode (CniModes); present, it must name one (checked later against the table).
+    private static string? OptionalMode(JsonObject raw)
+    {
+        var mode = OptionalString(raw, "mode");
+        if (mode is { Length: 0 })
+            throw new CniException(CniErrorCode.InvalidNetworkConfig, "field \"mode\" is empty");
+        return mode;
+    }
+
+    // The ipam section and the plugin it names: a plugin's name, never a path.
+    private static (JsonObject? Ipam, string? Type) IpamSection(JsonObject raw)
+    {
+        var ipam = OptionalObject(raw, "ipam");
+        if (ipam is null) return (null, null);
+        var ipamType = OptionalString(ipam, "type", "ipam.type");
+        // An empty ipam object ({}) means no IPAM, as in the reference plugins.
+        if (ipamType is { Length: 0 } || (ipamType is null && ipam.Count > 0))
+            throw new CniException(CniErrorCode.InvalidNetworkConfig, "field \"ipam.type\" is missing",
+                "name the IPAM plugin to run, e.g. \"host-local\" or \"static\"");
+        if (ipamType is not null && (ipamType.Contains('/') || ipamType is "." or ".."))
+            throw new CniException(CniErrorCode.InvalidNetworkConfig,
+                $"field \"ipam.type\" is \"{ipamType}\": a plugin name, not a path");
+        return (ipam, ipamType);
+    }
+
+    private static CniResult? PrevResultOf(JsonObject raw)
+    {
+        if (raw["prevResult"] is not JsonNode prev) return null;
+        if (prev is not JsonObject prevObject)
+            throw new CniException(CniErrorCode.InvalidNetworkConfig, "field \"prevResult\" must be an object");
+        return CniResultJson.Parse(prevObject, "prevResult", CniErrorCode.InvalidNetworkConfig);
     }
 
     /// <summary>
