@@ -25,15 +25,45 @@ public sealed class PodAddressingTests
         Routes = [new CniRoute(IpPrefix.Parse("0.0.0.0/0")), new CniRoute(IpPrefix.Parse("10.88.0.0/16"), IPAddress.Parse("10.77.0.254"))],
     };
 
+    /// <summary>A fresh netns holding eth0 (one end of a veth, up) and a handle opened in it.</summary>
+    private sealed class PodEth0 : IDisposable
+    {
+        private readonly NetnsHandle _ns;
+
+        public TestNetns Pod { get; } = TestNetns.Create("pa");
+        public NetlinkHandle Netlink { get; }
+        public int Index { get; }
+
+        public PodEth0()
+        {
+            try
+            {
+                Shell.IpIn(Pod.Name, "link", "add", "eth0", "type", "veth", "peer", "name", "peer0");
+                Shell.IpIn(Pod.Name, "link", "set", "eth0", "up");
+                _ns = Netns.Open(Pod.Path);
+                Netlink = NetlinkHandle.OpenIn(_ns);
+                Index = Netlink.GetLink("eth0").Index;
+            }
+            catch
+            {
+                Dispose();
+                throw;
+            }
+        }
+
+        public void Dispose()
+        {
+            Netlink?.Dispose();
+            _ns?.Dispose();
+            Pod.Dispose();
+        }
+    }
+
     [PrivilegedFact("ip")]
     public void Apply_adds_every_address_and_route_and_Verify_accepts_them()
     {
-        using var pod = TestNetns.Create("pa");
-        Shell.IpIn(pod.Name, "link", "add", "eth0", "type", "veth", "peer", "name", "peer0");
-        Shell.IpIn(pod.Name, "link", "set", "eth0", "up");
-        using var ns = Netns.Open(pod.Path);
-        using var netlink = NetlinkHandle.OpenIn(ns);
-        var index = netlink.GetLink("eth0").Index;
+        using var eth0 = new PodEth0();
+        var (pod, netlink, index) = (eth0.Pod, eth0.Netlink, eth0.Index);
 
         PodAddressing.Apply(netlink, index, "eth0", Result());
 
@@ -54,12 +84,8 @@ public sealed class PodAddressingTests
     [PrivilegedFact("ip")]
     public void Verify_names_a_missing_route_and_a_missing_address()
     {
-        using var pod = TestNetns.Create("pa");
-        Shell.IpIn(pod.Name, "link", "add", "eth0", "type", "veth", "peer", "name", "peer0");
-        Shell.IpIn(pod.Name, "link", "set", "eth0", "up");
-        using var ns = Netns.Open(pod.Path);
-        using var netlink = NetlinkHandle.OpenIn(ns);
-        var index = netlink.GetLink("eth0").Index;
+        using var eth0 = new PodEth0();
+        var (pod, netlink, index) = (eth0.Pod, eth0.Netlink, eth0.Index);
         PodAddressing.Apply(netlink, index, "eth0", Result());
 
         Shell.IpIn(pod.Name, "route", "del", "10.88.0.0/16");
