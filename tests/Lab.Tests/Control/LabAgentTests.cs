@@ -32,6 +32,24 @@ public sealed partial class LabAgentTests(ITestOutputHelper output)
     private static AgentStatus StatusOf(LabLayout layout, string node) =>
         new AgentClient(layout.AgentSocket(node), TimeSpan.FromSeconds(5)).Status();
 
+    private static void WaitForFullPools(LabLayout layout, params string[] nodes)
+    {
+        foreach (var node in nodes)
+            Eventually.True(() => StatusOf(layout, node).Pools.All(p => p.Available > 0), $"{node}'s pools to fill", TimeSpan.FromSeconds(30));
+    }
+
+    /// <summary><c>lab pod add</c>, which must succeed; returns the pod's IP.</summary>
+    private static string AddPod(string name, string node, string mode)
+    {
+        var add = Ctl("lab", "pod", "add", name, "--node", node, "--mode", mode, "--json");
+        Assert.True(add.ExitCode == 0, $"pod {name} ({mode} on {node}): {add.Stderr}");
+        return (string)JsonNode.Parse(add.Stdout)!["ip"]!;
+    }
+
+    /// <summary>Whether pod <paramref name="from"/> reaches <paramref name="ip"/> (up to three pings).</summary>
+    private static bool Pings(string from, string ip) =>
+        Enumerable.Range(0, 3).Any(_ => Ctl("lab", "pod", "exec", from, "--", "ping", "-c1", "-W2", ip).ExitCode == 0);
+
     [PrivilegedFact("ip", "dnsmasq", "dhclient")]
     public void EveryNodeRunsAnAgentThatAnswersAndOneKilledIsBackWithinASecond()
     {
@@ -204,22 +222,13 @@ public sealed partial class LabAgentTests(ITestOutputHelper output)
         TestLab.WithOwnLab(Tools, layout =>
         {
             TestLab.Up(new LabOptions { Nodes = 2, InstanceType = "m5.large" });
-            foreach (var node in (string[])["node1", "node2"])
-                Eventually.True(() => StatusOf(layout, node).Pools.All(p => p.Available > 0), $"{node}'s pools to fill", TimeSpan.FromSeconds(30));
-            string Add(string name, string node, string mode)
-            {
-                var add = Ctl("lab", "pod", "add", name, "--node", node, "--mode", mode, "--json");
-                Assert.True(add.ExitCode == 0, $"pod {name} ({mode} on {node}): {add.Stderr}");
-                return (string)JsonNode.Parse(add.Stdout)!["ip"]!;
-            }
+            WaitForFullPools(layout, "node1", "node2");
             var pods = new Dictionary<string, string>
             {
-                ["u1"] = Add("u1", "node1", "underlay"),
-                ["s1"] = Add("s1", "node1", "shared"),
-                ["s2"] = Add("s2", "node2", "shared"),
+                ["u1"] = AddPod("u1", "node1", "underlay"),
+                ["s1"] = AddPod("s1", "node1", "shared"),
+                ["s2"] = AddPod("s2", "node2", "shared"),
             };
-            bool Pings(string from, string ip) =>
-                Enumerable.Range(0, 3).Any(_ => Ctl("lab", "pod", "exec", from, "--", "ping", "-c1", "-W2", ip).ExitCode == 0);
             foreach (var (from, _) in pods)
                 foreach (var (to, ip) in pods.Where(p => p.Key != from))
                     Assert.True(Pings(from, ip), $"pod {from} → pod {to} ({ip})");
@@ -242,16 +251,9 @@ public sealed partial class LabAgentTests(ITestOutputHelper output)
         TestLab.WithOwnLab(Tools, layout =>
         {
             var state = TestLab.Up(new LabOptions { Nodes = 2, InstanceType = "m5.large" });
-            foreach (var node in (string[])["node1", "node2"])
-                Eventually.True(() => StatusOf(layout, node).Pools.All(p => p.Available > 0), $"{node}'s pools to fill", TimeSpan.FromSeconds(30));
-            string Add(string name, string node, string mode)
-            {
-                var add = Ctl("lab", "pod", "add", name, "--node", node, "--mode", mode, "--json");
-                Assert.True(add.ExitCode == 0, $"pod {name} ({mode} on {node}): {add.Stderr}");
-                return (string)JsonNode.Parse(add.Stdout)!["ip"]!;
-            }
-            var underlay = Enumerable.Range(1, 2).ToDictionary(i => $"u{i}", i => Add($"u{i}", "node1", "underlay"));
-            var shared = Enumerable.Range(1, 27).ToDictionary(i => $"s{i}", i => Add($"s{i}", "node2", "shared"));
+            WaitForFullPools(layout, "node1", "node2");
+            var underlay = Enumerable.Range(1, 2).ToDictionary(i => $"u{i}", i => AddPod($"u{i}", "node1", "underlay"));
+            var shared = Enumerable.Range(1, 27).ToDictionary(i => $"s{i}", i => AddPod($"s{i}", "node2", "shared"));
             Assert.Equal(29, underlay.Values.Concat(shared.Values).Distinct().Count());
 
             var moreEni = Ctl("lab", "pod", "add", "u3", "--node", "node1", "--mode", "underlay");
@@ -263,8 +265,6 @@ public sealed partial class LabAgentTests(ITestOutputHelper output)
             Assert.Contains("CNI error 11", moreIp.Stderr);
             Assert.Contains("limit", moreIp.Stderr);
 
-            bool Pings(string from, string ip) =>
-                Enumerable.Range(0, 3).Any(_ => Ctl("lab", "pod", "exec", from, "--", "ping", "-c1", "-W2", ip).ExitCode == 0);
             var node1Ip = state.Nodes[0].PrimaryIp;
             var node2Ip = state.Nodes[1].PrimaryIp;
             foreach (var (pod, _) in underlay)
