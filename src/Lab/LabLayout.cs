@@ -123,7 +123,10 @@ public sealed class LabLayout
     public string VpcNetns => Prefix + "-vpc";
 
     /// <summary>Node i (1-based): {prefix}-node{i}.</summary>
-    public string NodeNetns(int node) => $"{Prefix}-node{node}";
+    public string NodeNetns(int node) => NodeNetns(NodeName(node));
+
+    /// <summary>The node named <paramref name="node"/> (<c>lab up</c>'s node1…, or one <c>lab node add</c> named): {prefix}-{node}.</summary>
+    public string NodeNetns(string node) => $"{Prefix}-{node}";
 
     /// <summary>The node's name, which is also what EC2 tags the instance with.</summary>
     public static string NodeName(int node) => $"node{node}";

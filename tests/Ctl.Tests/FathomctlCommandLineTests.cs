@@ -41,7 +41,7 @@ public sealed class FathomctlCommandLineTests
     {
         var paths = CtlRun.AllCommands().Select(c => string.Join(' ', c.Path)).ToHashSet();
         foreach (var expected in new[] { "lab up", "lab down", "lab status", "lab env", "lab attach", "lab serve",
-                     "lab pod add", "lab pod exec", "lab pod record", "lab pod del", "bench netlink", "bench cni", "status", "version", "help" })
+                     "lab pod add", "lab pod exec", "lab pod record", "lab pod del", "lab node add", "lab node rm", "bench netlink", "bench cni", "status", "version", "help" })
             Assert.Contains(expected, paths);
     }
 
@@ -59,8 +59,8 @@ public sealed class FathomctlCommandLineTests
     [Theory]
     [InlineData("", "fathomctl: which command? (commands: lab, bench, status, version, help)")]
     [InlineData("frob", "fathomctl: unknown command 'frob' (commands: lab, bench, status, version, help)")]
-    [InlineData("lab", "fathomctl lab: which command? (commands: up, down, status, env, attach, pod, sandbox, serve)")]
-    [InlineData("lab frob", "fathomctl lab: unknown command 'frob' (commands: up, down, status, env, attach, pod, sandbox, serve)")]
+    [InlineData("lab", "fathomctl lab: which command? (commands: up, down, status, env, attach, pod, sandbox, node, serve)")]
+    [InlineData("lab frob", "fathomctl lab: unknown command 'frob' (commands: up, down, status, env, attach, pod, sandbox, node, serve)")]
     [InlineData("lab pod", "fathomctl lab pod: which command? (commands: add, exec, record, del)")]
     [InlineData("bench ping", "fathomctl bench: unknown command 'ping' (commands: netlink, cni, dataplane, scale, report)")]
     [InlineData("--frob", "fathomctl: unknown option '--frob' (commands: lab, bench, status, version, help)")]

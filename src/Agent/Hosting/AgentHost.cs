@@ -79,19 +79,8 @@ public sealed class AgentHost : IAsyncDisposable
             teardown.Start();
             var service = new AllocationService(store, cooldown, teardown, log, time);
             subnets = SubnetModes.Start(config.Subnets, config.StateDir, config.Pools?.EffectiveNodeName, log, time);
-            listener = AgentListener.Start(config.SocketPath, subnets?.Serve(service) ?? service, new AgentListenerOptions
-            {
-                AllowedUid = allowedUid,
-                Log = line => log.Info("socket", line, ("socket", config.SocketPath)),
-            });
-            MetricsEndpoint? metrics = null;
-            if (config.MetricsEndPoint is { } endpoint)
-            {
-                var l = listener;
-                var t = teardown;
-                var sm = subnets;
-                metrics = MetricsEndpoint.Start(endpoint, () => true, () => RenderMetrics(store, cooldown, t, l) + sm?.RenderMetrics());
-            }
+            var t = teardown;
+            (listener, var metrics) = Serve(config, log, allowedUid, service, subnets, l => RenderMetrics(store, cooldown, t, l));
             log.Info("agent.started", $"fathom-agent serving {config.SocketPath}, state in {config.StateDir}, metrics on {config.MetricsAddress}",
                 ("socket", config.SocketPath), ("stateDir", config.StateDir), ("metrics", config.MetricsAddress),
                 ("allocations", store.Count), ("teardowns", teardown.Pending().Count));
@@ -156,19 +145,8 @@ public sealed class AgentHost : IAsyncDisposable
                 Released = running.Pool.Notify,
             };
             subnets = SubnetModes.Start(config.Subnets, config.StateDir, poolConfig.EffectiveNodeName, log, time);
-            listener = AgentListener.Start(config.SocketPath, subnets?.Serve(service) ?? service, new AgentListenerOptions
-            {
-                AllowedUid = allowedUid,
-                Log = line => log.Info("socket", line, ("socket", config.SocketPath)),
-            });
-            MetricsEndpoint? metrics = null;
-            if (config.MetricsEndPoint is { } endpoint)
-            {
-                var l = listener;
-                var t = teardown;
-                var sm = subnets;
-                metrics = MetricsEndpoint.Start(endpoint, () => true, () => RenderMetrics(store, cooldown, t, l) + running.RenderMetrics() + sm?.RenderMetrics());
-            }
+            var t = teardown;
+            (listener, var metrics) = Serve(config, log, allowedUid, service, subnets, l => RenderMetrics(store, cooldown, t, l) + running.RenderMetrics());
             log.Info("agent.started", $"fathom-agent serving {config.SocketPath} with pools for {poolConfig.Cluster}/{poolConfig.EffectiveNodeName}, state in {config.StateDir}",
                 ("socket", config.SocketPath), ("stateDir", config.StateDir), ("metrics", config.MetricsAddress),
                 ("allocations", store.Count), ("teardowns", teardown.Pending().Count), ("enis", running.Pool.Enis().Count));
@@ -185,6 +163,36 @@ public sealed class AgentHost : IAsyncDisposable
             if (teardown is not null)
                 await teardown.DisposeAsync().ConfigureAwait(false);
             state.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// The one way both starts serve: the plugin's socket (subnet-mode requests to <paramref name="subnets"/>,
+    /// the rest to <paramref name="service"/>), then, when configured, <c>/healthz</c>, <c>/readyz</c> and
+    /// <c>/metrics</c> on loopback — the metrics being <paramref name="renderOwn"/>'s (the start's own:
+    /// allocations, and the pools' when it has them) followed by the subnet modes'. A metrics endpoint
+    /// that cannot bind stops the listener again before the exception goes up.
+    /// </summary>
+    private static (AgentListener Listener, MetricsEndpoint? Metrics) Serve(AgentConfig config, AgentLog log, uint allowedUid,
+        IAgentService service, SubnetModes? subnets, Func<AgentListener, string> renderOwn)
+    {
+        var listener = AgentListener.Start(config.SocketPath, subnets?.Serve(service) ?? service, new AgentListenerOptions
+        {
+            AllowedUid = allowedUid,
+            Log = line => log.Info("socket", line, ("socket", config.SocketPath)),
+        });
+        if (config.MetricsEndPoint is not { } endpoint) return (listener, null);
+        try
+        {
+            // Ready unless a subnet mode has pods stranded in a subnet the node no longer leases (issue 10 §1).
+            var metrics = MetricsEndpoint.Start(endpoint, () => true, () => renderOwn(listener) + subnets?.RenderMetrics(),
+                () => subnets?.NotReady());
+            return (listener, metrics);
+        }
+        catch
+        {
+            listener.DisposeAsync().AsTask().GetAwaiter().GetResult();
             throw;
         }
     }

@@ -63,7 +63,12 @@ public sealed class SubnetModes : IAsyncDisposable
                         .Append(v.ToString(CultureInfo.InvariantCulture)).Append('\n');
         }
         Metric("fathom_agent_subnet_lease_held", "gauge", "1 when the node holds its pod subnet lease and its last renewal got through.",
-            n => n.Lease is not null && n.Unavailable() is null ? 1 : 0);
+            n => n.Lease is not null && n.LeaseUnavailable() is null ? 1 : 0);
+        Metric("fathom_agent_subnet_conflict", "gauge", "1 while pods of the node hold addresses of a subnet it no longer leases (no new pod is taken; /readyz fails).",
+            n => n.Conflict() is null ? 0 : 1);
+        Metric("fathom_agent_subnet_stranded_pods", "gauge", "Pods holding addresses of a subnet the node no longer leases: to be deleted (drained).",
+            n => n.Conflict()?.Stranded.Count ?? 0);
+        Metric("fathom_agent_subnet_conflicts_total", "counter", "Times a subnet conflict began.", n => n.Conflicts);
         Metric("fathom_agent_subnet_lease_expires_seconds", "gauge", "Seconds until the node's lease ends unless renewed.",
             n => n.Lease?.Expires is { } e ? (long)(e - DateTimeOffset.UtcNow).TotalSeconds : null);
         Metric("fathom_agent_subnet_peers", "gauge", "Other nodes' live leases.", n => n.Peers().Count);
@@ -80,6 +85,13 @@ public sealed class SubnetModes : IAsyncDisposable
             if (network.Lease is { } lease)
                 text.Append("fathom_agent_subnet_info{mode=\"").Append(Allocation.ModeName(mode)).Append("\",subnet=\"").Append(lease.Subnet).Append("\"} 1\n");
         return text.ToString();
+    }
+
+    /// <summary>Why the node should take no new pods (a mode's <see cref="SubnetConflict"/>), or null when it is ready: <c>/readyz</c>.</summary>
+    public string? NotReady()
+    {
+        var why = Networks.Values.Select(n => n.Conflict()?.Describe(Allocation.ModeName(n.Mode))).OfType<string>().ToList();
+        return why.Count == 0 ? null : string.Join("; ", why);
     }
 
     /// <summary>Stops every mode (their leases stay, for the next start).</summary>

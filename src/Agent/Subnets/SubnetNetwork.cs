@@ -35,6 +35,8 @@ public sealed class SubnetNetwork : IAsyncDisposable
     private ISubnetLeaseStore? _store;
     private SubnetLeaseKeeper? _keeper;
     private Exception? _connectFailure;
+    private SubnetConflict? _reportedConflict;
+    private long _conflicts;
     private Task _running = Task.CompletedTask;
     private Task _tearingDown = Task.CompletedTask;
 
@@ -74,7 +76,19 @@ public sealed class SubnetNetwork : IAsyncDisposable
     }
 
     /// <summary>Why a new pod cannot get an address now (code 11's message), or null when it can.</summary>
-    public string? Unavailable()
+    public string? Unavailable() => LeaseUnavailable() ?? Conflict()?.Describe(AllocationModeName);
+
+    /// <summary>
+    /// The node's pods stranded in a subnet it no longer leases (<see cref="SubnetConflict"/>), or null:
+    /// while there are any, the mode takes no new pod and the agent is not ready.
+    /// </summary>
+    public SubnetConflict? Conflict() => Lease is { } own ? SubnetConflict.Find(own, _ipam.All(), Peers()) : null;
+
+    /// <summary>How many times a conflict was found where there was none (a counter, for the metrics).</summary>
+    public long Conflicts => Interlocked.Read(ref _conflicts);
+
+    /// <summary>Why the node has no usable lease now (none yet, or its renewals fail), or null when it has one.</summary>
+    public string? LeaseUnavailable()
     {
         var mode = AllocationModeName;
         if (_keeper is not { } keeper)
@@ -195,7 +209,7 @@ public sealed class SubnetNetwork : IAsyncDisposable
                 var keeper = new SubnetLeaseKeeper(_store, _settings.Attributes, _time)
                 {
                     SubnetChanged = (before, after) => _log.Warning("subnet.changed",
-                        $"{AllocationModeName} subnet changed from {before.Subnet} to {after.Subnet}: the old lease expired and another node took it; pods of the old subnet are cut off until recreated",
+                        $"{AllocationModeName} subnet changed from {before.Subnet} to {after.Subnet}: the old lease expired and another node took it; pods of the old subnet are cut off until recreated, and no new pod is taken until they are deleted",
                         ("mode", AllocationModeName), ("before", before.Subnet.ToString()), ("after", after.Subnet.ToString())),
                     LeaseExpired = lease => _log.Error("subnet.expired",
                         $"{AllocationModeName} lease on {lease.Subnet} expired with no renewal through: peers are forgetting this node", ("mode", AllocationModeName)),
@@ -269,10 +283,11 @@ public sealed class SubnetNetwork : IAsyncDisposable
         }
     }
 
-    /// <summary>Makes the kernel match the peers now (also what the period does).</summary>
+    /// <summary>Makes the kernel match the peers now (also what the period does), and reports a subnet conflict as it comes and goes.</summary>
     public void Reconcile(string? why)
     {
         if (Lease is not { } own) return;
+        ReportConflict();
         try
         {
             var repaired = _programmer.Reconcile(own, Peers());
@@ -285,6 +300,25 @@ public sealed class SubnetNetwork : IAsyncDisposable
         {
             _programmer.Failed();
             _log.Error("subnet.reconcile-failed", $"{AllocationModeName}: programming the kernel failed, again next period: {e.Message}", ("mode", AllocationModeName));
+        }
+    }
+
+    // Once when a conflict appears or changes, once when it is over: the periodic reconcile calls this.
+    private void ReportConflict()
+    {
+        var conflict = Conflict();
+        var before = Interlocked.Exchange(ref _reportedConflict, conflict);
+        if (conflict is not null && (before is null || !before.Lost.SequenceEqual(conflict.Lost) || before.Stranded.Count != conflict.Stranded.Count))
+        {
+            if (before is null) Interlocked.Increment(ref _conflicts);
+            _log.Error("subnet.conflict", $"{AllocationModeName}: {conflict.Describe(AllocationModeName)}",
+                ("mode", AllocationModeName), ("held", conflict.Held.ToString()), ("lost", string.Join(",", conflict.Lost)),
+                ("stranded", conflict.Stranded.Count), ("takenBy", string.Join(",", conflict.TakenBy)));
+        }
+        else if (conflict is null && before is not null)
+        {
+            _log.Info("subnet.conflict-over", $"{AllocationModeName}: the pods stranded in {string.Join(", ", before.Lost)} are gone; new pods get addresses of {before.Held} again",
+                ("mode", AllocationModeName));
         }
     }
 

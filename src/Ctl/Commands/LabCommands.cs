@@ -5,7 +5,7 @@ using Fathom.Lab.Control;
 
 namespace Fathom.Ctl;
 
-/// <summary><c>fathomctl lab up|down|status|env|attach|pod|sandbox|serve</c>: the emulated VPC (docs/lab.md).</summary>
+/// <summary><c>fathomctl lab up|down|status|env|attach|pod|sandbox|node|serve</c>: the emulated VPC (docs/lab.md).</summary>
 internal static class LabCommands
 {
     internal static readonly Option<bool> Json = new("--json") { Description = "Print the status as JSON (every field of docs/lab.md's status table)." };
@@ -45,6 +45,7 @@ internal static class LabCommands
             parse => AttachAsync(parse.GetRequiredValue(AttachNode), parse.GetValue(SubnetId), parse.GetValue(SecondaryIps))),
         LabPodCommands.Create(),
         LabSandboxCommands.Create(),
+        LabNodeCommands.Create(),
         AsyncAction(new Command("serve", "The lab's server process, started by 'lab up'; refuses to run otherwise.") { Prefix },
             parse => LabServer.RunAsync(new LabLayout(parse.GetRequiredValue(Prefix)))),
     };
@@ -143,6 +144,12 @@ internal static class LabCommands
             Console.WriteLine($"  node    {node.Name,-6} {node.InstanceId} {node.InstanceType,-11} {node.PrimaryIp,-12} netns {node.Netns}");
         foreach (var agent in s.Agents)
             Console.WriteLine($"  agent   {agent.Node,-6} pid {agent.Pid,-8} {agent.Socket}  {AgentStatusCommand.Summary(agent)}");
+        if (s.Runtime is { } runtime)
+            Console.WriteLine(runtime.Containerd.Count == 0 ? $"  runtime {runtime.Kind} ('lab pod add' runs the plugin)"
+                : $"  runtime {runtime.Kind}: {string.Join(", ", runtime.Containerd.Select(c => $"{c.Node} {(c.Pid is { } pid ? $"pid {pid}" : "not running")}"))}");
+        if (s.Datastore is { } store)
+            Console.WriteLine(store.Members.Count == 0 ? $"  store   {store.Kind} {store.Directory}"
+                : $"  store   {store.Kind}: {string.Join(", ", store.Members.Select(m => $"{m.Name} {(m.Running ? $"pid {m.Pid}" : $"pid {m.Pid} gone")} {m.ClientUrl} {(m.Healthy ? "healthy" : "unhealthy")}"))}");
         foreach (var pod in s.Pods)
             Console.WriteLine($"  pod     {pod.Name,-10} {pod.Mode,-9} node {pod.Node,-6} {string.Join(',', pod.Ips),-14} netns {pod.Netns}");
     }

@@ -85,6 +85,8 @@ public sealed class ContainerdSupervisor : IAsyncDisposable
 
     private readonly LabLayout _layout;
     private readonly LabState _state;
+    private readonly Lock _gate = new();
+    private readonly List<LabNode> _nodes;
     private readonly string _plugin;
     private readonly Action<string> _log;
     private readonly CancellationTokenSource _stop = new();
@@ -94,6 +96,7 @@ public sealed class ContainerdSupervisor : IAsyncDisposable
     {
         _layout = layout;
         _state = state;
+        _nodes = [.. state.Nodes];
         _plugin = plugin;
         _log = log;
     }
@@ -116,7 +119,9 @@ public sealed class ContainerdSupervisor : IAsyncDisposable
         {
             try { await Task.Delay(CheckInterval, _stop.Token); }
             catch (OperationCanceledException) { return; }
-            foreach (var node in _state.Nodes)
+            List<LabNode> nodes;
+            lock (_gate) nodes = [.. _nodes];
+            foreach (var node in nodes)
             {
                 if (_stop.IsCancellationRequested) return;
                 if (LabContainerd.For(_layout, node).RunningPid() is not null) continue;
@@ -133,12 +138,37 @@ public sealed class ContainerdSupervisor : IAsyncDisposable
         }
     }
 
+    /// <summary>Starts the containerd of a node added to the running lab (<c>lab node add</c>) and watches it too; returns its pid.</summary>
+    public int Add(LabNode node)
+    {
+        ArgumentNullException.ThrowIfNull(node);
+        var pid = LabContainerd.Start(_layout, node, _plugin);
+        lock (_gate) _nodes.Add(node);
+        _log($"containerd {node.Name}: pid {pid} in {node.Netns}, CRI at {LabContainerd.Socket(_layout, node.Name)}");
+        return pid;
+    }
+
+    /// <summary>Stops watching node <paramref name="node"/>'s containerd and stops it with its sandboxes (<c>lab node rm</c>).</summary>
+    public void Remove(string node)
+    {
+        LabNode? removed;
+        lock (_gate)
+        {
+            removed = _nodes.FirstOrDefault(n => n.Name == node);
+            if (removed is not null) _nodes.Remove(removed);
+        }
+        if (removed is null) return;
+        foreach (var line in LabContainerd.For(_layout, removed).Stop()) _log($"stopped {line} (containerd of {node})");
+    }
+
     /// <summary>Stops watching, then stops every node's containerd and its sandboxes.</summary>
     public async ValueTask DisposeAsync()
     {
         await _stop.CancelAsync();
         await _loop;
-        foreach (var line in LabContainerd.StopAll(_layout, _state)) _log($"stopped {line}");
+        List<LabNode> nodes;
+        lock (_gate) nodes = [.. _nodes];
+        foreach (var line in LabContainerd.StopAll(_layout, _state with { Nodes = nodes })) _log($"stopped {line}");
         _stop.Dispose();
     }
 }

@@ -45,7 +45,22 @@ public static class LabServer
             var cloud = new Ec2Cloud(fabric, new Ec2CloudOptions { Region = LabLayout.Region, VpcCidr = LabLayout.VpcCidr, StatePath = layout.Ec2StateFile });
 
             var subnets = CreateSubnets(cloud, fabric, state.Options.Subnets);
-            var nodes = await LaunchNodesAsync(layout, cloud, fabric, state.Options, subnets[0].SubnetId, cancellationToken);
+            var lab = new LabNodes(layout, cloud, fabric, subnets[0].SubnetId, Log)
+            {
+                Current = () => { lock (stateGate) return state; },
+                Update = change =>
+                {
+                    lock (stateGate)
+                    {
+                        state = change(state);
+                        LabStateStore.Save(layout, state);
+                        return state;
+                    }
+                },
+            };
+            var nodes = new List<LabNode>();
+            for (var i = 1; i <= state.Options.Nodes; i++)
+                nodes.Add(await lab.LaunchAsync(LabLayout.NodeName(i), state.Options.InstanceType, cancellationToken));
 
             var credentials = new Ec2Credentials(state.Credentials.AccessKeyId, state.Credentials.SecretAccessKey);
             var faults = FaultPlanFor(state.Options);
@@ -78,6 +93,8 @@ public static class LabServer
                 }, cancellationToken);
             if (state.Options.Runtime == LabContainerd.Runtime)
                 runtime = ContainerdSupervisor.Start(layout, state, CniPods.ResolvePlugin(), Log);
+            (lab.Agents, lab.Runtime) = (agents, runtime);
+            apps.Add(await StartControlAsync(layout, lab, cancellationToken));
             lock (stateGate)
             {
                 state = state with { Phase = LabPhase.Ready };
@@ -194,25 +211,23 @@ public static class LabServer
         return subnets;
     }
 
-    /// <summary>Launches the nodes one by one, each in its netns, every primary ENI in <paramref name="subnetId"/>.</summary>
-    private static async Task<List<LabNode>> LaunchNodesAsync(LabLayout layout, Ec2Cloud cloud, VpcFabric fabric, LabOptions options,
-        string subnetId, CancellationToken cancellationToken)
+    /// <summary>
+    /// The control socket (<see cref="LabControlSocket"/>): <c>lab node add/rm</c> reach the server there.
+    /// Started last, once the lab is whole, and stopped with the other endpoints.
+    /// </summary>
+    private static async Task<WebApplication> StartControlAsync(LabLayout layout, LabNodes lab, CancellationToken cancellationToken)
     {
-        var nodes = new List<LabNode>();
-        for (var i = 1; i <= options.Nodes; i++)
-        {
-            var netns = layout.NodeNetns(i);
-            Netns.Create(netns).Dispose();
-            Instance instance;
-            // Every node's primary ENI is in the first subnet: node↔node traffic is one L2 hop,
-            // the baseline the benchmarks compare against.
-            using (fabric.BeginLaunch(netns))
-                instance = await cloud.LaunchInstanceAsync(options.InstanceType, subnetId, LabLayout.NodeName(i), cancellationToken);
-            fabric.RegisterInstance(instance.InstanceId, netns);
-            nodes.Add(new LabNode(instance.NodeName, netns, instance.InstanceId, instance.InstanceType, instance.PrivateIp.ToString(), instance.MacAddress, instance.SubnetId));
-            Log($"node {instance.NodeName}: {instance.InstanceId} {instance.PrivateIp} in {netns}");
-        }
-        return nodes;
+        var path = LabControlSocket.PathOf(layout);
+        File.Delete(path);
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.Logging.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(LogLevel.Warning);
+        builder.WebHost.ConfigureKestrel(kestrel => kestrel.ListenUnixSocket(path));
+        var app = builder.Build();
+        LabControlSocket.Map(app, lab);
+        await app.StartAsync(cancellationToken);
+        File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        return app;
     }
 
     /// <summary>The VPC netns: loopback with IMDS's address, and forwarding on (it is the router between subnets).</summary>

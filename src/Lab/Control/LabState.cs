@@ -134,7 +134,7 @@ public sealed record LabSubnet(string SubnetId, string Cidr, string Gateway, str
 
 /// <summary>An instance of the lab (a node).</summary>
 /// <param name="Name">node1, node2, … (also its Name tag).</param>
-/// <param name="Netns">Its netns (<see cref="LabLayout.NodeNetns"/>).</param>
+/// <param name="Netns">Its netns (<see cref="LabLayout.NodeNetns(string)"/>).</param>
 /// <param name="InstanceId">EC2's id (i-…).</param>
 /// <param name="InstanceType">E.g. t3.medium.</param>
 /// <param name="PrimaryIp">eth0's address.</param>
@@ -167,6 +167,7 @@ public sealed record LabPod(string Name, string Netns, string Node, string Mode,
 [JsonSourceGenerationOptions(WriteIndented = true, PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase,
     UseStringEnumConverter = true, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
 [JsonSerializable(typeof(LabState))]
+[JsonSerializable(typeof(LabNode))]
 [JsonSerializable(typeof(List<LabPod>))]
 internal sealed partial class LabJsonContext : JsonSerializerContext;
 

@@ -27,6 +27,10 @@ public sealed record LabStatus
     public string? Ec2Endpoint { get; init; }
     /// <summary>The server's pid, once started.</summary>
     public int? ServerPid { get; init; }
+    /// <summary>How pods are made on the nodes: cni (lab pod add runs the plugin) or containerd, with each node's containerd pid.</summary>
+    public LabRuntimeStatus? Runtime { get; init; }
+    /// <summary>Where the agents keep their host-gw and overlay leases: embedded (a directory) or etcd (each member's pid and health).</summary>
+    public LabDatastoreStatus? Datastore { get; init; }
 
     /// <summary>Reads the lab's state and checks it against the machine.</summary>
     public static LabStatus Read(LabLayout layout)
@@ -59,6 +63,8 @@ public sealed record LabStatus
             Pods = [.. LabStateStore.LoadPods(layout).Where(p => Netns.Exists(p.Netns))],
             Ec2Endpoint = state.LoopbackPort > 0 ? state.LoopbackEndpoint : null,
             ServerPid = state.ServerPid > 0 ? state.ServerPid : null,
+            Runtime = LabStatusDetails.Runtime(layout, state),
+            Datastore = LabStatusDetails.Datastore(layout, state),
         };
     }
 

@@ -61,6 +61,8 @@ public sealed class NodeAgentSupervisor : IAsyncDisposable
     private readonly CancellationTokenSource _stop = new();
     private readonly Lock _gate = new();
     private readonly Dictionary<string, (LabNode Node, Process Process)> _running = [];
+    // Each node's supervision, cancelled on its own by RemoveAsync (lab node rm) or with the rest by DisposeAsync.
+    private readonly Dictionary<string, CancellationTokenSource> _supervising = [];
     private readonly List<Task> _loops = [];
 
     /// <param name="layout">The lab.</param>
@@ -93,27 +95,61 @@ public sealed class NodeAgentSupervisor : IAsyncDisposable
     /// <exception cref="InvalidOperationException">An agent did not come up within <paramref name="timeout"/>; the message has its log's tail.</exception>
     public async Task StartAsync(LabState state, TimeSpan timeout, CancellationToken cancellationToken)
     {
-        foreach (var node in state.Nodes)
-        {
-            var config = NodeAgentConfig.Write(_layout, state, node);
-            StartOne(node, config);
-            _loops.Add(SuperviseAsync(node, config));
-        }
+        foreach (var node in state.Nodes) Launch(state, node);
         _pidsChanged(Agents);
         var deadline = Stopwatch.StartNew();
-        foreach (var node in state.Nodes)
+        foreach (var node in state.Nodes) await WaitListeningAsync(node, deadline, timeout, cancellationToken);
+    }
+
+    /// <summary>
+    /// Starts and supervises the agent of a node added to the running lab (<c>lab node add</c>), and
+    /// waits until it listens, as <see cref="StartAsync"/> does for every node at <c>lab up</c>.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">It did not come up within <paramref name="timeout"/>; the message has its log's tail.</exception>
+    public async Task AddAsync(LabState state, LabNode node, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        Launch(state, node);
+        _pidsChanged(Agents);
+        await WaitListeningAsync(node, Stopwatch.StartNew(), timeout, cancellationToken);
+    }
+
+    /// <summary>Stops supervising <paramref name="node"/>'s agent and stops it (SIGTERM, SIGKILL after a grace period): <c>lab node rm</c>.</summary>
+    public async Task RemoveAsync(string node)
+    {
+        CancellationTokenSource? supervision;
+        Process? process = null;
+        lock (_gate)
         {
-            while (!Answers(_layout.AgentSocket(node.Name)))
-            {
-                if (deadline.Elapsed > timeout)
-                    throw new InvalidOperationException(
-                        $"the fathom-agent of {node.Name} does not listen on {_layout.AgentSocket(node.Name)} after {timeout.TotalSeconds:0} s; {_layout.AgentLog(node.Name)} ends:\n{Tail(_layout.AgentLog(node.Name))}");
-                await Task.Delay(50, cancellationToken);
-            }
+            _supervising.Remove(node, out supervision);
+            if (_running.Remove(node, out var running)) process = running.Process;
+        }
+        if (supervision is not null) await supervision.CancelAsync();
+        if (process is not null) await StopAsync(process);
+        _pidsChanged(Agents);
+    }
+
+    private void Launch(LabState state, LabNode node)
+    {
+        var config = NodeAgentConfig.Write(_layout, state, node);
+        var supervision = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
+        lock (_gate) _supervising[node.Name] = supervision;
+        StartOne(node, config, supervision.Token);
+        var loop = SuperviseAsync(node, config, supervision.Token);
+        lock (_gate) _loops.Add(loop);
+    }
+
+    private async Task WaitListeningAsync(LabNode node, Stopwatch since, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        while (!Answers(_layout.AgentSocket(node.Name)))
+        {
+            if (since.Elapsed > timeout)
+                throw new InvalidOperationException(
+                    $"the fathom-agent of {node.Name} does not listen on {_layout.AgentSocket(node.Name)} after {timeout.TotalSeconds:0} s; {_layout.AgentLog(node.Name)} ends:\n{Tail(_layout.AgentLog(node.Name))}");
+            await Task.Delay(50, cancellationToken);
         }
     }
 
-    private void StartOne(LabNode node, string configPath)
+    private void StartOne(LabNode node, string configPath, CancellationToken supervision)
     {
         var log = _layout.AgentLog(node.Name);
         var psi = new ProcessStartInfo("/bin/sh") { UseShellExecute = false };
@@ -126,35 +162,57 @@ public sealed class NodeAgentSupervisor : IAsyncDisposable
         foreach (var arg in _command.Arguments(configPath)) psi.ArgumentList.Add(arg);
         psi.Environment["FATHOM_AGENT_LOG"] = log;
         var process = Process.Start(psi) ?? throw new InvalidOperationException($"cannot start the fathom-agent of {node.Name}");
-        lock (_gate) _running[node.Name] = (node, process);
+        lock (_gate)
+        {
+            // Removed (lab node rm) while this restart was on its way: the agent must not outlive its node.
+            if (supervision.IsCancellationRequested)
+            {
+                Signal.Send(process.Id, Signal.SIGKILL);
+                process.WaitForExit();
+                process.Dispose();
+                return;
+            }
+            _running[node.Name] = (node, process);
+        }
         _log($"agent {node.Name}: pid {process.Id} in {node.Netns}, socket {_layout.AgentSocket(node.Name)}");
     }
 
-    private async Task SuperviseAsync(LabNode node, string configPath)
+    private async Task SuperviseAsync(LabNode node, string configPath, CancellationToken supervision)
     {
         var delay = FirstRestartDelay;
-        while (!_stop.IsCancellationRequested)
+        while (!supervision.IsCancellationRequested)
         {
             Process process;
-            lock (_gate) process = _running[node.Name].Process;
+            lock (_gate)
+            {
+                if (!_running.TryGetValue(node.Name, out var running)) return;
+                process = running.Process;
+            }
             var started = Stopwatch.StartNew();
             try
             {
-                await process.WaitForExitAsync(_stop.Token);
+                await process.WaitForExitAsync(supervision);
             }
             catch (OperationCanceledException)
             {
                 return;
             }
-            _log($"agent {node.Name}: pid {process.Id} exited ({Describe(process.ExitCode)}): restarting in {delay.TotalMilliseconds:0} ms");
             // Out of the table before it is disposed: DisposeAsync must not touch a disposed Process.
-            lock (_gate) _running.Remove(node.Name);
+            bool ours;
+            lock (_gate)
+            {
+                ours = _running.TryGetValue(node.Name, out var current) && current.Process == process;
+                if (ours) _running.Remove(node.Name);
+            }
+            // Taken out of the table by RemoveAsync or DisposeAsync meanwhile: they stop and dispose it.
+            if (!ours) return;
+            _log($"agent {node.Name}: pid {process.Id} exited ({Describe(process.ExitCode)}): restarting in {delay.TotalMilliseconds:0} ms");
             process.Dispose();
             // An agent that lived a while gets the shortest delay again; one that keeps dying young backs off, to a second at most.
             delay = started.Elapsed > TimeSpan.FromSeconds(10) ? FirstRestartDelay : delay;
             try
             {
-                await Task.Delay(delay, _stop.Token);
+                await Task.Delay(delay, supervision);
             }
             catch (OperationCanceledException)
             {
@@ -163,7 +221,7 @@ public sealed class NodeAgentSupervisor : IAsyncDisposable
             delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, MaxRestartDelay.Ticks));
             try
             {
-                StartOne(node, configPath);
+                StartOne(node, configPath, supervision);
                 _pidsChanged(Agents);
             }
             catch (Exception e) when (e is InvalidOperationException or System.ComponentModel.Win32Exception or IOException)
@@ -172,8 +230,8 @@ public sealed class NodeAgentSupervisor : IAsyncDisposable
                 _log($"agent {node.Name}: cannot restart: {e.Message}");
                 try
                 {
-                    await Task.Delay(MaxRestartDelay, _stop.Token);
-                    StartOne(node, configPath);
+                    await Task.Delay(MaxRestartDelay, supervision);
+                    StartOne(node, configPath, supervision);
                     _pidsChanged(Agents);
                 }
                 catch (OperationCanceledException)
@@ -218,27 +276,37 @@ public sealed class NodeAgentSupervisor : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         await _stop.CancelAsync();
-        try { await Task.WhenAll(_loops); }
+        List<Task> loops;
+        lock (_gate) loops = [.. _loops];
+        try { await Task.WhenAll(loops); }
         catch (OperationCanceledException) { }
         List<Process> processes;
         lock (_gate)
         {
             processes = [.. _running.Values.Select(r => r.Process)];
             _running.Clear();
+            foreach (var supervision in _supervising.Values) supervision.Dispose();
+            _supervising.Clear();
         }
         foreach (var p in processes)
             if (!p.HasExited) Signal.Send(p.Id, Signal.SIGTERM);
-        foreach (var p in processes)
+        foreach (var p in processes) await StopAsync(p);
+        _stop.Dispose();
+    }
+
+    // SIGTERM (again, harmless), a grace period, then SIGKILL; reaped and disposed.
+    private static async Task StopAsync(Process p)
+    {
+        if (!p.HasExited) Signal.Send(p.Id, Signal.SIGTERM);
+        using (var grace = new CancellationTokenSource(StopGrace))
         {
-            using var grace = new CancellationTokenSource(StopGrace);
             try { await p.WaitForExitAsync(grace.Token); }
             catch (OperationCanceledException)
             {
                 Signal.Send(p.Id, Signal.SIGKILL);
                 await p.WaitForExitAsync();
             }
-            p.Dispose();
         }
-        _stop.Dispose();
+        p.Dispose();
     }
 }

@@ -74,7 +74,7 @@ internal sealed class VpcFabric : IVpcFabric, IDisposable
     /// launching, before the caller knows the instance id: <see cref="BeginLaunch"/> names the
     /// netns the next unknown instance lives in.
     /// </summary>
-    /// <remarks>Launches are sequential (the lab server launches its nodes one by one at start).</remarks>
+    /// <remarks>Launches are sequential (the lab server launches its nodes one by one at start, and <c>lab node add</c> one at a time).</remarks>
     public IDisposable BeginLaunch(string netns)
     {
         lock (_gate) _launchingNetns = netns;
@@ -92,6 +92,12 @@ internal sealed class VpcFabric : IVpcFabric, IDisposable
     public void RegisterInstance(string instanceId, string netns)
     {
         lock (_gate) _instanceNetns[instanceId] = netns;
+    }
+
+    /// <summary>Unbinds a terminated instance from its netns (<c>lab node rm</c>), once EC2 has detached its ENIs.</summary>
+    public void ForgetInstance(string instanceId)
+    {
+        lock (_gate) _instanceNetns.Remove(instanceId);
     }
 
     /// <summary>When the ENI was last plugged (IMDS hides it for a while after, as AWS does).</summary>

@@ -53,6 +53,7 @@ public sealed class AgentHostTests : IDisposable
 
             using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}/") };
             Assert.Equal("ok\n", await http.GetStringAsync("healthz"));
+            Assert.Equal("ok\n", await http.GetStringAsync("readyz")); // no subnet mode, so no subnet conflict
             var metrics = await http.GetStringAsync("metrics");
             Assert.Contains("fathom_agent_requests_total 4", metrics, StringComparison.Ordinal);
             Assert.Contains("fathom_agent_ips_cooling 1", metrics, StringComparison.Ordinal);

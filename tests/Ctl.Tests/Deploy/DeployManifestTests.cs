@@ -69,6 +69,8 @@ public sealed class DeployManifestTests
         Assert.Equal(["--config", AgentConfig.DefaultPath], command[1..]);
         Assert.Equal(["NET_ADMIN", "SYS_ADMIN"], agent["securityContext"]!["capabilities"]!["add"]!.AsArray().Select(c => (string)c!).Order());
         Assert.Equal(config.MetricsEndPoint!.Port, (int)agent["livenessProbe"]!["httpGet"]!["port"]!);
+        Assert.Equal(config.MetricsEndPoint!.Port, (int)agent["readinessProbe"]!["httpGet"]!["port"]!);
+        Assert.Equal("/readyz", (string?)agent["readinessProbe"]!["httpGet"]!["path"]);
 
         // Every path the agent uses is a mounted volume: the config's folder, the socket's, the state dir.
         var mounts = agent["volumeMounts"]!.AsArray().Select(m => ((string)m!["mountPath"]!, (string)m["name"]!)).ToDictionary();

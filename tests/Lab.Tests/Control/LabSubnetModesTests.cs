@@ -1,5 +1,6 @@
 using Fathom.Lab.Control;
 using Fathom.Lab.Datastore;
+using Fathom.Netlink;
 using Xunit.Abstractions;
 
 namespace Fathom.Lab.Tests.Control;
@@ -42,6 +43,9 @@ public sealed class LabSubnetModesTests(ITestOutputHelper output)
         }
     }
 
+    private static System.Text.Json.Nodes.JsonNode Status() =>
+        System.Text.Json.Nodes.JsonNode.Parse(Ctl("lab", "status", "--json").EnsureSuccess("lab status --json").Stdout)!;
+
     private static bool Pings(string from, string ip) =>
         Enumerable.Range(0, 3).Any(_ => Ctl("lab", "pod", "exec", from, "--", "ping", "-c1", "-W2", ip).ExitCode == 0);
 
@@ -52,6 +56,10 @@ public sealed class LabSubnetModesTests(ITestOutputHelper output)
         {
             var state = TestLab.Up(new LabOptions { Nodes = 2, InstanceType = "t3.small" });
             Assert.Equal("embedded", state.Options.Datastore);
+            var status = Status();
+            Assert.Equal("cni", status["runtime"]!["kind"]!.GetValue<string>());
+            Assert.Equal("embedded", status["datastore"]!["kind"]!.GetValue<string>());
+            Assert.Equal(Path.Combine(layout.StateDirectory, "datastore"), status["datastore"]!["directory"]!.GetValue<string>());
             var shared = AddPod("s1", "node1", "shared");
             var h1 = AddPod("h1", "node1", "host-gw");
             var h2 = AddPod("h2", "node2", "host-gw");
@@ -93,10 +101,19 @@ public sealed class LabSubnetModesTests(ITestOutputHelper output)
             Assert.True(Pings("h1", h2), "host-gw across nodes on etcd");
             Assert.True(Pings("o2", o1), "overlay across nodes on etcd");
 
-            // One member down: leases renew elsewhere, new pods work.
+            var members = Status()["datastore"]!["members"]!.AsArray();
+            Assert.Equal(["etcd1", "etcd2", "etcd3"], members.Select(m => m!["name"]!.GetValue<string>()));
+            Assert.All(members, m => Assert.True(m!["running"]!.GetValue<bool>() && m["healthy"]!.GetValue<bool>(), m.ToJsonString()));
+
+            // One member down: leases renew elsewhere, new pods work — and a new node joins.
             Kill(state.Etcd[0]);
+            members = Status()["datastore"]!["members"]!.AsArray();
+            Assert.False(members[0]!["running"]!.GetValue<bool>() || members[0]!["healthy"]!.GetValue<bool>(), members[0]!.ToJsonString());
+            // Two of three are a quorum: healthy again once they have a leader (an election if etcd1 led).
+            Eventually.True(() => Status()["datastore"]!["members"]![1]!["healthy"]!.GetValue<bool>(), "etcd2 healthy without etcd1");
             var h3 = AddPod("h3", "node1", "host-gw");
             Assert.True(Pings("h3", h2), "a new pod with one member down");
+            JoinAndLeave(layout, state, h1, h2);
             // etcd1 back on its data, then etcd2 down: the quorum is now etcd1 + etcd3, so etcd1 must
             // have caught up for ADDs (and renewals) to go through.
             var restarted = state.Etcd[0] with { Pid = LabEtcd.StartMember(layout.VpcNetns, state.Etcd[0], state.Etcd) };
@@ -144,6 +161,47 @@ public sealed class LabSubnetModesTests(ITestOutputHelper output)
             Assert.True(Pings("h1", back!), "the pod made after recovery is reachable across nodes");
             output.WriteLine($"etcd1 restarted as pid {restarted.Pid}");
         });
+    }
+
+    /// <summary>
+    /// Issue 10 §6, "a new node still works" with an etcd member down: <c>lab node add node3</c> launches a
+    /// new instance whose agent leases a subnet of its own; its host-gw pod reaches node1's and node2's and
+    /// back. Then <c>lab node rm</c>, refused while the pod is there, removes the node and its netns.
+    /// </summary>
+    private void JoinAndLeave(LabLayout layout, LabState state, string h1, string h2)
+    {
+        Assert.Equal(2, Ctl("lab", "node", "add", "Node-3").ExitCode); // a bad name is usage: exit 2
+        var taken = Ctl("lab", "node", "add", "node1");
+        Assert.Equal(1, taken.ExitCode);
+        Assert.Contains("already has a node 'node1'", taken.Stderr);
+
+        var added = Ctl("lab", "node", "add", "node3", "--json").EnsureSuccess("lab node add node3");
+        var node3 = System.Text.Json.Nodes.JsonNode.Parse(added.Stdout)!;
+        Assert.Equal(layout.NodeNetns("node3"), node3["netns"]!.GetValue<string>());
+        Assert.DoesNotContain(node3["instanceId"]!.GetValue<string>(), state.Nodes.Select(n => n.InstanceId));
+        var lab = LabStateStore.TryLoad(layout)!;
+        Assert.Equal(["node1", "node2", "node3"], lab.Nodes.Select(n => n.Name));
+        Assert.Contains(lab.Agents, a => a.Node == "node3" && Signal.IsAlive(a.Pid));
+
+        var h9 = AddPod("h9", "node3", "host-gw");
+        string Subnet(string ip) => string.Join('.', ip.Split('.')[..3]);
+        Assert.DoesNotContain(Subnet(h9), new[] { Subnet(h1), Subnet(h2) }); // node3 leased a subnet of its own
+        Assert.True(Pings("h9", h1), "node3's pod → node1's");
+        Assert.True(Pings("h9", h2), "node3's pod → node2's");
+        Assert.True(Pings("h1", h9), "node1's pod → node3's");
+        Assert.True(Pings("h2", h9), "node2's pod → node3's");
+
+        var refused = Ctl("lab", "node", "rm", "node3");
+        Assert.Equal(1, refused.ExitCode);
+        Assert.Contains("has pods (h9)", refused.Stderr);
+        Ctl("lab", "pod", "del", "h9").EnsureSuccess("lab pod del h9");
+        Ctl("lab", "node", "rm", "node3").EnsureSuccess("lab node rm node3");
+        Assert.False(Netns.Exists(layout.NodeNetns("node3")), "node3's netns is gone");
+        lab = LabStateStore.TryLoad(layout)!;
+        Assert.Equal(["node1", "node2"], lab.Nodes.Select(n => n.Name));
+        Assert.DoesNotContain(lab.Agents, a => a.Node == "node3");
+        Assert.Equal(0, Ctl("lab", "status").ExitCode);
+        output.WriteLine($"node3 {node3["instanceId"]} {node3["primaryIp"]}: host-gw pod {h9}");
     }
 
     private static void Kill(LabEtcdMember member)

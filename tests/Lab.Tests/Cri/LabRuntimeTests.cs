@@ -28,6 +28,9 @@ public sealed class LabRuntimeTests(ITestOutputHelper output)
             Assert.Equal(LabContainerd.Runtime, state.Options.Runtime);
             var containerd = state.Nodes.Select(n => LabContainerd.For(layout, n).RunningPid()).ToList();
             Assert.All(containerd, pid => Assert.NotNull(pid));
+            var runtime = JsonNode.Parse(Ctl("lab", "status", "--json").EnsureSuccess("lab status --json").Stdout)!["runtime"]!;
+            Assert.Equal("containerd", runtime["kind"]!.GetValue<string>());
+            Assert.Equal(containerd, runtime["containerd"]!.AsArray().Select(c => (int?)c!["pid"]!.GetValue<int>()));
 
             var run = Ctl("lab", "sandbox", "run", "web", "--node", "node1", "--mode", "underlay", "--namespace", "shop", "--json").EnsureSuccess("lab sandbox run");
             output.WriteLine(run.Stdout);
@@ -48,7 +51,11 @@ public sealed class LabRuntimeTests(ITestOutputHelper output)
             Assert.Contains("stopped and removed", Ctl("lab", "sandbox", "rm", "web").EnsureSuccess("lab sandbox rm").Stdout);
             Assert.Contains("did not exist", Ctl("lab", "sandbox", "rm", "web").EnsureSuccess("lab sandbox rm again").Stdout);
 
-            Ctl("lab", "sandbox", "run", "left-behind", "--node", "node2").EnsureSuccess("a sandbox lab down must clean up");
+            // A node added to the running lab gets its containerd too, and lab down cleans up after it as well.
+            Ctl("lab", "node", "add", "node3").EnsureSuccess("lab node add node3");
+            var node3 = LabStateStore.TryLoad(layout)!.RequireNode("node3");
+            Assert.NotNull(LabContainerd.For(layout, node3).RunningPid());
+            Ctl("lab", "sandbox", "run", "left-behind", "--node", "node3").EnsureSuccess("a sandbox lab down must clean up");
             Ctl("lab", "down").EnsureSuccess("lab down");
             Assert.DoesNotContain(Directory.EnumerateDirectories("/proc"), d => Signal.CommandLine(int.TryParse(Path.GetFileName(d), out var p) ? p : 0)
                 .Any(a => a.StartsWith(layout.StateDirectory + "/", StringComparison.Ordinal)));
