@@ -19,7 +19,7 @@ namespace Fathom.Agent.Tests.Pools;
 /// the runtime's DEL, or reconcile once the pod's netns is gone, frees it; a freed IP comes back
 /// only after its cooldown and its teardown.
 /// </summary>
-public sealed class AllocationCrashTests : IAsyncDisposable
+public sealed class AllocationCrashTests : IAsyncLifetime
 {
     private static readonly IPNetwork Subnet = IPNetwork.Parse("10.0.1.0/24");
     private const string Ip = "10.0.1.100";
@@ -29,7 +29,11 @@ public sealed class AllocationCrashTests : IAsyncDisposable
 
     public AllocationCrashTests() => _node = new Node(_fx);
 
-    public async ValueTask DisposeAsync()
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    // xunit v2 calls IAsyncLifetime, never IAsyncDisposable: as IAsyncDisposable this class left its
+    // state directory (and its teardown worker) behind after every test.
+    public async Task DisposeAsync()
     {
         await _node.Teardown.DisposeAsync();
         _fx.Dispose();

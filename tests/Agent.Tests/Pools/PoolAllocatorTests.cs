@@ -12,7 +12,7 @@ namespace Fathom.Agent.Tests.Pools;
 /// Takes and the code-11 sentences without a cloud: a pool loaded with ENIs as the cloud would
 /// describe them, the fake clock of <see cref="StateFixture"/> driving the cooldown, no waiting.
 /// </summary>
-public sealed class PoolAllocatorTests : IAsyncDisposable
+public sealed class PoolAllocatorTests : IAsyncLifetime
 {
     private static readonly IPNetwork Subnet = IPNetwork.Parse("10.0.1.0/24");
     private readonly StateFixture _fx = new();
@@ -33,7 +33,11 @@ public sealed class PoolAllocatorTests : IAsyncDisposable
         _refiller = new Refiller(_pool, null!, new RefillerOptions { Cluster = "c", NodeName = "n" }, _fx.Log, _fx.Time);
     }
 
-    public async ValueTask DisposeAsync()
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    // xunit v2 calls IAsyncLifetime, never IAsyncDisposable: as IAsyncDisposable this class left its
+    // state directory (and its teardown worker) behind after every test.
+    public async Task DisposeAsync()
     {
         await _teardown.DisposeAsync();
         _fx.Dispose();
