@@ -23,106 +23,134 @@ public static class LabServer
     /// <summary>Runs the server for the lab recorded in lab.json by <c>lab up</c>; returns the exit code.</summary>
     public static async Task<int> RunAsync(LabLayout layout, CancellationToken cancellationToken = default)
     {
-        var state = ClaimStart(layout);
-
-        using var dhcp = new DhcpService(layout);
-        VpcFabric? fabric = null;
-        NetnsHandle? vpc = null;
-        var apps = new List<WebApplication>();
-        using var stopWatching = new CancellationTokenSource();
-        Thread? watcher = null;
-        NodeAgentSupervisor? agents = null;
-        ContainerdSupervisor? runtime = null;
-        var stateGate = new Lock();
+        await using var lab = new RunningLab(layout, ClaimStart(layout));
         try
         {
-            Log($"lab '{layout.Prefix}': building {state.Options.Nodes} × {state.Options.InstanceType}, {state.Options.Subnets} subnet(s)");
-            vpc = CreateVpcNamespace(layout);
-            fabric = new VpcFabric(vpc, dhcp) { Log = Log };
-            // Always a new cloud: the kernel objects are built afresh just below, so EC2 state
-            // from an earlier server could only disagree with them (and `up` has emptied the
-            // state directory anyway). ec2.json is a record for inspection, never read back.
-            var cloud = new Ec2Cloud(fabric, new Ec2CloudOptions { Region = LabLayout.Region, VpcCidr = LabLayout.VpcCidr, StatePath = layout.Ec2StateFile });
-
-            var subnets = CreateSubnets(cloud, fabric, state.Options.Subnets);
-            var lab = new LabNodes(layout, cloud, fabric, subnets[0].SubnetId, Log)
-            {
-                Current = () => { lock (stateGate) return state; },
-                Update = change =>
-                {
-                    lock (stateGate)
-                    {
-                        state = change(state);
-                        LabStateStore.Save(layout, state);
-                        return state;
-                    }
-                },
-            };
-            var nodes = new List<LabNode>();
-            for (var i = 1; i <= state.Options.Nodes; i++)
-                nodes.Add(await lab.LaunchAsync(LabLayout.NodeName(i), state.Options.InstanceType, cancellationToken));
-
-            var credentials = new Ec2Credentials(state.Credentials.AccessKeyId, state.Credentials.SecretAccessKey);
-            var faults = FaultPlanFor(state.Options);
-            var vpcEndpointIp = IPAddress.Parse(subnets[0].Gateway);
-            var loopbackPort = await StartEndpointsAsync(vpc, vpcEndpointIp, state, cloud, credentials, faults, fabric.AttachedAt, apps, cancellationToken);
-
-            watcher = StartRecoveryWatcher(vpc, fabric, Log, stopWatching.Token);
-
-            state = state with
-            {
-                DnsmasqPids = dhcp.Pids,
-                LoopbackPort = loopbackPort,
-                VpcEndpoint = $"http://{vpcEndpointIp}",
-                VpcNetns = layout.VpcNetns,
-                VpcId = cloud.VpcId,
-                Subnets = subnets,
-                Nodes = nodes,
-            };
-            // The leases' etcd (issue 10) before the agents, its members on the VPC router's address.
-            if (state.Options.Datastore == "etcd")
-                state = state with { Etcd = Datastore.LabEtcd.Start(layout, layout.VpcNetns, subnets[0].Gateway, Log) };
-            if (state.Options.Agents)
-                agents = await StartAgentsAsync(layout, state, running =>
-                {
-                    lock (stateGate)
-                    {
-                        state = state with { Agents = running };
-                        LabStateStore.Save(layout, state);
-                    }
-                }, cancellationToken);
-            if (state.Options.Runtime == LabContainerd.Runtime)
-                runtime = ContainerdSupervisor.Start(layout, state, CniPods.ResolvePlugin(), Log);
-            (lab.Agents, lab.Runtime) = (agents, runtime);
-            apps.Add(await StartControlAsync(layout, lab, cancellationToken));
-            lock (stateGate)
-            {
-                state = state with { Phase = LabPhase.Ready };
-                LabStateStore.Save(layout, state);
-            }
+            var options = lab.Current.Options;
+            Log($"lab '{layout.Prefix}': building {options.Nodes} × {options.InstanceType}, {options.Subnets} subnet(s)");
+            var (cloud, subnets, nodes) = await lab.BuildVpcAsync(cancellationToken);
+            await lab.StartServicesAsync(cloud, subnets, nodes, cancellationToken);
+            var state = lab.Current;
             Log($"ready: EC2 at {state.LoopbackEndpoint} (host) and {state.VpcEndpoint} (VPC), IMDS at http://{LabLayout.ImdsAddress}");
 
-            await Task.WhenAny(apps.Select(a => a.WaitForShutdownAsync(cancellationToken)));
+            await Task.WhenAny(lab.Apps.Select(a => a.WaitForShutdownAsync(cancellationToken)));
             Log("stopping");
             return 0;
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
             Log($"failed: {e}");
-            lock (stateGate) LabStateStore.Save(layout, state with { Phase = LabPhase.Failed, Error = e.Message, DnsmasqPids = dhcp.Pids });
+            lab.SaveFailed(e.Message);
             return 1;
         }
-        finally
+    }
+
+    /// <summary>
+    /// What one run of the server holds, built in two steps — the VPC and its nodes, then the
+    /// services on top — and released in reverse by <see cref="DisposeAsync"/>, however far the
+    /// build got. lab.json has one writer: every change of the state goes through <see cref="Update"/>.
+    /// </summary>
+    private sealed class RunningLab(LabLayout layout, LabState initial) : IAsyncDisposable
+    {
+        private readonly Lock _gate = new();
+        private readonly CancellationTokenSource _stopWatching = new();
+        private readonly DhcpService _dhcp = new(layout);
+        private LabState _state = initial;
+        private NetnsHandle? _vpc;
+        private VpcFabric? _fabric;
+        private LabNodes? _nodes;
+        private Thread? _watcher;
+        private NodeAgentSupervisor? _agents;
+        private ContainerdSupervisor? _runtime;
+
+        /// <summary>The endpoints served (EC2, IMDS, control); the server runs until one stops.</summary>
+        public List<WebApplication> Apps { get; } = [];
+
+        public LabState Current { get { lock (_gate) return _state; } }
+
+        /// <summary>Changes the state and records it in lab.json, under the one lock.</summary>
+        public LabState Update(Func<LabState, LabState> change)
+        {
+            lock (_gate)
+            {
+                _state = change(_state);
+                LabStateStore.Save(layout, _state);
+                return _state;
+            }
+        }
+
+        /// <summary>Records a failed start (lab.json says why; <c>lab down</c> cleans up).</summary>
+        public void SaveFailed(string error)
+        {
+            lock (_gate) LabStateStore.Save(layout, _state with { Phase = LabPhase.Failed, Error = error, DnsmasqPids = _dhcp.Pids });
+        }
+
+        /// <summary>The VPC netns, its fabric, a new cloud, the subnets and every node of the lab.</summary>
+        public async Task<(Ec2Cloud Cloud, List<LabSubnet> Subnets, List<LabNode> Nodes)> BuildVpcAsync(CancellationToken cancellationToken)
+        {
+            var options = Current.Options;
+            _vpc = CreateVpcNamespace(layout);
+            _fabric = new VpcFabric(_vpc, _dhcp) { Log = Log };
+            // Always a new cloud: the kernel objects are built afresh just below, so EC2 state
+            // from an earlier server could only disagree with them (and `up` has emptied the
+            // state directory anyway). ec2.json is a record for inspection, never read back.
+            var cloud = new Ec2Cloud(_fabric, new Ec2CloudOptions { Region = LabLayout.Region, VpcCidr = LabLayout.VpcCidr, StatePath = layout.Ec2StateFile });
+            var subnets = CreateSubnets(cloud, _fabric, options.Subnets);
+            _nodes = new LabNodes(layout, cloud, _fabric, subnets[0].SubnetId, Log) { Current = () => Current, Update = Update };
+            var nodes = new List<LabNode>();
+            for (var i = 1; i <= options.Nodes; i++)
+                nodes.Add(await _nodes.LaunchAsync(LabLayout.NodeName(i), options.InstanceType, cancellationToken));
+            return (cloud, subnets, nodes);
+        }
+
+        /// <summary>
+        /// EC2 and IMDS endpoints, ENI recovery, the datastore, the agents, the runtime and the
+        /// control socket, in that order; then the lab is ready.
+        /// </summary>
+        public async Task StartServicesAsync(Ec2Cloud cloud, List<LabSubnet> subnets, List<LabNode> nodes, CancellationToken cancellationToken)
+        {
+            var state = Current;
+            var credentials = new Ec2Credentials(state.Credentials.AccessKeyId, state.Credentials.SecretAccessKey);
+            var vpcEndpointIp = IPAddress.Parse(subnets[0].Gateway);
+            var loopbackPort = await StartEndpointsAsync(_vpc!, vpcEndpointIp, state, cloud, credentials, FaultPlanFor(state.Options),
+                _fabric!.AttachedAt, Apps, cancellationToken);
+            _watcher = StartRecoveryWatcher(_vpc!, _fabric, Log, _stopWatching.Token);
+
+            state = Update(s => s with
+            {
+                DnsmasqPids = _dhcp.Pids,
+                LoopbackPort = loopbackPort,
+                VpcEndpoint = $"http://{vpcEndpointIp}",
+                VpcNetns = layout.VpcNetns,
+                VpcId = cloud.VpcId,
+                Subnets = subnets,
+                Nodes = nodes,
+            });
+            // The leases' etcd (issue 10) before the agents, its members on the VPC router's address.
+            if (state.Options.Datastore == "etcd")
+                state = Update(s => s with { Etcd = Datastore.LabEtcd.Start(layout, layout.VpcNetns, subnets[0].Gateway, Log) });
+            if (state.Options.Agents)
+                _agents = await StartAgentsAsync(layout, state, running => Update(s => s with { Agents = running }), cancellationToken);
+            if (state.Options.Runtime == LabContainerd.Runtime)
+                _runtime = ContainerdSupervisor.Start(layout, Current, CniPods.ResolvePlugin(), Log);
+            (_nodes!.Agents, _nodes.Runtime) = (_agents, _runtime);
+            Apps.Add(await StartControlAsync(layout, _nodes, cancellationToken));
+            Update(s => s with { Phase = LabPhase.Ready });
+        }
+
+        public async ValueTask DisposeAsync()
         {
             // The runtime first (its sandboxes go without a DEL: the lab goes with them), then the
             // agents: they are the cloud's clients, and must not be restarted while the lab goes.
-            if (runtime is not null) await runtime.DisposeAsync();
-            if (agents is not null) await agents.DisposeAsync();
-            stopWatching.Cancel();
-            watcher?.Join(TimeSpan.FromSeconds(2));
-            await StopEndpointsAsync(apps);
-            fabric?.Dispose();
-            vpc?.Dispose();
+            if (_runtime is not null) await _runtime.DisposeAsync();
+            if (_agents is not null) await _agents.DisposeAsync();
+            _stopWatching.Cancel();
+            _watcher?.Join(TimeSpan.FromSeconds(2));
+            await StopEndpointsAsync(Apps);
+            _fabric?.Dispose();
+            _vpc?.Dispose();
+            _dhcp.Dispose();
+            _stopWatching.Dispose();
         }
     }
 
