@@ -1,3 +1,4 @@
+using System.Text.Json.Serialization;
 using Fathom.Agent.Protocol;
 
 namespace Fathom.Agent.Sticky;
@@ -32,6 +33,7 @@ public sealed record StickyConfig
     public double CheckIntervalSeconds { get; set; } = 5;
 
     /// <summary><see cref="RetentionSeconds"/> as a span.</summary>
+    [JsonIgnore]
     public TimeSpan Retention => TimeSpan.FromSeconds(RetentionSeconds);
 
     /// <summary>Whether <paramref name="pod"/> is sticky under this config (null: a pod the runtime did not name never is).</summary>

@@ -99,6 +99,13 @@ public sealed partial class StickyEnis : IStickyEnis, IAsyncDisposable
     /// <summary>Settles what a previous run left half done (hand-overs, expiries), then starts the background loop.</summary>
     public async Task StartAsync(CancellationToken cancellationToken = default)
     {
+        await RecoverAsync(cancellationToken).ConfigureAwait(false);
+        _loop = Task.Run(() => RunAsync(_stop.Token), CancellationToken.None);
+    }
+
+    /// <summary>Settles every record that is not local (<see cref="SettleAsync"/>); a cloud failure leaves it to the loop.</summary>
+    internal async Task RecoverAsync(CancellationToken cancellationToken = default)
+    {
         foreach (var record in Store.All().Where(r => !r.IsLocal))
         {
             try
@@ -111,7 +118,6 @@ public sealed partial class StickyEnis : IStickyEnis, IAsyncDisposable
                     ("pod", record.Identity), ("eni", record.EniId), ("error", e.Message));
             }
         }
-        _loop = Task.Run(() => RunAsync(_stop.Token), CancellationToken.None);
     }
 
     /// <inheritdoc/>
