@@ -91,7 +91,7 @@ public sealed class LabStickyTests(ITestOutputHelper output)
             catch (CriException e)
             {
                 output.WriteLine($"the sandbox's ADD failed with the agent killed ({e.Message}); the kubelet's retry:");
-                Eventually.True(() => AgentPid("node1") != killed && StatusOf("node1") is not null, "node1's agent back", TimeSpan.FromSeconds(20));
+                Eventually.True(() => AgentPid("node1") != killed && Answers("node1"), "node1's agent back", TimeSpan.FromSeconds(20));
                 sandbox = await node1.RunPodSandboxAsync(Web0(parent1));
             }
             Assert.Equal(ip, (await node1.PodSandboxStatusAsync(sandbox)).Ip);
