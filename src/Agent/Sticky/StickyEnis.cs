@@ -157,12 +157,12 @@ public sealed partial class StickyEnis : IStickyEnis, IAsyncDisposable
         }
     }
 
+    // Where the pod's ENI is comes from the cloud, never from the record alone: another node may have
+    // taken a retained ENI before this node's check noticed (the record and the pool's entry are then stale).
     private async ValueTask<AgentReply> AllocateLockedAsync(string identity, AllocateRequest request,
         Func<CancellationToken, ValueTask<AgentReply>> fromPool, CancellationToken cancellationToken)
     {
         var record = Store.Get(identity);
-        if (record is { IsLocal: true } && _pool.Find(record.EniId) is not null)
-            return await TakeLocalAsync(record, request, cancellationToken).ConfigureAwait(false);
         var found = await FindAsync(identity, cancellationToken).ConfigureAwait(false);
         if (found is null)
         {
@@ -170,11 +170,14 @@ public sealed partial class StickyEnis : IStickyEnis, IAsyncDisposable
                 Forget(record, "the cloud has no ENI tagged for it any more");
             return await FirstTimeAsync(identity, request, fromPool, cancellationToken).ConfigureAwait(false);
         }
+        if (record is not null && (record.EniId != found.EniId || (record.IsLocal && found.InstanceId != Self)))
+            Forget(record, found.InstanceId is { } other ? $"it is attached to {other} now" : "it is detached now");
         if (found.InstanceId == Self && found.AttachmentState == EniAttachmentState.Attached)
         {
             if (_pool.Find(found.EniId) is null) _pool.Add(found);
-            record = Store.Put(NewRecord(request.Pod!, found.EniId, StickyPhase.Retained) with { ReleasedAt = _time.GetUtcNow() });
-            return await TakeLocalAsync(record, request, cancellationToken).ConfigureAwait(false);
+            if (Store.Get(identity) is not { IsLocal: true } local)
+                local = Store.Put(NewRecord(request.Pod!, found.EniId, StickyPhase.Retained) with { ReleasedAt = _time.GetUtcNow() });
+            return await TakeLocalAsync(local, request, cancellationToken).ConfigureAwait(false);
         }
         record = await HandOverAsync(request.Pod!, found, cancellationToken).ConfigureAwait(false);
         return await TakeLocalAsync(record, request, cancellationToken).ConfigureAwait(false);

@@ -121,6 +121,27 @@ public sealed class StickyEnisTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_node_whose_retained_ENI_was_taken_before_it_noticed_claims_it_back_from_the_cloud_not_its_record()
+    {
+        var node1 = await StartAsync(_i1, "node-1");
+        var node2 = await StartAsync(_i2, "node-2");
+        var first = await node1.AddAsync("c1", Web0);
+        await node1.DelAsync("c1");
+        await node2.AddAsync("c2", Web0);
+        await node2.DelAsync("c2");
+
+        // node1 still records the ENI retained (its check has not run): the cloud says where it is.
+        Assert.Equal(StickyPhase.Retained, node1.Sticky.Store.Get("db/web-0")!.Phase);
+        var back = await node1.AddAsync("c3", Web0);
+        Assert.Equal((first.EniId, first.Address, first.Mac), (back.EniId, back.Address, back.Mac));
+        Assert.Equal(_i1.InstanceId, Lab(first.EniId).Attachment?.InstanceId);
+        Assert.Equal(StickyPhase.Held, node1.Sticky.Store.Get("db/web-0")!.Phase);
+        _clock.Advance(TimeSpan.FromSeconds(5));
+        await node2.Sticky.TickAsync();
+        Assert.Null(node2.Sticky.Store.Get("db/web-0"));
+    }
+
+    [Fact]
     public async Task A_claim_while_the_old_pod_runs_fails_with_code_11_naming_the_cause_and_changes_nothing()
     {
         var node1 = await StartAsync(_i1, "node-1");
