@@ -170,7 +170,7 @@ public sealed class PoolAllocator
     }
 }
 
-/// <summary>What serves the ADDs of sticky pods (<c>Fathom.Agent.Sticky.StickyEnis</c>): the pool knows it only through this.</summary>
+/// <summary>What serves the ADDs of sticky pods (the sticky ENIs, docs/agent.md "Sticky ENIs"): the pool knows it only through this.</summary>
 public interface IStickyEnis
 {
     /// <summary>Whether <paramref name="request"/>'s pod is sticky.</summary>
