@@ -188,6 +188,13 @@ public sealed class NodePools : IAsyncDisposable
         text.Append(CultureInfo.InvariantCulture, $"fathom_agent_add_duration_seconds_bucket{{le=\"+Inf\"}} {observed}\n");
         text.Append(CultureInfo.InvariantCulture, $"fathom_agent_add_duration_seconds_sum {sum}\n");
         text.Append(CultureInfo.InvariantCulture, $"fathom_agent_add_duration_seconds_count {observed}\n");
+        if (Sticky is not null)
+        {
+            var records = Sticky.Store.All();
+            text.Append("# HELP fathom_agent_sticky_enis Sticky pods' ENIs this node answers for, by phase.\n# TYPE fathom_agent_sticky_enis gauge\n");
+            foreach (var phase in Enum.GetValues<StickyPhase>())
+                text.Append(CultureInfo.InvariantCulture, $"fathom_agent_sticky_enis{{phase=\"{phase.ToString().ToLowerInvariant()}\"}} {records.Count(r => r.Phase == phase)}\n");
+        }
         return text.ToString();
     }
 
