@@ -260,6 +260,41 @@ public sealed class AwsCloudProvider : ICloudProvider, IDisposable
         }, cancellationToken);
     }
 
+    /// <inheritdoc/>
+    public Task CreateTagsAsync(string eniId, IReadOnlyDictionary<string, string> tags, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(eniId);
+        ArgumentNullException.ThrowIfNull(tags);
+        if (tags.Count == 0) return Task.CompletedTask;
+        return Ec2Async(async ct =>
+        {
+            await _ec2.CreateTagsAsync(new CreateTagsRequest
+            {
+                Resources = [eniId],
+                Tags = [.. tags.Select(t => new Tag(t.Key, t.Value))],
+            }, ct).ConfigureAwait(false);
+            return true;
+        }, cancellationToken);
+    }
+
+    /// <inheritdoc/>
+    public Task DeleteTagsAsync(string eniId, IReadOnlyList<string> keys, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(eniId);
+        ArgumentNullException.ThrowIfNull(keys);
+        // DeleteTags without tags deletes every tag of the resource (EC2 API reference): never what is meant here.
+        if (keys.Count == 0) return Task.CompletedTask;
+        return Ec2Async(async ct =>
+        {
+            await _ec2.DeleteTagsAsync(new DeleteTagsRequest
+            {
+                Resources = [eniId],
+                Tags = [.. keys.Select(k => new Tag { Key = k })],
+            }, ct).ConfigureAwait(false);
+            return true;
+        }, cancellationToken);
+    }
+
     private async Task<IPNetwork> SubnetCidrAsync(string subnetId, CancellationToken cancellationToken)
     {
         await LearnSubnetsAsync([subnetId], cancellationToken).ConfigureAwait(false);

@@ -242,6 +242,20 @@ public sealed partial class HostNicProvider : ICloudProvider, IDisposable
         }
     }
 
+    /// <inheritdoc />
+    /// <remarks>Not supported: a host NIC cannot move to another node, so sticky ENIs (the one user of tags on an existing ENI) do not apply; the agent's config refuses <c>pools.sticky</c> with this provider.</remarks>
+    public Task CreateTagsAsync(string eniId, IReadOnlyDictionary<string, string> tags, CancellationToken cancellationToken = default) =>
+        Task.FromException(Unsupported("CreateTags"));
+
+    /// <inheritdoc />
+    /// <remarks>Not supported, as <see cref="CreateTagsAsync"/>.</remarks>
+    public Task DeleteTagsAsync(string eniId, IReadOnlyList<string> keys, CancellationToken cancellationToken = default) =>
+        Task.FromException(Unsupported("DeleteTags"));
+
+    private static CloudException Unsupported(string action) =>
+        new(CloudErrorKind.Invalid, "UnsupportedOperation",
+            $"{action}: the host provider keeps its NICs' tags fixed (they never move to another node, so sticky ENIs do not apply)");
+
     /// <summary>Stops watching.</summary>
     public void Dispose()
     {

@@ -38,6 +38,12 @@ public enum CloudOperation
 
     /// <summary>EC2 DescribeNetworkInterfaces.</summary>
     DescribeEnis,
+
+    /// <summary>EC2 CreateTags (on an ENI that exists: sticky ENIs, issue 11 §3).</summary>
+    CreateTags,
+
+    /// <summary>EC2 DeleteTags.</summary>
+    DeleteTags,
 }
 
 /// <summary>Facts about <see cref="CloudOperation"/>s.</summary>
@@ -50,7 +56,8 @@ public static class CloudOperations
     public static bool IsMutating(this CloudOperation operation) => operation switch
     {
         CloudOperation.CreateEni or CloudOperation.AttachEni or CloudOperation.DetachEni or CloudOperation.DeleteEni
-            or CloudOperation.AssignPrivateIps or CloudOperation.UnassignPrivateIps => true,
+            or CloudOperation.AssignPrivateIps or CloudOperation.UnassignPrivateIps
+            or CloudOperation.CreateTags or CloudOperation.DeleteTags => true,
         _ => false,
     };
 
@@ -68,6 +75,8 @@ public static class CloudOperations
         CloudOperation.AssignPrivateIps => "AssignPrivateIpAddresses",
         CloudOperation.UnassignPrivateIps => "UnassignPrivateIpAddresses",
         CloudOperation.DescribeEnis => "DescribeNetworkInterfaces",
+        CloudOperation.CreateTags => "CreateTags",
+        CloudOperation.DeleteTags => "DeleteTags",
         _ => throw new ArgumentOutOfRangeException(nameof(operation), operation, null),
     };
 }

@@ -18,6 +18,31 @@ public static class EniTags
     /// <summary>When the ENI was created, ISO 8601 UTC: a sweep leaves young unattached ENIs alone (they may be mid-attach).</summary>
     public const string CreatedAt = "fathom.io/created-at";
 
+    /// <summary>
+    /// The pod (<c>namespace/name</c>) a sticky ENI belongs to (issue 11 §3): another node's agent finds
+    /// the ENI by it when the pod comes back there. Present for as long as the ENI is kept for the pod.
+    /// </summary>
+    public const string Sticky = "fathom.io/sticky";
+
+    /// <summary>
+    /// On a sticky ENI whose pod's DEL is done (the ENI back on its node, unused): when, in Unix
+    /// seconds. Another node may take the ENI only once it is there (or the ENI is detached); the
+    /// node that takes it removes it.
+    /// </summary>
+    public const string StickyReleased = "fathom.io/sticky-released";
+
+    /// <summary>The <see cref="Sticky"/> value of a pod.</summary>
+    public static string StickyValue(string podNamespace, string podName) => $"{podNamespace}/{podName}";
+
+    /// <summary>Reads <see cref="StickyReleased"/> back; null when absent or not a number.</summary>
+    public static DateTimeOffset? StickyReleasedAt(IReadOnlyDictionary<string, string> tags) =>
+        tags.TryGetValue(StickyReleased, out var text) && long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var seconds)
+            ? DateTimeOffset.FromUnixTimeSeconds(seconds)
+            : null;
+
+    /// <summary>The <see cref="StickyReleased"/> value for <paramref name="at"/>.</summary>
+    public static string StickyReleasedValue(DateTimeOffset at) => at.ToUnixTimeSeconds().ToString(CultureInfo.InvariantCulture);
+
     /// <summary>The three tags for an ENI created now by <paramref name="node"/> of <paramref name="cluster"/>.</summary>
     public static IReadOnlyDictionary<string, string> For(string cluster, string node, DateTimeOffset createdAt)
     {

@@ -58,4 +58,12 @@ public interface ICloudProvider
 
     /// <summary>The ENIs matching <paramref name="query"/>, every page of them, sorted by id.</summary>
     Task<IReadOnlyList<Eni>> DescribeEnisAsync(EniQuery query, CancellationToken cancellationToken = default);
+
+    /// <summary>Adds tags to an existing ENI, replacing the value of a key it already has (EC2 CreateTags).</summary>
+    /// <exception cref="CloudException"><see cref="CloudErrorKind.NotFound"/> when the ENI does not exist; <see cref="CloudErrorKind.Invalid"/> where the provider has no tags (host).</exception>
+    Task CreateTagsAsync(string eniId, IReadOnlyDictionary<string, string> tags, CancellationToken cancellationToken = default);
+
+    /// <summary>Removes these tag keys from an ENI, whatever their values; a key it does not carry is no error (EC2 DeleteTags).</summary>
+    /// <exception cref="CloudException"><see cref="CloudErrorKind.NotFound"/> when the ENI does not exist; <see cref="CloudErrorKind.Invalid"/> where the provider has no tags (host).</exception>
+    Task DeleteTagsAsync(string eniId, IReadOnlyList<string> keys, CancellationToken cancellationToken = default);
 }

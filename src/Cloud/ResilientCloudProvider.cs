@@ -104,6 +104,14 @@ public sealed class ResilientCloudProvider : ICloudProvider, IDisposable
     public Task<IReadOnlyList<Eni>> DescribeEnisAsync(EniQuery query, CancellationToken cancellationToken = default) =>
         CallAsync(CloudOperation.DescribeEnis, ct => _inner.DescribeEnisAsync(query, ct), cancellationToken);
 
+    /// <inheritdoc/>
+    public Task CreateTagsAsync(string eniId, IReadOnlyDictionary<string, string> tags, CancellationToken cancellationToken = default) =>
+        CallAsync(CloudOperation.CreateTags, async ct => { await _inner.CreateTagsAsync(eniId, tags, ct).ConfigureAwait(false); return true; }, cancellationToken);
+
+    /// <inheritdoc/>
+    public Task DeleteTagsAsync(string eniId, IReadOnlyList<string> keys, CancellationToken cancellationToken = default) =>
+        CallAsync(CloudOperation.DeleteTags, async ct => { await _inner.DeleteTagsAsync(eniId, keys, ct).ConfigureAwait(false); return true; }, cancellationToken);
+
     private async Task<T> CallAsync<T>(CloudOperation operation, Func<CancellationToken, Task<T>> call, CancellationToken cancellationToken)
     {
         var backoff = _options.Backoff;

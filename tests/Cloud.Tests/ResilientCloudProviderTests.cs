@@ -195,7 +195,7 @@ public sealed class ResilientCloudProviderTests : IDisposable
         Assert.Equal(new TokenBucketOptions(200, 5), options.BucketFor(CloudOperation.AttachEni));
         Assert.Equal(new TokenBucketOptions(100, 20), options.BucketFor(CloudOperation.DescribeEnis));
         Assert.All(CloudOperations.All.Where(o => o.IsMutating()), o => Assert.Equal(options.Mutating, options.BucketFor(o)));
-        Assert.Equal(6, CloudOperations.All.Count(o => o.IsMutating()));
+        Assert.Equal(8, CloudOperations.All.Count(o => o.IsMutating()));
     }
 
     [Fact]

@@ -83,4 +83,10 @@ internal sealed class ScriptedCloudProvider(FakeTimeProvider? clock = null) : IC
 
     public Task<IReadOnlyList<Eni>> DescribeEnisAsync(EniQuery query, CancellationToken cancellationToken = default) =>
         RunAsync<IReadOnlyList<Eni>>(CloudOperation.DescribeEnis, query, () => [EniAnswer?.Invoke() ?? SampleEni()], cancellationToken);
+
+    public Task CreateTagsAsync(string eniId, IReadOnlyDictionary<string, string> tags, CancellationToken cancellationToken = default) =>
+        RunAsync(CloudOperation.CreateTags, eniId, () => true, cancellationToken);
+
+    public Task DeleteTagsAsync(string eniId, IReadOnlyList<string> keys, CancellationToken cancellationToken = default) =>
+        RunAsync(CloudOperation.DeleteTags, eniId, () => true, cancellationToken);
 }

@@ -62,7 +62,7 @@ public sealed class FathomctlCommandLineTests
     [InlineData("lab", "fathomctl lab: which command? (commands: up, down, status, env, attach, pod, sandbox, node, serve)")]
     [InlineData("lab frob", "fathomctl lab: unknown command 'frob' (commands: up, down, status, env, attach, pod, sandbox, node, serve)")]
     [InlineData("lab pod", "fathomctl lab pod: which command? (commands: add, exec, record, del)")]
-    [InlineData("bench ping", "fathomctl bench: unknown command 'ping' (commands: netlink, cni, dataplane, scale, report)")]
+    [InlineData("bench ping", "fathomctl bench: unknown command 'ping' (commands: netlink, cni, dataplane, scale, sticky, report)")]
     [InlineData("--frob", "fathomctl: unknown option '--frob' (commands: lab, bench, status, version, help)")]
     public void AMissingOrUnknownCommandIsAUsageErrorListingTheCommands(string args, string message)
     {

@@ -125,6 +125,8 @@ public sealed record AgentConfig
             throw new AgentConfigException($"{source}: cloud is set but pools is not: pools.cluster (at least) is needed to tag the ENIs the agent creates");
         if (Pools is not null && Cloud is null)
             throw new AgentConfigException($"{source}: pools is set but cloud is not: the pools need a cloud to fill them");
+        if (Cloud?.Provider == "host" && Pools?.Sticky is not null)
+            throw new AgentConfigException($"{source}: pools.sticky needs a cloud that moves ENIs between instances (aws); the host provider's NICs are fixed to this node");
         Cloud?.Validate(source);
         Pools?.Validate(source);
         try

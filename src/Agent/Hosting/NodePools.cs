@@ -3,6 +3,7 @@ using System.Text;
 using Fathom.Agent.Pools;
 using Fathom.Agent.Protocol;
 using Fathom.Agent.State;
+using Fathom.Agent.Sticky;
 using Fathom.Agent.Teardown;
 using Fathom.Cloud;
 
@@ -15,8 +16,9 @@ namespace Fathom.Agent.Hosting;
 /// </summary>
 public sealed class NodePools : IAsyncDisposable
 {
-    private NodePools(EniPool pool, Refiller refiller, PoolAllocator allocator, PoolConfig config)
+    private NodePools(EniPool pool, Refiller refiller, PoolAllocator allocator, PoolConfig config, StickyEnis? sticky)
     {
+        Sticky = sticky;
         Pool = pool;
         Refiller = refiller;
         Allocator = allocator;
@@ -31,6 +33,9 @@ public sealed class NodePools : IAsyncDisposable
 
     /// <summary>What serves ADDs from it (<see cref="AllocationService.AllocateNew"/>).</summary>
     public PoolAllocator Allocator { get; }
+
+    /// <summary>The sticky pods' ENIs, or null when <see cref="PoolConfig.Sticky"/> is not set.</summary>
+    public StickyEnis? Sticky { get; }
 
     /// <summary>The config it runs on.</summary>
     public PoolConfig Config { get; }
@@ -54,6 +59,16 @@ public sealed class NodePools : IAsyncDisposable
         log.Info("pool.identity", $"instance {self.InstanceId} ({self.InstanceType}: {limits.MaxEnis} ENIs × {limits.Ipv4PerEni} IPv4) in {self.SubnetId}",
             ("instance", self.InstanceId), ("type", self.InstanceType), ("maxEnis", limits.MaxEnis), ("ipv4PerEni", limits.Ipv4PerEni));
         var pool = new EniPool(self, limits, store, cooldown, teardown, devices, log);
+        // Before the first reconcile: from then on the pool keeps the sticky records' ENIs out of its own use.
+        var sticky = config.Sticky is { } stickyConfig
+            ? new StickyEnis(pool, cloud, StickyStore.Open(store.State), store, teardown, new StickyEnisOptions
+            {
+                Cluster = config.Cluster,
+                NodeName = config.EffectiveNodeName,
+                Config = stickyConfig,
+                Mtu = config.Mtu,
+            }, log, time)
+            : null;
         var refiller = new Refiller(pool, cloud, new RefillerOptions
         {
             Cluster = config.Cluster,
@@ -64,6 +79,7 @@ public sealed class NodePools : IAsyncDisposable
             Interval = TimeSpan.FromSeconds(config.RefillIntervalSeconds),
             ReconcileInterval = TimeSpan.FromSeconds(config.ReconcileIntervalSeconds),
             ParallelAttaches = config.ParallelAttaches,
+            StickyRetention = config.Sticky?.Retention,
         }, log, time)
         {
             // A pod whose netns the runtime deleted holds nothing any more: an agent killed mid-ADD leaves such records.
@@ -75,9 +91,14 @@ public sealed class NodePools : IAsyncDisposable
             FallbackToShared = config.Fallback == "shared",
             Timeout = TimeSpan.FromSeconds(config.AllocateTimeoutSeconds),
             Mtu = config.Mtu,
-        }, time);
+        }, time)
+        {
+            Sticky = sticky,
+        };
         await refiller.StartAsync(cancellationToken).ConfigureAwait(false);
-        return new NodePools(pool, refiller, allocator, config);
+        if (sticky is not null)
+            await sticky.StartAsync(cancellationToken).ConfigureAwait(false);
+        return new NodePools(pool, refiller, allocator, config, sticky);
     }
 
     /// <summary>The pools and ENIs as <c>fathomctl status</c> shows them.</summary>
@@ -117,7 +138,9 @@ public sealed class NodePools : IAsyncDisposable
                 DeviceIndex = e.DeviceIndex,
                 HostDevice = e.HostDevice,
                 SubnetId = e.SubnetId,
-                Use = e.Primary ? "primary" : state?.Role switch
+                Use = e.Primary ? "primary"
+                    : Pool.Reserved?.Invoke(e.EniId) == true && !store.IsEniHeldWhole(e.EniId) ? "sticky"
+                    : state?.Role switch
                 {
                     EniRole.Exclusive => "exclusive",
                     EniRole.Hosting => "shared",
@@ -165,9 +188,21 @@ public sealed class NodePools : IAsyncDisposable
         text.Append(CultureInfo.InvariantCulture, $"fathom_agent_add_duration_seconds_bucket{{le=\"+Inf\"}} {observed}\n");
         text.Append(CultureInfo.InvariantCulture, $"fathom_agent_add_duration_seconds_sum {sum}\n");
         text.Append(CultureInfo.InvariantCulture, $"fathom_agent_add_duration_seconds_count {observed}\n");
+        if (Sticky is not null)
+        {
+            var records = Sticky.Store.All();
+            text.Append("# HELP fathom_agent_sticky_enis Sticky pods' ENIs this node answers for, by phase.\n# TYPE fathom_agent_sticky_enis gauge\n");
+            foreach (var phase in Enum.GetValues<StickyPhase>())
+                text.Append(CultureInfo.InvariantCulture, $"fathom_agent_sticky_enis{{phase=\"{phase.ToString().ToLowerInvariant()}\"}} {records.Count(r => r.Phase == phase)}\n");
+        }
         return text.ToString();
     }
 
-    /// <summary>Stops refilling.</summary>
-    public ValueTask DisposeAsync() => Refiller.DisposeAsync();
+    /// <summary>Stops refilling and the sticky ENIs' loop.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        if (Sticky is not null)
+            await Sticky.DisposeAsync().ConfigureAwait(false);
+        await Refiller.DisposeAsync().ConfigureAwait(false);
+    }
 }

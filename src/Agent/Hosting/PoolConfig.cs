@@ -1,5 +1,6 @@
 using System.Text.Json.Serialization;
 using Fathom.Agent.Pools;
+using Fathom.Agent.Sticky;
 
 namespace Fathom.Agent.Hosting;
 
@@ -109,6 +110,9 @@ public sealed record PoolConfig
     /// <summary>How many ENIs are created and attached at once.</summary>
     public int ParallelAttaches { get; set; } = 4;
 
+    /// <summary>Which pods keep their ENI across deletion and rescheduling (issue 11 §3, docs/agent.md "Sticky ENIs"); null: none.</summary>
+    public StickyConfig? Sticky { get; set; }
+
     /// <summary>The targets as the planner takes them.</summary>
     [JsonIgnore]
     public PoolTargets Targets => new() { WarmEnis = WarmEnis, WarmIps = WarmIps, MinimumIps = MinimumIps, MaxEnis = MaxEnis };
@@ -150,6 +154,8 @@ public sealed record PoolConfig
         foreach (var id in SecurityGroupIds)
             if (!id.StartsWith("sg-", StringComparison.Ordinal))
                 throw new AgentConfigException($"{source}: pools.securityGroupIds has '{id}', not a security group id (sg-…)");
+        if (Sticky?.Validate() is { } sticky)
+            throw new AgentConfigException($"{source}: {sticky}");
 
         AgentConfigException Range(string field, double value, string range) =>
             new($"{source}: pools.{field} {value} is outside {range}");

@@ -107,6 +107,13 @@ public sealed class EniPool
     /// <summary>The instance type's limits.</summary>
     public InstanceLimits Limits { get; }
 
+    /// <summary>
+    /// ENIs kept for a sticky pod (issue 11 §3: retained after its DEL, or in a hand-over): never
+    /// warm, never released by the planner, taken only through <see cref="TryTakeSticky"/>. Null: none.
+    /// Called under the pool's lock: it must not call back into the pool.
+    /// </summary>
+    public Func<string, bool>? Reserved { get; set; }
+
     /// <summary>Raised after a take or a return, to wake the refiller.</summary>
     public event Action? Changed;
 
@@ -269,6 +276,39 @@ public sealed class EniPool
         }
     }
 
+    /// <summary>
+    /// Takes the sticky ENI <paramref name="eniId"/> whole for its own pod and records it (as
+    /// <see cref="TryTakeEni"/> records a warm one); null while it is not usable here: not attached,
+    /// its device not found yet, held, or its return from the last pod still pending.
+    /// </summary>
+    public UnderlayAllocation? TryTakeSticky(AttachmentKey key, string eniId, int mtu, PodIdentity? pod, string? netnsPath)
+    {
+        lock (_gate)
+        {
+            if (!_enis.TryGetValue(eniId, out var eni) || eni.Primary || eni.Releasing || eni.HostDevice is null
+                || _store.IsEniInUse(eniId) || _teardown.Pending().Any(j => j.Job.Action == TeardownAction.ReturnEni && j.Job.EniId == eniId))
+                return null;
+            var allocation = new UnderlayAllocation
+            {
+                EniId = eni.EniId,
+                Gateway = eni.Gateway.ToString(),
+                Address = $"{eni.PrimaryIp}/{eni.SubnetCidr.PrefixLength}",
+                Mac = FormatMac(eni.Mac),
+                HostDevice = eni.HostDevice,
+                Mtu = mtu,
+            };
+            _store.Reserve(key, allocation, pod, netnsPath);
+            _store.Commit(key);
+            return allocation;
+        }
+    }
+
+    /// <summary>The ENI <paramref name="eniId"/> as the pool holds it, or null.</summary>
+    internal PoolEni? Find(string eniId)
+    {
+        lock (_gate) return _enis.GetValueOrDefault(eniId);
+    }
+
     /// <summary>Takes a free secondary IP (not used, not cooling, not being torn down) for a shared pod and records it; null when none is free.</summary>
     public SharedAllocation? TryTakeIp(AttachmentKey key, PodIdentity? pod, string? netnsPath, string hostVeth)
     {
@@ -304,7 +344,7 @@ public sealed class EniPool
 
     /// <summary>Whether the ENI is held whole: by an allocation, or by a return still pending in the teardown queue.</summary>
     private bool IsExclusive(PoolEni eni) =>
-        !eni.Primary && (_store.IsEniHeldWhole(eni.EniId)
+        !eni.Primary && (_store.IsEniHeldWhole(eni.EniId) || Reserved?.Invoke(eni.EniId) == true
             || _teardown.Pending().Any(j => j.Job.Action == TeardownAction.ReturnEni && j.Job.EniId == eni.EniId));
 
     /// <summary>

@@ -70,13 +70,23 @@ public sealed class PoolAllocator
     /// <summary>ADD latencies (for metrics).</summary>
     internal AddLatency Latency => _latency;
 
+    /// <summary>Sticky pods' ENIs (issue 11 §3): an underlay ADD of a pod it claims is served through it. Null: none are sticky.</summary>
+    public IStickyEnis? Sticky { get; set; }
+
     /// <summary>Serves one new attachment.</summary>
-    public async ValueTask<AgentReply> AllocateAsync(AllocateRequest request, CancellationToken cancellationToken)
+    public ValueTask<AgentReply> AllocateAsync(AllocateRequest request, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(request);
+        var mode = request.RequestedMode ?? _options.DefaultMode;
+        if (mode == AllocationMode.Underlay && Sticky is { } sticky && sticky.Claims(request))
+            return sticky.AllocateAsync(request, ct => FromPoolAsync(request, mode, ct), cancellationToken);
+        return FromPoolAsync(request, mode, cancellationToken);
+    }
+
+    private async ValueTask<AgentReply> FromPoolAsync(AllocateRequest request, AllocationMode mode, CancellationToken cancellationToken)
+    {
         var started = _time.GetTimestamp();
         var key = new AttachmentKey(request.Network, request.ContainerId, request.IfName);
-        var mode = request.RequestedMode ?? _options.DefaultMode;
         var hostVeth = NodeVeth.HostNameFor(request.ContainerId, request.IfName);
         // The same veth name for the same attachment: an earlier one being deleted must be gone first.
         if (_teardown.IsPending(hostVeth))
@@ -158,6 +168,16 @@ public sealed class PoolAllocator
             return $"{what} yet: still attaching ({snapshot.AttachingEnis} ENIs attaching, {snapshot.PendingIps} IPs being assigned) after {_options.Timeout.TotalSeconds:0.#} s";
         return $"{what} within {_options.Timeout.TotalSeconds:0.#} s (IPs cooling: {snapshot.Enis.Sum(e => e.CoolingIps)})";
     }
+}
+
+/// <summary>What serves the ADDs of sticky pods (the sticky ENIs, docs/agent.md "Sticky ENIs"): the pool knows it only through this.</summary>
+public interface IStickyEnis
+{
+    /// <summary>Whether <paramref name="request"/>'s pod is sticky.</summary>
+    bool Claims(AllocateRequest request);
+
+    /// <summary>Serves a sticky pod's ADD: its own ENI (here, or handed over from another node), or one from the pool (<paramref name="fromPool"/>) that becomes its own.</summary>
+    ValueTask<AgentReply> AllocateAsync(AllocateRequest request, Func<CancellationToken, ValueTask<AgentReply>> fromPool, CancellationToken cancellationToken);
 }
 
 /// <summary>ADD latency as a Prometheus histogram (seconds).</summary>

@@ -35,6 +35,13 @@ public sealed record RefillerOptions
 
     /// <summary>A detached ENI tagged for this cluster by another node is deleted once this old (its creator may still be about to attach it).</summary>
     public TimeSpan LeakGrace { get; init; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>
+    /// A detached sticky ENI (tagged for a pod, issue 11 §3: kept for it, or between two nodes in a
+    /// hand-over) is deleted only once released longer ago than this retention plus <see cref="LeakGrace"/>
+    /// (this node's <c>pools.sticky.retentionSeconds</c>; null, on a node without sticky pods: a day).
+    /// </summary>
+    public TimeSpan? StickyRetention { get; init; }
 }
 
 /// <summary>The last failure of a cloud call the refiller made, for an ADD that waits in vain to name.</summary>
@@ -389,6 +396,8 @@ public sealed class Refiller : IAsyncDisposable
         {
             lock (_gate)
                 if (_inFlight.Contains(eni.EniId)) continue;
+            if (eni.Tags.ContainsKey(EniTags.Sticky) && !await IsStickyOrphanAsync(eni, now, cancellationToken).ConfigureAwait(false))
+                continue;
             var mine = eni.Tags.TryGetValue(EniTags.Node, out var node) && node == _options.NodeName;
             var old = EniTags.CreatedAtOf(eni.Tags) is not { } created || now - created >= _options.LeakGrace;
             if (!mine && !old) continue;
@@ -402,6 +411,30 @@ public sealed class Refiller : IAsyncDisposable
             }
         }
         _pool.Notify();
+    }
+
+    /// <summary>
+    /// Whether a detached sticky ENI is left over: released longer ago than <see cref="RefillerOptions.StickyRetention"/>
+    /// plus the grace, and held by no record here. One without a released time (its instance went away under its pod)
+    /// gets one now, so its age counts from the first sweep that saw it detached.
+    /// </summary>
+    private async Task<bool> IsStickyOrphanAsync(Eni eni, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        if (_pool.Reserved?.Invoke(eni.EniId) == true)
+            return false;
+        if (EniTags.StickyReleasedAt(eni.Tags) is not { } released)
+        {
+            try
+            {
+                await _cloud.CreateTagsAsync(eni.EniId, new Dictionary<string, string> { [EniTags.StickyReleased] = EniTags.StickyReleasedValue(now) },
+                    cancellationToken).ConfigureAwait(false);
+            }
+            catch (CloudException e) when (e.Kind == CloudErrorKind.NotFound)
+            {
+            }
+            return false;
+        }
+        return now - released >= (_options.StickyRetention ?? TimeSpan.FromDays(1)) + _options.LeakGrace;
     }
 
     /// <summary>Stops the loop; what was in flight is found again by the next start's reconcile.</summary>

@@ -49,6 +49,9 @@ public sealed class AllocationStore
     /// </summary>
     internal Lock ReleaseGate { get; } = new();
 
+    /// <summary>The state directory it lives in (the sticky ENIs' records live beside it).</summary>
+    internal StateDirectory State => _state;
+
     /// <summary>How many allocations are recorded.</summary>
     public int Count
     {

@@ -2,7 +2,7 @@ using System.CommandLine;
 
 namespace Fathom.Ctl;
 
-/// <summary><c>fathomctl bench netlink|cni|dataplane|scale|report</c>: side-by-side benchmarks (docs/benchmarks.md).</summary>
+/// <summary><c>fathomctl bench netlink|cni|dataplane|scale|sticky|report</c>: side-by-side benchmarks (docs/benchmarks.md).</summary>
 internal static class BenchCommands
 {
     public static Command Create() => new("bench", "Side-by-side benchmarks, as root (docs/benchmarks.md).")
@@ -11,6 +11,7 @@ internal static class BenchCommands
         BenchCniCommand.Create(),
         BenchDataplane.Create(),
         BenchScale.Create(),
+        BenchSticky.Create(),
         Report.Create(),
     };
 }

@@ -115,6 +115,12 @@ internal sealed class LabMetadata(ICloudProvider inner, Ec2Cloud lab, string ins
 
     public Task<IReadOnlyList<Eni>> DescribeEnisAsync(EniQuery query, CancellationToken cancellationToken = default) =>
         inner.DescribeEnisAsync(query, cancellationToken);
+
+    public Task CreateTagsAsync(string eniId, IReadOnlyDictionary<string, string> tags, CancellationToken cancellationToken = default) =>
+        inner.CreateTagsAsync(eniId, tags, cancellationToken);
+
+    public Task DeleteTagsAsync(string eniId, IReadOnlyList<string> keys, CancellationToken cancellationToken = default) =>
+        inner.DeleteTagsAsync(eniId, keys, cancellationToken);
 }
 
 /// <summary>The node's devices without a kernel: an ENI's device is named after its MAC; route tables are recorded.</summary>

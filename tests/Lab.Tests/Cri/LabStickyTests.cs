@@ -1,0 +1,215 @@
+using System.Diagnostics;
+using System.Net.NetworkInformation;
+using System.Text.Json.Nodes;
+using Amazon.EC2;
+using Amazon.EC2.Model;
+using Fathom.Agent.Protocol;
+using Fathom.Lab.Control;
+using Fathom.Lab.Cri;
+using Fathom.Lab.Tests.Control;
+using Fathom.Netlink;
+using Xunit.Abstractions;
+
+namespace Fathom.Lab.Tests.Cri;
+
+/// <summary>
+/// Issue 11 §3 in the lab, as a runtime runs it: containerd's CRI on two nodes whose agents declare
+/// the pods <c>db/web-*</c> sticky. <c>web-0</c> deleted on node1 and started on node2 keeps its IP
+/// and MAC, and a client pod that kept the address reaches it unchanged; an agent SIGKILLed in the
+/// middle of the next hand-over (the lab's attach latency makes a middle) leaves the ENI attached
+/// once, and the pod's retried sandbox gets it; once the pod stays away past the retention, the ENI
+/// is deleted.
+/// </summary>
+[Collection(LabCollection.Name)]
+public sealed class LabStickyTests(ITestOutputHelper output)
+{
+    private static readonly string[] Tools = CriLabFixture.Tools;
+    private static readonly TimeSpan CriTimeout = TimeSpan.FromSeconds(90);
+    private const int RetentionSeconds = 15;
+
+    private static CriClient Cri(string node) => new(LabContainerd.Socket(TestLab.Layout, node), CriTimeout);
+
+    private static AgentStatus StatusOf(string node) => new AgentClient(TestLab.Layout.AgentSocket(node), TimeSpan.FromSeconds(5)).Status();
+
+    [PrivilegedFact("ip", "dnsmasq", "dhclient", "containerd", "ctr", "runc", "nsenter", "unshare")]
+    public async Task AStickyPodKeepsItsIpAndMacOnAnotherNodeThroughAKilledAgentAndItsEniGoesAfterTheRetention()
+    {
+        Assert.True(File.Exists(Repository.Plugin), $"no plugin at {Repository.Plugin} (./build.sh, or FATHOM_PLUGIN)");
+        LabControl.Down(TestLab.Layout);
+        try
+        {
+            // m5.xlarge (4 ENIs): a node's primary, its warm ENI, and room for the sticky one coming back.
+            var state = TestLab.Up(new LabOptions { Nodes = 2, InstanceType = "m5.xlarge", Faults = "attach-latency=1500ms" });
+            foreach (var node in state.Nodes)
+                RestartWithSticky(node.Name);
+            foreach (var node in state.Nodes)
+                LabContainerd.Start(TestLab.Layout, node, Repository.Plugin);
+            using var ec2 = LabEc2Client.Create(state, maxErrorRetry: 3);
+            using var node1 = Cri("node1");
+            using var node2 = Cri("node2");
+            var parent1 = LabContainerd.For(TestLab.Layout, state.Nodes[0]).CgroupParent;
+            var parent2 = LabContainerd.For(TestLab.Layout, state.Nodes[1]).CgroupParent;
+            CriPodSpec Web0(string parent) => new("db", "web-0", Guid.NewGuid().ToString(), parent, "underlay");
+
+            // A client on node2 that keeps web-0's address, and web-0 on node1.
+            var client = await node2.RunPodSandboxAsync(new CriPodSpec("default", "client", Guid.NewGuid().ToString(), parent2, "shared"));
+            var clientNetns = NetnsWithIp((await node2.PodSandboxStatusAsync(client)).Ip)!;
+            var web = await node1.RunPodSandboxAsync(Web0(parent1));
+            var ip = (await node1.PodSandboxStatusAsync(web)).Ip;
+            var (eniId, mac) = StickyAllocation("node1");
+            Assert.Equal(mac, MacInPod(ip));
+            AssertReaches(clientNetns, ip, "before the move");
+
+            // Deleted on node1, started on node2: the same ENI, IP and MAC; the client reaches it unchanged.
+            await RemoveAsync(node1, web);
+            Eventually.True(() => File.ReadAllText(TestLab.Layout.AgentLog("node1")).Contains("\"event\":\"sticky.retained\"", StringComparison.Ordinal),
+                "node1's agent to retain web-0's ENI", TimeSpan.FromSeconds(20));
+            var cold = Stopwatch.StartNew();
+            web = await node2.RunPodSandboxAsync(Web0(parent2));
+            cold.Stop();
+            Assert.Equal(ip, (await node2.PodSandboxStatusAsync(web)).Ip);
+            Assert.Equal((eniId, mac), StickyAllocation("node2"));
+            Assert.Equal(mac, MacInPod(ip));
+            AssertReaches(clientNetns, ip, "after the move");
+            output.WriteLine($"cold sticky start (RunPodSandbox on node2, detach from node1 + attach with 1500 ms attach latency included): {cold.ElapsedMilliseconds} ms");
+            await AttachedOnceAsync(ec2, eniId, state.Nodes[1].InstanceId);
+
+            // Back to node1, its agent SIGKILLed while the ENI is attaching to it.
+            await RemoveAsync(node2, web);
+            var recordPath = Path.Combine(TestLab.Layout.AgentStateDirectory("node1"), "sticky", "db_web-0.json");
+            var starting = node1.RunPodSandboxAsync(Web0(parent1));
+            Eventually.True(() => File.Exists(recordPath) && File.ReadAllText(recordPath).Contains("\"phase\": \"attaching\"", StringComparison.Ordinal),
+                "node1's agent to record web-0's ENI as attaching", TimeSpan.FromSeconds(30), TimeSpan.FromMilliseconds(5));
+            var killed = AgentPid("node1");
+            Assert.True(Signal.Send(killed, Signal.SIGKILL));
+            string sandbox;
+            try
+            {
+                sandbox = await starting;
+                output.WriteLine("the sandbox started through the agent's restart");
+            }
+            catch (CriException e)
+            {
+                output.WriteLine($"the sandbox's ADD failed with the agent killed ({e.Message}); the kubelet's retry:");
+                Eventually.True(() => AgentPid("node1") != killed && Answers("node1"), "node1's agent back", TimeSpan.FromSeconds(20));
+                sandbox = await node1.RunPodSandboxAsync(Web0(parent1));
+            }
+            Assert.Equal(ip, (await node1.PodSandboxStatusAsync(sandbox)).Ip);
+            Assert.Equal((eniId, mac), StickyAllocation("node1"));
+            await AttachedOnceAsync(ec2, eniId, state.Nodes[0].InstanceId);
+            Assert.Null(DeviceWithMac(TestLab.Layout.NodeNetns(2), mac));
+            AssertReaches(clientNetns, ip, "after the killed hand-over");
+
+            // Gone for longer than the retention: node1's agent detaches and deletes the ENI.
+            await RemoveAsync(node1, sandbox);
+            Eventually.True(() => !Exists(ec2, eniId), $"{eniId} deleted after the retention ({RetentionSeconds} s)", TimeSpan.FromSeconds(RetentionSeconds + 30));
+            await RemoveAsync(node2, client);
+        }
+        finally
+        {
+            LabControl.Down(TestLab.Layout);
+        }
+    }
+
+    /// <summary>
+    /// What an operator does to change a node's agent config: edit it and restart the agent (here
+    /// SIGKILL, the lab's supervisor starts it again on the same file).
+    /// </summary>
+    private static void RestartWithSticky(string node)
+    {
+        var path = TestLab.Layout.AgentConfigFile(node);
+        var config = JsonNode.Parse(File.ReadAllText(path))!.AsObject();
+        config["pools"]!["sticky"] = new JsonObject
+        {
+            ["namespaces"] = new JsonArray("db"),
+            ["names"] = new JsonArray("web-*"),
+            ["retentionSeconds"] = RetentionSeconds,
+            ["checkIntervalSeconds"] = 1,
+        };
+        File.WriteAllText(path, config.ToJsonString());
+        var old = AgentPid(node);
+        Assert.True(Signal.Send(old, Signal.SIGKILL));
+        Eventually.True(() => AgentPid(node) != old && Answers(node), $"{node}'s agent back with the sticky config", TimeSpan.FromSeconds(20));
+    }
+
+    private static int AgentPid(string node) => LabStateStore.TryLoad(TestLab.Layout)!.Agents.Single(a => a.Node == node).Pid;
+
+    private static bool Answers(string node)
+    {
+        try
+        {
+            return StatusOf(node) is not null;
+        }
+        catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException or AgentException)
+        {
+            return false;
+        }
+    }
+
+    private static (string EniId, string Mac) StickyAllocation(string node)
+    {
+        var held = Assert.Single(StatusOf(node).Allocations, a => a.Pod?.Namespace == "db" && a.Pod.Name == "web-0");
+        var underlay = Assert.IsType<UnderlayAllocation>(held.Allocation);
+        return (underlay.EniId, underlay.Mac);
+    }
+
+    private static async Task RemoveAsync(CriClient cri, string sandbox)
+    {
+        await cri.StopPodSandboxAsync(sandbox);
+        await cri.RemovePodSandboxAsync(sandbox);
+    }
+
+    private static void AssertReaches(string netns, string ip, string when)
+    {
+        var ping = Shell.Run("ip", ["netns", "exec", netns, "ping", "-c", "1", "-W", "3", ip]);
+        Assert.True(ping.ExitCode == 0, $"the client reaches web-0 at {ip} {when}: {ping.Stdout}{ping.Stderr}");
+    }
+
+    private static async Task AttachedOnceAsync(IAmazonEC2 ec2, string eniId, string instanceId)
+    {
+        var eni = Assert.Single((await ec2.DescribeNetworkInterfacesAsync(new DescribeNetworkInterfacesRequest { NetworkInterfaceIds = [eniId] })).NetworkInterfaces);
+        Assert.Equal((instanceId, "attached"), (eni.Attachment?.InstanceId, eni.Attachment?.Status?.Value));
+        var all = (await ec2.DescribeNetworkInterfacesAsync(new DescribeNetworkInterfacesRequest())).NetworkInterfaces;
+        Assert.Single(all, e => e.TagSet?.Any(t => t.Key == "fathom.io/sticky" && t.Value == "db/web-0") == true);
+    }
+
+    private static bool Exists(IAmazonEC2 ec2, string eniId) =>
+        ec2.DescribeNetworkInterfacesAsync(new DescribeNetworkInterfacesRequest()).GetAwaiter().GetResult().NetworkInterfaces.Any(e => e.NetworkInterfaceId == eniId);
+
+    /// <summary>The MAC of eth0 in the sandbox netns holding <paramref name="ip"/>.</summary>
+    private static string MacInPod(string ip)
+    {
+        var netns = NetnsWithIp(ip);
+        Assert.NotNull(netns);
+        using var ns = Netns.Open(Path.Combine(Netns.RunDirectory, netns!));
+        using var links = NetlinkHandle.OpenIn(ns);
+        Assert.True(links.TryGetLink("eth0", out var eth0));
+        return Format(eth0.Mac!);
+    }
+
+    private static string? DeviceWithMac(string netns, string mac)
+    {
+        using var ns = Netns.Open(Path.Combine(Netns.RunDirectory, netns));
+        using var links = NetlinkHandle.OpenIn(ns);
+        return links.ListLinks().FirstOrDefault(l => l.Mac is { } m && Format(m) == mac)?.Name;
+    }
+
+    private static string Format(PhysicalAddress mac) => string.Join(':', mac.GetAddressBytes().Select(b => b.ToString("x2")));
+
+    private static string? NetnsWithIp(string ip)
+    {
+        foreach (var file in Directory.EnumerateFiles(Netns.RunDirectory, "cni-*"))
+        {
+            try
+            {
+                using var ns = Netns.Open(file);
+                using var links = NetlinkHandle.OpenIn(ns);
+                if (links.TryGetLink("eth0", out var eth0) &&
+                    links.ListAddresses(System.Net.Sockets.AddressFamily.InterNetwork, eth0.Index).Any(a => a.Prefix.Address.ToString() == ip))
+                    return Path.GetFileName(file);
+            }
+            catch (NetlinkException) { }
+        }
+        return null;
+    }
+}
