@@ -249,6 +249,8 @@ internal sealed partial class BenchDataplane(BenchScratch scratch, BenchDataplan
         json.WriteString("bench", "dataplane");
         json.WriteNumber("seconds", options.Seconds);
         json.WriteNumber("rounds", options.Rounds);
+        if (options.Congestion is { } cc) json.WriteString("congestion", cc);
+        else json.WriteNull("congestion");
         json.WriteStartArray("measures");
         foreach (var m in DataplaneMeasure.All)
         {

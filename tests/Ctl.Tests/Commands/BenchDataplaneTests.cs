@@ -49,7 +49,16 @@ public sealed class BenchDataplaneTests
         Assert.Empty(parse.Errors);
         Assert.Equal((1, 2, "/usr/lib/cni"), (parse.GetValue(BenchDataplane.Seconds), parse.GetValue(BenchDataplane.Rounds), parse.GetValue(BenchDataplane.CniPath)));
         Assert.NotEmpty(CtlRun.Parse("bench", "dataplane", "--rounds", "0").Errors);
+        Assert.Equal(("cubic", "fathom-bench-", false),
+            (parse.GetValue(BenchDataplane.Congestion), parse.GetValue(BenchDataplane.NetnsPrefix), parse.GetValue(BenchDataplane.Floor)));
     }
+
+    [Theory]
+    [InlineData("--netns-prefix", "a/b")]
+    [InlineData("--netns-prefix", "")]
+    [InlineData("--congestion", "cubic;reboot")]
+    public void BadNamesAreParseErrors(string option, string value) =>
+        Assert.Contains(CtlRun.Parse("bench", "dataplane", option, value).Errors, e => e.Message.Contains(option, StringComparison.Ordinal));
 
     /// <summary>
     /// The tiny profile: every wiring is built (Fathom's from the datapath projects, the classic
@@ -66,10 +75,12 @@ public sealed class BenchDataplaneTests
         {
             var json = Path.Combine(dir, "dataplane.json");
             var run = Shell.Run(CtlRun.Dotnet, [Path.Combine(AppContext.BaseDirectory, "fathomctl.dll"), "bench", "dataplane",
-                "--seconds", "1", "--rounds", "1", "--json", json], timeout: TimeSpan.FromMinutes(3));
+                "--seconds", "1", "--rounds", "1", "--json", json, "--netns-prefix", $"{TestNetns.Prefix}dp-"], timeout: TimeSpan.FromMinutes(3));
             Assert.True(run.ExitCode == 0, $"exit {run.ExitCode}: {run.Stderr}\n{run.Stdout}");
             Assert.Contains("round 1/1  TCP×1", run.Stdout);
-            var prefix = System.Text.RegularExpressions.Regex.Match(run.Stdout, @"in namespaces (fathom-bench-[0-9a-f]+)-\*").Groups[1].Value;
+            Assert.Contains("TCP congestion control cubic", run.Stdout);
+            var prefix = System.Text.RegularExpressions.Regex.Match(run.Stdout,
+                $@"in namespaces ({System.Text.RegularExpressions.Regex.Escape(TestNetns.Prefix)}dp-[0-9a-f]+)-\*").Groups[1].Value;
             Assert.NotEqual("", prefix);
             Assert.DoesNotContain(Shell.Run("ip", ["netns", "list"]).Stdout.Split('\n'), l => l.StartsWith(prefix, StringComparison.Ordinal));
             Assert.Matches(@"\ntarget underlay throughput / node↔node \(TCP×1\) +\d", run.Stdout);
