@@ -178,11 +178,12 @@ public static class NodeVeth
     }
 
     /// <summary>
-    /// GRO on both ends: a veth with GRO on receives through NAPI and coalesces a burst into large
-    /// packets, so a TCP stream crosses the node's stack in fewer, bigger steps (docs/modes.md,
-    /// "Measured cost": host-gw and overlay reach and pass the bridge wiring with it, and fall below
-    /// it without). Best effort: a kernel without veth NAPI GRO (before 5.13) refuses, and the pod
-    /// works as before — so any refusal is ignored rather than failing the pod.
+    /// GRO on both ends: a veth with GRO on receives through NAPI and coalesces a burst of MTU-sized
+    /// packets into large ones, so such traffic crosses the node's stack in fewer, bigger steps. A
+    /// local TCP sender's stream already crosses as 64 KB GSO packets: for it GRO is neutral
+    /// (docs/modes.md, "Where the gap to the targets is": the same CPU per Gbit on or off). Best
+    /// effort: a kernel without veth NAPI GRO (before 5.13) refuses, and the pod works as before —
+    /// so any refusal is ignored rather than failing the pod.
     /// </summary>
     private static void EnableGro(NetlinkHandle links, string name)
     {

@@ -10,8 +10,10 @@ namespace Fathom.Ctl;
 /// <param name="JsonPath">Where to write every sample, ratio and target as JSON, or null.</param>
 /// <param name="NoGro">Turn GRO off on the veths of Fathom's host-gw and overlay wiring (NodeVeth turns it on: veth NAPI GRO), to show what it buys.</param>
 /// <param name="CniPath">Where the reference plugins (bridge, host-local) are.</param>
+/// <param name="Congestion">The TCP congestion control of every TCP run (iperf3 <c>-C</c>), or null for each namespace's default.</param>
+/// <param name="Floor">Also measure the floors: a plain veth hop on each side, and the VXLAN devices without a pod.</param>
 internal sealed record BenchDataplaneOptions(int Seconds = 1, int Rounds = 2, string? JsonPath = null, bool NoGro = false,
-    string CniPath = "/usr/lib/cni");
+    string CniPath = "/usr/lib/cni", string? Congestion = BenchDataplane.DefaultCongestion, bool Floor = false);
 
 /// <summary>
 /// <c>fathomctl bench dataplane</c> (issue 12 §1, DESIGN.md §8): two pods on two nodes, as shares of
@@ -21,8 +23,8 @@ internal sealed record BenchDataplaneOptions(int Seconds = 1, int Rounds = 2, st
 /// with 1 and 8 streams, 64-byte UDP packet rate (iperf3), TCP request/response round trip p50 and
 /// p99 (sockperf) and CPU seconds per Gbit. Every round measures every wiring, one measure at a
 /// time, so the machine's drift lands on all of them alike and every ratio carries its spread.
-/// Everything lives in namespaces of its own (<c>fathom-bench-*</c>): a fabric bridge (the VPC's
-/// subnet and its router), two nodes, a pod pair per wiring.
+/// Everything lives in namespaces of its own (<c>fathom-bench-*</c>, or <c>--netns-prefix</c>): a fabric
+/// bridge (the VPC's subnet and its router), two nodes, a pod pair per wiring.
 /// </summary>
 internal sealed partial class BenchDataplane(BenchScratch scratch, BenchDataplaneOptions options)
 {
@@ -34,28 +36,74 @@ internal sealed partial class BenchDataplane(BenchScratch scratch, BenchDataplan
     internal static readonly Option<string> Json = new("--json") { Description = "Also write every sample, ratio and target to this JSON file (bench report reads it).", HelpName = "FILE" };
     internal static readonly Option<string> CniPath = new("--cni-path") { Description = "Where the reference plugins bridge and host-local are.", DefaultValueFactory = _ => "/usr/lib/cni", HelpName = "DIR" };
 
+    /// <summary>
+    /// The kernel's own default (net/ipv4/tcp_cong.c), named so the figures do not follow the host: a
+    /// host that set BBR hands it to every new namespace, and BBR paces (an hrtimer per burst without
+    /// the fq qdisc), so a loaded machine's timers, not the data path, set its rate (docs/benchmarks.md).
+    /// </summary>
+    internal const string DefaultCongestion = "cubic";
+
+    internal static readonly Option<string> Congestion = new("--congestion")
+    {
+        Description = "TCP congestion control of every TCP run (iperf3 -C), the same for every wiring; 'default' keeps each namespace's (inherited from the host).",
+        DefaultValueFactory = _ => DefaultCongestion,
+        HelpName = "NAME",
+    };
+    internal static readonly Option<bool> Floor = new("--floor") { Description = "Also measure the floors: node↔node plus one plain veth hop per side ('veth hop (floor)'), and node↔node through the VXLAN devices without a pod ('vxlan (floor)')." };
+    internal static readonly Option<string> NetnsPrefix = new("--netns-prefix")
+    {
+        Description = "Prefix of every namespace and scratch folder of the run (a random part follows it).",
+        DefaultValueFactory = _ => BenchScratch.DefaultPrefix,
+        HelpName = "PREFIX",
+    };
+
+    static BenchDataplane()
+    {
+        NetnsPrefix.Validators.Add(r =>
+        {
+            if (BenchScratch.PrefixError(r.GetValueOrDefault<string>()) is { } error) r.AddError($"--netns-prefix: {error}");
+        });
+        Congestion.Validators.Add(r =>
+        {
+            var name = r.GetValueOrDefault<string>();
+            if (name.Length == 0 || !name.All(c => char.IsAsciiLetterOrDigit(c) || c == '_'))
+                r.AddError($"--congestion \"{name}\": a congestion control's name (cubic, bbr, reno…) or 'default'");
+        });
+    }
+
     public static Command Create()
     {
         var command = new Command("dataplane", "Pod↔pod across two nodes as a share of node↔node — TCP 1 and 8 streams, UDP packet rate, RTT p50/p99, CPU per Gbit — for underlay, shared, host-gw and overlay beside the classic bridge wiring.")
         {
-            Seconds, Rounds, NoGro, Json, CniPath,
+            Seconds, Rounds, NoGro, Json, CniPath, Congestion, Floor, NetnsPrefix,
         };
         command.SetAction(parse =>
         {
             if (!Environment.IsPrivilegedProcess)
                 throw new InvalidOperationException("needs root: it creates namespaces, veths, bridges and VXLAN devices (as root: fathomctl bench dataplane)");
+            var congestion = parse.GetValue(Congestion)!;
             var options = new BenchDataplaneOptions(parse.GetValue(Seconds), parse.GetValue(Rounds), parse.GetValue(Json), parse.GetValue(NoGro),
-                parse.GetValue(CniPath)!);
-            using var scratch = new BenchScratch();
+                parse.GetValue(CniPath)!, congestion == "default" ? null : congestion, parse.GetValue(Floor));
+            if (options.Congestion is { } cc) RequireCongestion(cc);
+            using var scratch = new BenchScratch(parse.GetValue(NetnsPrefix)!);
             return new BenchDataplane(scratch, options).Run();
         });
         return command;
     }
 
+    /// <summary>Fails before anything is built when the kernel lacks the congestion control (iperf3 would fail every TCP run).</summary>
+    private static void RequireCongestion(string name)
+    {
+        const string available = "/proc/sys/net/ipv4/tcp_available_congestion_control";
+        var known = File.Exists(available) ? File.ReadAllText(available).Split(' ', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries) : [];
+        if (!known.Contains(name))
+            throw new InvalidOperationException($"--congestion {name}: not available in this kernel ({available}: {string.Join(' ', known)}); load its module (modprobe tcp_{name}) or choose another");
+    }
+
     public int Run()
     {
         var wirings = Build();
-        Console.WriteLine($"fathomctl bench dataplane: {wirings.Count} wirings × {DataplaneMeasure.All.Length} measures, {options.Seconds} s per run, {options.Rounds} round(s), interleaved, in namespaces {scratch.NameFor("-*")}");
+        Console.WriteLine($"fathomctl bench dataplane: {wirings.Count} wirings × {DataplaneMeasure.All.Length} measures, {options.Seconds} s per run, {options.Rounds} round(s), interleaved, TCP congestion control {options.Congestion ?? "each namespace's default"}, in namespaces {scratch.NameFor("-*")}");
         for (var round = 1; round <= options.Rounds && !scratch.Interrupted; round++)
         {
             MeasureRound(wirings, round);
@@ -77,14 +125,14 @@ internal sealed partial class BenchDataplane(BenchScratch scratch, BenchDataplan
         {
             ("TCP×1", w =>
             {
-                var r = BenchDataplaneProbes.Tcp(w.Client, w.Server, w.ServerIp, options.Seconds, 1);
+                var r = BenchDataplaneProbes.Tcp(w.Client, w.Server, w.ServerIp, options.Seconds, 1, options.Congestion);
                 w.Samples["tcp1"].Add(r.Gbits);
                 w.Samples["cpu"].Add(r.CpuPerGbit);
                 Progress(round, "TCP×1", w, $"{r.Gbits,7:0.00} Gbit/s  {r.CpuPerGbit,6:0.000} CPU s/Gbit");
             }),
             ("TCP×8", w =>
             {
-                var r = BenchDataplaneProbes.Tcp(w.Client, w.Server, w.ServerIp, options.Seconds, 8);
+                var r = BenchDataplaneProbes.Tcp(w.Client, w.Server, w.ServerIp, options.Seconds, 8, options.Congestion);
                 w.Samples["tcp8"].Add(r.Gbits);
                 Progress(round, "TCP×8", w, $"{r.Gbits,7:0.00} Gbit/s");
             }),
@@ -150,6 +198,25 @@ internal sealed partial class BenchDataplane(BenchScratch scratch, BenchDataplan
         ];
     }
 
+    /// <summary>
+    /// With <c>--floor</c>: how far each floor sits below node↔node, and Fathom's wiring as a share of
+    /// its floor (TCP×1 and CPU per Gbit, ratios of this run's medians) — how much of the gap is the
+    /// wiring's and how much the kernel's.
+    /// </summary>
+    internal static List<string> FloorLines(List<Wiring> wirings)
+    {
+        double Med(string name, string key) => wirings.SingleOrDefault(w => w.Name == name) is { } w ? Median(w.Samples[key]) : double.NaN;
+        var lines = new List<string>();
+        foreach (var (fathom, floor) in new[] { ("host-gw (fathom)", "veth hop (floor)"), ("overlay (fathom)", "vxlan (floor)") })
+        {
+            if (!wirings.Any(w => w.Name == floor)) continue;
+            lines.Add(string.Create(CultureInfo.InvariantCulture,
+                $"floor  {floor}: TCP×1 {Med(floor, "tcp1") / Med("node↔node", "tcp1"):0.00} of node↔node, CPU/Gbit {Med(floor, "cpu") / Med("node↔node", "cpu"):0.00}×; " +
+                $"{fathom}: TCP×1 {Med(fathom, "tcp1") / Med(floor, "tcp1"):0.00} of the floor, CPU/Gbit {Med(fathom, "cpu") / Med(floor, "cpu"):0.00}× the floor's"));
+        }
+        return lines;
+    }
+
     private static void PrintTable(List<Wiring> wirings, List<BenchTarget> targets)
     {
         Console.WriteLine();
@@ -169,6 +236,7 @@ internal sealed partial class BenchDataplane(BenchScratch scratch, BenchDataplan
         Console.WriteLine("(each cell: median, then median ratio to node↔node ± half its spread over the rounds)");
         Console.WriteLine();
         foreach (var t in targets) Console.WriteLine(t.Line);
+        foreach (var line in FloorLines(wirings)) Console.WriteLine(line);
         foreach (var w in wirings.Where(w => w.Failures.Count > 0))
             Console.WriteLine($"{w.Name}: {w.Failures.Count} run(s) failed — {string.Join("; ", w.Failures)}");
     }
@@ -181,6 +249,8 @@ internal sealed partial class BenchDataplane(BenchScratch scratch, BenchDataplan
         json.WriteString("bench", "dataplane");
         json.WriteNumber("seconds", options.Seconds);
         json.WriteNumber("rounds", options.Rounds);
+        if (options.Congestion is { } cc) json.WriteString("congestion", cc);
+        else json.WriteNull("congestion");
         json.WriteStartArray("measures");
         foreach (var m in DataplaneMeasure.All)
         {

@@ -35,9 +35,10 @@ internal static partial class BenchDataplaneProbes
     /// <summary>One iperf3 run's figures: received Gbit/s (TCP) or kpps (UDP), and CPU seconds per Gbit (both ends' iperf3 processes).</summary>
     public readonly record struct IperfResult(double Gbits, double Kpps, double CpuPerGbit);
 
-    /// <summary>TCP with <paramref name="streams"/> parallel streams.</summary>
-    public static IperfResult Tcp(string client, string server, string serverIp, int seconds, int streams) =>
-        ParseIperf(Iperf(client, server, serverIp, ["-t", $"{seconds}", "-P", $"{streams}"]), udpPayload: null);
+    /// <summary>TCP with <paramref name="streams"/> parallel streams, with <paramref name="congestion"/> (iperf3 <c>-C</c>) unless null.</summary>
+    public static IperfResult Tcp(string client, string server, string serverIp, int seconds, int streams, string? congestion = null) =>
+        ParseIperf(Iperf(client, server, serverIp, ["-t", $"{seconds}", "-P", $"{streams}", .. congestion is null ? Array.Empty<string>() : ["-C", congestion]]),
+            udpPayload: null);
 
     /// <summary>UDP with 64-byte payloads as fast as the sender can go: the rate the receiver gets is the small-packet rate.</summary>
     public static IperfResult Udp(string client, string server, string serverIp, int seconds) =>

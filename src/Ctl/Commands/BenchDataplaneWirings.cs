@@ -55,6 +55,13 @@ internal sealed partial class BenchDataplane
         Sysctl(fabric, "net.ipv4.ip_forward=1");
         Sysctl(fabric, "net.ipv4.conf.all.send_redirects=0");
         Sysctl(fabric, "net.ipv4.conf.br0.send_redirects=0");
+        // The fabric is the VPC, not a Kubernetes node: no iptables for its bridged frames. Where the kernel
+        // has br_netfilter (built in here), a new namespace starts with bridge-nf-call-iptables=1 and its first
+        // bridge registers the hooks, so every frame br0 forwards — node↔node's too — paid them (≈ 6 % of
+        // node↔node's CPU per Gbit, docs/benchmarks.md), a cost the pods' wiring shares and that flattered
+        // every ratio. -e: a kernel without br_netfilter has no such keys and nothing to turn off.
+        foreach (var family in new[] { "iptables", "ip6tables", "arptables" })
+            Exec("ip", "netns", "exec", fabric, "sysctl", "-qew", $"net.bridge.bridge-nf-call-{family}=0");
         for (var i = 0; i < 2; i++)
         {
             scratch.CreateNetns($"-node{i + 1}").Dispose();
@@ -69,7 +76,7 @@ internal sealed partial class BenchDataplane
             Sysctl(_nodes[i], "net.ipv4.conf.all.arp_ignore=1");
             Sysctl(_nodes[i], "net.ipv4.conf.all.arp_announce=2");
         }
-        return
+        List<Wiring> wirings =
         [
             new Wiring("node↔node", "node", "baseline", _nodes[0], _nodes[1], NodeIps[1]),
             Underlay(fabric),
@@ -79,6 +86,8 @@ internal sealed partial class BenchDataplane
             Overlay(),
             ClassicOverlay(),
         ];
+        if (options.Floor) wirings.AddRange([VethHopFloor(), VxlanFloor()]);
+        return wirings;
     }
 
     /// <summary>An ENI as the lab hot-plugs one: a veth whose node end appears as <paramref name="device"/>, the other on the subnet's bridge.</summary>
@@ -260,6 +269,43 @@ internal sealed partial class BenchDataplane
         }
         return pods;
     }
+
+    // ---- the floors (--floor): what a pod path cannot go below, wired with plain iproute2 ----
+
+    /// <summary>
+    /// node↔node plus one plain veth hop on each side and nothing else: a veth pair per node made by
+    /// <c>ip link add</c> with the kernel's defaults (GRO off), the pod's /32 and its default route via
+    /// the link-local gateway, the node's /32 route to it — the pods at <c>.6</c> of host-gw's subnets,
+    /// so <see cref="HostGwRoutes"/>' routes carry them. Any veth-based pod wiring pays at least this.
+    /// </summary>
+    private Wiring VethHopFloor()
+    {
+        var pods = new string[2];
+        for (var i = 0; i < 2; i++)
+        {
+            var (node, podIp, hostEnd) = (_nodes[i], $"10.244.{i + 1}.6", $"fvf{i}");
+            scratch.CreateNetns($"-vf{i + 1}").Dispose();
+            pods[i] = scratch.NameFor($"-vf{i + 1}");
+            Ip(node, "link", "add", hostEnd, "type", "veth", "peer", "name", "eth0", "netns", pods[i]);
+            Ip(node, "link", "set", hostEnd, "up");
+            Ip(node, "route", "add", $"{podIp}/32", "dev", hostEnd);
+            Ip(pods[i], "link", "set", "lo", "up");
+            Ip(pods[i], "addr", "add", $"{podIp}/32", "dev", "eth0");
+            Ip(pods[i], "link", "set", "eth0", "up");
+            // The pod must reach its gateway's MAC somehow: pinned here as every veth wiring does it
+            // (Calico answers by proxy ARP), which costs nothing once resolved.
+            var mac = BenchDataplaneProbes.Exec("ip", ["-n", node, "-br", "link", "show", hostEnd]).Output.Split(' ', StringSplitOptions.RemoveEmptyEntries)[2];
+            Ip(pods[i], "neigh", "replace", NodeVeth.Gateway.ToString(), "lladdr", mac, "dev", "eth0", "nud", "permanent");
+            Ip(pods[i], "route", "add", "default", "via", NodeVeth.Gateway.ToString(), "dev", "eth0", "onlink");
+        }
+        return new Wiring("veth hop (floor)", "host-gw", "floor", pods[0], pods[1], "10.244.2.6");
+    }
+
+    /// <summary>
+    /// node↔node through the overlay's VXLAN devices (the VTEP addresses <c>10.246.N.0</c>), no pod and
+    /// no veth: the encapsulation's cost alone. An overlay pod pays this plus its veth hop.
+    /// </summary>
+    private Wiring VxlanFloor() => new("vxlan (floor)", "overlay", "floor", _nodes[0], _nodes[1], "10.246.2.0");
 
     private void WithNode(int node, Action<NetlinkHandle> action)
     {

@@ -5,14 +5,18 @@ using Fathom.Netlink;
 namespace Fathom.Ctl;
 
 /// <summary>
-/// The namespaces (and scratch folders) a benchmark makes for itself (<c>fathom-bench-{hex}-…</c>, so the root
+/// The namespaces (and scratch folders) a benchmark makes for itself (<c>fathom-bench-{hex}-…</c>, or another
+/// prefix where the command offers one, so the root
 /// namespace is never touched) and Ctrl-C handling: an interrupt (SIGINT, or SIGTERM as `kill`
 /// and `timeout` send) finishes the cycle in progress and the namespaces are deleted on dispose
 /// rather than left behind by a dying process.
 /// </summary>
 internal sealed class BenchScratch : IDisposable
 {
-    private const string NamespacePrefix = "fathom-bench-";
+    /// <summary>The prefix of every name a benchmark makes unless told otherwise.</summary>
+    public const string DefaultPrefix = "fathom-bench-";
+
+    private readonly string _prefix;
 
     private readonly List<string> _created = [];
     private readonly List<string> _directories = [];
@@ -20,8 +24,11 @@ internal sealed class BenchScratch : IDisposable
     private readonly ConsoleCancelEventHandler _onCancel;
     private readonly PosixSignalRegistration _onTerminate;
 
-    public BenchScratch()
+    /// <param name="prefix">What every namespace and scratch folder of this run is named with: letters, digits, '.', '_', '-'.</param>
+    public BenchScratch(string prefix = DefaultPrefix)
     {
+        if (PrefixError(prefix) is { } error) throw new ArgumentException(error, nameof(prefix));
+        _prefix = prefix;
         Suffix = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(4));
         _onCancel = (_, e) =>
         {
@@ -37,6 +44,12 @@ internal sealed class BenchScratch : IDisposable
         });
     }
 
+    /// <summary>Why <paramref name="prefix"/> cannot name namespaces (a file in /run/netns each), or null when it can.</summary>
+    public static string? PrefixError(string prefix) =>
+        prefix.Length is 0 or > 40 || !prefix.All(c => char.IsAsciiLetterOrDigit(c) || c is '.' or '_' or '-')
+            ? $"namespace prefix \"{prefix}\": 1–40 letters, digits, '.', '_' or '-'"
+            : null;
+
     /// <summary>Random per run, so two runs (or a leftover) never collide.</summary>
     public string Suffix { get; }
 
@@ -50,8 +63,8 @@ internal sealed class BenchScratch : IDisposable
     /// </summary>
     public bool InterruptedJustNow() => _cancelled.Token.WaitHandle.WaitOne(TimeSpan.FromMilliseconds(500));
 
-    /// <summary>The name <c>fathom-bench-{suffix}{role}</c> for a namespace of this run.</summary>
-    public string NameFor(string role) => NamespacePrefix + Suffix + role;
+    /// <summary>The name <c>{prefix}{suffix}{role}</c> (<c>fathom-bench-…</c> by default) for a namespace of this run.</summary>
+    public string NameFor(string role) => _prefix + Suffix + role;
 
     /// <summary>Creates a namespace of this run, deleted on dispose.</summary>
     public NetnsHandle CreateNetns(string role)

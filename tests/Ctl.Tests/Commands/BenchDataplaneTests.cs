@@ -49,7 +49,33 @@ public sealed class BenchDataplaneTests
         Assert.Empty(parse.Errors);
         Assert.Equal((1, 2, "/usr/lib/cni"), (parse.GetValue(BenchDataplane.Seconds), parse.GetValue(BenchDataplane.Rounds), parse.GetValue(BenchDataplane.CniPath)));
         Assert.NotEmpty(CtlRun.Parse("bench", "dataplane", "--rounds", "0").Errors);
+        Assert.Equal(("cubic", "fathom-bench-", false),
+            (parse.GetValue(BenchDataplane.Congestion), parse.GetValue(BenchDataplane.NetnsPrefix), parse.GetValue(BenchDataplane.Floor)));
     }
+
+    [Fact]
+    public void FloorLinesSetFathomAgainstItsFloor()
+    {
+        BenchDataplane.Wiring W(string name, double gbits, double cpu)
+        {
+            var w = new BenchDataplane.Wiring(name, "m", "f", "c", "s", "10.0.0.1");
+            w.Samples["tcp1"].Add(gbits);
+            w.Samples["cpu"].Add(cpu);
+            return w;
+        }
+        List<BenchDataplane.Wiring> wirings = [W("node↔node", 10, 0.03), W("host-gw (fathom)", 8, 0.04), W("overlay (fathom)", 6, 0.06)];
+        Assert.Empty(BenchDataplane.FloorLines(wirings)); // no --floor, no lines
+        wirings.Add(W("veth hop (floor)", 8, 0.04));
+        Assert.Equal(["floor  veth hop (floor): TCP×1 0.80 of node↔node, CPU/Gbit 1.33×; host-gw (fathom): TCP×1 1.00 of the floor, CPU/Gbit 1.00× the floor's"],
+            BenchDataplane.FloorLines(wirings));
+    }
+
+    [Theory]
+    [InlineData("--netns-prefix", "a/b")]
+    [InlineData("--netns-prefix", "")]
+    [InlineData("--congestion", "cubic;reboot")]
+    public void BadNamesAreParseErrors(string option, string value) =>
+        Assert.Contains(CtlRun.Parse("bench", "dataplane", option, value).Errors, e => e.Message.Contains(option, StringComparison.Ordinal));
 
     /// <summary>
     /// The tiny profile: every wiring is built (Fathom's from the datapath projects, the classic
@@ -66,18 +92,22 @@ public sealed class BenchDataplaneTests
         {
             var json = Path.Combine(dir, "dataplane.json");
             var run = Shell.Run(CtlRun.Dotnet, [Path.Combine(AppContext.BaseDirectory, "fathomctl.dll"), "bench", "dataplane",
-                "--seconds", "1", "--rounds", "1", "--json", json], timeout: TimeSpan.FromMinutes(3));
+                "--seconds", "1", "--rounds", "1", "--json", json, "--netns-prefix", $"{TestNetns.Prefix}dp-", "--floor"], timeout: TimeSpan.FromMinutes(3));
             Assert.True(run.ExitCode == 0, $"exit {run.ExitCode}: {run.Stderr}\n{run.Stdout}");
             Assert.Contains("round 1/1  TCP×1", run.Stdout);
-            var prefix = System.Text.RegularExpressions.Regex.Match(run.Stdout, @"in namespaces (fathom-bench-[0-9a-f]+)-\*").Groups[1].Value;
+            Assert.Contains("TCP congestion control cubic", run.Stdout);
+            var prefix = System.Text.RegularExpressions.Regex.Match(run.Stdout,
+                $@"in namespaces ({System.Text.RegularExpressions.Regex.Escape(TestNetns.Prefix)}dp-[0-9a-f]+)-\*").Groups[1].Value;
             Assert.NotEqual("", prefix);
             Assert.DoesNotContain(Shell.Run("ip", ["netns", "list"]).Stdout.Split('\n'), l => l.StartsWith(prefix, StringComparison.Ordinal));
             Assert.Matches(@"\ntarget underlay throughput / node↔node \(TCP×1\) +\d", run.Stdout);
 
             using var doc = JsonDocument.Parse(File.ReadAllText(json));
             var wirings = doc.RootElement.GetProperty("wirings").EnumerateArray().ToList();
-            Assert.Equal(["node↔node", "underlay (fathom)", "shared (fathom)", "host-gw (fathom)", "host-gw (bridge)", "overlay (fathom)", "overlay (bridge)"],
-                wirings.Select(w => w.GetProperty("name").GetString()));
+            Assert.Equal(["node↔node", "underlay (fathom)", "shared (fathom)", "host-gw (fathom)", "host-gw (bridge)", "overlay (fathom)", "overlay (bridge)",
+                "veth hop (floor)", "vxlan (floor)"], wirings.Select(w => w.GetProperty("name").GetString()));
+            Assert.Matches(@"\nfloor  veth hop \(floor\): TCP×1 \d", run.Stdout);
+            Assert.Matches(@"\nfloor  vxlan \(floor\): TCP×1 \d", run.Stdout);
             foreach (var w in wirings)
                 foreach (var key in new[] { "tcp1", "tcp8", "udp", "rttP50", "rttP99", "cpu" })
                     Assert.True(w.GetProperty("median").GetProperty(key).GetDouble() > 0, $"{w.GetProperty("name")} {key}");
