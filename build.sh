@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Builds Fathom and publishes its executables into artifacts/bin/:
 #   fathom        the CNI plugin (Native AOT, one file, no .NET runtime needed)
-#   fathomctl     the operator CLI (lab, benchmarks, status)
-#   fathom-agent  the node daemon (once it exists)
+#   fathomctl     the operator CLI (lab, benchmarks, status; framework-dependent, with its DLLs)
+#   fathom-agent  the node daemon (Native AOT, one file, no .NET runtime needed)
 set -euo pipefail
 cd "$(dirname "$0")"
 source scripts/prereqs.sh
@@ -20,6 +20,9 @@ publish() { # project, extra args...
 }
 [[ -f src/Plugin/Fathom.Plugin.csproj ]] && publish src/Plugin/Fathom.Plugin.csproj
 publish src/Ctl/Fathom.Ctl.csproj --self-contained false
-[[ -f src/Agent/Fathom.Agent.csproj ]] && publish src/Agent/Fathom.Agent.csproj --self-contained false
+[[ -f src/Agent/Fathom.Agent.csproj ]] && publish src/Agent/Fathom.Agent.csproj
+# What a framework-dependent agent of an older build left: a fathomctl run through dotnet would
+# start that fathom-agent.dll, not the native fathom-agent (AgentCommand.Resolve).
+rm -f "$out"/fathom-agent.dll "$out"/fathom-agent.deps.json "$out"/fathom-agent.runtimeconfig.json
 rm -f "$out"/*.pdb "$out"/*.dbg "$out"/*.xml
 echo "built: $(cd "$out" && ls fathom fathomctl fathom-agent 2>/dev/null | tr '\n' ' ')"
