@@ -14,8 +14,9 @@ namespace Fathom.Ctl;
 /// <param name="AttachLatencyMs">The lab's AttachNetworkInterface latency (the cold pool's first pod waits for it).</param>
 /// <param name="LabPrefix">The prefix of the bench's own lab.</param>
 /// <param name="ChurnSeconds">Seconds of sustained churn (shared ADD+DEL cycles, 8 workers); 0 for none.</param>
+/// <param name="MemoryOnly">Only the agents' resident memory: the warm nodes and the memory node, no latencies.</param>
 internal sealed record BenchCniAgentOptions(int Cycles, IReadOnlyList<int> Concurrency, int Rounds, int Allocations, int AttachLatencyMs, string LabPrefix,
-    int ChurnSeconds);
+    int ChurnSeconds, bool MemoryOnly = false);
 
 /// <summary>
 /// The agent modes of <c>bench cni</c> (issue 9 §10, DESIGN.md §9): the <c>fathom</c> plugin through
@@ -63,7 +64,7 @@ internal sealed partial class BenchCniAgentModes(BenchCniAgentOptions options, s
         // pool each for underlay, shared, host-gw and overlay.
         var memoryNode = UnderlayNodes + 1;
         var coldNode = UnderlayNodes + 2;
-        var lastNode = coldNode + ColdModes.Length - 1;
+        var lastNode = options.MemoryOnly ? memoryNode : coldNode + ColdModes.Length - 1;
         Console.WriteLine($"agent modes: lab '{options.LabPrefix}' ({lastNode} × {BenchCniLab.InstanceType}, attach latency {options.AttachLatencyMs} ms), " +
                           $"{options.Cycles} cycles, {options.Rounds} round(s) of {string.Join(", ", ConcurrentLevels)} concurrent, {options.Allocations} allocations");
         var clock = Stopwatch.StartNew();
@@ -84,6 +85,11 @@ internal sealed partial class BenchCniAgentModes(BenchCniAgentOptions options, s
         Console.WriteLine($"  warm pools full after {clock.Elapsed.TotalSeconds:0.0} s");
         Thread.Sleep(500); // the refiller's last status write and log line, out of the idle figure
         Resident(Names.RssIdle, warm[0].Process.Id);
+        if (options.MemoryOnly)
+        {
+            Memory(lab, memory, memoryAgent);
+            return;
+        }
 
         using var pods = new PodSlots(lab, Math.Max(Top, ChurnWorkers * ChurnSlotsPerWorker));
         var primary = warm[0].Agent;
@@ -99,6 +105,11 @@ internal sealed partial class BenchCniAgentModes(BenchCniAgentOptions options, s
     public void Targets()
     {
         var r = results;
+        if (options.MemoryOnly)
+        {
+            MemoryTargets();
+            return;
+        }
         r.AtMost("underlay ADD median <= bare move median + 3 ms", r.Median(Names.UnderlayAdd), r.Median(Names.Move) + 3, "ms",
             $"median of {Names.UnderlayAdd} against {Names.Move} + 3, same loop");
         r.AtMost("underlay DEL median <= 5 ms", r.Median(Names.UnderlayDel), 5, "ms", $"median of {Names.UnderlayDel}");
@@ -114,6 +125,12 @@ internal sealed partial class BenchCniAgentModes(BenchCniAgentOptions options, s
             r.AtMost("churn: errors == 0", _churnErrors, 0, "errors",
                 $"failed ADDs and DELs in {options.ChurnSeconds} s of {Names.Churn} ({ChurnWorkers} workers, shared pods)");
         r.AtMost($"cold pool: first pod <= attach latency + 1 s", r.Median(Names.ColdAdd), options.AttachLatencyMs + 1000, "ms", $"{Names.ColdAdd}, attach latency {options.AttachLatencyMs} ms");
+        MemoryTargets();
+    }
+
+    private void MemoryTargets()
+    {
+        var r = results;
         r.AtMost("agent VmRSS idle <= 40 MiB", r.Median(Names.RssIdle), 40, "MiB", Names.RssIdle);
         r.AtMost($"agent VmRSS holding {options.Allocations} allocations <= 64 MiB", r.Median(Names.RssHeld), 64, "MiB", $"{Names.RssHeld} on an {BenchCniLab.InstanceType} node");
     }

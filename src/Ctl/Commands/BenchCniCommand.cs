@@ -8,7 +8,7 @@ namespace Fathom.Ctl;
 
 /// <summary>
 /// <c>fathomctl bench cni [--cycles N] [--plugin PATH] [--reference PATH] [--agent-cycles N] [--concurrency N,N]
-/// [--rounds N] [--churn-seconds S] [--allocations N] [--attach-latency MS] [--lab-prefix P] [--no-agent-modes] [--json FILE]</c>:
+/// [--rounds N] [--churn-seconds S] [--allocations N] [--attach-latency MS] [--lab-prefix P] [--no-agent-modes | --memory-only] [--json FILE]</c>:
 /// first the named device — full ADD+DEL cycles of the <c>fathom</c> plugin (underlay mode, a named
 /// device) and of the reference <c>host-device</c> plugin, same static IPAM, interleaved cycle by
 /// cycle, and process start (VERSION) of both (issue 3 §5); then the agent modes in a lab of the
@@ -87,6 +87,11 @@ internal static class BenchCniCommand
 
     internal static readonly Option<bool> NoAgentModes = new("--no-agent-modes") { Description = "Only the named-device comparison with host-device: no lab, no agent." };
 
+    internal static readonly Option<bool> MemoryOnly = new("--memory-only")
+    {
+        Description = "Only the agents' resident memory (idle, and holding --allocations): no named device, no latencies, a lab of the nodes it needs.",
+    };
+
     internal static readonly Option<string> Json = new("--json")
     {
         Description = "Also write every figure (median, p99 of its samples) and every target (name, value, limit, met) to FILE as JSON.",
@@ -98,7 +103,7 @@ internal static class BenchCniCommand
         var command = new Command("cni", "fathom against the reference plugins: a named device against host-device, interleaved, and process start (VERSION); " +
                                          "then the agent modes (underlay, shared, host-gw, overlay) in a lab of its own against bare netns moves and bridge+host-local, with their targets.")
         {
-            Cycles, Plugin, Reference, AgentCycles, Concurrency, Rounds, ChurnSeconds, Allocations, AttachLatency, LabPrefix, NoAgentModes, Json,
+            Cycles, Plugin, Reference, AgentCycles, Concurrency, Rounds, ChurnSeconds, Allocations, AttachLatency, LabPrefix, NoAgentModes, MemoryOnly, Json,
         };
         command.SetAction(parse => Run(parse.GetValue(Cycles), PluginPath(parse), ReferencePath(parse), AgentOptions(parse), parse.GetValue(Json)));
         return command;
@@ -131,13 +136,14 @@ internal static class BenchCniCommand
     /// <summary>The agent modes' options, or null with --no-agent-modes.</summary>
     internal static BenchCniAgentOptions? AgentOptions(ParseResult parse)
     {
-        if (parse.GetValue(NoAgentModes)) return null;
+        if (parse.GetValue(NoAgentModes))
+            return parse.GetValue(MemoryOnly) ? throw new UsageException("--memory-only measures the agents: not with --no-agent-modes") : null;
         var allocations = parse.GetValue(Allocations);
         if (allocations > 735) throw new UsageException($"--allocations: {allocations} is more than an m5.24xlarge holds (15 ENIs × 49 secondary IPs = 735)");
         if (parse.GetValue(AttachLatency) is < 0 or > 60_000) throw new UsageException("--attach-latency wants milliseconds, 0..60000");
         if (parse.GetValue(ChurnSeconds) is < 0 or > 3600) throw new UsageException("--churn-seconds wants seconds, 0..3600");
         return new BenchCniAgentOptions(parse.GetValue(AgentCycles), parse.GetRequiredValue(Concurrency), parse.GetValue(Rounds), allocations,
-            parse.GetValue(AttachLatency), parse.GetRequiredValue(LabPrefix), parse.GetValue(ChurnSeconds));
+            parse.GetValue(AttachLatency), parse.GetRequiredValue(LabPrefix), parse.GetValue(ChurnSeconds), parse.GetValue(MemoryOnly));
     }
 
     private static int Run(int cycles, string plugin, string reference, BenchCniAgentOptions? agentModes, string? json)
@@ -162,6 +168,7 @@ internal static class BenchCniCommand
         var fathom = new Contender("fathom", plugin, "fathom", "bench-f", scratch.NameFor("-pod-f"), records);
         var hostDevice = new Contender("host-device", reference, "host-device", "bench-r", scratch.NameFor("-pod-r"), records);
         using var host = scratch.CreateNetns("-host");
+        if (agentModes is { MemoryOnly: true }) return AgentMemoryOnly(agentModes, plugin, bridge, host, scratch, results, json);
         scratch.CreateNetns("-pod-f").Dispose();
         scratch.CreateNetns("-pod-r").Dispose();
         using (var links = NetlinkHandle.OpenIn(host))
@@ -200,6 +207,17 @@ internal static class BenchCniCommand
         if (json is not null) results.WriteJson(json);
         if (!scratch.Interrupted) return 0;
         Console.Error.WriteLine("fathomctl bench cni: interrupted in the agent modes; the lab is down");
+        return 130;
+    }
+
+    /// <summary>--memory-only: no named device, only the agents' resident memory in the bench's lab (docs/benchmarks.md, Agent memory).</summary>
+    private static int AgentMemoryOnly(BenchCniAgentOptions agentModes, string plugin, string bridge, NetnsHandle host, BenchScratch scratch,
+        BenchCniResults results, string? json)
+    {
+        RunAgentModes(agentModes, 0, plugin, bridge, host, scratch, results);
+        if (json is not null) results.WriteJson(json);
+        if (!scratch.Interrupted) return 0;
+        Console.Error.WriteLine("fathomctl bench cni: interrupted; the lab is down");
         return 130;
     }
 

@@ -54,6 +54,45 @@ public sealed class BenchCniAgentModesTests
         Assert.NotEmpty(CtlRun.Parse("bench", "cni", "--concurrency", "0").Errors);
         Assert.NotEmpty(CtlRun.Parse("bench", "cni", "--concurrency", "8,x").Errors);
         Assert.Throws<UsageException>(() => BenchCniCommand.AgentOptions(CtlRun.Parse("bench", "cni", "--churn-seconds", "-1")));
+        Assert.True(BenchCniCommand.AgentOptions(CtlRun.Parse("bench", "cni", "--memory-only"))!.MemoryOnly);
+        Assert.Throws<UsageException>(() => BenchCniCommand.AgentOptions(CtlRun.Parse("bench", "cni", "--memory-only", "--no-agent-modes")));
+    }
+
+    /// <summary>
+    /// --memory-only (≈ 15 s): the two memory targets and nothing else, each with a value, the
+    /// RssFile/RssAnon split beside VmRSS, no named-device or latency figure, and no lab left.
+    /// </summary>
+    [PrivilegedFact("ip", "/usr/lib/cni/host-device", "/usr/lib/cni/bridge", "/usr/lib/cni/host-local")]
+    public void MemoryOnlyMeasuresOnlyTheAgentsMemory()
+    {
+        Privileged.Require("ip", "/usr/lib/cni/host-device", "/usr/lib/cni/bridge", "/usr/lib/cni/host-local");
+        var plugin = Repository.Plugin;
+        Assert.True(File.Exists(plugin), $"fathom plugin not found at {plugin}: run ./build.sh, or publish your own copy and set FATHOM_PLUGIN");
+        var layout = new LabLayout(LabPrefix + "m");
+        var json = Path.Combine(Path.GetTempPath(), $"{TestNetns.Prefix}benchmem-{Environment.ProcessId}.json");
+        try
+        {
+            var result = Bench("bench", "cni", "--plugin", plugin, "--memory-only", "--concurrency", "2", "--allocations", "20",
+                "--lab-prefix", layout.Prefix, "--json", json);
+            Assert.True(result.ExitCode == 0, $"exit {result.ExitCode}: {result.Stderr}\n{result.Stdout}");
+            Assert.DoesNotContain("named device", result.Stdout);
+
+            var document = JsonNode.Parse(File.ReadAllText(json))!.AsObject();
+            var targets = document["targets"]!.AsArray().Select(t => t!.AsObject()).ToList();
+            Assert.Equal(["agent VmRSS idle <= 40 MiB", "agent VmRSS holding 20 allocations <= 64 MiB"], targets.Select(t => t["name"]!.GetValue<string>()));
+            Assert.All(targets, t => Assert.True(t["value"]!.GetValue<double>() > 0, $"{t["name"]}: no value"));
+            var figures = document["figures"]!.AsArray().Select(f => f!["name"]!.GetValue<string>()).ToList();
+            foreach (var rss in new[] { "agent VmRSS, idle (warm pools full)", "agent VmRSS, allocations held" })
+                foreach (var part in new[] { "", ": RssFile", ": RssAnon" })
+                    Assert.Contains(rss + part, figures);
+            Assert.DoesNotContain(figures, f => f.StartsWith("named device", StringComparison.Ordinal) || f.StartsWith("underlay ADD", StringComparison.Ordinal));
+        }
+        finally
+        {
+            File.Delete(json);
+            Assert.False(Directory.Exists(layout.StateDirectory), $"the bench left {layout.StateDirectory}");
+            Assert.DoesNotContain(Netns.List(), layout.Owns);
+        }
     }
 
     /// <summary>
