@@ -38,6 +38,10 @@ if ! ./build.sh; then
   exit 1
 fi
 
+# The labs the tests start run the agent the build shipped (Native AOT), not the JIT copy in a
+# test project's output folder: what is tested is what an operator installs.
+export FATHOM_AGENT=${FATHOM_AGENT:-$PWD/artifacts/bin/fathom-agent}
+
 passed=0 failed=0 skipped=0
 for proj in tests/*/*.Tests.csproj; do
   name=$(basename "$proj" .csproj)
