@@ -93,16 +93,20 @@ public sealed class AgentClient
         var endpoint = new UnixDomainSocketEndPoint(SocketPath);
         while (true)
         {
-            // Non-blocking, so a full backlog (EAGAIN on AF_UNIX, unix(7)) cannot block past the
-            // deadline; a fresh socket per attempt, as .NET does not retry connect on one socket.
-            var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified) { Blocking = false };
+            // Blocking, and bounded by the deadline through SO_SNDTIMEO, which also bounds connect(2)
+            // on AF_UNIX when the agent's backlog is full (net/unix/af_unix.c, unix_stream_connect:
+            // EAGAIN once it ran out). A socket that was ever non-blocking would have .NET emulate
+            // every later blocking call over epoll and the thread pool: four more threads started in
+            // this short-lived process (strace -f of an ADD), each a wake-up on a busy node.
+            // A fresh socket per attempt, as .NET does not retry connect on one socket.
+            var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
             try
             {
+                socket.SendTimeout = RemainingMilliseconds(deadline);
                 socket.Connect(endpoint);
-                socket.Blocking = true;
                 return socket;
             }
-            catch (SocketException e) when (e.SocketErrorCode is SocketError.WouldBlock or SocketError.TryAgain)
+            catch (SocketException e) when (e.SocketErrorCode is SocketError.WouldBlock or SocketError.TryAgain or SocketError.TimedOut)
             {
                 socket.Dispose();
                 if (Stopwatch.GetTimestamp() >= deadline)
