@@ -42,6 +42,9 @@ internal sealed partial class BenchCniAgentModes
         public const string AllocateRoundTrip = "agent Allocate round trip (no plugin)";
         public const string ReleaseRoundTrip = "agent Release round trip (no plugin)";
         public const string AllocateRoundTripSpaced = "agent Allocate round trip, 20 ms apart";
+        public const string FloorStart = "floor: fathom VERSION (process start)";
+        public const string FloorRoundTrip = "floor: agent round trip (CHECK, as pods come)";
+        public const string FloorVeth = "floor: veth with its peer in the pod netns";
     }
 
     /// <summary>
@@ -100,6 +103,21 @@ internal sealed partial class BenchCniAgentModes
                 results.Figure(Names.BridgeAdd).Add(add);
                 results.Figure(Names.BridgeDel).Add(del);
                 results.Figure(Names.BridgeCycle).Add(add + del);
+            },
+            (i, record) =>
+            {
+                // The floors (docs/benchmarks.md): what any ADD through the agent pays before it
+                // does anything of its own — the plugin's start, one round trip to the agent (a CHECK
+                // of no pod: the smallest request, spaced as pods come) and the veth of a shared pod
+                // or an underlay pod's small one; the move is the bare move below.
+                var start = Netns.Run(node, () => BenchCniExec.Run(plugin, "fathom", "VERSION", "bench-v", pods.Path(0), agent.Config("shared")));
+                var trip = Time(() => agent.Client.Send(new CheckRequest { Network = "fathom-bench-floor", ContainerId = $"bench-f-{i}", IfName = "eth0" }));
+                var veth = Time(() => hostLinks.CreateVeth("bench-f", "bench-fp", moveNs));
+                hostLinks.TryDeleteLink("bench-f");
+                if (!record) return;
+                results.Figure(Names.FloorStart).Add(start);
+                results.Figure(Names.FloorRoundTrip).Add(trip);
+                results.Figure(Names.FloorVeth).Add(veth);
             },
             (_, record) =>
             {
