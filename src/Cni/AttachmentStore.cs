@@ -111,10 +111,10 @@ public sealed class AttachmentStore
     /// Whether <see cref="Save"/> fsyncs the record before its rename. A renamed record survives any
     /// death of the plugin (the page cache outlives the process); fsync adds only a kernel crash or
     /// power loss, and costs a journal commit — 0.4 ms on a quiet node, 15 ms when others write
-    /// (strace -T of an underlay ADD, docs/benchmarks.md). It is worth that where the record is the only
-    /// durable trace of a resource: a delegated IPAM's address, which only the record's GC releases.
-    /// An agent-backed pod's ENI or IP is held by fathom-agent's own state, and a device by the pod's
-    /// namespace, which a power loss takes along.
+    /// (strace -T of an ADD that moves a device, docs/benchmarks.md). It is worth that where the
+    /// record is the only durable trace of a resource: a delegated IPAM's address, which only the
+    /// record's GC releases. Without delegated IPAM what a pod holds is recorded elsewhere (a node
+    /// agent's own state) or held by the pod's namespace, which a power loss takes along.
     /// </summary>
     public bool SyncWrites { get; init; } = true;
 
