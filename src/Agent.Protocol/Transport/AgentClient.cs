@@ -58,9 +58,21 @@ public sealed class AgentClient
         using var socket = Connect(deadline);
         try
         {
-            socket.SendAll(frame, () => RemainingMilliseconds(deadline));
+            UnixStreamException? sendFailed = null;
+            try
+            {
+                socket.SendAll(frame, () => RemainingMilliseconds(deadline));
+            }
+            catch (UnixStreamException e) when (e.Errno is UnixStreamException.EPipe or UnixStreamException.EConnReset)
+            {
+                // An agent that refuses the caller answers and closes without reading the request
+                // (wrong uid): its reply is still there to read.
+                sendFailed = e;
+            }
             Span<byte> header = stackalloc byte[AgentFrame.HeaderBytes];
             var got = socket.ReceiveAll(header, () => RemainingMilliseconds(deadline));
+            if (got == 0 && sendFailed is not null)
+                throw sendFailed;
             if (got == 0)
                 throw new AgentException(AgentErrorCode.TryAgainLater,
                     $"fathom-agent closed the connection on {SocketPath} without a reply");

@@ -25,6 +25,10 @@ public sealed class AgentListener : IAsyncDisposable
     private readonly SemaphoreSlim _slots;
     private readonly Dictionary<Socket, Task> _connections = [];
     private readonly TaskCompletionSource _acceptDone = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly List<ConnectionWorker> _idle = [];
+
+    // How long a connection thread with nothing to serve waits for the next connection before it ends.
+    private static readonly TimeSpan IdleWorkerLifetime = TimeSpan.FromSeconds(30);
 
     // How often the accept thread looks whether the listener stops, and each connection thread's
     // stack (a request needs little; the default 1.5 MiB would be reserved per connection).
@@ -184,15 +188,38 @@ public sealed class AgentListener : IAsyncDisposable
     /// and written without one thread-pool hop (an agent whose pool threads are parked paid a wake-up
     /// for each: accept, the connection's task, the read, the reply — issue 9 §10, docs/benchmarks.md).
     /// A service that does not complete synchronously is waited for on this thread, which belongs to
-    /// this connection alone, so the pool is never starved by a connection.
+    /// this connection alone, so the pool is never starved by a connection. The thread of a finished
+    /// connection waits <see cref="IdleWorkerLifetime"/> for the next one: starting a thread makes the
+    /// accepting thread wait until the new one runs, which on a busy node is a wait for a core per
+    /// connection of a burst.
     /// </summary>
     private void StartConnection(Socket client)
     {
         var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         lock (_connections)
             _connections.Add(client, done.Task);
-        var thread = new Thread(() =>
+        var connection = (client, done);
+        lock (_idle)
         {
+            if (_idle.Count > 0)
+            {
+                var worker = _idle[^1];
+                _idle.RemoveAt(_idle.Count - 1);
+                worker.Next = connection;
+                worker.Go.Release();
+                return;
+            }
+        }
+        var fresh = new ConnectionWorker { Next = connection };
+        new Thread(() => Work(fresh), ConnectionStackBytes) { IsBackground = true, Name = "fathom-agent conn" }.Start();
+    }
+
+    /// <summary>A connection thread: serves what it is handed, then waits for the next connection or exits when idle too long.</summary>
+    private void Work(ConnectionWorker worker)
+    {
+        while (worker.Next is var (client, done) && client is not null)
+        {
+            worker.Next = default;
             try
             {
                 Serve(client);
@@ -207,14 +234,28 @@ public sealed class AgentListener : IAsyncDisposable
                     _connections.Remove(client);
                 client.Dispose();
                 _slots.Release();
-                done.TrySetResult();
+                done!.TrySetResult();
             }
-        }, ConnectionStackBytes)
-        {
-            IsBackground = true,
-            Name = "fathom-agent conn",
-        };
-        thread.Start();
+            if (_stopping.IsCancellationRequested)
+                return;
+            lock (_idle)
+                _idle.Add(worker);
+            if (worker.Go.Wait(IdleWorkerLifetime))
+                continue; // handed a connection (or, with none, told to exit by DisposeAsync)
+            lock (_idle)
+            {
+                if (_idle.Remove(worker))
+                    return;
+            }
+            worker.Go.Wait(); // taken from the list just as the wait ended: its connection is coming
+        }
+    }
+
+    /// <summary>A parked connection thread and what it is handed next.</summary>
+    private sealed class ConnectionWorker
+    {
+        public SemaphoreSlim Go { get; } = new(0);
+        public (Socket? Client, TaskCompletionSource? Done) Next { get; set; }
     }
 
     private void Serve(Socket client)
@@ -401,6 +442,13 @@ public sealed class AgentListener : IAsyncDisposable
         await _stopping.CancelAsync().ConfigureAwait(false);
         _socket.Dispose();
         await _acceptDone.Task.ConfigureAwait(false);
+        lock (_idle)
+        {
+            // Parked connection threads wake with nothing to serve, and end.
+            foreach (var worker in _idle)
+                worker.Go.Release();
+            _idle.Clear();
+        }
         Task[] inFlight;
         lock (_connections)
         {

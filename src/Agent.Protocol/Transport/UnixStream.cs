@@ -120,6 +120,8 @@ internal sealed class UnixStreamException(int errno, string message) : Exception
     public const int ENoEnt = 2;
     public const int EAgain = 11;
     public const int EAcces = 13;
+    public const int EPipe = 32;
+    public const int EConnReset = 104;
     public const int EConnRefused = 111;
 
     /// <summary>The errno.</summary>
