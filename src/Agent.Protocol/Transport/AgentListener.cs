@@ -26,6 +26,8 @@ public sealed class AgentListener : IAsyncDisposable
     private readonly Dictionary<Socket, Task> _connections = [];
     private readonly TaskCompletionSource _acceptDone = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly List<ConnectionWorker> _idle = [];
+    private readonly Queue<(Socket?, TaskCompletionSource?)> _pending = new();
+    private readonly SemaphoreSlim _spawn = new(0);
 
     // How long a connection thread with nothing to serve waits for the next connection before it ends.
     private static readonly TimeSpan IdleWorkerLifetime = TimeSpan.FromSeconds(30);
@@ -47,6 +49,7 @@ public sealed class AgentListener : IAsyncDisposable
         _lock = lockFile;
         _slots = new SemaphoreSlim(options.MaxConnections);
         new Thread(AcceptLoop) { IsBackground = true, Name = "fathom-agent accept" }.Start();
+        new Thread(Spawner) { IsBackground = true, Name = "fathom-agent spawn" }.Start();
     }
 
     /// <summary>The socket path served.</summary>
@@ -209,9 +212,30 @@ public sealed class AgentListener : IAsyncDisposable
                 worker.Go.Release();
                 return;
             }
+            // No thread parked: the spawner starts one, so that this thread goes back to accept(2) at
+            // once; a thread that finishes first takes the connection instead.
+            _pending.Enqueue(connection);
         }
-        var fresh = new ConnectionWorker { Next = connection };
-        new Thread(() => Work(fresh), ConnectionStackBytes) { IsBackground = true, Name = "fathom-agent conn" }.Start();
+        _spawn.Release();
+    }
+
+    /// <summary>Starts a connection thread for each connection no parked thread took, one after the other.</summary>
+    private void Spawner()
+    {
+        while (true)
+        {
+            _spawn.Wait();
+            if (_stopping.IsCancellationRequested && _pending.Count == 0)
+                return;
+            (Socket?, TaskCompletionSource?) next;
+            lock (_idle)
+            {
+                if (!_pending.TryDequeue(out next))
+                    continue; // a finishing connection thread took it
+            }
+            var fresh = new ConnectionWorker { Next = next };
+            new Thread(() => Work(fresh), ConnectionStackBytes) { IsBackground = true, Name = "fathom-agent conn" }.Start();
+        }
     }
 
     /// <summary>A connection thread: serves what it is handed, then waits for the next connection or exits when idle too long.</summary>
@@ -236,10 +260,17 @@ public sealed class AgentListener : IAsyncDisposable
                 _slots.Release();
                 done!.TrySetResult();
             }
-            if (_stopping.IsCancellationRequested)
-                return;
             lock (_idle)
+            {
+                if (_pending.TryDequeue(out var waiting))
+                {
+                    worker.Next = waiting;
+                    continue;
+                }
+                if (_stopping.IsCancellationRequested)
+                    return;
                 _idle.Add(worker);
+            }
             if (worker.Go.Wait(IdleWorkerLifetime))
                 continue; // handed a connection (or, with none, told to exit by DisposeAsync)
             lock (_idle)
@@ -449,6 +480,7 @@ public sealed class AgentListener : IAsyncDisposable
                 worker.Go.Release();
             _idle.Clear();
         }
+        _spawn.Release(); // the spawner starts what is still pending, then ends
         Task[] inFlight;
         lock (_connections)
         {
