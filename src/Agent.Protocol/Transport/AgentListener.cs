@@ -192,9 +192,9 @@ public sealed class AgentListener : IAsyncDisposable
     /// for each: accept, the connection's task, the read, the reply — issue 9 §10, docs/benchmarks.md).
     /// A service that does not complete synchronously is waited for on this thread, which belongs to
     /// this connection alone, so the pool is never starved by a connection. The thread of a finished
-    /// connection waits <see cref="IdleWorkerLifetime"/> for the next one: starting a thread makes the
-    /// accepting thread wait until the new one runs, which on a busy node is a wait for a core per
-    /// connection of a burst.
+    /// connection waits <see cref="IdleWorkerLifetime"/> for the next one, and new threads are started
+    /// by <see cref="Spawner"/>, not here: Thread.Start returns only once the new thread runs, which on
+    /// a busy node is a wait for a core — the accepting thread would pay it per connection of a burst.
     /// </summary>
     private void StartConnection(Socket client)
     {
