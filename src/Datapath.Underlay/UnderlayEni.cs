@@ -56,10 +56,27 @@ public sealed class UnderlayEni : IEniWiring
         try
         {
             KernelCall.Run($"record \"{eni.HostDevice}\" in its alias", () => host.SetLinkAlias(device.Index, eni.HostDevice));
-            KernelCall.Run($"move {eni.HostDevice} into the pod's netns as {ifName}", () => host.MoveLinkToNetns(device.Index, pod, ifName));
+            try
+            {
+                // Moved, named and up in one request (issue 9 §10: one request under RTNL fewer).
+                KernelCall.Run($"move {eni.HostDevice} into the pod's netns as {ifName} and set it up",
+                    () => host.MoveLinkToNetns(device.Index, pod, ifName, up: true));
+            }
+            catch
+            {
+                // The kernel sets the device up after it moved it: a refusal to open it leaves it in the pod.
+                try
+                {
+                    moved = podLinks.TryGetLink(ifName, out var there) && UnderlayDatapath.SameMac(there.Mac, eni.Mac);
+                }
+                catch (NetlinkException)
+                {
+                    moved = true; // unknown: Undo's Return finds the device by its MAC wherever it is
+                }
+                throw;
+            }
             moved = true;
             var inPod = KernelCall.Run($"look up {ifName} in the pod", () => podLinks.GetLink(ifName));
-            KernelCall.Run($"set {ifName} up in netns {netnsPath}", () => podLinks.SetLinkUp(inPod.Index));
             var result = new CniResult
             {
                 Interfaces = [new CniInterface(ifName, InterfaceNames.FormatMac(eni.Mac), Mtu: inPod.Mtu, Sandbox: netnsPath)],

@@ -114,7 +114,8 @@ public static class NodeVeth
     {
         if (KernelCall.Run($"look up {spec.PodIfName} in the pod", () => podLinks.TryGetLink(spec.PodIfName, out _)))
             throw new CniException(DatapathErrorCodes.IfNameExists, $"interface \"{spec.PodIfName}\" already exists in the pod's netns");
-        var options = new VethOptions { Mtu = spec.Mtu };
+        // The node end up from the start: one request under RTNL fewer per pod (issue 9 §10).
+        var options = new VethOptions { Mtu = spec.Mtu, Up = true };
         var node = KernelCall.Run($"create veth {spec.HostName} with {spec.PodIfName} in the pod",
             () => host.CreateVeth(spec.HostName, spec.PodIfName, pod, options));
         try
@@ -158,7 +159,6 @@ public static class NodeVeth
 
         EnableGro(podLinks, spec.PodIfName);
         EnableGro(host, spec.HostName);
-        KernelCall.Run($"set {spec.HostName} up", () => host.SetLinkUp(node.Index));
         KernelCall.Run($"add route {podAddress} dev {spec.HostName}", () => host.ReplaceRoute(new Route
         {
             Destination = podAddress,

@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Net.Sockets;
 
 namespace Fathom.Agent.Protocol;
 
@@ -59,21 +58,37 @@ public sealed class AgentClient
         using var socket = Connect(deadline);
         try
         {
-            SendAll(socket, frame, deadline);
+            UnixStreamException? sendFailed = null;
+            try
+            {
+                socket.SendAll(frame, () => RemainingMilliseconds(deadline));
+            }
+            catch (UnixStreamException e) when (e.Errno is UnixStreamException.EPipe or UnixStreamException.EConnReset)
+            {
+                // An agent that refuses the caller answers and closes without reading the request
+                // (wrong uid): its reply is still there to read.
+                sendFailed = e;
+            }
             Span<byte> header = stackalloc byte[AgentFrame.HeaderBytes];
-            var got = ReceiveAll(socket, header, deadline);
+            var got = socket.ReceiveAll(header, () => RemainingMilliseconds(deadline));
+            if (got == 0 && sendFailed is not null)
+                throw sendFailed;
             if (got == 0)
                 throw new AgentException(AgentErrorCode.TryAgainLater,
                     $"fathom-agent closed the connection on {SocketPath} without a reply");
             if (got < header.Length)
                 throw AgentFrame.Truncated(header.Length, got, "header");
             var payload = new byte[AgentFrame.ParseLength(header, _maxReplyBytes)];
-            got = ReceiveAll(socket, payload, deadline);
+            got = socket.ReceiveAll(payload, () => RemainingMilliseconds(deadline));
             if (got < payload.Length)
                 throw AgentFrame.Truncated(payload.Length, got, "payload");
             return AgentMessages.ParseReply(payload);
         }
-        catch (SocketException e)
+        catch (UnixStreamException e) when (e.IsTimeout)
+        {
+            throw TimedOut();
+        }
+        catch (UnixStreamException e)
         {
             throw new AgentException(AgentErrorCode.TryAgainLater,
                 $"lost the connection to fathom-agent on {SocketPath}: {e.Message}", innerException: e);
@@ -88,35 +103,30 @@ public sealed class AgentClient
             $"fathom-agent answered {request.GetType().Name} with {other.GetType().Name}"),
     };
 
-    private Socket Connect(long deadline)
+    // A blocking socket through the system calls (UnixStream): System.Net.Sockets would start its
+    // epoll thread in this short-lived process. Bounded by the deadline through SO_SNDTIMEO, which
+    // also bounds connect(2) on AF_UNIX when the agent's backlog is full (EAGAIN once it ran out).
+    private UnixStream Connect(long deadline)
     {
-        var endpoint = new UnixDomainSocketEndPoint(SocketPath);
         while (true)
         {
-            // Non-blocking, so a full backlog (EAGAIN on AF_UNIX, unix(7)) cannot block past the
-            // deadline; a fresh socket per attempt, as .NET does not retry connect on one socket.
-            var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified) { Blocking = false };
             try
             {
-                socket.Connect(endpoint);
-                socket.Blocking = true;
-                return socket;
+                return UnixStream.Connect(SocketPath, RemainingMilliseconds(deadline));
             }
-            catch (SocketException e) when (e.SocketErrorCode is SocketError.WouldBlock or SocketError.TryAgain)
+            catch (UnixStreamException e) when (e.IsTimeout)
             {
-                socket.Dispose();
                 if (Stopwatch.GetTimestamp() >= deadline)
                     throw TimedOut();
                 Thread.Sleep(2);
             }
-            catch (SocketException e)
+            catch (UnixStreamException e)
             {
-                socket.Dispose();
-                throw e.SocketErrorCode switch
+                throw e.Errno switch
                 {
-                    SocketError.ConnectionRefused when File.Exists(SocketPath) => new AgentException(AgentErrorCode.TryAgainLater,
+                    UnixStreamException.EConnRefused when File.Exists(SocketPath) => new AgentException(AgentErrorCode.TryAgainLater,
                         $"fathom-agent is not running (nothing listens on {SocketPath})", innerException: e),
-                    SocketError.AccessDenied => new AgentException(AgentErrorCode.PermissionDenied,
+                    UnixStreamException.EAcces => new AgentException(AgentErrorCode.PermissionDenied,
                         $"permission denied connecting to fathom-agent on {SocketPath}: the plugin must run as root", innerException: e),
                     _ when !File.Exists(SocketPath) => new AgentException(AgentErrorCode.TryAgainLater,
                         $"fathom-agent is not running (no socket at {SocketPath})", innerException: e),
@@ -124,51 +134,7 @@ public sealed class AgentClient
                         $"cannot connect to fathom-agent on {SocketPath}: {e.Message}", innerException: e),
                 };
             }
-            catch
-            {
-                socket.Dispose();
-                throw;
-            }
         }
-    }
-
-    private void SendAll(Socket socket, ReadOnlySpan<byte> data, long deadline)
-    {
-        while (!data.IsEmpty)
-        {
-            socket.SendTimeout = RemainingMilliseconds(deadline);
-            try
-            {
-                data = data[socket.Send(data)..];
-            }
-            catch (SocketException e) when (e.SocketErrorCode is SocketError.TimedOut or SocketError.WouldBlock)
-            {
-                throw TimedOut();
-            }
-        }
-    }
-
-    /// <summary>Fills <paramref name="buffer"/> or returns how much came before the agent closed.</summary>
-    private int ReceiveAll(Socket socket, Span<byte> buffer, long deadline)
-    {
-        var got = 0;
-        while (got < buffer.Length)
-        {
-            socket.ReceiveTimeout = RemainingMilliseconds(deadline);
-            int n;
-            try
-            {
-                n = socket.Receive(buffer[got..]);
-            }
-            catch (SocketException e) when (e.SocketErrorCode is SocketError.TimedOut or SocketError.WouldBlock)
-            {
-                throw TimedOut();
-            }
-            if (n == 0)
-                break;
-            got += n;
-        }
-        return got;
     }
 
     private int RemainingMilliseconds(long deadline)

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Net.Sockets;
 
 namespace Fathom.Agent.Protocol;
@@ -22,8 +23,19 @@ public sealed class AgentListener : IAsyncDisposable
     private readonly FileStream _lock;
     private readonly CancellationTokenSource _stopping = new();
     private readonly SemaphoreSlim _slots;
-    private readonly HashSet<Task> _connections = [];
-    private readonly Task _acceptLoop;
+    private readonly Dictionary<Socket, Task> _connections = [];
+    private readonly TaskCompletionSource _acceptDone = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly List<ConnectionWorker> _idle = [];
+    private readonly Queue<(Socket?, TaskCompletionSource?)> _pending = new();
+    private readonly SemaphoreSlim _spawn = new(0);
+
+    // How long a connection thread with nothing to serve waits for the next connection before it ends.
+    private static readonly TimeSpan IdleWorkerLifetime = TimeSpan.FromSeconds(30);
+
+    // How often the accept thread looks whether the listener stops, and each connection thread's
+    // stack (a request needs little; the default 1.5 MiB would be reserved per connection).
+    private const int StopPollMilliseconds = 200;
+    private const int ConnectionStackBytes = 256 * 1024;
     private long _requests;
     private long _rejected;
     private int _disposed;
@@ -36,7 +48,8 @@ public sealed class AgentListener : IAsyncDisposable
         _socket = socket;
         _lock = lockFile;
         _slots = new SemaphoreSlim(options.MaxConnections);
-        _acceptLoop = Task.Run(AcceptLoopAsync);
+        new Thread(AcceptLoop) { IsBackground = true, Name = "fathom-agent accept" }.Start();
+        new Thread(Spawner) { IsBackground = true, Name = "fathom-agent spawn" }.Start();
     }
 
     /// <summary>The socket path served.</summary>
@@ -116,59 +129,169 @@ public sealed class AgentListener : IAsyncDisposable
         options.Log?.Invoke($"removed stale socket {socketPath} left by an agent that did not stop cleanly");
     }
 
-    private async Task AcceptLoopAsync()
+    /// <summary>
+    /// Accepts on a dedicated thread, blocking in accept(2) (polled, so a stop is seen within
+    /// <see cref="StopPollMilliseconds"/>): a connection wakes this thread directly, where an
+    /// asynchronous accept costs a hop through the socket engine's thread and the thread pool.
+    /// </summary>
+    private void AcceptLoop()
     {
         var stopping = _stopping.Token;
-        while (!stopping.IsCancellationRequested)
+        try
         {
-            try
+            while (!stopping.IsCancellationRequested)
             {
-                await _slots.WaitAsync(stopping).ConfigureAwait(false);
+                _slots.Wait(stopping);
+                Socket? client = null;
+                try
+                {
+                    while (client is null && !stopping.IsCancellationRequested)
+                        if (_socket.Poll(StopPollMilliseconds * 1000, SelectMode.SelectRead))
+                            client = TryAccept();
+                }
+                catch (Exception e) when (e is ObjectDisposedException || (e is SocketException && stopping.IsCancellationRequested))
+                {
+                    // The listening socket was closed by DisposeAsync.
+                }
+                if (client is null)
+                {
+                    _slots.Release();
+                    continue;
+                }
+                StartConnection(client);
             }
-            catch (OperationCanceledException)
-            {
-                return;
-            }
-            Socket client;
-            try
-            {
-                client = await _socket.AcceptAsync(stopping).ConfigureAwait(false);
-            }
-            catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException)
-            {
-                _slots.Release();
-                return;
-            }
-            catch (SocketException) when (stopping.IsCancellationRequested)
-            {
-                _slots.Release();
-                return; // the listening socket was closed by DisposeAsync
-            }
-            catch (SocketException e)
-            {
-                // EMFILE and the like: say so and go on; a tight loop is prevented by the pause.
-                _slots.Release();
-                _options.Log?.Invoke($"accept on {SocketPath} failed: {e.Message}");
-                await Task.Delay(50, CancellationToken.None).ConfigureAwait(false);
-                continue;
-            }
-            var connection = Task.Run(() => ServeAsync(client));
-            lock (_connections)
-                _connections.Add(connection);
-            _ = connection.ContinueWith(t =>
-            {
-                lock (_connections)
-                    _connections.Remove(t);
-                _slots.Release();
-            }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+        finally
+        {
+            _acceptDone.TrySetResult();
         }
     }
 
-    private async Task ServeAsync(Socket client)
+    // Null when the connection went away between poll and accept, or accept failed (EMFILE and the
+    // like: said, and paused so that a persistent failure is no tight loop).
+    private Socket? TryAccept()
     {
-        using var _ = client;
+        try
+        {
+            return _socket.Accept();
+        }
+        catch (SocketException e) when (!_stopping.IsCancellationRequested)
+        {
+            _options.Log?.Invoke($"accept on {SocketPath} failed: {e.Message}");
+            Thread.Sleep(50);
+            return null;
+        }
+    }
+
+    /// <summary>
+    /// Serves the connection on a thread of its own, blocking: the plugin's request is read, answered
+    /// and written without one thread-pool hop (an agent whose pool threads are parked paid a wake-up
+    /// for each: accept, the connection's task, the read, the reply — issue 9 §10, docs/benchmarks.md).
+    /// A service that does not complete synchronously is waited for on this thread, which belongs to
+    /// this connection alone, so the pool is never starved by a connection. The thread of a finished
+    /// connection waits <see cref="IdleWorkerLifetime"/> for the next one, and new threads are started
+    /// by <see cref="Spawner"/>, not here: Thread.Start returns only once the new thread runs, which on
+    /// a busy node is a wait for a core — the accepting thread would pay it per connection of a burst.
+    /// </summary>
+    private void StartConnection(Socket client)
+    {
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        lock (_connections)
+            _connections.Add(client, done.Task);
+        var connection = (client, done);
+        lock (_idle)
+        {
+            if (_idle.Count > 0)
+            {
+                var worker = _idle[^1];
+                _idle.RemoveAt(_idle.Count - 1);
+                worker.Next = connection;
+                worker.Go.Release();
+                return;
+            }
+            // No thread parked: the spawner starts one, so that this thread goes back to accept(2) at
+            // once; a thread that finishes first takes the connection instead.
+            _pending.Enqueue(connection);
+        }
+        _spawn.Release();
+    }
+
+    /// <summary>Starts a connection thread for each connection no parked thread took, one after the other.</summary>
+    private void Spawner()
+    {
+        while (true)
+        {
+            _spawn.Wait();
+            if (_stopping.IsCancellationRequested && _pending.Count == 0)
+                return;
+            (Socket?, TaskCompletionSource?) next;
+            lock (_idle)
+            {
+                if (!_pending.TryDequeue(out next))
+                    continue; // a finishing connection thread took it
+            }
+            var fresh = new ConnectionWorker { Next = next };
+            new Thread(() => Work(fresh), ConnectionStackBytes) { IsBackground = true, Name = "fathom-agent conn" }.Start();
+        }
+    }
+
+    /// <summary>A connection thread: serves what it is handed, then waits for the next connection or exits when idle too long.</summary>
+    private void Work(ConnectionWorker worker)
+    {
+        while (worker.Next is var (client, done) && client is not null)
+        {
+            worker.Next = default;
+            try
+            {
+                Serve(client);
+            }
+            catch (Exception e)
+            {
+                _options.Log?.Invoke($"connection on {SocketPath} failed: {e}");
+            }
+            finally
+            {
+                lock (_connections)
+                    _connections.Remove(client);
+                client.Dispose();
+                _slots.Release();
+                done!.TrySetResult();
+            }
+            lock (_idle)
+            {
+                if (_pending.TryDequeue(out var waiting))
+                {
+                    worker.Next = waiting;
+                    continue;
+                }
+                if (_stopping.IsCancellationRequested)
+                    return;
+                _idle.Add(worker);
+            }
+            if (worker.Go.Wait(IdleWorkerLifetime))
+                continue; // handed a connection (or, with none, told to exit by DisposeAsync)
+            lock (_idle)
+            {
+                if (_idle.Remove(worker))
+                    return;
+            }
+            worker.Go.Wait(); // taken from the list just as the wait ended: its connection is coming
+        }
+    }
+
+    /// <summary>A parked connection thread and what it is handed next.</summary>
+    private sealed class ConnectionWorker
+    {
+        public SemaphoreSlim Go { get; } = new(0);
+        public (Socket? Client, TaskCompletionSource? Done) Next { get; set; }
+    }
+
+    private void Serve(Socket client)
+    {
         var stopping = _stopping.Token;
-        await using var stream = new NetworkStream(client, ownsSocket: false);
         PeerCredentials peer;
         try
         {
@@ -182,46 +305,38 @@ public sealed class AgentListener : IAsyncDisposable
         if (peer.Uid != _options.AllowedUid)
         {
             Reject($"refused pid {peer.Pid}: uid {peer.Uid} may not use fathom-agent (only uid {_options.AllowedUid})");
-            await TryReplyAsync(stream, new ErrorReply
+            TryReply(client, new ErrorReply
             {
                 Code = AgentErrorCode.PermissionDenied,
                 Message = $"uid {peer.Uid} may not use fathom-agent on {SocketPath} (only uid {_options.AllowedUid})",
-            }).ConfigureAwait(false);
+            });
             return;
         }
 
         while (!stopping.IsCancellationRequested)
         {
             byte[]? payload;
-            using (var bound = CancellationTokenSource.CreateLinkedTokenSource(stopping))
+            try
             {
-                bound.CancelAfter(_options.ReadTimeout);
-                try
-                {
-                    payload = await AgentFrame.ReadAsync(stream, _options.MaxFrameBytes, bound.Token).ConfigureAwait(false);
-                }
-                catch (OperationCanceledException) when (!stopping.IsCancellationRequested)
-                {
-                    Reject($"pid {peer.Pid} sent no complete request within {_options.ReadTimeout.TotalSeconds:0.###} s: closing");
-                    return;
-                }
-                catch (OperationCanceledException)
-                {
-                    return;
-                }
-                catch (AgentException e)
-                {
-                    Reject($"pid {peer.Pid}: {e.Message}");
-                    await TryReplyAsync(stream, e.ToReply()).ConfigureAwait(false);
-                    return;
-                }
-                catch (IOException)
-                {
-                    return; // the client went away mid-frame
-                }
+                payload = ReadFrame(client);
+            }
+            catch (TimeoutException) when (!stopping.IsCancellationRequested)
+            {
+                Reject($"pid {peer.Pid} sent no complete request within {_options.ReadTimeout.TotalSeconds:0.###} s: closing");
+                return;
+            }
+            catch (AgentException e) when (!stopping.IsCancellationRequested)
+            {
+                Reject($"pid {peer.Pid}: {e.Message}");
+                TryReply(client, e.ToReply());
+                return;
+            }
+            catch (Exception e) when (e is TimeoutException or AgentException or SocketException or ObjectDisposedException)
+            {
+                return; // the client went away mid-frame, or the listener stops
             }
             if (payload is null)
-                return; // the client closed after its last request
+                return; // the client closed after its last request (or the listener stops)
 
             AgentRequest request;
             try
@@ -231,14 +346,64 @@ public sealed class AgentListener : IAsyncDisposable
             catch (AgentException e)
             {
                 Reject($"pid {peer.Pid}: {e.Message}");
-                await TryReplyAsync(stream, e.ToReply()).ConfigureAwait(false);
+                TryReply(client, e.ToReply());
                 return;
             }
-            var reply = await DispatchAsync(request, peer, stopping).ConfigureAwait(false);
+            // Synchronous services (the agent's are, unless an ADD waits for a refill or a teardown)
+            // complete here without a hop; the others are waited for on this connection's thread.
+            var reply = DispatchAsync(request, peer, stopping).GetAwaiter().GetResult();
             Interlocked.Increment(ref _requests);
-            if (!await TryReplyAsync(stream, reply).ConfigureAwait(false))
+            if (!TryReply(client, reply))
                 return;
         }
+    }
+
+    /// <summary>
+    /// One request frame, read within <see cref="AgentListenerOptions.ReadTimeout"/> from its first
+    /// byte's wait on; null when the client closes before a frame starts.
+    /// </summary>
+    /// <exception cref="TimeoutException">The frame did not come whole in time.</exception>
+    /// <exception cref="AgentException">The frame is malformed (truncated, empty, too big).</exception>
+    private byte[]? ReadFrame(Socket client)
+    {
+        var deadline = Stopwatch.GetTimestamp() + (long)(_options.ReadTimeout.TotalSeconds * Stopwatch.Frequency);
+        Span<byte> header = stackalloc byte[AgentFrame.HeaderBytes];
+        var got = Receive(client, header, deadline);
+        if (got == 0)
+            return null;
+        if (got < header.Length)
+            throw AgentFrame.Truncated(header.Length, got, "header");
+        var payload = new byte[AgentFrame.ParseLength(header, _options.MaxFrameBytes)];
+        got = Receive(client, payload, deadline);
+        if (got < payload.Length)
+            throw AgentFrame.Truncated(payload.Length, got, "payload");
+        return payload;
+    }
+
+    // Fills the buffer or returns how much came before the client closed; each recv(2) bounded by what is left of the deadline.
+    private static int Receive(Socket client, Span<byte> buffer, long deadline)
+    {
+        var got = 0;
+        while (got < buffer.Length)
+        {
+            var left = deadline - Stopwatch.GetTimestamp();
+            if (left <= 0)
+                throw new TimeoutException();
+            client.ReceiveTimeout = (int)Math.Clamp(left * 1000 / Stopwatch.Frequency, 1, int.MaxValue);
+            int n;
+            try
+            {
+                n = client.Receive(buffer[got..]);
+            }
+            catch (SocketException e) when (e.SocketErrorCode is SocketError.TimedOut or SocketError.WouldBlock)
+            {
+                throw new TimeoutException();
+            }
+            if (n == 0)
+                break;
+            got += n;
+        }
+        return got;
     }
 
     private async Task<AgentReply> DispatchAsync(AgentRequest request, PeerCredentials peer, CancellationToken cancellationToken)
@@ -276,17 +441,19 @@ public sealed class AgentListener : IAsyncDisposable
     }
 
     /// <summary>Writes one reply within the read bound; false when the client is gone or too slow to read.</summary>
-    private async Task<bool> TryReplyAsync(NetworkStream stream, AgentReply reply)
+    private bool TryReply(Socket client, AgentReply reply)
     {
         // Bounded by time only, not by the stop: a request answered while the listener drains
         // must still get its reply.
-        using var bound = new CancellationTokenSource(_options.ReadTimeout);
         try
         {
-            await stream.WriteAsync(AgentFrame.Encode(AgentMessages.Serialize(reply)), bound.Token).ConfigureAwait(false);
+            ReadOnlySpan<byte> frame = AgentFrame.Encode(AgentMessages.Serialize(reply));
+            client.SendTimeout = (int)_options.ReadTimeout.TotalMilliseconds;
+            while (!frame.IsEmpty)
+                frame = frame[client.Send(frame)..];
             return true;
         }
-        catch (Exception e) when (e is IOException or OperationCanceledException or ObjectDisposedException)
+        catch (Exception e) when (e is SocketException or ObjectDisposedException)
         {
             return false;
         }
@@ -305,10 +472,32 @@ public sealed class AgentListener : IAsyncDisposable
             return;
         await _stopping.CancelAsync().ConfigureAwait(false);
         _socket.Dispose();
-        await _acceptLoop.ConfigureAwait(false);
+        await _acceptDone.Task.ConfigureAwait(false);
+        lock (_idle)
+        {
+            // Parked connection threads wake with nothing to serve, and end.
+            foreach (var worker in _idle)
+                worker.Go.Release();
+            _idle.Clear();
+        }
+        _spawn.Release(); // the spawner starts what is still pending, then ends
         Task[] inFlight;
         lock (_connections)
-            inFlight = [.. _connections];
+        {
+            inFlight = [.. _connections.Values];
+            // A connection waiting for its next request wakes with end of file (shutdown(2) of the
+            // read side); one whose request is being served still writes its reply.
+            foreach (var client in _connections.Keys)
+            {
+                try
+                {
+                    client.Shutdown(SocketShutdown.Receive);
+                }
+                catch (Exception e) when (e is SocketException or ObjectDisposedException)
+                {
+                }
+            }
+        }
         await Task.WhenAll(inFlight).WaitAsync(_options.DrainTimeout).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         try
         {

@@ -125,6 +125,7 @@ internal sealed partial class BenchCniAgentModes(BenchCniAgentOptions options, s
             r.AtMost("churn: errors == 0", _churnErrors, 0, "errors",
                 $"failed ADDs and DELs in {options.ChurnSeconds} s of {Names.Churn} ({ChurnWorkers} workers, shared pods)");
         r.AtMost($"cold pool: first pod <= attach latency + 1 s", r.Median(Names.ColdAdd), options.AttachLatencyMs + 1000, "ms", $"{Names.ColdAdd}, attach latency {options.AttachLatencyMs} ms");
+        Floors();
         MemoryTargets();
     }
 
@@ -133,6 +134,31 @@ internal sealed partial class BenchCniAgentModes(BenchCniAgentOptions options, s
         var r = results;
         r.AtMost("agent VmRSS idle <= 40 MiB", r.Median(Names.RssIdle), 40, "MiB", Names.RssIdle);
         r.AtMost($"agent VmRSS holding {options.Allocations} allocations <= 64 MiB", r.Median(Names.RssHeld), 64, "MiB", $"{Names.RssHeld} on an {BenchCniLab.InstanceType} node");
+    }
+
+    /// <summary>
+    /// What the machine makes the least an ADD or DEL can cost, from the floor figures of the same
+    /// loop (medians): the plugin's start and one round trip to the agent for every request, plus the
+    /// veth for a shared ADD, plus the bare move for an underlay ADD. A target below its floor cannot
+    /// be met by any plugin run as a process per request (the CNI contract) on this machine.
+    /// </summary>
+    private void Floors()
+    {
+        var r = results;
+        var call = r.Median(Names.FloorStart) + r.Median(Names.FloorRoundTrip);
+        var veth = r.Median(Names.FloorVeth);
+        r.Floor("underlay ADD floor", call + veth + r.Median(Names.Move), "ms",
+            $"{Names.FloorStart} + {Names.FloorRoundTrip} + {Names.FloorVeth} + {Names.Move}");
+        r.Floor("underlay ADD floor - bare move", call + veth, "ms", "the floor's part above the move (the target allows 3 ms)");
+        r.Floor("DEL floor", call, "ms", $"{Names.FloorStart} + {Names.FloorRoundTrip} (the target allows 5 ms)");
+        r.Floor("shared ADD floor", call + veth, "ms", $"{Names.FloorStart} + {Names.FloorRoundTrip} + {Names.FloorVeth}");
+        r.Floor("shared ADD floor / bridge+host-local ADD", (call + veth) / r.Median(Names.BridgeAdd), "ratio",
+            $"shared ADD floor / median of {Names.BridgeAdd} (the target allows 0.35)");
+        r.Floor("shared ADD+DEL floor / bridge+host-local ADD+DEL", (2 * call + veth) / r.Median(Names.BridgeCycle), "ratio",
+            $"(ADD floor + DEL floor) / median of {Names.BridgeCycle} (the target allows 0.25)");
+        // N ADDs released at once on this many cores: the last cannot end before the plugins' CPU is spent.
+        r.Floor($"shared ADD p99, {Top} concurrent floor", Top * r.Median(Names.FloorSharedCpu) / Environment.ProcessorCount, "ms",
+            $"{Top} × median of {Names.FloorSharedCpu} / {Environment.ProcessorCount} cores, the agent's share not counted (the target allows 20 ms)");
     }
 
     /// <summary>VmRSS as the figure <paramref name="name"/>, and its file-backed and anonymous parts beside it.</summary>

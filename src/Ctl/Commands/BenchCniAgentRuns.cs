@@ -42,6 +42,10 @@ internal sealed partial class BenchCniAgentModes
         public const string AllocateRoundTrip = "agent Allocate round trip (no plugin)";
         public const string ReleaseRoundTrip = "agent Release round trip (no plugin)";
         public const string AllocateRoundTripSpaced = "agent Allocate round trip, 20 ms apart";
+        public const string FloorStart = "floor: fathom VERSION (process start)";
+        public const string FloorRoundTrip = "floor: agent round trip (CHECK, as pods come)";
+        public const string FloorVeth = "floor: veth with its peer in the pod netns";
+        public const string FloorSharedCpu = "floor: CPU of one shared ADD (plugin process)";
     }
 
     /// <summary>
@@ -82,12 +86,15 @@ internal sealed partial class BenchCniAgentModes
             (i, record) =>
             {
                 var id = $"bench-s-{i}";
+                var cpu = BenchCniExec.ChildrenCpuMs();
                 var add = Netns.Run(node, () => BenchCniExec.Run(plugin, "fathom shared", "ADD", id, pods.Path(1), agent.Config("shared")));
+                cpu = BenchCniExec.ChildrenCpuMs() - cpu;
                 var del = Netns.Run(node, () => BenchCniExec.Run(plugin, "fathom shared", "DEL", id, pods.Path(1), agent.Config("shared")));
                 if (!record) return;
                 results.Figure(Names.SharedAdd).Add(add);
                 results.Figure(Names.SharedDel).Add(del);
                 results.Figure(Names.SharedCycle).Add(add + del);
+                results.Figure(Names.FloorSharedCpu).Add(cpu);
             },
             (i, record) => SubnetCycle(node, agent, "host-gw", $"bench-h-{i}", pods.Path(2), record ? (Names.HostGwAdd, Names.HostGwDel) : null),
             (i, record) => SubnetCycle(node, agent, "overlay", $"bench-o-{i}", pods.Path(3), record ? (Names.OverlayAdd, Names.OverlayDel) : null),
@@ -100,6 +107,22 @@ internal sealed partial class BenchCniAgentModes
                 results.Figure(Names.BridgeAdd).Add(add);
                 results.Figure(Names.BridgeDel).Add(del);
                 results.Figure(Names.BridgeCycle).Add(add + del);
+            },
+            (i, record) =>
+            {
+                // The floors (docs/benchmarks.md): what any ADD through the agent pays before it
+                // does anything of its own — the plugin's start, one round trip to the agent (a CHECK
+                // of no pod: the smallest request, spaced as pods come) and the veth of a shared pod
+                // or an underlay pod's small one; the move is the bare move below.
+                var start = Netns.Run(node, () => BenchCniExec.Run(plugin, "fathom", "VERSION", "bench-v", pods.Path(0), agent.Config("shared")));
+                var trip = Time(() => agent.Client.Send(new CheckRequest { Network = "fathom-bench-floor", ContainerId = $"bench-f-{i}", IfName = "eth0" }));
+                var name = $"bench-f{i}";
+                var veth = Time(() => hostLinks.CreateVeth(name, name + "p", moveNs));
+                hostLinks.TryDeleteLink(name);
+                if (!record) return;
+                results.Figure(Names.FloorStart).Add(start);
+                results.Figure(Names.FloorRoundTrip).Add(trip);
+                results.Figure(Names.FloorVeth).Add(veth);
             },
             (_, record) =>
             {

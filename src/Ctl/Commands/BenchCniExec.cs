@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Runtime.InteropServices;
 
 namespace Fathom.Ctl;
 
@@ -8,8 +9,24 @@ namespace Fathom.Ctl;
 /// namespace (the bench's host namespace, or a lab node's). Returns the wall time from start to
 /// exit; a plugin that fails throws with what it printed.
 /// </summary>
-internal static class BenchCniExec
+internal static partial class BenchCniExec
 {
+    /// <summary>
+    /// CPU time (user + system, ms) of every child process reaped so far (getrusage(2), RUSAGE_CHILDREN):
+    /// around one plugin run with no other child exiting, what that run cost the machine's cores.
+    /// </summary>
+    public static unsafe double ChildrenCpuMs()
+    {
+        // struct rusage: ru_utime and ru_stime (struct timeval each), then 14 longs.
+        var usage = stackalloc long[18];
+        if (GetRusage(-1 /* RUSAGE_CHILDREN */, usage) != 0)
+            throw new InvalidOperationException($"getrusage failed: errno {Marshal.GetLastPInvokeError()}");
+        return (usage[0] + usage[2]) * 1000.0 + (usage[1] + usage[3]) / 1000.0;
+    }
+
+    [LibraryImport("libc", EntryPoint = "getrusage", SetLastError = true)]
+    private static unsafe partial int GetRusage(int who, long* usage);
+
     /// <summary>Where the reference plugins (host-device, bridge, host-local, static) are installed.</summary>
     public const string ReferenceDir = "/usr/lib/cni";
 

@@ -8,13 +8,14 @@ namespace Fathom.Ctl;
 /// What <c>bench cni</c>'s agent modes measured: named figures (raw samples, in one unit each) and
 /// the targets of issue 9 §10 computed from them, printed as a table and written as JSON
 /// (<c>--json FILE</c>). The JSON's shape is a contract (issue 12's report reads it):
-/// <c>{"targets":[{"name","value","limit","met"}],"figures":[{"name","unit","count","median","p90","p99","min","max"}],
+/// <c>{"targets":[{"name","value","limit","met"}],"floors":[{"name","value","unit","how"}],"figures":[{"name","unit","count","median","p90","p99","min","max"}],
 /// "context":{...}}</c>; a target that could not be measured has <c>value</c> null and <c>met</c> false.
 /// </summary>
 internal sealed class BenchCniResults
 {
     private readonly List<(string Name, string Unit, List<double> Samples)> _figures = [];
     private readonly List<(string Name, double Value, string Comparison, double Limit, string Unit, string How)> _targets = [];
+    private readonly List<(string Name, double Value, string Unit, string How)> _floors = [];
 
     // Readable as written (≤, +, ') rather than \u-escaped: people read this file too.
     private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
@@ -47,6 +48,9 @@ internal sealed class BenchCniResults
     public void AtLeast(string name, double value, double limit, string unit, string how) =>
         _targets.Add((name, value, ">=", limit, unit, how));
 
+    /// <summary>A floor: the least the machine lets a figure be, computed from floor figures of the same run.</summary>
+    public void Floor(string name, double value, string unit, string how) => _floors.Add((name, value, unit, how));
+
     private static bool Met(double value, string comparison, double limit) =>
         !double.IsNaN(value) && !double.IsNaN(limit) && (comparison == "<=" ? value <= limit : value >= limit);
 
@@ -63,6 +67,8 @@ internal sealed class BenchCniResults
             var verdict = double.IsNaN(value) ? "not measured" : Met(value, comparison, limit) ? "met" : "NOT met";
             output.WriteLine($"target {name}: {F(value)} {unit} (limit {F(limit)}) → {verdict}  ({how})");
         }
+        foreach (var (name, value, unit, how) in _floors)
+            output.WriteLine($"floor {name}: {F(value)} {unit}  ({how})");
     }
 
     /// <summary>The JSON document (see the class's summary).</summary>
@@ -93,7 +99,10 @@ internal sealed class BenchCniResults
                 ["min"] = Number(Pct(samples, 0)),
                 ["max"] = Number(Pct(samples, 1)),
             });
-        return new JsonObject { ["targets"] = targets, ["figures"] = figures, ["context"] = _context.DeepClone() };
+        var floors = new JsonArray();
+        foreach (var (name, value, unit, how) in _floors)
+            floors.Add((JsonNode)new JsonObject { ["name"] = name, ["value"] = Number(value), ["unit"] = unit, ["how"] = how });
+        return new JsonObject { ["targets"] = targets, ["floors"] = floors, ["figures"] = figures, ["context"] = _context.DeepClone() };
     }
 
     /// <summary>Writes <see cref="ToJson"/> to <paramref name="path"/> (through a temporary file, so a reader never sees half of it).</summary>

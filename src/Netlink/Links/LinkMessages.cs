@@ -20,7 +20,9 @@ internal static class LinkMessages
     {
         ValidateName(name);
         ValidateName(peerName);
-        BeginNewLink(ref w, Create, 0);
+        var up = options?.Up == true ? Rtnl.IFF_UP : 0u;
+        w.BeginMessage(Rtnl.RTM_NEWLINK, Create);
+        WriteIfInfo(ref w, Rtnl.AF_UNSPEC, 0, up, up);
         PutCommon(ref w, options?.Mtu, options?.Mac);
         w.PutString(Rtnl.IFLA_IFNAME, name);
         int info = w.BeginNested(Rtnl.IFLA_LINKINFO);
@@ -138,10 +140,11 @@ internal static class LinkMessages
     /// in the target namespace — so never in the source, but not atomically: if the new name is
     /// taken there, the link has moved under its old name and the request fails with EEXIST.
     /// </summary>
-    public static void WriteSetNetns(ref NetlinkWriter w, int index, int netnsFd, string? newName = null)
+    public static void WriteSetNetns(ref NetlinkWriter w, int index, int netnsFd, string? newName = null, bool up = false)
     {
         if (newName is not null) ValidateName(newName);
-        BeginNewLink(ref w, Rtnl.NLM_F_ACK, index);
+        w.BeginMessage(Rtnl.RTM_NEWLINK, Rtnl.NLM_F_ACK);
+        WriteIfInfo(ref w, Rtnl.AF_UNSPEC, index, up ? Rtnl.IFF_UP : 0, up ? Rtnl.IFF_UP : 0);
         w.PutI32(Rtnl.IFLA_NET_NS_FD, netnsFd);
         if (newName is not null) w.PutString(Rtnl.IFLA_IFNAME, newName);
     }

@@ -14,6 +14,14 @@ public sealed record VethOptions
 
     /// <summary>MAC of the peer end; random when null.</summary>
     public PhysicalAddress? PeerMac { get; init; }
+
+    /// <summary>
+    /// The local end created up (IFF_UP in its ifinfomsg, applied by rtnl_configure_link once the
+    /// pair is linked): one request under RTNL fewer than setting it up afterwards. Only the local
+    /// end: the peer is configured before the pair is linked, and veth_open refuses to open an
+    /// end without its peer (ENOTCONN, drivers/net/veth.c).
+    /// </summary>
+    public bool Up { get; init; }
 }
 
 /// <summary>Optional settings for <see cref="NetlinkHandle.CreateBridge"/>.</summary>

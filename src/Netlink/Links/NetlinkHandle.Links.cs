@@ -142,8 +142,11 @@ public sealed partial class NetlinkHandle
     /// there). With it, one request moves the link and then renames it inside the target — never
     /// in this namespace — but not atomically: if <paramref name="newName"/> is taken there, the
     /// kernel has already moved the link under its old name when it fails with EEXIST.
+    /// With <paramref name="up"/>, the same request then sets it up there (IFF_UP; do_setlink
+    /// changes the flags after the namespace and the name): one request under RTNL fewer, and the
+    /// same caveat — a device that cannot be opened fails the request after it moved.
     /// </summary>
-    public void MoveLinkToNetns(int index, NetnsHandle netns, string? newName = null) => WithFd(netns, fd =>
-        Execute((ref NetlinkWriter w) => LinkMessages.WriteSetNetns(ref w, index, fd, newName),
-            newName is null ? $"move link {index} to {netns}" : $"move link {index} to {netns} as {newName}"));
+    public void MoveLinkToNetns(int index, NetnsHandle netns, string? newName = null, bool up = false) => WithFd(netns, fd =>
+        Execute((ref NetlinkWriter w) => LinkMessages.WriteSetNetns(ref w, index, fd, newName, up),
+            (newName is null ? $"move link {index} to {netns}" : $"move link {index} to {netns} as {newName}") + (up ? " and set it up" : "")));
 }

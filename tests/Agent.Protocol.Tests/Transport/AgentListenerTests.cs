@@ -175,6 +175,28 @@ public sealed class AgentListenerTests : IDisposable
         Assert.Equal(4, most);
     }
 
+    [Fact]
+    public async Task A_connection_thread_serves_the_next_connection_once_idle()
+    {
+        var threads = new HashSet<int>();
+        _service.Before = (_, _) =>
+        {
+            lock (threads)
+                threads.Add(Environment.CurrentManagedThreadId);
+            return Task.CompletedTask;
+        };
+        await using var listener = AgentListener.Start(SocketPath, _service, Options(Getuid()));
+        for (var i = 0; i < 10; i++)
+        {
+            Assert.Equal("test", Client().Status().AgentVersion);
+            Thread.Sleep(20); // the thread that served it parks itself
+        }
+        // Each request on a dedicated connection thread, not the pool's, and one thread reused
+        // rather than a new one started (and waited for) per connection.
+        lock (threads)
+            Assert.True(threads.Count <= 2, $"{threads.Count} threads served 10 connections one after the other");
+    }
+
     private static void InterlockedMax(ref int target, int value)
     {
         int seen;

@@ -147,6 +147,14 @@ public sealed class BenchCniAgentModesTests
             foreach (var level in new[] { 2, 4 })
                 foreach (var expected in new[] { "bare moves/s", "underlay pods/s", "underlay ADD", "shared ADD", "host-gw ADD", "overlay ADD", "underlay DEL", "shared DEL", "host-gw DEL", "overlay DEL" })
                     Assert.Contains($"{expected}, {level} concurrent", figureNames);
+            foreach (var expected in new[] { "floor: fathom VERSION (process start)", "floor: agent round trip (CHECK, as pods come)",
+                         "floor: veth with its peer in the pod netns", "floor: CPU of one shared ADD (plugin process)" })
+                Assert.Contains(expected, figureNames);
+            var floors = document["floors"]!.AsArray().Select(f => f!.AsObject()).ToList();
+            foreach (var expected in new[] { "underlay ADD floor", "underlay ADD floor - bare move", "DEL floor", "shared ADD floor",
+                         "shared ADD floor / bridge+host-local ADD", "shared ADD+DEL floor / bridge+host-local ADD+DEL", "shared ADD p99, 4 concurrent floor" })
+                Assert.True(floors.SingleOrDefault(f => f["name"]!.GetValue<string>() == expected)?["value"]?.GetValue<double>() > 0, $"floor {expected}: no value");
+            Assert.Contains("floor DEL floor:", result.Stdout);
             int Count(string name) => document["figures"]!.AsArray().Single(f => f!["name"]!.GetValue<string>() == name)!["count"]!.GetValue<int>();
             Assert.Equal(20, Count("agent Allocate round trip (no plugin)") + Count("agent Allocate round trip, 20 ms apart"));
             Assert.Equal(20, Count("agent Release round trip (no plugin)"));

@@ -252,6 +252,34 @@ public sealed class LinkTests
     }
 
     [PrivilegedFact("ip")]
+    public void A_link_moves_is_renamed_and_comes_up_in_one_request()
+    {
+        Privileged.Require("ip");
+        using var host = KernelNetns.Create();
+        using var pod = KernelNetns.Create();
+        host.Ip("link", "add", "eni1", "type", "veth", "peer", "name", "eni1-peer");
+        host.Ip("link", "set", "eni1-peer", "up");
+
+        host.Netlink.MoveLinkToNetns(host.IndexOf("eni1"), pod.Handle, "eth0", up: true);
+
+        Assert.True(pod.Netlink.GetLink("eth0").IsUp);
+        Assert.False(host.Netlink.TryGetLink("eni1", out _));
+    }
+
+    [PrivilegedFact("ip")]
+    public void A_veth_can_be_created_with_its_local_end_up_and_its_peer_in_another_namespace()
+    {
+        Privileged.Require("ip");
+        using var host = KernelNetns.Create();
+        using var pod = KernelNetns.Create();
+
+        var link = host.Netlink.CreateVeth("host0", "eth0", pod.Handle, new VethOptions { Up = true });
+
+        Assert.True(link.IsUp);
+        Assert.False(pod.Netlink.GetLink("eth0").IsUp); // the peer cannot be opened before the pair is linked
+    }
+
+    [PrivilegedFact("ip")]
     public void Expected_outcomes_map_to_errno_and_try_methods()
     {
         Privileged.Require("ip");
