@@ -191,17 +191,5 @@ internal sealed class BenchSticky(int moves, TimeSpan attachLatency, string pref
             File.WriteAllText(jsonPath, summary.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
     }
 
-    private void Fathomctl(params string[] args)
-    {
-        var self = Environment.ProcessPath ?? "fathomctl";
-        string[] argv = Path.GetFileNameWithoutExtension(self) == "dotnet" ? [Path.Combine(AppContext.BaseDirectory, "fathomctl.dll"), .. args] : args;
-        var psi = new ProcessStartInfo(self) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in argv) psi.ArgumentList.Add(a);
-        psi.Environment[LabLayout.PrefixVariable] = _layout.Prefix;
-        using var p = Process.Start(psi) ?? throw new InvalidOperationException($"cannot start {self}");
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEnd();
-        p.WaitForExit();
-        if (p.ExitCode != 0) throw new InvalidOperationException($"fathomctl {string.Join(' ', args)} (lab '{_layout.Prefix}'): exit {p.ExitCode}: {stderr.Trim()} {stdout.Result.Trim()}");
-    }
+    private void Fathomctl(params string[] args) => FathomctlChild.Run(_layout.Prefix, args);
 }
