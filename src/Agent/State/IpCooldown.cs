@@ -61,11 +61,20 @@ public sealed class IpCooldown
         return cooldown;
     }
 
-    /// <summary>Starts the cooldown of <paramref name="ip"/> (restarting it if it was cooling), durably.</summary>
+    /// <summary>
+    /// Starts the cooldown of <paramref name="ip"/> (restarting it if it was cooling), durably. With a
+    /// zero <see cref="Period"/> it records nothing and the IP is free at once.
+    /// </summary>
     public CoolingIp Start(string ip, string eniId)
     {
         ArgumentException.ThrowIfNullOrEmpty(ip);
         ArgumentException.ThrowIfNullOrEmpty(eniId);
+        if (Period <= TimeSpan.Zero)
+        {
+            // No cooldown: nothing to record, so no file to rewrite on every shared DEL (issue 9 §10).
+            // A deadline an earlier, longer period left for this IP stands: the safe side.
+            return new CoolingIp(AllocationStore.CanonicalIp(ip), eniId, _state.Time.GetUtcNow());
+        }
         lock (_gate)
         {
             var entry = new CoolingIp(AllocationStore.CanonicalIp(ip), eniId, _state.Time.GetUtcNow() + Period);

@@ -52,6 +52,20 @@ public sealed class IpCooldownTests : IDisposable
         Assert.Contains("10.0.1.9", File.ReadAllText(_fx.Path("cooldown.json")), StringComparison.Ordinal);
     }
 
+    [Fact]
+    public void A_zero_cooldown_writes_no_file_and_keeps_a_deadline_a_longer_period_left()
+    {
+        IpCooldown.Open(_fx.State, TimeSpan.FromSeconds(30)).Start("10.0.1.9", "eni-a");
+        var before = File.ReadAllBytes(_fx.Path("cooldown.json"));
+        var cooldown = IpCooldown.Open(_fx.Restart(), TimeSpan.Zero);
+        cooldown.Start("10.0.1.10", "eni-a");
+        cooldown.Start("10.0.1.9", "eni-a");
+        Assert.False(cooldown.IsCooling("10.0.1.10"));
+        Assert.True(cooldown.IsCooling("10.0.1.9"));
+        Assert.Equal(before, File.ReadAllBytes(_fx.Path("cooldown.json")));
+        Assert.False(File.Exists(_fx.Path("cooldown.json.tmp")));
+    }
+
     [Theory]
     [InlineData("{\"kind\":\"fathom-agent-cooldown\",\"version\":1,\"ips\":[{\"ip\":\"10.0.")]
     [InlineData("{\"kind\":\"fathom-agent-cooldown\",\"version\":2,\"ips\":[]}")]
