@@ -8,7 +8,7 @@ namespace Fathom.Agent.State;
 /// <param name="Until">When it may be handed out again (wall clock, so it survives a restart).</param>
 public sealed record CoolingIp(string Ip, string EniId, DateTimeOffset Until);
 
-/// <summary>The on-disk form of <see cref="IpCooldown"/>: <c>cooldown.json</c>.</summary>
+/// <summary>The on-disk form of <see cref="IpCooldown"/>: <c>cooldown.&lt;generation&gt;.json</c> (an older agent's <c>cooldown.json</c> is generation 0).</summary>
 internal sealed record CooldownFile
 {
     public const string FileKind = "fathom-agent-cooldown";
@@ -24,8 +24,11 @@ internal sealed record CooldownFile
 /// <summary>
 /// Freed secondary IPs are not handed out again for a while (default 30 s, as AWS VPC CNI does):
 /// conntrack entries, ARP caches and peers that resolved the old pod must age out before another pod
-/// answers on the address (DESIGN §4). Durable in <c>cooldown.json</c>, rewritten atomically on each
-/// change, with deadlines in wall-clock time so they hold across a restart. Record an IP's cooldown
+/// answers on the address (DESIGN §4). Durable in <c>cooldown.&lt;generation&gt;.json</c>: each change is
+/// written whole under the next generation's name, then the previous file is unlinked, so no write
+/// replaces an existing file (ext4 flushes a file renamed over another, <c>auto_da_alloc</c>); a crash
+/// between the two leaves both, and the newest wins on load. Deadlines are in wall-clock time so
+/// they hold across a restart. Record an IP's cooldown
 /// before its allocation is released, so no crash can skip it. If the file is unreadable it is
 /// quarantined and every IP cools down for one period from the start, the safe side.
 /// </summary>
@@ -34,19 +37,23 @@ public sealed class IpCooldown
     /// <summary>The cooldown when none is configured.</summary>
     public static readonly TimeSpan DefaultPeriod = TimeSpan.FromSeconds(30);
 
+    private const string Prefix = "cooldown";
+
     private readonly StateDirectory _state;
-    private readonly string _path;
     private readonly Lock _gate = new();
     private readonly Dictionary<string, CoolingIp> _cooling = new(StringComparer.Ordinal);
 
     // When the file was lost, no one knows which IPs were freed last: every IP cools until then.
     private DateTimeOffset _everyIpCoolsUntil = DateTimeOffset.MinValue;
 
+    // The generation of the file on disk (0: none yet, or an older agent's cooldown.json), and its path.
+    private long _generation;
+    private string? _current;
+
     private IpCooldown(StateDirectory state, TimeSpan period)
     {
         _state = state;
         Period = period;
-        _path = Path.Combine(state.Path, "cooldown.json");
     }
 
     /// <summary>How long a freed IP cools down.</summary>
@@ -131,33 +138,66 @@ public sealed class IpCooldown
         return expired.Count > 0;
     }
 
-    private void Save() => _state.WriteAtomically(_path, JsonSerializer.SerializeToUtf8Bytes(
-        new CooldownFile { Ips = [.. _cooling.Values.OrderBy(c => c.Ip, StringComparer.Ordinal)] }, StateJsonContext.Default.CooldownFile));
-
-    private void Load()
+    private void Save()
     {
-        var temporary = _path + ".tmp";
-        if (File.Exists(temporary))
+        var next = PathOf(_generation + 1);
+        _state.WriteAtomically(next, JsonSerializer.SerializeToUtf8Bytes(
+            new CooldownFile { Ips = [.. _cooling.Values.OrderBy(c => c.Ip, StringComparer.Ordinal)] }, StateJsonContext.Default.CooldownFile));
+        var previous = _current;
+        _generation++;
+        _current = next;
+        if (previous is not null)
+            _state.DeleteDurably(previous);
+    }
+
+    private string PathOf(long generation) =>
+        Path.Combine(_state.Path, generation == 0 ? $"{Prefix}.json" : $"{Prefix}.{generation:D19}.json");
+
+    /// <summary>The cooldown files on disk by generation, after removing writes a crash cut short.</summary>
+    private SortedDictionary<long, string> Generations()
+    {
+        foreach (var temporary in Directory.EnumerateFiles(_state.Path, $"{Prefix}*.tmp"))
         {
             File.Delete(temporary);
             _state.Log.Info("state.stray-removed", $"removed {temporary}: a write cut short by a crash, never committed", ("file", temporary));
         }
-        if (!File.Exists(_path))
+        var found = new SortedDictionary<long, string>();
+        foreach (var path in Directory.EnumerateFiles(_state.Path, $"{Prefix}*.json"))
+        {
+            var middle = Path.GetFileNameWithoutExtension(path)[Prefix.Length..];
+            if (middle.Length == 0)
+                found[0] = path;
+            else if (middle[0] == '.' && long.TryParse(middle.AsSpan(1), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var generation) && generation > 0)
+                found[generation] = path;
+        }
+        return found;
+    }
+
+    private void Load()
+    {
+        var generations = Generations();
+        if (generations.Count == 0)
             return;
+        // The newest was written whole before any older one was unlinked: the older are superseded.
+        var (newest, path) = generations.Last();
+        foreach (var older in generations.Where(g => g.Key != newest))
+            _state.DeleteDurably(older.Value);
+        _generation = newest;
+        _current = path;
         CooldownFile? file;
         try
         {
-            var bytes = File.ReadAllBytes(_path);
+            var bytes = File.ReadAllBytes(path);
             if (StateDirectory.CheckHeader(bytes, CooldownFile.FileKind, CooldownFile.FormatVersion) is { } problem)
             {
-                Lost(problem);
+                Lost(path, problem);
                 return;
             }
             file = JsonSerializer.Deserialize(bytes, StateJsonContext.Default.CooldownFile);
         }
         catch (Exception e) when (e is JsonException or NotSupportedException or InvalidOperationException)
         {
-            Lost($"not a valid cooldown file: {e.Message}");
+            Lost(path, $"not a valid cooldown file: {e.Message}");
             return;
         }
         foreach (var entry in file?.Ips ?? [])
@@ -170,9 +210,10 @@ public sealed class IpCooldown
         _state.Log.Info("cooldown.loaded", $"{_cooling.Count} freed IPs still cooling down", ("count", _cooling.Count));
     }
 
-    private void Lost(string problem)
+    private void Lost(string path, string problem)
     {
-        _state.Quarantine(_path, problem);
+        _state.Quarantine(path, problem);
+        _current = null;
         _everyIpCoolsUntil = _state.Time.GetUtcNow() + Period;
         _state.Log.Warning("cooldown.lost", $"cooldowns of recently freed IPs are unknown ({problem}): every IP cools down for {Period.TotalSeconds:0} s",
             ("reason", problem));

@@ -48,22 +48,24 @@ public sealed class IpCooldownTests : IDisposable
         Assert.True(cooldown.IsCooling("10.0.1.9"));
         Assert.False(cooldown.IsCooling("10.0.1.10"));
         cooldown.Sweep();
-        Assert.DoesNotContain("10.0.1.10", File.ReadAllText(_fx.Path("cooldown.json")), StringComparison.Ordinal);
-        Assert.Contains("10.0.1.9", File.ReadAllText(_fx.Path("cooldown.json")), StringComparison.Ordinal);
+        Assert.DoesNotContain("10.0.1.10", File.ReadAllText(OnlyCooldownFile()), StringComparison.Ordinal);
+        Assert.Contains("10.0.1.9", File.ReadAllText(OnlyCooldownFile()), StringComparison.Ordinal);
     }
 
     [Fact]
     public void A_zero_cooldown_writes_no_file_and_keeps_a_deadline_a_longer_period_left()
     {
         IpCooldown.Open(_fx.State, TimeSpan.FromSeconds(30)).Start("10.0.1.9", "eni-a");
-        var before = File.ReadAllBytes(_fx.Path("cooldown.json"));
+        var written = OnlyCooldownFile();
+        var before = File.ReadAllBytes(written);
         var cooldown = IpCooldown.Open(_fx.Restart(), TimeSpan.Zero);
         cooldown.Start("10.0.1.10", "eni-a");
         cooldown.Start("10.0.1.9", "eni-a");
         Assert.False(cooldown.IsCooling("10.0.1.10"));
         Assert.True(cooldown.IsCooling("10.0.1.9"));
-        Assert.Equal(before, File.ReadAllBytes(_fx.Path("cooldown.json")));
-        Assert.False(File.Exists(_fx.Path("cooldown.json.tmp")));
+        Assert.Equal(written, OnlyCooldownFile());
+        Assert.Equal(before, File.ReadAllBytes(written));
+        Assert.Empty(Directory.GetFiles(_fx.StatePath, "*.tmp"));
     }
 
     [Theory]
@@ -93,6 +95,49 @@ public sealed class IpCooldownTests : IDisposable
         cooldown = IpCooldown.Open(_fx.Restart());
         Assert.True(cooldown.IsCooling("10.0.1.9"));
         Assert.False(cooldown.IsCooling("10.0.1.10")); // its release had not happened either: cooldown is recorded first
-        Assert.False(File.Exists(_fx.Path("cooldown.json.tmp")));
+        Assert.Empty(Directory.GetFiles(_fx.StatePath, "*.tmp"));
     }
+
+    [Fact]
+    public void Each_change_is_a_new_generation_and_the_previous_file_is_unlinked()
+    {
+        var cooldown = IpCooldown.Open(_fx.State);
+        cooldown.Start("10.0.1.9", "eni-a");
+        Assert.Equal(_fx.Path("cooldown.0000000000000000001.json"), OnlyCooldownFile());
+        cooldown.Start("10.0.1.10", "eni-a");
+        Assert.Equal(_fx.Path("cooldown.0000000000000000002.json"), OnlyCooldownFile());
+        cooldown = IpCooldown.Open(_fx.Restart());
+        cooldown.Start("10.0.1.11", "eni-a");
+        Assert.Equal(_fx.Path("cooldown.0000000000000000003.json"), OnlyCooldownFile());
+        Assert.Equal(3, cooldown.Cooling().Count);
+    }
+
+    [Fact]
+    public void A_crash_before_the_previous_generation_is_unlinked_keeps_the_newest()
+    {
+        var cooldown = IpCooldown.Open(_fx.State);
+        cooldown.Start("10.0.1.9", "eni-a");
+        _fx.Time.Advance(TimeSpan.FromSeconds(31));
+        _fx.State.CrashPoint = s => { if (s == "delete") throw new SimulatedCrash(s); };
+        Assert.Throws<SimulatedCrash>(() => cooldown.Start("10.0.1.10", "eni-a")); // 10.0.1.9 expired: pruned from the new generation
+        Assert.Equal(2, Directory.GetFiles(_fx.StatePath, "cooldown*.json").Length);
+        cooldown = IpCooldown.Open(_fx.Restart());
+        Assert.True(cooldown.IsCooling("10.0.1.10"));
+        Assert.False(cooldown.IsCooling("10.0.1.9"));
+        Assert.Equal(_fx.Path("cooldown.0000000000000000002.json"), OnlyCooldownFile());
+    }
+
+    [Fact]
+    public void An_older_agents_cooldown_json_is_read_and_superseded_by_the_next_change()
+    {
+        IpCooldown.Open(_fx.State).Start("10.0.1.9", "eni-a");
+        File.Move(OnlyCooldownFile(), _fx.Path("cooldown.json"));
+        var cooldown = IpCooldown.Open(_fx.Restart());
+        Assert.True(cooldown.IsCooling("10.0.1.9"));
+        cooldown.Start("10.0.1.10", "eni-a");
+        Assert.Equal(_fx.Path("cooldown.0000000000000000001.json"), OnlyCooldownFile());
+        Assert.Equal(2, IpCooldown.Open(_fx.Restart()).Cooling().Count);
+    }
+
+    private string OnlyCooldownFile() => Assert.Single(Directory.GetFiles(_fx.StatePath, "cooldown*.json"));
 }
