@@ -66,12 +66,10 @@ public sealed class Refiller : IAsyncDisposable
     private readonly RefillerOptions _options;
     private readonly AgentLog _log;
     private readonly TimeProvider _time;
-    private readonly CancellationTokenSource _stop = new();
+    private readonly WakeableLoop _loop = new();
     private readonly Lock _gate = new();
     private readonly HashSet<string> _inFlight = new(StringComparer.Ordinal);
     private readonly HashSet<int> _indexesTaken = [];
-    private TaskCompletionSource _wake = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private Task? _loop;
     private RefillFailure? _lastFailure;
     private DateTimeOffset _nextReconcile;
     private volatile bool _reconcileRequested;
@@ -110,7 +108,7 @@ public sealed class Refiller : IAsyncDisposable
     {
         await ReconcileAsync(cancellationToken).ConfigureAwait(false);
         _nextReconcile = _time.GetUtcNow() + _options.ReconcileInterval;
-        _loop = Task.Run(() => RunAsync(_stop.Token), CancellationToken.None);
+        _loop.Start(RunAsync);
     }
 
     /// <summary>
@@ -124,24 +122,14 @@ public sealed class Refiller : IAsyncDisposable
     }
 
     /// <summary>Wakes the loop now.</summary>
-    public void Wake()
-    {
-        TaskCompletionSource wake;
-        lock (_gate) wake = _wake;
-        wake.TrySetResult();
-    }
+    public void Wake() => _loop.Wake();
 
     private async Task RunAsync(CancellationToken cancellationToken)
     {
         var failures = 0;
         while (!cancellationToken.IsCancellationRequested)
         {
-            Task woken;
-            lock (_gate)
-            {
-                if (_wake.Task.IsCompleted) _wake = new(TaskCreationOptions.RunContinuationsAsynchronously);
-                woken = _wake.Task;
-            }
+            var woken = _loop.NextWake();
             var acted = false;
             try
             {
@@ -441,17 +429,6 @@ public sealed class Refiller : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         _pool.Changed -= Wake;
-        await _stop.CancelAsync().ConfigureAwait(false);
-        if (_loop is not null)
-        {
-            try
-            {
-                await _loop.ConfigureAwait(false);
-            }
-            catch (OperationCanceledException)
-            {
-            }
-        }
-        _stop.Dispose();
+        await _loop.DisposeAsync().ConfigureAwait(false);
     }
 }

@@ -11,12 +11,7 @@ public sealed partial class StickyEnis
         var tick = TimeSpan.FromSeconds(Math.Min(1, _options.Config.CheckIntervalSeconds));
         while (!cancellationToken.IsCancellationRequested)
         {
-            Task woken;
-            lock (_gate)
-            {
-                if (_wake.Task.IsCompleted) _wake = new(TaskCreationOptions.RunContinuationsAsynchronously);
-                woken = _wake.Task;
-            }
+            var woken = _loop.NextWake();
             try
             {
                 await TickAsync(cancellationToken).ConfigureAwait(false);

@@ -54,10 +54,8 @@ public sealed partial class StickyEnis : IStickyEnis, IAsyncDisposable
     private readonly Dictionary<string, SemaphoreSlim> _busy = new(StringComparer.Ordinal);
     // ENIs forgotten because another node took them: still reserved until the pool has surely let go of them.
     private readonly Dictionary<string, DateTimeOffset> _gone = new(StringComparer.Ordinal);
-    private readonly CancellationTokenSource _stop = new();
-    private TaskCompletionSource _wake = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly WakeableLoop _loop = new();
     private DateTimeOffset _nextCheck;
-    private Task? _loop;
 
     /// <summary>Sticky ENIs of <paramref name="pool"/>'s node; from now on the pool keeps the recorded ENIs out of its own use.</summary>
     public StickyEnis(EniPool pool, ICloudProvider cloud, StickyStore store, AllocationStore allocations, TeardownQueue teardown,
@@ -100,7 +98,7 @@ public sealed partial class StickyEnis : IStickyEnis, IAsyncDisposable
     public async Task StartAsync(CancellationToken cancellationToken = default)
     {
         await RecoverAsync(cancellationToken).ConfigureAwait(false);
-        _loop = Task.Run(() => RunAsync(_stop.Token), CancellationToken.None);
+        _loop.Start(RunAsync);
     }
 
     /// <summary>Settles every record that is not local (<see cref="SettleAsync"/>); a cloud failure leaves it to the loop.</summary>
@@ -284,29 +282,13 @@ public sealed partial class StickyEnis : IStickyEnis, IAsyncDisposable
     private static ErrorReply TryAgain(string message) => new() { Code = AgentErrorCode.TryAgainLater, Message = message };
 
     /// <summary>Wakes the background loop (a DEL done, a teardown finished).</summary>
-    public void Wake()
-    {
-        TaskCompletionSource wake;
-        lock (_gate) wake = _wake;
-        wake.TrySetResult();
-    }
+    public void Wake() => _loop.Wake();
 
     /// <summary>Stops the loop; what is half done is on disk for the next start.</summary>
     public async ValueTask DisposeAsync()
     {
         _pool.Changed -= Wake;
-        await _stop.CancelAsync().ConfigureAwait(false);
-        if (_loop is not null)
-        {
-            try
-            {
-                await _loop.ConfigureAwait(false);
-            }
-            catch (OperationCanceledException)
-            {
-            }
-        }
-        _stop.Dispose();
+        await _loop.DisposeAsync().ConfigureAwait(false);
     }
 }
 
