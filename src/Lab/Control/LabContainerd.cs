@@ -53,22 +53,45 @@ public static class LabContainerd
     }
 
     /// <summary>
-    /// Stops every node's containerd and what it left (shims, sandbox processes, their netns,
-    /// cgroups), found from the node folders — also after the server was killed. Returns what it stopped.
+    /// Every node's running containerd's sandboxes stopped and removed as a kubelet would
+    /// (<see cref="ContainerdNode.RemoveSandboxes"/>): <c>lab down</c> does it while the agents still
+    /// run, so the CNI DELs succeed and containerd deletes the pods' netns itself. Returns what it did.
+    /// </summary>
+    public static IReadOnlyList<string> RemoveSandboxesAll(LabLayout layout, LabState? state)
+    {
+        var removed = new List<string>();
+        foreach (var (node, containerd) in Nodes(layout, state))
+            if (containerd.RunningPid() is not null && containerd.Answers())
+                removed.AddRange(containerd.RemoveSandboxes(ContainerdNode.SandboxRemovalBudget).Select(s => $"{s} (containerd of {node})"));
+        return removed;
+    }
+
+    /// <summary>
+    /// Stops every node's containerd and what it left (sandboxes, shims, sandbox processes, their
+    /// netns, cgroups), found from the node folders — also after the server was killed. Returns what it stopped.
     /// </summary>
     public static IReadOnlyList<string> StopAll(LabLayout layout, LabState? state)
     {
-        ArgumentNullException.ThrowIfNull(layout);
         var stopped = new List<string>();
-        if (!Directory.Exists(layout.StateDirectory)) return stopped;
+        foreach (var (node, containerd) in Nodes(layout, state))
+            stopped.AddRange(containerd.Stop().Select(s => $"{s} (containerd of {node})"));
+        return stopped;
+    }
+
+    /// <summary>Each node folder's containerd (one whose scratch directory exists), with the node's netns from the state when known.</summary>
+    private static List<(string Node, ContainerdNode Containerd)> Nodes(LabLayout layout, LabState? state)
+    {
+        ArgumentNullException.ThrowIfNull(layout);
+        if (!Directory.Exists(layout.StateDirectory)) return [];
+        var nodes = new List<(string, ContainerdNode)>();
         foreach (var nodeDirectory in Directory.EnumerateDirectories(layout.StateDirectory))
         {
             var node = Path.GetFileName(nodeDirectory);
             if (!Directory.Exists(Paths(layout, node).Directory)) continue;
             var netns = state?.Nodes.FirstOrDefault(n => n.Name == node)?.Netns ?? node;
-            stopped.AddRange(new ContainerdNode(Paths(layout, node), netns, $"/{layout.Prefix}-{node}").Stop().Select(s => $"{s} (containerd of {node})"));
+            nodes.Add((node, new ContainerdNode(Paths(layout, node), netns, $"/{layout.Prefix}-{node}")));
         }
-        return stopped;
+        return nodes;
     }
 
     private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
@@ -77,7 +100,8 @@ public static class LabContainerd
 /// <summary>
 /// The lab server as the nodes' init system for containerd (as for the agents): starts one per
 /// node, starts one again when it dies (containerd recovers its sandboxes from its state), and on
-/// dispose stops them all with what they left (<see cref="LabContainerd.StopAll"/>).
+/// dispose stops them all — their sandboxes first, through the CRI, while the agents still run —
+/// with what they left (<see cref="LabContainerd.StopAll"/>).
 /// </summary>
 public sealed class ContainerdSupervisor : IAsyncDisposable
 {
@@ -148,7 +172,10 @@ public sealed class ContainerdSupervisor : IAsyncDisposable
         return pid;
     }
 
-    /// <summary>Stops watching node <paramref name="node"/>'s containerd and stops it with its sandboxes (<c>lab node rm</c>).</summary>
+    /// <summary>
+    /// Stops watching node <paramref name="node"/>'s containerd and stops it (<c>lab node rm</c>): its
+    /// sandboxes are stopped and removed through the CRI first, while the node's agent still runs.
+    /// </summary>
     public void Remove(string node)
     {
         LabNode? removed;

@@ -133,6 +133,12 @@ public static class LabControl
         var removed = new List<string>();
         var state = LabStateStore.TryLoad(layout);
 
+        // 0. The pods of the nodes' containerd, as a kubelet drains a node: StopPodSandbox and
+        //    RemovePodSandbox of each while the agents still run, so the CNI DELs succeed and
+        //    containerd deletes each pod's netns itself (a killed containerd deletes none, and keeps
+        //    the netns of a sandbox whose DEL failed). Bounded; what fails is cleaned up in 1b.
+        removed.AddRange(LabContainerd.RemoveSandboxesAll(layout, state));
+
         // 1. The server must be gone before anything is deleted (it would re-plug ENIs). A live
         //    one is asked to stop first: it then kills and reaps its dnsmasq children itself,
         //    instead of leaving them to be orphaned by a SIGKILL. Whatever of ours is still

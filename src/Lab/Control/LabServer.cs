@@ -140,8 +140,9 @@ public static class LabServer
 
         public async ValueTask DisposeAsync()
         {
-            // The runtime first (its sandboxes go without a DEL: the lab goes with them), then the
-            // agents: they are the cloud's clients, and must not be restarted while the lab goes.
+            // The runtime first (its sandboxes stopped and removed through the CRI while the agents
+            // still answer their DELs), then the agents: they are the cloud's clients, and must not
+            // be restarted while the lab goes.
             if (_runtime is not null) await _runtime.DisposeAsync();
             if (_agents is not null) await _agents.DisposeAsync();
             _stopWatching.Cancel();

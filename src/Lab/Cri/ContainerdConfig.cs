@@ -33,6 +33,8 @@ public sealed record ContainerdPaths(string Directory)
     public string PauseImageTar => Path.Combine(Directory, "pause.oci.tar");
     /// <summary>The pid file of the running containerd.</summary>
     public string PidFile => Path.Combine(Directory, "containerd.pid");
+    /// <summary>The netns paths its sandboxes reported, one a line, for the last resort of <see cref="ContainerdNode.Stop"/>.</summary>
+    public string SandboxNetnsFile => Path.Combine(Directory, "sandbox-netns");
 }
 
 /// <summary>

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Text.Json;
 using Fathom.Netlink;
 
 namespace Fathom.Lab.Cri;
@@ -165,14 +166,20 @@ public sealed class ContainerdNode
     private bool IsContainerd(int pid) => Signal.CommandLine(pid) is [var exe, .., var config] && exe.EndsWith("containerd", StringComparison.Ordinal) && config == Paths.Config;
 
     /// <summary>
-    /// Stops containerd and everything it left, also after a crash: containerd (SIGTERM, then
-    /// SIGKILL), its shims (found by their <c>-address</c>), the sandboxes' processes (by the cgroup
-    /// parent), the pods' netns they held, the cgroups; then deletes the scratch directory.
-    /// Idempotent. Returns what it found still running, for the log.
+    /// Stops containerd and everything it left, also after a crash. First, while containerd answers,
+    /// its sandboxes as a kubelet would stop them (<see cref="RemoveSandboxes"/>): containerd runs the
+    /// CNI DELs and deletes their netns itself. Then containerd (SIGTERM, then SIGKILL), its shims
+    /// (found by their <c>-address</c>), the sandboxes' processes (by the cgroup parent), the pods'
+    /// netns they held, and as a last resort the netns its sandboxes reported that are still there
+    /// (containerd 1.6 keeps a sandbox's netns while its DEL fails, and a killed containerd deletes
+    /// nothing); the cgroups; then deletes the scratch directory. Idempotent. Returns what it found
+    /// still running, for the log.
     /// </summary>
     public IReadOnlyList<string> Stop()
     {
         var stopped = new List<string>();
+        if (RunningPid() is not null && Answers())
+            stopped.AddRange(RemoveSandboxes(SandboxRemovalBudget));
         if (RunningPid() is { } pid)
         {
             Signal.Send(pid, Signal.SIGTERM);
@@ -199,9 +206,86 @@ public sealed class ContainerdNode
             Netns.TryDelete(name);
             stopped.Add($"netns {name}");
         }
+        foreach (var name in ReportedNetnsLeft())
+        {
+            if (Netns.TryDelete(name)) stopped.Add($"netns {name} (its sandbox's DEL had failed)");
+        }
         RemoveCgroups();
         if (Directory.Exists(Paths.Directory)) Directory.Delete(Paths.Directory, recursive: true);
         return stopped;
+    }
+
+    /// <summary>
+    /// What a kubelet does with the pods of a node it drains, for every sandbox this containerd knows:
+    /// ListPodSandbox, then StopPodSandbox (containerd runs the CNI DEL with the netns, then deletes
+    /// the netns) and RemovePodSandbox (the second DEL) of each, ready or not — a sandbox whose start
+    /// failed is kept, not ready, when its clean-up DEL failed too (containerd 1.6 RunPodSandbox), and
+    /// only these calls make containerd run its DEL again. Each sandbox's netns path (verbose
+    /// PodSandboxStatus) is recorded first, for <see cref="Stop"/>'s last resort. Within
+    /// <paramref name="budget"/> for all of them; a call that fails is reported, never thrown: the
+    /// caller goes on stopping. Returns what it did and what failed, for the log.
+    /// </summary>
+    public IReadOnlyList<string> RemoveSandboxes(TimeSpan budget)
+    {
+        // A blocking caller (lab down, node rm) on a thread without a synchronization context.
+        return Task.Run(() => RemoveSandboxesAsync(budget)).GetAwaiter().GetResult();
+    }
+
+    private async Task<IReadOnlyList<string>> RemoveSandboxesAsync(TimeSpan budget)
+    {
+        var done = new List<string>();
+        using var deadline = new CancellationTokenSource(budget);
+        using var cri = new CriClient(Paths.Socket, budget);
+        IReadOnlyList<CriSandbox> sandboxes;
+        try
+        {
+            sandboxes = await cri.ListPodSandboxAsync(cancellationToken: deadline.Token);
+        }
+        catch (Exception e) when (e is CriException or OperationCanceledException or IOException)
+        {
+            return [$"sandboxes: cannot list them ({e.Message})"];
+        }
+        foreach (var sandbox in sandboxes)
+        {
+            var what = $"sandbox {sandbox.Namespace}/{sandbox.Name} {sandbox.Id[..Math.Min(12, sandbox.Id.Length)]}";
+            try
+            {
+                if (await cri.PodSandboxNetnsAsync(sandbox.Id, deadline.Token) is { } netns) RecordNetns(netns);
+                await cri.StopPodSandboxAsync(sandbox.Id, deadline.Token);
+                await cri.RemovePodSandboxAsync(sandbox.Id, deadline.Token);
+                done.Add($"{what} (stopped and removed)");
+            }
+            catch (Exception e) when (e is CriException or OperationCanceledException or IOException or JsonException)
+            {
+                done.Add($"{what}: {e.Message}");
+            }
+        }
+        return done;
+    }
+
+    /// <summary>How long <see cref="Stop"/> gives the sandboxes' Stop and Remove, all together.</summary>
+    public static readonly TimeSpan SandboxRemovalBudget = TimeSpan.FromSeconds(20);
+
+    private void RecordNetns(string path)
+    {
+        if (!Directory.Exists(Paths.Directory)) return;
+        var known = SafeLines(Paths.SandboxNetnsFile);
+        if (!known.Contains(path)) File.AppendAllLines(Paths.SandboxNetnsFile, [path]);
+    }
+
+    /// <summary>
+    /// The recorded netns still in /run/netns: only names containerd made (<c>cni-…</c>) under
+    /// /run/netns (containerd reports /var/run/netns, the same folder), never another path.
+    /// </summary>
+    private IEnumerable<string> ReportedNetnsLeft()
+    {
+        foreach (var path in SafeLines(Paths.SandboxNetnsFile))
+        {
+            var name = Path.GetFileName(path);
+            var folder = Path.GetDirectoryName(path);
+            if (name.StartsWith("cni-", StringComparison.Ordinal) && folder is "/run/netns" or "/var/run/netns" && Netns.Exists(name))
+                yield return name;
+        }
     }
 
     // Every process in a cgroup under the parent, in any hierarchy.

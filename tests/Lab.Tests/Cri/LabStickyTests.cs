@@ -18,7 +18,8 @@ namespace Fathom.Lab.Tests.Cri;
 /// and MAC, and a client pod that kept the address reaches it unchanged; an agent SIGKILLed in the
 /// middle of the next hand-over (the lab's attach latency makes a middle) leaves the ENI attached
 /// once, and the pod's retried sandbox gets it; once the pod stays away past the retention, the ENI
-/// is deleted.
+/// is deleted. No netns containerd made outlives <c>lab down</c>, not even the one of the sandbox
+/// whose ADD failed with the agent killed.
 /// </summary>
 [Collection(LabCollection.Name)]
 public sealed class LabStickyTests(ITestOutputHelper output)
@@ -36,6 +37,8 @@ public sealed class LabStickyTests(ITestOutputHelper output)
     {
         Assert.True(File.Exists(Repository.Plugin), $"no plugin at {Repository.Plugin} (./build.sh, or FATHOM_PLUGIN)");
         LabControl.Down(TestLab.Layout);
+        var netnsBefore = Netns.List().ToHashSet();
+        var ours = new HashSet<string>();
         try
         {
             // m5.xlarge (4 ENIs): a node's primary, its warm ENI, and room for the sticky one coming back.
@@ -55,6 +58,7 @@ public sealed class LabStickyTests(ITestOutputHelper output)
             var client = await node2.RunPodSandboxAsync(new CriPodSpec("default", "client", Guid.NewGuid().ToString(), parent2, "shared"));
             var clientNetns = NetnsWithIp((await node2.PodSandboxStatusAsync(client)).Ip)!;
             var web = await node1.RunPodSandboxAsync(Web0(parent1));
+            await TrackNetnsAsync(ours, node1, node2);
             var ip = (await node1.PodSandboxStatusAsync(web)).Ip;
             var (eniId, mac) = StickyAllocation("node1");
             Assert.Equal(mac, MacInPod(ip));
@@ -67,6 +71,7 @@ public sealed class LabStickyTests(ITestOutputHelper output)
             var cold = Stopwatch.StartNew();
             web = await node2.RunPodSandboxAsync(Web0(parent2));
             cold.Stop();
+            await TrackNetnsAsync(ours, node2);
             Assert.Equal(ip, (await node2.PodSandboxStatusAsync(web)).Ip);
             Assert.Equal((eniId, mac), StickyAllocation("node2"));
             Assert.Equal(mac, MacInPod(ip));
@@ -92,8 +97,10 @@ public sealed class LabStickyTests(ITestOutputHelper output)
             {
                 output.WriteLine($"the sandbox's ADD failed with the agent killed ({e.Message}); the kubelet's retry:");
                 Eventually.True(() => AgentPid("node1") != killed && Answers("node1"), "node1's agent back", TimeSpan.FromSeconds(20));
+                await RemoveFailedSandboxesAsync(node1, ours);
                 sandbox = await node1.RunPodSandboxAsync(Web0(parent1));
             }
+            await TrackNetnsAsync(ours, node1);
             Assert.Equal(ip, (await node1.PodSandboxStatusAsync(sandbox)).Ip);
             Assert.Equal((eniId, mac), StickyAllocation("node1"));
             await AttachedOnceAsync(ec2, eniId, state.Nodes[0].InstanceId);
@@ -103,7 +110,16 @@ public sealed class LabStickyTests(ITestOutputHelper output)
             // Gone for longer than the retention: node1's agent detaches and deletes the ENI.
             await RemoveAsync(node1, sandbox);
             Eventually.True(() => !Exists(ec2, eniId), $"{eniId} deleted after the retention ({RetentionSeconds} s)", TimeSpan.FromSeconds(RetentionSeconds + 30));
-            await RemoveAsync(node2, client);
+
+            // The client is left running: lab down stops and removes it through the CRI, and no
+            // netns containerd made remains (only names that appeared during this test are
+            // compared: other labs on the machine make cni-* namespaces of their own).
+            await TrackNetnsAsync(ours, node1, node2);
+            Assert.Contains(clientNetns, ours);
+            output.WriteLine(string.Join('\n', LabControl.Down(TestLab.Layout)));
+            var appeared = Netns.List().Except(netnsBefore).ToList();
+            Assert.Empty(appeared.Intersect(ours));
+            output.WriteLine($"netns containerd made during the test: {ours.Count}, none left; others that appeared meanwhile: {(appeared.Count == 0 ? "none" : string.Join(", ", appeared))}");
         }
         finally
         {
@@ -151,6 +167,34 @@ public sealed class LabStickyTests(ITestOutputHelper output)
         var held = Assert.Single(StatusOf(node).Allocations, a => a.Pod?.Namespace == "db" && a.Pod.Name == "web-0");
         var underlay = Assert.IsType<UnderlayAllocation>(held.Allocation);
         return (underlay.EniId, underlay.Mac);
+    }
+
+    /// <summary>Adds the netns of every sandbox the nodes' containerd knows (verbose PodSandboxStatus) to <paramref name="ours"/>.</summary>
+    private static async Task TrackNetnsAsync(HashSet<string> ours, params CriClient[] nodes)
+    {
+        foreach (var cri in nodes)
+            foreach (var sandbox in await cri.ListPodSandboxAsync())
+                if (await cri.PodSandboxNetnsAsync(sandbox.Id) is { } path)
+                    ours.Add(Path.GetFileName(path));
+    }
+
+    /// <summary>
+    /// The kubelet's next sync of a pod whose sandbox failed: containerd 1.6 keeps a sandbox whose
+    /// ADD failed and whose clean-up DEL failed too (the agent was down), not ready, with its netns;
+    /// the kubelet stops and removes it, and with the agent back the DEL succeeds and containerd
+    /// deletes the netns.
+    /// </summary>
+    private async Task RemoveFailedSandboxesAsync(CriClient cri, HashSet<string> ours)
+    {
+        foreach (var failed in await cri.ListPodSandboxAsync(new CriSandboxFilter(Ready: false, Labels: new Dictionary<string, string> { ["io.kubernetes.pod.name"] = "web-0" })))
+        {
+            var netns = await cri.PodSandboxNetnsAsync(failed.Id);
+            output.WriteLine($"failed sandbox {failed.Id[..12]} kept not ready, netns {netns ?? "(none)"}{(netns is not null && Netns.Exists(netns) ? " (present)" : "")}");
+            await RemoveAsync(cri, failed.Id);
+            if (netns is null) continue;
+            ours.Add(Path.GetFileName(netns));
+            Assert.False(Netns.Exists(netns), $"{netns} of the failed sandbox {failed.Id[..12]} is gone once it is stopped and removed with the agent back");
+        }
     }
 
     private static async Task RemoveAsync(CriClient cri, string sandbox)
