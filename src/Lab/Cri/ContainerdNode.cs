@@ -177,9 +177,8 @@ public sealed class ContainerdNode
     /// </summary>
     public IReadOnlyList<string> Stop()
     {
+        var sandboxes = RunningPid() is not null && Answers() ? RemoveSandboxes(SandboxRemovalBudget) : [];
         var stopped = new List<string>();
-        if (RunningPid() is not null && Answers())
-            stopped.AddRange(RemoveSandboxes(SandboxRemovalBudget));
         if (RunningPid() is { } pid)
         {
             Signal.Send(pid, Signal.SIGTERM);
@@ -208,11 +207,11 @@ public sealed class ContainerdNode
         }
         foreach (var name in ReportedNetnsLeft())
         {
-            if (Netns.TryDelete(name)) stopped.Add($"netns {name} (its sandbox's DEL had failed)");
+            if (Netns.TryDelete(name)) stopped.Add($"netns {name} (its sandbox's, which containerd kept)");
         }
         RemoveCgroups();
         if (Directory.Exists(Paths.Directory)) Directory.Delete(Paths.Directory, recursive: true);
-        return stopped;
+        return [.. sandboxes, .. stopped];
     }
 
     /// <summary>

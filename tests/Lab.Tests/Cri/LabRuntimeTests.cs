@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using Fathom.Lab.Control;
+using Fathom.Lab.Cri;
 using Fathom.Lab.Tests.Control;
 using Fathom.Netlink;
 using Xunit.Abstractions;
@@ -8,7 +9,8 @@ namespace Fathom.Lab.Tests.Cri;
 
 /// <summary>
 /// <c>lab up --runtime containerd</c> and <c>lab sandbox run|ls|rm</c> as an operator (and run.sh)
-/// uses them: the server runs and supervises a containerd in every node; <c>lab down</c> leaves none.
+/// uses them: the server runs and supervises a containerd in every node; <c>lab node rm</c> and
+/// <c>lab down</c> stop and remove the sandboxes through the CRI, and leave none, nor their netns.
 /// </summary>
 [Collection(LabCollection.Name)]
 public sealed class LabRuntimeTests(ITestOutputHelper output)
@@ -51,16 +53,40 @@ public sealed class LabRuntimeTests(ITestOutputHelper output)
             Assert.Contains("stopped and removed", Ctl("lab", "sandbox", "rm", "web").EnsureSuccess("lab sandbox rm").Stdout);
             Assert.Contains("did not exist", Ctl("lab", "sandbox", "rm", "web").EnsureSuccess("lab sandbox rm again").Stdout);
 
-            // A node added to the running lab gets its containerd too, and lab down cleans up after it as well.
+            // A node added to the running lab gets its containerd too; lab node rm stops and removes its sandbox.
             Ctl("lab", "node", "add", "node3").EnsureSuccess("lab node add node3");
             var node3 = LabStateStore.TryLoad(layout)!.RequireNode("node3");
             Assert.NotNull(LabContainerd.For(layout, node3).RunningPid());
-            Ctl("lab", "sandbox", "run", "left-behind", "--node", "node3").EnsureSuccess("a sandbox lab down must clean up");
-            Ctl("lab", "down").EnsureSuccess("lab down");
+            Ctl("lab", "sandbox", "run", "on-node3", "--node", "node3").EnsureSuccess("a sandbox lab node rm must clean up");
+            var onNode3 = SandboxNetns(layout, "node3");
+            Ctl("lab", "node", "rm", "node3").EnsureSuccess("lab node rm node3");
+            Assert.False(Netns.Exists(onNode3), $"{onNode3} of node3's sandbox outlived lab node rm");
+
+            // lab down: node1's sandbox is stopped and removed through the CRI (its DELs succeed, the
+            // agents still run); node2's DEL fails (its fathom is gone from containerd's CNI bin dir),
+            // so containerd keeps its netns — lab down deletes it, as the netns the sandbox reported.
+            Ctl("lab", "sandbox", "run", "left-behind", "--node", "node1").EnsureSuccess("a sandbox lab down must clean up");
+            Ctl("lab", "sandbox", "run", "stuck", "--node", "node2").EnsureSuccess("a sandbox whose DEL will fail");
+            var (leftBehind, stuck) = (SandboxNetns(layout, "node1"), SandboxNetns(layout, "node2"));
+            File.Delete(Path.Combine(LabContainerd.Paths(layout, "node2").CniBin, "fathom"));
+            output.WriteLine(Ctl("lab", "down").EnsureSuccess("lab down").Stdout);
+            Assert.False(Netns.Exists(leftBehind), $"{leftBehind} of node1's sandbox outlived lab down");
+            Assert.False(Netns.Exists(stuck), $"{stuck} of node2's sandbox, whose DEL failed, outlived lab down");
             Assert.DoesNotContain(Directory.EnumerateDirectories("/proc"), d => Signal.CommandLine(int.TryParse(Path.GetFileName(d), out var p) ? p : 0)
                 .Any(a => a.StartsWith(layout.StateDirectory + "/", StringComparison.Ordinal)));
             Assert.Empty(Directory.EnumerateDirectories("/sys/fs/cgroup/memory", layout.Prefix + "-node*"));
             Assert.DoesNotContain(Netns.List(), n => layout.Owns(n));
         });
+    }
+
+    /// <summary>The netns path of the one sandbox of <paramref name="node"/>'s containerd, as containerd reports it.</summary>
+    private static string SandboxNetns(LabLayout layout, string node)
+    {
+        using var cri = new CriClient(LabContainerd.Socket(layout, node), TimeSpan.FromSeconds(30));
+        var sandbox = Assert.Single(cri.ListPodSandboxAsync().GetAwaiter().GetResult());
+        var netns = cri.PodSandboxNetnsAsync(sandbox.Id).GetAwaiter().GetResult();
+        Assert.NotNull(netns);
+        Assert.True(Netns.Exists(netns), $"{netns} of {sandbox.Name} exists");
+        return netns;
     }
 }

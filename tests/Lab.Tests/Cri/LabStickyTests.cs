@@ -190,6 +190,8 @@ public sealed class LabStickyTests(ITestOutputHelper output)
         {
             var netns = await cri.PodSandboxNetnsAsync(failed.Id);
             output.WriteLine($"failed sandbox {failed.Id[..12]} kept not ready, netns {netns ?? "(none)"}{(netns is not null && Netns.Exists(netns) ? " (present)" : "")}");
+            foreach (var line in File.ReadLines(LabContainerd.Paths(TestLab.Layout, "node1").Log).Where(l => l.Contains(failed.Id, StringComparison.Ordinal) && l.Contains("level=error", StringComparison.Ordinal)))
+                output.WriteLine($"  containerd: {line}");
             await RemoveAsync(cri, failed.Id);
             if (netns is null) continue;
             ours.Add(Path.GetFileName(netns));
