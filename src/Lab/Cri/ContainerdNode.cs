@@ -25,6 +25,9 @@ public sealed class ContainerdNode
 
     private static readonly TimeSpan StopGrace = TimeSpan.FromSeconds(5);
 
+    /// <summary>How long <see cref="Stop"/> gives one node's sandboxes' Stop and Remove, all together.</summary>
+    public static readonly TimeSpan SandboxRemovalBudget = TimeSpan.FromSeconds(20);
+
     /// <param name="paths">The scratch directory.</param>
     /// <param name="nodeNetns">The node's netns name (in /run/netns).</param>
     /// <param name="cgroupParent">The sandboxes' cgroup parent (cgroupfs syntax, e.g. <c>/flab-node1</c>).</param>
@@ -250,6 +253,13 @@ public sealed class ContainerdNode
             try
             {
                 if (await cri.PodSandboxNetnsAsync(sandbox.Id, deadline.Token) is { } netns) RecordNetns(netns);
+            }
+            catch (Exception e) when (e is CriException or OperationCanceledException or IOException or JsonException)
+            {
+                done.Add($"{what}: no netns path ({e.Message})");
+            }
+            try
+            {
                 await cri.StopPodSandboxAsync(sandbox.Id, deadline.Token);
                 await cri.RemovePodSandboxAsync(sandbox.Id, deadline.Token);
                 done.Add($"{what} (stopped and removed)");
@@ -261,9 +271,6 @@ public sealed class ContainerdNode
         }
         return done;
     }
-
-    /// <summary>How long <see cref="Stop"/> gives the sandboxes' Stop and Remove, all together.</summary>
-    public static readonly TimeSpan SandboxRemovalBudget = TimeSpan.FromSeconds(20);
 
     private void RecordNetns(string path)
     {
