@@ -94,7 +94,9 @@ public sealed partial class StickyIps
                 if (eni?.InstanceId == Self && eni.SecondaryIps.Any(ip => ip.ToString() == record.Ip))
                 {
                     _pool.AddIps(record.EniId, [IPAddress.Parse(record.Ip)]);
-                    Store.Put(record with { Phase = StickyIpPhase.Retained, ReleasedAt = _time.GetUtcNow(), TagsInSync = false });
+                    var kept = Store.Put(record with { Phase = StickyIpPhase.Retained, ReleasedAt = _time.GetUtcNow(), TagsInSync = false });
+                    // Tagged now, not at the loop's next pass: until then no node (this one included) would find the IP by its tag.
+                    await SyncTagsAsync(kept, cancellationToken).ConfigureAwait(false);
                     _log.Info("sticky.resumed", $"{record.Identity}'s sticky IP {record.Ip} is on {record.EniId} here: kept for the pod",
                         ("pod", record.Identity), ("ip", record.Ip), ("eni", record.EniId));
                     return;
