@@ -200,6 +200,7 @@ public sealed partial class StickyIps : IStickyEnis, IAsyncDisposable
     private async ValueTask<AgentReply> TakeLocalAsync(StickyIpRecord record, AllocateRequest request, CancellationToken cancellationToken)
     {
         record = Store.Put(record with { Phase = StickyIpPhase.Held, ReleasedAt = null, TagsInSync = false });
+        lock (_gate) _gone.Remove(record.Ip); // this node's again (moved back): its record reserves it from now on
         await SyncTagsAsync(record, cancellationToken).ConfigureAwait(false);
         _pool.AddIps(record.EniId, [IPAddress.Parse(record.Ip)]); // the cloud says it is there; a reload may not have seen it yet
         var key = new AttachmentKey(request.Network, request.ContainerId, request.IfName);
