@@ -212,6 +212,23 @@ public sealed class AwsCloudProvider : ICloudProvider, IDisposable
     }
 
     /// <inheritdoc/>
+    public Task ReassignPrivateIpAsync(string eniId, IPAddress address, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(eniId);
+        ArgumentNullException.ThrowIfNull(address);
+        return Ec2Async(async ct =>
+        {
+            await _ec2.AssignPrivateIpAddressesAsync(new AssignPrivateIpAddressesRequest
+            {
+                NetworkInterfaceId = eniId,
+                PrivateIpAddresses = [address.ToString()],
+                AllowReassignment = true,
+            }, ct).ConfigureAwait(false);
+            return true;
+        }, cancellationToken);
+    }
+
+    /// <inheritdoc/>
     public Task UnassignPrivateIpsAsync(string eniId, IReadOnlyList<IPAddress> addresses, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(eniId);
@@ -238,6 +255,8 @@ public sealed class AwsCloudProvider : ICloudProvider, IDisposable
             var filters = new List<Filter>();
             foreach (var (key, value) in query.Tags ?? new Dictionary<string, string>())
                 filters.Add(new Filter("tag:" + key, [value]));
+            foreach (var key in query.TagKeys ?? [])
+                filters.Add(new Filter("tag-key", [key]));
             if (query.AttachedInstanceId is { } instanceId)
                 filters.Add(new Filter("attachment.instance-id", [instanceId]));
             var found = new List<Ec2NetworkInterface>();

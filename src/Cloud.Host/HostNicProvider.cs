@@ -237,6 +237,7 @@ public sealed partial class HostNicProvider : ICloudProvider, IDisposable
                 .Where(c => query.EniIds is null || query.EniIds.Contains(c.EniId))
                 .Where(c => query.AttachedInstanceId is null || (c.Attached && query.AttachedInstanceId == instanceId))
                 .Where(c => query.Tags is null || query.Tags.All(t => c.Tags.TryGetValue(t.Key, out var v) && v == t.Value))
+                .Where(c => query.TagKeys is null || query.TagKeys.All(c.Tags.ContainsKey))
                 .Select(c => ToEni(c, instanceId))
                 .OrderBy(e => e.EniId, StringComparer.Ordinal)]);
         }
@@ -251,6 +252,12 @@ public sealed partial class HostNicProvider : ICloudProvider, IDisposable
     /// <remarks>Not supported, as <see cref="CreateTagsAsync"/>.</remarks>
     public Task DeleteTagsAsync(string eniId, IReadOnlyList<string> keys, CancellationToken cancellationToken = default) =>
         Task.FromException(Unsupported("DeleteTags"));
+
+    /// <inheritdoc />
+    /// <remarks>Not supported: a host NIC's addresses come from config or DHCP, not from a cloud that can move them between nodes.</remarks>
+    public Task ReassignPrivateIpAsync(string eniId, IPAddress address, CancellationToken cancellationToken = default) =>
+        Task.FromException(new CloudException(CloudErrorKind.Invalid, "UnsupportedOperation",
+            $"moving {address} to {eniId}: the host provider cannot move an address between nodes (its NICs' addresses come from config or DHCP), so sticky shared pods do not apply"));
 
     private static CloudException Unsupported(string action) =>
         new(CloudErrorKind.Invalid, "UnsupportedOperation",

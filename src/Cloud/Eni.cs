@@ -100,6 +100,13 @@ public sealed record EniQuery
     /// <summary>Only ENIs carrying every one of these tags with exactly this value (null: any).</summary>
     public IReadOnlyDictionary<string, string>? Tags { get; init; }
 
+    /// <summary>
+    /// Only ENIs carrying every one of these tag keys, whatever their values (EC2's <c>tag-key</c>
+    /// filter, one filter per key so they AND): how a sticky shared pod's IP is found by the tag
+    /// named after the pod (<see cref="EniTags.StickyIpKey"/>). Null: any.
+    /// </summary>
+    public IReadOnlyList<string>? TagKeys { get; init; }
+
     /// <summary>Only ENIs attached to this instance (null: any).</summary>
     public string? AttachedInstanceId { get; init; }
 
@@ -108,6 +115,9 @@ public sealed record EniQuery
 
     /// <summary>The ENIs carrying all these tags.</summary>
     public static EniQuery ByTags(IReadOnlyDictionary<string, string> tags) => new() { Tags = tags };
+
+    /// <summary>The ENIs carrying the tag key <paramref name="key"/> (any value) and all of <paramref name="tags"/>.</summary>
+    public static EniQuery ByTagKey(string key, IReadOnlyDictionary<string, string>? tags = null) => new() { TagKeys = [key], Tags = tags };
 
     /// <summary>The ENIs attached to an instance, the primary included.</summary>
     public static EniQuery ByInstance(string instanceId) => new() { AttachedInstanceId = instanceId };

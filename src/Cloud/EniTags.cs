@@ -31,6 +31,29 @@ public static class EniTags
     /// </summary>
     public const string StickyReleased = "fathom.io/sticky-released";
 
+    /// <summary>
+    /// The prefix of the tag a sticky shared pod's IP carries on the ENI that holds it (issue 11 §3):
+    /// key <c>fathom.io/sticky-ip/&lt;namespace&gt;/&lt;name&gt;</c>, one key per pod, so another node's
+    /// agent finds the ENI with EC2's <c>tag-key</c> filter; value <c>ip=…;cluster=…</c> and, once the
+    /// pod's DEL is done on its node, <c>;released=&lt;unix seconds&gt;</c> (<see cref="StickyIpTag"/>).
+    /// One tag per pod (not a second released marker) because an ENI carries at most
+    /// <see cref="MaxTagsPerEni"/> tags; the cluster is in the value because the IP may sit on an
+    /// instance's primary ENI, which Fathom did not create and does not tag with <see cref="Cluster"/>.
+    /// </summary>
+    public const string StickyIpPrefix = "fathom.io/sticky-ip/";
+
+    /// <summary>EC2's limit on tags per resource ("Tag restrictions").</summary>
+    public const int MaxTagsPerEni = 50;
+
+    /// <summary>Sticky shared pods whose IPs one ENI may hold: its tags less Fathom's three (cluster, node, created-at).</summary>
+    public const int MaxStickyIpsPerEni = MaxTagsPerEni - 3;
+
+    /// <summary>EC2's limit on a tag key's length, in characters.</summary>
+    public const int MaxKeyLength = 128;
+
+    /// <summary>The <see cref="StickyIpPrefix"/> key of a pod; may be longer than <see cref="MaxKeyLength"/> (the caller checks).</summary>
+    public static string StickyIpKey(string podNamespace, string podName) => StickyIpPrefix + StickyValue(podNamespace, podName);
+
     /// <summary>The <see cref="Sticky"/> value of a pod.</summary>
     public static string StickyValue(string podNamespace, string podName) => $"{podNamespace}/{podName}";
 
@@ -62,4 +85,34 @@ public static class EniTags
         DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out var at)
             ? at
             : null;
+}
+
+/// <summary>The value of a sticky shared pod's IP tag (<see cref="EniTags.StickyIpPrefix"/>).</summary>
+/// <param name="Ip">The pod's IP (canonical text).</param>
+/// <param name="Cluster">The cluster whose agents may take it.</param>
+/// <param name="ReleasedAt">When the pod's DEL was done on the node holding it; null while a pod holds it.</param>
+public sealed record StickyIpTag(string Ip, string Cluster, DateTimeOffset? ReleasedAt)
+{
+    /// <summary>The tag's value: <c>ip=…;cluster=…[;released=…]</c>.</summary>
+    public override string ToString() =>
+        $"ip={Ip};cluster={Cluster}" + (ReleasedAt is { } at ? $";released={EniTags.StickyReleasedValue(at)}" : "");
+
+    /// <summary>Reads a value back; null when it is not one (no ip or cluster).</summary>
+    public static StickyIpTag? Parse(string? value)
+    {
+        if (value is null) return null;
+        string? ip = null, cluster = null;
+        DateTimeOffset? released = null;
+        foreach (var part in value.Split(';'))
+        {
+            var eq = part.IndexOf('=', StringComparison.Ordinal);
+            if (eq < 0) continue;
+            var (name, text) = (part[..eq], part[(eq + 1)..]);
+            if (name == "ip") ip = text;
+            else if (name == "cluster") cluster = text;
+            else if (name == "released" && long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var seconds))
+                released = DateTimeOffset.FromUnixTimeSeconds(seconds);
+        }
+        return string.IsNullOrEmpty(ip) || string.IsNullOrEmpty(cluster) ? null : new StickyIpTag(ip, cluster, released);
+    }
 }

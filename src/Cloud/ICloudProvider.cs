@@ -53,6 +53,16 @@ public interface ICloudProvider
     /// <exception cref="CloudException"><see cref="CloudErrorKind.LimitExceeded"/> (PrivateIpAddressLimitExceeded) past the instance type's addresses per ENI; <see cref="CloudErrorKind.SubnetFull"/>.</exception>
     Task<IReadOnlyList<IPAddress>> AssignPrivateIpsAsync(string eniId, int count, CancellationToken cancellationToken = default);
 
+    /// <summary>
+    /// Makes <paramref name="address"/> a secondary address of <paramref name="eniId"/>, taking it off
+    /// whichever ENI of the same subnet holds it now, in one call (EC2 AssignPrivateIpAddresses with
+    /// PrivateIpAddress and AllowReassignment): how a sticky shared pod's IP follows it to another
+    /// node (issue 11 §3). EC2 never lets one address sit on two ENIs, so the move is atomic.
+    /// </summary>
+    /// <exception cref="CloudException"><see cref="CloudErrorKind.Invalid"/> for an address outside the ENI's subnet or another ENI's
+    /// primary, or where the provider cannot move addresses (host); <see cref="CloudErrorKind.LimitExceeded"/> past the addresses per ENI.</exception>
+    Task ReassignPrivateIpAsync(string eniId, IPAddress address, CancellationToken cancellationToken = default);
+
     /// <summary>Removes these secondary addresses from an ENI.</summary>
     Task UnassignPrivateIpsAsync(string eniId, IReadOnlyList<IPAddress> addresses, CancellationToken cancellationToken = default);
 

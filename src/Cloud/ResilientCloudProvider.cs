@@ -97,6 +97,11 @@ public sealed class ResilientCloudProvider : ICloudProvider, IDisposable
         CallAsync(CloudOperation.AssignPrivateIps, ct => _inner.AssignPrivateIpsAsync(eniId, count, ct), cancellationToken);
 
     /// <inheritdoc/>
+    /// <remarks>Under the AssignPrivateIps bucket: it is the same EC2 action.</remarks>
+    public Task ReassignPrivateIpAsync(string eniId, IPAddress address, CancellationToken cancellationToken = default) =>
+        CallAsync(CloudOperation.AssignPrivateIps, async ct => { await _inner.ReassignPrivateIpAsync(eniId, address, ct).ConfigureAwait(false); return true; }, cancellationToken);
+
+    /// <inheritdoc/>
     public Task UnassignPrivateIpsAsync(string eniId, IReadOnlyList<IPAddress> addresses, CancellationToken cancellationToken = default) =>
         CallAsync(CloudOperation.UnassignPrivateIps, async ct => { await _inner.UnassignPrivateIpsAsync(eniId, addresses, ct).ConfigureAwait(false); return true; }, cancellationToken);
 

@@ -78,6 +78,9 @@ internal sealed class ScriptedCloudProvider(FakeTimeProvider? clock = null) : IC
     public Task<IReadOnlyList<IPAddress>> AssignPrivateIpsAsync(string eniId, int count, CancellationToken cancellationToken = default) =>
         RunAsync<IReadOnlyList<IPAddress>>(CloudOperation.AssignPrivateIps, eniId, () => [.. Enumerable.Range(0, count).Select(i => IPAddress.Parse($"10.0.1.{20 + i}"))], cancellationToken);
 
+    public Task ReassignPrivateIpAsync(string eniId, IPAddress address, CancellationToken cancellationToken = default) =>
+        RunAsync(CloudOperation.AssignPrivateIps, eniId, () => true, cancellationToken);
+
     public Task UnassignPrivateIpsAsync(string eniId, IReadOnlyList<IPAddress> addresses, CancellationToken cancellationToken = default) =>
         RunAsync(CloudOperation.UnassignPrivateIps, eniId, () => true, cancellationToken);
 

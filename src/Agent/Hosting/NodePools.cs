@@ -16,9 +16,10 @@ namespace Fathom.Agent.Hosting;
 /// </summary>
 public sealed class NodePools : IAsyncDisposable
 {
-    private NodePools(EniPool pool, Refiller refiller, PoolAllocator allocator, PoolConfig config, StickyEnis? sticky)
+    private NodePools(EniPool pool, Refiller refiller, PoolAllocator allocator, PoolConfig config, StickyEnis? sticky, StickyIps? stickyIps)
     {
         Sticky = sticky;
+        StickyIps = stickyIps;
         Pool = pool;
         Refiller = refiller;
         Allocator = allocator;
@@ -36,6 +37,9 @@ public sealed class NodePools : IAsyncDisposable
 
     /// <summary>The sticky pods' ENIs, or null when <see cref="PoolConfig.Sticky"/> is not set.</summary>
     public StickyEnis? Sticky { get; }
+
+    /// <summary>The sticky pods' IPs (shared mode), or null when <see cref="PoolConfig.Sticky"/> is not set.</summary>
+    public StickyIps? StickyIps { get; }
 
     /// <summary>The config it runs on.</summary>
     public PoolConfig Config { get; }
@@ -60,15 +64,12 @@ public sealed class NodePools : IAsyncDisposable
             ("instance", self.InstanceId), ("type", self.InstanceType), ("maxEnis", limits.MaxEnis), ("ipv4PerEni", limits.Ipv4PerEni));
         var pool = new EniPool(self, limits, store, cooldown, teardown, devices, log);
         // Before the first reconcile: from then on the pool keeps the sticky records' ENIs out of its own use.
-        var sticky = config.Sticky is { } stickyConfig
-            ? new StickyEnis(pool, cloud, StickyStore.Open(store.State), store, teardown, new StickyEnisOptions
-            {
-                Cluster = config.Cluster,
-                NodeName = config.EffectiveNodeName,
-                Config = stickyConfig,
-                Mtu = config.Mtu,
-            }, log, time)
+        var stickyOptions = config.Sticky is { } stickyConfig
+            ? new StickyEnisOptions { Cluster = config.Cluster, NodeName = config.EffectiveNodeName, Config = stickyConfig, Mtu = config.Mtu }
             : null;
+        var sticky = stickyOptions is null ? null : new StickyEnis(pool, cloud, StickyStore.Open(store.State), store, teardown, stickyOptions, log, time);
+        var stickyIps = stickyOptions is null ? null
+            : new StickyIps(pool, cloud, StickyIpStore.Open(store.State), store, cooldown, teardown, stickyOptions, log, time);
         var refiller = new Refiller(pool, cloud, new RefillerOptions
         {
             Cluster = config.Cluster,
@@ -94,11 +95,14 @@ public sealed class NodePools : IAsyncDisposable
         }, time)
         {
             Sticky = sticky,
+            StickyIps = stickyIps,
         };
         await refiller.StartAsync(cancellationToken).ConfigureAwait(false);
         if (sticky is not null)
             await sticky.StartAsync(cancellationToken).ConfigureAwait(false);
-        return new NodePools(pool, refiller, allocator, config, sticky);
+        if (stickyIps is not null)
+            await stickyIps.StartAsync(cancellationToken).ConfigureAwait(false);
+        return new NodePools(pool, refiller, allocator, config, sticky, stickyIps);
     }
 
     /// <summary>The pools and ENIs as <c>fathomctl status</c> shows them.</summary>
@@ -195,12 +199,21 @@ public sealed class NodePools : IAsyncDisposable
             foreach (var phase in Enum.GetValues<StickyPhase>())
                 text.Append(CultureInfo.InvariantCulture, $"fathom_agent_sticky_enis{{phase=\"{phase.ToString().ToLowerInvariant()}\"}} {records.Count(r => r.Phase == phase)}\n");
         }
+        if (StickyIps is not null)
+        {
+            var records = StickyIps.Store.All();
+            text.Append("# HELP fathom_agent_sticky_ips Sticky shared pods' IPs this node answers for, by phase.\n# TYPE fathom_agent_sticky_ips gauge\n");
+            foreach (var phase in Enum.GetValues<StickyIpPhase>())
+                text.Append(CultureInfo.InvariantCulture, $"fathom_agent_sticky_ips{{phase=\"{phase.ToString().ToLowerInvariant()}\"}} {records.Count(r => r.Phase == phase)}\n");
+        }
         return text.ToString();
     }
 
-    /// <summary>Stops refilling and the sticky ENIs' loop.</summary>
+    /// <summary>Stops refilling and the sticky ENIs' and IPs' loops.</summary>
     public async ValueTask DisposeAsync()
     {
+        if (StickyIps is not null)
+            await StickyIps.DisposeAsync().ConfigureAwait(false);
         if (Sticky is not null)
             await Sticky.DisposeAsync().ConfigureAwait(false);
         await Refiller.DisposeAsync().ConfigureAwait(false);

@@ -114,6 +114,13 @@ public sealed class EniPool
     /// </summary>
     public Func<string, bool>? Reserved { get; set; }
 
+    /// <summary>
+    /// Secondary IPs kept for a sticky shared pod (issue 11 §3: retained after its DEL, or moving here
+    /// in a hand-over): never free, never unassigned, counted as used; taken only through
+    /// <see cref="TryTakeStickyIp"/>. Null: none. Called under the pool's lock: it must not call back into the pool.
+    /// </summary>
+    public Func<string, bool>? ReservedIp { get; set; }
+
     /// <summary>Raised after a take or a return, to wake the refiller.</summary>
     public event Action? Changed;
 
@@ -237,9 +244,11 @@ public sealed class EniPool
             var states = _enis.Values.Where(e => !e.Releasing).OrderBy(e => e.EniId, StringComparer.Ordinal).Select(e =>
             {
                 var exclusive = IsExclusive(e);
-                var used = e.SecondaryIps.Count(ip => _store.TryGetByIp(ip, out _));
+                // A sticky pod's retained IP is as good as used: never free, never given back.
+                var used = e.SecondaryIps.Count(ip => _store.TryGetByIp(ip, out _) || ReservedIp?.Invoke(ip) == true);
                 // An IP whose pod's rules are still being removed rests as a cooling one does.
-                var cooling = e.SecondaryIps.Count(ip => !_store.TryGetByIp(ip, out _) && (_cooldown.IsCooling(ip) || tearingDown.Contains(ip)));
+                var cooling = e.SecondaryIps.Count(ip => !_store.TryGetByIp(ip, out _) && ReservedIp?.Invoke(ip) != true
+                    && (_cooldown.IsCooling(ip) || tearingDown.Contains(ip)));
                 var role = exclusive ? EniRole.Exclusive : e.Primary || e.SecondaryIps.Count > 0 ? EniRole.Hosting : EniRole.Warm;
                 return new EniState(e.EniId, e.Primary, role, e.SecondaryIps.Count, used, cooling);
             }).ToList();
@@ -339,6 +348,61 @@ public sealed class EniPool
         }
     }
 
+    /// <summary>
+    /// Takes the sticky IP <paramref name="ip"/> of <paramref name="eniId"/> for its own pod and records it
+    /// (as <see cref="TryTakeIp"/> records a free one); its cooldown does not apply (the same pod comes back);
+    /// null while it is not usable here: not listed on that ENI, held, its routing table not installed, or its
+    /// last pod's rules still being removed.
+    /// </summary>
+    public SharedAllocation? TryTakeStickyIp(AttachmentKey key, string eniId, string ip, PodIdentity? pod, string? netnsPath, string hostVeth)
+    {
+        lock (_gate)
+        {
+            if (!_enis.TryGetValue(eniId, out var eni) || eni.Releasing || !eni.SecondaryIps.Contains(ip) || !(eni.Primary || eni.RoutingInstalled)
+                || IsExclusive(eni) || _store.TryGetByIp(ip, out _) || _teardown.PendingPodIps().Contains(ip))
+                return null;
+            var allocation = new SharedAllocation
+            {
+                EniId = eni.EniId,
+                Gateway = eni.Gateway.ToString(),
+                Address = ip + "/32",
+                RouteTable = eni.RouteTable,
+                HostVeth = hostVeth,
+            };
+            _store.Reserve(key, allocation, pod, netnsPath);
+            _store.Commit(key);
+            return allocation;
+        }
+    }
+
+    /// <summary>
+    /// Picks the ENI a sticky IP moving here from another node goes to — one hosting IPs (the primary
+    /// first) in <paramref name="subnetId"/> with room for one more, not held whole — and lists the IP on it
+    /// at once, before the cloud call that moves it, so no take can claim that ENI whole meanwhile
+    /// (the caller keeps the IP reserved). Null when no ENI of this node qualifies.
+    /// </summary>
+    internal PoolEni? TryHostMovedIp(string subnetId, string ip)
+    {
+        PoolEni? eni;
+        lock (_gate)
+        {
+            eni = _enis.Values.Where(e => e.SubnetId == subnetId && !e.Releasing && (e.Primary || e.SecondaryIps.Count > 0) && !IsExclusive(e)
+                    && e.SecondaryIps.Count < Limits.SecondaryIpsPerEni)
+                .OrderByDescending(e => e.Primary).ThenBy(e => e.DeviceIndex).FirstOrDefault();
+            eni?.SecondaryIps.Add(ip);
+        }
+        if (eni is not null) PrepareDevice(eni);
+        return eni;
+    }
+
+    /// <summary>Drops <paramref name="ip"/> from what the pool lists on <paramref name="eniId"/> (it is not there, or no longer this node's), without a cloud call.</summary>
+    internal void RemoveIp(string eniId, string ip)
+    {
+        lock (_gate)
+            if (_enis.TryGetValue(eniId, out var eni))
+                eni.SecondaryIps.Remove(ip);
+    }
+
     /// <summary>Tells the refiller something changed (a take, a return).</summary>
     public void Notify() => Changed?.Invoke();
 
@@ -351,7 +415,8 @@ public sealed class EniPool
     /// Not held, not cooling, and not still being torn down: a teardown job removes its pod's rules by
     /// IP, so a new pod with that IP before the job ran would lose its own rules to it.
     /// </summary>
-    private bool IsFree(string ip, HashSet<string> tearingDown) => !_store.TryGetByIp(ip, out _) && !_cooldown.IsCooling(ip) && !tearingDown.Contains(ip);
+    private bool IsFree(string ip, HashSet<string> tearingDown) =>
+        !_store.TryGetByIp(ip, out _) && !_cooldown.IsCooling(ip) && !tearingDown.Contains(ip) && ReservedIp?.Invoke(ip) != true;
 
     /// <summary>Finds the ENI's device and, when it hosts IPs, installs its table. A device not there yet is looked for again later.</summary>
     private void PrepareDevice(PoolEni eni)

@@ -73,17 +73,36 @@ public sealed class PoolAllocator
     /// <summary>Sticky pods' ENIs (issue 11 §3): an underlay ADD of a pod it claims is served through it. Null: none are sticky.</summary>
     public IStickyEnis? Sticky { get; set; }
 
-    /// <summary>Serves one new attachment.</summary>
+    /// <summary>Sticky pods' IPs (issue 11 §3): a shared ADD of a pod it claims is served through it. Null: none are sticky.</summary>
+    public IStickyEnis? StickyIps { get; set; }
+
+    /// <summary>Serves one new attachment; a sticky pod's through its sticky ENI or IP, counted and timed like any other.</summary>
     public ValueTask<AgentReply> AllocateAsync(AllocateRequest request, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(request);
         var mode = request.RequestedMode ?? _options.DefaultMode;
-        if (mode == AllocationMode.Underlay && Sticky is { } sticky && sticky.Claims(request))
-            return sticky.AllocateAsync(request, ct => FromPoolAsync(request, mode, ct), cancellationToken);
-        return FromPoolAsync(request, mode, cancellationToken);
+        var sticky = mode == AllocationMode.Underlay ? Sticky : StickyIps;
+        if (sticky is not null && sticky.Claims(request))
+            return StickyAsync(sticky, request, mode, cancellationToken);
+        return FromPoolAsync(request, mode, counted: true, cancellationToken);
     }
 
-    private async ValueTask<AgentReply> FromPoolAsync(AllocateRequest request, AllocationMode mode, CancellationToken cancellationToken)
+    private async ValueTask<AgentReply> StickyAsync(IStickyEnis sticky, AllocateRequest request, AllocationMode mode, CancellationToken cancellationToken)
+    {
+        var started = _time.GetTimestamp();
+        var reply = await sticky.AllocateAsync(request, ct => FromPoolAsync(request, mode, counted: false, ct), cancellationToken).ConfigureAwait(false);
+        if (reply is AllocatedReply) Counted(started);
+        return reply;
+    }
+
+    private void Counted(long started)
+    {
+        Interlocked.Increment(ref _allocations);
+        _latency.Observe(_time.GetElapsedTime(started));
+    }
+
+    // counted: false when a sticky pod's ADD asks (it is counted and timed whole, hand-over included).
+    private async ValueTask<AgentReply> FromPoolAsync(AllocateRequest request, AllocationMode mode, bool counted, CancellationToken cancellationToken)
     {
         var started = _time.GetTimestamp();
         var key = new AttachmentKey(request.Network, request.ContainerId, request.IfName);
@@ -109,8 +128,7 @@ public sealed class PoolAllocator
                     _pool.Notify();
                     if (allocation is UnderlayAllocation underlay && _teardown.IsPending(underlay.HostDevice))
                         await _teardown.WaitForDeviceAsync(underlay.HostDevice, cancellationToken).ConfigureAwait(false);
-                    Interlocked.Increment(ref _allocations);
-                    _latency.Observe(_time.GetElapsedTime(started));
+                    if (counted) Counted(started);
                     return new AllocatedReply { Allocation = allocation };
                 }
             }
@@ -170,13 +188,13 @@ public sealed class PoolAllocator
     }
 }
 
-/// <summary>What serves the ADDs of sticky pods (the sticky ENIs, docs/agent.md "Sticky ENIs"): the pool knows it only through this.</summary>
+/// <summary>What serves the ADDs of sticky pods (their ENIs in underlay mode, their IPs in shared mode, docs/agent.md "Sticky pods"): the pool knows it only through this.</summary>
 public interface IStickyEnis
 {
     /// <summary>Whether <paramref name="request"/>'s pod is sticky.</summary>
     bool Claims(AllocateRequest request);
 
-    /// <summary>Serves a sticky pod's ADD: its own ENI (here, or handed over from another node), or one from the pool (<paramref name="fromPool"/>) that becomes its own.</summary>
+    /// <summary>Serves a sticky pod's ADD: its own ENI or IP (here, or handed over from another node), or one from the pool (<paramref name="fromPool"/>) that becomes its own.</summary>
     ValueTask<AgentReply> AllocateAsync(AllocateRequest request, Func<CancellationToken, ValueTask<AgentReply>> fromPool, CancellationToken cancellationToken);
 }
 

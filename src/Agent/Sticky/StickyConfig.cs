@@ -4,13 +4,13 @@ using Fathom.Agent.Protocol;
 namespace Fathom.Agent.Sticky;
 
 /// <summary>
-/// <c>pools.sticky</c> in agent.json (issue 11 §3): which pods keep their ENI — and so their IP and
-/// MAC — when they are deleted and come back, on this node or another. A pod is sticky when its
+/// <c>pools.sticky</c> in agent.json (issue 11 §3): which pods keep their ENI (underlay: and so their IP
+/// and MAC) or their secondary IP (shared) when they are deleted and come back, on this node or another. A pod is sticky when its
 /// namespace is one of <see cref="Namespaces"/> (or that list is empty) and its name matches one of
 /// <see cref="Names"/> (or that list is empty); at least one list must be given. Names are globs
 /// (<c>*</c> any run of characters, <c>?</c> one), the way a StatefulSet's pods are named
-/// (<c>web-0</c>, <c>web-1</c>: <c>web-*</c>). Underlay pods only: a matching pod served in shared
-/// mode gets an ordinary secondary IP.
+/// (<c>web-0</c>, <c>web-1</c>: <c>web-*</c>). Both agent-backed modes: <see cref="StickyEnis"/> for
+/// underlay pods, <see cref="StickyIps"/> for shared ones.
 /// </summary>
 public sealed record StickyConfig
 {
@@ -20,7 +20,7 @@ public sealed record StickyConfig
     /// <summary>Globs on the pod's name (empty: any name).</summary>
     public IReadOnlyList<string> Names { get; set; } = [];
 
-    /// <summary>How long an ENI is kept for its pod after the pod's DEL before it is detached and deleted (default 600 s).</summary>
+    /// <summary>How long an ENI (an IP) is kept for its pod after the pod's DEL before it is detached and deleted (goes back to the pool) (default 600 s).</summary>
     public double RetentionSeconds { get; set; } = 600;
 
     /// <summary>

@@ -93,4 +93,5 @@ public sealed record StickyRecord
     UseStringEnumConverter = true,
     RespectNullableAnnotations = true)]
 [JsonSerializable(typeof(StickyRecord))]
+[JsonSerializable(typeof(StickyIpRecord))]
 internal sealed partial class StickyJsonContext : JsonSerializerContext;

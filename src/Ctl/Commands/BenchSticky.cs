@@ -16,8 +16,10 @@ namespace Fathom.Ctl;
 /// nodes, the given attach latency), its agents given <c>pools.sticky</c> for <c>db/web-*</c>; then,
 /// side by side in one run: an ordinary underlay sandbox from the warm pool (the baseline),
 /// <c>db/web-0</c> moved from node to node (cold: the wait for the release, the detach and the attach
-/// included), and returned to the node that retained its ENI (no cloud call but the untag). Every
-/// time runs from RunPodSandbox to its answer (the pod networked); the IP is checked unchanged.
+/// included), and returned to the node that retained its ENI (no cloud call but the untag); and in
+/// shared mode an ordinary shared sandbox (<c>s-warm</c>) against <c>db/web-1</c> moved from node to node
+/// (<c>s-moved</c>: the wait for the release and the IP's AllowReassignment included). Every time runs
+/// from RunPodSandbox to its answer (the pod networked); the IP is checked unchanged.
 /// </summary>
 internal sealed class BenchSticky(int moves, TimeSpan attachLatency, string prefix, string? jsonPath)
 {
@@ -31,7 +33,7 @@ internal sealed class BenchSticky(int moves, TimeSpan attachLatency, string pref
 
     public static Command Create()
     {
-        var command = new Command("sticky", "Time a sticky pod's start through containerd's CRI when its ENI moves to another node (detach + attach), against a warm-pool start.")
+        var command = new Command("sticky", "Time a sticky pod's start through containerd's CRI when its ENI (underlay) or IP (shared) moves to another node, against a warm-pool start.")
         {
             Moves, Latency, Prefix, Json,
         };
@@ -75,10 +77,13 @@ internal sealed class BenchSticky(int moves, TimeSpan attachLatency, string pref
         var cri = nodes.ToDictionary(n => n, n => new CriClient(LabContainerd.Socket(_layout, n), TimeSpan.FromSeconds(90)));
         var parents = state.Nodes.ToDictionary(n => n.Name, n => LabContainerd.For(_layout, n).CgroupParent);
         CriPodSpec Pod(string ns, string name, string node) => new(ns, name, Guid.NewGuid().ToString(), parents[node], "underlay");
+        CriPodSpec Shared(string ns, string name, string node) => new(ns, name, Guid.NewGuid().ToString(), parents[node], "shared");
         try
         {
             var (web, ip) = await TimedAsync("first", cri[nodes[0]], Pod("db", "web-0", nodes[0])).ConfigureAwait(false);
+            var (web1, ip1) = await TimedAsync("s-first", cri[nodes[0]], Shared("db", "web-1", nodes[0])).ConfigureAwait(false);
             var at = 0;
+            var at1 = 0;
             for (var i = 0; i < moves; i++)
             {
                 // Baseline: an ordinary underlay pod from node1's warm pool.
@@ -87,18 +92,28 @@ internal sealed class BenchSticky(int moves, TimeSpan attachLatency, string pref
 
                 // Returned: removed and started again on the node that retains its ENI.
                 await RemoveAsync(cri[nodes[at]], web).ConfigureAwait(false);
-                WaitRetained(nodes[at]);
+                WaitRetained(nodes[at], Path.Combine("sticky", "db_web-0.json"));
                 (web, var again) = await TimedAsync("returned", cri[nodes[at]], Pod("db", "web-0", nodes[at])).ConfigureAwait(false);
                 Same(ip, again);
 
                 // Moved: removed, started on the other node (the ENI detached and attached with it).
                 await RemoveAsync(cri[nodes[at]], web).ConfigureAwait(false);
-                WaitRetained(nodes[at]);
+                WaitRetained(nodes[at], Path.Combine("sticky", "db_web-0.json"));
                 at = 1 - at;
                 (web, var moved) = await TimedAsync("moved", cri[nodes[at]], Pod("db", "web-0", nodes[at])).ConfigureAwait(false);
                 Same(ip, moved);
+
+                // Shared mode: an ordinary shared pod, and web-1's IP moved to the other node's ENI.
+                var (sharedBaseline, _) = await TimedAsync("s-warm", cri[nodes[0]], Shared("bench", $"sbase-{i}", nodes[0])).ConfigureAwait(false);
+                await RemoveAsync(cri[nodes[0]], sharedBaseline).ConfigureAwait(false);
+                await RemoveAsync(cri[nodes[at1]], web1).ConfigureAwait(false);
+                WaitRetained(nodes[at1], Path.Combine("sticky-ips", "db_web-1.json"));
+                at1 = 1 - at1;
+                (web1, var moved1) = await TimedAsync("s-moved", cri[nodes[at1]], Shared("db", "web-1", nodes[at1])).ConfigureAwait(false);
+                Same(ip1, moved1);
             }
             await RemoveAsync(cri[nodes[at]], web).ConfigureAwait(false);
+            await RemoveAsync(cri[nodes[at1]], web1).ConfigureAwait(false);
         }
         finally
         {
@@ -129,16 +144,16 @@ internal sealed class BenchSticky(int moves, TimeSpan attachLatency, string pref
         if (got != expected) throw new InvalidOperationException($"web-0 came back with {got}, not its sticky IP {expected}");
     }
 
-    // The old node's agent has seen the DEL done and tagged the ENI released (its record says retained).
-    private void WaitRetained(string node)
+    // The old node's agent has seen the DEL done and tagged the ENI (the IP) released (its record says retained).
+    private void WaitRetained(string node, string file)
     {
-        var record = Path.Combine(_layout.AgentStateDirectory(node), "sticky", "db_web-0.json");
+        var record = Path.Combine(_layout.AgentStateDirectory(node), file);
         var deadline = Stopwatch.StartNew();
         while (!(File.Exists(record) && File.ReadAllText(record).Contains("\"tagsInSync\": true", StringComparison.Ordinal)
                  && File.ReadAllText(record).Contains("\"phase\": \"retained\"", StringComparison.Ordinal)))
         {
             if (deadline.Elapsed > TimeSpan.FromSeconds(30))
-                throw new InvalidOperationException($"{node}'s agent did not retain web-0's ENI within 30 s ({record})");
+                throw new InvalidOperationException($"{node}'s agent did not retain the sticky pod's ENI or IP within 30 s ({record})");
             Thread.Sleep(10);
         }
     }

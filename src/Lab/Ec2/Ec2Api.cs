@@ -178,7 +178,8 @@ public sealed partial class Ec2Api
         var addresses = q.List("PrivateIpAddress").Select(a => QueryParameters.ParseIPv4("PrivateIpAddress", a)).ToList();
         var count = q.GetInt("SecondaryPrivateIpAddressCount") ?? 0;
         if (count < 0) throw new Ec2Exception(InvalidParameterValue, $"Invalid value '{count}' for SecondaryPrivateIpAddressCount.");
-        var assigned = await _cloud.AssignPrivateIpAddressesAsync(eniId, addresses, count, cancellationToken).ConfigureAwait(false);
+        var assigned = await _cloud.AssignPrivateIpAddressesAsync(eniId, addresses, count, cancellationToken,
+            allowReassignment: q.GetBool("AllowReassignment") ?? false).ConfigureAwait(false);
         return w =>
         {
             w.Element("networkInterfaceId", eniId);

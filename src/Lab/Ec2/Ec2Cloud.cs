@@ -219,11 +219,12 @@ public sealed class Ec2Cloud
 
     /// <summary>
     /// AssignPrivateIpAddresses: either the given addresses or <paramref name="count"/> picked ones
-    /// become secondaries of the ENI. Returns the addresses assigned.
+    /// become secondaries of the ENI; with <paramref name="allowReassignment"/> given addresses another
+    /// ENI of the subnet holds move from it (EC2's AllowReassignment). Returns the addresses assigned.
     /// </summary>
     public Task<IReadOnlyList<IPAddress>> AssignPrivateIpAddressesAsync(string networkInterfaceId, IReadOnlyList<IPAddress> addresses,
-        int count, CancellationToken cancellationToken = default) =>
-        _enis.AssignPrivateIpAddressesAsync(networkInterfaceId, addresses, count, cancellationToken);
+        int count, CancellationToken cancellationToken = default, bool allowReassignment = false) =>
+        _enis.AssignPrivateIpAddressesAsync(networkInterfaceId, addresses, count, allowReassignment, cancellationToken);
 
     /// <summary>UnassignPrivateIpAddresses: secondary addresses only; the primary stays with the ENI for life.</summary>
     public Task UnassignPrivateIpAddressesAsync(string networkInterfaceId, IReadOnlyList<IPAddress> addresses, CancellationToken cancellationToken = default) =>

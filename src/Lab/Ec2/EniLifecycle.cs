@@ -181,8 +181,15 @@ internal sealed class EniLifecycle(Ec2Vpc vpc)
             return true;
         }, cancellationToken);
 
+    /// <summary>
+    /// AssignPrivateIpAddresses. With <paramref name="allowReassignment"/> a requested address that
+    /// another ENI of the subnet holds as a secondary is taken off it in the same step (EC2's
+    /// AllowReassignment: how a sticky shared pod's IP moves to another node, issue 11 §3), and one
+    /// this ENI already holds is no error (a retried move); without it both are InvalidIPAddress.InUse,
+    /// as before. Another ENI's primary address never moves (InvalidParameterValue).
+    /// </summary>
     public Task<IReadOnlyList<IPAddress>> AssignPrivateIpAddressesAsync(string networkInterfaceId, IReadOnlyList<IPAddress> addresses,
-        int count, CancellationToken cancellationToken) =>
+        int count, bool allowReassignment, CancellationToken cancellationToken) =>
         vpc.MutateAsync(async () =>
         {
             var eni = vpc.RequireEni(networkInterfaceId);
@@ -190,22 +197,47 @@ internal sealed class EniLifecycle(Ec2Vpc vpc)
                 throw new Ec2Exception(InvalidParameterCombination, "The parameters 'privateIpAddress' and 'secondaryPrivateIpAddressCount' cannot be used together.");
             if (addresses.Count == 0 && count <= 0)
                 throw new Ec2Exception(MissingParameter, "Either 'privateIpAddress' or 'secondaryPrivateIpAddressCount' must be specified.");
+            var moving = allowReassignment ? Reassigned(eni, addresses) : [];
+            var fresh = allowReassignment ? [.. addresses.Where(ip => !eni.SecondaryIps.Contains(ip) && !moving.Any(m => m.Ip.Equals(ip)))] : addresses;
             var limit = vpc.Options.MaxIpsPerUnattachedEni;
             if (eni.Attachment is { } a && vpc.State.Instances.TryGetValue(a.InstanceId, out var instance))
                 limit = vpc.TypeOf(instance).Ipv4AddressesPerInterface;
-            if (1 + eni.SecondaryIps.Count + addresses.Count + count > limit)
+            if (1 + eni.SecondaryIps.Count + fresh.Count + moving.Count + count > limit)
                 throw new Ec2Exception(PrivateIpAddressLimitExceeded, "Number of private addresses will exceed limit.");
             var subnet = vpc.State.Subnets[eni.SubnetId];
-            var requested = vpc.Addressing.ValidateRequested(subnet, addresses);
+            var requested = vpc.Addressing.ValidateRequested(subnet, fresh);
             List<IPAddress> added = [.. requested, .. vpc.Addressing.Allocate(subnet, count, requested)];
-            await Ec2Vpc.Realize(() => vpc.Fabric.EniChangedAsync(eni.Id, Ec2Vpc.ToSnapshot(eni, [.. eni.SecondaryIps, .. added]), cancellationToken));
+            // Off the old ENI first, then onto this one: the fabric maps each secondary IP to one ENI's MAC,
+            // and the old ENI's change removes that mapping.
+            foreach (var from in moving.GroupBy(m => m.From))
+                await Ec2Vpc.Realize(() => vpc.Fabric.EniChangedAsync(from.Key.Id,
+                    Ec2Vpc.ToSnapshot(from.Key, [.. from.Key.SecondaryIps.Where(ip => !from.Any(m => m.Ip.Equals(ip)))]), cancellationToken));
+            List<IPAddress> onto = [.. added, .. moving.Select(m => m.Ip)];
+            await Ec2Vpc.Realize(() => vpc.Fabric.EniChangedAsync(eni.Id, Ec2Vpc.ToSnapshot(eni, [.. eni.SecondaryIps, .. onto]), cancellationToken));
             lock (vpc.Gate)
             {
-                eni.SecondaryIps.AddRange(added);
+                foreach (var (ip, from) in moving) from.SecondaryIps.Remove(ip);
+                eni.SecondaryIps.AddRange(onto);
                 vpc.Addressing.Take(subnet.Id, added);
             }
-            return (IReadOnlyList<IPAddress>)added;
+            return (IReadOnlyList<IPAddress>)onto;
         }, cancellationToken);
+
+    /// <summary>The requested addresses other ENIs of <paramref name="eni"/>'s subnet hold as secondaries, with their holder.</summary>
+    private List<(IPAddress Ip, EniRecord From)> Reassigned(EniRecord eni, IReadOnlyList<IPAddress> addresses)
+    {
+        var moving = new List<(IPAddress, EniRecord)>();
+        foreach (var ip in addresses.Distinct())
+        {
+            var holder = vpc.State.Enis.Values.FirstOrDefault(e => e.Id != eni.Id && e.SubnetId == eni.SubnetId
+                && (e.PrivateIp.Equals(ip) || e.SecondaryIps.Contains(ip)));
+            if (holder is null) continue;
+            if (holder.PrivateIp.Equals(ip))
+                throw new Ec2Exception(InvalidParameterValue, $"Address {ip} is the primary private IP address of network interface '{holder.Id}' and cannot be reassigned.");
+            moving.Add((ip, holder));
+        }
+        return moving;
+    }
 
     public Task UnassignPrivateIpAddressesAsync(string networkInterfaceId, IReadOnlyList<IPAddress> addresses, CancellationToken cancellationToken) =>
         vpc.MutateAsync(async () =>

@@ -110,6 +110,9 @@ internal sealed class LabMetadata(ICloudProvider inner, Ec2Cloud lab, string ins
     public Task<IReadOnlyList<IPAddress>> AssignPrivateIpsAsync(string eniId, int count, CancellationToken cancellationToken = default) =>
         inner.AssignPrivateIpsAsync(eniId, count, cancellationToken);
 
+    public Task ReassignPrivateIpAsync(string eniId, IPAddress address, CancellationToken cancellationToken = default) =>
+        inner.ReassignPrivateIpAsync(eniId, address, cancellationToken);
+
     public Task UnassignPrivateIpsAsync(string eniId, IReadOnlyList<IPAddress> addresses, CancellationToken cancellationToken = default) =>
         inner.UnassignPrivateIpsAsync(eniId, addresses, cancellationToken);
 

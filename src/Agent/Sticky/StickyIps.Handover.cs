@@ -1,0 +1,159 @@
+using System.Net;
+using Fathom.Agent.Protocol;
+using Fathom.Cloud;
+
+namespace Fathom.Agent.Sticky;
+
+// The hand-over (the IP found on another node's ENI, moved onto one of this node's), its settling after
+// a failure or a crash, and the expiry of a retained IP.
+public sealed partial class StickyIps
+{
+    /// <summary>
+    /// Moves the pod's IP from <paramref name="eni"/> (another node's, or detached) onto an ENI of this node
+    /// in the same subnet: claiming (recorded, no call yet) → until released → moving (recorded with the ENI
+    /// it goes to) → AssignPrivateIpAddresses with AllowReassignment → retained here. Any failure settles
+    /// the record (<see cref="SettleAsync"/>) and the ADD fails with code 11 saying why.
+    /// </summary>
+    private async Task<StickyIpRecord> HandOverAsync(PodIdentity pod, Eni eni, StickyIpTag tag, CancellationToken cancellationToken)
+    {
+        var started = _time.GetTimestamp();
+        var record = Store.Put(NewRecord(pod, tag.Ip, "", StickyIpPhase.Claiming) with { OldEniId = eni.EniId });
+        try
+        {
+            eni = await WaitReleasedAsync(record, eni, cancellationToken).ConfigureAwait(false);
+            var target = _pool.TryHostMovedIp(eni.SubnetId, record.Ip)
+                ?? throw new StickyHandoverException($"{record.Identity}'s IP {record.Ip} is in subnet {eni.SubnetId} and no ENI of {Self} in that subnet "
+                    + $"can take it (none hosts IPs there with room for one more): an IP moves only within its subnet; give the node an ENI in {eni.SubnetId} "
+                    + "(pools.subnetIds) or let the pod's IP expire");
+            record = Store.Put(record with { Phase = StickyIpPhase.Moving, EniId = target.EniId });
+            Crash("reassign");
+            await _cloud.ReassignPrivateIpAsync(target.EniId, IPAddress.Parse(record.Ip), cancellationToken).ConfigureAwait(false);
+            Crash("moved");
+            record = Store.Put(record with { Phase = StickyIpPhase.Retained, ReleasedAt = _time.GetUtcNow(), TagsInSync = false });
+            var ms = (long)_time.GetElapsedTime(started).TotalMilliseconds;
+            _log.Info("sticky.handed-over", $"{record.Identity}'s sticky IP {record.Ip} moved from {eni.EniId} ({eni.InstanceId ?? "detached"}) to {target.EniId} of {Self} in {ms} ms",
+                ("pod", record.Identity), ("ip", record.Ip), ("from", eni.EniId), ("eni", target.EniId), ("ms", ms));
+            return record;
+        }
+        catch (Exception e) when (e is CloudException or StickyHandoverException or OperationCanceledException)
+        {
+            try
+            {
+                await SettleAsync(Store.Get(record.Identity) ?? record, CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (CloudException settle)
+            {
+                _log.Warning("sticky.settle-failed", $"settling {record.Identity}'s IP {record.Ip} after a failed hand-over failed, retried in the background: {settle.Reason}",
+                    ("pod", record.Identity), ("ip", record.Ip));
+            }
+            throw;
+        }
+    }
+
+    // Until the old node released the IP (its tag says so), or its ENI is detached (the old instance gone),
+    // bounded by the hand-over time-out: past it, code 11 naming what is awaited.
+    private async Task<Eni> WaitReleasedAsync(StickyIpRecord record, Eni eni, CancellationToken cancellationToken)
+    {
+        var timeout = TimeSpan.FromSeconds(_options.Config.HandoverTimeoutSeconds);
+        var started = _time.GetTimestamp();
+        var interval = TimeSpan.FromMilliseconds(50);
+        while (true)
+        {
+            var tag = StickyIpTag.Parse(eni.Tags.GetValueOrDefault(record.TagKey));
+            if (tag?.Ip != record.Ip || !eni.SecondaryIps.Any(ip => ip.ToString() == record.Ip))
+                throw new StickyHandoverException($"{record.Identity}'s IP {record.Ip} left {eni.EniId} while waiting for it (another node took it, or it expired); a retry looks again");
+            if (eni.AttachmentState == EniAttachmentState.Detached || tag.ReleasedAt is not null)
+                return eni;
+            var left = timeout - _time.GetElapsedTime(started);
+            if (left <= TimeSpan.Zero)
+                throw new StickyHandoverException($"{record.Identity}'s sticky IP {record.Ip} is still on {eni.EniId} of {eni.InstanceId} and not released after "
+                    + $"{timeout.TotalSeconds:0.#} s: the old pod still runs there or its node's agent is down; it moves once that node's DEL is done or the instance is gone");
+            await Task.Delay(interval < left ? interval : left, _time, cancellationToken).ConfigureAwait(false);
+            interval = TimeSpan.FromTicks(Math.Min(interval.Ticks * 2, TimeSpan.FromSeconds(1).Ticks));
+            eni = await DescribeOneAsync(eni.EniId, cancellationToken).ConfigureAwait(false)
+                ?? throw new StickyHandoverException($"{record.Identity}'s IP {record.Ip}: its ENI {record.OldEniId} was deleted while waiting for it; a retry gets a new IP");
+        }
+    }
+
+    /// <summary>
+    /// Brings a record that is not local (a hand-over or an expiry cut short by a failure or a crash) to a
+    /// state that needs no one: claiming (nothing done) is dropped; moving is resumed when the cloud shows
+    /// the IP on the ENI here (kept retained: the pod's retried ADD takes it; the old ENI's tag is removed
+    /// then) and rolled back otherwise (the IP stays where it was, still tagged: the next claim finds it);
+    /// an expiry is finished.
+    /// </summary>
+    internal async Task SettleAsync(StickyIpRecord record, CancellationToken cancellationToken)
+    {
+        switch (record.Phase)
+        {
+            case StickyIpPhase.Claiming:
+                Store.Remove(record.Identity);
+                return;
+            case StickyIpPhase.Moving:
+                var eni = await DescribeOneAsync(record.EniId, cancellationToken).ConfigureAwait(false);
+                if (eni?.InstanceId == Self && eni.SecondaryIps.Any(ip => ip.ToString() == record.Ip))
+                {
+                    _pool.AddIps(record.EniId, [IPAddress.Parse(record.Ip)]);
+                    var kept = Store.Put(record with { Phase = StickyIpPhase.Retained, ReleasedAt = _time.GetUtcNow(), TagsInSync = false });
+                    // Tagged now, not at the loop's next pass: until then no node (this one included) would find the IP by its tag.
+                    await SyncTagsAsync(kept, cancellationToken).ConfigureAwait(false);
+                    _log.Info("sticky.resumed", $"{record.Identity}'s sticky IP {record.Ip} is on {record.EniId} here: kept for the pod",
+                        ("pod", record.Identity), ("ip", record.Ip), ("eni", record.EniId));
+                    return;
+                }
+                _pool.RemoveIp(record.EniId, record.Ip);
+                Store.Remove(record.Identity);
+                _pool.Notify();
+                _log.Info("sticky.rolled-back", $"moving {record.Identity}'s IP {record.Ip} to {record.EniId} rolled back: it stays on {record.OldEniId}, tagged for the pod's next claim",
+                    ("pod", record.Identity), ("ip", record.Ip), ("eni", record.EniId));
+                return;
+            case StickyIpPhase.Expiring:
+                await ExpireAsync(record, cancellationToken).ConfigureAwait(false);
+                return;
+        }
+    }
+
+    /// <summary>
+    /// Retention over: the tag removed (no other node claims the IP now), the record dropped, and the IP —
+    /// when still on this node's ENI — back to the pool through the cooldown like any freed IP.
+    /// </summary>
+    private async Task ExpireAsync(StickyIpRecord record, CancellationToken cancellationToken)
+    {
+        record = Store.Put(record with { Phase = StickyIpPhase.Expiring });
+        Crash("expire");
+        foreach (var eniId in new[] { record.EniId, record.OldEniId })
+            if (!string.IsNullOrEmpty(eniId))
+                await DeleteTagAsync(eniId, record.TagKey, cancellationToken).ConfigureAwait(false);
+        var here = _pool.Find(record.EniId)?.SecondaryIps.Contains(record.Ip) == true;
+        if (here) _cooldown.Start(record.Ip, record.EniId);
+        Store.Remove(record.Identity);
+        _log.Info("sticky.expired", $"{record.Identity} did not come back within {_options.Config.RetentionSeconds:0.#} s: its sticky IP {record.Ip} "
+            + (here ? $"goes back to the pool of {record.EniId} after its cooldown" : "is no longer on this node"), ("pod", record.Identity), ("ip", record.Ip));
+        _pool.Notify();
+    }
+
+    private async Task DeleteTagAsync(string eniId, string key, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await _cloud.DeleteTagsAsync(eniId, [key], cancellationToken).ConfigureAwait(false);
+        }
+        catch (CloudException e) when (e.Kind == CloudErrorKind.NotFound)
+        {
+            // The ENI is gone: so is its tag.
+        }
+    }
+
+    private async Task<Eni?> DescribeOneAsync(string eniId, CancellationToken cancellationToken)
+    {
+        if (string.IsNullOrEmpty(eniId)) return null;
+        try
+        {
+            return (await _cloud.DescribeEnisAsync(EniQuery.ByIds(eniId), cancellationToken).ConfigureAwait(false)).FirstOrDefault(e => e.EniId == eniId);
+        }
+        catch (CloudException e) when (e.Kind == CloudErrorKind.NotFound)
+        {
+            return null;
+        }
+    }
+}
