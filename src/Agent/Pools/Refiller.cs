@@ -69,6 +69,9 @@ public sealed class Refiller : IAsyncDisposable
     private readonly WakeableLoop _loop = new();
     private readonly Lock _gate = new();
     private readonly HashSet<string> _inFlight = new(StringComparer.Ordinal);
+    // When each CreateNetworkInterface under way began: its ENI exists, detached and tagged for this
+    // node, before its id is in _inFlight, and the sweep must not take it for a leak meanwhile.
+    private readonly List<DateTimeOffset> _creating = [];
     private readonly HashSet<int> _indexesTaken = [];
     private RefillFailure? _lastFailure;
     private DateTimeOffset _nextReconcile;
@@ -242,31 +245,21 @@ public sealed class Refiller : IAsyncDisposable
     {
         var self = _pool.Self;
         var subnets = _options.SubnetIds.Count > 0 ? _options.SubnetIds : [self.SubnetId];
-        Eni? created = null;
-        CloudException? full = null;
-        foreach (var subnet in subnets)
+        var since = _time.GetUtcNow();
+        lock (_gate) _creating.Add(since);
+        Eni? created;
+        try
         {
-            try
-            {
-                created = await _cloud.CreateEniAsync(new CreateEniRequest
-                {
-                    SubnetId = subnet,
-                    SecurityGroupIds = _options.SecurityGroupIds.Count > 0 ? _options.SecurityGroupIds : self.SecurityGroupIds,
-                    Description = $"fathom {_options.Cluster}/{_options.NodeName}",
-                    Tags = EniTags.For(_options.Cluster, _options.NodeName, _time.GetUtcNow()),
-                }, cancellationToken).ConfigureAwait(false);
-                break;
-            }
-            catch (CloudException e) when (e.Kind == CloudErrorKind.SubnetFull)
-            {
-                full = e;
-            }
+            created = await CreateInAsync(subnets, self, cancellationToken).ConfigureAwait(false);
+            lock (_gate) _inFlight.Add(created.EniId);
         }
-        if (created is null) throw full!;
+        finally
+        {
+            lock (_gate) _creating.Remove(since);
+        }
         int index;
         lock (_gate)
         {
-            _inFlight.Add(created.EniId);
             var used = _pool.DeviceIndexes();
             index = Enumerable.Range(1, 63).First(i => !used.Contains(i) && !_indexesTaken.Contains(i));
             _indexesTaken.Add(index);
@@ -295,6 +288,32 @@ public sealed class Refiller : IAsyncDisposable
                 _indexesTaken.Remove(index);
             }
         }
+    }
+
+    /// <summary>Creates an ENI for this node in the first of <paramref name="subnets"/> that has room.</summary>
+    private async Task<Eni> CreateInAsync(IReadOnlyList<string> subnets, InstanceIdentity self, CancellationToken cancellationToken)
+    {
+        Eni? created = null;
+        CloudException? full = null;
+        foreach (var subnet in subnets)
+        {
+            try
+            {
+                created = await _cloud.CreateEniAsync(new CreateEniRequest
+                {
+                    SubnetId = subnet,
+                    SecurityGroupIds = _options.SecurityGroupIds.Count > 0 ? _options.SecurityGroupIds : self.SecurityGroupIds,
+                    Description = $"fathom {_options.Cluster}/{_options.NodeName}",
+                    Tags = EniTags.For(_options.Cluster, _options.NodeName, _time.GetUtcNow()),
+                }, cancellationToken).ConfigureAwait(false);
+                break;
+            }
+            catch (CloudException e) when (e.Kind == CloudErrorKind.SubnetFull)
+            {
+                full = e;
+            }
+        }
+        return created ?? throw full!;
     }
 
     private async Task DiscardAsync(string eniId, string? attachmentId)
@@ -382,23 +401,54 @@ public sealed class Refiller : IAsyncDisposable
         var now = _time.GetUtcNow();
         foreach (var eni in tagged.Where(e => e.AttachmentState == EniAttachmentState.Detached))
         {
-            lock (_gate)
-                if (_inFlight.Contains(eni.EniId)) continue;
+            if (BeingAttached(eni))
+                continue;
             if (eni.Tags.ContainsKey(EniTags.Sticky) && !await IsStickyOrphanAsync(eni, now, cancellationToken).ConfigureAwait(false))
                 continue;
             var mine = eni.Tags.TryGetValue(EniTags.Node, out var node) && node == _options.NodeName;
             var old = EniTags.CreatedAtOf(eni.Tags) is not { } created || now - created >= _options.LeakGrace;
             if (!mine && !old) continue;
-            try
-            {
-                await _cloud.DeleteEniAsync(eni.EniId, cancellationToken).ConfigureAwait(false);
-                _log.Info("pool.leak-deleted", $"deleted leaked {eni.EniId} (detached, tagged for node {node})", ("eni", eni.EniId), ("node", node));
-            }
-            catch (CloudException e) when (e.Kind == CloudErrorKind.NotFound)
-            {
-            }
+            await DeleteLeakedAsync(eni.EniId, node, cancellationToken).ConfigureAwait(false);
         }
         _pool.Notify();
+    }
+
+    /// <summary>
+    /// Whether <paramref name="eni"/> is one this agent is creating or attaching right now: known by id
+    /// once created, and before that (its creation under way) by a created-at tag no older than the
+    /// oldest creation under way (the tag has whole seconds, hence the second of slack).
+    /// </summary>
+    private bool BeingAttached(Eni eni)
+    {
+        lock (_gate)
+        {
+            if (_inFlight.Contains(eni.EniId))
+                return true;
+            return _creating.Count > 0
+                && eni.Tags.TryGetValue(EniTags.Node, out var node) && node == _options.NodeName
+                && EniTags.CreatedAtOf(eni.Tags) is { } created && created >= _creating.Min() - TimeSpan.FromSeconds(1);
+        }
+    }
+
+    /// <summary>
+    /// Deletes a leaked ENI. One gone meanwhile is no error; one that cannot be deleted (attached by
+    /// someone since the listing, throttled) is logged and left to the next sweep, not a failed reconcile.
+    /// </summary>
+    private async Task DeleteLeakedAsync(string eniId, string? node, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await _cloud.DeleteEniAsync(eniId, cancellationToken).ConfigureAwait(false);
+            _log.Info("pool.leak-deleted", $"deleted leaked {eniId} (detached, tagged for node {node})", ("eni", eniId), ("node", node));
+        }
+        catch (CloudException e) when (e.Kind == CloudErrorKind.NotFound)
+        {
+        }
+        catch (CloudException e)
+        {
+            _log.Warning("pool.leak-delete-failed", $"could not delete leaked {eniId}, the next sweep will try again: {e.Message}",
+                ("eni", eniId), ("node", node));
+        }
     }
 
     /// <summary>
