@@ -248,7 +248,7 @@ public sealed class EniPool
     }
 
     /// <summary>
-    /// Takes a warm ENI whole for an underlay pod and records it (pending, then committed): null when
+    /// Takes a warm ENI whole for an underlay pod and records it (committed, in one write): null when
     /// none is warm. An ENI still carrying free IPs may go (the refiller then gives them back);
     /// one with an IP used or cooling may not.
     /// </summary>
@@ -270,8 +270,7 @@ public sealed class EniPool
                 HostDevice = eni.HostDevice!,
                 Mtu = mtu,
             };
-            _store.Reserve(key, allocation, pod, netnsPath);
-            _store.Commit(key);
+            _store.Grant(key, allocation, pod, netnsPath);
             return allocation;
         }
     }
@@ -297,8 +296,7 @@ public sealed class EniPool
                 HostDevice = eni.HostDevice,
                 Mtu = mtu,
             };
-            _store.Reserve(key, allocation, pod, netnsPath);
-            _store.Commit(key);
+            _store.Grant(key, allocation, pod, netnsPath);
             return allocation;
         }
     }
@@ -331,8 +329,7 @@ public sealed class EniPool
                     RouteTable = eni.RouteTable,
                     HostVeth = hostVeth,
                 };
-                _store.Reserve(key, allocation, pod, netnsPath);
-                _store.Commit(key);
+                _store.Grant(key, allocation, pod, netnsPath);
                 return allocation;
             }
             return null;
