@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Globalization;
 using System.Runtime.InteropServices;
 using System.Text;
@@ -60,6 +61,35 @@ public sealed class AttachmentRecord
             Config = request.Config.RawBytes.ToArray(),
             Result = json.RootElement.Clone(),
         };
+    }
+
+    /// <summary>
+    /// The record as the file holds it: written by hand, the same bytes as <c>AttachmentJson</c>'s
+    /// serializer (a test pins them), which the plugin then never builds — the serializer's first
+    /// use in a process (its metadata, converters, caches) was ≈ 10 % of a shared ADD's CPU
+    /// (docs/benchmarks.md, "Where the plugin's CPU went"). Reading stays the serializer's: ADD
+    /// reads a record only when one is already there.
+    /// </summary>
+    public byte[] ToUtf8Json()
+    {
+        var buffer = new ArrayBufferWriter<byte>(1024 + Config.Length * 4 / 3);
+        using (var w = new Utf8JsonWriter(buffer, new JsonWriterOptions { Indented = true }))
+        {
+            w.WriteStartObject();
+            w.WriteString("kind", Kind);
+            w.WriteString("networkName", Network);
+            w.WriteString("containerID", ContainerId);
+            w.WriteString("ifname", IfName);
+            if (NetnsPath is not null) w.WriteString("netns", NetnsPath);
+            w.WriteBase64String("config", Config);
+            if (Result is { } result)
+            {
+                w.WritePropertyName("result");
+                result.WriteTo(w);
+            }
+            w.WriteEndObject();
+        }
+        return buffer.WrittenSpan.ToArray();
     }
 }
 
@@ -196,7 +226,7 @@ public sealed class AttachmentStore
             }))
             {
                 created = true;
-                JsonSerializer.Serialize(file, record, AttachmentJson.Default.AttachmentRecord);
+                file.Write(record.ToUtf8Json());
                 // fsync before rename: after a crash of the kernel the name points at the whole record or the old one.
                 file.Flush(flushToDisk: SyncWrites);
             }

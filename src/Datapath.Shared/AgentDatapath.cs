@@ -40,7 +40,7 @@ public sealed class AgentDatapath(AgentNetworkConfig config, IEniWiring eniWirin
 
         using var pod = PodNetns.Open(netnsPath);
         using var host = KernelCall.Run("open a netlink socket in the host netns", NetlinkHandle.Open);
-        using var podLinks = KernelCall.Run($"open a netlink socket in netns {netnsPath}", () => NetlinkHandle.OpenIn(pod));
+        using var podLinks = PodNetns.OpenLinks(pod);
         // CNI spec §ADD: fail when the name exists — before anything is allocated.
         if (KernelCall.Run($"look up {ifName} in netns {netnsPath}", () => podLinks.TryGetLink(ifName, out _)))
             throw new CniException(DatapathErrorCodes.IfNameExists, $"interface \"{ifName}\" already exists in netns {netnsPath}");
@@ -182,7 +182,7 @@ public sealed class AgentDatapath(AgentNetworkConfig config, IEniWiring eniWirin
 
         using var pod = PodNetns.Open(netnsPath);
         using var host = KernelCall.Run("open a netlink socket in the host netns", NetlinkHandle.Open);
-        using var podLinks = KernelCall.Run($"open a netlink socket in netns {netnsPath}", () => NetlinkHandle.OpenIn(pod));
+        using var podLinks = PodNetns.OpenLinks(pod);
         var inPod = prevResult.Interfaces.FindIndex(i => i.Name == ifName && i.Sandbox == netnsPath);
         if (inPod < 0)
             throw new CniException(CniErrorCode.CheckFailed, $"prevResult has no interface \"{ifName}\" in sandbox {netnsPath}");

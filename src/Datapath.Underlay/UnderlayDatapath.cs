@@ -38,7 +38,7 @@ public sealed class UnderlayDatapath(UnderlayConfig config) : IDatapath
 
         using var pod = PodNetns.Open(netnsPath);
         using var host = KernelCall.Run("open a netlink socket in the host netns", NetlinkHandle.Open);
-        using var podLinks = KernelCall.Run($"open a netlink socket in netns {netnsPath}", () => NetlinkHandle.OpenIn(pod));
+        using var podLinks = PodNetns.OpenLinks(pod);
 
         var device = KernelCall.Run($"look up {selector.Describe()} on the host", () => selector.Find(host))
             ?? throw new CniException(UnderlayErrorCodes.DeviceNotFound, $"{selector.Describe()} not found on the host",
@@ -129,7 +129,7 @@ public sealed class UnderlayDatapath(UnderlayConfig config) : IDatapath
             // there to undo, and "returning" a device from the host to the host would rename it
             // where udev watches. Succeed, so the runtime's teardown ends; the core releases IPAM.
             if (PodNetns.IsPluginOwn(pod)) return;
-            using var podLinks = KernelCall.Run($"open a netlink socket in netns {netnsPath}", () => NetlinkHandle.OpenIn(pod));
+            using var podLinks = PodNetns.OpenLinks(pod);
             // What the ADD result says of this interface in this sandbox: its MAC and its host MTU.
             var recorded = prevResult?.Interfaces.FirstOrDefault(i => i.Name == ifName && i.Sandbox == netnsPath);
             PhysicalAddress? recordedMac = null;
@@ -272,7 +272,7 @@ public sealed class UnderlayDatapath(UnderlayConfig config) : IDatapath
                 $"sandbox in prevResult {expected.Sandbox} does not match CNI_NETNS {netnsPath}");
 
         using var pod = PodNetns.Open(netnsPath);
-        using var podLinks = KernelCall.Run($"open a netlink socket in netns {netnsPath}", () => NetlinkHandle.OpenIn(pod));
+        using var podLinks = PodNetns.OpenLinks(pod);
         var link = KernelCall.Run($"look up {ifName} in netns {netnsPath}", () => podLinks.TryGetLink(ifName, out var l) ? l : null)
             ?? throw new CniException(CniErrorCode.CheckFailed, $"interface \"{ifName}\" is missing from netns {netnsPath}");
         var mac = link.Mac is null ? null : InterfaceNames.FormatMac(link.Mac);

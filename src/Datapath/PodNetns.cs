@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using Fathom.Cni;
 using Fathom.Netlink;
 
@@ -35,6 +36,37 @@ public static class PodNetns
         {
             netns.Dispose();
             throw;
+        }
+    }
+
+    /// <summary>
+    /// A netlink handle bound to <paramref name="pod"/>, for ADD and CHECK. On a thread of its own
+    /// (the plugin's main thread; never a pool thread) the socket is made right here: setns(2) into
+    /// the pod, socket(2), setns(2) back — where <see cref="NetlinkHandle.OpenIn"/> starts a thread
+    /// for it, whose start and join were ≈ 5 % of a shared ADD's CPU once the serializer was gone
+    /// (perf record, docs/benchmarks.md). Nothing runs in between, no <c>await</c>, and a thread that
+    /// cannot get back to its namespace ends the process (STYLE.md §3: that thread dies) rather than
+    /// configure the wrong network. A pool thread gets <see cref="NetlinkHandle.OpenIn"/>.
+    /// </summary>
+    public static NetlinkHandle OpenLinks(NetnsHandle pod)
+    {
+        ArgumentNullException.ThrowIfNull(pod);
+        if (Thread.CurrentThread.IsThreadPoolThread)
+            return KernelCall.Run($"open a netlink socket in netns {pod.Path}", () => NetlinkHandle.OpenIn(pod));
+        using var own = KernelCall.Run("open the plugin's own netns", Netns.OpenCurrent);
+        KernelCall.Run($"enter netns {pod.Path}", () =>
+        {
+            if (Interop.Setns(pod, Interop.CLONE_NEWNET) != 0)
+                throw new NetlinkException(Marshal.GetLastPInvokeError(), $"setns into {pod.Path} failed");
+        });
+        try
+        {
+            return KernelCall.Run($"open a netlink socket in netns {pod.Path}", NetlinkHandle.Open);
+        }
+        finally
+        {
+            if (Interop.Setns(own, Interop.CLONE_NEWNET) != 0)
+                Environment.FailFast($"fathom: cannot return to its own netns from {pod.Path} (errno {Marshal.GetLastPInvokeError()})");
         }
     }
 

@@ -55,7 +55,7 @@ public abstract class SubnetModeDatapath : IDatapath
         var netnsPath = request.NetnsPath ?? throw new CniException(CniErrorCode.InvalidEnvironment, "CNI_NETNS is required for ADD");
         using var pod = PodNetns.Open(netnsPath);
         using var host = KernelCall.Run("open a netlink socket in the host netns", NetlinkHandle.Open);
-        using var podLinks = KernelCall.Run($"open a netlink socket in netns {netnsPath}", () => NetlinkHandle.OpenIn(pod));
+        using var podLinks = PodNetns.OpenLinks(pod);
         if (KernelCall.Run($"look up {request.IfName} in netns {netnsPath}", () => podLinks.TryGetLink(request.IfName, out _)))
             throw new CniException(DatapathErrorCodes.IfNameExists, $"interface \"{request.IfName}\" already exists in netns {netnsPath}");
 

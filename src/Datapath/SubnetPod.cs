@@ -60,7 +60,7 @@ public static class SubnetPod
             ?? throw new CniException(CniErrorCode.CheckFailed, $"prevResult has no address on \"{request.IfName}\"");
         using var pod = PodNetns.Open(netnsPath);
         using var host = KernelCall.Run("open a netlink socket in the host netns", NetlinkHandle.Open);
-        using var podLinks = KernelCall.Run($"open a netlink socket in netns {netnsPath}", () => NetlinkHandle.OpenIn(pod));
+        using var podLinks = PodNetns.OpenLinks(pod);
         NodeVeth.Verify(host, podLinks, new NodeVethSpec(onNode.Name, request.IfName, ip, []));
     }
 }

@@ -56,6 +56,19 @@ public sealed class AttachmentStoreTests : IDisposable
         Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(path));
     }
 
+    [Theory]
+    [InlineData("c1", "eth0", "net1")]
+    [InlineData("c-<&>+'", "eth\"0\\\u00e9", "net.1_x")]
+    public void A_record_file_is_the_source_generated_serializers_bytes(string container, string ifName, string network)
+    {
+        // The plugin writes records by hand (no serializer metadata on every ADD); the file stays what it was.
+        var record = Record(container, ifName, network);
+        var generated = System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(record, AttachmentJson.Default.AttachmentRecord);
+        Assert.Equal(Encoding.UTF8.GetString(generated), Encoding.UTF8.GetString(record.ToUtf8Json()));
+        var bare = new AttachmentRecord { Kind = "k", Network = "n\u00e9\u4e2d<&>", ContainerId = "c", IfName = "e", Config = [1, 2, 250] };
+        Assert.Equal(System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(bare, AttachmentJson.Default.AttachmentRecord), bare.ToUtf8Json());
+    }
+
     [Fact]
     public void Saving_again_replaces_the_record_and_leaves_no_temporary_file()
     {

@@ -55,3 +55,41 @@ public sealed class PodNetnsOwnNamespaceTests
         Assert.False(PodNetns.IsPluginOwn(handle));
     }
 }
+
+public sealed class PodNetnsLinksTests
+{
+    // The handle sees the pod's links, not the caller's; the caller's thread is back where it was.
+    private static void OpensInThePodAndComesBack()
+    {
+        using var pod = TestNetns.Create("links");
+        Shell.IpIn(pod.Name, "link", "add", "fpcveth0", "type", "veth", "peer", "name", "fpcveth1");
+        using var before = Fathom.Netlink.Netns.OpenCurrent();
+        using var handle = PodNetns.Open(pod.Path);
+        using (var links = PodNetns.OpenLinks(handle))
+        {
+            Assert.True(links.TryGetLink("fpcveth0", out _));
+            using var after = Fathom.Netlink.Netns.OpenCurrent();
+            Assert.Equal(before.Inode, after.Inode);
+        }
+        using var host = Fathom.Netlink.NetlinkHandle.Open();
+        Assert.False(host.TryGetLink("fpcveth0", out _));
+    }
+
+    [PrivilegedFact("ip")]
+    public void On_a_thread_of_its_own_the_socket_is_made_in_the_pod_by_setns_and_back()
+    {
+        Exception? failure = null;
+        var thread = new Thread(() =>
+        {
+            try { OpensInThePodAndComesBack(); }
+            catch (Exception e) { failure = e; }
+        });
+        thread.Start();
+        thread.Join();
+        Assert.Null(failure);
+    }
+
+    [PrivilegedFact("ip")]
+    public async Task On_a_pool_thread_the_socket_is_made_on_a_thread_of_its_own() =>
+        await Task.Run(OpensInThePodAndComesBack);
+}

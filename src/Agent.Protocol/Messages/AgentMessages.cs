@@ -9,9 +9,13 @@ namespace Fathom.Agent.Protocol;
 /// </summary>
 public static class AgentMessages
 {
-    /// <summary>The UTF-8 JSON of a request.</summary>
+    /// <summary>
+    /// The UTF-8 JSON of a request: written by hand (<see cref="AgentRequestWriter"/>, the same bytes
+    /// as the serializer's), so the plugin never builds the serializer's metadata.
+    /// </summary>
     public static byte[] Serialize(AgentRequest request) =>
-        JsonSerializer.SerializeToUtf8Bytes(request, AgentJsonContext.Default.AgentRequest);
+        AgentRequestWriter.TryWrite(request ?? throw new ArgumentNullException(nameof(request)))
+        ?? JsonSerializer.SerializeToUtf8Bytes(request, AgentJsonContext.Default.AgentRequest);
 
     /// <summary>The UTF-8 JSON of a reply.</summary>
     public static byte[] Serialize(AgentReply reply) =>
@@ -27,11 +31,15 @@ public static class AgentMessages
         return request;
     }
 
-    /// <summary>Reads a reply the plugin received, and checks an allocation's fields.</summary>
+    /// <summary>
+    /// Reads a reply the plugin received, and checks an allocation's fields. The replies of every
+    /// ADD, DEL and CHECK are read by hand (<see cref="AgentReplyReader"/>); whatever it does not read
+    /// exactly as the serializer would (errors, status, anything unusual) goes to the serializer.
+    /// </summary>
     public static AgentReply ParseReply(ReadOnlySpan<byte> json)
     {
         CheckVersion(json, "reply", "fathom-agent", "this plugin");
-        var reply = Deserialize(json, AgentJsonContext.Default.AgentReply, "reply");
+        var reply = AgentReplyReader.TryRead(json) ?? Deserialize(json, AgentJsonContext.Default.AgentReply, "reply");
         if (reply is AllocatedReply allocated)
             allocated.Allocation.Validate();
         return reply;

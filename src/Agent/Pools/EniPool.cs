@@ -257,7 +257,7 @@ public sealed class EniPool
     }
 
     /// <summary>
-    /// Takes a warm ENI whole for an underlay pod and records it (pending, then committed): null when
+    /// Takes a warm ENI whole for an underlay pod and records it (committed, in one write): null when
     /// none is warm. An ENI still carrying free IPs may go (the refiller then gives them back);
     /// one with an IP used or cooling may not.
     /// </summary>
@@ -279,8 +279,7 @@ public sealed class EniPool
                 HostDevice = eni.HostDevice!,
                 Mtu = mtu,
             };
-            _store.Reserve(key, allocation, pod, netnsPath);
-            _store.Commit(key);
+            _store.Grant(key, allocation, pod, netnsPath);
             return allocation;
         }
     }
@@ -306,8 +305,7 @@ public sealed class EniPool
                 HostDevice = eni.HostDevice,
                 Mtu = mtu,
             };
-            _store.Reserve(key, allocation, pod, netnsPath);
-            _store.Commit(key);
+            _store.Grant(key, allocation, pod, netnsPath);
             return allocation;
         }
     }
@@ -340,8 +338,7 @@ public sealed class EniPool
                     RouteTable = eni.RouteTable,
                     HostVeth = hostVeth,
                 };
-                _store.Reserve(key, allocation, pod, netnsPath);
-                _store.Commit(key);
+                _store.Grant(key, allocation, pod, netnsPath);
                 return allocation;
             }
             return null;

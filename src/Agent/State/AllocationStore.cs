@@ -8,7 +8,8 @@ namespace Fathom.Agent.State;
 /// The durable map attachment → allocation: one file per attachment in <c>allocations/</c>, written
 /// atomically (<see cref="StateDirectory"/>). The write-ahead rule: an allocation is recorded
 /// (<see cref="Reserve"/>, <see cref="AllocationState.Pending"/>) before the agent acts on it and
-/// before the plugin hears of it, and committed after; a release removes the record only after
+/// before the plugin hears of it, and committed after — or committed at once (<see cref="Grant"/>, one
+/// write) when nothing acts in between; a release removes the record only after
 /// whatever must outlive it (IP cooldown, teardown job) is recorded. So an agent killed at any
 /// instant restarts holding every resource any pod may be using — never one IP for two pods — and
 /// what it holds but no pod uses is found by reconciling pending records (docs/agent.md).
@@ -109,7 +110,31 @@ public sealed class AllocationStore
     /// key and allocation returns the existing record (an ADD retried by the runtime).
     /// </summary>
     /// <exception cref="AllocationConflictException">The key holds something else, or the IP or ENI has another holder.</exception>
-    public AllocationRecord Reserve(AttachmentKey key, Allocation allocation, PodIdentity? pod = null, string? netnsPath = null)
+    public AllocationRecord Reserve(AttachmentKey key, Allocation allocation, PodIdentity? pod = null, string? netnsPath = null) =>
+        Put(key, allocation, pod, netnsPath, AllocationState.Pending);
+
+    /// <summary>
+    /// <see cref="Reserve"/> and <see cref="Commit"/> in one durable write, for a caller that does nothing
+    /// between the two: the pools, which take a free IP or a warm ENI and answer the plugin at once —
+    /// the cloud's work is done before (the IP is assigned, the ENI attached) and the kernel's after
+    /// (the plugin wires the pod once it has the reply). The write-ahead rule holds as it did: the
+    /// record is renamed into place before anyone hears of the allocation. A restarted agent treats a
+    /// pending and a committed record alike (the resource stays held until a DEL, GC or reconcile
+    /// releases it), so the pending write in between protected nothing; it cost an ADD one write more
+    /// (two fsyncs with <c>syncStateWrites</c>). Asking again for the same key and allocation returns
+    /// the existing record, committed.
+    /// </summary>
+    /// <exception cref="AllocationConflictException">The key holds something else, or the IP or ENI has another holder.</exception>
+    public AllocationRecord Grant(AttachmentKey key, Allocation allocation, PodIdentity? pod = null, string? netnsPath = null)
+    {
+        lock (_gate)
+        {
+            var record = Put(key, allocation, pod, netnsPath, AllocationState.Committed);
+            return record.State == AllocationState.Committed ? record : Commit(key);
+        }
+    }
+
+    private AllocationRecord Put(AttachmentKey key, Allocation allocation, PodIdentity? pod, string? netnsPath, AllocationState state)
     {
         ArgumentNullException.ThrowIfNull(allocation);
         allocation.Validate();
@@ -124,22 +149,28 @@ public sealed class AllocationStore
             }
             if (FindConflict(allocation) is { } why)
                 throw new AllocationConflictException($"cannot give {Describe(allocation)} to {key}: {why}");
+            var now = _state.Time.GetUtcNow();
             var record = new AllocationRecord
             {
-                State = AllocationState.Pending,
+                State = state,
                 Network = key.Network,
                 ContainerId = key.ContainerId,
                 IfName = key.IfName,
                 NetnsPath = netnsPath,
                 Pod = pod,
                 Allocation = allocation,
-                CreatedAt = _state.Time.GetUtcNow(),
+                CreatedAt = now,
+                CommittedAt = state == AllocationState.Committed ? now : null,
             };
             var path = Path.Combine(_directory, key.FileName);
             Write(path, record);
             Index(new Entry(record, path));
-            _state.Log.Info("allocation.reserved", $"{key} holds {Describe(allocation)} (pending)",
-                ("attachment", key.ToString()), ("eni", allocation.EniId), ("ip", allocation.Ip), ("mode", Mode(allocation)));
+            if (state == AllocationState.Committed)
+                _state.Log.Info("allocation.committed", $"{key} holds {Describe(allocation)}",
+                    ("attachment", key.ToString()), ("eni", allocation.EniId), ("ip", allocation.Ip), ("mode", Mode(allocation)));
+            else
+                _state.Log.Info("allocation.reserved", $"{key} holds {Describe(allocation)} (pending)",
+                    ("attachment", key.ToString()), ("eni", allocation.EniId), ("ip", allocation.Ip), ("mode", Mode(allocation)));
             return record;
         }
     }

@@ -106,12 +106,13 @@ public sealed class AllocationCrashTests : IAsyncLifetime
 
     private static void TryAgainLater(AgentReply reply) => Assert.Equal(AgentErrorCode.TryAgainLater, Assert.IsType<ErrorReply>(reply).Code);
 
-    // A shared ADD writes twice (reserve, commit), 4 steps each: write-temporary, fsync-temporary,
-    // rename, fsync-directory. A write counts once renamed; 8 is "killed after the reply was sent".
+    // A shared ADD writes once (the allocation, committed: AllocationStore.Grant), 4 steps:
+    // write-temporary, fsync-temporary, rename, fsync-directory. The write counts once renamed; 4 is
+    // "killed after the reply was sent".
     public static TheoryData<int, bool> AddCrashSteps()
     {
         var data = new TheoryData<int, bool>();
-        foreach (var step in Enumerable.Range(0, 9))
+        foreach (var step in Enumerable.Range(0, 5))
             foreach (var freedByDel in new[] { true, false })
                 data.Add(step, freedByDel);
         return data;
@@ -121,7 +122,7 @@ public sealed class AllocationCrashTests : IAsyncLifetime
     [MemberData(nameof(AddCrashSteps))]
     public async Task Killed_at_any_step_of_an_ADD_the_IP_is_never_given_twice_and_is_freed_by_DEL_or_by_reconcile(int step, bool freedByDel)
     {
-        if (step < 8)
+        if (step < 4)
         {
             CrashAtStep(step);
             await Assert.ThrowsAsync<SimulatedCrash>(() => _node.Add("a", AllocationMode.Shared));
@@ -132,10 +133,10 @@ public sealed class AllocationCrashTests : IAsyncLifetime
         }
         await RestartAsync();
 
-        var recorded = step >= 3; // the reserve's rename happened
+        var recorded = step >= 3; // the record's rename happened
         Assert.Equal(recorded, _node.Store.TryGet(new AttachmentKey("net", "a", "eth0"), out var record));
         if (recorded)
-            Assert.Equal(step >= 7 ? AllocationState.Committed : AllocationState.Pending, record!.State);
+            Assert.Equal(AllocationState.Committed, record!.State);
         if (!recorded)
         {
             // Nothing was recorded, so nothing acted on it: the IP is free for the next pod.
@@ -195,12 +196,12 @@ public sealed class AllocationCrashTests : IAsyncLifetime
 
     [Theory]
     [InlineData(0)]
+    [InlineData(2)]
     [InlineData(3)]
-    [InlineData(7)]
-    [InlineData(8)]
+    [InlineData(4)]
     public async Task Killed_during_an_underlay_ADD_the_ENI_is_never_given_twice_and_reconcile_returns_it(int step)
     {
-        if (step < 8)
+        if (step < 4)
         {
             CrashAtStep(step);
             await Assert.ThrowsAsync<SimulatedCrash>(() => _node.Add("u", AllocationMode.Underlay));

@@ -37,6 +37,31 @@ public sealed class AllocationStoreTests : IDisposable
     }
 
     [Fact]
+    public void A_grant_is_one_durable_write_committed_at_once()
+    {
+        var store = Store();
+        var steps = new List<string>();
+        _fx.State.CrashPoint = steps.Add;
+        var granted = store.Grant(Pod1, StateFixture.Shared("10.0.1.9"), null, "/var/run/netns/p1");
+        _fx.State.CrashPoint = null;
+        Assert.Equal(AllocationState.Committed, granted.State);
+        Assert.Equal(_fx.Time.GetUtcNow(), granted.CommittedAt);
+        Assert.Single(steps, s => s.Contains("rename", StringComparison.Ordinal)); // one write, not pending and then committed
+        Assert.Equal(granted, Restarted().All().Single());
+
+        // The same ADD again gets the same record; another allocation for it, or its IP for another, is refused.
+        store = Restarted();
+        Assert.Equal(granted, store.Grant(Pod1, StateFixture.Shared("10.0.1.9")));
+        Assert.Throws<AllocationConflictException>(() => store.Grant(Pod1, StateFixture.Shared("10.0.1.10")));
+        Assert.Throws<AllocationConflictException>(() => store.Grant(Pod2, StateFixture.Shared("10.0.1.9")));
+
+        // A reservation granted again is committed.
+        store.Reserve(Pod2, StateFixture.Shared("10.0.1.11"));
+        Assert.Equal(AllocationState.Committed, store.Grant(Pod2, StateFixture.Shared("10.0.1.11")).State);
+        Assert.All(Restarted().All(), r => Assert.Equal(AllocationState.Committed, r.State));
+    }
+
+    [Fact]
     public void Release_is_durable_and_idempotent()
     {
         var store = Store();
