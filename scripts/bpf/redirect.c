@@ -12,10 +12,20 @@
 //              device is sent out of it with bpf_redirect (bpf_redirect_neigh while the next
 //              hop's neighbour is not resolved yet).
 //
-// Anything else (the node's own addresses, no route, a fragment-needed MTU, non-IPv4) returns
-// TC_ACT_OK: the kernel's normal path, so kubelet probes and ARP work unchanged.
+// Each program handles only its own prefix (below): anything else, and anything the route lookup
+// does not hand to a device (the node's own addresses, no route, a fragment-needed MTU, non-IPv4),
+// takes the kernel's normal path, so kubelet probes, ARP, kube-proxy's Services and the node's
+// own traffic work unchanged and pay no route lookup.
 //
-// Build: clang -O2 -g -target bpf -I/usr/include/x86_64-linux-gnu -c redirect.c -o redirect.o
+// The prefixes are constants the loader writes into the instructions (Fathom's PodRedirect finds
+// each marker immediate exactly once and replaces it, as Cilium's templating does), so one object
+// serves every node and no map is needed. Both are in network byte order as the packet holds them.
+//   to_pod   handles destinations in LOCAL_NET/LOCAL_MASK: the node's own pod subnet.
+//   from_pod handles destinations in CLUSTER_NET/CLUSTER_MASK: the cluster's pod CIDR; a Service
+//            address or the internet goes through the node's stack (kube-proxy's DNAT, masquerade).
+//
+// Build: clang -O2 -mcpu=v3 -target bpf -I/usr/include/x86_64-linux-gnu -c redirect.c -o redirect.o
+// (scripts/bpf-generate.sh turns it into src/Datapath/PodRedirectProgram.g.cs)
 #include <linux/bpf.h>
 #include <linux/pkt_cls.h>
 #include <linux/if_ether.h>
@@ -31,16 +41,22 @@ static long (*bpf_redirect_neigh)(__u32 ifindex, struct bpf_redir_neigh *params,
 
 #define ETH_P_IP_BE __builtin_bswap16(ETH_P_IP)
 
+// Markers the loader replaces (src/Datapath/PodRedirect.cs); each must appear once as an immediate.
+#define LOCAL_NET 0x0badc0de
+#define LOCAL_MASK 0x0badcafe
+#define CLUSTER_NET 0x0badf00d
+#define CLUSTER_MASK 0x0badbeef
+
 // Look up the route of an IPv4 packet; *iph points at its header on success. tot_len stays 0 so the
 // kernel checks the MTU with is_skb_forwardable, which lets GSO packets through (filter.c, bpf_skb_fib_lookup).
-INLINE long route(struct __sk_buff *skb, struct bpf_fib_lookup *fib, struct iphdr **iph)
+INLINE long route(struct __sk_buff *skb, struct bpf_fib_lookup *fib, struct iphdr **iph, __u32 net, __u32 mask)
 {
 	void *data = (void *)(long)skb->data;
 	void *data_end = (void *)(long)skb->data_end;
 	struct ethhdr *eth = data;
 	struct iphdr *ip = data + sizeof(*eth);
 
-	if ((void *)(ip + 1) > data_end || eth->h_proto != ETH_P_IP_BE || ip->ttl <= 1)
+	if ((void *)(ip + 1) > data_end || eth->h_proto != ETH_P_IP_BE || ip->ttl <= 1 || (ip->daddr & mask) != net)
 		return -1;
 	__builtin_memset(fib, 0, sizeof(*fib));
 	fib->family = 2; // AF_INET
@@ -73,8 +89,9 @@ int to_pod(struct __sk_buff *skb)
 	struct bpf_fib_lookup fib;
 	struct iphdr *ip;
 
-	if (route(skb, &fib, &ip) != BPF_FIB_LKUP_RET_SUCCESS || fib.ifindex == skb->ingress_ifindex)
-		return TC_ACT_OK;
+	// Not a local pod's: TC_ACT_UNSPEC lets a later filter on this device see the packet.
+	if (route(skb, &fib, &ip, LOCAL_NET, LOCAL_MASK) != BPF_FIB_LKUP_RET_SUCCESS || fib.ifindex == skb->ingress_ifindex)
+		return TC_ACT_UNSPEC;
 	forward(skb, ip, &fib);
 	return bpf_redirect_peer(fib.ifindex, 0);
 }
@@ -84,7 +101,7 @@ int from_pod(struct __sk_buff *skb)
 {
 	struct bpf_fib_lookup fib;
 	struct iphdr *ip;
-	long rc = route(skb, &fib, &ip);
+	long rc = route(skb, &fib, &ip, CLUSTER_NET, CLUSTER_MASK);
 
 	if (rc == BPF_FIB_LKUP_RET_SUCCESS) {
 		forward(skb, ip, &fib);
@@ -98,7 +115,7 @@ int from_pod(struct __sk_buff *skb)
 		ip->ttl--;
 		return bpf_redirect_neigh(fib.ifindex, &nh, sizeof(nh), 0);
 	}
-	return TC_ACT_OK;
+	return TC_ACT_UNSPEC;
 }
 
 char _license[] SEC("license") = "GPL";
