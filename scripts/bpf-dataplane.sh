@@ -41,7 +41,6 @@ done
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 WORK=$(mktemp -d "/tmp/${PREFIX}XXXX")
-OBJ=$WORK/redirect.o
 FABRIC=${PREFIX}fabric
 NAMESPACES=()
 PIDS=()
@@ -60,7 +59,17 @@ newns() { ip netns add "$1"; NAMESPACES+=("$1"); ip -n "$1" link set lo up; }
 nsx() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
 mac_of() { ip -n "$1" -br link show "$2" | awk '{print $3}'; }
 
-clang -O2 -g -target bpf -I/usr/include/x86_64-linux-gnu -c "$HERE/bpf/redirect.c" -o "$OBJ"
+# be32 PREFIX/LEN -> the u32 the program loads for the address and for the mask (network order read little-endian)
+be32() { python3 -c 'import ipaddress,sys; n=ipaddress.ip_network(sys.argv[1]); print(hex(int.from_bytes(n.network_address.packed,"little")), hex(int.from_bytes(n.netmask.packed,"little")))' "$1"; }
+# build NAME LOCAL_PREFIX: an object whose to_pod takes LOCAL_PREFIX (a node's pod subnet) and whose
+# from_pod takes the cluster's pod CIDR (here 10.242.0.0/15: both of pair B's ranges), as PodRedirect writes them in.
+build() {
+  local local_net local_mask cluster_net cluster_mask
+  read -r local_net local_mask <<<"$(be32 "$2")"
+  read -r cluster_net cluster_mask <<<"$(be32 10.242.0.0/15)"
+  clang -O2 -mcpu=v3 -target bpf -I/usr/include/x86_64-linux-gnu -DLOCAL_NET="$local_net" -DLOCAL_MASK="$local_mask" \
+    -DCLUSTER_NET="$cluster_net" -DCLUSTER_MASK="$cluster_mask" -c "$HERE/bpf/redirect.c" -o "$WORK/$1.o"
+}
 
 # ---- the fabric: the VPC subnet on one bridge ----
 newns "$FABRIC"
@@ -128,9 +137,9 @@ peer() {
   ip -n "$node" route add "$subnet" via "$vaddr" dev "$dev" onlink
 }
 
-attach() { # attach NS DEV SECTION
+attach() { # attach NS DEV SECTION OBJECT
   tc -n "$1" qdisc add dev "$2" clsact
-  tc -n "$1" filter add dev "$2" ingress bpf direct-action obj "$OBJ" sec "$3"
+  tc -n "$1" filter add dev "$2" ingress bpf direct-action obj "$WORK/$4.o" sec "$3"
 }
 
 A1=${PREFIX}a1 A2=${PREFIX}a2 B1=${PREFIX}b1 B2=${PREFIX}b2
@@ -159,14 +168,16 @@ bridge_pod "$A2" "${PREFIX}oc2" cni1 10.247.2.1/24 10.247.2.5 1450
 peer "$A1" 10.247.2.0/24 10.247.2.0 02:fb:00:00:00:02 10.80.0.2 flannel.1; peer "$A2" 10.247.1.0/24 10.247.1.0 02:fb:00:00:00:01 10.80.0.1 flannel.1
 
 # pair B's programs
-for n in "$B1" "$B2"; do attach "$n" eth0 tc/to_pod; attach "$n" fathom.1 tc/to_pod; done
-attach "$B1" fhb0 tc/from_pod; attach "$B2" fhb1 tc/from_pod
-attach "$B1" fob0 tc/from_pod; attach "$B2" fob1 tc/from_pod
+build hg1 10.243.1.0/24; build hg2 10.243.2.0/24; build ov1 10.242.1.0/24; build ov2 10.242.2.0/24
+attach "$B1" eth0 tc/to_pod hg1; attach "$B2" eth0 tc/to_pod hg2
+attach "$B1" fathom.1 tc/to_pod ov1; attach "$B2" fathom.1 tc/to_pod ov2
+attach "$B1" fhb0 tc/from_pod hg1; attach "$B2" fhb1 tc/from_pod hg2
+attach "$B1" fob0 tc/from_pod ov1; attach "$B2" fob1 tc/from_pod ov2
 
 # name client server serverIP
 WIRINGS=(
   "node↔node|$A1|$A2|10.80.0.2"
-  "node↔node (B, to_pod on eth0)|$B1|$B2|10.80.0.4"
+  "node↔node (B: to_pod on eth0)|$B1|$B2|10.80.0.4"
   "host-gw (kernel)|${PREFIX}hk1|${PREFIX}hk2|10.244.2.5"
   "host-gw (bpf)|${PREFIX}hb1|${PREFIX}hb2|10.243.2.5"
   "host-gw (bridge)|${PREFIX}hc1|${PREFIX}hc2|10.245.2.5"

@@ -20,6 +20,17 @@ if llvm-readelf -r "$WORK/redirect.o" | grep -q "Relocation section '.rel\(tc\|.
   exit 1
 fi
 
+# Each program must still test its prefix: its two markers (src/Datapath/PodRedirect.cs) once each.
+markers() { # section net mask
+  local count
+  for m in "$2" "$3"; do
+    count=$(llvm-objdump -d --section="$1" "$WORK/redirect.o" | grep -c "$(printf '%02x %02x %02x %02x' $((m & 255)) $((m >> 8 & 255)) $((m >> 16 & 255)) $((m >> 24 & 255)))" || true)
+    [[ $count == 1 ]] || { echo "$0: marker $(printf '0x%08x' "$m") occurs $count times in $1, not once" >&2; exit 1; }
+  done
+}
+markers tc/to_pod 0x0badc0de 0x7fedfefe
+markers tc/from_pod 0x0badf00d 0x7feff00f
+
 bytes() { # section -> C# byte list, 8 bytes (one instruction) a line
   llvm-objcopy -O binary --only-section="$1" "$WORK/redirect.o" "$WORK/section.bin"
   od -An -v -tx1 -w8 "$WORK/section.bin" | sed -E 's/^ //; s/([0-9a-f]{2})/0x\1,/g; s/^/        /; s/,$/,/'

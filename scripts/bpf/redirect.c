@@ -42,10 +42,17 @@ static long (*bpf_redirect_neigh)(__u32 ifindex, struct bpf_redir_neigh *params,
 #define ETH_P_IP_BE __builtin_bswap16(ETH_P_IP)
 
 // Markers the loader replaces (src/Datapath/PodRedirect.cs); each must appear once as an immediate.
+// scripts/bpf-dataplane.sh, which loads the object with tc, defines the real values instead (-D).
+// Each marker network lies inside its marker mask, or clang proves the test always false and drops
+// the program's body (scripts/bpf-generate.sh checks that every marker survives, once).
+#ifndef LOCAL_NET
 #define LOCAL_NET 0x0badc0de
-#define LOCAL_MASK 0x0badcafe
+#define LOCAL_MASK 0x7fedfefe
+#endif
+#ifndef CLUSTER_NET
 #define CLUSTER_NET 0x0badf00d
-#define CLUSTER_MASK 0x0badbeef
+#define CLUSTER_MASK 0x7feff00f
+#endif
 
 // Look up the route of an IPv4 packet; *iph points at its header on success. tot_len stays 0 so the
 // kernel checks the MTU with is_skb_forwardable, which lets GSO packets through (filter.c, bpf_skb_fib_lookup).

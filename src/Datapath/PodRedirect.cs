@@ -34,8 +34,8 @@ public static class PodRedirect
     public const string FromPodName = "fathom_from_pod";
 
     // The markers scripts/bpf/redirect.c compiles in (LOCAL_NET, LOCAL_MASK, CLUSTER_NET, CLUSTER_MASK).
-    private const uint LocalNetMarker = 0x0badc0de, LocalMaskMarker = 0x0badcafe;
-    private const uint ClusterNetMarker = 0x0badf00d, ClusterMaskMarker = 0x0badbeef;
+    internal const uint LocalNetMarker = 0x0badc0de, LocalMaskMarker = 0x7fedfefe;
+    internal const uint ClusterNetMarker = 0x0badf00d, ClusterMaskMarker = 0x7feff00f;
 
     /// <summary>The kernel's license check for the GPL-only helpers both programs call (bpf_fib_lookup, bpf_redirect_peer).</summary>
     private const string License = "GPL";
