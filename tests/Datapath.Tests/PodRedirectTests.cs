@@ -38,6 +38,20 @@ public sealed class PodRedirectTests
         Assert.True(fabric.Pings(0, "10.250.2.5"));
         Assert.True(fabric.Pings(1, "10.250.1.5"));
         Assert.Equal(0, Forwarded(fabric.Nodes[0].Name) + Forwarded(fabric.Nodes[1].Name)); // the BPF path, not ip_forward
+
+        // A second pod on node 1: pod ↔ pod on one node goes veth to veth (from_pod → bpf_redirect to the other pod's veth).
+        using var local = TestNetns.Create("pr");
+        using (var nodeNs = Netns.Open(fabric.Nodes[0].Path))
+        using (var host = NetlinkHandle.OpenIn(nodeNs))
+        using (var podNs = Netns.Open(local.Path))
+        using (var pod = NetlinkHandle.OpenIn(podNs))
+        {
+            NodeVeth.Create(host, podNs, pod, new NodeVethSpec("fprl", "eth0", IPAddress.Parse("10.250.1.6"), [IpPrefix.Parse("0.0.0.0/0")]));
+            PodRedirect.AttachPod(host, host.GetLink("fprl").Index, Cluster);
+        }
+        Assert.True(fabric.Pings(0, "10.250.1.6"));
+        Assert.Equal(0, Shell.Exec(local.Name, "ping", "-c1", "-W2", "10.250.2.5").ExitCode);
+        Assert.Equal(0, Forwarded(fabric.Nodes[0].Name) + Forwarded(fabric.Nodes[1].Name));
         // Node ↔ pod, as kubelet's probes go: the node's own address is not the cluster's, so from_pod leaves it to the kernel.
         Assert.Equal(0, Shell.Exec(fabric.Nodes[0].Name, "ping", "-c1", "-W2", "10.250.1.5").ExitCode);
         Assert.True(fabric.Pings(0, TwoNodeFabric.NodeIps[0]));
