@@ -41,17 +41,35 @@ public sealed record SubnetConfig
         if (!double.IsFinite(ReconcileSeconds) || ReconcileSeconds is < 0.1 or > 3600)
             throw new SubnetConfigException($"{source}: subnets.reconcileSeconds {ReconcileSeconds} is outside 0.1..3600");
         HostGw?.Datastore.Validate(source, "subnets.hostGw.datastore");
+        if (HostGw is not null) HostGwSection.ValidateRedirect(source, "subnets.hostGw", HostGw.Redirect);
+        if (Overlay is not null) HostGwSection.ValidateRedirect(source, "subnets.overlay", Overlay.Redirect);
         Overlay?.Validate(source);
         if (HostGw is not null && Overlay is not null && HostGw.Datastore.SharesWith(Overlay.Datastore))
             throw new SubnetConfigException($"{source}: subnets.hostGw and subnets.overlay use the same datastore location: give each its own directory or cluster name");
     }
 }
 
-/// <summary>host-gw's section: its datastore.</summary>
+/// <summary>host-gw's section: its datastore and its pod path.</summary>
 public sealed record HostGwSection
 {
     /// <summary>Where the leases are.</summary>
     public required SubnetDatastoreConfig Datastore { get; set; }
+
+    /// <summary>
+    /// The pod path: <c>kernel</c> (the node forwards; the default) or <c>bpf</c> (the tc programs of
+    /// <see cref="Fathom.Datapath.PodRedirect"/> carry pod-to-pod packets past the node's stack — not for
+    /// clusters whose Services go through kube-proxy: docs/modes.md, "The tc BPF pod path").
+    /// </summary>
+    public string Redirect { get; set; } = RedirectKernel;
+
+    /// <summary>The values of <see cref="Redirect"/>.</summary>
+    public const string RedirectKernel = "kernel", RedirectBpf = "bpf";
+
+    internal static void ValidateRedirect(string source, string at, string redirect)
+    {
+        if (redirect is not (RedirectKernel or RedirectBpf))
+            throw new SubnetConfigException($"{source}: {at}.redirect '{redirect}' is not kernel or bpf");
+    }
 }
 
 /// <summary>overlay's section: its datastore and its VXLAN device.</summary>
@@ -68,6 +86,9 @@ public sealed record OverlaySection
 
     /// <summary>The VXLAN device's name; default <c>fathom.VNI</c>.</summary>
     public string? Device { get; set; }
+
+    /// <summary>The pod path, as <see cref="HostGwSection.Redirect"/>: <c>to_pod</c> then sits on the VXLAN device.</summary>
+    public string Redirect { get; set; } = HostGwSection.RedirectKernel;
 
     /// <summary>The device name in effect.</summary>
     [JsonIgnore]

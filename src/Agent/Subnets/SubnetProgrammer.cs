@@ -16,8 +16,9 @@ namespace Fathom.Agent.Subnets;
 /// <param name="Overlay">The VXLAN settings (overlay only).</param>
 /// <param name="ReconcileInterval">How often the kernel is re-checked.</param>
 /// <param name="OpenNode">Opens a netlink handle in the node's netns (the agent's own in production).</param>
+/// <param name="BpfRedirect">The tc BPF pod path (<c>redirect: bpf</c>, <see cref="PodRedirect"/>) instead of the kernel's forwarding.</param>
 public sealed record SubnetModeSettings(AllocationMode Mode, SubnetDatastoreConfig Datastore, NodeFabric Fabric, OverlaySection? Overlay,
-    TimeSpan ReconcileInterval, Func<NetlinkHandle> OpenNode)
+    TimeSpan ReconcileInterval, Func<NetlinkHandle> OpenNode, bool BpfRedirect = false)
 {
     /// <summary>What the node publishes with its lease (overlay: its VTEP's MAC and VNI).</summary>
     public NodeAttributes Attributes { get; } = new(Fabric.NodeName, Fabric.NodeIp,
@@ -53,6 +54,17 @@ public sealed class SubnetProgrammer(SubnetModeSettings settings)
     /// <summary>Reconciles that failed.</summary>
     public long Failures { get; private set; }
 
+    private readonly SubnetRedirect _redirect = new();
+
+    /// <summary>Pod veths with the tc BPF pod path attached after the last reconcile (0 unless <c>redirect: bpf</c>).</summary>
+    public int RedirectedPods => _redirect.Pods;
+
+    /// <summary>Why the kernel refused the tc BPF pod path, once (the caller logs it); the mode is routed by the kernel from then on.</summary>
+    public string? TakeRedirectRefusal()
+    {
+        lock (_lock) return _redirect.TakeRefusal();
+    }
+
     internal void Failed()
     {
         lock (_lock) Failures++;
@@ -67,6 +79,9 @@ public sealed class SubnetProgrammer(SubnetModeSettings settings)
                 new IpPrefix(l.Subnet.BaseAddress, l.Subnet.PrefixLength), l.Node.NodeIp, l.Node.Vtep?.Mac, l.Node.NodeMac)).ToList();
             using var host = settings.OpenNode();
             var repaired = settings.Overlay is { } overlay ? ReconcileOverlay(host, overlay, own, peers) : ReconcileHostGw(host, peers);
+            if (settings.BpfRedirect && _redirect.Refused is null)
+                _redirect.Reconcile(host, settings.Overlay is { } o ? host.GetLink(o.EffectiveDevice).Index : settings.Fabric.DeviceIndex,
+                    new IpPrefix(own.Subnet.BaseAddress, own.Subnet.PrefixLength), IpPrefix.Parse(settings.Datastore.ClusterCidr));
             _programmed = [.. peers.Select(p => new IPNetwork(p.Subnet.Address, p.Subnet.PrefixLength))];
             Repairs += repaired;
             Reconciles++;

@@ -18,7 +18,8 @@ internal sealed record BenchDataplaneOptions(int Seconds = 1, int Rounds = 2, st
 /// <summary>
 /// <c>fathomctl bench dataplane</c> (issue 12 §1, DESIGN.md §8): two pods on two nodes, as shares of
 /// node↔node, for each of Fathom's modes — underlay (a whole ENI in the pod), shared (a secondary
-/// IP behind a veth and policy routing), host-gw and overlay (a veth per pod, no bridge) — beside
+/// IP behind a veth and policy routing), host-gw and overlay (a veth per pod, no bridge; each also
+/// with the tc BPF pod path, <see cref="Fathom.Datapath.PodRedirect"/>) — beside
 /// the pair wired as flannel wires it with the reference bridge + host-local plugins. Measures TCP
 /// with 1 and 8 streams, 64-byte UDP packet rate (iperf3), TCP request/response round trip p50 and
 /// p99 (sockperf) and CPU seconds per Gbit. Every round measures every wiring, one measure at a
@@ -186,7 +187,7 @@ internal sealed partial class BenchDataplane(BenchScratch scratch, BenchDataplan
         Wiring W(string name) => wirings.Single(w => w.Name == name);
         double Ratio(string name, string key) => Median(W(name).Ratios[key]);
         double Versus(string a, string b, string key) => Median(W(a).Samples[key]) / Median(W(b).Samples[key]);
-        return
+        List<BenchTarget> targets =
         [
             BenchTarget.AtLeast("underlay throughput / node↔node (TCP×1)", Ratio("underlay (fathom)", "tcp1"), 0.98),
             BenchTarget.AtMost("underlay RTT p50 / node↔node", Ratio("underlay (fathom)", "rttP50"), 1.05),
@@ -196,6 +197,14 @@ internal sealed partial class BenchDataplane(BenchScratch scratch, BenchDataplan
             BenchTarget.AtLeast("overlay throughput: fathom / bridge wiring", Versus("overlay (fathom)", "overlay (bridge)", "tcp1"), 1.0),
             BenchTarget.AtLeast("shared throughput / reference bridge wiring", Versus("shared (fathom)", "host-gw (bridge)", "tcp1"), 1.0),
         ];
+        // The same targets for the tc BPF pod path, where the kernel took its programs.
+        foreach (var (mode, floor) in new[] { ("host-gw", 0.95), ("overlay", 0.80) })
+        {
+            if (!wirings.Any(w => w.Name == $"{mode} (bpf)")) continue;
+            targets.Add(BenchTarget.AtLeast($"{mode} (bpf) throughput / node↔node (TCP×1)", Ratio($"{mode} (bpf)", "tcp1"), floor));
+            targets.Add(BenchTarget.AtLeast($"{mode} (bpf) throughput: fathom / bridge wiring", Versus($"{mode} (bpf)", $"{mode} (bridge)", "tcp1"), 1.0));
+        }
+        return targets;
     }
 
     /// <summary>

@@ -86,6 +86,19 @@ internal sealed partial class BenchDataplane
             Overlay(),
             ClassicOverlay(),
         ];
+        // Fathom's wiring with the tc BPF pod path (PodRedirect): left out, with a line, where the
+        // kernel refuses the programs (no bpf_redirect_peer before 5.10), as a node falls back to its routes.
+        foreach (var (name, build) in new (string, Func<Wiring>)[] { ("host-gw (bpf)", HostGwBpf), ("overlay (bpf)", OverlayBpf) })
+        {
+            try
+            {
+                wirings.Add(build());
+            }
+            catch (NetlinkException e)
+            {
+                Console.WriteLine($"{name} left out: the kernel refused the tc BPF pod path: {e.Message}");
+            }
+        }
         if (options.Floor) wirings.AddRange([VethHopFloor(), VxlanFloor()]);
         return wirings;
     }
@@ -174,6 +187,59 @@ internal sealed partial class BenchDataplane
             NodeVeth.Create(host, podNs, pod, new NodeVethSpec($"fov{i}", "eth0", IPAddress.Parse($"10.246.{i + 1}.5"),
                 [IpPrefix.Parse("0.0.0.0/0")], Mtu: 1500 - VxlanOverlay.Overhead)));
         return new Wiring("overlay (fathom)", "overlay", "fathom", pods[0], pods[1], "10.246.2.5");
+    }
+
+    /// <summary>
+    /// The cluster CIDR the bpf wirings' <c>from_pod</c> takes (<see cref="PodRedirect.AttachPod"/>):
+    /// their pods' ranges, 10.242.0.0/16 (overlay) and 10.243.0.0/16 (host-gw), and nothing of the
+    /// other wirings, whose traffic the programs must leave alone.
+    /// </summary>
+    private static readonly IpPrefix BpfCluster = IpPrefix.Parse("10.242.0.0/15");
+
+    /// <summary>
+    /// host-gw with the tc BPF pod path: <see cref="NodeVeth"/> pods in 10.243.N.0/24, routed via the
+    /// nodes like host-gw's, <c>to_pod</c> on each node's <c>eth0</c> for its subnet (the program's
+    /// first test sends every other packet, node↔node's included, on at once) and <c>from_pod</c> on
+    /// each pod's veth.
+    /// </summary>
+    private Wiring HostGwBpf()
+    {
+        var pods = Pods("-hp", (i, host, podNs, pod) =>
+            NodeVeth.Create(host, podNs, pod, new NodeVethSpec($"fhp{i}", "eth0", IPAddress.Parse($"10.243.{i + 1}.5"), [IpPrefix.Parse("0.0.0.0/0")])));
+        for (var i = 0; i < 2; i++)
+        {
+            var node = i;
+            Ip(_nodes[node], "route", "add", $"10.243.{2 - node}.0/24", "via", NodeIps[1 - node]);
+            WithNode(node, host =>
+            {
+                PodRedirect.AttachUplink(host, host.GetLink("eth0").Index, IpPrefix.Parse($"10.243.{node + 1}.0/24"));
+                PodRedirect.AttachPod(host, host.GetLink($"fhp{node}").Index, BpfCluster);
+            });
+        }
+        return new Wiring("host-gw (bpf)", "host-gw", "fathom", pods[0], pods[1], "10.243.2.5");
+    }
+
+    /// <summary>
+    /// overlay with the tc BPF pod path: pods in 10.242.N.0/24 behind the same VXLAN device and VTEP
+    /// neighbours as overlay's (an onlink route each), <c>to_pod</c> on the VXLAN device for the node's
+    /// subnet, <c>from_pod</c> on each pod's veth (its route names the VXLAN device, which encapsulates).
+    /// </summary>
+    private Wiring OverlayBpf()
+    {
+        var pods = Pods("-op", (i, host, podNs, pod) =>
+            NodeVeth.Create(host, podNs, pod, new NodeVethSpec($"fop{i}", "eth0", IPAddress.Parse($"10.242.{i + 1}.5"),
+                [IpPrefix.Parse("0.0.0.0/0")], Mtu: 1500 - VxlanOverlay.Overhead)));
+        for (var i = 0; i < 2; i++)
+        {
+            var (node, other) = (i, 1 - i);
+            Ip(_nodes[node], "route", "add", $"10.242.{other + 1}.0/24", "via", $"10.246.{other + 1}.0", "dev", "fathom.1", "onlink");
+            WithNode(node, host =>
+            {
+                PodRedirect.AttachUplink(host, host.GetLink("fathom.1").Index, IpPrefix.Parse($"10.242.{node + 1}.0/24"));
+                PodRedirect.AttachPod(host, host.GetLink($"fop{node}").Index, BpfCluster);
+            });
+        }
+        return new Wiring("overlay (bpf)", "overlay", "fathom", pods[0], pods[1], "10.242.2.5");
     }
 
     private string[] Pods(string role, Action<int, NetlinkHandle, NetnsHandle, NetlinkHandle> wire)

@@ -2,7 +2,7 @@ namespace Fathom.Netlink.Wire;
 
 /// <summary>
 /// Numbers of the netlink and rtnetlink ABI. Sources: include/uapi/linux/netlink.h,
-/// rtnetlink.h, if_link.h, if_addr.h, neighbour.h, fib_rules.h, if.h.
+/// rtnetlink.h, if_link.h, if_addr.h, neighbour.h, fib_rules.h, if.h, pkt_sched.h, pkt_cls.h.
 /// </summary>
 internal static class Rtnl
 {
@@ -23,6 +23,8 @@ internal static class Rtnl
     public const ushort RTM_NEWROUTE = 24, RTM_DELROUTE = 25, RTM_GETROUTE = 26;
     public const ushort RTM_NEWNEIGH = 28, RTM_DELNEIGH = 29, RTM_GETNEIGH = 30;
     public const ushort RTM_NEWRULE = 32, RTM_DELRULE = 33, RTM_GETRULE = 34;
+    public const ushort RTM_NEWQDISC = 36, RTM_DELQDISC = 37, RTM_GETQDISC = 38;
+    public const ushort RTM_NEWTFILTER = 44, RTM_DELTFILTER = 45, RTM_GETTFILTER = 46;
 
     // Address families (linux/socket.h).
     public const byte AF_UNSPEC = 0, AF_INET = 2, AF_BRIDGE = 7, AF_INET6 = 10;
@@ -60,4 +62,12 @@ internal static class Rtnl
     // struct ndmsg is 12 bytes; NDA_* (neighbour.h).
     public const int NdMsgLength = 12;
     public const ushort NDA_DST = 1, NDA_LLADDR = 2, NDA_VLAN = 5, NDA_VNI = 7, NDA_MASTER = 9;
+
+    // struct tcmsg is 20 bytes; TCA_* (rtnetlink.h), TCA_BPF_* (pkt_cls.h), TC_H_* (pkt_sched.h).
+    public const int TcMsgLength = 20;
+    public const ushort TCA_KIND = 1, TCA_OPTIONS = 2;
+    public const ushort TCA_BPF_FD = 6, TCA_BPF_NAME = 7, TCA_BPF_FLAGS = 8, TCA_BPF_TAG = 10, TCA_BPF_ID = 11;
+    public const uint TCA_BPF_FLAG_ACT_DIRECT = 1;
+    public const uint TC_H_CLSACT = 0xFFFFFFF1, TC_H_MIN_INGRESS = 0xFFF2, TC_H_MIN_EGRESS = 0xFFF3;
+    public const ushort ETH_P_ALL = 0x0003;
 }

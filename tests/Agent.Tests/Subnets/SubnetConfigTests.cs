@@ -20,6 +20,8 @@ public sealed class SubnetConfigTests
         Assert.Equal(24, config.HostGw!.Datastore.SubnetLength);
         Assert.Equal(TimeSpan.FromSeconds(120), config.HostGw.Datastore.ToOptions().Ttl);
         Assert.Equal("etcd (http://10.0.0.1:2379) cluster 'c'", config.Overlay.Datastore.Describe());
+        Assert.Equal(("kernel", "kernel"), (config.HostGw.Redirect, config.Overlay.Redirect)); // the node forwards unless told
+        Assert.Equal("bpf", Parse("""{ "hostGw": { "datastore": { "clusterCidr": "10.244.0.0/16" }, "redirect": "bpf" } }""").Subnets!.HostGw!.Redirect);
     }
 
     [Theory]
@@ -28,6 +30,8 @@ public sealed class SubnetConfigTests
     [InlineData("""{ "hostGw": { "datastore": { "kind": "consul", "clusterCidr": "10.244.0.0/16" } } }""", "is not embedded or etcd")]
     [InlineData("""{ "overlay": { "datastore": { "kind": "etcd", "clusterCidr": "10.244.0.0/16" } } }""", "endpoints is empty")]
     [InlineData("""{ "overlay": { "datastore": { "clusterCidr": "10.244.0.0/16" }, "vni": 16777216 } }""", "subnets.overlay.vni")]
+    [InlineData("""{ "hostGw": { "datastore": { "clusterCidr": "10.244.0.0/16" }, "redirect": "xdp" } }""", "subnets.hostGw.redirect 'xdp' is not kernel or bpf")]
+    [InlineData("""{ "overlay": { "datastore": { "clusterCidr": "10.244.0.0/16" }, "redirect": "" } }""", "subnets.overlay.redirect")]
     [InlineData("""{ "nodeIp": "fe80::1", "hostGw": { "datastore": { "clusterCidr": "10.244.0.0/16" } } }""", "subnets.nodeIp")]
     [InlineData("""{ "hostGw": { "datastore": { "clusterCidr": "10.244.0.0/16" } }, "overlay": { "datastore": { "clusterCidr": "10.245.0.0/16" } } }""", "same datastore location")]
     public void A_wrong_field_is_refused_by_name(string subnets, string expected)

@@ -24,7 +24,7 @@ public sealed class SubnetNetworkTests : IDisposable
         Directory.Delete(_dir, recursive: true);
     }
 
-    private SubnetNetwork Start(TwoNodeFabric fabric, int node, AllocationMode mode)
+    private SubnetNetwork Start(TwoNodeFabric fabric, int node, AllocationMode mode, bool bpf = false)
     {
         var ns = Netns.Open(fabric.Nodes[node].Path);
         _handles.Add(ns);
@@ -33,7 +33,7 @@ public sealed class SubnetNetworkTests : IDisposable
         using (var h = Open()) nodeFabric = NodeFabric.Resolve(h, $"node{node}", "eth0", null);
         var datastore = new SubnetDatastoreConfig { ClusterCidr = "10.244.0.0/16", TtlSeconds = 3, Directory = Path.Combine(_dir, "store") };
         var overlay = mode == AllocationMode.Overlay ? new OverlaySection { Datastore = datastore } : null;
-        var settings = new SubnetModeSettings(mode, datastore, nodeFabric, overlay, TimeSpan.FromMilliseconds(500), Open);
+        var settings = new SubnetModeSettings(mode, datastore, nodeFabric, overlay, TimeSpan.FromMilliseconds(500), Open, bpf);
         return SubnetNetwork.Start(settings, PodSubnetIpam.Open(Path.Combine(_dir, $"ipam-{node}.json")), AgentLog.None);
     }
 
@@ -105,6 +105,46 @@ public sealed class SubnetNetworkTests : IDisposable
             await n1.DisposeAsync();
         }
     }
+
+    /// <summary>
+    /// <c>redirect: bpf</c>: the reconcile puts <c>to_pod</c> on the uplink and <c>from_pod</c> on each
+    /// pod's veth; the pods then reach each other with neither node forwarding a packet, and the node
+    /// still reaches its pod (kubelet's probes).
+    /// </summary>
+    [PrivilegedTheory("ip", "ping", "nstat")]
+    [InlineData(AllocationMode.HostGw)]
+    [InlineData(AllocationMode.Overlay)]
+    public async Task With_redirect_bpf_pods_reach_each_other_past_the_nodes_stack(AllocationMode mode)
+    {
+        using var fabric = new TwoNodeFabric("sb");
+        var n0 = Start(fabric, 0, mode, bpf: true);
+        var n1 = Start(fabric, 1, mode, bpf: true);
+        try
+        {
+            Eventually.True(() => n0.Lease is not null && n1.Lease is not null, "both nodes leased a subnet");
+            var ip0 = WirePod(fabric, 0, n0);
+            var ip1 = WirePod(fabric, 1, n1);
+            Eventually.True(() => n0.Programmer.RedirectedPods == 1 && n1.Programmer.RedirectedPods == 1, "each pod's veth has from_pod", TimeSpan.FromSeconds(10));
+            Assert.Null(n0.Programmer.TakeRedirectRefusal());
+            var uplink = mode == AllocationMode.Overlay ? "fathom.1" : "eth0";
+            Assert.Contains("fathom_to_pod direct-action", Shell.Exec(fabric.Nodes[0].Name, "tc", "filter", "show", "dev", uplink, "ingress").Stdout);
+
+            var before = Forwarded(fabric, 0) + Forwarded(fabric, 1);
+            Assert.True(fabric.Pings(0, ip1), $"pod on node0 ({ip0}) → pod on node1 ({ip1})");
+            Assert.True(fabric.Pings(1, ip0), "and back");
+            Assert.Equal(before, Forwarded(fabric, 0) + Forwarded(fabric, 1));
+            Assert.Equal(0, Shell.Exec(fabric.Nodes[0].Name, "ping", "-c1", "-W2", ip0).ExitCode); // node → its pod
+        }
+        finally
+        {
+            await n0.DisposeAsync();
+            await n1.DisposeAsync();
+        }
+    }
+
+    private static long Forwarded(TwoNodeFabric fabric, int node) =>
+        long.Parse(Shell.Exec(fabric.Nodes[node].Name, "nstat", "-az", "IpForwDatagrams").Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries)
+            .Single(l => l.StartsWith("IpForwDatagrams", StringComparison.Ordinal)).Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], System.Globalization.CultureInfo.InvariantCulture);
 
     [PrivilegedFact("ip")]
     public async Task Without_a_reachable_datastore_ADD_is_11_naming_it()

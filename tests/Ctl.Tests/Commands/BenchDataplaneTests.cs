@@ -92,7 +92,7 @@ public sealed class BenchDataplaneTests
         {
             var json = Path.Combine(dir, "dataplane.json");
             var run = Shell.Run(CtlRun.Dotnet, [Path.Combine(AppContext.BaseDirectory, "fathomctl.dll"), "bench", "dataplane",
-                "--seconds", "1", "--rounds", "1", "--json", json, "--netns-prefix", $"{TestNetns.Prefix}dp-", "--floor"], timeout: TimeSpan.FromMinutes(3));
+                "--seconds", "1", "--rounds", "1", "--json", json, "--netns-prefix", $"{TestNetns.Prefix}dp-", "--floor"], timeout: TimeSpan.FromMinutes(4));
             Assert.True(run.ExitCode == 0, $"exit {run.ExitCode}: {run.Stderr}\n{run.Stdout}");
             Assert.Contains("round 1/1  TCP×1", run.Stdout);
             Assert.Contains("TCP congestion control cubic", run.Stdout);
@@ -105,13 +105,14 @@ public sealed class BenchDataplaneTests
             using var doc = JsonDocument.Parse(File.ReadAllText(json));
             var wirings = doc.RootElement.GetProperty("wirings").EnumerateArray().ToList();
             Assert.Equal(["node↔node", "underlay (fathom)", "shared (fathom)", "host-gw (fathom)", "host-gw (bridge)", "overlay (fathom)", "overlay (bridge)",
-                "veth hop (floor)", "vxlan (floor)"], wirings.Select(w => w.GetProperty("name").GetString()));
+                "host-gw (bpf)", "overlay (bpf)", "veth hop (floor)", "vxlan (floor)"], wirings.Select(w => w.GetProperty("name").GetString()));
             Assert.Matches(@"\nfloor  veth hop \(floor\): TCP×1 \d", run.Stdout);
             Assert.Matches(@"\nfloor  vxlan \(floor\): TCP×1 \d", run.Stdout);
             foreach (var w in wirings)
                 foreach (var key in new[] { "tcp1", "tcp8", "udp", "rttP50", "rttP99", "cpu" })
                     Assert.True(w.GetProperty("median").GetProperty(key).GetDouble() > 0, $"{w.GetProperty("name")} {key}");
-            Assert.Equal(7, doc.RootElement.GetProperty("targets").GetArrayLength());
+            Assert.Equal(11, doc.RootElement.GetProperty("targets").GetArrayLength());
+            Assert.Matches(@"\ntarget host-gw \(bpf\) throughput / node↔node \(TCP×1\) +\d", run.Stdout);
 
             var report = CtlRun.Process("bench", "report", "--dataplane", json, "--out", Path.Combine(dir, "report"));
             Assert.True(report.ExitCode == 0, $"exit {report.ExitCode}: {report.Stderr}");

@@ -1,0 +1,71 @@
+using System.Net.Sockets;
+using Fathom.Datapath;
+using Fathom.Netlink;
+
+namespace Fathom.Agent.Subnets;
+
+/// <summary>
+/// <c>redirect: bpf</c> on a node (docs/modes.md, "The tc BPF pod path"): keeps
+/// <see cref="PodRedirect"/>'s <c>to_pod</c> on the uplink (the fabric device, or overlay's VXLAN
+/// device) for the node's current subnet, and <c>from_pod</c> on every pod veth of the subnet — the
+/// devices the node's /32 routes into the subnet name, so a pod gets its program at the first
+/// reconcile after its ADD (until then the kernel forwards its packets, as without the option). A
+/// kernel that refuses the programs turns the option off for the mode, said once: the kernel's
+/// routes carry the pods, as they do under <c>redirect: kernel</c>.
+/// </summary>
+internal sealed class SubnetRedirect
+{
+    private IpPrefix? _uplinkSubnet;
+    private int _uplink;
+    private string? _untold;
+
+    /// <summary>Pod veths carrying <c>from_pod</c> after the last reconcile.</summary>
+    public int Pods { get; private set; }
+
+    /// <summary>The kernel's refusal, once it refused.</summary>
+    public string? Refused { get; private set; }
+
+    public string? TakeRefusal()
+    {
+        var refusal = _untold;
+        _untold = null;
+        return refusal;
+    }
+
+    public void Reconcile(NetlinkHandle host, int uplink, IpPrefix subnet, IpPrefix cluster)
+    {
+        try
+        {
+            // Attached again when the device or the subnet changed (a recreated VXLAN device, a new lease), or the filter went.
+            if (_uplink != uplink || _uplinkSubnet != subnet || !PodRedirect.IsAttached(host, uplink, PodRedirect.ToPodName))
+            {
+                PodRedirect.AttachUplink(host, uplink, subnet);
+                (_uplink, _uplinkSubnet) = (uplink, subnet);
+            }
+            var network = new System.Net.IPNetwork(subnet.Network.Address, subnet.PrefixLength);
+            var pods = host.ListRoutes(AddressFamily.InterNetwork)
+                .Where(r => r.Destination is { PrefixLength: 32 } d && network.Contains(d.Address) && r.OutputIndex is int i && i != uplink)
+                .Select(r => r.OutputIndex!.Value).Distinct().ToList();
+            var attached = 0;
+            foreach (var pod in pods)
+            {
+                try
+                {
+                    if (!PodRedirect.IsAttached(host, pod, PodRedirect.FromPodName)) PodRedirect.AttachPod(host, pod, cluster);
+                    attached++;
+                }
+                catch (NetlinkException e) when (e.Error == Errno.ENODEV)
+                {
+                    // The pod's veth went meanwhile (its DEL's teardown): nothing to attach to.
+                }
+            }
+            Pods = attached;
+        }
+        catch (NetlinkException e) when (e.Error is Errno.EINVAL or Errno.EPERM or Errno.EACCES or Errno.EOPNOTSUPP)
+        {
+            Refused = _untold = e.Message;
+            PodRedirect.Detach(host, uplink);
+            Pods = 0;
+        }
+    }
+}

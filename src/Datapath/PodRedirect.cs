@@ -1,0 +1,117 @@
+using System.Buffers.Binary;
+using System.Net.Sockets;
+using Fathom.Netlink;
+
+namespace Fathom.Datapath;
+
+/// <summary>
+/// The tc BPF pod path of the subnet modes (issue 10 §4, docs/modes.md "redirect"): two small
+/// programs that carry pod-to-pod packets past the node's IP stack while the node's own routing
+/// table (<c>bpf_fib_lookup</c>) still decides where each goes. <c>to_pod</c>, on the node's uplink
+/// ingress (host-gw: the fabric NIC; overlay: the VXLAN device), hands a packet for one of the node's
+/// pods straight to the pod's eth0 with <c>bpf_redirect_peer</c>; <c>from_pod</c>, on each pod's
+/// node-side veth, sends a packet for another pod out of the device its route names with
+/// <c>bpf_redirect</c>. Everything else — the node's own addresses (kubelet probes), Service addresses
+/// (kube-proxy's DNAT), the internet (masquerade), ARP — takes the kernel's path as before.
+/// </summary>
+/// <remarks>
+/// The source is scripts/bpf/redirect.c; its instructions are <see cref="PodRedirectProgram"/>
+/// (scripts/bpf-generate.sh, whose <c>--check</c> says whether they still match). Each program
+/// compares the destination with one prefix written into its instructions at load time (the marker
+/// immediates below), so one program serves every node and no BPF map is needed. The filters hold
+/// the programs: nothing stays loaded once the devices or filters are gone, and deleting a pod's veth
+/// takes its filter with it.
+/// </remarks>
+public static class PodRedirect
+{
+    /// <summary>The filters' priority (<c>tc filter … pref</c>) on every device Fathom attaches to.</summary>
+    public const ushort Priority = 7;
+
+    /// <summary>The uplink program's name (TCA_BPF_NAME and the program's name).</summary>
+    public const string ToPodName = "fathom_to_pod";
+
+    /// <summary>The pod-side program's name.</summary>
+    public const string FromPodName = "fathom_from_pod";
+
+    // The markers scripts/bpf/redirect.c compiles in (LOCAL_NET, LOCAL_MASK, CLUSTER_NET, CLUSTER_MASK).
+    internal const uint LocalNetMarker = 0x0badc0de, LocalMaskMarker = 0x7fedfefe;
+    internal const uint ClusterNetMarker = 0x0badf00d, ClusterMaskMarker = 0x7feff00f;
+
+    /// <summary>The kernel's license check for the GPL-only helpers both programs call (bpf_fib_lookup, bpf_redirect_peer).</summary>
+    private const string License = "GPL";
+
+    /// <summary>
+    /// Attaches <c>to_pod</c> to the ingress of <paramref name="uplink"/> (adding its clsact qdisc if
+    /// needed), for destinations in <paramref name="localSubnet"/>, the node's pod subnet. Replaces an
+    /// earlier one in one step: safe to call again, e.g. when the subnet changes.
+    /// </summary>
+    /// <exception cref="NetlinkException">The kernel refused the program (the message carries the verifier's last lines) or the filter.</exception>
+    public static void AttachUplink(NetlinkHandle host, int uplink, IpPrefix localSubnet) =>
+        Attach(host, uplink, ToPodName, Instantiate(PodRedirectProgram.ToPod, localSubnet, LocalNetMarker, LocalMaskMarker));
+
+    /// <summary>
+    /// Attaches <c>from_pod</c> to the ingress of a pod's node-side veth, for destinations in
+    /// <paramref name="clusterCidr"/>, the cluster's pod CIDR.
+    /// </summary>
+    /// <exception cref="NetlinkException">As for <see cref="AttachUplink"/>.</exception>
+    public static void AttachPod(NetlinkHandle host, int hostVeth, IpPrefix clusterCidr) =>
+        Attach(host, hostVeth, FromPodName, Instantiate(PodRedirectProgram.FromPod, clusterCidr, ClusterNetMarker, ClusterMaskMarker));
+
+    /// <summary>Whether <paramref name="device"/>'s ingress has Fathom's filter <paramref name="name"/>, direct-action, with a program loaded (CHECK).</summary>
+    public static bool IsAttached(NetlinkHandle host, int device, string name)
+    {
+        ArgumentNullException.ThrowIfNull(host);
+        return host.ListTcBpfFilters(device, TcHook.Ingress)
+            .Any(f => f.Priority == Priority && f.Name == name && f.DirectAction && f.ProgramId is not null);
+    }
+
+    /// <summary>Removes Fathom's filter from <paramref name="device"/>'s ingress (leaving the clsact qdisc and anyone else's filters). Returns false when there was none.</summary>
+    public static bool Detach(NetlinkHandle host, int device)
+    {
+        ArgumentNullException.ThrowIfNull(host);
+        return host.TryDeleteTcFilters(device, TcHook.Ingress, Priority);
+    }
+
+    private static void Attach(NetlinkHandle host, int device, string name, byte[] instructions)
+    {
+        ArgumentNullException.ThrowIfNull(host);
+        using var program = BpfProgram.LoadClassifier(instructions, name, License);
+        host.TryAddClsact(device);
+        host.ReplaceTcBpfFilter(device, TcHook.Ingress, Priority, program, name);
+    }
+
+    /// <summary>
+    /// A copy of <paramref name="template"/> with the marker immediates replaced by <paramref name="prefix"/>'s
+    /// network and mask, as the program loads them from the packet: network byte order read as a
+    /// little-endian u32. Each marker must occur exactly once (a compiler that duplicated or folded
+    /// one would otherwise leave a program that tests the wrong prefix).
+    /// </summary>
+    internal static byte[] Instantiate(ReadOnlySpan<byte> template, IpPrefix prefix, uint netMarker, uint maskMarker)
+    {
+        if (prefix.Family != AddressFamily.InterNetwork)
+            throw new ArgumentException($"the pod redirect takes an IPv4 prefix, not {prefix}", nameof(prefix));
+        Span<byte> bytes = stackalloc byte[4];
+        prefix.Network.Address.TryWriteBytes(bytes, out _);
+        var net = BinaryPrimitives.ReadUInt32LittleEndian(bytes);
+        var maskBigEndian = prefix.PrefixLength == 0 ? 0u : uint.MaxValue << (32 - prefix.PrefixLength);
+        BinaryPrimitives.WriteUInt32BigEndian(bytes, maskBigEndian);
+        var mask = BinaryPrimitives.ReadUInt32LittleEndian(bytes);
+        var program = template.ToArray();
+        Replace(program, netMarker, net);
+        Replace(program, maskMarker, mask);
+        return program;
+    }
+
+    private static void Replace(byte[] program, uint marker, uint value)
+    {
+        var found = -1;
+        for (var at = 0; at + 8 <= program.Length; at += 8)
+        {
+            if (BinaryPrimitives.ReadUInt32LittleEndian(program.AsSpan(at + 4)) != marker) continue;
+            if (found >= 0) throw new InvalidOperationException($"marker 0x{marker:x8} occurs twice in the pod redirect program; regenerate it (scripts/bpf-generate.sh)");
+            found = at;
+        }
+        if (found < 0) throw new InvalidOperationException($"marker 0x{marker:x8} is missing from the pod redirect program; regenerate it (scripts/bpf-generate.sh)");
+        BinaryPrimitives.WriteUInt32LittleEndian(program.AsSpan(found + 4), value);
+    }
+}

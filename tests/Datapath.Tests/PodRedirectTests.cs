@@ -1,0 +1,94 @@
+using System.Buffers.Binary;
+using System.Net;
+using Fathom.Netlink;
+
+namespace Fathom.Datapath.Tests;
+
+/// <summary>
+/// The tc BPF pod path on the real kernel: two nodes on a fabric, a <see cref="NodeVeth"/> pod on
+/// each, host-gw's routes made with iproute2, and <see cref="PodRedirect"/>'s programs attached.
+/// Pods reach each other without the nodes forwarding a packet (IpForwDatagrams stays 0), and the
+/// node↔pod paths kubelet's probes use still work.
+/// </summary>
+public sealed class PodRedirectTests
+{
+    private static readonly IpPrefix Cluster = IpPrefix.Parse("10.250.0.0/16");
+
+    [PrivilegedFact("ip", "tc", "ping", "nstat")]
+    public void Pods_reach_each_other_past_the_nodes_stack_and_nodes_still_reach_pods()
+    {
+        Privileged.Require("ip", "tc", "ping", "nstat");
+        using var fabric = new TwoNodeFabric("pr");
+        for (var i = 0; i < 2; i++)
+        {
+            using var nodeNs = Netns.Open(fabric.Nodes[i].Path);
+            using var host = NetlinkHandle.OpenIn(nodeNs);
+            using var podNs = Netns.Open(fabric.Pods[i].Path);
+            using var pod = NetlinkHandle.OpenIn(podNs);
+            var veth = NodeVeth.Create(host, podNs, pod, new NodeVethSpec($"fpr{i}", "eth0", IPAddress.Parse($"10.250.{i + 1}.5"), [IpPrefix.Parse("0.0.0.0/0")]));
+            Shell.IpIn(fabric.Nodes[i].Name, "route", "add", $"10.250.{2 - i}.0/24", "via", TwoNodeFabric.NodeIps[1 - i]);
+            PodRedirect.AttachUplink(host, host.GetLink("eth0").Index, IpPrefix.Parse($"10.250.{i + 1}.0/24"));
+            PodRedirect.AttachPod(host, host.GetLink($"fpr{i}").Index, Cluster);
+            Assert.True(PodRedirect.IsAttached(host, host.GetLink("eth0").Index, PodRedirect.ToPodName));
+            Assert.True(PodRedirect.IsAttached(host, host.GetLink($"fpr{i}").Index, PodRedirect.FromPodName));
+            Assert.False(PodRedirect.IsAttached(host, host.GetLink("eth0").Index, PodRedirect.FromPodName));
+            Assert.NotNull(veth);
+        }
+
+        Assert.True(fabric.Pings(0, "10.250.2.5"));
+        Assert.True(fabric.Pings(1, "10.250.1.5"));
+        Assert.Equal(0, Forwarded(fabric.Nodes[0].Name) + Forwarded(fabric.Nodes[1].Name)); // the BPF path, not ip_forward
+
+        // A second pod on node 1: pod ↔ pod on one node goes veth to veth (from_pod → bpf_redirect to the other pod's veth).
+        using var local = TestNetns.Create("pr");
+        using (var nodeNs = Netns.Open(fabric.Nodes[0].Path))
+        using (var host = NetlinkHandle.OpenIn(nodeNs))
+        using (var podNs = Netns.Open(local.Path))
+        using (var pod = NetlinkHandle.OpenIn(podNs))
+        {
+            NodeVeth.Create(host, podNs, pod, new NodeVethSpec("fprl", "eth0", IPAddress.Parse("10.250.1.6"), [IpPrefix.Parse("0.0.0.0/0")]));
+            PodRedirect.AttachPod(host, host.GetLink("fprl").Index, Cluster);
+        }
+        Assert.True(fabric.Pings(0, "10.250.1.6"));
+        Assert.Equal(0, Shell.Exec(local.Name, "ping", "-c1", "-W2", "10.250.2.5").ExitCode);
+        Assert.Equal(0, Forwarded(fabric.Nodes[0].Name) + Forwarded(fabric.Nodes[1].Name));
+        // Node ↔ pod, as kubelet's probes go: the node's own address is not the cluster's, so from_pod leaves it to the kernel.
+        Assert.Equal(0, Shell.Exec(fabric.Nodes[0].Name, "ping", "-c1", "-W2", "10.250.1.5").ExitCode);
+        Assert.True(fabric.Pings(0, TwoNodeFabric.NodeIps[0]));
+        Assert.True(fabric.Pings(0, TwoNodeFabric.NodeIps[1])); // another node: the kernel forwards it
+        Assert.Equal(0, Shell.Exec(fabric.Nodes[1].Name, "ping", "-c1", "-W2", "10.250.1.5").ExitCode); // a remote node to a pod: to_pod
+
+        // Detached, the kernel forwards again and the pods still reach each other.
+        using (var nodeNs = Netns.Open(fabric.Nodes[0].Path))
+        using (var host = NetlinkHandle.OpenIn(nodeNs))
+        {
+            Assert.True(PodRedirect.Detach(host, host.GetLink("eth0").Index));
+            Assert.True(PodRedirect.Detach(host, host.GetLink("fpr0").Index));
+            Assert.False(PodRedirect.Detach(host, host.GetLink("fpr0").Index));
+            Assert.False(PodRedirect.IsAttached(host, host.GetLink("eth0").Index, PodRedirect.ToPodName));
+        }
+        var before = Forwarded(fabric.Nodes[0].Name);
+        Assert.True(fabric.Pings(0, "10.250.2.5"));
+        Assert.True(Forwarded(fabric.Nodes[0].Name) >= before + 2); // out and back through node 1's ip_forward
+    }
+
+    [Fact]
+    public void The_prefix_is_written_over_the_markers_in_the_order_the_packet_holds_it()
+    {
+        var program = PodRedirect.Instantiate(PodRedirectProgram.ToPod, IpPrefix.Parse("10.243.1.7/24"), PodRedirect.LocalNetMarker, PodRedirect.LocalMaskMarker);
+        var immediates = Enumerable.Range(0, program.Length / 8).Select(i => BinaryPrimitives.ReadUInt32LittleEndian(program.AsSpan(i * 8 + 4))).ToList();
+        Assert.Contains(0x0001f30au, immediates); // 10.243.1.0 as the packet's bytes 0a f3 01 00, loaded little-endian
+        Assert.Contains(0x00ffffffu, immediates); // 255.255.255.0
+        Assert.DoesNotContain(PodRedirect.LocalNetMarker, immediates);
+        Assert.Equal(PodRedirectProgram.ToPod.Length, program.Length);
+
+        var all = PodRedirect.Instantiate(PodRedirectProgram.FromPod, IpPrefix.Parse("0.0.0.0/0"), PodRedirect.ClusterNetMarker, PodRedirect.ClusterMaskMarker);
+        Assert.DoesNotContain(PodRedirect.ClusterMaskMarker, Enumerable.Range(0, all.Length / 8).Select(i => BinaryPrimitives.ReadUInt32LittleEndian(all.AsSpan(i * 8 + 4))));
+        Assert.Throws<InvalidOperationException>(() => PodRedirect.Instantiate(PodRedirectProgram.ToPod, Cluster, PodRedirect.ClusterNetMarker, PodRedirect.ClusterMaskMarker)); // from_pod's markers
+        Assert.Throws<ArgumentException>(() => PodRedirect.Instantiate(PodRedirectProgram.ToPod, IpPrefix.Parse("fd00::/64"), PodRedirect.LocalNetMarker, PodRedirect.LocalMaskMarker));
+    }
+
+    private static long Forwarded(string node) =>
+        long.Parse(Shell.Exec(node, "nstat", "-az", "IpForwDatagrams").Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries)
+            .Single(l => l.StartsWith("IpForwDatagrams", StringComparison.Ordinal)).Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], System.Globalization.CultureInfo.InvariantCulture);
+}
