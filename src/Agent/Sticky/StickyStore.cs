@@ -1,108 +1,17 @@
-using System.Text.Json;
 using Fathom.Agent.State;
 
 namespace Fathom.Agent.Sticky;
 
-/// <summary>
-/// The durable sticky records, one file per pod in <c>sticky/</c>, written atomically
-/// (<see cref="StateDirectory"/>); unreadable files are quarantined as the allocations' are.
-/// </summary>
-public sealed class StickyStore
+/// <summary>The sticky ENIs' durable records, one file per pod in <c>sticky/</c>.</summary>
+public sealed class StickyStore : StickyRecordStore<StickyRecord>
 {
-    private readonly StateDirectory _state;
-    private readonly string _directory;
-    private readonly Lock _gate = new();
-    private readonly Dictionary<string, StickyRecord> _byIdentity = new(StringComparer.Ordinal);
+    private static readonly StickyRecordFormat<StickyRecord> Format = new("sticky", StickyRecord.FileKind, StickyRecord.FormatVersion,
+        StickyJsonContext.Default.StickyRecord, r => r.Identity, r => r.EniId, (r, now) => r with { UpdatedAt = now }, "sticky ENI");
 
-    private StickyStore(StateDirectory state)
+    private StickyStore(StateDirectory state) : base(state, Format)
     {
-        _state = state;
-        _directory = state.Subdirectory("sticky");
     }
 
     /// <summary>Loads the records in <paramref name="state"/>.</summary>
-    public static StickyStore Open(StateDirectory state)
-    {
-        ArgumentNullException.ThrowIfNull(state);
-        var store = new StickyStore(state);
-        store.Load();
-        return store;
-    }
-
-    /// <summary>Every record.</summary>
-    public IReadOnlyList<StickyRecord> All()
-    {
-        lock (_gate) return [.. _byIdentity.Values.OrderBy(r => r.Identity, StringComparer.Ordinal)];
-    }
-
-    /// <summary>The record of a pod (<c>namespace/name</c>), or null.</summary>
-    public StickyRecord? Get(string identity)
-    {
-        lock (_gate) return _byIdentity.GetValueOrDefault(identity);
-    }
-
-    /// <summary>Whether some record names <paramref name="eniId"/>: then the pools never hand it out or release it.</summary>
-    public bool Names(string eniId)
-    {
-        lock (_gate) return _byIdentity.Values.Any(r => r.EniId == eniId);
-    }
-
-    /// <summary>Writes <paramref name="record"/> (stamped now) durably; returns it as written.</summary>
-    public StickyRecord Put(StickyRecord record)
-    {
-        ArgumentNullException.ThrowIfNull(record);
-        record = record with { UpdatedAt = _state.Time.GetUtcNow() };
-        lock (_gate)
-        {
-            _state.WriteAtomically(PathOf(record.Identity), JsonSerializer.SerializeToUtf8Bytes(record, StickyJsonContext.Default.StickyRecord));
-            _byIdentity[record.Identity] = record;
-        }
-        return record;
-    }
-
-    /// <summary>Removes the record of a pod durably; false when there was none.</summary>
-    public bool Remove(string identity)
-    {
-        lock (_gate)
-        {
-            _state.DeleteDurably(PathOf(identity));
-            return _byIdentity.Remove(identity);
-        }
-    }
-
-    // namespace/name → namespace_name.json: neither a namespace nor a pod name has '_' or '/'.
-    private string PathOf(string identity) => Path.Combine(_directory, identity.Replace('/', '_') + ".json");
-
-    private void Load()
-    {
-        foreach (var path in _state.Files(_directory))
-        {
-            try
-            {
-                var bytes = File.ReadAllBytes(path);
-                if (StateDirectory.CheckHeader(bytes, StickyRecord.FileKind, StickyRecord.FormatVersion) is { } problem)
-                {
-                    _state.Quarantine(path, problem);
-                    continue;
-                }
-                var record = JsonSerializer.Deserialize(bytes, StickyJsonContext.Default.StickyRecord);
-                if (record is null || string.IsNullOrEmpty(record.EniId) || PathOf(record.Identity) != path)
-                {
-                    _state.Quarantine(path, "not a valid sticky record (null, no ENI, or not named after its pod)");
-                    continue;
-                }
-                _byIdentity[record.Identity] = record;
-            }
-            catch (Exception e) when (e is JsonException or NotSupportedException or InvalidOperationException)
-            {
-                _state.Quarantine(path, $"not a valid sticky record: {e.Message}");
-            }
-            catch (IOException e)
-            {
-                _state.Log.Error("state.unreadable", $"cannot read {path}: {e.Message}; its sticky ENI is not loaded", ("file", path));
-            }
-        }
-        if (_byIdentity.Count > 0)
-            _state.Log.Info("sticky.loaded", $"loaded {_byIdentity.Count} sticky ENI records from {_directory}", ("count", _byIdentity.Count));
-    }
+    public static StickyStore Open(StateDirectory state) => new(state);
 }
