@@ -1,8 +1,10 @@
+using Fathom.Cloud;
+
 namespace Fathom.Agent.Pools;
 
 /// <summary>
 /// A background loop that can be woken before its interval and stopped: what the refiller and the
-/// sticky ENIs' loop share. A pass takes <see cref="NextWake"/> before it works, so a
+/// sticky loops share. A pass takes <see cref="NextWake"/> before it works, so a
 /// <see cref="Wake"/> that comes during the pass starts the next one at once.
 /// </summary>
 internal sealed class WakeableLoop : IAsyncDisposable
@@ -14,6 +16,34 @@ internal sealed class WakeableLoop : IAsyncDisposable
 
     /// <summary>Runs <paramref name="run"/> on the thread pool until <see cref="DisposeAsync"/> cancels its token.</summary>
     public void Start(Func<CancellationToken, Task> run) => _loop = Task.Run(() => run(_stop.Token), CancellationToken.None);
+
+    /// <summary>
+    /// Runs <paramref name="pass"/> at once, then again every <paramref name="period"/> or at a <see cref="Wake"/>,
+    /// whichever comes first, until <see cref="DisposeAsync"/>. A pass that fails with an I/O or cloud error
+    /// is reported to <paramref name="failed"/> and retried a period later.
+    /// </summary>
+    public void StartPasses(Func<CancellationToken, Task> pass, TimeSpan period, TimeProvider time, Action<Exception> failed) =>
+        Start(async cancellationToken =>
+        {
+            while (!cancellationToken.IsCancellationRequested)
+            {
+                var woken = NextWake();
+                try
+                {
+                    await pass(cancellationToken).ConfigureAwait(false);
+                    await Task.WhenAny(woken, Task.Delay(period, time, cancellationToken)).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+                {
+                    return;
+                }
+                catch (Exception e) when (e is IOException or CloudException)
+                {
+                    failed(e);
+                    await Task.Delay(period, time, cancellationToken).ConfigureAwait(false);
+                }
+            }
+        });
 
     /// <summary>Ends the loop's current wait.</summary>
     public void Wake()

@@ -98,7 +98,8 @@ public sealed partial class StickyEnis : IStickyEnis, IAsyncDisposable
     public async Task StartAsync(CancellationToken cancellationToken = default)
     {
         await RecoverAsync(cancellationToken).ConfigureAwait(false);
-        _loop.Start(RunAsync);
+        _loop.StartPasses(TickAsync, TimeSpan.FromSeconds(Math.Min(1, _options.Config.CheckIntervalSeconds)), _time,
+            e => _log.Warning("sticky.tick-failed", $"sticky ENIs: {e.Message}; retried", ("error", e.Message)));
     }
 
     /// <summary>Settles every record that is not local (<see cref="SettleAsync"/>); a cloud failure leaves it to the loop.</summary>

@@ -6,29 +6,6 @@ namespace Fathom.Agent.Sticky;
 // IP another node took is forgotten (never unassigned); tags kept in line with the records.
 public sealed partial class StickyIps
 {
-    private async Task RunAsync(CancellationToken cancellationToken)
-    {
-        var tick = TimeSpan.FromSeconds(Math.Min(1, _options.Config.CheckIntervalSeconds));
-        while (!cancellationToken.IsCancellationRequested)
-        {
-            var woken = _loop.NextWake();
-            try
-            {
-                await TickAsync(cancellationToken).ConfigureAwait(false);
-                await Task.WhenAny(woken, Task.Delay(tick, _time, cancellationToken)).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
-            {
-                return;
-            }
-            catch (Exception e) when (e is IOException or CloudException)
-            {
-                _log.Warning("sticky.tick-failed", $"sticky IPs: {e.Message}; retried", ("error", e.Message));
-                await Task.Delay(tick, _time, cancellationToken).ConfigureAwait(false);
-            }
-        }
-    }
-
     /// <summary>One pass over the records (the loop's; tests call it directly on a fake clock).</summary>
     internal async Task TickAsync(CancellationToken cancellationToken = default)
     {
