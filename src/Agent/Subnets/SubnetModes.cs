@@ -33,14 +33,15 @@ public sealed class SubnetModes : IAsyncDisposable
         using (var handle = open())
             fabric = NodeFabric.Resolve(handle, config.NodeName ?? poolsNodeName ?? Environment.MachineName, config.FabricDevice, config.NodeIp);
         var interval = TimeSpan.FromSeconds(config.ReconcileSeconds);
+        Func<LinkWatcher> watch = () => LinkWatcher.Open(node);
         var networks = new Dictionary<AllocationMode, SubnetNetwork>();
         if (config.HostGw is { } hostGw)
             networks[AllocationMode.HostGw] = SubnetNetwork.Start(
-                new SubnetModeSettings(AllocationMode.HostGw, hostGw.Datastore, fabric, null, interval, open, hostGw.Redirect == HostGwSection.RedirectBpf),
+                new SubnetModeSettings(AllocationMode.HostGw, hostGw.Datastore, fabric, null, interval, open, hostGw.Redirect == HostGwSection.RedirectBpf, watch),
                 PodSubnetIpam.Open(Path.Combine(stateDir, "subnets", "host-gw.json")), log, time);
         if (config.Overlay is { } overlay)
             networks[AllocationMode.Overlay] = SubnetNetwork.Start(
-                new SubnetModeSettings(AllocationMode.Overlay, overlay.Datastore, fabric, overlay, interval, open, overlay.Redirect == HostGwSection.RedirectBpf),
+                new SubnetModeSettings(AllocationMode.Overlay, overlay.Datastore, fabric, overlay, interval, open, overlay.Redirect == HostGwSection.RedirectBpf, watch),
                 PodSubnetIpam.Open(Path.Combine(stateDir, "subnets", "overlay.json")), log, time);
         log.Info("subnets.started", $"subnet modes {string.Join(", ", networks.Keys.Select(Allocation.ModeName))} for node {fabric.NodeName} ({fabric.NodeIp} on {fabric.DeviceName}, MTU {fabric.Mtu})");
         return new SubnetModes(networks);
