@@ -78,6 +78,8 @@ public sealed class SubnetModes : IAsyncDisposable
             n => n.Mode == AllocationMode.Overlay ? n.Programmer.FdbEntries : null);
         Metric("fathom_agent_subnet_redirected_pods", "gauge", "Pod veths with the tc BPF pod path attached (redirect: bpf).",
             n => n.Programmer.RedirectedPods);
+        Metric("fathom_agent_subnet_redirect_attached_on_sight_total", "counter", "Pod veths given the tc BPF pod path as they appeared (link events), not by a reconcile.",
+            n => n.PodVethsRedirectedOnSight);
         Metric("fathom_agent_subnet_repairs_total", "counter", "Routes, neighbours or FDB entries found missing or wrong and put back.", n => n.Programmer.Repairs);
         Metric("fathom_agent_subnet_reconciles_total", "counter", "Reconciles of the kernel against the leases.", n => n.Programmer.Reconciles);
         Metric("fathom_agent_subnet_reconcile_failures_total", "counter", "Reconciles that failed.", n => n.Programmer.Failures);
