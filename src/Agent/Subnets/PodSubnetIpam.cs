@@ -62,6 +62,17 @@ public sealed class PodSubnetIpam
         lock (_lock) return [.. _entries.Values];
     }
 
+    /// <summary>Whether <paramref name="hostVeth"/> is the node-side veth of a pod holding an address (not one being released).</summary>
+    public bool HoldsVeth(string hostVeth)
+    {
+        lock (_lock)
+        {
+            foreach (var entry in _entries.Values)
+                if (!entry.Releasing && entry.HostVeth == hostVeth) return true;
+            return false;
+        }
+    }
+
     /// <summary>The entry of an attachment, or null.</summary>
     public PodSubnetEntry? Find(string network, string containerId, string ifName)
     {

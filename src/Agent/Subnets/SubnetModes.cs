@@ -33,14 +33,15 @@ public sealed class SubnetModes : IAsyncDisposable
         using (var handle = open())
             fabric = NodeFabric.Resolve(handle, config.NodeName ?? poolsNodeName ?? Environment.MachineName, config.FabricDevice, config.NodeIp);
         var interval = TimeSpan.FromSeconds(config.ReconcileSeconds);
+        Func<LinkWatcher> watch = () => LinkWatcher.Open(node);
         var networks = new Dictionary<AllocationMode, SubnetNetwork>();
         if (config.HostGw is { } hostGw)
             networks[AllocationMode.HostGw] = SubnetNetwork.Start(
-                new SubnetModeSettings(AllocationMode.HostGw, hostGw.Datastore, fabric, null, interval, open, hostGw.Redirect == HostGwSection.RedirectBpf),
+                new SubnetModeSettings(AllocationMode.HostGw, hostGw.Datastore, fabric, null, interval, open, hostGw.Redirect == HostGwSection.RedirectBpf, watch),
                 PodSubnetIpam.Open(Path.Combine(stateDir, "subnets", "host-gw.json")), log, time);
         if (config.Overlay is { } overlay)
             networks[AllocationMode.Overlay] = SubnetNetwork.Start(
-                new SubnetModeSettings(AllocationMode.Overlay, overlay.Datastore, fabric, overlay, interval, open, overlay.Redirect == HostGwSection.RedirectBpf),
+                new SubnetModeSettings(AllocationMode.Overlay, overlay.Datastore, fabric, overlay, interval, open, overlay.Redirect == HostGwSection.RedirectBpf, watch),
                 PodSubnetIpam.Open(Path.Combine(stateDir, "subnets", "overlay.json")), log, time);
         log.Info("subnets.started", $"subnet modes {string.Join(", ", networks.Keys.Select(Allocation.ModeName))} for node {fabric.NodeName} ({fabric.NodeIp} on {fabric.DeviceName}, MTU {fabric.Mtu})");
         return new SubnetModes(networks);
@@ -77,6 +78,8 @@ public sealed class SubnetModes : IAsyncDisposable
             n => n.Mode == AllocationMode.Overlay ? n.Programmer.FdbEntries : null);
         Metric("fathom_agent_subnet_redirected_pods", "gauge", "Pod veths with the tc BPF pod path attached (redirect: bpf).",
             n => n.Programmer.RedirectedPods);
+        Metric("fathom_agent_subnet_redirect_attached_on_sight_total", "counter", "Pod veths given the tc BPF pod path as they appeared (link events), not by a reconcile.",
+            n => n.PodVethsRedirectedOnSight);
         Metric("fathom_agent_subnet_repairs_total", "counter", "Routes, neighbours or FDB entries found missing or wrong and put back.", n => n.Programmer.Repairs);
         Metric("fathom_agent_subnet_reconciles_total", "counter", "Reconciles of the kernel against the leases.", n => n.Programmer.Reconciles);
         Metric("fathom_agent_subnet_reconcile_failures_total", "counter", "Reconciles that failed.", n => n.Programmer.Failures);

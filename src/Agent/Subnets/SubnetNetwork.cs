@@ -39,6 +39,7 @@ public sealed class SubnetNetwork : IAsyncDisposable
     private long _conflicts;
     private Task _running = Task.CompletedTask;
     private Task _tearingDown = Task.CompletedTask;
+    private PodVethWatcher? _podVeths;
 
     private SubnetNetwork(SubnetModeSettings settings, PodSubnetIpam ipam, AgentLog log, TimeProvider time)
     {
@@ -70,10 +71,31 @@ public sealed class SubnetNetwork : IAsyncDisposable
         var network = new SubnetNetwork(settings, ipam, log, time ?? TimeProvider.System);
         foreach (var entry in ipam.All().Where(e => e.Releasing))
             network._teardown.Writer.TryWrite(entry);
+        network.WatchPodVeths();
         network._running = Task.Run(() => network.RunAsync(network._stop.Token));
         network._tearingDown = Task.Run(() => network.TearDownAsync(network._stop.Token));
         return network;
     }
+
+    // redirect: bpf — a new pod's veth gets from_pod as it appears (PodVethWatcher), subscribed before
+    // the first ADD can be served. Without a subscription the reconcile alone attaches, as it still does for what this misses.
+    private void WatchPodVeths()
+    {
+        if (!_settings.BpfRedirect || _settings.WatchNode is not { } watch) return;
+        try
+        {
+            _podVeths = PodVethWatcher.Start(watch(), _ipam.HoldsVeth, _programmer.AttachPod, () => Reconcile(null),
+                message => _log.Warning("subnet.redirect-watch-failed", $"{AllocationModeName}: {message}", ("mode", AllocationModeName)));
+        }
+        catch (NetlinkException e)
+        {
+            _log.Warning("subnet.redirect-watch-failed", $"{AllocationModeName}: cannot subscribe to the node's link events, so new pods get the tc BPF pod path at the next reconcile: {e.Message}",
+                ("mode", AllocationModeName));
+        }
+    }
+
+    /// <summary>Pod veths given <c>from_pod</c> as they appeared (<c>redirect: bpf</c>), not by a reconcile.</summary>
+    public long PodVethsRedirectedOnSight => _podVeths?.AttachedTotal ?? 0;
 
     /// <summary>Why a new pod cannot get an address now (code 11's message), or null when it can.</summary>
     public string? Unavailable() => LeaseUnavailable() ?? Conflict()?.Describe(AllocationModeName);
@@ -361,6 +383,7 @@ public sealed class SubnetNetwork : IAsyncDisposable
     {
         await _stop.CancelAsync().ConfigureAwait(false);
         _teardown.Writer.TryComplete();
+        _podVeths?.Dispose();
         try
         {
             await Task.WhenAll(_running, _tearingDown).ConfigureAwait(false);

@@ -17,8 +17,12 @@ namespace Fathom.Agent.Subnets;
 /// <param name="ReconcileInterval">How often the kernel is re-checked.</param>
 /// <param name="OpenNode">Opens a netlink handle in the node's netns (the agent's own in production).</param>
 /// <param name="BpfRedirect">The tc BPF pod path (<c>redirect: bpf</c>, <see cref="PodRedirect"/>) instead of the kernel's forwarding.</param>
+/// <param name="WatchNode">
+/// Subscribes to the link events of the node's netns (<see cref="LinkWatcher"/>), so that with <paramref name="BpfRedirect"/>
+/// a new pod gets <c>from_pod</c> as soon as its veth appears; null: at the next reconcile only.
+/// </param>
 public sealed record SubnetModeSettings(AllocationMode Mode, SubnetDatastoreConfig Datastore, NodeFabric Fabric, OverlaySection? Overlay,
-    TimeSpan ReconcileInterval, Func<NetlinkHandle> OpenNode, bool BpfRedirect = false)
+    TimeSpan ReconcileInterval, Func<NetlinkHandle> OpenNode, bool BpfRedirect = false, Func<LinkWatcher>? WatchNode = null)
 {
     /// <summary>What the node publishes with its lease (overlay: its VTEP's MAC and VNI).</summary>
     public NodeAttributes Attributes { get; } = new(Fabric.NodeName, Fabric.NodeIp,
@@ -63,6 +67,20 @@ public sealed class SubnetProgrammer(SubnetModeSettings settings)
     public string? TakeRedirectRefusal()
     {
         lock (_lock) return _redirect.TakeRefusal();
+    }
+
+    /// <summary>
+    /// <c>redirect: bpf</c>: attaches <c>from_pod</c> to a new pod's node-side veth now, not at the next
+    /// reconcile (<see cref="PodVethWatcher"/>). False when the option is off or refused, or the veth is gone.
+    /// </summary>
+    internal bool AttachPod(int hostVeth)
+    {
+        if (!settings.BpfRedirect) return false;
+        lock (_lock)
+        {
+            using var host = settings.OpenNode();
+            return _redirect.AttachNew(host, hostVeth, IpPrefix.Parse(settings.Datastore.ClusterCidr));
+        }
     }
 
     internal void Failed()

@@ -8,8 +8,9 @@ namespace Fathom.Agent.Subnets;
 /// <c>redirect: bpf</c> on a node (docs/modes.md, "The tc BPF pod path"): keeps
 /// <see cref="PodRedirect"/>'s <c>to_pod</c> on the uplink (the fabric device, or overlay's VXLAN
 /// device) for the node's current subnet, and <c>from_pod</c> on every pod veth of the subnet — the
-/// devices the node's /32 routes into the subnet name, so a pod gets its program at the first
-/// reconcile after its ADD (until then the kernel forwards its packets, as without the option). A
+/// devices the node's /32 routes into the subnet name. A new pod gets its program as soon as its veth
+/// appears (<see cref="AttachNew"/>, from <see cref="PodVethWatcher"/>), the reconcile being the safety
+/// net (a missed event, a filter deleted by hand; until then the kernel forwards its packets). A
 /// kernel that refuses the programs turns the option off for the mode, said once: the kernel's
 /// routes carry the pods, as they do under <c>redirect: kernel</c>.
 /// </summary>
@@ -30,6 +31,32 @@ internal sealed class SubnetRedirect
         var refusal = _untold;
         _untold = null;
         return refusal;
+    }
+
+    /// <summary>
+    /// Attaches <c>from_pod</c> to one new pod veth now, between reconciles: true when it is attached
+    /// (or already was), false when the veth is gone again or the kernel refused (the refusal then
+    /// turns the option off, as in <see cref="Reconcile"/>).
+    /// </summary>
+    public bool AttachNew(NetlinkHandle host, int pod, IpPrefix cluster)
+    {
+        if (Refused is not null) return false;
+        try
+        {
+            if (PodRedirect.IsAttached(host, pod, PodRedirect.FromPodName)) return true;
+            PodRedirect.AttachPod(host, pod, cluster);
+            Pods++;
+            return true;
+        }
+        catch (NetlinkException e) when (e.Error == Errno.ENODEV)
+        {
+            return false; // the pod's ADD failed and deleted its veth, or its DEL came first
+        }
+        catch (NetlinkException e) when (IsRefusal(e))
+        {
+            Refuse(host, e);
+            return false;
+        }
     }
 
     public void Reconcile(NetlinkHandle host, int uplink, IpPrefix subnet, IpPrefix cluster)
@@ -61,11 +88,19 @@ internal sealed class SubnetRedirect
             }
             Pods = attached;
         }
-        catch (NetlinkException e) when (e.Error is Errno.EINVAL or Errno.EPERM or Errno.EACCES or Errno.EOPNOTSUPP)
+        catch (NetlinkException e) when (IsRefusal(e))
         {
-            Refused = _untold = e.Message;
-            PodRedirect.Detach(host, uplink);
-            Pods = 0;
+            _uplink = uplink;
+            Refuse(host, e);
         }
+    }
+
+    private static bool IsRefusal(NetlinkException e) => e.Error is Errno.EINVAL or Errno.EPERM or Errno.EACCES or Errno.EOPNOTSUPP;
+
+    private void Refuse(NetlinkHandle host, NetlinkException e)
+    {
+        Refused = _untold = e.Message;
+        if (_uplink != 0) PodRedirect.Detach(host, _uplink);
+        Pods = 0;
     }
 }

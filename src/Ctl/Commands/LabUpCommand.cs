@@ -8,7 +8,7 @@ namespace Fathom.Ctl;
 
 /// <summary>
 /// <c>fathomctl lab up [--nodes N] [--instance-type T] [--subnets N] [--imds-delay MS] [--faults SPEC]
-/// [--attach-latency MS] [--throttle-rate R] [--error-rate R] [--no-agents] [--runtime none|containerd] [--datastore embedded|etcd]</c>: builds the lab, or says it is up.
+/// [--attach-latency MS] [--throttle-rate R] [--error-rate R] [--no-agents] [--runtime none|containerd] [--datastore embedded|etcd] [--redirect kernel|bpf]</c>: builds the lab, or says it is up.
 /// </summary>
 internal static class LabUpCommand
 {
@@ -50,6 +50,21 @@ internal static class LabUpCommand
 
     internal static readonly Option<string> Datastore = CreateDatastore();
 
+    internal static readonly Option<string> Redirect = CreateRedirect();
+
+    private static Option<string> CreateRedirect()
+    {
+        var option = new Option<string>("--redirect")
+        {
+            Description = "The host-gw and overlay pods' path in every node's agent: kernel (the nodes forward) or bpf (tc programs " +
+                          "carry pod-to-pod packets past the nodes' stacks; docs/modes.md, The tc BPF pod path).",
+            HelpName = "kernel|bpf",
+            DefaultValueFactory = _ => "kernel",
+        };
+        option.AcceptOnlyFromAmong("kernel", "bpf");
+        return option;
+    }
+
     private static Option<string> CreateDatastore()
     {
         var option = new Option<string>("--datastore")
@@ -67,7 +82,7 @@ internal static class LabUpCommand
     {
         var command = new Command("up", "Build the lab: a VPC, its subnets and instances in network namespaces, and the server of its EC2 API, IMDS and DHCP. A lab that is already up is left as it is.")
         {
-            Nodes, InstanceType, Subnets, ImdsDelay, Faults, AttachLatency, ThrottleRate, ErrorRate, NoAgents, Runtime, Datastore,
+            Nodes, InstanceType, Subnets, ImdsDelay, Faults, AttachLatency, ThrottleRate, ErrorRate, NoAgents, Runtime, Datastore, Redirect,
         };
         command.SetAction(parse => Run(OptionsFrom(parse)));
         return command;
@@ -84,6 +99,7 @@ internal static class LabUpCommand
         Agents = !parse.GetValue(NoAgents),
         Runtime = parse.GetValue(Runtime) is { } runtime && runtime != "none" ? runtime : null,
         Datastore = parse.GetValue(Datastore) ?? "embedded",
+        Redirect = parse.GetValue(Redirect) ?? "kernel",
     };
 
     /// <summary>
@@ -139,5 +155,5 @@ internal static class LabUpCommand
     }
 
     private static string Describe(LabOptions o) =>
-        $"{o.Nodes} × {o.InstanceType}, {o.Subnets} subnet(s), IMDS delay {o.ImdsDelayMs} ms{(o.Faults is null ? "" : ", faults " + o.Faults)}{(o.Agents ? "" : ", no agents")}{(o.Runtime is null ? "" : ", runtime " + o.Runtime)}, datastore {o.Datastore}";
+        $"{o.Nodes} × {o.InstanceType}, {o.Subnets} subnet(s), IMDS delay {o.ImdsDelayMs} ms{(o.Faults is null ? "" : ", faults " + o.Faults)}{(o.Agents ? "" : ", no agents")}{(o.Runtime is null ? "" : ", runtime " + o.Runtime)}, datastore {o.Datastore}, redirect {o.Redirect}";
 }

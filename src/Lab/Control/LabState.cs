@@ -41,6 +41,13 @@ public sealed record LabOptions
     /// </summary>
     public string Datastore { get; set; } = "embedded";
 
+    /// <summary>
+    /// The host-gw and overlay pods' path in every node's agent (<c>subnets.hostGw.redirect</c> and
+    /// <c>subnets.overlay.redirect</c>, docs/modes.md "The tc BPF pod path"): <c>kernel</c> (the nodes
+    /// forward; the default) or <c>bpf</c> (the tc programs carry pod-to-pod packets past the nodes' stacks).
+    /// </summary>
+    public string Redirect { get; set; } = "kernel";
+
     /// <summary>Throws with a message fit for the operator when a value is out of range.</summary>
     public void Validate()
     {
@@ -50,6 +57,7 @@ public sealed record LabOptions
         if (Subnets is < 1 or > LabLayout.MaxSubnets) throw new ArgumentException($"--subnets must be 1..{LabLayout.MaxSubnets}");
         if (ImdsDelayMs < 0) throw new ArgumentException("--imds-delay must be >= 0");
         if (Datastore is not ("embedded" or "etcd")) throw new ArgumentException($"--datastore: '{Datastore}' is not embedded or etcd");
+        if (Redirect is not ("kernel" or "bpf")) throw new ArgumentException($"--redirect: '{Redirect}' is not kernel or bpf");
         if (Faults is not null)
         {
             try { Ec2.FaultPlan.Parse(Faults); }

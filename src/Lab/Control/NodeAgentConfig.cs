@@ -55,7 +55,8 @@ public static class NodeAgentConfig
     /// host-gw and overlay (issue 10): the node publishes its primary ENI's address on eth0 (every
     /// node's primary ENI is in the first subnet: one L2 segment, as host-gw needs); each mode's
     /// leases in the lab's datastore — a directory of the lab's state shared by all agents
-    /// (embedded), or the lab's etcd members under a cluster name per mode.
+    /// (embedded), or the lab's etcd members under a cluster name per mode; both modes' pod path
+    /// as <c>lab up --redirect</c> says (kernel forwarding or the tc BPF pod path).
     /// </summary>
     internal static JsonObject SubnetsSection(LabLayout layout, LabState state, LabNode node)
     {
@@ -79,8 +80,8 @@ public static class NodeAgentConfig
             ["nodeIp"] = node.PrimaryIp,
             ["fabricDevice"] = "eth0",
             ["reconcileSeconds"] = 5,
-            ["hostGw"] = new JsonObject { ["datastore"] = Datastore("host-gw", HostGwClusterCidr) },
-            ["overlay"] = new JsonObject { ["datastore"] = Datastore("overlay", OverlayClusterCidr), ["vni"] = 1 },
+            ["hostGw"] = new JsonObject { ["datastore"] = Datastore("host-gw", HostGwClusterCidr), ["redirect"] = state.Options.Redirect },
+            ["overlay"] = new JsonObject { ["datastore"] = Datastore("overlay", OverlayClusterCidr), ["vni"] = 1, ["redirect"] = state.Options.Redirect },
         };
     }
 

@@ -24,7 +24,7 @@ public sealed class SubnetNetworkTests : IDisposable
         Directory.Delete(_dir, recursive: true);
     }
 
-    private SubnetNetwork Start(TwoNodeFabric fabric, int node, AllocationMode mode, bool bpf = false)
+    private SubnetNetwork Start(TwoNodeFabric fabric, int node, AllocationMode mode, bool bpf = false, TimeSpan? reconcile = null)
     {
         var ns = Netns.Open(fabric.Nodes[node].Path);
         _handles.Add(ns);
@@ -33,7 +33,8 @@ public sealed class SubnetNetworkTests : IDisposable
         using (var h = Open()) nodeFabric = NodeFabric.Resolve(h, $"node{node}", "eth0", null);
         var datastore = new SubnetDatastoreConfig { ClusterCidr = "10.244.0.0/16", TtlSeconds = 3, Directory = Path.Combine(_dir, "store") };
         var overlay = mode == AllocationMode.Overlay ? new OverlaySection { Datastore = datastore } : null;
-        var settings = new SubnetModeSettings(mode, datastore, nodeFabric, overlay, TimeSpan.FromMilliseconds(500), Open, bpf);
+        var settings = new SubnetModeSettings(mode, datastore, nodeFabric, overlay, reconcile ?? TimeSpan.FromMilliseconds(500), Open, bpf,
+            () => LinkWatcher.Open(ns));
         return SubnetNetwork.Start(settings, PodSubnetIpam.Open(Path.Combine(_dir, $"ipam-{node}.json")), AgentLog.None);
     }
 
@@ -141,6 +142,39 @@ public sealed class SubnetNetworkTests : IDisposable
             await n1.DisposeAsync();
         }
     }
+
+    /// <summary>
+    /// <c>redirect: bpf</c> with the reconcile ten minutes away: a new pod's veth has <c>from_pod</c>
+    /// within a second of its ADD, attached as the veth appeared (the node's link events), and a
+    /// second pod likewise; the ADD itself did not wait for it.
+    /// </summary>
+    [PrivilegedFact("ip", "tc")]
+    public async Task With_redirect_bpf_a_new_pods_veth_gets_from_pod_as_it_appears_not_at_the_next_reconcile()
+    {
+        using var fabric = new TwoNodeFabric("sw");
+        var n0 = Start(fabric, 0, AllocationMode.HostGw, bpf: true, reconcile: TimeSpan.FromMinutes(10));
+        try
+        {
+            Eventually.True(() => n0.Lease is not null, "node0 leased a subnet");
+            Eventually.True(() => IngressFilters(fabric, "eth0").Contains("fathom_to_pod", StringComparison.Ordinal), "to_pod on the uplink (the first reconcile, at the lease)");
+            var reconciles = n0.Programmer.Reconciles;
+
+            WirePod(fabric, 0, n0);
+            var veth = NodeVeth.HostNameFor("pod0", "eth0");
+            Eventually.True(() => IngressFilters(fabric, veth).Contains("fathom_from_pod direct-action", StringComparison.Ordinal),
+                "the new pod's veth has from_pod", TimeSpan.FromSeconds(2));
+            Assert.Equal(1, n0.PodVethsRedirectedOnSight);
+            Assert.Equal(reconciles, n0.Programmer.Reconciles); // not the reconcile's doing
+            Assert.Equal(1, n0.Programmer.RedirectedPods);
+        }
+        finally
+        {
+            await n0.DisposeAsync();
+        }
+    }
+
+    private static string IngressFilters(TwoNodeFabric fabric, string device) =>
+        Shell.Exec(fabric.Nodes[0].Name, "tc", "filter", "show", "dev", device, "ingress").Stdout;
 
     private static long Forwarded(TwoNodeFabric fabric, int node) =>
         long.Parse(Shell.Exec(fabric.Nodes[node].Name, "nstat", "-az", "IpForwDatagrams").Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries)

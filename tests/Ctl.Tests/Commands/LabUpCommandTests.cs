@@ -25,6 +25,17 @@ public sealed class LabUpCommandTests
     }
 
     [Fact]
+    public void RedirectIsKernelUnlessBpfIsAsked()
+    {
+        Assert.Equal("kernel", LabUpCommand.OptionsFrom(CtlRun.Parse("lab", "up")).Redirect);
+        var parse = CtlRun.Parse("lab", "up", "--redirect", "bpf");
+        Assert.Empty(parse.Errors);
+        Assert.Equal("bpf", LabUpCommand.OptionsFrom(parse).Redirect);
+        Assert.NotEmpty(CtlRun.Parse("lab", "up", "--redirect", "xdp").Errors);
+        Assert.Contains("--redirect", Assert.Throws<ArgumentException>(() => new LabOptions { Redirect = "xdp" }.Validate()).Message);
+    }
+
+    [Fact]
     public void NoAgentsTurnsTheNodeAgentsOff()
     {
         Assert.True(LabUpCommand.OptionsFrom(CtlRun.Parse("lab", "up")).Agents);

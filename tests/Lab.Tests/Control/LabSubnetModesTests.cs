@@ -86,6 +86,51 @@ public sealed class LabSubnetModesTests(ITestOutputHelper output)
         });
     }
 
+    /// <summary>
+    /// <c>lab up --redirect bpf</c>: the agents attach the tc BPF pod path, and host-gw and overlay
+    /// pods on different nodes reach each other with neither node's IP stack forwarding their packets
+    /// (IpForwDatagrams of both nodes' netns unchanged), while the node still reaches its pod.
+    /// </summary>
+    [PrivilegedFact("ip", "dnsmasq", "dhclient", "ping", "tc")]
+    public void With_redirect_bpf_cross_node_pods_reach_each_other_with_the_nodes_forwarding_nothing()
+    {
+        WithOwnLab(layout =>
+        {
+            var state = TestLab.Up(new LabOptions { Nodes = 2, InstanceType = "t3.small", Redirect = "bpf" });
+            Assert.Contains("\"redirect\": \"bpf\"", File.ReadAllText(layout.AgentConfigFile("node1")));
+            var h1 = AddPod("h1", "node1", "host-gw");
+            var h2 = AddPod("h2", "node2", "host-gw");
+            var o1 = AddPod("o1", "node1", "overlay");
+            var o2 = AddPod("o2", "node2", "overlay");
+            string[] nodes = [layout.NodeNetns("node1"), layout.NodeNetns("node2")];
+            foreach (var node in nodes)
+                Eventually.True(() => Ingress(node, "eth0").Contains("fathom_to_pod", StringComparison.Ordinal)
+                    && Ingress(node, "fathom.1").Contains("fathom_to_pod", StringComparison.Ordinal), $"to_pod on {node}'s eth0 and fathom.1");
+
+            var before = nodes.Sum(Forwarded);
+            Assert.True(Pings("h1", h2), "host-gw node1 → node2");
+            Assert.True(Pings("h2", h1), "host-gw node2 → node1");
+            Assert.True(Pings("o1", o2), "overlay node1 → node2");
+            Assert.True(Pings("o2", o1), "overlay node2 → node1");
+            var after = nodes.Sum(Forwarded);
+            Assert.True(before == after, $"the nodes forwarded {after - before} datagrams of pod-to-pod traffic");
+            Assert.Equal(0, Shell.Exec(nodes[0], "ping", "-c1", "-W2", h1).ExitCode); // node → its pod (kubelet's probes)
+            output.WriteLine($"host-gw {h1} {h2}, overlay {o1} {o2}; IpForwDatagrams of both nodes {before} → {after}");
+        });
+    }
+
+    private static string Ingress(string netns, string device) =>
+        Shell.Exec(netns, "tc", "filter", "show", "dev", device, "ingress").Stdout;
+
+    // Ip: ForwDatagrams of the netns (/proc/net/snmp is per network namespace).
+    private static long Forwarded(string netns)
+    {
+        var lines = Shell.Exec(netns, "cat", "/proc/net/snmp").EnsureSuccess("cat /proc/net/snmp").Stdout
+            .Split('\n').Where(l => l.StartsWith("Ip: ", StringComparison.Ordinal)).ToList();
+        var at = Array.IndexOf(lines[0].Split(' '), "ForwDatagrams");
+        return long.Parse(lines[1].Split(' ')[at], System.Globalization.CultureInfo.InvariantCulture);
+    }
+
     [PrivilegedFact("ip", "dnsmasq", "dhclient", "ping", "etcd")]
     public void On_the_labs_etcd_pods_survive_losing_members_and_ADD_says_11_naming_etcd_without_quorum()
     {

@@ -53,6 +53,16 @@ public sealed class NodeAgentConfigTests
     }
 
     [Fact]
+    public void BothSubnetModesTakeTheLabsRedirect()
+    {
+        var kernel = AgentConfig.Parse(Encoding.UTF8.GetBytes(NodeAgentConfig.Build(Layout, State, Node1).ToJsonString()), "lab").Subnets!;
+        Assert.Equal(("kernel", "kernel"), (kernel.HostGw!.Redirect, kernel.Overlay!.Redirect));
+        var bpfState = State with { Options = new LabOptions { Redirect = "bpf" } };
+        var bpf = AgentConfig.Parse(Encoding.UTF8.GetBytes(NodeAgentConfig.Build(Layout, bpfState, Node1).ToJsonString()), "lab").Subnets!;
+        Assert.Equal(("bpf", "bpf"), (bpf.HostGw!.Redirect, bpf.Overlay!.Redirect));
+    }
+
+    [Fact]
     public void CloudAndPoolsPointAtTheLabsEc2AsTheNodeReachesIt()
     {
         var cloud = NodeAgentConfig.CloudSection(State);

@@ -9,6 +9,7 @@ using Fathom.Lab.Cri;
 using Fathom.Lab.Tests.Control;
 using Fathom.Netlink;
 using Xunit.Abstractions;
+using static Fathom.Lab.Tests.Cri.StickyLab;
 
 namespace Fathom.Lab.Tests.Cri;
 
@@ -30,8 +31,6 @@ public sealed class LabStickyTests(ITestOutputHelper output)
 
     private static CriClient Cri(string node) => new(LabContainerd.Socket(TestLab.Layout, node), CriTimeout);
 
-    private static AgentStatus StatusOf(string node) => new AgentClient(TestLab.Layout.AgentSocket(node), TimeSpan.FromSeconds(5)).Status();
-
     [PrivilegedFact("ip", "dnsmasq", "dhclient", "containerd", "ctr", "runc", "nsenter", "unshare")]
     public async Task AStickyPodKeepsItsIpAndMacOnAnotherNodeThroughAKilledAgentAndItsEniGoesAfterTheRetention()
     {
@@ -44,7 +43,7 @@ public sealed class LabStickyTests(ITestOutputHelper output)
             // m5.xlarge (4 ENIs): a node's primary, its warm ENI, and room for the sticky one coming back.
             var state = TestLab.Up(new LabOptions { Nodes = 2, InstanceType = "m5.xlarge", Faults = "attach-latency=1500ms" });
             foreach (var node in state.Nodes)
-                RestartWithSticky(node.Name);
+                RestartWithSticky(node.Name, RetentionSeconds);
             foreach (var node in state.Nodes)
                 LabContainerd.Start(TestLab.Layout, node, Repository.Plugin);
             using var ec2 = LabEc2Client.Create(state, maxErrorRetry: 3);
@@ -62,7 +61,7 @@ public sealed class LabStickyTests(ITestOutputHelper output)
             var ip = (await node1.PodSandboxStatusAsync(web)).Ip;
             var (eniId, mac) = StickyAllocation("node1");
             Assert.Equal(mac, MacInPod(ip));
-            AssertReaches(clientNetns, ip, "before the move");
+            AssertReaches(clientNetns, ip, "the client", "before the move");
 
             // Deleted on node1, started on node2: the same ENI, IP and MAC; the client reaches it unchanged.
             await RemoveAsync(node1, web);
@@ -75,7 +74,7 @@ public sealed class LabStickyTests(ITestOutputHelper output)
             Assert.Equal(ip, (await node2.PodSandboxStatusAsync(web)).Ip);
             Assert.Equal((eniId, mac), StickyAllocation("node2"));
             Assert.Equal(mac, MacInPod(ip));
-            AssertReaches(clientNetns, ip, "after the move");
+            AssertReaches(clientNetns, ip, "the client", "after the move");
             output.WriteLine($"cold sticky start (RunPodSandbox on node2, detach from node1 + attach with 1500 ms attach latency included): {cold.ElapsedMilliseconds} ms");
             await AttachedOnceAsync(ec2, eniId, state.Nodes[1].InstanceId);
 
@@ -105,7 +104,7 @@ public sealed class LabStickyTests(ITestOutputHelper output)
             Assert.Equal((eniId, mac), StickyAllocation("node1"));
             await AttachedOnceAsync(ec2, eniId, state.Nodes[0].InstanceId);
             Assert.Null(DeviceWithMac(TestLab.Layout.NodeNetns(2), mac));
-            AssertReaches(clientNetns, ip, "after the killed hand-over");
+            AssertReaches(clientNetns, ip, "the client", "after the killed hand-over");
 
             // Gone for longer than the retention: node1's agent detaches and deletes the ENI.
             await RemoveAsync(node1, sandbox);
@@ -124,41 +123,6 @@ public sealed class LabStickyTests(ITestOutputHelper output)
         finally
         {
             LabControl.Down(TestLab.Layout);
-        }
-    }
-
-    /// <summary>
-    /// What an operator does to change a node's agent config: edit it and restart the agent (here
-    /// SIGKILL, the lab's supervisor starts it again on the same file).
-    /// </summary>
-    private static void RestartWithSticky(string node)
-    {
-        var path = TestLab.Layout.AgentConfigFile(node);
-        var config = JsonNode.Parse(File.ReadAllText(path))!.AsObject();
-        config["pools"]!["sticky"] = new JsonObject
-        {
-            ["namespaces"] = new JsonArray("db"),
-            ["names"] = new JsonArray("web-*"),
-            ["retentionSeconds"] = RetentionSeconds,
-            ["checkIntervalSeconds"] = 1,
-        };
-        File.WriteAllText(path, config.ToJsonString());
-        var old = AgentPid(node);
-        Assert.True(Signal.Send(old, Signal.SIGKILL));
-        Eventually.True(() => AgentPid(node) != old && Answers(node), $"{node}'s agent back with the sticky config", TimeSpan.FromSeconds(20));
-    }
-
-    private static int AgentPid(string node) => LabStateStore.TryLoad(TestLab.Layout)!.Agents.Single(a => a.Node == node).Pid;
-
-    private static bool Answers(string node)
-    {
-        try
-        {
-            return StatusOf(node) is not null;
-        }
-        catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException or AgentException)
-        {
-            return false;
         }
     }
 
@@ -199,18 +163,6 @@ public sealed class LabStickyTests(ITestOutputHelper output)
         }
     }
 
-    private static async Task RemoveAsync(CriClient cri, string sandbox)
-    {
-        await cri.StopPodSandboxAsync(sandbox);
-        await cri.RemovePodSandboxAsync(sandbox);
-    }
-
-    private static void AssertReaches(string netns, string ip, string when)
-    {
-        var ping = Shell.Run("ip", ["netns", "exec", netns, "ping", "-c", "1", "-W", "3", ip]);
-        Assert.True(ping.ExitCode == 0, $"the client reaches web-0 at {ip} {when}: {ping.Stdout}{ping.Stderr}");
-    }
-
     private static async Task AttachedOnceAsync(IAmazonEC2 ec2, string eniId, string instanceId)
     {
         var eni = Assert.Single((await ec2.DescribeNetworkInterfacesAsync(new DescribeNetworkInterfacesRequest { NetworkInterfaceIds = [eniId] })).NetworkInterfaces);
@@ -241,21 +193,4 @@ public sealed class LabStickyTests(ITestOutputHelper output)
     }
 
     private static string Format(PhysicalAddress mac) => string.Join(':', mac.GetAddressBytes().Select(b => b.ToString("x2")));
-
-    private static string? NetnsWithIp(string ip)
-    {
-        foreach (var file in Directory.EnumerateFiles(Netns.RunDirectory, "cni-*"))
-        {
-            try
-            {
-                using var ns = Netns.Open(file);
-                using var links = NetlinkHandle.OpenIn(ns);
-                if (links.TryGetLink("eth0", out var eth0) &&
-                    links.ListAddresses(System.Net.Sockets.AddressFamily.InterNetwork, eth0.Index).Any(a => a.Prefix.Address.ToString() == ip))
-                    return Path.GetFileName(file);
-            }
-            catch (NetlinkException) { }
-        }
-        return null;
-    }
 }

@@ -10,7 +10,7 @@ namespace Fathom.Lab.Tests.Cri;
 /// <summary>
 /// What the sticky pods' lab tests share (issue 11 §3): giving a node's agent <c>pools.sticky</c>, its pid
 /// and status, a sandbox's removal as the kubelet does it, reachability from a netns, the sandbox netns
-/// holding an IP. (LabStickyTests keeps private copies of some of these; they can move here.)
+/// holding an IP. LabStickyTests (underlay) and LabStickySharedTests (shared) both use them.
 /// </summary>
 internal static class StickyLab
 {
