@@ -84,9 +84,9 @@ public sealed class UnderlayEni : IEniWiring
                 Routes = [new CniRoute(new IpPrefix(IPAddress.Any, 0), eni.Gateway)],
             };
             PodAddressing.Apply(podLinks, inPod.Index, ifName, result);
-            NodeVeth.Create(host, pod, podLinks, eni.NodeVethSpec);
+            // veth-node was looked for in the pod above, before the move.
+            var nodeEnd = NodeVeth.CreateChecked(host, pod, podLinks, eni.NodeVethSpec);
             // The node's end of the veth, as a result lists host-side interfaces (no sandbox).
-            var nodeEnd = KernelCall.Run($"look up {eni.NodeVethHostName}", () => host.GetLink(eni.NodeVethHostName));
             result.Interfaces.Add(new CniInterface(eni.NodeVethHostName, nodeEnd.Mac is null ? null : InterfaceNames.FormatMac(nodeEnd.Mac)));
             complete(result);
             return result;

@@ -92,6 +92,9 @@ public sealed class NodePools : IAsyncDisposable
             FallbackToShared = config.Fallback == "shared",
             Timeout = TimeSpan.FromSeconds(config.AllocateTimeoutSeconds),
             Mtu = config.Mtu,
+            // Past an ADD's own kernel work (≈ 25 ms, the move) and a burst of them: docs/benchmarks.md,
+            // "Where an underlay ADD goes". A pod that finds nothing warm still wakes the refiller at once.
+            RefillHold = TimeSpan.FromMilliseconds(100),
         }, time)
         {
             Sticky = sticky,

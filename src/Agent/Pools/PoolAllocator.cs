@@ -20,6 +20,21 @@ public sealed record PoolAllocatorOptions
 
     /// <summary>An underlay pod's MTU.</summary>
     public int Mtu { get; init; } = 9001;
+
+    /// <summary>
+    /// How long the pools' refill waits after a take: until no ADD has taken anything for this long
+    /// (at most <see cref="RefillHoldMax"/> after the first take). Zero: at once. A take is the start
+    /// of a pod's ADD, whose own kernel work — an ENI's move into the pod waits for RCU grace periods
+    /// under RTNL (docs/benchmarks.md, "Where an underlay ADD goes") — runs slower while the agent and
+    /// the cloud spend CPU on a refill, and, where an attach hot-plugs the new ENI on the node at
+    /// once, waits for that device's own registration under RTNL. A refill that starts once a burst
+    /// of ADDs has passed keeps the pods' moves to themselves; a pod that finds nothing warm wakes the
+    /// refiller at once, as before.
+    /// </summary>
+    public TimeSpan RefillHold { get; init; } = TimeSpan.Zero;
+
+    /// <summary>The longest a refill is held back by takes that keep coming (<see cref="RefillHold"/>).</summary>
+    public TimeSpan RefillHoldMax { get; init; } = TimeSpan.FromSeconds(1);
 }
 
 /// <summary>
@@ -39,6 +54,10 @@ public sealed class PoolAllocator
     private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private long _allocations;
     private long _failures;
+    // The held refill after takes (RefillHold): armed once, pushed back by each take up to RefillHoldMax.
+    private ITimer? _refillTimer;
+    private long _firstTake;
+    private long _lastTake;
     private readonly AddLatency _latency = new();
 
     /// <summary>An allocator over <paramref name="pool"/>.</summary>
@@ -125,7 +144,7 @@ public sealed class PoolAllocator
                     allocation = _pool.TryTakeIp(key, request.Pod, request.NetnsPath, hostVeth);
                 if (allocation is not null)
                 {
-                    _pool.Notify();
+                    AfterTake();
                     if (allocation is UnderlayAllocation underlay && _teardown.IsPending(underlay.HostDevice))
                         await _teardown.WaitForDeviceAsync(underlay.HostDevice, cancellationToken).ConfigureAwait(false);
                     if (counted) Counted(started);
@@ -153,6 +172,50 @@ public sealed class PoolAllocator
             await Task.WhenAny(changed, Task.Delay(wait, _time, cancellationToken)).ConfigureAwait(false);
             cancellationToken.ThrowIfCancellationRequested();
         }
+    }
+
+    /// <summary>
+    /// Tells the pools a take happened (the refiller tops them up): at once without a
+    /// <see cref="PoolAllocatorOptions.RefillHold"/>, else once takes have paused that long.
+    /// </summary>
+    private void AfterTake()
+    {
+        var hold = _options.RefillHold;
+        if (hold <= TimeSpan.Zero)
+        {
+            _pool.Notify();
+            return;
+        }
+        var now = _time.GetTimestamp();
+        lock (_gate)
+        {
+            _lastTake = now;
+            if (_refillTimer is not null) return;
+            _firstTake = now;
+            _refillTimer = _time.CreateTimer(_ => RefillWhenQuiet(), null, hold, Timeout.InfiniteTimeSpan);
+        }
+    }
+
+    // The held refill's timer: takes paused for RefillHold (or RefillHoldMax passed since the first)
+    // → the pools are told; otherwise wait out the rest of the pause.
+    private void RefillWhenQuiet()
+    {
+        var now = _time.GetTimestamp();
+        lock (_gate)
+        {
+            var quiet = _time.GetElapsedTime(_lastTake, now);
+            var held = _time.GetElapsedTime(_firstTake, now);
+            if (quiet < _options.RefillHold && held < _options.RefillHoldMax)
+            {
+                var wait = _options.RefillHold - quiet;
+                if (held + wait > _options.RefillHoldMax) wait = _options.RefillHoldMax - held;
+                _refillTimer!.Change(wait, Timeout.InfiniteTimeSpan);
+                return;
+            }
+            _refillTimer!.Dispose();
+            _refillTimer = null;
+        }
+        _pool.Notify();
     }
 
     private bool AtEniLimit()

@@ -114,4 +114,45 @@ public sealed class PoolAllocatorTests : IAsyncLifetime
         var fell = Assert.IsType<AllocatedReply>(await allocator.AllocateAsync(Add("u3", AllocationMode.Underlay, fallback: true), default));
         Assert.Equal("10.0.1.100/32", Assert.IsType<SharedAllocation>(fell.Allocation).Address);
     }
+
+    [Fact]
+    public async Task A_refill_hold_tells_the_pools_once_takes_pause_and_never_later_than_its_maximum()
+    {
+        _pool.Load([Eni(0, "10.0.1.100", "10.0.1.101", "10.0.1.102"), Eni(1, "10.0.1.110", "10.0.1.111", "10.0.1.112"),
+            Eni(2, "10.0.1.120", "10.0.1.121", "10.0.1.122")]);
+        var told = 0;
+        _pool.Changed += () => Interlocked.Increment(ref told);
+        var allocator = new PoolAllocator(_pool, _refiller, _teardown, new PoolAllocatorOptions
+        {
+            Timeout = TimeSpan.Zero,
+            RefillHold = TimeSpan.FromMilliseconds(100),
+            RefillHoldMax = TimeSpan.FromMilliseconds(250),
+        }, _fx.Time);
+        async Task Take(string id) =>
+            Assert.IsType<AllocatedReply>(await allocator.AllocateAsync(Add(id, AllocationMode.Shared), default));
+
+        // A burst: each take pushes the refill back; it comes 100 ms after the last one.
+        await Take("a");
+        _fx.Time.Advance(TimeSpan.FromMilliseconds(60));
+        await Take("b");
+        _fx.Time.Advance(TimeSpan.FromMilliseconds(60));
+        Assert.Equal(0, Volatile.Read(ref told));
+        _fx.Time.Advance(TimeSpan.FromMilliseconds(40));
+        Assert.Equal(1, Volatile.Read(ref told));
+
+        // Takes that never pause: told 250 ms after the first all the same (after the last take too).
+        for (var i = 0; i < 5; i++)
+        {
+            await Take($"c{i}");
+            _fx.Time.Advance(TimeSpan.FromMilliseconds(60));
+        }
+        Assert.Equal(2, Volatile.Read(ref told));
+        _fx.Time.Advance(TimeSpan.FromSeconds(1));
+        Assert.Equal(2, Volatile.Read(ref told));
+
+        // The next take arms it again.
+        await Take("d");
+        _fx.Time.Advance(TimeSpan.FromMilliseconds(100));
+        Assert.Equal(3, Volatile.Read(ref told));
+    }
 }
