@@ -82,7 +82,15 @@ public sealed class MetricsEndpoint : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         _http.Stop();
-        _http.Close();
+        try
+        {
+            _http.Close();
+        }
+        catch (HttpListenerException)
+        {
+            // The managed listener binds the port again to remove its prefixes once more on Close, and
+            // fails when someone took the port since Stop freed it: there is nothing left to release.
+        }
         await _loop.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
     }
 }
