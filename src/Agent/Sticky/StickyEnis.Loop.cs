@@ -10,33 +10,26 @@ public sealed partial class StickyEnis
     internal async Task TickAsync(CancellationToken cancellationToken = default)
     {
         var now = _time.GetUtcNow();
-        lock (_gate)
-            foreach (var (eni, at) in _gone.ToList())
-                if (now - at > GoneMemory) _gone.Remove(eni);
+        _gates.Prune();
         HashSet<string>? attachedHere = null;
         if (now >= _nextCheck && Store.All().Any(r => r.Phase == StickyPhase.Retained))
         {
             attachedHere = [.. (await _cloud.DescribeEnisAsync(EniQuery.ByInstance(Self), cancellationToken).ConfigureAwait(false)).Select(e => e.EniId)];
             _nextCheck = now + TimeSpan.FromSeconds(_options.Config.CheckIntervalSeconds);
         }
-        foreach (var record in Store.All())
+        // A pod an ADD is at is skipped: the next pass comes soon.
+        await _gates.ForEachIdleAsync([.. Store.All().Select(r => r.Identity)], async identity =>
         {
-            var gate = GateOf(record.Identity);
-            if (!gate.Wait(0)) continue; // an ADD of the pod is at it
+            if (Store.Get(identity) is not { } current) return;
             try
             {
-                if (Store.Get(record.Identity) is { } current)
-                    await TickOneAsync(current, attachedHere, now, cancellationToken).ConfigureAwait(false);
+                await TickOneAsync(current, attachedHere, now, cancellationToken).ConfigureAwait(false);
             }
             catch (CloudException e)
             {
-                _log.Warning("sticky.retry", $"{record.Identity}'s sticky ENI {record.EniId}: {e.Reason}; retried", ("pod", record.Identity), ("eni", record.EniId));
+                _log.Warning("sticky.retry", $"{current.Identity}'s sticky ENI {current.EniId}: {e.Reason}; retried", ("pod", current.Identity), ("eni", current.EniId));
             }
-            finally
-            {
-                gate.Release();
-            }
-        }
+        }).ConfigureAwait(false);
     }
 
     private async Task TickOneAsync(StickyRecord record, HashSet<string>? attachedHere, DateTimeOffset now, CancellationToken cancellationToken)

@@ -41,7 +41,6 @@ public sealed record StickyEnisOptions
 /// </summary>
 public sealed partial class StickyEnis : IStickyEnis, IAsyncDisposable
 {
-    private static readonly TimeSpan GoneMemory = TimeSpan.FromMinutes(10);
 
     private readonly EniPool _pool;
     private readonly ICloudProvider _cloud;
@@ -50,10 +49,7 @@ public sealed partial class StickyEnis : IStickyEnis, IAsyncDisposable
     private readonly StickyEnisOptions _options;
     private readonly AgentLog _log;
     private readonly TimeProvider _time;
-    private readonly Lock _gate = new();
-    private readonly Dictionary<string, SemaphoreSlim> _busy = new(StringComparer.Ordinal);
-    // ENIs forgotten because another node took them: still reserved until the pool has surely let go of them.
-    private readonly Dictionary<string, DateTimeOffset> _gone = new(StringComparer.Ordinal);
+    private readonly StickyGates _gates;
     private readonly WakeableLoop _loop = new();
     private DateTimeOffset _nextCheck;
 
@@ -72,6 +68,7 @@ public sealed partial class StickyEnis : IStickyEnis, IAsyncDisposable
         _options = options;
         _log = log;
         _time = time ?? TimeProvider.System;
+        _gates = new StickyGates(_time);
         _pool.Reserved = IsReserved;
         _pool.Changed += Wake;
     }
@@ -91,7 +88,7 @@ public sealed partial class StickyEnis : IStickyEnis, IAsyncDisposable
     public bool IsReserved(string eniId)
     {
         if (Store.Names(eniId)) return true;
-        lock (_gate) return _gone.ContainsKey(eniId);
+        return _gates.IsGone(eniId);
     }
 
     /// <summary>Settles what a previous run left half done (hand-overs, expiries), then starts the background loop.</summary>
@@ -127,7 +124,7 @@ public sealed partial class StickyEnis : IStickyEnis, IAsyncDisposable
         ArgumentNullException.ThrowIfNull(fromPool);
         var pod = request.Pod ?? throw new ArgumentException("a sticky pod has a name", nameof(request));
         var identity = EniTags.StickyValue(pod.Namespace, pod.Name);
-        var gate = GateOf(identity);
+        var gate = _gates.Of(identity);
         await gate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
@@ -260,7 +257,7 @@ public sealed partial class StickyEnis : IStickyEnis, IAsyncDisposable
     /// <summary>Drops a record whose ENI is no longer this node's (taken by another node, or gone); the pool lets go of it.</summary>
     private void Forget(StickyRecord record, string why)
     {
-        lock (_gate) _gone[record.EniId] = _time.GetUtcNow();
+        _gates.MarkGone(record.EniId);
         _pool.Remove(record.EniId);
         Store.Remove(record.Identity);
         _log.Info("sticky.forgotten", $"{record.Identity}'s sticky ENI {record.EniId} is no longer this node's: {why}",
@@ -268,15 +265,6 @@ public sealed partial class StickyEnis : IStickyEnis, IAsyncDisposable
         _pool.Notify();
     }
 
-    private SemaphoreSlim GateOf(string identity)
-    {
-        lock (_gate)
-        {
-            if (!_busy.TryGetValue(identity, out var gate))
-                _busy[identity] = gate = new SemaphoreSlim(1, 1);
-            return gate;
-        }
-    }
 
     private void Crash(string step) => CrashPoint?.Invoke(step);
 

@@ -10,9 +10,7 @@ public sealed partial class StickyIps
     internal async Task TickAsync(CancellationToken cancellationToken = default)
     {
         var now = _time.GetUtcNow();
-        lock (_gate)
-            foreach (var (ip, at) in _gone.ToList())
-                if (now - at > GoneMemory) _gone.Remove(ip);
+        _gates.Prune();
         HashSet<string>? onThisNode = null;
         if (now >= _nextCheck && Store.All().Any(r => r.Phase == StickyIpPhase.Retained))
         {
@@ -20,24 +18,19 @@ public sealed partial class StickyIps
             onThisNode = [.. enis.SelectMany(e => e.SecondaryIps).Select(ip => ip.ToString())];
             _nextCheck = now + TimeSpan.FromSeconds(_options.Config.CheckIntervalSeconds);
         }
-        foreach (var record in Store.All())
+        // A pod an ADD is at is skipped: the next pass comes soon.
+        await _gates.ForEachIdleAsync([.. Store.All().Select(r => r.Identity)], async identity =>
         {
-            var gate = GateOf(record.Identity);
-            if (!gate.Wait(0)) continue; // an ADD of the pod is at it
+            if (Store.Get(identity) is not { } current) return;
             try
             {
-                if (Store.Get(record.Identity) is { } current)
-                    await TickOneAsync(current, onThisNode, now, cancellationToken).ConfigureAwait(false);
+                await TickOneAsync(current, onThisNode, now, cancellationToken).ConfigureAwait(false);
             }
             catch (CloudException e)
             {
-                _log.Warning("sticky.retry", $"{record.Identity}'s sticky IP {record.Ip}: {e.Reason}; retried", ("pod", record.Identity), ("ip", record.Ip));
+                _log.Warning("sticky.retry", $"{current.Identity}'s sticky IP {current.Ip}: {e.Reason}; retried", ("pod", current.Identity), ("ip", current.Ip));
             }
-            finally
-            {
-                gate.Release();
-            }
-        }
+        }).ConfigureAwait(false);
     }
 
     private async Task TickOneAsync(StickyIpRecord record, HashSet<string>? onThisNode, DateTimeOffset now, CancellationToken cancellationToken)

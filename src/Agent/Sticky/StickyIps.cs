@@ -24,7 +24,6 @@ namespace Fathom.Agent.Sticky;
 /// </summary>
 public sealed partial class StickyIps : IStickyEnis, IAsyncDisposable
 {
-    private static readonly TimeSpan GoneMemory = TimeSpan.FromMinutes(10);
 
     private readonly EniPool _pool;
     private readonly ICloudProvider _cloud;
@@ -34,10 +33,7 @@ public sealed partial class StickyIps : IStickyEnis, IAsyncDisposable
     private readonly StickyEnisOptions _options;
     private readonly AgentLog _log;
     private readonly TimeProvider _time;
-    private readonly Lock _gate = new();
-    private readonly Dictionary<string, SemaphoreSlim> _busy = new(StringComparer.Ordinal);
-    // IPs forgotten because another node took them: still reserved until the pool has surely let go of them.
-    private readonly Dictionary<string, DateTimeOffset> _gone = new(StringComparer.Ordinal);
+    private readonly StickyGates _gates;
     private readonly WakeableLoop _loop = new();
     private DateTimeOffset _nextCheck;
 
@@ -57,6 +53,7 @@ public sealed partial class StickyIps : IStickyEnis, IAsyncDisposable
         _options = options;
         _log = log;
         _time = time ?? TimeProvider.System;
+        _gates = new StickyGates(_time);
         _pool.ReservedIp = IsReserved;
         _pool.Changed += Wake;
     }
@@ -76,7 +73,7 @@ public sealed partial class StickyIps : IStickyEnis, IAsyncDisposable
     public bool IsReserved(string ip)
     {
         if (Store.Names(ip)) return true;
-        lock (_gate) return _gone.ContainsKey(ip);
+        return _gates.IsGone(ip);
     }
 
     /// <summary>Settles what a previous run left half done (hand-overs, expiries), then starts the background loop.</summary>
@@ -120,7 +117,7 @@ public sealed partial class StickyIps : IStickyEnis, IAsyncDisposable
                 Message = $"{identity} matches pools.sticky but its IP cannot follow it: the tag key {key} would be {key.Length} characters and EC2 allows "
                     + $"{EniTags.MaxKeyLength} (namespace and name together at most {EniTags.MaxKeyLength - EniTags.StickyIpPrefix.Length - 1})",
             };
-        var gate = GateOf(identity);
+        var gate = _gates.Of(identity);
         await gate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
@@ -201,7 +198,7 @@ public sealed partial class StickyIps : IStickyEnis, IAsyncDisposable
     private async ValueTask<AgentReply> TakeLocalAsync(StickyIpRecord record, AllocateRequest request, CancellationToken cancellationToken)
     {
         record = Store.Put(record with { Phase = StickyIpPhase.Held, ReleasedAt = null, TagsInSync = false });
-        lock (_gate) _gone.Remove(record.Ip); // this node's again (moved back): its record reserves it from now on
+        _gates.Unmark(record.Ip); // this node's again (moved back): its record reserves it from now on
         await SyncTagsAsync(record, cancellationToken).ConfigureAwait(false);
         _pool.AddIps(record.EniId, [IPAddress.Parse(record.Ip)]); // the cloud says it is there; a reload may not have seen it yet
         var key = new AttachmentKey(request.Network, request.ContainerId, request.IfName);
@@ -266,7 +263,7 @@ public sealed partial class StickyIps : IStickyEnis, IAsyncDisposable
     /// <summary>Drops a record whose IP is no longer this node's (taken by another node, or gone): never unassigned here.</summary>
     private void Forget(StickyIpRecord record, string why)
     {
-        lock (_gate) _gone[record.Ip] = _time.GetUtcNow();
+        _gates.MarkGone(record.Ip);
         if (record.EniId.Length > 0 && !_allocations.TryGetByIp(record.Ip, out _))
             _pool.RemoveIp(record.EniId, record.Ip);
         Store.Remove(record.Identity);
@@ -275,15 +272,6 @@ public sealed partial class StickyIps : IStickyEnis, IAsyncDisposable
         _pool.Notify();
     }
 
-    private SemaphoreSlim GateOf(string identity)
-    {
-        lock (_gate)
-        {
-            if (!_busy.TryGetValue(identity, out var gate))
-                _busy[identity] = gate = new SemaphoreSlim(1, 1);
-            return gate;
-        }
-    }
 
     private void Crash(string step) => CrashPoint?.Invoke(step);
 
