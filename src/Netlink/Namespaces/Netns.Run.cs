@@ -6,26 +6,25 @@ namespace Fathom.Netlink;
 public static partial class Netns
 {
     /// <summary>
-    /// Runs <paramref name="action"/> inside <paramref name="netns"/> on a new thread made for
-    /// this call, waits for it, and returns its result or rethrows its exception here. The
-    /// calling thread never changes namespace. The action must be synchronous: an <c>await</c>
-    /// would resume on another thread, in another namespace.
+    /// Runs <paramref name="action"/> inside <paramref name="netns"/> on a thread of Fathom's own
+    /// (<see cref="NetnsThreads"/>), waits for it, and returns its result or rethrows its exception
+    /// here. The calling thread never changes namespace. The action must be synchronous: an
+    /// <c>await</c> would resume on another thread, in another namespace.
     /// </summary>
     /// <remarks>
     /// setns(2) with CLONE_NEWNET moves only the calling thread, and a pool thread left in the
-    /// wrong namespace would silently configure the wrong network later; hence one dedicated
-    /// thread per call, which exits when the action is done (as containernetworking/plugins
-    /// pkg/ns does by keeping a goroutine's thread locked so the Go runtime discards it).
+    /// wrong namespace would silently configure the wrong network later; hence threads that run
+    /// nothing but these actions, each entering the action's namespace first (as
+    /// containernetworking/plugins pkg/ns keeps a goroutine's thread locked to it).
     /// </remarks>
     public static T Run<T>(NetnsHandle netns, Func<T> action)
     {
         ArgumentNullException.ThrowIfNull(netns);
         ArgumentNullException.ThrowIfNull(action);
-        return RunOnDedicatedThread($"netns {netns.Inode}", () =>
+        return NetnsThreads.Run(() =>
         {
-            // No way back is kept: the thread ends with the action and is never reused (as in
-            // Create, whose thread stays in the namespace it unshared), so going back would only
-            // cost an open, two checks, a setns and a close on every call — OpenIn runs this per pod.
+            // No way back is needed: the thread runs nothing but actions like this one, and each
+            // enters its own namespace first, wherever the one before left the thread.
             if (Interop.Ns.Setns(netns, Interop.Ns.CLONE_NEWNET) != 0)
                 throw new NetlinkException(Marshal.GetLastPInvokeError(), $"cannot enter {netns}");
             return action();
@@ -43,7 +42,11 @@ public static partial class Netns
         });
     }
 
-    /// <summary>Runs a function on a new, unpooled thread and returns its result or rethrows its exception.</summary>
+    /// <summary>
+    /// Runs a function on a new, unpooled thread that ends with it, and returns its result or
+    /// rethrows its exception: for an action that leaves the thread somewhere no other action may
+    /// follow (<see cref="Create"/> unshares the thread's namespace and keeps it there).
+    /// </summary>
     private static T RunOnDedicatedThread<T>(string name, Func<T> action)
     {
         T result = default!;

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 
 namespace Fathom.Netlink.Tests.Namespaces;
@@ -199,6 +200,32 @@ public sealed class NetnsTests
         // A fresh namespace has lo, "all" and "default" only: the sysctl tree is the namespace's.
         Assert.Equal(3, loopbacks);
         Assert.Equal(before, CurrentThreadInode());
+    }
+
+    [DllImport("libc", SetLastError = true)]
+    private static extern int setns(int fd, int nstype);
+
+    [PrivilegedFact("ip")]
+    public void Runs_one_after_another_each_land_in_their_own_namespace_whatever_the_one_before_did()
+    {
+        Privileged.Require("ip");
+        using var nsA = TestNetns.Create("ns");
+        using var nsB = TestNetns.Create("ns");
+        using var a = Netns.Open(nsA.Name);
+        using var b = Netns.Open(nsB.Name);
+        using var own = Netns.OpenCurrent();
+
+        // The threads are reused: an action that leaves its thread elsewhere (here: setns(2) back
+        // into the caller's namespace) must not decide where the next action runs.
+        Assert.Equal(a.Inode, Netns.Run(a, CurrentThreadInode));
+        Assert.Equal(own.Inode, Netns.Run(a, () => setns(own.Fd, 0x40000000) == 0 ? CurrentThreadInode() : 0));
+        Assert.Equal(b.Inode, Netns.Run(b, CurrentThreadInode));
+        Assert.Equal(a.Inode, Netns.Run(a, CurrentThreadInode));
+        var concurrent = Enumerable.Range(0, 16).AsParallel().WithDegreeOfParallelism(8)
+            .Select(i => (Want: i % 2 == 0 ? a.Inode : b.Inode, Got: Netns.Run(i % 2 == 0 ? a : b, CurrentThreadInode)))
+            .ToList();
+        Assert.All(concurrent, r => Assert.Equal(r.Want, r.Got));
+        Assert.Equal(own.Inode, CurrentThreadInode());
     }
 
     [PrivilegedFact("ip")]
