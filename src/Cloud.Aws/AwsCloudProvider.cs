@@ -38,6 +38,7 @@ public sealed class AwsCloudProvider : ICloudProvider, IDisposable
         ArgumentOutOfRangeException.ThrowIfGreaterThan(options.DescribePageSize, 1000, nameof(options));
         _options = options;
         _imds = imds;
+        SdkConstantMaps.SeedInstanceTypes();
         var config = new AmazonEC2Config
         {
             // The decorator retries (ResilientCloudProvider): retries here would multiply its attempts and hide throttling from its metrics.

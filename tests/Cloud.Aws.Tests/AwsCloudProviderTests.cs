@@ -64,6 +64,18 @@ public sealed class AwsCloudProviderTests : IAsyncLifetime
         Assert.Equal(new InstanceLimits(type, enis, ips), await _cloud.GetInstanceLimitsAsync(type));
 
     [Fact]
+    public void The_SDKs_map_of_every_instance_type_is_never_built()
+    {
+        // The provider seeded it (its constructor ran in InitializeAsync); the pinned SDK still has the
+        // private map the seed writes — if a new SDK drops it, this fails and says so, the agent still works.
+        Assert.True(SdkConstantMaps.SeedInstanceTypes(), "AWSSDK.Core no longer has ConstantClass.staticFields");
+        // A value read from a response is constructed, and equal by value to the SDK's own field.
+        var read = Amazon.EC2.InstanceType.FindValue("m5.large");
+        Assert.Equal(Amazon.EC2.InstanceType.M5Large, read);
+        Assert.True(read == "m5.large");
+    }
+
+    [Fact]
     public async Task An_unknown_instance_type_is_invalid() =>
         await Fails(CloudErrorKind.Invalid, "InvalidInstanceType", () => _cloud.GetInstanceLimitsAsync("x9.huge"));
 
