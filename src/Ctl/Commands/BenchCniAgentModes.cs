@@ -85,6 +85,8 @@ internal sealed partial class BenchCniAgentModes(BenchCniAgentOptions options, s
         Console.WriteLine($"  warm pools full after {clock.Elapsed.TotalSeconds:0.0} s");
         Thread.Sleep(500); // the refiller's last status write and log line, out of the idle figure
         Resident(Names.RssIdle, warm[0].Process.Id);
+        foreach (var (_, process) in warm)
+            results.Figure(Names.CpuToWarm, "ms").Add(BenchCniLab.CpuMs(process.Id));
         if (options.MemoryOnly)
         {
             Memory(lab, memory, memoryAgent);

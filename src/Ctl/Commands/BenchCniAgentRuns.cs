@@ -38,6 +38,7 @@ internal sealed partial class BenchCniAgentModes
         public static string ColdAddOf(string mode) => $"cold pool: first {mode} pod ADD";
         public static string ColdFromStartOf(string mode) => $"cold pool: agent start → first {mode} pod";
         public const string RssIdle = "agent VmRSS, idle (warm pools full)";
+        public const string CpuToWarm = "agent CPU, start until warm pools full";
         public const string RssHeld = "agent VmRSS, allocations held";
         public const string AllocateRoundTrip = "agent Allocate round trip (no plugin)";
         public const string ReleaseRoundTrip = "agent Release round trip (no plugin)";

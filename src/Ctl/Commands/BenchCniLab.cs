@@ -141,6 +141,29 @@ internal sealed class BenchCniLab : IDisposable
         status.Pools.FirstOrDefault(p => p.Mode == mode) ?? new PoolStatus { Mode = mode };
 
     /// <summary>
+    /// The CPU a process has used so far, user + system, in ms, from /proc/PID/stat (proc(5): utime and
+    /// stime, fields 14 and 15, in clock ticks of 10 ms here — a coarse figure); NaN when it is gone.
+    /// </summary>
+    public static double CpuMs(int pid)
+    {
+        try
+        {
+            var stat = File.ReadAllText($"/proc/{pid.ToString(CultureInfo.InvariantCulture)}/stat");
+            // The command name (field 2) may hold spaces: count fields after its closing parenthesis.
+            var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+            var ticks = long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture);
+            return ticks * 1000.0 / ClockTicksPerSecond;
+        }
+        catch (IOException)
+        {
+            return double.NaN;
+        }
+    }
+
+    // sysconf(_SC_CLK_TCK): 100 on every Linux that Fathom runs on (USER_HZ is fixed in the ABI).
+    private const int ClockTicksPerSecond = 100;
+
+    /// <summary>
     /// A resident-set figure of a process in MiB from /proc/PID/status (proc(5)): VmRSS, or its parts
     /// RssAnon (heap, stacks), RssFile (mapped files: the runtime, the assemblies), RssShmem; NaN when it is gone.
     /// </summary>

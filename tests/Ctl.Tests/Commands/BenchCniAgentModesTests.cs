@@ -86,6 +86,9 @@ public sealed class BenchCniAgentModesTests
                 foreach (var part in new[] { "", ": RssFile", ": RssAnon" })
                     Assert.Contains(rss + part, figures);
             Assert.DoesNotContain(figures, f => f.StartsWith("named device", StringComparison.Ordinal) || f.StartsWith("underlay ADD", StringComparison.Ordinal));
+            // The warm agents' CPU from start to full pools, read from /proc/PID/stat: some ticks, never none.
+            var cpu = document["figures"]!.AsArray().Single(f => f!["name"]!.GetValue<string>() == "agent CPU, start until warm pools full")!;
+            Assert.True(cpu["median"]!.GetValue<double>() > 0, cpu.ToJsonString());
         }
         finally
         {
