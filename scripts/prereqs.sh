@@ -21,6 +21,7 @@ declare -A FATHOM_PKGS=(
   [/usr/bin/ping]=iputils-ping
   [/usr/sbin/ethtool]=ethtool                     # bench dataplane --gro: veth GRO
   [/usr/bin/pgrep]=procps                         # pgrep and sysctl, used by the tests
+  [/usr/bin/strace]=strace                        # the plugin's start is checked for the runtime probes it must not make
   [/usr/sbin/iptables]=iptables                   # portmap in the chain tests; iptables-save for the root-netns check
   [/usr/sbin/nft]=nftables                        # the root-netns check of the run.sh test
   [/usr/bin/aws]=awscli

@@ -1,6 +1,7 @@
 using Fathom.Cni;
 using Fathom.Cni.Tests;
 using Fathom.Plugin.Tests.Harness;
+using Fathom.Testing;
 using System.Text.Json.Nodes;
 
 namespace Fathom.Plugin.Tests.Binary;
@@ -86,6 +87,43 @@ public sealed class PluginBinaryTests
         Assert.True(JsonNode.DeepEquals(
             JsonNode.Parse("""{"cniVersion":"1.1.0","supportedVersions":["0.3.0","0.3.1","0.4.0","1.0.0","1.1.0"]}"""),
             output.Body));
+    }
+
+    /// <summary>
+    /// The runtime's start-up probe of cgroup limits is answered "no cgroup" inside the binary
+    /// (src/Plugin/Native/no-cgroup-probe.c): the plugin never reads mountinfo, which grows with
+    /// every pod's netns on a node. strace sees every file the process opens; VERSION still answers.
+    /// </summary>
+    [PrivilegedFact("strace")]
+    public void The_plugin_never_reads_mountinfo_or_the_cgroup_files()
+    {
+        Privileged.Require("strace");
+        CniExec.RequireBuilt();
+        var trace = Path.Combine(Path.GetTempPath(), $"{TestNetns.Prefix}strace-{Environment.ProcessId}.txt");
+        try
+        {
+            var psi = new System.Diagnostics.ProcessStartInfo("strace", ["-f", "-qq", "-e", "trace=openat,open,statfs", "-o", trace, CniExec.Fathom])
+            {
+                RedirectStandardInput = true,
+                RedirectStandardOutput = true,
+                RedirectStandardError = true,
+            };
+            psi.Environment["CNI_COMMAND"] = "VERSION";
+            using var process = System.Diagnostics.Process.Start(psi)!;
+            process.StandardInput.Close();
+            var stdout = process.StandardOutput.ReadToEnd();
+            process.WaitForExit();
+            Assert.Equal(0, process.ExitCode);
+            Assert.Contains("\"supportedVersions\"", stdout);
+            var opened = File.ReadAllText(trace);
+            Assert.Contains("openat(", opened); // the trace did see the process's opens
+            foreach (var probe in new[] { "/proc/self/mountinfo", "/proc/self/cgroup", "/sys/fs/cgroup" })
+                Assert.DoesNotContain(probe, opened);
+        }
+        finally
+        {
+            File.Delete(trace);
+        }
     }
 
     [Fact]
