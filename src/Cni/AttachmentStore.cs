@@ -4,6 +4,7 @@ using System.Runtime.InteropServices;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using Fathom.Json;
 using Microsoft.Win32.SafeHandles;
 
 namespace Fathom.Cni;
@@ -73,7 +74,7 @@ public sealed class AttachmentRecord
     public byte[] ToUtf8Json()
     {
         var buffer = new ArrayBufferWriter<byte>(1024 + Config.Length * 4 / 3);
-        using (var w = new Utf8JsonWriter(buffer, new JsonWriterOptions { Indented = true }))
+        using (var w = new Utf8JsonWriter(buffer, new JsonWriterOptions { Indented = true, Encoder = AsciiJsonEncoder.Strict }))
         {
             w.WriteStartObject();
             w.WriteString("kind", Kind);

@@ -1,7 +1,7 @@
 using System.Buffers;
-using System.Text.Encodings.Web;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Fathom.Json;
 
 namespace Fathom.Cni;
 
@@ -12,7 +12,7 @@ internal static class CniJson
     public static JsonWriterOptions Writer(bool indented) => new()
     {
         Indented = indented,
-        Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+        Encoder = AsciiJsonEncoder.Relaxed,
     };
 
     // Duplicate keys are an error, not "last one wins": a config that says "device" twice is ambiguous.
@@ -98,7 +98,7 @@ internal static class CniJson
     {
         var buffer = new ArrayBufferWriter<byte>(json.Length + 16);
         var reader = new Utf8JsonReader(json, new JsonReaderOptions { MaxDepth = Document.MaxDepth });
-        using (var w = new Utf8JsonWriter(buffer, new JsonWriterOptions { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping, SkipValidation = true }))
+        using (var w = new Utf8JsonWriter(buffer, new JsonWriterOptions { Encoder = AsciiJsonEncoder.Relaxed, SkipValidation = true }))
         {
             while (reader.Read())
             {

@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Text.Json;
+using Fathom.Json;
 
 namespace Fathom.Agent.Protocol;
 
@@ -22,7 +23,7 @@ internal static class AgentRequestWriter
     public static byte[]? TryWrite(AgentRequest request)
     {
         var buffer = new ArrayBufferWriter<byte>(384);
-        using (var w = new Utf8JsonWriter(buffer))
+        using (var w = new Utf8JsonWriter(buffer, new JsonWriterOptions { Encoder = AsciiJsonEncoder.Strict }))
         {
             var written = request switch
             {
