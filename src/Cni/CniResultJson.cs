@@ -232,7 +232,7 @@ public static class CniResultJson
     {
         var node = o[key];
         if (node is null) return null;
-        if (node is JsonValue v && v.GetValueKind() == JsonValueKind.String) return v.GetValue<string>();
+        if (node is JsonValue v && v.GetValueKind() == JsonValueKind.String) return v.ToString();
         throw Error(code, what, key, "must be a string");
     }
 

@@ -197,8 +197,8 @@ public sealed class DelegatedPlugin
             if (stdout.Length > 0 && CniJson.Parse(stdout) is JsonObject o
                 && o["code"] is JsonValue codeNode && codeNode.TryGetValue<int>(out var code))
             {
-                var msg = o["msg"] is JsonValue m && m.GetValueKind() == JsonValueKind.String ? m.GetValue<string>() : "(no message)";
-                var details = o["details"] is JsonValue d && d.GetValueKind() == JsonValueKind.String ? d.GetValue<string>() : null;
+                var msg = o["msg"] is JsonValue m && m.GetValueKind() == JsonValueKind.String ? m.ToString() : "(no message)";
+                var details = o["details"] is JsonValue d && d.GetValueKind() == JsonValueKind.String ? d.ToString() : null;
                 // Spec codes (< 100) mean the same from any plugin and pass on; a delegate's own codes
                 // (≥ 100, the Go library's 999) mean nothing as Fathom's, so they become 106 and stay in the text.
                 var passOn = code is > 0 and < 100;

@@ -74,7 +74,7 @@ public sealed record AgentNetworkConfig
 
     private static string RuntimeConfigString(System.Text.Json.Nodes.JsonNode node) =>
         node is System.Text.Json.Nodes.JsonValue v && v.GetValueKind() == System.Text.Json.JsonValueKind.String
-            ? v.GetValue<string>()
+            ? v.ToString()
             : throw new CniException(CniErrorCode.InvalidNetworkConfig, "field \"runtimeConfig.fathomMode\" must be a string");
 
     private static AllocationMode ParseMode(string name, string field) => name switch

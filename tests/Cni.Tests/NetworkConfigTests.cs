@@ -11,6 +11,16 @@ public sealed class NetworkConfigTests
     private static CniErrorCode Fails(string json) => Assert.Throws<CniException>(() => Parse(json)).Code;
 
     [Fact]
+    public void An_escaped_string_is_read_as_its_text_not_as_JSON()
+    {
+        // Strings are read with JsonValue.ToString() (no generic virtual call): it must be the text itself.
+        var config = Parse("""{"cniVersion":"1.1.0","name":"n\u0065t-1","type":"fathom","device":"e\"q\" \\ \u00e9\t\ud83d\ude00","cniVersions":["1.1.0","1.0\u002e0"]}""");
+        Assert.Equal("net-1", config.Name);
+        Assert.Equal("e\"q\" \\ \u00e9\t\U0001F600", config.OptionalString("device"));
+        Assert.Equal(["1.1.0", "1.0.0"], config.OptionalStringArray("cniVersions"));
+    }
+
+    [Fact]
     public void Parses_every_field_of_the_core_and_keeps_a_modes_keys_for_it()
     {
         const string json = """
