@@ -32,7 +32,7 @@ public sealed class Btf
         (_blob, _types, _typesEnd, _strings, _stringsEnd) = (blob, types, typesEnd, strings, stringsEnd);
 
     /// <summary>Reads the running kernel's BTF from <see cref="KernelPath"/>.</summary>
-    /// <exception cref="NetlinkException">EOPNOTSUPP when the kernel has no BTF (built without CONFIG_DEBUG_INFO_BTF); EINVAL when the file is not BTF.</exception>
+    /// <exception cref="NetlinkException">EOPNOTSUPP when the kernel has no BTF (built without CONFIG_DEBUG_INFO_BTF) or it cannot be read; EINVAL when the file is not BTF.</exception>
     public static Btf LoadKernel()
     {
         byte[] blob;
@@ -43,6 +43,10 @@ public sealed class Btf
         catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
         {
             throw new NetlinkException(Errno.EOPNOTSUPP, $"read {KernelPath}: the kernel has no BTF (CONFIG_DEBUG_INFO_BTF)");
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new NetlinkException(Errno.EOPNOTSUPP, $"read {KernelPath}: {e.Message}");
         }
         return Parse(blob, KernelPath);
     }
