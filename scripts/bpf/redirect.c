@@ -59,14 +59,19 @@ static long (*bpf_redirect_neigh)(__u32 ifindex, struct bpf_redir_neigh *params,
 
 // The marker the loader replaces with offsetof(struct nf_conn, status) from the kernel's BTF (the
 // LDX instruction's offset; scripts/bpf-generate.sh checks it occurs once). scripts/bpf-dataplane.sh,
-// which loads the object with tc, defines the real offset instead (-D).
-#ifndef CT_STATUS_OFF
+// which loads the object with tc (libbpf), builds it with -g -DCO_RE instead: libbpf then relocates
+// the field's offset itself (CO-RE) and resolves the kfuncs' .ksyms externs from the object's BTF.
+#ifdef CO_RE
+struct nf_conn {
+	unsigned long status;
+} __attribute__((preserve_access_index));
+#else
 #define CT_STATUS_OFF 0x7ba8
-#endif
 struct nf_conn {
 	char before_status[CT_STATUS_OFF];
 	unsigned long status;
 };
+#endif
 
 // struct bpf_ct_opts as net/netfilter/nf_conntrack_bpf.c has it since 6.2 (NF_BPF_CT_OPTS_SZ 16).
 struct ct_opts {
