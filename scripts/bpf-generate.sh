@@ -55,6 +55,8 @@ status_load() { # section
   [[ $(wc -w <<<"$lines") == 1 ]] || { echo "$0: the status marker $STATUS_MARKER occurs at instructions '$lines' of $1, not once" >&2; exit 1; }
   echo "$lines"
 }
+TO_POD_STATUS=$(status_load tc/to_pod)
+FROM_POD_STATUS=$(status_load tc/from_pod)
 
 # Each program must still test its prefix: its two markers (src/Datapath/PodRedirect.cs) once each.
 markers() { # section net mask
@@ -109,10 +111,10 @@ calls_cs() { # section -> C# KfuncCall list
   echo "    ];"
   echo
   echo "    /// <summary>The instruction of <c>to_pod</c> that loads <c>nf_conn.status</c> (its offset the marker <c>$STATUS_MARKER</c>).</summary>"
-  echo "    public const int ToPodStatusLoad = $(status_load tc/to_pod);"
+  echo "    public const int ToPodStatusLoad = $TO_POD_STATUS;"
   echo
   echo "    /// <summary>The instruction of <c>from_pod</c> that loads <c>nf_conn.status</c>.</summary>"
-  echo "    public const int FromPodStatusLoad = $(status_load tc/from_pod);"
+  echo "    public const int FromPodStatusLoad = $FROM_POD_STATUS;"
   echo "}"
 } >"$WORK/out.cs"
 
