@@ -29,22 +29,25 @@ public sealed class PodRedirectServiceTests
         Wire(fabric.Nodes[0], local, 0, "fpsl", "10.251.1.6", gateway: null);
         using var client = Netns.Open(fabric.Pods[0].Path);
 
-        // Service → the backend pod on node 1: its reply arrives on node 0's eth0, to_pod's side.
         Dnat(fabric.Nodes[0].Name, ServicePort, "10.251.2.5");
-        using (var backend = Listen(fabric.Pods[1].Path))
-            Assert.Equal("from 10.251.2.5", Exchange(client, ServiceIp, ServicePort, backend));
-        // Service → the backend pod on node 0: its reply leaves its veth into from_pod, bound for the client pod.
         Dnat(fabric.Nodes[0].Name, ServicePort + 1, "10.251.1.6");
-        using (var backend = Listen(local.Path))
-            Assert.Equal("from 10.251.1.6", Exchange(client, ServiceIp, ServicePort + 1, backend));
 
-        // Pod to pod, no NAT: looked up, not found, redirected — neither node forwards a packet.
+        // Pod to pod, no NAT, with node 0's nat table live: looked up, not found, redirected — neither
+        // node forwards a packet. First, so that no late packet of a Service connection (its FIN, forwarded
+        // by the kernel as it must be) lands between the two readings.
         var forwarded = Forwarded(fabric.Nodes[0].Name) + Forwarded(fabric.Nodes[1].Name);
         using (var backend = Listen(fabric.Pods[1].Path))
             Assert.Equal("from 10.251.2.5", Exchange(client, "10.251.2.5", BackendPort, backend));
         using (var backend = Listen(local.Path))
             Assert.Equal("from 10.251.1.6", Exchange(client, "10.251.1.6", BackendPort, backend));
         Assert.Equal(forwarded, Forwarded(fabric.Nodes[0].Name) + Forwarded(fabric.Nodes[1].Name));
+
+        // Service → the backend pod on node 1: its reply arrives on node 0's eth0, to_pod's side.
+        using (var backend = Listen(fabric.Pods[1].Path))
+            Assert.Equal("from 10.251.2.5", Exchange(client, ServiceIp, ServicePort, backend));
+        // Service → the backend pod on node 0: its reply leaves its veth into from_pod, bound for the client pod.
+        using (var backend = Listen(local.Path))
+            Assert.Equal("from 10.251.1.6", Exchange(client, ServiceIp, ServicePort + 1, backend));
     }
 
     /// <summary>A pod on node <paramref name="node"/>: its veth, host-gw's route to the other node's subnet, both programs.</summary>
