@@ -62,12 +62,13 @@ mac_of() { ip -n "$1" -br link show "$2" | awk '{print $3}'; }
 # be32 PREFIX/LEN -> the u32 the program loads for the address and for the mask (network order read little-endian)
 be32() { python3 -c 'import ipaddress,sys; n=ipaddress.ip_network(sys.argv[1]); print(hex(int.from_bytes(n.network_address.packed,"little")), hex(int.from_bytes(n.netmask.packed,"little")))' "$1"; }
 # build NAME LOCAL_PREFIX: an object whose to_pod takes LOCAL_PREFIX (a node's pod subnet) and whose
-# from_pod takes the cluster's pod CIDR (here 10.242.0.0/15: both of pair B's ranges), as PodRedirect writes them in.
+# from_pod takes the cluster's pod CIDR (here 10.242.0.0/15: both of pair B's ranges), as PodRedirect writes them in;
+# -g -DCO_RE: the conntrack kfuncs and nf_conn's status offset resolved by tc's libbpf (redirect.c).
 build() {
   local local_net local_mask cluster_net cluster_mask
   read -r local_net local_mask <<<"$(be32 "$2")"
   read -r cluster_net cluster_mask <<<"$(be32 10.242.0.0/15)"
-  clang -O2 -mcpu=v3 -target bpf -I/usr/include/x86_64-linux-gnu -DLOCAL_NET="$local_net" -DLOCAL_MASK="$local_mask" \
+  clang -O2 -g -mcpu=v3 -target bpf -I/usr/include/x86_64-linux-gnu -DCO_RE -DLOCAL_NET="$local_net" -DLOCAL_MASK="$local_mask" \
     -DCLUSTER_NET="$cluster_net" -DCLUSTER_MASK="$cluster_mask" -c "$HERE/bpf/redirect.c" -o "$WORK/$1.o"
 }
 

@@ -17,6 +17,16 @@
 // takes the kernel's normal path, so kubelet probes, ARP, kube-proxy's Services and the node's
 // own traffic work unchanged and pay no route lookup.
 //
+// A redirected packet skips the node's netfilter, so before redirecting a TCP or UDP packet both
+// programs look its flow up in the node's conntrack (the kfunc bpf_skb_ct_lookup,
+// net/netfilter/nf_conntrack_bpf.c): a flow the kernel NATs — the reply of a client pod's connection
+// to a Service that kube-proxy DNATed, which conntrack must un-DNAT — takes the kernel's path, as
+// does every packet whose lookup fails for any reason other than "no such flow" (the safe side).
+// Other packets whose NAT the kernel may have to undo take the kernel's path without a lookup:
+// fragments (no ports past the first; conntrack defragments), IPv4 options (rare), ICMP errors (the
+// kernel rewrites the header they quote) and every protocol but TCP, UDP and ICMP echo (kube-proxy
+// also NATs SCTP; echo is never NATed by kube-proxy, and ping between pods stays redirected).
+//
 // The prefixes are constants the loader writes into the instructions (Fathom's PodRedirect finds
 // each marker immediate exactly once and replaces it, as Cilium's templating does), so one object
 // serves every node and no map is needed. Both are in network byte order as the packet holds them.
@@ -24,12 +34,18 @@
 //   from_pod handles destinations in CLUSTER_NET/CLUSTER_MASK: the cluster's pod CIDR; a Service
 //            address or the internet goes through the node's stack (kube-proxy's DNAT, masquerade).
 //
+// The kfuncs are called by BTF id: the object's calls to them carry relocations against the
+// .ksyms externs, which scripts/bpf-generate.sh records (the instruction and the kfunc's name) and
+// Fathom's loader resolves from /sys/kernel/btf/vmlinux (src/Netlink/Bpf/Btf.cs), as libbpf does.
+// The offset of nf_conn's status field is read from the same BTF and written over a marker offset.
+//
 // Build: clang -O2 -mcpu=v3 -target bpf -I/usr/include/x86_64-linux-gnu -c redirect.c -o redirect.o
 // (scripts/bpf-generate.sh turns it into src/Datapath/PodRedirectProgram.g.cs)
 #include <linux/bpf.h>
 #include <linux/pkt_cls.h>
 #include <linux/if_ether.h>
 #include <linux/ip.h>
+#include <linux/in.h>
 
 #define SEC(name) __attribute__((section(name), used))
 #define INLINE static inline __attribute__((always_inline))
@@ -40,6 +56,65 @@ static long (*bpf_redirect_peer)(__u32 ifindex, __u64 flags) = (void *)BPF_FUNC_
 static long (*bpf_redirect_neigh)(__u32 ifindex, struct bpf_redir_neigh *params, int plen, __u64 flags) = (void *)BPF_FUNC_redirect_neigh;
 
 #define ETH_P_IP_BE __builtin_bswap16(ETH_P_IP)
+
+// The marker the loader replaces with offsetof(struct nf_conn, status) from the kernel's BTF (the
+// LDX instruction's offset; scripts/bpf-generate.sh checks it occurs once). scripts/bpf-dataplane.sh,
+// which loads the object with tc (libbpf), builds it with -g -DCO_RE instead: libbpf then relocates
+// the field's offset itself (CO-RE) and resolves the kfuncs' .ksyms externs from the object's BTF.
+#ifdef CO_RE
+struct nf_conn {
+	unsigned long status;
+} __attribute__((preserve_access_index));
+#else
+#define CT_STATUS_OFF 0x7ba8
+struct nf_conn {
+	char before_status[CT_STATUS_OFF];
+	unsigned long status;
+};
+#endif
+
+// struct bpf_ct_opts as net/netfilter/nf_conntrack_bpf.c has it since 6.2 (NF_BPF_CT_OPTS_SZ 16).
+struct ct_opts {
+	__s32 netns_id;
+	__s32 error;
+	__u8 l4proto;
+	__u8 dir;
+	__u16 ct_zone_id;
+	__u8 ct_zone_dir;
+	__u8 reserved[3];
+};
+#define BPF_F_CURRENT_NETNS (-1)
+#define ENOENT 2
+#define IPS_NAT_MASK 0x30 // IPS_SRC_NAT | IPS_DST_NAT (include/uapi/linux/netfilter/nf_conntrack_common.h)
+#define KSYM __attribute__((section(".ksyms")))
+extern struct nf_conn *bpf_skb_ct_lookup(struct __sk_buff *skb, struct bpf_sock_tuple *tuple, __u32 tuple__sz, struct ct_opts *opts, __u32 opts__sz) KSYM;
+extern void bpf_ct_release(struct nf_conn *ct) KSYM;
+
+// Whether the kernel's path must carry this packet because its flow may be NATed (the header above).
+INLINE int kernel_must_see(struct __sk_buff *skb, struct iphdr *ip, void *data_end)
+{
+	struct bpf_sock_tuple tuple = {};
+	struct ct_opts opts = { .netns_id = BPF_F_CURRENT_NETNS };
+	__u8 *l4 = (void *)(ip + 1);
+
+	if (ip->ihl != 5 || (ip->frag_off & __builtin_bswap16(0x3fff)) || l4 + 4 > (__u8 *)data_end)
+		return 1; // options, a fragment, or a truncated header
+	if (ip->protocol == IPPROTO_ICMP)
+		return l4[0] != 0 && l4[0] != 8; // echo reply, echo request: no ports, never NATed by kube-proxy
+	if (ip->protocol != IPPROTO_TCP && ip->protocol != IPPROTO_UDP)
+		return 1;
+	tuple.ipv4.saddr = ip->saddr;
+	tuple.ipv4.daddr = ip->daddr;
+	tuple.ipv4.sport = *(__u16 *)l4;
+	tuple.ipv4.dport = *(__u16 *)(l4 + 2);
+	opts.l4proto = ip->protocol;
+	struct nf_conn *ct = bpf_skb_ct_lookup(skb, &tuple, sizeof(tuple.ipv4), &opts, sizeof(opts));
+	if (!ct)
+		return opts.error != -ENOENT; // no flow: ours to redirect; any other failure: the kernel's
+	unsigned long status = ct->status;
+	bpf_ct_release(ct);
+	return (status & IPS_NAT_MASK) != 0;
+}
 
 // Markers the loader replaces (src/Datapath/PodRedirect.cs); each must appear once as an immediate.
 // scripts/bpf-dataplane.sh, which loads the object with tc, defines the real values instead (-D).
@@ -64,6 +139,14 @@ INLINE long route(struct __sk_buff *skb, struct bpf_fib_lookup *fib, struct iphd
 	struct iphdr *ip = data + sizeof(*eth);
 
 	if ((void *)(ip + 1) > data_end || eth->h_proto != ETH_P_IP_BE || ip->ttl <= 1 || (ip->daddr & mask) != net)
+		return -1;
+	if (kernel_must_see(skb, ip, data_end))
+		return -1;
+	// The kfunc call may have moved the packet's data (the verifier assumes so): find the header again.
+	data = (void *)(long)skb->data;
+	data_end = (void *)(long)skb->data_end;
+	ip = data + sizeof(*eth);
+	if ((void *)(ip + 1) > data_end)
 		return -1;
 	__builtin_memset(fib, 0, sizeof(*fib));
 	fib->family = 2; // AF_INET

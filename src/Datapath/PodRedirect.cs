@@ -12,7 +12,9 @@ namespace Fathom.Datapath;
 /// pods straight to the pod's eth0 with <c>bpf_redirect_peer</c>; <c>from_pod</c>, on each pod's
 /// node-side veth, sends a packet for another pod out of the device its route names with
 /// <c>bpf_redirect</c>. Everything else — the node's own addresses (kubelet probes), Service addresses
-/// (kube-proxy's DNAT), the internet (masquerade), ARP — takes the kernel's path as before.
+/// (kube-proxy's DNAT), the internet (masquerade), ARP — takes the kernel's path as before, and so do
+/// the packets of flows the node's conntrack NATs (a Service's replies to a client pod), which both
+/// programs look up with the conntrack kfuncs before redirecting (<see cref="PodRedirectKfuncs"/>).
 /// </summary>
 /// <remarks>
 /// The source is scripts/bpf/redirect.c; its instructions are <see cref="PodRedirectProgram"/>
@@ -37,7 +39,10 @@ public static class PodRedirect
     internal const uint LocalNetMarker = 0x0badc0de, LocalMaskMarker = 0x7fedfefe;
     internal const uint ClusterNetMarker = 0x0badf00d, ClusterMaskMarker = 0x7feff00f;
 
-    /// <summary>The kernel's license check for the GPL-only helpers both programs call (bpf_fib_lookup, bpf_redirect_peer).</summary>
+    // The marker offset of the load of nf_conn's status (CT_STATUS_OFF), replaced with the kernel's (BTF).
+    internal const short StatusMarker = 0x7ba8;
+
+    /// <summary>The kernel's license check for the GPL-only helpers both programs call (bpf_fib_lookup, bpf_redirect_peer), and kfuncs (GPL only).</summary>
     private const string License = "GPL";
 
     /// <summary>
@@ -45,17 +50,26 @@ public static class PodRedirect
     /// needed), for destinations in <paramref name="localSubnet"/>, the node's pod subnet. Replaces an
     /// earlier one in one step: safe to call again, e.g. when the subnet changes.
     /// </summary>
-    /// <exception cref="NetlinkException">The kernel refused the program (the message carries the verifier's last lines) or the filter.</exception>
-    public static void AttachUplink(NetlinkHandle host, int uplink, IpPrefix localSubnet) =>
-        Attach(host, uplink, ToPodName, Instantiate(PodRedirectProgram.ToPod, localSubnet, LocalNetMarker, LocalMaskMarker));
+    /// <exception cref="NetlinkException">The kernel refused the program (the message carries the verifier's last lines) or the filter;
+    /// EOPNOTSUPP, before anything is loaded, when it lacks the conntrack kfuncs (<see cref="PodRedirectKfuncs"/>).</exception>
+    public static void AttachUplink(NetlinkHandle host, int uplink, IpPrefix localSubnet)
+    {
+        var program = Instantiate(PodRedirectProgram.ToPod, localSubnet, LocalNetMarker, LocalMaskMarker);
+        PodRedirectKfuncs.ForKernel().Apply(program, PodRedirectProgram.ToPodKfuncCalls, PodRedirectProgram.ToPodStatusLoad, StatusMarker);
+        Attach(host, uplink, ToPodName, program);
+    }
 
     /// <summary>
     /// Attaches <c>from_pod</c> to the ingress of a pod's node-side veth, for destinations in
     /// <paramref name="clusterCidr"/>, the cluster's pod CIDR.
     /// </summary>
     /// <exception cref="NetlinkException">As for <see cref="AttachUplink"/>.</exception>
-    public static void AttachPod(NetlinkHandle host, int hostVeth, IpPrefix clusterCidr) =>
-        Attach(host, hostVeth, FromPodName, Instantiate(PodRedirectProgram.FromPod, clusterCidr, ClusterNetMarker, ClusterMaskMarker));
+    public static void AttachPod(NetlinkHandle host, int hostVeth, IpPrefix clusterCidr)
+    {
+        var program = Instantiate(PodRedirectProgram.FromPod, clusterCidr, ClusterNetMarker, ClusterMaskMarker);
+        PodRedirectKfuncs.ForKernel().Apply(program, PodRedirectProgram.FromPodKfuncCalls, PodRedirectProgram.FromPodStatusLoad, StatusMarker);
+        Attach(host, hostVeth, FromPodName, program);
+    }
 
     /// <summary>Whether <paramref name="device"/>'s ingress has Fathom's filter <paramref name="name"/>, direct-action, with a program loaded (CHECK).</summary>
     public static bool IsAttached(NetlinkHandle host, int device, string name)

@@ -88,6 +88,33 @@ public sealed class PodRedirectTests
         Assert.Throws<ArgumentException>(() => PodRedirect.Instantiate(PodRedirectProgram.ToPod, IpPrefix.Parse("fd00::/64"), PodRedirect.LocalNetMarker, PodRedirect.LocalMaskMarker));
     }
 
+    [Fact]
+    public void The_kfunc_calls_and_the_status_load_are_patched_from_the_kernels_btf()
+    {
+        var kfuncs = PodRedirectKfuncs.ForKernel();
+        var program = PodRedirect.Instantiate(PodRedirectProgram.FromPod, Cluster, PodRedirect.ClusterNetMarker, PodRedirect.ClusterMaskMarker);
+        kfuncs.Apply(program, PodRedirectProgram.FromPodKfuncCalls, PodRedirectProgram.FromPodStatusLoad, PodRedirect.StatusMarker);
+        foreach (var call in PodRedirectProgram.FromPodKfuncCalls)
+        {
+            Assert.Equal(0x20, program[call.Instruction * 8 + 1]); // BPF_PSEUDO_KFUNC_CALL
+            Assert.Equal(call.Kfunc == PodRedirectKfuncs.LookupName ? kfuncs.Lookup : kfuncs.Release, BinaryPrimitives.ReadInt32LittleEndian(program.AsSpan(call.Instruction * 8 + 4)));
+        }
+        Assert.Equal(kfuncs.StatusOffset, BinaryPrimitives.ReadInt16LittleEndian(program.AsSpan(PodRedirectProgram.FromPodStatusLoad * 8 + 2)));
+        Assert.Same(kfuncs, PodRedirectKfuncs.ForKernel()); // read once per process
+    }
+
+    [Fact]
+    public void A_kernel_without_the_conntrack_kfuncs_is_refused_naming_what_it_lacks()
+    {
+        // A BTF with one type, an INT: no kfunc, no nf_conn.
+        byte[] blob = [0x9f, 0xeb, 1, 0, 24, 0, 0, 0, 0, 0, 0, 0, 16, 0, 0, 0, 16, 0, 0, 0, 5, 0, 0, 0,
+            1, 0, 0, 0, 0, 0, 0, 1, 4, 0, 0, 0, 0x20, 0, 0, 0, 0, (byte)'i', (byte)'n', (byte)'t', 0];
+        var refused = Assert.Throws<NetlinkException>(() => PodRedirectKfuncs.Resolve(Btf.Parse(blob, "test")));
+        Assert.Equal(Errno.EOPNOTSUPP, refused.Error);
+        Assert.Contains("bpf_skb_ct_lookup is not in the kernel's BTF", refused.Message, StringComparison.Ordinal);
+        Assert.Contains("Service", refused.Message, StringComparison.Ordinal);
+    }
+
     private static long Forwarded(string node) =>
         long.Parse(Shell.Exec(node, "nstat", "-az", "IpForwDatagrams").Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries)
             .Single(l => l.StartsWith("IpForwDatagrams", StringComparison.Ordinal)).Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], System.Globalization.CultureInfo.InvariantCulture);

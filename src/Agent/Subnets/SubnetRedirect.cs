@@ -11,8 +11,9 @@ namespace Fathom.Agent.Subnets;
 /// devices the node's /32 routes into the subnet name. A new pod gets its program as soon as its veth
 /// appears (<see cref="AttachNew"/>, from <see cref="PodVethWatcher"/>), the reconcile being the safety
 /// net (a missed event, a filter deleted by hand; until then the kernel forwards its packets). A
-/// kernel that refuses the programs turns the option off for the mode, said once: the kernel's
-/// routes carry the pods, as they do under <c>redirect: kernel</c>.
+/// kernel that refuses the programs, or lacks the conntrack kfuncs they need to leave Service (NATed)
+/// flows to the kernel (EOPNOTSUPP, naming what is missing), turns the option off for the mode, said
+/// once: the kernel's routes carry the pods, as they do under <c>redirect: kernel</c>.
 /// </summary>
 internal sealed class SubnetRedirect
 {
