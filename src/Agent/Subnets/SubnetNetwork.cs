@@ -314,7 +314,7 @@ public sealed class SubnetNetwork : IAsyncDisposable
         {
             var repaired = _programmer.Reconcile(own, Peers());
             if (_programmer.TakeRedirectRefusal() is { } refusal)
-                _log.Warning("subnet.redirect-refused", $"{AllocationModeName}: the kernel refused the tc BPF pod path, so pods are routed by the kernel: {refusal}", ("mode", AllocationModeName));
+                _log.Warning("subnet.redirect-refused", $"{AllocationModeName}: the tc BPF pod path cannot run on this kernel, so pods are routed by the kernel: {refusal}", ("mode", AllocationModeName));
             if (why is not null)
                 _log.Info("subnet.reconciled", $"{AllocationModeName}: {why}: {_programmer.Routes} routes to {Peers().Count} peers", ("mode", AllocationModeName));
             else if (repaired > 0)

@@ -96,7 +96,7 @@ internal sealed partial class BenchDataplane
             }
             catch (NetlinkException e)
             {
-                Console.WriteLine($"{name} left out: the kernel refused the tc BPF pod path: {e.Message}");
+                Console.WriteLine($"{name} left out: the tc BPF pod path cannot run on this kernel: {e.Message}");
             }
         }
         if (options.Floor) wirings.AddRange([VethHopFloor(), VxlanFloor()]);
