@@ -1,19 +1,15 @@
 using Fathom.Agent.Pools;
 using Fathom.Agent.Protocol;
-using Fathom.Agent.State;
 using Fathom.Agent.Sticky;
-using Fathom.Agent.Teardown;
-using Fathom.Agent.Tests.Pools;
 using Fathom.Cloud;
-using Fathom.Lab.Ec2;
 using EniNode = Fathom.Agent.Tests.Sticky.StickyTestNode<Fathom.Agent.Sticky.StickyRecord, Fathom.Agent.Sticky.StickyPhase, Fathom.Agent.Protocol.UnderlayAllocation>;
 
 namespace Fathom.Agent.Tests.Sticky;
 
 /// <summary>
 /// Sticky ENIs (issue 11 §3) on two nodes of the lab's EC2 (in-process, reached through the real AWS
-/// provider): the state machine — bound, retained, taken again, handed over, expired — on a fake clock
-/// (the sticky side; the pools run on the system clock, as <see cref="PoolNode"/> does), and every
+/// provider, <see cref="StickyPodsTests{TRecord, TPhase, TAllocation}"/>): the state machine — bound, retained,
+/// taken again, handed over, expired — on a fake clock, and every
 /// crash point of a hand-over and an expiry: after a restart the ENI is attached exactly once, never
 /// lost, and the pod's retried ADD gets it.
 /// </summary>
@@ -98,13 +94,7 @@ public sealed class StickyEnisTests : StickyPodsTests<StickyRecord, StickyPhase,
     [Fact]
     public async Task A_claim_while_the_old_pod_runs_fails_with_code_11_naming_the_cause_and_changes_nothing()
     {
-        var node1 = await StartAsync(Instance1, "node-1");
-        var node2 = await StartAsync(Instance2, "node-2", config: Config(handover: 0));
-        var first = await node1.AddAsync("c1", Web0);
-        await node1.Sticky.TickAsync();
-
-        var reply = Assert.IsType<ErrorReply>(await node2.AllocateAsync("c2", Web0));
-        Assert.Equal(AgentErrorCode.TryAgainLater, reply.Code);
+        var (node2, first, reply) = await ClaimedWhileRunningAsync();
         Assert.Contains($"still attached to {Instance1.InstanceId} and not released", reply.Message);
         Assert.Equal(Instance1.InstanceId, Lab(first.EniId).Attachment?.InstanceId);
         Assert.Null(node2.Sticky.Store.Get("db/web-0"));
@@ -160,13 +150,8 @@ public sealed class StickyEnisTests : StickyPodsTests<StickyRecord, StickyPhase,
     [Fact]
     public async Task An_agent_killed_in_an_expiry_finishes_it_on_restart()
     {
-        var (node, first) = await RetainedOnAsync(Instance1, "node-1");
-        Clock.Advance(TimeSpan.FromSeconds(600));
-        CrashAt(node, "expire");
-        await Assert.ThrowsAsync<SimulatedCrash>(() => node.Sticky.TickAsync());
-        Assert.Equal(StickyPhase.Expiring, node.Sticky.Store.Get("db/web-0")!.Phase);
-
-        node = await RestartAsync(node, Instance1);
+        var (node, first, crashed) = await ExpiryKilledAndRestartedAsync();
+        Assert.Equal(StickyPhase.Expiring, crashed.Phase);
         Assert.False(Ec2.Cloud.TryGetEni(first.EniId, out _));
         Assert.Null(node.Sticky.Store.Get("db/web-0"));
     }

@@ -1,10 +1,6 @@
-using System.Net;
 using Fathom.Agent.Pools;
 using Fathom.Agent.Protocol;
-using Fathom.Agent.State;
 using Fathom.Agent.Sticky;
-using Fathom.Agent.Teardown;
-using Fathom.Agent.Tests.Pools;
 using Fathom.Cloud;
 using Fathom.Lab.Ec2;
 using IpNode = Fathom.Agent.Tests.Sticky.StickyTestNode<Fathom.Agent.Sticky.StickyIpRecord, Fathom.Agent.Sticky.StickyIpPhase, Fathom.Agent.Protocol.SharedAllocation>;
@@ -95,13 +91,7 @@ public sealed class StickyIpsTests : StickyPodsTests<StickyIpRecord, StickyIpPha
     [Fact]
     public async Task A_claim_while_the_old_pod_runs_fails_with_code_11_naming_the_cause_and_changes_nothing()
     {
-        var node1 = await StartAsync(Instance1, "node-1");
-        var node2 = await StartAsync(Instance2, "node-2", config: Config(handover: 0));
-        var first = await node1.AddAsync("c1", Web0);
-        await node1.Sticky.TickAsync();
-
-        var reply = Assert.IsType<ErrorReply>(await node2.AllocateAsync("c2", Web0));
-        Assert.Equal(AgentErrorCode.TryAgainLater, reply.Code);
+        var (node2, first, reply) = await ClaimedWhileRunningAsync();
         Assert.Contains($"still on {first.EniId} of {Instance1.InstanceId} and not released", reply.Message);
         Assert.Equal(first.EniId, Assert.Single(Holders(first.Ip)).NetworkInterfaceId);
         Assert.Null(node2.Sticky.Store.Get("db/web-0"));
@@ -186,13 +176,8 @@ public sealed class StickyIpsTests : StickyPodsTests<StickyIpRecord, StickyIpPha
     [Fact]
     public async Task An_agent_killed_in_an_expiry_finishes_it_on_restart()
     {
-        var (node, first) = await RetainedOnAsync(Instance1, "node-1");
-        Clock.Advance(TimeSpan.FromSeconds(600));
-        CrashAt(node, "expire");
-        await Assert.ThrowsAsync<SimulatedCrash>(() => node.Sticky.TickAsync());
-        Assert.Equal(StickyIpPhase.Expiring, node.Sticky.Store.Get("db/web-0")!.Phase);
-
-        node = await RestartAsync(node, Instance1);
+        var (node, first, crashed) = await ExpiryKilledAndRestartedAsync();
+        Assert.Equal(StickyIpPhase.Expiring, crashed.Phase);
         Assert.Null(node.Sticky.Store.Get("db/web-0"));
         Assert.False(Lab(first.EniId).Tags.ContainsKey(Key));
         Assert.Equal(first.EniId, Assert.Single(Holders(first.Ip)).NetworkInterfaceId);

@@ -75,6 +75,35 @@ public abstract class StickyPodsTests<TRecord, TPhase, TAllocation> : IAsyncLife
         return (node, first);
     }
 
+    /// <summary>
+    /// web-0 running on node-1 (its tags written) and asked for on node-2, which does not wait for a release:
+    /// node-2, what web-0 has on node-1, and node-2's reply — code 11, try again later.
+    /// </summary>
+    private protected async Task<(StickyTestNode<TRecord, TPhase, TAllocation> Node2, TAllocation First, ErrorReply Reply)> ClaimedWhileRunningAsync()
+    {
+        var node1 = await StartAsync(Instance1, "node-1");
+        var node2 = await StartAsync(Instance2, "node-2", config: Config(handover: 0));
+        var first = await node1.AddAsync("c1", Web0);
+        await node1.Sticky.TickAsync();
+        var reply = Assert.IsType<ErrorReply>(await node2.AllocateAsync("c2", Web0));
+        Assert.Equal(AgentErrorCode.TryAgainLater, reply.Code);
+        return (node2, first, reply);
+    }
+
+    /// <summary>
+    /// web-0 retained on node-1 past its retention, the agent killed at the expiry's first step (its record as the
+    /// crash left it) and started again: the restarted node and what web-0 had.
+    /// </summary>
+    private protected async Task<(StickyTestNode<TRecord, TPhase, TAllocation> Node, TAllocation First, TRecord Crashed)> ExpiryKilledAndRestartedAsync()
+    {
+        var (node, first) = await RetainedOnAsync(Instance1, "node-1");
+        Clock.Advance(TimeSpan.FromSeconds(600));
+        CrashAt(node, "expire");
+        await Assert.ThrowsAsync<SimulatedCrash>(() => node.Sticky.TickAsync());
+        var crashed = node.Sticky.Store.Get("db/web-0")!;
+        return (await RestartAsync(node, Instance1), first, crashed);
+    }
+
     /// <summary>What a SIGKILL and a start do: the node's objects dropped as they are, new ones on the same state directory, recovered.</summary>
     private protected async Task<StickyTestNode<TRecord, TPhase, TAllocation>> RestartAsync(StickyTestNode<TRecord, TPhase, TAllocation> node, Instance instance)
     {
