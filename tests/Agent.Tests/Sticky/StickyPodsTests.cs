@@ -104,6 +104,23 @@ public abstract class StickyPodsTests<TRecord, TPhase, TAllocation> : IAsyncLife
         return (await RestartAsync(node, Instance1), first, crashed);
     }
 
+    /// <summary>
+    /// web-0 retained on node-1 and claimed by node-2, whose agent is killed at <paramref name="step"/> of the hand-over
+    /// and started again; then both nodes reconcile (which must sweep nothing of web-0's away): both nodes and what web-0 had.
+    /// </summary>
+    private protected async Task<(StickyTestNode<TRecord, TPhase, TAllocation> Node1, StickyTestNode<TRecord, TPhase, TAllocation> Node2, TAllocation First)>
+        HandOverKilledAtAsync(string step)
+    {
+        var (node1, first) = await RetainedOnAsync(Instance1, "node-1");
+        var node2 = await StartAsync(Instance2, "node-2");
+        CrashAt(node2, step);
+        await Assert.ThrowsAsync<SimulatedCrash>(async () => await node2.AllocateAsync("c2", Web0));
+        node2 = await RestartAsync(node2, Instance2);
+        await node1.ReconcileAsync();
+        await node2.ReconcileAsync();
+        return (node1, node2, first);
+    }
+
     /// <summary>What a SIGKILL and a start do: the node's objects dropped as they are, new ones on the same state directory, recovered.</summary>
     private protected async Task<StickyTestNode<TRecord, TPhase, TAllocation>> RestartAsync(StickyTestNode<TRecord, TPhase, TAllocation> node, Instance instance)
     {
