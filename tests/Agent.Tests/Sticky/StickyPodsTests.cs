@@ -76,6 +76,21 @@ public abstract class StickyPodsTests<TRecord, TPhase, TAllocation> : IAsyncLife
     }
 
     /// <summary>
+    /// web-0 retained on node-1 for its whole retention (still kept one second before its end), then node-1's pass
+    /// at its end: node-1 and what web-0 had.
+    /// </summary>
+    private protected async Task<(StickyTestNode<TRecord, TPhase, TAllocation> Node, TAllocation First)> RetentionOverAsync()
+    {
+        var (node, first) = await RetainedOnAsync(Instance1, "node-1");
+        Clock.Advance(TimeSpan.FromSeconds(599));
+        await node.Sticky.TickAsync();
+        Assert.NotNull(node.Sticky.Store.Get("db/web-0"));
+        Clock.Advance(TimeSpan.FromSeconds(1));
+        await node.Sticky.TickAsync();
+        return (node, first);
+    }
+
+    /// <summary>
     /// web-0 running on node-1 (its tags written) and asked for on node-2, which does not wait for a release:
     /// node-2, what web-0 has on node-1, and node-2's reply — code 11, try again later.
     /// </summary>
