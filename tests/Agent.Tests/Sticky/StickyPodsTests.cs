@@ -146,6 +146,17 @@ public abstract class StickyPodsTests<TRecord, TPhase, TAllocation> : IAsyncLife
         return restarted;
     }
 
+    /// <summary>
+    /// Asserts that <paramref name="node"/>, at its next look at what the cloud still shows on it (5 s on), forgets
+    /// web-0's record: another node has what was kept for it.
+    /// </summary>
+    private protected async Task AssertForgottenAsync(StickyTestNode<TRecord, TPhase, TAllocation> node)
+    {
+        Clock.Advance(TimeSpan.FromSeconds(5));
+        await node.Sticky.TickAsync();
+        Assert.Null(node.Sticky.Store.Get("db/web-0"));
+    }
+
     /// <summary>Makes <paramref name="node"/>'s sticky side crash (throw <see cref="SimulatedCrash"/>) at <paramref name="step"/>.</summary>
     private protected static void CrashAt(StickyTestNode<TRecord, TPhase, TAllocation> node, string step) =>
         node.Sticky.CrashPoint = s => { if (s == step) throw new SimulatedCrash(); };
