@@ -40,9 +40,11 @@ public sealed record StickyIpRecord() : StickyPodRecord<StickyIpPhase>(FileKind,
     public const int FormatVersion = 1;
 
     /// <summary>The IP kept for the pod.</summary>
+    [JsonPropertyOrder(5)]
     public required string Ip { get; init; }
 
     /// <summary>A hand-over's old ENI (another node's): where the IP was found, whose tag is removed once the IP is here.</summary>
+    [JsonPropertyOrder(10)]
     public string? OldEniId { get; init; }
 
     /// <summary>The key of the pod's tag (<see cref="Cloud.EniTags.StickyIpKey"/>).</summary>

@@ -44,9 +44,11 @@ public sealed record StickyRecord() : StickyPodRecord<StickyPhase>(FileKind, For
     public const int FormatVersion = 1;
 
     /// <summary>A hand-over's old instance (where the ENI was attached when found).</summary>
+    [JsonPropertyOrder(10)]
     public string? OldInstanceId { get; init; }
 
     /// <summary>A hand-over's old attachment (what the detach names).</summary>
+    [JsonPropertyOrder(11)]
     public string? OldAttachmentId { get; init; }
 
     /// <summary>The ENI kept for the pod.</summary>

@@ -7,7 +7,7 @@ namespace Fathom.Agent.Tests.Sticky;
 /// <summary>
 /// The sticky records on disk: files written by an agent from before both kinds shared
 /// <see cref="StickyPodRecord{TPhase}"/> (these literal files, field order and all) load unchanged,
-/// and what this agent writes has exactly the JSON names those had.
+/// and what this agent writes has exactly the JSON names those had, in the same order.
 /// </summary>
 public sealed class StickyRecordFormatTests : IDisposable
 {
@@ -74,7 +74,7 @@ public sealed class StickyRecordFormatTests : IDisposable
     }
 
     [Fact]
-    public void Records_written_now_carry_the_same_names_as_before()
+    public void Records_written_now_carry_the_same_names_in_the_same_order_as_before()
     {
         using var state = StateDirectory.Open(_dir);
         var eni = JsonNode.Parse(OldEniRecord)!.AsObject();
@@ -91,8 +91,8 @@ public sealed class StickyRecordFormatTests : IDisposable
 
         var eniNow = JsonNode.Parse(File.ReadAllText(Path.Combine(_dir, "sticky", "db_web-0.json")))!.AsObject();
         var ipNow = JsonNode.Parse(File.ReadAllText(Path.Combine(_dir, "sticky-ips", "db_web-1.json")))!.AsObject();
-        Assert.Equal(eni.Select(p => p.Key).Order(), eniNow.Select(p => p.Key).Order());
-        Assert.Equal(ip.Select(p => p.Key).Order(), ipNow.Select(p => p.Key).Order());
+        Assert.Equal(eni.Select(p => p.Key), eniNow.Select(p => p.Key));
+        Assert.Equal(ip.Select(p => p.Key), ipNow.Select(p => p.Key));
         Assert.Equal(("fathom-agent-sticky", 1, "detaching"), ((string)eniNow["kind"]!, (int)eniNow["version"]!, (string)eniNow["phase"]!));
         Assert.Equal(("fathom-agent-sticky-ip", 1, "moving"), ((string)ipNow["kind"]!, (int)ipNow["version"]!, (string)ipNow["phase"]!));
     }
