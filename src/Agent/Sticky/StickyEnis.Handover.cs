@@ -14,7 +14,7 @@ public sealed partial class StickyEnis
     /// </summary>
     private async Task<StickyRecord> HandOverAsync(PodIdentity pod, Eni found, CancellationToken cancellationToken)
     {
-        var started = _time.GetTimestamp();
+        var started = Time.GetTimestamp();
         var record = Store.Put(NewRecord(pod, found.EniId, StickyPhase.Claiming) with
         {
             OldInstanceId = found.InstanceId,
@@ -32,52 +32,30 @@ public sealed partial class StickyEnis
             record = Store.Put(record with { Phase = StickyPhase.Attaching });
             Crash("attach");
             var attached = await AttachHereAsync(record.EniId, cancellationToken).ConfigureAwait(false);
-            if (_pool.Find(attached.EniId) is null) _pool.Add(attached);
+            if (Pool.Find(attached.EniId) is null) Pool.Add(attached);
             Crash("attached");
             record = Store.Put(record with
             {
-                Phase = StickyPhase.Retained, ReleasedAt = _time.GetUtcNow(), TagsInSync = false, OldInstanceId = null, OldAttachmentId = null,
+                Phase = StickyPhase.Retained, ReleasedAt = Time.GetUtcNow(), TagsInSync = false, OldInstanceId = null, OldAttachmentId = null,
             });
-            _log.Info("sticky.handed-over", $"{record.Identity}'s sticky ENI {record.EniId} ({attached.PrimaryIp}, {attached.Mac}) moved from {found.InstanceId ?? "no instance"} "
-                + $"to {Self} in {_time.GetElapsedTime(started).TotalMilliseconds:0} ms",
-                ("pod", record.Identity), ("eni", record.EniId), ("from", found.InstanceId), ("ms", (long)_time.GetElapsedTime(started).TotalMilliseconds));
+            Log.Info("sticky.handed-over", $"{record.Identity}'s sticky ENI {record.EniId} ({attached.PrimaryIp}, {attached.Mac}) moved from {found.InstanceId ?? "no instance"} "
+                + $"to {Self} in {Time.GetElapsedTime(started).TotalMilliseconds:0} ms",
+                ("pod", record.Identity), ("eni", record.EniId), ("from", found.InstanceId), ("ms", (long)Time.GetElapsedTime(started).TotalMilliseconds));
             return record;
         }
         catch (Exception e) when (e is CloudException or StickyHandoverException or OperationCanceledException)
         {
-            try
-            {
-                await SettleAsync(Store.Get(record.Identity) ?? record, CancellationToken.None).ConfigureAwait(false);
-            }
-            catch (CloudException settle)
-            {
-                _log.Warning("sticky.settle-failed", $"settling {record.Identity}'s {record.EniId} after a failed hand-over failed, retried in the background: {settle.Reason}",
-                    ("pod", record.Identity), ("eni", record.EniId));
-            }
+            await SettleFailedHandOverAsync(record).ConfigureAwait(false);
             throw;
         }
     }
 
     // Until the old node released the ENI (its tag), or it is detached (the old instance gone: EC2 detaches
     // its ENIs), bounded by the hand-over time-out: past it, code 11 naming what is awaited.
-    private async Task<Eni> WaitReleasedAsync(string identity, Eni eni, CancellationToken cancellationToken)
-    {
-        var timeout = TimeSpan.FromSeconds(_options.Config.HandoverTimeoutSeconds);
-        var started = _time.GetTimestamp();
-        var interval = TimeSpan.FromMilliseconds(50);
-        while (eni.AttachmentState != EniAttachmentState.Detached && eni.InstanceId != Self && EniTags.StickyReleasedAt(eni.Tags) is null)
-        {
-            var left = timeout - _time.GetElapsedTime(started);
-            if (left <= TimeSpan.Zero)
-                throw new StickyHandoverException($"{identity}'s sticky ENI {eni.EniId} ({eni.PrimaryIp}) is still attached to {eni.InstanceId} and not released after "
-                    + $"{timeout.TotalSeconds:0.#} s: the old pod still runs there or its node's agent is down; it moves once that node's DEL is done or the instance is gone");
-            await Task.Delay(interval < left ? interval : left, _time, cancellationToken).ConfigureAwait(false);
-            interval = TimeSpan.FromTicks(Math.Min(interval.Ticks * 2, TimeSpan.FromSeconds(1).Ticks));
-            eni = await DescribeOneAsync(eni.EniId, cancellationToken).ConfigureAwait(false)
-                ?? throw new StickyHandoverException($"{identity}'s sticky ENI {eni.EniId} was deleted while waiting for it (its retention ended?); a retry gets a new ENI");
-        }
-        return eni;
-    }
+    private Task<Eni> WaitReleasedAsync(string identity, Eni eni, CancellationToken cancellationToken) =>
+        WaitReleasedAsync(eni, e => e.AttachmentState == EniAttachmentState.Detached || e.InstanceId == Self || EniTags.StickyReleasedAt(e.Tags) is not null,
+            e => $"{identity}'s sticky ENI {e.EniId} ({e.PrimaryIp}) is still attached to {e.InstanceId}",
+            $"{identity}'s sticky ENI {eni.EniId} was deleted while waiting for it (its retention ended?); a retry gets a new ENI", cancellationToken);
 
     private async Task DetachAsync(Eni eni, CancellationToken cancellationToken)
     {
@@ -85,14 +63,14 @@ public sealed partial class StickyEnis
         {
             try
             {
-                await _cloud.DetachEniAsync(eni.AttachmentId!, force: false, cancellationToken).ConfigureAwait(false);
+                await Cloud.DetachEniAsync(eni.AttachmentId!, force: false, cancellationToken).ConfigureAwait(false);
             }
             catch (CloudException e) when (e.Kind == CloudErrorKind.NotFound)
             {
                 // Detached meanwhile (by a retry of ours, or EC2 with the old instance): what was wanted.
             }
         }
-        await _cloud.WaitForDetachmentAsync(eni.EniId, _options.AttachmentWait with { WaitForMetadata = false }, _time, cancellationToken).ConfigureAwait(false);
+        await Cloud.WaitForDetachmentAsync(eni.EniId, Options.AttachmentWait with { WaitForMetadata = false }, Time, cancellationToken).ConfigureAwait(false);
     }
 
     // Attaches at a free device index; another attach (the refiller's) may have taken that index meanwhile: the next one.
@@ -101,15 +79,15 @@ public sealed partial class StickyEnis
         var tried = new HashSet<int>();
         while (true)
         {
-            var used = _pool.DeviceIndexes();
-            var free = Enumerable.Range(1, Math.Max(0, _pool.Limits.MaxEnis - 1)).Where(i => !used.Contains(i) && !tried.Contains(i)).ToList();
+            var used = Pool.DeviceIndexes();
+            var free = Enumerable.Range(1, Math.Max(0, Pool.Limits.MaxEnis - 1)).Where(i => !used.Contains(i) && !tried.Contains(i)).ToList();
             if (free.Count == 0 || tried.Count >= 3)
                 throw new CloudException(CloudErrorKind.LimitExceeded, "AttachmentLimitExceeded",
-                    $"no free device index on {Self} for {eniId} ({used.Count} ENIs attached, {_pool.Limits.InstanceType} allows {_pool.Limits.MaxEnis})");
+                    $"no free device index on {Self} for {eniId} ({used.Count} ENIs attached, {Pool.Limits.InstanceType} allows {Pool.Limits.MaxEnis})");
             try
             {
-                var attachment = await _cloud.AttachEniAsync(eniId, Self, free[0], cancellationToken).ConfigureAwait(false);
-                return await _cloud.WaitForAttachmentAsync(eniId, attachment, _options.AttachmentWait, _time, cancellationToken).ConfigureAwait(false);
+                var attachment = await Cloud.AttachEniAsync(eniId, Self, free[0], cancellationToken).ConfigureAwait(false);
+                return await Cloud.WaitForAttachmentAsync(eniId, attachment, Options.AttachmentWait, Time, cancellationToken).ConfigureAwait(false);
             }
             catch (CloudException e) when (e.Kind == CloudErrorKind.Invalid && e.Code == "InvalidParameterValue")
             {
@@ -125,7 +103,7 @@ public sealed partial class StickyEnis
     /// back otherwise (the ENI stays detached, or where it was, still tagged: the next claim finds it);
     /// an expiry is finished.
     /// </summary>
-    internal async Task SettleAsync(StickyRecord record, CancellationToken cancellationToken)
+    internal override async Task SettleAsync(StickyRecord record, CancellationToken cancellationToken)
     {
         switch (record.Phase)
         {
@@ -137,14 +115,14 @@ public sealed partial class StickyEnis
                 if (eni?.InstanceId == Self)
                 {
                     if (eni.AttachmentState == EniAttachmentState.Attaching && eni.AttachmentId is { } attaching)
-                        eni = await _cloud.WaitForAttachmentAsync(eni.EniId, attaching, _options.AttachmentWait, _time, cancellationToken).ConfigureAwait(false);
-                    if (_pool.Find(eni.EniId) is null) _pool.Add(eni);
-                    Store.Put(record with { Phase = StickyPhase.Retained, ReleasedAt = _time.GetUtcNow(), TagsInSync = false, OldInstanceId = null, OldAttachmentId = null });
-                    _log.Info("sticky.resumed", $"{record.Identity}'s sticky ENI {record.EniId} is attached here: kept for the pod", ("pod", record.Identity), ("eni", record.EniId));
+                        eni = await Cloud.WaitForAttachmentAsync(eni.EniId, attaching, Options.AttachmentWait, Time, cancellationToken).ConfigureAwait(false);
+                    if (Pool.Find(eni.EniId) is null) Pool.Add(eni);
+                    Store.Put(record with { Phase = StickyPhase.Retained, ReleasedAt = Time.GetUtcNow(), TagsInSync = false, OldInstanceId = null, OldAttachmentId = null });
+                    Log.Info("sticky.resumed", $"{record.Identity}'s sticky ENI {record.EniId} is attached here: kept for the pod", ("pod", record.Identity), ("eni", record.EniId));
                     return;
                 }
                 Store.Remove(record.Identity);
-                _log.Info("sticky.rolled-back", $"hand-over of {record.Identity}'s {record.EniId} rolled back: it is "
+                Log.Info("sticky.rolled-back", $"hand-over of {record.Identity}'s {record.EniId} rolled back: it is "
                     + (eni is null ? "gone" : eni.InstanceId is null ? "detached, tagged for the pod's next claim" : $"attached to {eni.InstanceId}"),
                     ("pod", record.Identity), ("eni", record.EniId));
                 return;
@@ -165,32 +143,20 @@ public sealed partial class StickyEnis
             Forget(record, eni is null ? "it is gone" : $"it is attached to {eni.InstanceId}");
             return;
         }
-        await _cloud.DeleteTagsAsync(record.EniId, [EniTags.Sticky, EniTags.StickyReleased], cancellationToken).ConfigureAwait(false);
+        await Cloud.DeleteTagsAsync(record.EniId, [EniTags.Sticky, EniTags.StickyReleased], cancellationToken).ConfigureAwait(false);
         if (eni.InstanceId == Self)
             await DetachAsync(eni, cancellationToken).ConfigureAwait(false);
-        _pool.Remove(record.EniId);
+        Pool.Remove(record.EniId);
         try
         {
-            await _cloud.DeleteEniAsync(record.EniId, cancellationToken).ConfigureAwait(false);
+            await Cloud.DeleteEniAsync(record.EniId, cancellationToken).ConfigureAwait(false);
         }
         catch (CloudException e) when (e.Kind == CloudErrorKind.NotFound)
         {
         }
         Store.Remove(record.Identity);
-        _log.Info("sticky.expired", $"{record.Identity} did not come back within {_options.Config.RetentionSeconds:0.#} s: its sticky ENI {record.EniId} is deleted",
+        Log.Info("sticky.expired", $"{record.Identity} did not come back within {Options.Config.RetentionSeconds:0.#} s: its sticky ENI {record.EniId} is deleted",
             ("pod", record.Identity), ("eni", record.EniId));
-        _pool.Notify();
-    }
-
-    private async Task<Eni?> DescribeOneAsync(string eniId, CancellationToken cancellationToken)
-    {
-        try
-        {
-            return (await _cloud.DescribeEnisAsync(EniQuery.ByIds(eniId), cancellationToken).ConfigureAwait(false)).FirstOrDefault(e => e.EniId == eniId);
-        }
-        catch (CloudException e) when (e.Kind == CloudErrorKind.NotFound)
-        {
-            return null;
-        }
+        Pool.Notify();
     }
 }

@@ -39,123 +39,23 @@ public sealed record StickyEnisOptions
 /// cloud call it leads to, so an agent killed anywhere resumes or rolls back on restart
 /// (<see cref="SettleAsync"/>): never a lost ENI, never one attached twice (EC2 refuses that anyway).
 /// </summary>
-public sealed partial class StickyEnis : IStickyEnis, IAsyncDisposable
+public sealed partial class StickyEnis : StickyPods<StickyRecord, StickyPhase>
 {
-
-    private readonly EniPool _pool;
-    private readonly ICloudProvider _cloud;
-    private readonly AllocationStore _allocations;
-    private readonly TeardownQueue _teardown;
-    private readonly StickyEnisOptions _options;
-    private readonly AgentLog _log;
-    private readonly TimeProvider _time;
-    private readonly StickyGates _gates;
-    private readonly WakeableLoop _loop = new();
-    private DateTimeOffset _nextCheck;
-
     /// <summary>Sticky ENIs of <paramref name="pool"/>'s node; from now on the pool keeps the recorded ENIs out of its own use.</summary>
     public StickyEnis(EniPool pool, ICloudProvider cloud, StickyStore store, AllocationStore allocations, TeardownQueue teardown,
         StickyEnisOptions options, AgentLog log, TimeProvider? time = null)
+        : base(pool, cloud, store, allocations, teardown, options, log, time)
     {
-        ArgumentNullException.ThrowIfNull(pool);
-        ArgumentNullException.ThrowIfNull(cloud);
-        ArgumentNullException.ThrowIfNull(options);
-        _pool = pool;
-        _cloud = cloud;
-        Store = store;
-        _allocations = allocations;
-        _teardown = teardown;
-        _options = options;
-        _log = log;
-        _time = time ?? TimeProvider.System;
-        _gates = new StickyGates(_time);
-        _pool.Reserved = IsReserved;
-        _pool.Changed += Wake;
+        Pool.Reserved = IsReserved;
     }
 
-    /// <summary>The durable records.</summary>
-    public StickyStore Store { get; }
+    private protected override string What => "sticky ENI";
 
-    /// <summary>Test hook: called with a step name before each cloud call of a hand-over or expiry; throwing there is a crash.</summary>
-    internal Action<string>? CrashPoint { get; set; }
-
-    private string Self => _pool.Self.InstanceId;
-
-    /// <inheritdoc/>
-    public bool Claims(AllocateRequest request) => _options.Config.Matches(request?.Pod);
-
-    /// <summary>Whether the pool must keep <paramref name="eniId"/> out of its own use.</summary>
-    public bool IsReserved(string eniId)
-    {
-        if (Store.Names(eniId)) return true;
-        return _gates.IsGone(eniId);
-    }
-
-    /// <summary>Settles what a previous run left half done (hand-overs, expiries), then starts the background loop.</summary>
-    public async Task StartAsync(CancellationToken cancellationToken = default)
-    {
-        await RecoverAsync(cancellationToken).ConfigureAwait(false);
-        _loop.StartPasses(TickAsync, TimeSpan.FromSeconds(Math.Min(1, _options.Config.CheckIntervalSeconds)), _time,
-            e => _log.Warning("sticky.tick-failed", $"sticky ENIs: {e.Message}; retried", ("error", e.Message)));
-    }
-
-    /// <summary>Settles every record that is not local (<see cref="SettleAsync"/>); a cloud failure leaves it to the loop.</summary>
-    internal async Task RecoverAsync(CancellationToken cancellationToken = default)
-    {
-        foreach (var record in Store.All().Where(r => !r.IsLocal))
-        {
-            try
-            {
-                await SettleAsync(record, cancellationToken).ConfigureAwait(false);
-            }
-            catch (CloudException e)
-            {
-                _log.Warning("sticky.settle-failed", $"settling {record.Identity}'s {record.EniId} ({record.Phase}) failed, retried in the background: {e.Reason}",
-                    ("pod", record.Identity), ("eni", record.EniId), ("error", e.Message));
-            }
-        }
-    }
-
-    /// <inheritdoc/>
-    public async ValueTask<AgentReply> AllocateAsync(AllocateRequest request, Func<CancellationToken, ValueTask<AgentReply>> fromPool,
-        CancellationToken cancellationToken)
-    {
-        ArgumentNullException.ThrowIfNull(request);
-        ArgumentNullException.ThrowIfNull(fromPool);
-        var pod = request.Pod ?? throw new ArgumentException("a sticky pod has a name", nameof(request));
-        var identity = EniTags.StickyValue(pod.Namespace, pod.Name);
-        var gate = _gates.Of(identity);
-        await gate.WaitAsync(cancellationToken).ConfigureAwait(false);
-        try
-        {
-            return await AllocateLockedAsync(identity, request, fromPool, cancellationToken).ConfigureAwait(false);
-        }
-        catch (CloudException e)
-        {
-            return TryAgain($"sticky ENI of {identity}: {e.Reason}");
-        }
-        catch (StickyHandoverException e)
-        {
-            return TryAgain(e.Message);
-        }
-        catch (AllocationConflictException e)
-        {
-            return new ErrorReply { Code = AgentErrorCode.InvalidConfig, Message = $"fathom-agent cannot record {identity}'s sticky ENI: {e.Message}" };
-        }
-        catch (IOException e)
-        {
-            return new ErrorReply { Code = AgentErrorCode.IoFailure, Message = $"fathom-agent cannot write its state while giving {identity} its sticky ENI: {e.Message}" };
-        }
-        finally
-        {
-            gate.Release();
-            Wake();
-        }
-    }
+    private protected override string ResourceField => "eni";
 
     // Where the pod's ENI is comes from the cloud, never from the record alone: another node may have
     // taken a retained ENI before this node's check noticed (the record and the pool's entry are then stale).
-    private async ValueTask<AgentReply> AllocateLockedAsync(string identity, AllocateRequest request,
+    private protected override async ValueTask<AgentReply> AllocateLockedAsync(string identity, AllocateRequest request,
         Func<CancellationToken, ValueTask<AgentReply>> fromPool, CancellationToken cancellationToken)
     {
         var record = Store.Get(identity);
@@ -170,9 +70,9 @@ public sealed partial class StickyEnis : IStickyEnis, IAsyncDisposable
             Forget(record, found.InstanceId is { } other ? $"it is attached to {other} now" : "it is detached now");
         if (found.InstanceId == Self && found.AttachmentState == EniAttachmentState.Attached)
         {
-            if (_pool.Find(found.EniId) is null) _pool.Add(found);
+            if (Pool.Find(found.EniId) is null) Pool.Add(found);
             if (Store.Get(identity) is not { IsLocal: true } local)
-                local = Store.Put(NewRecord(request.Pod!, found.EniId, StickyPhase.Retained) with { ReleasedAt = _time.GetUtcNow() });
+                local = Store.Put(NewRecord(request.Pod!, found.EniId, StickyPhase.Retained) with { ReleasedAt = Time.GetUtcNow() });
             return await TakeLocalAsync(local, request, cancellationToken).ConfigureAwait(false);
         }
         record = await HandOverAsync(request.Pod!, found, cancellationToken).ConfigureAwait(false);
@@ -188,7 +88,7 @@ public sealed partial class StickyEnis : IStickyEnis, IAsyncDisposable
         if (reply is AllocatedReply { Allocation: UnderlayAllocation underlay })
         {
             Store.Put(NewRecord(request.Pod!, underlay.EniId, StickyPhase.Held));
-            _log.Info("sticky.bound", $"{underlay.EniId} ({underlay.Address}) is now {identity}'s sticky ENI", ("pod", identity), ("eni", underlay.EniId));
+            Log.Info("sticky.bound", $"{underlay.EniId} ({underlay.Address}) is now {identity}'s sticky ENI", ("pod", identity), ("eni", underlay.EniId));
         }
         return reply;
     }
@@ -198,53 +98,34 @@ public sealed partial class StickyEnis : IStickyEnis, IAsyncDisposable
     private async ValueTask<AgentReply> TakeLocalAsync(StickyRecord record, AllocateRequest request, CancellationToken cancellationToken)
     {
         record = Store.Put(record with { Phase = StickyPhase.Held, ReleasedAt = null, TagsInSync = false });
-        await _cloud.DeleteTagsAsync(record.EniId, [EniTags.StickyReleased], cancellationToken).ConfigureAwait(false);
+        await Cloud.DeleteTagsAsync(record.EniId, [EniTags.StickyReleased], cancellationToken).ConfigureAwait(false);
         var key = new AttachmentKey(request.Network, request.ContainerId, request.IfName);
-        var deadline = _time.GetUtcNow() + _options.DeviceWait;
-        while (true)
-        {
-            if (_pool.Find(record.EniId)?.HostDevice is { } device && _teardown.IsPending(device))
-                await WaitBoundedAsync(_teardown.WaitForDeviceAsync(device, cancellationToken), deadline, cancellationToken).ConfigureAwait(false);
-            if (_pool.TryTakeSticky(key, record.EniId, _options.Mtu, request.Pod, request.NetnsPath) is { } allocation)
-            {
-                _pool.Notify();
-                _log.Info("sticky.taken", $"{record.Identity} has its sticky ENI {record.EniId} ({allocation.Address}) again",
-                    ("pod", record.Identity), ("eni", record.EniId), ("ip", allocation.Ip));
-                return new AllocatedReply { Allocation = allocation };
-            }
-            if (_time.GetUtcNow() >= deadline)
-                throw new StickyHandoverException($"{record.Identity}'s sticky ENI {record.EniId} is attached to this node but not usable after "
-                    + $"{_options.DeviceWait.TotalSeconds:0.#} s: {WhyNotUsable(record.EniId)}");
-            _pool.PrepareDevices();
-            await Task.Delay(TimeSpan.FromMilliseconds(20), _time, cancellationToken).ConfigureAwait(false);
-        }
+        var allocation = await TakeWhenUsableAsync(() => Pool.Find(record.EniId)?.HostDevice,
+            () => Pool.TryTakeSticky(key, record.EniId, Options.Mtu, request.Pod, request.NetnsPath),
+            $"{record.Identity}'s sticky ENI {record.EniId} is attached to this node", () => WhyNotUsable(record.EniId), cancellationToken).ConfigureAwait(false);
+        Log.Info("sticky.taken", $"{record.Identity} has its sticky ENI {record.EniId} ({allocation.Address}) again",
+            ("pod", record.Identity), ("eni", record.EniId), ("ip", allocation.Ip));
+        return new AllocatedReply { Allocation = allocation };
     }
 
-    private string WhyNotUsable(string eniId) => _pool.Find(eniId) switch
+    private string WhyNotUsable(string eniId) => Pool.Find(eniId) switch
     {
         null => "the pool does not list it",
         { HostDevice: null } e => $"no device with its MAC {e.Mac} on the node yet",
-        _ when _allocations.IsEniInUse(eniId) => "another attachment holds it",
+        _ when Allocations.IsEniInUse(eniId) => "another attachment holds it",
         { HostDevice: { } device } => $"its device {device} is still being returned from its last pod",
     };
-
-    private async Task WaitBoundedAsync(Task task, DateTimeOffset deadline, CancellationToken cancellationToken)
-    {
-        var left = deadline - _time.GetUtcNow();
-        if (left <= TimeSpan.Zero) return;
-        await Task.WhenAny(task, Task.Delay(left, _time, cancellationToken)).ConfigureAwait(false);
-    }
 
     // The ENI tagged for the pod in this cluster; if a crash left two, the one here, else the last released.
     private async Task<Eni?> FindAsync(string identity, CancellationToken cancellationToken)
     {
-        var found = await _cloud.DescribeEnisAsync(EniQuery.ByTags(new Dictionary<string, string>(StringComparer.Ordinal)
+        var found = await Cloud.DescribeEnisAsync(EniQuery.ByTags(new Dictionary<string, string>(StringComparer.Ordinal)
         {
-            [EniTags.Cluster] = _options.Cluster,
+            [EniTags.Cluster] = Options.Cluster,
             [EniTags.Sticky] = identity,
         }), cancellationToken).ConfigureAwait(false);
         if (found.Count > 1)
-            _log.Warning("sticky.ambiguous", $"{found.Count} ENIs are tagged for {identity} ({string.Join(", ", found.Select(e => e.EniId))}); using one, the others retire",
+            Log.Warning("sticky.ambiguous", $"{found.Count} ENIs are tagged for {identity} ({string.Join(", ", found.Select(e => e.EniId))}); using one, the others retire",
                 ("pod", identity));
         return found.OrderByDescending(e => e.InstanceId == Self)
             .ThenByDescending(e => EniTags.StickyReleasedAt(e.Tags) ?? DateTimeOffset.MinValue)
@@ -257,29 +138,12 @@ public sealed partial class StickyEnis : IStickyEnis, IAsyncDisposable
     /// <summary>Drops a record whose ENI is no longer this node's (taken by another node, or gone); the pool lets go of it.</summary>
     private void Forget(StickyRecord record, string why)
     {
-        _gates.MarkGone(record.EniId);
-        _pool.Remove(record.EniId);
+        Gates.MarkGone(record.EniId);
+        Pool.Remove(record.EniId);
         Store.Remove(record.Identity);
-        _log.Info("sticky.forgotten", $"{record.Identity}'s sticky ENI {record.EniId} is no longer this node's: {why}",
+        Log.Info("sticky.forgotten", $"{record.Identity}'s sticky ENI {record.EniId} is no longer this node's: {why}",
             ("pod", record.Identity), ("eni", record.EniId));
-        _pool.Notify();
-    }
-
-
-    private void Crash(string step) => CrashPoint?.Invoke(step);
-
-    private static ErrorReply TryAgain(string message) => new() { Code = AgentErrorCode.TryAgainLater, Message = message };
-
-    /// <summary>Wakes the background loop (a DEL done, a teardown finished).</summary>
-    public void Wake() => _loop.Wake();
-
-    /// <summary>Stops the loop; what is half done is on disk for the next start.</summary>
-    public async ValueTask DisposeAsync()
-    {
-        _pool.Changed -= Wake;
-        await _loop.DisposeAsync().ConfigureAwait(false);
+        Pool.Notify();
     }
 }
 
-/// <summary>A sticky pod's ENI cannot be given now (not released in time, not usable yet): the ADD fails with code 11 and says why.</summary>
-public sealed class StickyHandoverException(string message) : Exception(message);

@@ -31,56 +31,35 @@ public enum StickyIpPhase
 /// written before every cloud call of a hand-over or an expiry, so an agent killed at any point resumes
 /// or rolls back on restart (<see cref="StickyIps"/>).
 /// </summary>
-public sealed record StickyIpRecord
+public sealed record StickyIpRecord() : StickyPodRecord<StickyIpPhase>(FileKind, FormatVersion)
 {
-    /// <summary>The <see cref="Kind"/> of sticky IP files.</summary>
+    /// <summary>The <see cref="StickyPodRecord{TPhase}.Kind"/> of sticky IP files.</summary>
     public const string FileKind = "fathom-agent-sticky-ip";
 
     /// <summary>The format version this agent writes and reads up to.</summary>
     public const int FormatVersion = 1;
 
-    /// <summary>What the file is.</summary>
-    public string Kind { get; set; } = FileKind;
-
-    /// <summary>Its format version.</summary>
-    public int Version { get; set; } = FormatVersion;
-
-    /// <summary>The pod's Kubernetes namespace.</summary>
-    public required string Namespace { get; init; }
-
-    /// <summary>The pod's name.</summary>
-    public required string Name { get; init; }
-
     /// <summary>The IP kept for the pod.</summary>
+    [JsonPropertyOrder(5)]
     public required string Ip { get; init; }
 
-    /// <summary>The ENI of this node that holds it (or, <see cref="StickyIpPhase.Moving"/>, gets it); empty while claiming.</summary>
-    public required string EniId { get; init; }
-
-    /// <summary>Where it stands.</summary>
-    public required StickyIpPhase Phase { get; init; }
-
-    /// <summary>Whether the ENI's tag is known to say what <see cref="Phase"/> says (held or released); false: the agent tags it again.</summary>
-    public bool TagsInSync { get; init; }
-
-    /// <summary>When the pod's DEL was seen done (<see cref="StickyIpPhase.Retained"/>): the retention runs from here.</summary>
-    public DateTimeOffset? ReleasedAt { get; init; }
-
     /// <summary>A hand-over's old ENI (another node's): where the IP was found, whose tag is removed once the IP is here.</summary>
+    [JsonPropertyOrder(10)]
     public string? OldEniId { get; init; }
-
-    /// <summary>When the record was last written.</summary>
-    public DateTimeOffset UpdatedAt { get; init; }
-
-    /// <summary>The pod, <c>namespace/name</c>.</summary>
-    [JsonIgnore]
-    public string Identity => Cloud.EniTags.StickyValue(Namespace, Name);
 
     /// <summary>The key of the pod's tag (<see cref="Cloud.EniTags.StickyIpKey"/>).</summary>
     [JsonIgnore]
     public string TagKey => Cloud.EniTags.StickyIpKey(Namespace, Name);
 
+    /// <summary>The IP kept for the pod.</summary>
+    [JsonIgnore]
+    public override string Resource => Ip;
+
     /// <summary>Whether the IP is on this node's ENI and this node answers for it.</summary>
     [JsonIgnore]
-    public bool IsLocal => Phase is StickyIpPhase.Held or StickyIpPhase.Retained;
+    public override bool IsLocal => Phase is StickyIpPhase.Held or StickyIpPhase.Retained;
+
+    /// <inheritdoc/>
+    [JsonIgnore]
+    public override bool IsRetained => Phase == StickyIpPhase.Retained;
 }

@@ -16,64 +16,45 @@ public sealed partial class StickyIps
     /// </summary>
     private async Task<StickyIpRecord> HandOverAsync(PodIdentity pod, Eni eni, StickyIpTag tag, CancellationToken cancellationToken)
     {
-        var started = _time.GetTimestamp();
+        var started = Time.GetTimestamp();
         var record = Store.Put(NewRecord(pod, tag.Ip, "", StickyIpPhase.Claiming) with { OldEniId = eni.EniId });
         try
         {
             eni = await WaitReleasedAsync(record, eni, cancellationToken).ConfigureAwait(false);
-            var target = _pool.TryHostMovedIp(eni.SubnetId, record.Ip)
+            var target = Pool.TryHostMovedIp(eni.SubnetId, record.Ip)
                 ?? throw new StickyHandoverException($"{record.Identity}'s IP {record.Ip} is in subnet {eni.SubnetId} and no ENI of {Self} in that subnet "
                     + $"can take it (none hosts IPs there with room for one more): an IP moves only within its subnet; give the node an ENI in {eni.SubnetId} "
                     + "(pools.subnetIds) or let the pod's IP expire");
             record = Store.Put(record with { Phase = StickyIpPhase.Moving, EniId = target.EniId });
             Crash("reassign");
-            await _cloud.ReassignPrivateIpAsync(target.EniId, IPAddress.Parse(record.Ip), cancellationToken).ConfigureAwait(false);
+            await Cloud.ReassignPrivateIpAsync(target.EniId, IPAddress.Parse(record.Ip), cancellationToken).ConfigureAwait(false);
             Crash("moved");
-            record = Store.Put(record with { Phase = StickyIpPhase.Retained, ReleasedAt = _time.GetUtcNow(), TagsInSync = false });
-            var ms = (long)_time.GetElapsedTime(started).TotalMilliseconds;
-            _log.Info("sticky.handed-over", $"{record.Identity}'s sticky IP {record.Ip} moved from {eni.EniId} ({eni.InstanceId ?? "detached"}) to {target.EniId} of {Self} in {ms} ms",
+            record = Store.Put(record with { Phase = StickyIpPhase.Retained, ReleasedAt = Time.GetUtcNow(), TagsInSync = false });
+            var ms = (long)Time.GetElapsedTime(started).TotalMilliseconds;
+            Log.Info("sticky.handed-over", $"{record.Identity}'s sticky IP {record.Ip} moved from {eni.EniId} ({eni.InstanceId ?? "detached"}) to {target.EniId} of {Self} in {ms} ms",
                 ("pod", record.Identity), ("ip", record.Ip), ("from", eni.EniId), ("eni", target.EniId), ("ms", ms));
             return record;
         }
         catch (Exception e) when (e is CloudException or StickyHandoverException or OperationCanceledException)
         {
-            try
-            {
-                await SettleAsync(Store.Get(record.Identity) ?? record, CancellationToken.None).ConfigureAwait(false);
-            }
-            catch (CloudException settle)
-            {
-                _log.Warning("sticky.settle-failed", $"settling {record.Identity}'s IP {record.Ip} after a failed hand-over failed, retried in the background: {settle.Reason}",
-                    ("pod", record.Identity), ("ip", record.Ip));
-            }
+            await SettleFailedHandOverAsync(record).ConfigureAwait(false);
             throw;
         }
     }
 
     // Until the old node released the IP (its tag says so), or its ENI is detached (the old instance gone),
-    // bounded by the hand-over time-out: past it, code 11 naming what is awaited.
-    private async Task<Eni> WaitReleasedAsync(StickyIpRecord record, Eni eni, CancellationToken cancellationToken)
-    {
-        var timeout = TimeSpan.FromSeconds(_options.Config.HandoverTimeoutSeconds);
-        var started = _time.GetTimestamp();
-        var interval = TimeSpan.FromMilliseconds(50);
-        while (true)
-        {
-            var tag = StickyIpTag.Parse(eni.Tags.GetValueOrDefault(record.TagKey));
-            if (tag?.Ip != record.Ip || !eni.SecondaryIps.Any(ip => ip.ToString() == record.Ip))
-                throw new StickyHandoverException($"{record.Identity}'s IP {record.Ip} left {eni.EniId} while waiting for it (another node took it, or it expired); a retry looks again");
-            if (eni.AttachmentState == EniAttachmentState.Detached || tag.ReleasedAt is not null)
-                return eni;
-            var left = timeout - _time.GetElapsedTime(started);
-            if (left <= TimeSpan.Zero)
-                throw new StickyHandoverException($"{record.Identity}'s sticky IP {record.Ip} is still on {eni.EniId} of {eni.InstanceId} and not released after "
-                    + $"{timeout.TotalSeconds:0.#} s: the old pod still runs there or its node's agent is down; it moves once that node's DEL is done or the instance is gone");
-            await Task.Delay(interval < left ? interval : left, _time, cancellationToken).ConfigureAwait(false);
-            interval = TimeSpan.FromTicks(Math.Min(interval.Ticks * 2, TimeSpan.FromSeconds(1).Ticks));
-            eni = await DescribeOneAsync(eni.EniId, cancellationToken).ConfigureAwait(false)
-                ?? throw new StickyHandoverException($"{record.Identity}'s IP {record.Ip}: its ENI {record.OldEniId} was deleted while waiting for it; a retry gets a new IP");
-        }
-    }
+    // bounded by the hand-over time-out: past it, code 11 naming what is awaited. The IP gone from that ENI
+    // (another node took it, or it expired) ends the wait at once.
+    private Task<Eni> WaitReleasedAsync(StickyIpRecord record, Eni eni, CancellationToken cancellationToken) =>
+        WaitReleasedAsync(eni, e =>
+            {
+                var tag = StickyIpTag.Parse(e.Tags.GetValueOrDefault(record.TagKey));
+                if (tag?.Ip != record.Ip || !e.SecondaryIps.Any(ip => ip.ToString() == record.Ip))
+                    throw new StickyHandoverException($"{record.Identity}'s IP {record.Ip} left {e.EniId} while waiting for it (another node took it, or it expired); a retry looks again");
+                return e.AttachmentState == EniAttachmentState.Detached || tag.ReleasedAt is not null;
+            },
+            e => $"{record.Identity}'s sticky IP {record.Ip} is still on {e.EniId} of {e.InstanceId}",
+            $"{record.Identity}'s IP {record.Ip}: its ENI {record.OldEniId} was deleted while waiting for it; a retry gets a new IP", cancellationToken);
 
     /// <summary>
     /// Brings a record that is not local (a hand-over or an expiry cut short by a failure or a crash) to a
@@ -82,7 +63,7 @@ public sealed partial class StickyIps
     /// then) and rolled back otherwise (the IP stays where it was, still tagged: the next claim finds it);
     /// an expiry is finished.
     /// </summary>
-    internal async Task SettleAsync(StickyIpRecord record, CancellationToken cancellationToken)
+    internal override async Task SettleAsync(StickyIpRecord record, CancellationToken cancellationToken)
     {
         switch (record.Phase)
         {
@@ -93,18 +74,18 @@ public sealed partial class StickyIps
                 var eni = await DescribeOneAsync(record.EniId, cancellationToken).ConfigureAwait(false);
                 if (eni?.InstanceId == Self && eni.SecondaryIps.Any(ip => ip.ToString() == record.Ip))
                 {
-                    _pool.AddIps(record.EniId, [IPAddress.Parse(record.Ip)]);
-                    var kept = Store.Put(record with { Phase = StickyIpPhase.Retained, ReleasedAt = _time.GetUtcNow(), TagsInSync = false });
+                    Pool.AddIps(record.EniId, [IPAddress.Parse(record.Ip)]);
+                    var kept = Store.Put(record with { Phase = StickyIpPhase.Retained, ReleasedAt = Time.GetUtcNow(), TagsInSync = false });
                     // Tagged now, not at the loop's next pass: until then no node (this one included) would find the IP by its tag.
                     await SyncTagsAsync(kept, cancellationToken).ConfigureAwait(false);
-                    _log.Info("sticky.resumed", $"{record.Identity}'s sticky IP {record.Ip} is on {record.EniId} here: kept for the pod",
+                    Log.Info("sticky.resumed", $"{record.Identity}'s sticky IP {record.Ip} is on {record.EniId} here: kept for the pod",
                         ("pod", record.Identity), ("ip", record.Ip), ("eni", record.EniId));
                     return;
                 }
-                _pool.RemoveIp(record.EniId, record.Ip);
+                Pool.RemoveIp(record.EniId, record.Ip);
                 Store.Remove(record.Identity);
-                _pool.Notify();
-                _log.Info("sticky.rolled-back", $"moving {record.Identity}'s IP {record.Ip} to {record.EniId} rolled back: it stays on {record.OldEniId}, tagged for the pod's next claim",
+                Pool.Notify();
+                Log.Info("sticky.rolled-back", $"moving {record.Identity}'s IP {record.Ip} to {record.EniId} rolled back: it stays on {record.OldEniId}, tagged for the pod's next claim",
                     ("pod", record.Identity), ("ip", record.Ip), ("eni", record.EniId));
                 return;
             case StickyIpPhase.Expiring:
@@ -124,36 +105,23 @@ public sealed partial class StickyIps
         foreach (var eniId in new[] { record.EniId, record.OldEniId })
             if (!string.IsNullOrEmpty(eniId))
                 await DeleteTagAsync(eniId, record.TagKey, cancellationToken).ConfigureAwait(false);
-        var here = _pool.Find(record.EniId)?.SecondaryIps.Contains(record.Ip) == true;
+        var here = Pool.Find(record.EniId)?.SecondaryIps.Contains(record.Ip) == true;
         if (here) _cooldown.Start(record.Ip, record.EniId);
         Store.Remove(record.Identity);
-        _log.Info("sticky.expired", $"{record.Identity} did not come back within {_options.Config.RetentionSeconds:0.#} s: its sticky IP {record.Ip} "
+        Log.Info("sticky.expired", $"{record.Identity} did not come back within {Options.Config.RetentionSeconds:0.#} s: its sticky IP {record.Ip} "
             + (here ? $"goes back to the pool of {record.EniId} after its cooldown" : "is no longer on this node"), ("pod", record.Identity), ("ip", record.Ip));
-        _pool.Notify();
+        Pool.Notify();
     }
 
     private async Task DeleteTagAsync(string eniId, string key, CancellationToken cancellationToken)
     {
         try
         {
-            await _cloud.DeleteTagsAsync(eniId, [key], cancellationToken).ConfigureAwait(false);
+            await Cloud.DeleteTagsAsync(eniId, [key], cancellationToken).ConfigureAwait(false);
         }
         catch (CloudException e) when (e.Kind == CloudErrorKind.NotFound)
         {
             // The ENI is gone: so is its tag.
-        }
-    }
-
-    private async Task<Eni?> DescribeOneAsync(string eniId, CancellationToken cancellationToken)
-    {
-        if (string.IsNullOrEmpty(eniId)) return null;
-        try
-        {
-            return (await _cloud.DescribeEnisAsync(EniQuery.ByIds(eniId), cancellationToken).ConfigureAwait(false)).FirstOrDefault(e => e.EniId == eniId);
-        }
-        catch (CloudException e) when (e.Kind == CloudErrorKind.NotFound)
-        {
-            return null;
         }
     }
 }

@@ -35,54 +35,33 @@ public enum StickyPhase
 /// written before every cloud call of a hand-over or an expiry, so an agent killed at any point
 /// resumes or rolls back on restart (<see cref="StickyEnis"/>).
 /// </summary>
-public sealed record StickyRecord
+public sealed record StickyRecord() : StickyPodRecord<StickyPhase>(FileKind, FormatVersion)
 {
-    /// <summary>The <see cref="Kind"/> of sticky files.</summary>
+    /// <summary>The <see cref="StickyPodRecord{TPhase}.Kind"/> of sticky files.</summary>
     public const string FileKind = "fathom-agent-sticky";
 
     /// <summary>The format version this agent writes and reads up to.</summary>
     public const int FormatVersion = 1;
 
-    /// <summary>What the file is.</summary>
-    public string Kind { get; set; } = FileKind;
-
-    /// <summary>Its format version.</summary>
-    public int Version { get; set; } = FormatVersion;
-
-    /// <summary>The pod's Kubernetes namespace.</summary>
-    public required string Namespace { get; init; }
-
-    /// <summary>The pod's name.</summary>
-    public required string Name { get; init; }
-
-    /// <summary>The ENI kept for the pod.</summary>
-    public required string EniId { get; init; }
-
-    /// <summary>Where it stands.</summary>
-    public required StickyPhase Phase { get; init; }
-
-    /// <summary>Whether the ENI's tags are known to say what <see cref="Phase"/> says (sticky, node, released); false: the agent tags it again.</summary>
-    public bool TagsInSync { get; init; }
-
-    /// <summary>When the pod's DEL was seen done (<see cref="StickyPhase.Retained"/>): the retention runs from here.</summary>
-    public DateTimeOffset? ReleasedAt { get; init; }
-
     /// <summary>A hand-over's old instance (where the ENI was attached when found).</summary>
+    [JsonPropertyOrder(10)]
     public string? OldInstanceId { get; init; }
 
     /// <summary>A hand-over's old attachment (what the detach names).</summary>
+    [JsonPropertyOrder(11)]
     public string? OldAttachmentId { get; init; }
 
-    /// <summary>When the record was last written.</summary>
-    public DateTimeOffset UpdatedAt { get; init; }
-
-    /// <summary>The pod, as the ENI's sticky tag says it.</summary>
+    /// <summary>The ENI kept for the pod.</summary>
     [JsonIgnore]
-    public string Identity => Cloud.EniTags.StickyValue(Namespace, Name);
+    public override string Resource => EniId;
 
     /// <summary>Whether the ENI is (or is about to be) attached to this instance and this node answers for it.</summary>
     [JsonIgnore]
-    public bool IsLocal => Phase is StickyPhase.Held or StickyPhase.Retained;
+    public override bool IsLocal => Phase is StickyPhase.Held or StickyPhase.Retained;
+
+    /// <inheritdoc/>
+    [JsonIgnore]
+    public override bool IsRetained => Phase == StickyPhase.Retained;
 }
 
 /// <summary>Source-generated JSON of the sticky records (indented: operators read them; AOT: no reflection).</summary>

@@ -1,81 +1,35 @@
 using Fathom.Agent.Pools;
 using Fathom.Agent.Protocol;
-using Fathom.Agent.State;
 using Fathom.Agent.Sticky;
-using Fathom.Agent.Teardown;
-using Fathom.Agent.Tests.Pools;
 using Fathom.Cloud;
-using Fathom.Lab.Ec2;
-using Microsoft.Extensions.Time.Testing;
+using EniNode = Fathom.Agent.Tests.Sticky.StickyTestNode<Fathom.Agent.Sticky.StickyRecord, Fathom.Agent.Sticky.StickyPhase, Fathom.Agent.Protocol.UnderlayAllocation>;
 
 namespace Fathom.Agent.Tests.Sticky;
 
 /// <summary>
 /// Sticky ENIs (issue 11 §3) on two nodes of the lab's EC2 (in-process, reached through the real AWS
-/// provider): the state machine — bound, retained, taken again, handed over, expired — on a fake clock
-/// (the sticky side; the pools run on the system clock, as <see cref="PoolNode"/> does), and every
+/// provider, <see cref="StickyPodsTests{TRecord, TPhase, TAllocation}"/>): the state machine — bound, retained,
+/// taken again, handed over, expired — on a fake clock, and every
 /// crash point of a hand-over and an expiry: after a restart the ENI is attached exactly once, never
 /// lost, and the pod's retried ADD gets it.
 /// </summary>
-public sealed class StickyEnisTests : IAsyncLifetime
+public sealed class StickyEnisTests : StickyPodsTests<StickyRecord, StickyPhase, UnderlayAllocation>
 {
-    private static readonly PodIdentity Web0 = new() { Namespace = "db", Name = "web-0", Uid = "u-1" };
-    private readonly List<string> _dirs = [];
-    private readonly List<StickyNode> _nodes = [];
-    private readonly FakeTimeProvider _clock = new(new DateTimeOffset(2026, 12, 6, 6, 0, 0, TimeSpan.Zero));
-    private PoolLab _lab = null!;
-    private Instance _i1 = null!;
-    private Instance _i2 = null!;
-
-    public async Task InitializeAsync()
-    {
-        _lab = await PoolLab.StartAsync();
-        _i1 = await _lab.LaunchAsync("m5.xlarge", "node-1");
-        _i2 = await _lab.LaunchAsync("m5.xlarge", "node-2");
-    }
-
-    public async Task DisposeAsync()
-    {
-        foreach (var node in _nodes) await node.DisposeAsync();
-        await _lab.DisposeAsync();
-        foreach (var dir in _dirs) Directory.Delete(dir, recursive: true);
-    }
-
-    private static StickyConfig Config(double handover = 20) =>
-        new() { Namespaces = ["db"], Names = ["web-*"], RetentionSeconds = 600, HandoverTimeoutSeconds = handover };
-
-    private async Task<StickyNode> StartAsync(Instance instance, string name, string? stateDir = null, StickyConfig? config = null)
-    {
-        if (stateDir is null)
+    private protected override Task<EniNode> StartNodeAsync(ICloudProvider cloud, string stateDir, string name, StickyConfig config) =>
+        EniNode.StartAsync(cloud, stateDir, name, AllocationMode.Underlay, new PoolTargets { WarmEnis = 1, WarmIps = 0 }, node =>
         {
-            stateDir = Directory.CreateTempSubdirectory("fs-sticky-").FullName;
-            _dirs.Add(stateDir);
-        }
-        var node = await StickyNode.StartAsync(_lab.ProviderFor(instance), stateDir, name, config ?? Config(), _clock);
-        _nodes.Add(node);
-        return node;
-    }
-
-    /// <summary>What a SIGKILL and a start do: the node's objects dropped as they are, new ones on the same state directory.</summary>
-    private async Task<StickyNode> RestartAsync(StickyNode node, Instance instance)
-    {
-        await node.DisposeAsync();
-        _nodes.Remove(node);
-        var restarted = await StartAsync(instance, node.Name, node.StateDir);
-        await restarted.Sticky.RecoverAsync();
-        return restarted;
-    }
-
-    private Fathom.Lab.Ec2.NetworkInterface Lab(string eniId)
-    {
-        Assert.True(_lab.Cloud.TryGetEni(eniId, out var eni), $"{eniId} no longer exists in the lab's EC2");
-        return eni;
-    }
+            var sticky = new StickyEnis(node.Pool, cloud, StickyStore.Open(node.Store.State), node.Store, node.Teardown, Options(name, config) with
+            {
+                AttachmentWait = new AttachmentWaitOptions { InitialInterval = TimeSpan.FromMilliseconds(5), MaxInterval = TimeSpan.FromMilliseconds(50) },
+            }, AgentLog.None, Clock);
+            node.Allocator.Sticky = sticky;
+            return sticky;
+        }, s => s.Enis.Any(e => e.IsWarm), "a warm ENI");
 
     [Fact]
     public async Task A_sticky_pods_ENI_is_tagged_retained_after_its_DEL_and_its_own_again()
     {
-        var node = await StartAsync(_i1, "node-1");
+        var node = await StartAsync(Instance1, "node-1");
         var first = await node.AddAsync("c1", Web0);
         await node.Sticky.TickAsync();
         Assert.Equal("db/web-0", Lab(first.EniId).Tags[EniTags.Sticky]);
@@ -84,7 +38,7 @@ public sealed class StickyEnisTests : IAsyncLifetime
         await node.DelAsync("c1");
         var retained = node.Sticky.Store.Get("db/web-0")!;
         Assert.Equal((StickyPhase.Retained, true), (retained.Phase, retained.TagsInSync));
-        Assert.Equal(EniTags.StickyReleasedValue(_clock.GetUtcNow()), Lab(first.EniId).Tags[EniTags.StickyReleased]);
+        Assert.Equal(EniTags.StickyReleasedValue(Clock.GetUtcNow()), Lab(first.EniId).Tags[EniTags.StickyReleased]);
 
         // Kept for its pod: another underlay pod gets another ENI, the planner does not count it warm.
         var other = await node.AddAsync("c2", new PodIdentity { Namespace = "default", Name = "web-0" });
@@ -100,22 +54,18 @@ public sealed class StickyEnisTests : IAsyncLifetime
     [Fact]
     public async Task Another_node_takes_the_ENI_once_released_and_the_old_node_forgets_it()
     {
-        var node1 = await StartAsync(_i1, "node-1");
-        var node2 = await StartAsync(_i2, "node-2");
-        var first = await node1.AddAsync("c1", Web0);
-        await node1.DelAsync("c1");
+        var (node1, first) = await RetainedOnAsync(Instance1, "node-1");
+        var node2 = await StartAsync(Instance2, "node-2");
 
         var moved = await node2.AddAsync("c2", Web0);
         Assert.Equal((first.EniId, first.Address, first.Mac, first.Gateway), (moved.EniId, moved.Address, moved.Mac, moved.Gateway));
         var eni = Lab(first.EniId);
-        Assert.Equal(_i2.InstanceId, eni.Attachment?.InstanceId);
+        Assert.Equal(Instance2.InstanceId, eni.Attachment?.InstanceId);
         Assert.False(eni.Tags.ContainsKey(EniTags.StickyReleased));
         await node2.Sticky.TickAsync();
         Assert.Equal("node-2", Lab(first.EniId).Tags[EniTags.Node]);
 
-        _clock.Advance(TimeSpan.FromSeconds(5)); // the next look at what is still attached here
-        await node1.Sticky.TickAsync();
-        Assert.Null(node1.Sticky.Store.Get("db/web-0"));
+        await AssertForgottenAsync(node1);
         Assert.DoesNotContain(node1.Pool.Enis(), e => e.EniId == first.EniId);
         Assert.True(node1.Sticky.IsReserved(first.EniId)); // until the pool has surely let go of it
     }
@@ -123,10 +73,8 @@ public sealed class StickyEnisTests : IAsyncLifetime
     [Fact]
     public async Task A_node_whose_retained_ENI_was_taken_before_it_noticed_claims_it_back_from_the_cloud_not_its_record()
     {
-        var node1 = await StartAsync(_i1, "node-1");
-        var node2 = await StartAsync(_i2, "node-2");
-        var first = await node1.AddAsync("c1", Web0);
-        await node1.DelAsync("c1");
+        var (node1, first) = await RetainedOnAsync(Instance1, "node-1");
+        var node2 = await StartAsync(Instance2, "node-2");
         await node2.AddAsync("c2", Web0);
         await node2.DelAsync("c2");
 
@@ -134,41 +82,25 @@ public sealed class StickyEnisTests : IAsyncLifetime
         Assert.Equal(StickyPhase.Retained, node1.Sticky.Store.Get("db/web-0")!.Phase);
         var back = await node1.AddAsync("c3", Web0);
         Assert.Equal((first.EniId, first.Address, first.Mac), (back.EniId, back.Address, back.Mac));
-        Assert.Equal(_i1.InstanceId, Lab(first.EniId).Attachment?.InstanceId);
+        Assert.Equal(Instance1.InstanceId, Lab(first.EniId).Attachment?.InstanceId);
         Assert.Equal(StickyPhase.Held, node1.Sticky.Store.Get("db/web-0")!.Phase);
-        _clock.Advance(TimeSpan.FromSeconds(5));
-        await node2.Sticky.TickAsync();
-        Assert.Null(node2.Sticky.Store.Get("db/web-0"));
+        await AssertForgottenAsync(node2);
     }
 
     [Fact]
     public async Task A_claim_while_the_old_pod_runs_fails_with_code_11_naming_the_cause_and_changes_nothing()
     {
-        var node1 = await StartAsync(_i1, "node-1");
-        var node2 = await StartAsync(_i2, "node-2", config: Config(handover: 0));
-        var first = await node1.AddAsync("c1", Web0);
-        await node1.Sticky.TickAsync();
-
-        var reply = Assert.IsType<ErrorReply>(await node2.AllocateAsync("c2", Web0));
-        Assert.Equal(AgentErrorCode.TryAgainLater, reply.Code);
-        Assert.Contains($"still attached to {_i1.InstanceId} and not released", reply.Message);
-        Assert.Equal(_i1.InstanceId, Lab(first.EniId).Attachment?.InstanceId);
+        var (node2, first, reply) = await ClaimedWhileRunningAsync();
+        Assert.Contains($"still attached to {Instance1.InstanceId} and not released", reply.Message);
+        Assert.Equal(Instance1.InstanceId, Lab(first.EniId).Attachment?.InstanceId);
         Assert.Null(node2.Sticky.Store.Get("db/web-0"));
     }
 
     [Fact]
     public async Task A_retained_ENI_whose_pod_does_not_come_back_is_detached_and_deleted()
     {
-        var node = await StartAsync(_i1, "node-1");
-        var first = await node.AddAsync("c1", Web0);
-        await node.DelAsync("c1");
-        _clock.Advance(TimeSpan.FromSeconds(599));
-        await node.Sticky.TickAsync();
-        Assert.NotNull(node.Sticky.Store.Get("db/web-0"));
-
-        _clock.Advance(TimeSpan.FromSeconds(1));
-        await node.Sticky.TickAsync();
-        Assert.False(_lab.Cloud.TryGetEni(first.EniId, out _));
+        var (node, first) = await RetentionOverAsync();
+        Assert.False(Ec2.Cloud.TryGetEni(first.EniId, out _));
         Assert.Null(node.Sticky.Store.Get("db/web-0"));
         Assert.DoesNotContain(node.Pool.Enis(), e => e.EniId == first.EniId);
         // The pod back after that: a new ENI, its own from now on.
@@ -182,134 +114,43 @@ public sealed class StickyEnisTests : IAsyncLifetime
     [InlineData("attached")]
     public async Task An_agent_killed_in_a_hand_over_leaves_the_ENI_attached_once_and_the_retry_gets_it(string step)
     {
-        var node1 = await StartAsync(_i1, "node-1");
-        var node2 = await StartAsync(_i2, "node-2");
-        var first = await node1.AddAsync("c1", Web0);
-        await node1.DelAsync("c1");
+        var (node1, node2, first) = await HandOverKilledAtAsync(step);
 
-        node2.Sticky.CrashPoint = s => { if (s == step) throw new SimulatedCrash(); };
-        await Assert.ThrowsAsync<SimulatedCrash>(async () => await node2.AllocateAsync("c2", Web0));
-        node2 = await RestartAsync(node2, _i2);
-
-        // Whatever the step: one attachment at most, and no reconcile sweeps the ENI away meanwhile.
-        await node1.ReconcileAsync();
-        await node2.ReconcileAsync();
+        // Whatever the step: one attachment at most, and the reconciles after the restart swept nothing away.
         var eni = Lab(first.EniId);
-        Assert.Contains(eni.Attachment?.InstanceId, new[] { _i1.InstanceId, _i2.InstanceId, null });
-        Assert.Equal(eni.Attachment?.InstanceId == _i2.InstanceId ? StickyPhase.Retained : null, node2.Sticky.Store.Get("db/web-0")?.Phase);
+        Assert.Contains(eni.Attachment?.InstanceId, new[] { Instance1.InstanceId, Instance2.InstanceId, null });
+        Assert.Equal(eni.Attachment?.InstanceId == Instance2.InstanceId ? StickyPhase.Retained : null, node2.Sticky.Store.Get("db/web-0")?.Phase);
 
         var moved = await node2.AddAsync("c2", Web0);
         Assert.Equal((first.EniId, first.Address, first.Mac), (moved.EniId, moved.Address, moved.Mac));
-        Assert.Equal(_i2.InstanceId, Lab(first.EniId).Attachment?.InstanceId);
-        Assert.Single(_lab.Cloud.NetworkInterfaces, e => e.Tags.GetValueOrDefault(EniTags.Sticky) == "db/web-0");
-        _clock.Advance(TimeSpan.FromSeconds(5));
-        await node1.Sticky.TickAsync();
-        Assert.Null(node1.Sticky.Store.Get("db/web-0"));
+        Assert.Equal(Instance2.InstanceId, Lab(first.EniId).Attachment?.InstanceId);
+        Assert.Single(Ec2.Cloud.NetworkInterfaces, e => e.Tags.GetValueOrDefault(EniTags.Sticky) == "db/web-0");
+        await AssertForgottenAsync(node1);
     }
 
     [Fact]
     public async Task An_agent_killed_in_an_expiry_finishes_it_on_restart()
     {
-        var node = await StartAsync(_i1, "node-1");
-        var first = await node.AddAsync("c1", Web0);
-        await node.DelAsync("c1");
-        _clock.Advance(TimeSpan.FromSeconds(600));
-        node.Sticky.CrashPoint = s => { if (s == "expire") throw new SimulatedCrash(); };
-        await Assert.ThrowsAsync<SimulatedCrash>(() => node.Sticky.TickAsync());
-        Assert.Equal(StickyPhase.Expiring, node.Sticky.Store.Get("db/web-0")!.Phase);
-
-        node = await RestartAsync(node, _i1);
-        Assert.False(_lab.Cloud.TryGetEni(first.EniId, out _));
+        var (node, first, crashed) = await ExpiryKilledAndRestartedAsync();
+        Assert.Equal(StickyPhase.Expiring, crashed.Phase);
+        Assert.False(Ec2.Cloud.TryGetEni(first.EniId, out _));
         Assert.Null(node.Sticky.Store.Get("db/web-0"));
     }
 
     [Fact]
     public async Task A_detached_sticky_ENI_is_left_to_its_pod_by_the_leaked_ENI_sweep_until_long_after_its_release()
     {
-        var node1 = await StartAsync(_i1, "node-1");
-        var first = await node1.AddAsync("c1", Web0);
-        await node1.DelAsync("c1");
+        var (node1, first) = await RetainedOnAsync(Instance1, "node-1");
         // Detached under the agent (as a hand-over in the middle, or its instance gone), its record dropped.
         var attachment = Lab(first.EniId).Attachment!.AttachmentId;
-        await _lab.Cloud.DetachNetworkInterfaceAsync(attachment);
-        _clock.Advance(TimeSpan.FromSeconds(5));
-        await node1.Sticky.TickAsync();
-        Assert.Null(node1.Sticky.Store.Get("db/web-0"));
+        await Ec2.Cloud.DetachNetworkInterfaceAsync(attachment);
+        await AssertForgottenAsync(node1);
 
         await node1.ReconcileAsync();
-        Assert.True(_lab.Cloud.TryGetEni(first.EniId, out _));
+        Assert.True(Ec2.Cloud.TryGetEni(first.EniId, out _));
         // The pod on another node later: it finds the ENI detached and attaches it.
-        var node2 = await StartAsync(_i2, "node-2");
+        var node2 = await StartAsync(Instance2, "node-2");
         var moved = await node2.AddAsync("c2", Web0);
         Assert.Equal((first.EniId, first.Address), (moved.EniId, moved.Address));
-    }
-}
-
-internal sealed class SimulatedCrash : Exception;
-
-/// <summary>A <see cref="PoolNode"/> with sticky ENIs over its state directory, and the DEL of the agent's service.</summary>
-internal sealed class StickyNode : IAsyncDisposable
-{
-    private readonly PoolNode _node;
-
-    private StickyNode(PoolNode node, StickyEnis sticky, string stateDir, string name)
-    {
-        _node = node;
-        Sticky = sticky;
-        StateDir = stateDir;
-        Name = name;
-    }
-
-    public StickyEnis Sticky { get; }
-    public string StateDir { get; }
-    public string Name { get; }
-    public EniPool Pool => _node.Pool;
-
-    public static async Task<StickyNode> StartAsync(ICloudProvider cloud, string stateDir, string name, StickyConfig config, TimeProvider time)
-    {
-        var node = await PoolNode.StartAsync(cloud, stateDir, new PoolTargets { WarmEnis = 1, WarmIps = 0 }, AgentLog.None, node: name, start: false);
-        // Before the first reconcile, as NodePools does: the recorded ENIs are never the pool's.
-        var sticky = new StickyEnis(node.Pool, cloud, StickyStore.Open(node.Store.State), node.Store, node.Teardown, new StickyEnisOptions
-        {
-            Cluster = "test",
-            NodeName = name,
-            Config = config,
-            AttachmentWait = new AttachmentWaitOptions { InitialInterval = TimeSpan.FromMilliseconds(5), MaxInterval = TimeSpan.FromMilliseconds(50) },
-        }, AgentLog.None, time);
-        node.Allocator.Sticky = sticky;
-        await node.Refiller.StartAsync();
-        await node.UntilAsync(s => s.Enis.Any(e => e.IsWarm), "a warm ENI");
-        return new StickyNode(node, sticky, stateDir, name);
-    }
-
-    public ValueTask<AgentReply> AllocateAsync(string containerId, PodIdentity pod) =>
-        _node.Allocator.AllocateAsync(new AllocateRequest
-        {
-            Network = "net", ContainerId = containerId, IfName = "eth0", RequestedMode = AllocationMode.Underlay, Pod = pod,
-            NetnsPath = "/var/run/netns/" + containerId,
-        }, CancellationToken.None);
-
-    public async Task<UnderlayAllocation> AddAsync(string containerId, PodIdentity pod)
-    {
-        var reply = await AllocateAsync(containerId, pod);
-        if (reply is ErrorReply error) Assert.Fail($"ADD of {pod.Namespace}/{pod.Name} failed: {error.Code} {error.Message}");
-        return Assert.IsType<UnderlayAllocation>(Assert.IsType<AllocatedReply>(reply).Allocation);
-    }
-
-    /// <summary>The DEL as the agent's service does it, the ENI's return done, then one pass of the sticky loop.</summary>
-    public async Task DelAsync(string containerId)
-    {
-        Assert.True(new AttachmentRelease(_node.Store, _node.Cooldown, _node.Teardown, AgentLog.None).Release(new AttachmentKey("net", containerId, "eth0")));
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
-        while (_node.Teardown.Pending().Count > 0 && DateTime.UtcNow < deadline) await Task.Delay(5);
-        await Sticky.TickAsync();
-    }
-
-    public Task ReconcileAsync() => _node.Refiller.ReconcileAsync();
-
-    public async ValueTask DisposeAsync()
-    {
-        await Sticky.DisposeAsync();
-        await _node.DisposeAsync();
     }
 }

@@ -1,13 +1,9 @@
-using System.Net;
 using Fathom.Agent.Pools;
 using Fathom.Agent.Protocol;
-using Fathom.Agent.State;
 using Fathom.Agent.Sticky;
-using Fathom.Agent.Teardown;
-using Fathom.Agent.Tests.Pools;
 using Fathom.Cloud;
 using Fathom.Lab.Ec2;
-using Microsoft.Extensions.Time.Testing;
+using IpNode = Fathom.Agent.Tests.Sticky.StickyTestNode<Fathom.Agent.Sticky.StickyIpRecord, Fathom.Agent.Sticky.StickyIpPhase, Fathom.Agent.Protocol.SharedAllocation>;
 
 namespace Fathom.Agent.Tests.Sticky;
 
@@ -18,71 +14,30 @@ namespace Fathom.Agent.Tests.Sticky;
 /// and every crash point of a move and an expiry: after a restart the IP is on exactly one ENI, never
 /// lost, and the pod's retried ADD gets it. The sticky side runs on a fake clock, the pools on the system one.
 /// </summary>
-public sealed class StickyIpsTests : IAsyncLifetime
+public sealed class StickyIpsTests : StickyPodsTests<StickyIpRecord, StickyIpPhase, SharedAllocation>
 {
-    private static readonly PodIdentity Web0 = new() { Namespace = "db", Name = "web-0", Uid = "u-1" };
     private static readonly string Key = EniTags.StickyIpKey("db", "web-0");
-    private readonly List<string> _dirs = [];
-    private readonly List<StickyIpNode> _nodes = [];
-    private readonly FakeTimeProvider _clock = new(new DateTimeOffset(2026, 12, 6, 6, 0, 0, TimeSpan.Zero));
-    private PoolLab _lab = null!;
-    private Instance _i1 = null!;
-    private Instance _i2 = null!;
 
-    public async Task InitializeAsync()
-    {
-        _lab = await PoolLab.StartAsync();
-        _i1 = await _lab.LaunchAsync("m5.xlarge", "node-1");
-        _i2 = await _lab.LaunchAsync("m5.xlarge", "node-2");
-    }
-
-    public async Task DisposeAsync()
-    {
-        foreach (var node in _nodes) await node.DisposeAsync();
-        await _lab.DisposeAsync();
-        foreach (var dir in _dirs) Directory.Delete(dir, recursive: true);
-    }
-
-    private static StickyConfig Config(double handover = 20) =>
-        new() { Namespaces = ["db"], Names = ["web-*"], RetentionSeconds = 600, HandoverTimeoutSeconds = handover };
-
-    private async Task<StickyIpNode> StartAsync(Instance instance, string name, string? stateDir = null, StickyConfig? config = null)
-    {
-        if (stateDir is null)
+    // Warm IPs on the primary ENI.
+    private protected override Task<IpNode> StartNodeAsync(ICloudProvider cloud, string stateDir, string name, StickyConfig config) =>
+        IpNode.StartAsync(cloud, stateDir, name, AllocationMode.Shared, new PoolTargets { WarmEnis = 0, WarmIps = 3 }, node =>
         {
-            stateDir = Directory.CreateTempSubdirectory("fss-sticky-ip-").FullName;
-            _dirs.Add(stateDir);
-        }
-        var node = await StickyIpNode.StartAsync(_lab.ProviderFor(instance), stateDir, name, config ?? Config(), _clock);
-        _nodes.Add(node);
-        return node;
-    }
-
-    private async Task<StickyIpNode> RestartAsync(StickyIpNode node, Instance instance)
-    {
-        await node.DisposeAsync();
-        _nodes.Remove(node);
-        var restarted = await StartAsync(instance, node.Name, node.StateDir);
-        await restarted.Sticky.RecoverAsync();
-        return restarted;
-    }
+            var sticky = new StickyIps(node.Pool, cloud, StickyIpStore.Open(node.Store.State), node.Store, node.Cooldown, node.Teardown,
+                Options(name, config), AgentLog.None, Clock);
+            node.Allocator.StickyIps = sticky;
+            return sticky;
+        }, s => s.Enis.Sum(e => e.FreeIps) >= 3, "three free IPs");
 
     /// <summary>The lab's ENIs that hold <paramref name="ip"/> (EC2 allows one at most).</summary>
     private List<Fathom.Lab.Ec2.NetworkInterface> Holders(string ip) =>
-        [.. _lab.Cloud.NetworkInterfaces.Where(e => e.SecondaryPrivateIps.Any(a => a.ToString() == ip))];
-
-    private Fathom.Lab.Ec2.NetworkInterface Lab(string eniId)
-    {
-        Assert.True(_lab.Cloud.TryGetEni(eniId, out var eni), $"{eniId} no longer exists in the lab's EC2");
-        return eni;
-    }
+        [.. Ec2.Cloud.NetworkInterfaces.Where(e => e.SecondaryPrivateIps.Any(a => a.ToString() == ip))];
 
     private StickyIpTag? TagOn(string eniId) => StickyIpTag.Parse(Lab(eniId).Tags.GetValueOrDefault(Key));
 
     [Fact]
     public async Task A_sticky_shared_pods_IP_is_tagged_retained_after_its_DEL_kept_from_other_pods_and_its_own_again()
     {
-        var node = await StartAsync(_i1, "node-1");
+        var node = await StartAsync(Instance1, "node-1");
         var first = await node.AddAsync("c1", Web0);
         Assert.Equal(1, node.Allocator.Allocations); // counted like any ADD
         await node.Sticky.TickAsync();
@@ -92,7 +47,7 @@ public sealed class StickyIpsTests : IAsyncLifetime
         await node.DelAsync("c1");
         var retained = node.Sticky.Store.Get("db/web-0")!;
         Assert.Equal((StickyIpPhase.Retained, true), (retained.Phase, retained.TagsInSync));
-        Assert.Equal(_clock.GetUtcNow(), TagOn(first.EniId)!.ReleasedAt);
+        Assert.Equal(Clock.GetUtcNow(), TagOn(first.EniId)!.ReleasedAt);
         // Kept for its pod: not free, not handed to another pod (even once its cooldown is over), counted as used.
         Assert.True(node.Pool.ReservedIp!(first.Ip));
         var others = new List<SharedAllocation>();
@@ -110,23 +65,19 @@ public sealed class StickyIpsTests : IAsyncLifetime
     [Fact]
     public async Task Another_node_takes_the_IP_once_released_and_the_old_node_forgets_it_without_unassigning_it()
     {
-        var node1 = await StartAsync(_i1, "node-1");
-        var node2 = await StartAsync(_i2, "node-2");
-        var first = await node1.AddAsync("c1", Web0);
-        await node1.DelAsync("c1");
+        var (node1, first) = await RetainedOnAsync(Instance1, "node-1");
+        var node2 = await StartAsync(Instance2, "node-2");
 
         var moved = await node2.AddAsync("c2", Web0);
         Assert.Equal(first.Ip, moved.Ip);
         var holder = Assert.Single(Holders(first.Ip));
         Assert.Equal(moved.EniId, holder.NetworkInterfaceId);
-        Assert.Equal(_i2.InstanceId, holder.Attachment?.InstanceId);
+        Assert.Equal(Instance2.InstanceId, holder.Attachment?.InstanceId);
         Assert.Equal(new StickyIpTag(first.Ip, "test", null), TagOn(moved.EniId));
         Assert.False(Lab(first.EniId).Tags.ContainsKey(Key));
         Assert.Equal(1, node2.Allocator.Allocations);
 
-        _clock.Advance(TimeSpan.FromSeconds(5)); // the next look at what is still on this node
-        await node1.Sticky.TickAsync();
-        Assert.Null(node1.Sticky.Store.Get("db/web-0"));
+        await AssertForgottenAsync(node1);
         Assert.True(node1.Sticky.IsReserved(first.Ip)); // until the pool has surely let go of it
         Assert.DoesNotContain(first.Ip, node1.Pool.Find(first.EniId)!.SecondaryIps);
         // The old node's reconcile and refiller passes leave the IP where it now is.
@@ -138,14 +89,8 @@ public sealed class StickyIpsTests : IAsyncLifetime
     [Fact]
     public async Task A_claim_while_the_old_pod_runs_fails_with_code_11_naming_the_cause_and_changes_nothing()
     {
-        var node1 = await StartAsync(_i1, "node-1");
-        var node2 = await StartAsync(_i2, "node-2", config: Config(handover: 0));
-        var first = await node1.AddAsync("c1", Web0);
-        await node1.Sticky.TickAsync();
-
-        var reply = Assert.IsType<ErrorReply>(await node2.AllocateAsync("c2", Web0));
-        Assert.Equal(AgentErrorCode.TryAgainLater, reply.Code);
-        Assert.Contains($"still on {first.EniId} of {_i1.InstanceId} and not released", reply.Message);
+        var (node2, first, reply) = await ClaimedWhileRunningAsync();
+        Assert.Contains($"still on {first.EniId} of {Instance1.InstanceId} and not released", reply.Message);
         Assert.Equal(first.EniId, Assert.Single(Holders(first.Ip)).NetworkInterfaceId);
         Assert.Null(node2.Sticky.Store.Get("db/web-0"));
         Assert.False(node2.Sticky.IsReserved(first.Ip));
@@ -155,17 +100,17 @@ public sealed class StickyIpsTests : IAsyncLifetime
     public async Task An_IP_in_a_subnet_where_this_node_has_no_ENI_fails_with_code_11_naming_the_subnet()
     {
         // Left detached by a node that is gone, released, in a subnet node-2 has no ENI in.
-        var eni = await _lab.Cloud.CreateNetworkInterfaceAsync(new CreateNetworkInterfaceSpec { SubnetId = _lab.Tiny.SubnetId, SecondaryPrivateIpCount = 1 });
+        var eni = await Ec2.Cloud.CreateNetworkInterfaceAsync(new CreateNetworkInterfaceSpec { SubnetId = Ec2.Tiny.SubnetId, SecondaryPrivateIpCount = 1 });
         var ip = eni.SecondaryPrivateIps[0].ToString();
-        await _lab.Cloud.CreateTagsAsync([eni.NetworkInterfaceId], new Dictionary<string, string>
+        await Ec2.Cloud.CreateTagsAsync([eni.NetworkInterfaceId], new Dictionary<string, string>
         {
-            [Key] = new StickyIpTag(ip, "test", _clock.GetUtcNow()).ToString(),
+            [Key] = new StickyIpTag(ip, "test", Clock.GetUtcNow()).ToString(),
         });
-        var node2 = await StartAsync(_i2, "node-2");
+        var node2 = await StartAsync(Instance2, "node-2");
 
         var reply = Assert.IsType<ErrorReply>(await node2.AllocateAsync("c2", Web0));
         Assert.Equal(AgentErrorCode.TryAgainLater, reply.Code);
-        Assert.Contains($"in subnet {_lab.Tiny.SubnetId} and no ENI of {_i2.InstanceId} in that subnet", reply.Message);
+        Assert.Contains($"in subnet {Ec2.Tiny.SubnetId} and no ENI of {Instance2.InstanceId} in that subnet", reply.Message);
         Assert.Equal(eni.NetworkInterfaceId, Assert.Single(Holders(ip)).NetworkInterfaceId);
         Assert.Null(node2.Sticky.Store.Get("db/web-0"));
     }
@@ -173,15 +118,7 @@ public sealed class StickyIpsTests : IAsyncLifetime
     [Fact]
     public async Task A_retained_IP_whose_pod_does_not_come_back_goes_back_to_the_pool_through_the_cooldown_untagged()
     {
-        var node = await StartAsync(_i1, "node-1");
-        var first = await node.AddAsync("c1", Web0);
-        await node.DelAsync("c1");
-        _clock.Advance(TimeSpan.FromSeconds(599));
-        await node.Sticky.TickAsync();
-        Assert.NotNull(node.Sticky.Store.Get("db/web-0"));
-
-        _clock.Advance(TimeSpan.FromSeconds(1));
-        await node.Sticky.TickAsync();
+        var (node, first) = await RetentionOverAsync();
         Assert.Null(node.Sticky.Store.Get("db/web-0"));
         Assert.False(Lab(first.EniId).Tags.ContainsKey(Key));
         Assert.False(node.Sticky.IsReserved(first.Ip));
@@ -195,7 +132,7 @@ public sealed class StickyIpsTests : IAsyncLifetime
     [Fact]
     public async Task A_pod_whose_name_makes_a_tag_key_longer_than_EC2_allows_is_refused_saying_so()
     {
-        var node = await StartAsync(_i1, "node-1", config: new StickyConfig { Namespaces = ["db"] });
+        var node = await StartAsync(Instance1, "node-1", config: new StickyConfig { Namespaces = ["db"] });
         var reply = Assert.IsType<ErrorReply>(await node.AllocateAsync("c1", new PodIdentity { Namespace = "db", Name = "web-" + new string('a', 110) }));
         Assert.Equal(AgentErrorCode.InvalidConfig, reply.Code);
         Assert.Contains("EC2 allows 128", reply.Message);
@@ -206,113 +143,26 @@ public sealed class StickyIpsTests : IAsyncLifetime
     [InlineData("moved")]
     public async Task An_agent_killed_in_a_move_leaves_the_IP_on_one_ENI_and_the_retry_gets_it(string step)
     {
-        var node1 = await StartAsync(_i1, "node-1");
-        var node2 = await StartAsync(_i2, "node-2");
-        var first = await node1.AddAsync("c1", Web0);
-        await node1.DelAsync("c1");
+        var (node1, node2, first) = await HandOverKilledAtAsync(step);
 
-        node2.Sticky.CrashPoint = s => { if (s == step) throw new SimulatedCrash(); };
-        await Assert.ThrowsAsync<SimulatedCrash>(async () => await node2.AllocateAsync("c2", Web0));
-        node2 = await RestartAsync(node2, _i2);
-
-        await node1.ReconcileAsync();
-        await node2.ReconcileAsync();
         var holder = Assert.Single(Holders(first.Ip));
-        Assert.Equal(holder.Attachment?.InstanceId == _i2.InstanceId ? StickyIpPhase.Retained : null, node2.Sticky.Store.Get("db/web-0")?.Phase);
-        Assert.Equal(step == "moved" ? _i2.InstanceId : _i1.InstanceId, holder.Attachment?.InstanceId);
+        Assert.Equal(holder.Attachment?.InstanceId == Instance2.InstanceId ? StickyIpPhase.Retained : null, node2.Sticky.Store.Get("db/web-0")?.Phase);
+        Assert.Equal(step == "moved" ? Instance2.InstanceId : Instance1.InstanceId, holder.Attachment?.InstanceId);
 
         var moved = await node2.AddAsync("c2", Web0);
         Assert.Equal(first.Ip, moved.Ip);
         Assert.Equal(moved.EniId, Assert.Single(Holders(first.Ip)).NetworkInterfaceId);
-        Assert.Single(_lab.Cloud.NetworkInterfaces, e => e.Tags.ContainsKey(Key));
-        _clock.Advance(TimeSpan.FromSeconds(5));
-        await node1.Sticky.TickAsync();
-        Assert.Null(node1.Sticky.Store.Get("db/web-0"));
+        Assert.Single(Ec2.Cloud.NetworkInterfaces, e => e.Tags.ContainsKey(Key));
+        await AssertForgottenAsync(node1);
     }
 
     [Fact]
     public async Task An_agent_killed_in_an_expiry_finishes_it_on_restart()
     {
-        var node = await StartAsync(_i1, "node-1");
-        var first = await node.AddAsync("c1", Web0);
-        await node.DelAsync("c1");
-        _clock.Advance(TimeSpan.FromSeconds(600));
-        node.Sticky.CrashPoint = s => { if (s == "expire") throw new SimulatedCrash(); };
-        await Assert.ThrowsAsync<SimulatedCrash>(() => node.Sticky.TickAsync());
-        Assert.Equal(StickyIpPhase.Expiring, node.Sticky.Store.Get("db/web-0")!.Phase);
-
-        node = await RestartAsync(node, _i1);
+        var (node, first, crashed) = await ExpiryKilledAndRestartedAsync();
+        Assert.Equal(StickyIpPhase.Expiring, crashed.Phase);
         Assert.Null(node.Sticky.Store.Get("db/web-0"));
         Assert.False(Lab(first.EniId).Tags.ContainsKey(Key));
         Assert.Equal(first.EniId, Assert.Single(Holders(first.Ip)).NetworkInterfaceId);
-    }
-}
-
-/// <summary>A <see cref="PoolNode"/> with sticky IPs over its state directory (warm IPs on the primary ENI), and the DEL of the agent's service.</summary>
-internal sealed class StickyIpNode : IAsyncDisposable
-{
-    private readonly PoolNode _node;
-
-    private StickyIpNode(PoolNode node, StickyIps sticky, string stateDir, string name)
-    {
-        _node = node;
-        Sticky = sticky;
-        StateDir = stateDir;
-        Name = name;
-    }
-
-    public StickyIps Sticky { get; }
-    public string StateDir { get; }
-    public string Name { get; }
-    public EniPool Pool => _node.Pool;
-    public PoolAllocator Allocator => _node.Allocator;
-    public Refiller Refiller => _node.Refiller;
-    public IpCooldown Cooldown => _node.Cooldown;
-
-    public static async Task<StickyIpNode> StartAsync(ICloudProvider cloud, string stateDir, string name, StickyConfig config, TimeProvider time)
-    {
-        var node = await PoolNode.StartAsync(cloud, stateDir, new PoolTargets { WarmEnis = 0, WarmIps = 3 }, AgentLog.None, node: name, start: false);
-        // Before the first reconcile, as NodePools does: the recorded IPs are never the pool's to give.
-        var sticky = new StickyIps(node.Pool, cloud, StickyIpStore.Open(node.Store.State), node.Store, node.Cooldown, node.Teardown, new StickyEnisOptions
-        {
-            Cluster = "test",
-            NodeName = name,
-            Config = config,
-        }, AgentLog.None, time);
-        node.Allocator.StickyIps = sticky;
-        await node.Refiller.StartAsync();
-        await node.UntilAsync(s => s.Enis.Sum(e => e.FreeIps) >= 3, "three free IPs");
-        return new StickyIpNode(node, sticky, stateDir, name);
-    }
-
-    public ValueTask<AgentReply> AllocateAsync(string containerId, PodIdentity pod) =>
-        _node.Allocator.AllocateAsync(new AllocateRequest
-        {
-            Network = "net", ContainerId = containerId, IfName = "eth0", RequestedMode = AllocationMode.Shared, Pod = pod,
-            NetnsPath = "/var/run/netns/" + containerId,
-        }, CancellationToken.None);
-
-    public async Task<SharedAllocation> AddAsync(string containerId, PodIdentity pod)
-    {
-        var reply = await AllocateAsync(containerId, pod);
-        if (reply is ErrorReply error) Assert.Fail($"ADD of {pod.Namespace}/{pod.Name} failed: {error.Code} {error.Message}");
-        return Assert.IsType<SharedAllocation>(Assert.IsType<AllocatedReply>(reply).Allocation);
-    }
-
-    /// <summary>The DEL as the agent's service does it, the pod's rules removed, then one pass of the sticky loop.</summary>
-    public async Task DelAsync(string containerId)
-    {
-        Assert.True(new AttachmentRelease(_node.Store, _node.Cooldown, _node.Teardown, AgentLog.None).Release(new AttachmentKey("net", containerId, "eth0")));
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
-        while (_node.Teardown.Pending().Count > 0 && DateTime.UtcNow < deadline) await Task.Delay(5);
-        await Sticky.TickAsync();
-    }
-
-    public Task ReconcileAsync() => _node.Refiller.ReconcileAsync();
-
-    public async ValueTask DisposeAsync()
-    {
-        await Sticky.DisposeAsync();
-        await _node.DisposeAsync();
     }
 }

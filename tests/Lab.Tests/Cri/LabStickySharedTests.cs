@@ -25,8 +25,6 @@ public sealed class LabStickySharedTests(ITestOutputHelper output)
     private const int RetentionSeconds = 8;
     private const string TagKey = "fathom.io/sticky-ip/db/web-0";
 
-    private static CriClient Cri(string node) => new(LabContainerd.Socket(TestLab.Layout, node), CriTimeout);
-
     [PrivilegedFact("ip", "dnsmasq", "dhclient", "containerd", "ctr", "runc", "nsenter", "unshare")]
     public async Task AStickySharedPodKeepsItsIpOnAnotherNodeAndTheIpGoesBackToThePoolAfterTheRetention()
     {
@@ -35,22 +33,14 @@ public sealed class LabStickySharedTests(ITestOutputHelper output)
         try
         {
             var state = TestLab.Up(new LabOptions { Nodes = 2, InstanceType = "m5.xlarge" });
-            foreach (var node in state.Nodes)
-                RestartWithSticky(node.Name, RetentionSeconds);
-            foreach (var node in state.Nodes)
-                LabContainerd.Start(TestLab.Layout, node, Repository.Plugin);
-            using var ec2 = LabEc2Client.Create(state, maxErrorRetry: 3);
-            using var node1 = Cri("node1");
-            using var node2 = Cri("node2");
-            var parent1 = LabContainerd.For(TestLab.Layout, state.Nodes[0]).CgroupParent;
-            var parent2 = LabContainerd.For(TestLab.Layout, state.Nodes[1]).CgroupParent;
-            CriPodSpec Web0(string parent) => new("db", "web-0", Guid.NewGuid().ToString(), parent, "shared");
+            using var lab = LabStickyNodes.Start(state, RetentionSeconds, CriTimeout);
+            var (ec2, node1, node2) = (lab.Ec2, lab.Node1, lab.Node2);
+            CriPodSpec Web0(string parent) => LabStickyNodes.Web0(parent, "shared");
             var node1Netns = TestLab.Layout.NodeNetns(1);
 
             // A client on node2 that keeps web-0's address, and web-0 on node1.
-            var client = await node2.RunPodSandboxAsync(new CriPodSpec("default", "client", Guid.NewGuid().ToString(), parent2, "shared"));
-            var clientNetns = NetnsWithIp((await node2.PodSandboxStatusAsync(client)).Ip)!;
-            var web = await node1.RunPodSandboxAsync(Web0(parent1));
+            var (client, clientNetns) = await lab.StartClientAsync();
+            var web = await node1.RunPodSandboxAsync(Web0(lab.Parent1));
             var ip = (await node1.PodSandboxStatusAsync(web)).Ip;
             var eni1 = SharedEniOf("node1");
             AssertReaches(clientNetns, ip, "the client on node2", "before the move");
@@ -60,7 +50,7 @@ public sealed class LabStickySharedTests(ITestOutputHelper output)
             await RemoveAsync(node1, web);
             Eventually.True(() => Logged("node1", "sticky.retained"), "node1's agent to retain web-0's IP", TimeSpan.FromSeconds(20));
             var moved = Stopwatch.StartNew();
-            web = await node2.RunPodSandboxAsync(Web0(parent2));
+            web = await node2.RunPodSandboxAsync(Web0(lab.Parent2));
             moved.Stop();
             Assert.Equal(ip, (await node2.PodSandboxStatusAsync(web)).Ip);
             var eni2 = SharedEniOf("node2");
@@ -75,7 +65,7 @@ public sealed class LabStickySharedTests(ITestOutputHelper output)
             // Back to node1, then away past the retention: the IP is node1's pool's again, untagged, never unassigned.
             await RemoveAsync(node2, web);
             Eventually.True(() => Logged("node2", "sticky.retained"), "node2's agent to retain web-0's IP", TimeSpan.FromSeconds(20));
-            web = await node1.RunPodSandboxAsync(Web0(parent1));
+            web = await node1.RunPodSandboxAsync(Web0(lab.Parent1));
             Assert.Equal(ip, (await node1.PodSandboxStatusAsync(web)).Ip);
             await RemoveAsync(node1, web);
             Eventually.True(() => Logged("node1", "sticky.expired"), $"web-0's IP to expire on node1 after the retention ({RetentionSeconds} s)",

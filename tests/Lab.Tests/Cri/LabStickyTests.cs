@@ -29,8 +29,6 @@ public sealed class LabStickyTests(ITestOutputHelper output)
     private static readonly TimeSpan CriTimeout = TimeSpan.FromSeconds(90);
     private const int RetentionSeconds = 15;
 
-    private static CriClient Cri(string node) => new(LabContainerd.Socket(TestLab.Layout, node), CriTimeout);
-
     [PrivilegedFact("ip", "dnsmasq", "dhclient", "containerd", "ctr", "runc", "nsenter", "unshare")]
     public async Task AStickyPodKeepsItsIpAndMacOnAnotherNodeThroughAKilledAgentAndItsEniGoesAfterTheRetention()
     {
@@ -42,21 +40,13 @@ public sealed class LabStickyTests(ITestOutputHelper output)
         {
             // m5.xlarge (4 ENIs): a node's primary, its warm ENI, and room for the sticky one coming back.
             var state = TestLab.Up(new LabOptions { Nodes = 2, InstanceType = "m5.xlarge", Faults = "attach-latency=1500ms" });
-            foreach (var node in state.Nodes)
-                RestartWithSticky(node.Name, RetentionSeconds);
-            foreach (var node in state.Nodes)
-                LabContainerd.Start(TestLab.Layout, node, Repository.Plugin);
-            using var ec2 = LabEc2Client.Create(state, maxErrorRetry: 3);
-            using var node1 = Cri("node1");
-            using var node2 = Cri("node2");
-            var parent1 = LabContainerd.For(TestLab.Layout, state.Nodes[0]).CgroupParent;
-            var parent2 = LabContainerd.For(TestLab.Layout, state.Nodes[1]).CgroupParent;
-            CriPodSpec Web0(string parent) => new("db", "web-0", Guid.NewGuid().ToString(), parent, "underlay");
+            using var lab = LabStickyNodes.Start(state, RetentionSeconds, CriTimeout);
+            var (ec2, node1, node2) = (lab.Ec2, lab.Node1, lab.Node2);
+            CriPodSpec Web0(string parent) => LabStickyNodes.Web0(parent, "underlay");
 
             // A client on node2 that keeps web-0's address, and web-0 on node1.
-            var client = await node2.RunPodSandboxAsync(new CriPodSpec("default", "client", Guid.NewGuid().ToString(), parent2, "shared"));
-            var clientNetns = NetnsWithIp((await node2.PodSandboxStatusAsync(client)).Ip)!;
-            var web = await node1.RunPodSandboxAsync(Web0(parent1));
+            var (_, clientNetns) = await lab.StartClientAsync();
+            var web = await node1.RunPodSandboxAsync(Web0(lab.Parent1));
             await TrackNetnsAsync(ours, node1, node2);
             var ip = (await node1.PodSandboxStatusAsync(web)).Ip;
             var (eniId, mac) = StickyAllocation("node1");
@@ -68,7 +58,7 @@ public sealed class LabStickyTests(ITestOutputHelper output)
             Eventually.True(() => File.ReadAllText(TestLab.Layout.AgentLog("node1")).Contains("\"event\":\"sticky.retained\"", StringComparison.Ordinal),
                 "node1's agent to retain web-0's ENI", TimeSpan.FromSeconds(20));
             var cold = Stopwatch.StartNew();
-            web = await node2.RunPodSandboxAsync(Web0(parent2));
+            web = await node2.RunPodSandboxAsync(Web0(lab.Parent2));
             cold.Stop();
             await TrackNetnsAsync(ours, node2);
             Assert.Equal(ip, (await node2.PodSandboxStatusAsync(web)).Ip);
@@ -81,7 +71,7 @@ public sealed class LabStickyTests(ITestOutputHelper output)
             // Back to node1, its agent SIGKILLed while the ENI is attaching to it.
             await RemoveAsync(node2, web);
             var recordPath = Path.Combine(TestLab.Layout.AgentStateDirectory("node1"), "sticky", "db_web-0.json");
-            var starting = node1.RunPodSandboxAsync(Web0(parent1));
+            var starting = node1.RunPodSandboxAsync(Web0(lab.Parent1));
             Eventually.True(() => File.Exists(recordPath) && File.ReadAllText(recordPath).Contains("\"phase\": \"attaching\"", StringComparison.Ordinal),
                 "node1's agent to record web-0's ENI as attaching", TimeSpan.FromSeconds(30), TimeSpan.FromMilliseconds(5));
             var killed = AgentPid("node1");
@@ -97,7 +87,7 @@ public sealed class LabStickyTests(ITestOutputHelper output)
                 output.WriteLine($"the sandbox's ADD failed with the agent killed ({e.Message}); the kubelet's retry:");
                 Eventually.True(() => AgentPid("node1") != killed && Answers("node1"), "node1's agent back", TimeSpan.FromSeconds(20));
                 await RemoveFailedSandboxesAsync(node1, ours);
-                sandbox = await node1.RunPodSandboxAsync(Web0(parent1));
+                sandbox = await node1.RunPodSandboxAsync(Web0(lab.Parent1));
             }
             await TrackNetnsAsync(ours, node1);
             Assert.Equal(ip, (await node1.PodSandboxStatusAsync(sandbox)).Ip);
