@@ -85,13 +85,21 @@ public sealed class StateDirectory : IDisposable
     }
 
     /// <summary>Replaces <paramref name="path"/> with <paramref name="content"/> atomically and durably.</summary>
+    /// <remarks>
+    /// The temporary is created new (<c>O_EXCL</c>), never truncated: FileMode.Create truncates what it
+    /// opens, and on ext4 a truncate to size 0 marks the file for a flush at close (auto_da_alloc, the
+    /// replace-by-truncate heuristic) — every write then started its own writeback in close(2), more
+    /// than half of an allocation's write (perf: 197 of 378 samples; 0.09 against 0.04 ms a write
+    /// measured alone). A temporary left by a write that failed here goes first.
+    /// </remarks>
     internal void WriteAtomically(string path, ReadOnlySpan<byte> content)
     {
         var temporary = path + ".tmp";
         Step("write-temporary");
+        File.Delete(temporary);
         using (var file = new FileStream(temporary, new FileStreamOptions
         {
-            Mode = FileMode.Create,
+            Mode = FileMode.CreateNew,
             Access = FileAccess.Write,
             UnixCreateMode = OwnerOnlyFile,
         }))

@@ -148,7 +148,11 @@ public sealed class PodSubnetIpam
     private void Save()
     {
         var temporary = _path + ".tmp";
-        File.WriteAllBytes(temporary, JsonSerializer.SerializeToUtf8Bytes(new PodSubnetFile([.. _entries.Values]), SubnetJson.Default.PodSubnetFile));
+        // Created new, never truncated (StateDirectory.WriteAtomically says why: ext4 flushes a file
+        // truncated to 0 when it is closed); one a failed write left goes first.
+        File.Delete(temporary);
+        using (var file = new FileStream(temporary, FileMode.CreateNew, FileAccess.Write))
+            file.Write(JsonSerializer.SerializeToUtf8Bytes(new PodSubnetFile([.. _entries.Values]), SubnetJson.Default.PodSubnetFile));
         File.Move(temporary, _path, overwrite: true);
     }
 }
