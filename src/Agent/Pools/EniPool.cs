@@ -330,16 +330,7 @@ public sealed class EniPool
             {
                 var ip = eni.SecondaryIps.FirstOrDefault(a => IsFree(a, tearingDown));
                 if (ip is null) continue;
-                var allocation = new SharedAllocation
-                {
-                    EniId = eni.EniId,
-                    Gateway = eni.Gateway.ToString(),
-                    Address = ip + "/32",
-                    RouteTable = eni.RouteTable,
-                    HostVeth = hostVeth,
-                };
-                _store.Grant(key, allocation, pod, netnsPath);
-                return allocation;
+                return GrantIp(key, eni, ip, pod, netnsPath, hostVeth);
             }
             return null;
         }
@@ -358,18 +349,23 @@ public sealed class EniPool
             if (!_enis.TryGetValue(eniId, out var eni) || eni.Releasing || !eni.SecondaryIps.Contains(ip) || !(eni.Primary || eni.RoutingInstalled)
                 || IsExclusive(eni) || _store.TryGetByIp(ip, out _) || _teardown.PendingPodIps().Contains(ip))
                 return null;
-            var allocation = new SharedAllocation
-            {
-                EniId = eni.EniId,
-                Gateway = eni.Gateway.ToString(),
-                Address = ip + "/32",
-                RouteTable = eni.RouteTable,
-                HostVeth = hostVeth,
-            };
-            _store.Reserve(key, allocation, pod, netnsPath);
-            _store.Commit(key);
-            return allocation;
+            return GrantIp(key, eni, ip, pod, netnsPath, hostVeth);
         }
+    }
+
+    // A secondary IP of eni for the pod, recorded committed in one durable write (under _gate).
+    private SharedAllocation GrantIp(AttachmentKey key, PoolEni eni, string ip, PodIdentity? pod, string? netnsPath, string hostVeth)
+    {
+        var allocation = new SharedAllocation
+        {
+            EniId = eni.EniId,
+            Gateway = eni.Gateway.ToString(),
+            Address = ip + "/32",
+            RouteTable = eni.RouteTable,
+            HostVeth = hostVeth,
+        };
+        _store.Grant(key, allocation, pod, netnsPath);
+        return allocation;
     }
 
     /// <summary>
