@@ -48,33 +48,24 @@ internal static class LabUpCommand
         DefaultValueFactory = _ => "none",
     };
 
-    internal static readonly Option<string> Datastore = CreateDatastore();
+    internal static readonly Option<string> Datastore = Choice("--datastore",
+        "Where the agents keep the host-gw and overlay subnet leases: embedded (a directory of the lab's state) " +
+        "or etcd (a 3-member etcd cluster run in the VPC netns, removed by lab down).", "embedded", "etcd");
 
-    internal static readonly Option<string> Redirect = CreateRedirect();
+    internal static readonly Option<string> Redirect = Choice("--redirect",
+        "The host-gw and overlay pods' path in every node's agent: kernel (the nodes forward) or bpf (tc programs " +
+        "carry pod-to-pod packets past the nodes' stacks; docs/modes.md, The tc BPF pod path).", "kernel", "bpf");
 
-    private static Option<string> CreateRedirect()
+    // An option that takes one of values, the first by default.
+    private static Option<string> Choice(string name, string description, params string[] values)
     {
-        var option = new Option<string>("--redirect")
+        var option = new Option<string>(name)
         {
-            Description = "The host-gw and overlay pods' path in every node's agent: kernel (the nodes forward) or bpf (tc programs " +
-                          "carry pod-to-pod packets past the nodes' stacks; docs/modes.md, The tc BPF pod path).",
-            HelpName = "kernel|bpf",
-            DefaultValueFactory = _ => "kernel",
+            Description = description,
+            HelpName = string.Join('|', values),
+            DefaultValueFactory = _ => values[0],
         };
-        option.AcceptOnlyFromAmong("kernel", "bpf");
-        return option;
-    }
-
-    private static Option<string> CreateDatastore()
-    {
-        var option = new Option<string>("--datastore")
-        {
-            Description = "Where the agents keep the host-gw and overlay subnet leases: embedded (a directory of the lab's state) " +
-                          "or etcd (a 3-member etcd cluster run in the VPC netns, removed by lab down).",
-            HelpName = "embedded|etcd",
-            DefaultValueFactory = _ => "embedded",
-        };
-        option.AcceptOnlyFromAmong("embedded", "etcd");
+        option.AcceptOnlyFromAmong(values);
         return option;
     }
 
