@@ -14,26 +14,23 @@ public sealed class LabUpCommandTests
         Assert.Equal(new LabOptions(), LabUpCommand.OptionsFrom(parse));
     }
 
-    [Fact]
-    public void DatastoreIsEmbeddedUnlessEtcdIsAsked()
+    // The choice options (LabUpCommand.Choice): the first value by default, the other when asked, anything else refused.
+    [Theory]
+    [InlineData("--datastore", "embedded", "etcd", "consul")]
+    [InlineData("--redirect", "kernel", "bpf", "xdp")]
+    public void A_choice_is_its_default_unless_the_other_is_asked(string option, string byDefault, string other, string unknown)
     {
-        Assert.Equal("embedded", LabUpCommand.OptionsFrom(CtlRun.Parse("lab", "up")).Datastore);
-        var parse = CtlRun.Parse("lab", "up", "--datastore", "etcd");
+        static string Read(LabOptions o, string option) => option == "--datastore" ? o.Datastore : o.Redirect;
+        Assert.Equal(byDefault, Read(LabUpCommand.OptionsFrom(CtlRun.Parse("lab", "up")), option));
+        var parse = CtlRun.Parse("lab", "up", option, other);
         Assert.Empty(parse.Errors);
-        Assert.Equal("etcd", LabUpCommand.OptionsFrom(parse).Datastore);
-        Assert.NotEmpty(CtlRun.Parse("lab", "up", "--datastore", "consul").Errors);
+        Assert.Equal(other, Read(LabUpCommand.OptionsFrom(parse), option));
+        Assert.NotEmpty(CtlRun.Parse("lab", "up", option, unknown).Errors);
     }
 
     [Fact]
-    public void RedirectIsKernelUnlessBpfIsAsked()
-    {
-        Assert.Equal("kernel", LabUpCommand.OptionsFrom(CtlRun.Parse("lab", "up")).Redirect);
-        var parse = CtlRun.Parse("lab", "up", "--redirect", "bpf");
-        Assert.Empty(parse.Errors);
-        Assert.Equal("bpf", LabUpCommand.OptionsFrom(parse).Redirect);
-        Assert.NotEmpty(CtlRun.Parse("lab", "up", "--redirect", "xdp").Errors);
+    public void A_redirect_the_lab_does_not_know_is_refused_by_name() =>
         Assert.Contains("--redirect", Assert.Throws<ArgumentException>(() => new LabOptions { Redirect = "xdp" }.Validate()).Message);
-    }
 
     [Fact]
     public void NoAgentsTurnsTheNodeAgentsOff()
