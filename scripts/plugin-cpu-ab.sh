@@ -4,7 +4,7 @@
 # `perf stat`; prints, per mode, the median CPU (task-clock) and page faults of each build's ADDs.
 # Both builds see the same machine, the same load, the same agent: only the difference counts.
 #
-#   sudo scripts/plugin-cpu-ab.sh A/fathom B/fathom [--agent-cycles 40]   (needs perf; root for the lab)
+#   sudo [AGENT_CYCLES=40] scripts/plugin-cpu-ab.sh A/fathom B/fathom   (needs perf; root for the lab)
 #
 # Extra arguments go to `fathomctl bench cni` (defaults: a small profile, lab prefix fcpuab).
 set -euo pipefail
@@ -25,7 +25,7 @@ if (( n % 2 == 0 )); then bin="$a"; tag=A; else bin="$b"; tag=B; fi
 printf '%s' "\$in" | perf stat -x, -o "$work/add.\${mode:-none}.\$tag.\$\$" -e task-clock,page-faults "\$bin"
 WRAP
 chmod +x "$work/fathom"
-dotnet "$top/artifacts/bin/fathomctl.dll" bench cni --plugin "$work/fathom" --cycles 3 --agent-cycles 40 \
+dotnet "$top/artifacts/bin/fathomctl.dll" bench cni --plugin "$work/fathom" --cycles 3 --agent-cycles "${AGENT_CYCLES:-40}" \
   --concurrency 8 --rounds 1 --churn-seconds 0 --allocations 20 --lab-prefix fcpuab "$@" > "$work/bench.txt" 2>&1 \
   || { tail -20 "$work/bench.txt" >&2; exit 1; }
 median() { sort -n | awk '{v[NR]=$1} END {if (NR) print v[int((NR+1)/2)]; else print "-"}'; }

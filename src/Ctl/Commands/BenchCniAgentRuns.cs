@@ -30,6 +30,7 @@ internal sealed partial class BenchCniAgentModes
         public static string UnderlayPerSecond(int level) => $"underlay pods/s, {level} concurrent";
         public static string UnderlayConcurrentAdd(int level) => $"underlay ADD, {level} concurrent";
         public static string SharedConcurrentAdd(int level) => $"shared ADD, {level} concurrent";
+        public static string BridgeConcurrentAdd(int level) => $"bridge+host-local ADD, {level} concurrent";
         public static string SubnetConcurrentAdd(string mode, int level) => $"{mode} ADD, {level} concurrent";
         public static string ConcurrentDel(string mode, int level) => $"{mode} DEL, {level} concurrent";
         public const string Churn = "pods/s sustained churn";
@@ -47,6 +48,8 @@ internal sealed partial class BenchCniAgentModes
         public const string FloorRoundTrip = "floor: agent round trip (CHECK, as pods come)";
         public const string FloorVeth = "floor: veth with its peer in the pod netns";
         public const string FloorSharedCpu = "floor: CPU of one shared ADD (plugin process)";
+        public static string FloorConcurrentStart(int level) => $"floor: fathom VERSION, {level} concurrent";
+        public static string FloorConcurrentStartVeth(int level) => $"floor: fathom VERSION then a veth, {level} concurrent";
     }
 
     /// <summary>
@@ -182,6 +185,7 @@ internal sealed partial class BenchCniAgentModes
         var hostHandles = Enumerable.Range(0, top).Select(_ => NetlinkHandle.OpenIn(host)).ToList();
         var podHandles = Enumerable.Range(0, top).Select(_ => NetlinkHandle.OpenIn(moveNs)).ToList();
         var nodes = agents.Select(a => Netns.Open(a.Node.Netns)).ToList();
+        var bridgeConfig = BridgeConfig(scratch.CreateDirectory("-host-local-concurrent"));
         try
         {
             for (var i = 0; i < top; i++) hostHandles[0].CreateVeth($"bench-c{i}", $"bench-c{i}p");
@@ -203,6 +207,10 @@ internal sealed partial class BenchCniAgentModes
                     AllAtOnce(n, i => Pod(nodes[0], agents[0], "shared", "ADD", $"bench-cs-{id}-{i}", pods.Path(i), Names.SharedConcurrentAdd(n)));
                     AllAtOnce(n, i => Pod(nodes[0], agents[0], "shared", "DEL", $"bench-cs-{id}-{i}", pods.Path(i), Names.ConcurrentDel("shared", n)));
                     agents[0].WaitTornDown();
+                    ConcurrentFloor(n, nodes[0], agents[0], hostHandles, moveNs, pods);
+                    // The reference at the same width, in the same pod namespaces: what a runtime gets from bridge + host-local.
+                    AllAtOnce(n, i => BridgePod(host, "ADD", $"bench-cb-{id}-{i}", pods.Path(i), bridgeConfig, Names.BridgeConcurrentAdd(n)));
+                    AllAtOnce(n, i => BridgePod(host, "DEL", $"bench-cb-{id}-{i}", pods.Path(i), bridgeConfig, null));
 
                     foreach (var mode in (string[])["host-gw", "overlay"])
                     {
@@ -222,6 +230,27 @@ internal sealed partial class BenchCniAgentModes
             foreach (var h in hostHandles.Concat(podHandles)) h.Dispose();
             foreach (var ns in nodes) ns.Dispose();
         }
+    }
+
+    /// <summary>
+    /// The floor of <paramref name="n"/> shared ADDs released at once, timed as they are: each of
+    /// <paramref name="n"/> threads starts the plugin (VERSION: its start and nothing else) and then
+    /// creates a veth with its peer in a pod namespace — what every concurrent ADD must pay on these
+    /// cores with nothing of the agent's or the wiring's. The veths go again before the next round.
+    /// </summary>
+    private void ConcurrentFloor(int n, NetnsHandle node, LabNodeAgent agent, List<NetlinkHandle> hostHandles, NetnsHandle podNs, PodSlots pods)
+    {
+        AllAtOnce(n, i =>
+        {
+            var start = Netns.Run(node, () => BenchCniExec.Run(plugin, "fathom", "VERSION", $"bench-fc-{i}", pods.Path(i), agent.Config("shared")));
+            var veth = Time(() => hostHandles[i].CreateVeth($"bench-fc{i}", $"bench-fc{i}p", podNs));
+            lock (results)
+            {
+                results.Figure(Names.FloorConcurrentStart(n)).Add(start);
+                results.Figure(Names.FloorConcurrentStartVeth(n)).Add(start + veth);
+            }
+        });
+        for (var i = 0; i < n; i++) hostHandles[0].TryDeleteLink($"bench-fc{i}");
     }
 
     // NaN until the churn ran: its target is then "not measured".
@@ -293,9 +322,16 @@ internal sealed partial class BenchCniAgentModes
         Console.WriteLine($"  churn: {perSecond.Sum()} ADD+DEL cycles in {options.ChurnSeconds} s, {errors} error(s){(firstError is null ? "" : ": " + firstError)}");
     }
 
-    private void Pod(NetnsHandle node, LabNodeAgent agent, string mode, string command, string id, string netns, string? figure)
+    private void Pod(NetnsHandle node, LabNodeAgent agent, string mode, string command, string id, string netns, string? figure) =>
+        Timed(node, plugin, "fathom " + mode, command, id, netns, agent.Config(mode), figure);
+
+    private void BridgePod(NetnsHandle host, string command, string id, string netns, byte[] config, string? figure) =>
+        Timed(host, bridgePlugin, "bridge", command, id, netns, config, figure);
+
+    /// <summary>One plugin run from <paramref name="from"/>'s namespace, its time added to <paramref name="figure"/> (none: not recorded).</summary>
+    private void Timed(NetnsHandle from, string binary, string name, string command, string id, string netns, byte[] config, string? figure)
     {
-        var ms = Netns.Run(node, () => BenchCniExec.Run(plugin, "fathom " + mode, command, id, netns, agent.Config(mode)));
+        var ms = Netns.Run(from, () => BenchCniExec.Run(binary, name, command, id, netns, config));
         if (figure is not null) lock (results) results.Figure(figure).Add(ms);
     }
 
