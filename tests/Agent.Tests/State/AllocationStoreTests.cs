@@ -16,6 +16,32 @@ public sealed class AllocationStoreTests : IDisposable
 
     private AllocationStore Restarted() => AllocationStore.Open(_fx.Restart());
 
+    [Theory]
+    [InlineData("10.0.1.9", "10.0.1.9")]
+    [InlineData("0.0.0.0", "0.0.0.0")]
+    [InlineData("255.255.255.255", "255.255.255.255")]
+    [InlineData("10.0.0.05", "10.0.0.5")]
+    [InlineData("010.0.0.1", "8.0.0.1")] // what IPAddress makes of a leading zero (octal), as before the fast path
+    [InlineData("10.0.1", "10.0.0.1")]
+    [InlineData("256.0.0.1", "256.0.0.1")]
+    [InlineData("10.0.0.1.", "10.0.0.1.")]
+    [InlineData("10..0.1", "10..0.1")]
+    [InlineData("fd00:0::1", "fd00::1")]
+    [InlineData("", "")]
+    public void An_IP_has_one_spelling_whether_or_not_it_needed_parsing(string ip, string canonical) =>
+        Assert.Equal(canonical, AllocationStore.CanonicalIp(ip));
+
+    [Fact]
+    public void Every_canonical_spelling_is_kept_as_IPAddress_writes_it()
+    {
+        var random = new Random(7);
+        for (var i = 0; i < 5000; i++)
+        {
+            var text = new System.Net.IPAddress(random.NextInt64(0, 1L << 32)).ToString();
+            Assert.Same(text, AllocationStore.CanonicalIp(text));
+        }
+    }
+
     [Fact]
     public void An_allocation_is_pending_then_committed_and_survives_a_restart()
     {
