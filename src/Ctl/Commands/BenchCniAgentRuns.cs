@@ -240,17 +240,23 @@ internal sealed partial class BenchCniAgentModes
     /// </summary>
     private void ConcurrentFloor(int n, NetnsHandle node, LabNodeAgent agent, List<NetlinkHandle> hostHandles, NetnsHandle podNs, PodSlots pods)
     {
-        AllAtOnce(n, i =>
+        try
         {
-            var start = Netns.Run(node, () => BenchCniExec.Run(plugin, "fathom", "VERSION", $"bench-fc-{i}", pods.Path(i), agent.Config("shared")));
-            var veth = Time(() => hostHandles[i].CreateVeth($"bench-fc{i}", $"bench-fc{i}p", podNs));
-            lock (results)
+            AllAtOnce(n, i =>
             {
-                results.Figure(Names.FloorConcurrentStart(n)).Add(start);
-                results.Figure(Names.FloorConcurrentStartVeth(n)).Add(start + veth);
-            }
-        });
-        for (var i = 0; i < n; i++) hostHandles[0].TryDeleteLink($"bench-fc{i}");
+                var start = Netns.Run(node, () => BenchCniExec.Run(plugin, "fathom", "VERSION", $"bench-fc-{i}", pods.Path(i), agent.Config("shared")));
+                var veth = Time(() => hostHandles[i].CreateVeth($"bench-fc{i}", $"bench-fc{i}p", podNs));
+                lock (results)
+                {
+                    results.Figure(Names.FloorConcurrentStart(n)).Add(start);
+                    results.Figure(Names.FloorConcurrentStartVeth(n)).Add(start + veth);
+                }
+            });
+        }
+        finally
+        {
+            for (var i = 0; i < n; i++) hostHandles[0].TryDeleteLink($"bench-fc{i}");
+        }
     }
 
     // NaN until the churn ran: its target is then "not measured".
