@@ -97,7 +97,7 @@ public sealed class NodePools : IAsyncDisposable
             RefillHold = TimeSpan.FromMilliseconds(100),
         }, time)
         {
-            Sticky = sticky,
+            StickyEnis = sticky,
             StickyIps = stickyIps,
         };
         await refiller.StartAsync(cancellationToken).ConfigureAwait(false);

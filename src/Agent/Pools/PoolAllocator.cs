@@ -90,23 +90,23 @@ public sealed class PoolAllocator
     internal AddLatency Latency => _latency;
 
     /// <summary>Sticky pods' ENIs (issue 11 §3): an underlay ADD of a pod it claims is served through it. Null: none are sticky.</summary>
-    public IStickyEnis? Sticky { get; set; }
+    public IStickyPods? StickyEnis { get; set; }
 
     /// <summary>Sticky pods' IPs (issue 11 §3): a shared ADD of a pod it claims is served through it. Null: none are sticky.</summary>
-    public IStickyEnis? StickyIps { get; set; }
+    public IStickyPods? StickyIps { get; set; }
 
     /// <summary>Serves one new attachment; a sticky pod's through its sticky ENI or IP, counted and timed like any other.</summary>
     public ValueTask<AgentReply> AllocateAsync(AllocateRequest request, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(request);
         var mode = request.RequestedMode ?? _options.DefaultMode;
-        var sticky = mode == AllocationMode.Underlay ? Sticky : StickyIps;
+        var sticky = mode == AllocationMode.Underlay ? StickyEnis : StickyIps;
         if (sticky is not null && sticky.Claims(request))
             return StickyAsync(sticky, request, mode, cancellationToken);
         return FromPoolAsync(request, mode, counted: true, cancellationToken);
     }
 
-    private async ValueTask<AgentReply> StickyAsync(IStickyEnis sticky, AllocateRequest request, AllocationMode mode, CancellationToken cancellationToken)
+    private async ValueTask<AgentReply> StickyAsync(IStickyPods sticky, AllocateRequest request, AllocationMode mode, CancellationToken cancellationToken)
     {
         var started = _time.GetTimestamp();
         var reply = await sticky.AllocateAsync(request, ct => FromPoolAsync(request, mode, counted: false, ct), cancellationToken).ConfigureAwait(false);
@@ -252,7 +252,7 @@ public sealed class PoolAllocator
 }
 
 /// <summary>What serves the ADDs of sticky pods (their ENIs in underlay mode, their IPs in shared mode, docs/agent.md "Sticky pods"): the pool knows it only through this.</summary>
-public interface IStickyEnis
+public interface IStickyPods
 {
     /// <summary>Whether <paramref name="request"/>'s pod is sticky.</summary>
     bool Claims(AllocateRequest request);

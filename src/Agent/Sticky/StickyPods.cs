@@ -17,7 +17,7 @@ namespace Fathom.Agent.Sticky;
 /// </summary>
 /// <typeparam name="TRecord">The kind's record.</typeparam>
 /// <typeparam name="TPhase">The kind's phases.</typeparam>
-public abstract partial class StickyPods<TRecord, TPhase> : IStickyEnis, IAsyncDisposable
+public abstract partial class StickyPods<TRecord, TPhase> : IStickyPods, IAsyncDisposable
     where TRecord : StickyPodRecord<TPhase>
     where TPhase : struct, Enum
 {

@@ -22,7 +22,7 @@ public sealed class StickyEnisTests : StickyPodsTests<StickyRecord, StickyPhase,
             {
                 AttachmentWait = new AttachmentWaitOptions { InitialInterval = TimeSpan.FromMilliseconds(5), MaxInterval = TimeSpan.FromMilliseconds(50) },
             }, AgentLog.None, Clock);
-            node.Allocator.Sticky = sticky;
+            node.Allocator.StickyEnis = sticky;
             return sticky;
         }, s => s.Enis.Any(e => e.IsWarm), "a warm ENI");
 
