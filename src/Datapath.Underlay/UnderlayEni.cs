@@ -50,17 +50,17 @@ public sealed class UnderlayEni : IEniWiring
                 $"the node still has \"{eni.NodeVethHostName}\", the node veth of ENI \"{eni.HostDevice}\" from an earlier pod",
                 "not moved: fathom-agent's teardown of that pod has not run yet; retry");
 
-        // The host name in the alias before the move, as UnderlayDatapath writes it: the device is
-        // never in the pod without it, and whoever returns it knows its name.
+        // The host name in the alias, as UnderlayDatapath writes it: whoever returns the device knows
+        // its name. Moved, aliased, named and up in one request (issue 9 §10: each request is a turn
+        // under RTNL): the kernel writes the alias right after the move, under the same lock, so the
+        // device never stays in the pod without it, and a move refused leaves the alias as it was.
         var moved = false;
         try
         {
-            KernelCall.Run($"record \"{eni.HostDevice}\" in its alias", () => host.SetLinkAlias(device.Index, eni.HostDevice));
             try
             {
-                // Moved, named and up in one request (issue 9 §10: one request under RTNL fewer).
                 KernelCall.Run($"move {eni.HostDevice} into the pod's netns as {ifName} and set it up",
-                    () => host.MoveLinkToNetns(device.Index, pod, ifName, up: true));
+                    () => host.MoveLinkToNetns(device.Index, pod, ifName, up: true, alias: eni.HostDevice));
             }
             catch
             {

@@ -139,13 +139,16 @@ internal static class LinkMessages
     /// (__dev_change_net_namespace uses the name only if the old one clashes there), then renames
     /// in the target namespace — so never in the source, but not atomically: if the new name is
     /// taken there, the link has moved under its old name and the request fails with EEXIST.
+    /// An alias rides in the same request (IFLA_IFALIAS, before the name as iproute2 puts it for
+    /// <c>ip link set X netns N name Y alias A up</c>).
     /// </summary>
-    public static void WriteSetNetns(ref NetlinkWriter w, int index, int netnsFd, string? newName = null, bool up = false)
+    public static void WriteSetNetns(ref NetlinkWriter w, int index, int netnsFd, string? newName = null, bool up = false, string? alias = null)
     {
         if (newName is not null) ValidateName(newName);
         w.BeginMessage(Rtnl.RTM_NEWLINK, Rtnl.NLM_F_ACK);
         WriteIfInfo(ref w, Rtnl.AF_UNSPEC, index, up ? Rtnl.IFF_UP : 0, up ? Rtnl.IFF_UP : 0);
         w.PutI32(Rtnl.IFLA_NET_NS_FD, netnsFd);
+        if (alias is not null) w.PutUnterminatedString(Rtnl.IFLA_IFALIAS, alias);
         if (newName is not null) w.PutString(Rtnl.IFLA_IFNAME, newName);
     }
 

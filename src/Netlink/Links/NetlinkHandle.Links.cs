@@ -144,9 +144,12 @@ public sealed partial class NetlinkHandle
     /// kernel has already moved the link under its old name when it fails with EEXIST.
     /// With <paramref name="up"/>, the same request then sets it up there (IFF_UP; do_setlink
     /// changes the flags after the namespace and the name): one request under RTNL fewer, and the
-    /// same caveat — a device that cannot be opened fails the request after it moved.
+    /// same caveat — a device that cannot be opened fails the request after it moved. With
+    /// <paramref name="alias"/>, the same request writes it (IFLA_IFALIAS, in the target, before the
+    /// flags): a device that moved has its alias, and a move refused leaves the alias as it was.
     /// </summary>
-    public void MoveLinkToNetns(int index, NetnsHandle netns, string? newName = null, bool up = false) => WithFd(netns, fd =>
-        Execute((ref NetlinkWriter w) => LinkMessages.WriteSetNetns(ref w, index, fd, newName, up),
-            (newName is null ? $"move link {index} to {netns}" : $"move link {index} to {netns} as {newName}") + (up ? " and set it up" : "")));
+    public void MoveLinkToNetns(int index, NetnsHandle netns, string? newName = null, bool up = false, string? alias = null) => WithFd(netns, fd =>
+        Execute((ref NetlinkWriter w) => LinkMessages.WriteSetNetns(ref w, index, fd, newName, up, alias),
+            (newName is null ? $"move link {index} to {netns}" : $"move link {index} to {netns} as {newName}") + (alias is null ? "" : $" with alias {alias}")
+            + (up ? " and set it up" : "")));
 }

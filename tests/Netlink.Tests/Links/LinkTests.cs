@@ -260,10 +260,30 @@ public sealed class LinkTests
         host.Ip("link", "add", "eni1", "type", "veth", "peer", "name", "eni1-peer");
         host.Ip("link", "set", "eni1-peer", "up");
 
-        host.Netlink.MoveLinkToNetns(host.IndexOf("eni1"), pod.Handle, "eth0", up: true);
+        host.Netlink.MoveLinkToNetns(host.IndexOf("eni1"), pod.Handle, "eth0", up: true, alias: "eni1");
 
-        Assert.True(pod.Netlink.GetLink("eth0").IsUp);
+        var moved = pod.Netlink.GetLink("eth0");
+        Assert.True(moved.IsUp);
+        Assert.Equal("eni1", moved.Alias);
         Assert.False(host.Netlink.TryGetLink("eni1", out _));
+    }
+
+    [PrivilegedFact("ip")]
+    public void A_move_whose_rename_fails_leaves_the_alias_as_it_was()
+    {
+        Privileged.Require("ip");
+        using var host = KernelNetns.Create();
+        using var pod = KernelNetns.Create();
+        host.Ip("link", "add", "eni1", "type", "veth", "peer", "name", "eni1-peer");
+        host.Ip("link", "set", "eni1", "alias", "before");
+        pod.Ip("link", "add", "eth0", "type", "veth", "peer", "name", "eth0-peer");
+
+        // eth0 is taken in the pod: the kernel moves the link under its old name, then fails the
+        // rename (EEXIST) before it gets to the alias, which the link keeps wherever it now is.
+        var refused = Assert.Throws<NetlinkException>(() => host.Netlink.MoveLinkToNetns(host.IndexOf("eni1"), pod.Handle, "eth0", alias: "after"));
+        Assert.Equal(Errno.EEXIST, refused.Error);
+        var link = host.Netlink.TryGetLink("eni1", out var stayed) ? stayed : pod.Netlink.GetLink("eni1");
+        Assert.Equal("before", link.Alias);
     }
 
     [PrivilegedFact("ip")]
