@@ -145,8 +145,9 @@ public sealed partial class NetlinkHandle
     /// With <paramref name="up"/>, the same request then sets it up there (IFF_UP; do_setlink
     /// changes the flags after the namespace and the name): one request under RTNL fewer, and the
     /// same caveat — a device that cannot be opened fails the request after it moved. With
-    /// <paramref name="alias"/>, the same request writes it (IFLA_IFALIAS, in the target, before the
-    /// flags): a device that moved has its alias, and a move refused leaves the alias as it was.
+    /// <paramref name="alias"/>, the same request writes it (IFLA_IFALIAS, in the target, after the
+    /// rename and before the flags): a request that fails before it — the move or the rename refused —
+    /// leaves the device's alias as it was.
     /// </summary>
     public void MoveLinkToNetns(int index, NetnsHandle netns, string? newName = null, bool up = false, string? alias = null) => WithFd(netns, fd =>
         Execute((ref NetlinkWriter w) => LinkMessages.WriteSetNetns(ref w, index, fd, newName, up, alias),
