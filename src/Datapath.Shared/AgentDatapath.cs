@@ -130,14 +130,14 @@ public sealed class AgentDatapath(AgentNetworkConfig config, IEniWiring eniWirin
 
     private static CniResult AttachShared(NetlinkHandle host, NetnsHandle pod, NetlinkHandle podLinks, string netnsPath, SharedPod shared)
     {
-        var link = SharedWiring.Add(host, pod, podLinks, shared);
-        var hostMac = KernelCall.Run($"look up {shared.HostVeth}", () => host.GetLink(shared.HostVeth)).Mac;
+        // Add looked for the pod's interface name before anything was allocated (CNI spec §ADD).
+        var (node, inPod) = SharedWiring.AddChecked(host, pod, podLinks, shared);
         return new CniResult
         {
             Interfaces =
             [
-                new CniInterface(shared.PodIfName, link.Mac is null ? null : InterfaceNames.FormatMac(link.Mac), Mtu: link.Mtu, Sandbox: netnsPath),
-                new CniInterface(shared.HostVeth, hostMac is null ? null : InterfaceNames.FormatMac(hostMac)),
+                new CniInterface(shared.PodIfName, inPod.Mac is null ? null : InterfaceNames.FormatMac(inPod.Mac), Mtu: inPod.Mtu, Sandbox: netnsPath),
+                new CniInterface(shared.HostVeth, node.Mac is null ? null : InterfaceNames.FormatMac(node.Mac)),
             ],
             Ips = [new CniIpConfig(new IpPrefix(shared.PodIp, 32), NodeVeth.Gateway, Interface: 0)],
             Routes = [new CniRoute(new IpPrefix(IPAddress.Any, 0), NodeVeth.Gateway)],

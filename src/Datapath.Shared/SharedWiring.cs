@@ -43,16 +43,29 @@ public static class SharedWiring
 
     /// <summary>
     /// Wires <paramref name="pod"/>; on failure everything made here is removed again (the rules,
-    /// the veth) and the error is a <see cref="CniException"/>. Returns the pod's interface.
+    /// the veth) and the error is a <see cref="CniException"/>: 103 when the pod already has the
+    /// interface's name. Returns the veth's ends.
     /// </summary>
-    public static Link Add(NetlinkHandle host, NetnsHandle podNetns, NetlinkHandle podLinks, SharedPod pod)
+    public static VethEnds Add(NetlinkHandle host, NetnsHandle podNetns, NetlinkHandle podLinks, SharedPod pod)
     {
-        var link = NodeVeth.Create(host, podNetns, podLinks, pod.Veth);
+        ArgumentNullException.ThrowIfNull(pod);
+        NodeVeth.ThrowIfPodHas(podLinks, pod.PodIfName);
+        return AddChecked(host, podNetns, podLinks, pod);
+    }
+
+    /// <summary>
+    /// <see cref="Add"/> for a caller that has already looked for the interface's name in the pod
+    /// (<see cref="NodeVeth.CreateChecked"/>): the agent-backed ADD, which looks before it allocates.
+    /// </summary>
+    public static VethEnds AddChecked(NetlinkHandle host, NetnsHandle podNetns, NetlinkHandle podLinks, SharedPod pod)
+    {
+        ArgumentNullException.ThrowIfNull(pod);
+        var ends = NodeVeth.CreateChecked(host, podNetns, podLinks, pod.Veth);
         try
         {
             foreach (var rule in RulesOf(pod))
                 KernelCall.Run($"add rule {Describe(rule)}", () => AddRule(host, rule));
-            return link;
+            return ends;
         }
         catch
         {

@@ -85,7 +85,7 @@ public sealed class UnderlayEni : IEniWiring
             };
             PodAddressing.Apply(podLinks, inPod.Index, ifName, result);
             // veth-node was looked for in the pod above, before the move.
-            var nodeEnd = NodeVeth.CreateChecked(host, pod, podLinks, eni.NodeVethSpec);
+            var nodeEnd = NodeVeth.CreateChecked(host, pod, podLinks, eni.NodeVethSpec).Node;
             // The node's end of the veth, as a result lists host-side interfaces (no sandbox).
             result.Interfaces.Add(new CniInterface(eni.NodeVethHostName, nodeEnd.Mac is null ? null : InterfaceNames.FormatMac(nodeEnd.Mac)));
             complete(result);

@@ -14,6 +14,11 @@ namespace Fathom.Datapath;
 /// </summary>
 public sealed record NodeVethSpec(string HostName, string PodIfName, IPAddress PodIp, IReadOnlyList<IpPrefix> ViaNode, int? Mtu = null);
 
+/// <summary>The two ends of a pod's veth as <see cref="NodeVeth"/> wired them: what a CNI result names of each.</summary>
+/// <param name="Node">The node's end, as the kernel created it.</param>
+/// <param name="Pod">The pod's end, up.</param>
+public readonly record struct VethEnds(Link Node, Link Pod);
+
 /// <summary>
 /// The veth pair between the node and a pod, wired without a bridge, as Calico and AWS VPC CNI
 /// wire it (DESIGN.md §3, shared mode; underlay's small pair for kubelet probes and node-local
@@ -108,17 +113,25 @@ public static class NodeVeth
     /// Creates and wires the pair. On any failure the pair is deleted again (deleting the node
     /// end takes the pod end with it) and the error is a <see cref="CniException"/>: 103 when
     /// the pod already has <see cref="NodeVethSpec.PodIfName"/>, 104 for any other refusal.
-    /// Returns the pod's end.
     /// </summary>
-    public static Link Create(NetlinkHandle host, NetnsHandle pod, NetlinkHandle podLinks, NodeVethSpec spec)
+    public static VethEnds Create(NetlinkHandle host, NetnsHandle pod, NetlinkHandle podLinks, NodeVethSpec spec)
     {
-        if (KernelCall.Run($"look up {spec.PodIfName} in the pod", () => podLinks.TryGetLink(spec.PodIfName, out _)))
-            throw new CniException(DatapathErrorCodes.IfNameExists, $"interface \"{spec.PodIfName}\" already exists in the pod's netns");
+        ThrowIfPodHas(podLinks, spec.PodIfName);
+        return CreateChecked(host, pod, podLinks, spec);
+    }
+
+    /// <summary>
+    /// <see cref="Create"/> for a caller that has already looked for <see cref="NodeVethSpec.PodIfName"/>
+    /// in the pod (an underlay ADD does before its ENI leaves the node, an agent-backed ADD before
+    /// anything is allocated): one link request fewer on the pod's critical path (docs/benchmarks.md,
+    /// "Where an underlay ADD goes"). A name taken since the caller looked is the kernel's EEXIST, 104.
+    /// </summary>
+    public static VethEnds CreateChecked(NetlinkHandle host, NetnsHandle pod, NetlinkHandle podLinks, NodeVethSpec spec)
+    {
         var node = CreatePair(host, pod, spec);
         try
         {
-            var inPod = Wire(host, podLinks, node, spec);
-            return podLinks.GetLink(inPod.Index);
+            return new VethEnds(node, Wire(host, podLinks, node, spec));
         }
         catch
         {
@@ -127,26 +140,12 @@ public static class NodeVeth
         }
     }
 
-    /// <summary>
-    /// <see cref="Create"/> for a caller that has already looked for <see cref="NodeVethSpec.PodIfName"/>
-    /// in the pod (an underlay ADD does, before its ENI leaves the node) and needs nothing of the
-    /// pod's end afterwards: two link requests fewer on the pod's critical path (docs/benchmarks.md,
-    /// "Where an underlay ADD goes"). Returns the node's end. A name taken since the caller looked
-    /// is the kernel's EEXIST, 104.
-    /// </summary>
-    public static Link CreateChecked(NetlinkHandle host, NetnsHandle pod, NetlinkHandle podLinks, NodeVethSpec spec)
+    /// <summary>CNI spec §ADD: 103 when the pod already has <paramref name="ifName"/>.</summary>
+    public static void ThrowIfPodHas(NetlinkHandle podLinks, string ifName)
     {
-        var node = CreatePair(host, pod, spec);
-        try
-        {
-            Wire(host, podLinks, node, spec);
-            return node;
-        }
-        catch
-        {
-            host.TryDeleteLink(spec.HostName);
-            throw;
-        }
+        ArgumentNullException.ThrowIfNull(podLinks);
+        if (KernelCall.Run($"look up {ifName} in the pod", () => podLinks.TryGetLink(ifName, out _)))
+            throw new CniException(DatapathErrorCodes.IfNameExists, $"interface \"{ifName}\" already exists in the pod's netns");
     }
 
     // The node end up from the start: one request under RTNL fewer per pod (issue 9 §10).
@@ -154,7 +153,8 @@ public static class NodeVeth
         KernelCall.Run($"create veth {spec.HostName} with {spec.PodIfName} in the pod",
             () => host.CreateVeth(spec.HostName, spec.PodIfName, pod, new VethOptions { Mtu = spec.Mtu, Up = true }));
 
-    // The pod's end as it was found before it was set up (its index and MAC are what callers need).
+    // The pod's end as wired: as it was found before it was set up, plus the up flag the kernel
+    // acknowledged — its index, MAC and MTU are all a caller needs, without a request to read it again.
     private static Link Wire(NetlinkHandle host, NetlinkHandle podLinks, Link node, NodeVethSpec spec)
     {
         var podAddress = new IpPrefix(spec.PodIp, 32);
@@ -200,7 +200,7 @@ public static class NodeVeth
             Ip = spec.PodIp,
             Mac = inPod.Mac,
         }));
-        return inPod;
+        return inPod with { Flags = inPod.Flags | LinkFlags.Up };
     }
 
     /// <summary>

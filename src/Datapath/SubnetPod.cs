@@ -21,9 +21,8 @@ public static class SubnetPod
     {
         ArgumentNullException.ThrowIfNull(host);
         ArgumentNullException.ThrowIfNull(allocate);
-        var link = NodeVeth.Create(host, pod, podLinks, new NodeVethSpec(hostVeth, ifName, ip, [new IpPrefix(IPAddress.Any, 0)], mtu));
-        var hostMac = KernelCall.Run($"look up {hostVeth}", () => host.GetLink(hostVeth)).Mac;
-        var result = Result(link, hostMac, netnsPath, ifName, ip, hostVeth);
+        var (node, link) = NodeVeth.Create(host, pod, podLinks, new NodeVethSpec(hostVeth, ifName, ip, [new IpPrefix(IPAddress.Any, 0)], mtu));
+        var result = Result(link, node.Mac, netnsPath, ifName, ip, hostVeth);
         if (allocate() is { } ipam)
         {
             PodAddressing.Apply(podLinks, link.Index, ifName, ipam);

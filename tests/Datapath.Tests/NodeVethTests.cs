@@ -76,7 +76,7 @@ public sealed class NodeVethTests
     {
         using var bed = new Bed();
         var spec = Spec("0.0.0.0/0");
-        var inPod = NodeVeth.Create(bed.Host, bed.PodNs, bed.PodLinks, spec);
+        var inPod = NodeVeth.Create(bed.Host, bed.PodNs, bed.PodLinks, spec).Pod;
         Assert.Equal("eth0", inPod.Name);
         Assert.True(inPod.IsUp);
 
