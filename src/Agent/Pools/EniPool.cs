@@ -325,7 +325,7 @@ public sealed class EniPool
             // Pack: the primary first, then the fullest hosts, so lightly used ENIs can empty again (as the planner packs).
             foreach (var eni in _enis.Values.Where(e => !e.Releasing && (e.Primary || e.SecondaryIps.Count > 0) && !IsExclusive(e)
                              && (e.Primary || e.RoutingInstalled))
-                         .OrderByDescending(e => e.Primary).ThenByDescending(e => e.SecondaryIps.Count(ip => _store.TryGetByIp(ip, out _)))
+                         .OrderByDescending(e => e.Primary).ThenByDescending(e => _store.SharedIpsOn(e.EniId))
                          .ThenBy(e => e.DeviceIndex))
             {
                 var ip = eni.SecondaryIps.FirstOrDefault(a => IsFree(a, tearingDown));

@@ -97,6 +97,13 @@ public sealed class AllocationStore
             return _underlayByEni.ContainsKey(eniId) || _sharedByEni.ContainsKey(eniId);
     }
 
+    /// <summary>How many shared pods hold a secondary IP of the ENI (kept as records come and go, not counted).</summary>
+    public int SharedIpsOn(string eniId)
+    {
+        lock (_gate)
+            return _sharedByEni.GetValueOrDefault(eniId);
+    }
+
     /// <summary>Whether an underlay pod holds the ENI whole.</summary>
     public bool IsEniHeldWhole(string eniId)
     {

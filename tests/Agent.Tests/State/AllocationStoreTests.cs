@@ -143,6 +143,20 @@ public sealed class AllocationStoreTests : IDisposable
     }
 
     [Fact]
+    public void The_shared_IPs_an_ENI_carries_are_counted_as_records_come_and_go_and_after_a_restart()
+    {
+        var store = Store();
+        store.Reserve(Pod1, StateFixture.Underlay("eni-u", "10.0.2.7"));
+        store.Reserve(Pod2, StateFixture.Shared("10.0.1.9", eni: "eni-s"));
+        store.Reserve(new AttachmentKey("net", "c3", "eth0"), StateFixture.Shared("10.0.1.10", eni: "eni-s"));
+        Assert.Equal((0, 2, 0), (store.SharedIpsOn("eni-u"), store.SharedIpsOn("eni-s"), store.SharedIpsOn("eni-none")));
+
+        store.TryRelease(Pod2, out _);
+        Assert.Equal(1, store.SharedIpsOn("eni-s"));
+        Assert.Equal(1, Restarted().SharedIpsOn("eni-s"));
+    }
+
+    [Fact]
     public void Keys_cannot_name_paths_outside_the_folder()
     {
         var store = Store();
