@@ -245,9 +245,9 @@ public sealed class EniPool
             {
                 var exclusive = IsExclusive(e);
                 // A sticky pod's retained IP is as good as used: never free, never given back.
-                var used = e.SecondaryIps.Count(ip => _store.TryGetByIp(ip, out _) || ReservedIp?.Invoke(ip) == true);
+                var used = e.SecondaryIps.Count(ip => _store.IsIpHeld(ip) || ReservedIp?.Invoke(ip) == true);
                 // An IP whose pod's rules are still being removed rests as a cooling one does.
-                var cooling = e.SecondaryIps.Count(ip => !_store.TryGetByIp(ip, out _) && ReservedIp?.Invoke(ip) != true
+                var cooling = e.SecondaryIps.Count(ip => !_store.IsIpHeld(ip) && ReservedIp?.Invoke(ip) != true
                     && (_cooldown.IsCooling(ip) || tearingDown.Contains(ip)));
                 var role = exclusive ? EniRole.Exclusive : e.Primary || e.SecondaryIps.Count > 0 ? EniRole.Hosting : EniRole.Warm;
                 return new EniState(e.EniId, e.Primary, role, e.SecondaryIps.Count, used, cooling);
@@ -347,7 +347,7 @@ public sealed class EniPool
         lock (_gate)
         {
             if (!_enis.TryGetValue(eniId, out var eni) || eni.Releasing || !eni.SecondaryIps.Contains(ip) || !(eni.Primary || eni.RoutingInstalled)
-                || IsExclusive(eni) || _store.TryGetByIp(ip, out _) || _teardown.PendingPodIps().Contains(ip))
+                || IsExclusive(eni) || _store.IsIpHeld(ip) || _teardown.PendingPodIps().Contains(ip))
                 return null;
             return GrantIp(key, eni, ip, pod, netnsPath, hostVeth);
         }
@@ -409,7 +409,7 @@ public sealed class EniPool
     /// IP, so a new pod with that IP before the job ran would lose its own rules to it.
     /// </summary>
     private bool IsFree(string ip, HashSet<string> tearingDown) =>
-        !_store.TryGetByIp(ip, out _) && !_cooldown.IsCooling(ip) && !tearingDown.Contains(ip) && ReservedIp?.Invoke(ip) != true;
+        !_store.IsIpHeld(ip) && !_cooldown.IsCooling(ip) && !tearingDown.Contains(ip) && ReservedIp?.Invoke(ip) != true;
 
     /// <summary>Finds the ENI's device and, when it hosts IPs, installs its table. A device not there yet is looked for again later.</summary>
     private void PrepareDevice(PoolEni eni)

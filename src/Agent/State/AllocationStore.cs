@@ -90,6 +90,18 @@ public sealed class AllocationStore
         }
     }
 
+    /// <summary>
+    /// Whether a pod holds <paramref name="ip"/>: <see cref="TryGetByIp"/> without the record, one
+    /// lookup by address instead of two (the address's, then the attachment's, whose key hashes three
+    /// strings). A shared take asks it of every IP it passes over: on a node holding 700 allocations
+    /// the two lookups were a sixth of the agent's request threads' CPU (docs/benchmarks.md).
+    /// </summary>
+    public bool IsIpHeld(string ip)
+    {
+        lock (_gate)
+            return _byIp.ContainsKey(CanonicalIp(ip));
+    }
+
     /// <summary>Whether an ENI is held: whole by an underlay pod, or through secondary IPs by shared pods.</summary>
     public bool IsEniInUse(string eniId)
     {

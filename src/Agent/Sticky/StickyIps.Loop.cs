@@ -13,7 +13,7 @@ public sealed partial class StickyIps
     {
         switch (record.Phase)
         {
-            case StickyIpPhase.Held when !Allocations.TryGetByIp(record.Ip, out _) && !Teardown.PendingPodIps().Contains(record.Ip):
+            case StickyIpPhase.Held when !Allocations.IsIpHeld(record.Ip) && !Teardown.PendingPodIps().Contains(record.Ip):
                 // The pod's DEL is done and its rules are gone: kept for it from now on.
                 record = Store.Put(record with { Phase = StickyIpPhase.Retained, ReleasedAt = now, TagsInSync = false });
                 Log.Info("sticky.retained", $"{record.Identity}'s sticky IP {record.Ip} is kept for it for {Options.Config.RetentionSeconds:0.#} s",

@@ -152,7 +152,7 @@ public sealed partial class StickyIps : StickyPods<StickyIpRecord, StickyIpPhase
     private void Forget(StickyIpRecord record, string why)
     {
         Gates.MarkGone(record.Ip);
-        if (record.EniId.Length > 0 && !Allocations.TryGetByIp(record.Ip, out _))
+        if (record.EniId.Length > 0 && !Allocations.IsIpHeld(record.Ip))
             Pool.RemoveIp(record.EniId, record.Ip);
         Store.Remove(record.Identity);
         Log.Info("sticky.forgotten", $"{record.Identity}'s sticky IP {record.Ip} is no longer this node's: {why}",
