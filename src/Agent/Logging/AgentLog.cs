@@ -39,11 +39,26 @@ public sealed class AgentLog
         _minimum = minimum;
     }
 
-    /// <summary>A log to standard error, the agent's default.</summary>
+    /// <summary>
+    /// A log to standard error, the agent's default: each line in one write(2), newline included.
+    /// Console.Error's writer flushes every 256 characters, so a line of an allocation (≈ 400 bytes)
+    /// took two writes, and a reader of a pipe shared with another writer (a log shipper, a
+    /// supervisor's stream) could find it cut; one write of at most PIPE_BUF bytes never is.
+    /// </summary>
     public static AgentLog ToStandardError(LogLevel minimum = LogLevel.Info)
     {
-        var error = Console.Error;
-        return new AgentLog(line => { lock (error) error.WriteLine(line); }, minimum: minimum);
+        var error = Console.OpenStandardError();
+        return new AgentLog(line =>
+        {
+            var bytes = new byte[Encoding.UTF8.GetByteCount(line) + 1];
+            Encoding.UTF8.GetBytes(line, bytes);
+            bytes[^1] = (byte)'\n';
+            lock (error)
+            {
+                error.Write(bytes);
+                error.Flush();
+            }
+        }, minimum: minimum);
     }
 
     /// <summary>A log that drops everything.</summary>
