@@ -130,7 +130,7 @@ public sealed class AgentDatapath(AgentNetworkConfig config, IEniWiring eniWirin
 
     private static CniResult AttachShared(NetlinkHandle host, NetnsHandle pod, NetlinkHandle podLinks, string netnsPath, SharedPod shared)
     {
-        // Add looked for the pod's interface name before anything was allocated (CNI spec §ADD).
+        // This ADD looked for the pod's interface name before anything was allocated (CNI spec §ADD).
         var (node, inPod) = SharedWiring.AddChecked(host, pod, podLinks, shared);
         return new CniResult
         {

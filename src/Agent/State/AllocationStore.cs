@@ -94,7 +94,7 @@ public sealed class AllocationStore
     /// Whether a pod holds <paramref name="ip"/>: <see cref="TryGetByIp"/> without the record, one
     /// lookup by address instead of two (the address's, then the attachment's, whose key hashes three
     /// strings). A shared take asks it of every IP it passes over: on a node holding 700 allocations
-    /// the two lookups were a sixth of the agent's request threads' CPU (docs/benchmarks.md).
+    /// the two lookups were about a fifth of the agent's request threads' CPU (docs/benchmarks.md).
     /// </summary>
     public bool IsIpHeld(string ip)
     {
