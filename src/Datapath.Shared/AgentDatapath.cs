@@ -42,8 +42,7 @@ public sealed class AgentDatapath(AgentNetworkConfig config, IEniWiring eniWirin
         using var host = KernelCall.Run("open a netlink socket in the host netns", NetlinkHandle.Open);
         using var podLinks = PodNetns.OpenLinks(pod);
         // CNI spec §ADD: fail when the name exists — before anything is allocated.
-        if (KernelCall.Run($"look up {ifName} in netns {netnsPath}", () => podLinks.TryGetLink(ifName, out _)))
-            throw new CniException(DatapathErrorCodes.IfNameExists, $"interface \"{ifName}\" already exists in netns {netnsPath}");
+        NodeVeth.ThrowIfPodHas(podLinks, ifName, netnsPath);
 
         var allocation = Agent(() => Client.Allocate(new AllocateRequest
         {

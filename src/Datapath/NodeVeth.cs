@@ -140,12 +140,16 @@ public static class NodeVeth
         }
     }
 
-    /// <summary>CNI spec §ADD: 103 when the pod already has <paramref name="ifName"/>.</summary>
-    public static void ThrowIfPodHas(NetlinkHandle podLinks, string ifName)
+    /// <summary>
+    /// CNI spec §ADD: 103 when the pod already has <paramref name="ifName"/>. <paramref name="netnsPath"/>,
+    /// when the caller has it, names the pod's netns in the message.
+    /// </summary>
+    public static void ThrowIfPodHas(NetlinkHandle podLinks, string ifName, string? netnsPath = null)
     {
         ArgumentNullException.ThrowIfNull(podLinks);
-        if (KernelCall.Run($"look up {ifName} in the pod", () => podLinks.TryGetLink(ifName, out _)))
-            throw new CniException(DatapathErrorCodes.IfNameExists, $"interface \"{ifName}\" already exists in the pod's netns");
+        var where = netnsPath is null ? "the pod's netns" : $"netns {netnsPath}";
+        if (KernelCall.Run($"look up {ifName} in {where}", () => podLinks.TryGetLink(ifName, out _)))
+            throw new CniException(DatapathErrorCodes.IfNameExists, $"interface \"{ifName}\" already exists in {where}");
     }
 
     // The node end up from the start: one request under RTNL fewer per pod (issue 9 §10).

@@ -56,8 +56,8 @@ public abstract class SubnetModeDatapath : IDatapath
         using var pod = PodNetns.Open(netnsPath);
         using var host = KernelCall.Run("open a netlink socket in the host netns", NetlinkHandle.Open);
         using var podLinks = PodNetns.OpenLinks(pod);
-        if (KernelCall.Run($"look up {request.IfName} in netns {netnsPath}", () => podLinks.TryGetLink(request.IfName, out _)))
-            throw new CniException(DatapathErrorCodes.IfNameExists, $"interface \"{request.IfName}\" already exists in netns {netnsPath}");
+        // CNI spec §ADD: fail when the name exists — before anything is allocated.
+        NodeVeth.ThrowIfPodHas(podLinks, request.IfName, netnsPath);
 
         var allocation = SubnetAgent.Call(() => Client.Allocate(SubnetAgent.AllocateRequest(_config.Network, request, _mode)));
         if (allocation is not PodSubnetAllocation given || given.Mode != _mode)

@@ -14,14 +14,16 @@ public static class SubnetPod
     /// <summary>
     /// Creates and wires the veth; returns the CNI result. The agent's address is the IPAM; a config
     /// with an <c>ipam</c> section too gets its addresses and routes on the same interface
-    /// (<paramref name="allocate"/>), as the agent-backed modes do. The caller deletes the veth on failure.
+    /// (<paramref name="allocate"/>), as the agent-backed modes do. The caller has looked for
+    /// <paramref name="ifName"/> in the pod (<see cref="NodeVeth.ThrowIfPodHas"/>) before allocating,
+    /// and deletes the veth on failure.
     /// </summary>
     public static CniResult Wire(NetlinkHandle host, NetnsHandle pod, NetlinkHandle podLinks, string netnsPath, string ifName,
         IPAddress ip, string hostVeth, int mtu, Func<CniResult?> allocate)
     {
         ArgumentNullException.ThrowIfNull(host);
         ArgumentNullException.ThrowIfNull(allocate);
-        var (node, link) = NodeVeth.Create(host, pod, podLinks, new NodeVethSpec(hostVeth, ifName, ip, [new IpPrefix(IPAddress.Any, 0)], mtu));
+        var (node, link) = NodeVeth.CreateChecked(host, pod, podLinks, new NodeVethSpec(hostVeth, ifName, ip, [new IpPrefix(IPAddress.Any, 0)], mtu));
         var result = Result(link, node.Mac, netnsPath, ifName, ip, hostVeth);
         if (allocate() is { } ipam)
         {
