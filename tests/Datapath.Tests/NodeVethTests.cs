@@ -79,6 +79,9 @@ public sealed class NodeVethTests
         var inPod = NodeVeth.Create(bed.Host, bed.PodNs, bed.PodLinks, spec).Pod;
         Assert.Equal("eth0", inPod.Name);
         Assert.True(inPod.IsUp);
+        // The returned end is the one the kernel holds, and up there (not only as reported).
+        var live = bed.PodLinks.GetLink("eth0");
+        Assert.Equal((inPod.Index, inPod.Mac, inPod.Mtu, true), (live.Index, live.Mac, live.Mtu, live.IsUp));
 
         Assert.Equal(0, Shell.Exec(bed.Node.Name, "ping", "-c1", "-W2", PodIp.ToString()).ExitCode);
         Assert.Equal(0, Shell.Exec(bed.Pod.Name, "ping", "-c1", "-W2", "10.66.1.10").ExitCode);

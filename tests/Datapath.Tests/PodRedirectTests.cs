@@ -32,7 +32,7 @@ public sealed class PodRedirectTests
             Assert.True(PodRedirect.IsAttached(host, host.GetLink("eth0").Index, PodRedirect.ToPodName));
             Assert.True(PodRedirect.IsAttached(host, host.GetLink($"fpr{i}").Index, PodRedirect.FromPodName));
             Assert.False(PodRedirect.IsAttached(host, host.GetLink("eth0").Index, PodRedirect.FromPodName));
-            Assert.Equal(("eth0", true), (veth.Pod.Name, veth.Pod.IsUp));
+            Assert.Equal(pod.GetLink("eth0").Index, veth.Pod.Index);
         }
 
         Assert.True(fabric.Pings(0, "10.250.2.5"));
