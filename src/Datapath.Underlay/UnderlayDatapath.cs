@@ -446,8 +446,19 @@ internal static class AddMark
     private const string Tag = " fathom-add:";
 
     /// <summary>A new mark for the device named <paramref name="hostName"/>.</summary>
-    public static string New(string hostName) =>
-        hostName + Tag + Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(12));
+    /// <remarks>
+    /// The token is 12 bytes of a new GUID: the runtime draws those from the kernel's
+    /// cryptographically secure source (getrandom). RandomNumberGenerator would do the same
+    /// through OpenSSL, and loading libssl and libcrypto costs a plugin invocation milliseconds —
+    /// and a statically linked plugin (src/Plugin) cannot load them at all.
+    /// </remarks>
+    public static string New(string hostName)
+    {
+        Span<byte> token = stackalloc byte[16];
+        Guid.NewGuid().TryWriteBytes(token);
+        // Bytes 0–5 and 10–15: 6 and 7 hold the version nibble, 8 the variant bits.
+        return hostName + Tag + Convert.ToHexStringLower(token[..6]) + Convert.ToHexStringLower(token[10..]);
+    }
 
     /// <summary>The host name an alias records: the alias itself, or the first word of a mark; null for none.</summary>
     public static string? HostName(string? alias)

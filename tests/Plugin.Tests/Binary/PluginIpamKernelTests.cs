@@ -92,6 +92,37 @@ public sealed class PluginIpamKernelTests : IDisposable
         Assert.Empty(Leases());
     }
 
+    /// <summary>
+    /// A whole ADD (a device moved, host-local run, the record written) and its DEL load no shared
+    /// library: the plugin is linked statically, and a library loaded into it would bring a second
+    /// libc (it crashes). Before it was static, the ADD's random mark went through OpenSSL and paid
+    /// for loading libssl and libcrypto on every call. strace -ff writes one file per thread or
+    /// child; the children (host-local, which does load libc) are the files with an execve.
+    /// </summary>
+    [PrivilegedFact("ip", "strace")]
+    public void ADD_and_DEL_load_no_shared_library()
+    {
+        Privileged.Require("ip", "strace");
+        CniExec.RequireBuilt();
+        var (host, pod) = HostAndPod();
+        var traces = Directory.CreateDirectory(Path.Combine(_dataDir.FullName, "strace"));
+        var wrapper = Path.Combine(_dataDir.FullName, "fathom-straced");
+        File.WriteAllText(wrapper, $"#!/bin/sh\nexec strace -ff -qq -e trace=execve,openat,open -o {traces.FullName}/t \"{CniExec.Fathom}\"\n");
+        File.SetUnixFileMode(wrapper, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+
+        var added = CniExec.Run(host.Name, wrapper, Env("ADD", pod), HostLocal("1.1.0")).EnsureSuccess();
+        CniExec.Run(host.Name, wrapper, Env("DEL", pod), HostLocal("1.1.0", $",\"prevResult\":{added.Stdout}")).EnsureSuccess();
+
+        var plugin = Directory.GetFiles(traces.FullName)
+            .Select(File.ReadAllText)
+            .Where(t => !t.Contains("execve(\"/usr/lib/cni/", StringComparison.Ordinal))
+            .ToList();
+        Assert.NotEmpty(plugin);
+        Assert.Contains(plugin, t => t.Contains("openat(", StringComparison.Ordinal)); // the trace saw the plugin's opens
+        foreach (var trace in plugin)
+            Assert.DoesNotMatch(@"open(at)?\(.*\.so[."")]", trace);
+    }
+
     [PrivilegedTheory("ip")]
     [MemberData(nameof(UnderlayConfigs.AllVersions), MemberType = typeof(UnderlayConfigs))]
     public void A_refused_ADD_releases_the_lease_and_leaves_the_device_on_the_host(string version)
