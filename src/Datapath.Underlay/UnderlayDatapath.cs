@@ -449,8 +449,8 @@ internal static class AddMark
     /// <remarks>
     /// The token is 12 bytes of a new GUID: the runtime draws those from the kernel's
     /// cryptographically secure source (getrandom). RandomNumberGenerator would do the same
-    /// through OpenSSL, and loading libssl and libcrypto costs a plugin invocation milliseconds —
-    /// and a statically linked plugin (src/Plugin) cannot load them at all.
+    /// through OpenSSL, and loading libssl, libcrypto and openssl.cnf costs a plugin invocation
+    /// milliseconds (PluginIpamKernelTests.ADD_and_DEL_never_load_OpenSSL).
     /// </remarks>
     public static string New(string hostName)
     {
