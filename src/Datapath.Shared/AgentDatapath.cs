@@ -44,7 +44,7 @@ public sealed class AgentDatapath(AgentNetworkConfig config, IEniWiring eniWirin
         // CNI spec §ADD: fail when the name exists — before anything is allocated.
         NodeVeth.ThrowIfPodHas(podLinks, ifName, netnsPath);
 
-        var allocation = Agent(() => Client.Allocate(new AllocateRequest
+        var ask = new AllocateRequest
         {
             Network = config.Network,
             ContainerId = request.ContainerId,
@@ -55,13 +55,39 @@ public sealed class AgentDatapath(AgentNetworkConfig config, IEniWiring eniWirin
             Pod = request.Args is { K8sPodNamespace: { Length: > 0 } ns, K8sPodName: { Length: > 0 } name }
                 ? new PodIdentity { Namespace = ns, Name = name, Uid = request.Args.K8sPodUid }
                 : null,
-        }));
+        };
+        // A shared pod's veth is made while the agent allocates: its names are known before the
+        // reply (the agent names it NodeVeth.HostNameFor, as this does), so the pod waits for the
+        // longer of the two instead of both. Whatever then goes wrong before the wiring owns it
+        // deletes it again (Unmade). Only where the reply cannot be a whole ENI.
+        Link? early = null;
+        Allocation allocation;
+        if (requested == AllocationMode.Shared && !ask.FallbackAllowed)
+        {
+            using var pending = Agent(() => Client.BeginAllocate(ask));
+            early = NodeVeth.TryCreateEarly(host, pod, NodeVeth.HostNameFor(request.ContainerId, ifName), ifName);
+            try
+            {
+                allocation = Agent(pending.Allocation);
+            }
+            catch (CniException e)
+            {
+                if (Unmade(host, early) is { } left)
+                    throw new CniException(e.Code, $"{e.Message}; {left}", e.Details, e);
+                throw;
+            }
+        }
+        else
+        {
+            allocation = Agent(() => Client.Allocate(ask));
+        }
         if (allocation.Mode != requested && allocation.Mode != config.Fallback)
         {
             Release(request, "");
+            var left = Unmade(host, early) is { } veth ? $"; {veth}" : "";
             throw new CniException(CniErrorCode.TryAgainLater,
                 $"fathom-agent gave a {AgentNetworkConfig.Name(allocation.Mode)} allocation where {AgentNetworkConfig.Name(requested)} was asked and no fallback allowed",
-                "released it again; a fathom-agent of another release?");
+                $"released it again{left}; a fathom-agent of another release?");
         }
 
         // The rest of ADD, inside the wiring's rollback: the allocation is the IPAM; a config that
@@ -86,7 +112,7 @@ public sealed class AgentDatapath(AgentNetworkConfig config, IEniWiring eniWirin
             {
                 // Undoes itself on any failure, Complete's included.
                 UnderlayAllocation u => eniWiring.Attach(host, pod, podLinks, netnsPath, ToPodEni(u), ifName, Complete),
-                SharedAllocation s => AddShared(host, pod, podLinks, netnsPath, ToSharedPod(s, ifName), Complete),
+                SharedAllocation s => AddShared(host, pod, podLinks, netnsPath, ToSharedPod(s, ifName), HandOver(ref early), Complete),
                 _ => throw new CniException(CniErrorCode.InternalError, $"unknown allocation {allocation.GetType().Name}"),
             };
         }
@@ -94,16 +120,43 @@ public sealed class AgentDatapath(AgentNetworkConfig config, IEniWiring eniWirin
         {
             // The kernel is as it was; now the allocation goes back, so a failed ADD holds nothing.
             var outcome = Release(request, "");
+            if (Unmade(host, early) is { } left) outcome += $"; {left}";
             throw e is CniException c
                 ? new CniException(c.Code, $"{c.Message}; {outcome}", c.Details, c)
                 : new CniException(CniException.CodeFor(e), $"{e.Message}; {outcome}", null, e);
         }
     }
 
-    private static CniResult AddShared(NetlinkHandle host, NetnsHandle pod, NetlinkHandle podLinks, string netnsPath, SharedPod shared,
-        Action<CniResult> complete)
+    // The early veth passes to the shared wiring, which deletes it on its own failures.
+    private static Link? HandOver(ref Link? early)
     {
-        var result = AttachShared(host, pod, podLinks, netnsPath, shared);
+        var taken = early;
+        early = null;
+        return taken;
+    }
+
+    /// <summary>
+    /// Deletes the veth made while the agent allocated, when nothing is going to use it; null when
+    /// there was none or it is gone, else what is left for the error message.
+    /// </summary>
+    private static string? Unmade(NetlinkHandle host, Link? early)
+    {
+        if (early is null) return null;
+        try
+        {
+            NodeVeth.TryDelete(host, early.Name);
+            return null;
+        }
+        catch (CniException e)
+        {
+            return $"veth \"{early.Name}\" made for the pod is left on the node ({e.Message}): delete it";
+        }
+    }
+
+    private static CniResult AddShared(NetlinkHandle host, NetnsHandle pod, NetlinkHandle podLinks, string netnsPath, SharedPod shared,
+        Link? early, Action<CniResult> complete)
+    {
+        var result = AttachShared(host, pod, podLinks, netnsPath, shared, early);
         try
         {
             complete(result);
@@ -127,10 +180,18 @@ public sealed class AgentDatapath(AgentNetworkConfig config, IEniWiring eniWirin
         }
     }
 
-    private static CniResult AttachShared(NetlinkHandle host, NetnsHandle pod, NetlinkHandle podLinks, string netnsPath, SharedPod shared)
+    private static CniResult AttachShared(NetlinkHandle host, NetnsHandle pod, NetlinkHandle podLinks, string netnsPath, SharedPod shared,
+        Link? early)
     {
+        // The veth made while the agent allocated, under the name the agent gave — or made now: none
+        // was made, the agent named it otherwise (another release), or a teardown of that name took it.
+        VethEnds? made = null;
+        if (early is not null && early.Name == shared.HostVeth)
+            made = SharedWiring.AddEarly(host, podLinks, shared, early);
+        else if (Unmade(host, early) is { } left)
+            throw new CniException(CniErrorCode.InternalError, $"fathom-agent named the pod's veth \"{shared.HostVeth}\", not \"{early!.Name}\"; {left}");
         // This ADD looked for the pod's interface name before anything was allocated (CNI spec §ADD).
-        var (node, inPod) = SharedWiring.AddChecked(host, pod, podLinks, shared);
+        var (node, inPod) = made ?? SharedWiring.AddChecked(host, pod, podLinks, shared);
         return new CniResult
         {
             Interfaces =

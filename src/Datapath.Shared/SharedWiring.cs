@@ -60,7 +60,23 @@ public static class SharedWiring
     public static VethEnds AddChecked(NetlinkHandle host, NetnsHandle podNetns, NetlinkHandle podLinks, SharedPod pod)
     {
         ArgumentNullException.ThrowIfNull(pod);
-        var ends = NodeVeth.CreateChecked(host, podNetns, podLinks, pod.Veth);
+        return WithRules(host, pod, NodeVeth.CreateChecked(host, podNetns, podLinks, pod.Veth));
+    }
+
+    /// <summary>
+    /// <see cref="AddChecked"/> for a veth <see cref="NodeVeth.TryCreateEarly"/> made under the name
+    /// the agent gave (<see cref="SharedPod.HostVeth"/>): wires it and adds the rules. Null when the
+    /// pair is gone (<see cref="NodeVeth.TryWireEarly"/>): the caller makes it with <see cref="AddChecked"/>.
+    /// </summary>
+    public static VethEnds? AddEarly(NetlinkHandle host, NetlinkHandle podLinks, SharedPod pod, Link node)
+    {
+        ArgumentNullException.ThrowIfNull(pod);
+        return NodeVeth.TryWireEarly(host, podLinks, node, pod.Veth) is { } ends ? WithRules(host, pod, ends) : null;
+    }
+
+    // The pod's two rules on its wired veth; on a failure the veth and any rule already added go.
+    private static VethEnds WithRules(NetlinkHandle host, SharedPod pod, VethEnds ends)
+    {
         try
         {
             foreach (var rule in RulesOf(pod))

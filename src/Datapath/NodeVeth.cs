@@ -152,17 +152,64 @@ public static class NodeVeth
             throw new CniException(DatapathErrorCodes.IfNameExists, $"interface \"{ifName}\" already exists in {where}");
     }
 
+    /// <summary>
+    /// The pair alone, before its pod's address is known: the agent-backed shared ADD makes it while
+    /// the agent allocates (the names are known before: <see cref="HostNameFor"/>), so the pod waits
+    /// for the longer of the two, not for both. Null when the kernel refuses (a veth of that name
+    /// still there, the pod's netns gone): the caller makes the pair the ordinary way once it has
+    /// the allocation, and that way's error is the one reported. <see cref="TryWireEarly"/> finishes it.
+    /// </summary>
+    public static Link? TryCreateEarly(NetlinkHandle host, NetnsHandle pod, string hostName, string podIfName)
+    {
+        ArgumentNullException.ThrowIfNull(host);
+        try
+        {
+            return host.CreateVeth(hostName, podIfName, pod, new VethOptions { Up = true });
+        }
+        catch (NetlinkException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>
+    /// <see cref="CreateChecked"/> for a pair <see cref="TryCreateEarly"/> made: wires it, or deletes
+    /// it and throws. Null when the pair is gone — an earlier pod's teardown of the same name, which
+    /// the agent finishes before it answers, deleted it meanwhile — and the caller makes it anew.
+    /// </summary>
+    public static VethEnds? TryWireEarly(NetlinkHandle host, NetlinkHandle podLinks, Link node, NodeVethSpec spec)
+    {
+        ArgumentNullException.ThrowIfNull(host);
+        ArgumentNullException.ThrowIfNull(podLinks);
+        ArgumentNullException.ThrowIfNull(node);
+        ArgumentNullException.ThrowIfNull(spec);
+        // Both ends go together (veth_dellink): the pod's end tells whether the pair still exists.
+        if (KernelCall.Run($"look up {spec.PodIfName} in the pod", () => podLinks.TryGetLink(spec.PodIfName, out var p) ? p : null) is not { } inPod)
+            return null;
+        try
+        {
+            return new VethEnds(node, Wire(host, podLinks, node, spec, inPod));
+        }
+        catch
+        {
+            host.TryDeleteLink(spec.HostName);
+            throw;
+        }
+    }
+
     // The node end up from the start: one request under RTNL fewer per pod (issue 9 §10).
     private static Link CreatePair(NetlinkHandle host, NetnsHandle pod, NodeVethSpec spec) =>
         KernelCall.Run($"create veth {spec.HostName} with {spec.PodIfName} in the pod",
             () => host.CreateVeth(spec.HostName, spec.PodIfName, pod, new VethOptions { Mtu = spec.Mtu, Up = true }));
 
+    private static Link Wire(NetlinkHandle host, NetlinkHandle podLinks, Link node, NodeVethSpec spec) =>
+        Wire(host, podLinks, node, spec, KernelCall.Run($"look up {spec.PodIfName} in the pod", () => podLinks.GetLink(spec.PodIfName)));
+
     // The pod's end as wired: as it was found before it was set up, plus the up flag the kernel
     // acknowledged — its index, MAC and MTU are all a caller needs, without a request to read it again.
-    private static Link Wire(NetlinkHandle host, NetlinkHandle podLinks, Link node, NodeVethSpec spec)
+    private static Link Wire(NetlinkHandle host, NetlinkHandle podLinks, Link node, NodeVethSpec spec, Link inPod)
     {
         var podAddress = new IpPrefix(spec.PodIp, 32);
-        var inPod = KernelCall.Run($"look up {spec.PodIfName} in the pod", () => podLinks.GetLink(spec.PodIfName));
         KernelCall.Run($"set {spec.PodIfName} up in the pod", () => podLinks.SetLinkUp(inPod.Index));
         KernelCall.Run($"add address {podAddress} to {spec.PodIfName}", () => podLinks.AddAddress(inPod.Index, podAddress, new AddressOptions()));
         KernelCall.Run($"add the neighbour {Gateway} (the node) on {spec.PodIfName}", () => podLinks.ReplaceNeighbor(new Neighbor

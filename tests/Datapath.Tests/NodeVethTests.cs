@@ -123,6 +123,34 @@ public sealed class NodeVethTests
     }
 
     [PrivilegedFact("ip")]
+    public void A_pair_made_early_is_wired_like_one_made_at_once()
+    {
+        using var bed = new Bed();
+        var spec = Spec("0.0.0.0/0");
+        var node = NodeVeth.TryCreateEarly(bed.Host, bed.PodNs, spec.HostName, spec.PodIfName);
+        Assert.NotNull(node);
+        // A second one under the same name is refused: null, nothing thrown, the first untouched.
+        Assert.Null(NodeVeth.TryCreateEarly(bed.Host, bed.PodNs, spec.HostName, "eth1"));
+
+        var (onNode, inPod) = NodeVeth.TryWireEarly(bed.Host, bed.PodLinks, node, spec)!.Value;
+        Assert.Equal(node.Index, onNode.Index);
+        Assert.Equal(bed.PodLinks.GetLink("eth0").Index, inPod.Index);
+        NodeVeth.Verify(bed.Host, bed.PodLinks, spec);
+        Assert.Contains($"default via {NodeVeth.Gateway} dev eth0 onlink", Shell.IpIn(bed.Pod.Name, "route", "show"));
+    }
+
+    [PrivilegedFact("ip")]
+    public void A_pair_made_early_and_deleted_meanwhile_is_reported_gone()
+    {
+        using var bed = new Bed();
+        var spec = Spec("0.0.0.0/0");
+        var node = NodeVeth.TryCreateEarly(bed.Host, bed.PodNs, spec.HostName, spec.PodIfName)!;
+        Shell.IpIn(bed.Node.Name, "link", "del", spec.HostName); // an earlier pod's teardown of that name
+        Assert.Null(NodeVeth.TryWireEarly(bed.Host, bed.PodLinks, node, spec));
+        Assert.DoesNotContain("fth", Shell.IpIn(bed.Node.Name, "-o", "link", "show"));
+    }
+
+    [PrivilegedFact("ip")]
     public void A_failure_while_wiring_deletes_the_pair()
     {
         using var bed = new Bed();

@@ -52,10 +52,23 @@ public sealed class AgentClient
     /// <summary>Sends one request and returns the reply as it came, <see cref="ErrorReply"/> included.</summary>
     public AgentReply Send(AgentRequest request)
     {
+        using var pending = Begin(request);
+        return pending.Receive();
+    }
+
+    /// <summary>
+    /// ADD in two halves: the request is sent now, the allocation read by
+    /// <see cref="PendingRequest.Allocation"/> — the caller works while the agent allocates.
+    /// </summary>
+    public PendingRequest BeginAllocate(AllocateRequest request) => Begin(request);
+
+    // Connects and sends the request; the reply is read later, within the same deadline.
+    private PendingRequest Begin(AgentRequest request)
+    {
         ArgumentNullException.ThrowIfNull(request);
         var frame = AgentFrame.Encode(AgentMessages.Serialize(request));
         var deadline = Stopwatch.GetTimestamp() + (long)(Timeout.TotalSeconds * Stopwatch.Frequency);
-        using var socket = Connect(deadline);
+        var socket = Connect(deadline);
         try
         {
             UnixStreamException? sendFailed = null;
@@ -69,33 +82,79 @@ public sealed class AgentClient
                 // (wrong uid): its reply is still there to read.
                 sendFailed = e;
             }
-            Span<byte> header = stackalloc byte[AgentFrame.HeaderBytes];
-            var got = socket.ReceiveAll(header, () => RemainingMilliseconds(deadline));
-            if (got == 0 && sendFailed is not null)
-                throw sendFailed;
-            if (got == 0)
-                throw new AgentException(AgentErrorCode.TryAgainLater,
-                    $"fathom-agent closed the connection on {SocketPath} without a reply");
-            if (got < header.Length)
-                throw AgentFrame.Truncated(header.Length, got, "header");
-            var payload = new byte[AgentFrame.ParseLength(header, _maxReplyBytes)];
-            got = socket.ReceiveAll(payload, () => RemainingMilliseconds(deadline));
-            if (got < payload.Length)
-                throw AgentFrame.Truncated(payload.Length, got, "payload");
-            return AgentMessages.ParseReply(payload);
-        }
-        catch (UnixStreamException e) when (e.IsTimeout)
-        {
-            throw TimedOut();
+            return new PendingRequest(this, request, socket, deadline, sendFailed);
         }
         catch (UnixStreamException e)
         {
-            throw new AgentException(AgentErrorCode.TryAgainLater,
-                $"lost the connection to fathom-agent on {SocketPath}: {e.Message}", innerException: e);
+            socket.Dispose();
+            throw Lost(e);
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
         }
     }
 
-    private T Expect<T>(AgentRequest request) where T : AgentReply => Send(request) switch
+    /// <summary>A request sent, its reply not yet read. Disposing it closes the connection.</summary>
+    public sealed class PendingRequest : IDisposable
+    {
+        private readonly AgentClient _client;
+        private readonly AgentRequest _request;
+        private readonly UnixStream _socket;
+        private readonly long _deadline;
+        private readonly UnixStreamException? _sendFailed;
+
+        internal PendingRequest(AgentClient client, AgentRequest request, UnixStream socket, long deadline, UnixStreamException? sendFailed)
+        {
+            _client = client;
+            _request = request;
+            _socket = socket;
+            _deadline = deadline;
+            _sendFailed = sendFailed;
+        }
+
+        /// <summary>The reply as it came, <see cref="ErrorReply"/> included.</summary>
+        public AgentReply Receive()
+        {
+            try
+            {
+                Span<byte> header = stackalloc byte[AgentFrame.HeaderBytes];
+                var got = _socket.ReceiveAll(header, () => _client.RemainingMilliseconds(_deadline));
+                if (got == 0 && _sendFailed is not null)
+                    throw _sendFailed;
+                if (got == 0)
+                    throw new AgentException(AgentErrorCode.TryAgainLater,
+                        $"fathom-agent closed the connection on {_client.SocketPath} without a reply");
+                if (got < header.Length)
+                    throw AgentFrame.Truncated(header.Length, got, "header");
+                var payload = new byte[AgentFrame.ParseLength(header, _client._maxReplyBytes)];
+                got = _socket.ReceiveAll(payload, () => _client.RemainingMilliseconds(_deadline));
+                if (got < payload.Length)
+                    throw AgentFrame.Truncated(payload.Length, got, "payload");
+                return AgentMessages.ParseReply(payload);
+            }
+            catch (UnixStreamException e)
+            {
+                throw _client.Lost(e);
+            }
+        }
+
+        /// <summary>The allocation the agent gave, or <see cref="AgentException"/> with the agent's code.</summary>
+        public Allocation Allocation() => _client.Expect<AllocatedReply>(_request, Receive()).Allocation;
+
+        /// <inheritdoc/>
+        public void Dispose() => _socket.Dispose();
+    }
+
+    private AgentException Lost(UnixStreamException e) => e.IsTimeout
+        ? TimedOut()
+        : new AgentException(AgentErrorCode.TryAgainLater,
+            $"lost the connection to fathom-agent on {SocketPath}: {e.Message}", innerException: e);
+
+    private T Expect<T>(AgentRequest request) where T : AgentReply => Expect<T>(request, Send(request));
+
+    private T Expect<T>(AgentRequest request, AgentReply received) where T : AgentReply => received switch
     {
         T reply => reply,
         ErrorReply error => throw AgentException.From(error),

@@ -81,11 +81,66 @@ public sealed class AgentModesTests
         t.Run("CHECK", WithPrev(config, add)).EnsureSuccess();
 
         t.Run("DEL", WithPrev(config, add)).EnsureSuccess();
-        Assert.NotNull(KernelState.Read(t.Bed.Host.Name).Link(FakeAgent.SharedVeth));
+        var veth = FakeAgent.SharedVeth(t.Bed.ContainerId);
+        Assert.NotNull(KernelState.Read(t.Bed.Host.Name).Link(veth));
         Assert.Equal(1, t.RunTeardown());
-        Assert.Null(KernelState.Read(t.Bed.Host.Name).Link(FakeAgent.SharedVeth));
+        Assert.Null(KernelState.Read(t.Bed.Host.Name).Link(veth));
         Assert.DoesNotContain("10.10.0.50", Shell.IpIn(t.Bed.Host.Name, "rule", "show"));
         Assert.Empty(KernelState.Read(t.Bed.Pod.Name).Links);
+    }
+
+    // The shared ADD makes the pod's veth while the agent allocates (AgentDatapath): what each way
+    // that can end leaves on the node.
+
+    [PrivilegedFact("ip")]
+    public void A_shared_ADD_the_agent_refuses_leaves_no_veth_behind()
+    {
+        using var t = AgentBed.Create();
+        t.Agent.IpsLeft = 0;
+        var before = KernelState.Read(t.Bed.Host.Name);
+        var add = t.Run("ADD", t.Config(mode: "shared"));
+        Assert.Equal(11, add.ErrorCode);
+        Assert.Contains("no secondary IP left", add.ErrorMessage);
+        Assert.Equal(before, KernelState.Read(t.Bed.Host.Name));
+        Assert.Empty(KernelState.Read(t.Bed.Pod.Name).Links);
+    }
+
+    [PrivilegedFact("ip")]
+    public void A_veth_an_earlier_teardown_took_while_the_agent_allocated_is_made_again()
+    {
+        using var t = AgentBed.Create();
+        var veth = FakeAgent.SharedVeth(t.Bed.ContainerId);
+        // As the agent does when a teardown of the same name is still queued: it runs it (the veth
+        // goes, whoever made it) and only then answers.
+        t.Agent.BeforeReply = _ =>
+        {
+            for (var i = 0; i < 200 && KernelState.Read(t.Bed.Host.Name).Link(veth) is null; i++) Thread.Sleep(10);
+            Shell.IpIn(t.Bed.Host.Name, "link", "del", veth);
+        };
+        var config = t.Config(mode: "shared");
+        var add = t.Run("ADD", config).Result;
+        Assert.Equal(veth, (string)add["interfaces"]![1]!["name"]!);
+        Assert.Equal(FakeAgent.SharedAddress, KernelState.Read(t.Bed.Pod.Name).Link("eth0")?.Addresses);
+        Assert.NotNull(KernelState.Read(t.Bed.Host.Name).Link(veth));
+        t.Run("CHECK", WithPrev(config, add)).EnsureSuccess();
+        t.Run("DEL", WithPrev(config, add)).EnsureSuccess();
+        t.RunTeardown();
+    }
+
+    [PrivilegedFact("ip")]
+    public void An_agent_that_names_the_veth_otherwise_gets_its_name()
+    {
+        using var t = AgentBed.Create();
+        t.Agent.SharedVethName = "fthothername0";
+        var config = t.Config(mode: "shared");
+        var add = t.Run("ADD", config).Result;
+        var host = KernelState.Read(t.Bed.Host.Name);
+        Assert.NotNull(host.Link("fthothername0"));
+        Assert.Null(host.Link(FakeAgent.SharedVeth(t.Bed.ContainerId)));
+        t.Run("CHECK", WithPrev(config, add)).EnsureSuccess();
+        t.Run("DEL", WithPrev(config, add)).EnsureSuccess();
+        t.RunTeardown();
+        Assert.Null(KernelState.Read(t.Bed.Host.Name).Link("fthothername0"));
     }
 
     [PrivilegedFact("ip")]

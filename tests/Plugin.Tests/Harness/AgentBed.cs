@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Text.Json.Nodes;
 using Fathom.Agent.Protocol;
 using Fathom.Agent.Teardown;
+using Fathom.Datapath;
 using Fathom.Netlink;
 
 namespace Fathom.Plugin.Tests.Harness;
@@ -18,7 +19,18 @@ internal sealed class FakeAgent : IAgentService
     public const string NodeIp = "192.168.77.1";
     public const string SharedAddress = "10.10.0.50/32";
     public const int SharedTable = 101;
-    public const string SharedVeth = "fthsharedtest0";
+
+    /// <summary>The shared pod's veth as fathom-agent names it (<see cref="NodeVeth.HostNameFor"/>), unless <see cref="SharedVethName"/> says otherwise.</summary>
+    public static string SharedVeth(string containerId, string ifName = "eth0") => NodeVeth.HostNameFor(containerId, ifName);
+
+    /// <summary>A name of its own for every shared pod's veth: an agent of another release.</summary>
+    public string? SharedVethName { get; set; }
+
+    /// <summary>Secondary IPs left; 0 makes a shared ask fail with 11.</summary>
+    public int IpsLeft { get; set; } = int.MaxValue;
+
+    /// <summary>Runs before a new allocation is answered, on the listener's thread: what the agent does meanwhile.</summary>
+    public Action<AllocateRequest>? BeforeReply { get; set; }
 
     private readonly ConcurrentDictionary<(string, string, string), (Allocation Allocation, string? Netns)> _held = new();
 
@@ -42,6 +54,9 @@ internal sealed class FakeAgent : IAgentService
                 return Reply(new ErrorReply { Code = AgentErrorCode.TryAgainLater, Message = "no ENI left: instance limit of 1 reached" });
             mode = AllocationMode.Shared;
         }
+        if (mode == AllocationMode.Shared && IpsLeft == 0)
+            return Reply(new ErrorReply { Code = AgentErrorCode.TryAgainLater, Message = "no secondary IP left: every ENI's addresses are held" });
+        BeforeReply?.Invoke(request);
         Allocation allocation = mode == AllocationMode.Underlay
             ? new UnderlayAllocation
             {
@@ -50,7 +65,8 @@ internal sealed class FakeAgent : IAgentService
             }
             : new SharedAllocation
             {
-                EniId = "eni-0test", Gateway = UnderlayBed.Gateway, Address = SharedAddress, RouteTable = SharedTable, HostVeth = SharedVeth,
+                EniId = "eni-0test", Gateway = UnderlayBed.Gateway, Address = SharedAddress, RouteTable = SharedTable,
+                HostVeth = SharedVethName ?? SharedVeth(request.ContainerId, request.IfName),
             };
         if (allocation is UnderlayAllocation) EnisLeft--;
         _held[key] = (allocation, request.NetnsPath);
