@@ -59,7 +59,7 @@ public sealed class AgentDatapath(AgentNetworkConfig config, IEniWiring eniWirin
         // A shared pod's veth is made while the agent allocates: its names are known before the
         // reply (the agent names it NodeVeth.HostNameFor, as this does), so the pod waits for the
         // longer of the two instead of both. Whatever then goes wrong before the wiring owns it
-        // deletes it again (Unmade). Only where the reply cannot be a whole ENI.
+        // deletes it again (NodeVeth.DropEarly). Only where the reply cannot be a whole ENI.
         Link? early = null;
         Allocation allocation;
         if (requested == AllocationMode.Shared && !ask.FallbackAllowed)
@@ -72,7 +72,7 @@ public sealed class AgentDatapath(AgentNetworkConfig config, IEniWiring eniWirin
             }
             catch (CniException e)
             {
-                if (Unmade(host, early) is { } left)
+                if (NodeVeth.DropEarly(host, early) is { } left)
                     throw new CniException(e.Code, $"{e.Message}; {left}", e.Details, e);
                 throw;
             }
@@ -84,7 +84,7 @@ public sealed class AgentDatapath(AgentNetworkConfig config, IEniWiring eniWirin
         if (allocation.Mode != requested && allocation.Mode != config.Fallback)
         {
             Release(request, "");
-            var left = Unmade(host, early) is { } veth ? $"; {veth}" : "";
+            var left = NodeVeth.DropEarly(host, early) is { } veth ? $"; {veth}" : "";
             throw new CniException(CniErrorCode.TryAgainLater,
                 $"fathom-agent gave a {AgentNetworkConfig.Name(allocation.Mode)} allocation where {AgentNetworkConfig.Name(requested)} was asked and no fallback allowed",
                 $"released it again{left}; a fathom-agent of another release?");
@@ -120,7 +120,7 @@ public sealed class AgentDatapath(AgentNetworkConfig config, IEniWiring eniWirin
         {
             // The kernel is as it was; now the allocation goes back, so a failed ADD holds nothing.
             var outcome = Release(request, "");
-            if (Unmade(host, early) is { } left) outcome += $"; {left}";
+            if (NodeVeth.DropEarly(host, early) is { } left) outcome += $"; {left}";
             throw e is CniException c
                 ? new CniException(c.Code, $"{c.Message}; {outcome}", c.Details, c)
                 : new CniException(CniException.CodeFor(e), $"{e.Message}; {outcome}", null, e);
@@ -133,24 +133,6 @@ public sealed class AgentDatapath(AgentNetworkConfig config, IEniWiring eniWirin
         var taken = early;
         early = null;
         return taken;
-    }
-
-    /// <summary>
-    /// Deletes the veth made while the agent allocated, when nothing is going to use it; null when
-    /// there was none or it is gone, else what is left for the error message.
-    /// </summary>
-    private static string? Unmade(NetlinkHandle host, Link? early)
-    {
-        if (early is null) return null;
-        try
-        {
-            NodeVeth.TryDelete(host, early.Name);
-            return null;
-        }
-        catch (CniException e)
-        {
-            return $"veth \"{early.Name}\" made for the pod is left on the node ({e.Message}): delete it";
-        }
     }
 
     private static CniResult AddShared(NetlinkHandle host, NetnsHandle pod, NetlinkHandle podLinks, string netnsPath, SharedPod shared,
@@ -183,15 +165,9 @@ public sealed class AgentDatapath(AgentNetworkConfig config, IEniWiring eniWirin
     private static CniResult AttachShared(NetlinkHandle host, NetnsHandle pod, NetlinkHandle podLinks, string netnsPath, SharedPod shared,
         Link? early)
     {
-        // The veth made while the agent allocated, under the name the agent gave — or made now: none
-        // was made, the agent named it otherwise (another release), or a teardown of that name took it.
-        VethEnds? made = null;
-        if (early is not null && early.Name == shared.HostVeth)
-            made = SharedWiring.AddEarly(host, podLinks, shared, early);
-        else if (Unmade(host, early) is { } left)
-            throw new CniException(CniErrorCode.InternalError, $"fathom-agent named the pod's veth \"{shared.HostVeth}\", not \"{early!.Name}\"; {left}");
-        // This ADD looked for the pod's interface name before anything was allocated (CNI spec §ADD).
-        var (node, inPod) = made ?? SharedWiring.AddChecked(host, pod, podLinks, shared);
+        // This ADD looked for the pod's interface name before anything was allocated (CNI spec §ADD);
+        // the veth made while the agent allocated is wired as it is (NodeVeth.CreateOrWireEarly).
+        var (node, inPod) = SharedWiring.AddChecked(host, pod, podLinks, shared, early);
         return new CniResult
         {
             Interfaces =

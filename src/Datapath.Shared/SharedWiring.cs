@@ -55,23 +55,14 @@ public static class SharedWiring
 
     /// <summary>
     /// <see cref="Add"/> for a caller that has already looked for the interface's name in the pod
-    /// (<see cref="NodeVeth.CreateChecked"/>): the agent-backed ADD, which looks before it allocates.
+    /// (<see cref="NodeVeth.CreateChecked"/>): the agent-backed ADD, which looks before it allocates
+    /// and may have made the pair while the agent allocated (<paramref name="early"/>,
+    /// <see cref="NodeVeth.CreateOrWireEarly"/>).
     /// </summary>
-    public static VethEnds AddChecked(NetlinkHandle host, NetnsHandle podNetns, NetlinkHandle podLinks, SharedPod pod)
+    public static VethEnds AddChecked(NetlinkHandle host, NetnsHandle podNetns, NetlinkHandle podLinks, SharedPod pod, Link? early = null)
     {
         ArgumentNullException.ThrowIfNull(pod);
-        return WithRules(host, pod, NodeVeth.CreateChecked(host, podNetns, podLinks, pod.Veth));
-    }
-
-    /// <summary>
-    /// <see cref="AddChecked"/> for a veth <see cref="NodeVeth.TryCreateEarly"/> made under the name
-    /// the agent gave (<see cref="SharedPod.HostVeth"/>): wires it and adds the rules. Null when the
-    /// pair is gone (<see cref="NodeVeth.TryWireEarly"/>): the caller makes it with <see cref="AddChecked"/>.
-    /// </summary>
-    public static VethEnds? AddEarly(NetlinkHandle host, NetlinkHandle podLinks, SharedPod pod, Link node)
-    {
-        ArgumentNullException.ThrowIfNull(pod);
-        return NodeVeth.TryWireEarly(host, podLinks, node, pod.Veth) is { } ends ? WithRules(host, pod, ends) : null;
+        return WithRules(host, pod, NodeVeth.CreateOrWireEarly(host, podNetns, podLinks, early, pod.Veth));
     }
 
     // The pod's two rules on its wired veth; on a failure the veth and any rule already added go.

@@ -173,9 +173,10 @@ public static class NodeVeth
     }
 
     /// <summary>
-    /// <see cref="CreateChecked"/> for a pair <see cref="TryCreateEarly"/> made: wires it, or deletes
-    /// it and throws. Null when the pair is gone — an earlier pod's teardown of the same name, which
-    /// the agent finishes before it answers, deleted it meanwhile — and the caller makes it anew.
+    /// <see cref="CreateChecked"/> for a pair <see cref="TryCreateEarly"/> made: wires it (at
+    /// <see cref="NodeVethSpec.Mtu"/>, when the reply named one), or deletes it and throws. Null when
+    /// the pair is gone — an earlier pod's teardown of the same name, which the agent finishes before
+    /// it answers, deleted it meanwhile — and the caller makes it anew.
     /// </summary>
     public static VethEnds? TryWireEarly(NetlinkHandle host, NetlinkHandle podLinks, Link node, NodeVethSpec spec)
     {
@@ -188,12 +189,57 @@ public static class NodeVeth
             return null;
         try
         {
+            if (spec.Mtu is { } mtu && (node.Mtu != mtu || inPod.Mtu != mtu))
+            {
+                KernelCall.Run($"set {spec.HostName} mtu {mtu}", () => host.SetLinkMtu(node.Index, mtu));
+                KernelCall.Run($"set {spec.PodIfName} mtu {mtu} in the pod", () => podLinks.SetLinkMtu(inPod.Index, mtu));
+                (node, inPod) = (node with { Mtu = mtu }, inPod with { Mtu = mtu });
+            }
             return new VethEnds(node, Wire(host, podLinks, node, spec, inPod));
         }
         catch
         {
             host.TryDeleteLink(spec.HostName);
             throw;
+        }
+    }
+
+    /// <summary>
+    /// <see cref="CreateChecked"/>, using the pair <see cref="TryCreateEarly"/> made when there is one
+    /// under <see cref="NodeVethSpec.HostName"/> (<see cref="TryWireEarly"/>). A pair under another
+    /// name — the agent named the veth otherwise, a release apart — is deleted first.
+    /// </summary>
+    public static VethEnds CreateOrWireEarly(NetlinkHandle host, NetnsHandle pod, NetlinkHandle podLinks, Link? early, NodeVethSpec spec)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        if (early is not null && early.Name == spec.HostName)
+        {
+            if (TryWireEarly(host, podLinks, early, spec) is { } ends) return ends;
+        }
+        else if (DropEarly(host, early) is { } left)
+        {
+            throw new CniException(CniErrorCode.InternalError, $"fathom-agent named the pod's veth \"{spec.HostName}\", not \"{early!.Name}\"; {left}");
+        }
+        return CreateChecked(host, pod, podLinks, spec);
+    }
+
+    /// <summary>
+    /// Deletes a pair <see cref="TryCreateEarly"/> made that nothing is going to wire (the agent refused,
+    /// or answered what the pair does not fit). Null when there was none or it is gone now; else what
+    /// was left on the node, for the error message. Never throws.
+    /// </summary>
+    public static string? DropEarly(NetlinkHandle host, Link? early)
+    {
+        ArgumentNullException.ThrowIfNull(host);
+        if (early is null) return null;
+        try
+        {
+            TryDelete(host, early.Name);
+            return null;
+        }
+        catch (CniException e)
+        {
+            return $"veth \"{early.Name}\" made for the pod is left on the node ({e.Message}): delete it";
         }
     }
 

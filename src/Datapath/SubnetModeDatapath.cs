@@ -59,17 +59,35 @@ public abstract class SubnetModeDatapath : IDatapath
         // CNI spec §ADD: fail when the name exists — before anything is allocated.
         NodeVeth.ThrowIfPodHas(podLinks, request.IfName, netnsPath);
 
-        var allocation = SubnetAgent.Call(() => Client.Allocate(SubnetAgent.AllocateRequest(_config.Network, request, _mode)));
+        // The pod's veth is made while the agent allocates, as the shared mode's (AgentDatapath):
+        // its names are known before the reply, its MTU is set once the reply names it.
+        Allocation allocation;
+        Link? early;
+        using (var pending = SubnetAgent.Call(() => Client.BeginAllocate(SubnetAgent.AllocateRequest(_config.Network, request, _mode))))
+        {
+            early = NodeVeth.TryCreateEarly(host, pod, NodeVeth.HostNameFor(request.ContainerId, request.IfName), request.IfName);
+            try
+            {
+                allocation = SubnetAgent.Call(pending.Allocation);
+            }
+            catch (CniException e)
+            {
+                if (NodeVeth.DropEarly(host, early) is { } left)
+                    throw new CniException(e.Code, $"{e.Message}; {left}", e.Details, e);
+                throw;
+            }
+        }
         if (allocation is not PodSubnetAllocation given || given.Mode != _mode)
         {
             SubnetAgent.Release(Client, _config.Network, request);
+            var left = NodeVeth.DropEarly(host, early) is { } veth ? $"; {veth}" : "";
             throw new CniException(CniErrorCode.TryAgainLater,
                 $"fathom-agent gave a {Allocation.ModeName(allocation.Mode)} allocation where {Allocation.ModeName(_mode)} was asked",
-                "released it again; a fathom-agent of another release?");
+                $"released it again{left}; a fathom-agent of another release?");
         }
         try
         {
-            var result = SubnetPod.Wire(host, pod, podLinks, netnsPath, request.IfName, IPAddress.Parse(given.Ip), given.HostVeth, given.Mtu, allocate);
+            var result = SubnetPod.Wire(host, pod, podLinks, netnsPath, request.IfName, IPAddress.Parse(given.Ip), given.HostVeth, given.Mtu, allocate, early);
             result.CniVersion = request.Config.CniVersion;
             record(result);
             return result;

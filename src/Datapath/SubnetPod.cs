@@ -16,14 +16,17 @@ public static class SubnetPod
     /// with an <c>ipam</c> section too gets its addresses and routes on the same interface
     /// (<paramref name="allocate"/>), as the agent-backed modes do. The caller has looked for
     /// <paramref name="ifName"/> in the pod (<see cref="NodeVeth.ThrowIfPodHas"/>) before allocating,
-    /// and deletes the veth on failure.
+    /// and deletes the veth on failure. <paramref name="early"/>: the pair made while the agent
+    /// allocated (<see cref="NodeVeth.TryCreateEarly"/>) under <paramref name="hostVeth"/>, wired as
+    /// it is (<see cref="NodeVeth.CreateOrWireEarly"/>).
     /// </summary>
     public static CniResult Wire(NetlinkHandle host, NetnsHandle pod, NetlinkHandle podLinks, string netnsPath, string ifName,
-        IPAddress ip, string hostVeth, int mtu, Func<CniResult?> allocate)
+        IPAddress ip, string hostVeth, int mtu, Func<CniResult?> allocate, Link? early = null)
     {
         ArgumentNullException.ThrowIfNull(host);
         ArgumentNullException.ThrowIfNull(allocate);
-        var (node, link) = NodeVeth.CreateChecked(host, pod, podLinks, new NodeVethSpec(hostVeth, ifName, ip, [new IpPrefix(IPAddress.Any, 0)], mtu));
+        var spec = new NodeVethSpec(hostVeth, ifName, ip, [new IpPrefix(IPAddress.Any, 0)], mtu);
+        var (node, link) = NodeVeth.CreateOrWireEarly(host, pod, podLinks, early, spec);
         var result = Result(link, node.Mac, netnsPath, ifName, ip, hostVeth);
         if (allocate() is { } ipam)
         {

@@ -151,6 +151,32 @@ public sealed class NodeVethTests
     }
 
     [PrivilegedFact("ip")]
+    public void A_pair_made_early_takes_the_mtu_the_reply_names()
+    {
+        using var bed = new Bed();
+        var spec = Spec("0.0.0.0/0") with { Mtu = 1450 };
+        var node = NodeVeth.TryCreateEarly(bed.Host, bed.PodNs, spec.HostName, spec.PodIfName)!;
+        Assert.NotEqual(1450, node.Mtu);
+        var (onNode, inPod) = NodeVeth.CreateOrWireEarly(bed.Host, bed.PodNs, bed.PodLinks, node, spec);
+        Assert.Equal((1450, 1450), (onNode.Mtu, inPod.Mtu));
+        Assert.Equal((1450, 1450), (bed.Host.GetLink(spec.HostName).Mtu, bed.PodLinks.GetLink("eth0").Mtu));
+    }
+
+    [PrivilegedFact("ip")]
+    public void A_pair_made_early_under_another_name_is_replaced()
+    {
+        using var bed = new Bed();
+        var spec = Spec("0.0.0.0/0");
+        var other = NodeVeth.TryCreateEarly(bed.Host, bed.PodNs, NodeVeth.HostNameFor("ctr-other", "eth0"), spec.PodIfName)!;
+        var (onNode, _) = NodeVeth.CreateOrWireEarly(bed.Host, bed.PodNs, bed.PodLinks, other, spec);
+        Assert.Equal(spec.HostName, onNode.Name);
+        var links = Shell.IpIn(bed.Node.Name, "-o", "link", "show");
+        Assert.Contains(spec.HostName, links);
+        Assert.DoesNotContain(other.Name, links);
+        NodeVeth.Verify(bed.Host, bed.PodLinks, spec);
+    }
+
+    [PrivilegedFact("ip")]
     public void A_failure_while_wiring_deletes_the_pair()
     {
         using var bed = new Bed();
