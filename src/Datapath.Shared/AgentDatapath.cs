@@ -66,16 +66,7 @@ public sealed class AgentDatapath(AgentNetworkConfig config, IEniWiring eniWirin
         {
             using var pending = Agent(() => Client.BeginAllocate(ask));
             early = NodeVeth.TryCreateEarly(host, pod, NodeVeth.HostNameFor(request.ContainerId, ifName), ifName);
-            try
-            {
-                allocation = Agent(pending.Allocation);
-            }
-            catch (CniException e)
-            {
-                if (NodeVeth.DropEarly(host, early) is { } left)
-                    throw new CniException(e.Code, $"{e.Message}; {left}", e.Details, e);
-                throw;
-            }
+            allocation = NodeVeth.ReplyOrDropEarly(host, early, () => Agent(pending.Allocation));
         }
         else
         {

@@ -224,6 +224,26 @@ public static class NodeVeth
     }
 
     /// <summary>
+    /// The agent's reply to the ADD a pair was made early for (<paramref name="receive"/>); when that
+    /// fails, the pair is deleted (<see cref="DropEarly"/>) before the error goes on, and named in it
+    /// if it could not be.
+    /// </summary>
+    public static T ReplyOrDropEarly<T>(NetlinkHandle host, Link? early, Func<T> receive)
+    {
+        ArgumentNullException.ThrowIfNull(receive);
+        try
+        {
+            return receive();
+        }
+        catch (CniException e)
+        {
+            if (DropEarly(host, early) is { } left)
+                throw new CniException(e.Code, $"{e.Message}; {left}", e.Details, e);
+            throw;
+        }
+    }
+
+    /// <summary>
     /// Deletes a pair <see cref="TryCreateEarly"/> made that nothing is going to wire (the agent refused,
     /// or answered what the pair does not fit). Null when there was none or it is gone now; else what
     /// was left on the node, for the error message. Never throws.

@@ -66,16 +66,7 @@ public abstract class SubnetModeDatapath : IDatapath
         using (var pending = SubnetAgent.Call(() => Client.BeginAllocate(SubnetAgent.AllocateRequest(_config.Network, request, _mode))))
         {
             early = NodeVeth.TryCreateEarly(host, pod, NodeVeth.HostNameFor(request.ContainerId, request.IfName), request.IfName);
-            try
-            {
-                allocation = SubnetAgent.Call(pending.Allocation);
-            }
-            catch (CniException e)
-            {
-                if (NodeVeth.DropEarly(host, early) is { } left)
-                    throw new CniException(e.Code, $"{e.Message}; {left}", e.Details, e);
-                throw;
-            }
+            allocation = NodeVeth.ReplyOrDropEarly(host, early, () => SubnetAgent.Call(pending.Allocation));
         }
         if (allocation is not PodSubnetAllocation given || given.Mode != _mode)
         {
