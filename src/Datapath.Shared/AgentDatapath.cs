@@ -103,7 +103,7 @@ public sealed class AgentDatapath(AgentNetworkConfig config, IEniWiring eniWirin
             {
                 // Undoes itself on any failure, Complete's included.
                 UnderlayAllocation u => eniWiring.Attach(host, pod, podLinks, netnsPath, ToPodEni(u), ifName, Complete),
-                SharedAllocation s => AddShared(host, pod, podLinks, netnsPath, ToSharedPod(s, ifName), HandOver(ref early), Complete),
+                SharedAllocation s => AddShared(host, pod, podLinks, netnsPath, ToSharedPod(s, ifName), early, Complete),
                 _ => throw new CniException(CniErrorCode.InternalError, $"unknown allocation {allocation.GetType().Name}"),
             };
         }
@@ -111,19 +111,13 @@ public sealed class AgentDatapath(AgentNetworkConfig config, IEniWiring eniWirin
         {
             // The kernel is as it was; now the allocation goes back, so a failed ADD holds nothing.
             var outcome = Release(request, "");
+            // The wiring deletes what it made on its own failures; this covers a failure before it
+            // ran (deleting a veth already gone is a no-op).
             if (NodeVeth.DropEarly(host, early) is { } left) outcome += $"; {left}";
             throw e is CniException c
                 ? new CniException(c.Code, $"{c.Message}; {outcome}", c.Details, c)
                 : new CniException(CniException.CodeFor(e), $"{e.Message}; {outcome}", null, e);
         }
-    }
-
-    // The early veth passes to the shared wiring, which deletes it on its own failures.
-    private static Link? HandOver(ref Link? early)
-    {
-        var taken = early;
-        early = null;
-        return taken;
     }
 
     private static CniResult AddShared(NetlinkHandle host, NetnsHandle pod, NetlinkHandle podLinks, string netnsPath, SharedPod shared,

@@ -96,7 +96,7 @@ public sealed class AgentModesTests
     public void A_shared_ADD_the_agent_refuses_leaves_no_veth_behind()
     {
         using var t = AgentBed.Create();
-        t.Agent.IpsLeft = 0;
+        t.Agent.NoIpLeft = true;
         var before = KernelState.Read(t.Bed.Host.Name);
         var add = t.Run("ADD", t.Config(mode: "shared"));
         Assert.Equal(11, add.ErrorCode);

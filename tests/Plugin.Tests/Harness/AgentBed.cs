@@ -26,8 +26,8 @@ internal sealed class FakeAgent : IAgentService
     /// <summary>A name of its own for every shared pod's veth: an agent of another release.</summary>
     public string? SharedVethName { get; set; }
 
-    /// <summary>Secondary IPs left; 0 makes a shared ask fail with 11.</summary>
-    public int IpsLeft { get; set; } = int.MaxValue;
+    /// <summary>Every secondary IP held: a shared ask fails with 11.</summary>
+    public bool NoIpLeft { get; set; }
 
     /// <summary>Runs before a new allocation is answered, on the listener's thread: what the agent does meanwhile.</summary>
     public Action<AllocateRequest>? BeforeReply { get; set; }
@@ -54,7 +54,7 @@ internal sealed class FakeAgent : IAgentService
                 return Reply(new ErrorReply { Code = AgentErrorCode.TryAgainLater, Message = "no ENI left: instance limit of 1 reached" });
             mode = AllocationMode.Shared;
         }
-        if (mode == AllocationMode.Shared && IpsLeft == 0)
+        if (mode == AllocationMode.Shared && NoIpLeft)
             return Reply(new ErrorReply { Code = AgentErrorCode.TryAgainLater, Message = "no secondary IP left: every ENI's addresses are held" });
         BeforeReply?.Invoke(request);
         Allocation allocation = mode == AllocationMode.Underlay
