@@ -16,7 +16,10 @@ internal static class CniJson
     };
 
     // Duplicate keys are an error, not "last one wins": a config that says "device" twice is ambiguous.
-    public static readonly JsonDocumentOptions Document = new() { MaxDepth = 64, AllowDuplicateProperties = false };
+    // They are found by Inspect, not by the parser: System.Text.Json checks an object of more than 16
+    // keys with a hash set seeded from RandomNumberGenerator, which loads OpenSSL (libssl, libcrypto
+    // and openssl.cnf, milliseconds) into the plugin for nothing but a seed.
+    public static readonly JsonDocumentOptions Document = new() { MaxDepth = 64 };
 
     /// <summary>
     /// Parses UTF-8 JSON with <see cref="Document"/> options. Text that is not valid Unicode — invalid
@@ -27,10 +30,11 @@ internal static class CniJson
     /// </summary>
     public static JsonNode? Parse(ReadOnlySpan<byte> json)
     {
-        // Checked first: the parser's own duplicate-key check decodes keys, and throws on a bad one.
-        if (InvalidText(json) is [var first, ..] bad)
+        var text = Inspect(json);
+        if (text.InvalidText is [var first, ..] bad)
             throw new JsonException(NotUnicode(first, bad.Count));
-        return JsonNode.Parse(json, documentOptions: Document);
+        var node = JsonNode.Parse(json, documentOptions: Document);
+        return text.DuplicateKey is { } duplicate ? throw new JsonException(duplicate) : node;
     }
 
     /// <summary>The message for text that is not valid Unicode at <paramref name="first"/> (of <paramref name="count"/> places).</summary>
@@ -42,17 +46,28 @@ internal static class CniJson
     public static string Where(JsonException e) =>
         e.LineNumber is long line ? $"{e.Message.Split(" LineNumber")[0].TrimEnd(' ', '|')} (line {line + 1}, byte {e.BytePositionInLine ?? 0})" : e.Message;
 
+    /// <summary>What <see cref="Inspect"/> found in a document.</summary>
+    /// <param name="InvalidText">
+    /// Every string value and key that is not valid Unicode, as a path (<c>field "ipam.ranges[0]"</c>,
+    /// <c>a key of "ipam"</c>), in document order.
+    /// </param>
+    /// <param name="DuplicateKey">The first key an object gives twice (<c>"device" twice in the top-level
+    /// object</c>), or null; a key that is not valid Unicode counts as U+FFFD, as <see cref="Repair"/> reads it.</param>
+    public sealed record TextReport(List<string> InvalidText, string? DuplicateKey);
+
     /// <summary>
-    /// Every string value and key of a well-formed JSON document that is not valid Unicode, as a path
-    /// (<c>field "ipam.ranges[0]"</c>, <c>a key of "ipam"</c>), in document order. The caller has parsed
-    /// the document already, or will (this stops quietly at a syntax error).
+    /// Walks a well-formed JSON document for what its parser does not check for Fathom: text that is
+    /// not valid Unicode and keys given twice. The caller has parsed the document already, or will
+    /// (this stops quietly at a syntax error, which the parser reports).
     /// </summary>
-    public static List<string> InvalidText(ReadOnlySpan<byte> json)
+    public static TextReport Inspect(ReadOnlySpan<byte> json)
     {
         var bad = new List<string>();
+        string? duplicate = null;
         var reader = new Utf8JsonReader(json, new JsonReaderOptions { MaxDepth = Document.MaxDepth });
-        // One entry per open container: its path, and for an array the index of the next element.
-        var open = new List<(string Path, int NextIndex)>();
+        // One entry per open container: its path, for an array the index of the next element, for an
+        // object the keys it has given so far.
+        var open = new List<(string Path, int NextIndex, HashSet<string>? Keys)>();
         string? key = null;
         try
         {
@@ -67,9 +82,12 @@ internal static class CniJson
                             bad.Add(open.Count == 1 ? "a top-level key" : $"a key of \"{open[^1].Path}\"");
                             key = "\uFFFD";
                         }
+                        if (!open[^1].Keys!.Add(key))
+                            duplicate ??= $"\"{key}\" twice in " + (open.Count == 1 ? "the top-level object" : $"\"{open[^1].Path}\"");
                         continue;
                     case JsonTokenType.StartObject or JsonTokenType.StartArray:
-                        open.Add((open.Count == 0 ? "" : Member(open, key), 0));
+                        var keys = reader.TokenType == JsonTokenType.StartObject ? new HashSet<string>(StringComparer.Ordinal) : null;
+                        open.Add((open.Count == 0 ? "" : Member(open, key), 0, keys));
                         key = null;
                         continue;
                     case JsonTokenType.EndObject or JsonTokenType.EndArray:
@@ -80,14 +98,14 @@ internal static class CniJson
                         break;
                 }
                 // A value ended: the next element of an enclosing array has the next index.
-                if (open.Count > 0 && key is null) open[^1] = (open[^1].Path, open[^1].NextIndex + 1);
+                if (open.Count > 0 && key is null) open[^1] = open[^1] with { NextIndex = open[^1].NextIndex + 1 };
                 key = null;
             }
         }
         catch (JsonException)
         {
         }
-        return bad;
+        return new TextReport(bad, duplicate);
     }
 
     /// <summary>
@@ -120,7 +138,7 @@ internal static class CniJson
         return buffer.WrittenSpan.ToArray();
     }
 
-    private static string Member(List<(string Path, int NextIndex)> open, string? key)
+    private static string Member(List<(string Path, int NextIndex, HashSet<string>? Keys)> open, string? key)
     {
         if (open.Count == 0) return "(the whole document)"; // a string where an object should be
         var parent = open[^1].Path;

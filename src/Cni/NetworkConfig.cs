@@ -202,11 +202,11 @@ public sealed class NetworkConfig
     private static (JsonObject Raw, IReadOnlyList<string> InvalidText) ParseObject(ReadOnlyMemory<byte> stdin, bool teardown)
     {
         JsonNode? node;
-        List<string> invalid;
+        CniJson.TextReport text;
         try
         {
-            // Text first: the parser's own duplicate-key check decodes keys, and throws on a bad one.
-            invalid = CniJson.InvalidText(stdin.Span);
+            text = CniJson.Inspect(stdin.Span);
+            var invalid = text.InvalidText;
             if (invalid.Count == 0)
             {
                 node = JsonNode.Parse(stdin.Span, documentOptions: CniJson.Document);
@@ -226,8 +226,11 @@ public sealed class NetworkConfig
         {
             throw new CniException(CniErrorCode.DecodeFailure, "error parsing network config: not valid JSON", CniJson.Where(e));
         }
+        if (text.DuplicateKey is { } duplicate)
+            throw new CniException(CniErrorCode.DecodeFailure, "error parsing network config: a key given twice",
+                $"{duplicate}; fathom does not guess which one is meant");
         return node is JsonObject o
-            ? (o, invalid)
+            ? (o, text.InvalidText)
             : throw new CniException(CniErrorCode.DecodeFailure,
                 "error parsing network config: expected a JSON object", $"got {(node is null ? "null" : node.GetValueKind().ToString())}");
     }

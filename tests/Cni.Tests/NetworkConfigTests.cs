@@ -176,6 +176,32 @@ public sealed class NetworkConfigTests
     }
 
     [Theory]
+    [InlineData(3, "\"k1\" twice in \"labels\"")]
+    [InlineData(40, "\"k1\" twice in \"labels\"")] // past 16 keys, where System.Text.Json's own check would load OpenSSL
+    public void A_key_given_twice_is_named_with_its_object(int keys, string expected)
+    {
+        var labels = string.Join(",", Enumerable.Range(0, keys).Select(i => $"\"k{i}\":{i}"));
+        var json = """{"cniVersion":"1.0.0","name":"n","type":"fathom","labels":{""" + labels + ""","k1":"again"}}""";
+        var e = Assert.Throws<CniException>(() => Parse(json));
+        Assert.Equal(CniErrorCode.DecodeFailure, e.Code);
+        Assert.Contains("a key given twice", e.Message);
+        Assert.Contains(expected, e.Details);
+
+        e = Assert.Throws<CniException>(() => Parse("""{"cniVersion":"1.0.0","name":"n","type":"fathom","name":"m"}"""));
+        Assert.Contains("\"name\" twice in the top-level object", e.Details);
+        // The same key in two objects, or in objects of an array, is no duplicate.
+        Parse("""{"cniVersion":"1.0.0","name":"n","type":"fathom","a":{"name":1},"b":[{"k":1},{"k":2}]}""");
+    }
+
+    [Fact]
+    public void A_syntax_error_is_reported_before_a_duplicate_key()
+    {
+        var e = Assert.Throws<CniException>(() => Parse("{\"cniVersion\":\"1.0.0\",\"name\":\"n\",\"name\":\"m\",\n \"type\": }"));
+        Assert.Contains("not valid JSON", e.Message);
+        Assert.Contains("line 2", e.Details);
+    }
+
+    [Theory]
     [InlineData("""{"cniVersion":"0.4.0","name":"n"}""", "0.4.0")]
     [InlineData("""{"name":"n","x":{"cniVersion":"9"},"cniVersion":"1.1.0"}""", "1.1.0")]
     [InlineData("""{"name":"n"}""", null)]

@@ -96,6 +96,8 @@ public sealed class PluginIpamKernelTests : IDisposable
     /// A whole ADD (a device moved, host-local run, the record written) and its DEL never load
     /// OpenSSL: the ADD's random mark once came from RandomNumberGenerator, which .NET serves from
     /// libcrypto, and loading libssl, libcrypto and openssl.cnf cost every such ADD milliseconds.
+    /// The config carries an object of 40 keys: System.Text.Json's own duplicate-key check seeds a
+    /// hash set from RandomNumberGenerator past 16 keys (fathom checks duplicates itself).
     /// strace -ff writes one file per thread or child; the children (host-local) are the files with
     /// an execve of theirs.
     /// </summary>
@@ -110,8 +112,9 @@ public sealed class PluginIpamKernelTests : IDisposable
         File.WriteAllText(wrapper, $"#!/bin/sh\nexec strace -ff -qq -e trace=execve,openat,open -o {traces.FullName}/t \"{CniExec.Fathom}\"\n");
         File.SetUnixFileMode(wrapper, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
 
-        var added = CniExec.Run(host.Name, wrapper, Env("ADD", pod), HostLocal("1.1.0")).EnsureSuccess();
-        CniExec.Run(host.Name, wrapper, Env("DEL", pod), HostLocal("1.1.0", $",\"prevResult\":{added.Stdout}")).EnsureSuccess();
+        var labels = $",\"labels\":{{{string.Join(",", Enumerable.Range(0, 40).Select(i => $"\"k{i}\":\"v\""))}}}";
+        var added = CniExec.Run(host.Name, wrapper, Env("ADD", pod), HostLocal("1.1.0", labels)).EnsureSuccess();
+        CniExec.Run(host.Name, wrapper, Env("DEL", pod), HostLocal("1.1.0", $"{labels},\"prevResult\":{added.Stdout}")).EnsureSuccess();
 
         var plugin = Directory.GetFiles(traces.FullName)
             .Select(File.ReadAllText)
