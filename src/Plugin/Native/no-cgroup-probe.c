@@ -9,20 +9,18 @@
 // node — so the probe costs more the busier the node: on the lab machine it was a third of
 // `fathom VERSION`'s CPU (perf stat, 1.75 -> 1.14 ms).
 //
-// The executable's own definitions of these two libc functions take the place of libc's for every
-// caller in it (the static linker binds the runtime's calls to a symbol the executable defines).
-// For exactly the probe's paths they answer "not there", which the runtime reads as "no cgroup":
-// it then sizes from the machine (sched_getaffinity, /proc/meminfo). Every other call goes on to
-// libc: statfs through its system call, fopen64 to libc's own (the next definition, RTLD_NEXT).
-// Nothing in Fathom's own code opens these paths.
+// The runtime's calls of these two libc functions are bound to the wrappers below (the link's
+// --wrap, Fathom.Plugin.csproj). For exactly the probe's paths they answer "not there", which the
+// runtime reads as "no cgroup": it then sizes from the machine (sched_getaffinity, sysinfo). Every
+// other call goes on to libc's own function (__real_*). Nothing in Fathom's own code opens these paths.
 #define _GNU_SOURCE
-#include <dlfcn.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/syscall.h>
 #include <sys/vfs.h>
-#include <unistd.h>
+
+int __real_statfs64(const char *path, struct statfs64 *buf);
+FILE *__real_fopen64(const char *path, const char *mode);
 
 static int is_probe(const char *path)
 {
@@ -31,27 +29,20 @@ static int is_probe(const char *path)
         || strcmp(path, "/proc/self/cgroup") == 0;
 }
 
-int statfs64(const char *path, struct statfs64 *buf)
+int __wrap_statfs64(const char *path, struct statfs64 *buf)
 {
     if (is_probe(path)) {
         errno = ENOENT;
         return -1;
     }
-    return (int)syscall(SYS_statfs, path, buf);
+    return __real_statfs64(path, buf);
 }
 
-FILE *fopen64(const char *path, const char *mode)
+FILE *__wrap_fopen64(const char *path, const char *mode)
 {
-    static FILE *(*libc_fopen64)(const char *, const char *);
     if (is_probe(path)) {
         errno = ENOENT;
         return NULL;
     }
-    if (libc_fopen64 == NULL)
-        libc_fopen64 = (FILE *(*)(const char *, const char *))dlsym(RTLD_NEXT, "fopen64");
-    if (libc_fopen64 == NULL) {
-        errno = ENOSYS;
-        return NULL;
-    }
-    return libc_fopen64(path, mode);
+    return __real_fopen64(path, mode);
 }

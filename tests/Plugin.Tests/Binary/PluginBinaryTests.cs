@@ -119,11 +119,29 @@ public sealed class PluginBinaryTests
             Assert.Contains("openat(", opened); // the trace did see the process's opens
             foreach (var probe in new[] { "/proc/self/mountinfo", "/proc/self/cgroup", "/sys/fs/cgroup" })
                 Assert.DoesNotContain(probe, opened);
+            Assert.DoesNotMatch(@"\.so\b", opened); // static: no loader, no library at start
         }
         finally
         {
             File.Delete(trace);
         }
+    }
+
+    /// <summary>
+    /// The plugin is a static executable (src/Plugin/Fathom.Plugin.csproj): no program interpreter
+    /// (PT_INTERP) in its ELF program headers, so no ld.so maps and binds libraries at every start.
+    /// </summary>
+    [Fact]
+    public void The_plugin_is_a_static_executable()
+    {
+        var elf = File.ReadAllBytes(CniExec.Fathom);
+        Assert.Equal([0x7f, (byte)'E', (byte)'L', (byte)'F'], elf[..4]);
+        var headers = BitConverter.ToInt64(elf, 0x20);
+        var size = BitConverter.ToUInt16(elf, 0x36);
+        var count = BitConverter.ToUInt16(elf, 0x38);
+        const uint Interpreter = 3; // PT_INTERP
+        for (var i = 0; i < count; i++)
+            Assert.NotEqual(Interpreter, BitConverter.ToUInt32(elf, (int)headers + i * size));
     }
 
     [Fact]
