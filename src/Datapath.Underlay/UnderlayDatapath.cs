@@ -448,9 +448,9 @@ internal static class AddMark
     /// <summary>A new mark for the device named <paramref name="hostName"/>.</summary>
     /// <remarks>
     /// The token is 12 bytes of a new GUID: the runtime draws those from the kernel's
-    /// cryptographically secure source (getrandom). RandomNumberGenerator would do the same
-    /// through OpenSSL, and loading libssl, libcrypto and openssl.cnf costs a plugin invocation
-    /// milliseconds (PluginIpamKernelTests.ADD_and_DEL_never_load_OpenSSL).
+    /// cryptographically secure source (getrandom). RandomNumberGenerator would go through
+    /// OpenSSL, a library the static plugin must never load (src/Plugin/Native/no-shared-libraries.c;
+    /// PluginIpamKernelTests.ADD_and_DEL_open_no_shared_library).
     /// </remarks>
     public static string New(string hostName)
     {
