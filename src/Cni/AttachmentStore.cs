@@ -224,6 +224,7 @@ public sealed class AttachmentStore
                 Access = FileAccess.Write,
                 Share = FileShare.None,
                 UnixCreateMode = OwnerOnly,
+                BufferSize = 0, // one write of the whole record: no 4 KiB buffer to allocate and copy through
             }))
             {
                 created = true;

@@ -1,4 +1,5 @@
 using System.Net;
+using System.Net.NetworkInformation;
 using System.Buffers.Binary;
 using System.Text;
 using Fathom.Cni;
@@ -110,6 +111,21 @@ public static class NodeVeth
     }
 
     /// <summary>
+    /// The MAC <see cref="TryCreateEarly"/> gives the pod's end of the pair <paramref name="hostName"/>:
+    /// 02 (locally administered, unicast) and five bytes of a hash of the name, so that the pair's
+    /// wiring needs no request to read it back. It only has to be unique on its veth and the node's
+    /// neighbour entry for it, which is per device.
+    /// </summary>
+    public static PhysicalAddress PodMacFor(string hostName)
+    {
+        ArgumentNullException.ThrowIfNull(hostName);
+        Span<byte> hash = stackalloc byte[32];
+        Sha256(Encoding.UTF8.GetBytes($"pod-mac/{hostName}"), hash);
+        hash[0] = 0x02;
+        return new PhysicalAddress(hash[..6].ToArray());
+    }
+
+    /// <summary>
     /// Creates and wires the pair. On any failure the pair is deleted again (deleting the node
     /// end takes the pod end with it) and the error is a <see cref="CniException"/>: 103 when
     /// the pod already has <see cref="NodeVethSpec.PodIfName"/>, 104 for any other refusal.
@@ -164,7 +180,7 @@ public static class NodeVeth
         ArgumentNullException.ThrowIfNull(host);
         try
         {
-            return host.CreateVeth(hostName, podIfName, pod, new VethOptions { Up = true });
+            return host.CreateVeth(hostName, podIfName, pod, new VethOptions { Up = true, PeerMac = PodMacFor(hostName) });
         }
         catch (NetlinkException)
         {
@@ -185,8 +201,41 @@ public static class NodeVeth
         ArgumentNullException.ThrowIfNull(node);
         ArgumentNullException.ThrowIfNull(spec);
         // Both ends go together (veth_dellink): the pod's end tells whether the pair still exists.
-        if (KernelCall.Run($"look up {spec.PodIfName} in the pod", () => podLinks.TryGetLink(spec.PodIfName, out var p) ? p : null) is not { } inPod)
+        // Known without asking (PodEndOf), setting it up is the first request and the look: ENODEV,
+        // the pair is gone.
+        if (PodEndOf(node, spec.PodIfName) is not { } inPod)
+            return KernelCall.Run($"look up {spec.PodIfName} in the pod", () => podLinks.TryGetLink(spec.PodIfName, out var p) ? p : null) is { } found
+                ? WireEarly(host, podLinks, node, spec, found, podEndUp: false)
+                : null;
+        try
+        {
+            podLinks.SetLinkUp(inPod.Index);
+        }
+        catch (NetlinkException e) when (e.Error == Errno.ENODEV)
+        {
             return null;
+        }
+        catch (NetlinkException e)
+        {
+            host.TryDeleteLink(spec.HostName);
+            throw new CniException(CniErrorCode.DatapathFailure, $"failed to set {spec.PodIfName} up in the pod: {e.Message}", e.KernelMessage, e);
+        }
+        return WireEarly(host, podLinks, node, spec, inPod, podEndUp: true);
+    }
+
+    /// <summary>
+    /// The pod's end of a pair this class made, as the kernel holds it, without a request to read it:
+    /// its index is the node end's IFLA_LINK (the peer's index, in the pod's netns), its MAC the one
+    /// the pair was created with (<see cref="PodMacFor"/>), its MTU the node end's. Null when the
+    /// node end names no peer index, and the caller looks the pod's end up.
+    /// </summary>
+    private static Link? PodEndOf(Link node, string podIfName) =>
+        node.PeerIndex is { } index
+            ? new Link { Index = index, Name = podIfName, Kind = node.Kind, Mac = PodMacFor(node.Name), Mtu = node.Mtu, PeerIndex = node.Index }
+            : null;
+
+    private static VethEnds WireEarly(NetlinkHandle host, NetlinkHandle podLinks, Link node, NodeVethSpec spec, Link inPod, bool podEndUp)
+    {
         try
         {
             if (spec.Mtu is { } mtu && (node.Mtu != mtu || inPod.Mtu != mtu))
@@ -195,7 +244,7 @@ public static class NodeVeth
                 KernelCall.Run($"set {spec.PodIfName} mtu {mtu} in the pod", () => podLinks.SetLinkMtu(inPod.Index, mtu));
                 (node, inPod) = (node with { Mtu = mtu }, inPod with { Mtu = mtu });
             }
-            return new VethEnds(node, Wire(host, podLinks, node, spec, inPod));
+            return new VethEnds(node, Wire(host, podLinks, node, spec, inPod, podEndUp));
         }
         catch
         {
@@ -263,20 +312,24 @@ public static class NodeVeth
         }
     }
 
-    // The node end up from the start: one request under RTNL fewer per pod (issue 9 §10).
+    // The node end up from the start: one request under RTNL fewer per pod (issue 9 §10); the pod's
+    // end with a MAC of ours, so that neither end has to be read back (PodEndOf).
     private static Link CreatePair(NetlinkHandle host, NetnsHandle pod, NodeVethSpec spec) =>
         KernelCall.Run($"create veth {spec.HostName} with {spec.PodIfName} in the pod",
-            () => host.CreateVeth(spec.HostName, spec.PodIfName, pod, new VethOptions { Mtu = spec.Mtu, Up = true }));
+            () => host.CreateVeth(spec.HostName, spec.PodIfName, pod, new VethOptions { Mtu = spec.Mtu, Up = true, PeerMac = PodMacFor(spec.HostName) }));
 
     private static Link Wire(NetlinkHandle host, NetlinkHandle podLinks, Link node, NodeVethSpec spec) =>
-        Wire(host, podLinks, node, spec, KernelCall.Run($"look up {spec.PodIfName} in the pod", () => podLinks.GetLink(spec.PodIfName)));
+        Wire(host, podLinks, node, spec,
+            PodEndOf(node, spec.PodIfName) ?? KernelCall.Run($"look up {spec.PodIfName} in the pod", () => podLinks.GetLink(spec.PodIfName)),
+            podEndUp: false);
 
     // The pod's end as wired: as it was found before it was set up, plus the up flag the kernel
     // acknowledged — its index, MAC and MTU are all a caller needs, without a request to read it again.
-    private static Link Wire(NetlinkHandle host, NetlinkHandle podLinks, Link node, NodeVethSpec spec, Link inPod)
+    private static Link Wire(NetlinkHandle host, NetlinkHandle podLinks, Link node, NodeVethSpec spec, Link inPod, bool podEndUp)
     {
         var podAddress = new IpPrefix(spec.PodIp, 32);
-        KernelCall.Run($"set {spec.PodIfName} up in the pod", () => podLinks.SetLinkUp(inPod.Index));
+        if (!podEndUp)
+            KernelCall.Run($"set {spec.PodIfName} up in the pod", () => podLinks.SetLinkUp(inPod.Index));
         KernelCall.Run($"add address {podAddress} to {spec.PodIfName}", () => podLinks.AddAddress(inPod.Index, podAddress, new AddressOptions()));
         KernelCall.Run($"add the neighbour {Gateway} (the node) on {spec.PodIfName}", () => podLinks.ReplaceNeighbor(new Neighbor
         {
@@ -284,12 +337,8 @@ public static class NodeVeth
             Ip = Gateway,
             Mac = node.Mac,
         }));
-        KernelCall.Run($"add route {Gateway} dev {spec.PodIfName}", () => podLinks.AddRoute(new Route
-        {
-            Destination = new IpPrefix(Gateway, 32),
-            OutputIndex = inPod.Index,
-            Scope = RouteScope.Link,
-        }));
+        // Every route through the gateway is onlink: the pod needs no route to the gateway itself
+        // (Calico adds "169.254.1.1 dev eth0 scope link" because its default route is not onlink).
         foreach (var destination in spec.ViaNode)
             KernelCall.Run($"add route {destination} via {Gateway} dev {spec.PodIfName}", () => podLinks.AddRoute(new Route
             {

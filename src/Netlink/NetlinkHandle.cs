@@ -41,7 +41,7 @@ public sealed partial class NetlinkHandle : IDisposable
     /// <summary>Writes one request into the socket's send buffer.</summary>
     private delegate void RequestWriter(ref NetlinkWriter writer);
 
-    // Every request goes through one of these three, under the lock: the socket's buffers and
+    // Every request goes through one of these, under the lock: the socket's buffers and
     // sequence number are shared by all requests on this handle.
 
     /// <summary>Sends a change and waits for the kernel's ACK.</summary>
@@ -52,6 +52,17 @@ public sealed partial class NetlinkHandle : IDisposable
             var w = _socket.BeginRequest();
             write(ref w);
             _socket.Execute(ref w, what);
+        }
+    }
+
+    /// <summary>Sends a change asking for its echo (NLM_F_ECHO) and waits for the ACK; the echo parsed, or null when none came.</summary>
+    private T? ExecuteEcho<T>(RequestWriter write, ReplyParser<T> parse, string what) where T : class
+    {
+        lock (_gate)
+        {
+            var w = _socket.BeginRequest();
+            write(ref w);
+            return _socket.ExecuteEcho(ref w, parse, what);
         }
     }
 

@@ -71,6 +71,16 @@ public sealed class NodeVethTests
         Assert.NotEqual(name, NodeVeth.HostNameFor("ctr-2", "eth0"));
     }
 
+    [Fact]
+    public void The_pod_ends_MAC_is_a_stable_locally_administered_unicast_address_per_pair()
+    {
+        var mac = NodeVeth.PodMacFor("fth0123456789a").GetAddressBytes();
+        Assert.Equal(6, mac.Length);
+        Assert.Equal(0x02, mac[0]); // locally administered, not multicast
+        Assert.Equal(mac, NodeVeth.PodMacFor("fth0123456789a").GetAddressBytes());
+        Assert.NotEqual(mac, NodeVeth.PodMacFor("fth0123456789b").GetAddressBytes());
+    }
+
     [PrivilegedFact("ip", "ping")]
     public void Node_and_pod_reach_each_other_and_CHECK_names_what_drifted()
     {
@@ -134,9 +144,14 @@ public sealed class NodeVethTests
 
         var (onNode, inPod) = NodeVeth.TryWireEarly(bed.Host, bed.PodLinks, node, spec)!.Value;
         Assert.Equal(node.Index, onNode.Index);
-        Assert.Equal(bed.PodLinks.GetLink("eth0").Index, inPod.Index);
+        // The pod's end as the kernel holds it, though it was never read back: index, MAC, up.
+        var kernel = bed.PodLinks.GetLink("eth0");
+        Assert.Equal((kernel.Index, kernel.Mac, kernel.Mtu, true), (inPod.Index, inPod.Mac, inPod.Mtu, kernel.IsUp));
+        Assert.Equal(NodeVeth.PodMacFor(spec.HostName), kernel.Mac);
         NodeVeth.Verify(bed.Host, bed.PodLinks, spec);
-        Assert.Contains($"default via {NodeVeth.Gateway} dev eth0 onlink", Shell.IpIn(bed.Pod.Name, "route", "show"));
+        // Every route through the gateway is onlink, so there is none to the gateway itself.
+        var routes = Shell.IpIn(bed.Pod.Name, "route", "show").Trim();
+        Assert.Equal($"default via {NodeVeth.Gateway} dev eth0 onlink", routes);
     }
 
     [PrivilegedFact("ip")]
@@ -180,14 +195,14 @@ public sealed class NodeVethTests
     public void A_failure_while_wiring_deletes_the_pair()
     {
         using var bed = new Bed();
-        // The pod already routes the gateway elsewhere: adding the gateway's route fails (EEXIST)
-        // after the pair exists, and the pair must go again.
+        // The pod already has a default route elsewhere: adding its own fails (EEXIST) after the
+        // pair exists, and the pair must go again.
         Shell.IpIn(bed.Pod.Name, "link", "add", "x0", "type", "veth", "peer", "name", "x1");
         Shell.IpIn(bed.Pod.Name, "link", "set", "x0", "up");
-        Shell.IpIn(bed.Pod.Name, "route", "add", $"{NodeVeth.Gateway}/32", "dev", "x0");
+        Shell.IpIn(bed.Pod.Name, "route", "add", "default", "dev", "x0");
         var e = Assert.Throws<CniException>(() => NodeVeth.Create(bed.Host, bed.PodNs, bed.PodLinks, Spec("0.0.0.0/0")));
         Assert.Equal(CniErrorCode.DatapathFailure, e.Code);
-        Assert.Contains($"add route {NodeVeth.Gateway}", e.Message);
+        Assert.Contains($"add route 0.0.0.0/0 via {NodeVeth.Gateway}", e.Message);
         Assert.DoesNotContain("fth", Shell.IpIn(bed.Node.Name, "-o", "link", "show"));
         Assert.DoesNotContain("eth0", Shell.IpIn(bed.Pod.Name, "-o", "link", "show"));
     }

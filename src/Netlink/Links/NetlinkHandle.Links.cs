@@ -38,21 +38,24 @@ public sealed partial class NetlinkHandle
     /// <summary>
     /// Creates a veth pair <paramref name="name"/> ↔ <paramref name="peerName"/>; the peer is
     /// created directly in <paramref name="peerNetns"/> when given (it never appears here, so
-    /// nothing in this namespace can race on its name). Both ends start down. Returns the local end.
+    /// nothing in this namespace can race on its name). Both ends start down unless
+    /// <see cref="VethOptions.Up"/>. Returns the local end as the kernel made it: its echo of the
+    /// request (NLM_F_ECHO), or, from a kernel that sends none (before 6.3), a GET.
     /// </summary>
     /// <exception cref="NetlinkException">EEXIST when either name is taken.</exception>
     public Link CreateVeth(string name, string peerName, NetnsHandle? peerNetns = null, VethOptions? options = null)
     {
+        Link? echo = null;
         if (peerNetns is null)
-            CreateVethCore(name, peerName, null, options);
+            echo = CreateVethCore(name, peerName, null, options);
         else
-            WithFd(peerNetns, fd => CreateVethCore(name, peerName, fd, options));
-        return GetLink(name);
+            WithFd(peerNetns, fd => echo = CreateVethCore(name, peerName, fd, options));
+        return echo is not null && echo.Name == name ? echo : GetLink(name);
     }
 
-    private void CreateVethCore(string name, string peerName, int? peerNetnsFd, VethOptions? options) =>
-        Execute((ref NetlinkWriter w) => LinkMessages.WriteCreateVeth(ref w, name, peerName, peerNetnsFd, options),
-            $"create veth {name} (peer {peerName})");
+    private Link? CreateVethCore(string name, string peerName, int? peerNetnsFd, VethOptions? options) =>
+        ExecuteEcho((ref NetlinkWriter w) => LinkMessages.WriteCreateVeth(ref w, name, peerName, peerNetnsFd, options),
+            LinkMessages.Parse, $"create veth {name} (peer {peerName})");
 
     /// <summary>Creates a bridge (down).</summary>
     public Link CreateBridge(string name, BridgeOptions? options = null)

@@ -1,4 +1,3 @@
-using System.Buffers;
 using Fathom.Netlink.Wire;
 
 namespace Fathom.Netlink.Sockets;
@@ -23,16 +22,16 @@ internal sealed class NetlinkSocket : IDisposable
     private const int MaxDumpAttempts = 10;
 
     private readonly SafeNetlinkSocketHandle _handle;
-    private byte[] _send;
-    private byte[] _receive;
+    private readonly NativeBuffer _send;
+    private NativeBuffer _receive;
     private uint _sequence;
 
     private NetlinkSocket(SafeNetlinkSocketHandle handle, uint portId)
     {
         _handle = handle;
         PortId = portId;
-        _send = ArrayPool<byte>.Shared.Rent(SendBufferSize);
-        _receive = ArrayPool<byte>.Shared.Rent(ReceiveBufferSize);
+        _send = new NativeBuffer(SendBufferSize);
+        _receive = new NativeBuffer(ReceiveBufferSize);
         // Start somewhere unpredictable so a reply to an earlier socket that reused this port id
         // cannot match by accident.
         _sequence = (uint)Random.Shared.Next(1, int.MaxValue);
@@ -90,13 +89,13 @@ internal sealed class NetlinkSocket : IDisposable
     public NetlinkWriter BeginRequest()
     {
         ObjectDisposedException.ThrowIf(_handle.IsClosed, this);
-        return new NetlinkWriter(_send.AsSpan(0, SendBufferSize));
+        return new NetlinkWriter(_send.Span);
     }
 
     /// <summary>Sends a change (the writer's message must ask for NLM_F_ACK) and waits for the kernel's ACK.</summary>
     public void Execute(ref NetlinkWriter request, string what)
     {
-        ThrowIfError(ReceiveReplyTo(Send(ref request), ackOnly: true), what);
+        ThrowIfError(ReceiveAckTo(Send(ref request)), what);
     }
 
     /// <summary>Sends a non-dump GET and parses its one reply.</summary>
@@ -110,7 +109,7 @@ internal sealed class NetlinkSocket : IDisposable
     /// </summary>
     public T? TryGet<T>(ref NetlinkWriter request, ReplyParser<T> parse, string what, Errno absent) where T : class
     {
-        var reply = ReceiveReplyTo(Send(ref request), ackOnly: false);
+        var reply = ReceiveReplyTo(Send(ref request));
         if (reply.Type == Rtnl.NLMSG_ERROR)
         {
             var errno = ErrorOf(reply, out var kernelMessage);
@@ -122,20 +121,77 @@ internal sealed class NetlinkSocket : IDisposable
     }
 
     /// <summary>
-    /// The first message that answers <paramref name="sequence"/> (with <paramref name="ackOnly"/>,
-    /// the first NLMSG_ERROR, i.e. the ACK or the error), skipping datagrams from anyone but the
-    /// kernel and replies to earlier requests. That message ends the request, so the rest of its
-    /// datagram is not needed.
+    /// Sends a change with NLM_F_ECHO added to its flags and waits for the kernel's ACK; returns the
+    /// kernel's echo of what the change made, parsed — a created link as the kernel holds it, so the
+    /// caller needs no GET to learn its index and MAC — or null when no echo it could read came
+    /// before the ACK (a kernel that does not echo this request: RTM_NEWLINK echoes since Linux 6.3). The flag is
+    /// set here, not by the writer, so the request's bytes stay those of the same <c>ip</c> command.
     /// </summary>
-    private NetlinkMessage ReceiveReplyTo(uint sequence, bool ackOnly)
+    public T? ExecuteEcho<T>(ref NetlinkWriter request, ReplyParser<T> parse, string what) where T : class
+    {
+        var flags = _send.Span[6..8];
+        NativeEndian.WriteUInt16(flags, (ushort)(NativeEndian.ReadUInt16(flags) | Rtnl.NLM_F_ECHO));
+        uint sequence = Send(ref request);
+        T? echo = null;
+        while (true)
+        {
+            // Read straight, as ReceiveAckTo does: an echo cut short is no echo, and the ACK is a datagram of its own.
+            int length = Receive(peek: false);
+            if (length < 0 || length > _receive.Length) continue;
+            var reader = new MessageReader(_receive.Span[..length]);
+            while (reader.TryRead(out var message))
+            {
+                if (!IsReplyTo(message, sequence)) continue;
+                if (message.Type == Rtnl.NLMSG_ERROR)
+                {
+                    ThrowIfError(message, what);
+                    return echo;
+                }
+                try
+                {
+                    echo ??= parse(message);
+                }
+                catch (NetlinkException)
+                {
+                    // An echo this parser cannot read is as good as none: the caller asks again.
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// The first message that answers <paramref name="sequence"/>, skipping datagrams from anyone
+    /// but the kernel and replies to earlier requests. That message ends the request, so the rest
+    /// of its datagram is not needed.
+    /// </summary>
+    private NetlinkMessage ReceiveReplyTo(uint sequence)
     {
         while (true)
         {
             int length = Receive();
             if (length < 0) continue;
-            var reader = new MessageReader(_receive.AsSpan(0, length));
+            var reader = new MessageReader(_receive.Span[..length]);
             while (reader.TryRead(out var message))
-                if (IsReplyTo(message, sequence) && (!ackOnly || message.Type == Rtnl.NLMSG_ERROR)) return message;
+                if (IsReplyTo(message, sequence)) return message;
+        }
+    }
+
+    /// <summary>
+    /// <see cref="ReceiveReplyTo"/> for a change: the ACK or the error. Its datagrams are read
+    /// straight, without first peeking at their size (one system call per request fewer): the
+    /// answer to a change is a datagram of its own, a few hundred bytes at most (capped acks: the
+    /// error, our header, the extended-ack text), so one longer than the buffer, cut short, is one
+    /// this request does not wait for (a reply to an earlier request) and is skipped.
+    /// </summary>
+    private NetlinkMessage ReceiveAckTo(uint sequence)
+    {
+        while (true)
+        {
+            int length = Receive(peek: false);
+            if (length < 0 || length > _receive.Length) continue; // not the kernel's, or cut short: not the ACK
+            var reader = new MessageReader(_receive.Span[..length]);
+            while (reader.TryRead(out var message))
+                if (IsReplyTo(message, sequence) && message.Type == Rtnl.NLMSG_ERROR) return message;
         }
     }
 
@@ -157,7 +213,7 @@ internal sealed class NetlinkSocket : IDisposable
             {
                 int length = Receive();
                 if (length < 0) continue;
-                var reader = new MessageReader(_receive.AsSpan(0, length));
+                var reader = new MessageReader(_receive.Span[..length]);
                 while (reader.TryRead(out var message))
                 {
                     if (!IsReplyTo(message, sequence)) continue;
@@ -196,7 +252,7 @@ internal sealed class NetlinkSocket : IDisposable
     public int ReceiveNotification(out ReadOnlySpan<byte> datagram)
     {
         int length = Receive(Interop.MSG_DONTWAIT);
-        datagram = length < 0 ? default : _receive.AsSpan(0, length);
+        datagram = length < 0 ? default : _receive.Span[..length];
         return length;
     }
 
@@ -208,55 +264,54 @@ internal sealed class NetlinkSocket : IDisposable
         request.EndMessage();
         uint sequence = ++_sequence;
         if (sequence == 0) sequence = ++_sequence;
-        NativeEndian.WriteUInt32(_send.AsSpan(8), sequence);
+        NativeEndian.WriteUInt32(_send.Span[8..], sequence);
         var kernel = new Interop.SockAddrNetlink { Family = Interop.AF_NETLINK };
-        fixed (byte* buffer = _send)
+        while (true)
         {
-            while (true)
-            {
-                nint sent = Interop.SendTo(_handle, buffer, (nuint)request.Length, 0, &kernel, (uint)sizeof(Interop.SockAddrNetlink));
-                if (sent >= 0) return sequence;
-                var errno = Interop.LastErrno;
-                if (errno is Errno.EINTR or Errno.EAGAIN) continue;
-                throw new NetlinkException(errno, "cannot send a netlink request");
-            }
+            nint sent = Interop.SendTo(_handle, _send.Pointer, (nuint)request.Length, 0, &kernel, (uint)sizeof(Interop.SockAddrNetlink));
+            if (sent >= 0) return sequence;
+            var errno = Interop.LastErrno;
+            if (errno is Errno.EINTR or Errno.EAGAIN) continue;
+            throw new NetlinkException(errno, "cannot send a netlink request");
         }
     }
 
     /// <summary>
     /// Receives one datagram into the receive buffer, growing it first if the datagram is larger
     /// (MSG_PEEK|MSG_TRUNC reports the real size). Returns -1 for a datagram not sent by the
-    /// kernel (dropped) or, with MSG_DONTWAIT, when nothing is queued.
+    /// kernel (dropped) or, with MSG_DONTWAIT, when nothing is queued. Without
+    /// <paramref name="peek"/> the datagram is read as it is and its real length returned
+    /// (MSG_TRUNC), which may exceed the buffer: the caller reads no further than the buffer.
     /// </summary>
-    private unsafe int Receive(int flags = 0)
+    private unsafe int Receive(int flags = 0, bool peek = true)
     {
         while (true)
         {
-            nint size;
-            fixed (byte* buffer = _receive)
-                size = Interop.RecvFrom(_handle, buffer, (nuint)_receive.Length, flags | Interop.MSG_PEEK | Interop.MSG_TRUNC, null, null);
-            if (size < 0)
+            if (peek)
             {
-                var errno = Interop.LastErrno;
-                if (errno == Errno.EINTR) continue;
-                if (errno == Errno.EAGAIN)
+                nint size = Interop.RecvFrom(_handle, _receive.Pointer, (nuint)_receive.Length, flags | Interop.MSG_PEEK | Interop.MSG_TRUNC, null, null);
+                if (size < 0)
                 {
-                    if ((flags & Interop.MSG_DONTWAIT) != 0) return -1;
-                    continue;
+                    var errno = Interop.LastErrno;
+                    if (errno == Errno.EINTR) continue;
+                    if (errno == Errno.EAGAIN)
+                    {
+                        if ((flags & Interop.MSG_DONTWAIT) != 0) return -1;
+                        continue;
+                    }
+                    throw new NetlinkException(errno, "cannot receive from the netlink socket");
                 }
-                throw new NetlinkException(errno, "cannot receive from the netlink socket");
-            }
-            if (size > _receive.Length)
-            {
-                ArrayPool<byte>.Shared.Return(_receive);
-                _receive = ArrayPool<byte>.Shared.Rent((int)size);
+                if (size > _receive.Length)
+                {
+                    _receive.Dispose();
+                    _receive = new NativeBuffer((int)size);
+                }
             }
 
             var source = new Interop.SockAddrNetlink();
             uint sourceLength = (uint)sizeof(Interop.SockAddrNetlink);
-            nint length;
-            fixed (byte* buffer = _receive)
-                length = Interop.RecvFrom(_handle, buffer, (nuint)_receive.Length, flags, &source, &sourceLength);
+            nint length = Interop.RecvFrom(_handle, _receive.Pointer, (nuint)_receive.Length,
+                peek ? flags : flags | Interop.MSG_TRUNC, &source, &sourceLength);
             if (length < 0)
             {
                 var errno = Interop.LastErrno;
@@ -310,9 +365,7 @@ internal sealed class NetlinkSocket : IDisposable
     {
         if (_handle.IsClosed) return;
         _handle.Dispose();
-        ArrayPool<byte>.Shared.Return(_send);
-        ArrayPool<byte>.Shared.Return(_receive);
-        _send = [];
-        _receive = [];
+        _send.Dispose();
+        _receive.Dispose();
     }
 }

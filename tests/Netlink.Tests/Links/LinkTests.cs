@@ -72,6 +72,8 @@ public sealed class LinkTests
         Assert.NotNull(link.PeerNetnsId);
         Assert.Equal(pod.IndexOf("eth0"), peer.Index);
         Assert.Equal(host.IpLink("host0").GetProperty("link_netnsid").GetInt32(), link.PeerNetnsId);
+        // What CreateVeth returns (the kernel's echo of the request) is what a GET reads back.
+        Assert.Equal(host.Netlink.GetLink("host0") with { OperState = link.OperState }, link);
     }
 
     [PrivilegedFact("ip")]

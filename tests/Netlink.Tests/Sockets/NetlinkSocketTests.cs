@@ -117,6 +117,34 @@ public sealed class NetlinkSocketTests
         Assert.True(interrupted >= Rounds, $"only {interrupted} of {Rounds} dumps were flagged NLM_F_DUMP_INTR");
     }
 
+    [PrivilegedFact("ip")]
+    public void A_change_asked_to_echo_returns_what_the_kernel_made_and_its_errors_as_any_change()
+    {
+        Privileged.Require("ip");
+        using var netns = TestNetns.Create("nl");
+        using var handle = Netns.Open(netns.Name);
+        (Link? made, NetlinkException error) = Netns.Run(handle, () =>
+        {
+            using var socket = NetlinkSocket.Open();
+            var create = socket.BeginRequest();
+            LinkMessages.WriteCreateVeth(ref create, "va", "vb", null, null);
+            // This kernel echoes RTM_NEWLINK (Linux 6.3 and later); CreateVeth asks with a GET where one does not.
+            var echo = socket.ExecuteEcho(ref create, LinkMessages.Parse, "create veth va");
+            var e = Assert.Throws<NetlinkException>(() =>
+            {
+                var again = socket.BeginRequest();
+                LinkMessages.WriteCreateVeth(ref again, "va", "vc", null, null);
+                socket.ExecuteEcho(ref again, LinkMessages.Parse, "create veth va again");
+            });
+            return (echo, e);
+        });
+        Assert.NotNull(made);
+        Assert.Equal(("va", "veth"), (made.Name, made.Kind));
+        Assert.Contains($"{made.Index}: va@vb", Shell.IpIn(netns.Name, "-o", "link", "show", "va"));
+        Assert.Equal(Errno.EEXIST, error.Error);
+        Assert.Contains("create veth va again", error.Message);
+    }
+
     private static unsafe void Forge(NetlinkSocket from, uint toPort, uint sequence, int error)
     {
         Span<byte> buffer = stackalloc byte[64];
