@@ -24,6 +24,7 @@ internal static class LinkMessages
         w.BeginMessage(Rtnl.RTM_NEWLINK, Create);
         WriteIfInfo(ref w, Rtnl.AF_UNSPEC, 0, up, up);
         PutCommon(ref w, options?.Mtu, options?.Mac);
+        PutQueues(ref w, options?.Queues);
         w.PutString(Rtnl.IFLA_IFNAME, name);
         int info = w.BeginNested(Rtnl.IFLA_LINKINFO);
         w.PutUnterminatedString(Rtnl.IFLA_INFO_KIND, "veth");
@@ -33,6 +34,7 @@ internal static class LinkMessages
         int peer = w.BeginNested(Rtnl.VETH_INFO_PEER);
         WriteIfInfo(ref w, Rtnl.AF_UNSPEC, 0, 0, 0);
         PutCommon(ref w, options?.Mtu, options?.PeerMac);
+        PutQueues(ref w, options?.Queues);
         if (peerNetnsFd is int fd) w.PutI32(Rtnl.IFLA_NET_NS_FD, fd);
         w.PutString(Rtnl.IFLA_IFNAME, peerName);
         w.EndNested(peer);
@@ -307,6 +309,15 @@ internal static class LinkMessages
             w.PutU32(Rtnl.IFLA_MTU, (uint)m);
         }
         if (mac is not null) w.PutMac(Rtnl.IFLA_ADDRESS, mac);
+    }
+
+    // numtxqueues and numrxqueues, in ip link's order (ip/iplink.c).
+    private static void PutQueues(ref NetlinkWriter w, int? queues)
+    {
+        if (queues is not int q) return;
+        if (q <= 0) throw new NetlinkException(Errno.EINVAL, $"{q} queues is not a positive count");
+        w.PutU32(Rtnl.IFLA_NUM_TX_QUEUES, (uint)q);
+        w.PutU32(Rtnl.IFLA_NUM_RX_QUEUES, (uint)q);
     }
 
     /// <summary>struct ifinfomsg (include/uapi/linux/rtnetlink.h).</summary>

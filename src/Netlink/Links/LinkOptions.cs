@@ -16,6 +16,13 @@ public sealed record VethOptions
     public PhysicalAddress? PeerMac { get; init; }
 
     /// <summary>
+    /// TX and RX queues of each end (IFLA_NUM_TX_QUEUES, IFLA_NUM_RX_QUEUES on each); the kernel's
+    /// default when null, one of each per possible CPU (drivers/net/veth.c veth_get_num_queues).
+    /// Every queue is a kobject with its sysfs files, made when the pair is created.
+    /// </summary>
+    public int? Queues { get; init; }
+
+    /// <summary>
     /// The local end created up (IFF_UP in its ifinfomsg, applied by rtnl_configure_link once the
     /// pair is linked): one request under RTNL fewer than setting it up afterwards. Only the local
     /// end: the peer is configured before the pair is linked, and veth_open refuses to open an
