@@ -1,5 +1,3 @@
-using System.Collections;
-
 namespace Fathom.Cni;
 
 /// <summary>
@@ -26,12 +24,9 @@ public sealed class CniInvocation
     /// <summary>The current process's environment and standard streams.</summary>
     public static CniInvocation FromProcess()
     {
-        var env = new Dictionary<string, string>(StringComparer.Ordinal);
-        foreach (DictionaryEntry e in System.Environment.GetEnvironmentVariables())
-            if (e.Key is string k && e.Value is string v) env[k] = v;
         return new CniInvocation
         {
-            Environment = env,
+            Environment = new ProcessEnvironment(),
             Stdin = new StandardStream(0, writable: false),
             Stdout = new StandardStream(1, writable: true),
             Stderr = new StreamWriter(new StandardStream(2, writable: true)) { AutoFlush = true },

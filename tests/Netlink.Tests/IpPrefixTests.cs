@@ -21,6 +21,21 @@ public sealed class IpPrefixTests
         Assert.Equal(IpPrefix.Parse(network), prefix.Network);
         Assert.Equal($"{address}/{length}", prefix.ToString());
         Assert.Equal(prefix, IpPrefix.Parse(prefix.ToString()));
+        // In a message it is written straight into the message's buffer (TryFormat), the same text.
+        Assert.Equal($"route {address}/{length} dev 3", $"route {prefix} dev {3}");
+        Span<char> small = stackalloc char[prefix.ToString().Length - 1];
+        Assert.False(prefix.TryFormat(small, out _, default, null));
+        Span<char> exact = stackalloc char[prefix.ToString().Length];
+        Assert.True(prefix.TryFormat(exact, out int written, default, null));
+        Assert.Equal(prefix.ToString(), exact[..written].ToString());
+    }
+
+    [Fact]
+    public void A_default_prefix_formats_as_nothing()
+    {
+        Assert.Equal("", default(IpPrefix).ToString());
+        Assert.True(default(IpPrefix).TryFormat(Span<char>.Empty, out int written, default, null));
+        Assert.Equal(0, written);
     }
 
     [Theory]

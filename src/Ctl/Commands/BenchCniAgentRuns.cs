@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text;
 using Fathom.Agent.Protocol;
+using Fathom.Datapath;
 using Fathom.Lab.Control;
 using Fathom.Netlink;
 
@@ -121,7 +122,7 @@ internal sealed partial class BenchCniAgentModes
                 var start = Netns.Run(node, () => BenchCniExec.Run(plugin, "fathom", "VERSION", "bench-v", pods.Path(0), agent.Config("shared")));
                 var trip = Time(() => agent.Client.Send(new CheckRequest { Network = "fathom-bench-floor", ContainerId = $"bench-f-{i}", IfName = "eth0" }));
                 var name = $"bench-f{i}";
-                var veth = Time(() => hostLinks.CreateVeth(name, name + "p", moveNs));
+                var veth = Time(() => hostLinks.CreateVeth(name, name + "p", moveNs, PodVeth));
                 hostLinks.TryDeleteLink(name);
                 if (!record) return;
                 results.Figure(Names.FloorStart).Add(start);
@@ -232,6 +233,9 @@ internal sealed partial class BenchCniAgentModes
         }
     }
 
+    // The floors' veth is made as the plugin makes a pod's (NodeVeth): the node end up, one queue per end.
+    private static readonly VethOptions PodVeth = new() { Up = true, Queues = NodeVeth.Queues };
+
     /// <summary>
     /// The floor of <paramref name="n"/> shared ADDs released at once, timed as they are: each of
     /// <paramref name="n"/> threads starts the plugin (VERSION: its start and nothing else) and then
@@ -245,7 +249,7 @@ internal sealed partial class BenchCniAgentModes
             AllAtOnce(n, i =>
             {
                 var start = Netns.Run(node, () => BenchCniExec.Run(plugin, "fathom", "VERSION", $"bench-fc-{i}", pods.Path(i), agent.Config("shared")));
-                var veth = Time(() => hostHandles[i].CreateVeth($"bench-fc{i}", $"bench-fc{i}p", podNs));
+                var veth = Time(() => hostHandles[i].CreateVeth($"bench-fc{i}", $"bench-fc{i}p", podNs, PodVeth));
                 lock (results)
                 {
                     results.Figure(Names.FloorConcurrentStart(n)).Add(start);
