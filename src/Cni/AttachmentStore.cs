@@ -44,24 +44,41 @@ public sealed class AttachmentRecord
     [JsonPropertyName("config")]
     public required byte[] Config { get; init; }
 
+    private JsonElement? _result;
+
+    // The ADD's own result, when this record was made by Of: written straight into the record's
+    // JSON (ToUtf8Json), never parsed back into a JsonElement unless someone asks for Result. The
+    // parse's pooled buffers were what first needed .NET's processor-id calibration in an ADD
+    // (≈ 0.1 ms; IpPrefix's remarks, docs/benchmarks.md).
+    private (CniResult Result, string Version)? _made;
+
     /// <summary>The result the ADD printed, in the config's version.</summary>
     [JsonPropertyName("result")]
-    public JsonElement? Result { get; init; }
-
-    /// <summary>The record of a successful ADD of <paramref name="request"/> that returned <paramref name="result"/>.</summary>
-    public static AttachmentRecord Of(CniRequest request, CniResult result)
+    public JsonElement? Result
     {
-        using var json = JsonDocument.Parse(CniResultJson.Serialize(result, request.Config.CniVersion));
-        return new AttachmentRecord
-        {
-            Kind = CurrentKind,
-            Network = request.Config.Name,
-            ContainerId = request.ContainerId,
-            IfName = request.IfName,
-            NetnsPath = request.NetnsPath,
-            Config = request.Config.RawBytes.ToArray(),
-            Result = json.RootElement.Clone(),
-        };
+        get => _result ??= _made is { } made ? Parse(made.Result, made.Version) : null;
+        init => _result = value;
+    }
+
+    /// <summary>
+    /// The record of a successful ADD of <paramref name="request"/> that returned <paramref name="result"/>
+    /// (as <paramref name="result"/> is when the record is written).
+    /// </summary>
+    public static AttachmentRecord Of(CniRequest request, CniResult result) => new()
+    {
+        Kind = CurrentKind,
+        Network = request.Config.Name,
+        ContainerId = request.ContainerId,
+        IfName = request.IfName,
+        NetnsPath = request.NetnsPath,
+        Config = request.Config.RawBytes.ToArray(),
+        _made = (result, request.Config.CniVersion),
+    };
+
+    private static JsonElement Parse(CniResult result, string version)
+    {
+        using var json = JsonDocument.Parse(CniResultJson.Serialize(result, version));
+        return json.RootElement.Clone();
     }
 
     /// <summary>
@@ -83,7 +100,12 @@ public sealed class AttachmentRecord
             w.WriteString("ifname", IfName);
             if (NetnsPath is not null) w.WriteString("netns", NetnsPath);
             w.WriteBase64String("config", Config);
-            if (Result is { } result)
+            if (_result is null && _made is { } made)
+            {
+                w.WritePropertyName("result");
+                CniResultJson.Write(w, made.Result, made.Version);
+            }
+            else if (Result is { } result)
             {
                 w.WritePropertyName("result");
                 result.WriteTo(w);

@@ -82,7 +82,8 @@ public sealed record AgentNetworkConfig
         "underlay" => AllocationMode.Underlay,
         "shared" => AllocationMode.Shared,
         _ => throw new CniException(CniErrorCode.InvalidNetworkConfig,
-            $"{(field.Contains(' ', StringComparison.Ordinal) || field.Contains('.', StringComparison.Ordinal) ? field : $"field \"{field}\"")} names mode \"{name}\", which fathom-agent does not serve",
+            (field.Contains(' ', StringComparison.Ordinal) || field.Contains('.', StringComparison.Ordinal) ? field : "field \"" + field + "\"")
+                + $" names mode \"{name}\", which fathom-agent does not serve",
             "the agent-backed modes are underlay and shared"),
     };
 }

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
 using Fathom.Cni;
@@ -135,6 +136,9 @@ public static class SharedWiring
     private static bool Same(Rule a, Rule b) =>
         a.Priority == b.Priority && a.Table == b.Table && Equals(a.From, b.From) && Equals(a.To, b.To);
 
-    private static string Describe(Rule rule) =>
-        $"pref {rule.Priority} {(rule.From is { } f ? $"from {f}" : $"to {rule.To}")} lookup {(rule.Table == RouteTables.Main ? "main" : rule.Table)}";
+    // Concatenated, never an interpolated string inside another: see IpPrefix's remarks.
+    private static string Describe(Rule rule) => string.Concat(
+        "pref ", rule.Priority?.ToString(CultureInfo.InvariantCulture),
+        rule.From is { } f ? " from " + f : " to " + rule.To,
+        " lookup ", rule.Table == RouteTables.Main ? "main" : rule.Table.ToString(CultureInfo.InvariantCulture));
 }

@@ -32,7 +32,10 @@ internal sealed record PodRedirectKfuncs(int Lookup, int Release, short StatusOf
             throw Missing($"the kfunc {(lookup is null ? LookupName : ReleaseName)} is not in the kernel's BTF (Linux 5.18+ with nf_conntrack built in, CONFIG_NF_CONNTRACK=y; as a module its kfuncs are not looked for)");
         var optsSize = btf.FindStructSize("bpf_ct_opts");
         if (optsSize is not OptsSize)
-            throw Missing($"the kernel's struct bpf_ct_opts is {(optsSize is null ? "missing" : $"{optsSize} bytes")}, not the {OptsSize} the programs pass (Linux 6.7+)");
+        {
+            var found = optsSize is null ? "missing" : optsSize + " bytes";
+            throw Missing($"the kernel's struct bpf_ct_opts is {found}, not the {OptsSize} the programs pass (Linux 6.7+)");
+        }
         var status = btf.FindMemberOffset("nf_conn", "status");
         if (status is not int offset || offset > short.MaxValue)
             throw Missing("struct nf_conn has no status member in the kernel's BTF");

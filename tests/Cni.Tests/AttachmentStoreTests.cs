@@ -62,8 +62,12 @@ public sealed class AttachmentStoreTests : IDisposable
     public void A_record_file_is_the_source_generated_serializers_bytes(string container, string ifName, string network)
     {
         // The plugin writes records by hand (no serializer metadata on every ADD); the file stays what it was.
+        // By hand first: a record made by Of writes the ADD's result straight in, unparsed; the
+        // serializer then reads Result, which parses it, and the hand writer copies that element.
         var record = Record(container, ifName, network);
+        var straight = record.ToUtf8Json();
         var generated = System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(record, AttachmentJson.Default.AttachmentRecord);
+        Assert.Equal(Encoding.UTF8.GetString(generated), Encoding.UTF8.GetString(straight));
         Assert.Equal(Encoding.UTF8.GetString(generated), Encoding.UTF8.GetString(record.ToUtf8Json()));
         var bare = new AttachmentRecord { Kind = "k", Network = "n\u00e9\u4e2d<&>", ContainerId = "c", IfName = "e", Config = [1, 2, 250] };
         Assert.Equal(System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(bare, AttachmentJson.Default.AttachmentRecord), bare.ToUtf8Json());

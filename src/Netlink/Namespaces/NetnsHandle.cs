@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Runtime.InteropServices;
 
 namespace Fathom.Netlink;
@@ -43,5 +44,6 @@ public sealed class NetnsHandle : SafeHandle
     protected override bool ReleaseHandle() => Interop.Close((int)handle) == 0;
 
     /// <inheritdoc/>
-    public override string ToString() => $"netns {Path} (net:[{Inode}])";
+    public override string ToString() =>
+        string.Concat("netns ", Path, " (net:[", Inode.ToString(CultureInfo.InvariantCulture), "])"); // not interpolated: see IpPrefix's remarks
 }

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Net.Sockets;
 using Fathom.Netlink.Routes;
 using Fathom.Netlink.Wire;
@@ -36,11 +37,17 @@ public sealed partial class NetlinkHandle
         return routes;
     }
 
-    /// <summary>The route for an error message; evaluated before the request is written, so it refuses null.</summary>
+    /// <summary>
+    /// The route for an error message; evaluated before the request is written, so it refuses null.
+    /// Concatenated, never an interpolated string inside another: see <see cref="IpPrefix"/>'s remarks.
+    /// </summary>
     private static string Describe(Route route)
     {
         ArgumentNullException.ThrowIfNull(route);
-        return $"{(route.Destination is { } d ? d.ToString() : "default")}{(route.Gateway is { } g ? $" via {g}" : "")}" +
-        $"{(route.OutputIndex is int o ? $" dev {o}" : "")} table {route.Table}";
+        return string.Concat(
+            route.Destination is { } d ? d.ToString() : "default",
+            route.Gateway is { } g ? " via " + g : "",
+            route.OutputIndex is int o ? " dev " + o.ToString(CultureInfo.InvariantCulture) : "",
+            " table " + route.Table.ToString(CultureInfo.InvariantCulture));
     }
 }

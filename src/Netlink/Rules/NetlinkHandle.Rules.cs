@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Net.Sockets;
 using Fathom.Netlink.Rules;
 using Fathom.Netlink.Wire;
@@ -23,11 +24,17 @@ public sealed partial class NetlinkHandle
     public IReadOnlyList<Rule> ListRules(AddressFamily family) =>
         Dump((ref NetlinkWriter w) => RuleMessages.WriteDump(ref w, family), RuleMessages.Parse, $"list {family} rules");
 
-    /// <summary>The rule for an error message; evaluated before the request is written, so it refuses null.</summary>
+    /// <summary>
+    /// The rule for an error message; evaluated before the request is written, so it refuses null.
+    /// Concatenated, never an interpolated string inside another: see <see cref="IpPrefix"/>'s remarks.
+    /// </summary>
     private static string Describe(Rule rule)
     {
         ArgumentNullException.ThrowIfNull(rule);
-        return $"{(rule.Priority is int p ? $"pref {p} " : "")}{(rule.From is { } f ? $"from {f} " : "")}" +
-        $"{(rule.To is { } t ? $"to {t} " : "")}table {rule.Table}";
+        return string.Concat(
+            rule.Priority is int p ? "pref " + p.ToString(CultureInfo.InvariantCulture) + " " : "",
+            rule.From is { } f ? "from " + f + " " : "",
+            rule.To is { } t ? "to " + t + " " : "",
+            "table " + rule.Table.ToString(CultureInfo.InvariantCulture));
     }
 }
