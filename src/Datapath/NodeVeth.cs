@@ -121,7 +121,7 @@ public static class NodeVeth
     }
 
     /// <summary>
-    /// The MAC <see cref="TryCreateEarly"/> gives the pod's end of the pair <paramref name="hostName"/>:
+    /// The MAC the pod's end of the pair <paramref name="hostName"/> is created with (every pair here):
     /// 02 (locally administered, unicast) and five bytes of a hash of the name, so that the pair's
     /// wiring needs no request to read it back. It only has to be unique on its veth and the node's
     /// neighbour entry for it, which is per device.
@@ -333,8 +333,8 @@ public static class NodeVeth
             PodEndOf(node, spec.PodIfName) ?? KernelCall.Run($"look up {spec.PodIfName} in the pod", () => podLinks.GetLink(spec.PodIfName)),
             podEndUp: false);
 
-    // The pod's end as wired: as it was found before it was set up, plus the up flag the kernel
-    // acknowledged — its index, MAC and MTU are all a caller needs, without a request to read it again.
+    // The pod's end as wired: as made (PodEndOf) or found before it was set up, plus the up flag the
+    // kernel acknowledged — its index, MAC and MTU are all a caller needs, without a request to read it again.
     private static Link Wire(NetlinkHandle host, NetlinkHandle podLinks, Link node, NodeVethSpec spec, Link inPod, bool podEndUp)
     {
         var podAddress = new IpPrefix(spec.PodIp, 32);

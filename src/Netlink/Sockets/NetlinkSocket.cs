@@ -124,8 +124,9 @@ internal sealed class NetlinkSocket : IDisposable
     /// Sends a change with NLM_F_ECHO added to its flags and waits for the kernel's ACK; returns the
     /// kernel's echo of what the change made, parsed — a created link as the kernel holds it, so the
     /// caller needs no GET to learn its index and MAC — or null when no echo it could read came
-    /// before the ACK (a kernel that does not echo this request: RTM_NEWLINK echoes since Linux 6.3). The flag is
-    /// set here, not by the writer, so the request's bytes stay those of the same <c>ip</c> command.
+    /// before the ACK (a kernel that does not echo this request: RTM_NEWLINK echoes since Linux
+    /// 6.3). The flag is set here, not by the writer, so the request's bytes stay those of the same
+    /// <c>ip</c> command.
     /// </summary>
     public T? ExecuteEcho<T>(ref NetlinkWriter request, ReplyParser<T> parse, string what) where T : class
     {
