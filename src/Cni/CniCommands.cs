@@ -80,6 +80,7 @@ public static class CniCommands
         using var held = store.Lock(request.ContainerId, request.IfName)
             ?? throw new CniException(CniErrorCode.IoFailure,
                 $"cannot lock attachment {request.ContainerId}/{request.IfName} in {store.Folder}");
+        CniSteps.Mark("lock the attachment");
 
         var add = new AddInProgress(request, context, store);
         try
@@ -150,6 +151,7 @@ public static class CniCommands
             try
             {
                 store.Save(AttachmentRecord.Of(request, result));
+                CniSteps.Mark("record the attachment");
             }
             catch (Exception e) when (e is not CniException)
             {
@@ -204,6 +206,7 @@ public static class CniCommands
         // One at a time with an ADD of the same attachment (AttachmentStore.Lock); a folder that
         // cannot hold the lock cannot hold a record either: nothing to wait for.
         using var held = store.Lock(request.ContainerId, request.IfName);
+        CniSteps.Mark("lock the attachment");
         ExceptionDispatchInfo? failure = null;
         try
         {
@@ -231,6 +234,7 @@ public static class CniCommands
         {
             store.Remove(request.ContainerId, request.IfName);
             held?.RemoveFile();
+            CniSteps.Mark("remove the record");
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {

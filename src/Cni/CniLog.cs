@@ -5,14 +5,18 @@ namespace Fathom.Cni;
 
 /// <summary>
 /// The optional operator log (<c>"logFile"</c> in the config): one JSON line per invocation
-/// with time, command, container, ifname, netns, duration and the result or error. Logging
+/// with time, command, container, ifname, netns, duration, the time of each step
+/// (<see cref="CniSteps"/>) and the result or error. Logging
 /// must never change what the runtime sees, so every failure here is swallowed.
 /// </summary>
 public static class CniLog
 {
-    /// <summary>Appends one line describing an invocation to <paramref name="path"/>; never throws.</summary>
-    public static void Append(string path, DateTimeOffset time, TimeSpan duration, CniRequest request,
-        CniResult? result, CniException? error)
+    /// <summary>
+    /// Appends one line describing an invocation to <paramref name="path"/>, with the time of each
+    /// of its <paramref name="steps"/> when given; never throws.
+    /// </summary>
+    internal static void Append(string path, DateTimeOffset time, TimeSpan duration, CniRequest request,
+        CniResult? result, CniException? error, CniSteps.Recording? steps = null)
     {
         try
         {
@@ -29,6 +33,7 @@ public static class CniLog
                 if (request.IfName.Length > 0) w.WriteString("ifname", request.IfName);
                 if (request.NetnsPath is not null) w.WriteString("netns", request.NetnsPath);
                 w.WriteNumber("durationMs", Math.Round(duration.TotalMilliseconds, 3));
+                steps?.WriteTo(w);
                 if (error is null)
                 {
                     w.WriteString("outcome", "ok");

@@ -25,6 +25,8 @@ public static class CniSkeleton
     public static int Run(IReadOnlyDictionary<CniCommand, CniHandler> handlers, CniModes modes, CniInvocation invocation)
     {
         var started = invocation.Time.GetTimestamp();
+        var clock = System.Diagnostics.Stopwatch.GetTimestamp(); // the steps' start (CniSteps)
+        CniSteps.Recording? steps = null;
         var version = CniVersion.Latest; // the version errors are reported in until the config's is known
         var command = CniCommand.Version;
         NetworkConfig? config = null;
@@ -44,7 +46,14 @@ public static class CniSkeleton
             RequireEnvironment(command, invocation);
 
             stdin = ReadStdin(invocation.Stdin);
+            var stdinRead = System.Diagnostics.Stopwatch.GetTimestamp();
             config = NetworkConfig.Parse(stdin, teardown: command == CniCommand.Del);
+            // Steps are recorded only for the log, which the config names.
+            if (config.LogFile is { Length: > 0 })
+            {
+                steps = CniSteps.Begin(clock);
+                steps.Add("read stdin", stdinRead);
+            }
             version = config.CniVersion;
             CniVersion.RequireCommand(version, command);
 
@@ -55,12 +64,14 @@ public static class CniSkeleton
             var datapath = modes.Create(config);
             // Found now, run by the handler: a missing IPAM plugin fails before the datapath changes anything.
             var ipam = config.IpamType is null ? null : new IpamPlugin(config, request.CniPath, invocation.Environment);
+            CniSteps.Mark("parse the config");
 
             result = handler(request, new CniContext(datapath, ipam, invocation.Environment, invocation.Stderr));
             if (result is not null)
             {
                 invocation.Stdout.Write(CniResultJson.Serialize(result, version, indented: true));
                 invocation.Stdout.Flush();
+                CniSteps.Mark("write the result");
             }
             return 0;
         }
@@ -76,9 +87,10 @@ public static class CniSkeleton
         finally
         {
             // Logged once the config (which names the log file) is known, even if the rest failed.
+            CniSteps.End();
             if (config?.LogFile is { Length: > 0 } logFile)
                 CniLog.Append(logFile, invocation.Time.GetUtcNow(), invocation.Time.GetElapsedTime(started),
-                    request ?? PartialRequest(command, config, modes, invocation), result, error);
+                    request ?? PartialRequest(command, config, modes, invocation), result, error, steps);
         }
     }
 

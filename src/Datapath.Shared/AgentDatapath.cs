@@ -64,13 +64,13 @@ public sealed class AgentDatapath(AgentNetworkConfig config, IEniWiring eniWirin
         Allocation allocation;
         if (requested == AllocationMode.Shared && !ask.FallbackAllowed)
         {
-            using var pending = Agent(() => Client.BeginAllocate(ask));
+            using var pending = Agent("send the allocation request to fathom-agent", () => Client.BeginAllocate(ask));
             early = NodeVeth.TryCreateEarly(host, pod, NodeVeth.HostNameFor(request.ContainerId, ifName), ifName);
-            allocation = NodeVeth.ReplyOrDropEarly(host, early, () => Agent(pending.Allocation));
+            allocation = NodeVeth.ReplyOrDropEarly(host, early, () => Agent("read fathom-agent's allocation", pending.Allocation));
         }
         else
         {
-            allocation = Agent(() => Client.Allocate(ask));
+            allocation = Agent("allocate with fathom-agent", () => Client.Allocate(ask));
         }
         if (allocation.Mode != requested && allocation.Mode != config.Fallback)
         {
@@ -185,7 +185,7 @@ public sealed class AgentDatapath(AgentNetworkConfig config, IEniWiring eniWirin
         ArgumentNullException.ThrowIfNull(request);
         // Release only: the agent records the teardown (ENI back to the node, veth deleted) and
         // does it in the background. No kernel work here (DESIGN §4, §9).
-        Agent(() => Client.Release(new ReleaseRequest
+        Agent("release with fathom-agent", () => Client.Release(new ReleaseRequest
         {
             Network = config.Network, ContainerId = request.ContainerId, IfName = request.IfName,
         }));
@@ -199,7 +199,7 @@ public sealed class AgentDatapath(AgentNetworkConfig config, IEniWiring eniWirin
         var ifName = request.IfName;
         var netnsPath = request.NetnsPath
             ?? throw new CniException(CniErrorCode.InvalidEnvironment, "CNI_NETNS is required for CHECK");
-        Agent(() => Client.Check(new CheckRequest { Network = config.Network, ContainerId = request.ContainerId, IfName = ifName }));
+        Agent("check with fathom-agent", () => Client.Check(new CheckRequest { Network = config.Network, ContainerId = request.ContainerId, IfName = ifName }));
 
         using var pod = PodNetns.Open(netnsPath);
         using var host = KernelCall.Run("open a netlink socket in the host netns", NetlinkHandle.Open);
@@ -229,7 +229,7 @@ public sealed class AgentDatapath(AgentNetworkConfig config, IEniWiring eniWirin
     public void GarbageCollect(IReadOnlySet<(string ContainerId, string IfName)> validAttachments)
     {
         ArgumentNullException.ThrowIfNull(validAttachments);
-        Agent(() => Client.Gc(new GcRequest
+        Agent("garbage-collect with fathom-agent", () => Client.Gc(new GcRequest
         {
             Network = config.Network,
             ValidAttachments = [.. validAttachments.Select(a => new AttachmentRef { ContainerId = a.ContainerId, IfName = a.IfName })],
@@ -277,11 +277,14 @@ public sealed class AgentDatapath(AgentNetworkConfig config, IEniWiring eniWirin
     /// through (11 with the agent's reason, e.g. "fathom-agent is not running (no socket at …)");
     /// the agent's own 100–103 would collide with fathom's, so they become <see cref="AgentErrorCodes"/>.
     /// </summary>
-    private static T Agent<T>(Func<T> call)
+    // One call to the agent; its success is a step of the operator log's timing (CniSteps).
+    private static T Agent<T>(string step, Func<T> call)
     {
         try
         {
-            return call();
+            var done = call();
+            CniSteps.Mark(step);
+            return done;
         }
         catch (AgentException e)
         {
@@ -289,7 +292,7 @@ public sealed class AgentDatapath(AgentNetworkConfig config, IEniWiring eniWirin
         }
     }
 
-    private static void Agent(Action call) => Agent(() =>
+    private static void Agent(string step, Action call) => Agent(step, () =>
     {
         call();
         return 0;

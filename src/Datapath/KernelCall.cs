@@ -6,7 +6,8 @@ namespace Fathom.Datapath;
 /// <summary>
 /// One kernel operation of a datapath, named: a refusal becomes CNI error 104 whose message says
 /// what was being done ("failed to move eth10 into the pod's netns as eth0: ...") and whose
-/// details carry the kernel's extended-ack text.
+/// details carry the kernel's extended-ack text. Each one that succeeds is a step of the
+/// operator log's timing (<see cref="CniSteps"/>), under the same name.
 /// </summary>
 public static class KernelCall
 {
@@ -15,7 +16,9 @@ public static class KernelCall
     {
         try
         {
-            return operation();
+            var done = operation();
+            CniSteps.Mark(what);
+            return done;
         }
         catch (NetlinkException e)
         {

@@ -190,7 +190,9 @@ public static class NodeVeth
         ArgumentNullException.ThrowIfNull(host);
         try
         {
-            return host.CreateVeth(hostName, podIfName, pod, new VethOptions { Up = true, PeerMac = PodMacFor(hostName), Queues = Queues });
+            var made = host.CreateVeth(hostName, podIfName, pod, new VethOptions { Up = true, PeerMac = PodMacFor(hostName), Queues = Queues });
+            CniSteps.Mark("create the pod's veth while fathom-agent allocates");
+            return made;
         }
         catch (NetlinkException)
         {
@@ -220,6 +222,7 @@ public static class NodeVeth
         try
         {
             podLinks.SetLinkUp(inPod.Index);
+            CniSteps.Mark("set the veth's pod end up");
         }
         catch (NetlinkException e) when (e.Error == Errno.ENODEV)
         {
@@ -361,6 +364,7 @@ public static class NodeVeth
 
         EnableGro(podLinks, spec.PodIfName);
         EnableGro(host, spec.HostName);
+        CniSteps.Mark("turn GRO on at both ends of the veth");
         KernelCall.Run($"add route {podAddress} dev {spec.HostName}", () => host.ReplaceRoute(new Route
         {
             Destination = podAddress,

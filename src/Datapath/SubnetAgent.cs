@@ -24,12 +24,15 @@ internal static class SubnetAgent
     /// <summary>
     /// One call; its failure becomes the CNI error: codes below 100 pass through (11 with the agent's
     /// reason, e.g. the datastore it cannot reach), the agent's 100–103 become 110–113 (docs/cni.md).
+    /// Its success is a <paramref name="step"/> of the operator log's timing (<see cref="CniSteps"/>).
     /// </summary>
-    public static T Call<T>(Func<T> call)
+    public static T Call<T>(string step, Func<T> call)
     {
         try
         {
-            return call();
+            var done = call();
+            CniSteps.Mark(step);
+            return done;
         }
         catch (AgentException e)
         {
@@ -38,7 +41,7 @@ internal static class SubnetAgent
         }
     }
 
-    public static void Call(Action call) => Call(() =>
+    public static void Call(string step, Action call) => Call(step, () =>
     {
         call();
         return 0;
@@ -61,7 +64,7 @@ internal static class SubnetAgent
     public static void Gc(AgentClient client, string network, IReadOnlySet<(string ContainerId, string IfName)> valid)
     {
         ArgumentNullException.ThrowIfNull(valid);
-        Call(() => client.Gc(new GcRequest
+        Call("garbage-collect with fathom-agent", () => client.Gc(new GcRequest
         {
             Network = network,
             ValidAttachments = [.. valid.Select(a => new AttachmentRef { ContainerId = a.ContainerId, IfName = a.IfName })],

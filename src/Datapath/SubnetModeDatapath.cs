@@ -63,10 +63,10 @@ public abstract class SubnetModeDatapath : IDatapath
         // its names are known before the reply, its MTU is set once the reply names it.
         Allocation allocation;
         Link? early;
-        using (var pending = SubnetAgent.Call(() => Client.BeginAllocate(SubnetAgent.AllocateRequest(_config.Network, request, _mode))))
+        using (var pending = SubnetAgent.Call("send the allocation request to fathom-agent", () => Client.BeginAllocate(SubnetAgent.AllocateRequest(_config.Network, request, _mode))))
         {
             early = NodeVeth.TryCreateEarly(host, pod, NodeVeth.HostNameFor(request.ContainerId, request.IfName), request.IfName);
-            allocation = NodeVeth.ReplyOrDropEarly(host, early, () => SubnetAgent.Call(pending.Allocation));
+            allocation = NodeVeth.ReplyOrDropEarly(host, early, () => SubnetAgent.Call("read fathom-agent's allocation", pending.Allocation));
         }
         if (allocation is not PodSubnetAllocation given || given.Mode != _mode)
         {
@@ -97,14 +97,14 @@ public abstract class SubnetModeDatapath : IDatapath
     {
         ArgumentNullException.ThrowIfNull(request);
         // Release only: the agent deletes the veth (≈ 20 ms in the kernel) in the background (DESIGN §4, §9).
-        SubnetAgent.Call(() => Client.Release(new ReleaseRequest { Network = _config.Network, ContainerId = request.ContainerId, IfName = request.IfName }));
+        SubnetAgent.Call("release with fathom-agent", () => Client.Release(new ReleaseRequest { Network = _config.Network, ContainerId = request.ContainerId, IfName = request.IfName }));
     }
 
     /// <inheritdoc/>
     public void Check(CniRequest request, CniResult prevResult)
     {
         ArgumentNullException.ThrowIfNull(request);
-        SubnetAgent.Call(() => Client.Check(new CheckRequest { Network = _config.Network, ContainerId = request.ContainerId, IfName = request.IfName }));
+        SubnetAgent.Call("check with fathom-agent", () => Client.Check(new CheckRequest { Network = _config.Network, ContainerId = request.ContainerId, IfName = request.IfName }));
         SubnetPod.Verify(request, prevResult);
     }
 

@@ -31,4 +31,32 @@ public sealed class CniLogTests : IDisposable
         var containers = written.Select(l => (string)JsonNode.Parse(l)!["container"]!).ToHashSet();
         Assert.Equal(writers * lines, containers.Count);
     }
+
+    [Fact]
+    public void Steps_are_timed_from_the_one_before_and_those_past_the_capacity_are_counted()
+    {
+        var path = Path.Combine(_dir.FullName, "steps.log");
+        var config = NetworkConfig.Parse("""{"cniVersion":"1.1.0","name":"n","type":"fathom","device":"eth10"}"""u8.ToArray());
+        var request = new CniRequest { Command = CniCommand.Add, ContainerId = "c", IfName = "eth0", Config = config };
+        var steps = CniSteps.Begin(System.Diagnostics.Stopwatch.GetTimestamp());
+        try
+        {
+            for (var i = 0; i < 70; i++)
+                CniSteps.Mark($"step {i}");
+        }
+        finally
+        {
+            CniSteps.End();
+        }
+        CniSteps.Mark("after the end: not recorded, no failure");
+        CniLog.Append(path, DateTimeOffset.UnixEpoch, TimeSpan.FromMilliseconds(1), request, null, null, steps);
+
+        var line = JsonNode.Parse(Assert.Single(File.ReadAllLines(path)))!;
+        var logged = line["steps"]!.AsArray();
+        Assert.Equal(64, logged.Count);
+        Assert.Equal("step 0", (string)logged[0]!["step"]!);
+        Assert.Equal("step 63", (string)logged[63]!["step"]!);
+        Assert.All(logged, s => Assert.True((double)s!["ms"]! >= 0));
+        Assert.Equal(6, (int)line["stepsDropped"]!);
+    }
 }

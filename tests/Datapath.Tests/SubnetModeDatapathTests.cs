@@ -52,7 +52,7 @@ public sealed class SubnetModeDatapathTests : IDisposable
     [InlineData(AgentErrorCode.Internal, 113)]
     public void The_agents_codes_pass_through_below_100_and_move_past_the_datapaths_own_above(AgentErrorCode agent, int cni)
     {
-        var e = Assert.Throws<CniException>(() => SubnetAgent.Call(() => throw new AgentException(agent, "the agent said no", "why")));
+        var e = Assert.Throws<CniException>(() => SubnetAgent.Call("ask the agent", () => throw new AgentException(agent, "the agent said no", "why")));
         Assert.Equal(cni, (int)e.Code);
         Assert.Equal("the agent said no", e.Message);
         Assert.Equal("why", e.Details);

@@ -15,8 +15,9 @@ namespace Fathom.Ctl;
 /// <param name="LabPrefix">The prefix of the bench's own lab.</param>
 /// <param name="ChurnSeconds">Seconds of sustained churn (shared ADD+DEL cycles, 8 workers); 0 for none.</param>
 /// <param name="MemoryOnly">Only the agents' resident memory: the warm nodes and the memory node, no latencies.</param>
+/// <param name="PluginLog">The plugin's log (the network config's <c>logFile</c>) for the measured sequential ADDs and DELs, whose steps <see cref="BenchCniSteps"/> sums up; null for none.</param>
 internal sealed record BenchCniAgentOptions(int Cycles, IReadOnlyList<int> Concurrency, int Rounds, int Allocations, int AttachLatencyMs, string LabPrefix,
-    int ChurnSeconds, bool MemoryOnly = false);
+    int ChurnSeconds, bool MemoryOnly = false, string? PluginLog = null);
 
 /// <summary>
 /// The agent modes of <c>bench cni</c> (issue 9 §10, DESIGN.md §9): the <c>fathom</c> plugin through
@@ -76,7 +77,7 @@ internal sealed partial class BenchCniAgentModes(BenchCniAgentOptions options, s
         for (var i = 1; i <= UnderlayNodes; i++)
         {
             var node = lab.Node(i);
-            warm.Add((new LabNodeAgent(node, lab.Socket(node), _records), lab.StartAgent(node, WarmEnisPerNode, i == 1 ? WarmIps : 0, 0)));
+            warm.Add((new LabNodeAgent(node, lab.Socket(node), _records, options.PluginLog), lab.StartAgent(node, WarmEnisPerNode, i == 1 ? WarmIps : 0, 0)));
         }
         var memory = lab.Node(memoryNode);
         var memoryAgent = lab.StartAgent(memory, warmEnis: 0, warmIps: 0, minimumIps: options.Allocations);
@@ -184,7 +185,7 @@ internal sealed partial class BenchCniAgentModes(BenchCniAgentOptions options, s
         (!servesShared || BenchCniLab.Pool(s, AllocationMode.Shared).Available >= WarmIps);
 
     /// <summary>A node and its agent's socket.</summary>
-    private sealed record LabNodeAgent(LabNode Node, string Socket, string Records)
+    private sealed record LabNodeAgent(LabNode Node, string Socket, string Records, string? PluginLog = null)
     {
         public AgentClient Client { get; } = new(Socket, TimeSpan.FromSeconds(10));
 
@@ -195,8 +196,13 @@ internal sealed partial class BenchCniAgentModes(BenchCniAgentOptions options, s
                 throw new InvalidOperationException($"{Node.Name}: the agent's teardowns were not done 30 s after the DELs");
         }
 
-        public byte[] Config(string mode) => Encoding.UTF8.GetBytes(
-            $$"""{"cniVersion":"1.1.0","name":"fathom-bench-{{mode}}","type":"fathom","mode":"{{mode}}","agentSocket":"{{Socket}}","dataDir":"{{Records}}"}""");
+        /// <summary>The network config of <paramref name="mode"/>; <paramref name="logged"/>: with <see cref="PluginLog"/> as its <c>logFile</c>, when there is one.</summary>
+        public byte[] Config(string mode, bool logged = false)
+        {
+            var log = logged && PluginLog is not null ? ",\"logFile\":\"" + System.Text.Json.JsonEncodedText.Encode(PluginLog) + "\"" : "";
+            return Encoding.UTF8.GetBytes(
+                $$"""{"cniVersion":"1.1.0","name":"fathom-bench-{{mode}}","type":"fathom","mode":"{{mode}}","agentSocket":"{{Socket}}","dataDir":"{{Records}}"{{log}}}""");
+        }
     }
 
     /// <summary>

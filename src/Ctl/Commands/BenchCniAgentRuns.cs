@@ -76,9 +76,9 @@ internal sealed partial class BenchCniAgentModes
             (i, record) =>
             {
                 var id = $"bench-u-{i}";
-                var (add, result) = Netns.Run(node, () => BenchCniExec.RunForResult(plugin, "fathom underlay", "ADD", id, pods.Path(0), agent.Config("underlay")));
+                var (add, result) = Netns.Run(node, () => BenchCniExec.RunForResult(plugin, "fathom underlay", "ADD", id, pods.Path(0), agent.Config("underlay", logged: record)));
                 var mac = PodMac(result);
-                var del = Netns.Run(node, () => BenchCniExec.Run(plugin, "fathom underlay", "DEL", id, pods.Path(0), agent.Config("underlay")));
+                var del = Netns.Run(node, () => BenchCniExec.Run(plugin, "fathom underlay", "DEL", id, pods.Path(0), agent.Config("underlay", logged: record)));
                 // Back: the very ENI the pod had is warm on the node again (the refiller may have attached others meanwhile).
                 var back = Until(() => agent.Client.Status().Enis.Any(e => e.Use == "warm" && e.HostDevice is not null &&
                                                                            string.Equals(e.Mac, mac, StringComparison.OrdinalIgnoreCase)), TimeSpan.FromSeconds(10));
@@ -92,9 +92,9 @@ internal sealed partial class BenchCniAgentModes
             {
                 var id = $"bench-s-{i}";
                 var cpu = BenchCniExec.ChildrenCpuMs();
-                var add = Netns.Run(node, () => BenchCniExec.Run(plugin, "fathom shared", "ADD", id, pods.Path(1), agent.Config("shared")));
+                var add = Netns.Run(node, () => BenchCniExec.Run(plugin, "fathom shared", "ADD", id, pods.Path(1), agent.Config("shared", logged: record)));
                 cpu = BenchCniExec.ChildrenCpuMs() - cpu;
-                var del = Netns.Run(node, () => BenchCniExec.Run(plugin, "fathom shared", "DEL", id, pods.Path(1), agent.Config("shared")));
+                var del = Netns.Run(node, () => BenchCniExec.Run(plugin, "fathom shared", "DEL", id, pods.Path(1), agent.Config("shared", logged: record)));
                 if (!record) return;
                 results.Figure(Names.SharedAdd).Add(add);
                 results.Figure(Names.SharedDel).Add(del);
@@ -147,8 +147,8 @@ internal sealed partial class BenchCniAgentModes
     /// <summary>One ADD and DEL of a pod in a subnet mode (host-gw, overlay): an address from the node's leased subnet behind a veth.</summary>
     private void SubnetCycle(NetnsHandle node, LabNodeAgent agent, string mode, string id, string netns, (string Add, string Del)? figures)
     {
-        var add = Netns.Run(node, () => BenchCniExec.Run(plugin, "fathom " + mode, "ADD", id, netns, agent.Config(mode)));
-        var del = Netns.Run(node, () => BenchCniExec.Run(plugin, "fathom " + mode, "DEL", id, netns, agent.Config(mode)));
+        var add = Netns.Run(node, () => BenchCniExec.Run(plugin, "fathom " + mode, "ADD", id, netns, agent.Config(mode, logged: figures is not null)));
+        var del = Netns.Run(node, () => BenchCniExec.Run(plugin, "fathom " + mode, "DEL", id, netns, agent.Config(mode, logged: figures is not null)));
         if (figures is not { } f) return;
         results.Figure(f.Add).Add(add);
         results.Figure(f.Del).Add(del);

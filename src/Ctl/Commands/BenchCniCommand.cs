@@ -92,6 +92,13 @@ internal static class BenchCniCommand
         Description = "Only the agents' resident memory (idle, and holding --allocations): no named device, no latencies, a lab of the nodes it needs.",
     };
 
+    internal static readonly Option<string> PluginLog = new("--plugin-log")
+    {
+        Description = "Have the measured sequential ADDs and DELs of the agent modes log to FILE (the network config's logFile, emptied first) " +
+                      "and print the median of each of their steps. The log's own write adds to those figures: quote the ones of a run without it.",
+        HelpName = "FILE",
+    };
+
     internal static readonly Option<string> Json = new("--json")
     {
         Description = "Also write every figure (median, p99 of its samples) and every target (name, value, limit, met) to FILE as JSON.",
@@ -103,7 +110,8 @@ internal static class BenchCniCommand
         var command = new Command("cni", "fathom against the reference plugins: a named device against host-device, interleaved, and process start (VERSION); " +
                                          "then the agent modes (underlay, shared, host-gw, overlay) in a lab of its own against bare netns moves and bridge+host-local, with their targets.")
         {
-            Cycles, Plugin, Reference, AgentCycles, Concurrency, Rounds, ChurnSeconds, Allocations, AttachLatency, LabPrefix, NoAgentModes, MemoryOnly, Json,
+            Cycles, Plugin, Reference, AgentCycles, Concurrency, Rounds, ChurnSeconds, Allocations, AttachLatency, LabPrefix, NoAgentModes, MemoryOnly, PluginLog,
+            Json,
         };
         command.SetAction(parse => Run(parse.GetValue(Cycles), PluginPath(parse), ReferencePath(parse), AgentOptions(parse), parse.GetValue(Json)));
         return command;
@@ -137,13 +145,16 @@ internal static class BenchCniCommand
     internal static BenchCniAgentOptions? AgentOptions(ParseResult parse)
     {
         if (parse.GetValue(NoAgentModes))
-            return parse.GetValue(MemoryOnly) ? throw new UsageException("--memory-only measures the agents: not with --no-agent-modes") : null;
+            return parse.GetValue(MemoryOnly) ? throw new UsageException("--memory-only measures the agents: not with --no-agent-modes")
+                : parse.GetValue(PluginLog) is not null ? throw new UsageException("--plugin-log logs the agent modes' cycles: not with --no-agent-modes")
+                : null;
         var allocations = parse.GetValue(Allocations);
         if (allocations > 735) throw new UsageException($"--allocations: {allocations} is more than an m5.24xlarge holds (15 ENIs × 49 secondary IPs = 735)");
         if (parse.GetValue(AttachLatency) is < 0 or > 60_000) throw new UsageException("--attach-latency wants milliseconds, 0..60000");
         if (parse.GetValue(ChurnSeconds) is < 0 or > 3600) throw new UsageException("--churn-seconds wants seconds, 0..3600");
+        var pluginLog = parse.GetValue(PluginLog) is { } log ? Path.GetFullPath(log) : null;
         return new BenchCniAgentOptions(parse.GetValue(AgentCycles), parse.GetRequiredValue(Concurrency), parse.GetValue(Rounds), allocations,
-            parse.GetValue(AttachLatency), parse.GetRequiredValue(LabPrefix), parse.GetValue(ChurnSeconds), parse.GetValue(MemoryOnly));
+            parse.GetValue(AttachLatency), parse.GetRequiredValue(LabPrefix), parse.GetValue(ChurnSeconds), parse.GetValue(MemoryOnly), pluginLog);
     }
 
     private static int Run(int cycles, string plugin, string reference, BenchCniAgentOptions? agentModes, string? json)
@@ -237,6 +248,8 @@ internal static class BenchCniCommand
         BenchScratch scratch, BenchCniResults results)
     {
         var modes = new BenchCniAgentModes(agentModes, plugin, bridge, scratch, results);
+        // Emptied first: the table below reads only this run's lines.
+        if (agentModes.PluginLog is { } log) File.WriteAllBytes(log, []);
         try
         {
             modes.Run(host);
@@ -256,6 +269,7 @@ internal static class BenchCniCommand
         });
         results.Note("loadAverageAtEnd", File.ReadAllText("/proc/loadavg").Trim());
         results.Print(Console.Out);
+        if (agentModes.PluginLog is { } pluginLog) BenchCniSteps.Print(Console.Out, pluginLog);
     }
 
     /// <summary>Warm-up, then the measured cycles, then the VERSION runs; stops early on Ctrl-C, keeping what it measured.</summary>

@@ -56,6 +56,40 @@ public sealed class BenchCniAgentModesTests
         Assert.Throws<UsageException>(() => BenchCniCommand.AgentOptions(CtlRun.Parse("bench", "cni", "--churn-seconds", "-1")));
         Assert.True(BenchCniCommand.AgentOptions(CtlRun.Parse("bench", "cni", "--memory-only"))!.MemoryOnly);
         Assert.Throws<UsageException>(() => BenchCniCommand.AgentOptions(CtlRun.Parse("bench", "cni", "--memory-only", "--no-agent-modes")));
+        Assert.Equal(Path.GetFullPath("steps.log"), BenchCniCommand.AgentOptions(CtlRun.Parse("bench", "cni", "--plugin-log", "steps.log"))!.PluginLog);
+        Assert.Throws<UsageException>(() => BenchCniCommand.AgentOptions(CtlRun.Parse("bench", "cni", "--plugin-log", "x.log", "--no-agent-modes")));
+    }
+
+    [Fact]
+    public void ThePluginLogsStepsAreSummedUpPerPathWithTheirMedians()
+    {
+        // Two underlay ADDs of one path, one that took a path of another length, a failed one (no
+        // steps that mean anything), and a DEL: medians per path, the first invocation's names.
+        static string Line(string mode, string command, double total, params (string Step, double Ms)[] steps) =>
+            new JsonObject
+            {
+                ["command"] = command, ["mode"] = mode, ["durationMs"] = total, ["outcome"] = "ok",
+                ["steps"] = new JsonArray([.. steps.Select(s => (JsonNode)new JsonObject { ["step"] = s.Step, ["ms"] = s.Ms })]),
+            }.ToJsonString();
+        string[] lines =
+        [
+            Line("underlay", "ADD", 20, ("read stdin", 0.1), ("move eth1 into the pod's netns as eth0 and set it up", 16)),
+            "",
+            Line("underlay", "ADD", 30, ("read stdin", 0.3), ("move eth2 into the pod's netns as eth0 and set it up", 20)),
+            Line("underlay", "ADD", 40, ("read stdin", 0.2), ("move eth3 into the pod's netns as eth0 and set it up", 24)),
+            Line("underlay", "ADD", 9, ("read stdin", 0.2)),
+            """{"command":"ADD","mode":"underlay","durationMs":5,"outcome":"error","code":11,"msg":"no ENI","steps":[]}""",
+            Line("underlay", "DEL", 3, ("release with fathom-agent", 1)),
+        ];
+        var paths = BenchCniSteps.Read(lines);
+        Assert.Equal(3, paths.Count);
+        var add = paths[0];
+        Assert.Equal(["read stdin", "move eth1 into the pod's netns as eth0 and set it up"], add.Steps);
+        Assert.Equal(3, add.Times.Count);
+        Assert.Equal(20, BenchScratch.Percentile(add.Times.Select(t => t[1]).ToList(), 0.50));
+        Assert.Equal(30, BenchScratch.Percentile(add.Totals, 0.50));
+        Assert.Equal(("underlay", "ADD", 1), (paths[1].Mode, paths[1].Command, paths[1].Steps.Count));
+        Assert.Equal(("underlay", "DEL"), (paths[2].Mode, paths[2].Command));
     }
 
     /// <summary>
@@ -111,12 +145,18 @@ public sealed class BenchCniAgentModesTests
         Assert.True(File.Exists(plugin), $"fathom plugin not found at {plugin}: run ./build.sh, or publish your own copy and set FATHOM_PLUGIN");
         var layout = new LabLayout(LabPrefix);
         var json = Path.Combine(Path.GetTempPath(), $"{TestNetns.Prefix}benchcni-{Environment.ProcessId}.json");
+        var log = Path.Combine(Path.GetTempPath(), $"{TestNetns.Prefix}benchcni-{Environment.ProcessId}.log");
         try
         {
             var result = Bench("bench", "cni", "--plugin", plugin, "--cycles", "2", "--agent-cycles", "2", "--concurrency", "1,2,4",
-                "--rounds", "1", "--churn-seconds", "2", "--allocations", "20", "--lab-prefix", LabPrefix, "--json", json);
+                "--rounds", "1", "--churn-seconds", "2", "--allocations", "20", "--lab-prefix", LabPrefix, "--json", json, "--plugin-log", log);
             Assert.True(result.ExitCode == 0, $"exit {result.ExitCode}: {result.Stderr}\n{result.Stdout}");
             Assert.Contains("target underlay DEL median <= 5 ms", result.Stdout);
+            // --plugin-log: the measured sequential cycles' steps, per mode and command, the move among the underlay ADD's.
+            Assert.Contains($"plugin steps, from {log}", result.Stdout);
+            foreach (var path in new[] { "underlay ADD (2 invocations)", "shared ADD (2 invocations)", "host-gw DEL (2 invocations)", "overlay ADD (2 invocations)" })
+                Assert.Contains(path, result.Stdout);
+            Assert.Matches(@"\d+\.\d{3}  move \S+ into the pod's netns as eth0 and set it up", result.Stdout);
 
             var document = JsonNode.Parse(File.ReadAllText(json))!.AsObject();
             var targets = document["targets"]!.AsArray().Select(t => t!.AsObject()).ToList();
@@ -174,6 +214,7 @@ public sealed class BenchCniAgentModesTests
         finally
         {
             File.Delete(json);
+            File.Delete(log);
             Assert.False(Directory.Exists(layout.StateDirectory), $"the bench left {layout.StateDirectory}");
             Assert.DoesNotContain(Netns.List(), layout.Owns);
         }

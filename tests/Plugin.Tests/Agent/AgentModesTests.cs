@@ -89,6 +89,45 @@ public sealed class AgentModesTests
         Assert.Empty(KernelState.Read(t.Bed.Pod.Name).Links);
     }
 
+    [PrivilegedFact("ip")]
+    public void The_log_times_each_step_of_an_agent_backed_ADD_and_DEL()
+    {
+        // What an operator reads to see where an ADD's time went (docs/cni.md, "The log"), and what
+        // bench cni --plugin-log sums up: every step in order, none longer than the whole.
+        using var t = AgentBed.Create();
+        var extra = $$""","logFile":"{{t.LogPath}}" """;
+        var underlay = t.Run("ADD", t.Config(extra: extra)).Result;
+        t.Run("DEL", WithPrev(t.Config(extra: extra), underlay)).EnsureSuccess();
+        t.RunTeardown();
+        t.Run("ADD", t.Config(mode: "shared", extra: extra), ifName: "eth1").EnsureSuccess();
+
+        var lines = File.ReadAllLines(t.LogPath).Select(l => JsonNode.Parse(l)!).ToList();
+        Assert.Equal(3, lines.Count);
+        var (add, del, shared) = (Steps(lines[0]), Steps(lines[1]), Steps(lines[2]));
+        Assert.Equal(["read stdin", "parse the config", "lock the attachment"], add.Take(3).Select(s => s.Step));
+        AssertInOrder(add, "open a netlink socket in the host netns", "allocate with fathom-agent", $"move {UnderlayBed.Device} into the pod's netns as eth0 and set it up",
+            "record the attachment", "write the result");
+        Assert.Equal(["read stdin", "parse the config", "lock the attachment", "release with fathom-agent", "remove the record"], del.Select(s => s.Step));
+        AssertInOrder(shared, "send the allocation request to fathom-agent", "create the pod's veth while fathom-agent allocates",
+            "read fathom-agent's allocation", "record the attachment", "write the result");
+        foreach (var (line, steps) in lines.Zip([add, del, shared]))
+        {
+            Assert.All(steps, s => Assert.True(s.Ms >= 0, $"{s.Step}: {s.Ms} ms"));
+            // Each step runs from the end of the one before: together no longer than the invocation (rounded to µs each).
+            Assert.True(steps.Sum(s => s.Ms) <= (double)line["durationMs"]! + 0.001 * steps.Count, line.ToJsonString());
+        }
+    }
+
+    private static List<(string Step, double Ms)> Steps(JsonNode line) =>
+        [.. line["steps"]!.AsArray().Select(s => ((string)s!["step"]!, (double)s["ms"]!))];
+
+    private static void AssertInOrder(List<(string Step, double Ms)> steps, params string[] expected)
+    {
+        var names = steps.Select(s => s.Step).ToList();
+        var at = expected.Select(e => names.IndexOf(e)).ToList();
+        Assert.True(at.All(i => i >= 0) && at.SequenceEqual(at.Order()), $"expected in order: {string.Join(" | ", expected)}; logged: {string.Join(" | ", names)}");
+    }
+
     // The shared ADD makes the pod's veth while the agent allocates (AgentDatapath): what each way
     // that can end leaves on the node.
 

@@ -144,6 +144,9 @@ internal sealed class AgentBed : IDisposable
         }
     }
 
+    /// <summary>A log file for the plugin (the config's <c>logFile</c>), in the bed's folder.</summary>
+    public string LogPath => Path.Combine(_dir, "cni.log");
+
     public JsonObject Config(string mode = "underlay", string extra = "", string version = "1.1.0") =>
         (JsonObject)JsonNode.Parse($$"""
             {"cniVersion":"{{version}}","name":"agent-net","type":"fathom","mode":"{{mode}}",
