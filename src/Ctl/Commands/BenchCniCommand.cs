@@ -153,6 +153,9 @@ internal static class BenchCniCommand
         if (parse.GetValue(AttachLatency) is < 0 or > 60_000) throw new UsageException("--attach-latency wants milliseconds, 0..60000");
         if (parse.GetValue(ChurnSeconds) is < 0 or > 3600) throw new UsageException("--churn-seconds wants seconds, 0..3600");
         var pluginLog = parse.GetValue(PluginLog) is { } log ? Path.GetFullPath(log) : null;
+        // Refused now, not after the named-device part has run.
+        if (pluginLog is not null && !Directory.Exists(Path.GetDirectoryName(pluginLog)))
+            throw new UsageException($"--plugin-log: there is no folder {Path.GetDirectoryName(pluginLog)} to write {Path.GetFileName(pluginLog)} in");
         return new BenchCniAgentOptions(parse.GetValue(AgentCycles), parse.GetRequiredValue(Concurrency), parse.GetValue(Rounds), allocations,
             parse.GetValue(AttachLatency), parse.GetRequiredValue(LabPrefix), parse.GetValue(ChurnSeconds), parse.GetValue(MemoryOnly), pluginLog);
     }

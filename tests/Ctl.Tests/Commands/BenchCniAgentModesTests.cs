@@ -58,6 +58,8 @@ public sealed class BenchCniAgentModesTests
         Assert.Throws<UsageException>(() => BenchCniCommand.AgentOptions(CtlRun.Parse("bench", "cni", "--memory-only", "--no-agent-modes")));
         Assert.Equal(Path.GetFullPath("steps.log"), BenchCniCommand.AgentOptions(CtlRun.Parse("bench", "cni", "--plugin-log", "steps.log"))!.PluginLog);
         Assert.Throws<UsageException>(() => BenchCniCommand.AgentOptions(CtlRun.Parse("bench", "cni", "--plugin-log", "x.log", "--no-agent-modes")));
+        var nowhere = Assert.Throws<UsageException>(() => BenchCniCommand.AgentOptions(CtlRun.Parse("bench", "cni", "--plugin-log", "/nonexistent-fathom/x.log")));
+        Assert.Contains("no folder /nonexistent-fathom", nowhere.Message);
     }
 
     [Fact]
