@@ -52,7 +52,7 @@ public static class CniSkeleton
             if (config.LogFile is { Length: > 0 })
             {
                 steps = CniSteps.Begin(clock);
-                steps.Add("read stdin", stdinRead);
+                steps.Add("read the environment and stdin", stdinRead);
             }
             version = config.CniVersion;
             CniVersion.RequireCommand(version, command);

@@ -4,11 +4,11 @@ using System.Text.Json;
 namespace Fathom.Cni;
 
 /// <summary>
-/// Where one invocation's time went, for the operator log's <c>"steps"</c> (docs/cni.md, "The
-/// log"): every named kernel call (<c>KernelCall.Run</c>), agent request, lock, record and the
+/// Where one invocation's time went, for the operator log's <c>"steps"</c> (docs/cni.md, "Log
+/// file"): every named kernel call (<c>KernelCall.Run</c>), agent request, lock, record and the
 /// result's write marks the moment it ended, and the log lists each step with the time since the
-/// step before it — so work between two marks is counted in the later one. The figures the docs'
-/// phase tables quote come from here (<c>fathomctl bench cni --plugin-log</c>, docs/benchmarks.md).
+/// step before it — so work between two marks is counted in the later one. docs/benchmarks.md's
+/// "Where each ADD's time goes" is read from it (<c>fathomctl bench cni --plugin-log</c>).
 /// <para>
 /// Recorded only when the config names a <c>logFile</c>, and only on <see cref="CniSkeleton.Run"/>'s
 /// thread (the agent's own kernel calls mark nothing): otherwise a mark is a thread-static read.

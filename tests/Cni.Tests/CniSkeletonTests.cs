@@ -265,11 +265,11 @@ public sealed class CniSkeletonTests : IDisposable
             Assert.True(DateTimeOffset.TryParse((string)add["time"]!, out _));
             Assert.Equal("eth0", (string)add["result"]!["interfaces"]![0]!["name"]!);
             // Where the time went, step by step (CniSteps): the skeleton's and the handler's own.
-            Assert.Equal(["read stdin", "parse the config", "lock the attachment", "record the attachment", "write the result"],
+            Assert.Equal(["read the environment and stdin", "parse the config", "lock the attachment", "record the attachment", "write the result"],
                 add["steps"]!.AsArray().Select(s => (string)s!["step"]!));
             Assert.All(add["steps"]!.AsArray(), s => Assert.True((double)s!["ms"]! >= 0));
             var del = JsonNode.Parse(lines[1])!;
-            Assert.Equal(["read stdin", "parse the config", "lock the attachment"], del["steps"]!.AsArray().Select(s => (string)s!["step"]!));
+            Assert.Equal(["read the environment and stdin", "parse the config", "lock the attachment"], del["steps"]!.AsArray().Select(s => (string)s!["step"]!));
             Assert.Equal("error", (string)del["outcome"]!);
             Assert.Equal(101, (int)del["code"]!);
             Assert.Equal("eth10 is taken on the host", (string)del["msg"]!);

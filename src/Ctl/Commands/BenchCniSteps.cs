@@ -5,7 +5,7 @@ namespace Fathom.Ctl;
 
 /// <summary>
 /// Where the plugin's time goes, from its own log (<c>--plugin-log</c>; the network config's
-/// <c>logFile</c>, whose <c>"steps"</c> each invocation writes — docs/cni.md, "The log"): for each
+/// <c>logFile</c>, whose <c>"steps"</c> each invocation writes — docs/cni.md, "Log file"): for each
 /// mode and command, the median of every step over the invocations that took the same path (the
 /// same number of steps, so a pod that took another path is not averaged into its neighbour's step).
 /// Names are the first invocation's (they carry its devices and addresses).
@@ -52,7 +52,7 @@ internal static class BenchCniSteps
             output.WriteLine($"{path.Mode} {path.Command} ({path.Times.Count} invocations)");
             for (var i = 0; i < path.Steps.Count; i++)
                 output.WriteLine($"  {Ms(BenchScratch.Percentile(path.Times.Select(t => t[i]).ToList(), 0.50))}  {path.Steps[i]}");
-            output.WriteLine($"  {Ms(BenchScratch.Percentile(path.Totals, 0.50))}  in the process, in all (the log's durationMs; the ADD's figure above adds the process's start and exit)");
+            output.WriteLine($"  {Ms(BenchScratch.Percentile(path.Totals, 0.50))}  in the process, in all (the log's durationMs; the bench's figure above adds the process's start and exit)");
         }
         if (paths.Count == 0) output.WriteLine("  (no successful invocation logged)");
     }

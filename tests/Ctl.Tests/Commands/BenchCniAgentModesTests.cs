@@ -75,18 +75,18 @@ public sealed class BenchCniAgentModesTests
             }.ToJsonString();
         string[] lines =
         [
-            Line("underlay", "ADD", 20, ("read stdin", 0.1), ("move eth1 into the pod's netns as eth0 and set it up", 16)),
+            Line("underlay", "ADD", 20, ("read the environment and stdin", 0.1), ("move eth1 into the pod's netns as eth0 and set it up", 16)),
             "",
-            Line("underlay", "ADD", 30, ("read stdin", 0.3), ("move eth2 into the pod's netns as eth0 and set it up", 20)),
-            Line("underlay", "ADD", 40, ("read stdin", 0.2), ("move eth3 into the pod's netns as eth0 and set it up", 24)),
-            Line("underlay", "ADD", 9, ("read stdin", 0.2)),
+            Line("underlay", "ADD", 30, ("read the environment and stdin", 0.3), ("move eth2 into the pod's netns as eth0 and set it up", 20)),
+            Line("underlay", "ADD", 40, ("read the environment and stdin", 0.2), ("move eth3 into the pod's netns as eth0 and set it up", 24)),
+            Line("underlay", "ADD", 9, ("read the environment and stdin", 0.2)),
             """{"command":"ADD","mode":"underlay","durationMs":5,"outcome":"error","code":11,"msg":"no ENI","steps":[]}""",
             Line("underlay", "DEL", 3, ("release with fathom-agent", 1)),
         ];
         var paths = BenchCniSteps.Read(lines);
         Assert.Equal(3, paths.Count);
         var add = paths[0];
-        Assert.Equal(["read stdin", "move eth1 into the pod's netns as eth0 and set it up"], add.Steps);
+        Assert.Equal(["read the environment and stdin", "move eth1 into the pod's netns as eth0 and set it up"], add.Steps);
         Assert.Equal(3, add.Times.Count);
         Assert.Equal(20, BenchScratch.Percentile(add.Times.Select(t => t[1]).ToList(), 0.50));
         Assert.Equal(30, BenchScratch.Percentile(add.Totals, 0.50));

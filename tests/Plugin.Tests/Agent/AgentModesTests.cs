@@ -92,7 +92,7 @@ public sealed class AgentModesTests
     [PrivilegedFact("ip")]
     public void The_log_times_each_step_of_an_agent_backed_ADD_and_DEL()
     {
-        // What an operator reads to see where an ADD's time went (docs/cni.md, "The log"), and what
+        // What an operator reads to see where an ADD's time went (docs/cni.md, "Log file"), and what
         // bench cni --plugin-log sums up: every step in order, none longer than the whole.
         using var t = AgentBed.Create();
         var extra = $$""","logFile":"{{t.LogPath}}" """;
@@ -104,10 +104,10 @@ public sealed class AgentModesTests
         var lines = File.ReadAllLines(t.LogPath).Select(l => JsonNode.Parse(l)!).ToList();
         Assert.Equal(3, lines.Count);
         var (add, del, shared) = (Steps(lines[0]), Steps(lines[1]), Steps(lines[2]));
-        Assert.Equal(["read stdin", "parse the config", "lock the attachment"], add.Take(3).Select(s => s.Step));
+        Assert.Equal(["read the environment and stdin", "parse the config", "lock the attachment"], add.Take(3).Select(s => s.Step));
         AssertInOrder(add, "open a netlink socket in the host netns", "allocate with fathom-agent", $"move {UnderlayBed.Device} into the pod's netns as eth0 and set it up",
             "record the attachment", "write the result");
-        Assert.Equal(["read stdin", "parse the config", "lock the attachment", "release with fathom-agent", "remove the record"], del.Select(s => s.Step));
+        Assert.Equal(["read the environment and stdin", "parse the config", "lock the attachment", "release with fathom-agent", "remove the record"], del.Select(s => s.Step));
         AssertInOrder(shared, "send the allocation request to fathom-agent", "create the pod's veth while fathom-agent allocates",
             "read fathom-agent's allocation", "record the attachment", "write the result");
         foreach (var (line, steps) in lines.Zip([add, del, shared]))
