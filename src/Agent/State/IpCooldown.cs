@@ -24,10 +24,9 @@ internal sealed record CooldownFile
 /// <summary>
 /// Freed secondary IPs are not handed out again for a while (default 30 s, as AWS VPC CNI does):
 /// conntrack entries, ARP caches and peers that resolved the old pod must age out before another pod
-/// answers on the address (DESIGN §4). Durable in <c>cooldown.&lt;generation&gt;.json</c>: each change is
-/// written whole under the next generation's name, then the previous file is unlinked, so no write
-/// replaces an existing file (ext4 flushes a file renamed over another, <c>auto_da_alloc</c>); a crash
-/// between the two leaves both, and the newest wins on load. Deadlines are in wall-clock time so
+/// answers on the address (DESIGN §4). Durable in <c>cooldown.&lt;generation&gt;.json</c>, each change
+/// written whole as the next generation (<see cref="GenerationFile"/>: no write renames over an
+/// existing file, which ext4 flushes). Deadlines are in wall-clock time so
 /// they hold across a restart. Record an IP's cooldown
 /// before its allocation is released, so no crash can skip it. If the file is unreadable it is
 /// quarantined and every IP cools down for one period from the start, the safe side.
@@ -46,14 +45,14 @@ public sealed class IpCooldown
     // When the file was lost, no one knows which IPs were freed last: every IP cools until then.
     private DateTimeOffset _everyIpCoolsUntil = DateTimeOffset.MinValue;
 
-    // The generation of the file on disk (0: none yet, or an older agent's cooldown.json), and its path.
-    private long _generation;
-    private string? _current;
+    // cooldown.<generation>.json: no write renames over an existing file.
+    private readonly GenerationFile _file;
 
     private IpCooldown(StateDirectory state, TimeSpan period)
     {
         _state = state;
         Period = period;
+        _file = new GenerationFile(state.Path, Prefix);
     }
 
     /// <summary>How long a freed IP cools down.</summary>
@@ -140,50 +139,23 @@ public sealed class IpCooldown
 
     private void Save()
     {
-        var next = PathOf(_generation + 1);
-        _state.WriteAtomically(next, JsonSerializer.SerializeToUtf8Bytes(
+        _state.WriteAtomically(_file.Next, JsonSerializer.SerializeToUtf8Bytes(
             new CooldownFile { Ips = [.. _cooling.Values.OrderBy(c => c.Ip, StringComparer.Ordinal)] }, StateJsonContext.Default.CooldownFile));
-        var previous = _current;
-        _generation++;
-        _current = next;
-        if (previous is not null)
+        if (_file.Advance() is { } previous)
             _state.DeleteDurably(previous);
-    }
-
-    private string PathOf(long generation) =>
-        Path.Combine(_state.Path, generation == 0 ? $"{Prefix}.json" : $"{Prefix}.{generation:D19}.json");
-
-    /// <summary>The cooldown files on disk by generation, after removing writes a crash cut short.</summary>
-    private SortedDictionary<long, string> Generations()
-    {
-        foreach (var temporary in Directory.EnumerateFiles(_state.Path, $"{Prefix}*.tmp"))
-        {
-            File.Delete(temporary);
-            _state.Log.Info("state.stray-removed", $"removed {temporary}: a write cut short by a crash, never committed", ("file", temporary));
-        }
-        var found = new SortedDictionary<long, string>();
-        foreach (var path in Directory.EnumerateFiles(_state.Path, $"{Prefix}*.json"))
-        {
-            var middle = Path.GetFileNameWithoutExtension(path)[Prefix.Length..];
-            if (middle.Length == 0)
-                found[0] = path;
-            else if (middle[0] == '.' && long.TryParse(middle.AsSpan(1), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var generation) && generation > 0)
-                found[generation] = path;
-        }
-        return found;
     }
 
     private void Load()
     {
-        var generations = Generations();
-        if (generations.Count == 0)
+        var path = _file.Load(
+            temporary =>
+            {
+                File.Delete(temporary);
+                _state.Log.Info("state.stray-removed", $"removed {temporary}: a write cut short by a crash, never committed", ("file", temporary));
+            },
+            older => _state.DeleteDurably(older));
+        if (path is null)
             return;
-        // The newest was written whole before any older one was unlinked: the older are superseded.
-        var (newest, path) = generations.Last();
-        foreach (var older in generations.Where(g => g.Key != newest))
-            _state.DeleteDurably(older.Value);
-        _generation = newest;
-        _current = path;
         CooldownFile? file;
         try
         {
@@ -213,7 +185,7 @@ public sealed class IpCooldown
     private void Lost(string path, string problem)
     {
         _state.Quarantine(path, problem);
-        _current = null;
+        _file.Forget();
         _everyIpCoolsUntil = _state.Time.GetUtcNow() + Period;
         _state.Log.Warning("cooldown.lost", $"cooldowns of recently freed IPs are unknown ({problem}): every IP cools down for {Period.TotalSeconds:0} s",
             ("reason", problem));

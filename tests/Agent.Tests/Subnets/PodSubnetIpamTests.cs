@@ -48,6 +48,57 @@ public sealed class PodSubnetIpamTests : IDisposable
         Assert.Equal("10.244.3.1", reopened.Allocate("net", "c3", "eth0", Subnet, "v3")!.Ip);
     }
 
+    // The folder's files, by name.
+    private string[] OnDisk() => [.. Directory.GetFiles(Path.Combine(_dir, "subnets")).Select(Path.GetFileName).Order()!];
+
+    [Fact]
+    public void Each_change_goes_to_the_next_generation_and_no_write_replaces_a_file()
+    {
+        // ext4 flushes a file renamed over another (auto_da_alloc) while the ADD waits for the reply.
+        var ipam = PodSubnetIpam.Open(File);
+        Assert.Empty(OnDisk());
+        ipam.Allocate("net", "c1", "eth0", Subnet, "v1");
+        Assert.Equal(["host-gw.0000000000000000001.json"], OnDisk());
+        var released = ipam.MarkReleasing("net", "c1", "eth0")!;
+        Assert.Equal(["host-gw.0000000000000000002.json"], OnDisk());
+        ipam.Forget(released);
+        Assert.Equal(["host-gw.0000000000000000003.json"], OnDisk());
+        Assert.Empty(PodSubnetIpam.Open(File).All());
+    }
+
+    [Fact]
+    public void An_older_agents_file_is_read_and_superseded_by_the_next_change()
+    {
+        Directory.CreateDirectory(Path.GetDirectoryName(File)!);
+        System.IO.File.WriteAllText(File, """
+            {"pods":[{"network":"net","containerId":"c1","ifName":"eth0","ip":"10.244.3.1","hostVeth":"v1","releasing":false}]}
+            """);
+        var ipam = PodSubnetIpam.Open(File);
+        Assert.Equal("10.244.3.1", Assert.Single(ipam.All()).Ip);
+        Assert.Equal("10.244.3.2", ipam.Allocate("net", "c2", "eth0", Subnet, "v2")!.Ip);
+        Assert.Equal(["host-gw.0000000000000000001.json"], OnDisk());
+        Assert.Equal(2, PodSubnetIpam.Open(File).All().Count);
+    }
+
+    [Fact]
+    public void After_a_crash_between_the_write_and_the_unlink_the_newest_generation_wins()
+    {
+        var ipam = PodSubnetIpam.Open(File);
+        ipam.Allocate("net", "c1", "eth0", Subnet, "v1");
+        var folder = Path.Combine(_dir, "subnets");
+        // As a crash leaves it: the previous generation not yet unlinked, a next one's write cut short.
+        System.IO.File.Copy(Path.Combine(folder, "host-gw.0000000000000000001.json"), Path.Combine(folder, "host-gw.0000000000000000002.json"));
+        System.IO.File.WriteAllText(Path.Combine(folder, "host-gw.0000000000000000001.json"), """{"pods":[]}""");
+        System.IO.File.WriteAllText(Path.Combine(folder, "host-gw.0000000000000000003.json.tmp"), "{\"pods\":[");
+        System.IO.File.WriteAllText(Path.Combine(folder, "overlay.0000000000000000009.json"), """{"pods":[]}""");
+
+        var reopened = PodSubnetIpam.Open(File);
+        Assert.Equal("10.244.3.1", Assert.Single(reopened.All()).Ip);
+        Assert.Equal(["host-gw.0000000000000000002.json", "overlay.0000000000000000009.json"], OnDisk());
+        reopened.Allocate("net", "c2", "eth0", Subnet, "v2");
+        Assert.Equal(["host-gw.0000000000000000003.json", "overlay.0000000000000000009.json"], OnDisk());
+    }
+
     [Fact]
     public void Concurrent_ADDs_never_share_an_address()
     {
