@@ -78,7 +78,7 @@ public sealed class AgentHost : IAsyncDisposable
             teardown = TeardownQueue.Open(state, teardownExecutor);
             teardown.Start();
             var service = new AllocationService(store, cooldown, teardown, log, time);
-            subnets = SubnetModes.Start(config.Subnets, config.StateDir, config.Pools?.EffectiveNodeName, log, time);
+            subnets = SubnetModes.Start(config.Subnets, state, config.Pools?.EffectiveNodeName, log, time);
             var t = teardown;
             (listener, var metrics) = Serve(config, log, allowedUid, service, subnets, l => RenderMetrics(store, cooldown, t, l));
             log.Info("agent.started", $"fathom-agent serving {config.SocketPath}, state in {config.StateDir}, metrics on {config.MetricsAddress}",
@@ -144,7 +144,7 @@ public sealed class AgentHost : IAsyncDisposable
                 PoolView = () => running.Status(store),
                 Released = running.Pool.Notify,
             };
-            subnets = SubnetModes.Start(config.Subnets, config.StateDir, poolConfig.EffectiveNodeName, log, time);
+            subnets = SubnetModes.Start(config.Subnets, state, poolConfig.EffectiveNodeName, log, time);
             var t = teardown;
             (listener, var metrics) = Serve(config, log, allowedUid, service, subnets, l => RenderMetrics(store, cooldown, t, l) + running.RenderMetrics());
             log.Info("agent.started", $"fathom-agent serving {config.SocketPath} with pools for {poolConfig.Cluster}/{poolConfig.EffectiveNodeName}, state in {config.StateDir}",

@@ -22,46 +22,58 @@ public sealed record PodSubnetEntry(string Network, string ContainerId, string I
 
 /// <summary>
 /// Durable per-pod IPAM from the node's leased subnet (issue 10 §2): like the agent's other
-/// allocations, an address is written to disk (renamed into place, <see cref="GenerationFile"/>) before the plugin hears of it, so an
-/// agent killed at any instant restarts without handing one address to two pods; an address comes
-/// free only when its pod's veth is gone (<see cref="PodSubnetEntry.Releasing"/> until then). The
-/// subnet's network address is never given (overlay puts it on the VXLAN device, flannel's scheme),
-/// nor its broadcast address.
+/// allocations, an address is written to the state directory (<see cref="StateDirectory.WriteAtomically"/>:
+/// fsync'ed when <c>syncStateWrites</c> is on, mode 0600) before the plugin hears of it, so an agent
+/// killed at any instant restarts without handing one address to two pods; a change whose write
+/// fails is undone, so nothing is answered that is not on disk. An address comes free only when its
+/// pod's veth is gone (<see cref="PodSubnetEntry.Releasing"/> until then). The subnet's network
+/// address is never given (overlay puts it on the VXLAN device, flannel's scheme), nor its
+/// broadcast address.
 /// </summary>
 public sealed class PodSubnetIpam
 {
-    // <name>.<generation>.json, the next written before the last is unlinked: no write renames over
-    // an existing file, which on ext4 flushes it first — in the path of the ADD waiting for the reply
-    // (a host-gw pod's wait for the answer after its veth: 0.37 → 0.05 ms, bench cni --plugin-log with
-    // the agent before and after, docs/benchmarks.md "Where each ADD's time goes"). Not fsync'ed,
-    // syncStateWrites or not: unlike StateDirectory's files, these survive an agent's death, not a
-    // power loss.
+    // subnets/<name>.<generation>.json, the next written before the last is unlinked: no write
+    // renames over an existing file, which on ext4 flushes it first — in the path of the ADD waiting
+    // for the reply (a host-gw pod's wait for the answer after its veth: 0.37 → 0.05 ms, bench cni
+    // --plugin-log with the agent before and after, docs/benchmarks.md "Where each ADD's time goes").
+    private readonly StateDirectory _state;
     private readonly GenerationFile _file;
     private readonly Lock _lock = new();
     private readonly Dictionary<string, PodSubnetEntry> _entries;
 
-    private PodSubnetIpam(GenerationFile file, IEnumerable<PodSubnetEntry> entries)
+    private PodSubnetIpam(StateDirectory state, GenerationFile file, IEnumerable<PodSubnetEntry> entries)
     {
+        _state = state;
         _file = file;
         _entries = entries.ToDictionary(e => e.Key);
     }
 
     /// <summary>
-    /// Opens (or creates) the record named by <paramref name="path"/> (<c>…/host-gw.json</c>): its
-    /// newest generation (<c>…/host-gw.&lt;19 digits&gt;.json</c>), or the file at
-    /// <paramref name="path"/> itself as an older agent wrote it.
+    /// Opens (or creates) the record <paramref name="name"/> (<c>host-gw</c>, <c>overlay</c>) in the
+    /// state's <c>subnets/</c> folder: its newest generation (<c>subnets/host-gw.&lt;19 digits&gt;.json</c>),
+    /// or <c>subnets/host-gw.json</c> as an older agent wrote it.
     /// </summary>
-    /// <exception cref="IOException">The file cannot be read, or does not parse.</exception>
-    public static PodSubnetIpam Open(string path)
+    /// <exception cref="IOException">
+    /// The file cannot be read, or does not parse. The agent does not start then rather than forget
+    /// which addresses its pods hold: it would hand them out again.
+    /// </exception>
+    public static PodSubnetIpam Open(StateDirectory state, string name)
     {
-        var directory = Path.GetDirectoryName(path)!;
-        Directory.CreateDirectory(directory);
-        var file = new GenerationFile(directory, Path.GetFileNameWithoutExtension(path));
-        if (file.Load(File.Delete, File.Delete) is not { } current) return new PodSubnetIpam(file, []);
+        ArgumentNullException.ThrowIfNull(state);
+        ArgumentException.ThrowIfNullOrEmpty(name);
+        var file = new GenerationFile(state.Subdirectory("subnets"), name);
+        var current = file.Load(
+            temporary =>
+            {
+                File.Delete(temporary);
+                state.Log.Info("state.stray-removed", $"removed {temporary}: a write cut short by a crash, never committed", ("file", temporary));
+            },
+            older => state.DeleteDurably(older));
+        if (current is null) return new PodSubnetIpam(state, file, []);
         try
         {
             var record = JsonSerializer.Deserialize(File.ReadAllBytes(current), SubnetJson.Default.PodSubnetFile);
-            return new PodSubnetIpam(file, record?.Pods ?? []);
+            return new PodSubnetIpam(state, file, record?.Pods ?? []);
         }
         catch (JsonException e)
         {
@@ -106,8 +118,7 @@ public sealed class PodSubnetIpam
             var ip = FreeAddresses(subnet).FirstOrDefault(a => !used.Contains(a.ToString()));
             if (ip is null) return null;
             var entry = new PodSubnetEntry(network, containerId, ifName, ip.ToString(), hostVeth);
-            _entries[key] = entry;
-            Save();
+            Commit(key, held, entry);
             return entry;
         }
     }
@@ -120,9 +131,9 @@ public sealed class PodSubnetIpam
             var key = PodSubnetEntry.KeyOf(network, containerId, ifName);
             if (!_entries.TryGetValue(key, out var held)) return null;
             if (held.Releasing) return held;
-            _entries[key] = held with { Releasing = true };
-            Save();
-            return _entries[key];
+            var releasing = held with { Releasing = true };
+            Commit(key, held, releasing);
+            return releasing;
         }
     }
 
@@ -131,8 +142,8 @@ public sealed class PodSubnetIpam
     {
         lock (_lock)
         {
-            if (_entries.TryGetValue(entry.Key, out var held) && held.Releasing && _entries.Remove(entry.Key))
-                Save();
+            if (_entries.TryGetValue(entry.Key, out var held) && held.Releasing)
+                Commit(entry.Key, held, null);
         }
     }
 
@@ -157,20 +168,39 @@ public sealed class PodSubnetIpam
         }
     }
 
-    // Whole file to a temporary, renamed to the next generation's name (nothing there to replace),
-    // then the previous generation unlinked: a reader (or a restarted agent) never sees a torn record.
-    private void Save()
+    // The change in memory, then on disk; a write that fails (a full disk, EIO) undoes it, so a
+    // retried ADD or DEL writes again instead of finding a change that was never recorded. The whole
+    // record goes to the next generation's name (nothing there to replace), then the previous
+    // generation is unlinked: a reader (or a restarted agent) never sees a torn record, and one that
+    // finds both takes the newest.
+    private void Commit(string key, PodSubnetEntry? before, PodSubnetEntry? after)
     {
-        var next = _file.Next;
-        var temporary = next + ".tmp";
-        // Created new, never truncated (StateDirectory.WriteAtomically says why: ext4 flushes a file
-        // truncated to 0 when it is closed); one a failed write left goes first.
-        File.Delete(temporary);
-        using (var file = new FileStream(temporary, FileMode.CreateNew, FileAccess.Write))
-            file.Write(JsonSerializer.SerializeToUtf8Bytes(new PodSubnetFile([.. _entries.Values]), SubnetJson.Default.PodSubnetFile));
-        File.Move(temporary, next);
-        if (_file.Advance() is { } previous)
-            File.Delete(previous);
+        Set(key, after);
+        try
+        {
+            _state.WriteAtomically(_file.Next, JsonSerializer.SerializeToUtf8Bytes(new PodSubnetFile([.. _entries.Values]), SubnetJson.Default.PodSubnetFile));
+        }
+        catch
+        {
+            Set(key, before);
+            throw;
+        }
+        if (_file.Advance() is not { } previous) return;
+        try
+        {
+            _state.DeleteDurably(previous);
+        }
+        catch (IOException e)
+        {
+            // The change is on disk; the superseded file is removed when the record is next opened.
+            _state.Log.Warning("state.unlink-failed", $"could not remove {previous}, superseded by {_file.Current}: {e.Message}", ("file", previous));
+        }
+    }
+
+    private void Set(string key, PodSubnetEntry? entry)
+    {
+        if (entry is null) _entries.Remove(key);
+        else _entries[key] = entry;
     }
 }
 

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using Fathom.Agent.Protocol;
+using Fathom.Agent.State;
 using Fathom.Netlink;
 
 namespace Fathom.Agent.Subnets;
@@ -22,7 +23,7 @@ public sealed class SubnetModes : IAsyncDisposable
     /// (pods' traffic is routed through the node), the fabric resolved, each mode's lease taken in
     /// the background. Null when the config has no <c>subnets</c> section.
     /// </summary>
-    public static SubnetModes? Start(SubnetConfig? config, string stateDir, string? poolsNodeName, AgentLog log, TimeProvider? time = null,
+    public static SubnetModes? Start(SubnetConfig? config, StateDirectory state, string? poolsNodeName, AgentLog log, TimeProvider? time = null,
         NetnsHandle? node = null)
     {
         if (config is null) return null;
@@ -38,11 +39,11 @@ public sealed class SubnetModes : IAsyncDisposable
         if (config.HostGw is { } hostGw)
             networks[AllocationMode.HostGw] = SubnetNetwork.Start(
                 new SubnetModeSettings(AllocationMode.HostGw, hostGw.Datastore, fabric, null, interval, open, hostGw.Redirect == HostGwSection.RedirectBpf, watch),
-                PodSubnetIpam.Open(Path.Combine(stateDir, "subnets", "host-gw.json")), log, time);
+                PodSubnetIpam.Open(state, "host-gw"), log, time);
         if (config.Overlay is { } overlay)
             networks[AllocationMode.Overlay] = SubnetNetwork.Start(
                 new SubnetModeSettings(AllocationMode.Overlay, overlay.Datastore, fabric, overlay, interval, open, overlay.Redirect == HostGwSection.RedirectBpf, watch),
-                PodSubnetIpam.Open(Path.Combine(stateDir, "subnets", "overlay.json")), log, time);
+                PodSubnetIpam.Open(state, "overlay"), log, time);
         log.Info("subnets.started", $"subnet modes {string.Join(", ", networks.Keys.Select(Allocation.ModeName))} for node {fabric.NodeName} ({fabric.NodeIp} on {fabric.DeviceName}, MTU {fabric.Mtu})");
         return new SubnetModes(networks);
     }
@@ -130,8 +131,18 @@ internal sealed class SubnetModesService(SubnetModes modes, IAgentService pools)
     public ValueTask<AgentReply> ReleaseAsync(ReleaseRequest request, CancellationToken cancellationToken)
     {
         foreach (var network in modes.Networks.Values)
-            if (network.Release(request.Network, request.ContainerId, request.IfName))
-                return ValueTask.FromResult<AgentReply>(new DoneReply());
+        {
+            try
+            {
+                if (network.Release(request.Network, request.ContainerId, request.IfName))
+                    return ValueTask.FromResult<AgentReply>(new DoneReply());
+            }
+            catch (IOException e)
+            {
+                // Nothing was released that is not recorded; the runtime retries DEL.
+                return ValueTask.FromResult<AgentReply>(network.StateFailure($"releasing {request.ContainerId}/{request.IfName}", e));
+            }
+        }
         return pools.ReleaseAsync(request, cancellationToken);
     }
 

@@ -147,8 +147,17 @@ public sealed class SubnetNetwork : IAsyncDisposable
         var lease = Lease!;
         if (_ipam.Find(request.Network, request.ContainerId, request.IfName) is { Releasing: true } stale)
             DeleteVeth(stale);
-        var entry = _ipam.Allocate(request.Network, request.ContainerId, request.IfName, lease.Subnet,
-            NodeVeth.HostNameFor(request.ContainerId, request.IfName));
+        PodSubnetEntry? entry;
+        try
+        {
+            entry = _ipam.Allocate(request.Network, request.ContainerId, request.IfName, lease.Subnet,
+                NodeVeth.HostNameFor(request.ContainerId, request.IfName));
+        }
+        catch (IOException e)
+        {
+            // Nothing was given that is not recorded; the runtime retries the ADD.
+            return StateFailure($"giving {request.ContainerId}/{request.IfName} a {AllocationModeName} address", e);
+        }
         if (entry is null)
             return new ErrorReply
             {
@@ -172,11 +181,19 @@ public sealed class SubnetNetwork : IAsyncDisposable
     }
 
     /// <summary>DEL: releases the attachment's address (its veth is deleted in the background); false when it held none.</summary>
+    /// <exception cref="IOException">The release could not be recorded: nothing was released.</exception>
     public bool Release(string network, string containerId, string ifName)
     {
         if (_ipam.MarkReleasing(network, containerId, ifName) is not { } entry) return false;
         _teardown.Writer.TryWrite(entry);
         return true;
+    }
+
+    /// <summary>What the plugin hears when the pod record cannot be written (a full or failing disk): code 5, I/O failure.</summary>
+    internal ErrorReply StateFailure(string doing, IOException e)
+    {
+        _log.Error("state.write-failed", $"{doing} failed: cannot write the agent's state: {e.Message}", ("mode", AllocationModeName), ("error", e.Message));
+        return new ErrorReply { Code = AgentErrorCode.IoFailure, Message = $"fathom-agent cannot write its state while {doing}: {e.Message}" };
     }
 
     /// <summary>CHECK: whether the attachment holds an address.</summary>

@@ -81,7 +81,7 @@ public sealed class SubnetConflictTests : IDisposable
         var time = _fx.Time;
         await using var store = await new DatastoreOptions { ClusterCidr = "10.244.0.0/23", Ttl = TimeSpan.FromSeconds(30), Directory = storeDirectory }.OpenAsync(time);
 
-        var first = SubnetModes.Start(config, _fx.StatePath, null, _fx.Log, time, ns)!;
+        var first = SubnetModes.Start(config, _fx.State, null, _fx.Log, time, ns)!;
         var a = first.Networks[AllocationMode.HostGw];
         Eventually.True(() => a.Lease is not null, "node a's first lease");
         Assert.Equal(S0, a.Lease!.Subnet);
@@ -93,7 +93,7 @@ public sealed class SubnetConflictTests : IDisposable
         Assert.Equal(S1, (await store.AcquireOrRenewAsync(new NodeAttributes("c", IPAddress.Parse("10.80.0.3")))).Subnet);
         Assert.Equal(S0, (await store.AcquireOrRenewAsync(new NodeAttributes("b", IPAddress.Parse("10.80.0.2")))).Subnet);
 
-        await using var modes = SubnetModes.Start(config, _fx.StatePath, null, _fx.Log, time, ns)!;
+        await using var modes = SubnetModes.Start(config, _fx.Restart(), null, _fx.Log, time, ns)!;
         a = modes.Networks[AllocationMode.HostGw];
         Eventually.True(() => a.Unavailable()?.Contains("did not answer", StringComparison.Ordinal) == true, "a's first try: no subnet free");
         Assert.True(await store.ReleaseAsync("c"));

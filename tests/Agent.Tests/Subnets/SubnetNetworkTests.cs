@@ -1,5 +1,6 @@
 using System.Net;
 using Fathom.Agent.Protocol;
+using Fathom.Agent.State;
 using Fathom.Agent.Subnets;
 using Fathom.Datapath;
 using Fathom.Netlink;
@@ -17,11 +18,22 @@ public sealed class SubnetNetworkTests : IDisposable
 {
     private readonly string _dir = Directory.CreateTempSubdirectory("fathom-subnets-").FullName;
     private readonly List<IDisposable> _handles = [];
+    private readonly Dictionary<string, StateDirectory> _states = [];
 
     public void Dispose()
     {
         foreach (var h in _handles) h.Dispose();
         Directory.Delete(_dir, recursive: true);
+    }
+
+    // A node's agent state, kept open across its restarts here (a node that leaves and comes back
+    // reads its pods' addresses again).
+    private StateDirectory State(string node)
+    {
+        if (_states.TryGetValue(node, out var state)) return state;
+        state = _states[node] = StateDirectory.Open(Path.Combine(_dir, node), syncWrites: false);
+        _handles.Add(state);
+        return state;
     }
 
     private SubnetNetwork Start(TwoNodeFabric fabric, int node, AllocationMode mode, bool bpf = false, TimeSpan? reconcile = null)
@@ -35,7 +47,7 @@ public sealed class SubnetNetworkTests : IDisposable
         var overlay = mode == AllocationMode.Overlay ? new OverlaySection { Datastore = datastore } : null;
         var settings = new SubnetModeSettings(mode, datastore, nodeFabric, overlay, reconcile ?? TimeSpan.FromMilliseconds(500), Open, bpf,
             () => LinkWatcher.Open(ns));
-        return SubnetNetwork.Start(settings, PodSubnetIpam.Open(Path.Combine(_dir, $"ipam-{node}.json")), AgentLog.None);
+        return SubnetNetwork.Start(settings, PodSubnetIpam.Open(State($"node{node}"), Allocation.ModeName(mode)), AgentLog.None);
     }
 
     // The pod of a node, wired as the plugin wires it, from the agent's allocation.
@@ -192,12 +204,43 @@ public sealed class SubnetNetworkTests : IDisposable
         // Nothing listens on 127.0.0.1:9 (discard): every call is refused at once.
         var datastore = new SubnetDatastoreConfig { Kind = "etcd", ClusterCidr = "10.244.0.0/16", Endpoints = ["http://127.0.0.1:9"], RequestTimeoutSeconds = 0.5 };
         var network = SubnetNetwork.Start(new SubnetModeSettings(AllocationMode.HostGw, datastore, nodeFabric, null, TimeSpan.FromSeconds(1), Open),
-            PodSubnetIpam.Open(Path.Combine(_dir, "ipam.json")), AgentLog.None);
+            PodSubnetIpam.Open(State("node0"), "host-gw"), AgentLog.None);
         try
         {
             var error = Assert.IsType<ErrorReply>(network.Allocate(new AllocateRequest { Network = "n", ContainerId = "c", IfName = "eth0" }));
             Assert.Equal(AgentErrorCode.TryAgainLater, error.Code);
             Assert.Contains("etcd (http://127.0.0.1:9)", error.Message);
+        }
+        finally
+        {
+            await network.DisposeAsync();
+        }
+    }
+
+    [PrivilegedFact("ip")]
+    public async Task A_pod_record_that_cannot_be_written_is_code_5_naming_it_and_the_retried_ADD_and_DEL_succeed()
+    {
+        using var fabric = new TwoNodeFabric("sn");
+        var network = Start(fabric, 0, AllocationMode.HostGw);
+        try
+        {
+            Eventually.True(() => network.Lease is not null, "the node leased a subnet");
+            var ask = new AllocateRequest { Network = "n", ContainerId = "c1", IfName = "eth0" };
+            var state = State("node0");
+            state.CrashPoint = step => { if (step == "rename") throw new IOException("No space left on device"); };
+            var error = Assert.IsType<ErrorReply>(network.Allocate(ask));
+            Assert.Equal(AgentErrorCode.IoFailure, error.Code);
+            Assert.Contains("cannot write its state while giving c1/eth0 a host-gw address: No space left on device", error.Message);
+            Assert.False(network.Holds("n", "c1", "eth0"));
+
+            state.CrashPoint = null;
+            Assert.IsType<AllocatedReply>(network.Allocate(ask));
+            state.CrashPoint = step => { if (step == "rename") throw new IOException("No space left on device"); };
+            Assert.Throws<IOException>(() => network.Release("n", "c1", "eth0"));
+            Assert.True(network.Holds("n", "c1", "eth0"));
+            state.CrashPoint = null;
+            Assert.True(network.Release("n", "c1", "eth0"));
+            Assert.False(network.Holds("n", "c1", "eth0"));
         }
         finally
         {

@@ -1,6 +1,7 @@
 using System.Text.Json.Nodes;
 using Fathom.Agent;
 using Fathom.Agent.Protocol;
+using Fathom.Agent.State;
 using Fathom.Agent.Subnets;
 using Fathom.Netlink;
 using Fathom.Plugin.Tests.Harness;
@@ -30,6 +31,7 @@ public sealed class SubnetModesTests
     {
         using var t = AgentBed.Create();
         var state = Directory.CreateTempSubdirectory($"{TestNetns.Prefix}subnets-").FullName;
+        using var stateDirectory = StateDirectory.Open(state, syncWrites: false);
         using var host = Netns.Open(t.Bed.Host.Path);
         var datastore = new SubnetDatastoreConfig { ClusterCidr = "10.244.0.0/16", Directory = Path.Combine(state, "store") };
         var modes = SubnetModes.Start(new SubnetConfig
@@ -37,7 +39,7 @@ public sealed class SubnetModesTests
             NodeName = "n1", NodeIp = FakeAgent.NodeIp, FabricDevice = UnderlayBed.Device,
             HostGw = mode == "host-gw" ? new HostGwSection { Datastore = datastore } : null,
             Overlay = mode == "overlay" ? new OverlaySection { Datastore = datastore } : null,
-        }, state, null, AgentLog.None, node: host)!;
+        }, stateDirectory, null, AgentLog.None, node: host)!;
         var socket = Path.Combine(state, "subnets.sock");
         var listener = AgentListener.Start(socket, modes.Serve(t.Agent));
         try
