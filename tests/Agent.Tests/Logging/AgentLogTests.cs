@@ -36,4 +36,33 @@ public sealed class AgentLogTests
         Assert.Equal("b", JsonDocument.Parse(Assert.Single(lines)).RootElement.GetProperty("event").GetString());
         AgentLog.None.Error("c", "nowhere");
     }
+
+    [Fact]
+    public void A_line_longer_than_the_kept_buffer_is_whole_and_so_is_the_short_one_after_it()
+    {
+        var lines = new List<string>();
+        var log = new AgentLog(lines.Add);
+        var cloudError = new string('x', 40_000) + " \"quoted\" é";
+        log.Error("cloud.failed", cloudError, ("code", "RequestLimitExceeded"));
+        log.Info("pool.took", "short");
+        Assert.Equal(2, lines.Count);
+        Assert.Equal(cloudError, JsonDocument.Parse(lines[0]).RootElement.GetProperty("msg").GetString());
+        Assert.Equal("short", JsonDocument.Parse(lines[1]).RootElement.GetProperty("msg").GetString());
+        Assert.All(lines, l => Assert.DoesNotContain('\n', l));
+    }
+
+    [Fact]
+    public void Lines_written_from_many_threads_at_once_are_each_whole()
+    {
+        var lines = new System.Collections.Concurrent.ConcurrentBag<string>();
+        var log = new AgentLog(lines.Add);
+        Parallel.For(0, 800, new ParallelOptions { MaxDegreeOfParallelism = 8 }, i =>
+            log.Info("allocation.granted", $"pod {i}" + new string('.', i % 50), ("n", i)));
+        Assert.Equal(800, lines.Count);
+        var seen = lines.Select(l => JsonDocument.Parse(l).RootElement)
+            .Select(e => (N: e.GetProperty("n").GetInt32(), Msg: e.GetProperty("msg").GetString()))
+            .ToList();
+        Assert.All(seen, e => Assert.Equal($"pod {e.N}" + new string('.', e.N % 50), e.Msg));
+        Assert.Equal(800, seen.Select(e => e.N).Distinct().Count());
+    }
 }
