@@ -52,6 +52,22 @@ public sealed class AllocationServiceTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_DEL_whose_state_cannot_be_written_is_code_5_naming_it_and_releases_nothing()
+    {
+        _fx.State.CrashPoint = step => { if (step == "rename") throw new IOException("rename of x failed: No space left on device"); };
+        var error = Assert.IsType<ErrorReply>(await _service.ReleaseAsync(new ReleaseRequest { Network = "net", ContainerId = "c1", IfName = "eth0" }, default));
+        Assert.Equal(AgentErrorCode.IoFailure, error.Code);
+        Assert.Contains("cannot write its state while releasing", error.Message);
+        Assert.Contains("No space left on device", error.Message);
+        Assert.True(_store.TryGet(SharedPod, out _));
+
+        // The disk is back: the runtime's retried DEL releases it.
+        _fx.State.CrashPoint = null;
+        Assert.IsType<DoneReply>(await _service.ReleaseAsync(new ReleaseRequest { Network = "net", ContainerId = "c1", IfName = "eth0" }, default));
+        Assert.False(_store.TryGet(SharedPod, out _));
+    }
+
+    [Fact]
     public async Task Releasing_a_shared_IP_cools_it_down_and_queues_its_veth()
     {
         Assert.IsType<DoneReply>(await _service.ReleaseAsync(new ReleaseRequest { Network = "net", ContainerId = "c1", IfName = "eth0" }, default));
