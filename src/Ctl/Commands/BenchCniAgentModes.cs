@@ -167,6 +167,8 @@ internal sealed partial class BenchCniAgentModes(BenchCniAgentOptions options, s
             $"p99 of {Names.FloorConcurrentStartVeth(Top)} (the target allows 20 ms)");
         r.Floor($"plugin start p99, {Top} concurrent", r.P99(Names.FloorConcurrentStart(Top)), "ms",
             $"p99 of {Names.FloorConcurrentStart(Top)}: the starts alone");
+        r.Floor($"veth p99, {Top} concurrent, no process", r.P99(Names.FloorConcurrentVeth(Top)), "ms",
+            $"p99 of {Names.FloorConcurrentVeth(Top)}: the kernel's part alone, each create under RTNL (a shared ADD adds its wiring's requests)");
         // ... and the last cannot end before this plugin's CPU is spent on this many cores.
         r.Floor($"shared ADD p99, {Top} concurrent, this plugin's CPU", Top * r.Median(Names.FloorSharedCpu) / Environment.ProcessorCount, "ms",
             $"{Top} × median of {Names.FloorSharedCpu} / {Environment.ProcessorCount} cores, the agent's share not counted");

@@ -51,6 +51,7 @@ internal sealed partial class BenchCniAgentModes
         public const string FloorSharedCpu = "floor: CPU of one shared ADD (plugin process)";
         public static string FloorConcurrentStart(int level) => $"floor: fathom VERSION, {level} concurrent";
         public static string FloorConcurrentStartVeth(int level) => $"floor: fathom VERSION then a veth, {level} concurrent";
+        public static string FloorConcurrentVeth(int level) => $"floor: a veth, {level} concurrent, no process";
     }
 
     /// <summary>
@@ -240,7 +241,8 @@ internal sealed partial class BenchCniAgentModes
     /// The floor of <paramref name="n"/> shared ADDs released at once, timed as they are: each of
     /// <paramref name="n"/> threads starts the plugin (VERSION: its start and nothing else) and then
     /// creates a veth with its peer in a pod namespace — what every concurrent ADD must pay on these
-    /// cores with nothing of the agent's or the wiring's. The veths go again before the next round.
+    /// cores with nothing of the agent's or the wiring's; then the same veths from this process's
+    /// threads alone, the kernel's part. The veths go again before the next round.
     /// </summary>
     private void ConcurrentFloor(int n, NetnsHandle node, LabNodeAgent agent, List<NetlinkHandle> hostHandles, NetnsHandle podNs, PodSlots pods)
     {
@@ -260,6 +262,20 @@ internal sealed partial class BenchCniAgentModes
         finally
         {
             for (var i = 0; i < n; i++) hostHandles[0].TryDeleteLink($"bench-fc{i}");
+        }
+        // The kernel's part alone: the same veths from threads of this process, nothing started.
+        // Each create takes RTNL, so they end one after another whoever sends them.
+        try
+        {
+            AllAtOnce(n, i =>
+            {
+                var veth = Time(() => hostHandles[i].CreateVeth($"bench-fk{i}", $"bench-fk{i}p", podNs, PodVeth));
+                lock (results) results.Figure(Names.FloorConcurrentVeth(n)).Add(veth);
+            });
+        }
+        finally
+        {
+            for (var i = 0; i < n; i++) hostHandles[0].TryDeleteLink($"bench-fk{i}");
         }
     }
 

@@ -193,13 +193,15 @@ public sealed class BenchCniAgentModesTests
                 foreach (var expected in new[] { "bare moves/s", "underlay pods/s", "underlay ADD", "shared ADD", "host-gw ADD", "overlay ADD", "underlay DEL", "shared DEL", "host-gw DEL", "overlay DEL",
                              "bridge+host-local ADD", "floor: fathom VERSION", "floor: fathom VERSION then a veth" })
                     Assert.Contains($"{expected}, {level} concurrent", figureNames);
+            foreach (var level in new[] { 2, 4 })
+                Assert.Contains($"floor: a veth, {level} concurrent, no process", figureNames);
             foreach (var expected in new[] { "floor: fathom VERSION (process start)", "floor: agent round trip (CHECK, as pods come)",
                          "floor: veth with its peer in the pod netns", "floor: CPU of one shared ADD (plugin process)" })
                 Assert.Contains(expected, figureNames);
             var floors = document["floors"]!.AsArray().Select(f => f!.AsObject()).ToList();
             foreach (var expected in new[] { "underlay ADD floor", "underlay ADD floor - bare move", "DEL floor", "shared ADD floor",
                          "shared ADD floor / bridge+host-local ADD", "shared ADD+DEL floor / bridge+host-local ADD+DEL", "shared ADD p99, 4 concurrent floor",
-                         "plugin start p99, 4 concurrent", "shared ADD p99, 4 concurrent, this plugin's CPU" })
+                         "plugin start p99, 4 concurrent", "veth p99, 4 concurrent, no process", "shared ADD p99, 4 concurrent, this plugin's CPU" })
                 Assert.True(floors.SingleOrDefault(f => f["name"]!.GetValue<string>() == expected)?["value"]?.GetValue<double>() > 0, $"floor {expected}: no value");
             Assert.Contains("floor DEL floor:", result.Stdout);
             // A shared ADD's veth can be made during its round trip: the floor is the start and the longer of the two.
