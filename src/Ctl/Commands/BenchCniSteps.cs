@@ -6,11 +6,12 @@ namespace Fathom.Ctl;
 /// <summary>
 /// Where the plugin's time goes, from its own log (<c>--plugin-log</c>; the network config's
 /// <c>logFile</c>, whose <c>"steps"</c> each invocation writes — docs/cni.md, "Log file"): for each
-/// mode and command, the median of every step over the invocations that took the same path (the
-/// same number of steps, so a pod that took another path is not averaged into its neighbour's step).
-/// Names are the first invocation's (they carry its devices and addresses).
+/// mode and command, the median of every step over the invocations that took the same path: the
+/// same steps in the same order, read without their numbers (a step names its devices and
+/// addresses: "move eth1 …" and "move eth2 …" are one step), so a pod that took another path is not
+/// averaged into its neighbour's step. Names are the first invocation's.
 /// </summary>
-internal static class BenchCniSteps
+internal static partial class BenchCniSteps
 {
     /// <summary>The invocations that took one path: its key, the step names of the first, every invocation's step times and in-process total.</summary>
     internal sealed record Sequence(string Mode, string Command, IReadOnlyList<string> Steps, List<double[]> Times, List<double> Totals);
@@ -29,7 +30,7 @@ internal static class BenchCniSteps
             var command = root.GetProperty("command").GetString() ?? "";
             var names = steps.EnumerateArray().Select(s => s.GetProperty("step").GetString() ?? "").ToList();
             var times = steps.EnumerateArray().Select(s => s.GetProperty("ms").GetDouble()).ToArray();
-            var path = paths.Find(p => p.Mode == mode && p.Command == command && p.Steps.Count == names.Count);
+            var path = paths.Find(p => p.Mode == mode && p.Command == command && p.Steps.Select(Shape).SequenceEqual(names.Select(Shape)));
             if (path is null)
             {
                 path = new Sequence(mode, command, names, [], []);
@@ -56,6 +57,12 @@ internal static class BenchCniSteps
         }
         if (paths.Count == 0) output.WriteLine("  (no successful invocation logged)");
     }
+
+    /// <summary>A step's name with every word that holds a digit (a device, an address, a netns path, an index) as <c>#</c>.</summary>
+    internal static string Shape(string step) => WordWithDigit().Replace(step, "#");
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"[^\s,;()]*\d[^\s,;()]*")]
+    private static partial System.Text.RegularExpressions.Regex WordWithDigit();
 
     private static string Ms(double value) => value.ToString("0.000", CultureInfo.InvariantCulture).PadLeft(8);
 }

@@ -65,8 +65,9 @@ public sealed class BenchCniAgentModesTests
     [Fact]
     public void ThePluginLogsStepsAreSummedUpPerPathWithTheirMedians()
     {
-        // Two underlay ADDs of one path, one that took a path of another length, a failed one (no
-        // steps that mean anything), and a DEL: medians per path, the first invocation's names.
+        // Three underlay ADDs of one path (their devices differ), one that took a shorter path, one
+        // as long as the first but with another step, a failed one (no steps that mean anything), and
+        // a DEL: medians per path, the first invocation's names.
         static string Line(string mode, string command, double total, params (string Step, double Ms)[] steps) =>
             new JsonObject
             {
@@ -80,18 +81,22 @@ public sealed class BenchCniAgentModesTests
             Line("underlay", "ADD", 30, ("read the environment and stdin", 0.3), ("move eth2 into the pod's netns as eth0 and set it up", 20)),
             Line("underlay", "ADD", 40, ("read the environment and stdin", 0.2), ("move eth3 into the pod's netns as eth0 and set it up", 24)),
             Line("underlay", "ADD", 9, ("read the environment and stdin", 0.2)),
+            Line("underlay", "ADD", 22, ("read the environment and stdin", 0.2), ("return eth4 to the node", 21)),
             """{"command":"ADD","mode":"underlay","durationMs":5,"outcome":"error","code":11,"msg":"no ENI","steps":[]}""",
             Line("underlay", "DEL", 3, ("release with fathom-agent", 1)),
         ];
         var paths = BenchCniSteps.Read(lines);
-        Assert.Equal(3, paths.Count);
+        Assert.Equal(4, paths.Count);
         var add = paths[0];
         Assert.Equal(["read the environment and stdin", "move eth1 into the pod's netns as eth0 and set it up"], add.Steps);
         Assert.Equal(3, add.Times.Count);
         Assert.Equal(20, BenchScratch.Percentile(add.Times.Select(t => t[1]).ToList(), 0.50));
         Assert.Equal(30, BenchScratch.Percentile(add.Totals, 0.50));
         Assert.Equal(("underlay", "ADD", 1), (paths[1].Mode, paths[1].Command, paths[1].Steps.Count));
-        Assert.Equal(("underlay", "DEL"), (paths[2].Mode, paths[2].Command));
+        Assert.Equal(["read the environment and stdin", "return eth4 to the node"], paths[2].Steps);
+        Assert.Equal(("underlay", "DEL"), (paths[3].Mode, paths[3].Command));
+        Assert.Equal("move # into the pod's netns as # and set it up", BenchCniSteps.Shape("move eth1 into the pod's netns as eth0 and set it up"));
+        Assert.Equal("add # to # (index #)", BenchCniSteps.Shape("add 10.0.1.5/32 to fthv1a2b3c (index 42)"));
     }
 
     /// <summary>
