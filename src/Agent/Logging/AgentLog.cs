@@ -34,6 +34,7 @@ public sealed class AgentLog
     // the buffers' growth and the collections it set off; scripts/agent-profile.sh.)
     [ThreadStatic] private static ArrayBufferWriter<byte>? t_buffer;
     [ThreadStatic] private static Utf8JsonWriter? t_json;
+    [ThreadStatic] private static bool t_building;
 
     // A line longer than this (a message quoting a whole cloud error) gets a buffer of its own, not kept.
     private const int KeptBufferBytes = 16 * 1024;
@@ -91,10 +92,13 @@ public sealed class AgentLog
     {
         if (level < _minimum)
             return;
-        var buffer = t_buffer ??= new ArrayBufferWriter<byte>(1024);
-        var json = t_json ??= new Utf8JsonWriter(buffer);
+        // A line written while this thread builds another (a field's ToString that logs) gets buffers of its own.
+        var nested = t_building;
+        var buffer = nested ? new ArrayBufferWriter<byte>(1024) : t_buffer ??= new ArrayBufferWriter<byte>(1024);
+        var json = nested ? new Utf8JsonWriter(buffer) : t_json ??= new Utf8JsonWriter(buffer);
         buffer.ResetWrittenCount();
         json.Reset(buffer);
+        t_building = true;
         try
         {
             json.WriteStartObject();
@@ -139,7 +143,8 @@ public sealed class AgentLog
         }
         finally
         {
-            if (buffer.Capacity > KeptBufferBytes)
+            t_building = nested;
+            if (!nested && buffer.Capacity > KeptBufferBytes)
             {
                 t_buffer = null;
                 t_json = null;

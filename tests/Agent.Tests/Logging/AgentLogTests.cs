@@ -65,4 +65,25 @@ public sealed class AgentLogTests
         Assert.All(seen, e => Assert.Equal($"pod {e.N}" + new string('.', e.N % 50), e.Msg));
         Assert.Equal(800, seen.Select(e => e.N).Distinct().Count());
     }
+
+    [Fact]
+    public void A_line_written_while_another_is_built_on_the_same_thread_leaves_both_whole()
+    {
+        var lines = new List<string>();
+        var log = new AgentLog(lines.Add);
+        log.Info("outer", "the outer line", ("inner", new LogsWhenPrinted(log)), ("after", 7));
+        Assert.Equal(["inner", "outer"], lines.Select(l => JsonDocument.Parse(l).RootElement.GetProperty("event").GetString()));
+        var outer = JsonDocument.Parse(lines[1]).RootElement;
+        Assert.Equal("printed", outer.GetProperty("inner").GetString());
+        Assert.Equal(7, outer.GetProperty("after").GetInt32());
+    }
+
+    private sealed class LogsWhenPrinted(AgentLog log)
+    {
+        public override string ToString()
+        {
+            log.Info("inner", "written while the outer line is built");
+            return "printed";
+        }
+    }
 }
