@@ -36,7 +36,7 @@ public sealed class AgentLog
     [ThreadStatic] private static Utf8JsonWriter? t_json;
     [ThreadStatic] private static bool t_building;
 
-    // A line longer than this (a message quoting a whole cloud error) gets a buffer of its own, not kept.
+    // A thread's buffer grown past this by a long line (a message quoting a whole cloud error) is dropped after it, not kept.
     private const int KeptBufferBytes = 16 * 1024;
 
     private readonly LineSink _sink;
