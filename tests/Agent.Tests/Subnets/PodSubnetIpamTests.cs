@@ -153,4 +153,16 @@ public sealed class PodSubnetIpamTests : IDisposable
         Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(file));
         Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute, File.GetUnixFileMode(_fx.Path("subnets")));
     }
+
+    [Fact]
+    public void A_record_that_does_not_parse_stops_the_open_naming_the_file_and_is_left_in_place()
+    {
+        // Forgetting which addresses the node's pods hold would hand them out again: no quarantine.
+        Open().Allocate("net", "c1", "eth0", Subnet, "v1");
+        var file = Assert.Single(Directory.GetFiles(_fx.Path("subnets")));
+        File.WriteAllText(file, "{\"pods\":[{\"network\":");
+        var error = Assert.Throws<IOException>(Reopen);
+        Assert.StartsWith($"{file} does not parse: ", error.Message, StringComparison.Ordinal);
+        Assert.True(File.Exists(file));
+    }
 }
