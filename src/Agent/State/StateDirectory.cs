@@ -108,13 +108,13 @@ public sealed class StateDirectory : IDisposable
                 if (written < 0)
                 {
                     if (Marshal.GetLastPInvokeError() == Interop.EIntr) continue;
-                    throw Failed("write", temporary);
+                    throw Failed($"write of {temporary}");
                 }
                 content = content[(int)written..];
             }
             Step("fsync-temporary");
             if (SyncWrites && Interop.Fsync(fd) != 0)
-                throw Failed("fsync", temporary);
+                throw Failed($"fsync of {temporary}");
         }
         finally
         {
@@ -122,7 +122,7 @@ public sealed class StateDirectory : IDisposable
         }
         Step("rename");
         if (Interop.Rename(temporary, path) != 0)
-            throw Failed($"rename to {System.IO.Path.GetFileName(path)}", temporary);
+            throw Failed($"rename of {temporary} to {System.IO.Path.GetFileName(path)}");
         Step("fsync-directory");
         SyncDirectory(System.IO.Path.GetDirectoryName(path)!);
     }
@@ -137,22 +137,19 @@ public sealed class StateDirectory : IDisposable
             File.Delete(path); // what a write that failed here left
             fd = Interop.Open(path, flags, ownerOnly);
         }
-        return fd >= 0 ? fd : throw Failed("create", path);
+        return fd >= 0 ? fd : throw Failed($"create of {path}");
     }
 
-    // The last call's errno as .NET words it ("No space left on device"), with the file and the call.
-    private static IOException Failed(string call, string path)
-    {
-        var errno = Marshal.GetLastPInvokeError();
-        return new IOException($"{call} of {path} failed: {Marshal.GetPInvokeErrorMessage(errno)}");
-    }
+    // The last call's errno as .NET words it ("No space left on device"), after what failed.
+    private static IOException Failed(string what) =>
+        new($"{what} failed: {Marshal.GetPInvokeErrorMessage(Marshal.GetLastPInvokeError())}");
 
     /// <summary>Removes <paramref name="path"/> durably; false when it was not there.</summary>
     internal bool DeleteDurably(string path)
     {
         Step("delete");
         if (Interop.Unlink(path) != 0)
-            return Marshal.GetLastPInvokeError() == Interop.ENoEnt ? false : throw Failed("unlink", path);
+            return Marshal.GetLastPInvokeError() == Interop.ENoEnt ? false : throw Failed($"unlink of {path}");
         Step("fsync-directory");
         SyncDirectory(System.IO.Path.GetDirectoryName(path)!);
         return true;

@@ -13,8 +13,8 @@ namespace Fathom.Ctl;
 /// </summary>
 internal static partial class BenchCniSteps
 {
-    /// <summary>The invocations that took one path: its key, the step names of the first, every invocation's step times and in-process total.</summary>
-    internal sealed record Sequence(string Mode, string Command, IReadOnlyList<string> Steps, List<double[]> Times, List<double> Totals);
+    /// <summary>The invocations that took one path: its key (with its steps' <see cref="Shape"/>s), the step names of the first, every invocation's step times and in-process total.</summary>
+    internal sealed record Sequence(string Mode, string Command, IReadOnlyList<string> Shapes, IReadOnlyList<string> Steps, List<double[]> Times, List<double> Totals);
 
     /// <summary>The successful invocations of <paramref name="lines"/> (the log's JSON lines), grouped by path, in order of first appearance.</summary>
     public static IReadOnlyList<Sequence> Read(IEnumerable<string> lines)
@@ -30,10 +30,11 @@ internal static partial class BenchCniSteps
             var command = root.GetProperty("command").GetString() ?? "";
             var names = steps.EnumerateArray().Select(s => s.GetProperty("step").GetString() ?? "").ToList();
             var times = steps.EnumerateArray().Select(s => s.GetProperty("ms").GetDouble()).ToArray();
-            var path = paths.Find(p => p.Mode == mode && p.Command == command && p.Steps.Select(Shape).SequenceEqual(names.Select(Shape)));
+            var shapes = names.Select(Shape).ToList();
+            var path = paths.Find(p => p.Mode == mode && p.Command == command && p.Shapes.SequenceEqual(shapes));
             if (path is null)
             {
-                path = new Sequence(mode, command, names, [], []);
+                path = new Sequence(mode, command, shapes, names, [], []);
                 paths.Add(path);
             }
             path.Times.Add(times);
