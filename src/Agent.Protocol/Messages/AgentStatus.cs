@@ -1,6 +1,6 @@
 namespace Fathom.Agent.Protocol;
 
-/// <summary>What <c>fathomctl status</c> renders: the agent, its pools, its ENIs and its allocations.</summary>
+/// <summary>What <c>fathomctl status</c> renders: the agent, its pools, its ENIs, its allocations and its subnet modes.</summary>
 public sealed record AgentStatus
 {
     /// <summary>The agent's version (informational).</summary>
@@ -23,6 +23,53 @@ public sealed record AgentStatus
 
     /// <summary>Freed secondary IPs still cooling down before reuse.</summary>
     public int CoolingIps { get; init; }
+
+    /// <summary>One row per subnet mode the agent runs (host-gw, overlay); none without a <c>subnets</c> section.</summary>
+    public IReadOnlyList<SubnetStatus> Subnets { get; init; } = [];
+}
+
+/// <summary>A subnet mode on the node: its lease of the cluster's pod range and the pods holding its addresses.</summary>
+public sealed record SubnetStatus
+{
+    /// <summary>host-gw or overlay.</summary>
+    public required AllocationMode Mode { get; init; }
+
+    /// <summary>The node's leased subnet (e.g. 10.244.3.0/24), or null before it has one.</summary>
+    public string? Subnet { get; init; }
+
+    /// <summary>When the lease ends unless renewed; null for a lease that does not expire, or no lease.</summary>
+    public DateTimeOffset? LeaseExpires { get; init; }
+
+    /// <summary>Other nodes' live leases, routed to (host-gw) or tunnelled to (overlay).</summary>
+    public int Peers { get; init; }
+
+    /// <summary>Why an ADD is refused now (no lease yet, the datastore unreachable, a subnet conflict), or null.</summary>
+    public string? Unavailable { get; init; }
+
+    /// <summary>The pods holding addresses of the node's subnet, those whose veth is still being deleted included.</summary>
+    public IReadOnlyList<SubnetPodStatus> Pods { get; init; } = [];
+}
+
+/// <summary>A pod holding an address of its node's subnet.</summary>
+public sealed record SubnetPodStatus
+{
+    /// <summary>The network's name.</summary>
+    public required string Network { get; init; }
+
+    /// <summary>CNI_CONTAINERID.</summary>
+    public required string ContainerId { get; init; }
+
+    /// <summary>CNI_IFNAME.</summary>
+    public required string IfName { get; init; }
+
+    /// <summary>The pod's address (a /32 behind its veth).</summary>
+    public required string Ip { get; init; }
+
+    /// <summary>The node end of the pod's veth.</summary>
+    public required string HostVeth { get; init; }
+
+    /// <summary>True between DEL and its veth's deletion: the address is not free yet.</summary>
+    public bool Releasing { get; init; }
 }
 
 /// <summary>A warm pool: how much is free, used and cooling, and what the agent aims for.</summary>

@@ -111,7 +111,7 @@ public sealed class SubnetModes : IAsyncDisposable
 /// <summary>
 /// The plugin's requests split by mode: an ADD asking host-gw or overlay goes to that mode's
 /// <see cref="SubnetNetwork"/>; DEL, CHECK and GC go to whichever holds the attachment (a subnet
-/// mode first, then the pools); STATUS is the pools'.
+/// mode first, then the pools); STATUS is the pools', with the subnet modes' rows added.
 /// </summary>
 internal sealed class SubnetModesService(SubnetModes modes, IAgentService pools) : IAgentService
 {
@@ -162,6 +162,11 @@ internal sealed class SubnetModesService(SubnetModes modes, IAgentService pools)
         return reply;
     }
 
-    public ValueTask<AgentReply> StatusAsync(StatusRequest request, CancellationToken cancellationToken) =>
-        pools.StatusAsync(request, cancellationToken);
+    public async ValueTask<AgentReply> StatusAsync(StatusRequest request, CancellationToken cancellationToken)
+    {
+        var reply = await pools.StatusAsync(request, cancellationToken).ConfigureAwait(false);
+        return reply is StatusReply status
+            ? status with { Status = status.Status with { Subnets = [.. modes.Networks.Values.Select(n => n.Status())] } }
+            : reply;
+    }
 }

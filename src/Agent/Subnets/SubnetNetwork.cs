@@ -214,6 +214,20 @@ public sealed class SubnetNetwork : IAsyncDisposable
     /// <summary>The pods holding an address.</summary>
     public int Pods => _ipam.All().Count(e => !e.Releasing);
 
+    /// <summary>The mode's rows of <c>fathomctl status</c>.</summary>
+    public SubnetStatus Status() => new()
+    {
+        Mode = Mode,
+        Subnet = Lease?.Subnet.ToString(),
+        LeaseExpires = Lease?.Expires,
+        Peers = Peers().Count,
+        Unavailable = Unavailable(),
+        Pods = [.. _ipam.All().OrderBy(e => e.Ip, StringComparer.Ordinal).Select(e => new SubnetPodStatus
+        {
+            Network = e.Network, ContainerId = e.ContainerId, IfName = e.IfName, Ip = e.Ip, HostVeth = e.HostVeth, Releasing = e.Releasing,
+        })],
+    };
+
     private async Task RunAsync(CancellationToken cancellationToken)
     {
         try

@@ -61,12 +61,13 @@ internal static class AgentStatusCommand
         return JsonNode.Parse(bytes)!.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }) + "\n";
     }
 
-    /// <summary>The tables: a summary line, then pools, ENIs and allocations.</summary>
+    /// <summary>The tables: a summary line, then pools, ENIs and allocations; the subnet modes' lease and pods when the agent runs any.</summary>
     internal static string Render(AgentStatus s, string socket)
     {
         var text = new StringWriter(CultureInfo.InvariantCulture);
         text.WriteLine($"fathom-agent {s.AgentVersion} at {socket}, {s.Time.UtcDateTime:yyyy-MM-dd HH:mm:ss}Z: " +
-                       $"{s.Allocations.Count} allocation(s), {s.PendingTeardowns} teardown(s) pending, {s.CoolingIps} IP(s) cooling");
+                       $"{s.Allocations.Count} allocation(s), {s.PendingTeardowns} teardown(s) pending, {s.CoolingIps} IP(s) cooling" +
+                       (s.Subnets.Count > 0 ? $", {s.Subnets.Sum(n => n.Pods.Count(p => !p.Releasing))} subnet pod(s)" : ""));
         text.WriteLine();
         text.WriteLine("POOLS");
         Table(text, ["MODE", "AVAILABLE", "IN USE", "COOLING", "WARM TARGET", "CAPACITY"],
@@ -93,12 +94,43 @@ internal static class AgentStatusCommand
                 a.State,
                 a.Since.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture) + "Z",
             }));
+        if (s.Subnets.Count > 0) RenderSubnets(text, s.Subnets);
         return text.ToString();
+    }
+
+    // host-gw and overlay: the node's lease, then the pods holding its addresses (their own store,
+    // not the allocations above: no ENI, no cloud).
+    private static void RenderSubnets(StringWriter text, IReadOnlyList<SubnetStatus> subnets)
+    {
+        text.WriteLine();
+        text.WriteLine("SUBNETS");
+        Table(text, ["MODE", "SUBNET", "LEASE EXPIRES", "PEERS", "PODS", "NEW PODS"],
+            subnets.Select(n => new[]
+            {
+                ModeName(n.Mode),
+                n.Subnet ?? "(none yet)",
+                n.LeaseExpires is { } e ? e.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture) + "Z" : "-",
+                N(n.Peers),
+                N(n.Pods.Count(p => !p.Releasing)),
+                n.Unavailable is null ? "taken" : "refused: " + n.Unavailable,
+            }));
+        text.WriteLine();
+        text.WriteLine("SUBNET PODS");
+        Table(text, ["CONTAINER", "IF", "MODE", "ADDRESS", "DEVICE", "STATE"],
+            subnets.SelectMany(n => n.Pods.Select(p => new[]
+            {
+                p.ContainerId.Length > 12 ? p.ContainerId[..12] : p.ContainerId,
+                p.IfName,
+                ModeName(n.Mode),
+                p.Ip + "/32",
+                p.HostVeth,
+                p.Releasing ? "releasing" : "committed",
+            })));
     }
 
     private static string N(int value) => value.ToString(CultureInfo.InvariantCulture);
 
-    private static string ModeName(AllocationMode mode) => mode.ToString().ToLowerInvariant();
+    private static string ModeName(AllocationMode mode) => Allocation.ModeName(mode);
 
     /// <summary>Left-aligned columns two spaces apart, as kubectl prints them; "(none)" for no rows.</summary>
     internal static void Table(TextWriter text, string[] header, IEnumerable<string[]> rows)

@@ -117,6 +117,13 @@ public sealed class SubnetConflictTests : IDisposable
         Assert.Contains("fathom_agent_subnet_stranded_pods{mode=\"host-gw\"} 1", metrics);
         Assert.Contains("fathom_agent_subnet_lease_held{mode=\"host-gw\"} 1", metrics); // the lease itself is fine
         Assert.Single(_fx.Events("subnet.conflict"));
+        // fathomctl status says so too, after the pools' rows: the new lease, the stranded pod, why new pods are refused.
+        var status = Assert.IsType<StatusReply>(await modes.Serve(new PoolsStatusOnly()).StatusAsync(new StatusRequest(), default)).Status;
+        Assert.Equal("0.0.0-pools", status.AgentVersion);
+        var row = Assert.Single(status.Subnets);
+        Assert.Equal((AllocationMode.HostGw, "10.244.1.0/24"), (row.Mode, row.Subnet));
+        Assert.Contains("now leased by node b", row.Unavailable);
+        Assert.Equal(("old", "10.244.0.1", false), Assert.Single(row.Pods) is var p ? (p.ContainerId, p.Ip, p.Releasing) : default);
         // The old pod keeps its address: its retried ADD gets it, CHECK finds it.
         var again = Assert.IsType<AllocatedReply>(a.Allocate(new AllocateRequest { Network = "n", ContainerId = "old", IfName = "eth0" }));
         Assert.Equal("10.244.0.1/32", Assert.IsType<HostGwAllocation>(again.Allocation).Address);
@@ -131,5 +138,20 @@ public sealed class SubnetConflictTests : IDisposable
         Assert.Contains("fathom_agent_subnet_conflict{mode=\"host-gw\"} 0", modes.RenderMetrics());
         time.Advance(TimeSpan.FromSeconds(1));
         Eventually.True(() => _fx.Events("subnet.conflict-over").Count == 1, "the end of the conflict logged at the next reconcile");
+    }
+
+    // The pools' side of the agent's service, as far as a status goes.
+    private sealed class PoolsStatusOnly : IAgentService
+    {
+        public ValueTask<AgentReply> StatusAsync(StatusRequest request, CancellationToken cancellationToken) =>
+            ValueTask.FromResult<AgentReply>(new StatusReply { Status = new AgentStatus { AgentVersion = "0.0.0-pools", Time = DateTimeOffset.UnixEpoch } });
+
+        public ValueTask<AgentReply> AllocateAsync(AllocateRequest request, CancellationToken cancellationToken) => throw new NotSupportedException();
+
+        public ValueTask<AgentReply> ReleaseAsync(ReleaseRequest request, CancellationToken cancellationToken) => throw new NotSupportedException();
+
+        public ValueTask<AgentReply> CheckAsync(CheckRequest request, CancellationToken cancellationToken) => throw new NotSupportedException();
+
+        public ValueTask<AgentReply> GcAsync(GcRequest request, CancellationToken cancellationToken) => throw new NotSupportedException();
     }
 }

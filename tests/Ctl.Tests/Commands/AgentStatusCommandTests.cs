@@ -66,6 +66,38 @@ public sealed class AgentStatusCommandTests
     }
 
     [Fact]
+    public void SubnetModesShowTheirLeaseAndTheirPodsAfterTheAllocations()
+    {
+        var status = Sample with
+        {
+            Subnets =
+            [
+                new SubnetStatus
+                {
+                    Mode = AllocationMode.HostGw, Subnet = "10.244.3.0/24", LeaseExpires = new DateTimeOffset(2026, 12, 6, 1, 4, 3, TimeSpan.Zero), Peers = 2,
+                    Pods =
+                    [
+                        new SubnetPodStatus { Network = "fathom-host-gw", ContainerId = "a1b2c3d4e5f6a7b8", IfName = "eth0", Ip = "10.244.3.1", HostVeth = "fth1111111111a" },
+                        new SubnetPodStatus { Network = "fathom-host-gw", ContainerId = "gone", IfName = "eth0", Ip = "10.244.3.2", HostVeth = "fth2222222222b", Releasing = true },
+                    ],
+                },
+                new SubnetStatus { Mode = AllocationMode.Overlay, Unavailable = "no lease yet: etcd (http://10.0.0.5:2379) did not answer" },
+            ],
+        };
+        var lines = AgentStatusCommand.Render(status, "/s").Split('\n');
+        Assert.EndsWith("1 IP(s) cooling, 1 subnet pod(s)", lines[0], StringComparison.Ordinal);
+        Assert.True(Array.IndexOf(lines, "SUBNETS") > Array.IndexOf(lines, "ALLOCATIONS"));
+        Assert.Contains(lines, l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries) is ["host-gw", "10.244.3.0/24", "2026-12-06", "01:04:03Z", "2", "1", "taken"]);
+        Assert.Contains(lines, l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries) is ["overlay", "(none", "yet)", "-", "0", "0", "refused:", ..]
+                                    && l.EndsWith("refused: no lease yet: etcd (http://10.0.0.5:2379) did not answer", StringComparison.Ordinal));
+        var pods = lines.SkipWhile(l => l != "SUBNET PODS").Skip(2).Where(l => l.Length > 0).ToList();
+        Assert.Equal(["a1b2c3d4e5f6", "eth0", "host-gw", "10.244.3.1/32", "fth1111111111a", "committed"], pods[0].Split(' ', StringSplitOptions.RemoveEmptyEntries));
+        Assert.Equal(["gone", "eth0", "host-gw", "10.244.3.2/32", "fth2222222222b", "releasing"], pods[1].Split(' ', StringSplitOptions.RemoveEmptyEntries));
+        // Without subnet modes the section is not there at all.
+        Assert.DoesNotContain("SUBNETS", AgentStatusCommand.Render(Sample, "/s"));
+    }
+
+    [Fact]
     public void EmptyTablesSayNone()
     {
         var text = AgentStatusCommand.Render(new AgentStatus { AgentVersion = "1", Time = DateTimeOffset.UnixEpoch }, "/s");
