@@ -157,7 +157,8 @@ internal static class AgentStatusCommand
         {
             var s = new AgentClient(agent.Socket, TimeSpan.FromSeconds(1)).Status();
             var pools = s.Pools.Count == 0 ? "no pools" : string.Join(", ", s.Pools.Select(p => $"{ModeName(p.Mode)} {p.Available} free/{p.InUse} used"));
-            return $"answers: {pools}, {s.Enis.Count} ENI(s), {s.Allocations.Count} allocation(s)";
+            var subnets = string.Concat(s.Subnets.Select(n => $", {ModeName(n.Mode)} {n.Subnet ?? "(no lease yet)"} {n.Pods.Count(p => !p.Releasing)} pod(s)"));
+            return $"answers: {pools}, {s.Enis.Count} ENI(s), {s.Allocations.Count} allocation(s){subnets}";
         }
         catch (AgentException e)
         {

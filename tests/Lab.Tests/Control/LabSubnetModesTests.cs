@@ -77,6 +77,10 @@ public sealed class LabSubnetModesTests(ITestOutputHelper output)
             // Overlay's pods carry the fabric's MTU less VXLAN's 50 bytes (the lab's fabric: 9001).
             Assert.Contains("mtu 8951", Shell.IpIn(layout.PodNetns("o1"), "link", "show", "eth0"));
             Assert.Contains("mtu 9001", Shell.IpIn(layout.PodNetns("h1"), "link", "show", "eth0"));
+            // Each agent's summary names its subnets and their pods; fathomctl status lists them.
+            Assert.Matches(@"agent\s+node1\s.*answers: .*, host-gw 10\.244\.\d+\.0/\d+ 1 pod\(s\), overlay 10\.245\.\d+\.0/\d+ 1 pod\(s\)",
+                Ctl("lab", "status").EnsureSuccess("lab status").Stdout);
+            Assert.Contains($"  host-gw  {h1}/32", Ctl("status", "--node", "node1").EnsureSuccess("status --node node1").Stdout);
 
             // DEL: the pod goes, its veth is deleted in the background, the address is free again.
             Ctl("lab", "pod", "del", "h1").EnsureSuccess("lab pod del h1");
