@@ -7,6 +7,10 @@
 # inclusive, as shares of those threads' samples.
 #
 #   sudo scripts/agent-profile.sh [MODE=underlay] [CYCLES=40] [TOP=30]
+#   sudo FATHOM_AGENT=/path/to/other/fathom-agent scripts/agent-profile.sh ...   # another build: its sample count only
+#
+# At 10 kHz the sample count is the serving threads' CPU time: two builds' counts, run in turn,
+# compare them (docs/benchmarks.md, "Where each ADD's time goes").
 #
 # Needs ./build.sh's artifacts, perf (apt install linux-perf), python3 and nm (binutils). Its lab is
 # 'fprof' (taken down on exit, with the pod netns fprof-pod-prof).
@@ -24,6 +28,7 @@ export FATHOM_LAB_PREFIX=fprof
 work=$(mktemp -d /tmp/fathom-agentprof.XXXXXX)
 pod=fprof-pod-prof
 cleanup() {
+  set +e # every step, whatever failed before it (the pod's netns may not exist yet)
   [[ -n ${perf_pid:-} ]] && kill -INT "$perf_pid" 2>/dev/null
   ip netns del "$pod" 2>/dev/null
   "${ctl[@]}" lab down >/dev/null 2>&1
@@ -35,8 +40,11 @@ status=$("${ctl[@]}" lab status --json)
 agent=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["agents"][0]["pid"])' <<<"$status")
 socket=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["agents"][0]["socket"])' <<<"$status")
 exe=$(readlink "/proc/$agent/exe")
+names=1
 if [[ $(readelf -n "$exe" 2>/dev/null | grep -o 'Build ID: .*') != $(readelf -n "$dbg" 2>/dev/null | grep -o 'Build ID: .*') ]]; then
-  echo "agent-profile: $dbg is not the running agent's build ($exe): its names would be wrong; run ./build.sh" >&2; exit 1
+  # Another build (FATHOM_AGENT names it, to compare two builds side by side): its sample count
+  # holds, the names of $dbg would not.
+  echo "agent-profile: $exe is not the build of $dbg: only the sample count is printed" >&2; names=
 fi
 base=$(awk -v exe="$exe" '$6 == exe && $3 == "00000000" { split($1, r, "-"); print r[1]; exit }' "/proc/$agent/maps")
 ip netns add "$pod"
@@ -57,6 +65,9 @@ for ((i = 1; i <= cycles; i++)); do cycle "prof$i"; done
 kill -INT "$perf_pid"; wait "$perf_pid" 2>/dev/null || true; perf_pid=
 perf script -i "$work/agent.perf" --comms "fathom-agent co" -F ip,sym,dso 2>/dev/null > "$work/samples.txt"
 echo "fathom-agent (pid $agent) answering $cycles ADD+DEL of $mode: its connection threads' samples by function"
+if [[ -z $names ]]; then
+  echo "$(grep -c '^$' "$work/samples.txt") samples"; exit 0
+fi
 python3 - "$work/samples.txt" "$dbg" "$base" "$(basename "$exe")" "$top" <<'PY'
 import bisect, collections, subprocess, sys
 samples_file, dbg, base, exe, top = sys.argv[1], sys.argv[2], int(sys.argv[3], 16), sys.argv[4], int(sys.argv[5])

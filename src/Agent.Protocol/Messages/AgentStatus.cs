@@ -25,7 +25,7 @@ public sealed record AgentStatus
     public int CoolingIps { get; init; }
 
     /// <summary>One row per subnet mode the agent runs (host-gw, overlay); none without a <c>subnets</c> section.</summary>
-    public IReadOnlyList<SubnetStatus> Subnets { get; init; } = [];
+    public IReadOnlyList<SubnetStatus> Subnets { get; set; } = [];
 }
 
 /// <summary>A subnet mode on the node: its lease of the cluster's pod range and the pods holding its addresses.</summary>
@@ -47,7 +47,7 @@ public sealed record SubnetStatus
     public string? Unavailable { get; init; }
 
     /// <summary>The pods holding addresses of the node's subnet, those whose veth is still being deleted included.</summary>
-    public IReadOnlyList<SubnetPodStatus> Pods { get; init; } = [];
+    public IReadOnlyList<SubnetPodStatus> Pods { get; set; } = [];
 }
 
 /// <summary>A pod holding an address of its node's subnet.</summary>

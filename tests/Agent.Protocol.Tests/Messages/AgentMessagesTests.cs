@@ -145,5 +145,9 @@ public sealed class AgentMessageDefaultsTests
         Assert.Empty(status.Status.Pools);
         Assert.Empty(status.Status.Enis);
         Assert.Empty(status.Status.Allocations);
+        Assert.Empty(status.Status.Subnets); // an agent older than the subnet rows
+        var subnet = Assert.Single(Assert.IsType<StatusReply>(AgentMessages.ParseReply(
+            """{"version":1,"reply":"status","status":{"agentVersion":"x","time":"2026-01-01T00:00:00Z","subnets":[{"mode":"host-gw"}]}}"""u8)).Status.Subnets);
+        Assert.Empty(subnet.Pods);
     }
 }
