@@ -87,6 +87,12 @@ public sealed class EniPool
     private readonly TeardownQueue _teardown;
     private readonly INodeDevices _devices;
     private readonly AgentLog _log;
+    // While a reload is under way (its description of the instance's ENIs on its way), the ENIs changed
+    // here since, with the change's number: the description is older than such a change, so Load keeps
+    // the pool's own view of them (an ENI the refiller attached meanwhile, IPs taken off to be unassigned).
+    private readonly Dictionary<string, long> _changedDuringReload = new(StringComparer.Ordinal);
+    private long _changes;
+    private int _reloads;
 
     /// <summary>A pool over the agent's state; empty until <see cref="Load"/>.</summary>
     public EniPool(InstanceIdentity self, InstanceLimits limits, AllocationStore store, IpCooldown cooldown, TeardownQueue teardown,
@@ -137,18 +143,56 @@ public sealed class EniPool
     }
 
     /// <summary>
-    /// Replaces what the pool knows with <paramref name="attached"/>, the instance's ENIs as the cloud
-    /// describes them (start, reconcile). Device names and route tables are (re)found.
+    /// Marks the start of a reload: take it before describing the instance's ENIs and hand it to
+    /// <see cref="Load"/>, so that an ENI added, removed or changed here while the description was on
+    /// its way keeps the pool's newer view. Dispose it when the description fails.
     /// </summary>
-    public void Load(IReadOnlyList<Eni> attached)
+    public PoolReload BeginReload()
     {
         lock (_gate)
         {
+            _reloads++;
+            return new PoolReload(this, _changes);
+        }
+    }
+
+    internal void EndReload(PoolReload reload)
+    {
+        lock (_gate) EndReloadLocked(reload);
+    }
+
+    private void EndReloadLocked(PoolReload reload)
+    {
+        if (reload.Ended) return;
+        reload.Ended = true;
+        if (--_reloads == 0) _changedDuringReload.Clear();
+    }
+
+    // Under the lock: every change to which ENIs the pool holds or to their IPs.
+    private void Touch(string eniId)
+    {
+        _changes++;
+        if (_reloads > 0) _changedDuringReload[eniId] = _changes;
+    }
+
+    /// <summary>
+    /// Replaces what the pool knows with <paramref name="attached"/>, the instance's ENIs as the cloud
+    /// describes them (start, reconcile). With <paramref name="reload"/> (begun before the description
+    /// was asked for) an ENI changed here since keeps the pool's view: the description is older.
+    /// Device names and route tables are (re)found.
+    /// </summary>
+    public void Load(IReadOnlyList<Eni> attached, PoolReload? reload = null)
+    {
+        List<AllocationRecord> gone;
+        lock (_gate)
+        {
+            bool ChangedSince(string eniId) =>
+                reload is not null && _changedDuringReload.TryGetValue(eniId, out var at) && at > reload.Since;
             var before = new Dictionary<string, PoolEni>(_enis, StringComparer.Ordinal);
             _enis.Clear();
             foreach (var eni in attached)
             {
-                if (eni.AttachmentState is not (EniAttachmentState.Attached or EniAttachmentState.Attaching))
+                if (eni.AttachmentState is not (EniAttachmentState.Attached or EniAttachmentState.Attaching) || ChangedSince(eni.EniId))
                     continue;
                 var entry = new PoolEni(eni, eni.EniId == Self.PrimaryEniId);
                 if (before.TryGetValue(eni.EniId, out var old))
@@ -159,12 +203,15 @@ public sealed class EniPool
                 }
                 _enis[eni.EniId] = entry;
             }
+            foreach (var (eniId, current) in before.Where(e => ChangedSince(e.Key)))
+                _enis[eniId] = current;
+            if (reload is not null) EndReloadLocked(reload);
+            gone = [.. _store.All().Where(r => !_enis.ContainsKey(r.Allocation.EniId))];
         }
         foreach (var eni in Enis())
             PrepareDevice(eni);
         // A pod's record whose ENI the cloud no longer attaches here: the record stays (its DEL or GC frees it), said once per reconcile.
-        var attachedIds = attached.Select(e => e.EniId).ToHashSet(StringComparer.Ordinal);
-        foreach (var record in _store.All().Where(r => !attachedIds.Contains(r.Allocation.EniId)))
+        foreach (var record in gone)
             _log.Warning("pool.eni-gone", $"{record.Key} holds {record.Allocation.Ip} of {record.Allocation.EniId}, which is no longer attached to {Self.InstanceId}",
                 ("eni", record.Allocation.EniId), ("containerId", record.ContainerId));
     }
@@ -173,14 +220,22 @@ public sealed class EniPool
     internal void Add(Eni eni)
     {
         var entry = new PoolEni(eni, primary: false);
-        lock (_gate) _enis[eni.EniId] = entry;
+        lock (_gate)
+        {
+            _enis[eni.EniId] = entry;
+            Touch(eni.EniId);
+        }
         PrepareDevice(entry);
     }
 
     /// <summary>Removes an ENI (released, or gone from the cloud).</summary>
     internal void Remove(string eniId)
     {
-        lock (_gate) _enis.Remove(eniId);
+        lock (_gate)
+        {
+            _enis.Remove(eniId);
+            Touch(eniId);
+        }
     }
 
     /// <summary>Marks an ENI as being released, if it is still warm (holds nothing): then no take can pick it.</summary>
@@ -203,6 +258,7 @@ public sealed class EniPool
         {
             if (!_enis.TryGetValue(eniId, out eni)) return;
             foreach (var ip in ips) eni.SecondaryIps.Add(ip.ToString());
+            Touch(eniId);
         }
         PrepareDevice(eni);
     }
@@ -217,6 +273,7 @@ public sealed class EniPool
             var tearingDown = _teardown.PendingPodIps();
             var picked = eni.SecondaryIps.Where(ip => exclusive || IsFree(ip, tearingDown)).Take(count).ToList();
             foreach (var ip in picked) eni.SecondaryIps.Remove(ip);
+            Touch(eniId);
             return [.. picked.Select(IPAddress.Parse)];
         }
     }
@@ -225,8 +282,11 @@ public sealed class EniPool
     internal void PutBack(string eniId, IReadOnlyList<IPAddress> ips)
     {
         lock (_gate)
-            if (_enis.TryGetValue(eniId, out var eni))
-                foreach (var ip in ips) eni.SecondaryIps.Add(ip.ToString());
+        {
+            if (!_enis.TryGetValue(eniId, out var eni)) return;
+            foreach (var ip in ips) eni.SecondaryIps.Add(ip.ToString());
+            Touch(eniId);
+        }
     }
 
     /// <summary>Device indexes in use (for the next attach).</summary>
@@ -382,7 +442,11 @@ public sealed class EniPool
             eni = _enis.Values.Where(e => e.SubnetId == subnetId && !e.Releasing && (e.Primary || e.SecondaryIps.Count > 0) && !IsExclusive(e)
                     && e.SecondaryIps.Count < Limits.SecondaryIpsPerEni)
                 .OrderByDescending(e => e.Primary).ThenBy(e => e.DeviceIndex).FirstOrDefault();
-            eni?.SecondaryIps.Add(ip);
+            if (eni is not null)
+            {
+                eni.SecondaryIps.Add(ip);
+                Touch(eni.EniId);
+            }
         }
         if (eni is not null) PrepareDevice(eni);
         return eni;
@@ -392,8 +456,11 @@ public sealed class EniPool
     internal void RemoveIp(string eniId, string ip)
     {
         lock (_gate)
-            if (_enis.TryGetValue(eniId, out var eni))
-                eni.SecondaryIps.Remove(ip);
+        {
+            if (!_enis.TryGetValue(eniId, out var eni)) return;
+            eni.SecondaryIps.Remove(ip);
+            Touch(eniId);
+        }
     }
 
     /// <summary>Tells the refiller something changed (a take, a return).</summary>
@@ -442,4 +509,28 @@ public sealed class EniPool
 
     private static string FormatMac(PhysicalAddress mac) =>
         string.Join(':', mac.GetAddressBytes().Select(b => b.ToString("x2", System.Globalization.CultureInfo.InvariantCulture)));
+}
+
+/// <summary>
+/// A reload of the pool under way (<see cref="EniPool.BeginReload"/>): what <see cref="EniPool.Load"/>
+/// needs to tell the changes made here after the description was asked for. Disposing it ends it.
+/// </summary>
+public sealed class PoolReload : IDisposable
+{
+    private readonly EniPool _pool;
+
+    internal PoolReload(EniPool pool, long since)
+    {
+        _pool = pool;
+        Since = since;
+    }
+
+    /// <summary>The pool's change count when the reload began.</summary>
+    internal long Since { get; }
+
+    /// <summary>Ended (loaded or disposed); under the pool's lock.</summary>
+    internal bool Ended { get; set; }
+
+    /// <summary>Ends the reload (nothing when <see cref="EniPool.Load"/> ended it).</summary>
+    public void Dispose() => _pool.EndReload(this);
 }

@@ -139,7 +139,15 @@ public sealed class Refiller : IAsyncDisposable
                 if (_reconcileRequested || _time.GetUtcNow() >= _nextReconcile)
                 {
                     _reconcileRequested = false;
-                    await ReconcileAsync(cancellationToken).ConfigureAwait(false);
+                    try
+                    {
+                        await ReconcileAsync(cancellationToken).ConfigureAwait(false);
+                    }
+                    catch
+                    {
+                        _reconcileRequested = true; // asked for still: tried again after the back-off
+                        throw;
+                    }
                     _nextReconcile = _time.GetUtcNow() + _options.ReconcileInterval;
                 }
                 acted = await PassAsync(cancellationToken).ConfigureAwait(false);
@@ -278,6 +286,11 @@ public sealed class Refiller : IAsyncDisposable
         {
             // Not ours to keep: give it back now (best effort; the leaked-ENI sweep deletes what this misses).
             await DiscardAsync(created.EniId, attachmentId).ConfigureAwait(false);
+            // The attach may have taken effect though its call failed, and the discard may have failed
+            // too: then the ENI sits at this device index unknown to the pool, and every attach would be
+            // refused there ("already has an interface attached at device index") until the next
+            // reconcile. Reconcile before the next pass: it adopts such an ENI, or sweeps it once detached.
+            _reconcileRequested = true;
             throw;
         }
         finally
@@ -390,10 +403,14 @@ public sealed class Refiller : IAsyncDisposable
         // First, and without the cloud (which may be throttling): what pods that are gone still hold.
         if (ReleaseGoneAttachments?.Invoke() > 0)
             _pool.Notify();
-        var attached = await _cloud.DescribeEnisAsync(EniQuery.ByInstance(_pool.Self.InstanceId), cancellationToken).ConfigureAwait(false);
-        HashSet<string> inFlight;
-        lock (_gate) inFlight = [.. _inFlight];
-        _pool.Load([.. attached.Where(e => !inFlight.Contains(e.EniId))]);
+        // Begun before the describe: an ENI attached, released or changed here while it is on its way keeps the pool's newer view.
+        using (var reload = _pool.BeginReload())
+        {
+            var attached = await _cloud.DescribeEnisAsync(EniQuery.ByInstance(_pool.Self.InstanceId), cancellationToken).ConfigureAwait(false);
+            HashSet<string> inFlight;
+            lock (_gate) inFlight = [.. _inFlight];
+            _pool.Load([.. attached.Where(e => !inFlight.Contains(e.EniId))], reload);
+        }
         var tagged = await _cloud.DescribeEnisAsync(EniQuery.ByTags(new Dictionary<string, string>(StringComparer.Ordinal)
         {
             [EniTags.Cluster] = _options.Cluster,

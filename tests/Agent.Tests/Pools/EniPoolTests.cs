@@ -174,6 +174,29 @@ public sealed class EniPoolTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task An_eni_left_attached_by_a_failed_attach_is_adopted_not_attached_over()
+    {
+        var instance = await _lab.LaunchAsync("m5.large", "node-1"); // 3 ENIs: the primary and two for pods
+        await using var node = await NodeAsync(instance, new PoolTargets { WarmEnis = 1, WarmIps = 0 });
+        await node.UntilAsync(s => s.Enis.Count(e => e.IsWarm) == 1, "a warm ENI");
+
+        // The next attach takes effect, but the wait for it fails, and so does the discard's detach:
+        // the ENI stays attached at its device index while the pool does not know it.
+        _lab.Faults.SetErrorRate(1.0, "DescribeNetworkInterfaces");
+        _lab.Faults.SetErrorRate(1.0, "DetachNetworkInterface");
+        Assert.IsType<AllocatedReply>(await node.AllocateAsync("pod-a", AllocationMode.Underlay));
+        Eventually.True(() => _fixture.Events("pool.discard-failed").Count > 0, "an attach given up and its discard failed");
+        _lab.Faults.Clear();
+
+        // The refiller reconciles before its next pass and takes that ENI as the warm one, rather than
+        // attaching over its device index (refused) or past the instance's limit until the next periodic reconcile.
+        await node.UntilAsync(s => s.Enis.Count(e => e.IsWarm) == 1
+            && _lab.Tagged("test").All(t => node.Pool.Enis().Any(e => e.EniId == t.NetworkInterfaceId)), "the ENI left attached adopted");
+        Assert.Equal(2, _lab.Tagged("test").Count);
+        Assert.All(_lab.Tagged("test"), e => Assert.Equal(instance.InstanceId, e.Attachment?.InstanceId));
+    }
+
+    [Fact]
     public async Task After_a_crash_the_pool_is_rebuilt_from_disk_and_cloud_without_leak_or_duplicate()
     {
         var instance = await _lab.LaunchAsync("c5.4xlarge", "node-1");

@@ -78,6 +78,41 @@ public sealed class PoolAllocatorTests : IAsyncLifetime
     }
 
     [Fact]
+    public void A_reload_keeps_what_changed_here_while_the_clouds_description_was_on_its_way()
+    {
+        // A reconcile's describe went out before the refiller attached eni-2, released eni-1 and took
+        // an IP off eni-0 to unassign it; it comes back describing the instance as it was before.
+        _pool.Load([Eni(0, "10.0.1.100", "10.0.1.101"), Eni(1)]);
+        Eni[] described = [Eni(0, "10.0.1.100", "10.0.1.101"), Eni(1)];
+        using (var reload = _pool.BeginReload())
+        {
+            _pool.Add(Eni(2));
+            _pool.Remove("eni-1");
+            var unassigning = Assert.Single(_pool.TakeForUnassign("eni-0", 1));
+            _pool.Load(described, reload);
+
+            // eni-2 is not forgotten (its device index would be tried again), eni-1 not brought back,
+            // and the IP being unassigned is not free again for a pod to take.
+            Assert.Equal(["eni-0", "eni-2"], _pool.Enis().Select(e => e.EniId));
+            Assert.DoesNotContain(unassigning.ToString(), _pool.Find("eni-0")!.SecondaryIps);
+        }
+        // With no reload under way, a description is the truth again.
+        _pool.Load(described);
+        Assert.Equal(["eni-0", "eni-1"], _pool.Enis().Select(e => e.EniId));
+        Assert.Equal(2, _pool.Find("eni-0")!.SecondaryIps.Count);
+    }
+
+    [Fact]
+    public void A_change_made_before_a_reload_began_is_not_kept_against_the_description()
+    {
+        _pool.Load([Eni(0), Eni(1)]);
+        _pool.Remove("eni-1"); // before the describe went out: the description knows better
+        using var reload = _pool.BeginReload();
+        _pool.Load([Eni(0), Eni(1)], reload);
+        Assert.Equal(["eni-0", "eni-1"], _pool.Enis().Select(e => e.EniId));
+    }
+
+    [Fact]
     public async Task An_eni_held_whole_or_being_returned_is_neither_taken_again_nor_used_for_ips()
     {
         _pool.Load([Eni(0), Eni(1), Eni(2, "10.0.1.120")]);
