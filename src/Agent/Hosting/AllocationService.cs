@@ -78,7 +78,7 @@ public sealed class AllocationService : IAgentService
         catch (IOException e)
         {
             // Nothing was released that is not recorded; the runtime retries DEL.
-            return ValueTask.FromResult<AgentReply>(StateFailure($"releasing {key}", e));
+            return ValueTask.FromResult<AgentReply>(StateWriteFailure.Reply(_log, $"releasing {key}", e));
         }
         return ValueTask.FromResult<AgentReply>(new DoneReply());
     }
@@ -106,12 +106,6 @@ public sealed class AllocationService : IAgentService
             || key.IfName.AsSpan().IndexOfAny("/: \t\n") >= 0)
             return new ErrorReply { Code = AgentErrorCode.InvalidEnvironment, Message = $"CNI_IFNAME '{key.IfName}' is not a valid interface name" };
         return null;
-    }
-
-    private ErrorReply StateFailure(string doing, IOException e)
-    {
-        _log.Error("state.write-failed", $"{doing} failed: cannot write the agent's state: {e.Message}", ("error", e.Message));
-        return new ErrorReply { Code = AgentErrorCode.IoFailure, Message = $"fathom-agent cannot write its state while {doing}: {e.Message}" };
     }
 
     /// <inheritdoc />
@@ -145,7 +139,7 @@ public sealed class AllocationService : IAgentService
             }
             catch (IOException e)
             {
-                return ValueTask.FromResult<AgentReply>(StateFailure($"garbage-collecting {record.Key}", e));
+                return ValueTask.FromResult<AgentReply>(StateWriteFailure.Reply(_log, $"garbage-collecting {record.Key}", e));
             }
         }
         if (released.Count > 0)

@@ -110,6 +110,9 @@ public sealed class EniPool
     /// <summary>This instance.</summary>
     public InstanceIdentity Self { get; }
 
+    /// <summary>The agent's log (what serves from the pool writes its lines there).</summary>
+    internal AgentLog Log => _log;
+
     /// <summary>The instance type's limits.</summary>
     public InstanceLimits Limits { get; }
 

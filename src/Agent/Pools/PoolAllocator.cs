@@ -157,7 +157,7 @@ public sealed class PoolAllocator
             }
             catch (IOException e)
             {
-                return new ErrorReply { Code = AgentErrorCode.IoFailure, Message = $"fathom-agent cannot write its state while allocating {key}: {e.Message}" };
+                return StateWriteFailure.Reply(_pool.Log, $"allocating {key}", e);
             }
             _refiller.Wake();
             var left = deadline - _time.GetTimestamp();

@@ -136,7 +136,7 @@ public abstract partial class StickyPods<TRecord, TPhase> : IStickyPods, IAsyncD
         }
         catch (IOException e)
         {
-            return new ErrorReply { Code = AgentErrorCode.IoFailure, Message = $"fathom-agent cannot write its state while giving {identity} its {What}: {e.Message}" };
+            return StateWriteFailure.Reply(Log, $"giving {identity} its {What}", e);
         }
         finally
         {

@@ -1,6 +1,7 @@
 using System.Net;
 using System.Threading.Channels;
 using Fathom.Agent.Protocol;
+using Fathom.Agent.State;
 using Fathom.Datapath;
 using Fathom.Datastore;
 using Fathom.Netlink;
@@ -190,11 +191,7 @@ public sealed class SubnetNetwork : IAsyncDisposable
     }
 
     /// <summary>What the plugin hears when the pod record cannot be written (a full or failing disk): code 5, I/O failure.</summary>
-    internal ErrorReply StateFailure(string doing, IOException e)
-    {
-        _log.Error("state.write-failed", $"{doing} failed: cannot write the agent's state: {e.Message}", ("mode", AllocationModeName), ("error", e.Message));
-        return new ErrorReply { Code = AgentErrorCode.IoFailure, Message = $"fathom-agent cannot write its state while {doing}: {e.Message}" };
-    }
+    internal ErrorReply StateFailure(string doing, IOException e) => StateWriteFailure.Reply(_log, doing, e, AllocationModeName);
 
     /// <summary>CHECK: whether the attachment holds an address.</summary>
     public bool Holds(string network, string containerId, string ifName) =>

@@ -78,6 +78,24 @@ public sealed class PoolAllocatorTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task An_ADD_whose_record_cannot_be_written_is_code_5_logged_and_holds_nothing()
+    {
+        _pool.Load([Eni(0, "10.0.1.100"), Eni(1)]);
+        var allocator = Allocator();
+        _fx.State.CrashPoint = step => { if (step == "rename") throw new IOException("rename of x failed: No space left on device"); };
+        var error = Assert.IsType<ErrorReply>(await allocator.AllocateAsync(Add("a", AllocationMode.Shared), default));
+        Assert.Equal(AgentErrorCode.IoFailure, error.Code);
+        Assert.Equal("fathom-agent cannot write its state while allocating net/a/eth0: rename of x failed: No space left on device", error.Message);
+        Assert.Single(_fx.Events("state.write-failed"));
+        Assert.False(_store.IsIpHeld("10.0.1.100"));
+
+        // The disk is back: the runtime's retried ADD gets the IP.
+        _fx.State.CrashPoint = null;
+        var shared = Assert.IsType<SharedAllocation>(Assert.IsType<AllocatedReply>(await allocator.AllocateAsync(Add("a", AllocationMode.Shared), default)).Allocation);
+        Assert.Equal("10.0.1.100", shared.Ip);
+    }
+
+    [Fact]
     public void A_reload_keeps_what_changed_here_while_the_clouds_description_was_on_its_way()
     {
         // A reconcile's describe went out before the refiller attached eni-2, released eni-1 and took
