@@ -38,9 +38,14 @@ run=$PWD/artifacts/run
 out=$PWD/artifacts/report
 mkdir -p "$run" "$out"
 rm -f "$run"/*.json "$out"/*.png "$out"/report.*
-# Profiles: quick (tests), default (short), --full.
+# Profiles: quick (tests), default (short), --full. The quick one runs the two loads the targets
+# read (tcp1, rtt) and short agent rounds: ./test.sh checks the script's path, not the figures
+# (tests/Ctl.Tests' bench tests run every load and figure).
+cni_extra=()
 if [[ -n $full ]]; then dp=(--seconds 5 --rounds 3) cni_cycles=200
-elif [[ -n ${FATHOM_RUN_QUICK:-} ]]; then dp=(--seconds 1 --rounds 1) cni_cycles=30
+elif [[ -n ${FATHOM_RUN_QUICK:-} ]]; then
+  dp=(--seconds 1 --rounds 1 --loads tcp1,rtt) cni_cycles=30
+  cni_extra=(--agent-cycles 15 --rounds 1 --churn-seconds 2)
 else dp=(--seconds 1 --rounds 2) cni_cycles=60; fi
 started=$SECONDS
 
@@ -149,7 +154,7 @@ step "benchmark: the data plane — every mode and the classic wiring, as shares
 step "benchmark: the control plane — CNI ADD/DEL, fathom against the reference plugins ($cni_cycles cycles)"
 cni_json=()
 if "$ctl" bench cni --help | grep -q -- '--json'; then cni_json=(--json "$run/cni.json"); fi
-"$ctl" bench cni --cycles "$cni_cycles" "${cni_json[@]}" | tee "$run/bench-cni.txt"
+"$ctl" bench cni --cycles "$cni_cycles" "${cni_extra[@]}" "${cni_json[@]}" | tee "$run/bench-cni.txt"
 
 scale_json=()
 if [[ -n $full ]]; then

@@ -21,6 +21,26 @@ internal sealed record DataplaneMeasure(string Key, string Title, string Unit, b
 
     /// <summary>Every measure, in the order of the table.</summary>
     public static readonly DataplaneMeasure[] All = [Tcp1, Tcp8, Udp, RttP50, RttP99, Cpu];
+
+    /// <summary>The loads (one run each per wiring and round), in the order they run, and the measures each gives.</summary>
+    public static readonly (string Load, DataplaneMeasure[] Measures)[] Loads =
+        [("tcp1", [Tcp1, Cpu]), ("tcp8", [Tcp8]), ("udp", [Udp]), ("rtt", [RttP50, RttP99])];
+
+    /// <summary>The measures <paramref name="loads"/> give, in the order of the table.</summary>
+    public static DataplaneMeasure[] Of(IReadOnlyCollection<string> loads) =>
+        [.. All.Where(m => Loads.Any(l => loads.Contains(l.Load) && l.Measures.Contains(m)))];
+
+    /// <summary>
+    /// The measures a <c>bench dataplane --json</c> file holds: those its <c>measures</c> lists (a run
+    /// with fewer <c>--loads</c>), every one when it lists none (an older file).
+    /// </summary>
+    public static DataplaneMeasure[] In(System.Text.Json.JsonElement root)
+    {
+        if (!root.TryGetProperty("measures", out var listed) || listed.ValueKind != System.Text.Json.JsonValueKind.Array)
+            return All;
+        var keys = listed.EnumerateArray().Select(m => m.TryGetProperty("key", out var k) ? k.GetString() : null).ToHashSet();
+        return [.. All.Where(m => keys.Contains(m.Key))];
+    }
 }
 
 /// <summary>

@@ -54,7 +54,7 @@ internal static class ReportSections
         if (inputs.Dataplane is { } dp)
         {
             var rows = DataplaneRows(dp);
-            foreach (var m in DataplaneMeasure.All)
+            foreach (var m in DataplaneMeasure.In(dp))
             {
                 var title = $"{m.Title} per mode, pod↔pod across two nodes — Fathom beside the classic wiring";
                 var groups = Groups(rows, m.Key);
@@ -205,11 +205,12 @@ internal static class ReportSections
         var rounds = dp.TryGetProperty("rounds", out var r) ? r.GetInt32() : 0;
         md.AppendLine("## Data plane (`bench dataplane`)").AppendLine();
         md.AppendLine(CultureInfo.InvariantCulture, $"Two pods on two nodes, {rounds} interleaved round(s) of {seconds} s runs. Each cell: the median, then (in brackets) the median ratio to node↔node and its range over the rounds.").AppendLine();
-        md.AppendLine("| wiring | " + string.Join(" | ", DataplaneMeasure.All.Select(m => $"{m.Title} ({m.Unit})")) + " |");
-        md.AppendLine("|---|" + string.Concat(DataplaneMeasure.All.Select(_ => "---:|")));
+        var measures = DataplaneMeasure.In(dp);
+        md.AppendLine("| wiring | " + string.Join(" | ", measures.Select(m => $"{m.Title} ({m.Unit})")) + " |");
+        md.AppendLine("|---|" + string.Concat(measures.Select(_ => "---:|")));
         foreach (var row in rows)
         {
-            var cells = DataplaneMeasure.All.Select(m =>
+            var cells = measures.Select(m =>
             {
                 var ratios = row.Ratios.GetValueOrDefault(m.Key, []);
                 var range = ratios.Length > 1 ? $" {ratios.Min():0%}–{ratios.Max():0%}" : "";

@@ -70,10 +70,41 @@ public sealed class BenchDataplaneTests
             BenchDataplane.FloorLines(wirings));
     }
 
+    [Fact]
+    public void FewerLoadsMeasureLessAndLeaveOutTheTargetsOfTheRest()
+    {
+        var parse = CtlRun.Parse("bench", "dataplane", "--loads", "tcp1, rtt");
+        Assert.Empty(parse.Errors);
+        var loads = BenchDataplane.ParseLoads(parse.GetValue(BenchDataplane.LoadsOption)!);
+        Assert.Equal(["tcp1", "rttP50", "rttP99", "cpu"], new BenchDataplaneOptions(Loads: loads).Measures.Select(m => m.Key));
+        Assert.Equal(DataplaneMeasure.All, new BenchDataplaneOptions().Measures);
+
+        // Only TCP×1 ran: the RTT target is left out, not "NOT met" for want of a figure.
+        var wirings = new[] { "node↔node", "underlay (fathom)", "shared (fathom)", "host-gw (fathom)", "host-gw (bridge)", "overlay (fathom)", "overlay (bridge)" }
+            .Select(name =>
+            {
+                var w = new BenchDataplane.Wiring(name, "m", "f", "c", "s", "10.0.0.1");
+                w.Samples["tcp1"].Add(10);
+                w.Ratios["tcp1"].Add(1);
+                return w;
+            }).ToList();
+        var targets = BenchDataplane.Targets(wirings);
+        Assert.Equal(7 - 1, targets.Count);
+        Assert.DoesNotContain(targets, t => t.Name.Contains("RTT", StringComparison.Ordinal));
+
+        // The report reads which measures a file holds; an older file without the list holds them all.
+        using var some = JsonDocument.Parse("""{"measures":[{"key":"tcp1"},{"key":"cpu"}]}""");
+        Assert.Equal(["tcp1", "cpu"], DataplaneMeasure.In(some.RootElement).Select(m => m.Key));
+        using var older = JsonDocument.Parse("{}");
+        Assert.Equal(DataplaneMeasure.All, DataplaneMeasure.In(older.RootElement));
+    }
+
     [Theory]
     [InlineData("--netns-prefix", "a/b")]
     [InlineData("--netns-prefix", "")]
     [InlineData("--congestion", "cubic;reboot")]
+    [InlineData("--loads", "tcp1,tcp2")]
+    [InlineData("--loads", ",")]
     public void BadNamesAreParseErrors(string option, string value) =>
         Assert.Contains(CtlRun.Parse("bench", "dataplane", option, value).Errors, e => e.Message.Contains(option, StringComparison.Ordinal));
 
