@@ -94,7 +94,7 @@ public sealed class EniPool
     private long _changes;
     private int _reloads;
 
-    /// <summary>A pool over the agent's state; empty until <see cref="Load"/>.</summary>
+    /// <summary>A pool over the agent's state; empty until <see cref="Load(IReadOnlyList{Eni})"/>.</summary>
     public EniPool(InstanceIdentity self, InstanceLimits limits, AllocationStore store, IpCooldown cooldown, TeardownQueue teardown,
         INodeDevices devices, AgentLog log)
     {
@@ -147,10 +147,10 @@ public sealed class EniPool
 
     /// <summary>
     /// Marks the start of a reload: take it before describing the instance's ENIs and hand it to
-    /// <see cref="Load"/>, so that an ENI added, removed or changed here while the description was on
+    /// <see cref="Load(IReadOnlyList{Eni}, PoolReload)"/>, so that an ENI added, removed or changed here while the description was on
     /// its way keeps the pool's newer view. Dispose it when the description fails.
     /// </summary>
-    public PoolReload BeginReload()
+    internal PoolReload BeginReload()
     {
         lock (_gate)
         {
@@ -180,11 +180,17 @@ public sealed class EniPool
 
     /// <summary>
     /// Replaces what the pool knows with <paramref name="attached"/>, the instance's ENIs as the cloud
+    /// describes them. Device names and route tables are (re)found.
+    /// </summary>
+    public void Load(IReadOnlyList<Eni> attached) => Load(attached, reload: null);
+
+    /// <summary>
+    /// Replaces what the pool knows with <paramref name="attached"/>, the instance's ENIs as the cloud
     /// describes them (start, reconcile). With <paramref name="reload"/> (begun before the description
     /// was asked for) an ENI changed here since keeps the pool's view: the description is older.
     /// Device names and route tables are (re)found.
     /// </summary>
-    public void Load(IReadOnlyList<Eni> attached, PoolReload? reload = null)
+    internal void Load(IReadOnlyList<Eni> attached, PoolReload? reload)
     {
         List<AllocationRecord> gone;
         lock (_gate)
@@ -515,10 +521,10 @@ public sealed class EniPool
 }
 
 /// <summary>
-/// A reload of the pool under way (<see cref="EniPool.BeginReload"/>): what <see cref="EniPool.Load"/>
+/// A reload of the pool under way (<see cref="EniPool.BeginReload"/>): what <see cref="EniPool.Load(IReadOnlyList{Eni}, PoolReload)"/>
 /// needs to tell the changes made here after the description was asked for. Disposing it ends it.
 /// </summary>
-public sealed class PoolReload : IDisposable
+internal sealed class PoolReload : IDisposable
 {
     private readonly EniPool _pool;
 
@@ -534,6 +540,6 @@ public sealed class PoolReload : IDisposable
     /// <summary>Ended (loaded or disposed); under the pool's lock.</summary>
     internal bool Ended { get; set; }
 
-    /// <summary>Ends the reload (nothing when <see cref="EniPool.Load"/> ended it).</summary>
+    /// <summary>Ends the reload (nothing when <see cref="EniPool.Load(IReadOnlyList{Eni}, PoolReload)"/> ended it).</summary>
     public void Dispose() => _pool.EndReload(this);
 }
