@@ -139,6 +139,33 @@ public sealed class ResilientCloudProviderTests : IDisposable
     }
 
     [Fact]
+    public async Task A_change_that_failed_transiently_is_said_to_be_uncertain_even_when_its_retry_succeeds()
+    {
+        var cloud = Cloud();
+        var uncertain = new List<CloudOperation>();
+        cloud.OutcomeUncertain += uncertain.Add;
+
+        // The first answer lost (500), the retry done: the first attempt may have unassigned them already.
+        _inner.Then(Error(CloudErrorKind.Transient, "InternalError"), null);
+        await _time.DriveAsync(cloud.UnassignPrivateIpsAsync("eni-1", [IPAddress.Parse("10.0.1.5")]));
+        Assert.Equal([CloudOperation.UnassignPrivateIps], uncertain);
+
+        // Throttling did nothing; a read changes nothing; a create's retries carry one idempotency token.
+        _inner.Then(Error(CloudErrorKind.Throttled, "RequestLimitExceeded"), null);
+        await _time.DriveAsync(cloud.AssignPrivateIpsAsync("eni-1", 1));
+        _inner.Then(Error(CloudErrorKind.Transient, "InternalError"), null);
+        await _time.DriveAsync(cloud.DescribeEnisAsync(EniQuery.ByIds("eni-1")));
+        _inner.Then(Error(CloudErrorKind.Transient, "InternalError"), null);
+        await _time.DriveAsync(cloud.CreateEniAsync(new CreateEniRequest { SubnetId = "subnet-1" }));
+        Assert.Equal([CloudOperation.UnassignPrivateIps], uncertain);
+
+        // Every transient failure of an attach says so, the last one too.
+        _inner.Then([.. Enumerable.Repeat<Exception?>(Error(CloudErrorKind.Transient, "RequestTimeout"), _backoff.MaxAttempts)]);
+        await Assert.ThrowsAsync<CloudException>(() => _time.DriveAsync(cloud.AttachEniAsync("eni-1", "i-1", 1)));
+        Assert.Equal(_backoff.MaxAttempts, uncertain.Count(op => op == CloudOperation.AttachEni));
+    }
+
+    [Fact]
     public async Task Every_request_is_counted_by_action_and_outcome_with_its_latency()
     {
         var cloud = Cloud();

@@ -60,6 +60,9 @@ public sealed class PoolEni
     /// <summary>Being released: no longer handed out.</summary>
     internal bool Releasing { get; set; }
 
+    /// <summary>Its release's detach call failed: still not handed out, until a reload says whether the cloud detached it.</summary>
+    internal bool ReleaseFailed { get; set; }
+
     /// <summary>The secondary IPs the cloud assigned to it (canonical text).</summary>
     internal SortedSet<string> SecondaryIps { get; } = new(StringComparer.Ordinal);
 
@@ -208,7 +211,8 @@ public sealed class EniPool
                 {
                     entry.HostDevice = old.HostDevice;
                     entry.RoutingInstalled = old.RoutingInstalled;
-                    entry.Releasing = old.Releasing;
+                    // A release whose detach failed and that the cloud still shows attached did not happen.
+                    entry.Releasing = old.Releasing && !old.ReleaseFailed;
                 }
                 _enis[eni.EniId] = entry;
             }
@@ -259,6 +263,20 @@ public sealed class EniPool
         }
     }
 
+    /// <summary>
+    /// Records that the release of <paramref name="eniId"/> failed at its detach: it stays out of takes
+    /// until the next reload, which makes it warm again if the cloud still shows it attached.
+    /// </summary>
+    internal void ReleaseFailed(string eniId)
+    {
+        lock (_gate)
+        {
+            if (!_enis.TryGetValue(eniId, out var eni)) return;
+            eni.ReleaseFailed = true;
+            Touch(eniId);
+        }
+    }
+
     /// <summary>Adds secondary IPs the cloud assigned; the ENI now hosts IPs and gets its routing table.</summary>
     internal void AddIps(string eniId, IEnumerable<IPAddress> ips)
     {
@@ -284,17 +302,6 @@ public sealed class EniPool
             foreach (var ip in picked) eni.SecondaryIps.Remove(ip);
             Touch(eniId);
             return [.. picked.Select(IPAddress.Parse)];
-        }
-    }
-
-    /// <summary>Puts back IPs whose unassign failed.</summary>
-    internal void PutBack(string eniId, IReadOnlyList<IPAddress> ips)
-    {
-        lock (_gate)
-        {
-            if (!_enis.TryGetValue(eniId, out var eni)) return;
-            foreach (var ip in ips) eni.SecondaryIps.Add(ip.ToString());
-            Touch(eniId);
         }
     }
 

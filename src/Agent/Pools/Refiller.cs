@@ -73,6 +73,7 @@ public sealed class Refiller : IAsyncDisposable
     // node, before its id is in _inFlight, and the sweep must not take it for a leak meanwhile.
     private readonly List<DateTimeOffset> _creating = [];
     private readonly HashSet<int> _indexesTaken = [];
+    private readonly ResilientCloudProvider? _outcomes;
     private RefillFailure? _lastFailure;
     private DateTimeOffset _nextReconcile;
     private volatile bool _reconcileRequested;
@@ -86,6 +87,17 @@ public sealed class Refiller : IAsyncDisposable
         _log = log;
         _time = time ?? TimeProvider.System;
         _pool.Changed += Wake;
+        _outcomes = cloud as ResilientCloudProvider;
+        if (_outcomes is not null) _outcomes.OutcomeUncertain += OnOutcomeUncertain;
+    }
+
+    // A change whose answer was lost may have happened anyway, even where a retry then succeeded (IPs
+    // assigned twice over): the pool describes the cloud again before its next pass.
+    private void OnOutcomeUncertain(CloudOperation operation)
+    {
+        _log.Info("pool.outcome-uncertain", $"{operation.ActionName()} failed in a way that may have taken effect: the pool reconciles with the cloud before its next pass",
+            ("action", operation.ActionName()));
+        RequestReconcile();
     }
 
     /// <summary>The last cloud failure, or null once a pass succeeded after it.</summary>
@@ -134,6 +146,7 @@ public sealed class Refiller : IAsyncDisposable
         {
             var woken = _loop.NextWake();
             var acted = false;
+            var failed = false;
             try
             {
                 if (_reconcileRequested || _time.GetUtcNow() >= _nextReconcile)
@@ -142,16 +155,18 @@ public sealed class Refiller : IAsyncDisposable
                     try
                     {
                         await ReconcileAsync(cancellationToken).ConfigureAwait(false);
+                        _nextReconcile = _time.GetUtcNow() + _options.ReconcileInterval;
                     }
-                    catch
+                    catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
                     {
-                        _reconcileRequested = true; // asked for still: tried again after the back-off
-                        throw;
+                        // Tried again after the back-off. The pass runs meanwhile: all a stale view can make
+                        // it do is a call the cloud refuses or one wasted, never a resource given twice.
+                        _reconcileRequested = true;
+                        failed = true;
+                        Record(e);
                     }
-                    _nextReconcile = _time.GetUtcNow() + _options.ReconcileInterval;
                 }
                 acted = await PassAsync(cancellationToken).ConfigureAwait(false);
-                failures = 0;
             }
             catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
             {
@@ -159,11 +174,12 @@ public sealed class Refiller : IAsyncDisposable
             }
             catch (Exception e)
             {
-                failures++;
+                failed = true;
                 Record(e);
             }
+            failures = failed ? failures + 1 : 0;
             Passes++;
-            if (acted && failures == 0) continue; // more may be needed at once: plan again
+            if (acted && !failed) continue; // more may be needed at once: plan again
             // After failures back off (200 ms doubling), up to the interval; a take or return wakes it sooner.
             var pause = failures == 0 ? _options.Interval
                 : TimeSpan.FromTicks(Math.Min(_options.Interval.Ticks, TimeSpan.FromMilliseconds(200).Ticks << Math.Min(failures - 1, 10)));
@@ -204,6 +220,12 @@ public sealed class Refiller : IAsyncDisposable
         }
         catch
         {
+            // A call that failed may have taken effect all the same (its answer lost to a time-out or a
+            // 5xx, the retry refused by the changed state): an ENI attached at a device index the pool
+            // does not know of — every attach there refused until the next periodic reconcile —, IPs
+            // assigned or unassigned behind the pool's back, an ENI detached. The next iteration
+            // reconciles first: the cloud's view, not a guess, decides what the pool holds.
+            _reconcileRequested = true;
             // Every failure is logged; the first one (the most telling is a limit or a full subnet) is thrown.
             var errors = tasks.Where(t => t.IsFaulted).SelectMany(t => t.Exception!.InnerExceptions).ToList();
             foreach (var error in errors.Skip(1)) Record(error);
@@ -285,12 +307,9 @@ public sealed class Refiller : IAsyncDisposable
         catch (Exception e) when (e is CloudException or OperationCanceledException)
         {
             // Not ours to keep: give it back now (best effort; the leaked-ENI sweep deletes what this misses).
+            // If the attach took effect though its call failed and the discard fails too, the ENI stays
+            // attached: the reconcile the failed pass asks for adopts it (PassAsync).
             await DiscardAsync(created.EniId, attachmentId).ConfigureAwait(false);
-            // The attach may have taken effect though its call failed, and the discard may have failed
-            // too: then the ENI sits at this device index unknown to the pool, and every attach would be
-            // refused there ("already has an interface attached at device index") until the next
-            // reconcile. Reconcile before the next pass: it adopts such an ENI, or sweeps it once detached.
-            _reconcileRequested = true;
             throw;
         }
         finally
@@ -366,15 +385,11 @@ public sealed class Refiller : IAsyncDisposable
     {
         var ips = _pool.TakeForUnassign(unassign.EniId, unassign.Count);
         if (ips.Count == 0) return;
-        try
-        {
-            await _cloud.UnassignPrivateIpsAsync(unassign.EniId, ips, cancellationToken).ConfigureAwait(false);
-        }
-        catch
-        {
-            _pool.PutBack(unassign.EniId, ips);
-            throw;
-        }
+        // Not put back when the call fails: it may have taken effect (its answer lost, the retry then
+        // refused: "not assigned"), and an IP listed free that the ENI no longer has would go to a pod
+        // whose traffic the cloud drops. The reconcile the failed pass asks for lists again those the
+        // ENI still has.
+        await _cloud.UnassignPrivateIpsAsync(unassign.EniId, ips, cancellationToken).ConfigureAwait(false);
     }
 
     private async Task ReleaseAsync(string eniId, CancellationToken cancellationToken)
@@ -383,7 +398,17 @@ public sealed class Refiller : IAsyncDisposable
         var eni = _pool.Enis().FirstOrDefault(e => e.EniId == eniId);
         if (eni?.AttachmentId is { } attachment)
         {
-            await _cloud.DetachEniAsync(attachment, force: false, cancellationToken).ConfigureAwait(false);
+            try
+            {
+                await _cloud.DetachEniAsync(attachment, force: false, cancellationToken).ConfigureAwait(false);
+            }
+            catch
+            {
+                // Detached or not, the reconcile the failed pass asks for says: attached, it is warm again
+                // (it was held back from takes meanwhile); detaching or detached, it leaves the pool.
+                _pool.ReleaseFailed(eniId);
+                throw;
+            }
             _pool.Remove(eniId); // detached: whatever happens next, the sweep finds it by its tags
             await _cloud.WaitForDetachmentAsync(eniId, _options.AttachmentWait, _time, cancellationToken).ConfigureAwait(false);
         }
@@ -496,6 +521,7 @@ public sealed class Refiller : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         _pool.Changed -= Wake;
+        if (_outcomes is not null) _outcomes.OutcomeUncertain -= OnOutcomeUncertain;
         await _loop.DisposeAsync().ConfigureAwait(false);
     }
 }

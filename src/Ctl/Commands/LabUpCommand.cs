@@ -24,8 +24,8 @@ internal static class LabUpCommand
 
     internal static readonly Option<string> Faults = new("--faults")
     {
-        Description = "Faults the EC2 API injects, comma-separated: throttle=R, error=R, attach-latency=300ms for all actions; " +
-                      "throttle:ACTION=R, error:ACTION=R for one (docs/lab.md, Faults).",
+        Description = "Faults the EC2 API injects, comma-separated: throttle=R, error=R, lost=R (done, then answered 500), attach-latency=300ms " +
+                      "for all actions; throttle:ACTION=R, error:ACTION=R, lost:ACTION=R for one (docs/lab.md, Faults).",
         HelpName = "SPEC",
     };
 

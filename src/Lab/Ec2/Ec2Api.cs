@@ -80,6 +80,8 @@ public sealed partial class Ec2Api
             if (q.GetBool("DryRun") == true)
                 throw new Ec2Exception("DryRunOperation", "Request would have succeeded, but DryRun flag is set.", HttpStatusCode.PreconditionFailed);
             var body = await handler(this, q, cancellationToken).ConfigureAwait(false);
+            // Done, and the answer lost on its way (FaultPlan's lost answers): the change stays made.
+            if (_faults.DrawLost(action) is { } lost) throw lost;
             return new Ec2HttpResponse(200, Ec2Xml.Response(action, requestId, body));
         }
         catch (Ec2Exception e)

@@ -5,13 +5,17 @@ namespace Fathom.Lab.Ec2;
 
 /// <summary>
 /// Faults the emulated EC2 API injects, for tests and benchmarks (issue 4 §5): an attach latency,
-/// a throttling rate (RequestLimitExceeded, HTTP 503) and an error rate (InternalError 500 or
-/// Unavailable 503, half each), each for all actions or per action. Thread-safe; change it at
-/// any time while the API is serving.
+/// a throttling rate (RequestLimitExceeded, HTTP 503), an error rate (InternalError 500 or
+/// Unavailable 503, half each) and a lost-answer rate (the request takes effect, the answer is
+/// InternalError 500), each for all actions or per action. Thread-safe; change it at any time
+/// while the API is serving.
 /// </summary>
 /// <remarks>
-/// The agent must treat all three as normal weather (DESIGN.md §4): AWS throttles per account
-/// and action with a token bucket, and 5xx answers are documented as retryable.
+/// The agent must treat all of them as normal weather (DESIGN.md §4): AWS throttles per account
+/// and action with a token bucket, and 5xx answers are documented as retryable. A lost answer is
+/// what a client sees when its connection or its time-out ends a call the cloud completed: the
+/// retry then meets the changed state (an IP no longer assigned, an ENI already attached), so a
+/// failed call is no proof that nothing changed.
 /// </remarks>
 public sealed class FaultPlan
 {
@@ -19,8 +23,10 @@ public sealed class FaultPlan
     private readonly Random _random;
     private readonly Dictionary<string, double> _throttle = new(StringComparer.Ordinal);
     private readonly Dictionary<string, double> _errors = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, double> _lost = new(StringComparer.Ordinal);
     private double _throttleAll;
     private double _errorAll;
+    private double _lostAll;
     private TimeSpan _attachLatency;
 
     /// <summary>A plan that injects nothing until told to.</summary>
@@ -44,6 +50,9 @@ public sealed class FaultPlan
     /// <summary>Fraction (0–1) of requests answered InternalError or Unavailable; <paramref name="action"/> null means every action.</summary>
     public void SetErrorRate(double rate, string? action = null) => Set(_errors, ref _errorAll, rate, action);
 
+    /// <summary>Fraction (0–1) of requests that take effect and are answered InternalError (500) all the same; <paramref name="action"/> null means every action.</summary>
+    public void SetLostAnswerRate(double rate, string? action = null) => Set(_lost, ref _lostAll, rate, action);
+
     /// <summary>The throttling rate that applies to an action (its own, else the one for all).</summary>
     public double ThrottleRate(string action)
     {
@@ -56,6 +65,12 @@ public sealed class FaultPlan
         lock (_gate) return _errors.GetValueOrDefault(action, _errorAll);
     }
 
+    /// <summary>The lost-answer rate that applies to an action (its own, else the one for all).</summary>
+    public double LostAnswerRate(string action)
+    {
+        lock (_gate) return _lost.GetValueOrDefault(action, _lostAll);
+    }
+
     /// <summary>Removes every fault.</summary>
     public void Clear()
     {
@@ -63,15 +78,17 @@ public sealed class FaultPlan
         {
             _throttle.Clear();
             _errors.Clear();
-            _throttleAll = _errorAll = 0;
+            _lost.Clear();
+            _throttleAll = _errorAll = _lostAll = 0;
             _attachLatency = TimeSpan.Zero;
         }
     }
 
     /// <summary>
     /// Parses the lab's fault flags: comma-separated <c>throttle=RATE</c>, <c>error=RATE</c>,
-    /// <c>attach-latency=DURATION</c> (e.g. 250ms, 2s), and per action <c>throttle:ACTION=RATE</c>,
-    /// <c>error:ACTION=RATE</c>. Example: <c>throttle=0.05,error:AttachNetworkInterface=0.2,attach-latency=300ms</c>.
+    /// <c>lost=RATE</c>, <c>attach-latency=DURATION</c> (e.g. 250ms, 2s), and per action
+    /// <c>throttle:ACTION=RATE</c>, <c>error:ACTION=RATE</c>, <c>lost:ACTION=RATE</c>.
+    /// Example: <c>throttle=0.05,error:AttachNetworkInterface=0.2,attach-latency=300ms</c>.
     /// </summary>
     /// <exception cref="FormatException">The text is not in that form.</exception>
     public static FaultPlan Parse(string spec, Random? random = null)
@@ -92,8 +109,9 @@ public sealed class FaultPlan
             {
                 case "throttle": plan.SetThrottleRate(ParseRate(part, value), action); break;
                 case "error": plan.SetErrorRate(ParseRate(part, value), action); break;
+                case "lost": plan.SetLostAnswerRate(ParseRate(part, value), action); break;
                 case "attach-latency" when action is null: plan.AttachLatency = ParseDuration(part, value); break;
-                default: throw new FormatException($"fault '{part}': unknown fault (throttle, error, attach-latency)");
+                default: throw new FormatException($"fault '{part}': unknown fault (throttle, error, lost, attach-latency)");
             }
         }
         return plan;
@@ -113,6 +131,18 @@ public sealed class FaultPlan
                     ? new Ec2Exception(Ec2ErrorCodes.InternalError, "An internal error has occurred", HttpStatusCode.InternalServerError)
                     : new Ec2Exception(Ec2ErrorCodes.Unavailable, "The server is overloaded and can't handle the request.", HttpStatusCode.ServiceUnavailable);
             return null;
+        }
+    }
+
+    /// <summary>Decides whether the answer to this request of <paramref name="action"/>, which took effect, is lost; null lets it through.</summary>
+    internal Ec2Exception? DrawLost(string action)
+    {
+        lock (_gate)
+        {
+            var lost = _lost.GetValueOrDefault(action, _lostAll);
+            return lost > 0 && _random.NextDouble() < lost
+                ? new Ec2Exception(Ec2ErrorCodes.InternalError, "An internal error has occurred", HttpStatusCode.InternalServerError)
+                : null;
         }
     }
 

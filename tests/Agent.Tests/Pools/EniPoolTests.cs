@@ -197,6 +197,57 @@ public sealed class EniPoolTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Ips_whose_unassign_took_effect_but_lost_its_answer_are_never_listed_free()
+    {
+        var instance = await _lab.LaunchAsync("m5.large", "node-1"); // 9 secondary IPs per ENI: the shrink's hysteresis is 4
+        await using var node = await NodeAsync(instance, new PoolTargets { WarmEnis = 0, WarmIps = 1 });
+        await node.UntilAsync(s => s.Enis.Sum(e => e.FreeIps) == 1, "one free IP");
+        var primary = instance.PrimaryNetworkInterfaceId;
+
+        // Eight more IPs on the primary, from outside: beyond the target by more than the hysteresis, so the
+        // refiller gives them back — and every answer to that is lost, though the IPs go (a time-out, a 5xx).
+        await _lab.Cloud.AssignPrivateIpAddressesAsync(primary, [], 8);
+        _lab.Faults.SetLostAnswerRate(1.0, "UnassignPrivateIpAddresses");
+        node.Refiller.RequestReconcile();
+        Eventually.True(() => _fixture.Events("pool.refill-failed").Any(e => e.GetProperty("msg").GetString()!.Contains("not assigned", StringComparison.Ordinal)),
+            "an unassign whose retry found the IPs gone");
+
+        // The pool does not take the failed call's word: it lists what the cloud says the ENI holds.
+        string[] Cloud() => [.. _lab.Cloud.NetworkInterfaces.Single(e => e.NetworkInterfaceId == primary).SecondaryPrivateIps.Select(ip => ip.ToString()).Order()];
+        string[] Pool() => [.. node.Pool.Enis().Single(e => e.Primary).SecondaryIps.Order()];
+        Eventually.True(() => Cloud().Length == 1 && Pool().SequenceEqual(Cloud()), "the pool listing the primary's one IP, as the cloud does");
+        var shared = Assert.IsType<SharedAllocation>(Assert.IsType<AllocatedReply>(await node.AllocateAsync("pod-a", AllocationMode.Shared)).Allocation);
+        Assert.Contains(shared.Ip, Cloud());
+    }
+
+    [Fact]
+    public async Task An_eni_whose_detach_failed_is_not_lost_to_the_pool_and_is_released_once_the_cloud_answers()
+    {
+        var instance = await _lab.LaunchAsync("c5.4xlarge", "node-1");
+        await using var node = await NodeAsync(instance, new PoolTargets { WarmEnis = 0, WarmIps = 0 });
+        // Two warm ENIs of this node from outside, beyond the target of none by more than one: both are released,
+        // and every detach is refused.
+        _lab.Faults.SetThrottleRate(1.0, "DetachNetworkInterface");
+        var cloud = _lab.ProviderFor(instance);
+        foreach (var index in new[] { 1, 2 })
+        {
+            var eni = await cloud.CreateEniAsync(new CreateEniRequest
+            {
+                SubnetId = _lab.Subnet1.SubnetId, Tags = EniTags.For("test", "node-1", DateTimeOffset.UtcNow),
+            });
+            await cloud.AttachEniAsync(eni.EniId, instance.InstanceId, index);
+        }
+        node.Refiller.RequestReconcile();
+        Eventually.True(() => _fixture.Events("pool.refill-failed").Any(e => e.GetProperty("msg").GetString()!.Contains("RequestLimitExceeded", StringComparison.Ordinal)),
+            "a release whose detach was throttled");
+
+        // The weather clears: the ENIs, held back from takes while their release was in doubt, are released
+        // at the next pass rather than kept as neither warm nor gone.
+        _lab.Faults.Clear();
+        Eventually.True(() => _lab.Tagged("test").Count == 0 && node.Pool.Enis().All(e => e.Primary), "both ENIs released and deleted");
+    }
+
+    [Fact]
     public async Task After_a_crash_the_pool_is_rebuilt_from_disk_and_cloud_without_leak_or_duplicate()
     {
         var instance = await _lab.LaunchAsync("c5.4xlarge", "node-1");

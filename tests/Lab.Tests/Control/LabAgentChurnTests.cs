@@ -168,7 +168,7 @@ public sealed class LabAgentChurnTests(ITestOutputHelper output)
     {
         TestLab.WithOwnLab(Tools, layout =>
         {
-            var state = TestLab.Up(new LabOptions { Nodes = 2, InstanceType = "m5.large", Faults = "throttle=0.2,error=0.05,attach-latency=500ms" });
+            var state = TestLab.Up(new LabOptions { Nodes = 2, InstanceType = "m5.large", Faults = "throttle=0.2,error=0.05,lost=0.1,attach-latency=500ms" });
             var runtime = Runtime(layout, state);
             (string Name, string Node, string Mode)[] wanted =
             [

@@ -15,6 +15,10 @@ public sealed class FaultPlanTests
         Assert.Equal(0.0, plan.ErrorRate("DescribeSubnets"));
         Assert.Equal(TimeSpan.FromMilliseconds(300), plan.AttachLatency);
         Assert.Equal(TimeSpan.FromSeconds(2), FaultPlan.Parse("attach-latency=2s").AttachLatency);
+        var lost = FaultPlan.Parse("lost=0.1,lost:UnassignPrivateIpAddresses=1");
+        Assert.Equal(0.1, lost.LostAnswerRate("AttachNetworkInterface"));
+        Assert.Equal(1.0, lost.LostAnswerRate("UnassignPrivateIpAddresses"));
+        Assert.Equal(0.0, lost.ErrorRate("UnassignPrivateIpAddresses"));
     }
 
     [Theory]
@@ -48,5 +52,12 @@ public sealed class FaultPlanTests
         var codes = Enumerable.Range(0, 2000).Select(_ => plan.Draw("DeleteNetworkInterface")?.Code).ToList();
         Assert.InRange(codes.Count(c => c is not null), 400, 600);
         Assert.Equal(["InternalError", "Unavailable"], codes.OfType<string>().Distinct().Order());
+
+        // A lost answer is drawn apart, after the action: a request can go through the first draw and still lose its answer.
+        plan.Clear();
+        plan.SetLostAnswerRate(1, "UnassignPrivateIpAddresses");
+        Assert.Null(plan.Draw("UnassignPrivateIpAddresses"));
+        Assert.Equal(500, (int?)plan.DrawLost("UnassignPrivateIpAddresses")?.StatusCode);
+        Assert.Null(plan.DrawLost("AssignPrivateIpAddresses"));
     }
 }
