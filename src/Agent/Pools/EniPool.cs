@@ -150,8 +150,9 @@ public sealed class EniPool
 
     /// <summary>
     /// Marks the start of a reload: take it before describing the instance's ENIs and hand it to
-    /// <see cref="Load(IReadOnlyList{Eni}, PoolReload)"/>, so that an ENI added, removed or changed here while the description was on
-    /// its way keeps the pool's newer view. Dispose it when the description fails.
+    /// <see cref="Load(IReadOnlyList{Eni}, PoolReload)"/>, so that an ENI added, removed or changed
+    /// here while the description was on its way keeps the pool's newer view. Dispose it when the
+    /// description fails.
     /// </summary>
     internal PoolReload BeginReload()
     {
@@ -528,8 +529,9 @@ public sealed class EniPool
 }
 
 /// <summary>
-/// A reload of the pool under way (<see cref="EniPool.BeginReload"/>): what <see cref="EniPool.Load(IReadOnlyList{Eni}, PoolReload)"/>
-/// needs to tell the changes made here after the description was asked for. Disposing it ends it.
+/// A reload of the pool under way (<see cref="EniPool.BeginReload"/>): what
+/// <see cref="EniPool.Load(IReadOnlyList{Eni}, PoolReload)"/> needs to tell the changes made here
+/// after the description was asked for. Disposing it ends it.
 /// </summary>
 internal sealed class PoolReload : IDisposable
 {
