@@ -358,7 +358,7 @@ public sealed class Refiller : IAsyncDisposable
                 await _cloud.DetachEniAsync(attachmentId, force: true, timeout.Token).ConfigureAwait(false);
                 await _cloud.WaitForDetachmentAsync(eniId, _options.AttachmentWait, _time, timeout.Token).ConfigureAwait(false);
             }
-            await _cloud.DeleteEniAsync(eniId, timeout.Token).ConfigureAwait(false);
+            await DeleteEniAsync(eniId, timeout.Token).ConfigureAwait(false);
         }
         catch (Exception e) when (e is CloudException or OperationCanceledException)
         {
@@ -413,8 +413,20 @@ public sealed class Refiller : IAsyncDisposable
             await _cloud.WaitForDetachmentAsync(eniId, _options.AttachmentWait, _time, cancellationToken).ConfigureAwait(false);
         }
         _pool.Remove(eniId);
-        await _cloud.DeleteEniAsync(eniId, cancellationToken).ConfigureAwait(false);
+        await DeleteEniAsync(eniId, cancellationToken).ConfigureAwait(false);
         _log.Info("pool.eni-released", $"{eniId} detached and deleted", ("eni", eniId));
+    }
+
+    // An ENI already gone is what a delete wants: a retry after a lost answer finds it deleted (NotFound).
+    private async Task DeleteEniAsync(string eniId, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await _cloud.DeleteEniAsync(eniId, cancellationToken).ConfigureAwait(false);
+        }
+        catch (CloudException e) when (e.Kind == CloudErrorKind.NotFound)
+        {
+        }
     }
 
     /// <summary>
@@ -480,11 +492,8 @@ public sealed class Refiller : IAsyncDisposable
     {
         try
         {
-            await _cloud.DeleteEniAsync(eniId, cancellationToken).ConfigureAwait(false);
+            await DeleteEniAsync(eniId, cancellationToken).ConfigureAwait(false);
             _log.Info("pool.leak-deleted", $"deleted leaked {eniId} (detached, tagged for node {node})", ("eni", eniId), ("node", node));
-        }
-        catch (CloudException e) when (e.Kind == CloudErrorKind.NotFound)
-        {
         }
         catch (CloudException e)
         {

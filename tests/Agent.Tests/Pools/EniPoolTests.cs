@@ -248,6 +248,28 @@ public sealed class EniPoolTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_delete_whose_answer_was_lost_is_a_release_done_not_a_failure()
+    {
+        var instance = await _lab.LaunchAsync("c5.4xlarge", "node-1");
+        await using var node = await NodeAsync(instance, new PoolTargets { WarmEnis = 0, WarmIps = 0 });
+        var cloud = _lab.ProviderFor(instance);
+        foreach (var index in new[] { 1, 2 })
+        {
+            var eni = await cloud.CreateEniAsync(new CreateEniRequest
+            {
+                SubnetId = _lab.Subnet1.SubnetId, Tags = EniTags.For("test", "node-1", DateTimeOffset.UtcNow),
+            });
+            await cloud.AttachEniAsync(eni.EniId, instance.InstanceId, index);
+        }
+        // Every delete is done and answered 500: its retry finds the ENI gone (NotFound), which is what was wanted.
+        _lab.Faults.SetLostAnswerRate(1.0, "DeleteNetworkInterface");
+        node.Refiller.RequestReconcile();
+        Eventually.True(() => _fixture.Events("pool.eni-released").Count == 2, "both ENIs released");
+        Assert.Empty(_lab.Tagged("test"));
+        Assert.DoesNotContain(_fixture.Events("pool.refill-failed"), e => e.GetProperty("msg").GetString()!.Contains("NotFound", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task After_a_crash_the_pool_is_rebuilt_from_disk_and_cloud_without_leak_or_duplicate()
     {
         var instance = await _lab.LaunchAsync("c5.4xlarge", "node-1");
