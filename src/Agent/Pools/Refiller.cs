@@ -402,6 +402,10 @@ public sealed class Refiller : IAsyncDisposable
             {
                 await _cloud.DetachEniAsync(attachment, force: false, cancellationToken).ConfigureAwait(false);
             }
+            catch (CloudException e) when (e.Kind == CloudErrorKind.NotFound)
+            {
+                // The attachment is gone: detached by a try of ours whose answer was lost. What was wanted.
+            }
             catch
             {
                 // Detached or not, the reconcile the failed pass asks for says: attached, it is warm again
