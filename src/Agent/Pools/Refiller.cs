@@ -297,12 +297,12 @@ public sealed class Refiller : IAsyncDisposable
         string? attachmentId = null;
         try
         {
-            attachmentId = await _cloud.AttachEniAsync(created.EniId, self.InstanceId, index, cancellationToken).ConfigureAwait(false);
+            attachmentId = await AttachAsync(created.EniId, index, cancellationToken).ConfigureAwait(false);
             var attached = await _cloud.WaitForAttachmentAsync(created.EniId, attachmentId, _options.AttachmentWait, _time, cancellationToken)
                 .ConfigureAwait(false);
             _pool.Add(attached);
-            _log.Info("pool.eni-attached", $"{attached.EniId} attached at device index {index}",
-                ("eni", attached.EniId), ("index", index), ("subnet", attached.SubnetId));
+            _log.Info("pool.eni-attached", $"{attached.EniId} attached at device index {attached.DeviceIndex ?? index}",
+                ("eni", attached.EniId), ("index", attached.DeviceIndex ?? index), ("subnet", attached.SubnetId));
         }
         catch (Exception e) when (e is CloudException or OperationCanceledException)
         {
@@ -319,6 +319,36 @@ public sealed class Refiller : IAsyncDisposable
                 _inFlight.Remove(created.EniId);
                 _indexesTaken.Remove(index);
             }
+        }
+    }
+
+    /// <summary>
+    /// Attaches <paramref name="eniId"/> here at <paramref name="index"/>; returns the attachment. When
+    /// the call fails but the ENI is attached here all the same (an earlier try's answer was lost and
+    /// its retry refused: InvalidNetworkInterface.InUse), that attachment is the one wanted.
+    /// </summary>
+    private async Task<string> AttachAsync(string eniId, int index, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await _cloud.AttachEniAsync(eniId, _pool.Self.InstanceId, index, cancellationToken).ConfigureAwait(false);
+        }
+        catch (CloudException failed)
+        {
+            Eni? found = null;
+            try
+            {
+                found = (await _cloud.DescribeEnisAsync(EniQuery.ByIds(eniId), cancellationToken).ConfigureAwait(false)).FirstOrDefault(e => e.EniId == eniId);
+            }
+            catch (CloudException)
+            {
+                // Not known either way: the attach's own failure is the one to report.
+            }
+            if (found is not { AttachmentId: { } attachment } || found.InstanceId != _pool.Self.InstanceId)
+                throw;
+            _log.Info("pool.attach-found", $"{eniId}'s attach answered {failed.Code}, but it is attached here ({attachment}): an earlier try's answer was lost",
+                ("eni", eniId), ("attachment", attachment));
+            return attachment;
         }
     }
 

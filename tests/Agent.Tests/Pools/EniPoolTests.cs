@@ -248,6 +248,21 @@ public sealed class EniPoolTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task An_attach_whose_answer_was_lost_is_kept_not_discarded()
+    {
+        var instance = await _lab.LaunchAsync("c5.4xlarge", "node-1");
+        // Every attach is done and answered 500; its retry is refused (InvalidNetworkInterface.InUse).
+        _lab.Faults.SetLostAnswerRate(1.0, "AttachNetworkInterface");
+        await using var node = await NodeAsync(instance, new PoolTargets { WarmEnis = 2, WarmIps = 0 });
+        await node.UntilAsync(s => s.Enis.Count(e => e.IsWarm) == 2, "two warm ENIs");
+
+        // The ENIs the refiller made are the ones it attached: none discarded, none made twice.
+        Assert.Equal(2, _fixture.Events("pool.attach-found").Count);
+        Assert.Empty(_fixture.Events("pool.discard-failed"));
+        Assert.Equal(2, _lab.Tagged("test").Count);
+    }
+
+    [Fact]
     public async Task A_detach_or_delete_whose_answer_was_lost_is_a_release_done_not_a_failure()
     {
         var instance = await _lab.LaunchAsync("c5.4xlarge", "node-1");
