@@ -297,7 +297,7 @@ public sealed class Refiller : IAsyncDisposable
         string? attachmentId = null;
         try
         {
-            attachmentId = await AttachAsync(created.EniId, index, cancellationToken).ConfigureAwait(false);
+            attachmentId = await AttachOrFindAsync(created.EniId, index, cancellationToken).ConfigureAwait(false);
             var attached = await _cloud.WaitForAttachmentAsync(created.EniId, attachmentId, _options.AttachmentWait, _time, cancellationToken)
                 .ConfigureAwait(false);
             _pool.Add(attached);
@@ -327,7 +327,7 @@ public sealed class Refiller : IAsyncDisposable
     /// the call fails but the ENI is attached here all the same (an earlier try's answer was lost and
     /// its retry refused: InvalidNetworkInterface.InUse), that attachment is the one wanted.
     /// </summary>
-    private async Task<string> AttachAsync(string eniId, int index, CancellationToken cancellationToken)
+    private async Task<string> AttachOrFindAsync(string eniId, int index, CancellationToken cancellationToken)
     {
         try
         {
