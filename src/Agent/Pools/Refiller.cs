@@ -307,8 +307,8 @@ public sealed class Refiller : IAsyncDisposable
         catch (Exception e) when (e is CloudException or OperationCanceledException)
         {
             // Not ours to keep: give it back now (best effort; the leaked-ENI sweep deletes what this misses).
-            // If the attach took effect though its call failed and the discard fails too, the ENI stays
-            // attached: the reconcile the failed pass asks for adopts it (PassAsync).
+            // If the discard fails with the ENI still attached (the wait for it gave up, or the attach took
+            // effect where AttachOrFindAsync could not see it), the reconcile the failed pass asks for adopts it.
             await DiscardAsync(created.EniId, attachmentId).ConfigureAwait(false);
             throw;
         }

@@ -174,7 +174,7 @@ internal sealed partial class BenchDataplane(BenchScratch scratch, BenchDataplan
                 Progress(round, "RTT", w, $"p50 {p50,6:0.0} µs  p99 {p99,7:0.0} µs");
             }),
         };
-        foreach (var (_, name, load) in loads.Where(l => options.Loads?.Contains(l.Key) != false))
+        foreach (var (key, name, load) in loads.Where(l => options.Loads?.Contains(l.Key) != false))
             foreach (var w in wirings)
             {
                 if (scratch.Interrupted) return;
@@ -187,19 +187,12 @@ internal sealed partial class BenchDataplane(BenchScratch scratch, BenchDataplan
                     // One wiring that stops answering costs its own samples, not the whole run: said here,
                     // its figures stay empty (null in the JSON) and its targets are not met.
                     w.Failures.Add($"round {round} {name}: {e.Message.Split('\n')[0]}");
-                    foreach (var key in KeysOf(name)) w.Samples[key].Add(double.NaN); // the rounds stay aligned
+                    foreach (var m in DataplaneMeasure.Loads.Single(l => l.Load == key).Measures)
+                        w.Samples[m.Key].Add(double.NaN); // the rounds stay aligned
                     Console.WriteLine($"  round {round}/{options.Rounds}  {name,-8} {w.Name,-18} FAILED: {e.Message.Split('\n')[0]}");
                 }
             }
     }
-
-    private static string[] KeysOf(string load) => load switch
-    {
-        "TCP×1" => ["tcp1", "cpu"],
-        "TCP×8" => ["tcp8"],
-        "UDP" => ["udp"],
-        _ => ["rttP50", "rttP99"],
-    };
 
     private void Progress(int round, string load, Wiring w, string figures) =>
         Console.WriteLine($"  round {round}/{options.Rounds}  {load,-8} {w.Name,-18} {figures}");

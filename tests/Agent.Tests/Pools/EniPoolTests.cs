@@ -228,15 +228,7 @@ public sealed class EniPoolTests : IAsyncLifetime
         // Two warm ENIs of this node from outside, beyond the target of none by more than one: both are released,
         // and every detach is refused.
         _lab.Faults.SetThrottleRate(1.0, "DetachNetworkInterface");
-        var cloud = _lab.ProviderFor(instance);
-        foreach (var index in new[] { 1, 2 })
-        {
-            var eni = await cloud.CreateEniAsync(new CreateEniRequest
-            {
-                SubnetId = _lab.Subnet1.SubnetId, Tags = EniTags.For("test", "node-1", DateTimeOffset.UtcNow),
-            });
-            await cloud.AttachEniAsync(eni.EniId, instance.InstanceId, index);
-        }
+        await _lab.AttachFromOutsideAsync(instance, "node-1", 1, 2);
         node.Refiller.RequestReconcile();
         Eventually.True(() => _fixture.Events("pool.refill-failed").Any(e => e.GetProperty("msg").GetString()!.Contains("RequestLimitExceeded", StringComparison.Ordinal)),
             "a release whose detach was throttled");
@@ -267,15 +259,7 @@ public sealed class EniPoolTests : IAsyncLifetime
     {
         var instance = await _lab.LaunchAsync("c5.4xlarge", "node-1");
         await using var node = await NodeAsync(instance, new PoolTargets { WarmEnis = 0, WarmIps = 0 });
-        var cloud = _lab.ProviderFor(instance);
-        foreach (var index in new[] { 1, 2 })
-        {
-            var eni = await cloud.CreateEniAsync(new CreateEniRequest
-            {
-                SubnetId = _lab.Subnet1.SubnetId, Tags = EniTags.For("test", "node-1", DateTimeOffset.UtcNow),
-            });
-            await cloud.AttachEniAsync(eni.EniId, instance.InstanceId, index);
-        }
+        await _lab.AttachFromOutsideAsync(instance, "node-1", 1, 2);
         // Every detach and delete is done and answered 500: its retry finds the attachment or the ENI gone
         // (NotFound), which is what was wanted.
         _lab.Faults.SetLostAnswerRate(1.0, "DetachNetworkInterface");
@@ -306,11 +290,7 @@ public sealed class EniPoolTests : IAsyncLifetime
             });
         }
         // Killed between attach and record: an ENI attached that no state knows of.
-        var orphan = await cloud.CreateEniAsync(new CreateEniRequest
-        {
-            SubnetId = _lab.Subnet1.SubnetId, Tags = EniTags.For("test", "node-1", DateTimeOffset.UtcNow),
-        });
-        await cloud.AttachEniAsync(orphan.EniId, instance.InstanceId, 7);
+        var orphan = (await _lab.AttachFromOutsideAsync(instance, "node-1", 7)).Single();
         // Killed between create and attach: an ENI tagged for this node, detached.
         var detached = await cloud.CreateEniAsync(new CreateEniRequest
         {
@@ -318,7 +298,7 @@ public sealed class EniPoolTests : IAsyncLifetime
         });
 
         await using var again = await PoolNode.StartAsync(cloud, _fixture.Path("..", "state"), new PoolTargets { WarmEnis = 2, WarmIps = 3 }, _fixture.Log);
-        Assert.Contains(again.Pool.Enis(), e => e.EniId == orphan.EniId);
+        Assert.Contains(again.Pool.Enis(), e => e.EniId == orphan);
         Assert.False(_lab.Cloud.TryGetEni(detached.EniId, out _));
         // The pending record still holds its IP; a retried ADD of pod-a gets its IP; no IP is handed out twice.
         var taken = new List<string> { held };

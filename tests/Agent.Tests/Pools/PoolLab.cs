@@ -63,6 +63,24 @@ internal sealed class PoolLab : IAsyncDisposable
         return resilient;
     }
 
+    /// <summary>
+    /// ENIs tagged for <paramref name="node"/> of cluster "test", created and attached to
+    /// <paramref name="instance"/> at <paramref name="indexes"/> from outside the agent (by hand, or by
+    /// an agent killed before it recorded them); returns their ids.
+    /// </summary>
+    public async Task<List<string>> AttachFromOutsideAsync(Instance instance, string node, params int[] indexes)
+    {
+        var cloud = ProviderFor(instance);
+        var ids = new List<string>();
+        foreach (var index in indexes)
+        {
+            var eni = await cloud.CreateEniAsync(new CreateEniRequest { SubnetId = Subnet1.SubnetId, Tags = EniTags.For("test", node, DateTimeOffset.UtcNow) });
+            await cloud.AttachEniAsync(eni.EniId, instance.InstanceId, index);
+            ids.Add(eni.EniId);
+        }
+        return ids;
+    }
+
     /// <summary>Every ENI tagged for <paramref name="cluster"/>, as EC2 holds them.</summary>
     public IReadOnlyList<Fathom.Lab.Ec2.NetworkInterface> Tagged(string cluster) =>
         [.. Cloud.NetworkInterfaces.Where(e => e.Tags.TryGetValue(EniTags.Cluster, out var c) && c == cluster)];
