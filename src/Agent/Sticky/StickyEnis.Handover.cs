@@ -10,18 +10,20 @@ public sealed partial class StickyEnis
     /// Moves the pod's ENI <paramref name="found"/> from its old instance to this one: recorded
     /// claiming, waited for until released (bounded), recorded detaching, detached, recorded
     /// attaching, attached and waited for (attached in the API, listed by the metadata service).
-    /// Returns the record, retained here. A failure settles what was done (<see cref="SettleAsync"/>) and is thrown.
+    /// Returns the record, retained here. A failure settles what was done (<see cref="SettleAsync"/>) and is thrown,
+    /// unless the settling finds the ENI attached here all the same (<see cref="StickyPods{TRecord, TPhase}.SettledAsync"/>).
     /// </summary>
     private async Task<StickyRecord> HandOverAsync(PodIdentity pod, Eni found, CancellationToken cancellationToken)
     {
         var started = Time.GetTimestamp();
-        var record = Store.Put(NewRecord(pod, found.EniId, StickyPhase.Claiming) with
+        var claimed = Store.Put(NewRecord(pod, found.EniId, StickyPhase.Claiming) with
         {
             OldInstanceId = found.InstanceId,
             OldAttachmentId = found.AttachmentId,
         });
-        try
+        return await SettledAsync(claimed, async () =>
         {
+            var record = claimed;
             var eni = await WaitReleasedAsync(record.Identity, found, cancellationToken).ConfigureAwait(false);
             if (eni.AttachmentState != EniAttachmentState.Detached && eni.AttachmentId is { } attachment)
             {
@@ -42,12 +44,7 @@ public sealed partial class StickyEnis
                 + $"to {Self} in {Time.GetElapsedTime(started).TotalMilliseconds:0} ms",
                 ("pod", record.Identity), ("eni", record.EniId), ("from", found.InstanceId), ("ms", (long)Time.GetElapsedTime(started).TotalMilliseconds));
             return record;
-        }
-        catch (Exception e) when (e is CloudException or StickyHandoverException or OperationCanceledException)
-        {
-            await SettleFailedHandOverAsync(record).ConfigureAwait(false);
-            throw;
-        }
+        }).ConfigureAwait(false);
     }
 
     // Until the old node released the ENI (its tag), or it is detached (the old instance gone: EC2 detaches

@@ -12,14 +12,16 @@ public sealed partial class StickyIps
     /// Moves the pod's IP from <paramref name="eni"/> (another node's, or detached) onto an ENI of this node
     /// in the same subnet: claiming (recorded, no call yet) → until released → moving (recorded with the ENI
     /// it goes to) → AssignPrivateIpAddresses with AllowReassignment → retained here. Any failure settles
-    /// the record (<see cref="SettleAsync"/>) and the ADD fails with code 11 saying why.
+    /// the record (<see cref="SettleAsync"/>) and the ADD fails with code 11 saying why — unless the settling finds the
+    /// IP on the ENI here all the same (a move whose answers were lost): the ADD goes on with it.
     /// </summary>
     private async Task<StickyIpRecord> HandOverAsync(PodIdentity pod, Eni eni, StickyIpTag tag, CancellationToken cancellationToken)
     {
         var started = Time.GetTimestamp();
-        var record = Store.Put(NewRecord(pod, tag.Ip, "", StickyIpPhase.Claiming) with { OldEniId = eni.EniId });
-        try
+        var claimed = Store.Put(NewRecord(pod, tag.Ip, "", StickyIpPhase.Claiming) with { OldEniId = eni.EniId });
+        return await SettledAsync(claimed, async () =>
         {
+            var record = claimed;
             eni = await WaitReleasedAsync(record, eni, cancellationToken).ConfigureAwait(false);
             var target = Pool.TryHostMovedIp(eni.SubnetId, record.Ip)
                 ?? throw new StickyHandoverException($"{record.Identity}'s IP {record.Ip} is in subnet {eni.SubnetId} and no ENI of {Self} in that subnet "
@@ -34,12 +36,7 @@ public sealed partial class StickyIps
             Log.Info("sticky.handed-over", $"{record.Identity}'s sticky IP {record.Ip} moved from {eni.EniId} ({eni.InstanceId ?? "detached"}) to {target.EniId} of {Self} in {ms} ms",
                 ("pod", record.Identity), ("ip", record.Ip), ("from", eni.EniId), ("eni", target.EniId), ("ms", ms));
             return record;
-        }
-        catch (Exception e) when (e is CloudException or StickyHandoverException or OperationCanceledException)
-        {
-            await SettleFailedHandOverAsync(record).ConfigureAwait(false);
-            throw;
-        }
+        }).ConfigureAwait(false);
     }
 
     // Until the old node released the IP (its tag says so), or its ENI is detached (the old instance gone),

@@ -32,17 +32,50 @@ public abstract partial class StickyPods<TRecord, TPhase>
         return eni;
     }
 
-    /// <summary>After a hand-over failed (or was cancelled): settles its record as it is on disk now; a cloud failure leaves it to the loop.</summary>
-    private protected async Task SettleFailedHandOverAsync(TRecord record)
+    /// <summary>
+    /// After a hand-over failed (or was cancelled): settles its record as it is on disk now (a cloud failure
+    /// leaves it to the loop) and returns the record kept for the pod when the settling found the hand-over
+    /// done after all — a call whose answer was lost (a time-out after the cloud did the work) and whose
+    /// retries were refused or failed too — or null.
+    /// </summary>
+    private protected async Task<TRecord?> SettleFailedHandOverAsync(TRecord record)
     {
         try
         {
             await SettleAsync(Store.Get(record.Identity) ?? record, CancellationToken.None).ConfigureAwait(false);
+            return Store.Get(record.Identity) is { IsRetained: true } kept ? kept : null;
         }
         catch (CloudException settle)
         {
             Log.Warning("sticky.settle-failed", $"settling {record.Identity}'s {What} {record.Resource} after a failed hand-over failed, retried in the background: {settle.Reason}",
                 ("pod", record.Identity), (ResourceField, record.Resource));
+            return null;
+        }
+    }
+
+    /// <summary>
+    /// Runs a hand-over (<paramref name="handOver"/>, its record <paramref name="record"/> as first written); when a
+    /// call of it fails, settles the record: a hand-over the cloud shows done all the same goes on (the record kept
+    /// for the pod is returned, the pod's ADD takes it), any other failure is thrown once settled.
+    /// </summary>
+    private protected async Task<TRecord> SettledAsync(TRecord record, Func<Task<TRecord>> handOver)
+    {
+        try
+        {
+            return await handOver().ConfigureAwait(false);
+        }
+        catch (CloudException e)
+        {
+            if (await SettleFailedHandOverAsync(record).ConfigureAwait(false) is not { } kept)
+                throw;
+            Log.Info("sticky.done-despite-failure", $"{record.Identity}'s hand-over answered {e.Code}, but the cloud shows its {What} {kept.Resource} here: "
+                + "an answer was lost; the pod gets it", ("pod", record.Identity), (ResourceField, kept.Resource), ("code", e.Code));
+            return kept;
+        }
+        catch (Exception e) when (e is StickyHandoverException or OperationCanceledException)
+        {
+            await SettleFailedHandOverAsync(record).ConfigureAwait(false);
+            throw;
         }
     }
 

@@ -88,6 +88,24 @@ public sealed class StickyEnisTests : StickyPodsTests<StickyRecord, StickyPhase,
     }
 
     [Fact]
+    public async Task A_hand_over_whose_every_answer_was_lost_moves_the_ENI_in_the_same_ADD()
+    {
+        var (node1, first) = await RetainedOnAsync(Instance1, "node-1");
+        var node2 = await StartAsync(Instance2, "node-2");
+        // Every detach and attach is done and answered 500 (a time-out after EC2 did the work): the detach's
+        // retry finds the attachment gone, the attach's is refused InvalidNetworkInterface.InUse.
+        LoseEveryAnswerOf("DetachNetworkInterface", "AttachNetworkInterface");
+
+        var moved = await node2.AddAsync("c2", Web0);
+        Assert.Equal((first.EniId, first.Address, first.Mac), (moved.EniId, moved.Address, moved.Mac));
+        Assert.Equal(Instance2.InstanceId, Lab(first.EniId).Attachment?.InstanceId);
+        await node2.Sticky.TickAsync();
+        Assert.Equal("node-2", Lab(first.EniId).Tags[EniTags.Node]);
+        await AssertForgottenAsync(node1);
+        Assert.Single(Ec2.Cloud.NetworkInterfaces, e => e.Tags.GetValueOrDefault(EniTags.Sticky) == "db/web-0");
+    }
+
+    [Fact]
     public async Task A_claim_while_the_old_pod_runs_fails_with_code_11_naming_the_cause_and_changes_nothing()
     {
         var (node2, first, reply) = await ClaimedWhileRunningAsync();

@@ -87,6 +87,23 @@ public sealed class StickyIpsTests : StickyPodsTests<StickyIpRecord, StickyIpPha
     }
 
     [Fact]
+    public async Task A_hand_over_whose_every_answer_was_lost_moves_the_IP_in_the_same_ADD()
+    {
+        var (node1, first) = await RetainedOnAsync(Instance1, "node-1");
+        var node2 = await StartAsync(Instance2, "node-2");
+        // Every move is done and answered 500 (a time-out after EC2 did the work), its retries too, until they
+        // run out: the cloud shows the IP on the ENI it went to.
+        LoseEveryAnswerOf("AssignPrivateIpAddresses");
+
+        var moved = await node2.AddAsync("c2", Web0);
+        Assert.Equal(first.Ip, moved.Ip);
+        Assert.Equal(moved.EniId, Assert.Single(Holders(first.Ip)).NetworkInterfaceId);
+        Assert.Equal(new StickyIpTag(first.Ip, "test", null), TagOn(moved.EniId));
+        Assert.False(Lab(first.EniId).Tags.ContainsKey(Key));
+        await AssertForgottenAsync(node1);
+    }
+
+    [Fact]
     public async Task A_claim_while_the_old_pod_runs_fails_with_code_11_naming_the_cause_and_changes_nothing()
     {
         var (node2, first, reply) = await ClaimedWhileRunningAsync();

@@ -157,6 +157,12 @@ public abstract class StickyPodsTests<TRecord, TPhase, TAllocation> : IAsyncLife
         Assert.Null(node.Sticky.Store.Get("db/web-0"));
     }
 
+    /// <summary>From now on every call of <paramref name="actions"/> takes effect in the lab's EC2 and is answered 500.</summary>
+    private protected void LoseEveryAnswerOf(params string[] actions)
+    {
+        foreach (var action in actions) Ec2.Faults.SetLostAnswerRate(1.0, action);
+    }
+
     /// <summary>Makes <paramref name="node"/>'s sticky side crash (throw <see cref="SimulatedCrash"/>) at <paramref name="step"/>.</summary>
     private protected static void CrashAt(StickyTestNode<TRecord, TPhase, TAllocation> node, string step) =>
         node.Sticky.CrashPoint = s => { if (s == step) throw new SimulatedCrash(); };
