@@ -220,14 +220,17 @@ public sealed class Refiller : IAsyncDisposable
         }
         catch
         {
+            var errors = tasks.Where(t => t.IsFaulted).SelectMany(t => t.Exception!.InnerExceptions).ToList();
             // A call that failed may have taken effect all the same (its answer lost to a time-out or a
             // 5xx, the retry refused by the changed state): an ENI attached at a device index the pool
             // does not know of — every attach there refused until the next periodic reconcile —, IPs
             // assigned or unassigned behind the pool's back, an ENI detached. The next iteration
-            // reconciles first: the cloud's view, not a guess, decides what the pool holds.
-            _reconcileRequested = true;
+            // reconciles first: the cloud's view, not a guess, decides what the pool holds. Unless every
+            // failure is a refusal that changed nothing: a node whose subnet is full, or a cloud throttling
+            // the account, would otherwise add two DescribeNetworkInterfaces to every failed create.
+            if (errors.Any(e => e is not RefusedUnchanged)) _reconcileRequested = true;
+            errors = [.. errors.Select(e => e is RefusedUnchanged refused ? refused.Refusal : e)];
             // Every failure is logged; the first one (the most telling is a limit or a full subnet) is thrown.
-            var errors = tasks.Where(t => t.IsFaulted).SelectMany(t => t.Exception!.InnerExceptions).ToList();
             foreach (var error in errors.Skip(1)) Record(error);
             throw errors.OrderBy(e => e is CloudException { IsRetryable: false } ? 0 : 1).First();
         }
@@ -248,22 +251,29 @@ public sealed class Refiller : IAsyncDisposable
     {
         using var slots = new SemaphoreSlim(Math.Max(1, _options.ParallelAttaches));
         lock (_gate) _pool.Attaching += count;
+        var attaches = Enumerable.Range(0, count).Select(async _ =>
+        {
+            await slots.WaitAsync(cancellationToken).ConfigureAwait(false);
+            try
+            {
+                await AttachOneAsync(cancellationToken).ConfigureAwait(false);
+            }
+            finally
+            {
+                slots.Release();
+                lock (_gate) _pool.Attaching--;
+                _pool.Notify();
+            }
+        }).ToList();
         try
         {
-            await Task.WhenAll(Enumerable.Range(0, count).Select(async _ =>
-            {
-                await slots.WaitAsync(cancellationToken).ConfigureAwait(false);
-                try
-                {
-                    await AttachOneAsync(cancellationToken).ConfigureAwait(false);
-                }
-                finally
-                {
-                    slots.Release();
-                    lock (_gate) _pool.Attaching--;
-                    _pool.Notify();
-                }
-            })).ConfigureAwait(false);
+            await Task.WhenAll(attaches).ConfigureAwait(false);
+        }
+        catch when (attaches.Any(t => t.Exception?.InnerException is { } e && e is not RefusedUnchanged))
+        {
+            // One failure is thrown: one that may have changed something rather than a refusal that did not,
+            // so that the pass reconciles.
+            throw attaches.Select(t => t.Exception?.InnerException).First(e => e is not null and not RefusedUnchanged)!;
         }
         finally
         {
@@ -282,6 +292,10 @@ public sealed class Refiller : IAsyncDisposable
         {
             created = await CreateInAsync(subnets, self, cancellationToken).ConfigureAwait(false);
             lock (_gate) _inFlight.Add(created.EniId);
+        }
+        catch (CloudException e) when (Unchanged(e))
+        {
+            throw new RefusedUnchanged(e);
         }
         finally
         {
@@ -352,6 +366,20 @@ public sealed class Refiller : IAsyncDisposable
         }
     }
 
+    // Whether a create's or an assign's failure certainly changed nothing: the cloud refused it (a full
+    // subnet, a limit, throttling past the retries, an invalid request) — such a call never takes effect,
+    // and the pool changes only once it succeeded. A transient failure may have taken effect (its answer
+    // lost): not this; where a refusal followed a lost answer, the provider's OutcomeUncertain has asked
+    // for the reconcile already — which only a ResilientCloudProvider raises, so a bare provider's
+    // failures always reconcile.
+    private bool Unchanged(CloudException e) => e.Kind != CloudErrorKind.Transient && _outcomes is not null;
+
+    /// <summary>A create's or an assign's refusal that changed nothing (<see cref="Unchanged"/>): its failed pass needs no reconcile.</summary>
+    private sealed class RefusedUnchanged(CloudException refusal) : Exception(refusal.Message, refusal)
+    {
+        public CloudException Refusal => refusal;
+    }
+
     /// <summary>Creates an ENI for this node in the first of <paramref name="subnets"/> that has room.</summary>
     private async Task<Eni> CreateInAsync(IReadOnlyList<string> subnets, InstanceIdentity self, CancellationToken cancellationToken)
     {
@@ -403,6 +431,10 @@ public sealed class Refiller : IAsyncDisposable
         {
             var ips = await _cloud.AssignPrivateIpsAsync(assign.EniId, assign.Count, cancellationToken).ConfigureAwait(false);
             _pool.AddIps(assign.EniId, ips);
+        }
+        catch (CloudException e) when (Unchanged(e))
+        {
+            throw new RefusedUnchanged(e);
         }
         finally
         {

@@ -141,6 +141,25 @@ public sealed class EniPoolTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_full_subnet_costs_a_create_per_back_off_not_a_reconcile_each_time()
+    {
+        var instance = await _lab.LaunchAsync("m5.large", "node-1");
+        await _lab.Cloud.CreateNetworkInterfaceAsync(new Fathom.Lab.Ec2.CreateNetworkInterfaceSpec
+        {
+            SubnetId = _lab.Tiny.SubnetId, SecondaryPrivateIpCount = 10,
+        });
+        var cloud = _lab.ProviderFor(instance);
+        using var calls = new CloudCalls(cloud);
+        await using var node = await PoolNode.StartAsync(cloud, _fixture.Path("..", "state"), new PoolTargets { WarmEnis = 1, WarmIps = 0 }, _fixture.Log,
+            subnets: [_lab.Tiny.SubnetId]);
+        Eventually.True(() => calls.Of("CreateNetworkInterface") >= 3, "three creates refused");
+
+        // A refused create changed nothing: the only descriptions are the start's reconcile (by instance, by tags).
+        Assert.Equal(2, calls.Of("DescribeNetworkInterfaces"));
+        Assert.Equal("SubnetFull", Assert.Single(_fixture.Events("pool.refill-failed").Select(e => e.GetProperty("kind").GetString()).Distinct()));
+    }
+
+    [Fact]
     public async Task Under_throttling_and_errors_every_allocation_succeeds_and_nothing_leaks()
     {
         var instance = await _lab.LaunchAsync("c5.4xlarge", "node-1");
