@@ -3,7 +3,7 @@ using Fathom.Cloud;
 namespace Fathom.Agent.Sticky;
 
 // The background side: a DEL done makes the IP retained and its tag released; retention expiry; a retained
-// IP another node took is forgotten (never unassigned); tags kept in line with the records.
+// IP another node took is forgotten (never unassigned, its tag here removed); tags kept in line with the records.
 public sealed partial class StickyIps
 {
     private protected override HashSet<string> OnThisNode(IReadOnlyList<Eni> enis) =>
@@ -20,6 +20,12 @@ public sealed partial class StickyIps
                     ("pod", record.Identity), ("ip", record.Ip));
                 break;
             case StickyIpPhase.Retained when onThisNode is not null && !onThisNode.Contains(record.Ip):
+                // The pod's tag on this node's ENI goes first: the new holder removed it, but a tag write of
+                // ours whose answer was lost may have been retried after that, leaving a tag no claim reads
+                // that takes one of the ENI's 50 until its next move. Safe: the IP is on no ENI here, only
+                // this node puts IPs on its ENIs, and no ADD of the pod runs here while its gate is held. A
+                // failure keeps the record for the next pass.
+                await DeleteTagAsync(record.EniId, record.TagKey, cancellationToken).ConfigureAwait(false);
                 Forget(record, "another node took it (the cloud no longer shows it on this node's ENIs)");
                 return;
             case StickyIpPhase.Retained when now - record.ReleasedAt >= Options.Config.Retention:

@@ -87,6 +87,20 @@ public sealed class StickyIpsTests : StickyPodsTests<StickyIpRecord, StickyIpPha
     }
 
     [Fact]
+    public async Task A_tag_written_again_on_the_old_ENI_after_the_move_goes_when_the_old_node_forgets_the_IP()
+    {
+        var (node1, first) = await RetainedOnAsync(Instance1, "node-1");
+        var node2 = await StartAsync(Instance2, "node-2");
+        var moved = await node2.AddAsync("c2", Web0);
+        // node-1's tag write whose answer was lost, retried after node-2's move had removed the tag (seen in the lab at lost=0.3).
+        await Ec2.Cloud.CreateTagsAsync([first.EniId], new Dictionary<string, string> { [Key] = new StickyIpTag(first.Ip, "test", Clock.GetUtcNow()).ToString() });
+
+        await AssertForgottenAsync(node1);
+        Assert.False(Lab(first.EniId).Tags.ContainsKey(Key));
+        Assert.Equal(new StickyIpTag(first.Ip, "test", null), TagOn(moved.EniId));
+    }
+
+    [Fact]
     public async Task A_hand_over_whose_every_answer_was_lost_moves_the_IP_in_the_same_ADD()
     {
         var (node1, first) = await RetainedOnAsync(Instance1, "node-1");
