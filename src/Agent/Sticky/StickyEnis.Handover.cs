@@ -40,6 +40,7 @@ public sealed partial class StickyEnis
             {
                 Phase = StickyPhase.Retained, ReleasedAt = Time.GetUtcNow(), TagsInSync = false, OldInstanceId = null, OldAttachmentId = null,
             });
+            RecheckTagsLater(record);
             Log.Info("sticky.handed-over", $"{record.Identity}'s sticky ENI {record.EniId} ({attached.PrimaryIp}, {attached.Mac}) moved from {found.InstanceId ?? "no instance"} "
                 + $"to {Self} in {Time.GetElapsedTime(started).TotalMilliseconds:0} ms",
                 ("pod", record.Identity), ("eni", record.EniId), ("from", found.InstanceId), ("ms", (long)Time.GetElapsedTime(started).TotalMilliseconds));
@@ -114,7 +115,10 @@ public sealed partial class StickyEnis
                     if (eni.AttachmentState == EniAttachmentState.Attaching && eni.AttachmentId is { } attaching)
                         eni = await Cloud.WaitForAttachmentAsync(eni.EniId, attaching, Options.AttachmentWait, Time, cancellationToken).ConfigureAwait(false);
                     if (Pool.Find(eni.EniId) is null) Pool.Add(eni);
-                    Store.Put(record with { Phase = StickyPhase.Retained, ReleasedAt = Time.GetUtcNow(), TagsInSync = false, OldInstanceId = null, OldAttachmentId = null });
+                    RecheckTagsLater(Store.Put(record with
+                    {
+                        Phase = StickyPhase.Retained, ReleasedAt = Time.GetUtcNow(), TagsInSync = false, OldInstanceId = null, OldAttachmentId = null,
+                    }));
                     Log.Info("sticky.resumed", $"{record.Identity}'s sticky ENI {record.EniId} is attached here: kept for the pod", ("pod", record.Identity), ("eni", record.EniId));
                     return;
                 }

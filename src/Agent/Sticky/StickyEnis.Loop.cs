@@ -4,7 +4,7 @@ using Fathom.Cloud;
 namespace Fathom.Agent.Sticky;
 
 // The background side: a DEL done makes the ENI retained and tagged released; retention expiry; a retained
-// ENI another node took is forgotten; tags kept in line with the records.
+// ENI another node took is forgotten; tags kept in line with the records, and written again after a hand-over.
 public sealed partial class StickyEnis
 {
     private protected override HashSet<string> OnThisNode(IReadOnlyList<Eni> enis) => [.. enis.Select(e => e.EniId)];
@@ -29,9 +29,18 @@ public sealed partial class StickyEnis
                 await SettleAsync(record, cancellationToken).ConfigureAwait(false);
                 return;
         }
+        if (record.IsLocal && _tagsRecheck.TryGetValue(record.Identity, out var recheck) && now >= recheck && _tagsRecheck.TryRemove(record.Identity, out _))
+            record = Store.Put(record with { TagsInSync = false });
         if (record.IsLocal && !record.TagsInSync)
             await SyncTagsAsync(record, cancellationToken).ConfigureAwait(false);
     }
+
+    // After a hand-over: the tags written once more when the old node's retries must be over (TagsRecheckAfter).
+    // The old node's "released" and node tags can land on the ENI after this node took it — a write whose
+    // answer was lost and that it retried, or its loop's next sync of the record before its check saw the ENI
+    // gone — and "released" on the ENI of a running pod would let another node's claim take it from under it.
+    // In memory: an agent restarted meanwhile writes no second time.
+    private void RecheckTagsLater(StickyRecord record) => _tagsRecheck[record.Identity] = Time.GetUtcNow() + Options.TagsRecheckAfter;
 
     // The tags another node reads: whose the ENI is and which node has it; released (with when) once retained.
     private async Task SyncTagsAsync(StickyRecord record, CancellationToken cancellationToken)

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using Fathom.Agent.Pools;
 using Fathom.Agent.Protocol;
 using Fathom.Agent.State;
@@ -26,6 +27,13 @@ public sealed record StickyEnisOptions
 
     /// <summary>How long an ADD waits for a sticky ENI attached here to show its device (udev) or finish its last return.</summary>
     public TimeSpan DeviceWait { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// How long after a hand-over the new node writes the ENI's tags once more: longer than the old node's
+    /// retries of a tag write can last (a cloud call's retry budget, <see cref="BackoffPolicy.MaxElapsed"/>),
+    /// so a retry of its "released" whose first answer was lost, landing after the hand-over, is undone.
+    /// </summary>
+    public TimeSpan TagsRecheckAfter { get; init; } = new BackoffPolicy().MaxElapsed + TimeSpan.FromSeconds(10);
 }
 
 /// <summary>
@@ -41,6 +49,9 @@ public sealed record StickyEnisOptions
 /// </summary>
 public sealed partial class StickyEnis : StickyPods<StickyRecord, StickyPhase>
 {
+    // When each pod's ENI, handed over to this node, gets its tags written once more (RecheckTagsLater).
+    private readonly ConcurrentDictionary<string, DateTimeOffset> _tagsRecheck = new(StringComparer.Ordinal);
+
     /// <summary>Sticky ENIs of <paramref name="pool"/>'s node; from now on the pool keeps the recorded ENIs out of its own use.</summary>
     public StickyEnis(EniPool pool, ICloudProvider cloud, StickyStore store, AllocationStore allocations, TeardownQueue teardown,
         StickyEnisOptions options, AgentLog log, TimeProvider? time = null)
@@ -138,6 +149,7 @@ public sealed partial class StickyEnis : StickyPods<StickyRecord, StickyPhase>
     /// <summary>Drops a record whose ENI is no longer this node's (taken by another node, or gone); the pool lets go of it.</summary>
     private void Forget(StickyRecord record, string why)
     {
+        _tagsRecheck.TryRemove(record.Identity, out _);
         Gates.MarkGone(record.EniId);
         Pool.Remove(record.EniId);
         Store.Remove(record.Identity);

@@ -88,6 +88,31 @@ public sealed class StickyEnisTests : StickyPodsTests<StickyRecord, StickyPhase,
     }
 
     [Fact]
+    public async Task The_old_nodes_released_tag_landing_after_the_hand_over_is_undone_by_the_new_node()
+    {
+        var (node1, first) = await RetainedOnAsync(Instance1, "node-1");
+        var node2 = await StartAsync(Instance2, "node-2");
+        await node2.AddAsync("c2", Web0);
+        await node2.Sticky.TickAsync();
+        // node-1's tag write whose answer was lost, retried after node-2 took the ENI: "released" (which would let
+        // another node's claim take it from the running pod) and node-1's name back on it.
+        await Ec2.Cloud.CreateTagsAsync([first.EniId], new Dictionary<string, string>
+        {
+            [EniTags.StickyReleased] = EniTags.StickyReleasedValue(Clock.GetUtcNow()), [EniTags.Node] = "node-1",
+        });
+
+        // Written once more when node-1's retries must be over (their budget, 30 s, and 10 s more).
+        Clock.Advance(TimeSpan.FromSeconds(39));
+        await node2.Sticky.TickAsync();
+        Assert.True(Lab(first.EniId).Tags.ContainsKey(EniTags.StickyReleased));
+        Clock.Advance(TimeSpan.FromSeconds(1));
+        await node2.Sticky.TickAsync();
+        Assert.False(Lab(first.EniId).Tags.ContainsKey(EniTags.StickyReleased));
+        Assert.Equal(("node-2", "db/web-0"), (Lab(first.EniId).Tags[EniTags.Node], Lab(first.EniId).Tags[EniTags.Sticky]));
+        Assert.Equal(StickyPhase.Held, node2.Sticky.Store.Get("db/web-0")!.Phase);
+    }
+
+    [Fact]
     public async Task A_hand_over_whose_every_answer_was_lost_moves_the_ENI_in_the_same_ADD()
     {
         var (node1, first) = await RetainedOnAsync(Instance1, "node-1");
