@@ -38,7 +38,7 @@ public abstract partial class StickyPods<TRecord, TPhase>
     /// done after all — a call whose answer was lost (a time-out after the cloud did the work) and whose
     /// retries were refused or failed too — or null.
     /// </summary>
-    private protected async Task<TRecord?> SettleFailedHandOverAsync(TRecord record)
+    private async Task<TRecord?> SettleFailedHandOverAsync(TRecord record)
     {
         try
         {
