@@ -16,11 +16,11 @@ namespace Fathom.Cloud;
 /// the next time. When the attempts or the time run out, the last <see cref="CloudException"/> is
 /// thrown as it was, so its code still says why. A transient failure of a mutating call may have
 /// taken effect (EC2 can answer 500 after doing the work): creates carry an idempotency token for
-/// that; for the others <see cref="OutcomeUncertain"/> tells the caller, whose reconciliation
+/// that; for the others <see cref="OutcomeUncertain"/> (<see cref="ICloudOutcomes"/>) tells the caller, whose reconciliation
 /// against <see cref="ICloudProvider.DescribeEnisAsync"/> then sets its view right (e.g. a retried
 /// attach that answers InvalidNetworkInterface.InUse, IPs assigned twice over).
 /// </remarks>
-public sealed class ResilientCloudProvider : ICloudProvider, IDisposable
+public sealed class ResilientCloudProvider : ICloudProvider, ICloudOutcomes, IDisposable
 {
     private readonly ICloudProvider _inner;
     private readonly CloudResilienceOptions _options;
@@ -53,16 +53,7 @@ public sealed class ResilientCloudProvider : ICloudProvider, IDisposable
     /// <summary>The instruments this records on.</summary>
     public CloudMetrics Metrics { get; }
 
-    /// <summary>
-    /// Raised when a call that changes the cloud failed in a way that may have taken effect all the
-    /// same — a transient failure: a 5xx, a time-out, a connection lost once the request was sent —
-    /// whether a retry then succeeded or not. What the caller believes may now differ from the cloud:
-    /// IPs assigned twice over (AssignPrivateIpAddresses has no idempotency token), IPs unassigned
-    /// whose retry was refused as "not assigned", an ENI attached whose retry was refused. A caller
-    /// that keeps a view of the cloud should describe it again. Creates carry an idempotency token
-    /// (<see cref="CreateEniAsync"/>) and do not raise it; throttling (RequestLimitExceeded) never
-    /// did anything and does not either. Raised on the calling thread, before any retry.
-    /// </summary>
+    /// <inheritdoc/>
     public event Action<CloudOperation>? OutcomeUncertain;
 
     /// <summary>The bucket of one operation (for status pages and tests).</summary>
