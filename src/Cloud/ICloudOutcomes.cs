@@ -15,9 +15,10 @@ public interface ICloudOutcomes
     /// IPs assigned twice over (AssignPrivateIpAddresses has no idempotency token), IPs unassigned
     /// whose retry was refused as "not assigned", an ENI attached whose retry was refused. A caller
     /// that keeps a view of the cloud should describe it again. Creates carry an idempotency token
-    /// (<see cref="ICloudProvider.CreateEniAsync"/>) and do not raise it; throttling
-    /// (RequestLimitExceeded) never did anything and does not either. Raised on the calling thread,
-    /// before any retry.
+    /// (<see cref="ICloudProvider.CreateEniAsync"/>): their retry returns the ENI an earlier try made,
+    /// so they raise it only when the call is given up after such a failure (the ENI may exist,
+    /// detached, and no retry with its token comes); throttling (RequestLimitExceeded) never did
+    /// anything and does not raise it. Raised on the calling thread, before any retry.
     /// </summary>
     event Action<CloudOperation>? OutcomeUncertain;
 }

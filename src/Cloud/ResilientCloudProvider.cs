@@ -126,6 +126,7 @@ public sealed class ResilientCloudProvider : ICloudProvider, ICloudOutcomes, IDi
         var backoff = _options.Backoff;
         var bucket = _buckets[operation];
         var started = _time.GetTimestamp();
+        var createMayExist = false;
         for (var attempt = 1; ; attempt++)
         {
             Metrics.RateLimitWait(operation, await bucket.TakeAsync(cancellationToken).ConfigureAwait(false));
@@ -155,15 +156,26 @@ public sealed class ResilientCloudProvider : ICloudProvider, ICloudOutcomes, IDi
                 throw;
             }
 
-            if (kind == CloudErrorKind.Transient && operation.IsMutating() && operation != CloudOperation.CreateEni)
-                OutcomeUncertain?.Invoke(operation);
-            // Thrown as it was (stack trace kept): its code says why the call failed.
-            if (kind is not (CloudErrorKind.Throttled or CloudErrorKind.Transient) || attempt >= backoff.MaxAttempts)
+            if (kind == CloudErrorKind.Transient && operation.IsMutating())
+            {
+                // A create's retry carries the same idempotency token: it returns the ENI an earlier try made.
+                if (operation == CloudOperation.CreateEni) createMayExist = true;
+                else OutcomeUncertain?.Invoke(operation);
+            }
+            var giveUp = kind is not (CloudErrorKind.Throttled or CloudErrorKind.Transient) || attempt >= backoff.MaxAttempts;
+            var delay = TimeSpan.Zero;
+            if (!giveUp)
+            {
+                lock (_randomGate) delay = backoff.Delay(attempt, _random);
+                giveUp = _time.GetElapsedTime(started) + delay > backoff.MaxElapsed;
+            }
+            if (giveUp)
+            {
+                // Unless no retry comes: an ENI an earlier try made stays, detached and unknown to the caller.
+                if (createMayExist) OutcomeUncertain?.Invoke(operation);
+                // Thrown as it was (stack trace kept): its code says why the call failed.
                 failure.Throw();
-            TimeSpan delay;
-            lock (_randomGate) delay = backoff.Delay(attempt, _random);
-            if (_time.GetElapsedTime(started) + delay > backoff.MaxElapsed)
-                failure.Throw();
+            }
             Metrics.Retry(operation, kind);
             await Task.Delay(delay, _time, cancellationToken).ConfigureAwait(false);
         }

@@ -159,6 +159,11 @@ public sealed class ResilientCloudProviderTests : IDisposable
         await _time.DriveAsync(cloud.CreateEniAsync(new CreateEniRequest { SubnetId = "subnet-1" }));
         Assert.Equal([CloudOperation.UnassignPrivateIps], uncertain);
 
+        // A create given up after a transient failure says so once: an earlier try may have made the ENI.
+        _inner.Then([Error(CloudErrorKind.Transient, "InternalError"), .. Enumerable.Repeat<Exception?>(Error(CloudErrorKind.Throttled, "RequestLimitExceeded"), _backoff.MaxAttempts - 1)]);
+        await Assert.ThrowsAsync<CloudException>(() => _time.DriveAsync(cloud.CreateEniAsync(new CreateEniRequest { SubnetId = "subnet-1" })));
+        Assert.Equal([CloudOperation.UnassignPrivateIps, CloudOperation.CreateEni], uncertain);
+
         // Every transient failure of an attach says so, the last one too.
         _inner.Then([.. Enumerable.Repeat<Exception?>(Error(CloudErrorKind.Transient, "RequestTimeout"), _backoff.MaxAttempts)]);
         await Assert.ThrowsAsync<CloudException>(() => _time.DriveAsync(cloud.AttachEniAsync("eni-1", "i-1", 1)));
