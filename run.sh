@@ -40,7 +40,7 @@ mkdir -p "$run" "$out"
 rm -f "$run"/*.json "$out"/*.png "$out"/report.*
 # Profiles: quick (tests), default (short), --full. The quick one runs the two loads the targets
 # read (tcp1, rtt) and short agent rounds: ./test.sh checks the script's path, not the figures
-# (tests/Ctl.Tests' bench tests run every load and figure).
+# (tests/Ctl.Tests' dataplane test runs the other loads, tcp8 and udp, with tcp1 and the floors).
 cni_extra=()
 if [[ -n $full ]]; then dp=(--seconds 5 --rounds 3) cni_cycles=200
 elif [[ -n ${FATHOM_RUN_QUICK:-} ]]; then
