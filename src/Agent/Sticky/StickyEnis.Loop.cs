@@ -39,7 +39,7 @@ public sealed partial class StickyEnis
     // The old node's "released" and node tags can land on the ENI after this node took it — a write whose
     // answer was lost and that it retried, or its loop's next sync of the record before its check saw the ENI
     // gone — and "released" on the ENI of a running pod would let another node's claim take it from under it.
-    // In memory: an agent restarted meanwhile writes no second time.
+    // In memory: a start schedules it for every ENI the node holds for a pod (the constructor).
     private void RecheckTagsLater(StickyRecord record) => _tagsRecheck[record.Identity] = Time.GetUtcNow() + Options.TagsRecheckAfter;
 
     // The tags another node reads: whose the ENI is and which node has it; released (with when) once retained.

@@ -58,6 +58,10 @@ public sealed partial class StickyEnis : StickyPods<StickyRecord, StickyPhase>
         : base(pool, cloud, store, allocations, teardown, options, log, time)
     {
         Pool.Reserved = IsReserved;
+        // A start does not know whether a hand-over came just before it (the recheck is kept in memory):
+        // every ENI this node holds for a pod gets its tags written once more, as after a hand-over.
+        foreach (var record in Store.All().Where(r => r.IsLocal))
+            RecheckTagsLater(record);
     }
 
     private protected override string What => "sticky ENI";

@@ -113,6 +113,25 @@ public sealed class StickyEnisTests : StickyPodsTests<StickyRecord, StickyPhase,
     }
 
     [Fact]
+    public async Task An_agent_restarted_after_a_hand_over_still_undoes_the_old_nodes_late_released_tag()
+    {
+        var (node1, first) = await RetainedOnAsync(Instance1, "node-1");
+        var node2 = await StartAsync(Instance2, "node-2");
+        await node2.AddAsync("c2", Web0);
+        await node2.Sticky.TickAsync();
+        node2 = await RestartAsync(node2, Instance2);
+        await Ec2.Cloud.CreateTagsAsync([first.EniId], new Dictionary<string, string>
+        {
+            [EniTags.StickyReleased] = EniTags.StickyReleasedValue(Clock.GetUtcNow()), [EniTags.Node] = "node-1",
+        });
+
+        Clock.Advance(TimeSpan.FromSeconds(40));
+        await node2.Sticky.TickAsync();
+        Assert.False(Lab(first.EniId).Tags.ContainsKey(EniTags.StickyReleased));
+        Assert.Equal("node-2", Lab(first.EniId).Tags[EniTags.Node]);
+    }
+
+    [Fact]
     public async Task A_hand_over_whose_every_answer_was_lost_moves_the_ENI_in_the_same_ADD()
     {
         var (node1, first) = await RetainedOnAsync(Instance1, "node-1");
