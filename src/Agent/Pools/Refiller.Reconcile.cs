@@ -68,7 +68,7 @@ public sealed partial class Refiller
     {
         try
         {
-            await DeleteEniAsync(eniId, cancellationToken).ConfigureAwait(false);
+            await _cloud.DeleteEniIfPresentAsync(eniId, cancellationToken).ConfigureAwait(false);
             _log.Info("pool.leak-deleted", $"deleted leaked {eniId} (detached, tagged for node {node})", ("eni", eniId), ("node", node));
         }
         catch (CloudException e)

@@ -416,7 +416,7 @@ public sealed partial class Refiller : IAsyncDisposable
                 await _cloud.DetachEniAsync(attachmentId, force: true, timeout.Token).ConfigureAwait(false);
                 await _cloud.WaitForDetachmentAsync(eniId, _options.AttachmentWait, _time, timeout.Token).ConfigureAwait(false);
             }
-            await DeleteEniAsync(eniId, timeout.Token).ConfigureAwait(false);
+            await _cloud.DeleteEniIfPresentAsync(eniId, timeout.Token).ConfigureAwait(false);
         }
         catch (Exception e) when (e is CloudException or OperationCanceledException)
         {
@@ -479,20 +479,8 @@ public sealed partial class Refiller : IAsyncDisposable
             await _cloud.WaitForDetachmentAsync(eniId, _options.AttachmentWait, _time, cancellationToken).ConfigureAwait(false);
         }
         _pool.Remove(eniId);
-        await DeleteEniAsync(eniId, cancellationToken).ConfigureAwait(false);
+        await _cloud.DeleteEniIfPresentAsync(eniId, cancellationToken).ConfigureAwait(false);
         _log.Info("pool.eni-released", $"{eniId} detached and deleted", ("eni", eniId));
-    }
-
-    // An ENI already gone is what a delete wants: a retry after a lost answer finds it deleted (NotFound).
-    private async Task DeleteEniAsync(string eniId, CancellationToken cancellationToken)
-    {
-        try
-        {
-            await _cloud.DeleteEniAsync(eniId, cancellationToken).ConfigureAwait(false);
-        }
-        catch (CloudException e) when (e.Kind == CloudErrorKind.NotFound)
-        {
-        }
     }
 
     /// <summary>Stops the loop; what was in flight is found again by the next start's reconcile.</summary>

@@ -148,13 +148,7 @@ public sealed partial class StickyEnis
         if (eni.InstanceId == Self)
             await DetachAsync(eni, cancellationToken).ConfigureAwait(false);
         Pool.Remove(record.EniId);
-        try
-        {
-            await Cloud.DeleteEniAsync(record.EniId, cancellationToken).ConfigureAwait(false);
-        }
-        catch (CloudException e) when (e.Kind == CloudErrorKind.NotFound)
-        {
-        }
+        await Cloud.DeleteEniIfPresentAsync(record.EniId, cancellationToken).ConfigureAwait(false);
         Store.Remove(record.Identity);
         Log.Info("sticky.expired", $"{record.Identity} did not come back within {Options.Config.RetentionSeconds:0.#} s: its sticky ENI {record.EniId} is deleted",
             ("pod", record.Identity), ("eni", record.EniId));

@@ -1,0 +1,21 @@
+namespace Fathom.Cloud;
+
+/// <summary>Calls on any <see cref="ICloudProvider"/> whose answer every caller reads the same way.</summary>
+public static class CloudProviderExtensions
+{
+    /// <summary>
+    /// Deletes a detached ENI; one already gone is what was wanted (NotFound: deleted by someone else,
+    /// or by an earlier try of this call whose answer was lost and whose retry found it gone).
+    /// </summary>
+    public static async Task DeleteEniIfPresentAsync(this ICloudProvider cloud, string eniId, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(cloud);
+        try
+        {
+            await cloud.DeleteEniAsync(eniId, cancellationToken).ConfigureAwait(false);
+        }
+        catch (CloudException e) when (e.Kind == CloudErrorKind.NotFound)
+        {
+        }
+    }
+}
