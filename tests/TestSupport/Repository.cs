@@ -16,6 +16,17 @@ public static class Repository
     public static string Plugin =>
         Environment.GetEnvironmentVariable("FATHOM_PLUGIN") is { Length: > 0 } published ? published : Path.Combine(Bin, "fathom");
 
+    /// <summary>
+    /// The AOT <c>fathom-agent</c> under test: FATHOM_AGENT, else artifacts/bin/fathom-agent when
+    /// ./build.sh made it, else null. Tests that start agents use it rather than the fathom-agent.dll
+    /// a project reference copies beside them: that copy lacks Microsoft.Extensions.Logging.Abstractions
+    /// (a project with the ASP.NET Core framework, as the lab's, resolves it from there, which the
+    /// agent's runtimeconfig does not name), and the host-gw and overlay datastores load it.
+    /// </summary>
+    public static string? Agent =>
+        Environment.GetEnvironmentVariable("FATHOM_AGENT") is { Length: > 0 } given ? given
+        : Path.Combine(Bin, "fathom-agent") is var published && File.Exists(published) ? published : null;
+
     private static string Find()
     {
         for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)

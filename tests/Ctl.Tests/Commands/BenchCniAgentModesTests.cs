@@ -18,15 +18,8 @@ public sealed class BenchCniAgentModesTests
     private static readonly string LabPrefix =
         (Environment.GetEnvironmentVariable("FATHOM_TEST_LAB_PREFIX") is { Length: > 0 } p ? p : "ftlab") + "bench";
 
-    /// <summary>
-    /// $FATHOM_AGENT, else the published fathom-agent beside the plugin (./build.sh). The copy beside
-    /// these tests lacks Microsoft.Extensions.Logging.Abstractions (this project resolves it from the
-    /// ASP.NET Core framework the lab brings, which the agent's runtimeconfig does not name), and the
-    /// host-gw and overlay leases' datastore loads it.
-    /// </summary>
-    private static string? Agent =>
-        Environment.GetEnvironmentVariable("FATHOM_AGENT") is { Length: > 0 } given ? given
-        : Path.Combine(Path.GetDirectoryName(Repository.Plugin)!, "fathom-agent") is var published && File.Exists(published) ? published : null;
+    /// <summary>The published agent (<see cref="Repository.Agent"/>; the copy beside these tests cannot run the subnet modes).</summary>
+    private static string? Agent => Repository.Agent;
 
     /// <summary>fathomctl.dll run by dotnet (as <see cref="CtlRun.Process"/>), with <see cref="Agent"/> as its FATHOM_AGENT.</summary>
     private static Shell.Result Bench(params string[] args) =>

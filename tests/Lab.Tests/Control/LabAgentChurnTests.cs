@@ -118,9 +118,10 @@ public sealed class LabAgentChurnTests(ITestOutputHelper output)
 
     /// <summary>
     /// Issue 9 §9: the agent SIGKILLed at 20 random moments of a churn of pods (ADD and DEL mixed,
-    /// underlay and shared, 8 at once, on two c5.4xlarge nodes): every ADD is retried as a runtime
+    /// 8 at once, on two c5.4xlarge nodes, in all four modes: issue 10 §2 wants the subnet modes'
+    /// IPAM as durable as the agent's other allocations): every ADD is retried as a runtime
     /// retries a sandbox, every DEL until it succeeds; afterwards the cloud, the agents and the live
-    /// pods agree (0 leaked ENIs or IPs, 0 IPs held twice), every surviving pod answers its node,
+    /// pods agree (0 leaked ENIs, IPs or subnet addresses, 0 IPs held twice), every surviving pod answers its node,
     /// and once they are deleted too no pod is left in the kernel. The churn is drawn from a seed
     /// (printed; FATHOM_CHURN_SEED replays one); 300 pods, or 1000 with FATHOM_LAB_SOAK=1.
     /// </summary>
@@ -244,10 +245,14 @@ public sealed class LabAgentChurnTests(ITestOutputHelper output)
     /// </summary>
     private sealed class Churn
     {
+        // Each pod's mode, drawn from these ten: 30 % underlay (as before the subnet modes came), 30 % shared,
+        // 20 % each host-gw and overlay.
+        private static readonly string[] Modes = [.. Enumerable.Repeat("underlay", 3), .. Enumerable.Repeat("shared", 3),
+            .. Enumerable.Repeat("host-gw", 2), .. Enumerable.Repeat("overlay", 2)];
         private readonly LabLayout _layout;
         private readonly LabState _state;
         private readonly LabRuntime _runtime;
-        private readonly (int Node, bool Underlay, bool Survives, int HoldMs)[] _plan;
+        private readonly (int Node, string Mode, bool Survives, int HoldMs)[] _plan;
         private readonly int[] _killAt;
         private readonly int[] _killNode;
         private readonly ConcurrentDictionary<int, int> _codes = new();
@@ -262,7 +267,7 @@ public sealed class LabAgentChurnTests(ITestOutputHelper output)
             _state = state;
             _runtime = runtime;
             var random = new Random(seed);
-            _plan = [.. Enumerable.Range(0, pods).Select(_ => (random.Next(2), random.NextDouble() < 0.3, random.NextDouble() < 0.1, random.Next(0, 150)))];
+            _plan = [.. Enumerable.Range(0, pods).Select(_ => (random.Next(2), Modes[random.Next(Modes.Length)], random.NextDouble() < 0.1, random.Next(0, 150)))];
             // Kill points among the ~2 operations per pod (survivors make one), spread over the churn.
             _killAt = [.. Enumerable.Range(0, kills).Select(_ => random.Next(4, pods * 8 / 5)).Order()];
             _killNode = [.. Enumerable.Range(0, kills).Select(_ => random.Next(2))];
@@ -297,12 +302,12 @@ public sealed class LabAgentChurnTests(ITestOutputHelper output)
             int i;
             while ((i = Interlocked.Increment(ref _next) - 1) < _plan.Length)
             {
-                var (nodeIndex, underlay, survives, hold) = _plan[i];
+                var (nodeIndex, mode, survives, hold) = _plan[i];
                 var node = _state.Nodes[nodeIndex].Name;
                 // A node keeps at most two underlay survivors, so the churn never waits on ENIs it cannot get back.
-                if (survives && underlay && _underlaySurvivors.AddOrUpdate(node, 1, (_, n) => n + 1) > 2)
+                if (survives && mode == "underlay" && _underlaySurvivors.AddOrUpdate(node, 1, (_, n) => n + 1) > 2)
                     survives = false;
-                var pod = AddUntilNetworked($"c{i}", node, underlay ? "underlay" : "shared");
+                var pod = AddUntilNetworked($"c{i}", node, mode);
                 if (survives)
                 {
                     Survivors.Add(pod);

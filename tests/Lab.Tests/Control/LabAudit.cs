@@ -86,7 +86,9 @@ internal static class LabAudit
                     + $"{shared.Available} free + {shared.InUse} used + {shared.Cooling} cooling");
             if (status.PendingTeardowns > 0)
                 problems.Add($"{node.Name}: {status.PendingTeardowns} teardowns pending");
-            var pods = live.Where(p => p.Node == node.Name).ToDictionary(p => p.ContainerId, StringComparer.Ordinal);
+            var here = live.Where(p => p.Node == node.Name).ToList();
+            problems.AddRange(SubnetLeaks(node.Name, status, here));
+            var pods = here.Where(p => !IsSubnetMode(p.Mode)).ToDictionary(p => p.ContainerId, StringComparer.Ordinal);
             foreach (var a in status.Allocations)
             {
                 if (!pods.TryGetValue(a.ContainerId, out var pod))
@@ -102,6 +104,30 @@ internal static class LabAudit
         foreach (var twice in live.GroupBy(p => p.Ip).Where(g => g.Count() > 1))
             problems.Add($"{twice.Key} is held by {twice.Count()} pods: {string.Join(", ", twice.Select(p => p.Name))}");
         return problems;
+    }
+
+    private static bool IsSubnetMode(string mode) => mode is "host-gw" or "overlay";
+
+    /// <summary>
+    /// The host-gw and overlay pods of a node (issue 10 §2: their IPAM is durable as the agent's
+    /// other allocations): the addresses its agent counts as held are exactly its live pods of
+    /// those modes, each with its own address, and no veth of a gone pod is still being deleted.
+    /// </summary>
+    private static IEnumerable<string> SubnetLeaks(string node, AgentStatus status, List<LabRuntime.Pod> here)
+    {
+        var held = status.Subnets.SelectMany(s => s.Pods.Select(p => (Mode: Allocation.ModeName(s.Mode), Pod: p))).ToList();
+        var pods = here.Where(p => IsSubnetMode(p.Mode)).ToDictionary(p => p.ContainerId, StringComparer.Ordinal);
+        foreach (var (mode, p) in held)
+        {
+            if (p.Releasing)
+                yield return $"{node}: {mode} address {p.Ip} of a deleted pod ({p.ContainerId[..12]}) waits for its veth {p.HostVeth} to go";
+            else if (!pods.TryGetValue(p.ContainerId, out var pod))
+                yield return $"{node}: {mode} address {p.Ip} ({p.ContainerId[..12]}) has no live pod: leaked";
+            else if (pod.Ip != p.Ip || pod.Mode != mode)
+                yield return $"{node}: pod {pod.Name} has {pod.Ip} ({pod.Mode}), its agent says {p.Ip} ({mode})";
+        }
+        foreach (var pod in pods.Values.Where(p => held.All(h => h.Pod.ContainerId != p.ContainerId)))
+            yield return $"{node}: live {pod.Mode} pod {pod.Name} ({pod.Ip}) holds no address of its node's subnet";
     }
 
     /// <summary>

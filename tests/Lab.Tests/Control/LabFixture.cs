@@ -23,6 +23,17 @@ public sealed class LabCollection
 public static class TestLab
 {
     /// <summary>
+    /// The labs' agents are the published one (<see cref="Repository.Agent"/>), as ./test.sh exports
+    /// it, also when these tests run by hand: the lab server, started from this folder, would
+    /// otherwise run the fathom-agent.dll beside it, which cannot load the subnet modes' datastore.
+    /// </summary>
+    static TestLab()
+    {
+        if (Environment.GetEnvironmentVariable(AgentCommand.Variable) is not { Length: > 0 } && Repository.Agent is { } agent)
+            Environment.SetEnvironmentVariable(AgentCommand.Variable, agent);
+    }
+
+    /// <summary>
     /// FATHOM_TEST_LAB_PREFIX lets two people run these tests on one machine at once without one
     /// run's <c>lab down</c> tearing down the other's lab; unset, the prefix test.sh sweeps. Not
     /// FATHOM_LAB_PREFIX: <c>eval "$(fathomctl lab env)"</c> exports that for an operator's own
