@@ -18,4 +18,21 @@ public static class CloudProviderExtensions
         {
         }
     }
+
+    /// <summary>
+    /// Detaches an ENI; an attachment already gone is what was wanted (NotFound: detached by an earlier
+    /// try of this call whose answer was lost, or by EC2 with the instance it was attached to).
+    /// </summary>
+    public static async Task DetachEniIfAttachedAsync(this ICloudProvider cloud, string attachmentId, bool force,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(cloud);
+        try
+        {
+            await cloud.DetachEniAsync(attachmentId, force, cancellationToken).ConfigureAwait(false);
+        }
+        catch (CloudException e) when (e.Kind == CloudErrorKind.NotFound)
+        {
+        }
+    }
 }

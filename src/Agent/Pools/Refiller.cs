@@ -462,11 +462,7 @@ public sealed partial class Refiller : IAsyncDisposable
         {
             try
             {
-                await _cloud.DetachEniAsync(attachment, force: false, cancellationToken).ConfigureAwait(false);
-            }
-            catch (CloudException e) when (e.Kind == CloudErrorKind.NotFound)
-            {
-                // The attachment is gone: detached by a try of ours whose answer was lost. What was wanted.
+                await _cloud.DetachEniIfAttachedAsync(attachment, force: false, cancellationToken).ConfigureAwait(false);
             }
             catch
             {

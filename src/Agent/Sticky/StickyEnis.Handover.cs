@@ -58,16 +58,7 @@ public sealed partial class StickyEnis
     private async Task DetachAsync(Eni eni, CancellationToken cancellationToken)
     {
         if (eni.AttachmentState != EniAttachmentState.Detaching)
-        {
-            try
-            {
-                await Cloud.DetachEniAsync(eni.AttachmentId!, force: false, cancellationToken).ConfigureAwait(false);
-            }
-            catch (CloudException e) when (e.Kind == CloudErrorKind.NotFound)
-            {
-                // Detached meanwhile (by a retry of ours, or EC2 with the old instance): what was wanted.
-            }
-        }
+            await Cloud.DetachEniIfAttachedAsync(eni.AttachmentId!, force: false, cancellationToken).ConfigureAwait(false);
         await Cloud.WaitForDetachmentAsync(eni.EniId, Options.AttachmentWait with { WaitForMetadata = false }, Time, cancellationToken).ConfigureAwait(false);
     }
 
