@@ -62,6 +62,12 @@ public sealed record HostGwSection
     /// </summary>
     public string Redirect { get; set; } = RedirectKernel;
 
+    /// <summary>
+    /// Outgoing NAT (<see cref="SubnetMasquerade"/>): a pod's packet to anything outside the node's subnet
+    /// modes' CIDRs leaves with the node's address. Default on; off where the network routes the pod CIDR.
+    /// </summary>
+    public bool Masquerade { get; set; } = true;
+
     /// <summary>The values of <see cref="Redirect"/>.</summary>
     public const string RedirectKernel = "kernel", RedirectBpf = "bpf";
 
@@ -89,6 +95,9 @@ public sealed record OverlaySection
 
     /// <summary>The pod path, as <see cref="HostGwSection.Redirect"/>: <c>to_pod</c> then sits on the VXLAN device.</summary>
     public string Redirect { get; set; } = HostGwSection.RedirectKernel;
+
+    /// <summary>Outgoing NAT, as <see cref="HostGwSection.Masquerade"/>.</summary>
+    public bool Masquerade { get; set; } = true;
 
     /// <summary>The device name in effect.</summary>
     [JsonIgnore]

@@ -35,14 +35,21 @@ public sealed class SubnetModes : IAsyncDisposable
             fabric = NodeFabric.Resolve(handle, config.NodeName ?? poolsNodeName ?? Environment.MachineName, config.FabricDevice, config.NodeIp);
         var interval = TimeSpan.FromSeconds(config.ReconcileSeconds);
         Func<LinkWatcher> watch = () => LinkWatcher.Open(node);
+        // Pod to pod within and across the node's subnet modes keeps its addresses; anything else is NATed (SubnetMasquerade).
+        IpPrefix[] clusters = [.. new[] { config.HostGw?.Datastore, config.Overlay?.Datastore }.OfType<SubnetDatastoreConfig>()
+            .Select(d => IpPrefix.Parse(d.ClusterCidr))];
+        SubnetMasquerade Masquerade(AllocationMode mode, SubnetDatastoreConfig datastore, bool on) =>
+            new(mode, IpPrefix.Parse(datastore.ClusterCidr), clusters, on, node?.Path);
         var networks = new Dictionary<AllocationMode, SubnetNetwork>();
         if (config.HostGw is { } hostGw)
             networks[AllocationMode.HostGw] = SubnetNetwork.Start(
-                new SubnetModeSettings(AllocationMode.HostGw, hostGw.Datastore, fabric, null, interval, open, hostGw.Redirect == HostGwSection.RedirectBpf, watch),
+                new SubnetModeSettings(AllocationMode.HostGw, hostGw.Datastore, fabric, null, interval, open, hostGw.Redirect == HostGwSection.RedirectBpf, watch,
+                    Masquerade(AllocationMode.HostGw, hostGw.Datastore, hostGw.Masquerade)),
                 PodSubnetIpam.Open(state, "host-gw"), log, time);
         if (config.Overlay is { } overlay)
             networks[AllocationMode.Overlay] = SubnetNetwork.Start(
-                new SubnetModeSettings(AllocationMode.Overlay, overlay.Datastore, fabric, overlay, interval, open, overlay.Redirect == HostGwSection.RedirectBpf, watch),
+                new SubnetModeSettings(AllocationMode.Overlay, overlay.Datastore, fabric, overlay, interval, open, overlay.Redirect == HostGwSection.RedirectBpf, watch,
+                    Masquerade(AllocationMode.Overlay, overlay.Datastore, overlay.Masquerade)),
                 PodSubnetIpam.Open(state, "overlay"), log, time);
         log.Info("subnets.started", $"subnet modes {string.Join(", ", networks.Keys.Select(Allocation.ModeName))} for node {fabric.NodeName} ({fabric.NodeIp} on {fabric.DeviceName}, MTU {fabric.Mtu})");
         return new SubnetModes(networks);
@@ -77,6 +84,8 @@ public sealed class SubnetModes : IAsyncDisposable
         Metric("fathom_agent_subnet_routes", "gauge", "Routes to other nodes' pod subnets programmed in the kernel.", n => n.Programmer.Routes);
         Metric("fathom_agent_subnet_fdb_entries", "gauge", "VXLAN FDB entries (VTEP MAC to node IP) programmed (overlay).",
             n => n.Mode == AllocationMode.Overlay ? n.Programmer.FdbEntries : null);
+        Metric("fathom_agent_subnet_masquerade", "gauge", "1 while the mode's pods leave the cluster with the node's address (outgoing NAT).",
+            n => n.Programmer.Masquerading ? 1 : 0);
         Metric("fathom_agent_subnet_redirected_pods", "gauge", "Pod veths with the tc BPF pod path attached (redirect: bpf).",
             n => n.Programmer.RedirectedPods);
         Metric("fathom_agent_subnet_redirect_attached_on_sight_total", "counter", "Pod veths given the tc BPF pod path as they appeared (link events), not by a reconcile.",

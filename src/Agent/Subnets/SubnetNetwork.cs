@@ -343,6 +343,8 @@ public sealed class SubnetNetwork : IAsyncDisposable
             var repaired = _programmer.Reconcile(own, Peers());
             if (_programmer.TakeRedirectRefusal() is { } refusal)
                 _log.Warning("subnet.redirect-refused", $"{AllocationModeName}: the tc BPF pod path cannot run on this kernel, so pods are routed by the kernel: {refusal}", ("mode", AllocationModeName));
+            if (_programmer.TakeMasqueradeRefusal() is { } masquerade)
+                _log.Warning("subnet.masquerade-refused", $"{AllocationModeName}: no outgoing NAT, so pods reach only the cluster's pod subnets and their node: {masquerade}", ("mode", AllocationModeName));
             if (why is not null)
                 _log.Info("subnet.reconciled", $"{AllocationModeName}: {why}: {_programmer.Routes} routes to {Peers().Count} peers", ("mode", AllocationModeName));
             else if (repaired > 0)

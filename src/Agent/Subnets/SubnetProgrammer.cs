@@ -21,8 +21,10 @@ namespace Fathom.Agent.Subnets;
 /// Subscribes to the link events of the node's netns (<see cref="LinkWatcher"/>), so that with <paramref name="BpfRedirect"/>
 /// a new pod gets <c>from_pod</c> as soon as its veth appears; null: at the next reconcile only.
 /// </param>
+/// <param name="Masquerade">The mode's outgoing NAT, kept at every reconcile; null: none is kept (nor removed).</param>
 public sealed record SubnetModeSettings(AllocationMode Mode, SubnetDatastoreConfig Datastore, NodeFabric Fabric, OverlaySection? Overlay,
-    TimeSpan ReconcileInterval, Func<NetlinkHandle> OpenNode, bool BpfRedirect = false, Func<LinkWatcher>? WatchNode = null)
+    TimeSpan ReconcileInterval, Func<NetlinkHandle> OpenNode, bool BpfRedirect = false, Func<LinkWatcher>? WatchNode = null,
+    SubnetMasquerade? Masquerade = null)
 {
     /// <summary>What the node publishes with its lease (overlay: its VTEP's MAC and VNI).</summary>
     public NodeAttributes Attributes { get; } = new(Fabric.NodeName, Fabric.NodeIp,
@@ -60,6 +62,9 @@ public sealed class SubnetProgrammer(SubnetModeSettings settings)
 
     private readonly SubnetRedirect _redirect = new();
 
+    /// <summary>True while the mode's outgoing NAT is in the kernel (<see cref="SubnetModeSettings.Masquerade"/>).</summary>
+    public bool Masquerading => settings.Masquerade?.Active == true;
+
     /// <summary>Pod veths with the tc BPF pod path attached after the last reconcile (0 unless <c>redirect: bpf</c>).</summary>
     public int RedirectedPods => _redirect.Pods;
 
@@ -67,6 +72,12 @@ public sealed class SubnetProgrammer(SubnetModeSettings settings)
     public string? TakeRedirectRefusal()
     {
         lock (_lock) return _redirect.TakeRefusal();
+    }
+
+    /// <summary>Why nft refused the mode's outgoing NAT, once per new reason (the caller logs it); pods then reach only the cluster.</summary>
+    public string? TakeMasqueradeRefusal()
+    {
+        lock (_lock) return settings.Masquerade?.TakeRefusal();
     }
 
     /// <summary>
@@ -100,6 +111,7 @@ public sealed class SubnetProgrammer(SubnetModeSettings settings)
             if (settings.BpfRedirect && _redirect.Refused is null)
                 _redirect.Reconcile(host, settings.Overlay is { } o ? host.GetLink(o.EffectiveDevice).Index : settings.Fabric.DeviceIndex,
                     new IpPrefix(own.Subnet.BaseAddress, own.Subnet.PrefixLength), IpPrefix.Parse(settings.Datastore.ClusterCidr));
+            settings.Masquerade?.Ensure();
             _programmed = [.. peers.Select(p => new IPNetwork(p.Subnet.Address, p.Subnet.PrefixLength))];
             Repairs += repaired;
             Reconciles++;

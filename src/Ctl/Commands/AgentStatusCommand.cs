@@ -112,7 +112,7 @@ internal static class AgentStatusCommand
                 n.LeaseExpires is { } e ? e.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture) + "Z" : "-",
                 N(n.Peers),
                 N(n.Pods.Count(p => !p.Releasing)),
-                n.Unavailable is null ? "taken" : "refused: " + n.Unavailable,
+                n.Unavailable is null ? "accepted" : "refused: " + n.Unavailable,
             }));
         text.WriteLine();
         text.WriteLine("SUBNET PODS");

@@ -22,6 +22,8 @@ public sealed class SubnetConfigTests
         Assert.Equal("etcd (http://10.0.0.1:2379) cluster 'c'", config.Overlay.Datastore.Describe());
         Assert.Equal(("kernel", "kernel"), (config.HostGw.Redirect, config.Overlay.Redirect)); // the node forwards unless told
         Assert.Equal("bpf", Parse("""{ "hostGw": { "datastore": { "clusterCidr": "10.244.0.0/16" }, "redirect": "bpf" } }""").Subnets!.HostGw!.Redirect);
+        Assert.Equal((true, true), (config.HostGw.Masquerade, config.Overlay.Masquerade)); // pods leave the cluster as the node unless told
+        Assert.False(Parse("""{ "overlay": { "datastore": { "clusterCidr": "10.245.0.0/16" }, "masquerade": false } }""").Subnets!.Overlay!.Masquerade);
     }
 
     [Theory]

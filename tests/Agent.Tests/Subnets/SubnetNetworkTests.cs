@@ -36,7 +36,8 @@ public sealed class SubnetNetworkTests : IDisposable
         return state;
     }
 
-    private SubnetNetwork Start(TwoNodeFabric fabric, int node, AllocationMode mode, bool bpf = false, TimeSpan? reconcile = null)
+    private SubnetNetwork Start(TwoNodeFabric fabric, int node, AllocationMode mode, bool bpf = false, TimeSpan? reconcile = null,
+        bool? masquerade = null)
     {
         var ns = Netns.Open(fabric.Nodes[node].Path);
         _handles.Add(ns);
@@ -45,8 +46,9 @@ public sealed class SubnetNetworkTests : IDisposable
         using (var h = Open()) nodeFabric = NodeFabric.Resolve(h, $"node{node}", "eth0", null);
         var datastore = new SubnetDatastoreConfig { ClusterCidr = "10.244.0.0/16", TtlSeconds = 3, Directory = Path.Combine(_dir, "store") };
         var overlay = mode == AllocationMode.Overlay ? new OverlaySection { Datastore = datastore } : null;
+        var cidr = IpPrefix.Parse(datastore.ClusterCidr);
         var settings = new SubnetModeSettings(mode, datastore, nodeFabric, overlay, reconcile ?? TimeSpan.FromMilliseconds(500), Open, bpf,
-            () => LinkWatcher.Open(ns));
+            () => LinkWatcher.Open(ns), masquerade is { } on ? new SubnetMasquerade(mode, cidr, [cidr], on, fabric.Nodes[node].Path) : null);
         return SubnetNetwork.Start(settings, PodSubnetIpam.Open(State($"node{node}"), Allocation.ModeName(mode)), AgentLog.None);
     }
 
@@ -116,6 +118,45 @@ public sealed class SubnetNetworkTests : IDisposable
         {
             await n0.DisposeAsync();
             await n1.DisposeAsync();
+        }
+    }
+
+    /// <summary>
+    /// Outgoing NAT (docs/modes.md, "Leaving the cluster"): a host on the fabric that knows nothing of
+    /// the pod CIDR answers a pod only because the pod's packets leave as the node; the mode's nft
+    /// table is put back when deleted by hand, and removed when the mode's <c>masquerade</c> is off.
+    /// </summary>
+    [PrivilegedTheory("ip", "ping", "nft", "nsenter")]
+    [InlineData(AllocationMode.HostGw)]
+    [InlineData(AllocationMode.Overlay)]
+    public async Task A_pod_reaches_a_host_outside_the_cluster_as_its_node_and_without_masquerade_does_not(AllocationMode mode)
+    {
+        using var fabric = new TwoNodeFabric("sm");
+        const string Outside = "10.80.0.254";
+        Shell.IpIn(fabric.Fabric.Name, "addr", "add", $"{Outside}/24", "dev", "br0");
+        var table = "fathom_" + Allocation.ModeName(mode).Replace('-', '_');
+        string Nft(params string[] args) => Shell.Run("ip", ["netns", "exec", fabric.Nodes[0].Name, "nft", .. args]).Stdout;
+        var n0 = Start(fabric, 0, mode, masquerade: true);
+        try
+        {
+            Eventually.True(() => n0.Lease is not null, "node0 leased a subnet");
+            WirePod(fabric, 0, n0);
+            Eventually.True(() => n0.Programmer.Masquerading, "the outgoing NAT is in the kernel");
+            Assert.True(fabric.Pings(0, Outside), $"pod → {Outside}, a host with no route to the pods");
+            Assert.Contains("masquerade", Nft("list", "table", "ip", table));
+
+            Nft("delete", "table", "ip", table);
+            Eventually.True(() => Nft("list", "tables").Contains(table), "the table deleted by hand is back", TimeSpan.FromSeconds(10));
+
+            await n0.DisposeAsync();
+            n0 = Start(fabric, 0, mode, masquerade: false);
+            Eventually.True(() => n0.Lease is not null && !Nft("list", "tables").Contains(table), "masquerade off: the table is gone", TimeSpan.FromSeconds(10));
+            Assert.False(n0.Programmer.Masquerading);
+            Assert.NotEqual(0, Shell.Exec(fabric.Pods[0].Name, "ping", "-c1", "-W1", Outside).ExitCode);
+        }
+        finally
+        {
+            await n0.DisposeAsync();
         }
     }
 

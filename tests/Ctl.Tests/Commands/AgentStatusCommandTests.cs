@@ -87,7 +87,7 @@ public sealed class AgentStatusCommandTests
         var lines = AgentStatusCommand.Render(status, "/s").Split('\n');
         Assert.EndsWith("1 IP(s) cooling, 1 subnet pod(s)", lines[0], StringComparison.Ordinal);
         Assert.True(Array.IndexOf(lines, "SUBNETS") > Array.IndexOf(lines, "ALLOCATIONS"));
-        Assert.Contains(lines, l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries) is ["host-gw", "10.244.3.0/24", "2026-12-06", "01:04:03Z", "2", "1", "taken"]);
+        Assert.Contains(lines, l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries) is ["host-gw", "10.244.3.0/24", "2026-12-06", "01:04:03Z", "2", "1", "accepted"]);
         Assert.Contains(lines, l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries) is ["overlay", "(none", "yet)", "-", "0", "0", "refused:", ..]
                                     && l.EndsWith("refused: no lease yet: etcd (http://10.0.0.5:2379) did not answer", StringComparison.Ordinal));
         var pods = lines.SkipWhile(l => l != "SUBNET PODS").Skip(2).Where(l => l.Length > 0).ToList();

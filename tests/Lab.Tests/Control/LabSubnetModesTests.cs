@@ -74,6 +74,11 @@ public sealed class LabSubnetModesTests(ITestOutputHelper output)
             Assert.True(Pings("o2", o1), "overlay node2 → node1");
             Assert.True(Pings("s1", state.Nodes[1].PrimaryIp), "the shared pod still reaches the other node");
             Assert.True(Pings("h1", state.Nodes[0].PrimaryIp), "the host-gw pod reaches its node");
+            // Outgoing NAT (docs/modes.md, "Leaving the cluster"): a VPC address answers a host-gw or overlay
+            // pod on another node, its reply taking the VPC's route back to the node the pod is behind.
+            var vpcPod = AddPod("s2", "node2", "shared");
+            Assert.True(Pings("h1", vpcPod), "host-gw pod → a shared pod (a VPC address) on the other node");
+            Assert.True(Pings("o1", vpcPod), "overlay pod → the same");
             // Overlay's pods carry the fabric's MTU less VXLAN's 50 bytes (the lab's fabric: 9001).
             Assert.Contains("mtu 8951", Shell.IpIn(layout.PodNetns("o1"), "link", "show", "eth0"));
             Assert.Contains("mtu 9001", Shell.IpIn(layout.PodNetns("h1"), "link", "show", "eth0"));
