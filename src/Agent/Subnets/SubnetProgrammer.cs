@@ -108,6 +108,9 @@ public sealed class SubnetProgrammer(SubnetModeSettings settings)
                 new IpPrefix(l.Subnet.BaseAddress, l.Subnet.PrefixLength), l.Node.NodeIp, l.Node.Vtep?.Mac, l.Node.NodeMac)).ToList();
             using var host = settings.OpenNode();
             var repaired = settings.Overlay is { } overlay ? ReconcileOverlay(host, overlay, own, peers) : ReconcileHostGw(host, peers);
+            // Shared pods' packets for this mode's pods take the main table (ClusterRule), not their ENI's.
+            if (ClusterRule.Ensure(host, IpPrefix.Parse(settings.Datastore.ClusterCidr)) && Reconciles > 0)
+                repaired++;
             if (settings.BpfRedirect && _redirect.Refused is null)
                 _redirect.Reconcile(host, settings.Overlay is { } o ? host.GetLink(o.EffectiveDevice).Index : settings.Fabric.DeviceIndex,
                     new IpPrefix(own.Subnet.BaseAddress, own.Subnet.PrefixLength), IpPrefix.Parse(settings.Datastore.ClusterCidr));

@@ -84,6 +84,11 @@ public sealed class SubnetNetworkTests : IDisposable
             var subnet1 = n1.Lease!.Subnet.ToString();
             Eventually.True(() => Routes(fabric, 0).Contains(subnet1) && Routes(fabric, 1).Contains(n0.Lease!.Subnet.ToString()), "each routes the other's subnet");
 
+            // Shared pods' packets for the cluster CIDR take the main table, not their ENI's (ClusterRule).
+            Eventually.True(() => Shell.IpIn(fabric.Nodes[0].Name, "rule", "show").Contains($"{ClusterRule.Priority}:\tfrom all to 10.244.0.0/16 lookup main"),
+                "the node's rule for the cluster CIDR");
+            Assert.InRange(ClusterRule.Priority, Fathom.Datapath.Shared.SharedWiring.ToPodPriority + 1, Fathom.Datapath.Shared.SharedWiring.FromPodPriority - 1);
+
             var ip0 = WirePod(fabric, 0, n0);
             var ip1 = WirePod(fabric, 1, n1);
             Assert.True(fabric.Pings(0, ip1), $"pod on node0 ({ip0}) → pod on node1 ({ip1})");
