@@ -136,7 +136,8 @@ public sealed class AgentHost : IAsyncDisposable
                 pools?.Pool.Notify();
             });
             teardown.Start();
-            pools = await NodePools.StartAsync(cloud, poolConfig, store, cooldown, teardown, devices, log, time, cancellationToken).ConfigureAwait(false);
+            pools = await NodePools.StartAsync(cloud, poolConfig, store, cooldown, teardown, devices, log, time, cancellationToken,
+                underlayNodeRoutes: config.Subnets?.ClusterCidrs).ConfigureAwait(false);
             var running = pools;
             var service = new AllocationService(store, cooldown, teardown, log, time)
             {

@@ -50,10 +50,11 @@ public sealed class NodePools : IAsyncDisposable
     /// leaked-ENI sweep), and starts refilling. <paramref name="netnsAlive"/> tells whether a pod's
     /// netns still exists (<see cref="KernelTeardown.IsNetnsAlive"/> unless a test says).
     /// </summary>
+    /// <paramref name="underlayNodeRoutes"/>: what underlay pods reach through the node (<see cref="EniPool.UnderlayNodeRoutes"/>).
     /// <exception cref="CloudException">The metadata service or the cloud could not say who this instance is.</exception>
     public static async Task<NodePools> StartAsync(ICloudProvider cloud, PoolConfig config, AllocationStore store, IpCooldown cooldown,
         TeardownQueue teardown, INodeDevices devices, AgentLog log, TimeProvider? time = null, CancellationToken cancellationToken = default,
-        Func<string?, bool?>? netnsAlive = null)
+        Func<string?, bool?>? netnsAlive = null, IReadOnlyList<string>? underlayNodeRoutes = null)
     {
         ArgumentNullException.ThrowIfNull(cloud);
         ArgumentNullException.ThrowIfNull(config);
@@ -62,7 +63,7 @@ public sealed class NodePools : IAsyncDisposable
         var limits = await cloud.GetInstanceLimitsAsync(self.InstanceType, cancellationToken).ConfigureAwait(false);
         log.Info("pool.identity", $"instance {self.InstanceId} ({self.InstanceType}: {limits.MaxEnis} ENIs × {limits.Ipv4PerEni} IPv4) in {self.SubnetId}",
             ("instance", self.InstanceId), ("type", self.InstanceType), ("maxEnis", limits.MaxEnis), ("ipv4PerEni", limits.Ipv4PerEni));
-        var pool = new EniPool(self, limits, store, cooldown, teardown, devices, log);
+        var pool = new EniPool(self, limits, store, cooldown, teardown, devices, log) { UnderlayNodeRoutes = underlayNodeRoutes ?? [] };
         // Before the first reconcile: from then on the pool keeps the sticky records' ENIs out of its own use.
         var stickyOptions = config.Sticky is { } stickyConfig
             ? new StickyEnisOptions { Cluster = config.Cluster, NodeName = config.EffectiveNodeName, Config = stickyConfig, Mtu = config.Mtu }

@@ -133,6 +133,13 @@ public sealed class EniPool
     /// </summary>
     public Func<string, bool>? ReservedIp { get; set; }
 
+    /// <summary>
+    /// What an underlay pod reaches through its small veth to the node rather than through its ENI
+    /// (<see cref="UnderlayAllocation.NodeRoutes"/>): the node's host-gw and overlay cluster CIDRs, which
+    /// only the nodes route (docs/modes.md, "Across modes"). Empty: none.
+    /// </summary>
+    public IReadOnlyList<string> UnderlayNodeRoutes { get; init; } = [];
+
     /// <summary>Raised after a take or a return, to wake the refiller.</summary>
     public event Action? Changed;
 
@@ -355,6 +362,7 @@ public sealed class EniPool
                 Mac = FormatMac(eni.Mac),
                 HostDevice = eni.HostDevice!,
                 Mtu = mtu,
+                NodeRoutes = UnderlayNodeRoutes.Count == 0 ? null : UnderlayNodeRoutes,
             };
             _store.Grant(key, allocation, pod, netnsPath);
             return allocation;
@@ -381,6 +389,7 @@ public sealed class EniPool
                 Mac = FormatMac(eni.Mac),
                 HostDevice = eni.HostDevice,
                 Mtu = mtu,
+                NodeRoutes = UnderlayNodeRoutes.Count == 0 ? null : UnderlayNodeRoutes,
             };
             _store.Grant(key, allocation, pod, netnsPath);
             return allocation;

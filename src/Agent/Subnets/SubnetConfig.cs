@@ -30,6 +30,10 @@ public sealed record SubnetConfig
     /// <summary>The overlay mode, or null when the node serves none.</summary>
     public OverlaySection? Overlay { get; set; }
 
+    /// <summary>The modes' cluster CIDRs (host-gw's, then overlay's): what only the nodes route.</summary>
+    [JsonIgnore]
+    public IReadOnlyList<string> ClusterCidrs => [.. new[] { HostGw?.Datastore, Overlay?.Datastore }.OfType<SubnetDatastoreConfig>().Select(d => d.ClusterCidr)];
+
     internal void Validate(string source)
     {
         if (HostGw is null && Overlay is null)

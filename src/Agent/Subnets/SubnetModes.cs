@@ -36,8 +36,7 @@ public sealed class SubnetModes : IAsyncDisposable
         var interval = TimeSpan.FromSeconds(config.ReconcileSeconds);
         Func<LinkWatcher> watch = () => LinkWatcher.Open(node);
         // Pod to pod within and across the node's subnet modes keeps its addresses; anything else is NATed (SubnetMasquerade).
-        IpPrefix[] clusters = [.. new[] { config.HostGw?.Datastore, config.Overlay?.Datastore }.OfType<SubnetDatastoreConfig>()
-            .Select(d => IpPrefix.Parse(d.ClusterCidr))];
+        IpPrefix[] clusters = [.. config.ClusterCidrs.Select(IpPrefix.Parse)];
         SubnetMasquerade Masquerade(AllocationMode mode, SubnetDatastoreConfig datastore, bool on) =>
             new(mode, IpPrefix.Parse(datastore.ClusterCidr), clusters, on, node?.Path);
         var networks = new Dictionary<AllocationMode, SubnetNetwork>();

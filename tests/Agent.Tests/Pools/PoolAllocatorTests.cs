@@ -28,7 +28,10 @@ public sealed class PoolAllocatorTests : IAsyncLifetime
         _cooldown = IpCooldown.Open(_fx.State, TimeSpan.FromSeconds(30));
         _teardown = TeardownQueue.Open(_fx.State, (_, _) => Task.CompletedTask);
         var self = new InstanceIdentity("i-1", "m5.large", "us-east-1a", "us-east-1", "eni-0", Mac(0), "subnet-1", Subnet, ["sg-1"], "vpc-1", [Subnet]);
-        _pool = new EniPool(self, new InstanceLimits("m5.large", 3, 4), _store, _cooldown, _teardown, new FakeNodeDevices(), _fx.Log);
+        _pool = new EniPool(self, new InstanceLimits("m5.large", 3, 4), _store, _cooldown, _teardown, new FakeNodeDevices(), _fx.Log)
+        {
+            UnderlayNodeRoutes = ["10.244.0.0/16", "10.245.0.0/16"], // a node that runs host-gw and overlay too
+        };
         // Never started: no cloud behind it; the allocator only asks it why and wakes it.
         _refiller = new Refiller(_pool, null!, new RefillerOptions { Cluster = "c", NodeName = "n" }, _fx.Log, _fx.Time);
     }
@@ -128,6 +131,14 @@ public sealed class PoolAllocatorTests : IAsyncLifetime
         using var reload = _pool.BeginReload();
         _pool.Load([Eni(0), Eni(1)], reload);
         Assert.Equal(["eni-0", "eni-1"], _pool.Enis().Select(e => e.EniId));
+    }
+
+    [Fact]
+    public async Task An_underlay_pod_is_given_the_subnet_modes_cidrs_to_reach_through_its_node()
+    {
+        _pool.Load([Eni(0), Eni(1)]);
+        var underlay = Assert.IsType<UnderlayAllocation>(Assert.IsType<AllocatedReply>(await Allocator().AllocateAsync(Add("u1", AllocationMode.Underlay), default)).Allocation);
+        Assert.Equal(["10.244.0.0/16", "10.245.0.0/16"], underlay.NodeRoutes);
     }
 
     [Fact]

@@ -81,6 +81,9 @@ public sealed class LabSubnetModesTests(ITestOutputHelper output)
             Assert.True(Pings("o1", vpcPod), "overlay pod → the same");
             // And back (docs/modes.md, "Across modes"): a shared pod reaches the subnet modes' pods, here and there.
             Assert.True(Pings("s1", h2) && Pings("s1", o2) && Pings("s1", h1), "shared pod → host-gw and overlay pods on both nodes");
+            // An underlay pod reaches them through its small veth to the node (the agent's nodeRoutes: the two cluster CIDRs).
+            AddPod("u1", "node1", "underlay");
+            Assert.True(Pings("u1", h2) && Pings("u1", o2) && Pings("u1", h1), "underlay pod → host-gw and overlay pods on both nodes");
             // Overlay's pods carry the fabric's MTU less VXLAN's 50 bytes (the lab's fabric: 9001).
             Assert.Contains("mtu 8951", Shell.IpIn(layout.PodNetns("o1"), "link", "show", "eth0"));
             Assert.Contains("mtu 9001", Shell.IpIn(layout.PodNetns("h1"), "link", "show", "eth0"));
