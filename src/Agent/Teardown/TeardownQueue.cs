@@ -127,6 +127,7 @@ public sealed class TeardownQueue : IAsyncDisposable
             Entry? next = null;
             Task wake;
             TimeSpan? wait = null;
+            DateTimeOffset deadline;
             lock (_gate)
             {
                 var now = _state.Time.GetUtcNow();
@@ -144,13 +145,19 @@ public sealed class TeardownQueue : IAsyncDisposable
                 if (_wake.Task.IsCompleted)
                     _wake = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
                 wake = _wake.Task;
+                deadline = now + (wait ?? TimeSpan.Zero);
             }
 
             if (next is null)
             {
                 using var timer = CancellationTokenSource.CreateLinkedTokenSource(stopping);
-                var sleep = wait is { } w ? Task.Delay(w, _state.Time, timer.Token) : Task.Delay(Timeout.Infinite, timer.Token);
-                await ((Task)Task.WhenAny(wake, sleep)).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+                // The wait is taken from the deadline as the timer is made, and the deadline looked at once
+                // more after: a clock that moved on since the reading above (a test's fake clock) must not
+                // leave the job waiting past its backoff.
+                var sleep = wait is null ? Task.Delay(Timeout.Infinite, timer.Token)
+                    : Task.Delay(deadline - _state.Time.GetUtcNow() is var left && left > TimeSpan.Zero ? left : TimeSpan.Zero, _state.Time, timer.Token);
+                if (wait is null || _state.Time.GetUtcNow() < deadline)
+                    await ((Task)Task.WhenAny(wake, sleep)).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
                 await timer.CancelAsync().ConfigureAwait(false);
                 continue;
             }
