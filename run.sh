@@ -142,6 +142,16 @@ for mode in "${offered[@]}"; do
 done
 "$ctl" lab pod exec sh1 -- ping -c 3 -W 2 "${POD_IP[underlay]}"
 "$ctl" status --node node1 > "$run/agent-status-node1.txt" && sed -n '3,6p' "$run/agent-status-node1.txt"
+
+step "across modes: each mode's pod on node1 → the other modes' pods on node2 (docs/modes.md, \"Across modes\")"
+for from in "${offered[@]}"; do
+  short=${from%%-*} line="$from →"
+  for to in "${offered[@]}"; do
+    [[ $to == "$from" ]] && continue
+    if "$ctl" lab pod exec "${short:0:2}1" -- ping -c 3 -i 0.2 -W 1 "${POD_IP[$to]}" >/dev/null 2>&1; then line+=" $to ok"; else line+=" $to FAILED"; fi
+  done
+  echo "$line"
+done
 for mode in "${offered[@]}"; do short=${mode%%-*}; for n in 1 2; do "$ctl" lab pod del "${short:0:2}$n"; done; done
 
 step "Kubernetes' path: containerd's CRI starts a sandbox as the kubelet does (RunPodSandbox); fathom gives it an ENI"

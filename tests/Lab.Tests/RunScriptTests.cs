@@ -47,6 +47,10 @@ public sealed class RunScriptTests
             Assert.Contains("modes with pods on both nodes: underlay shared host-gw overlay", output);
             Assert.Matches(@"sandbox demo/cri-web on node1 through containerd's CRI: id [0-9a-f]+, IP [0-9.]+ \(underlay, ENI eni-", output);
             Assert.Matches(@"underlay → underlay: 2 packets transmitted, 2 received, 0% packet loss", output);
+            // Every mode's pod reaches every other mode's on the other node (docs/modes.md, "Across modes").
+            Assert.Contains("underlay → shared ok host-gw ok overlay ok", output);
+            Assert.Contains("host-gw → underlay ok shared ok overlay ok", output);
+            Assert.Contains("overlay → underlay ok shared ok host-gw ok", output);
             // The benchmarks, the table and the report (issue 12 §5).
             Assert.Contains("fathomctl bench dataplane:", output);
             Assert.Matches(@"\noverlay \(bridge\) +\d", output);

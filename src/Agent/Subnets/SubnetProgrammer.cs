@@ -36,7 +36,9 @@ public sealed record SubnetModeSettings(AllocationMode Mode, SubnetDatastoreConf
 
 /// <summary>
 /// Makes the node's kernel match the peers' leases: host-gw's routes (<see cref="HostGwRoutes"/>) or
-/// overlay's VXLAN device, onlink routes, neighbours and FDB entries (<see cref="VxlanOverlay"/>).
+/// overlay's VXLAN device, onlink routes, neighbours and FDB entries (<see cref="VxlanOverlay"/>);
+/// and keeps what the mode's pods need to meet the other modes' and the world: the node's
+/// <see cref="ClusterRule"/> and the mode's outgoing NAT (<see cref="SubnetMasquerade"/>).
 /// Counts what is programmed and what had to be repaired, for the metrics.
 /// </summary>
 public sealed class SubnetProgrammer(SubnetModeSettings settings)
