@@ -34,7 +34,7 @@ public sealed class SubnetMasquerade(AllocationMode mode, IpPrefix podCidr, IRea
     public string Table { get; } = "fathom_" + Allocation.ModeName(mode).Replace('-', '_');
 
     /// <summary>True while the mode's pods leave the cluster with the node's address.</summary>
-    public bool Active { get; private set; }
+    public bool Active => enabled && _applied;
 
     /// <summary>The nft input that makes the table what it should be: the rule, or (off) no table at all.</summary>
     public string Ruleset
@@ -65,17 +65,21 @@ public sealed class SubnetMasquerade(AllocationMode mode, IpPrefix podCidr, IRea
         return refusal;
     }
 
-    /// <summary>Writes the table unless the kernel still has the one written before; a failure is kept for <see cref="TakeRefusal"/>.</summary>
-    public void Ensure()
+    /// <summary>
+    /// Writes the table unless the kernel still has the one written before; true when that one was gone
+    /// (deleted by hand) and is back. A failure is kept for <see cref="TakeRefusal"/>.
+    /// </summary>
+    public bool Ensure()
     {
         if (_applied && (!enabled || Present()))
-            return;
+            return false;
+        var repair = _applied;
         var (code, output) = Run(["-f", "-"], Ruleset);
         // Off on a node without nft: there is no table of ours to remove either.
         _applied = code == 0 || (!enabled && code == CannotRun);
-        Active = enabled && _applied;
         if (_applied) _lastRefusal = null;
         else Refuse($"nft -f refused the table {Table}: {output.Trim()}");
+        return repair && _applied;
     }
 
     private bool Present()

@@ -89,7 +89,7 @@ public sealed class SubnetModes : IAsyncDisposable
             n => n.Programmer.RedirectedPods);
         Metric("fathom_agent_subnet_redirect_attached_on_sight_total", "counter", "Pod veths given the tc BPF pod path as they appeared (link events), not by a reconcile.",
             n => n.PodVethsRedirectedOnSight);
-        Metric("fathom_agent_subnet_repairs_total", "counter", "Routes, neighbours or FDB entries found missing or wrong and put back.", n => n.Programmer.Repairs);
+        Metric("fathom_agent_subnet_repairs_total", "counter", "Routes, neighbours, FDB entries, the cluster rule or the NAT table found missing or wrong and put back.", n => n.Programmer.Repairs);
         Metric("fathom_agent_subnet_reconciles_total", "counter", "Reconciles of the kernel against the leases.", n => n.Programmer.Reconciles);
         Metric("fathom_agent_subnet_reconcile_failures_total", "counter", "Reconciles that failed.", n => n.Programmer.Failures);
         Metric("fathom_agent_subnet_pods", "gauge", "Pods holding an address of the node's subnet.", n => n.Pods);

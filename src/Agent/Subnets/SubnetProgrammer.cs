@@ -116,7 +116,8 @@ public sealed class SubnetProgrammer(SubnetModeSettings settings)
             if (settings.BpfRedirect && _redirect.Refused is null)
                 _redirect.Reconcile(host, settings.Overlay is { } o ? host.GetLink(o.EffectiveDevice).Index : settings.Fabric.DeviceIndex,
                     new IpPrefix(own.Subnet.BaseAddress, own.Subnet.PrefixLength), IpPrefix.Parse(settings.Datastore.ClusterCidr));
-            settings.Masquerade?.Ensure();
+            if (settings.Masquerade?.Ensure() == true)
+                repaired++;
             _programmed = [.. peers.Select(p => new IPNetwork(p.Subnet.Address, p.Subnet.PrefixLength))];
             Repairs += repaired;
             Reconciles++;

@@ -150,8 +150,10 @@ public sealed class SubnetNetworkTests : IDisposable
             Assert.True(fabric.Pings(0, Outside), $"pod → {Outside}, a host with no route to the pods");
             Assert.Contains("masquerade", Nft("list", "table", "ip", table));
 
+            var repairs = n0.Programmer.Repairs;
             Nft("delete", "table", "ip", table);
             Eventually.True(() => Nft("list", "tables").Contains(table), "the table deleted by hand is back", TimeSpan.FromSeconds(10));
+            Eventually.True(() => n0.Programmer.Repairs > repairs, "and counted as a repair");
 
             await n0.DisposeAsync();
             n0 = Start(fabric, 0, mode, masquerade: false);
