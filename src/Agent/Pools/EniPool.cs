@@ -354,18 +354,7 @@ public sealed class EniPool
                     && e.SecondaryIps.All(ip => IsFree(ip, tearingDown)))
                 .OrderBy(e => e.SecondaryIps.Count).ThenBy(e => e.DeviceIndex).FirstOrDefault();
             if (eni is null) return null;
-            var allocation = new UnderlayAllocation
-            {
-                EniId = eni.EniId,
-                Gateway = eni.Gateway.ToString(),
-                Address = $"{eni.PrimaryIp}/{eni.SubnetCidr.PrefixLength}",
-                Mac = FormatMac(eni.Mac),
-                HostDevice = eni.HostDevice!,
-                Mtu = mtu,
-                NodeRoutes = UnderlayNodeRoutes.Count == 0 ? null : UnderlayNodeRoutes,
-            };
-            _store.Grant(key, allocation, pod, netnsPath);
-            return allocation;
+            return Grant(key, eni, mtu, pod, netnsPath);
         }
     }
 
@@ -381,19 +370,25 @@ public sealed class EniPool
             if (!_enis.TryGetValue(eniId, out var eni) || eni.Primary || eni.Releasing || eni.HostDevice is null
                 || _store.IsEniInUse(eniId) || _teardown.Pending().Any(j => j.Job.Action == TeardownAction.ReturnEni && j.Job.EniId == eniId))
                 return null;
-            var allocation = new UnderlayAllocation
-            {
-                EniId = eni.EniId,
-                Gateway = eni.Gateway.ToString(),
-                Address = $"{eni.PrimaryIp}/{eni.SubnetCidr.PrefixLength}",
-                Mac = FormatMac(eni.Mac),
-                HostDevice = eni.HostDevice,
-                Mtu = mtu,
-                NodeRoutes = UnderlayNodeRoutes.Count == 0 ? null : UnderlayNodeRoutes,
-            };
-            _store.Grant(key, allocation, pod, netnsPath);
-            return allocation;
+            return Grant(key, eni, mtu, pod, netnsPath);
         }
+    }
+
+    // The whole ENI for one pod, recorded before the plugin hears of it. Call under the gate.
+    private UnderlayAllocation Grant(AttachmentKey key, PoolEni eni, int mtu, PodIdentity? pod, string? netnsPath)
+    {
+        var allocation = new UnderlayAllocation
+        {
+            EniId = eni.EniId,
+            Gateway = eni.Gateway.ToString(),
+            Address = $"{eni.PrimaryIp}/{eni.SubnetCidr.PrefixLength}",
+            Mac = FormatMac(eni.Mac),
+            HostDevice = eni.HostDevice!,
+            Mtu = mtu,
+            NodeRoutes = UnderlayNodeRoutes.Count == 0 ? null : UnderlayNodeRoutes,
+        };
+        _store.Grant(key, allocation, pod, netnsPath);
+        return allocation;
     }
 
     /// <summary>The ENI <paramref name="eniId"/> as the pool holds it, or null.</summary>

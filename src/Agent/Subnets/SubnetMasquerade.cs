@@ -21,8 +21,8 @@ namespace Fathom.Agent.Subnets;
 public sealed class SubnetMasquerade(AllocationMode mode, IpPrefix podCidr, IReadOnlyList<IpPrefix> clusterCidrs, bool enabled,
     string? netnsPath = null)
 {
-    /// <summary>The nft binary; a node without it gets one warning and no outgoing NAT.</summary>
-    public const string Nft = "nft";
+    // The nft binary; a node without it gets one warning and no outgoing NAT.
+    private const string Nft = "nft";
 
     private const int CannotRun = -2;
     private static readonly TimeSpan NftLimit = TimeSpan.FromSeconds(10);
