@@ -41,6 +41,8 @@ public sealed class SubnetNetwork : IAsyncDisposable
     private Task _running = Task.CompletedTask;
     private Task _tearingDown = Task.CompletedTask;
     private PodVethWatcher? _podVeths;
+    private int _disposed;
+    private volatile bool _peersListed;
 
     private SubnetNetwork(SubnetModeSettings settings, PodSubnetIpam ipam, AgentLog log, TimeProvider time)
     {
@@ -230,8 +232,11 @@ public sealed class SubnetNetwork : IAsyncDisposable
         try
         {
             var keeper = await ConnectAsync(cancellationToken).ConfigureAwait(false);
-            Reconcile("lease acquired");
             var renewing = keeper.RunAsync(cancellationToken);
+            // The kernel is reconciled against the whole list of peers, never an empty start: an agent
+            // restarted with its routes, VXLAN entries and pods in place leaves them be.
+            await ListPeersAsync(_store!, cancellationToken).ConfigureAwait(false);
+            Reconcile("lease acquired");
             var watching = WatchAsync(_store!, cancellationToken);
             var periodic = ReconcileEveryPeriodAsync(cancellationToken);
             await Task.WhenAll(renewing, watching, periodic).ConfigureAwait(false);
@@ -277,6 +282,29 @@ public sealed class SubnetNetwork : IAsyncDisposable
             {
                 _connectFailure = e;
                 _log.Warning("subnet.connect-failed", $"{AllocationModeName}: {_settings.Datastore.Describe()}: {e.Message}; retrying in {pause.TotalSeconds:0.#} s",
+                    ("mode", AllocationModeName));
+                await Task.Delay(pause, _time, cancellationToken).ConfigureAwait(false);
+                pause = TimeSpan.FromTicks(Math.Min(pause.Ticks * 2, MaxConnectBackoff.Ticks));
+            }
+        }
+    }
+
+    // The live leases once, retrying (200 ms doubling to 5 s) until the store answers.
+    private async Task ListPeersAsync(ISubnetLeaseStore store, CancellationToken cancellationToken)
+    {
+        var pause = TimeSpan.FromMilliseconds(200);
+        while (true)
+        {
+            try
+            {
+                foreach (var lease in await store.ListAsync(cancellationToken).ConfigureAwait(false))
+                    Apply(new SubnetLeaseEvent(SubnetLeaseEventKind.Added, lease));
+                _peersListed = true;
+                return;
+            }
+            catch (Exception e) when (e is DatastoreUnavailableException or IOException or HttpRequestException or TimeoutException)
+            {
+                _log.Warning("subnet.list-failed", $"{AllocationModeName}: listing the peers in {_settings.Datastore.Describe()} failed, the kernel is left as it is; retrying in {pause.TotalSeconds:0.#} s: {e.Message}",
                     ("mode", AllocationModeName));
                 await Task.Delay(pause, _time, cancellationToken).ConfigureAwait(false);
                 pause = TimeSpan.FromTicks(Math.Min(pause.Ticks * 2, MaxConnectBackoff.Ticks));
@@ -336,7 +364,8 @@ public sealed class SubnetNetwork : IAsyncDisposable
     /// <summary>Makes the kernel match the peers now (also what the period does), and reports a subnet conflict as it comes and goes.</summary>
     public void Reconcile(string? why)
     {
-        if (Lease is not { } own) return;
+        // Not before the lease, nor before the peers were listed once (an empty list would take every peer's entries out).
+        if (Lease is not { } own || !_peersListed) return;
         ReportConflict();
         try
         {
@@ -411,6 +440,7 @@ public sealed class SubnetNetwork : IAsyncDisposable
     /// <summary>Stops renewing and watching (the lease is kept: a restarted agent renews it; peers forget it after the TTL).</summary>
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
         await _stop.CancelAsync().ConfigureAwait(false);
         _teardown.Writer.TryComplete();
         _podVeths?.Dispose();

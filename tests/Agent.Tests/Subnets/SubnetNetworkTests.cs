@@ -127,6 +127,51 @@ public sealed class SubnetNetworkTests : IDisposable
     }
 
     /// <summary>
+    /// An agent restarted with its peers' routes (and overlay's FDB entries) in the kernel takes none of
+    /// them out, not even for a moment: it reconciles only once it has listed the peers. Watched with
+    /// <c>ip monitor</c> in the node across the restart.
+    /// </summary>
+    [PrivilegedTheory("ip", "bridge")]
+    [InlineData(AllocationMode.HostGw)]
+    [InlineData(AllocationMode.Overlay)]
+    public async Task A_restarted_agent_never_takes_its_peers_routes_out(AllocationMode mode)
+    {
+        using var fabric = new TwoNodeFabric("sk");
+        var n0 = Start(fabric, 0, mode);
+        var n1 = Start(fabric, 1, mode);
+        try
+        {
+            Eventually.True(() => n1.Lease is not null && n0.Lease is not null && Routes(fabric, 0).Contains(n1.Lease.Subnet.ToString()), "node0 routes node1's subnet");
+            await n0.DisposeAsync();
+
+            var monitor = new System.Diagnostics.ProcessStartInfo("ip", ["-n", fabric.Nodes[0].Name, "monitor", "route", "neigh"])
+            {
+                RedirectStandardOutput = true,
+            };
+            using var watching = System.Diagnostics.Process.Start(monitor)!;
+            var seen = watching.StandardOutput.ReadToEndAsync();
+            try
+            {
+                await Task.Delay(200);  // subscribed before the restart
+                n0 = Start(fabric, 0, mode);
+                Eventually.True(() => n0.Programmer.Reconciles >= 3, "node0 reconciled a few times after its restart");
+            }
+            finally
+            {
+                watching.Kill();
+            }
+            var events = await seen;
+            Assert.DoesNotContain("Deleted", events, StringComparison.Ordinal);
+            Assert.Contains(n1.Lease!.Subnet.ToString(), Routes(fabric, 0));
+        }
+        finally
+        {
+            await n0.DisposeAsync();
+            await n1.DisposeAsync();
+        }
+    }
+
+    /// <summary>
     /// Outgoing NAT (docs/modes.md, "Leaving the cluster"): a host on the fabric that knows nothing of
     /// the pod CIDR answers a pod only because the pod's packets leave as the node; the mode's nft
     /// table is put back when deleted by hand, and removed when the mode's <c>masquerade</c> is off.
