@@ -72,6 +72,8 @@ public static class HostGwRoutes
                 Index = fabricIndex,
                 Ip = peer.NodeIp,
                 Mac = peer.NodeMac,
+                // Marked, so that the node's pins are found again once no subnet mode runs (RetiredModes).
+                Protocol = FathomRoutes.Protocol,
             }));
             pinned.Add(peer.NodeIp);
         }

@@ -82,6 +82,16 @@ public sealed class SubnetMasquerade(AllocationMode mode, IpPrefix podCidr, IRea
         return repair && _applied;
     }
 
+    /// <summary>
+    /// Deletes the mode's table, whatever the config says (the mode is gone: <see cref="RetiredModes"/>);
+    /// true when it was there. A node without nft has none.
+    /// </summary>
+    public bool Delete()
+    {
+        _applied = false;
+        return Run(["delete", "table", "ip", Table], null).Code == 0;
+    }
+
     private bool Present()
     {
         var (code, output) = Run(["list", "chain", "ip", Table, "postrouting"], null);

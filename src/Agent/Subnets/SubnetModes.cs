@@ -21,13 +21,16 @@ public sealed class SubnetModes : IAsyncDisposable
     /// <summary>
     /// Starts the modes <paramref name="config"/> names, in the agent's own netns: IP forwarding on
     /// (pods' traffic is routed through the node), the fabric resolved, each mode's lease taken in
-    /// the background. Null when the config has no <c>subnets</c> section.
+    /// the background. Before that, what modes dropped from the config since the last start left on the
+    /// node is removed (<see cref="RetiredModes"/>). Null when the config has no <c>subnets</c> section.
     /// </summary>
     public static SubnetModes? Start(SubnetConfig? config, StateDirectory state, string? poolsNodeName, AgentLog log, TimeProvider? time = null,
         NetnsHandle? node = null)
     {
-        if (config is null) return null;
         Func<NetlinkHandle> open = node is null ? NetlinkHandle.Open : () => NetlinkHandle.OpenIn(node);
+        // What a mode dropped from the config left goes before anything is programmed (and the modes run are recorded).
+        RetiredModes.Retire(config, state, log, open, node?.Path);
+        if (config is null) return null;
         using (var current = node is null ? Netns.OpenCurrent() : null)
             Netns.WriteSysctl(node ?? current!, "net.ipv4.ip_forward", "1");
         NodeFabric fabric;

@@ -23,6 +23,12 @@ public sealed record Neighbor
 
     /// <summary>ndm_flags (NTF_*).</summary>
     public NeighborFlags Flags { get; init; }
+
+    /// <summary>
+    /// NDA_PROTOCOL: who installed the entry, as a route's protocol says it (<c>ip neigh ... proto N</c>);
+    /// null when unset. The kernel keeps it and never acts on it: a mark to find one's own entries by.
+    /// </summary>
+    public RouteProtocol? Protocol { get; init; }
 }
 
 /// <summary>

@@ -25,6 +25,7 @@ internal static class NeighborMessages
         WriteNdMsg(ref w, AddressMessages.Family(neighbor.Ip.AddressFamily), neighbor.Index, (ushort)neighbor.State, (byte)neighbor.Flags);
         w.PutAddress(Rtnl.NDA_DST, neighbor.Ip);
         if (neighbor.Mac is { } mac) w.PutMac(Rtnl.NDA_LLADDR, mac);
+        if (neighbor.Protocol is { } protocol) w.PutU8(Rtnl.NDA_PROTOCOL, (byte)protocol);
     }
 
     public static void WriteFdb(ref NetlinkWriter w, ushort type, ushort flags, FdbEntry entry)
@@ -61,11 +62,13 @@ internal static class NeighborMessages
         if (header[0] is not (Rtnl.AF_INET or Rtnl.AF_INET6)) return null;
         IPAddress? ip = null;
         PhysicalAddress? mac = null;
+        RouteProtocol? protocol = null;
         var attributes = new AttributeReader(payload[Rtnl.NdMsgLength..]);
         while (attributes.TryRead(out ushort type, out var value))
         {
             if (type == Rtnl.NDA_DST) ip = Malformed.Address(value, "NDA_DST");
             else if (type == Rtnl.NDA_LLADDR) mac = Malformed.Mac(value);
+            else if (type == Rtnl.NDA_PROTOCOL && value.Length >= 1) protocol = (RouteProtocol)value[0];
         }
         if (ip is null) return null;
         return new Neighbor
@@ -75,6 +78,7 @@ internal static class NeighborMessages
             Mac = mac,
             State = (NeighborState)NativeEndian.ReadUInt16(header[8..]),
             Flags = (NeighborFlags)header[10],
+            Protocol = protocol,
         };
     }
 

@@ -61,7 +61,7 @@ internal static class Rtnl
 
     // struct ndmsg is 12 bytes; NDA_* (neighbour.h).
     public const int NdMsgLength = 12;
-    public const ushort NDA_DST = 1, NDA_LLADDR = 2, NDA_VLAN = 5, NDA_VNI = 7, NDA_MASTER = 9;
+    public const ushort NDA_DST = 1, NDA_LLADDR = 2, NDA_VLAN = 5, NDA_VNI = 7, NDA_MASTER = 9, NDA_PROTOCOL = 12;
 
     // struct tcmsg is 20 bytes; TCA_* (rtnetlink.h), TCA_BPF_* (pkt_cls.h), TC_H_* (pkt_sched.h).
     public const int TcMsgLength = 20;

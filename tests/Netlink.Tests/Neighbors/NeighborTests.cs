@@ -50,6 +50,29 @@ public sealed class NeighborTests
         Assert.Equal(Errno.ENOENT, missing.Error);
     }
 
+    [PrivilegedFact("ip")]
+    public void A_neighbours_protocol_mark_is_kept_and_read_both_ways()
+    {
+        Privileged.Require("ip");
+        using var ns = KernelNetns.Create();
+        var link = ns.Netlink.CreateVeth("va", "vb");
+        ns.Netlink.SetLinkUp(link.Index);
+
+        ns.Netlink.ReplaceNeighbor(new Neighbor { Index = link.Index, Ip = IPAddress.Parse("10.0.0.9"), Mac = Vtep1, Protocol = (RouteProtocol)95 });
+        ns.Ip("neigh", "add", "10.0.0.10", "lladdr", "02:00:00:00:0b:02", "dev", "va", "nud", "permanent", "proto", "96");
+        ns.Ip("neigh", "add", "10.0.0.11", "lladdr", "02:00:00:00:0b:02", "dev", "va", "nud", "permanent");
+
+        Assert.Equal("95", ns.IpJson("neigh", "show", "10.0.0.9", "dev", "va")[0].GetProperty("protocol").ToString());
+        var read = ns.Netlink.ListNeighbors(AddressFamily.InterNetwork, link.Index).ToDictionary(n => n.Ip.ToString());
+        Assert.Equal((RouteProtocol)95, read["10.0.0.9"].Protocol);
+        Assert.Equal((RouteProtocol)96, read["10.0.0.10"].Protocol);
+        Assert.Null(read["10.0.0.11"].Protocol);
+
+        // A replace with the mark marks an entry made without one (a pin an older agent made).
+        ns.Netlink.ReplaceNeighbor(new Neighbor { Index = link.Index, Ip = IPAddress.Parse("10.0.0.11"), Mac = Vtep1, Protocol = (RouteProtocol)95 });
+        Assert.Equal((RouteProtocol)95, ns.Netlink.ListNeighbors(AddressFamily.InterNetwork, link.Index).Single(n => n.Ip.ToString() == "10.0.0.11").Protocol);
+    }
+
     [PrivilegedFact("ip", "bridge")]
     public void Vxlan_fdb_entries_written_by_either_side_are_read_by_the_other()
     {

@@ -1,0 +1,202 @@
+using System.Net.Sockets;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Fathom.Agent.Protocol;
+using Fathom.Agent.State;
+using Fathom.Cni;
+using Fathom.Datapath;
+using Fathom.Datapath.HostGw;
+using Fathom.Netlink;
+
+namespace Fathom.Agent.Subnets;
+
+/// <summary>One subnet mode as the node runs it: what has to go when the mode goes.</summary>
+/// <param name="Mode">host-gw or overlay.</param>
+/// <param name="ClusterCidr">The mode's cluster CIDR (its <see cref="ClusterRule"/>, its NAT table's source).</param>
+/// <param name="Device">Overlay: the VXLAN device.</param>
+public sealed record RunModeRecord(string Mode, string ClusterCidr, string? Device = null);
+
+/// <summary>The record on disk (<c>subnets/modes.json</c>): the modes the node runs.</summary>
+public sealed record RunModesFile(IReadOnlyList<RunModeRecord> Modes)
+{
+    /// <summary>The file's <c>kind</c>.</summary>
+    public const string FileKind = "fathom-agent-subnet-modes";
+
+    /// <summary>The format this agent writes and reads.</summary>
+    public const int FormatVersion = 1;
+
+    /// <summary>What the file is (read first, <see cref="StateDirectory"/>).</summary>
+    public string Kind { get; init; } = FileKind;
+
+    /// <summary>Its format.</summary>
+    public int Version { get; init; } = FormatVersion;
+}
+
+/// <summary>
+/// Takes off the node what a subnet mode no longer in the config left there (docs/agent.md,
+/// "Removing a mode"): the agent records, in <c>subnets/modes.json</c>, which modes it runs and with
+/// what cluster CIDR and VXLAN device, before it programs anything; at the next start, whatever that
+/// record has and the config no longer does is removed — host-gw's routes to the other nodes (protocol
+/// <see cref="FathomRoutes.Protocol"/>), overlay's VXLAN device (with its routes, neighbours and FDB
+/// entries), the mode's outgoing NAT table, the <see cref="ClusterRule"/> of a cluster CIDR no mode has
+/// any more, and, once no subnet mode is left, the node's pinned neighbours (marked with the same
+/// protocol). Nothing is removed that the record does not name or the marks do not show, so an agent
+/// that never ran a subnet mode touches nothing. Pods still holding addresses of a removed mode keep
+/// their veths and are named in a warning: they reach only their own node from then on.
+/// </summary>
+public static class RetiredModes
+{
+    private const string RecordName = "modes.json";
+
+    /// <summary>
+    /// Removes what the modes recorded before and not in <paramref name="config"/> left, and records the
+    /// modes of <paramref name="config"/>. A removal that fails is logged and stays in the record, so the
+    /// next start tries again; it never stops the agent.
+    /// </summary>
+    /// <param name="config">The <c>subnets</c> section, or null when the config has none.</param>
+    /// <param name="state">The agent's state (the record and the modes' pod addresses).</param>
+    /// <param name="log">Where what was removed is said.</param>
+    /// <param name="open">Opens a netlink handle in the node's netns.</param>
+    /// <param name="netnsPath">The node's netns for nft (tests); null: the agent's own.</param>
+    /// <returns>What was removed, one phrase each (empty when nothing was).</returns>
+    public static IReadOnlyList<string> Retire(SubnetConfig? config, StateDirectory state, AgentLog log, Func<NetlinkHandle> open, string? netnsPath = null)
+    {
+        ArgumentNullException.ThrowIfNull(state);
+        ArgumentNullException.ThrowIfNull(log);
+        ArgumentNullException.ThrowIfNull(open);
+        var path = Path.Combine(state.Path, "subnets", RecordName);
+        var before = Read(state, path);
+        var now = Running(config);
+        if (before.Count == 0 && now.Count == 0) return [];
+        var removed = new List<string>();
+        var kept = new List<RunModeRecord>();
+        if (before.Any(b => !now.Contains(b)))
+        {
+            using var host = open();
+            foreach (var old in before.Where(b => !now.Contains(b)))
+            {
+                try
+                {
+                    removed.AddRange(Remove(host, old, now, state, log, netnsPath));
+                }
+                catch (Exception e) when (e is NetlinkException or CniException or IOException or FormatException)
+                {
+                    kept.Add(old);
+                    log.Warning("subnets.retire-failed", $"could not remove what the {old.Mode} mode left on the node: {e.Message}; the next start tries again",
+                        ("mode", old.Mode), ("error", e.Message));
+                }
+            }
+            if (now.Count == 0 && kept.Count == 0)
+                removed.AddRange(Unpin(host));
+        }
+        if (removed.Count > 0)
+            log.Info("subnets.retired", $"removed what subnet modes no longer in the config left: {string.Join("; ", removed)}", ("removed", removed.Count));
+        List<RunModeRecord> record = [.. now, .. kept.Where(k => !now.Any(n => n.Mode == k.Mode))];
+        if (!record.SequenceEqual(before))
+            state.WriteAtomically(Path.Combine(state.Subdirectory("subnets"), RecordName), JsonSerializer.SerializeToUtf8Bytes(new RunModesFile(record), RetiredModesJson.Default.RunModesFile));
+        return removed;
+    }
+
+    /// <summary>The modes <paramref name="config"/> runs, as the record has them.</summary>
+    internal static List<RunModeRecord> Running(SubnetConfig? config)
+    {
+        var modes = new List<RunModeRecord>();
+        if (config?.HostGw is { } hostGw)
+            modes.Add(new RunModeRecord(Allocation.ModeName(AllocationMode.HostGw), hostGw.Datastore.ClusterCidr));
+        if (config?.Overlay is { } overlay)
+            modes.Add(new RunModeRecord(Allocation.ModeName(AllocationMode.Overlay), overlay.Datastore.ClusterCidr, overlay.EffectiveDevice));
+        return modes;
+    }
+
+    private static List<string> Remove(NetlinkHandle host, RunModeRecord old, List<RunModeRecord> now, StateDirectory state, AgentLog log, string? netnsPath)
+    {
+        var removed = new List<string>();
+        var mode = old.Mode == Allocation.ModeName(AllocationMode.HostGw) ? AllocationMode.HostGw
+            : old.Mode == Allocation.ModeName(AllocationMode.Overlay) ? AllocationMode.Overlay
+            : throw new IOException($"the record names an unknown mode '{old.Mode}'");
+        var cidr = IpPrefix.Parse(old.ClusterCidr);
+        var current = now.FirstOrDefault(n => n.Mode == old.Mode);
+        if (current is null)
+        {
+            if (mode == AllocationMode.HostGw)
+            {
+                var routes = HostGwRoutes.Reconcile(host, []).Removed;
+                if (routes > 0) removed.Add($"{routes} host-gw route(s)");
+            }
+            var nat = new SubnetMasquerade(mode, cidr, [], enabled: false, netnsPath);
+            if (nat.Delete())
+                removed.Add($"the table ip {nat.Table}");
+            WarnAboutPods(mode, state, log);
+        }
+        if (old.Device is { } device && device != current?.Device && host.TryGetLink(device, out var vtep) && vtep.Kind == "vxlan")
+        {
+            KernelCall.Run($"delete {device}, the overlay's old VXLAN device", () => host.DeleteLink(vtep.Index));
+            removed.Add($"the VXLAN device {device}");
+        }
+        if (!now.Any(n => n.ClusterCidr == old.ClusterCidr))
+        {
+            foreach (var rule in host.ListRules(AddressFamily.InterNetwork)
+                         .Where(r => r.Priority == ClusterRule.Priority && r.To == cidr && r.Table == RouteTables.Main))
+            {
+                KernelCall.Run($"delete the rule to {cidr} lookup main", () => host.DeleteRule(rule));
+                removed.Add($"the rule pref {ClusterRule.Priority} to {cidr}");
+            }
+        }
+        return removed;
+    }
+
+    // The neighbours host-gw and overlay pinned (HostGwRoutes.PinNeighbours marks them).
+    private static List<string> Unpin(NetlinkHandle host)
+    {
+        var removed = new List<string>();
+        foreach (var pin in host.ListNeighbors(AddressFamily.InterNetwork)
+                     .Where(n => n.Protocol == FathomRoutes.Protocol && n.State.HasFlag(NeighborState.Permanent)))
+        {
+            try
+            {
+                host.DeleteNeighbor(pin);
+                removed.Add($"the pinned neighbour {pin.Ip}");
+            }
+            catch (NetlinkException e) when (e.IsNotFound)
+            {
+            }
+        }
+        return removed;
+    }
+
+    private static void WarnAboutPods(AllocationMode mode, StateDirectory state, AgentLog log)
+    {
+        var name = Allocation.ModeName(mode);
+        var pods = PodSubnetIpam.Open(state, name).All().Where(p => !p.Releasing).ToList();
+        if (pods.Count == 0) return;
+        log.Warning("subnets.retired-with-pods",
+            $"{pods.Count} {name} pod(s) still hold addresses of the node's {name} subnet, which the node no longer routes: they reach only this node; delete them (their DELs succeed). Pods: {string.Join(", ", pods.Take(10).Select(p => $"{p.ContainerId}/{p.IfName} {p.Ip}"))}{(pods.Count > 10 ? ", …" : "")}",
+            ("mode", name), ("pods", pods.Count));
+    }
+
+    private static List<RunModeRecord> Read(StateDirectory state, string path)
+    {
+        if (!File.Exists(path)) return [];
+        const string Consequence = "modes removed from the config before this start are not taken off the node";
+        try
+        {
+            var bytes = File.ReadAllBytes(path);
+            if (StateDirectory.CheckHeader(bytes, RunModesFile.FileKind, RunModesFile.FormatVersion) is { } problem)
+            {
+                state.Quarantine(path, $"{problem}; {Consequence}");
+                return [];
+            }
+            return [.. JsonSerializer.Deserialize(bytes, RetiredModesJson.Default.RunModesFile)?.Modes ?? []];
+        }
+        catch (Exception e) when (e is JsonException or NotSupportedException or InvalidOperationException)
+        {
+            state.Quarantine(path, $"not a valid record of the subnet modes: {e.Message}; {Consequence}");
+            return [];
+        }
+    }
+}
+
+[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, WriteIndented = true,
+    DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
+[JsonSerializable(typeof(RunModesFile))]
+internal sealed partial class RetiredModesJson : JsonSerializerContext;

@@ -1,0 +1,155 @@
+using System.Net;
+using Fathom.Agent.Protocol;
+using Fathom.Agent.Subnets;
+using Fathom.Datapath;
+using Fathom.Netlink;
+
+namespace Fathom.Agent.Tests.Subnets;
+
+/// <summary>
+/// A subnet mode dropped from the config is taken off the node at the agent's next start
+/// (<see cref="RetiredModes"/>, docs/agent.md "Removing a mode"): on the real kernel, a node running
+/// host-gw and overlay beside a peer loses overlay's VXLAN device, NAT table and cluster rule, then,
+/// with no subnet mode left, host-gw's routes, table, rule and the pinned neighbours; a node that
+/// never ran one is not even looked at.
+/// </summary>
+public sealed class RetiredModesTests : IDisposable
+{
+    private readonly StateFixture _fx = new();
+    private readonly StateFixture _peer = new();
+
+    public void Dispose()
+    {
+        _fx.Dispose();
+        _peer.Dispose();
+    }
+
+    [Fact]
+    public void An_agent_that_never_ran_a_subnet_mode_neither_opens_the_kernel_nor_writes_a_record()
+    {
+        Assert.Empty(RetiredModes.Retire(null, _fx.State, _fx.Log, () => throw new InvalidOperationException("opened the kernel")));
+        Assert.False(File.Exists(_fx.Path("subnets", "modes.json")));
+    }
+
+    [Fact]
+    public void The_record_names_each_running_mode_its_cluster_cidr_and_overlays_device()
+    {
+        var config = Config("n", _fx.Path("store"), hostGw: true, overlay: true);
+        Assert.Empty(RetiredModes.Retire(config, _fx.State, _fx.Log, () => throw new InvalidOperationException("opened the kernel")));
+
+        var text = File.ReadAllText(_fx.Path("subnets", "modes.json"));
+        Assert.StartsWith("{\n  \"modes\": [", text, StringComparison.Ordinal);
+        Assert.Contains("\"kind\": \"fathom-agent-subnet-modes\"", text);
+        Assert.Contains("\"version\": 1", text);
+        Assert.Contains("\"mode\": \"host-gw\"", text);
+        Assert.Contains("\"clusterCidr\": \"10.244.0.0/16\"", text);
+        Assert.Contains("\"mode\": \"overlay\"", text);
+        Assert.Contains("\"device\": \"fathom.1\"", text);
+        // The same config again: nothing to remove, so the kernel is not opened either.
+        Assert.Empty(RetiredModes.Retire(config, _fx.Restart(), _fx.Log, () => throw new InvalidOperationException("opened the kernel")));
+    }
+
+    [Theory]
+    [InlineData("{\"modes\": [")]
+    [InlineData("{\"kind\": \"fathom-agent-subnet-modes\", \"version\": 2, \"modes\": []}")]
+    public void A_record_that_does_not_parse_or_is_newer_is_quarantined_and_the_modes_run_are_recorded_again(string content)
+    {
+        Directory.CreateDirectory(_fx.Path("subnets"));
+        File.WriteAllText(_fx.Path("subnets", "modes.json"), content);
+
+        RetiredModes.Retire(Config("n", _fx.Path("store"), hostGw: true, overlay: false), _fx.State, _fx.Log, () => throw new InvalidOperationException("opened the kernel"));
+
+        Assert.Single(_fx.Events("state.quarantined"));
+        Assert.Contains("\"mode\": \"host-gw\"", File.ReadAllText(_fx.Path("subnets", "modes.json")));
+    }
+
+    [PrivilegedFact("ip", "nft", "nsenter", "bridge")]
+    public async Task A_mode_dropped_from_the_config_leaves_nothing_behind_on_the_node_at_the_next_start()
+    {
+        using var fabric = new TwoNodeFabric("sr");
+        using var ns0 = Netns.Open(fabric.Nodes[0].Path);
+        using var ns1 = Netns.Open(fabric.Nodes[1].Path);
+        var store = _fx.Path("store");
+        var node = fabric.Nodes[0].Name;
+        string Ip(params string[] args) => Shell.IpIn(node, args);
+        string Nft(params string[] args) => Shell.Run("ip", ["netns", "exec", node, "nft", .. args]).Stdout;
+
+        await using var peer = SubnetModes.Start(Config("node1", store, hostGw: true, overlay: true), _peer.State, null, _peer.Log, null, ns1)!;
+        var modes = SubnetModes.Start(Config("node0", store, hostGw: true, overlay: true), _fx.State, null, _fx.Log, null, ns0)!;
+        try
+        {
+            var hostGwPeer = "";
+            var overlayPeer = "";
+            Eventually.True(() =>
+            {
+                hostGwPeer = peer.Networks[AllocationMode.HostGw].Lease?.Subnet.ToString() ?? "-";
+                overlayPeer = peer.Networks[AllocationMode.Overlay].Lease?.Subnet.ToString() ?? "-";
+                var routes = Ip("route", "show", "proto", "95");
+                return routes.Contains(hostGwPeer + " via 10.80.0.2") && routes.Contains(overlayPeer + " via ")
+                    && Nft("list", "tables").Contains("fathom_overlay") && Nft("list", "tables").Contains("fathom_host_gw");
+            }, "node0 routes node1's subnets in both modes and has both NAT tables", TimeSpan.FromSeconds(20));
+            Assert.Contains("10.245.0.0/16 lookup main", Ip("rule", "show", "pref", "1280"));
+            Assert.Contains("10.80.0.2 dev eth0 lladdr", Ip("neigh", "show", "proto", "95"));
+            var pod = WirePod(fabric, modes.Networks[AllocationMode.HostGw]);
+            await modes.DisposeAsync();
+
+            // overlay dropped: its device (and with it its routes and FDB), its table and its rule go; host-gw's stay.
+            modes = SubnetModes.Start(Config("node0", store, hostGw: true, overlay: false), _fx.Restart(), null, _fx.Log, null, ns0)!;
+            Assert.False(Ip("link", "show").Contains("fathom.1", StringComparison.Ordinal), Ip("link", "show"));
+            Assert.DoesNotContain("fathom_overlay", Nft("list", "tables"));
+            Assert.DoesNotContain("10.245.0.0/16", Ip("rule", "show"));
+            Assert.Contains("10.244.0.0/16 lookup main", Ip("rule", "show", "pref", "1280"));
+            Assert.Contains(hostGwPeer + " via 10.80.0.2", Ip("route", "show", "proto", "95"));
+            Assert.Contains("10.80.0.2 dev eth0 lladdr", Ip("neigh", "show", "proto", "95"));
+            var retired = Assert.Single(_fx.Events("subnets.retired")).GetProperty("msg").GetString();
+            Assert.Contains("the VXLAN device fathom.1", retired);
+            Assert.Contains("the table ip fathom_overlay", retired);
+            Assert.Contains("the rule pref 1280 to 10.245.0.0/16", retired);
+            Assert.Empty(_fx.Events("subnets.retired-with-pods"));
+            await modes.DisposeAsync();
+
+            // No subnet mode left: host-gw's routes, table and rule, and the pinned neighbours go; its pod is named.
+            Assert.Null(SubnetModes.Start(null, _fx.Restart(), null, _fx.Log, null, ns0));
+            Assert.Equal("", Ip("route", "show", "proto", "95").Trim());
+            Assert.DoesNotContain("fathom_", Nft("list", "tables"));
+            Assert.Equal("", Ip("rule", "show", "pref", "1280").Trim());
+            Assert.Equal("", Ip("neigh", "show", "proto", "95").Trim());
+            var pods = Assert.Single(_fx.Events("subnets.retired-with-pods")).GetProperty("msg").GetString();
+            Assert.Contains($"1 host-gw pod(s) still hold addresses", pods);
+            Assert.Contains($"pod0/eth0 {pod}", pods);
+            Assert.True(fabric.Pings(0, "10.80.0.1"), "the pod still reaches its node");
+
+            // Started again the same way: nothing left to remove.
+            Assert.Null(SubnetModes.Start(null, _fx.Restart(), null, _fx.Log, null, ns0));
+            Assert.Equal(2, _fx.Events("subnets.retired").Count);
+        }
+        finally
+        {
+            await modes.DisposeAsync();
+        }
+    }
+
+    private static SubnetConfig Config(string node, string store, bool hostGw, bool overlay) => new()
+    {
+        NodeName = node,
+        FabricDevice = "eth0",
+        ReconcileSeconds = 0.5,
+        HostGw = hostGw ? new HostGwSection { Datastore = Datastore("10.244.0.0/16", Path.Combine(store, "host-gw")) } : null,
+        Overlay = overlay ? new OverlaySection { Datastore = Datastore("10.245.0.0/16", Path.Combine(store, "overlay")) } : null,
+    };
+
+    private static SubnetDatastoreConfig Datastore(string cidr, string directory) => new() { ClusterCidr = cidr, TtlSeconds = 5, Directory = directory };
+
+    // Node 0's pod, wired as the plugin wires it from the agent's allocation.
+    private static string WirePod(TwoNodeFabric fabric, SubnetNetwork network)
+    {
+        var reply = Assert.IsType<AllocatedReply>(network.Allocate(new AllocateRequest { Network = "n", ContainerId = "pod0", IfName = "eth0" }));
+        var allocation = Assert.IsAssignableFrom<PodSubnetAllocation>(reply.Allocation);
+        using var nodeNs = Netns.Open(fabric.Nodes[0].Path);
+        using var host = NetlinkHandle.OpenIn(nodeNs);
+        using var podNs = Netns.Open(fabric.Pods[0].Path);
+        using var pod = NetlinkHandle.OpenIn(podNs);
+        SubnetPod.Wire(host, podNs, pod, fabric.Pods[0].Path, "eth0", IPAddress.Parse(allocation.Ip), allocation.HostVeth, allocation.Mtu, () => null);
+        return allocation.Ip;
+    }
+}
