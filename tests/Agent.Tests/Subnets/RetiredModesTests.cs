@@ -1,4 +1,3 @@
-using System.Net;
 using Fathom.Agent.Protocol;
 using Fathom.Agent.Subnets;
 using Fathom.Datapath;
@@ -90,7 +89,7 @@ public sealed class RetiredModesTests : IDisposable
             }, "node0 routes node1's subnets in both modes and has both NAT tables", TimeSpan.FromSeconds(20));
             Assert.Contains("10.245.0.0/16 lookup main", Ip("rule", "show", "pref", "1280"));
             Assert.Contains("10.80.0.2 dev eth0 lladdr", Ip("neigh", "show", "proto", "95"));
-            var pod = WirePod(fabric, modes.Networks[AllocationMode.HostGw]);
+            var pod = SubnetNetworkTests.WirePod(fabric, 0, modes.Networks[AllocationMode.HostGw]);
             await modes.DisposeAsync();
 
             // overlay dropped: its device (and with it its routes and FDB), its table and its rule go; host-gw's stay.
@@ -139,17 +138,4 @@ public sealed class RetiredModesTests : IDisposable
     };
 
     private static SubnetDatastoreConfig Datastore(string cidr, string directory) => new() { ClusterCidr = cidr, TtlSeconds = 5, Directory = directory };
-
-    // Node 0's pod, wired as the plugin wires it from the agent's allocation.
-    private static string WirePod(TwoNodeFabric fabric, SubnetNetwork network)
-    {
-        var reply = Assert.IsType<AllocatedReply>(network.Allocate(new AllocateRequest { Network = "n", ContainerId = "pod0", IfName = "eth0" }));
-        var allocation = Assert.IsAssignableFrom<PodSubnetAllocation>(reply.Allocation);
-        using var nodeNs = Netns.Open(fabric.Nodes[0].Path);
-        using var host = NetlinkHandle.OpenIn(nodeNs);
-        using var podNs = Netns.Open(fabric.Pods[0].Path);
-        using var pod = NetlinkHandle.OpenIn(podNs);
-        SubnetPod.Wire(host, podNs, pod, fabric.Pods[0].Path, "eth0", IPAddress.Parse(allocation.Ip), allocation.HostVeth, allocation.Mtu, () => null);
-        return allocation.Ip;
-    }
 }

@@ -52,8 +52,8 @@ public sealed class SubnetNetworkTests : IDisposable
         return SubnetNetwork.Start(settings, PodSubnetIpam.Open(State($"node{node}"), Allocation.ModeName(mode)), AgentLog.None);
     }
 
-    // The pod of a node, wired as the plugin wires it, from the agent's allocation.
-    private static string WirePod(TwoNodeFabric fabric, int node, SubnetNetwork network)
+    // The pod of a node, wired as the plugin wires it, from the agent's allocation (container id pod<node>).
+    internal static string WirePod(TwoNodeFabric fabric, int node, SubnetNetwork network)
     {
         var reply = Assert.IsType<AllocatedReply>(network.Allocate(new AllocateRequest { Network = "n", ContainerId = $"pod{node}", IfName = "eth0" }));
         var allocation = Assert.IsAssignableFrom<PodSubnetAllocation>(reply.Allocation);
