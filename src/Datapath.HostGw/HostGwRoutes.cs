@@ -53,17 +53,19 @@ public static class HostGwRoutes
 
     /// <summary>
     /// Pins each peer's node IP to its published fabric MAC (a permanent neighbour on
-    /// <paramref name="fabricIndex"/>) and unpins those in <paramref name="pinnedBefore"/> that are no
-    /// longer peers. The next hop then never waits for, nor depends on, ARP: a cloud VPC's router —
-    /// and the lab's — answers ARP for every address of the subnet with its own MAC, and a packet for
-    /// a pod subnet sent to that router is dropped (it has no route to it). Returns the pinned IPs.
+    /// <paramref name="fabricIndex"/>, marked <see cref="FathomRoutes.Protocol"/>). The next hop then
+    /// never waits for, nor depends on, ARP: a cloud VPC's router — and the lab's — answers ARP for
+    /// every address of the subnet with its own MAC, and a packet for a pod subnet sent to that router
+    /// is dropped (it has no route to it). With <paramref name="keep"/>, every other marked pin on the
+    /// device goes — a peer that left, also while the agent was down — except those in it (another
+    /// mode's peers); null: none goes yet (another mode has not said which it needs). Returns the
+    /// pinned IPs.
     /// </summary>
     public static IReadOnlySet<IPAddress> PinNeighbours(NetlinkHandle host, int fabricIndex, IReadOnlyCollection<PeerSubnet> peers,
-        IReadOnlySet<IPAddress> pinnedBefore)
+        IReadOnlySet<IPAddress>? keep)
     {
         ArgumentNullException.ThrowIfNull(host);
         ArgumentNullException.ThrowIfNull(peers);
-        ArgumentNullException.ThrowIfNull(pinnedBefore);
         var pinned = new HashSet<IPAddress>();
         foreach (var peer in peers.Where(p => p.NodeMac is not null))
         {
@@ -72,16 +74,17 @@ public static class HostGwRoutes
                 Index = fabricIndex,
                 Ip = peer.NodeIp,
                 Mac = peer.NodeMac,
-                // Marked, so that the node's pins are found again once no subnet mode runs (RetiredModes).
+                // Marked: the pins are found again after a restart, and once no subnet mode runs (RetiredModes).
                 Protocol = FathomRoutes.Protocol,
             }));
             pinned.Add(peer.NodeIp);
         }
-        foreach (var gone in pinnedBefore.Where(ip => !pinned.Contains(ip)))
+        if (keep is null) return pinned;
+        foreach (var gone in Pins(host, fabricIndex).Where(n => !pinned.Contains(n.Ip) && !keep.Contains(n.Ip)))
         {
             try
             {
-                host.DeleteNeighbor(new Neighbor { Index = fabricIndex, Ip = gone });
+                host.DeleteNeighbor(gone);
             }
             catch (NetlinkException e) when (e.IsNotFound)
             {
@@ -89,6 +92,12 @@ public static class HostGwRoutes
         }
         return pinned;
     }
+
+    /// <summary>The neighbours Fathom pinned on <paramref name="fabricIndex"/>.</summary>
+    public static IReadOnlyList<Neighbor> Pins(NetlinkHandle host, int fabricIndex) =>
+        KernelCall.Run("list the node's neighbours", () => host.ListNeighbors(AddressFamily.InterNetwork, fabricIndex))
+            .Where(n => n.Protocol == FathomRoutes.Protocol && n.State.HasFlag(NeighborState.Permanent))
+            .ToList();
 
     /// <summary>The host-gw routes Fathom installed on the node.</summary>
     public static IReadOnlyList<Route> Ours(NetlinkHandle host) =>

@@ -79,7 +79,7 @@ public sealed class HostGwRoutesTests
     }
 
     [PrivilegedFact("ip")]
-    public void Peers_node_IPs_are_pinned_to_their_published_MACs_and_unpinned_when_they_go()
+    public void Peers_node_IPs_are_pinned_to_their_published_MACs_and_unpinned_when_no_mode_needs_them()
     {
         using var fabric = new TwoNodeFabric("hg");
         using var nodeNs = Netns.Open(fabric.Nodes[0].Path);
@@ -88,11 +88,27 @@ public sealed class HostGwRoutesTests
         var mac = System.Net.NetworkInformation.PhysicalAddress.Parse("02-AA-BB-CC-DD-02");
         var peer = new PeerSubnet(IpPrefix.Parse(Subnets[1]), IPAddress.Parse(TwoNodeFabric.NodeIps[1]), NodeMac: mac);
 
-        var pinned = HostGwRoutes.PinNeighbours(host, eth0, [peer, Peer(0)], new HashSet<IPAddress>());
-        Assert.Equal([IPAddress.Parse("10.80.0.2")], pinned);
-        Assert.Contains("10.80.0.2 lladdr 02:aa:bb:cc:dd:02 PERMANENT", Shell.IpIn(fabric.Nodes[0].Name, "neigh", "show", "dev", "eth0"));
+        // A pin left by an earlier run (its peer gone since), and a permanent neighbour someone else made.
+        Shell.IpIn(fabric.Nodes[0].Name, "neigh", "add", "10.80.0.77", "lladdr", "02:aa:bb:cc:dd:77", "dev", "eth0", "nud", "permanent", "proto", "95");
+        Shell.IpIn(fabric.Nodes[0].Name, "neigh", "add", "10.80.0.78", "lladdr", "02:aa:bb:cc:dd:78", "dev", "eth0", "nud", "permanent");
+        string Neighbours() => Shell.IpIn(fabric.Nodes[0].Name, "neigh", "show", "dev", "eth0");
 
-        Assert.Empty(HostGwRoutes.PinNeighbours(host, eth0, [], pinned));
-        Assert.DoesNotContain("10.80.0.2 lladdr 02:aa:bb:cc:dd:02", Shell.IpIn(fabric.Nodes[0].Name, "neigh", "show", "dev", "eth0"));
+        // Another mode has not said which it needs yet: nothing is unpinned.
+        var pinned = HostGwRoutes.PinNeighbours(host, eth0, [peer, Peer(0)], keep: null);
+        Assert.Equal([IPAddress.Parse("10.80.0.2")], pinned);
+        Assert.Contains("10.80.0.2 lladdr 02:aa:bb:cc:dd:02 PERMANENT proto 95", Neighbours());
+        Assert.Contains("10.80.0.77", Neighbours());
+
+        // Now it has (10.80.0.77 is not among its peers): the stale pin goes, the foreign neighbour stays.
+        HostGwRoutes.PinNeighbours(host, eth0, [peer], keep: new HashSet<IPAddress>());
+        Assert.DoesNotContain("10.80.0.77", Neighbours());
+        Assert.Contains("10.80.0.78 lladdr 02:aa:bb:cc:dd:78 PERMANENT", Neighbours());
+
+        // A pin another mode keeps stays; with no peer and nothing kept, the mode's own goes.
+        Assert.Empty(HostGwRoutes.PinNeighbours(host, eth0, [], keep: new HashSet<IPAddress> { IPAddress.Parse("10.80.0.2") }));
+        Assert.Contains("10.80.0.2 lladdr", Neighbours());
+        Assert.Empty(HostGwRoutes.PinNeighbours(host, eth0, [], keep: new HashSet<IPAddress>()));
+        Assert.DoesNotContain("10.80.0.2 lladdr 02:aa:bb:cc:dd:02", Neighbours());
+        Assert.Contains("10.80.0.78", Neighbours());
     }
 }

@@ -43,15 +43,16 @@ public sealed class SubnetModes : IAsyncDisposable
         SubnetMasquerade Masquerade(AllocationMode mode, SubnetDatastoreConfig datastore, bool on) =>
             new(mode, IpPrefix.Parse(datastore.ClusterCidr), clusters, on, node?.Path);
         var networks = new Dictionary<AllocationMode, SubnetNetwork>();
+        var pins = new NeighbourPins(config.ClusterCidrs.Count);
         if (config.HostGw is { } hostGw)
             networks[AllocationMode.HostGw] = SubnetNetwork.Start(
                 new SubnetModeSettings(AllocationMode.HostGw, hostGw.Datastore, fabric, null, interval, open, hostGw.Redirect == HostGwSection.RedirectBpf, watch,
-                    Masquerade(AllocationMode.HostGw, hostGw.Datastore, hostGw.Masquerade)),
+                    Masquerade(AllocationMode.HostGw, hostGw.Datastore, hostGw.Masquerade), pins),
                 PodSubnetIpam.Open(state, "host-gw"), log, time);
         if (config.Overlay is { } overlay)
             networks[AllocationMode.Overlay] = SubnetNetwork.Start(
                 new SubnetModeSettings(AllocationMode.Overlay, overlay.Datastore, fabric, overlay, interval, open, overlay.Redirect == HostGwSection.RedirectBpf, watch,
-                    Masquerade(AllocationMode.Overlay, overlay.Datastore, overlay.Masquerade)),
+                    Masquerade(AllocationMode.Overlay, overlay.Datastore, overlay.Masquerade), pins),
                 PodSubnetIpam.Open(state, "overlay"), log, time);
         log.Info("subnets.started", $"subnet modes {string.Join(", ", networks.Keys.Select(Allocation.ModeName))} for node {fabric.NodeName} ({fabric.NodeIp} on {fabric.DeviceName}, MTU {fabric.Mtu})");
         return new SubnetModes(networks);

@@ -22,9 +22,10 @@ namespace Fathom.Agent.Subnets;
 /// a new pod gets <c>from_pod</c> as soon as its veth appears; null: at the next reconcile only.
 /// </param>
 /// <param name="Masquerade">The mode's outgoing NAT, kept at every reconcile; null: none is kept (nor removed).</param>
+/// <param name="Pins">The node's pinned neighbours, shared with its other subnet mode; null: this mode's alone.</param>
 public sealed record SubnetModeSettings(AllocationMode Mode, SubnetDatastoreConfig Datastore, NodeFabric Fabric, OverlaySection? Overlay,
     TimeSpan ReconcileInterval, Func<NetlinkHandle> OpenNode, bool BpfRedirect = false, Func<LinkWatcher>? WatchNode = null,
-    SubnetMasquerade? Masquerade = null)
+    SubnetMasquerade? Masquerade = null, NeighbourPins? Pins = null)
 {
     /// <summary>What the node publishes with its lease (overlay: its VTEP's MAC and VNI).</summary>
     public NodeAttributes Attributes { get; } = new(Fabric.NodeName, Fabric.NodeIp,
@@ -45,7 +46,7 @@ public sealed class SubnetProgrammer(SubnetModeSettings settings)
 {
     private readonly Lock _lock = new();
     private HashSet<IPNetwork> _programmed = [];
-    private IReadOnlySet<IPAddress> _pinned = new HashSet<IPAddress>();
+    private readonly NeighbourPins _pins = settings.Pins ?? new NeighbourPins(1);
 
     /// <summary>Routes to peers' subnets in the kernel after the last reconcile.</summary>
     public int Routes { get; private set; }
@@ -130,7 +131,7 @@ public sealed class SubnetProgrammer(SubnetModeSettings settings)
         var before = HostGwRoutes.Ours(host);
         var repaired = peers.Count(p => _programmed.Contains(Network(p))
             && !before.Any(r => Equals(r.Destination, p.Subnet) && Equals(r.Gateway, p.NodeIp)));
-        _pinned = HostGwRoutes.PinNeighbours(host, settings.Fabric.DeviceIndex, peers, _pinned);
+        _pins.Reconcile(host, settings.Fabric.DeviceIndex, settings.Mode, peers);
         HostGwRoutes.Reconcile(host, peers);
         Routes = HostGwRoutes.Ours(host).Count;
         return repaired;
@@ -149,7 +150,7 @@ public sealed class SubnetProgrammer(SubnetModeSettings settings)
                 || !routes.Any(r => Equals(r.Destination, p.Subnet))
                 || !fdb.Any(e => e.Mac.Equals(p.VtepMac) && Equals(e.Destination, p.NodeIp))));
         // The VXLAN packets' next hop is the peer's node IP on the fabric: pinned as for host-gw.
-        _pinned = HostGwRoutes.PinNeighbours(host, settings.Fabric.DeviceIndex, peers, _pinned);
+        _pins.Reconcile(host, settings.Fabric.DeviceIndex, settings.Mode, peers);
         VxlanOverlay.Reconcile(host, vtep, peers);
         Routes = OverlayRoutes(host, vtep).Count;
         FdbEntries = host.ListFdb(vtep.Index).Count(e => e.Destination is not null);

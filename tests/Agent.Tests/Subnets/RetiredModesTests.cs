@@ -8,9 +8,9 @@ namespace Fathom.Agent.Tests.Subnets;
 /// <summary>
 /// A subnet mode dropped from the config is taken off the node at the agent's next start
 /// (<see cref="RetiredModes"/>, docs/agent.md "Removing a mode"): on the real kernel, a node running
-/// host-gw and overlay beside a peer loses overlay's VXLAN device, NAT table and cluster rule, then,
-/// with no subnet mode left, host-gw's routes, table, rule and the pinned neighbours; a node that
-/// never ran one is not even looked at.
+/// host-gw and overlay beside a peer (both modes first drop a pin left for a node gone meanwhile)
+/// loses overlay's VXLAN device, NAT table and cluster rule, then, with no subnet mode left, host-gw's
+/// routes, table, rule and the pinned neighbours; a node that never ran one is not even looked at.
 /// </summary>
 public sealed class RetiredModesTests : IDisposable
 {
@@ -73,6 +73,8 @@ public sealed class RetiredModesTests : IDisposable
         string Ip(params string[] args) => Shell.IpIn(node, args);
         string Nft(params string[] args) => Shell.Run("ip", ["netns", "exec", node, "nft", .. args]).Stdout;
 
+        // A pin an earlier run left for a node that went while the agent was down.
+        Ip("neigh", "add", "10.80.0.77", "lladdr", "02:aa:bb:cc:dd:77", "dev", "eth0", "nud", "permanent", "proto", "95");
         await using var peer = SubnetModes.Start(Config("node1", store, hostGw: true, overlay: true), _peer.State, null, _peer.Log, null, ns1)!;
         var modes = SubnetModes.Start(Config("node0", store, hostGw: true, overlay: true), _fx.State, null, _fx.Log, null, ns0)!;
         try
@@ -89,6 +91,7 @@ public sealed class RetiredModesTests : IDisposable
             }, "node0 routes node1's subnets in both modes and has both NAT tables", TimeSpan.FromSeconds(20));
             Assert.Contains("10.245.0.0/16 lookup main", Ip("rule", "show", "pref", "1280"));
             Assert.Contains("10.80.0.2 dev eth0 lladdr", Ip("neigh", "show", "proto", "95"));
+            Eventually.True(() => !Ip("neigh", "show", "proto", "95").Contains("10.80.0.77", StringComparison.Ordinal), "the stale pin is gone once both modes reconciled");
             var pod = SubnetNetworkTests.WirePod(fabric, 0, modes.Networks[AllocationMode.HostGw]);
             await modes.DisposeAsync();
 
