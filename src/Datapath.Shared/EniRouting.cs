@@ -18,9 +18,15 @@ public static class EniRouting
     /// Installs (or corrects) the table of the ENI at <paramref name="eniIndex"/> (bringing the ENI up), and sets
     /// reverse-path filtering on it to loose (2): a reply to a pod arrives on the ENI while the
     /// main table's route back to the pod's peers leads elsewhere, and strict filtering (1) would
-    /// drop it (AWS VPC CNI sets the same on the primary ENI).
+    /// drop it (AWS VPC CNI sets the same on the primary ENI). The ENI's own address
+    /// (<paramref name="primaryIp"/>) goes on the device as a /32, which adds no route: the kernel's
+    /// reverse-path check drops whatever arrives on a device with no IPv4 address unless the way back
+    /// leads out of that very device (<c>__fib_validate_source</c>), even when loose — and a reply from
+    /// a host-gw or overlay pod arrives on the ENI while the way back to the pod's CIDR is the main
+    /// table's (AWS VPC CNI puts a secondary ENI's primary IP on its device too).
     /// </summary>
-    public static void Install(NetlinkHandle host, NetnsHandle hostNetns, int eniIndex, string eniName, int table, IPAddress gateway)
+    public static void Install(NetlinkHandle host, NetnsHandle hostNetns, int eniIndex, string eniName, int table, IPAddress gateway,
+        IPAddress? primaryIp = null)
     {
         // A hot-plugged ENI appears down, and the kernel refuses a route through a device that is
         // down (ENETDOWN, "Device for nexthop is not up"): an ENI that hosts IPs carries traffic.
@@ -40,6 +46,8 @@ public static class EniRouting
             Table = table,
         }));
         Netns.WriteSysctl(hostNetns, $"net/ipv4/conf/{eniName}/rp_filter", "2");
+        if (primaryIp is not null && !host.ListAddresses(index: eniIndex).Any(a => a.Prefix.Address.Equals(primaryIp)))
+            KernelCall.Run($"add {primaryIp}/32 to {eniName}", () => host.AddAddress(eniIndex, new IpPrefix(primaryIp, 32), new AddressOptions()));
     }
 
     /// <summary>The table's routes as the kernel holds them (for CHECK and the agent's reconcile).</summary>

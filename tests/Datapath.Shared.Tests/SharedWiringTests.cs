@@ -91,6 +91,33 @@ public sealed class SharedWiringTests
         Assert.Contains($"from {PodIp}/32 lookup {Table}", drift.Message);
     }
 
+    /// <summary>
+    /// A reply from a host-gw or overlay pod to a shared pod (docs/modes.md, "Across modes") comes back
+    /// through the VPC, on the ENI that owns the pod's IP, while the node's main table routes the pod
+    /// CIDR by eth0. The kernel's reverse-path check drops it on an ENI with no IPv4 address, loose or
+    /// not; with the ENI's primary IP on it (a /32, no route) the loose check lets it in.
+    /// </summary>
+    [PrivilegedFact("ip", "ping", "sysctl")]
+    public void A_reply_from_a_pod_cidr_routed_by_eth0_comes_in_by_the_ENI_once_it_has_its_address()
+    {
+        using var vpc = new Vpc();
+        string node = vpc.Node.Name, router = vpc.Router.Name;
+        Shell.IpIn(node, "addr", "flush", "dev", "eth1");  // an ENI as it is attached: no address of its own
+        EniRouting.Install(vpc.Host, vpc.NodeNs, vpc.EniIndex, "eth1", Table, Gateway, IPAddress.Parse("10.71.0.20"));
+        EniRouting.Install(vpc.Host, vpc.NodeNs, vpc.EniIndex, "eth1", Table, Gateway, IPAddress.Parse("10.71.0.20")); // idempotent
+        SharedWiring.Add(vpc.Host, vpc.PodNs, vpc.PodLinks, Pod());
+        Assert.Contains("inet 10.71.0.20/32", Shell.IpIn(node, "addr", "show", "dev", "eth1"));
+        Assert.DoesNotContain("dev eth1", Shell.IpIn(node, "route", "show"));
+
+        // The cluster's pod CIDR, which the node routes by eth0; a pod of it behind the VPC's router.
+        Shell.IpIn(node, "route", "add", "10.244.0.0/16", "via", "10.70.0.1");
+        Shell.IpIn(router, "addr", "add", "10.244.0.5/32", "dev", "lo");
+        Assert.Equal(0, Shell.Exec(router, "ping", "-c1", "-W2", "-I", "10.244.0.5", PodIp.ToString()).ExitCode);
+
+        Shell.IpIn(node, "addr", "flush", "dev", "eth1");
+        Assert.NotEqual(0, Shell.Exec(router, "ping", "-c1", "-W1", "-I", "10.244.0.5", PodIp.ToString()).ExitCode);
+    }
+
     [PrivilegedFact("ip", "sysctl")]
     public void Remove_takes_the_rules_and_the_veth_and_is_idempotent()
     {

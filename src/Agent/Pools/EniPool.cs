@@ -507,7 +507,7 @@ public sealed class EniPool
             eni.HostDevice ??= _devices.NameOf(eni.Mac);
             if (eni.HostDevice is not null && !eni.RoutingInstalled && (eni.Primary || eni.SecondaryIps.Count > 0))
             {
-                _devices.InstallRouting(eni.HostDevice, eni.RouteTable, eni.Gateway);
+                _devices.InstallRouting(eni.HostDevice, eni.RouteTable, eni.Gateway, eni.PrimaryIp);
                 eni.RoutingInstalled = true;
                 _log.Info("pool.routing-installed", $"routing table {eni.RouteTable} of {eni.EniId} installed on {eni.HostDevice}",
                     ("eni", eni.EniId), ("device", eni.HostDevice), ("table", eni.RouteTable));

@@ -17,9 +17,10 @@ public interface INodeDevices
 
     /// <summary>
     /// Installs the routing table of an ENI that hosts secondary IPs (<see cref="EniRouting"/>):
-    /// table <paramref name="table"/> on <paramref name="device"/> via <paramref name="gateway"/>. Idempotent.
+    /// table <paramref name="table"/> on <paramref name="device"/> via <paramref name="gateway"/>, and
+    /// the ENI's <paramref name="primaryIp"/> on the device. Idempotent.
     /// </summary>
-    void InstallRouting(string device, int table, IPAddress gateway);
+    void InstallRouting(string device, int table, IPAddress gateway, IPAddress primaryIp);
 }
 
 /// <summary>The node's own namespace, through netlink: what <c>fathom-agent</c> runs with.</summary>
@@ -35,11 +36,11 @@ public sealed class KernelNodeDevices : INodeDevices
     }
 
     /// <inheritdoc />
-    public void InstallRouting(string device, int table, IPAddress gateway)
+    public void InstallRouting(string device, int table, IPAddress gateway, IPAddress primaryIp)
     {
         using var host = NetlinkHandle.Open();
         using var netns = Netns.OpenCurrent();
         var link = host.GetLink(device);
-        EniRouting.Install(host, netns, link.Index, device, table, gateway);
+        EniRouting.Install(host, netns, link.Index, device, table, gateway, primaryIp);
     }
 }

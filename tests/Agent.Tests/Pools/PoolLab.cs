@@ -152,7 +152,7 @@ internal sealed class FakeNodeDevices : INodeDevices
 
     public string? NameOf(PhysicalAddress mac) => "e" + Convert.ToHexStringLower(mac.GetAddressBytes())[..12];
 
-    public void InstallRouting(string device, int table, IPAddress gateway)
+    public void InstallRouting(string device, int table, IPAddress gateway, IPAddress primaryIp)
     {
         lock (_gate) Tables.Add((device, table, gateway));
     }

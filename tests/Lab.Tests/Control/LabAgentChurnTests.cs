@@ -64,6 +64,24 @@ public sealed class LabAgentChurnTests(ITestOutputHelper output)
     private static bool Pings(LabState state, LabRuntime.Pod pod) =>
         Enumerable.Range(0, 3).Any(_ => Shell.Exec(state.RequireNode(pod.Node).Netns, "ping", "-c1", "-W2", pod.Ip).ExitCode == 0);
 
+    // For each pod, one pod of each mode on another node (the i-th pod takes the i-th of them, in turn):
+    // the pairs where the ping did not get through.
+    private static List<string> AcrossNodes(List<LabRuntime.Pod> pods)
+    {
+        var failed = new List<string>();
+        for (var i = 0; i < pods.Count; i++)
+        {
+            var from = pods[i];
+            foreach (var group in pods.Where(p => p.Node != from.Node).GroupBy(p => p.Mode))
+            {
+                var to = group.ElementAt(i % group.Count());
+                if (!Enumerable.Range(0, 3).Any(_ => Shell.Exec(from.Netns, "ping", "-c1", "-W2", to.Ip).ExitCode == 0))
+                    failed.Add($"{from.Name} ({from.Mode}, {from.Node}, {from.Ip}) → {to.Name} ({to.Mode}, {to.Node}, {to.Ip})");
+            }
+        }
+        return failed;
+    }
+
     /// <summary>The pool targets of a node's agent once nothing is in use: warm ENIs and free IPs at their targets, within the planner's hysteresis.</summary>
     private static List<string> NotShrunk(LabLayout layout, LabState state)
     {
@@ -121,8 +139,9 @@ public sealed class LabAgentChurnTests(ITestOutputHelper output)
     /// 8 at once, on two c5.4xlarge nodes, in all four modes: issue 10 §2 wants the subnet modes'
     /// IPAM as durable as the agent's other allocations): every ADD is retried as a runtime
     /// retries a sandbox, every DEL until it succeeds; afterwards the cloud, the agents and the live
-    /// pods agree (0 leaked ENIs, IPs or subnet addresses, 0 IPs held twice), every surviving pod answers its node,
-    /// and once they are deleted too no pod is left in the kernel. The churn is drawn from a seed
+    /// pods agree (0 leaked ENIs, IPs or subnet addresses, 0 IPs held twice), every surviving pod answers its node
+    /// and reaches the other node's survivors of every mode, and once they are deleted too no pod is left in the
+    /// kernel. The churn is drawn from a seed
     /// (printed; FATHOM_CHURN_SEED replays one); 300 pods, or 1000 with FATHOM_LAB_SOAK=1.
     /// </summary>
     [PrivilegedFact("ip", "dnsmasq", "dhclient", "ping")]
@@ -150,6 +169,10 @@ public sealed class LabAgentChurnTests(ITestOutputHelper output)
             var survivors = churn.Survivors.ToList();
             LabAudit.Settles(() => LabAudit.Leaks(layout, state, survivors), "the agents, the cloud and the live pods to agree", TimeSpan.FromSeconds(60));
             Assert.All(survivors, pod => Assert.True(Pings(state, pod), $"{pod.Node} → its pod {pod.Name} ({pod.Ip}, {pod.Mode})"));
+            // And each survivor reaches the other node's survivors of every mode, in turn: the modes' wiring
+            // after the kills, across nodes (docs/modes.md, "Across modes").
+            var across = AcrossNodes(survivors);
+            Assert.True(across.Count == 0, "survivors that do not reach the other node's:\n" + string.Join("\n", across));
             foreach (var pod in survivors)
                 runtime.Delete(pod, TimeSpan.FromSeconds(60));
             LabAudit.Settles(() => [.. LabAudit.Leaks(layout, state, []), .. LabAudit.KernelLeftovers(layout, state)],

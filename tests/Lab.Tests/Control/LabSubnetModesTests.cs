@@ -81,6 +81,17 @@ public sealed class LabSubnetModesTests(ITestOutputHelper output)
             Assert.True(Pings("o1", vpcPod), "overlay pod → the same");
             // And back (docs/modes.md, "Across modes"): a shared pod reaches the subnet modes' pods, here and there.
             Assert.True(Pings("s1", h2) && Pings("s1", o2) && Pings("s1", h1), "shared pod → host-gw and overlay pods on both nodes");
+            // Also one whose address another ENI than the primary owns (a t3.small's primary has 3 secondary IPs): the
+            // reply comes in by that ENI, which the reverse-path check lets through only with its address on it.
+            foreach (var name in (string[])["s3", "s4", "s5"])
+            {
+                var ip = AddPod(name, "node1", "shared");
+                Assert.True(Pings(name, h2) && Pings(name, o2), $"shared pod {name} ({ip}) → host-gw and overlay pods on node2");
+            }
+            var sharedEnis = Ctl("status", "--node", "node1").EnsureSuccess("status --node node1").Stdout.Split('\n')
+                .Where(l => l.Contains(" shared ", StringComparison.Ordinal))
+                .Select(l => System.Text.RegularExpressions.Regex.Match(l, @"eni-[0-9a-f]+").Value).Where(e => e.Length > 0).Distinct();
+            Assert.True(sharedEnis.Count() >= 2, "node1's shared pods sit on two ENIs");
             // An underlay pod reaches them through its small veth to the node (the agent's nodeRoutes: the two cluster CIDRs).
             AddPod("u1", "node1", "underlay");
             Assert.True(Pings("u1", h2) && Pings("u1", o2) && Pings("u1", h1), "underlay pod → host-gw and overlay pods on both nodes");
