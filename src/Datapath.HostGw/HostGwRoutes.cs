@@ -56,16 +56,16 @@ public static class HostGwRoutes
     /// <paramref name="fabricIndex"/>, marked <see cref="FathomRoutes.Protocol"/>). The next hop then
     /// never waits for, nor depends on, ARP: a cloud VPC's router — and the lab's — answers ARP for
     /// every address of the subnet with its own MAC, and a packet for a pod subnet sent to that router
-    /// is dropped (it has no route to it). With <paramref name="keep"/>, every other marked pin on the
-    /// device goes — a peer that left, also while the agent was down — except those in it (another
-    /// mode's peers); null: none goes yet (another mode has not said which it needs). Returns the
-    /// pinned IPs.
+    /// is dropped (it has no route to it). Every other marked pin on the device for which
+    /// <paramref name="unpin"/> says yes goes: a peer that left, also while the agent was down, and not
+    /// another mode's peer. Returns the pinned IPs.
     /// </summary>
     public static IReadOnlySet<IPAddress> PinNeighbours(NetlinkHandle host, int fabricIndex, IReadOnlyCollection<PeerSubnet> peers,
-        IReadOnlySet<IPAddress>? keep)
+        Func<IPAddress, bool> unpin)
     {
         ArgumentNullException.ThrowIfNull(host);
         ArgumentNullException.ThrowIfNull(peers);
+        ArgumentNullException.ThrowIfNull(unpin);
         var pinned = new HashSet<IPAddress>();
         foreach (var peer in peers.Where(p => p.NodeMac is not null))
         {
@@ -79,8 +79,7 @@ public static class HostGwRoutes
             }));
             pinned.Add(peer.NodeIp);
         }
-        if (keep is null) return pinned;
-        foreach (var gone in Pins(host, fabricIndex).Where(n => !pinned.Contains(n.Ip) && !keep.Contains(n.Ip)))
+        foreach (var gone in Pins(host, fabricIndex).Where(n => !pinned.Contains(n.Ip) && unpin(n.Ip)))
         {
             try
             {

@@ -93,21 +93,21 @@ public sealed class HostGwRoutesTests
         Shell.IpIn(fabric.Nodes[0].Name, "neigh", "add", "10.80.0.78", "lladdr", "02:aa:bb:cc:dd:78", "dev", "eth0", "nud", "permanent");
         string Neighbours() => Shell.IpIn(fabric.Nodes[0].Name, "neigh", "show", "dev", "eth0");
 
-        // Another mode has not said which it needs yet: nothing is unpinned.
-        var pinned = HostGwRoutes.PinNeighbours(host, eth0, [peer, Peer(0)], keep: null);
+        // Nothing may go (another mode has not said which it needs yet): nothing is unpinned.
+        var pinned = HostGwRoutes.PinNeighbours(host, eth0, [peer, Peer(0)], unpin: _ => false);
         Assert.Equal([IPAddress.Parse("10.80.0.2")], pinned);
         Assert.Contains("10.80.0.2 lladdr 02:aa:bb:cc:dd:02 PERMANENT proto 95", Neighbours());
         Assert.Contains("10.80.0.77", Neighbours());
 
         // Now it has (10.80.0.77 is not among its peers): the stale pin goes, the foreign neighbour stays.
-        HostGwRoutes.PinNeighbours(host, eth0, [peer], keep: new HashSet<IPAddress>());
+        HostGwRoutes.PinNeighbours(host, eth0, [peer], unpin: _ => true);
         Assert.DoesNotContain("10.80.0.77", Neighbours());
         Assert.Contains("10.80.0.78 lladdr 02:aa:bb:cc:dd:78 PERMANENT", Neighbours());
 
         // A pin another mode keeps stays; with no peer and nothing kept, the mode's own goes.
-        Assert.Empty(HostGwRoutes.PinNeighbours(host, eth0, [], keep: new HashSet<IPAddress> { IPAddress.Parse("10.80.0.2") }));
+        Assert.Empty(HostGwRoutes.PinNeighbours(host, eth0, [], unpin: ip => !ip.Equals(IPAddress.Parse("10.80.0.2"))));
         Assert.Contains("10.80.0.2 lladdr", Neighbours());
-        Assert.Empty(HostGwRoutes.PinNeighbours(host, eth0, [], keep: new HashSet<IPAddress>()));
+        Assert.Empty(HostGwRoutes.PinNeighbours(host, eth0, [], unpin: _ => true));
         Assert.DoesNotContain("10.80.0.2 lladdr 02:aa:bb:cc:dd:02", Neighbours());
         Assert.Contains("10.80.0.78", Neighbours());
     }

@@ -92,8 +92,17 @@ public static class RetiredModes
         if (removed.Count > 0)
             log.Info("subnets.retired", $"removed what subnet modes no longer in the config left: {string.Join("; ", removed)}", ("removed", removed.Count));
         List<RunModeRecord> record = [.. now, .. kept.Where(k => !now.Any(n => n.Mode == k.Mode))];
-        if (!record.SequenceEqual(before))
-            state.WriteAtomically(Path.Combine(state.Subdirectory("subnets"), RecordName), JsonSerializer.SerializeToUtf8Bytes(new RunModesFile(record), RetiredModesJson.Default.RunModesFile));
+        if (record.SequenceEqual(before)) return removed;
+        try
+        {
+            state.WriteAtomically(Path.Combine(state.Subdirectory("subnets"), RecordName),
+                JsonSerializer.SerializeToUtf8Bytes(new RunModesFile(record), RetiredModesJson.Default.RunModesFile));
+        }
+        catch (IOException e)
+        {
+            log.Warning("subnets.record-failed", $"could not record the subnet modes the node runs: {e.Message}; a mode dropped from the config later is not taken off the node",
+                ("error", e.Message));
+        }
         return removed;
     }
 
