@@ -336,6 +336,34 @@ public static class NodeVeth
             PodEndOf(node, spec.PodIfName) ?? KernelCall.Run($"look up {spec.PodIfName} in the pod", () => podLinks.GetLink(spec.PodIfName)),
             podEndUp: false);
 
+    /// <summary>
+    /// Adds to the pod's end <paramref name="podIfName"/> the routes through the node it lacks among
+    /// <paramref name="destinations"/> (onlink via <see cref="Gateway"/>, as <see cref="Create"/> makes
+    /// them); returns those added. For a pod wired before the node needed them.
+    /// </summary>
+    public static IReadOnlyList<IpPrefix> AddViaNode(NetlinkHandle podLinks, string podIfName, IReadOnlyCollection<IpPrefix> destinations)
+    {
+        ArgumentNullException.ThrowIfNull(podLinks);
+        ArgumentNullException.ThrowIfNull(destinations);
+        var link = KernelCall.Run($"look up {podIfName} in the pod", () => podLinks.GetLink(podIfName));
+        var present = KernelCall.Run("list the pod's routes", () => podLinks.ListRoutes(System.Net.Sockets.AddressFamily.InterNetwork))
+            .Where(r => r.OutputIndex == link.Index && r.Destination is not null).Select(r => r.Destination!.Value).ToHashSet();
+        var added = new List<IpPrefix>();
+        foreach (var destination in destinations.Where(d => d.PrefixLength > 0 && !present.Contains(d)))
+        {
+            KernelCall.Run($"add route {destination} via {Gateway} dev {podIfName}", () => podLinks.AddRoute(new Route
+            {
+                Destination = destination,
+                Family = System.Net.Sockets.AddressFamily.InterNetwork,
+                Gateway = Gateway,
+                OutputIndex = link.Index,
+                OnLink = true,
+            }));
+            added.Add(destination);
+        }
+        return added;
+    }
+
     // The pod's end as wired: as made (PodEndOf) or found before it was set up, plus the up flag the
     // kernel acknowledged — its index, MAC and MTU are all a caller needs, without a request to read it again.
     private static Link Wire(NetlinkHandle host, NetlinkHandle podLinks, Link node, NodeVethSpec spec, Link inPod, bool podEndUp)

@@ -138,6 +138,8 @@ public sealed class AgentHost : IAsyncDisposable
             teardown.Start();
             pools = await NodePools.StartAsync(cloud, poolConfig, store, cooldown, teardown, devices, log, time, cancellationToken,
                 underlayNodeRoutes: config.Subnets?.ClusterCidrs).ConfigureAwait(false);
+            // Underlay pods made before the node ran its subnet modes get their routes to those pods.
+            UnderlayRoutes.AddMissing(store, config.Subnets?.ClusterCidrs ?? [], log);
             var running = pools;
             var service = new AllocationService(store, cooldown, teardown, log, time)
             {
