@@ -377,6 +377,9 @@ public sealed class EniPool
     // The whole ENI for one pod, recorded before the plugin hears of it. Call under the gate.
     private UnderlayAllocation Grant(AttachmentKey key, PoolEni eni, int mtu, PodIdentity? pod, string? netnsPath)
     {
+        // Its table's routes and its address leave the node with the device: installed again when it
+        // hosts IPs after its pod (PrepareDevice), not taken for installed meanwhile.
+        eni.RoutingInstalled = false;
         var allocation = new UnderlayAllocation
         {
             EniId = eni.EniId,
@@ -499,13 +502,16 @@ public sealed class EniPool
     private bool IsFree(string ip, HashSet<string> tearingDown) =>
         !_store.IsIpHeld(ip) && !_cooldown.IsCooling(ip) && !tearingDown.Contains(ip) && ReservedIp?.Invoke(ip) != true;
 
-    /// <summary>Finds the ENI's device and, when it hosts IPs, installs its table. A device not there yet is looked for again later.</summary>
+    /// <summary>
+    /// Finds the ENI's device and, when it hosts IPs and no pod holds it whole (its device is in the pod then), installs
+    /// its table. A device not there yet is looked for again later.
+    /// </summary>
     private void PrepareDevice(PoolEni eni)
     {
         try
         {
             eni.HostDevice ??= _devices.NameOf(eni.Mac);
-            if (eni.HostDevice is not null && !eni.RoutingInstalled && (eni.Primary || eni.SecondaryIps.Count > 0))
+            if (eni.HostDevice is not null && !eni.RoutingInstalled && (eni.Primary || eni.SecondaryIps.Count > 0) && !IsExclusive(eni))
             {
                 _devices.InstallRouting(eni.HostDevice, eni.RouteTable, eni.Gateway, eni.PrimaryIp);
                 eni.RoutingInstalled = true;

@@ -70,6 +70,27 @@ public sealed class EniPoolTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task An_eni_that_hosted_ips_taken_whole_no_longer_counts_its_table_as_installed()
+    {
+        var instance = await _lab.LaunchAsync("m5.large", "node-1");
+        await using var node = await NodeAsync(instance, new PoolTargets { WarmEnis = 0, WarmIps = 12, MinimumIps = 12 });
+        await node.UntilAsync(s => s.Enis.Count(e => !e.Primary && e.AssignedIps > 0) >= 1, "a second ENI hosting IPs");
+        var second = node.Pool.Snapshot().Enis.First(e => !e.Primary && e.AssignedIps > 0).EniId;
+        Assert.True(node.Pool.Find(second)!.RoutingInstalled);
+
+        // Its free IPs do not stop an underlay pod from taking it; its table and address go into the pod with
+        // the device, so they are installed again when it hosts IPs after that pod.
+        var taken = Assert.IsType<UnderlayAllocation>(Assert.IsType<AllocatedReply>(await node.AllocateAsync("pod-a", AllocationMode.Underlay)).Allocation);
+        Assert.Equal(second, taken.EniId);
+        Assert.False(node.Pool.Find(second)!.RoutingInstalled);
+        int Installs() => node.Devices.Tables.ToArray().Count(t => t.Device == taken.HostDevice);  // ToArray: the refiller may add meanwhile
+        var installs = Installs();
+        node.Pool.PrepareDevices();
+        Assert.Equal(installs, Installs());  // not while the pod holds it
+        Assert.Empty(_fixture.Events("pool.device-failed"));
+    }
+
+    [Fact]
     public async Task A_shared_ip_is_taken_returned_and_cools_down_before_reuse()
     {
         var instance = await _lab.LaunchAsync("m5.large", "node-1");
