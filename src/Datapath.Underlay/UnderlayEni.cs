@@ -54,16 +54,13 @@ public sealed class UnderlayEni : IEniWiring
         // its name. Moved, aliased, named and up in one request (issue 9 §10: each request is a turn
         // under RTNL): the kernel writes the alias right after the move, under the same lock, so the
         // device never stays in the pod without it, and a move refused leaves the alias as it was.
-        // rp_filter loose (2) on it in the same request: the pod sends to its node routes through the
-        // small veth, and a reply from a host-gw or overlay pod comes back through the VPC on the ENI,
-        // which a strict check (a pod netns inherits the node's defaults) would drop.
         var moved = false;
         try
         {
             try
             {
                 KernelCall.Run($"move {eni.HostDevice} into the pod's netns as {ifName} and set it up",
-                    () => host.MoveLinkToNetns(device.Index, pod, ifName, up: true, alias: eni.HostDevice, rpFilter: 2));
+                    () => host.MoveLinkToNetns(device.Index, pod, ifName, up: true, alias: eni.HostDevice));
             }
             catch
             {

@@ -144,8 +144,7 @@ internal static class LinkMessages
     /// An alias rides in the same request (IFLA_IFALIAS, before the name as iproute2 puts it for
     /// <c>ip link set X netns N name Y alias A up</c>).
     /// </summary>
-    public static void WriteSetNetns(ref NetlinkWriter w, int index, int netnsFd, string? newName = null, bool up = false, string? alias = null,
-        int? rpFilter = null)
+    public static void WriteSetNetns(ref NetlinkWriter w, int index, int netnsFd, string? newName = null, bool up = false, string? alias = null)
     {
         if (newName is not null) ValidateName(newName);
         w.BeginMessage(Rtnl.RTM_NEWLINK, Rtnl.NLM_F_ACK);
@@ -153,16 +152,6 @@ internal static class LinkMessages
         w.PutI32(Rtnl.IFLA_NET_NS_FD, netnsFd);
         if (alias is not null) w.PutUnterminatedString(Rtnl.IFLA_IFALIAS, alias);
         if (newName is not null) w.PutString(Rtnl.IFLA_IFNAME, newName);
-        if (rpFilter is { } rp)
-        {
-            var spec = w.BeginNested(Rtnl.IFLA_AF_SPEC);
-            var inet = w.BeginNested(Rtnl.AF_INET);
-            var conf = w.BeginNested(Rtnl.IFLA_INET_CONF);
-            w.PutU32(Rtnl.IPV4_DEVCONF_RP_FILTER, (uint)rp);
-            w.EndNested(conf);
-            w.EndNested(inet);
-            w.EndNested(spec);
-        }
     }
 
     public static void WriteDelete(ref NetlinkWriter w, int index)

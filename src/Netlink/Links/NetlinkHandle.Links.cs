@@ -150,13 +150,10 @@ public sealed partial class NetlinkHandle
     /// same caveat — a device that cannot be opened fails the request after it moved. With
     /// <paramref name="alias"/>, the same request writes it (IFLA_IFALIAS, in the target, after the
     /// rename and before the flags): a request that fails before it — the move or the rename refused —
-    /// leaves the device's alias as it was. With <paramref name="rpFilter"/>, the same request sets the
-    /// device's <c>rp_filter</c> in the target (IFLA_AF_SPEC's IPv4 devconf, applied to the device's
-    /// IPv4 settings as the target namespace made them on its arrival; the same as writing
-    /// <c>net.ipv4.conf.NAME.rp_filter</c> there, without a /proc file opened in it).
+    /// leaves the device's alias as it was.
     /// </summary>
-    public void MoveLinkToNetns(int index, NetnsHandle netns, string? newName = null, bool up = false, string? alias = null, int? rpFilter = null) =>
-        WithFd(netns, fd => Execute((ref NetlinkWriter w) => LinkMessages.WriteSetNetns(ref w, index, fd, newName, up, alias, rpFilter),
+    public void MoveLinkToNetns(int index, NetnsHandle netns, string? newName = null, bool up = false, string? alias = null) => WithFd(netns, fd =>
+        Execute((ref NetlinkWriter w) => LinkMessages.WriteSetNetns(ref w, index, fd, newName, up, alias),
             (newName is null ? $"move link {index} to {netns}" : $"move link {index} to {netns} as {newName}") + (alias is null ? "" : $" with alias {alias}")
-            + (rpFilter is { } rp ? $", rp_filter {rp}" : "") + (up ? " and set it up" : "")));
+            + (up ? " and set it up" : "")));
 }

@@ -33,9 +33,7 @@ internal static class Rtnl
     public const int IfInfoMsgLength = 16;
     public const ushort IFLA_ADDRESS = 1, IFLA_BROADCAST = 2, IFLA_IFNAME = 3, IFLA_MTU = 4, IFLA_LINK = 5,
         IFLA_MASTER = 10, IFLA_OPERSTATE = 16, IFLA_LINKINFO = 18, IFLA_IFALIAS = 20, IFLA_NET_NS_FD = 28,
-        IFLA_EXT_MASK = 29, IFLA_NUM_TX_QUEUES = 31, IFLA_NUM_RX_QUEUES = 32, IFLA_LINK_NETNSID = 37, IFLA_AF_SPEC = 26;
-    // IFLA_AF_SPEC > AF_INET > IFLA_INET_CONF: one u32 per IPV4_DEVCONF_* index (include/uapi/linux/ip.h).
-    public const ushort IFLA_INET_CONF = 1, IPV4_DEVCONF_RP_FILTER = 8;
+        IFLA_EXT_MASK = 29, IFLA_NUM_TX_QUEUES = 31, IFLA_NUM_RX_QUEUES = 32, IFLA_LINK_NETNSID = 37;
     public const ushort IFLA_INFO_KIND = 1, IFLA_INFO_DATA = 2, IFLA_INFO_SLAVE_KIND = 4;
     public const ushort VETH_INFO_PEER = 1;
     public const ushort IFLA_VXLAN_ID = 1, IFLA_VXLAN_GROUP = 2, IFLA_VXLAN_LINK = 3, IFLA_VXLAN_LOCAL = 4,

@@ -273,26 +273,6 @@ public sealed class LinkTests
         Assert.False(host.Netlink.TryGetLink("eni1", out _));
     }
 
-    [PrivilegedFact("ip", "sysctl")]
-    public void A_moved_link_gets_its_reverse_path_filter_in_the_target_in_the_same_request()
-    {
-        Privileged.Require("ip", "sysctl");
-        using var host = KernelNetns.Create();
-        using var pod = KernelNetns.Create();
-        // A pod namespace whose every device starts strict (as on a node whose sysctls say rp_filter 1).
-        Fathom.Netlink.Netns.WriteSysctl(pod.Handle, "net.ipv4.conf.all.rp_filter", "1");
-        Fathom.Netlink.Netns.WriteSysctl(pod.Handle, "net.ipv4.conf.default.rp_filter", "1");
-        host.Ip("link", "add", "eni1", "type", "veth", "peer", "name", "eni1-peer");
-        host.Ip("link", "add", "eni2", "type", "veth", "peer", "name", "eni2-peer");
-
-        host.Netlink.MoveLinkToNetns(host.IndexOf("eni1"), pod.Handle, "eth0", up: true, alias: "eni1", rpFilter: 2);
-        host.Netlink.MoveLinkToNetns(host.IndexOf("eni2"), pod.Handle, "eth1");
-
-        Assert.Equal("2", Fathom.Netlink.Netns.ReadSysctl(pod.Handle, "net.ipv4.conf.eth0.rp_filter"));
-        Assert.Equal("1", Fathom.Netlink.Netns.ReadSysctl(pod.Handle, "net.ipv4.conf.eth1.rp_filter"));
-        Assert.Equal("eni1", pod.Netlink.GetLink("eth0").Alias);
-    }
-
     [PrivilegedFact("ip")]
     public void A_veth_can_be_created_with_its_local_end_up_and_its_peer_in_another_namespace()
     {
