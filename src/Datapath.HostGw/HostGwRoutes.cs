@@ -92,8 +92,8 @@ public static class HostGwRoutes
         return pinned;
     }
 
-    /// <summary>The neighbours Fathom pinned on <paramref name="fabricIndex"/>.</summary>
-    public static IReadOnlyList<Neighbor> Pins(NetlinkHandle host, int fabricIndex) =>
+    /// <summary>The neighbours Fathom pinned on <paramref name="fabricIndex"/> (null: on any device).</summary>
+    public static IReadOnlyList<Neighbor> Pins(NetlinkHandle host, int? fabricIndex = null) =>
         KernelCall.Run("list the node's neighbours", () => host.ListNeighbors(AddressFamily.InterNetwork, fabricIndex))
             .Where(n => n.Protocol == FathomRoutes.Protocol && n.State.HasFlag(NeighborState.Permanent))
             .ToList();

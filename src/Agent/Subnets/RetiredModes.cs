@@ -158,8 +158,7 @@ public static class RetiredModes
     private static List<string> Unpin(NetlinkHandle host)
     {
         var removed = new List<string>();
-        foreach (var pin in host.ListNeighbors(AddressFamily.InterNetwork)
-                     .Where(n => n.Protocol == FathomRoutes.Protocol && n.State.HasFlag(NeighborState.Permanent)))
+        foreach (var pin in HostGwRoutes.Pins(host))
         {
             try
             {
