@@ -24,9 +24,22 @@ public static class ClusterRule
     public static bool Ensure(NetlinkHandle host, IpPrefix clusterCidr)
     {
         ArgumentNullException.ThrowIfNull(host);
-        if (host.ListRules(AddressFamily.InterNetwork).Any(r => r.Priority == Priority && r.To == clusterCidr && r.Table == RouteTables.Main))
+        if (Present(host, clusterCidr).Count > 0)
             return false;
         host.AddRule(For(clusterCidr));
         return true;
     }
+
+    /// <summary>Deletes the rule for <paramref name="clusterCidr"/> (the mode is gone); false when the node had none.</summary>
+    public static bool Remove(NetlinkHandle host, IpPrefix clusterCidr)
+    {
+        ArgumentNullException.ThrowIfNull(host);
+        var present = Present(host, clusterCidr);
+        foreach (var rule in present)
+            KernelCall.Run($"delete the rule to {clusterCidr} lookup main", () => host.DeleteRule(rule));
+        return present.Count > 0;
+    }
+
+    private static List<Rule> Present(NetlinkHandle host, IpPrefix clusterCidr) =>
+        [.. host.ListRules(AddressFamily.InterNetwork).Where(r => r.Priority == Priority && r.To == clusterCidr && r.Table == RouteTables.Main)];
 }

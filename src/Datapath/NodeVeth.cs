@@ -351,18 +351,21 @@ public static class NodeVeth
         var added = new List<IpPrefix>();
         foreach (var destination in destinations.Where(d => d.PrefixLength > 0 && !present.Contains(d)))
         {
-            KernelCall.Run($"add route {destination} via {Gateway} dev {podIfName}", () => podLinks.AddRoute(new Route
-            {
-                Destination = destination,
-                Family = System.Net.Sockets.AddressFamily.InterNetwork,
-                Gateway = Gateway,
-                OutputIndex = link.Index,
-                OnLink = true,
-            }));
+            KernelCall.Run($"add route {destination} via {Gateway} dev {podIfName}", () => podLinks.AddRoute(ViaNode(destination, link.Index)));
             added.Add(destination);
         }
         return added;
     }
+
+    // A pod's route through the node: onlink via the link-local gateway on the pod's end (a /0 is the default route).
+    private static Route ViaNode(IpPrefix destination, int podEnd) => new()
+    {
+        Destination = destination.PrefixLength == 0 ? null : destination,
+        Family = System.Net.Sockets.AddressFamily.InterNetwork,
+        Gateway = Gateway,
+        OutputIndex = podEnd,
+        OnLink = true,
+    };
 
     // The pod's end as wired: as made (PodEndOf) or found before it was set up, plus the up flag the
     // kernel acknowledged — its index, MAC and MTU are all a caller needs, without a request to read it again.
@@ -381,14 +384,7 @@ public static class NodeVeth
         // Every route through the gateway is onlink: the pod needs no route to the gateway itself
         // (Calico adds "169.254.1.1 dev eth0 scope link" because its default route is not onlink).
         foreach (var destination in spec.ViaNode)
-            KernelCall.Run($"add route {destination} via {Gateway} dev {spec.PodIfName}", () => podLinks.AddRoute(new Route
-            {
-                Destination = destination.PrefixLength == 0 ? null : destination,
-                Family = System.Net.Sockets.AddressFamily.InterNetwork,
-                Gateway = Gateway,
-                OutputIndex = inPod.Index,
-                OnLink = true,
-            }));
+            KernelCall.Run($"add route {destination} via {Gateway} dev {spec.PodIfName}", () => podLinks.AddRoute(ViaNode(destination, inPod.Index)));
 
         EnableGro(podLinks, spec.PodIfName);
         EnableGro(host, spec.HostName);

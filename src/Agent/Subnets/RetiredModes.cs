@@ -1,4 +1,3 @@
-using System.Net.Sockets;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Fathom.Agent.Protocol;
@@ -142,15 +141,8 @@ public static class RetiredModes
             KernelCall.Run($"delete {device}, the overlay's old VXLAN device", () => host.DeleteLink(vtep.Index));
             removed.Add($"the VXLAN device {device}");
         }
-        if (!now.Any(n => n.ClusterCidr == old.ClusterCidr))
-        {
-            foreach (var rule in host.ListRules(AddressFamily.InterNetwork)
-                         .Where(r => r.Priority == ClusterRule.Priority && r.To == cidr && r.Table == RouteTables.Main))
-            {
-                KernelCall.Run($"delete the rule to {cidr} lookup main", () => host.DeleteRule(rule));
-                removed.Add($"the rule pref {ClusterRule.Priority} to {cidr}");
-            }
-        }
+        if (!now.Any(n => n.ClusterCidr == old.ClusterCidr) && ClusterRule.Remove(host, cidr))
+            removed.Add($"the rule pref {ClusterRule.Priority} to {cidr}");
         return removed;
     }
 
