@@ -11,6 +11,9 @@
 #   pair B (10.80.0.3/.4): the same, plus scripts/bpf/redirect.c's programs on clsact:
 #       to_pod   on eth0 ingress (host-gw) and on the VXLAN device's ingress (overlay)
 #       from_pod on every pod's host-side veth ingress
+#   pair C (10.80.0.5/.6): overlay whose VXLAN the programs do themselves (redirect.c with
+#       -DVXLAN_ENCAP): from_pod wraps and sends out of eth0, from_vxlan on eth0 unwraps into the pod
+#   and the overlay's MTU alone: host-gw (bpf) pods at 1450 on pair B, node↔node at 1450 on pair A
 # Every round measures every wiring once (one TCP stream, iperf3, cubic), in turn, so the machine's
 # drift lands on all alike; ratios are to pair A's node↔node of the same round; medians printed.
 #
@@ -51,7 +54,7 @@ cleanup() {
   if [[ $KEEP == 0 ]]; then
     for ns in "${NAMESPACES[@]}"; do ip netns del "$ns" 2>/dev/null || true; done
   fi
-  rm -rf "$WORK"
+  [[ $KEEP == 1 ]] && cp "$WORK/samples" /tmp/fq/samples 2>/dev/null; rm -rf "$WORK"
 }
 trap cleanup EXIT
 
@@ -74,7 +77,7 @@ build() {
 
 # ---- the fabric: the VPC subnet on one bridge ----
 newns "$FABRIC"
-ip -n "$FABRIC" link add br0 address 02:fa:b0:00:00:fe type bridge
+ip -n "$FABRIC" link add br0 address 02:fa:b0:00:00:fe mtu 1500 type bridge  # set by hand: 1450 ports do not lower it
 ip -n "$FABRIC" link set br0 up
 for f in iptables ip6tables arptables; do nsx "$FABRIC" sysctl -qew "net.bridge.bridge-nf-call-$f=0" || true; done
 
@@ -87,6 +90,8 @@ node() {
   ip -n "$ns" addr add "$ip/24" dev eth0
   ip -n "$ns" link set eth0 up
   nsx "$ns" sysctl -qw net.ipv4.ip_forward=1
+  # ARP answered only on the NIC that holds the address (pair A has a second NIC on the bridge).
+  nsx "$ns" sysctl -qw net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.all.arp_announce=2
 }
 
 # pod NODE POD HOSTEND IP MTU: Fathom's NodeVeth wiring, with iproute2.
@@ -175,6 +180,41 @@ attach "$B1" fathom.1 tc/to_pod ov1; attach "$B2" fathom.1 tc/to_pod ov2
 attach "$B1" fhb0 tc/from_pod hg1; attach "$B2" fhb1 tc/from_pod hg2
 attach "$B1" fob0 tc/from_pod ov1; attach "$B2" fob1 tc/from_pod ov2
 
+# pair C (10.80.0.5/.6): overlay with the VXLAN encapsulation done by the programs themselves
+# (redirect.c built with -DVXLAN_ENCAP; feasibility only): pods in 10.241, VTEP MACs that carry the
+# node's address (0e:fa:a.b.c.d), from_pod on the pods' veths, from_vxlan on eth0's ingress.
+C1=${PREFIX}c1 C2=${PREFIX}c2
+node "$C1" 10.80.0.5 nc1; node "$C2" 10.80.0.6 nc2
+vtep "$C1" 10.80.0.5 0e:fa:0a:50:00:05 10.241.1.0; vtep "$C2" 10.80.0.6 0e:fa:0a:50:00:06 10.241.2.0
+peer "$C1" 10.241.2.0/24 10.241.2.0 0e:fa:0a:50:00:06 10.80.0.6; peer "$C2" 10.241.1.0/24 10.241.1.0 0e:fa:0a:50:00:05 10.80.0.5
+pod "$C1" "${PREFIX}oe1" foe0 10.241.1.5 1450; pod "$C2" "${PREFIX}oe2" foe1 10.241.2.5 1450
+vxlan_build() { # NAME NODE LOCAL_PREFIX NODE_IP
+  local local_net local_mask cluster_net cluster_mask vtep_index node_ip
+  read -r local_net local_mask <<<"$(be32 "$3")"
+  read -r cluster_net cluster_mask <<<"$(be32 10.241.0.0/16)"
+  vtep_index=$(ip -n "$2" -j link show fathom.1 | jq '.[0].ifindex')
+  node_ip=$(python3 -c 'import ipaddress,sys; print(hex(int.from_bytes(ipaddress.ip_address(sys.argv[1]).packed,"little")))' "$4")
+  # port 4789 and VNI 1 as the packet holds them, read as little-endian: 0x12b5 -> 0xb512; 00 00 01 00 -> 0x00010000
+  clang -O2 -g -mcpu=v3 -target bpf -I/usr/include/x86_64-linux-gnu -DCO_RE -DVXLAN_ENCAP -DLOCAL_NET="$local_net" -DLOCAL_MASK="$local_mask" \
+    -DCLUSTER_NET="$cluster_net" -DCLUSTER_MASK="$cluster_mask" -DVTEP_IFINDEX="$vtep_index" -DNODE_IP="$node_ip" \
+    -DVXLAN_PORT_BE=0xb512 -DVNI_WORD=0x00010000 -c "$HERE/bpf/redirect.c" -o "$WORK/$1.o"
+}
+vxlan_build ve1 "$C1" 10.241.1.0/24 10.80.0.5; vxlan_build ve2 "$C2" 10.241.2.0/24 10.80.0.6
+attach "$C1" eth0 tc/from_vxlan ve1; attach "$C2" eth0 tc/from_vxlan ve2
+attach "$C1" foe0 tc/from_pod ve1; attach "$C2" foe1 tc/from_pod ve2
+
+# The overlay pods' MTU alone, on pair B: host-gw (bpf) pods at 1450 (10.243.N.6), and pair A's
+# node↔node again over a second NIC per node at 1450 (10.81.0.0/24) — what 1450 costs without any encapsulation.
+pod "$B1" "${PREFIX}hm1" fhm0 10.243.1.6 1450; pod "$B2" "${PREFIX}hm2" fhm1 10.243.2.6 1450
+attach "$B1" fhm0 tc/from_pod hg1; attach "$B2" fhm1 tc/from_pod hg2
+for i in 1 2; do
+  ns=${PREFIX}a$i
+  ip -n "$FABRIC" link add "nm$i" mtu 1450 type veth peer name eth3 mtu 1450 netns "$ns"
+  ip -n "$FABRIC" link set "nm$i" master br0 up
+  ip -n "$ns" addr add "10.81.0.$i/24" dev eth3
+  ip -n "$ns" link set eth3 up
+done
+
 # name client server serverIP
 WIRINGS=(
   "node↔node|$A1|$A2|10.80.0.2"
@@ -185,13 +225,16 @@ WIRINGS=(
   "overlay (kernel)|${PREFIX}ok1|${PREFIX}ok2|10.246.2.5"
   "overlay (bpf)|${PREFIX}ob1|${PREFIX}ob2|10.242.2.5"
   "overlay (bridge)|${PREFIX}oc1|${PREFIX}oc2|10.247.2.5"
+  "overlay (bpf vxlan)|${PREFIX}oe1|${PREFIX}oe2|10.241.2.5"
+  "host-gw (bpf), MTU 1450|${PREFIX}hm1|${PREFIX}hm2|10.243.2.6"
+  "node↔node, MTU 1450|$A1|$A2|10.81.0.2"
 )
 
 for w in "${WIRINGS[@]}"; do
   IFS='|' read -r name client server ip <<<"$w"
-  nsx "$server" iperf3 -s -D -B "$ip" --pidfile "$WORK/$server.pid"
-  for _ in 1 2 3 4 5 6 7 8 9 10; do [[ -s $WORK/$server.pid ]] && break; sleep 0.1; done
-  PIDS+=("$(tr -d '\0' <"$WORK/$server.pid")")
+  nsx "$server" iperf3 -s -D -B "$ip" --pidfile "$WORK/$server-$ip.pid"
+  for _ in 1 2 3 4 5 6 7 8 9 10; do [[ -s $WORK/$server-$ip.pid ]] && break; sleep 0.1; done
+  PIDS+=("$(tr -d '\0' <"$WORK/$server-$ip.pid")")
   nsx "$client" ping -c 1 -W 2 "$ip" >/dev/null || { echo "$0: $name: $client cannot reach $ip" >&2; exit 1; }
 done
 

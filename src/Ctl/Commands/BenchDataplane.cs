@@ -11,7 +11,7 @@ namespace Fathom.Ctl;
 /// <param name="NoGro">Turn GRO off on the veths of Fathom's host-gw and overlay wiring (NodeVeth turns it on: veth NAPI GRO), to show what it buys.</param>
 /// <param name="CniPath">Where the reference plugins (bridge, host-local) are.</param>
 /// <param name="Congestion">The TCP congestion control of every TCP run (iperf3 <c>-C</c>), or null for each namespace's default.</param>
-/// <param name="Floor">Also measure the floors: a plain veth hop on each side, and the VXLAN devices without a pod.</param>
+/// <param name="Floor">Also measure the floors: a plain veth hop on each side, the VXLAN devices without a pod, and node↔node at the overlay's MTU.</param>
 /// <param name="Loads">Which loads run (<see cref="DataplaneMeasure.Loads"/>: tcp1, tcp8, udp, rtt); null: all of them.</param>
 internal sealed record BenchDataplaneOptions(int Seconds = 1, int Rounds = 2, string? JsonPath = null, bool NoGro = false,
     string CniPath = "/usr/lib/cni", string? Congestion = BenchDataplane.DefaultCongestion, bool Floor = false,
@@ -61,7 +61,7 @@ internal sealed partial class BenchDataplane(BenchScratch scratch, BenchDataplan
         Description = "Which loads to run, comma-separated: tcp1 (with CPU per Gbit), tcp8, udp, rtt. Fewer loads, a shorter run; the targets read tcp1 and rtt. [default: all]",
         HelpName = "LIST",
     };
-    internal static readonly Option<bool> Floor = new("--floor") { Description = "Also measure the floors: node↔node plus one plain veth hop per side ('veth hop (floor)'), and node↔node through the VXLAN devices without a pod ('vxlan (floor)')." };
+    internal static readonly Option<bool> Floor = new("--floor") { Description = "Also measure the floors: node↔node plus one plain veth hop per side ('veth hop (floor)'), node↔node through the VXLAN devices without a pod ('vxlan (floor)'), and node↔node over NICs at the overlay's MTU ('node MTU 1450 (floor)')." };
     internal static readonly Option<string> NetnsPrefix = new("--netns-prefix")
     {
         Description = "Prefix of every namespace and scratch folder of the run (a random part follows it).",
@@ -237,7 +237,8 @@ internal sealed partial class BenchDataplane(BenchScratch scratch, BenchDataplan
     {
         double Med(string name, string key) => wirings.SingleOrDefault(w => w.Name == name) is { } w ? Median(w.Samples[key]) : double.NaN;
         var lines = new List<string>();
-        foreach (var (fathom, floor) in new[] { ("host-gw (fathom)", "veth hop (floor)"), ("overlay (fathom)", "vxlan (floor)") })
+        foreach (var (fathom, floor) in new[] { ("host-gw (fathom)", "veth hop (floor)"), ("overlay (fathom)", "vxlan (floor)"),
+                     ("overlay (fathom)", OverlayMtuFloorName), ("overlay (bpf)", OverlayMtuFloorName) })
         {
             if (!wirings.Any(w => w.Name == floor)) continue;
             lines.Add(string.Create(CultureInfo.InvariantCulture,

@@ -22,6 +22,9 @@ internal sealed partial class BenchDataplane
 {
     private static readonly string[] NodeIps = ["10.80.0.1", "10.80.0.2"];
 
+    /// <summary>The floor of an overlay pod's MTU: node↔node over NICs at fabric − 50 (<see cref="OverlayMtuFloor"/>).</summary>
+    internal const string OverlayMtuFloorName = "node MTU 1450 (floor)";
+
     /// <summary>The VPC's router in the fabric: the subnet's gateway for ENIs (underlay, shared).</summary>
     private const string Gateway = "10.80.0.254";
 
@@ -48,7 +51,8 @@ internal sealed partial class BenchDataplane
         // A fixed MAC: a bridge without one takes its lowest port's, so it changes as ENIs join, and the
         // kernel flushes the bridge's neighbours on a change of address — the shared pods' permanent
         // entries with them (neigh_changeaddr), and their traffic stops at random.
-        Ip(fabric, "link", "add", "br0", "address", "02:fa:b0:00:00:fe", "type", "bridge");
+        // Its MTU set by hand, so that a port of a smaller MTU (the MTU floor's) does not lower the bridge's.
+        Ip(fabric, "link", "add", "br0", "address", "02:fa:b0:00:00:fe", "mtu", "1500", "type", "bridge");
         Ip(fabric, "addr", "add", $"{Gateway}/24", "dev", "br0");
         Ip(fabric, "link", "set", "br0", "up");
         // The fabric routes shared-mode traffic back out of br0 (ENI → gateway → ENI), as a VPC router does.
@@ -99,7 +103,7 @@ internal sealed partial class BenchDataplane
                 Console.WriteLine($"{name} left out: the tc BPF pod path cannot run on this kernel: {e.Message}");
             }
         }
-        if (options.Floor) wirings.AddRange([VethHopFloor(), VxlanFloor()]);
+        if (options.Floor) wirings.AddRange([VethHopFloor(), VxlanFloor(), OverlayMtuFloor(fabric)]);
         return wirings;
     }
 
@@ -372,6 +376,25 @@ internal sealed partial class BenchDataplane
     /// no veth: the encapsulation's cost alone. An overlay pod pays this plus its veth hop.
     /// </summary>
     private Wiring VxlanFloor() => new("vxlan (floor)", "overlay", "floor", _nodes[0], _nodes[1], "10.246.2.0");
+
+    /// <summary>
+    /// node↔node again, at the overlay's MTU (fabric − 50): a second NIC per node on the same bridge,
+    /// both ends at 1450, in 10.81.0.0/24 — no encapsulation, no pod, no veth of Fathom's. What an
+    /// overlay pod's smaller MTU costs a TCP stream by itself (docs/benchmarks.md: on this kernel, any
+    /// MTU but 1500 or a jumbo one reads far below 1500), which no wiring at that MTU can go below.
+    /// </summary>
+    private Wiring OverlayMtuFloor(string fabric)
+    {
+        const int mtu = 1500 - VxlanOverlay.Overhead;
+        for (var i = 0; i < 2; i++)
+        {
+            HotPlugEni(fabric, i, "eth3", $"m{i}");
+            Ip(fabric, "link", "set", $"m{i}", "mtu", $"{mtu}");
+            Ip(_nodes[i], "link", "set", "eth3", "mtu", $"{mtu}", "up");
+            Ip(_nodes[i], "addr", "add", $"10.81.0.{i + 1}/24", "dev", "eth3");
+        }
+        return new Wiring(OverlayMtuFloorName, "overlay", "floor", _nodes[0], _nodes[1], "10.81.0.2");
+    }
 
     private void WithNode(int node, Action<NetlinkHandle> action)
     {

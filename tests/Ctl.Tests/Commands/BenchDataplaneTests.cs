@@ -138,9 +138,11 @@ public sealed class BenchDataplaneTests
             using var doc = JsonDocument.Parse(File.ReadAllText(json));
             var wirings = doc.RootElement.GetProperty("wirings").EnumerateArray().ToList();
             Assert.Equal(["node↔node", "underlay (fathom)", "shared (fathom)", "host-gw (fathom)", "host-gw (bridge)", "overlay (fathom)", "overlay (bridge)",
-                "host-gw (bpf)", "overlay (bpf)", "veth hop (floor)", "vxlan (floor)"], wirings.Select(w => w.GetProperty("name").GetString()));
+                "host-gw (bpf)", "overlay (bpf)", "veth hop (floor)", "vxlan (floor)", "node MTU 1450 (floor)"], wirings.Select(w => w.GetProperty("name").GetString()));
             Assert.Matches(@"\nfloor  veth hop \(floor\): TCP×1 \d", run.Stdout);
             Assert.Matches(@"\nfloor  vxlan \(floor\): TCP×1 \d", run.Stdout);
+            Assert.Matches(@"\nfloor  node MTU 1450 \(floor\): TCP×1 \d[^\n]*; overlay \(fathom\)", run.Stdout);
+            Assert.Matches(@"\nfloor  node MTU 1450 \(floor\): TCP×1 \d[^\n]*; overlay \(bpf\)", run.Stdout);
             foreach (var w in wirings)
                 foreach (var key in new[] { "tcp1", "tcp8", "udp", "cpu" })
                     Assert.True(w.GetProperty("median").GetProperty(key).GetDouble() > 0, $"{w.GetProperty("name")} {key}");
