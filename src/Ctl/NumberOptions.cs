@@ -23,6 +23,12 @@ internal static class NumberOptions
             text => int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n >= 1 ? n : null,
             text => $"{name} wants a positive number, not '{text}'");
 
+    /// <summary>An MTU, from IPv4's 576 up to a jumbo frame's 9216 bytes.</summary>
+    public static Option<int> Mtu(string name, string description, int fallback) =>
+        Create(name, description, "BYTES", fallback,
+            text => int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n is >= 576 and <= 9216 ? n : null,
+            text => $"{name} wants an MTU from 576 to 9216 bytes, not '{text}'");
+
     /// <summary>Milliseconds, 0 or more.</summary>
     public static Option<int> Milliseconds(string name, string description) =>
         Create(name, description, "MS", 0,

@@ -13,9 +13,10 @@ namespace Fathom.Ctl;
 /// <param name="Congestion">The TCP congestion control of every TCP run (iperf3 <c>-C</c>), or null for each namespace's default.</param>
 /// <param name="Floor">Also measure the floors: a plain veth hop on each side, the VXLAN devices without a pod, and node↔node at the overlay's MTU.</param>
 /// <param name="Loads">Which loads run (<see cref="DataplaneMeasure.Loads"/>: tcp1, tcp8, udp, rtt); null: all of them.</param>
+/// <param name="FabricMtu">The fabric's MTU (the nodes' NICs, the ENIs, the VPC's bridge); pods get it, overlay pods 50 less.</param>
 internal sealed record BenchDataplaneOptions(int Seconds = 1, int Rounds = 2, string? JsonPath = null, bool NoGro = false,
     string CniPath = "/usr/lib/cni", string? Congestion = BenchDataplane.DefaultCongestion, bool Floor = false,
-    IReadOnlyCollection<string>? Loads = null)
+    IReadOnlyCollection<string>? Loads = null, int FabricMtu = 1500)
 {
     /// <summary>The measures the chosen loads give, in the order of the table.</summary>
     public DataplaneMeasure[] Measures => Loads is null ? DataplaneMeasure.All : DataplaneMeasure.Of(Loads);
@@ -39,6 +40,8 @@ internal sealed partial class BenchDataplane(BenchScratch scratch, BenchDataplan
 
     internal static readonly Option<int> Seconds = NumberOptions.Count("--seconds", "Length of one iperf3 or sockperf run, in seconds.", 1);
     internal static readonly Option<int> Rounds = NumberOptions.Count("--rounds", "How many times each wiring is measured, interleaved.", 2);
+    internal static readonly Option<int> FabricMtu = NumberOptions.Mtu("--fabric-mtu",
+        "The fabric's MTU: the nodes' NICs, the ENIs and the VPC's bridge, and so every pod's (overlay pods 50 less). 9001 is EC2's inside a VPC.", 1500);
     internal static readonly Option<bool> NoGro = new("--no-gro") { Description = "Turn GRO off on both ends of the pod veths of Fathom's host-gw and overlay wiring (on by default, as Fathom wires pods), to show what it buys." };
     internal static readonly Option<string> Json = new("--json") { Description = "Also write every sample, ratio and target to this JSON file (bench report reads it).", HelpName = "FILE" };
     internal static readonly Option<string> CniPath = new("--cni-path") { Description = "Where the reference plugins bridge and host-local are.", DefaultValueFactory = _ => "/usr/lib/cni", HelpName = "DIR" };
@@ -61,7 +64,7 @@ internal sealed partial class BenchDataplane(BenchScratch scratch, BenchDataplan
         Description = "Which loads to run, comma-separated: tcp1 (with CPU per Gbit), tcp8, udp, rtt. Fewer loads, a shorter run; the targets read tcp1 and rtt. [default: all]",
         HelpName = "LIST",
     };
-    internal static readonly Option<bool> Floor = new("--floor") { Description = "Also measure the floors: node↔node plus one plain veth hop per side ('veth hop (floor)'), node↔node through the VXLAN devices without a pod ('vxlan (floor)'), and node↔node over NICs at the overlay's MTU ('node MTU 1450 (floor)')." };
+    internal static readonly Option<bool> Floor = new("--floor") { Description = "Also measure the floors: node↔node plus one plain veth hop per side ('veth hop (floor)'), node↔node through the VXLAN devices without a pod ('vxlan (floor)'), and node↔node over NICs at the overlay's MTU ('node MTU 1450 (floor)', the fabric's MTU − 50)." };
     internal static readonly Option<string> NetnsPrefix = new("--netns-prefix")
     {
         Description = "Prefix of every namespace and scratch folder of the run (a random part follows it).",
@@ -95,7 +98,7 @@ internal sealed partial class BenchDataplane(BenchScratch scratch, BenchDataplan
     {
         var command = new Command("dataplane", "Pod↔pod across two nodes as a share of node↔node — TCP 1 and 8 streams, UDP packet rate, RTT p50/p99, CPU per Gbit — for underlay, shared, host-gw and overlay beside the classic bridge wiring.")
         {
-            Seconds, Rounds, LoadsOption, NoGro, Json, CniPath, Congestion, Floor, NetnsPrefix,
+            Seconds, Rounds, LoadsOption, NoGro, Json, CniPath, Congestion, Floor, FabricMtu, NetnsPrefix,
         };
         command.SetAction(parse =>
         {
@@ -104,7 +107,7 @@ internal sealed partial class BenchDataplane(BenchScratch scratch, BenchDataplan
             var congestion = parse.GetValue(Congestion)!;
             var options = new BenchDataplaneOptions(parse.GetValue(Seconds), parse.GetValue(Rounds), parse.GetValue(Json), parse.GetValue(NoGro),
                 parse.GetValue(CniPath)!, congestion == "default" ? null : congestion, parse.GetValue(Floor),
-                parse.GetValue(LoadsOption) is { } loads ? ParseLoads(loads) : null);
+                parse.GetValue(LoadsOption) is { } loads ? ParseLoads(loads) : null, parse.GetValue(FabricMtu));
             if (options.Congestion is { } cc) RequireCongestion(cc);
             using var scratch = new BenchScratch(parse.GetValue(NetnsPrefix)!);
             return new BenchDataplane(scratch, options).Run();
@@ -127,7 +130,7 @@ internal sealed partial class BenchDataplane(BenchScratch scratch, BenchDataplan
     public int Run()
     {
         var wirings = Build();
-        Console.WriteLine($"fathomctl bench dataplane: {wirings.Count} wirings × {options.Measures.Length} measures, {options.Seconds} s per run, {options.Rounds} round(s), interleaved, TCP congestion control {options.Congestion ?? "each namespace's default"}, in namespaces {scratch.NameFor("-*")}");
+        Console.WriteLine($"fathomctl bench dataplane: {wirings.Count} wirings × {options.Measures.Length} measures, {options.Seconds} s per run, {options.Rounds} round(s), interleaved, TCP congestion control {options.Congestion ?? "each namespace's default"}, fabric MTU {options.FabricMtu}, in namespaces {scratch.NameFor("-*")}");
         for (var round = 1; round <= options.Rounds && !scratch.Interrupted; round++)
         {
             MeasureRound(wirings, round);
@@ -237,8 +240,9 @@ internal sealed partial class BenchDataplane(BenchScratch scratch, BenchDataplan
     {
         double Med(string name, string key) => wirings.SingleOrDefault(w => w.Name == name) is { } w ? Median(w.Samples[key]) : double.NaN;
         var lines = new List<string>();
+        var mtuFloor = wirings.FirstOrDefault(w => w.Name.StartsWith(OverlayMtuFloorPrefix, StringComparison.Ordinal))?.Name ?? "";
         foreach (var (fathom, floor) in new[] { ("host-gw (fathom)", "veth hop (floor)"), ("overlay (fathom)", "vxlan (floor)"),
-                     ("overlay (fathom)", OverlayMtuFloorName), ("overlay (bpf)", OverlayMtuFloorName) })
+                     ("overlay (fathom)", mtuFloor), ("overlay (bpf)", mtuFloor) })
         {
             if (!wirings.Any(w => w.Name == floor)) continue;
             lines.Add(string.Create(CultureInfo.InvariantCulture,
@@ -282,6 +286,7 @@ internal sealed partial class BenchDataplane(BenchScratch scratch, BenchDataplan
         json.WriteNumber("rounds", options.Rounds);
         if (options.Congestion is { } cc) json.WriteString("congestion", cc);
         else json.WriteNull("congestion");
+        json.WriteNumber("fabricMtu", options.FabricMtu);
         json.WriteStartArray("measures");
         foreach (var m in options.Measures)
         {

@@ -22,8 +22,12 @@ internal sealed partial class BenchDataplane
 {
     private static readonly string[] NodeIps = ["10.80.0.1", "10.80.0.2"];
 
-    /// <summary>The floor of an overlay pod's MTU: node↔node over NICs at fabric − 50 (<see cref="OverlayMtuFloor"/>).</summary>
-    internal const string OverlayMtuFloorName = "node MTU 1450 (floor)";
+    /// <summary>How the floor of an overlay pod's MTU is named, <c>node MTU 1450 (floor)</c>: node↔node over NICs at fabric − 50 (<see cref="OverlayMtuFloor"/>).</summary>
+    internal const string OverlayMtuFloorPrefix = "node MTU ";
+
+    private int Mtu => options.FabricMtu;
+
+    private int OverlayMtu => options.FabricMtu - VxlanOverlay.Overhead;
 
     /// <summary>The VPC's router in the fabric: the subnet's gateway for ENIs (underlay, shared).</summary>
     private const string Gateway = "10.80.0.254";
@@ -52,7 +56,7 @@ internal sealed partial class BenchDataplane
         // kernel flushes the bridge's neighbours on a change of address — the shared pods' permanent
         // entries with them (neigh_changeaddr), and their traffic stops at random.
         // Its MTU set by hand, so that a port of a smaller MTU (the MTU floor's) does not lower the bridge's.
-        Ip(fabric, "link", "add", "br0", "address", "02:fa:b0:00:00:fe", "mtu", "1500", "type", "bridge");
+        Ip(fabric, "link", "add", "br0", "address", "02:fa:b0:00:00:fe", "mtu", $"{Mtu}", "type", "bridge");
         Ip(fabric, "addr", "add", $"{Gateway}/24", "dev", "br0");
         Ip(fabric, "link", "set", "br0", "up");
         // The fabric routes shared-mode traffic back out of br0 (ENI → gateway → ENI), as a VPC router does.
@@ -69,7 +73,7 @@ internal sealed partial class BenchDataplane
         for (var i = 0; i < 2; i++)
         {
             scratch.CreateNetns($"-node{i + 1}").Dispose();
-            Ip(fabric, "link", "add", $"n{i}", "type", "veth", "peer", "name", "eth0", "netns", _nodes[i]);
+            Ip(fabric, "link", "add", $"n{i}", "mtu", $"{Mtu}", "type", "veth", "peer", "name", "eth0", "mtu", $"{Mtu}", "netns", _nodes[i]);
             Ip(fabric, "link", "set", $"n{i}", "master", "br0", "up");
             Ip(_nodes[i], "addr", "add", $"{NodeIps[i]}/24", "dev", "eth0");
             Ip(_nodes[i], "link", "set", "eth0", "up");
@@ -110,7 +114,7 @@ internal sealed partial class BenchDataplane
     /// <summary>An ENI as the lab hot-plugs one: a veth whose node end appears as <paramref name="device"/>, the other on the subnet's bridge.</summary>
     private PhysicalAddress HotPlugEni(string fabric, int node, string device, string fabricEnd)
     {
-        Ip(fabric, "link", "add", fabricEnd, "type", "veth", "peer", "name", device, "netns", _nodes[node]);
+        Ip(fabric, "link", "add", fabricEnd, "mtu", $"{Mtu}", "type", "veth", "peer", "name", device, "mtu", $"{Mtu}", "netns", _nodes[node]);
         Ip(fabric, "link", "set", fabricEnd, "master", "br0", "up");
         PhysicalAddress? mac = null;
         WithNode(node, host => mac = host.GetLink(device).Mac);
@@ -130,7 +134,7 @@ internal sealed partial class BenchDataplane
             using var podNs = scratch.CreateNetns($"-ul{node + 1}");
             pods[node] = scratch.NameFor($"-ul{node + 1}");
             using var pod = NetlinkHandle.OpenIn(podNs);
-            var eni = new PodEni("eth1", mac, 1500, IpPrefix.Parse($"10.80.0.{11 + node}/24"), IPAddress.Parse(Gateway),
+            var eni = new PodEni("eth1", mac, Mtu, IpPrefix.Parse($"10.80.0.{11 + node}/24"), IPAddress.Parse(Gateway),
                 [IpPrefix.Parse($"{NodeIps[node]}/32")]);
             WithNode(node, host => UnderlayEni.Instance.Attach(host, podNs, pod, $"/run/netns/{pods[node]}", eni, "eth0", _ => { }));
         }
@@ -158,7 +162,7 @@ internal sealed partial class BenchDataplane
             using var nodeNs = Netns.Open(_nodes[node]);
             using var host = NetlinkHandle.OpenIn(nodeNs);
             EniRouting.Install(host, nodeNs, host.GetLink("eth2").Index, "eth2", table, IPAddress.Parse(Gateway));
-            SharedWiring.Add(host, podNs, pod, new SharedPod(IPAddress.Parse(podIp), $"fsh{node}", "eth0", table, 1500));
+            SharedWiring.Add(host, podNs, pod, new SharedPod(IPAddress.Parse(podIp), $"fsh{node}", "eth0", table, Mtu));
         }
         return new Wiring("shared (fathom)", "shared", "fathom", pods[0], pods[1], "10.80.0.22");
     }
@@ -166,7 +170,7 @@ internal sealed partial class BenchDataplane
     private Wiring HostGw()
     {
         var pods = Pods("-hg", (i, host, podNs, pod) =>
-            NodeVeth.Create(host, podNs, pod, new NodeVethSpec($"fhg{i}", "eth0", IPAddress.Parse($"10.244.{i + 1}.5"), [IpPrefix.Parse("0.0.0.0/0")])));
+            NodeVeth.Create(host, podNs, pod, new NodeVethSpec($"fhg{i}", "eth0", IPAddress.Parse($"10.244.{i + 1}.5"), [IpPrefix.Parse("0.0.0.0/0")], Mtu)));
         for (var i = 0; i < 2; i++)
             WithNode(i, host => HostGwRoutes.Reconcile(host, [new PeerSubnet(IpPrefix.Parse($"10.244.{2 - i}.0/24"), IPAddress.Parse(NodeIps[1 - i]))]));
         return new Wiring("host-gw (fathom)", "host-gw", "fathom", pods[0], pods[1], "10.244.2.5");
@@ -179,7 +183,7 @@ internal sealed partial class BenchDataplane
         {
             var node = i;
             WithNode(node, host => VxlanOverlay.EnsureDevice(host, new VtepSpec("fathom.1", 1, IPAddress.Parse(NodeIps[node]),
-                host.GetLink("eth0").Index, 1500, IpPrefix.Parse($"10.246.{node + 1}.0/24")), Mac(node)));
+                host.GetLink("eth0").Index, Mtu, IpPrefix.Parse($"10.246.{node + 1}.0/24")), Mac(node)));
         }
         for (var i = 0; i < 2; i++)
         {
@@ -189,7 +193,7 @@ internal sealed partial class BenchDataplane
         }
         var pods = Pods("-ov", (i, host, podNs, pod) =>
             NodeVeth.Create(host, podNs, pod, new NodeVethSpec($"fov{i}", "eth0", IPAddress.Parse($"10.246.{i + 1}.5"),
-                [IpPrefix.Parse("0.0.0.0/0")], Mtu: 1500 - VxlanOverlay.Overhead)));
+                [IpPrefix.Parse("0.0.0.0/0")], Mtu: OverlayMtu)));
         return new Wiring("overlay (fathom)", "overlay", "fathom", pods[0], pods[1], "10.246.2.5");
     }
 
@@ -209,7 +213,7 @@ internal sealed partial class BenchDataplane
     private Wiring HostGwBpf()
     {
         var pods = Pods("-hp", (i, host, podNs, pod) =>
-            NodeVeth.Create(host, podNs, pod, new NodeVethSpec($"fhp{i}", "eth0", IPAddress.Parse($"10.243.{i + 1}.5"), [IpPrefix.Parse("0.0.0.0/0")])));
+            NodeVeth.Create(host, podNs, pod, new NodeVethSpec($"fhp{i}", "eth0", IPAddress.Parse($"10.243.{i + 1}.5"), [IpPrefix.Parse("0.0.0.0/0")], Mtu)));
         for (var i = 0; i < 2; i++)
         {
             var node = i;
@@ -232,7 +236,7 @@ internal sealed partial class BenchDataplane
     {
         var pods = Pods("-op", (i, host, podNs, pod) =>
             NodeVeth.Create(host, podNs, pod, new NodeVethSpec($"fop{i}", "eth0", IPAddress.Parse($"10.242.{i + 1}.5"),
-                [IpPrefix.Parse("0.0.0.0/0")], Mtu: 1500 - VxlanOverlay.Overhead)));
+                [IpPrefix.Parse("0.0.0.0/0")], Mtu: OverlayMtu)));
         for (var i = 0; i < 2; i++)
         {
             var (node, other) = (i, 1 - i);
@@ -270,7 +274,7 @@ internal sealed partial class BenchDataplane
 
     private Wiring ClassicHostGw()
     {
-        var pods = ReferencePods("-hb", "cni0", "10.245", 1500);
+        var pods = ReferencePods("-hb", "cni0", "10.245", Mtu);
         for (var i = 0; i < 2; i++)
             Ip(_nodes[i], "route", "add", $"10.245.{2 - i}.0/24", "via", NodeIps[1 - i]);
         return new Wiring("host-gw (bridge)", "host-gw", "classic", pods[0], pods[1], "10.245.2.5");
@@ -283,10 +287,10 @@ internal sealed partial class BenchDataplane
         {
             Ip(_nodes[i], "link", "add", "flannel.1", "address", macs[i], "type", "vxlan", "id", "2", "local", NodeIps[i],
                 "dev", "eth0", "dstport", "8472", "nolearning");
-            Ip(_nodes[i], "link", "set", "flannel.1", "mtu", "1450", "up");
+            Ip(_nodes[i], "link", "set", "flannel.1", "mtu", $"{OverlayMtu}", "up");
             Ip(_nodes[i], "addr", "add", $"10.247.{i + 1}.0/32", "dev", "flannel.1");
         }
-        var pods = ReferencePods("-ob", "cni1", "10.247", 1450);
+        var pods = ReferencePods("-ob", "cni1", "10.247", OverlayMtu);
         for (var i = 0; i < 2; i++)
         {
             var o = 1 - i;
@@ -356,7 +360,7 @@ internal sealed partial class BenchDataplane
             var (node, podIp, hostEnd) = (_nodes[i], $"10.244.{i + 1}.6", $"fvf{i}");
             scratch.CreateNetns($"-vf{i + 1}").Dispose();
             pods[i] = scratch.NameFor($"-vf{i + 1}");
-            Ip(node, "link", "add", hostEnd, "type", "veth", "peer", "name", "eth0", "netns", pods[i]);
+            Ip(node, "link", "add", hostEnd, "mtu", $"{Mtu}", "type", "veth", "peer", "name", "eth0", "mtu", $"{Mtu}", "netns", pods[i]);
             Ip(node, "link", "set", hostEnd, "up");
             Ip(node, "route", "add", $"{podIp}/32", "dev", hostEnd);
             Ip(pods[i], "link", "set", "lo", "up");
@@ -379,21 +383,20 @@ internal sealed partial class BenchDataplane
 
     /// <summary>
     /// node↔node again, at the overlay's MTU (fabric − 50): a second NIC per node on the same bridge,
-    /// both ends at 1450, in 10.81.0.0/24 — no encapsulation, no pod, no veth of Fathom's. What an
+    /// both ends at that MTU, in 10.81.0.0/24 — no encapsulation, no pod, no veth of Fathom's. What an
     /// overlay pod's smaller MTU costs a TCP stream by itself (docs/benchmarks.md: on this kernel, any
-    /// MTU but 1500 or a jumbo one reads far below 1500), which no wiring at that MTU can go below.
+    /// MTU below 1500 that was tried reads far below 1500), which no wiring at that MTU can go below.
     /// </summary>
     private Wiring OverlayMtuFloor(string fabric)
     {
-        const int mtu = 1500 - VxlanOverlay.Overhead;
         for (var i = 0; i < 2; i++)
         {
             HotPlugEni(fabric, i, "eth3", $"m{i}");
-            Ip(fabric, "link", "set", $"m{i}", "mtu", $"{mtu}");
-            Ip(_nodes[i], "link", "set", "eth3", "mtu", $"{mtu}", "up");
+            Ip(fabric, "link", "set", $"m{i}", "mtu", $"{OverlayMtu}");
+            Ip(_nodes[i], "link", "set", "eth3", "mtu", $"{OverlayMtu}", "up");
             Ip(_nodes[i], "addr", "add", $"10.81.0.{i + 1}/24", "dev", "eth3");
         }
-        return new Wiring(OverlayMtuFloorName, "overlay", "floor", _nodes[0], _nodes[1], "10.81.0.2");
+        return new Wiring($"{OverlayMtuFloorPrefix}{OverlayMtu} (floor)", "overlay", "floor", _nodes[0], _nodes[1], "10.81.0.2");
     }
 
     private void WithNode(int node, Action<NetlinkHandle> action)

@@ -49,8 +49,10 @@ public sealed class BenchDataplaneTests
         Assert.Empty(parse.Errors);
         Assert.Equal((1, 2, "/usr/lib/cni"), (parse.GetValue(BenchDataplane.Seconds), parse.GetValue(BenchDataplane.Rounds), parse.GetValue(BenchDataplane.CniPath)));
         Assert.NotEmpty(CtlRun.Parse("bench", "dataplane", "--rounds", "0").Errors);
-        Assert.Equal(("cubic", "fathom-bench-", false),
-            (parse.GetValue(BenchDataplane.Congestion), parse.GetValue(BenchDataplane.NetnsPrefix), parse.GetValue(BenchDataplane.Floor)));
+        Assert.Equal(("cubic", "fathom-bench-", false, 1500),
+            (parse.GetValue(BenchDataplane.Congestion), parse.GetValue(BenchDataplane.NetnsPrefix), parse.GetValue(BenchDataplane.Floor),
+             parse.GetValue(BenchDataplane.FabricMtu)));
+        Assert.Equal(9001, CtlRun.Parse("bench", "dataplane", "--fabric-mtu", "9001").GetValue(BenchDataplane.FabricMtu));
     }
 
     [Fact]
@@ -68,6 +70,10 @@ public sealed class BenchDataplaneTests
         wirings.Add(W("veth hop (floor)", 8, 0.04));
         Assert.Equal(["floor  veth hop (floor): TCP×1 0.80 of node↔node, CPU/Gbit 1.33×; host-gw (fathom): TCP×1 1.00 of the floor, CPU/Gbit 1.00× the floor's"],
             BenchDataplane.FloorLines(wirings));
+        // The overlay's MTU floor is named by the run's MTU (--fabric-mtu 9001: 8951).
+        wirings.Add(W("node MTU 8951 (floor)", 12, 0.03));
+        Assert.Equal("floor  node MTU 8951 (floor): TCP×1 1.20 of node↔node, CPU/Gbit 1.00×; overlay (fathom): TCP×1 0.50 of the floor, CPU/Gbit 2.00× the floor's",
+            BenchDataplane.FloorLines(wirings)[1]);
     }
 
     [Fact]
@@ -105,6 +111,9 @@ public sealed class BenchDataplaneTests
     [InlineData("--congestion", "cubic;reboot")]
     [InlineData("--loads", "tcp1,tcp2")]
     [InlineData("--loads", ",")]
+    [InlineData("--fabric-mtu", "1499.5")]
+    [InlineData("--fabric-mtu", "100")]
+    [InlineData("--fabric-mtu", "65536")]
     public void BadNamesAreParseErrors(string option, string value) =>
         Assert.Contains(CtlRun.Parse("bench", "dataplane", option, value).Errors, e => e.Message.Contains(option, StringComparison.Ordinal));
 
