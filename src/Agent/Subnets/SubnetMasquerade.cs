@@ -16,7 +16,9 @@ namespace Fathom.Agent.Subnets;
 /// One nftables table per mode, <c>ip fathom_host_gw</c> or <c>ip fathom_overlay</c>, written whole
 /// by <c>nft -f</c> in one transaction and never any other table: the node's own firewall and
 /// kube-proxy's rules stay as they are. Re-checked at every reconcile of the mode (a table deleted by
-/// hand comes back); removed when the mode's <c>masquerade</c> is off.
+/// hand comes back); removed when the mode's <c>masquerade</c> is off. The check reads the ruleset's
+/// generation first (<see cref="NftablesGeneration"/>, one netlink request): while no table of the
+/// node's changed since the table was last seen whole, no <c>nft</c> process is started.
 /// </remarks>
 public sealed class SubnetMasquerade(AllocationMode mode, IpPrefix podCidr, IReadOnlyList<IpPrefix> clusterCidrs, bool enabled,
     string? netnsPath = null)
@@ -29,6 +31,8 @@ public sealed class SubnetMasquerade(AllocationMode mode, IpPrefix podCidr, IRea
     private bool _applied;
     private string? _lastRefusal;
     private string? _refusal;
+    // The ruleset's generation read just before the table was last seen whole; null: look again.
+    private uint? _seenAt;
 
     /// <summary>The mode's table.</summary>
     public string Table { get; } = "fathom_" + Allocation.ModeName(mode).Replace('-', '_');
@@ -71,8 +75,20 @@ public sealed class SubnetMasquerade(AllocationMode mode, IpPrefix podCidr, IRea
     /// </summary>
     public bool Ensure()
     {
-        if (_applied && (!enabled || Present()))
+        if (_applied && !enabled)
             return false;
+        if (_applied)
+        {
+            // Read before looking, so that a change made after the reading shows as a new generation next time.
+            var generation = Generation();
+            if (generation is not null && generation == _seenAt) return false;
+            if (Present())
+            {
+                _seenAt = generation;
+                return false;
+            }
+        }
+        _seenAt = null;
         var repair = _applied;
         var (code, output) = Run(["-f", "-"], Ruleset);
         // Off on a node without nft: there is no table of ours to remove either.
@@ -89,7 +105,26 @@ public sealed class SubnetMasquerade(AllocationMode mode, IpPrefix podCidr, IRea
     public bool Delete()
     {
         _applied = false;
+        _seenAt = null;
         return Run(["delete", "table", "ip", Table], null).Code == 0;
+    }
+
+    /// <summary>How many times nft was started (tests: a check of an unchanged ruleset starts none).</summary>
+    internal int NftRuns { get; private set; }
+
+    // The node's ruleset generation, or null when it cannot be read (the check then runs nft, as before).
+    private uint? Generation()
+    {
+        try
+        {
+            if (netnsPath is null) return NftablesGeneration.Read();
+            using var netns = Netns.Open(netnsPath);
+            return NftablesGeneration.Read(netns);
+        }
+        catch (Exception e) when (e is NetlinkException or IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
     }
 
     private bool Present()
@@ -114,6 +149,7 @@ public sealed class SubnetMasquerade(AllocationMode mode, IpPrefix podCidr, IRea
         psi.RedirectStandardOutput = true;
         psi.RedirectStandardError = true;
         Process process;
+        NftRuns++;
         try
         {
             process = Process.Start(psi) ?? throw new InvalidOperationException("no process");

@@ -48,15 +48,18 @@ internal sealed class NetlinkSocket : IDisposable
     /// <summary>How many dumps were run again because the kernel flagged them interrupted, over this socket's life.</summary>
     internal int InterruptedDumps { get; private set; }
 
-    /// <summary>Opens a NETLINK_ROUTE socket in the calling thread's namespace, joined to <paramref name="groups"/> (RTMGRP_* bits).</summary>
-    public static unsafe NetlinkSocket Open(uint groups = 0)
+    /// <summary>
+    /// Opens a NETLINK_ROUTE socket (or, with <paramref name="protocol"/>, another netlink family's:
+    /// NETLINK_NETFILTER) in the calling thread's namespace, joined to <paramref name="groups"/> (RTMGRP_* bits).
+    /// </summary>
+    public static unsafe NetlinkSocket Open(uint groups = 0, int protocol = Interop.NETLINK_ROUTE)
     {
-        var handle = Interop.Socket(Interop.AF_NETLINK, Interop.SOCK_RAW | Interop.SOCK_CLOEXEC, Interop.NETLINK_ROUTE);
+        var handle = Interop.Socket(Interop.AF_NETLINK, Interop.SOCK_RAW | Interop.SOCK_CLOEXEC, protocol);
         if (handle.IsInvalid)
         {
             var errno = Interop.LastErrno;
             handle.Dispose();
-            throw new NetlinkException(errno, "cannot open a NETLINK_ROUTE socket");
+            throw new NetlinkException(errno, protocol == Interop.NETLINK_ROUTE ? "cannot open a NETLINK_ROUTE socket" : $"cannot open a netlink socket of protocol {protocol}");
         }
         try
         {
