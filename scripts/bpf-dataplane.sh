@@ -11,8 +11,8 @@
 #   pair B (10.80.0.3/.4): the same, plus scripts/bpf/redirect.c's programs on clsact:
 #       to_pod   on eth0 ingress (host-gw) and on the VXLAN device's ingress (overlay)
 #       from_pod on every pod's host-side veth ingress
-#   pair C (10.80.0.5/.6): overlay whose VXLAN the programs do themselves (redirect.c with
-#       -DVXLAN_ENCAP): from_pod wraps and sends out of eth0, from_vxlan on eth0 unwraps into the pod
+#   pair C (10.80.0.5/.6): overlay whose VXLAN the programs do themselves: from_pod wraps and sends
+#       out of eth0, from_vxlan on eth0 unwraps into the pod
 #   and the overlay's MTU alone: host-gw (bpf) pods at 1450 on pair B, node↔node at 1450 on pair A
 # Every round measures every wiring once (one TCP stream, iperf3, cubic), in turn, so the machine's
 # drift lands on all alike; ratios are to pair A's node↔node of the same round; medians printed.
@@ -180,9 +180,10 @@ attach "$B1" fathom.1 tc/to_pod ov1; attach "$B2" fathom.1 tc/to_pod ov2
 attach "$B1" fhb0 tc/from_pod hg1; attach "$B2" fhb1 tc/from_pod hg2
 attach "$B1" fob0 tc/from_pod ov1; attach "$B2" fob1 tc/from_pod ov2
 
-# pair C (10.80.0.5/.6): overlay with the VXLAN encapsulation done by the programs themselves
-# (redirect.c built with -DVXLAN_ENCAP; feasibility only): pods in 10.241, VTEP MACs that carry the
-# node's address (0e:fa:a.b.c.d), from_pod on the pods' veths, from_vxlan on eth0's ingress.
+# pair C (10.80.0.5/.6): overlay with the VXLAN encapsulation done by the programs themselves, as
+# Fathom's overlay (bpf) does it: pods in 10.241, VTEP MACs that carry the node's address
+# (0e:fa:a.b.c.d), from_pod on the pods' veths, from_vxlan on eth0's ingress; pair B's overlay keeps
+# the kernel's VXLAN device (its VTEP MACs are of another scheme).
 C1=${PREFIX}c1 C2=${PREFIX}c2
 node "$C1" 10.80.0.5 nc1; node "$C2" 10.80.0.6 nc2
 vtep "$C1" 10.80.0.5 0e:fa:0a:50:00:05 10.241.1.0; vtep "$C2" 10.80.0.6 0e:fa:0a:50:00:06 10.241.2.0
@@ -195,9 +196,9 @@ vxlan_build() { # NAME NODE LOCAL_PREFIX NODE_IP
   vtep_index=$(ip -n "$2" -j link show fathom.1 | jq '.[0].ifindex')
   node_ip=$(python3 -c 'import ipaddress,sys; print(hex(int.from_bytes(ipaddress.ip_address(sys.argv[1]).packed,"little")))' "$4")
   # port 4789 and VNI 1 as the packet holds them, read as little-endian: 0x12b5 -> 0xb512; 00 00 01 00 -> 0x00010000
-  clang -O2 -g -mcpu=v3 -target bpf -I/usr/include/x86_64-linux-gnu -DCO_RE -DVXLAN_ENCAP -DLOCAL_NET="$local_net" -DLOCAL_MASK="$local_mask" \
+  clang -O2 -g -mcpu=v3 -target bpf -I/usr/include/x86_64-linux-gnu -DCO_RE -DLOCAL_NET="$local_net" -DLOCAL_MASK="$local_mask" \
     -DCLUSTER_NET="$cluster_net" -DCLUSTER_MASK="$cluster_mask" -DVTEP_IFINDEX="$vtep_index" -DNODE_IP="$node_ip" \
-    -DVXLAN_PORT_BE=0xb512 -DVNI_WORD=0x00010000 -c "$HERE/bpf/redirect.c" -o "$WORK/$1.o"
+    -DVXLAN_PORT=0xb512 -DVNI_WORD=0x00010000 -c "$HERE/bpf/redirect.c" -o "$WORK/$1.o"
 }
 vxlan_build ve1 "$C1" 10.241.1.0/24 10.80.0.5; vxlan_build ve2 "$C2" 10.241.2.0/24 10.80.0.6
 attach "$C1" eth0 tc/from_vxlan ve1; attach "$C2" eth0 tc/from_vxlan ve2

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds scripts/bpf/redirect.c with clang and writes its two programs' instructions into
+# Builds scripts/bpf/redirect.c with clang and writes its three programs' instructions into
 # src/Datapath/PodRedirectProgram.g.cs, the bytes Fathom loads with bpf(BPF_PROG_LOAD) — so the
 # plugin and agent need no clang, no libbpf and no ELF parser at run time, and the C stays the
 # source a reviewer reads. The object has no maps and no globals (helpers are called by number); its
@@ -32,11 +32,11 @@ kfunc_calls() { # section
     echo "$((16#$offset / 8)) $name"
   done
 }
-if llvm-readelf -r "$WORK/redirect.o" | grep "^Relocation section" | grep -qv "'.rel\(tc/to_pod\|tc/from_pod\)'"; then
+if llvm-readelf -r "$WORK/redirect.o" | grep "^Relocation section" | grep -qv "'.rel\(tc/to_pod\|tc/from_pod\|tc/from_vxlan\)'"; then
   echo "$0: redirect.o has relocations outside its programs (maps, globals?); the loader patches kfunc calls only" >&2
   exit 1
 fi
-for section in tc/to_pod tc/from_pod; do
+for section in tc/to_pod tc/from_pod tc/from_vxlan; do
   while read -r insn name; do
     [[ $insn != bad && $name =~ ^($KFUNCS)$ ]] || { echo "$0: $section: relocation '$insn $name' is not a call to $KFUNCS" >&2; exit 1; }
     op=$(llvm-objdump -d --section="$section" "$WORK/redirect.o" | awk -v n="$insn:" '$1 == n { print $2 }')
@@ -57,17 +57,21 @@ status_load() { # section
 }
 TO_POD_STATUS=$(status_load tc/to_pod)
 FROM_POD_STATUS=$(status_load tc/from_pod)
+FROM_VXLAN_STATUS=$(status_load tc/from_vxlan)
 
-# Each program must still test its prefix: its two markers (src/Datapath/PodRedirect.cs) once each.
-markers() { # section net mask
-  local count
-  for m in "$2" "$3"; do
-    count=$(llvm-objdump -d --section="$1" "$WORK/redirect.o" | grep -c "$(printf '%02x %02x %02x %02x' $((m & 255)) $((m >> 8 & 255)) $((m >> 16 & 255)) $((m >> 24 & 255)))" || true)
-    [[ $count == 1 ]] || { echo "$0: marker $(printf '0x%08x' "$m") occurs $count times in $1, not once" >&2; exit 1; }
+# Each program must still hold its markers (src/Datapath/PodRedirect.cs), once each: its prefix's
+# network and mask, and the overlay's (VTEP device, node address, port, VNI) where it has them.
+markers() { # section marker...
+  local count section=$1 m
+  shift
+  for m in "$@"; do
+    count=$(llvm-objdump -d --section="$section" "$WORK/redirect.o" | grep -c "$(printf '%02x %02x %02x %02x' $((m & 255)) $((m >> 8 & 255)) $((m >> 16 & 255)) $((m >> 24 & 255)))" || true)
+    [[ $count == 1 ]] || { echo "$0: marker $(printf '0x%08x' "$m") occurs $count times in $section, not once" >&2; exit 1; }
   done
 }
 markers tc/to_pod 0x0badc0de 0x7fedfefe
-markers tc/from_pod 0x0badf00d 0x7feff00f
+markers tc/from_pod 0x0badf00d 0x7feff00f 0x0bad1f1f 0x0bad0a0a 0x0badd0d0 0x0bad5eed
+markers tc/from_vxlan 0x0badc0de 0x7fedfefe 0x0bad1f1f 0x0badd0d0 0x0bad5eed
 
 bytes() { # section -> C# byte list, 8 bytes (one instruction) a line
   llvm-objcopy -O binary --only-section="$1" "$WORK/redirect.o" "$WORK/section.bin"
@@ -98,6 +102,12 @@ calls_cs() { # section -> C# KfuncCall list
   bytes tc/from_pod
   echo "    ];"
   echo
+  echo "    /// <summary>The <c>from_vxlan</c> program's instructions.</summary>"
+  echo "    public static ReadOnlySpan<byte> FromVxlan =>"
+  echo "    ["
+  bytes tc/from_vxlan
+  echo "    ];"
+  echo
   echo "    /// <summary>The <c>to_pod</c> program's kfunc calls, for the loader to resolve.</summary>"
   echo "    public static readonly KfuncCall[] ToPodKfuncCalls ="
   echo "    ["
@@ -110,11 +120,20 @@ calls_cs() { # section -> C# KfuncCall list
   calls_cs tc/from_pod
   echo "    ];"
   echo
+  echo "    /// <summary>The <c>from_vxlan</c> program's kfunc calls.</summary>"
+  echo "    public static readonly KfuncCall[] FromVxlanKfuncCalls ="
+  echo "    ["
+  calls_cs tc/from_vxlan
+  echo "    ];"
+  echo
   echo "    /// <summary>The instruction of <c>to_pod</c> that loads <c>nf_conn.status</c> (its offset the marker <c>$STATUS_MARKER</c>).</summary>"
   echo "    public const int ToPodStatusLoad = $TO_POD_STATUS;"
   echo
   echo "    /// <summary>The instruction of <c>from_pod</c> that loads <c>nf_conn.status</c>.</summary>"
   echo "    public const int FromPodStatusLoad = $FROM_POD_STATUS;"
+  echo
+  echo "    /// <summary>The instruction of <c>from_vxlan</c> that loads <c>nf_conn.status</c>.</summary>"
+  echo "    public const int FromVxlanStatusLoad = $FROM_VXLAN_STATUS;"
   echo "}"
 } >"$WORK/out.cs"
 

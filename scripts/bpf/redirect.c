@@ -173,26 +173,39 @@ INLINE void forward(struct __sk_buff *skb, struct iphdr *ip, struct bpf_fib_look
 	__builtin_memcpy(eth->h_source, fib->smac, ETH_ALEN);
 }
 
-#ifdef VXLAN_ENCAP
-// ---- Feasibility only (scripts/bpf-dataplane.sh, pair C; not in the programs Fathom loads) ----
-// The VXLAN encapsulation done by the programs themselves, as Calico's eBPF dataplane does it, instead
-// of by the kernel's VXLAN device: from_pod wraps a packet whose route leads into the VXLAN device
-// (VTEP_IFINDEX) for a peer VTEP whose MAC carries its node's address (0e:fa:a.b.c.d), and sends it
-// out of the fabric device; from_vxlan, on the fabric device's ingress, unwraps a packet of our VNI
-// for one of the node's pods and hands it to the pod as to_pod does. Anything else (a peer VTEP of
-// another MAC scheme, an unresolved next hop, a packet for the node itself) takes the kernel's VXLAN
-// device as before.
+// ---- overlay: the VXLAN encapsulation done here, not by the kernel's VXLAN device ----
+// As Calico's eBPF dataplane does it: from_pod wraps a packet whose route leads into the node's VXLAN
+// device (VTEP_IFINDEX) for a peer VTEP whose MAC carries its node's address (0e:fa:a.b.c.d, Fathom's
+// scheme: src/Datapath/PodRedirect.cs VtepMac) and sends it straight out of the fabric device, the
+// packet kept whole (GSO: bpf_skb_adjust_room's UDP-tunnel flags mark it as the VXLAN device would);
+// from_vxlan, on the fabric device's ingress, unwraps a packet of the node's VNI and port for one of
+// its pods and hands it to the pod as to_pod does. The bytes on the wire are the VXLAN device's: a
+// peer that does it with its kernel device talks to one that does it here. Anything the programs
+// cannot do — a peer VTEP of another MAC scheme, a next hop not resolved yet, a packet for the node
+// itself — takes the VXLAN device as before.
 static long (*bpf_skb_adjust_room)(struct __sk_buff *skb, __s32 len_diff, __u32 mode, __u64 flags) = (void *)BPF_FUNC_skb_adjust_room;
 static long (*bpf_skb_store_bytes)(struct __sk_buff *skb, __u32 offset, const void *from, __u32 len, __u64 flags) = (void *)BPF_FUNC_skb_store_bytes;
 static long (*bpf_skb_pull_data)(struct __sk_buff *skb, __u32 len) = (void *)BPF_FUNC_skb_pull_data;
 static __u32 (*bpf_get_hash_recalc)(struct __sk_buff *skb) = (void *)BPF_FUNC_get_hash_recalc;
 
-// The script's -D values: VTEP_IFINDEX (the node's VXLAN device), NODE_IP (its address, the outer
-// source), VXLAN_PORT_BE and VNI_WORD (the UDP port and the VXLAN header's second word, both as the
-// packet holds them).
+// More markers (src/Datapath/PodRedirect.cs), each made opaque by the asm so that it stays one
+// 32-bit immediate (a mov) the loader can find: VTEP_IFINDEX (the VXLAN device's index; 0 where the
+// pod's mode is not overlay), NODE_IP (the outer source), VXLAN_PORT (as the packet holds it, read
+// little-endian) and VNI_WORD (the VXLAN header's second word, likewise).
+#ifndef VTEP_IFINDEX
+#define VTEP_IFINDEX 0x0bad1f1f
+#define NODE_IP 0x0bad0a0a
+#define VXLAN_PORT 0x0badd0d0
+#define VNI_WORD 0x0bad5eed
+#endif
+#define STR(x) #x
+#define XSTR(x) STR(x)
+#define MARKER(value) ({ __u32 __m; asm volatile("%0 = " XSTR(value) : "=w"(__m)); __m; })
+
 #define VTEP_MAC0 0x0e
 #define VTEP_MAC1 0xfa
 #define ENCAP_LEN 50 // outer IPv4 20 + UDP 8 + VXLAN 8 + inner Ethernet 14
+#define VXLAN_FLAGS_BE __builtin_bswap32(0x08000000) // I: the VNI is valid
 
 struct vxlan_encap {
 	struct ethhdr eth;
@@ -214,27 +227,30 @@ INLINE __u16 ip_checksum(void *header)
 	return (__u16)~sum;
 }
 
-// A packet from a pod whose route leads into the VXLAN device, to a peer VTEP whose MAC carries its
-// node's address (0e:fa:a.b.c.d): wrapped here and sent out of the fabric device.
-INLINE long encap(struct __sk_buff *skb, struct iphdr *ip, struct bpf_fib_lookup *inner)
+// Wraps the packet for the peer VTEP *inner names and sends it out of the fabric device; -1 when it
+// cannot (nothing changed: the caller redirects into the VXLAN device instead).
+INLINE long encap(struct __sk_buff *skb, struct bpf_fib_lookup *inner)
 {
 	struct bpf_fib_lookup outer;
 	struct vxlan_encap h;
+	struct iphdr *ip;
 	__u32 remote;
 
 	if (inner->dmac[0] != VTEP_MAC0 || inner->dmac[1] != VTEP_MAC1)
-		return TC_ACT_UNSPEC;
+		return -1;
 	__builtin_memcpy(&remote, &inner->dmac[2], 4);
 	__builtin_memset(&outer, 0, sizeof(outer));
 	outer.family = 2;
-	outer.ipv4_src = NODE_IP;
 	outer.ipv4_dst = remote;
 	outer.ifindex = skb->ingress_ifindex;
 	if (bpf_fib_lookup(skb, &outer, sizeof(outer), 0) != BPF_FIB_LKUP_RET_SUCCESS)
-		return TC_ACT_UNSPEC; // the kernel's VXLAN device resolves the next hop
-	forward(skb, ip, inner);
+		return -1;
 	__u32 hash = bpf_get_hash_recalc(skb);
 	__u32 len = skb->len;
+	ip = (void *)(long)skb->data + sizeof(struct ethhdr);
+	if ((void *)(ip + 1) > (void *)(long)skb->data_end)
+		return -1;
+	forward(skb, ip, inner);
 	if (bpf_skb_adjust_room(skb, ENCAP_LEN, BPF_ADJ_ROOM_MAC,
 			BPF_F_ADJ_ROOM_FIXED_GSO | BPF_F_ADJ_ROOM_ENCAP_L3_IPV4 | BPF_F_ADJ_ROOM_ENCAP_L4_UDP |
 			BPF_F_ADJ_ROOM_ENCAP_L2_ETH | BPF_F_ADJ_ROOM_ENCAP_L2(14)))
@@ -247,19 +263,20 @@ INLINE long encap(struct __sk_buff *skb, struct iphdr *ip, struct bpf_fib_lookup
 	h.ip.tos = 0;
 	h.ip.tot_len = __builtin_bswap16((__u16)(len + ENCAP_LEN - 14));
 	h.ip.id = 0;
-	h.ip.frag_off = __builtin_bswap16(0x4000); // DF
+	h.ip.frag_off = __builtin_bswap16(0x4000); // DF: the pods' MTU leaves room for the headers
 	h.ip.ttl = 64;
 	h.ip.protocol = IPPROTO_UDP;
 	h.ip.check = 0;
-	h.ip.saddr = NODE_IP;
+	h.ip.saddr = MARKER(NODE_IP);
 	h.ip.daddr = remote;
 	h.ip.check = ip_checksum(&h.ip);
+	// The source port spreads flows as the kernel's udp_flow_src_port does (32768–60999).
 	h.sport = __builtin_bswap16((__u16)((((__u64)hash * (61000 - 32768)) >> 32) + 32768));
-	h.dport = VXLAN_PORT_BE;
+	h.dport = (__u16)MARKER(VXLAN_PORT);
 	h.len = __builtin_bswap16((__u16)(len + ENCAP_LEN - 34));
-	h.check = 0;
-	h.flags = __builtin_bswap32(0x08000000);
-	h.vni = VNI_WORD;
+	h.check = 0; // IPv4: no UDP checksum, as the VXLAN device sends by default
+	h.flags = VXLAN_FLAGS_BE;
+	h.vni = MARKER(VNI_WORD);
 	__builtin_memcpy(h.inner.h_dest, inner->dmac, ETH_ALEN);
 	__builtin_memcpy(h.inner.h_source, inner->smac, ETH_ALEN);
 	h.inner.h_proto = ETH_P_IP_BE;
@@ -267,8 +284,6 @@ INLINE long encap(struct __sk_buff *skb, struct iphdr *ip, struct bpf_fib_lookup
 		return TC_ACT_SHOT;
 	return bpf_redirect(outer.ifindex, 0);
 }
-
-#endif
 
 SEC("tc/to_pod")
 int to_pod(struct __sk_buff *skb)
@@ -290,10 +305,15 @@ int from_pod(struct __sk_buff *skb)
 	struct iphdr *ip;
 	long rc = route(skb, &fib, &ip, CLUSTER_NET, CLUSTER_MASK);
 
-#ifdef VXLAN_ENCAP
-	if (rc == BPF_FIB_LKUP_RET_SUCCESS && fib.ifindex == VTEP_IFINDEX)
-		return encap(skb, ip, &fib);
-#endif
+	if (rc == BPF_FIB_LKUP_RET_SUCCESS && fib.ifindex == MARKER(VTEP_IFINDEX)) {
+		long done = encap(skb, &fib);
+		if (done >= 0)
+			return done;
+		// Not wrapped here: into the VXLAN device, as below (the header found again after the calls).
+		ip = (void *)(long)skb->data + sizeof(struct ethhdr);
+		if ((void *)(ip + 1) > (void *)(long)skb->data_end)
+			return TC_ACT_UNSPEC;
+	}
 	if (rc == BPF_FIB_LKUP_RET_SUCCESS) {
 		forward(skb, ip, &fib);
 		return bpf_redirect(fib.ifindex, 0);
@@ -309,13 +329,13 @@ int from_pod(struct __sk_buff *skb)
 	return TC_ACT_UNSPEC;
 }
 
-#ifdef VXLAN_ENCAP
 // On the fabric device's ingress: a VXLAN packet of our VNI for one of the node's pods is unwrapped
 // here and handed to the pod as to_pod hands it (anything else: the kernel's VXLAN device).
 SEC("tc/from_vxlan")
 int from_vxlan(struct __sk_buff *skb)
 {
 	struct bpf_fib_lookup fib;
+	const __u32 vtep = MARKER(VTEP_IFINDEX);
 	const __u32 need = 14 + 20 + 8 + 8 + 14 + 20 + 4;
 
 	if (skb->pkt_type != 0 /* PACKET_HOST */)
@@ -330,8 +350,8 @@ int from_vxlan(struct __sk_buff *skb)
 	struct ethhdr *ieth = data + 50;
 	struct iphdr *ip = data + 64;
 	if (data + need > data_end || eth->h_proto != ETH_P_IP_BE || outer->ihl != 5 || outer->protocol != IPPROTO_UDP
-	    || (outer->frag_off & __builtin_bswap16(0x3fff)) || *(__u16 *)(udp + 2) != VXLAN_PORT_BE
-	    || *(__u32 *)(udp + 8) != __builtin_bswap32(0x08000000) || *(__u32 *)(udp + 12) != VNI_WORD
+	    || (outer->frag_off & __builtin_bswap16(0x3fff)) || *(__u16 *)(udp + 2) != (__u16)MARKER(VXLAN_PORT)
+	    || *(__u32 *)(udp + 8) != VXLAN_FLAGS_BE || *(__u32 *)(udp + 12) != MARKER(VNI_WORD)
 	    || ieth->h_proto != ETH_P_IP_BE || ip->ttl <= 1 || (ip->daddr & LOCAL_MASK) != LOCAL_NET)
 		return TC_ACT_UNSPEC;
 	if (kernel_must_see(skb, ip, data_end))
@@ -347,10 +367,10 @@ int from_vxlan(struct __sk_buff *skb)
 	fib.l4_protocol = ip->protocol;
 	fib.ipv4_src = ip->saddr;
 	fib.ipv4_dst = ip->daddr;
-	fib.ifindex = VTEP_IFINDEX;
+	fib.ifindex = vtep; // as if it had come through the VXLAN device
 	// The packet is still wrapped: check the MTU with the inner length (a GSO packet: 0, the kernel lets it through).
 	fib.tot_len = skb->gso_size ? 0 : __builtin_bswap16(ip->tot_len);
-	if (bpf_fib_lookup(skb, &fib, sizeof(fib), 0) != BPF_FIB_LKUP_RET_SUCCESS || fib.ifindex == VTEP_IFINDEX)
+	if (bpf_fib_lookup(skb, &fib, sizeof(fib), 0) != BPF_FIB_LKUP_RET_SUCCESS || fib.ifindex == vtep)
 		return TC_ACT_UNSPEC;
 	if (bpf_skb_adjust_room(skb, -ENCAP_LEN, BPF_ADJ_ROOM_MAC, BPF_F_ADJ_ROOM_FIXED_GSO))
 		return TC_ACT_UNSPEC;
@@ -363,6 +383,5 @@ int from_vxlan(struct __sk_buff *skb)
 	return bpf_redirect_peer(fib.ifindex, 0);
 }
 
-#endif
 
 char _license[] SEC("license") = "GPL";

@@ -1,4 +1,6 @@
 using System.Buffers.Binary;
+using System.Net;
+using System.Net.NetworkInformation;
 using System.Net.Sockets;
 using Fathom.Netlink;
 
@@ -29,6 +31,15 @@ public static class PodRedirect
     /// <summary>The filters' priority (<c>tc filter … pref</c>) on every device Fathom attaches to.</summary>
     public const ushort Priority = 7;
 
+    /// <summary>
+    /// The priority of <c>from_vxlan</c> on the fabric device: after host-gw's <c>to_pod</c> (<see cref="Priority"/>),
+    /// which passes every packet not for its own subnet on, so both modes' programs can sit on one device.
+    /// </summary>
+    public const ushort VxlanPriority = 8;
+
+    /// <summary>The fabric program's name (overlay: unwraps VXLAN packets for the node's pods).</summary>
+    public const string FromVxlanName = "fathom_vxlan_in";
+
     /// <summary>The uplink program's name (TCA_BPF_NAME and the program's name).</summary>
     public const string ToPodName = "fathom_to_pod";
 
@@ -38,6 +49,9 @@ public static class PodRedirect
     // The markers scripts/bpf/redirect.c compiles in (LOCAL_NET, LOCAL_MASK, CLUSTER_NET, CLUSTER_MASK).
     internal const uint LocalNetMarker = 0x0badc0de, LocalMaskMarker = 0x7fedfefe;
     internal const uint ClusterNetMarker = 0x0badf00d, ClusterMaskMarker = 0x7feff00f;
+
+    // The overlay's markers (VTEP_IFINDEX, NODE_IP, VXLAN_PORT, VNI_WORD): each one mov immediate.
+    internal const uint VtepMarker = 0x0bad1f1f, NodeIpMarker = 0x0bad0a0a, PortMarker = 0x0badd0d0, VniMarker = 0x0bad5eed;
 
     // The marker offset of the load of nf_conn's status (CT_STATUS_OFF), replaced with the kernel's (BTF).
     internal const short StatusMarker = 0x7ba8;
@@ -64,34 +78,98 @@ public static class PodRedirect
     /// <paramref name="clusterCidr"/>, the cluster's pod CIDR.
     /// </summary>
     /// <exception cref="NetlinkException">As for <see cref="AttachUplink"/>.</exception>
-    public static void AttachPod(NetlinkHandle host, int hostVeth, IpPrefix clusterCidr)
+    /// <param name="host">The node's netlink handle.</param>
+    /// <param name="hostVeth">The pod's node-side veth.</param>
+    /// <param name="clusterCidr">The cluster's pod CIDR.</param>
+    /// <param name="vxlan">Overlay: the node's VTEP, so that a packet for a peer VTEP of Fathom's MAC scheme is wrapped here and leaves by the fabric device; null: none.</param>
+    public static void AttachPod(NetlinkHandle host, int hostVeth, IpPrefix clusterCidr, VxlanEncap? vxlan = null)
     {
-        var program = Instantiate(PodRedirectProgram.FromPod, clusterCidr, ClusterNetMarker, ClusterMaskMarker);
+        var program = FromPodFor(clusterCidr, vxlan);
         PodRedirectKfuncs.ForKernel().Apply(program, PodRedirectProgram.FromPodKfuncCalls, PodRedirectProgram.FromPodStatusLoad, StatusMarker);
         Attach(host, hostVeth, FromPodName, program);
+    }
+
+    /// <summary><c>from_pod</c>'s instructions with its markers written (not its kfunc calls).</summary>
+    internal static byte[] FromPodFor(IpPrefix clusterCidr, VxlanEncap? vxlan)
+    {
+        var program = Instantiate(PodRedirectProgram.FromPod, clusterCidr, ClusterNetMarker, ClusterMaskMarker);
+        WriteVxlan(program, vxlan, withNodeIp: true);
+        return program;
+    }
+
+    /// <summary>
+    /// Overlay: attaches <c>from_vxlan</c> to the ingress of <paramref name="fabric"/> (the node's NIC,
+    /// <see cref="VxlanPriority"/>): a VXLAN packet of <paramref name="vxlan"/>'s port and VNI for a pod of
+    /// <paramref name="localSubnet"/> is unwrapped there and handed to the pod, past the node's stack and
+    /// the VXLAN device; anything else goes on to the kernel. Replaces an earlier one in one step.
+    /// </summary>
+    /// <exception cref="NetlinkException">As for <see cref="AttachUplink"/>.</exception>
+    public static void AttachFabric(NetlinkHandle host, int fabric, IpPrefix localSubnet, VxlanEncap vxlan)
+    {
+        ArgumentNullException.ThrowIfNull(vxlan);
+        var program = Instantiate(PodRedirectProgram.FromVxlan, localSubnet, LocalNetMarker, LocalMaskMarker);
+        WriteVxlan(program, vxlan, withNodeIp: false);
+        PodRedirectKfuncs.ForKernel().Apply(program, PodRedirectProgram.FromVxlanKfuncCalls, PodRedirectProgram.FromVxlanStatusLoad, StatusMarker);
+        Attach(host, fabric, FromVxlanName, program, VxlanPriority);
+    }
+
+    /// <summary>
+    /// The VTEP MAC of the node at <paramref name="nodeIp"/> in Fathom's scheme, <c>0e:fa:a.b.c.d</c>
+    /// (locally administered, unicast): the programs read a peer's node address out of the neighbour
+    /// entry of its VTEP, so they can wrap a packet without a map.
+    /// </summary>
+    public static PhysicalAddress VtepMac(IPAddress nodeIp)
+    {
+        ArgumentNullException.ThrowIfNull(nodeIp);
+        if (nodeIp.AddressFamily != AddressFamily.InterNetwork)
+            throw new ArgumentException($"a VTEP MAC carries an IPv4 node address, not {nodeIp}", nameof(nodeIp));
+        var mac = new byte[6];
+        mac[0] = 0x0e;
+        mac[1] = 0xfa;
+        nodeIp.TryWriteBytes(mac.AsSpan(2), out _);
+        return new PhysicalAddress(mac);
+    }
+
+    // The overlay's markers: the VTEP's index (0, which no route leads to, without one), the node's
+    // address, the port and the VNI as the packet holds them, read as little-endian u32s.
+    private static void WriteVxlan(byte[] program, VxlanEncap? vxlan, bool withNodeIp)
+    {
+        Span<byte> bytes = stackalloc byte[4];
+        Replace(program, VtepMarker, (uint)(vxlan?.VtepIndex ?? 0));
+        if (withNodeIp)
+        {
+            bytes.Clear();
+            vxlan?.NodeIp.TryWriteBytes(bytes, out _);
+            Replace(program, NodeIpMarker, BinaryPrimitives.ReadUInt32LittleEndian(bytes));
+        }
+        BinaryPrimitives.WriteUInt16BigEndian(bytes, (ushort)(vxlan?.Port ?? 0));
+        Replace(program, PortMarker, BinaryPrimitives.ReadUInt16LittleEndian(bytes));
+        BinaryPrimitives.WriteUInt32BigEndian(bytes, (uint)(vxlan?.Vni ?? 0) << 8);
+        Replace(program, VniMarker, BinaryPrimitives.ReadUInt32LittleEndian(bytes));
     }
 
     /// <summary>Whether <paramref name="device"/>'s ingress has Fathom's filter <paramref name="name"/>, direct-action, with a program loaded (CHECK).</summary>
     public static bool IsAttached(NetlinkHandle host, int device, string name)
     {
         ArgumentNullException.ThrowIfNull(host);
+        var priority = name == FromVxlanName ? VxlanPriority : Priority;
         return host.ListTcBpfFilters(device, TcHook.Ingress)
-            .Any(f => f.Priority == Priority && f.Name == name && f.DirectAction && f.ProgramId is not null);
+            .Any(f => f.Priority == priority && f.Name == name && f.DirectAction && f.ProgramId is not null);
     }
 
     /// <summary>Removes Fathom's filter from <paramref name="device"/>'s ingress (leaving the clsact qdisc and anyone else's filters). Returns false when there was none.</summary>
-    public static bool Detach(NetlinkHandle host, int device)
+    public static bool Detach(NetlinkHandle host, int device, ushort priority = Priority)
     {
         ArgumentNullException.ThrowIfNull(host);
-        return host.TryDeleteTcFilters(device, TcHook.Ingress, Priority);
+        return host.TryDeleteTcFilters(device, TcHook.Ingress, priority);
     }
 
-    private static void Attach(NetlinkHandle host, int device, string name, byte[] instructions)
+    private static void Attach(NetlinkHandle host, int device, string name, byte[] instructions, ushort priority = Priority)
     {
         ArgumentNullException.ThrowIfNull(host);
         using var program = BpfProgram.LoadClassifier(instructions, name, License);
         host.TryAddClsact(device);
-        host.ReplaceTcBpfFilter(device, TcHook.Ingress, Priority, program, name);
+        host.ReplaceTcBpfFilter(device, TcHook.Ingress, priority, program, name);
     }
 
     /// <summary>
@@ -129,3 +207,13 @@ public static class PodRedirect
         BinaryPrimitives.WriteUInt32LittleEndian(program.AsSpan(found + 4), value);
     }
 }
+
+/// <summary>
+/// The overlay's VTEP as <see cref="PodRedirect"/>'s programs wrap and unwrap its packets themselves
+/// (docs/modes.md, "The tc BPF pod path").
+/// </summary>
+/// <param name="VtepIndex">The node's VXLAN device: a pod packet routed into it is wrapped by the program instead.</param>
+/// <param name="NodeIp">The node's address on the fabric, the outer source (the device's <c>local</c>).</param>
+/// <param name="Port">The UDP port (the device's <c>dstport</c>).</param>
+/// <param name="Vni">The VNI (the device's <c>id</c>).</param>
+public sealed record VxlanEncap(int VtepIndex, IPAddress NodeIp, int Port, int Vni);

@@ -178,7 +178,8 @@ internal sealed partial class BenchDataplane
 
     private Wiring Overlay()
     {
-        PhysicalAddress Mac(int i) => PhysicalAddress.Parse($"02-FA-00-00-00-0{i + 1}");
+        // Fathom's VTEP MACs carry the node's address (the agent's too): what the bpf wiring's programs wrap by.
+        PhysicalAddress Mac(int i) => PodRedirect.VtepMac(IPAddress.Parse(NodeIps[i]));
         for (var i = 0; i < 2; i++)
         {
             var node = i;
@@ -229,8 +230,10 @@ internal sealed partial class BenchDataplane
 
     /// <summary>
     /// overlay with the tc BPF pod path: pods in 10.242.N.0/24 behind the same VXLAN device and VTEP
-    /// neighbours as overlay's (an onlink route each), <c>to_pod</c> on the VXLAN device for the node's
-    /// subnet, <c>from_pod</c> on each pod's veth (its route names the VXLAN device, which encapsulates).
+    /// neighbours as overlay's (an onlink route each), <c>from_pod</c> on each pod's veth (its route names
+    /// the VXLAN device; the program wraps the packet itself and sends it out of <c>eth0</c>),
+    /// <c>from_vxlan</c> on <c>eth0</c> (unwraps into the pod), and <c>to_pod</c> on the VXLAN device for
+    /// what still comes through it.
     /// </summary>
     private Wiring OverlayBpf()
     {
@@ -243,8 +246,11 @@ internal sealed partial class BenchDataplane
             Ip(_nodes[node], "route", "add", $"10.242.{other + 1}.0/24", "via", $"10.246.{other + 1}.0", "dev", "fathom.1", "onlink");
             WithNode(node, host =>
             {
-                PodRedirect.AttachUplink(host, host.GetLink("fathom.1").Index, IpPrefix.Parse($"10.242.{node + 1}.0/24"));
-                PodRedirect.AttachPod(host, host.GetLink($"fop{node}").Index, BpfCluster);
+                var subnet = IpPrefix.Parse($"10.242.{node + 1}.0/24");
+                var vxlan = new VxlanEncap(host.GetLink("fathom.1").Index, IPAddress.Parse(NodeIps[node]), 4789, 1);
+                PodRedirect.AttachUplink(host, vxlan.VtepIndex, subnet);
+                PodRedirect.AttachFabric(host, host.GetLink("eth0").Index, subnet, vxlan);
+                PodRedirect.AttachPod(host, host.GetLink($"fop{node}").Index, BpfCluster, vxlan);
             });
         }
         return new Wiring("overlay (bpf)", "overlay", "fathom", pods[0], pods[1], "10.242.2.5");
