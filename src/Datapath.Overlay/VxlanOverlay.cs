@@ -40,7 +40,9 @@ public static class VxlanOverlay
         if (host.TryGetLink(spec.Name, out var existing))
         {
             var v = existing.Vxlan;
-            var fits = v is not null && v.Vni == spec.Vni && Equals(v.Local, spec.LocalIp) && v.DstPort == spec.Port && !v.Learning;
+            // Its MAC too: peers reach it by the one its lease publishes (an older agent's scheme differed).
+            var fits = v is not null && v.Vni == spec.Vni && Equals(v.Local, spec.LocalIp) && v.DstPort == spec.Port && !v.Learning
+                && (mac is null || mac.Equals(existing.Mac));
             if (!fits)
             {
                 KernelCall.Run($"delete {spec.Name}, whose settings changed", () => host.DeleteLink(existing.Index));

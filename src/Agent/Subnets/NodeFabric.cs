@@ -3,6 +3,7 @@ using System.Net.NetworkInformation;
 using System.Net.Sockets;
 using System.Security.Cryptography;
 using System.Text;
+using Fathom.Datapath;
 using Fathom.Netlink;
 
 namespace Fathom.Agent.Subnets;
@@ -39,12 +40,14 @@ public sealed record NodeFabric(string NodeName, IPAddress NodeIp, int DeviceInd
     }
 
     /// <summary>
-    /// The VTEP's MAC: a function of the node's name and the VNI (locally administered, unicast), so
-    /// a restarted agent, or one whose device was deleted, publishes the same MAC and peers' FDB
-    /// entries stay right.
+    /// The VTEP's MAC: a function of the node's address, <c>0e:fa:a.b.c.d</c> (<see cref="PodRedirect.VtepMac"/>),
+    /// so a restarted agent, or one whose device was deleted, publishes the same MAC and peers' FDB
+    /// entries stay right, and the tc BPF pod path of a peer can wrap packets for this node by the MAC
+    /// alone. A node on an IPv6 fabric: a hash of its name and the VNI (locally administered, unicast).
     /// </summary>
     public PhysicalAddress VtepMac(int vni)
     {
+        if (NodeIp.AddressFamily == AddressFamily.InterNetwork) return PodRedirect.VtepMac(NodeIp);
         var hash = SHA256.HashData(Encoding.UTF8.GetBytes($"fathom-vtep/{NodeName}/{vni}"));
         var mac = hash[..6];
         mac[0] = (byte)((mac[0] & 0xFC) | 0x02);

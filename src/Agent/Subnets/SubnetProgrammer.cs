@@ -93,9 +93,30 @@ public sealed class SubnetProgrammer(SubnetModeSettings settings)
         lock (_lock)
         {
             using var host = settings.OpenNode();
-            return _redirect.AttachNew(host, hostVeth, IpPrefix.Parse(settings.Datastore.ClusterCidr));
+            return _redirect.AttachNew(host, hostVeth, IpPrefix.Parse(settings.Datastore.ClusterCidr), Vxlan(host));
         }
     }
+
+    // redirect: kernel — the mode's programs on its uplinks, left by a run with redirect: bpf, go (a
+    // pod's own goes with its veth): the kernel's forwarding carries the mode's packets again.
+    private void RemoveRedirect(NetlinkHandle host)
+    {
+        var fabric = settings.Fabric.DeviceIndex;
+        if (settings.Overlay is { } o)
+        {
+            if (PodRedirect.IsAttached(host, fabric, PodRedirect.FromVxlanName)) PodRedirect.Detach(host, fabric, PodRedirect.VxlanPriority);
+            var vtep = host.GetLink(o.EffectiveDevice).Index;
+            if (PodRedirect.IsAttached(host, vtep, PodRedirect.ToPodName)) PodRedirect.Detach(host, vtep);
+        }
+        else if (PodRedirect.IsAttached(host, fabric, PodRedirect.ToPodName))
+            PodRedirect.Detach(host, fabric);
+    }
+
+    // Overlay on an IPv4 fabric: the VTEP the tc programs wrap and unwrap for (its device as the kernel has it now).
+    private VxlanEncap? Vxlan(NetlinkHandle host) =>
+        settings.Overlay is { } o && settings.Fabric.NodeIp.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork
+            ? new VxlanEncap(host.GetLink(o.EffectiveDevice).Index, settings.Fabric.NodeIp, o.Port, o.Vni)
+            : null;
 
     internal void Failed()
     {
@@ -115,8 +136,13 @@ public sealed class SubnetProgrammer(SubnetModeSettings settings)
             if (ClusterRule.Ensure(host, IpPrefix.Parse(settings.Datastore.ClusterCidr)) && Reconciles > 0)
                 repaired++;
             if (settings.BpfRedirect && _redirect.Refused is null)
-                _redirect.Reconcile(host, settings.Overlay is { } o ? host.GetLink(o.EffectiveDevice).Index : settings.Fabric.DeviceIndex,
-                    new IpPrefix(own.Subnet.BaseAddress, own.Subnet.PrefixLength), IpPrefix.Parse(settings.Datastore.ClusterCidr));
+            {
+                var vxlan = Vxlan(host);
+                _redirect.Reconcile(host, vxlan?.VtepIndex ?? (settings.Overlay is { } o ? host.GetLink(o.EffectiveDevice).Index : settings.Fabric.DeviceIndex),
+                    new IpPrefix(own.Subnet.BaseAddress, own.Subnet.PrefixLength), IpPrefix.Parse(settings.Datastore.ClusterCidr), vxlan, settings.Fabric.DeviceIndex);
+            }
+            else if (!settings.BpfRedirect)
+                RemoveRedirect(host);
             if (settings.Masquerade?.Ensure() == true)
                 repaired++;
             _programmed = [.. peers.Select(p => new IPNetwork(p.Subnet.Address, p.Subnet.PrefixLength))];

@@ -8,7 +8,9 @@ namespace Fathom.Agent.Subnets;
 /// <c>redirect: bpf</c> on a node (docs/modes.md, "The tc BPF pod path"): keeps
 /// <see cref="PodRedirect"/>'s <c>to_pod</c> on the uplink (the fabric device, or overlay's VXLAN
 /// device) for the node's current subnet, and <c>from_pod</c> on every pod veth of the subnet — the
-/// devices the node's /32 routes into the subnet name. A new pod gets its program as soon as its veth
+/// devices the node's /32 routes into the subnet name. Overlay also keeps <c>from_vxlan</c> on the
+/// fabric device, and its pods' <c>from_pod</c> wrap VXLAN themselves (<see cref="VxlanEncap"/>): they
+/// are attached again whenever the VTEP changes (a recreated device has a new index). A new pod gets its program as soon as its veth
 /// appears (<see cref="AttachNew"/>, from <see cref="PodVethWatcher"/>), the reconcile being the safety
 /// net (a missed event, a filter deleted by hand; until then the kernel forwards its packets). A
 /// kernel that refuses the programs, or lacks the conntrack kfuncs they need to leave Service (NATed)
@@ -19,6 +21,8 @@ internal sealed class SubnetRedirect
 {
     private IpPrefix? _uplinkSubnet;
     private int _uplink;
+    private int _fabric;
+    private VxlanEncap? _vxlan;
     private string? _untold;
 
     /// <summary>Pod veths carrying <c>from_pod</c> after the last reconcile.</summary>
@@ -39,13 +43,13 @@ internal sealed class SubnetRedirect
     /// (or already was), false when the veth is gone again or the kernel refused (the refusal then
     /// turns the option off, as in <see cref="Reconcile"/>).
     /// </summary>
-    public bool AttachNew(NetlinkHandle host, int pod, IpPrefix cluster)
+    public bool AttachNew(NetlinkHandle host, int pod, IpPrefix cluster, VxlanEncap? vxlan)
     {
         if (Refused is not null) return false;
         try
         {
             if (PodRedirect.IsAttached(host, pod, PodRedirect.FromPodName)) return true;
-            PodRedirect.AttachPod(host, pod, cluster);
+            PodRedirect.AttachPod(host, pod, cluster, vxlan);
             Pods++;
             return true;
         }
@@ -60,16 +64,26 @@ internal sealed class SubnetRedirect
         }
     }
 
-    public void Reconcile(NetlinkHandle host, int uplink, IpPrefix subnet, IpPrefix cluster)
+    /// <param name="host">The node's netlink handle.</param>
+    /// <param name="uplink">Where packets for the node's pods come in: the fabric device, or overlay's VXLAN device.</param>
+    /// <param name="subnet">The node's pod subnet.</param>
+    /// <param name="cluster">The mode's cluster CIDR.</param>
+    /// <param name="vxlan">Overlay: the node's VTEP, which the programs wrap and unwrap for; null for host-gw.</param>
+    /// <param name="fabric">The fabric device (overlay: where <c>from_vxlan</c> sits).</param>
+    public void Reconcile(NetlinkHandle host, int uplink, IpPrefix subnet, IpPrefix cluster, VxlanEncap? vxlan = null, int fabric = 0)
     {
         try
         {
             // Attached again when the device or the subnet changed (a recreated VXLAN device, a new lease), or the filter went.
-            if (_uplink != uplink || _uplinkSubnet != subnet || !PodRedirect.IsAttached(host, uplink, PodRedirect.ToPodName))
-            {
+            var moved = _uplink != uplink || _uplinkSubnet != subnet;
+            if (moved || !PodRedirect.IsAttached(host, uplink, PodRedirect.ToPodName))
                 PodRedirect.AttachUplink(host, uplink, subnet);
-                (_uplink, _uplinkSubnet) = (uplink, subnet);
-            }
+            if (vxlan is not null && (moved || vxlan != _vxlan || _fabric != fabric || !PodRedirect.IsAttached(host, fabric, PodRedirect.FromVxlanName)))
+                PodRedirect.AttachFabric(host, fabric, subnet, vxlan);
+            (_uplink, _uplinkSubnet, _fabric) = (uplink, subnet, vxlan is null ? 0 : fabric);
+            // A new VTEP (its index): every pod's from_pod again, or they would hand its packets to the device.
+            var again = vxlan != _vxlan;
+            _vxlan = vxlan;
             var network = new System.Net.IPNetwork(subnet.Network.Address, subnet.PrefixLength);
             var pods = host.ListRoutes(AddressFamily.InterNetwork)
                 .Where(r => r.Destination is { PrefixLength: 32 } d && network.Contains(d.Address) && r.OutputIndex is int i && i != uplink)
@@ -79,7 +93,7 @@ internal sealed class SubnetRedirect
             {
                 try
                 {
-                    if (!PodRedirect.IsAttached(host, pod, PodRedirect.FromPodName)) PodRedirect.AttachPod(host, pod, cluster);
+                    if (again || !PodRedirect.IsAttached(host, pod, PodRedirect.FromPodName)) PodRedirect.AttachPod(host, pod, cluster, vxlan);
                     attached++;
                 }
                 catch (NetlinkException e) when (e.Error == Errno.ENODEV)
@@ -102,6 +116,7 @@ internal sealed class SubnetRedirect
     {
         Refused = _untold = e.Message;
         if (_uplink != 0) PodRedirect.Detach(host, _uplink);
+        if (_fabric != 0) PodRedirect.Detach(host, _fabric, PodRedirect.VxlanPriority);
         Pods = 0;
     }
 }

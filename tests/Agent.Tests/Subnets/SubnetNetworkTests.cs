@@ -235,11 +235,24 @@ public sealed class SubnetNetworkTests : IDisposable
             var uplink = mode == AllocationMode.Overlay ? "fathom.1" : "eth0";
             Assert.Contains("fathom_to_pod direct-action", Shell.Exec(fabric.Nodes[0].Name, "tc", "filter", "show", "dev", uplink, "ingress").Stdout);
 
+            // Overlay: the programs wrap and unwrap VXLAN themselves, the VXLAN devices carry nothing.
+            if (mode == AllocationMode.Overlay)
+                Assert.Contains("fathom_vxlan_in direct-action", IngressFilters(fabric, "eth0"));
             var before = Forwarded(fabric, 0) + Forwarded(fabric, 1);
+            var vxlanBefore = mode == AllocationMode.Overlay ? VxlanPackets(fabric, 0) + VxlanPackets(fabric, 1) : 0;
             Assert.True(fabric.Pings(0, ip1), $"pod on node0 ({ip0}) → pod on node1 ({ip1})");
             Assert.True(fabric.Pings(1, ip0), "and back");
             Assert.Equal(before, Forwarded(fabric, 0) + Forwarded(fabric, 1));
+            if (mode == AllocationMode.Overlay)
+                Assert.Equal(vxlanBefore, VxlanPackets(fabric, 0) + VxlanPackets(fabric, 1));
             Assert.Equal(0, Shell.Exec(fabric.Nodes[0].Name, "ping", "-c1", "-W2", ip0).ExitCode); // node → its pod
+
+            // redirect: kernel again — the mode's programs leave the node's devices; the pods still reach each other.
+            await n0.DisposeAsync();
+            n0 = Start(fabric, 0, mode);
+            Eventually.True(() => !IngressFilters(fabric, uplink).Contains("fathom_to_pod", StringComparison.Ordinal)
+                && !IngressFilters(fabric, "eth0").Contains("fathom_vxlan_in", StringComparison.Ordinal), "redirect: kernel takes the programs off", TimeSpan.FromSeconds(10));
+            Assert.True(fabric.Pings(1, ip0), "pod on node1 → pod on node0, through node0's kernel");
         }
         finally
         {
@@ -280,6 +293,13 @@ public sealed class SubnetNetworkTests : IDisposable
 
     private static string IngressFilters(TwoNodeFabric fabric, string device) =>
         Shell.Exec(fabric.Nodes[0].Name, "tc", "filter", "show", "dev", device, "ingress").Stdout;
+
+    private static long VxlanPackets(TwoNodeFabric fabric, int node)
+    {
+        using var doc = System.Text.Json.JsonDocument.Parse(Shell.Exec(fabric.Nodes[node].Name, "ip", "-j", "-s", "link", "show", "fathom.1").Stdout);
+        var stats = doc.RootElement[0].GetProperty("stats64");
+        return stats.GetProperty("tx").GetProperty("packets").GetInt64() + stats.GetProperty("rx").GetProperty("packets").GetInt64();
+    }
 
     private static long Forwarded(TwoNodeFabric fabric, int node) =>
         long.Parse(Shell.Exec(fabric.Nodes[node].Name, "nstat", "-az", "IpForwDatagrams").Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries)
