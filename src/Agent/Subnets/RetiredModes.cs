@@ -37,9 +37,9 @@ public sealed record RunModesFile(IReadOnlyList<RunModeRecord> Modes)
 /// what cluster CIDR and VXLAN device, before it programs anything; at the next start, whatever that
 /// record has and the config no longer does is removed — host-gw's routes to the other nodes (protocol
 /// <see cref="FathomRoutes.Protocol"/>), overlay's VXLAN device (with its routes, neighbours and FDB
-/// entries), the mode's outgoing NAT table, the <see cref="ClusterRule"/> of a cluster CIDR no mode has
-/// any more, and, once no subnet mode is left, the node's pinned neighbours (marked with the same
-/// protocol). Nothing is removed that the record does not name or the marks do not show, so an agent
+/// entries), the mode's outgoing NAT table, its tc BPF program on the node's own devices
+/// (<see cref="PodRedirect"/>), the <see cref="ClusterRule"/> of a cluster CIDR no mode has any more,
+/// and, once no subnet mode is left, the node's pinned neighbours (marked with the same protocol). Nothing is removed that the record does not name or the marks do not show, so an agent
 /// that never ran a subnet mode touches nothing. Pods still holding addresses of a removed mode keep
 /// their veths and are named in a warning: they reach only their own node from then on.
 /// </summary>
@@ -134,6 +134,7 @@ public static class RetiredModes
             var nat = new SubnetMasquerade(mode, cidr, [], enabled: false, netnsPath);
             if (nat.Delete())
                 removed.Add($"the table ip {nat.Table}");
+            removed.AddRange(Unredirect(host, mode));
             WarnAboutPods(mode, state, log);
         }
         if (old.Device is { } device && device != current?.Device && host.TryGetLink(device, out var vtep) && vtep.Kind == "vxlan")
@@ -143,6 +144,22 @@ public static class RetiredModes
         }
         if (!now.Any(n => n.ClusterCidr == old.ClusterCidr) && ClusterRule.Remove(host, cidr))
             removed.Add($"the rule pref {ClusterRule.Priority} to {cidr}");
+        return removed;
+    }
+
+    // redirect: bpf's program on the node's own devices (host-gw's to_pod, overlay's from_vxlan: the
+    // fabric device; overlay's to_pod went with its VXLAN device). Pod veths are not looked at: a pod's
+    // program goes with its veth.
+    private static List<string> Unredirect(NetlinkHandle host, AllocationMode mode)
+    {
+        var (name, priority) = mode == AllocationMode.HostGw ? (PodRedirect.ToPodName, PodRedirect.Priority) : (PodRedirect.FromVxlanName, PodRedirect.VxlanPriority);
+        var removed = new List<string>();
+        foreach (var link in host.ListLinks().Where(l => l.Kind != "vxlan" && !l.Name.StartsWith("fth", StringComparison.Ordinal)))
+        {
+            if (!PodRedirect.IsAttached(host, link.Index, name)) continue;
+            PodRedirect.Detach(host, link.Index, priority);
+            removed.Add($"the tc program {name} on {link.Name}");
+        }
         return removed;
     }
 

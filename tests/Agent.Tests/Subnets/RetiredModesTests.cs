@@ -62,7 +62,7 @@ public sealed class RetiredModesTests : IDisposable
         Assert.Contains("\"mode\": \"host-gw\"", File.ReadAllText(_fx.Path("subnets", "modes.json")));
     }
 
-    [PrivilegedFact("ip", "nft", "nsenter", "bridge")]
+    [PrivilegedFact("ip", "nft", "nsenter", "bridge", "tc")]
     public async Task A_mode_dropped_from_the_config_leaves_nothing_behind_on_the_node_at_the_next_start()
     {
         using var fabric = new TwoNodeFabric("sr");
@@ -72,11 +72,12 @@ public sealed class RetiredModesTests : IDisposable
         var node = fabric.Nodes[0].Name;
         string Ip(params string[] args) => Shell.IpIn(node, args);
         string Nft(params string[] args) => Shell.Run("ip", ["netns", "exec", node, "nft", .. args]).Stdout;
+        string Ingress(string device) => Shell.Exec(node, "tc", "filter", "show", "dev", device, "ingress").Stdout;
 
         // A pin an earlier run left for a node that went while the agent was down.
         Ip("neigh", "add", "10.80.0.77", "lladdr", "02:aa:bb:cc:dd:77", "dev", "eth0", "nud", "permanent", "proto", "95");
         await using var peer = SubnetModes.Start(Config("node1", store, hostGw: true, overlay: true), _peer.State, null, _peer.Log, null, ns1)!;
-        var modes = SubnetModes.Start(Config("node0", store, hostGw: true, overlay: true), _fx.State, null, _fx.Log, null, ns0)!;
+        var modes = SubnetModes.Start(Config("node0", store, hostGw: true, overlay: true, bpf: true), _fx.State, null, _fx.Log, null, ns0)!;
         try
         {
             var hostGwPeer = "";
@@ -92,11 +93,15 @@ public sealed class RetiredModesTests : IDisposable
             Assert.Contains("10.245.0.0/16 lookup main", Ip("rule", "show", "pref", "1280"));
             Assert.Contains("10.80.0.2 dev eth0 lladdr", Ip("neigh", "show", "proto", "95"));
             Eventually.True(() => !Ip("neigh", "show", "proto", "95").Contains("10.80.0.77", StringComparison.Ordinal), "the stale pin is gone once both modes reconciled");
+            Eventually.True(() => Ingress("eth0").Contains(PodRedirect.ToPodName, StringComparison.Ordinal) && Ingress("eth0").Contains(PodRedirect.FromVxlanName, StringComparison.Ordinal),
+                "redirect: bpf put host-gw's to_pod and overlay's from_vxlan on the fabric device");
             var pod = SubnetNetworkTests.WirePod(fabric, 0, modes.Networks[AllocationMode.HostGw]);
             await modes.DisposeAsync();
 
             // overlay dropped: its device (and with it its routes and FDB), its table and its rule go; host-gw's stay.
-            modes = SubnetModes.Start(Config("node0", store, hostGw: true, overlay: false), _fx.Restart(), null, _fx.Log, null, ns0)!;
+            modes = SubnetModes.Start(Config("node0", store, hostGw: true, overlay: false, bpf: true), _fx.Restart(), null, _fx.Log, null, ns0)!;
+            Assert.DoesNotContain(PodRedirect.FromVxlanName, Ingress("eth0"));
+            Assert.Contains(PodRedirect.ToPodName, Ingress("eth0"));
             Assert.False(Ip("link", "show").Contains("fathom.1", StringComparison.Ordinal), Ip("link", "show"));
             Assert.DoesNotContain("fathom_overlay", Nft("list", "tables"));
             Assert.DoesNotContain("10.245.0.0/16", Ip("rule", "show"));
@@ -107,6 +112,7 @@ public sealed class RetiredModesTests : IDisposable
             Assert.Contains("the VXLAN device fathom.1", retired);
             Assert.Contains("the table ip fathom_overlay", retired);
             Assert.Contains("the rule pref 1280 to 10.245.0.0/16", retired);
+            Assert.Contains($"the tc program {PodRedirect.FromVxlanName} on eth0", retired);
             Assert.Empty(_fx.Events("subnets.retired-with-pods"));
             await modes.DisposeAsync();
 
@@ -116,6 +122,7 @@ public sealed class RetiredModesTests : IDisposable
             Assert.DoesNotContain("fathom_", Nft("list", "tables"));
             Assert.Equal("", Ip("rule", "show", "pref", "1280").Trim());
             Assert.Equal("", Ip("neigh", "show", "proto", "95").Trim());
+            Assert.DoesNotContain("fathom_", Ingress("eth0"));
             var pods = Assert.Single(_fx.Events("subnets.retired-with-pods")).GetProperty("msg").GetString();
             Assert.Contains($"1 host-gw pod(s) still hold addresses", pods);
             Assert.Contains($"pod0/eth0 {pod}", pods);
@@ -131,13 +138,13 @@ public sealed class RetiredModesTests : IDisposable
         }
     }
 
-    private static SubnetConfig Config(string node, string store, bool hostGw, bool overlay) => new()
+    private static SubnetConfig Config(string node, string store, bool hostGw, bool overlay, bool bpf = false) => new()
     {
         NodeName = node,
         FabricDevice = "eth0",
         ReconcileSeconds = 0.5,
-        HostGw = hostGw ? new HostGwSection { Datastore = Datastore("10.244.0.0/16", Path.Combine(store, "host-gw")) } : null,
-        Overlay = overlay ? new OverlaySection { Datastore = Datastore("10.245.0.0/16", Path.Combine(store, "overlay")) } : null,
+        HostGw = hostGw ? new HostGwSection { Datastore = Datastore("10.244.0.0/16", Path.Combine(store, "host-gw")), Redirect = bpf ? HostGwSection.RedirectBpf : HostGwSection.RedirectKernel } : null,
+        Overlay = overlay ? new OverlaySection { Datastore = Datastore("10.245.0.0/16", Path.Combine(store, "overlay")), Redirect = bpf ? HostGwSection.RedirectBpf : HostGwSection.RedirectKernel } : null,
     };
 
     private static SubnetDatastoreConfig Datastore(string cidr, string directory) => new() { ClusterCidr = cidr, TtlSeconds = 5, Directory = directory };
