@@ -54,7 +54,7 @@ cleanup() {
   if [[ $KEEP == 0 ]]; then
     for ns in "${NAMESPACES[@]}"; do ip netns del "$ns" 2>/dev/null || true; done
   fi
-  [[ $KEEP == 1 ]] && cp "$WORK/samples" /tmp/fq/samples 2>/dev/null; rm -rf "$WORK"
+  rm -rf "$WORK"
 }
 trap cleanup EXIT
 
