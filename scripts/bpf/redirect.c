@@ -10,7 +10,10 @@
 //              pass through the node's stack, no backlog queue: net/core/filter.c skb_do_redirect).
 //   from_pod — on each pod's host-side veth ingress: a packet whose route leaves by another
 //              device is sent out of it with bpf_redirect (bpf_redirect_neigh while the next
-//              hop's neighbour is not resolved yet).
+//              hop's neighbour is not resolved yet); one whose route leads into the node's VXLAN
+//              device is wrapped in VXLAN here and sent out of the fabric device (overlay, below).
+//   from_vxlan — on the fabric device's ingress (overlay): a VXLAN packet for one of the node's pods
+//              is unwrapped and handed to the pod as to_pod does.
 //
 // Each program handles only its own prefix (below): anything else, and anything the route lookup
 // does not hand to a device (the node's own addresses, no route, a fragment-needed MTU, non-IPv4),
@@ -129,6 +132,18 @@ INLINE int kernel_must_see(struct __sk_buff *skb, struct iphdr *ip, void *data_e
 #define CLUSTER_MASK 0x7feff00f
 #endif
 
+// The route lookup's input for an IPv4 header, as if the packet had come in on ifindex.
+INLINE void fib_for(struct bpf_fib_lookup *fib, struct iphdr *ip, __u32 ifindex)
+{
+	__builtin_memset(fib, 0, sizeof(*fib));
+	fib->family = 2; // AF_INET
+	fib->tos = ip->tos;
+	fib->l4_protocol = ip->protocol;
+	fib->ipv4_src = ip->saddr;
+	fib->ipv4_dst = ip->daddr;
+	fib->ifindex = ifindex;
+}
+
 // Look up the route of an IPv4 packet; *iph points at its header on success. tot_len stays 0 so the
 // kernel checks the MTU with is_skb_forwardable, which lets GSO packets through (filter.c, bpf_skb_fib_lookup).
 INLINE long route(struct __sk_buff *skb, struct bpf_fib_lookup *fib, struct iphdr **iph, __u32 net, __u32 mask)
@@ -148,13 +163,7 @@ INLINE long route(struct __sk_buff *skb, struct bpf_fib_lookup *fib, struct iphd
 	ip = data + sizeof(*eth);
 	if ((void *)(ip + 1) > data_end)
 		return -1;
-	__builtin_memset(fib, 0, sizeof(*fib));
-	fib->family = 2; // AF_INET
-	fib->tos = ip->tos;
-	fib->l4_protocol = ip->protocol;
-	fib->ipv4_src = ip->saddr;
-	fib->ipv4_dst = ip->daddr;
-	fib->ifindex = skb->ingress_ifindex;
+	fib_for(fib, ip, skb->ingress_ifindex);
 	*iph = ip;
 	return bpf_fib_lookup(skb, fib, sizeof(*fib), 0);
 }
@@ -329,8 +338,9 @@ int from_pod(struct __sk_buff *skb)
 	return TC_ACT_UNSPEC;
 }
 
-// On the fabric device's ingress: a VXLAN packet of our VNI for one of the node's pods is unwrapped
-// here and handed to the pod as to_pod hands it (anything else: the kernel's VXLAN device).
+// On the fabric device's ingress: a VXLAN packet of the node's port and VNI for one of its pods is
+// unwrapped here and handed to the pod as to_pod hands it; anything else (another host's packet, a
+// fragment, a packet for the node itself, a flow conntrack NATs) goes on to the kernel unchanged.
 SEC("tc/from_vxlan")
 int from_vxlan(struct __sk_buff *skb)
 {
@@ -361,13 +371,7 @@ int from_vxlan(struct __sk_buff *skb)
 	ip = data + 64;
 	if ((void *)(ip + 1) > data_end)
 		return TC_ACT_UNSPEC;
-	__builtin_memset(&fib, 0, sizeof(fib));
-	fib.family = 2;
-	fib.tos = ip->tos;
-	fib.l4_protocol = ip->protocol;
-	fib.ipv4_src = ip->saddr;
-	fib.ipv4_dst = ip->daddr;
-	fib.ifindex = vtep; // as if it had come through the VXLAN device
+	fib_for(&fib, ip, vtep); // as if it had come through the VXLAN device
 	// The packet is still wrapped: check the MTU with the inner length (a GSO packet: 0, the kernel lets it through).
 	fib.tot_len = skb->gso_size ? 0 : __builtin_bswap16(ip->tot_len);
 	if (bpf_fib_lookup(skb, &fib, sizeof(fib), 0) != BPF_FIB_LKUP_RET_SUCCESS || fib.ifindex == vtep)
@@ -382,6 +386,5 @@ int from_vxlan(struct __sk_buff *skb)
 	forward(skb, ip, &fib);
 	return bpf_redirect_peer(fib.ifindex, 0);
 }
-
 
 char _license[] SEC("license") = "GPL";
