@@ -7,13 +7,15 @@ using Fathom.Netlink;
 namespace Fathom.Datapath;
 
 /// <summary>
-/// The tc BPF pod path of the subnet modes (issue 10 §4, docs/modes.md "redirect"): two small
-/// programs that carry pod-to-pod packets past the node's IP stack while the node's own routing
-/// table (<c>bpf_fib_lookup</c>) still decides where each goes. <c>to_pod</c>, on the node's uplink
+/// The tc BPF pod path of the subnet modes (issue 10 §4, docs/modes.md "redirect"): small programs
+/// that carry pod-to-pod packets past the node's IP stack while the node's own routing table
+/// (<c>bpf_fib_lookup</c>) still decides where each goes. <c>to_pod</c>, on the node's uplink
 /// ingress (host-gw: the fabric NIC; overlay: the VXLAN device), hands a packet for one of the node's
 /// pods straight to the pod's eth0 with <c>bpf_redirect_peer</c>; <c>from_pod</c>, on each pod's
 /// node-side veth, sends a packet for another pod out of the device its route names with
-/// <c>bpf_redirect</c>. Everything else — the node's own addresses (kubelet probes), Service addresses
+/// <c>bpf_redirect</c> — or, overlay, wraps it in VXLAN itself and sends it out of the fabric device
+/// (<see cref="VxlanEncap"/>), which <c>from_vxlan</c> on the peer's fabric device unwraps into the
+/// pod (<see cref="AttachFabric"/>). Everything else — the node's own addresses (kubelet probes), Service addresses
 /// (kube-proxy's DNAT), the internet (masquerade), ARP — takes the kernel's path as before, and so do
 /// the packets of flows the node's conntrack NATs (a Service's replies to a client pod), which both
 /// programs look up with the conntrack kfuncs before redirecting (<see cref="PodRedirectKfuncs"/>).
