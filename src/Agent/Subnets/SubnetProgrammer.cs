@@ -112,10 +112,12 @@ public sealed class SubnetProgrammer(SubnetModeSettings settings)
             PodRedirect.Detach(host, fabric);
     }
 
-    // Overlay on an IPv4 fabric: the VTEP the tc programs wrap and unwrap for (its device as the kernel has it now).
+    // Overlay on an IPv4 fabric: the VTEP the tc programs wrap and unwrap for (its device as the kernel
+    // has it now; none before the first reconcile made it: the pod's packets then take the device).
     private VxlanEncap? Vxlan(NetlinkHandle host) =>
         settings.Overlay is { } o && settings.Fabric.NodeIp.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork
-            ? new VxlanEncap(host.GetLink(o.EffectiveDevice).Index, settings.Fabric.NodeIp, o.Port, o.Vni)
+            && host.TryGetLink(o.EffectiveDevice, out var vtep)
+            ? new VxlanEncap(vtep.Index, settings.Fabric.NodeIp, o.Port, o.Vni)
             : null;
 
     internal void Failed()

@@ -10,10 +10,10 @@ namespace Fathom.Agent.Subnets;
 /// device) for the node's current subnet, and <c>from_pod</c> on every pod veth of the subnet — the
 /// devices the node's /32 routes into the subnet name. Overlay also keeps <c>from_vxlan</c> on the
 /// fabric device, and its pods' <c>from_pod</c> wrap VXLAN themselves (<see cref="VxlanEncap"/>): they
-/// are attached again whenever the VTEP changes (a recreated device has a new index). A new pod gets its program as soon as its veth
-/// appears (<see cref="AttachNew"/>, from <see cref="PodVethWatcher"/>), the reconcile being the safety
-/// net (a missed event, a filter deleted by hand; until then the kernel forwards its packets). A
-/// kernel that refuses the programs, or lacks the conntrack kfuncs they need to leave Service (NATed)
+/// are attached again whenever the VTEP changes (a recreated device has a new index). A new pod gets
+/// its program as soon as its veth appears (<see cref="AttachNew"/>, from <see cref="PodVethWatcher"/>),
+/// the reconcile being the safety net (a missed event, a filter deleted by hand; until then the kernel
+/// forwards its packets). A kernel that refuses the programs, or lacks the conntrack kfuncs they need to leave Service (NATed)
 /// flows to the kernel (EOPNOTSUPP, naming what is missing), turns the option off for the mode, said
 /// once: the kernel's routes carry the pods, as they do under <c>redirect: kernel</c>.
 /// </summary>
