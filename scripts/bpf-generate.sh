@@ -73,9 +73,9 @@ markers tc/to_pod 0x0badc0de 0x7fedfefe
 markers tc/from_pod 0x0badf00d 0x7feff00f 0x0bad1f1f 0x0bad0a0a 0x0badd0d0 0x0bad5eed
 markers tc/from_vxlan 0x0badc0de 0x7fedfefe 0x0bad1f1f 0x0badd0d0 0x0bad5eed
 
-bytes() { # section -> C# byte list, 8 bytes (one instruction) a line
+bytes() { # section -> C# byte list, 16 bytes (two instructions) a line
   llvm-objcopy -O binary --only-section="$1" "$WORK/redirect.o" "$WORK/section.bin"
-  od -An -v -tx1 -w8 "$WORK/section.bin" | sed -E 's/^ //; s/([0-9a-f]{2})/0x\1,/g; s/^/        /; s/,$/,/'
+  od -An -v -tx1 -w16 "$WORK/section.bin" | sed -E 's/^ //; s/([0-9a-f]{2})/0x\1,/g; s/^/        /; s/,$/,/'
 }
 
 calls_cs() { # section -> C# KfuncCall list
