@@ -15,8 +15,9 @@ namespace Fathom.Datapath;
 /// node-side veth, sends a packet for another pod out of the device its route names with
 /// <c>bpf_redirect</c> — or, overlay, wraps it in VXLAN itself and sends it out of the fabric device
 /// (<see cref="VxlanEncap"/>), which <c>from_vxlan</c> on the peer's fabric device unwraps into the
-/// pod (<see cref="AttachFabric"/>). Everything else — the node's own addresses (kubelet probes), Service addresses
-/// (kube-proxy's DNAT), the internet (masquerade), ARP — takes the kernel's path as before, and so do
+/// pod (<see cref="AttachFabric"/>). Everything else — the node's own addresses (kubelet probes),
+/// Service addresses (kube-proxy's DNAT), the internet (masquerade), ARP — takes the kernel's path as
+/// before, and so do
 /// the packets of flows the node's conntrack NATs (a Service's replies to a client pod), which both
 /// programs look up with the conntrack kfuncs before redirecting (<see cref="PodRedirectKfuncs"/>).
 /// </summary>
@@ -34,8 +35,9 @@ public static class PodRedirect
     public const ushort Priority = 7;
 
     /// <summary>
-    /// The priority of <c>from_vxlan</c> on the fabric device: after host-gw's <c>to_pod</c> (<see cref="Priority"/>),
-    /// which passes every packet not for its own subnet on, so both modes' programs can sit on one device.
+    /// The priority of <c>from_vxlan</c> on the fabric device: after host-gw's <c>to_pod</c>
+    /// (<see cref="Priority"/>), which passes every packet not for its own subnet on, so both modes'
+    /// programs can sit on one device.
     /// </summary>
     public const ushort VxlanPriority = 8;
 
@@ -79,11 +81,14 @@ public static class PodRedirect
     /// Attaches <c>from_pod</c> to the ingress of a pod's node-side veth, for destinations in
     /// <paramref name="clusterCidr"/>, the cluster's pod CIDR.
     /// </summary>
-    /// <exception cref="NetlinkException">As for <see cref="AttachUplink"/>.</exception>
     /// <param name="host">The node's netlink handle.</param>
     /// <param name="hostVeth">The pod's node-side veth.</param>
     /// <param name="clusterCidr">The cluster's pod CIDR.</param>
-    /// <param name="vxlan">Overlay: the node's VTEP, so that a packet for a peer VTEP of Fathom's MAC scheme is wrapped here and leaves by the fabric device; null: none.</param>
+    /// <param name="vxlan">
+    /// Overlay: the node's VTEP, so that a packet for a peer VTEP of Fathom's MAC scheme is wrapped
+    /// here and leaves by the fabric device; null: none.
+    /// </param>
+    /// <exception cref="NetlinkException">As for <see cref="AttachUplink"/>.</exception>
     public static void AttachPod(NetlinkHandle host, int hostVeth, IpPrefix clusterCidr, VxlanEncap? vxlan = null)
     {
         var program = FromPodFor(clusterCidr, vxlan);

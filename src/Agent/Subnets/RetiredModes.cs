@@ -39,9 +39,10 @@ public sealed record RunModesFile(IReadOnlyList<RunModeRecord> Modes)
 /// <see cref="FathomRoutes.Protocol"/>), overlay's VXLAN device (with its routes, neighbours and FDB
 /// entries), the mode's outgoing NAT table, its tc BPF program on the node's own devices
 /// (<see cref="PodRedirect"/>), the <see cref="ClusterRule"/> of a cluster CIDR no mode has any more,
-/// and, once no subnet mode is left, the node's pinned neighbours (marked with the same protocol). Nothing is removed that the record does not name or the marks do not show, so an agent
-/// that never ran a subnet mode touches nothing. Pods still holding addresses of a removed mode keep
-/// their veths and are named in a warning: they reach only their own node from then on.
+/// and, once no subnet mode is left, the node's pinned neighbours (marked with the same protocol).
+/// Nothing is removed that the record does not name or the marks do not show, so an agent that never
+/// ran a subnet mode touches nothing. Pods still holding addresses of a removed mode keep their veths
+/// and are named in a warning: they reach only their own node from then on.
 /// </summary>
 public static class RetiredModes
 {
@@ -152,7 +153,9 @@ public static class RetiredModes
     // program goes with its veth.
     private static List<string> Unredirect(NetlinkHandle host, AllocationMode mode)
     {
-        var (name, priority) = mode == AllocationMode.HostGw ? (PodRedirect.ToPodName, PodRedirect.Priority) : (PodRedirect.FromVxlanName, PodRedirect.VxlanPriority);
+        var (name, priority) = mode == AllocationMode.HostGw
+            ? (PodRedirect.ToPodName, PodRedirect.Priority)
+            : (PodRedirect.FromVxlanName, PodRedirect.VxlanPriority);
         var removed = new List<string>();
         foreach (var link in host.ListLinks().Where(l => l.Kind != "vxlan" && !l.Name.StartsWith("fth", StringComparison.Ordinal)))
         {

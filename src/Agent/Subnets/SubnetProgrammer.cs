@@ -140,8 +140,10 @@ public sealed class SubnetProgrammer(SubnetModeSettings settings)
             if (settings.BpfRedirect && _redirect.Refused is null)
             {
                 var vxlan = Vxlan(host);
-                _redirect.Reconcile(host, vxlan?.VtepIndex ?? (settings.Overlay is { } o ? host.GetLink(o.EffectiveDevice).Index : settings.Fabric.DeviceIndex),
-                    new IpPrefix(own.Subnet.BaseAddress, own.Subnet.PrefixLength), IpPrefix.Parse(settings.Datastore.ClusterCidr), vxlan, settings.Fabric.DeviceIndex);
+                var uplink = vxlan?.VtepIndex
+                    ?? (settings.Overlay is { } o ? host.GetLink(o.EffectiveDevice).Index : settings.Fabric.DeviceIndex);
+                _redirect.Reconcile(host, uplink, new IpPrefix(own.Subnet.BaseAddress, own.Subnet.PrefixLength),
+                    IpPrefix.Parse(settings.Datastore.ClusterCidr), vxlan, settings.Fabric.DeviceIndex);
             }
             else if (!settings.BpfRedirect)
                 RemoveRedirect(host);

@@ -78,7 +78,8 @@ internal sealed class SubnetRedirect
             var moved = _uplink != uplink || _uplinkSubnet != subnet;
             if (moved || !PodRedirect.IsAttached(host, uplink, PodRedirect.ToPodName))
                 PodRedirect.AttachUplink(host, uplink, subnet);
-            if (vxlan is not null && (moved || vxlan != _vxlan || _fabric != fabric || !PodRedirect.IsAttached(host, fabric, PodRedirect.FromVxlanName)))
+            if (vxlan is not null
+                && (moved || vxlan != _vxlan || _fabric != fabric || !PodRedirect.IsAttached(host, fabric, PodRedirect.FromVxlanName)))
                 PodRedirect.AttachFabric(host, fabric, subnet, vxlan);
             (_uplink, _uplinkSubnet, _fabric) = (uplink, subnet, vxlan is null ? 0 : fabric);
             // A new VTEP (its index): every pod's from_pod again, or they would hand its packets to the device.

@@ -22,7 +22,10 @@ internal sealed partial class BenchDataplane
 {
     private static readonly string[] NodeIps = ["10.80.0.1", "10.80.0.2"];
 
-    /// <summary>How the floor of an overlay pod's MTU is named, <c>node MTU 1450 (floor)</c>: node↔node over NICs at fabric − 50 (<see cref="OverlayMtuFloor"/>).</summary>
+    /// <summary>
+    /// How the floor of an overlay pod's MTU is named, <c>node MTU 1450 (floor)</c>: node↔node over
+    /// NICs at fabric − 50 (<see cref="OverlayMtuFloor"/>).
+    /// </summary>
     internal const string OverlayMtuFloorPrefix = "node MTU ";
 
     private int Mtu => options.FabricMtu;
