@@ -144,6 +144,17 @@ INLINE void fib_for(struct bpf_fib_lookup *fib, struct iphdr *ip, __u32 ifindex)
 	fib->ifindex = ifindex;
 }
 
+// The IPv4 header at offset in the packet as it is now, or NULL when the packet is shorter: a helper
+// or kfunc call may move the packet's data, after which the verifier forgets every pointer into it.
+INLINE struct iphdr *ip_at(struct __sk_buff *skb, __u32 offset)
+{
+	struct iphdr *ip = (void *)(long)skb->data + offset;
+
+	if ((void *)(ip + 1) > (void *)(long)skb->data_end)
+		return 0;
+	return ip;
+}
+
 // Look up the route of an IPv4 packet; *iph points at its header on success. tot_len stays 0 so the
 // kernel checks the MTU with is_skb_forwardable, which lets GSO packets through (filter.c, bpf_skb_fib_lookup).
 INLINE long route(struct __sk_buff *skb, struct bpf_fib_lookup *fib, struct iphdr **iph, __u32 net, __u32 mask)
@@ -158,10 +169,8 @@ INLINE long route(struct __sk_buff *skb, struct bpf_fib_lookup *fib, struct iphd
 	if (kernel_must_see(skb, ip, data_end))
 		return -1;
 	// The kfunc call may have moved the packet's data (the verifier assumes so): find the header again.
-	data = (void *)(long)skb->data;
-	data_end = (void *)(long)skb->data_end;
-	ip = data + sizeof(*eth);
-	if ((void *)(ip + 1) > data_end)
+	ip = ip_at(skb, sizeof(*eth));
+	if (!ip)
 		return -1;
 	fib_for(fib, ip, skb->ingress_ifindex);
 	*iph = ip;
@@ -256,8 +265,8 @@ INLINE long encap(struct __sk_buff *skb, struct bpf_fib_lookup *inner)
 		return -1;
 	__u32 hash = bpf_get_hash_recalc(skb);
 	__u32 len = skb->len;
-	ip = (void *)(long)skb->data + sizeof(struct ethhdr);
-	if ((void *)(ip + 1) > (void *)(long)skb->data_end)
+	ip = ip_at(skb, sizeof(struct ethhdr));
+	if (!ip)
 		return -1;
 	forward(skb, ip, inner);
 	if (bpf_skb_adjust_room(skb, ENCAP_LEN, BPF_ADJ_ROOM_MAC,
@@ -319,8 +328,8 @@ int from_pod(struct __sk_buff *skb)
 		if (done >= 0)
 			return done;
 		// Not wrapped here: into the VXLAN device, as below (the header found again after the calls).
-		ip = (void *)(long)skb->data + sizeof(struct ethhdr);
-		if ((void *)(ip + 1) > (void *)(long)skb->data_end)
+		ip = ip_at(skb, sizeof(struct ethhdr));
+		if (!ip)
 			return TC_ACT_UNSPEC;
 	}
 	if (rc == BPF_FIB_LKUP_RET_SUCCESS) {
@@ -366,10 +375,8 @@ int from_vxlan(struct __sk_buff *skb)
 		return TC_ACT_UNSPEC;
 	if (kernel_must_see(skb, ip, data_end))
 		return TC_ACT_UNSPEC;
-	data = (void *)(long)skb->data;
-	data_end = (void *)(long)skb->data_end;
-	ip = data + 64;
-	if ((void *)(ip + 1) > data_end)
+	ip = ip_at(skb, 64);
+	if (!ip)
 		return TC_ACT_UNSPEC;
 	fib_for(&fib, ip, vtep); // as if it had come through the VXLAN device
 	// The packet is still wrapped: check the MTU with the inner length (a GSO packet: 0, the kernel lets it through).
@@ -378,10 +385,8 @@ int from_vxlan(struct __sk_buff *skb)
 		return TC_ACT_UNSPEC;
 	if (bpf_skb_adjust_room(skb, -ENCAP_LEN, BPF_ADJ_ROOM_MAC, BPF_F_ADJ_ROOM_FIXED_GSO))
 		return TC_ACT_UNSPEC;
-	data = (void *)(long)skb->data;
-	data_end = (void *)(long)skb->data_end;
-	ip = data + 14;
-	if ((void *)(ip + 1) > data_end)
+	ip = ip_at(skb, sizeof(struct ethhdr));
+	if (!ip)
 		return TC_ACT_SHOT;
 	forward(skb, ip, &fib);
 	return bpf_redirect_peer(fib.ifindex, 0);

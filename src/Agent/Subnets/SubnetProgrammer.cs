@@ -64,6 +64,7 @@ public sealed class SubnetProgrammer(SubnetModeSettings settings)
     public long Failures { get; private set; }
 
     private readonly SubnetRedirect _redirect = new();
+    private bool _redirectRemoved;
 
     /// <summary>True while the mode's outgoing NAT is in the kernel (<see cref="SubnetModeSettings.Masquerade"/>).</summary>
     public bool Masquerading => settings.Masquerade?.Active == true;
@@ -98,7 +99,8 @@ public sealed class SubnetProgrammer(SubnetModeSettings settings)
     }
 
     // redirect: kernel — the mode's programs on its uplinks, left by a run with redirect: bpf, go (a
-    // pod's own goes with its veth): the kernel's forwarding carries the mode's packets again.
+    // pod's own goes with its veth): the kernel's forwarding carries the mode's packets again. Once per
+    // start: only an earlier run can have left them (the option changes with a restart).
     private void RemoveRedirect(NetlinkHandle host)
     {
         var fabric = settings.Fabric.DeviceIndex;
@@ -145,8 +147,11 @@ public sealed class SubnetProgrammer(SubnetModeSettings settings)
                 _redirect.Reconcile(host, uplink, new IpPrefix(own.Subnet.BaseAddress, own.Subnet.PrefixLength),
                     IpPrefix.Parse(settings.Datastore.ClusterCidr), vxlan, settings.Fabric.DeviceIndex);
             }
-            else if (!settings.BpfRedirect)
+            else if (!settings.BpfRedirect && !_redirectRemoved)
+            {
                 RemoveRedirect(host);
+                _redirectRemoved = true;
+            }
             if (settings.Masquerade?.Ensure() == true)
                 repaired++;
             _programmed = [.. peers.Select(p => new IPNetwork(p.Subnet.Address, p.Subnet.PrefixLength))];
