@@ -5,6 +5,8 @@ using Fathom.Agent.State;
 using Fathom.Cni;
 using Fathom.Datapath;
 using Fathom.Datapath.HostGw;
+using Fathom.Datastore;
+using Fathom.Datastore.Configuration;
 using Fathom.Netlink;
 
 namespace Fathom.Agent.Subnets;
@@ -13,7 +15,35 @@ namespace Fathom.Agent.Subnets;
 /// <param name="Mode">host-gw or overlay.</param>
 /// <param name="ClusterCidr">The mode's cluster CIDR (its <see cref="ClusterRule"/>, its NAT table's source).</param>
 /// <param name="Device">Overlay: the VXLAN device.</param>
-public sealed record RunModeRecord(string Mode, string ClusterCidr, string? Device = null);
+/// <param name="Lease">Where the mode's lease is held (absent in records of agents before it was recorded).</param>
+public sealed record RunModeRecord(string Mode, string ClusterCidr, string? Device = null, RunModeLease? Lease = null);
+
+/// <summary>
+/// Where a mode's lease is held and by whom: enough of its datastore's config to open the store again
+/// and give the lease up once the mode is gone. Strings only, so that two records compare by value.
+/// </summary>
+/// <param name="Node">The node name the lease is held under.</param>
+/// <param name="Kind"><c>embedded</c> or <c>etcd</c>.</param>
+/// <param name="SubnetLength">Each node's subnet prefix length (the store is opened with it).</param>
+/// <param name="Directory">embedded: the store's directory.</param>
+/// <param name="Endpoints">etcd: the members' client URLs, comma-separated.</param>
+/// <param name="Cluster">etcd: the cluster name its keys live under.</param>
+public sealed record RunModeLease(string Node, string Kind, int SubnetLength, string? Directory = null, string? Endpoints = null, string? Cluster = null)
+{
+    internal static RunModeLease Of(string node, SubnetDatastoreConfig datastore) => datastore.Kind == DatastoreOptions.Etcd
+        ? new(node, datastore.Kind, datastore.SubnetLength, Endpoints: string.Join(',', datastore.Endpoints), Cluster: datastore.Cluster)
+        : new(node, datastore.Kind, datastore.SubnetLength, Directory: datastore.Directory);
+
+    /// <summary>The datastore config this lease lives in, for a mode of <paramref name="clusterCidr"/>.</summary>
+    internal SubnetDatastoreConfig Datastore(string clusterCidr, TimeSpan requestTimeout)
+    {
+        var datastore = new SubnetDatastoreConfig { Kind = Kind, ClusterCidr = clusterCidr, SubnetLength = SubnetLength, RequestTimeoutSeconds = requestTimeout.TotalSeconds };
+        if (Directory is not null) datastore.Directory = Directory;
+        if (Endpoints is not null) datastore.Endpoints = Endpoints.Split(',');
+        if (Cluster is not null) datastore.Cluster = Cluster;
+        return datastore;
+    }
+}
 
 /// <summary>The record on disk (<c>subnets/modes.json</c>): the modes the node runs.</summary>
 public sealed record RunModesFile(IReadOnlyList<RunModeRecord> Modes)
@@ -36,7 +66,8 @@ public sealed record RunModesFile(IReadOnlyList<RunModeRecord> Modes)
 /// "Removing a mode"): the agent records, in <c>subnets/modes.json</c>, which modes it runs and with
 /// what cluster CIDR and VXLAN device, before it programs anything; at the next start, whatever that
 /// record has and the config no longer does is removed — host-gw's routes to the other nodes (protocol
-/// <see cref="FathomRoutes.Protocol"/>), overlay's VXLAN device (with its routes, neighbours and FDB
+/// <see cref="FathomRoutes.Protocol"/>), the mode's lease (so that the other nodes drop their routes to
+/// its subnet at once, not when it expires), overlay's VXLAN device (with its routes, neighbours and FDB
 /// entries), the mode's outgoing NAT table, its tc BPF program on the node's own devices
 /// (<see cref="PodRedirect"/>), the <see cref="ClusterRule"/> of a cluster CIDR no mode has any more,
 /// and, once no subnet mode is left, the node's pinned neighbours (marked with the same protocol).
@@ -48,6 +79,9 @@ public static class RetiredModes
 {
     private const string RecordName = "modes.json";
 
+    // How long a start waits for a retired mode's store to give its lease up, one request at most half of it.
+    private static readonly TimeSpan GiveUpBound = TimeSpan.FromSeconds(2);
+
     /// <summary>
     /// Removes what the modes recorded before and not in <paramref name="config"/> left, and records the
     /// modes of <paramref name="config"/>. A removal that fails is logged and stays in the record, so the
@@ -58,22 +92,26 @@ public static class RetiredModes
     /// <param name="log">Where what was removed is said.</param>
     /// <param name="open">Opens a netlink handle in the node's netns.</param>
     /// <param name="netnsPath">The node's netns for nft (tests); null: the agent's own.</param>
+    /// <param name="nodeName">The name the modes' leases are held under when the config names none (the pools' node name); null: the machine's.</param>
     /// <returns>What was removed, one phrase each (empty when nothing was).</returns>
-    public static IReadOnlyList<string> Retire(SubnetConfig? config, StateDirectory state, AgentLog log, Func<NetlinkHandle> open, string? netnsPath = null)
+    public static IReadOnlyList<string> Retire(SubnetConfig? config, StateDirectory state, AgentLog log, Func<NetlinkHandle> open, string? netnsPath = null,
+        string? nodeName = null)
     {
         ArgumentNullException.ThrowIfNull(state);
         ArgumentNullException.ThrowIfNull(log);
         ArgumentNullException.ThrowIfNull(open);
         var path = Path.Combine(state.Path, "subnets", RecordName);
         var before = Read(state, path);
-        var now = Running(config);
+        var now = Running(config, config?.NodeName ?? nodeName ?? Environment.MachineName);
         if (before.Count == 0 && now.Count == 0) return [];
         var removed = new List<string>();
         var kept = new List<RunModeRecord>();
-        if (before.Any(b => !now.Contains(b)))
+        // A record written before leases were recorded names a mode still run the same way, lease aside.
+        var gone = before.Where(b => !now.Contains(b) && !(b.Lease is null && now.Any(n => n with { Lease = null } == b))).ToList();
+        if (gone.Count > 0)
         {
             using var host = open();
-            foreach (var old in before.Where(b => !now.Contains(b)))
+            foreach (var old in gone)
             {
                 try
                 {
@@ -106,14 +144,15 @@ public static class RetiredModes
         return removed;
     }
 
-    /// <summary>The modes <paramref name="config"/> runs, as the record has them.</summary>
-    internal static List<RunModeRecord> Running(SubnetConfig? config)
+    /// <summary>The modes <paramref name="config"/> runs, as the record has them, their leases held as <paramref name="node"/>.</summary>
+    internal static List<RunModeRecord> Running(SubnetConfig? config, string node)
     {
         var modes = new List<RunModeRecord>();
         if (config?.HostGw is { } hostGw)
-            modes.Add(new RunModeRecord(Allocation.ModeName(AllocationMode.HostGw), hostGw.Datastore.ClusterCidr));
+            modes.Add(new RunModeRecord(Allocation.ModeName(AllocationMode.HostGw), hostGw.Datastore.ClusterCidr, Lease: RunModeLease.Of(node, hostGw.Datastore)));
         if (config?.Overlay is { } overlay)
-            modes.Add(new RunModeRecord(Allocation.ModeName(AllocationMode.Overlay), overlay.Datastore.ClusterCidr, overlay.EffectiveDevice));
+            modes.Add(new RunModeRecord(Allocation.ModeName(AllocationMode.Overlay), overlay.Datastore.ClusterCidr, overlay.EffectiveDevice,
+                RunModeLease.Of(node, overlay.Datastore)));
         return modes;
     }
 
@@ -138,6 +177,10 @@ public static class RetiredModes
             removed.AddRange(Unredirect(host, mode));
             WarnAboutPods(mode, state, log);
         }
+        // The lease goes when the mode does, or when it is held elsewhere now (another store, cluster CIDR or node name).
+        if (old.Lease is { } lease && (current is null || current.Lease != lease || current.ClusterCidr != old.ClusterCidr)
+            && GiveUp(old.Mode, lease, lease.Datastore(old.ClusterCidr, GiveUpBound / 2), log) is { } released)
+            removed.Add(released);
         if (old.Device is { } device && device != current?.Device && host.TryGetLink(device, out var vtep) && vtep.Kind == "vxlan")
         {
             KernelCall.Run($"delete {device}, the overlay's old VXLAN device", () => host.DeleteLink(vtep.Index));
@@ -146,6 +189,31 @@ public static class RetiredModes
         if (!now.Any(n => n.ClusterCidr == old.ClusterCidr) && ClusterRule.Remove(host, cidr))
             removed.Add($"the rule pref {ClusterRule.Priority} to {cidr}");
         return removed;
+    }
+
+    // Gives the lease up in its store, within GiveUpBound (the agent's start waits for it); a store that
+    // cannot be reached is said and left alone: the lease expires after its TTL, and the other nodes drop
+    // their routes to its subnet then.
+    private static string? GiveUp(string mode, RunModeLease lease, SubnetDatastoreConfig datastore, AgentLog log)
+    {
+        try
+        {
+            using var bound = new CancellationTokenSource(GiveUpBound);
+            var released = Task.Run(async () =>
+            {
+                await using var store = await datastore.ToOptions().OpenAsync(cancellationToken: bound.Token).ConfigureAwait(false);
+                return await store.ReleaseAsync(lease.Node, bound.Token).ConfigureAwait(false);
+            }).GetAwaiter().GetResult();
+            return released ? $"the {mode} lease of {lease.Node} in the {datastore.Describe()}" : null;
+        }
+        catch (Exception e) when (e is DatastoreUnavailableException or DatastoreConfigurationException or IOException or HttpRequestException
+            or TimeoutException or OperationCanceledException or UnauthorizedAccessException or ArgumentException)
+        {
+            log.Warning("subnets.lease-not-released",
+                $"could not give up the {mode} lease of {lease.Node} in the {datastore.Describe()}: {e.Message}; the other nodes drop their routes to its subnet when it expires",
+                ("mode", mode), ("error", e.Message));
+            return null;
+        }
     }
 
     // redirect: bpf's program on the node's own devices (host-gw's to_pod, overlay's from_vxlan: the

@@ -29,7 +29,7 @@ public sealed class SubnetModes : IAsyncDisposable
     {
         Func<NetlinkHandle> open = node is null ? NetlinkHandle.Open : () => NetlinkHandle.OpenIn(node);
         // What a mode dropped from the config left goes before anything is programmed (and the modes run are recorded).
-        RetiredModes.Retire(config, state, log, open, node?.Path);
+        RetiredModes.Retire(config, state, log, open, node?.Path, poolsNodeName);
         if (config is null) return null;
         using (var current = node is null ? Netns.OpenCurrent() : null)
             Netns.WriteSysctl(node ?? current!, "net.ipv4.ip_forward", "1");

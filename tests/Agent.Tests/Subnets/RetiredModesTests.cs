@@ -44,8 +44,23 @@ public sealed class RetiredModesTests : IDisposable
         Assert.Contains("\"clusterCidr\": \"10.244.0.0/16\"", text);
         Assert.Contains("\"mode\": \"overlay\"", text);
         Assert.Contains("\"device\": \"fathom.1\"", text);
+        Assert.Contains("\"lease\": {\n        \"node\": \"n\",\n        \"kind\": \"embedded\",\n        \"subnetLength\": 24,", text);
+        Assert.Contains($"\"directory\": \"{_fx.Path("store", "overlay")}\"", text);
         // The same config again: nothing to remove, so the kernel is not opened either.
         Assert.Empty(RetiredModes.Retire(config, _fx.Restart(), _fx.Log, () => throw new InvalidOperationException("opened the kernel")));
+    }
+
+    [Fact]
+    public void A_record_of_an_earlier_agent_without_leases_names_the_same_modes_and_gains_their_leases()
+    {
+        Directory.CreateDirectory(_fx.Path("subnets"));
+        File.WriteAllText(_fx.Path("subnets", "modes.json"),
+            "{\"kind\": \"fathom-agent-subnet-modes\", \"version\": 1, \"modes\": [{\"mode\": \"host-gw\", \"clusterCidr\": \"10.244.0.0/16\"}]}");
+
+        Assert.Empty(RetiredModes.Retire(Config("n", _fx.Path("store"), hostGw: true, overlay: false), _fx.State, _fx.Log,
+            () => throw new InvalidOperationException("opened the kernel")));
+
+        Assert.Contains("\"node\": \"n\"", File.ReadAllText(_fx.Path("subnets", "modes.json")));
     }
 
     [Theory]
@@ -98,8 +113,11 @@ public sealed class RetiredModesTests : IDisposable
             var pod = SubnetNetworkTests.WirePod(fabric, 0, modes.Networks[AllocationMode.HostGw]);
             await modes.DisposeAsync();
 
-            // overlay dropped: its device (and with it its routes and FDB), its table and its rule go; host-gw's stay.
+            Assert.Contains("node0", await LeaseHolders(Path.Combine(store, "overlay"), "10.245.0.0/16"));
+
+            // overlay dropped: its lease, its device (and with it its routes and FDB), its table and its rule go; host-gw's stay.
             modes = SubnetModes.Start(Config("node0", store, hostGw: true, overlay: false, bpf: true), _fx.Restart(), null, _fx.Log, null, ns0)!;
+            Assert.Equal(["node1"], await LeaseHolders(Path.Combine(store, "overlay"), "10.245.0.0/16"));
             Assert.DoesNotContain(PodRedirect.FromVxlanName, Ingress("eth0"));
             Assert.Contains(PodRedirect.ToPodName, Ingress("eth0"));
             Assert.False(Ip("link", "show").Contains("fathom.1", StringComparison.Ordinal), Ip("link", "show"));
@@ -109,6 +127,7 @@ public sealed class RetiredModesTests : IDisposable
             Assert.Contains(hostGwPeer + " via 10.80.0.2", Ip("route", "show", "proto", "95"));
             Assert.Contains("10.80.0.2 dev eth0 lladdr", Ip("neigh", "show", "proto", "95"));
             var retired = Assert.Single(_fx.Events("subnets.retired")).GetProperty("msg").GetString();
+            Assert.Contains($"the overlay lease of node0 in the embedded datastore {Path.Combine(store, "overlay")}", retired);
             Assert.Contains("the VXLAN device fathom.1", retired);
             Assert.Contains("the table ip fathom_overlay", retired);
             Assert.Contains("the rule pref 1280 to 10.245.0.0/16", retired);
@@ -118,6 +137,7 @@ public sealed class RetiredModesTests : IDisposable
 
             // No subnet mode left: host-gw's routes, table and rule, and the pinned neighbours go; its pod is named.
             Assert.Null(SubnetModes.Start(null, _fx.Restart(), null, _fx.Log, null, ns0));
+            Assert.Equal(["node1"], await LeaseHolders(Path.Combine(store, "host-gw"), "10.244.0.0/16"));
             Assert.Equal("", Ip("route", "show", "proto", "95").Trim());
             Assert.DoesNotContain("fathom_", Nft("list", "tables"));
             Assert.Equal("", Ip("rule", "show", "pref", "1280").Trim());
@@ -136,6 +156,36 @@ public sealed class RetiredModesTests : IDisposable
         {
             await modes.DisposeAsync();
         }
+    }
+
+    [PrivilegedFact("ip", "nft")]
+    public void A_lease_whose_store_cannot_be_reached_is_left_to_expire_and_the_rest_still_goes()
+    {
+        using var fabric = new TwoNodeFabric("sq");
+        using var ns0 = Netns.Open(fabric.Nodes[0].Path);
+        var etcd = new HostGwSection
+        {
+            Datastore = new SubnetDatastoreConfig { Kind = "etcd", ClusterCidr = "10.244.0.0/16", Endpoints = ["http://127.0.0.1:9"] },
+        };
+        RetiredModes.Retire(new SubnetConfig { NodeName = "node0", FabricDevice = "eth0", HostGw = etcd }, _fx.State, _fx.Log, () => NetlinkHandle.OpenIn(ns0), fabric.Nodes[0].Path);
+        Assert.Contains("\"endpoints\": \"http://127.0.0.1:9\"", File.ReadAllText(_fx.Path("subnets", "modes.json")));
+        Shell.IpIn(fabric.Nodes[0].Name, "rule", "add", "pref", "1280", "to", "10.244.0.0/16", "lookup", "main");
+
+        var started = System.Diagnostics.Stopwatch.StartNew();
+        var removed = RetiredModes.Retire(null, _fx.Restart(), _fx.Log, () => NetlinkHandle.OpenIn(ns0), fabric.Nodes[0].Path);
+
+        Assert.True(started.Elapsed < TimeSpan.FromSeconds(5), $"the start waited {started.Elapsed} for an unreachable store");
+        var warning = Assert.Single(_fx.Events("subnets.lease-not-released")).GetProperty("msg").GetString();
+        Assert.Contains("could not give up the host-gw lease of node0 in the etcd (http://127.0.0.1:9)", warning);
+        Assert.Contains("the other nodes drop their routes to its subnet when it expires", warning);
+        Assert.Contains("the rule pref 1280 to 10.244.0.0/16", removed);
+        Assert.Equal("", Shell.IpIn(fabric.Nodes[0].Name, "rule", "show", "pref", "1280").Trim());
+    }
+
+    private static async Task<List<string>> LeaseHolders(string directory, string cidr)
+    {
+        await using var store = await Datastore(cidr, directory).ToOptions().OpenAsync();
+        return [.. (await store.ListAsync()).Select(l => l.Node.NodeName).Order()];
     }
 
     private static SubnetConfig Config(string node, string store, bool hostGw, bool overlay, bool bpf = false) => new()
