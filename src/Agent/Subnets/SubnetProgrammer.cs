@@ -98,20 +98,30 @@ public sealed class SubnetProgrammer(SubnetModeSettings settings)
         }
     }
 
-    // redirect: kernel — the mode's programs on its uplinks, left by a run with redirect: bpf, go (a
-    // pod's own goes with its veth): the kernel's forwarding carries the mode's packets again. Once per
-    // start: only an earlier run can have left them (the option changes with a restart).
-    private void RemoveRedirect(NetlinkHandle host)
+    // redirect: kernel — the mode's programs, left by a run with redirect: bpf, go: on its uplinks and
+    // on the veths of the pods that run made: the kernel's forwarding carries the mode's packets again.
+    // Once per start: only an earlier run can have left them (the option changes with a restart).
+    private void RemoveRedirect(NetlinkHandle host, IpPrefix subnet)
     {
         var fabric = settings.Fabric.DeviceIndex;
+        var uplink = fabric;
         if (settings.Overlay is { } o)
         {
             if (PodRedirect.IsAttached(host, fabric, PodRedirect.FromVxlanName)) PodRedirect.Detach(host, fabric, PodRedirect.VxlanPriority);
-            var vtep = host.GetLink(o.EffectiveDevice).Index;
-            if (PodRedirect.IsAttached(host, vtep, PodRedirect.ToPodName)) PodRedirect.Detach(host, vtep);
+            uplink = host.GetLink(o.EffectiveDevice).Index;
         }
-        else if (PodRedirect.IsAttached(host, fabric, PodRedirect.ToPodName))
-            PodRedirect.Detach(host, fabric);
+        if (PodRedirect.IsAttached(host, uplink, PodRedirect.ToPodName)) PodRedirect.Detach(host, uplink);
+        foreach (var pod in SubnetRedirect.PodVeths(host, subnet, uplink))
+        {
+            try
+            {
+                if (PodRedirect.IsAttached(host, pod, PodRedirect.FromPodName)) PodRedirect.Detach(host, pod);
+            }
+            catch (NetlinkException e) when (e.Error == Errno.ENODEV)
+            {
+                // The pod's veth went meanwhile (its DEL's teardown).
+            }
+        }
     }
 
     // Overlay on an IPv4 fabric: the VTEP the tc programs wrap and unwrap for (its device as the kernel
@@ -149,7 +159,7 @@ public sealed class SubnetProgrammer(SubnetModeSettings settings)
             }
             else if (!settings.BpfRedirect && !_redirectRemoved)
             {
-                RemoveRedirect(host);
+                RemoveRedirect(host, new IpPrefix(own.Subnet.BaseAddress, own.Subnet.PrefixLength));
                 _redirectRemoved = true;
             }
             if (settings.Masquerade?.Ensure() == true)

@@ -85,12 +85,8 @@ internal sealed class SubnetRedirect
             // A new VTEP (its index): every pod's from_pod again, or they would hand its packets to the device.
             var again = vxlan != _vxlan;
             _vxlan = vxlan;
-            var network = new System.Net.IPNetwork(subnet.Network.Address, subnet.PrefixLength);
-            var pods = host.ListRoutes(AddressFamily.InterNetwork)
-                .Where(r => r.Destination is { PrefixLength: 32 } d && network.Contains(d.Address) && r.OutputIndex is int i && i != uplink)
-                .Select(r => r.OutputIndex!.Value).Distinct().ToList();
             var attached = 0;
-            foreach (var pod in pods)
+            foreach (var pod in PodVeths(host, subnet, uplink))
             {
                 try
                 {
@@ -109,6 +105,18 @@ internal sealed class SubnetRedirect
             _uplink = uplink;
             Refuse(host, e);
         }
+    }
+
+    /// <summary>
+    /// The pod veths of <paramref name="subnet"/>: the devices the node's /32 routes into it name, but
+    /// <paramref name="uplink"/> (the node's own routes there).
+    /// </summary>
+    public static List<int> PodVeths(NetlinkHandle host, IpPrefix subnet, int uplink)
+    {
+        var network = new System.Net.IPNetwork(subnet.Network.Address, subnet.PrefixLength);
+        return [.. host.ListRoutes(AddressFamily.InterNetwork)
+            .Where(r => r.Destination is { PrefixLength: 32 } d && network.Contains(d.Address) && r.OutputIndex is int i && i != uplink)
+            .Select(r => r.OutputIndex!.Value).Distinct()];
     }
 
     private static bool IsRefusal(NetlinkException e) => e.Error is Errno.EINVAL or Errno.EPERM or Errno.EACCES or Errno.EOPNOTSUPP;

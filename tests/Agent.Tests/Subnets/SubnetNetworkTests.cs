@@ -247,11 +247,14 @@ public sealed class SubnetNetworkTests : IDisposable
                 Assert.Equal(vxlanBefore, VxlanPackets(fabric, 0) + VxlanPackets(fabric, 1));
             Assert.Equal(0, Shell.Exec(fabric.Nodes[0].Name, "ping", "-c1", "-W2", ip0).ExitCode); // node → its pod
 
-            // redirect: kernel again — the mode's programs leave the node's devices; the pods still reach each other.
+            // redirect: kernel again — the mode's programs leave the node's devices and its pod's veth; the pods still reach each other.
+            var veth = NodeVeth.HostNameFor("pod0", "eth0");
+            Assert.Contains("fathom_from_pod direct-action", IngressFilters(fabric, veth));
             await n0.DisposeAsync();
             n0 = Start(fabric, 0, mode);
             Eventually.True(() => !IngressFilters(fabric, uplink).Contains("fathom_to_pod", StringComparison.Ordinal)
-                && !IngressFilters(fabric, "eth0").Contains("fathom_vxlan_in", StringComparison.Ordinal), "redirect: kernel takes the programs off", TimeSpan.FromSeconds(10));
+                && !IngressFilters(fabric, "eth0").Contains("fathom_vxlan_in", StringComparison.Ordinal)
+                && !IngressFilters(fabric, veth).Contains("fathom_from_pod", StringComparison.Ordinal), "redirect: kernel takes the programs off", TimeSpan.FromSeconds(10));
             Assert.True(fabric.Pings(1, ip0), "pod on node1 → pod on node0, through node0's kernel");
         }
         finally
