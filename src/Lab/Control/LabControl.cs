@@ -72,6 +72,7 @@ public static class LabControl
             Options = options,
             Phase = LabPhase.Starting,
             Credentials = NewCredentials(),
+            Observer = NewCredentials(),
         });
         var pid = StartServer(layout, server);
         var deadline = Stopwatch.StartNew();

@@ -11,14 +11,22 @@ namespace Fathom.Lab.Control;
 public static class LabEc2Client
 {
     /// <summary>A client for the lab; <paramref name="maxErrorRetry"/> 0 makes throttling visible.</summary>
-    public static AmazonEC2Client Create(LabState state, int maxErrorRetry = 3) =>
-        new(new BasicAWSCredentials(state.Credentials.AccessKeyId, state.Credentials.SecretAccessKey), new AmazonEC2Config
+    /// <param name="state">The lab.</param>
+    /// <param name="maxErrorRetry">The SDK's retries of a throttled or failed call.</param>
+    /// <param name="observer">Sign with the lab's observer key (<see cref="LabState.Observer"/>): no fault of the lab's meets this client.</param>
+    public static AmazonEC2Client Create(LabState state, int maxErrorRetry = 3, bool observer = false)
+    {
+        var key = observer
+            ? state.Observer ?? throw new InvalidOperationException($"lab '{state.Prefix}' has no observer key (started by an older fathomctl): take it down and up again")
+            : state.Credentials;
+        return new(new BasicAWSCredentials(key.AccessKeyId, key.SecretAccessKey), new AmazonEC2Config
         {
             ServiceURL = state.LoopbackEndpoint,
             AuthenticationRegion = state.Credentials.Region,
             MaxErrorRetry = maxErrorRetry,
             Timeout = TimeSpan.FromSeconds(30),
         });
+    }
 
     /// <summary>
     /// CreateNetworkInterface + AttachNetworkInterface at the lowest free device index: the

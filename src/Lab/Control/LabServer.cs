@@ -112,7 +112,8 @@ public static class LabServer
             var state = Current;
             var credentials = new Ec2Credentials(state.Credentials.AccessKeyId, state.Credentials.SecretAccessKey);
             var vpcEndpointIp = IPAddress.Parse(subnets[0].Gateway);
-            var loopbackPort = await StartEndpointsAsync(_vpc!, vpcEndpointIp, state, cloud, credentials, FaultPlanFor(state.Options),
+            var observer = state.Observer is { } o ? new Ec2Credentials(o.AccessKeyId, o.SecretAccessKey) : null;
+            var loopbackPort = await StartEndpointsAsync(_vpc!, vpcEndpointIp, state, cloud, credentials, observer, FaultPlanFor(state.Options),
                 _fabric!.AttachedAt, Apps, cancellationToken);
             _watcher = StartRecoveryWatcher(_vpc!, _fabric, Log, _stopWatching.Token);
 
@@ -208,7 +209,7 @@ public static class LabServer
     /// (the caller stops them). Returns the loopback port.
     /// </summary>
     private static async Task<int> StartEndpointsAsync(NetnsHandle vpc, IPAddress vpcEndpointIp, LabState state, Ec2Cloud cloud,
-        Ec2Credentials credentials, FaultPlan faults, Func<string, DateTimeOffset?> attachedAt, List<WebApplication> apps,
+        Ec2Credentials credentials, Ec2Credentials? observer, FaultPlan faults, Func<string, DateTimeOffset?> attachedAt, List<WebApplication> apps,
         CancellationToken cancellationToken)
     {
         var (vpcEc2Fd, _) = NetnsListener.Bind(vpc, new IPEndPoint(vpcEndpointIp, 80));
@@ -216,7 +217,7 @@ public static class LabServer
         var (imdsFd, _) = NetnsListener.Bind(vpc, new IPEndPoint(LabLayout.ImdsAddress, 80));
 
         var ec2App = CreateApp([vpcEc2Fd, loopbackFd]);
-        Ec2Endpoint.Map(ec2App, cloud, credentials, faults);
+        Ec2Endpoint.Map(ec2App, cloud, credentials, faults, observer);
         apps.Add(ec2App);
         var imds = new InstanceMetadataService(cloud, attachedAt) { EniVisibilityDelay = TimeSpan.FromMilliseconds(state.Options.ImdsDelayMs) };
         var imdsApp = CreateApp([imdsFd]);

@@ -102,6 +102,12 @@ public sealed record LabState
     public IReadOnlyList<int> DnsmasqPids { get; init; } = [];
     /// <summary>Fresh for each lab: requests signed with anything else fail with AuthFailure.</summary>
     public required LabCredentials Credentials { get; init; }
+    /// <summary>
+    /// The observer's key pair, fresh for each lab too: requests signed with it meet none of the lab's
+    /// faults (<c>--faults</c>, throttling and error rates), so tests and audits see what the cloud holds
+    /// while the agents meet the weather. Null in the state of a lab started before it existed.
+    /// </summary>
+    public LabCredentials? Observer { get; init; }
     /// <summary>Port of the EC2 endpoint on 127.0.0.1 in the root netns.</summary>
     public int LoopbackPort { get; init; }
     /// <summary>The EC2 endpoint as instances see it, e.g. http://10.0.0.1 (inside the VPC).</summary>

@@ -35,6 +35,7 @@ public sealed partial class Ec2Api
 
     private readonly Ec2Cloud _cloud;
     private readonly Ec2Credentials _credentials;
+    private readonly Ec2Credentials? _observer;
     private readonly FaultPlan _faults;
     private readonly TimeProvider _wallClock;
 
@@ -46,10 +47,16 @@ public sealed partial class Ec2Api
     /// The clock X-Amz-Date is checked against (default: system). Not the cloud's clock: clients
     /// sign with the real time even when a test drives the cloud with a fake one.
     /// </param>
-    public Ec2Api(Ec2Cloud cloud, Ec2Credentials credentials, FaultPlan faults, TimeProvider? wallClock = null)
+    /// <param name="observer">
+    /// A second key pair whose requests <paramref name="faults"/> spare (the attach latency aside, which
+    /// is the cloud's pace, not a fault): tests and audits read and change the cloud with it while the
+    /// agents, signing with <paramref name="credentials"/>, meet the faults. Null: none.
+    /// </param>
+    public Ec2Api(Ec2Cloud cloud, Ec2Credentials credentials, FaultPlan faults, TimeProvider? wallClock = null, Ec2Credentials? observer = null)
     {
         _cloud = cloud;
         _credentials = credentials;
+        _observer = observer;
         _faults = faults;
         _wallClock = wallClock ?? TimeProvider.System;
     }
@@ -63,7 +70,8 @@ public sealed partial class Ec2Api
         var requestId = Guid.NewGuid().ToString();
         try
         {
-            SigV4.Verify(request, _credentials, _wallClock.GetUtcNow());
+            var observed = _observer is not null && SigV4.AccessKeyIdOf(request) == _observer.AccessKeyId;
+            SigV4.Verify(request, observed ? _observer! : _credentials, _wallClock.GetUtcNow());
             var q = QueryParameters.FromRequest(request);
             var action = q.Get("Action");
             if (q.IsRejected("Action"))
@@ -76,12 +84,12 @@ public sealed partial class Ec2Api
             q.ThrowIfRejected();
             if (string.IsNullOrEmpty(q.Get("Version")))
                 throw new Ec2Exception(MissingParameter, "The request must contain the parameter Version");
-            if (_faults.Draw(action) is { } fault) throw fault;
+            if (!observed && _faults.Draw(action) is { } fault) throw fault;
             if (q.GetBool("DryRun") == true)
                 throw new Ec2Exception("DryRunOperation", "Request would have succeeded, but DryRun flag is set.", HttpStatusCode.PreconditionFailed);
             var body = await handler(this, q, cancellationToken).ConfigureAwait(false);
             // Done, and the answer lost on its way (FaultPlan's lost answers): the change stays made.
-            if (_faults.DrawLost(action) is { } lost) throw lost;
+            if (!observed && _faults.DrawLost(action) is { } lost) throw lost;
             return new Ec2HttpResponse(200, Ec2Xml.Response(action, requestId, body));
         }
         catch (Ec2Exception e)

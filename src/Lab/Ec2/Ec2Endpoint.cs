@@ -17,10 +17,10 @@ public static class Ec2Endpoint
     /// <summary>EC2 Query requests are small; a larger body is refused before it is buffered.</summary>
     private const int MaxBodyBytes = 1 << 20;
 
-    /// <summary>Maps the API on "/" of <paramref name="app"/>.</summary>
-    public static void Map(IEndpointRouteBuilder app, Ec2Cloud cloud, Ec2Credentials credentials, FaultPlan faults)
+    /// <summary>Maps the API on "/" of <paramref name="app"/>; requests signed with <paramref name="observer"/> meet no fault (<see cref="Ec2Api"/>).</summary>
+    public static void Map(IEndpointRouteBuilder app, Ec2Cloud cloud, Ec2Credentials credentials, FaultPlan faults, Ec2Credentials? observer = null)
     {
-        var api = new Ec2Api(cloud, credentials, faults);
+        var api = new Ec2Api(cloud, credentials, faults, observer: observer);
         app.MapMethods("/", ["GET", "POST"], context => ServeAsync(context, api));
     }
 
@@ -83,15 +83,15 @@ public sealed class Ec2Server : IAsyncDisposable
     /// <summary>Where it listens, e.g. http://127.0.0.1:41234/ (the SDK's ServiceURL).</summary>
     public Uri Url { get; }
 
-    /// <summary>Starts serving on 127.0.0.1 at a free port.</summary>
+    /// <summary>Starts serving on 127.0.0.1 at a free port; requests signed with <paramref name="observer"/> meet no fault.</summary>
     public static async Task<Ec2Server> StartOnLoopbackAsync(Ec2Cloud cloud, Ec2Credentials credentials, FaultPlan faults,
-        CancellationToken cancellationToken = default)
+        CancellationToken cancellationToken = default, Ec2Credentials? observer = null)
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
         builder.WebHost.ConfigureKestrel(options => options.Listen(IPAddress.Loopback, 0));
         var app = builder.Build();
-        Ec2Endpoint.Map(app, cloud, credentials, faults);
+        Ec2Endpoint.Map(app, cloud, credentials, faults, observer);
         await app.StartAsync(cancellationToken).ConfigureAwait(false);
         var address = app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.Single();
         return new Ec2Server(app, new Uri(address.EndsWith('/') ? address : address + "/"));

@@ -143,24 +143,7 @@ public static class SigV4
     /// <exception cref="Ec2Exception">AuthFailure or RequestExpired.</exception>
     public static void Verify(Ec2HttpRequest request, Ec2Credentials credentials, DateTimeOffset now)
     {
-        if (!request.Headers.TryGetValue("authorization", out var authorization) || authorization.Length == 0)
-            throw AuthFailure();
-        if (!authorization.StartsWith(Algorithm + " ", StringComparison.Ordinal))
-            throw AuthFailure();
-        string? credential = null, signedHeaders = null, signature = null;
-        foreach (var field in authorization[(Algorithm.Length + 1)..].Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
-        {
-            var eq = field.IndexOf('=');
-            if (eq < 0) throw AuthFailure();
-            var value = field[(eq + 1)..];
-            switch (field[..eq])
-            {
-                case "Credential": credential = value; break;
-                case "SignedHeaders": signedHeaders = value; break;
-                case "Signature": signature = value; break;
-            }
-        }
-        if (credential is null || signedHeaders is null || signature is null) throw AuthFailure();
+        var (credential, signedHeaders, signature) = Authorization(request) ?? throw AuthFailure();
 
         // Credential = AKID/yyyyMMdd/region/service/aws4_request. Any region is accepted: the SDK
         // signs with the region it is configured with, and the lab is every region.
@@ -192,6 +175,31 @@ public static class SigV4
         var expected = Signature(key, StringToSign(amzDate, scope, canonical));
         if (!CryptographicOperations.FixedTimeEquals(Encoding.ASCII.GetBytes(expected), Encoding.ASCII.GetBytes(signature)))
             throw AuthFailure();
+    }
+
+    /// <summary>The access key id a request says it was signed with (not verified), or null when its Authorization header is not SigV4's.</summary>
+    public static string? AccessKeyIdOf(Ec2HttpRequest request) =>
+        Authorization(request) is var (credential, _, _) ? credential.Split('/')[0] : null;
+
+    // The Authorization header's Credential, SignedHeaders and Signature; null when one is missing or the form is wrong.
+    private static (string Credential, string SignedHeaders, string Signature)? Authorization(Ec2HttpRequest request)
+    {
+        if (!request.Headers.TryGetValue("authorization", out var authorization) || !authorization.StartsWith(Algorithm + " ", StringComparison.Ordinal))
+            return null;
+        string? credential = null, signedHeaders = null, signature = null;
+        foreach (var field in authorization[(Algorithm.Length + 1)..].Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
+        {
+            var eq = field.IndexOf('=');
+            if (eq < 0) return null;
+            var value = field[(eq + 1)..];
+            switch (field[..eq])
+            {
+                case "Credential": credential = value; break;
+                case "SignedHeaders": signedHeaders = value; break;
+                case "Signature": signature = value; break;
+            }
+        }
+        return credential is null || signedHeaders is null || signature is null ? null : (credential, signedHeaders, signature);
     }
 
     private static Ec2Exception AuthFailure() =>

@@ -56,7 +56,7 @@ internal static class LabAudit
     public static List<string> Leaks(LabLayout layout, LabState state, IReadOnlyCollection<LabRuntime.Pod> live)
     {
         var problems = new List<string>();
-        using var ec2 = LabEc2Client.Create(state, maxErrorRetry: 10);
+        using var ec2 = LabEc2Client.Create(state, maxErrorRetry: 3, observer: true);
         var tagged = ec2.DescribeNetworkInterfacesAsync(new DescribeNetworkInterfacesRequest
         {
             Filters = [new Filter("tag:" + ClusterTag, [NodeAgentConfig.ClusterName(layout)])],

@@ -16,7 +16,7 @@ internal sealed class LabStickyNodes : IDisposable
 {
     private LabStickyNodes(LabState state, TimeSpan criTimeout)
     {
-        Ec2 = LabEc2Client.Create(state, maxErrorRetry: 3);
+        Ec2 = LabEc2Client.Create(state, maxErrorRetry: 3, observer: true);
         Node1 = new CriClient(LabContainerd.Socket(TestLab.Layout, "node1"), criTimeout);
         Node2 = new CriClient(LabContainerd.Socket(TestLab.Layout, "node2"), criTimeout);
         Parent1 = LabContainerd.For(TestLab.Layout, state.Nodes[0]).CgroupParent;

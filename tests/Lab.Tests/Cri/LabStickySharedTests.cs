@@ -16,7 +16,9 @@ namespace Fathom.Lab.Tests.Cri;
 /// node2 keeps its secondary IP: the lab's EC2 moved it to node2's ENI (AllowReassignment) and the VPC
 /// fabric now delivers it there, so a client pod that kept the address reaches it, and so does node1
 /// across the VPC. Moved back and left away past the retention, the IP goes back to node1's pool,
-/// untagged, still on node1's ENI.
+/// untagged, still on node1's ENI. One answer in five of the lab's EC2 to the agents is lost (the call
+/// took effect; the agent must find out what happened), while the test reads the cloud with the lab's
+/// observer key, which no fault meets.
 /// </summary>
 [Collection(LabCollection.Name)]
 public sealed class LabStickySharedTests(ITestOutputHelper output)
@@ -32,7 +34,7 @@ public sealed class LabStickySharedTests(ITestOutputHelper output)
         LabControl.Down(TestLab.Layout);
         try
         {
-            var state = TestLab.Up(new LabOptions { Nodes = 2, InstanceType = "m5.xlarge" });
+            var state = TestLab.Up(new LabOptions { Nodes = 2, InstanceType = "m5.xlarge", Faults = "lost=0.2" });
             using var lab = LabStickyNodes.Start(state, RetentionSeconds, CriTimeout);
             var (ec2, node1, node2) = (lab.Ec2, lab.Node1, lab.Node2);
             CriPodSpec Web0(string parent) => LabStickyNodes.Web0(parent, "shared");
