@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text;
+using Fathom.Agent.Metrics;
 using Fathom.Agent.Pools;
 using Fathom.Agent.Protocol;
 using Fathom.Cloud;
@@ -51,6 +52,9 @@ public sealed class AgentHost : IAsyncDisposable
 
     /// <summary>The host-gw and overlay modes, or null when the config has no <c>subnets</c> section.</summary>
     public SubnetModes? Subnets { get; private init; }
+
+    // The cloud provider's instruments on /metrics (StartAsync with a ResilientCloudProvider).
+    private CloudMetricsExport? _cloudMetrics;
 
     /// <summary>The metrics and health endpoint, or null when none is configured.</summary>
     public MetricsEndpoint? Metrics { get; }
@@ -125,6 +129,7 @@ public sealed class AgentHost : IAsyncDisposable
         NodePools? pools = null;
         AgentListener? listener = null;
         SubnetModes? subnets = null;
+        var cloudMetrics = cloud is ResilientCloudProvider resilient ? new CloudMetricsExport(resilient.Metrics.Meter) : null;
         try
         {
             var store = AllocationStore.Open(state);
@@ -149,11 +154,12 @@ public sealed class AgentHost : IAsyncDisposable
             };
             subnets = SubnetModes.Start(config.Subnets, state, poolConfig.EffectiveNodeName, log, time);
             var t = teardown;
-            (listener, var metrics) = Serve(config, log, allowedUid, service, subnets, l => RenderMetrics(store, cooldown, t, l) + running.RenderMetrics());
+            (listener, var metrics) = Serve(config, log, allowedUid, service, subnets,
+                l => RenderMetrics(store, cooldown, t, l) + running.RenderMetrics() + cloudMetrics?.Render());
             log.Info("agent.started", $"fathom-agent serving {config.SocketPath} with pools for {poolConfig.Cluster}/{poolConfig.EffectiveNodeName}, state in {config.StateDir}",
                 ("socket", config.SocketPath), ("stateDir", config.StateDir), ("metrics", config.MetricsAddress),
                 ("allocations", store.Count), ("teardowns", teardown.Pending().Count), ("enis", running.Pool.Enis().Count));
-            return new AgentHost(state, store, cooldown, teardown, service, listener, metrics, running) { Subnets = subnets };
+            return new AgentHost(state, store, cooldown, teardown, service, listener, metrics, running) { Subnets = subnets, _cloudMetrics = cloudMetrics };
         }
         catch
         {
@@ -165,6 +171,7 @@ public sealed class AgentHost : IAsyncDisposable
                 await pools.DisposeAsync().ConfigureAwait(false);
             if (teardown is not null)
                 await teardown.DisposeAsync().ConfigureAwait(false);
+            cloudMetrics?.Dispose();
             state.Dispose();
             throw;
         }
@@ -180,7 +187,8 @@ public sealed class AgentHost : IAsyncDisposable
     private static (AgentListener Listener, MetricsEndpoint? Metrics) Serve(AgentConfig config, AgentLog log, uint allowedUid,
         IAgentService service, SubnetModes? subnets, Func<AgentListener, string> renderOwn)
     {
-        var listener = AgentListener.Start(config.SocketPath, subnets?.Serve(service) ?? service, new AgentListenerOptions
+        var timed = new TimedAgentService(subnets?.Serve(service) ?? service);
+        var listener = AgentListener.Start(config.SocketPath, timed, new AgentListenerOptions
         {
             AllowedUid = allowedUid,
             Log = line => log.Info("socket", line, ("socket", config.SocketPath)),
@@ -189,7 +197,7 @@ public sealed class AgentHost : IAsyncDisposable
         try
         {
             // Ready unless a subnet mode has pods stranded in a subnet the node no longer leases (issue 10 §1).
-            var metrics = MetricsEndpoint.Start(endpoint, () => true, () => renderOwn(listener) + subnets?.RenderMetrics(),
+            var metrics = MetricsEndpoint.Start(endpoint, () => true, () => renderOwn(listener) + timed.Render() + subnets?.RenderMetrics(),
                 () => subnets?.NotReady());
             return (listener, metrics);
         }
@@ -236,6 +244,7 @@ public sealed class AgentHost : IAsyncDisposable
         if (Pools is not null)
             await Pools.DisposeAsync().ConfigureAwait(false);
         await Teardown.DisposeAsync().ConfigureAwait(false);
+        _cloudMetrics?.Dispose();
         _state.Log.Info("agent.stopped", "fathom-agent stopped");
         _state.Dispose();
     }

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text;
+using Fathom.Agent.Metrics;
 using Fathom.Agent.Pools;
 using Fathom.Agent.Protocol;
 using Fathom.Agent.State;
@@ -189,13 +190,8 @@ public sealed class NodePools : IAsyncDisposable
         text.Append(CultureInfo.InvariantCulture, $"fathom_agent_pool_allocations_total {Allocator.Allocations}\n");
         text.Append("# HELP fathom_agent_pool_exhausted_total ADDs answered code 11 because nothing was free within the bound.\n# TYPE fathom_agent_pool_exhausted_total counter\n");
         text.Append(CultureInfo.InvariantCulture, $"fathom_agent_pool_exhausted_total {Allocator.Failures}\n");
-        var (buckets, observed, sum) = Allocator.Latency.Read();
-        text.Append("# HELP fathom_agent_add_duration_seconds Time to serve a new allocation from the pools.\n# TYPE fathom_agent_add_duration_seconds histogram\n");
-        for (var i = 0; i < buckets.Length; i++)
-            text.Append(CultureInfo.InvariantCulture, $"fathom_agent_add_duration_seconds_bucket{{le=\"{AddLatency.Bounds[i]}\"}} {buckets[i]}\n");
-        text.Append(CultureInfo.InvariantCulture, $"fathom_agent_add_duration_seconds_bucket{{le=\"+Inf\"}} {observed}\n");
-        text.Append(CultureInfo.InvariantCulture, $"fathom_agent_add_duration_seconds_sum {sum}\n");
-        text.Append(CultureInfo.InvariantCulture, $"fathom_agent_add_duration_seconds_count {observed}\n");
+        LatencyHistogram.Header(text, "fathom_agent_add_duration_seconds", "histogram", "Time to serve a new allocation from the pools.");
+        Allocator.Latency.Render(text, "fathom_agent_add_duration_seconds");
         if (Sticky is not null)
         {
             var records = Sticky.Store.All();

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Fathom.Agent.Metrics;
 using Fathom.Agent.Protocol;
 using Fathom.Agent.State;
 using Fathom.Cloud;
@@ -58,7 +59,7 @@ public sealed class PoolAllocator
     private ITimer? _refillTimer;
     private long _firstTake;
     private long _lastTake;
-    private readonly AddLatency _latency = new();
+    private readonly LatencyHistogram _latency = new();
 
     /// <summary>An allocator over <paramref name="pool"/>.</summary>
     public PoolAllocator(EniPool pool, Refiller refiller, Teardown.TeardownQueue teardown, PoolAllocatorOptions options, TimeProvider? time = null)
@@ -87,7 +88,7 @@ public sealed class PoolAllocator
     public long Failures => Interlocked.Read(ref _failures);
 
     /// <summary>ADD latencies (for metrics).</summary>
-    internal AddLatency Latency => _latency;
+    internal LatencyHistogram Latency => _latency;
 
     /// <summary>Sticky pods' ENIs (issue 11 §3): an underlay ADD of a pod it claims is served through it. Null: none are sticky.</summary>
     public IStickyPods? StickyEnis { get; set; }
@@ -259,31 +260,4 @@ public interface IStickyPods
 
     /// <summary>Serves a sticky pod's ADD: its own ENI or IP (here, or handed over from another node), or one from the pool (<paramref name="fromPool"/>) that becomes its own.</summary>
     ValueTask<AgentReply> AllocateAsync(AllocateRequest request, Func<CancellationToken, ValueTask<AgentReply>> fromPool, CancellationToken cancellationToken);
-}
-
-/// <summary>ADD latency as a Prometheus histogram (seconds).</summary>
-internal sealed class AddLatency
-{
-    internal static readonly double[] Bounds = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
-    private readonly long[] _counts = new long[Bounds.Length];
-    private readonly Lock _gate = new();
-    private long _count;
-    private double _sum;
-
-    public void Observe(TimeSpan elapsed)
-    {
-        var seconds = elapsed.TotalSeconds;
-        lock (_gate)
-        {
-            for (var i = 0; i < Bounds.Length; i++)
-                if (seconds <= Bounds[i]) _counts[i]++;
-            _count++;
-            _sum += seconds;
-        }
-    }
-
-    public (long[] Buckets, long Count, double Sum) Read()
-    {
-        lock (_gate) return ([.. _counts], _count, _sum);
-    }
 }

@@ -56,11 +56,18 @@ public sealed class AgentHostPoolTests : IAsyncLifetime
         Assert.Contains("fathom_agent_pool_enis{role=\"exclusive\"} 1", metrics, StringComparison.Ordinal);
         Assert.Contains("fathom_agent_pool_allocations_total 2", metrics, StringComparison.Ordinal);
         Assert.Contains("fathom_agent_add_duration_seconds_count 2", metrics, StringComparison.Ordinal);
+        Assert.Contains("fathom_agent_request_duration_seconds_count{request=\"allocate\"} 2\n", metrics, StringComparison.Ordinal);
+        // The cloud's calls by action and outcome, with their latency (docs/cloud.md, "Metrics").
+        Assert.Matches(@"fathom_cloud_requests_total\{action=""AttachNetworkInterface"",outcome=""success""\} [1-9]", metrics);
+        Assert.Matches(@"fathom_cloud_request_duration_seconds_bucket\{action=""CreateNetworkInterface"",outcome=""success"",le=""30""\} [1-9]", metrics);
+        Assert.Matches(@"fathom_cloud_request_duration_seconds_count\{action=""DescribeNetworkInterfaces"",outcome=""success""\} [1-9]", metrics);
+        Assert.Contains("# TYPE fathom_cloud_retries_total counter\n", metrics, StringComparison.Ordinal);
 
         // DEL: the ENI goes back once its teardown ran, then it is warm again (and the surplus is released, with hysteresis).
         client.Release(new ReleaseRequest { Network = "net", ContainerId = "u1", IfName = "eth0" });
         Eventually.True(() => host.Teardown.Pending().Count == 0, "the ENI's return ran");
         Assert.Contains(underlay.HostDevice, returned);
         Eventually.True(() => host.Pools!.Pool.Snapshot().Enis.All(e => e.Role != Fathom.Agent.Pools.EniRole.Exclusive), "the ENI is not held any more");
+        Assert.Contains("fathom_agent_request_duration_seconds_count{request=\"release\"} 1\n", await http.GetStringAsync("metrics"), StringComparison.Ordinal);
     }
 }
