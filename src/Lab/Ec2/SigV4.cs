@@ -179,7 +179,7 @@ public static class SigV4
 
     /// <summary>The access key id a request says it was signed with (not verified), or null when its Authorization header is not SigV4's.</summary>
     public static string? AccessKeyIdOf(Ec2HttpRequest request) =>
-        Authorization(request) is var (credential, _, _) ? credential.Split('/')[0] : null;
+        Authorization(request) is { } parts ? parts.Credential.Split('/')[0] : null;
 
     // The Authorization header's Credential, SignedHeaders and Signature; null when one is missing or the form is wrong.
     private static (string Credential, string SignedHeaders, string Signature)? Authorization(Ec2HttpRequest request)

@@ -52,6 +52,17 @@ public sealed class ObserverKeyTests : IAsyncDisposable
         Assert.Equal("AuthFailure", (await Assert.ThrowsAsync<AmazonEC2Exception>(() => forged.DescribeSubnetsAsync(new DescribeSubnetsRequest()))).ErrorCode);
     }
 
+    [Fact]
+    public async Task An_unsigned_request_is_an_auth_failure_with_an_observer_key_too()
+    {
+        _server = await Ec2Server.StartOnLoopbackAsync(_cloud, Ec2Credentials.Lab, _faults, observer: Observer);
+        using var http = new HttpClient();
+        using var answer = await http.PostAsync(_server.Url, new StringContent("Action=DescribeSubnets&Version=2016-11-15", System.Text.Encoding.UTF8, "application/x-www-form-urlencoded"));
+
+        Assert.Equal(System.Net.HttpStatusCode.Unauthorized, answer.StatusCode);
+        Assert.Contains("<Code>AuthFailure</Code>", await answer.Content.ReadAsStringAsync());
+    }
+
     private AmazonEC2Client Client(string key, string secret) =>
         new(new BasicAWSCredentials(key, secret), new AmazonEC2Config
         {
