@@ -23,7 +23,7 @@ for arg in "$@"; do
     *) echo "run.sh: unknown argument '$arg' (known: --full)" >&2; exit 2 ;;
   esac
 done
-if [[ $(id -u) -ne 0 ]]; then echo "run.sh needs root (namespaces, links): run it as root, e.g. su -c ./run.sh" >&2; exit 1; fi
+if [[ $(id -u) -ne 0 ]]; then echo "run.sh needs root (namespaces, links): sudo ./run.sh, or as root ./run.sh (without sudo: su -c ./run.sh)" >&2; exit 1; fi
 
 # What the demo runs (iperf3, sockperf, jq, dnsmasq, the reference CNI plugins...), also when the build is skipped.
 source scripts/prereqs.sh
