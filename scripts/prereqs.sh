@@ -30,6 +30,7 @@ declare -A FATHOM_PKGS=(
   [/usr/share/doc/python3-botocore]=python3-botocore
   [/usr/bin/etcd]=etcd-server                     # the etcd datastore's tests start a real 3-member cluster
   [/usr/bin/containerd]=containerd                # lab up --runtime containerd and the CRI tests (containerd 1.6, ctr)
+  [/usr/bin/sudo]=sudo                            # the README's `sudo ./run.sh` on a machine whose root login had none
 )
 
 fathom_install_prereqs() {
