@@ -215,8 +215,7 @@ public sealed class AgentHost : IAsyncDisposable
         var text = new StringBuilder();
         void Metric(string name, string type, string help, IEnumerable<(string Labels, long Value)> samples)
         {
-            text.Append("# HELP ").Append(name).Append(' ').Append(help).Append('\n');
-            text.Append("# TYPE ").Append(name).Append(' ').Append(type).Append('\n');
+            PrometheusText.Header(text, name, type, help);
             foreach (var (labels, value) in samples)
                 text.Append(name).Append(labels).Append(' ').Append(value.ToString(CultureInfo.InvariantCulture)).Append('\n');
         }

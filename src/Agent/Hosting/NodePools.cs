@@ -167,7 +167,7 @@ public sealed class NodePools : IAsyncDisposable
     {
         var snapshot = Pool.Snapshot();
         var text = new StringBuilder();
-        text.Append("# HELP fathom_agent_pool_enis ENIs attached to this instance, by role.\n# TYPE fathom_agent_pool_enis gauge\n");
+        PrometheusText.Header(text, "fathom_agent_pool_enis", "gauge", "ENIs attached to this instance, by role.");
         foreach (var (role, count) in new[]
                  {
                      ("primary", snapshot.Enis.Count(e => e.Primary)),
@@ -177,7 +177,7 @@ public sealed class NodePools : IAsyncDisposable
                      ("attaching", snapshot.AttachingEnis),
                  })
             text.Append(CultureInfo.InvariantCulture, $"fathom_agent_pool_enis{{role=\"{role}\"}} {count}\n");
-        text.Append("# HELP fathom_agent_pool_ips Secondary IPs of this instance, by state.\n# TYPE fathom_agent_pool_ips gauge\n");
+        PrometheusText.Header(text, "fathom_agent_pool_ips", "gauge", "Secondary IPs of this instance, by state.");
         foreach (var (state, count) in new[]
                  {
                      ("free", snapshot.Enis.Where(e => e.Role != EniRole.Exclusive).Sum(e => e.FreeIps)),
@@ -186,23 +186,23 @@ public sealed class NodePools : IAsyncDisposable
                      ("assigning", snapshot.PendingIps),
                  })
             text.Append(CultureInfo.InvariantCulture, $"fathom_agent_pool_ips{{state=\"{state}\"}} {count}\n");
-        text.Append("# HELP fathom_agent_pool_allocations_total New allocations served from the pools.\n# TYPE fathom_agent_pool_allocations_total counter\n");
+        PrometheusText.Header(text, "fathom_agent_pool_allocations_total", "counter", "New allocations served from the pools.");
         text.Append(CultureInfo.InvariantCulture, $"fathom_agent_pool_allocations_total {Allocator.Allocations}\n");
-        text.Append("# HELP fathom_agent_pool_exhausted_total ADDs answered code 11 because nothing was free within the bound.\n# TYPE fathom_agent_pool_exhausted_total counter\n");
+        PrometheusText.Header(text, "fathom_agent_pool_exhausted_total", "counter", "ADDs answered code 11 because nothing was free within the bound.");
         text.Append(CultureInfo.InvariantCulture, $"fathom_agent_pool_exhausted_total {Allocator.Failures}\n");
-        LatencyHistogram.Header(text, "fathom_agent_add_duration_seconds", "histogram", "Time to serve a new allocation from the pools.");
+        PrometheusText.Header(text, "fathom_agent_add_duration_seconds", "histogram", "Time to serve a new allocation from the pools.");
         Allocator.Latency.Render(text, "fathom_agent_add_duration_seconds");
         if (Sticky is not null)
         {
             var records = Sticky.Store.All();
-            text.Append("# HELP fathom_agent_sticky_enis Sticky pods' ENIs this node answers for, by phase.\n# TYPE fathom_agent_sticky_enis gauge\n");
+            PrometheusText.Header(text, "fathom_agent_sticky_enis", "gauge", "Sticky pods' ENIs this node answers for, by phase.");
             foreach (var phase in Enum.GetValues<StickyPhase>())
                 text.Append(CultureInfo.InvariantCulture, $"fathom_agent_sticky_enis{{phase=\"{phase.ToString().ToLowerInvariant()}\"}} {records.Count(r => r.Phase == phase)}\n");
         }
         if (StickyIps is not null)
         {
             var records = StickyIps.Store.All();
-            text.Append("# HELP fathom_agent_sticky_ips Sticky shared pods' IPs this node answers for, by phase.\n# TYPE fathom_agent_sticky_ips gauge\n");
+            PrometheusText.Header(text, "fathom_agent_sticky_ips", "gauge", "Sticky shared pods' IPs this node answers for, by phase.");
             foreach (var phase in Enum.GetValues<StickyIpPhase>())
                 text.Append(CultureInfo.InvariantCulture, $"fathom_agent_sticky_ips{{phase=\"{phase.ToString().ToLowerInvariant()}\"}} {records.Count(r => r.Phase == phase)}\n");
         }

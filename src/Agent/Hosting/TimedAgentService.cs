@@ -32,7 +32,7 @@ internal sealed class TimedAgentService(IAgentService inner) : IAgentService
     {
         const string Name = "fathom_agent_request_duration_seconds";
         var text = new StringBuilder();
-        LatencyHistogram.Header(text, Name, "histogram", "Time the agent took to answer the plugin's ADD (allocate) and DEL (release) requests, every mode.");
+        PrometheusText.Header(text, Name, "histogram", "Time the agent took to answer the plugin's ADD (allocate) and DEL (release) requests, every mode.");
         _allocate.Render(text, Name, "request=\"allocate\"");
         _release.Render(text, Name, "request=\"release\"");
         return text.ToString();

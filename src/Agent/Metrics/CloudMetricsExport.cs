@@ -52,13 +52,13 @@ public sealed class CloudMetricsExport : IDisposable
         var text = new StringBuilder();
         foreach (var (instrument, name, help) in Counters)
         {
-            LatencyHistogram.Header(text, name, "counter", help);
+            PrometheusText.Header(text, name, "counter", help);
             foreach (var (key, value) in _counts.Where(c => c.Key.Instrument == instrument).OrderBy(c => c.Key.Labels, StringComparer.Ordinal))
                 text.Append(CultureInfo.InvariantCulture, $"{name}{{{key.Labels}}} {value}\n");
         }
         foreach (var (instrument, name, help) in Histograms)
         {
-            LatencyHistogram.Header(text, name, "histogram", help);
+            PrometheusText.Header(text, name, "histogram", help);
             foreach (var (key, histogram) in _histograms.Where(h => h.Key.Instrument == instrument).OrderBy(h => h.Key.Labels, StringComparer.Ordinal))
                 histogram.Render(text, name, key.Labels);
         }

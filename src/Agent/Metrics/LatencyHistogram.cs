@@ -51,12 +51,4 @@ public sealed class LatencyHistogram
         text.Append(CultureInfo.InvariantCulture, $"{name}_sum{own} {sum}\n");
         text.Append(CultureInfo.InvariantCulture, $"{name}_count{own} {count}\n");
     }
-
-    /// <summary>Appends the <c># HELP</c> and <c># TYPE</c> lines of a metric.</summary>
-    public static void Header(StringBuilder text, string name, string type, string help)
-    {
-        ArgumentNullException.ThrowIfNull(text);
-        text.Append("# HELP ").Append(name).Append(' ').Append(help).Append('\n');
-        text.Append("# TYPE ").Append(name).Append(' ').Append(type).Append('\n');
-    }
 }

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text;
+using Fathom.Agent.Metrics;
 using Fathom.Agent.Protocol;
 using Fathom.Agent.State;
 using Fathom.Netlink;
@@ -67,8 +68,7 @@ public sealed class SubnetModes : IAsyncDisposable
         var text = new StringBuilder();
         void Metric(string name, string type, string help, Func<SubnetNetwork, long?> value)
         {
-            text.Append("# HELP ").Append(name).Append(' ').Append(help).Append('\n');
-            text.Append("# TYPE ").Append(name).Append(' ').Append(type).Append('\n');
+            PrometheusText.Header(text, name, type, help);
             foreach (var (mode, network) in Networks)
                 if (value(network) is { } v)
                     text.Append(name).Append("{mode=\"").Append(Allocation.ModeName(mode)).Append("\"} ")
@@ -98,7 +98,7 @@ public sealed class SubnetModes : IAsyncDisposable
         Metric("fathom_agent_subnet_reconcile_failures_total", "counter", "Reconciles that failed.", n => n.Programmer.Failures);
         Metric("fathom_agent_subnet_pods", "gauge", "Pods holding an address of the node's subnet.", n => n.Pods);
         // The subnet itself, as an info-style series.
-        text.Append("# HELP fathom_agent_subnet_info The node's leased pod subnet.\n# TYPE fathom_agent_subnet_info gauge\n");
+        PrometheusText.Header(text, "fathom_agent_subnet_info", "gauge", "The node's leased pod subnet.");
         foreach (var (mode, network) in Networks)
             if (network.Lease is { } lease)
                 text.Append("fathom_agent_subnet_info{mode=\"").Append(Allocation.ModeName(mode)).Append("\",subnet=\"").Append(lease.Subnet).Append("\"} 1\n");
