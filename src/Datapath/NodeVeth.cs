@@ -357,6 +357,26 @@ public static class NodeVeth
         return added;
     }
 
+    /// <summary>
+    /// Removes from the pod's end <paramref name="podIfName"/> its routes through the node to
+    /// <paramref name="destinations"/> (those <see cref="AddViaNode"/> or <see cref="Create"/> made);
+    /// returns those removed. For a pod whose node no longer runs the mode a route led to.
+    /// </summary>
+    public static IReadOnlyList<IpPrefix> RemoveViaNode(NetlinkHandle podLinks, string podIfName, IReadOnlyCollection<IpPrefix> destinations)
+    {
+        ArgumentNullException.ThrowIfNull(podLinks);
+        ArgumentNullException.ThrowIfNull(destinations);
+        var link = KernelCall.Run($"look up {podIfName} in the pod", () => podLinks.GetLink(podIfName));
+        var removed = new List<IpPrefix>();
+        foreach (var route in KernelCall.Run("list the pod's routes", () => podLinks.ListRoutes(System.Net.Sockets.AddressFamily.InterNetwork))
+                     .Where(r => r.OutputIndex == link.Index && r.Destination is { } d && destinations.Contains(d) && Equals(r.Gateway, Gateway)))
+        {
+            KernelCall.Run($"delete route {route.Destination} via {Gateway} dev {podIfName}", () => podLinks.DeleteRoute(ViaNode(route.Destination!.Value, link.Index)));
+            removed.Add(route.Destination!.Value);
+        }
+        return removed;
+    }
+
     // A pod's route through the node: onlink via the link-local gateway on the pod's end (a /0 is the default route).
     private static Route ViaNode(IpPrefix destination, int podEnd) => new()
     {

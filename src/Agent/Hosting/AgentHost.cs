@@ -143,8 +143,8 @@ public sealed class AgentHost : IAsyncDisposable
             teardown.Start();
             pools = await NodePools.StartAsync(cloud, poolConfig, store, cooldown, teardown, devices, log, time, cancellationToken,
                 underlayNodeRoutes: config.Subnets?.ClusterCidrs).ConfigureAwait(false);
-            // Underlay pods made before the node ran its subnet modes get their routes to those pods.
-            UnderlayRoutes.AddMissing(store, config.Subnets?.ClusterCidrs ?? [], log);
+            // Underlay pods' routes to the node's subnet modes: those made before a mode get it, those made under a mode dropped since lose it.
+            UnderlayRoutes.Reconcile(store, config.Subnets?.ClusterCidrs ?? [], log);
             var running = pools;
             var service = new AllocationService(store, cooldown, teardown, log, time)
             {

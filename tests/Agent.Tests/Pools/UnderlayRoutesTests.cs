@@ -5,8 +5,9 @@ namespace Fathom.Agent.Tests.Pools;
 
 /// <summary>
 /// An underlay pod made before its node ran a subnet mode gets the mode's cluster CIDR through its
-/// node veth at the agent's next start (<see cref="UnderlayRoutes"/>), on the real kernel; pods that
-/// have it, pods gone and other modes' pods are left alone.
+/// node veth at the agent's next start (<see cref="UnderlayRoutes"/>), on the real kernel; one made
+/// while the node ran a mode dropped since loses that route, and only that one; pods that have what
+/// they need, pods gone and other modes' pods are left alone.
 /// </summary>
 public sealed class UnderlayRoutesTests : IDisposable
 {
@@ -33,7 +34,7 @@ public sealed class UnderlayRoutesTests : IDisposable
         store.Grant(new AttachmentKey("n", "gone", "eth0"), StateFixture.Underlay("eni-3", "10.0.2.9"), netnsPath: "/run/netns/ftest-no-such-pod");
         store.Grant(new AttachmentKey("n", "shared", "eth0"), StateFixture.Shared("10.0.1.9"), netnsPath: pod.Path);
 
-        Assert.Equal(1, UnderlayRoutes.AddMissing(store, ["10.244.0.0/16", "10.245.0.0/16"], _fx.Log));
+        Assert.Equal(1, UnderlayRoutes.Reconcile(store, ["10.244.0.0/16", "10.245.0.0/16"], _fx.Log));
         var routes = Shell.IpIn(pod.Name, "route", "show");
         Assert.Contains("10.244.0.0/16 via 169.254.1.1 dev veth-node onlink", routes);
         Assert.Contains("10.245.0.0/16 via 169.254.1.1 dev veth-node onlink", routes);
@@ -41,9 +42,43 @@ public sealed class UnderlayRoutesTests : IDisposable
         var said = Assert.Single(_fx.Events("pool.underlay-routes-added"));
         Assert.Equal("n/old/eth0", said.GetProperty("attachment").GetString());
 
-        // The next start finds nothing to add; without subnet modes there is nothing to look at.
-        Assert.Equal(0, UnderlayRoutes.AddMissing(store, ["10.244.0.0/16", "10.245.0.0/16"], _fx.Log));
-        Assert.Equal(0, UnderlayRoutes.AddMissing(store, [], _fx.Log));
+        // The next start finds nothing to add; without subnet modes a pod whose ADD recorded none keeps what it has.
+        Assert.Equal(0, UnderlayRoutes.Reconcile(store, ["10.244.0.0/16", "10.245.0.0/16"], _fx.Log));
+        Assert.Equal(0, UnderlayRoutes.Reconcile(store, [], _fx.Log));
+        Assert.Empty(_fx.Events("pool.underlay-routes-failed"));
+        Assert.Empty(_fx.Events("pool.underlay-routes-removed"));
+    }
+
+    [PrivilegedFact("ip")]
+    public void A_pod_made_under_a_mode_dropped_since_loses_the_route_its_add_recorded_and_no_other()
+    {
+        using var node = TestNetns.Create("ud");
+        using var pod = TestNetns.Create("ud");
+        Shell.IpIn(node.Name, "link", "add", "fthud", "type", "veth", "peer", "name", "veth-node", "netns", pod.Name);
+        Shell.IpIn(node.Name, "link", "set", "fthud", "up");
+        Shell.IpIn(pod.Name, "link", "set", "veth-node", "up");
+        Shell.IpIn(pod.Name, "addr", "add", "10.0.2.7/32", "dev", "veth-node");
+        // What the plugin's ADD made under host-gw and overlay, and a route someone else put there.
+        foreach (var destination in new[] { "10.244.0.0/16", "10.245.0.0/16", "10.96.0.0/12" })
+            Shell.IpIn(pod.Name, "route", "add", destination, "via", "169.254.1.1", "dev", "veth-node", "onlink");
+        var store = AllocationStore.Open(_fx.State);
+        store.Grant(new AttachmentKey("n", "made", "eth0"), StateFixture.Underlay("eni-1", "10.0.2.7") with { NodeRoutes = ["10.244.0.0/16", "10.245.0.0/16"] },
+            netnsPath: pod.Path);
+
+        // overlay dropped from the config: its route goes.
+        Assert.Equal(1, UnderlayRoutes.Reconcile(store, ["10.244.0.0/16"], _fx.Log));
+        var routes = Shell.IpIn(pod.Name, "route", "show");
+        Assert.DoesNotContain("10.245.0.0/16", routes);
+        Assert.Contains("10.244.0.0/16 via 169.254.1.1 dev veth-node onlink", routes);
+        var said = Assert.Single(_fx.Events("pool.underlay-routes-removed"));
+        Assert.Equal("10.245.0.0/16", said.GetProperty("removed").GetString());
+
+        // No subnet mode left: host-gw's goes too; the route the record does not name stays.
+        Assert.Equal(1, UnderlayRoutes.Reconcile(store, [], _fx.Log));
+        routes = Shell.IpIn(pod.Name, "route", "show");
+        Assert.DoesNotContain("10.244.0.0/16", routes);
+        Assert.Contains("10.96.0.0/12 via 169.254.1.1 dev veth-node onlink", routes);
+        Assert.Equal(0, UnderlayRoutes.Reconcile(store, [], _fx.Log));
         Assert.Empty(_fx.Events("pool.underlay-routes-failed"));
     }
 }
