@@ -337,44 +337,34 @@ public static class NodeVeth
             podEndUp: false);
 
     /// <summary>
-    /// Adds to the pod's end <paramref name="podIfName"/> the routes through the node it lacks among
-    /// <paramref name="destinations"/> (onlink via <see cref="Gateway"/>, as <see cref="Create"/> makes
-    /// them); returns those added. For a pod wired before the node needed them.
+    /// Puts right the pod's routes through the node on its end <paramref name="podIfName"/> (onlink via
+    /// <see cref="Gateway"/>, as <see cref="Create"/> makes them): adds those of <paramref name="add"/> it
+    /// lacks, removes those to <paramref name="remove"/> it has; routes to anything else are not touched.
+    /// For a pod wired before the node needed a route, or whose node no longer runs the mode one led to.
     /// </summary>
-    public static IReadOnlyList<IpPrefix> AddViaNode(NetlinkHandle podLinks, string podIfName, IReadOnlyCollection<IpPrefix> destinations)
+    /// <returns>The destinations added and those removed.</returns>
+    public static (IReadOnlyList<IpPrefix> Added, IReadOnlyList<IpPrefix> Removed) SetViaNode(NetlinkHandle podLinks, string podIfName,
+        IReadOnlyCollection<IpPrefix> add, IReadOnlyCollection<IpPrefix> remove)
     {
         ArgumentNullException.ThrowIfNull(podLinks);
-        ArgumentNullException.ThrowIfNull(destinations);
+        ArgumentNullException.ThrowIfNull(add);
+        ArgumentNullException.ThrowIfNull(remove);
         var link = KernelCall.Run($"look up {podIfName} in the pod", () => podLinks.GetLink(podIfName));
         var present = KernelCall.Run("list the pod's routes", () => podLinks.ListRoutes(System.Net.Sockets.AddressFamily.InterNetwork))
-            .Where(r => r.OutputIndex == link.Index && r.Destination is not null).Select(r => r.Destination!.Value).ToHashSet();
+            .Where(r => r.OutputIndex == link.Index && r.Destination is not null).ToList();
         var added = new List<IpPrefix>();
-        foreach (var destination in destinations.Where(d => d.PrefixLength > 0 && !present.Contains(d)))
+        foreach (var destination in add.Where(d => d.PrefixLength > 0 && !present.Any(r => r.Destination == d)))
         {
             KernelCall.Run($"add route {destination} via {Gateway} dev {podIfName}", () => podLinks.AddRoute(ViaNode(destination, link.Index)));
             added.Add(destination);
         }
-        return added;
-    }
-
-    /// <summary>
-    /// Removes from the pod's end <paramref name="podIfName"/> its routes through the node to
-    /// <paramref name="destinations"/> (those <see cref="AddViaNode"/> or <see cref="Create"/> made);
-    /// returns those removed. For a pod whose node no longer runs the mode a route led to.
-    /// </summary>
-    public static IReadOnlyList<IpPrefix> RemoveViaNode(NetlinkHandle podLinks, string podIfName, IReadOnlyCollection<IpPrefix> destinations)
-    {
-        ArgumentNullException.ThrowIfNull(podLinks);
-        ArgumentNullException.ThrowIfNull(destinations);
-        var link = KernelCall.Run($"look up {podIfName} in the pod", () => podLinks.GetLink(podIfName));
         var removed = new List<IpPrefix>();
-        foreach (var route in KernelCall.Run("list the pod's routes", () => podLinks.ListRoutes(System.Net.Sockets.AddressFamily.InterNetwork))
-                     .Where(r => r.OutputIndex == link.Index && r.Destination is { } d && destinations.Contains(d) && Equals(r.Gateway, Gateway)))
+        foreach (var destination in present.Where(r => remove.Contains(r.Destination!.Value) && Equals(r.Gateway, Gateway)).Select(r => r.Destination!.Value))
         {
-            KernelCall.Run($"delete route {route.Destination} via {Gateway} dev {podIfName}", () => podLinks.DeleteRoute(ViaNode(route.Destination!.Value, link.Index)));
-            removed.Add(route.Destination!.Value);
+            KernelCall.Run($"delete route {destination} via {Gateway} dev {podIfName}", () => podLinks.DeleteRoute(ViaNode(destination, link.Index)));
+            removed.Add(destination);
         }
-        return removed;
+        return (added, removed);
     }
 
     // A pod's route through the node: onlink via the link-local gateway on the pod's end (a /0 is the default route).

@@ -9,10 +9,10 @@ namespace Fathom.Agent.Pools;
 /// Underlay pods' routes through their node veth to the node's subnet modes (docs/modes.md, "Across
 /// modes"), put right at each start. A pod made before its node ran a mode lacks the mode's cluster
 /// CIDR (its allocation's <c>nodeRoutes</c> has it not), so its packets for that mode's pods would leave
-/// by the ENI, toward a VPC that does not know it: the route is added (<see cref="NodeVeth.AddViaNode"/>),
+/// by the ENI, toward a VPC that does not know it: the route is added (<see cref="NodeVeth.SetViaNode"/>),
 /// as the plugin would have at its ADD. A pod made while the node ran a mode dropped since keeps a route
 /// to a CIDR the node no longer routes: the routes its ADD recorded (<c>nodeRoutes</c>) that no mode has
-/// any more are removed (<see cref="NodeVeth.RemoveViaNode"/>), so that CIDR's packets take the pod's
+/// any more are removed in the same pass, so that CIDR's packets take the pod's
 /// default route again. Routes the pod's record does not name are never touched.
 /// </summary>
 public static class UnderlayRoutes
@@ -42,8 +42,7 @@ public static class UnderlayRoutes
             {
                 using var pod = Netns.Open(netns);
                 using var podLinks = NetlinkHandle.OpenIn(pod);
-                var added = NodeVeth.AddViaNode(podLinks, PodEni.NodeVethPodName, missing);
-                var removed = NodeVeth.RemoveViaNode(podLinks, PodEni.NodeVethPodName, dropped);
+                var (added, removed) = NodeVeth.SetViaNode(podLinks, PodEni.NodeVethPodName, missing, dropped);
                 if (added.Count == 0 && removed.Count == 0) continue;
                 changed++;
                 if (added.Count > 0)

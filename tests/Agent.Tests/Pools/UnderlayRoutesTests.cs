@@ -21,11 +21,7 @@ public sealed class UnderlayRoutesTests : IDisposable
         using var node = TestNetns.Create("ur");
         using var pod = TestNetns.Create("ur");
         // The pod's small veth as the plugin wired it, with the node's address through it and nothing else.
-        Shell.IpIn(node.Name, "link", "add", "fthur", "type", "veth", "peer", "name", "veth-node", "netns", pod.Name);
-        Shell.IpIn(node.Name, "link", "set", "fthur", "up");
-        Shell.IpIn(pod.Name, "link", "set", "veth-node", "up");
-        Shell.IpIn(pod.Name, "addr", "add", "10.0.2.7/32", "dev", "veth-node");
-        Shell.IpIn(pod.Name, "route", "add", "10.0.0.12/32", "via", "169.254.1.1", "dev", "veth-node", "onlink");
+        WireNodeVeth(node, pod, "fthur", "10.0.0.12/32");
 
         var store = AllocationStore.Open(_fx.State);
         store.Grant(new AttachmentKey("n", "old", "eth0"), StateFixture.Underlay("eni-1", "10.0.2.7"), netnsPath: pod.Path);
@@ -54,13 +50,8 @@ public sealed class UnderlayRoutesTests : IDisposable
     {
         using var node = TestNetns.Create("ud");
         using var pod = TestNetns.Create("ud");
-        Shell.IpIn(node.Name, "link", "add", "fthud", "type", "veth", "peer", "name", "veth-node", "netns", pod.Name);
-        Shell.IpIn(node.Name, "link", "set", "fthud", "up");
-        Shell.IpIn(pod.Name, "link", "set", "veth-node", "up");
-        Shell.IpIn(pod.Name, "addr", "add", "10.0.2.7/32", "dev", "veth-node");
         // What the plugin's ADD made under host-gw and overlay, and a route someone else put there.
-        foreach (var destination in new[] { "10.244.0.0/16", "10.245.0.0/16", "10.96.0.0/12" })
-            Shell.IpIn(pod.Name, "route", "add", destination, "via", "169.254.1.1", "dev", "veth-node", "onlink");
+        WireNodeVeth(node, pod, "fthud", "10.244.0.0/16", "10.245.0.0/16", "10.96.0.0/12");
         var store = AllocationStore.Open(_fx.State);
         store.Grant(new AttachmentKey("n", "made", "eth0"), StateFixture.Underlay("eni-1", "10.0.2.7") with { NodeRoutes = ["10.244.0.0/16", "10.245.0.0/16"] },
             netnsPath: pod.Path);
@@ -80,5 +71,16 @@ public sealed class UnderlayRoutesTests : IDisposable
         Assert.Contains("10.96.0.0/12 via 169.254.1.1 dev veth-node onlink", routes);
         Assert.Equal(0, UnderlayRoutes.Reconcile(store, [], _fx.Log));
         Assert.Empty(_fx.Events("pool.underlay-routes-failed"));
+    }
+
+    // An underlay pod's small veth (veth-node, 10.0.2.7/32) with routes through the node to each of destinations.
+    private static void WireNodeVeth(TestNetns node, TestNetns pod, string hostName, params string[] destinations)
+    {
+        Shell.IpIn(node.Name, "link", "add", hostName, "type", "veth", "peer", "name", "veth-node", "netns", pod.Name);
+        Shell.IpIn(node.Name, "link", "set", hostName, "up");
+        Shell.IpIn(pod.Name, "link", "set", "veth-node", "up");
+        Shell.IpIn(pod.Name, "addr", "add", "10.0.2.7/32", "dev", "veth-node");
+        foreach (var destination in destinations)
+            Shell.IpIn(pod.Name, "route", "add", destination, "via", "169.254.1.1", "dev", "veth-node", "onlink");
     }
 }
