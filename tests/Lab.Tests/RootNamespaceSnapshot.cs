@@ -18,7 +18,8 @@ namespace Fathom.Lab.Tests;
 /// counters, nft's counters and set-element timeouts — and the order of it all. Anything
 /// else that differs was changed by someone — and nothing else runs while the run.sh test
 /// runs: its collection disables parallelization, which in xunit 2 means it runs alone after
-/// every parallel collection, and ./test.sh runs the test assemblies one after another.
+/// every parallel collection, and ./test.sh runs it last, in a test run of its own, once
+/// every other test project (the rest of this one included) has ended.
 /// </remarks>
 internal static partial class RootNamespaceSnapshot
 {
