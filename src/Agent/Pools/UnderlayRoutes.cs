@@ -13,13 +13,14 @@ namespace Fathom.Agent.Pools;
 /// as the plugin would have at its ADD. A pod made while the node ran a mode dropped since keeps a route
 /// to a CIDR the node no longer routes: the routes its ADD recorded (<c>nodeRoutes</c>) that no mode has
 /// any more are removed in the same pass, so that CIDR's packets take the pod's
-/// default route again. Routes the pod's record does not name are never touched.
+/// default route again. What the pod routes through the node after the pass is recorded, so a route
+/// added here is removed the same way later. Routes the pod's record does not name are never touched.
 /// </summary>
 public static class UnderlayRoutes
 {
     /// <summary>
-    /// Adds the missing cluster CIDRs to every committed underlay pod of <paramref name="store"/> and
-    /// removes those its ADD recorded that no mode has now; returns the pods changed.
+    /// Adds the missing cluster CIDRs to every committed underlay pod of <paramref name="store"/>,
+    /// removes those its record names that no mode has now, and records what it has; returns the pods changed.
     /// </summary>
     /// <param name="store">The node's allocations.</param>
     /// <param name="clusterCidrs">The node's host-gw and overlay cluster CIDRs (empty: it runs neither).</param>
@@ -43,6 +44,9 @@ public static class UnderlayRoutes
                 using var pod = Netns.Open(netns);
                 using var podLinks = NetlinkHandle.OpenIn(pod);
                 var (added, removed) = NodeVeth.SetViaNode(podLinks, PodEni.NodeVethPodName, missing, dropped);
+                // What the pod routes through the node now, recorded: a route added here goes as one
+                // its ADD made does, when its mode goes.
+                store.RecordNodeRoutes(record.Key, clusterCidrs);
                 if (added.Count == 0 && removed.Count == 0) continue;
                 changed++;
                 if (added.Count > 0)
@@ -52,7 +56,7 @@ public static class UnderlayRoutes
                     log.Info("pool.underlay-routes-removed", $"underlay pod {record.Key} no longer sends {string.Join(", ", removed)} to its node (the node runs no mode with that cluster CIDR any more)",
                         ("attachment", record.Key.ToString()), ("removed", string.Join(",", removed)));
             }
-            catch (Exception e) when (e is NetlinkException or Fathom.Cni.CniException or IOException)
+            catch (Exception e) when (e is NetlinkException or Fathom.Cni.CniException or IOException or AgentException)
             {
                 log.Warning("pool.underlay-routes-failed", $"could not put underlay pod {record.Key}'s routes through its node veth right (add {Listed(missing)}, remove {Listed(dropped)}): {e.Message}; recreate the pod for it",
                     ("attachment", record.Key.ToString()), ("error", e.Message));

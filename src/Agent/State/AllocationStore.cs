@@ -213,6 +213,32 @@ public sealed class AllocationStore
     }
 
     /// <summary>
+    /// Records, durably, the destinations the underlay pod of <paramref name="key"/> reaches through its
+    /// node veth now (<see cref="UnderlayAllocation.NodeRoutes"/>), once they were put right in the pod
+    /// (<see cref="Pools.UnderlayRoutes"/>): a route added at a start is then removed like one its ADD
+    /// made when the mode that wanted it goes.
+    /// </summary>
+    /// <exception cref="KeyNotFoundException">Nothing is recorded for <paramref name="key"/>.</exception>
+    /// <exception cref="InvalidOperationException"><paramref name="key"/> holds no underlay allocation.</exception>
+    public AllocationRecord RecordNodeRoutes(AttachmentKey key, IReadOnlyList<string> nodeRoutes)
+    {
+        ArgumentNullException.ThrowIfNull(nodeRoutes);
+        lock (_gate)
+        {
+            if (!_byKey.TryGetValue(key, out var entry))
+                throw new KeyNotFoundException($"no allocation is recorded for {key}");
+            if (entry.Record.Allocation is not UnderlayAllocation underlay)
+                throw new InvalidOperationException($"{key} holds {Describe(entry.Record.Allocation)}, which has no node routes");
+            var allocation = underlay with { NodeRoutes = nodeRoutes.Count == 0 ? null : [.. nodeRoutes] };
+            allocation.Validate();
+            var record = entry.Record with { Allocation = allocation };
+            Write(entry.Path, record);
+            _byKey[key] = entry with { Record = record };
+            return record;
+        }
+    }
+
+    /// <summary>
     /// Removes the allocation of <paramref name="key"/>, durably; false when there was none (DEL is
     /// idempotent). Record the IP's cooldown and the teardown before calling this.
     /// </summary>

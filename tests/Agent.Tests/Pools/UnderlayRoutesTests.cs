@@ -1,12 +1,13 @@
 using Fathom.Agent.Pools;
+using Fathom.Agent.Protocol;
 using Fathom.Agent.State;
 
 namespace Fathom.Agent.Tests.Pools;
 
 /// <summary>
 /// An underlay pod made before its node ran a subnet mode gets the mode's cluster CIDR through its
-/// node veth at the agent's next start (<see cref="UnderlayRoutes"/>), on the real kernel; one made
-/// while the node ran a mode dropped since loses that route, and only that one; pods that have what
+/// node veth at the agent's next start (<see cref="UnderlayRoutes"/>), on the real kernel, and loses it
+/// when the mode goes; one made while the node ran a mode dropped since loses that route, and only that one; pods that have what
 /// they need, pods gone and other modes' pods are left alone.
 /// </summary>
 public sealed class UnderlayRoutesTests : IDisposable
@@ -38,11 +39,21 @@ public sealed class UnderlayRoutesTests : IDisposable
         var said = Assert.Single(_fx.Events("pool.underlay-routes-added"));
         Assert.Equal("n/old/eth0", said.GetProperty("attachment").GetString());
 
-        // The next start finds nothing to add; without subnet modes a pod whose ADD recorded none keeps what it has.
+        // Recorded, durably: the next start (a store opened again) finds nothing to add.
+        store = AllocationStore.Open(_fx.State);
+        Assert.True(store.TryGet(new AttachmentKey("n", "old", "eth0"), out var old));
+        Assert.Equal(["10.244.0.0/16", "10.245.0.0/16"], ((UnderlayAllocation)old.Allocation).NodeRoutes);
         Assert.Equal(0, UnderlayRoutes.Reconcile(store, ["10.244.0.0/16", "10.245.0.0/16"], _fx.Log));
+        Assert.Empty(_fx.Events("pool.underlay-routes-removed"));
+
+        // The modes dropped: what this pass added goes as an ADD's route would; the node's address stays.
+        Assert.Equal(1, UnderlayRoutes.Reconcile(store, [], _fx.Log));
+        routes = Shell.IpIn(pod.Name, "route", "show");
+        Assert.DoesNotContain("10.244.0.0/16", routes);
+        Assert.DoesNotContain("10.245.0.0/16", routes);
+        Assert.Contains("10.0.0.12 via 169.254.1.1 dev veth-node onlink", routes);
         Assert.Equal(0, UnderlayRoutes.Reconcile(store, [], _fx.Log));
         Assert.Empty(_fx.Events("pool.underlay-routes-failed"));
-        Assert.Empty(_fx.Events("pool.underlay-routes-removed"));
     }
 
     [PrivilegedFact("ip")]

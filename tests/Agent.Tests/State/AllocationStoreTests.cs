@@ -100,6 +100,24 @@ public sealed class AllocationStoreTests : IDisposable
     }
 
     [Fact]
+    public void An_underlay_pods_node_routes_are_recorded_durably_and_nothing_else_changes()
+    {
+        var store = Store();
+        var before = store.Grant(Pod1, StateFixture.Underlay("eni-1", "10.0.2.7"));
+        var after = store.RecordNodeRoutes(Pod1, ["10.244.0.0/16"]);
+        Assert.Equal(before.Allocation, ((UnderlayAllocation)after.Allocation) with { NodeRoutes = null });
+        Assert.True(Restarted().TryGet(Pod1, out var read));
+        Assert.Equal(["10.244.0.0/16"], ((UnderlayAllocation)read.Allocation).NodeRoutes);
+        Assert.True(store.IsEniHeldWhole("eni-1"));
+        Assert.Null(((UnderlayAllocation)store.RecordNodeRoutes(Pod1, []).Allocation).NodeRoutes);
+
+        store.Grant(Pod2, StateFixture.Shared("10.0.1.9"));
+        Assert.Throws<InvalidOperationException>(() => store.RecordNodeRoutes(Pod2, ["10.244.0.0/16"]));
+        Assert.Throws<KeyNotFoundException>(() => store.RecordNodeRoutes(new AttachmentKey("net", "gone", "eth0"), []));
+        Assert.Throws<AgentException>(() => store.RecordNodeRoutes(Pod1, ["fd00::/64"]));
+    }
+
+    [Fact]
     public void The_same_ADD_again_gets_the_same_allocation()
     {
         var store = Store();
