@@ -57,17 +57,30 @@ public sealed class PoolEni
     /// <summary>Whether its routing table is installed.</summary>
     public bool RoutingInstalled { get; internal set; }
 
-    /// <summary>Being released: no longer handed out.</summary>
-    internal bool Releasing { get; set; }
+    /// <summary>Where its release stands: one underway (or failed at its detach) keeps it from being handed out.</summary>
+    internal EniRelease Release { get; set; }
 
-    /// <summary>Its release's detach call failed: still not handed out, until a reload says whether the cloud detached it.</summary>
-    internal bool ReleaseFailed { get; set; }
+    /// <summary>Being released, or its release failed at the detach: no longer handed out.</summary>
+    internal bool Releasing => Release != EniRelease.None;
 
     /// <summary>The secondary IPs the cloud assigned to it (canonical text).</summary>
     internal SortedSet<string> SecondaryIps { get; } = new(StringComparer.Ordinal);
 
     /// <summary>The gateway of its subnet (as the provider gave it: a host NIC's may not be the first host).</summary>
     public IPAddress Gateway { get; }
+}
+
+/// <summary>Where the release of a <see cref="PoolEni"/> stands.</summary>
+internal enum EniRelease
+{
+    /// <summary>Not being released.</summary>
+    None,
+
+    /// <summary>Being released (the refiller detaches and deletes it).</summary>
+    Underway,
+
+    /// <summary>Its detach failed: out of takes until a reload says whether the cloud detached it (then warm again if not).</summary>
+    DetachFailed,
 }
 
 /// <summary>
@@ -220,7 +233,7 @@ public sealed class EniPool
                     entry.HostDevice = old.HostDevice;
                     entry.RoutingInstalled = old.RoutingInstalled;
                     // A release whose detach failed and that the cloud still shows attached did not happen.
-                    entry.Releasing = old.Releasing && !old.ReleaseFailed;
+                    entry.Release = old.Release == EniRelease.Underway ? EniRelease.Underway : EniRelease.None;
                 }
                 _enis[eni.EniId] = entry;
             }
@@ -266,7 +279,7 @@ public sealed class EniPool
         {
             if (!_enis.TryGetValue(eniId, out var eni) || eni.Primary || IsExclusive(eni) || eni.SecondaryIps.Count > 0)
                 return false;
-            eni.Releasing = true;
+            eni.Release = EniRelease.Underway;
             return true;
         }
     }
@@ -280,7 +293,7 @@ public sealed class EniPool
         lock (_gate)
         {
             if (!_enis.TryGetValue(eniId, out var eni)) return;
-            eni.ReleaseFailed = true;
+            eni.Release = EniRelease.DetachFailed;
             Touch(eniId);
         }
     }
