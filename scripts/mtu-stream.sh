@@ -3,10 +3,13 @@
 # changes"): node a — bridge — node b, each a namespace, no pod, no encapsulation, no br_netfilter;
 # every link at the MTU under test. Each round measures every MTU once (iperf3, 1 stream, cubic unless
 # -c), in turn, and reads the receiver's socket in the middle of the stream (ss -tinm): its buffer and
-# the window it advertises, where the difference shows.
+# the window it advertises; and the sender's retransmissions (iperf3's count: on these veths they are
+# spurious, packets delivered out of order by the two CPUs' backlogs, which -R can steer to one).
 #
-# Usage: scripts/mtu-stream.sh [-m "1500 1450 …"] [-s SECONDS] [-r ROUNDS] [-c CONGESTION] [-a C,S] [-p PREFIX]
+# Usage: scripts/mtu-stream.sh [-m "1500 1450 …"] [-s SECONDS] [-r ROUNDS] [-c CONGESTION] [-a C,S] [-R MASK] [-p PREFIX]
 #   -a  pin iperf3's client and server (iperf3 -A C,S), e.g. 0,1; default: unpinned
+#   -R  RPS on every veth that receives (rps_cpus, a hex CPU mask, e.g. 3): a flow's packets then
+#       go through one CPU's backlog, in order, whichever CPU sent them; default: off
 # Needs root, iproute2, iperf3, jq.
 set -euo pipefail
 
@@ -15,16 +18,18 @@ SECONDS_PER_RUN=2
 ROUNDS=3
 CONGESTION=cubic
 AFFINITY=
+RPS=
 PREFIX=fmtu-
-while getopts "m:s:r:c:a:p:" opt; do
+while getopts "m:s:r:c:a:R:p:" opt; do
   case $opt in
     m) MTUS=$OPTARG ;;
     s) SECONDS_PER_RUN=$OPTARG ;;
     r) ROUNDS=$OPTARG ;;
     c) CONGESTION=$OPTARG ;;
     a) AFFINITY=$OPTARG ;;
+    R) RPS=$OPTARG ;;
     p) PREFIX=$OPTARG ;;
-    *) echo "usage: $0 [-m \"1500 1450\"] [-s SECONDS] [-r ROUNDS] [-c CONGESTION] [-a C,S] [-p PREFIX]" >&2; exit 2 ;;
+    *) echo "usage: $0 [-m \"1500 1450\"] [-s SECONDS] [-r ROUNDS] [-c CONGESTION] [-a C,S] [-R MASK] [-p PREFIX]" >&2; exit 2 ;;
   esac
 done
 [[ $(id -u) == 0 ]] || { echo "$0: needs root (network namespaces)" >&2; exit 1; }
@@ -51,6 +56,10 @@ for ns in "$a" "$b"; do
 done
 ip -n "$a" addr add 10.99.0.1/24 dev eth0
 ip -n "$b" addr add 10.99.0.2/24 dev eth0
+if [[ -n $RPS ]]; then
+  for ns in "$a" "$b"; do ip netns exec "$ns" sh -c "echo $RPS > /sys/class/net/eth0/queues/rx-0/rps_cpus"; done
+  for ns in "$a" "$b"; do ip netns exec "$f" sh -c "echo $RPS > /sys/class/net/p-$ns/queues/rx-0/rps_cpus"; done
+fi
 ip netns exec "$b" iperf3 -s -D -p 5299 -B 10.99.0.2 --pidfile "$pidfile"
 
 set_mtu() {
@@ -66,8 +75,8 @@ set_mtu() {
 
 placement=unpinned
 [[ -n $AFFINITY ]] && placement="on CPUs $AFFINITY (client,server)"
-echo "one TCP stream a → b through a bridge, $CONGESTION, ${SECONDS_PER_RUN} s per run, $ROUNDS round(s), iperf3 $placement"
-printf '%-6s %-6s %10s %14s %14s\n' round mtu Gbit/s "rcv buffer" "rcv window"
+echo "one TCP stream a → b through a bridge, $CONGESTION, ${SECONDS_PER_RUN} s per run, $ROUNDS round(s), iperf3 $placement${RPS:+, RPS $RPS}"
+printf '%-6s %-6s %10s %8s %14s %14s\n' round mtu Gbit/s retrans "rcv buffer" "rcv window"
 declare -A all
 for ((round = 1; round <= ROUNDS; round++)); do
   for mtu in $MTUS; do
@@ -78,12 +87,12 @@ for ((round = 1; round <= ROUNDS; round++)); do
      ip netns exec "$b" ss -tinmH state established src 10.99.0.2:5299 >"$pidfile.rcv" 2>/dev/null
      ip netns exec "$a" ss -tiH state established dst 10.99.0.2:5299 >"$pidfile.snd" 2>/dev/null) &
     watcher=$!
-    gbits=$(ip netns exec "$a" iperf3 -c 10.99.0.2 -p 5299 -C "$CONGESTION" -t "$SECONDS_PER_RUN" ${AFFINITY:+-A "$AFFINITY"} -J |
-      jq -r '.end.sum_received.bits_per_second / 1e9 * 100 | round / 100')
+    read -r gbits retrans < <(ip netns exec "$a" iperf3 -c 10.99.0.2 -p 5299 -C "$CONGESTION" -t "$SECONDS_PER_RUN" ${AFFINITY:+-A "$AFFINITY"} -J |
+      jq -r '"\(.end.sum_received.bits_per_second / 1e9 * 100 | round / 100) \(.end.sum_sent.retransmits)"')
     wait "$watcher" || true
     rb=$(grep -o 'rb[0-9]*' "$pidfile.rcv" | sort -t b -k2 -n | tail -1 | tr -d rb)
     wnd=$(grep -o 'snd_wnd:[0-9]*' "$pidfile.snd" | cut -d: -f2 | sort -n | tail -1)
-    printf '%-6s %-6s %10s %12s B %12s B\n' "$round" "$mtu" "$gbits" "${rb:-?}" "${wnd:-?}"
+    printf '%-6s %-6s %10s %8s %12s B %12s B\n' "$round" "$mtu" "$gbits" "$retrans" "${rb:-?}" "${wnd:-?}"
     all[$mtu]+="$gbits "
   done
 done
