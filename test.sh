@@ -20,7 +20,7 @@ lab_prefix=${FATHOM_TEST_LAB_PREFIX:-ftlab}  # the lab tests' prefix (tests/Lab.
 netns_prefix=${FATHOM_TEST_NETNS_PREFIX:-ftest-}  # every test namespace's (tests/TestSupport/TestNetns.cs)
 sweep() {
   if [[ -n ${lab_pid:-} ]] && kill -0 "$lab_pid" 2>/dev/null; then  # interrupted while the lab tests ran
-    pkill -TERM -P "$lab_pid"; kill "$lab_pid" 2>/dev/null; wait "$lab_pid" 2>/dev/null
+    kill -TERM -- "-$lab_pid" 2>/dev/null; wait "$lab_pid" 2>/dev/null  # their process group: dotnet test and its test host
   fi
   if [[ $(id -u) -eq 0 ]]; then
     for lab in "$lab_prefix" ftrun; do  # the lab tests' and run.sh test's labs
@@ -64,8 +64,10 @@ both() { if [[ -n $filter ]]; then echo "($filter)&($1)"; else echo "$1"; fi; }
 # of the root namespace, which nothing else may touch meanwhile.
 lab=tests/Lab.Tests/Fathom.Lab.Tests.csproj
 run_script=Fathom.Lab.Tests.RunScriptTests
+set -m  # a process group of their own, which an interrupted run stops whole
 run Fathom.Lab.Tests "$lab" "$(both "FullyQualifiedName!~$run_script")" > "$results/lab.log" 2>&1 &
 lab_pid=$!
+set +m
 for proj in tests/*/*.Tests.csproj; do
   [[ $proj == "$lab" ]] || run "$(basename "$proj" .csproj)" "$proj" "$filter"
 done
