@@ -34,6 +34,7 @@ sweep() {
   fi
 }
 trap sweep EXIT
+trap 'echo "interrupted"; exit 130' INT TERM  # Ctrl-C stops the run, not just the project under way; the sweep follows
 
 if ! ./build.sh; then
   echo "build failed"
