@@ -59,14 +59,16 @@ run() {
 # The user's filter and ours, both applying.
 both() { if [[ -n $filter ]]; then echo "($filter)&($1)"; else echo "$1"; fi; }
 
-# The lab tests take six minutes and keep two cores a third busy (they wait on agents, the
+# The lab tests take five minutes and keep two cores a third busy (they wait on agents, the
 # kernel's netns moves, etcd): they run beside the other projects, their output printed when
 # they end. run.sh's test runs last and alone: it measures throughput and compares snapshots
 # of the root namespace, which nothing else may touch meanwhile.
 lab=tests/Lab.Tests/Fathom.Lab.Tests.csproj
 run_script=Fathom.Lab.Tests.RunScriptTests
-set -m  # a process group of their own, which an interrupted run stops whole
-run Fathom.Lab.Tests "$lab" "$(both "FullyQualifiedName!~$run_script")" > "$results/lab.log" 2>&1 &
+# In a process group of their own (set -m), which an interrupted run stops whole; their stdin is
+# not the terminal, which a background group may not touch.
+set -m
+run Fathom.Lab.Tests "$lab" "$(both "FullyQualifiedName!~$run_script")" < /dev/null > "$results/lab.log" 2>&1 &
 lab_pid=$!
 set +m
 for proj in tests/*/*.Tests.csproj; do

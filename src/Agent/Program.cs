@@ -88,8 +88,10 @@ internal static class Program
     /// <summary>
     /// Ties the host provider to the running agent: a NIC out of the node's sight is a pod's while an
     /// allocation or its pending return holds it (unplugged otherwise), and NICs plugged or unplugged
-    /// make the pools reconcile at once. The reconcile asked for last also covers a NIC plugged
-    /// while the agent was starting, before the watcher listened.
+    /// make the pools reconcile at once — and so does the end of every NIC's return: a NIC unplugged
+    /// as soon as it came back, before its return's record was gone, was still held then, and no
+    /// later link event would have said so again. The reconcile asked for last also covers a NIC
+    /// plugged while the agent was starting, before the watcher listened.
     /// </summary>
     private static void WatchHostNics(HostNicProvider hostNics, AgentHost host)
     {
@@ -97,6 +99,10 @@ internal static class Program
         hostNics.HeldElsewhere = id => host.Store.IsEniHeldWhole(id)
             || host.Teardown.Pending().Any(j => j.Job.Action == TeardownAction.ReturnEni && j.Job.EniId == id);
         hostNics.NicsChanged += pools.Refiller.RequestReconcile;
+        host.Teardown.Done += job =>
+        {
+            if (job.Action == TeardownAction.ReturnEni) pools.Refiller.RequestReconcile();
+        };
         hostNics.StartWatching();
         pools.Refiller.RequestReconcile();
     }

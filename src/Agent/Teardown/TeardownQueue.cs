@@ -52,6 +52,13 @@ public sealed class TeardownQueue : IAsyncDisposable
         return queue;
     }
 
+    /// <summary>
+    /// Raised on the worker after a job is done and its record gone (<see cref="Pending"/> no longer lists
+    /// it): for what must look again once a device is back, such as the host provider's claims of NICs
+    /// unplugged while their return was pending. A handler that throws is logged, not fatal.
+    /// </summary>
+    public event Action<TeardownJob>? Done;
+
     /// <summary>Jobs not yet done, in order, with their retry state.</summary>
     public IReadOnlyList<TeardownJobStatus> Pending()
     {
@@ -212,6 +219,19 @@ public sealed class TeardownQueue : IAsyncDisposable
             _jobs.Remove(job.Sequence);
             if (!_jobs.Values.Any(p => p.Job.Device == job.Device) && _deviceWaiters.Remove(job.Device, out var waiter))
                 waiter.TrySetResult();
+        }
+        // Each handler on its own: one that throws neither stops the others nor the worker.
+        foreach (var handler in Done?.GetInvocationList() ?? [])
+        {
+            try
+            {
+                ((Action<TeardownJob>)handler)(job);
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                _state.Log.Warning("teardown.done-handler-failed", $"after {Describe(job)}: {e.Message}",
+                    ("sequence", job.Sequence), ("device", job.Device), ("error", e.Message));
+            }
         }
     }
 

@@ -74,6 +74,23 @@ public sealed class TeardownQueueTests : IAsyncLifetime
     }
 
     [Fact]
+    public void Done_is_raised_once_the_jobs_record_is_gone_and_a_throwing_handler_harms_no_other()
+    {
+        var queue = Open(start: false);
+        var seen = new List<(string Device, int PendingThen, int FilesThen)>();
+        queue.Done += job => throw new InvalidOperationException("a handler's bug");
+        queue.Done += job => { lock (seen) seen.Add((job.Device, queue.Pending().Count, JobFiles().Length)); };
+        queue.Enqueue(Eni("eth1"));
+        queue.Enqueue(Veth("veth2"));
+        queue.Start();
+        Eventually.True(() => { lock (seen) return seen.Count == 2; }, "Done for both jobs");
+        // In order; when Done for eth1 ran, only veth2 was left, on disk and in Pending.
+        Assert.Equal([("eth1", 1, 1), ("veth2", 0, 0)], seen);
+        Assert.Equal(2, _fx.Events("teardown.done-handler-failed").Count);
+        Assert.Empty(_fx.Events("teardown.failed"));
+    }
+
+    [Fact]
     public async Task A_job_recorded_before_a_crash_runs_after_the_restart()
     {
         var queue = Open(start: false);
