@@ -3,13 +3,15 @@
 # changes"): node a — bridge — node b, each a namespace, no pod, no encapsulation, no br_netfilter;
 # every link at the MTU under test. Each round measures every MTU once (iperf3, 1 stream, cubic unless
 # -c), in turn, and reads the receiver's socket in the middle of the stream (ss -tinm): its buffer and
-# the window it advertises; and the sender's retransmissions (iperf3's count: on these veths they are
-# spurious, packets delivered out of order by the two CPUs' backlogs, which -R can steer to one).
+# the window it advertises; the sender's congestion window then, and its retransmissions (iperf3's
+# count: on these veths they are spurious, packets delivered out of order by the two CPUs' backlogs,
+# which -R can steer to one).
 #
-# Usage: scripts/mtu-stream.sh [-m "1500 1450 …"] [-s SECONDS] [-r ROUNDS] [-c CONGESTION] [-a C,S] [-R MASK] [-p PREFIX]
+# Usage: scripts/mtu-stream.sh [-m "1500 1450 …"] [-s SECONDS] [-r ROUNDS] [-c CONGESTION] [-a C,S] [-R MASK] [-S "KEY=VALUE …"] [-p PREFIX]
 #   -a  pin iperf3's client and server (iperf3 -A C,S), e.g. 0,1; default: unpinned
 #   -R  RPS on every veth that receives (rps_cpus, a hex CPU mask, e.g. 3): a flow's packets then
 #       go through one CPU's backlog, in order, whichever CPU sent them; default: off
+#   -S  sysctls set in both nodes' namespaces first, e.g. "net.ipv4.tcp_reordering=300"
 # Needs root, iproute2, iperf3, jq.
 set -euo pipefail
 
@@ -19,8 +21,9 @@ ROUNDS=3
 CONGESTION=cubic
 AFFINITY=
 RPS=
+SYSCTLS=
 PREFIX=fmtu-
-while getopts "m:s:r:c:a:R:p:" opt; do
+while getopts "m:s:r:c:a:R:S:p:" opt; do
   case $opt in
     m) MTUS=$OPTARG ;;
     s) SECONDS_PER_RUN=$OPTARG ;;
@@ -28,8 +31,9 @@ while getopts "m:s:r:c:a:R:p:" opt; do
     c) CONGESTION=$OPTARG ;;
     a) AFFINITY=$OPTARG ;;
     R) RPS=$OPTARG ;;
+    S) SYSCTLS=$OPTARG ;;
     p) PREFIX=$OPTARG ;;
-    *) echo "usage: $0 [-m \"1500 1450\"] [-s SECONDS] [-r ROUNDS] [-c CONGESTION] [-a C,S] [-R MASK] [-p PREFIX]" >&2; exit 2 ;;
+    *) echo "usage: $0 [-m \"1500 1450\"] [-s SECONDS] [-r ROUNDS] [-c CONGESTION] [-a C,S] [-R MASK] [-S \"KEY=VALUE …\"] [-p PREFIX]" >&2; exit 2 ;;
   esac
 done
 [[ $(id -u) == 0 ]] || { echo "$0: needs root (network namespaces)" >&2; exit 1; }
@@ -56,6 +60,9 @@ for ns in "$a" "$b"; do
 done
 ip -n "$a" addr add 10.99.0.1/24 dev eth0
 ip -n "$b" addr add 10.99.0.2/24 dev eth0
+for setting in $SYSCTLS; do
+  for ns in "$a" "$b"; do ip netns exec "$ns" sysctl -qw "$setting"; done
+done
 if [[ -n $RPS ]]; then
   for ns in "$a" "$b"; do ip netns exec "$ns" sh -c "echo $RPS > /sys/class/net/eth0/queues/rx-0/rps_cpus"; done
   for ns in "$a" "$b"; do ip netns exec "$f" sh -c "echo $RPS > /sys/class/net/p-$ns/queues/rx-0/rps_cpus"; done
@@ -75,8 +82,8 @@ set_mtu() {
 
 placement=unpinned
 [[ -n $AFFINITY ]] && placement="on CPUs $AFFINITY (client,server)"
-echo "one TCP stream a → b through a bridge, $CONGESTION, ${SECONDS_PER_RUN} s per run, $ROUNDS round(s), iperf3 $placement${RPS:+, RPS $RPS}"
-printf '%-6s %-6s %10s %8s %14s %14s\n' round mtu Gbit/s retrans "rcv buffer" "rcv window"
+echo "one TCP stream a → b through a bridge, $CONGESTION, ${SECONDS_PER_RUN} s per run, $ROUNDS round(s), iperf3 $placement${RPS:+, RPS $RPS}${SYSCTLS:+, $SYSCTLS}"
+printf '%-6s %-6s %10s %8s %6s %14s %14s\n' round mtu Gbit/s retrans cwnd "rcv buffer" "rcv window"
 declare -A all
 for ((round = 1; round <= ROUNDS; round++)); do
   for mtu in $MTUS; do
@@ -92,7 +99,8 @@ for ((round = 1; round <= ROUNDS; round++)); do
     wait "$watcher" || true
     rb=$(grep -o 'rb[0-9]*' "$pidfile.rcv" | sort -t b -k2 -n | tail -1 | tr -d rb)
     wnd=$(grep -o 'snd_wnd:[0-9]*' "$pidfile.snd" | cut -d: -f2 | sort -n | tail -1)
-    printf '%-6s %-6s %10s %8s %12s B %12s B\n' "$round" "$mtu" "$gbits" "$retrans" "${rb:-?}" "${wnd:-?}"
+    cwnd=$(grep -o ' cwnd:[0-9]*' "$pidfile.snd" | cut -d: -f2 | sort -n | tail -1)  # the data connection's, not iperf3's control one
+    printf '%-6s %-6s %10s %8s %6s %12s B %12s B\n' "$round" "$mtu" "$gbits" "$retrans" "${cwnd:-?}" "${rb:-?}" "${wnd:-?}"
     all[$mtu]+="$gbits "
   done
 done
