@@ -59,8 +59,8 @@ run() {
 # The user's filter and ours, both applying.
 both() { if [[ -n $filter ]]; then echo "($filter)&($1)"; else echo "$1"; fi; }
 
-# The lab tests take five minutes and keep two cores a third busy (they wait on agents, the
-# kernel's netns moves, etcd): they run beside the other projects, their output printed when
+# The lab tests take five minutes, most of it waiting on agents, the kernel's netns moves and
+# etcd rather than computing: they run beside the other projects, their output printed when
 # they end. run.sh's test runs last and alone: it measures throughput and compares snapshots
 # of the root namespace, which nothing else may touch meanwhile.
 lab=tests/Lab.Tests/Fathom.Lab.Tests.csproj
